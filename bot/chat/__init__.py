@@ -1,0 +1,1 @@
+"""Telegram chat handlers: one module per intent, plus what they share."""
