@@ -1,0 +1,107 @@
+"""Every setting of the bot, typed, read from the environment and an optional `.env` file.
+
+Each field's env name is its upper-case name. Settings needed only by one sub-command are optional here and
+checked by `require()`, so `python -m bot simulator` runs without a bot token.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from cryptography.fernet import Fernet
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
+DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+NEW_KEY_HINT = "make one with: python -m bot genkey"
+
+
+class ConfigError(Exception):
+    """A missing or invalid setting; its message is one line naming the variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    # Telegram
+    telegram_bot_token: str | None = None
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    allowed_telegram_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    # BMW i Remote API
+    bmw_api_url: str | None = None
+    bmw_api_key: str | None = None
+    bmw_api_secret: str | None = None
+    bmw_service_timeout: float = Field(300.0, gt=0)
+
+    # Storage and secrets
+    database_path: Path = Path("data/bot.sqlite3")
+    bot_secret_key: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # Range maps
+    map_tile_url: str = DEFAULT_TILE_URL
+    map_tile_cache_dir: Path = Path("data/tiles")
+    map_tile_cache_mb: int = Field(200, ge=0)
+    map_user_agent: str = "bmw-telegram-bot/0.1 (self-hosted; +https://github.com/)"
+
+    # Charge watcher
+    charge_poll_seconds: int = Field(60, ge=5)
+    idle_poll_seconds: int = Field(900, ge=30)
+    watcher_concurrency: int = Field(20, ge=1)
+
+    # Abuse limits: remote commands one user may start per minute
+    remote_commands_per_minute: int = Field(6, ge=1)
+
+    # Webhook mode (long polling when WEBHOOK_URL is empty)
+    webhook_url: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = Field(8443, ge=1, le=65535)
+    webhook_secret_token: str | None = None
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("allowed_telegram_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("bot_secret_key", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        for key in value if isinstance(value, tuple | list) else ():
+            try:
+                Fernet(key)
+            except (ValueError, TypeError):
+                raise ValueError(f"not a Fernet key; {NEW_KEY_HINT}") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    def require(self, *names: str) -> None:
+        """Raise ConfigError naming the first of `names` that is unset."""
+        for name in names:
+            if not getattr(self, name):
+                hint = f"; {NEW_KEY_HINT}" if name == "bot_secret_key" else ""
+                raise ConfigError(f"{name.upper()} is required but not set{hint}")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from environment and .env; a bad value becomes one ConfigError line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]).upper() if error["loc"] else "setting"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"{name} is invalid: {message}") from None
