@@ -1,0 +1,120 @@
+"""Command line: `python -m bot [run|simulator|genkey|health|rotate-key]` (run is the default)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.logs import setup_logging
+
+HEARTBEAT_MAX_AGE = 180.0
+
+
+def _run(settings: Settings, _: argparse.Namespace) -> int:
+    from bot.app import run_bot
+
+    settings.require("telegram_bot_token", "bot_secret_key", "bmw_api_key", "bmw_api_secret")
+    run_bot(settings)
+    return 0
+
+
+def _simulator(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.bmw.simulator import Simulator
+
+    sim = Simulator(api_key=args.api_key, api_secret=args.api_secret, service_seconds=args.service_seconds)
+    vins = sim.add_account(args.username, args.password, security_answer=args.security_answer)
+    shown = {k: v for k, v in vars(args).items() if k not in {"command", "handler", "password", "security_answer"}}
+    print("BMW i Remote API simulator:", ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
+    print(f"account {args.username} with vehicles {', '.join(vins)}", flush=True)
+    print(f"point the bot at it with BMW_API_URL=http://{args.host}:{args.port}", flush=True)
+    uvicorn.run(sim.app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _genkey(_: Settings, __: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+    return 0
+
+
+def _health(settings: Settings, _: argparse.Namespace) -> int:
+    from bot.app import heartbeat_path
+
+    path = heartbeat_path(settings)
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        print(f"unhealthy: no heartbeat at {path}")
+        return 1
+    if age > HEARTBEAT_MAX_AGE:
+        print(f"unhealthy: last heartbeat {age:.0f} s ago")
+        return 1
+    print(f"healthy: last heartbeat {age:.0f} s ago")
+    return 0
+
+
+def _rotate_key(settings: Settings, _: argparse.Namespace) -> int:
+    from bot.store import Store
+
+    settings.require("bot_secret_key")
+    store = Store(settings.database_path, settings.bot_secret_key)
+    try:
+        count = store.rotate()
+    finally:
+        store.close()
+    print(f"re-encrypted {count} secrets with the first key of BOT_SECRET_KEY; the others can now be removed")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bot.bmw import simulator as sim_defaults
+
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Telegram bot for BMW i3 owners.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the bot (default): long polling, or a webhook when WEBHOOK_URL is set")
+    sim = commands.add_parser("simulator", help="serve the BMW i Remote API simulator over HTTP")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8480)
+    sim.add_argument("--api-key", default=sim_defaults.DEFAULT_API_KEY)
+    sim.add_argument("--api-secret", default=sim_defaults.DEFAULT_API_SECRET)
+    sim.add_argument("--username", default=sim_defaults.DEFAULT_USERNAME)
+    sim.add_argument("--password", default=sim_defaults.DEFAULT_PASSWORD)
+    sim.add_argument("--security-answer", default=None, help="demand this answer for DOOR_UNLOCK")
+    sim.add_argument("--service-seconds", type=float, default=6.0, help="how long a remote service takes")
+    commands.add_parser("genkey", help="print a new BOT_SECRET_KEY")
+    commands.add_parser("health", help="exit 0 when the running bot's heartbeat is fresh (container health)")
+    commands.add_parser("rotate-key", help="re-encrypt stored secrets with the first key of BOT_SECRET_KEY")
+    return parser
+
+
+HANDLERS = {
+    "run": _run,
+    "simulator": _simulator,
+    "genkey": _genkey,
+    "health": _health,
+    "rotate-key": _rotate_key,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    try:
+        settings = load_settings()
+        setup_logging(settings.log_level, settings.log_format)
+        return HANDLERS[command](settings, args)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
