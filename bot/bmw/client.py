@@ -1,0 +1,362 @@
+"""Async client of the BMW i Remote API (see the reference: regions, OAuth, vehicle data, remote services).
+
+One `BMWClient` per process: it owns one pooled `httpx.AsyncClient` and serves any number of `Account`s,
+caching each account's token on the account itself. Every exception leaving it is a `BMWError`.
+Logs carry the method, path and status only: never a password, token or security answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import quote
+
+import httpx
+
+from bot.bmw.errors import (
+    ApiCredentialsError,
+    AuthenticationError,
+    BadResponse,
+    BMWError,
+    BMWUnavailable,
+    NotSupported,
+    SecurityAnswerRequired,
+    ServiceTimeout,
+    VehicleNotFound,
+    WrongSecurityAnswer,
+)
+from bot.bmw.models import (
+    SERVERS,
+    Account,
+    AllTrips,
+    ChargingProfile,
+    Destination,
+    ExecutionStatus,
+    LastTrip,
+    Poi,
+    RangeMap,
+    ServiceType,
+    Token,
+    Vehicle,
+    VehicleStatus,
+)
+
+log = logging.getLogger(__name__)
+
+TOKEN_PATH = "/webapi/oauth/token/"
+VEHICLES_PATH = "/webapi/v1/user/vehicles/"
+SCOPE = "remote_services vehicle_data"
+# A token is renewed this long before it expires, so a request never races its expiry.
+TOKEN_MARGIN = 60.0
+POLL_GROWTH = 1.5
+_SECRET_MISSING = "secretKnowledge is missing but required"
+
+
+class BMWClient:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        api_secret: str,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        service_deadline: float = 300.0,
+        poll_initial: float = 2.0,
+        poll_max: float = 10.0,
+        get_retries: int = 3,
+        retry_backoff: float = 0.5,
+    ) -> None:
+        self._base_url = base_url.rstrip("/") if base_url else None
+        self._basic = httpx.BasicAuth(api_key, api_secret)
+        self._http = httpx.AsyncClient(
+            transport=transport,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+        self._service_deadline = service_deadline
+        self._poll_initial = poll_initial
+        self._poll_max = poll_max
+        self._get_retries = get_retries
+        self._retry_backoff = retry_backoff
+        # One lock per login, so concurrent calls of one account renew its token once, not once each.
+        self._auth_locks: dict[str, asyncio.Lock] = {}
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # --- authentication -------------------------------------------------------------------------------
+
+    async def login(self, account: Account) -> Token:
+        """Password grant; stores the new token on the account."""
+        async with self._auth_lock(account):
+            return await self._password_grant(account)
+
+    async def _valid_token(self, account: Account) -> Token:
+        token = account.token
+        if token is not None and _fresh(token):
+            return token
+        async with self._auth_lock(account):
+            # Another task may have renewed it while this one waited for the lock.
+            token = account.token
+            if token is not None and _fresh(token):
+                return token
+            return await self._renew(account)
+
+    async def _reauthenticate(self, account: Account, stale: Token) -> None:
+        """After a 401: renew the token the server refused, unless another task already did."""
+        async with self._auth_lock(account):
+            if account.token is stale or account.token is None:
+                await self._renew(account)
+
+    async def _renew(self, account: Account) -> Token:
+        token = account.token
+        if token is not None and token.refresh_token:
+            try:
+                return await self._grant(
+                    account, grant_type="refresh_token", refresh_token=token.refresh_token
+                )
+            except AuthenticationError:
+                log.info("refresh token refused; logging in again with the password")
+        return await self._password_grant(account)
+
+    async def _password_grant(self, account: Account) -> Token:
+        return await self._grant(
+            account, grant_type="password", username=account.username, password=account.password
+        )
+
+    async def _grant(self, account: Account, **form: str) -> Token:
+        response = await self._transmit(
+            "POST", self._url(account, TOKEN_PATH), retries=0, data={**form, "scope": SCOPE}, auth=self._basic
+        )
+        if response.status_code in (400, 401, 403):
+            error = _json_or_none(response)
+            code = error.get("error") if isinstance(error, dict) else None
+            if code == "invalid_client":
+                raise ApiCredentialsError(status_code=response.status_code)
+            raise AuthenticationError(status_code=response.status_code)
+        account.token = Token.from_api(self._body(response), now=time.time())
+        return account.token
+
+    def _auth_lock(self, account: Account) -> asyncio.Lock:
+        return self._auth_locks.setdefault(account.username, asyncio.Lock())
+
+    # --- vehicle data ---------------------------------------------------------------------------------
+
+    async def vehicles(self, account: Account) -> list[Vehicle]:
+        return Vehicle.list_from_api(await self._request(account, "GET", VEHICLES_PATH))
+
+    async def status(self, account: Account, vin: str) -> VehicleStatus:
+        return VehicleStatus.from_api(await self._get(account, vin, "status"))
+
+    async def last_trip(self, account: Account, vin: str) -> LastTrip | None:
+        return LastTrip.from_api(await self._get(account, vin, "statistics/lastTrip"))
+
+    async def all_trips(self, account: Account, vin: str) -> AllTrips | None:
+        return AllTrips.from_api(await self._get(account, vin, "statistics/allTrips"))
+
+    async def charging_profile(self, account: Account, vin: str) -> ChargingProfile | None:
+        return ChargingProfile.from_api(await self._get(account, vin, "chargingprofile"))
+
+    async def destinations(self, account: Account, vin: str) -> list[Destination]:
+        return Destination.list_from_api(await self._get(account, vin, "destinations"))
+
+    async def range_map(self, account: Account, vin: str) -> RangeMap:
+        return RangeMap.from_api(await self._get(account, vin, "rangemap"))
+
+    async def _get(self, account: Account, vin: str, endpoint: str) -> Any:
+        return await self._request(account, "GET", _vehicle_path(vin, endpoint))
+
+    # --- remote services ------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        account: Account,
+        vin: str,
+        service: ServiceType,
+        *,
+        security_answer: str | None = None,
+        flash_count: int | None = None,
+        profile: ChargingProfile | None = None,
+        on_status: Callable[[ExecutionStatus], Awaitable[None]] | None = None,
+    ) -> ExecutionStatus:
+        """Send one remote service and follow it to EXECUTED / NOT_EXECUTED / TIMED_OUT.
+
+        The POST is sent once: a car command is not idempotent, so a failure is reported, never repeated
+        blindly. `on_status` sees each change of status. Raises ServiceTimeout after `service_deadline`.
+        """
+        if service is ServiceType.CHARGING_CONTROL and profile is None:
+            raise ValueError("CHARGING_CONTROL needs a profile")
+        form = {"serviceType": str(service)}
+        if security_answer is not None:
+            form["bmwSkAnswer"] = security_answer
+        if flash_count is not None:
+            form["count"] = str(flash_count)
+        if profile is not None:
+            form["data"] = json.dumps(profile.to_api())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._service_deadline
+        status = ExecutionStatus.from_api(
+            await self._request(account, "POST", _vehicle_path(vin, "executeService"), data=form)
+        )
+        notified: str | None = None
+        interval = self._poll_initial
+        while True:
+            # A status without `status` (seen on real servers) is no news: only real changes are reported.
+            if on_status is not None and status.status is not None and status.status != notified:
+                notified = status.status
+                await on_status(status)
+            if status.terminal:
+                return status
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise ServiceTimeout(last=status)
+            await asyncio.sleep(min(interval, remaining))
+            interval = min(interval * POLL_GROWTH, self._poll_max)
+            try:
+                async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
+                    status = await self._poll(account, vin, service)
+            except TimeoutError:
+                raise ServiceTimeout(last=status) from None
+            except (BMWUnavailable, BadResponse) as exc:
+                # The command is already on its way: a flaky poll must not hide its outcome.
+                log.info("polling %s failed (%s); still waiting", service, type(exc).__name__)
+
+    async def _poll(self, account: Account, vin: str, service: ServiceType) -> ExecutionStatus:
+        body = await self._request(
+            account,
+            "GET",
+            _vehicle_path(vin, "serviceExecutionStatus"),
+            params={"serviceType": str(service)},
+            retries=0,  # polling is itself the retry loop
+        )
+        return ExecutionStatus.from_api(body)
+
+    async def send_poi(self, account: Account, vin: str, poi: Poi) -> None:
+        await self._request(
+            account, "POST", _vehicle_path(vin, "sendpoi"), data={"data": json.dumps(poi.to_api())}
+        )
+
+    # --- HTTP -----------------------------------------------------------------------------------------
+
+    def _url(self, account: Account, path: str) -> str:
+        return (self._base_url or SERVERS[account.region]) + path
+
+    async def _request(
+        self,
+        account: Account,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: dict[str, str] | None = None,
+        retries: int | None = None,
+    ) -> Any:
+        """An authorised API call: the parsed JSON body (None for 204), or a BMWError.
+
+        GETs are retried on network errors and 5xx; POSTs are not. Either is repeated once after a 401,
+        since the server refused it before doing anything.
+        """
+        if retries is None:
+            retries = self._get_retries if method == "GET" else 0
+        url = self._url(account, path)
+
+        async def send(token: Token) -> httpx.Response:
+            headers = {"Authorization": f"Bearer {token.access_token}"}
+            return await self._transmit(
+                method, url, retries=retries, params=params, data=data, headers=headers
+            )
+
+        token = await self._valid_token(account)
+        response = await send(token)
+        if response.status_code == 401:
+            await self._reauthenticate(account, token)
+            response = await send(await self._valid_token(account))
+        return self._body(response)
+
+    async def _transmit(self, method: str, url: str, *, retries: int, **kwargs: Any) -> httpx.Response:
+        """Send with up to `retries` repeats on network errors and 5xx, backing off with jitter."""
+        path = httpx.URL(url).path
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(method, url, **kwargs)
+            except httpx.HTTPError as exc:
+                log.warning("%s %s failed: %s", method, path, type(exc).__name__)
+                if attempt >= retries:
+                    raise BMWUnavailable() from exc
+            else:
+                log.debug("%s %s -> %d", method, path, response.status_code)
+                if response.status_code < 500 or attempt >= retries:
+                    return response
+            # Exponential backoff with jitter, so many clients do not retry in lockstep.
+            await asyncio.sleep(self._retry_backoff * 2**attempt * random.uniform(0.5, 1.0))
+            attempt += 1
+
+    def _body(self, response: httpx.Response) -> Any:
+        status = response.status_code
+        if status == 204:
+            return None
+        if 200 <= status < 300:
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise BadResponse(status_code=status) from exc
+        raise _error_for(response)
+
+
+def _fresh(token: Token) -> bool:
+    return time.time() < token.expires_at - TOKEN_MARGIN
+
+
+def _vehicle_path(vin: str, endpoint: str) -> str:
+    return f"{VEHICLES_PATH}{quote(vin, safe='')}/{endpoint}"
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _error_for(response: httpx.Response) -> BMWError:
+    """Map an error answer to the caller's error. The description is read, never passed on."""
+    status = response.status_code
+    body = _json_or_none(response)
+    description = ""
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):  # API errors: {"error": {"code": n, "description": "..."}}
+            description = str(error.get("description", ""))
+        else:  # OAuth errors: {"error": "...", "error_description": "..."}
+            description = str(body.get("error_description", ""))
+    # The security-answer refusals come as HTTP 500, so they are recognised before the status classes.
+    if "secretKnowledge" in description:
+        if _SECRET_MISSING in description:
+            return SecurityAnswerRequired(status_code=status)
+        return WrongSecurityAnswer(status_code=status)
+    if status == 401:
+        return AuthenticationError(status_code=status)
+    if status == 404:
+        return VehicleNotFound(status_code=status)
+    if status == 400 and response.request.url.path.endswith("/executeService"):
+        return NotSupported(status_code=status)
+    if status == 429 or status >= 500:
+        return BMWUnavailable(status_code=status)
+    return BMWError(f"BMW refused the request (HTTP {status}).", status_code=status)
