@@ -1,0 +1,527 @@
+"""bot.store on a real SQLite file in a temporary folder."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from sqlite_utils import Database
+
+from bot.store import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ChargeWatch,
+    NotifyPrefs,
+    SecretKeyMismatch,
+    Store,
+    StoredToken,
+    StoredVehicle,
+    StoreError,
+    generate_secret_key,
+)
+
+ALICE, BOB = 1001, 2002
+SECRETS = {
+    "username": "alice.owner@example.org",
+    "password": "Pa55-word-that-is-long",
+    "access": "access-token-7f3a9c1e2b",
+    "refresh": "refresh-token-5d8e0b4a61",
+    "answer": "the-name-of-my-first-cat",
+}
+
+
+class FakeClock:
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "bot.sqlite3"  # the folder does not exist yet
+
+
+@pytest.fixture
+def key() -> str:
+    return generate_secret_key()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def store(db_path: Path, key: str, clock: FakeClock) -> Iterator[Store]:
+    with Store(db_path, [key], clock=clock) as opened:
+        yield opened
+
+
+def car(tg_id: int, vin: str, position: int = 0, **fields: object) -> StoredVehicle:
+    values: dict[str, object] = {
+        "model": "i3 94 (+REX)",
+        "license_plate": "M-I 3000",
+        "drive_train": "BEV_REX",
+        "capabilities": frozenset({"climateNow", "chargeNow", "vehicleFinder"}),
+    }
+    values.update(fields)
+    return StoredVehicle(tg_id=tg_id, vin=vin, position=position, **values)  # type: ignore[arg-type]
+
+
+def link_alice(store: Store) -> None:
+    store.upsert_user(ALICE, "Alice")
+    store.save_account(ALICE, region="EU", username=SECRETS["username"], password=SECRETS["password"])
+    store.save_token(ALICE, StoredToken(SECRETS["access"], SECRETS["refresh"], 1_700_000_000.5))
+    store.save_security_answer(ALICE, SECRETS["answer"])
+    store.save_vehicles(ALICE, [car(ALICE, "WBY1Z21000V000001"), car(ALICE, "WBY1Z21000V000002", 1)])
+
+
+@contextmanager
+def raw(path: Path) -> Iterator[sqlite3.Connection]:
+    """A second, plain connection to the file, as another process would open it."""
+    conn = sqlite3.connect(path)
+    try:
+        with conn:
+            yield conn
+    finally:
+        conn.close()
+
+
+def rows_per_table(path: Path, tg_id: int) -> dict[str, int]:
+    """Rows about `tg_id` in every table of the bot (all of them carry tg_id)."""
+    with raw(path) as conn:
+        tables = [
+            name
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if not name.startswith(("_", "sqlite_"))
+        ]
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t} WHERE tg_id = ?", (tg_id,)).fetchone()[0]
+            for t in tables
+        }
+
+
+# --- opening ------------------------------------------------------------------------------------------------
+
+
+def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: Store, db_path: Path) -> None:
+    assert store.schema_version == SCHEMA_VERSION
+    assert stat.S_IMODE(db_path.stat().st_mode) & 0o077 == 0
+    with raw(db_path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert set(rows_per_table(db_path, 0)) == {"users", "accounts", "vehicles", "charge_watches"}
+        indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
+        columns = {
+            column
+            for index in indexed
+            for (column,) in conn.execute(f"SELECT name FROM pragma_index_info('{index}')")
+        }
+        assert "next_poll_at" in columns
+
+
+def test_reopening_keeps_data_and_applies_nothing_twice(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as first:
+        link_alice(first)
+    with Store(db_path, [key]) as second:
+        assert second.schema_version == SCHEMA_VERSION
+        assert second.account(ALICE) is not None
+        assert [v.vin for v in second.vehicles(ALICE)] == ["WBY1Z21000V000001", "WBY1Z21000V000002"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "error"),
+    [([], ValueError), (["not-a-fernet-key"], ValueError), ("one-string", TypeError)],
+)
+def test_bad_key_lists_are_refused(db_path: Path, keys: object, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        Store(db_path, keys)  # type: ignore[arg-type]
+
+
+# --- round trips --------------------------------------------------------------------------------------------
+
+
+def test_users_round_trip(store: Store) -> None:
+    store.upsert_user(BOB, "Bob")
+    store.upsert_user(ALICE, None)
+    store.upsert_user(ALICE, "Alice")  # an update, not a second row
+    assert store.user_ids() == [ALICE, BOB]
+
+
+def test_account_round_trip_with_token_and_answer(store: Store) -> None:
+    assert store.account(ALICE) is None
+    link_alice(store)
+    account = store.account(ALICE)
+    assert account is not None
+    assert (account.tg_id, account.region, account.username, account.password) == (
+        ALICE,
+        "EU",
+        SECRETS["username"],
+        SECRETS["password"],
+    )
+    assert account.token == StoredToken(SECRETS["access"], SECRETS["refresh"], 1_700_000_000.5)
+    assert account.security_answer == SECRETS["answer"]
+
+    store.save_token(ALICE, StoredToken("only-access", None, 5.0))
+    store.save_security_answer(ALICE, None)
+    account = store.account(ALICE)
+    assert account is not None
+    assert account.token == StoredToken("only-access", None, 5.0)
+    assert account.security_answer is None
+    store.save_token(ALICE, None)
+    assert store.account(ALICE).token is None  # type: ignore[union-attr]
+
+
+def test_token_and_answer_of_a_missing_account_are_not_stored(store: Store, db_path: Path) -> None:
+    store.save_token(BOB, StoredToken("a", "r", 1.0))
+    store.save_security_answer(BOB, "x")
+    assert store.account(BOB) is None
+    assert sum(rows_per_table(db_path, BOB).values()) == 0
+
+
+def test_vehicles_round_trip_in_list_order(store: Store) -> None:
+    second = car(
+        ALICE, "VIN_B", 1, model=None, license_plate=None, drive_train=None, capabilities=frozenset()
+    )
+    first = car(ALICE, "VIN_Z", 0)
+    store.save_vehicles(ALICE, [second, first])
+    assert store.vehicles(ALICE) == [first, second]
+    assert store.vehicle(ALICE, "VIN_B") == second
+    assert store.vehicle(ALICE, "VIN_unknown") is None
+    assert store.vehicles(BOB) == []
+
+
+def test_save_vehicles_refuses_foreign_rows_and_duplicate_vins(store: Store) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_A")])
+    with pytest.raises(ValueError):
+        store.save_vehicles(ALICE, [car(BOB, "VIN_B")])
+    with pytest.raises(ValueError):
+        store.save_vehicles(ALICE, [car(ALICE, "VIN_B"), car(ALICE, "VIN_B", 1)])
+    assert [v.vin for v in store.vehicles(ALICE)] == ["VIN_A"]
+
+
+def test_notify_prefs_default_until_saved(store: Store) -> None:
+    assert store.notify_prefs(ALICE) == NotifyPrefs()
+    chosen = NotifyPrefs(finished=False, started=True, interrupted=True)
+    store.save_notify_prefs(ALICE, chosen)
+    store.upsert_user(ALICE, "Alice")  # renaming keeps the choice
+    assert store.notify_prefs(ALICE) == chosen
+    assert store.notify_prefs(BOB) == NotifyPrefs()
+
+
+def test_watch_round_trip(store: Store) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_A")])
+    saved = ChargeWatch(
+        vin="VIN_A",
+        tg_id=ALICE,
+        charging_status="CHARGING",
+        connection_status="CONNECTED",
+        charging_since=1234.5,
+        soc_at_start=31,
+        last_event="started:1234.5",
+        next_poll_at=2000.0,
+        failures=2,
+    )
+    store.save_watch(saved)
+    assert store.watch(ALICE, "VIN_A") == saved
+    assert store.watch(BOB, "VIN_A") is None
+    assert store.watched_count() == 1
+
+
+# --- linking, selection, watches ----------------------------------------------------------------------------
+
+
+def test_linking_creates_due_watches_and_keeps_state_of_cars_that_stay(
+    store: Store, clock: FakeClock
+) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_A"), car(ALICE, "VIN_B", 1)])
+    assert [(w.vin, w.next_poll_at, w.failures) for w in store.watches_due(clock.now)] == [
+        ("VIN_A", clock.now, 0),
+        ("VIN_B", clock.now, 0),
+    ]
+    charging = ChargeWatch("VIN_A", ALICE, "CHARGING", "CONNECTED", 900.0, 40, "started:900.0", 1060.0, 0)
+    store.save_watch(charging)
+
+    clock.now = 1_500.0
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_A"), car(ALICE, "VIN_C", 1)])
+    assert store.watch(ALICE, "VIN_A") == charging
+    assert store.watch(ALICE, "VIN_B") is None
+    assert store.watch(ALICE, "VIN_C") == ChargeWatch(
+        "VIN_C", ALICE, None, None, None, None, None, 1_500.0, 0
+    )
+    assert store.watched_count() == 2
+
+
+def test_save_watch_does_not_resurrect_an_unlinked_car(store: Store) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_A")])
+    stale = store.watch(ALICE, "VIN_A")
+    assert stale is not None
+    store.save_vehicles(ALICE, [])
+    store.save_watch(stale)
+    store.save_watch(ChargeWatch("VIN_A", BOB, None, None, None, None, None, 0.0, 0))
+    assert store.watch(ALICE, "VIN_A") is None
+    assert store.watched_count() == 0
+
+
+def test_two_users_can_link_the_same_car(store: Store) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, "SHARED")])
+    store.save_vehicles(BOB, [car(BOB, "SHARED")])
+    store.save_watch(ChargeWatch("SHARED", BOB, "CHARGING", None, None, None, None, 5.0, 0))
+    assert store.watch(ALICE, "SHARED").charging_status is None  # type: ignore[union-attr]
+    store.delete_user(BOB)
+    assert store.vehicle(ALICE, "SHARED") is not None
+    assert store.watch(ALICE, "SHARED") is not None
+
+
+def test_selected_vin_falls_back_to_first_car_and_refuses_foreign_vins(store: Store) -> None:
+    assert store.selected_vin(ALICE) is None
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_2", 1), car(ALICE, "VIN_1", 0)])
+    store.save_vehicles(BOB, [car(BOB, "VIN_BOB")])
+    assert store.selected_vin(ALICE) == "VIN_1"
+
+    assert store.select_vin(ALICE, "VIN_2") is True
+    assert store.selected_vin(ALICE) == "VIN_2"
+    assert store.select_vin(ALICE, "VIN_BOB") is False
+    assert store.select_vin(ALICE, "NO_SUCH_VIN") is False
+    assert store.selected_vin(ALICE) == "VIN_2"
+    assert store.selected_vin(BOB) == "VIN_BOB"
+
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_1"), car(ALICE, "VIN_3", 1)])  # the chosen car went away
+    assert store.selected_vin(ALICE) == "VIN_1"
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_1"), car(ALICE, "VIN_3", 1), car(ALICE, "VIN_2", 2)])
+    assert store.selected_vin(ALICE) == "VIN_1"  # and does not come back selected
+
+
+def test_watches_due_most_overdue_first_with_limit(store: Store) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, vin, i) for i, vin in enumerate(["A", "B", "C", "D"])])
+    store.save_vehicles(BOB, [car(BOB, "A")])
+    for tg_id, vin, at in [(ALICE, "A", 30.0), (ALICE, "B", 10.0), (ALICE, "C", 50.0), (ALICE, "D", 20.0)]:
+        store.save_watch(ChargeWatch(vin, tg_id, None, None, None, None, None, at, 0))
+    store.save_watch(ChargeWatch("A", BOB, None, None, None, None, None, 10.0, 0))
+
+    def due(now: float, limit: int | None = None) -> list[tuple[int, str]]:
+        return [(w.tg_id, w.vin) for w in store.watches_due(now, limit)]
+
+    assert due(30.0) == [(ALICE, "B"), (BOB, "A"), (ALICE, "D"), (ALICE, "A")]
+    assert due(30.0, limit=2) == [(ALICE, "B"), (BOB, "A")]
+    assert due(9.9) == []
+    assert len(due(1e12)) == store.watched_count() == 5
+
+
+# --- replacing and deleting ---------------------------------------------------------------------------------
+
+
+def test_save_account_replaces_everything_of_the_old_account(store: Store) -> None:
+    link_alice(store)
+    store.select_vin(ALICE, "WBY1Z21000V000002")
+    prefs = NotifyPrefs(started=True)
+    store.save_notify_prefs(ALICE, prefs)
+    store.save_vehicles(BOB, [car(BOB, "WBY1Z21000V000001")])
+
+    store.save_account(ALICE, region="US", username="new@example.org", password="new password")
+    account = store.account(ALICE)
+    assert account is not None
+    assert (account.region, account.username, account.password) == ("US", "new@example.org", "new password")
+    assert account.token is None and account.security_answer is None
+    assert store.vehicles(ALICE) == [] and store.selected_vin(ALICE) is None
+    assert store.watch(ALICE, "WBY1Z21000V000001") is None
+    assert store.notify_prefs(ALICE) == prefs  # a user setting, not part of the account
+    assert store.watch(BOB, "WBY1Z21000V000001") is not None
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_NEW")])
+    assert store.selected_vin(ALICE) == "VIN_NEW"
+
+
+def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: Path) -> None:
+    link_alice(store)
+    store.save_notify_prefs(ALICE, NotifyPrefs(interrupted=True))
+    store.select_vin(ALICE, "WBY1Z21000V000002")
+    store.upsert_user(BOB, "Bob")
+    store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
+    store.save_vehicles(BOB, [car(BOB, "WBY1Z21000V000001")])
+    alice_before = rows_per_table(db_path, ALICE)
+    bob_before = rows_per_table(db_path, BOB)
+    assert all(alice_before.values()), alice_before  # she has rows in every table
+
+    store.delete_user(ALICE)
+    assert set(rows_per_table(db_path, ALICE).values()) == {0}
+    assert rows_per_table(db_path, BOB) == bob_before
+    assert store.user_ids() == [BOB]
+    assert store.account(ALICE) is None and store.notify_prefs(ALICE) == NotifyPrefs()
+
+
+# --- secrets ------------------------------------------------------------------------------------------------
+
+
+def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> None:
+    wal = db_path.with_name(db_path.name + "-wal")
+    needles = [value.encode() for value in SECRETS.values()]
+
+    def assert_clean(path: Path) -> None:
+        data = path.read_bytes()
+        assert data, path
+        assert [n for n in needles if n in data] == []
+
+    store = Store(db_path, [key])
+    link_alice(store)
+    store.save_account(BOB, region="EU", username=SECRETS["username"], password=SECRETS["password"])
+    assert b"WBY1Z21000V000001" in wal.read_bytes()  # the writes really are in the WAL being checked
+    assert_clean(wal)
+    assert_clean(db_path)
+    store.close()  # checkpoints the WAL into the main file
+    assert_clean(db_path)
+    assert b"WBY1Z21000V000001" in db_path.read_bytes()
+
+
+def test_a_changed_key_is_reported_at_open(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as store:
+        link_alice(store)
+    other = generate_secret_key()
+    with pytest.raises(SecretKeyMismatch, match="key changed") as raised:
+        Store(db_path, [other])
+    assert other not in str(raised.value) and key not in str(raised.value)
+
+
+def test_any_key_opens_a_database_without_secrets(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as store:
+        store.upsert_user(ALICE, "Alice")
+    with Store(db_path, [generate_secret_key()]) as store:
+        assert store.user_ids() == [ALICE]
+
+
+def test_rotation_moves_every_secret_to_the_first_key(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as store:
+        link_alice(store)
+        store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
+    new = generate_secret_key()
+
+    with Store(db_path, [new, key]) as store:
+        assert store.account(ALICE).password == SECRETS["password"]  # type: ignore[union-attr]
+        store.save_security_answer(BOB, "written with the new key")
+        assert store.rotate() == 5 + 2  # Alice's five secrets, Bob's username and password
+        assert store.rotate() == 0
+
+    with Store(db_path, [new]) as store:
+        alice = store.account(ALICE)
+        assert alice is not None
+        assert (alice.username, alice.password, alice.security_answer) == (
+            SECRETS["username"],
+            SECRETS["password"],
+            SECRETS["answer"],
+        )
+        assert alice.token == StoredToken(SECRETS["access"], SECRETS["refresh"], 1_700_000_000.5)
+        assert store.account(BOB).security_answer == "written with the new key"  # type: ignore[union-attr]
+    with pytest.raises(SecretKeyMismatch):
+        Store(db_path, [key])
+
+
+# --- migrations ---------------------------------------------------------------------------------------------
+
+
+def applied_migrations(path: Path) -> list[str]:
+    with raw(path) as conn:
+        return [row[0] for row in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY rowid")]
+
+
+def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: str) -> None:
+    db_path.parent.mkdir()
+    sqlite3.connect(db_path).close()
+    with Store(db_path, [key]) as store:
+        assert store.schema_version == SCHEMA_VERSION
+    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+
+
+def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path, key: str) -> None:
+    db_path.parent.mkdir()
+    with Database(db_path) as old:
+        MIGRATIONS.apply(old, stop_before="m002_charge_watches")
+        old.execute("INSERT INTO users (tg_id, first_name) VALUES (?, 'Alice')", (ALICE,))
+        old.execute(
+            "INSERT INTO vehicles (tg_id, vin, capabilities, position)"
+            " VALUES (?, 'VIN_OLD', '[\"chargeNow\"]', 0)",
+            (ALICE,),
+        )
+    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles"]
+
+    with Store(db_path, [key]) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.vehicle(ALICE, "VIN_OLD") == car(
+            ALICE,
+            "VIN_OLD",
+            model=None,
+            license_plate=None,
+            drive_train=None,
+            capabilities=frozenset({"chargeNow"}),
+        )
+        assert [(w.tg_id, w.vin) for w in store.watches_due(0.0)] == [(ALICE, "VIN_OLD")]
+    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+
+
+def test_a_database_from_a_newer_bot_is_refused(db_path: Path, key: str) -> None:
+    Store(db_path, [key]).close()
+    with raw(db_path) as conn:
+        conn.execute(
+            "INSERT INTO _sqlite_migrations (migration_set, name, applied_at) VALUES (?, 'm999_future', 'x')",
+            (MIGRATIONS.name,),
+        )
+    with pytest.raises(StoreError, match="newer version"):
+        Store(db_path, [key])
+
+
+# --- concurrency --------------------------------------------------------------------------------------------
+
+
+def test_threads_share_one_store(store: Store) -> None:
+    users_per_thread, threads = 40, 8
+    errors: list[BaseException] = []
+    start = threading.Barrier(threads)
+
+    def work(offset: int) -> None:
+        try:
+            start.wait()
+            for tg_id in range(offset, offset + users_per_thread):
+                store.upsert_user(tg_id, f"user {tg_id}")
+                store.save_account(tg_id, region="EU", username=f"{tg_id}@example.org", password=f"pw{tg_id}")
+                store.save_vehicles(tg_id, [car(tg_id, f"VIN{tg_id}"), car(tg_id, "SHARED", 1)])
+                assert store.select_vin(tg_id, "SHARED")
+                store.watches_due(1e12, limit=10)
+                assert store.account(tg_id).password == f"pw{tg_id}"  # type: ignore[union-attr]
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(i * users_per_thread,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    total = users_per_thread * threads
+    assert store.user_ids() == list(range(total))
+    assert store.watched_count() == 2 * total
+    assert all(store.selected_vin(tg_id) == "SHARED" for tg_id in range(total))
+
+
+async def test_event_loop_and_worker_threads_interleave(store: Store) -> None:
+    store.upsert_user(ALICE, "Alice")
+    store.save_vehicles(ALICE, [car(ALICE, f"VIN{i}", i) for i in range(20)])
+
+    def poll_in_thread(vin: str) -> None:
+        for failures in range(25):
+            store.save_watch(ChargeWatch(vin, ALICE, "CHARGING", None, None, None, None, 1.0, failures))
+
+    async def chat_on_loop() -> None:
+        for i in range(100):
+            store.upsert_user(BOB, f"Bob {i}")
+            assert len(store.vehicles(ALICE)) == 20
+            await asyncio.sleep(0)
+
+    await asyncio.gather(chat_on_loop(), *(asyncio.to_thread(poll_in_thread, f"VIN{i}") for i in range(20)))
+    assert {w.failures for w in store.watches_due(1.0)} == {24}
+    assert store.user_ids() == [ALICE, BOB]
