@@ -160,10 +160,10 @@ def _enum(enum: type[_E], value: str | None) -> _E | str | None:
         return value
 
 
-def _list_of_dicts(value: Any, what: str) -> list[dict[str, Any]]:
+def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise BadResponse(f"expected a list of {what}")
-    return [item for item in value if isinstance(item, dict)]
+    return value
 
 
 def _flag_on(value: Any) -> bool:
@@ -246,7 +246,7 @@ class Vehicle:
             if "vehicles" not in body:
                 raise BadResponse("expected 'vehicles'")
             body = body["vehicles"]
-        return [cls.from_api(entry) for entry in _list_of_dicts(body, "vehicles")]
+        return [cls.from_api(entry) for entry in _list(body, "vehicles")]
 
     def supports(self, capability: str) -> bool:
         """`capability` is the API's flag name, e.g. "doorUnlock", "chargeNow", "sendPoi"."""
@@ -592,7 +592,8 @@ class Destination:
     def list_from_api(cls, body: Any) -> list[Self]:
         if not isinstance(body, dict) or "destinations" not in body:
             raise BadResponse("expected 'destinations'")
-        return [cls.from_api(item) for item in _list_of_dicts(body["destinations"], "destinations")]
+        items = _list(body["destinations"], "destinations")
+        return [cls.from_api(item) for item in items if isinstance(item, dict)]
 
 
 def _point(data: Any) -> tuple[float, float] | None:
