@@ -28,7 +28,9 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
 
     sim = Simulator(api_key=args.api_key, api_secret=args.api_secret, service_seconds=args.service_seconds)
     vins = sim.add_account(args.username, args.password, security_answer=args.security_answer)
-    shown = {k: v for k, v in vars(args).items() if k not in {"command", "handler", "password", "security_answer"}}
+    shown = {
+        k: v for k, v in vars(args).items() if k not in {"command", "handler", "password", "security_answer"}
+    }
     print("BMW i Remote API simulator:", ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
     print(f"account {args.username} with vehicles {', '.join(vins)}", flush=True)
     print(f"point the bot at it with BMW_API_URL=http://{args.host}:{args.port}", flush=True)
@@ -77,7 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="python -m bot", description="Telegram bot for BMW i3 owners.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the bot (default): long polling, or a webhook when WEBHOOK_URL is set")
+    commands.add_parser(
+        "run", help="run the bot (default): long polling, or a webhook when WEBHOOK_URL is set"
+    )
     sim = commands.add_parser("simulator", help="serve the BMW i Remote API simulator over HTTP")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8480)

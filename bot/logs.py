@@ -40,7 +40,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def formatException(self, ei) -> str:  # noqa: N802 - logging's API name
+    def formatException(self, ei) -> str:
         return redact(super().formatException(ei))
 
 

@@ -24,7 +24,9 @@ class BackgroundServer:
         # Binding here (not in uvicorn) makes port 0 usable: the caller learns the port before start().
         self._sock.bind((host, port))
         self.host, self.port = self._sock.getsockname()[:2]
-        config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False, timeout_keep_alive=30)
+        config = uvicorn.Config(
+            app, log_level=log_level, lifespan="off", access_log=False, timeout_keep_alive=30
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"asgi:{self.port}", daemon=True)
 

@@ -1,3 +1,3 @@
 """Shared fixtures: the BMW simulator and the loopback Bot API server, each from its own support module."""
 
-pytest_plugins = ["tests.support.simulator", "tests.support.sandbox"]
+pytest_plugins = ["tests.support.simulator", "tests.support.sandbox", "tests.support.bot"]

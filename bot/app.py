@@ -1,0 +1,117 @@
+"""Builds the python-telegram-bot Application: wires store, BMW client, garage, handlers and jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from pathlib import Path
+from urllib.parse import urlparse
+
+from telegram import BotCommand, Update
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.warnings import PTBUserWarning
+
+from bot.bmw.client import BMWClient
+from bot.chat import basics, keyboards, link, remote, status, texts
+from bot.chat.common import Services
+from bot.config import Settings
+from bot.garage import CarApi, Garage
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 60.0
+
+# Our conversations mix message and button states on purpose (per chat, not per message); PTB warns
+# about exactly that combination.
+warnings.filterwarnings("ignore", message=".*per_message.*", category=PTBUserWarning)
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    return settings.database_path.with_name(settings.database_path.name + ".heartbeat")
+
+
+def build_application(settings: Settings, *, car_api: CarApi | None = None) -> Application:
+    """The whole bot, not yet started. `car_api` replaces the BMW client (tests, other backends)."""
+    settings.require("telegram_bot_token", "bot_secret_key")
+    store = Store(settings.database_path, settings.bot_secret_key)
+    api = car_api or BMWClient(
+        api_key=settings.bmw_api_key or "",
+        api_secret=settings.bmw_api_secret or "",
+        base_url=settings.bmw_api_url,
+        service_deadline=settings.bmw_service_timeout,
+    )
+    garage = Garage(store, api, commands_per_minute=settings.remote_commands_per_minute)
+    root = settings.telegram_api_url.rstrip("/")
+    application = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(f"{root}/bot")
+        .base_file_url(f"{root}/file/bot")
+        .rate_limiter(AIORateLimiter(max_retries=5))
+        # A remote command waits up to minutes for the car; it must not hold up anyone else's updates.
+        .concurrent_updates(True)
+        .post_init(_post_init)
+        .post_shutdown(_post_shutdown)
+        .build()
+    )
+    application.bot_data["services"] = Services(
+        garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0])
+    )
+    application.bot_data["settings"] = settings
+    if settings.allowed_telegram_ids:
+        application.add_handler(basics.allow_list(settings.allowed_telegram_ids), group=-1)
+    for handler in (
+        basics.first_handlers()
+        + link.handlers()
+        + remote.handlers()
+        + status.handlers()
+        + basics.last_handlers()
+    ):
+        application.add_handler(handler)
+    application.add_error_handler(basics.on_error)
+    return application
+
+
+async def _post_init(application: Application) -> None:
+    await application.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    settings: Settings = application.bot_data["settings"]
+    application.job_queue.run_repeating(
+        _heartbeat, HEARTBEAT_SECONDS, first=0, name="heartbeat", data=heartbeat_path(settings)
+    )
+
+
+async def _heartbeat(context: ContextTypes.DEFAULT_TYPE) -> None:
+    path: Path = context.job.data
+    await asyncio.to_thread(_touch, path)
+
+
+def _touch(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch()
+
+
+async def _post_shutdown(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    api = services.garage.api
+    if isinstance(api, BMWClient):
+        await api.aclose()
+    services.garage.store.close()
+
+
+def run_bot(settings: Settings) -> None:
+    """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly."""
+    application = build_application(settings)
+    if settings.webhook_url:
+        log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret_token,
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        log.info("starting with long polling")
+        application.run_polling(allowed_updates=Update.ALL_TYPES)

@@ -1,0 +1,94 @@
+"""/start, /help, /cancel, the allow-list, and friendly answers to everything the bot does not understand."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.ext import (
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.chat import texts
+from bot.chat.common import Context, answer, say, services, user_id
+
+log = logging.getLogger(__name__)
+
+
+def allow_list(allowed: frozenset[int]) -> TypeHandler:
+    """Runs before every other handler: anyone not allowed gets one polite refusal and nothing else."""
+
+    async def check(update: Update, context: Context) -> None:
+        user = update.effective_user
+        if user is None or user.id in allowed:
+            return
+        if update.callback_query is not None:
+            await answer(update.callback_query, texts.NOT_ALLOWED.format(tg_id=user.id))
+        elif update.effective_chat is not None and update.message is not None:
+            await say(update, texts.NOT_ALLOWED.format(tg_id=user.id))
+        raise ApplicationHandlerStop
+
+    return TypeHandler(Update, check)
+
+
+async def start(update: Update, context: Context) -> None:
+    linked = services(context).garage.is_linked(user_id(update))
+    name = update.effective_user.first_name or "there"
+    next_step = texts.START_LINKED if linked else texts.START_UNLINKED
+    await say(update, texts.START.format(name=name, next_step=next_step))
+
+
+async def help_command(update: Update, context: Context) -> None:
+    await say(update, texts.HELP)
+
+
+async def nothing_to_cancel(update: Update, context: Context) -> None:
+    await say(update, texts.NOTHING_TO_CANCEL)
+
+
+async def unknown_command(update: Update, context: Context) -> None:
+    await say(update, texts.UNKNOWN_COMMAND)
+
+
+async def not_understood(update: Update, context: Context) -> None:
+    await say(update, texts.DONT_UNDERSTAND)
+
+
+async def edited(update: Update, context: Context) -> None:
+    await say(update, texts.EDITED_IGNORED)
+
+
+async def stale_button(update: Update, context: Context) -> None:
+    """Any press no other handler took (forged, or from an older version of the bot)."""
+    await answer(update.callback_query, texts.STALE_BUTTON)
+
+
+async def on_error(update: object, context: Context) -> None:
+    """Log without the update's content (it may hold a password) and tell the user something went wrong."""
+    update_id = update.update_id if isinstance(update, Update) else None
+    log.error("update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_chat is not None:
+        try:
+            await update.effective_chat.send_message("⚠️ Something went wrong on my side; please try again.")
+        except Exception:  # the error handler must never raise
+            log.warning("could not tell the user about the error")
+
+
+def first_handlers() -> list:
+    return [CommandHandler("start", start), CommandHandler("help", help_command)]
+
+
+def last_handlers() -> list:
+    """Catch-alls, registered after every feature's handlers."""
+    return [
+        CommandHandler("cancel", nothing_to_cancel),
+        MessageHandler(filters.UpdateType.EDITED, edited),
+        MessageHandler(filters.COMMAND, unknown_command),
+        MessageHandler(filters.ALL, not_understood),
+        CallbackQueryHandler(stale_button),
+    ]

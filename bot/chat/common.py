@@ -1,0 +1,100 @@
+"""What the chat handlers share: the service bag, replying, resolving a pressed car, wording errors."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest
+from telegram.ext import ContextTypes
+
+from bot.bmw.errors import BMWError
+from bot.chat import keyboards, texts
+from bot.garage import CommandInProgress, Garage, GarageError, NotLinked, NotYourCar, TooManyCommands
+from bot.store import StoredVehicle
+
+Context = ContextTypes.DEFAULT_TYPE
+
+
+@dataclass
+class Services:
+    """Everything a handler needs, kept in `application.bot_data["services"]`."""
+
+    garage: Garage
+    refs: keyboards.CarRefs
+    extras: dict[str, Any] = field(default_factory=dict)  # optional features (e.g. the range-map renderer)
+
+
+def services(context: Context) -> Services:
+    return context.application.bot_data["services"]
+
+
+def user_id(update: Update) -> int:
+    assert update.effective_user is not None  # every handler here is for updates from users
+    return update.effective_user.id
+
+
+async def say(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
+    """Answer in the chat of the update (message or button press)."""
+    chat = update.effective_chat
+    assert chat is not None
+    return await chat.send_message(
+        text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+    )
+
+
+async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    """Edit a bot message; an identical edit (Telegram's "not modified") is not an error for us."""
+    try:
+        await message.edit_text(
+            text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+        )
+    except BadRequest as exc:
+        if "not modified" not in exc.message:
+            raise
+
+
+async def answer(query: CallbackQuery, text: str | None = None) -> None:
+    """Always answer a press (Telegram shows a spinner until we do); a too-old query is not an error."""
+    with suppress(BadRequest):
+        await query.answer(text[:200] if text else None)
+
+
+def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
+    """One friendly line for any refusal of BMW or of the garage."""
+    label = texts.car_label(car) if car else "The car"
+    if isinstance(exc, NotLinked):
+        return texts.NOT_LINKED
+    if isinstance(exc, NotYourCar):
+        return texts.STALE_BUTTON
+    if isinstance(exc, CommandInProgress):
+        return texts.COMMAND_IN_PROGRESS.format(car=label)
+    if isinstance(exc, TooManyCommands):
+        return texts.TOO_MANY_COMMANDS.format(seconds=max(1, round(exc.retry_after)))
+    if isinstance(exc, BMWError):
+        return texts.BMW_TROUBLE.format(reason=exc.message)
+    raise exc
+
+
+async def pressed_car(update: Update, context: Context, ref: str) -> StoredVehicle | None:
+    """The pressing user's car named by `ref`; None (after a neutral answer) for anything else."""
+    query = update.callback_query
+    assert query is not None
+    garage = services(context).garage
+    tg_id = user_id(update)
+    car = services(context).refs.resolve(tg_id, ref, garage.store.vehicles(tg_id))
+    if car is None:
+        await answer(query, texts.STALE_BUTTON)
+    return car
+
+
+async def chosen_car(update: Update, context: Context) -> StoredVehicle | None:
+    """The user's selected car for a typed command; says what to do when there is none."""
+    try:
+        return services(context).garage.car(user_id(update))
+    except GarageError as exc:
+        await say(update, error_text(exc))
+        return None

@@ -1,0 +1,159 @@
+"""/link (region -> e-mail -> password, the password message deleted at once) and /unlink."""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.bmw.errors import AuthenticationError, BMWError
+from bot.bmw.models import Region
+from bot.chat import keyboards, texts
+from bot.chat.common import Context, answer, edit, say, services, user_id
+
+CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
+LINK_TIMEOUT_SECONDS = 600.0
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+FORGET = ("link_region", "link_email")
+
+
+def _forget(context: Context) -> None:
+    for key in FORGET:
+        context.user_data.pop(key, None)
+
+
+async def start(update: Update, context: Context) -> int:
+    account = services(context).garage.store.account(user_id(update))
+    if account is not None:
+        await say(
+            update,
+            texts.LINK_REPLACE.format(username=account.username),
+            keyboards.yes_no(keyboards.RELINK, "Yes, link another", "No, keep it"),
+        )
+        return CONFIRM_REPLACE
+    await say(update, texts.LINK_REGION, keyboards.regions())
+    return REGION
+
+
+async def confirm_replace(update: Update, context: Context) -> int:
+    query = update.callback_query
+    await answer(query)
+    if keyboards.parse(query.data)[1] != keyboards.YES:
+        await edit(query.message, texts.LINK_KEEP)
+        return ConversationHandler.END
+    await edit(query.message, texts.LINK_REGION, keyboards.regions())
+    return REGION
+
+
+async def region(update: Update, context: Context) -> int:
+    query = update.callback_query
+    await answer(query)
+    try:
+        context.user_data["link_region"] = Region(keyboards.parse(query.data)[1])
+    except ValueError:
+        await edit(query.message, texts.LINK_REGION, keyboards.regions())
+        return REGION
+    await edit(query.message, texts.LINK_EMAIL)
+    return EMAIL
+
+
+async def email(update: Update, context: Context) -> int:
+    given = (update.effective_message.text or "").strip()
+    if not EMAIL_PATTERN.match(given) or len(given) > 254:
+        await say(update, texts.LINK_EMAIL_INVALID)
+        return EMAIL
+    context.user_data["link_email"] = given
+    await say(update, texts.LINK_PASSWORD)
+    return PASSWORD
+
+
+async def password(update: Update, context: Context) -> int:
+    message = update.effective_message
+    given = message.text or ""
+    with suppress(TelegramError):
+        await message.delete()  # the password leaves the chat before anything else happens
+    status = await say(update, texts.LINK_CHECKING)
+    user = update.effective_user
+    try:
+        vehicles = await services(context).garage.link(
+            user.id, user.first_name, context.user_data["link_region"], context.user_data["link_email"], given
+        )
+    except AuthenticationError:
+        await edit(status, texts.LINK_WRONG_PASSWORD)
+        return PASSWORD
+    except BMWError as exc:
+        _forget(context)
+        await edit(status, texts.LINK_FAILED.format(reason=exc.message))
+        return ConversationHandler.END
+    _forget(context)
+    if not vehicles:
+        services(context).garage.unlink(user.id)
+        await edit(status, texts.LINK_NO_CARS)
+        return ConversationHandler.END
+    cars = services(context).garage.cars(user.id)
+    await edit(status, texts.LINK_DONE.format(cars=texts.cars_list(cars)))
+    return ConversationHandler.END
+
+
+async def timeout(update: Update, context: Context) -> None:
+    _forget(context)
+    await say(update, texts.LINK_TIMEOUT)
+
+
+async def cancel(update: Update, context: Context) -> int:
+    _forget(context)
+    await say(update, texts.CANCELLED)
+    return ConversationHandler.END
+
+
+async def unlink_command(update: Update, context: Context) -> None:
+    if not services(context).garage.is_linked(user_id(update)):
+        await say(update, texts.NOT_LINKED)
+        return
+    await say(update, texts.UNLINK_ASK, keyboards.yes_no(keyboards.UNLINK, "Yes, remove everything", "No"))
+
+
+async def unlink_answer(update: Update, context: Context) -> None:
+    query = update.callback_query
+    await answer(query)
+    if keyboards.parse(query.data)[1] == keyboards.YES and services(context).garage.is_linked(
+        user_id(update)
+    ):
+        services(context).garage.unlink(user_id(update))
+        context.user_data.clear()
+        await edit(query.message, texts.UNLINK_DONE)
+    else:
+        await edit(query.message, texts.UNLINK_KEPT)
+
+
+def handlers() -> list:
+    text = filters.TEXT & ~filters.COMMAND
+    conversation = ConversationHandler(
+        entry_points=[CommandHandler("link", start)],
+        states={
+            CONFIRM_REPLACE: [CallbackQueryHandler(confirm_replace, pattern=f"^{keyboards.RELINK}:")],
+            REGION: [CallbackQueryHandler(region, pattern=f"^{keyboards.REGION}:")],
+            EMAIL: [MessageHandler(text, email)],
+            PASSWORD: [MessageHandler(text, password)],
+            ConversationHandler.TIMEOUT: [TypeHandler(Update, timeout)],
+        },
+        fallbacks=[CommandHandler("cancel", cancel)],
+        conversation_timeout=LINK_TIMEOUT_SECONDS,
+        name="link",
+        allow_reentry=True,
+    )
+    return [
+        conversation,
+        CommandHandler("unlink", unlink_command),
+        CallbackQueryHandler(unlink_answer, pattern=f"^{keyboards.UNLINK}:"),
+    ]

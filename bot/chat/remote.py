@@ -1,0 +1,272 @@
+"""Remote commands: lock, climate, charge, flash, horn, finder; unlock with confirmation and security answer.
+
+A command posts one reply and edits it as the car moves through its statuses, ending in a clear result.
+Unlock always asks first with a one-shot, expiring nonce; when BMW demands the security answer the bot asks
+for it, deletes that message, retries once, and offers to remember it (encrypted).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from contextlib import suppress
+
+from telegram import Message, Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.bmw.errors import BMWError, SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
+from bot.bmw.models import ExecutionStatus, ServiceType
+from bot.chat import keyboards, texts
+from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
+from bot.chat.status import location_of
+from bot.garage import GarageError
+from bot.store import StoredVehicle
+
+UNLOCK_CONFIRM_SECONDS = 60.0
+ANSWER_WAIT_SECONDS = 180.0
+ASK_ANSWER, ASK_REMEMBER = range(2)
+
+ACTIONS: dict[str, tuple[ServiceType, str]] = {
+    keyboards.LOCK: (ServiceType.DOOR_LOCK, "doorLock"),
+    keyboards.CLIMATE: (ServiceType.CLIMATE_NOW, "climateNow"),
+    keyboards.CHARGE: (ServiceType.CHARGE_NOW, "chargeNow"),
+    keyboards.FLASH: (ServiceType.LIGHT_FLASH, "lightFlash"),
+    keyboards.HORN: (ServiceType.HORN_BLOW, "hornBlow"),
+    keyboards.FINDER: (ServiceType.VEHICLE_FINDER, "vehicleFinder"),
+}
+COMMANDS = {
+    "lock": keyboards.LOCK,
+    "climate": keyboards.CLIMATE,
+    "charge": keyboards.CHARGE,
+    "flash": keyboards.FLASH,
+}
+
+
+async def run_service(
+    update: Update,
+    context: Context,
+    car: StoredVehicle,
+    service: ServiceType,
+    *,
+    security_answer: str | None = None,
+    message: Message | None = None,
+    **kwargs,
+) -> ExecutionStatus | None:
+    """Run one remote command, showing its progress in one message; returns the terminal status.
+
+    SecurityAnswerRequired and WrongSecurityAnswer propagate (the unlock flow handles them); every other
+    failure ends as one friendly line in that message.
+    """
+    if message is None:
+        message = await say(update, texts.progress(service, car, "SENDING"))
+
+    async def on_status(status: ExecutionStatus) -> None:
+        if not status.terminal:
+            with suppress(TelegramError):  # progress is cosmetic: a failed edit must not abandon the command
+                await edit(message, texts.progress(service, car, status.status))
+
+    try:
+        result = await services(context).garage.execute(
+            user_id(update), car.vin, service, security_answer=security_answer, on_status=on_status, **kwargs
+        )
+    except (SecurityAnswerRequired, WrongSecurityAnswer):
+        raise
+    except ServiceTimeout:
+        await edit(message, texts.outcome(service, car, None))
+        return None
+    except (BMWError, GarageError) as exc:
+        await edit(message, error_text(exc, car))
+        return None
+    await edit(message, texts.outcome(service, car, result.status))
+    if service is ServiceType.VEHICLE_FINDER and result.status == "EXECUTED":
+        await location_of(update, context, car)
+    return result
+
+
+def _supported(car: StoredVehicle, capability: str) -> bool:
+    return capability in car.capabilities
+
+
+async def action_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    action, ref = keyboards.parse(query.data)
+    car = await pressed_car(update, context, ref)
+    if car is None:
+        return
+    service, capability = ACTIONS[action]
+    if not _supported(car, capability):
+        await answer(query, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
+        return
+    await answer(query, texts.SERVICE_NAMES[service])
+    await run_service(update, context, car, service)
+
+
+async def action_command(update: Update, context: Context) -> None:
+    command = update.effective_message.text.split()[0].lstrip("/").split("@")[0].lower()
+    car = await chosen_car(update, context)
+    if car is None:
+        return
+    service, capability = ACTIONS[COMMANDS[command]]
+    if not _supported(car, capability):
+        await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
+        return
+    await run_service(update, context, car, service)
+
+
+# Unlock ---------------------------------------------------------------------------------------------------
+
+
+async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> None:
+    if not _supported(car, "doorUnlock"):
+        await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
+        return
+    nonce = secrets.token_urlsafe(9)
+    # Kept per pressing user: a nonce copied into another user's press finds nothing there.
+    pending: dict[str, tuple[str, float]] = context.user_data.setdefault("unlock", {})
+    now = time.monotonic()
+    for old in [n for n, (_, expires) in pending.items() if expires < now]:
+        del pending[old]
+    pending[nonce] = (car.vin, now + UNLOCK_CONFIRM_SECONDS)
+    await say(update, texts.UNLOCK_ASK.format(car=texts.car_label(car)), keyboards.unlock_confirm(nonce))
+
+
+async def unlock_command(update: Update, context: Context) -> None:
+    car = await chosen_car(update, context)
+    if car is not None:
+        await ask_unlock(update, context, car)
+
+
+async def unlock_button(update: Update, context: Context) -> None:
+    query = update.callback_query
+    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    if car is None:
+        return
+    await answer(query)
+    await ask_unlock(update, context, car)
+
+
+def _take_nonce(context: Context, nonce: str) -> str | None:
+    """The VIN a live confirmation was for; a confirmation works once and only before it expires."""
+    entry = context.user_data.get("unlock", {}).pop(nonce, None)
+    if entry is None or entry[1] < time.monotonic():
+        return None
+    return entry[0]
+
+
+async def unlock_no(update: Update, context: Context) -> None:
+    query = update.callback_query
+    vin = _take_nonce(context, keyboards.parse(query.data)[1])
+    await answer(query)
+    if vin is None:
+        await edit(query.message, texts.UNLOCK_EXPIRED)
+        return
+    car = services(context).garage.store.vehicle(user_id(update), vin)
+    await edit(query.message, texts.UNLOCK_CANCELLED.format(car=texts.car_label(car) if car else "The car"))
+
+
+async def unlock_yes(update: Update, context: Context) -> int:
+    query = update.callback_query
+    vin = _take_nonce(context, keyboards.parse(query.data)[1])
+    garage = services(context).garage
+    car = garage.store.vehicle(user_id(update), vin) if vin else None
+    if car is None:
+        await answer(query, texts.UNLOCK_EXPIRED)
+        await edit(query.message, texts.UNLOCK_EXPIRED)
+        return ConversationHandler.END
+    await answer(query, texts.SERVICE_NAMES[ServiceType.DOOR_UNLOCK])
+    await edit(query.message, texts.progress(ServiceType.DOOR_UNLOCK, car, "SENDING"))
+    stored_answer = garage.security_answer(user_id(update))
+    try:
+        await run_service(
+            update,
+            context,
+            car,
+            ServiceType.DOOR_UNLOCK,
+            security_answer=stored_answer,
+            message=query.message,
+        )
+    except (SecurityAnswerRequired, WrongSecurityAnswer):
+        if stored_answer is not None:
+            garage.remember_security_answer(user_id(update), None)  # it no longer works: forget it
+        context.user_data["unlock_vin"] = car.vin
+        await edit(query.message, texts.ANSWER_ASK.format(car=texts.car_label(car)))
+        return ASK_ANSWER
+    return ConversationHandler.END
+
+
+async def receive_answer(update: Update, context: Context) -> int:
+    message = update.effective_message
+    given = message.text or ""
+    with suppress(TelegramError):
+        await message.delete()  # the answer is a secret: out of the chat before anything else
+    vin = context.user_data.pop("unlock_vin", None)
+    car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
+    if car is None:
+        await say(update, texts.UNLOCK_EXPIRED)
+        return ConversationHandler.END
+    try:
+        result = await run_service(update, context, car, ServiceType.DOOR_UNLOCK, security_answer=given)
+    except (SecurityAnswerRequired, WrongSecurityAnswer):
+        await say(update, texts.ANSWER_WRONG)
+        return ConversationHandler.END
+    if result is None or result.status != "EXECUTED":
+        return ConversationHandler.END
+    context.user_data["answer_to_remember"] = given
+    await say(update, texts.ANSWER_REMEMBER, keyboards.yes_no(keyboards.REMEMBER, "Yes, remember", "No"))
+    return ASK_REMEMBER
+
+
+async def remember(update: Update, context: Context) -> int:
+    query = update.callback_query
+    await answer(query)
+    given = context.user_data.pop("answer_to_remember", None)
+    if given is not None and keyboards.parse(query.data)[1] == keyboards.YES:
+        services(context).garage.remember_security_answer(user_id(update), given)
+        await edit(query.message, texts.ANSWER_REMEMBERED)
+    else:
+        await edit(query.message, texts.ANSWER_NOT_REMEMBERED)
+    return ConversationHandler.END
+
+
+async def answer_timeout(update: Update, context: Context) -> None:
+    context.user_data.pop("unlock_vin", None)
+    context.user_data.pop("answer_to_remember", None)
+    await say(update, texts.ANSWER_TIMEOUT)
+
+
+async def cancel_unlock(update: Update, context: Context) -> int:
+    context.user_data.pop("unlock_vin", None)
+    context.user_data.pop("answer_to_remember", None)
+    await say(update, texts.CANCELLED)
+    return ConversationHandler.END
+
+
+def handlers() -> list:
+    unlock_flow = ConversationHandler(
+        entry_points=[CallbackQueryHandler(unlock_yes, pattern=f"^{keyboards.UNLOCK_YES}:")],
+        states={
+            ASK_ANSWER: [MessageHandler(filters.TEXT & ~filters.COMMAND, receive_answer)],
+            ASK_REMEMBER: [CallbackQueryHandler(remember, pattern=f"^{keyboards.REMEMBER}:")],
+            ConversationHandler.TIMEOUT: [TypeHandler(Update, answer_timeout)],
+        },
+        fallbacks=[CommandHandler("cancel", cancel_unlock)],
+        conversation_timeout=ANSWER_WAIT_SECONDS,
+        name="unlock",
+        allow_reentry=True,
+    )
+    return [
+        unlock_flow,
+        CommandHandler("unlock", unlock_command),
+        CallbackQueryHandler(unlock_button, pattern=f"^{keyboards.UNLOCK}:"),
+        CallbackQueryHandler(unlock_no, pattern=f"^{keyboards.UNLOCK_NO}:"),
+        CommandHandler(list(COMMANDS), action_command),
+        CallbackQueryHandler(action_button, pattern=f"^({'|'.join(ACTIONS)}):"),
+    ]

@@ -1,0 +1,110 @@
+"""/status, its Refresh and Location buttons, and choosing between several cars."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, CommandHandler
+
+from bot.bmw.errors import BMWError
+from bot.chat import keyboards, texts
+from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
+from bot.garage import GarageError
+from bot.store import StoredVehicle
+
+
+def status_markup(update: Update, context: Context, car: StoredVehicle):
+    tg_id = user_id(update)
+    svc = services(context)
+    return keyboards.car_actions(
+        svc.refs.ref(tg_id, car.vin),
+        car,
+        several_cars=len(svc.garage.store.vehicles(tg_id)) > 1,
+        map_enabled="renderer" in svc.extras,
+    )
+
+
+async def show_status(update: Update, context: Context, car: StoredVehicle, message=None) -> None:
+    """Fetch and show the status, editing `message` in place when given (Refresh)."""
+    tg_id = user_id(update)
+    if message is None:
+        message = await say(update, texts.UPDATING.format(car=texts.car_label(car)))
+    try:
+        status = await services(context).garage.status(tg_id, car.vin)
+    except (BMWError, GarageError) as exc:
+        await edit(message, error_text(exc, car), status_markup(update, context, car))
+        return
+    await edit(message, texts.status(car, status), status_markup(update, context, car))
+
+
+async def status_command(update: Update, context: Context) -> None:
+    car = await chosen_car(update, context)
+    if car is not None:
+        await show_status(update, context, car)
+
+
+async def refresh(update: Update, context: Context) -> None:
+    query = update.callback_query
+    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    if car is None:
+        return
+    await answer(query, texts.BUSY)
+    await show_status(update, context, car, query.message)
+
+
+async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:
+    """Send the car's position as a location pin (or say that it is not shared)."""
+    try:
+        status = await services(context).garage.status(user_id(update), car.vin)
+    except (BMWError, GarageError) as exc:
+        await say(update, error_text(exc, car))
+        return
+    position = status.position
+    if position is None or not position.usable:
+        await say(update, f"{texts.car_label(car)}: 📍 {texts.NO_POSITION}")
+        return
+    await update.effective_chat.send_location(latitude=position.lat, longitude=position.lon)
+
+
+async def location(update: Update, context: Context) -> None:
+    query = update.callback_query
+    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    if car is not None:
+        await answer(query)
+        await location_of(update, context, car)
+
+
+async def cars_command(update: Update, context: Context) -> None:
+    svc = services(context)
+    try:
+        cars = svc.garage.cars(user_id(update))
+    except GarageError as exc:
+        await say(update, error_text(exc))
+        return
+    await say(update, texts.PICK_CAR, keyboards.car_picker(svc.refs, user_id(update), cars))
+
+
+async def pick(update: Update, context: Context) -> None:
+    await answer(update.callback_query)
+    await cars_command(update, context)
+
+
+async def select(update: Update, context: Context) -> None:
+    query = update.callback_query
+    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    if car is None:
+        return
+    services(context).garage.select(user_id(update), car.vin)
+    await answer(query)
+    await edit(query.message, texts.CAR_SELECTED.format(car=texts.car_label(car)))
+    await show_status(update, context, car)
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("status", status_command),
+        CommandHandler("cars", cars_command),
+        CallbackQueryHandler(refresh, pattern=f"^{keyboards.REFRESH}:"),
+        CallbackQueryHandler(location, pattern=f"^{keyboards.LOCATION}:"),
+        CallbackQueryHandler(pick, pattern=f"^{keyboards.PICK}:"),
+        CallbackQueryHandler(select, pattern=f"^{keyboards.SELECT}:"),
+    ]

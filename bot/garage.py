@@ -1,0 +1,272 @@
+"""The car service: everything the chat layer may do with a Telegram user's cars.
+
+Every method takes the Telegram user id and checks that the VIN is one of that user's linked cars before
+any request leaves the process, so no input can reach another user's car. Live sessions (with their
+tokens) are kept in memory and every token change is written back, encrypted, to the store.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+from bot.bmw.models import (
+    Account,
+    AllTrips,
+    ChargingProfile,
+    Destination,
+    ExecutionStatus,
+    LastTrip,
+    Poi,
+    RangeMap,
+    Region,
+    ServiceType,
+    Token,
+    Vehicle,
+    VehicleStatus,
+)
+from bot.store import Store, StoredToken, StoredVehicle
+
+T = TypeVar("T")
+OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
+
+
+class CarApi(Protocol):
+    """The small interface a car backend offers the bot; `bot.bmw.client.BMWClient` is one."""
+
+    async def login(self, account: Account) -> Token: ...
+    async def vehicles(self, account: Account) -> list[Vehicle]: ...
+    async def status(self, account: Account, vin: str) -> VehicleStatus: ...
+    async def last_trip(self, account: Account, vin: str) -> LastTrip | None: ...
+    async def all_trips(self, account: Account, vin: str) -> AllTrips | None: ...
+    async def charging_profile(self, account: Account, vin: str) -> ChargingProfile | None: ...
+    async def destinations(self, account: Account, vin: str) -> list[Destination]: ...
+    async def range_map(self, account: Account, vin: str) -> RangeMap: ...
+    async def send_poi(self, account: Account, vin: str, poi: Poi) -> None: ...
+    async def execute(
+        self,
+        account: Account,
+        vin: str,
+        service: ServiceType,
+        *,
+        security_answer: str | None = None,
+        flash_count: int | None = None,
+        profile: ChargingProfile | None = None,
+        on_status: OnStatus | None = None,
+    ) -> ExecutionStatus: ...
+
+
+class GarageError(Exception):
+    """A refusal of the car service itself (not of BMW); the chat layer words it for the user."""
+
+
+class NotLinked(GarageError):
+    pass
+
+
+class NotYourCar(GarageError):
+    pass
+
+
+class CommandInProgress(GarageError):
+    pass
+
+
+class TooManyCommands(GarageError):
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+class Garage:
+    def __init__(
+        self,
+        store: Store,
+        api: CarApi,
+        *,
+        commands_per_minute: int = 6,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.store = store
+        self.api = api
+        self._commands_per_minute = commands_per_minute
+        self._clock = clock
+        self._sessions: dict[int, Account] = {}
+        self._recent_commands: dict[int, deque[float]] = {}
+        self._running: set[tuple[int, str]] = set()
+
+    # Linking -----------------------------------------------------------------------------------------------
+
+    async def link(
+        self, tg_id: int, first_name: str | None, region: Region, username: str, password: str
+    ) -> list[Vehicle]:
+        """Log in and list the cars; only when both succeed is anything stored (encrypted)."""
+        account = Account(username=username, password=password, region=region)
+        await self.api.login(account)
+        vehicles = await self.api.vehicles(account)
+        self.store.upsert_user(tg_id, first_name)
+        self.store.save_account(tg_id, region=region.value, username=username, password=password)
+        self._save_token(tg_id, account.token)
+        self.store.save_vehicles(
+            tg_id,
+            [
+                StoredVehicle(
+                    tg_id=tg_id,
+                    vin=v.vin,
+                    model=v.model,
+                    license_plate=v.license_plate,
+                    drive_train=v.drive_train,
+                    capabilities=v.capabilities,
+                    position=i,
+                )
+                for i, v in enumerate(vehicles)
+            ],
+        )
+        self._sessions[tg_id] = account
+        return vehicles
+
+    def unlink(self, tg_id: int) -> None:
+        self._sessions.pop(tg_id, None)
+        self._recent_commands.pop(tg_id, None)
+        self.store.delete_user(tg_id)
+
+    def is_linked(self, tg_id: int) -> bool:
+        return self.store.account(tg_id) is not None
+
+    # Cars --------------------------------------------------------------------------------------------------
+
+    def cars(self, tg_id: int) -> list[StoredVehicle]:
+        cars = self.store.vehicles(tg_id)
+        if not cars:
+            raise NotLinked
+        return cars
+
+    def car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
+        """The given car of this user, or the chosen one; NotYourCar for any VIN the user has not linked."""
+        if vin is None:
+            vin = self.store.selected_vin(tg_id)
+            if vin is None:
+                raise NotLinked
+        car = self.store.vehicle(tg_id, vin)
+        if car is None:
+            raise NotLinked if not self.store.vehicles(tg_id) else NotYourCar
+        return car
+
+    def select(self, tg_id: int, vin: str) -> StoredVehicle:
+        if not self.store.select_vin(tg_id, vin):
+            raise NotYourCar
+        return self.car(tg_id, vin)
+
+    # Reads -------------------------------------------------------------------------------------------------
+
+    async def status(self, tg_id: int, vin: str) -> VehicleStatus:
+        return await self._call(tg_id, vin, self.api.status)
+
+    async def last_trip(self, tg_id: int, vin: str) -> LastTrip | None:
+        return await self._call(tg_id, vin, self.api.last_trip)
+
+    async def all_trips(self, tg_id: int, vin: str) -> AllTrips | None:
+        return await self._call(tg_id, vin, self.api.all_trips)
+
+    async def charging_profile(self, tg_id: int, vin: str) -> ChargingProfile | None:
+        return await self._call(tg_id, vin, self.api.charging_profile)
+
+    async def destinations(self, tg_id: int, vin: str) -> list[Destination]:
+        return await self._call(tg_id, vin, self.api.destinations)
+
+    async def range_map(self, tg_id: int, vin: str) -> RangeMap:
+        return await self._call(tg_id, vin, self.api.range_map)
+
+    async def send_poi(self, tg_id: int, vin: str, poi: Poi) -> None:
+        await self._call(tg_id, vin, lambda account, v: self.api.send_poi(account, v, poi))
+
+    # Remote commands ---------------------------------------------------------------------------------------
+
+    async def execute(
+        self,
+        tg_id: int,
+        vin: str,
+        service: ServiceType,
+        *,
+        security_answer: str | None = None,
+        profile: ChargingProfile | None = None,
+        on_status: OnStatus | None = None,
+    ) -> ExecutionStatus:
+        """One remote command: per-user rate limit, one command at a time per car, never retried here."""
+        self.car(tg_id, vin)
+        key = (tg_id, vin)
+        if key in self._running:
+            raise CommandInProgress
+        self._take_command_slot(tg_id)
+        self._running.add(key)
+        try:
+            return await self._call(
+                tg_id,
+                vin,
+                lambda account, v: self.api.execute(
+                    account,
+                    v,
+                    service,
+                    security_answer=security_answer,
+                    flash_count=2 if service is ServiceType.LIGHT_FLASH else None,
+                    profile=profile,
+                    on_status=on_status,
+                ),
+            )
+        finally:
+            self._running.discard(key)
+
+    @property
+    def commands_running(self) -> int:
+        return len(self._running)
+
+    def remember_security_answer(self, tg_id: int, answer: str | None) -> None:
+        self.store.save_security_answer(tg_id, answer)
+
+    def security_answer(self, tg_id: int) -> str | None:
+        account = self.store.account(tg_id)
+        return account.security_answer if account else None
+
+    # Internals ---------------------------------------------------------------------------------------------
+
+    def _take_command_slot(self, tg_id: int) -> None:
+        now = self._clock()
+        recent = self._recent_commands.setdefault(tg_id, deque())
+        while recent and now - recent[0] >= 60.0:
+            recent.popleft()
+        if len(recent) >= self._commands_per_minute:
+            raise TooManyCommands(60.0 - (now - recent[0]))
+        recent.append(now)
+
+    def _session(self, tg_id: int) -> Account:
+        account = self._sessions.get(tg_id)
+        if account is None:
+            stored = self.store.account(tg_id)
+            if stored is None:
+                raise NotLinked
+            token = stored.token
+            account = Account(
+                username=stored.username,
+                password=stored.password,
+                region=Region(stored.region),
+                token=Token(token.access_token, token.refresh_token, token.expires_at) if token else None,
+            )
+            self._sessions[tg_id] = account
+        return account
+
+    async def _call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
+        self.car(tg_id, vin)
+        account = self._session(tg_id)
+        before = account.token
+        try:
+            return await method(account, vin)
+        finally:
+            # The client refreshes tokens transparently; keep the newest one (encrypted) across restarts.
+            if account.token is not before and self._sessions.get(tg_id) is account:
+                self._save_token(tg_id, account.token)
+
+    def _save_token(self, tg_id: int, token: Token | None) -> None:
+        stored = StoredToken(token.access_token, token.refresh_token, token.expires_at) if token else None
+        self.store.save_token(tg_id, stored)

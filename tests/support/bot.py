@@ -1,0 +1,87 @@
+"""Fixtures that run the real bot Application against the loopback Bot API server and the BMW simulator.
+
+The bot runs in the test's own event loop (long polling over real HTTP); the two servers run in their
+own threads. `running_bot` starts it the way `run_polling` does (post_init included) and stops it cleanly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.bmw.client import BMWClient
+from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.config import Settings, load_settings
+from bot.sandbox.driver import SandboxUser
+
+BEV_VIN, REX_VIN = "WBY1Z21000V300001", "WBY1Z41000V300002"
+
+
+def fast_client(simulator_url: str, **overrides: float) -> BMWClient:
+    """The real client, polling services quickly so tests need not wait seconds per command."""
+    options = {"poll_initial": 0.05, "poll_max": 0.2, "service_deadline": 20.0, "read_timeout": 5.0}
+    options.update(overrides)
+    return BMWClient(
+        api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, base_url=simulator_url, retry_backoff=0.01, **options
+    )
+
+
+@pytest.fixture
+def secret_key() -> str:
+    return Fernet.generate_key().decode()
+
+
+@pytest.fixture
+def bot_settings(tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url: str, secret_key: str) -> Settings:
+    return load_settings(
+        telegram_bot_token=bot_token,
+        telegram_api_url=bot_api_url,
+        bmw_api_url=simulator_url,
+        bmw_api_key=DEFAULT_API_KEY,
+        bmw_api_secret=DEFAULT_API_SECRET,
+        database_path=tmp_path / "bot.sqlite3",
+        map_tile_cache_dir=tmp_path / "tiles",
+        bot_secret_key=secret_key,
+    )
+
+
+@asynccontextmanager
+async def running_bot(settings: Settings, client: BMWClient) -> AsyncIterator[Application]:
+    application = build_application(settings, car_api=client)
+    async with application:
+        if application.post_init:
+            await application.post_init(application)
+        await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        try:
+            yield application
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            if application.post_shutdown:
+                await application.post_shutdown(application)
+
+
+@pytest.fixture
+async def bot(bot_settings: Settings, simulator_url: str) -> AsyncIterator[Application]:
+    async with running_bot(bot_settings, fast_client(simulator_url)) as application:
+        yield application
+
+
+async def link(user: SandboxUser, username: str = DEFAULT_USERNAME, password: str = DEFAULT_PASSWORD) -> None:
+    """Walk the /link conversation to the end, as a person would."""
+    user.send("/link")
+    region = await user.wait_for_bot_message("Where is your ConnectedDrive account registered")
+    user.press(region, "Europe")
+    await user.wait_for_bot_message("e-mail address")
+    user.send(username)
+    await user.wait_for_bot_message("password")
+    user.send(password)
+    await user.wait_for_bot_message("Linked!")
