@@ -334,8 +334,9 @@ def test_save_account_replaces_everything_of_the_old_account(store: Store) -> No
     assert store.watch(ALICE, "WBY1Z21000V000001") is None
     assert store.notify_prefs(ALICE) == prefs  # a user setting, not part of the account
     assert store.watch(BOB, "WBY1Z21000V000001") is not None
-    store.save_vehicles(ALICE, [car(ALICE, "VIN_NEW")])
-    assert store.selected_vin(ALICE) == "VIN_NEW"
+    # The same cars on the new account: the old choice does not come back.
+    store.save_vehicles(ALICE, [car(ALICE, "WBY1Z21000V000001"), car(ALICE, "WBY1Z21000V000002", 1)])
+    assert store.selected_vin(ALICE) == "WBY1Z21000V000001"
 
 
 def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: Path) -> None:
