@@ -310,9 +310,9 @@ class BMWClient:
 
     def _body(self, response: httpx.Response) -> Any:
         status = response.status_code
-        if status == 204:
-            return None
         if 200 <= status < 300:
+            if status == 204 or not response.content:
+                return None
             try:
                 return response.json()
             except ValueError as exc:
