@@ -1,0 +1,226 @@
+"""The user side of the sandbox in Python: act as Telegram users and read their chats with the bot.
+
+    sandbox = Sandbox(server, token)
+    alice = sandbox.user(42, "Alice")
+    alice.send("/start")
+    menu = await alice.wait_for_bot_message("Choose")
+    alice.press(menu, "Status")
+
+Every call goes straight to the `BotApiServer` state (thread-safe), so tests can drive users from their
+own event loop while the server answers the bot from uvicorn's thread. Reads return snapshots: call
+`messages` again to see later changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.sandbox.server import BotApiServer
+
+POLL_INTERVAL = 0.02  # seconds between checks in wait_for; the server pushes nothing to the driver
+
+
+@dataclass(frozen=True)
+class Button:
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    query_id: str
+    text: str | None
+    show_alert: bool
+
+
+@dataclass
+class ChatMessage:
+    """One message of a chat, either side, as it stands now (edits applied, deletions flagged)."""
+
+    message_id: int
+    from_bot: bool
+    text: str | None
+    caption: str | None
+    buttons: list[list[Button]]
+    photo: bytes | None
+    location: tuple[float, float] | None
+    venue: dict[str, Any] | None
+    deleted: bool
+    edits: int
+    date: dt.datetime
+    parse_mode: str | None = None
+    sticker: str | None = None
+
+    def button(self, text: str) -> Button:
+        """The button labelled exactly `text`, else the first whose label contains it."""
+        flat = [button for row in self.buttons for button in row]
+        for candidate in [b for b in flat if b.text == text] + [b for b in flat if text in b.text]:
+            return candidate
+        raise LookupError(
+            f"no button {text!r} on message {self.message_id}; buttons: {[b.text for b in flat]}"
+        )
+
+    def describe(self) -> str:
+        """One transcript line."""
+        if self.text is not None:
+            body = self.text
+        elif self.photo is not None:
+            body = f"[photo {len(self.photo)} bytes] {self.caption or ''}".rstrip()
+        elif self.venue is not None:
+            body = f"[venue {self.venue.get('title')}, {self.venue.get('address')}]"
+        elif self.location is not None:
+            body = f"[location {self.location[0]}, {self.location[1]}]"
+        elif self.sticker is not None:
+            body = f"[sticker {self.sticker}]"
+        else:
+            body = "[message]"
+        line = f"#{self.message_id} {'bot' if self.from_bot else 'user'}: {body}"
+        if self.buttons:
+            line += " " + " ".join("[" + " | ".join(b.text for b in row) + "]" for row in self.buttons)
+        if self.edits:
+            line += f" (edited {self.edits}x)"
+        if self.deleted:
+            line += " (deleted)"
+        return line
+
+
+class Sandbox:
+    """One bot's users, for tests and scripts."""
+
+    def __init__(self, server: BotApiServer, token: str) -> None:
+        self.server = server
+        self.token = token
+
+    def user(self, user_id: int, first_name: str = "Alice", username: str | None = None) -> SandboxUser:
+        self.server.register_user(self.token, user_id, first_name, username)
+        return SandboxUser(self, user_id, first_name, username)
+
+
+class SandboxUser:
+    """A Telegram user in a private chat with the bot."""
+
+    def __init__(self, sandbox: Sandbox, user_id: int, first_name: str, username: str | None) -> None:
+        self._server = sandbox.server
+        self._token = sandbox.token
+        self.id = user_id
+        self.first_name = first_name
+        self.username = username
+
+    # ----- acting ---------------------------------------------------------------------------------------
+
+    def send(self, text: str) -> ChatMessage:
+        """A text message (a "/command" carries its bot_command entity)."""
+        return self._message(self._server.user_message(self._token, self.id, text=text))
+
+    def send_location(self, lat: float, lon: float) -> ChatMessage:
+        return self._message(self._server.user_message(self._token, self.id, location=(lat, lon)))
+
+    def send_venue(self, lat: float, lon: float, title: str, address: str) -> ChatMessage:
+        venue = {"title": title, "address": address}
+        return self._message(
+            self._server.user_message(self._token, self.id, location=(lat, lon), venue=venue)
+        )
+
+    def send_sticker(self) -> ChatMessage:
+        """Something the bot has no handler for."""
+        return self._message(self._server.user_message(self._token, self.id, sticker="🚗"))
+
+    def edit(self, message: ChatMessage, text: str) -> None:
+        self._server.user_edit(self._token, self.id, message.message_id, text)
+
+    def press(self, message: ChatMessage, button: str) -> str:
+        """Press a callback button of the message as it is now, by label (exact or part) or exact data."""
+        current = self._current(message.message_id)
+        if current.deleted:
+            raise LookupError(f"message {message.message_id} was deleted; its buttons are gone")
+        by_data = [b for row in current.buttons for b in row if b.callback_data == button]
+        target = by_data[0] if by_data else current.button(button)
+        if target.callback_data is None:
+            raise ValueError(f"button {target.text!r} opens {target.url!r}; it sends no callback query")
+        return self._server.user_press(self._token, self.id, message.message_id, target.callback_data)
+
+    def press_data(self, message_id: int, data: str) -> str:
+        """A forged press: any callback_data, on any message id (even one that never existed)."""
+        return self._server.user_press(self._token, self.id, message_id, data)
+
+    # ----- reading --------------------------------------------------------------------------------------
+
+    @property
+    def messages(self) -> list[ChatMessage]:
+        return [self._message(item) for item in self._server.chat(self._token, self.id)]
+
+    @property
+    def bot_messages(self) -> list[ChatMessage]:
+        return [message for message in self.messages if message.from_bot and not message.deleted]
+
+    def last_bot_message(self) -> ChatMessage | None:
+        visible = self.bot_messages
+        return visible[-1] if visible else None
+
+    def callback_answers(self) -> list[CallbackAnswer]:
+        return [
+            CallbackAnswer(answer["query_id"], answer["text"], answer["show_alert"])
+            for answer in self._server.callback_answers(self._token, self.id)
+        ]
+
+    # A timeout argument (not asyncio.timeout) so the failure can carry the transcript.
+    async def wait_for(self, predicate: Callable[[SandboxUser], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Wait until `predicate(self)` holds; on timeout fail with the chat transcript."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not predicate(self):
+            if loop.time() > deadline:
+                raise AssertionError(
+                    f"condition not met within {timeout} s; chat so far:\n{self.transcript()}"
+                )
+            await asyncio.sleep(POLL_INTERVAL)
+
+    async def wait_for_bot_message(self, contains: str, timeout: float = 10.0) -> ChatMessage:  # noqa: ASYNC109
+        """The first visible bot message whose text or caption contains `contains` (sent or edited so)."""
+        found: list[ChatMessage] = []
+
+        def match(user: SandboxUser) -> bool:
+            found[:] = [m for m in user.bot_messages if contains in (m.text or "") + (m.caption or "")]
+            return bool(found)
+
+        try:
+            await self.wait_for(match, timeout)
+        except AssertionError as error:
+            raise AssertionError(f"no bot message containing {contains!r}. {error}") from None
+        return found[0]
+
+    def transcript(self) -> str:
+        lines = [message.describe() for message in self.messages]
+        return "\n".join(lines) if lines else "(no messages)"
+
+    # ----- helpers --------------------------------------------------------------------------------------
+
+    def _current(self, message_id: int) -> ChatMessage:
+        for message in self.messages:
+            if message.message_id == message_id:
+                return message
+        raise LookupError(f"no message {message_id} in the chat of user {self.id}")
+
+    def _message(self, item: dict[str, Any]) -> ChatMessage:
+        """A ChatMessage from the server's chat JSON (the same JSON the demo page reads)."""
+        photo = item["photo"]
+        return ChatMessage(
+            message_id=item["message_id"],
+            from_bot=item["from_bot"],
+            text=item["text"],
+            caption=item["caption"],
+            buttons=[[Button(**button) for button in row] for row in item["buttons"]],
+            photo=self._server.file_bytes(photo["file_id"]) if photo else None,
+            location=tuple(item["location"]) if item["location"] else None,
+            venue=item["venue"],
+            deleted=item["deleted"],
+            edits=item["edits"],
+            date=dt.datetime.fromtimestamp(item["date"], dt.UTC),
+            parse_mode=item["parse_mode"],
+            sticker=item["sticker"],
+        )
