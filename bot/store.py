@@ -158,7 +158,8 @@ def m002_charge_watches(db: Database) -> None:
         pk=("tg_id", "vin"),
         not_null=["next_poll_at", "failures"],
     )
-    db.table("charge_watches").create_index(["next_poll_at"])
+    # The watcher's query: due rows in this order, so a LIMIT stops the index scan early.
+    db.table("charge_watches").create_index(["next_poll_at", "tg_id", "vin"])
     # Cars linked before this version get a watch that is due at once.
     db.execute(
         "INSERT INTO charge_watches (tg_id, vin, next_poll_at, failures)"
