@@ -66,8 +66,10 @@ class ChatMessage:
         )
 
     def describe(self) -> str:
-        """One transcript line."""
-        if self.text is not None:
+        """One transcript line. A deleted user message is not quoted: bots delete the passwords they read."""
+        if self.deleted and not self.from_bot:
+            body = "[removed]"
+        elif self.text is not None:
             body = self.text
         elif self.photo is not None:
             body = f"[photo {len(self.photo)} bytes] {self.caption or ''}".rstrip()

@@ -1116,7 +1116,13 @@ class BotApiServer:
         return await self._sandbox_action(
             request,
             lambda token, user_id, body: {
-                "messages": self.chat(token, user_id),
+                # Like a Telegram client, the page gets no content of deleted messages.
+                "messages": [
+                    {key: m[key] for key in ("message_id", "from_bot", "date", "deleted")}
+                    if m["deleted"]
+                    else m
+                    for m in self.chat(token, user_id)
+                ],
                 "callback_answers": self.callback_answers(token, user_id),
             },
         )
@@ -1138,10 +1144,10 @@ class BotApiServer:
                         token, user_id, str(body.get("first_name") or "Alice"), body.get("username")
                     )
                 return JSONResponse(action(token, user_id, body))
+        except (KeyError, TypeError, ValueError) as error:  # KeyError first: it is also a LookupError
+            return JSONResponse({"error": f"bad request: missing or invalid {error}"}, status_code=400)
         except LookupError as error:
             return JSONResponse({"error": str(error)}, status_code=404)
-        except (KeyError, TypeError, ValueError) as error:
-            return JSONResponse({"error": f"bad request: {error}"}, status_code=400)
 
 
 async def _read_params(request: Request) -> _Params:
