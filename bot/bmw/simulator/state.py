@@ -97,10 +97,11 @@ class Fault:
             raise ValueError(f"fault kind must be one of {FAULT_KINDS}")
         if self.times is not None and self.times < 1:
             raise ValueError("fault times must be None or at least 1")
-        self._pattern = re.compile(self.path)
+        re.compile(self.path)  # a bad pattern fails here, not on the first request
 
     def matches(self, method: str, path: str) -> bool:
-        return (self.method is None or self.method.upper() == method) and bool(self._pattern.search(path))
+        method_matches = self.method is None or self.method.upper() == method
+        return method_matches and re.search(self.path, path) is not None
 
 
 @dataclass
