@@ -180,8 +180,6 @@ class _Message:
 class _CallbackQuery:
     query_id: str
     user_id: int
-    message_id: int
-    data: str
     answered: bool = False
 
 
@@ -252,8 +250,15 @@ class _Chat:
 class _Bot:
     """One bot token's world: its identity, chats, pending updates, webhook, commands and rate windows."""
 
-    def __init__(self, token: str, username: str, first_name: str, server: BotApiServer) -> None:
-        self.token = token
+    def __init__(
+        self,
+        token: str,
+        username: str,
+        first_name: str,
+        *,
+        flood_limit: float | None,
+        per_chat_limit: float | None,
+    ) -> None:
         prefix = token.split(":", 1)[0]
         self.id = int(prefix) if prefix.isdigit() else zlib.crc32(token.encode())
         self.user = {"id": self.id, "is_bot": True, "first_name": first_name, "username": username}
@@ -269,8 +274,8 @@ class _Bot:
         self.next_query = 1
         self.answers: list[dict[str, Any]] = []
         self.commands: dict[tuple[str, str], list[dict[str, str]]] = {}
-        self.flood = _RateWindow(server.flood_limit_per_second) if server.flood_limit_per_second else None
-        self.per_chat_limit = server.per_chat_limit_per_second
+        self.flood = _RateWindow(flood_limit) if flood_limit else None
+        self.per_chat_limit = per_chat_limit
         self.chat_windows: dict[int, _RateWindow] = {}
 
     def me(self) -> dict[str, Any]:
@@ -548,6 +553,7 @@ class BotApiServer:
                 "deleteMyCommands": self._delete_my_commands,
             }.items()
         }
+        # getUpdates is the one method that waits (long polling): _api awaits it outside the lock.
         self._methods["getupdates"] = ("getUpdates", self._get_updates)
         logging.getLogger("uvicorn.error").addFilter(_DROP_FILTER)
         self.app = Starlette(
@@ -568,7 +574,13 @@ class BotApiServer:
 
     def add_bot(self, token: str, *, username: str = "bmw_i3_bot", first_name: str = "BMW i3") -> None:
         with self._lock:
-            self._bots[token] = _Bot(token, username, first_name, self)
+            self._bots[token] = _Bot(
+                token,
+                username,
+                first_name,
+                flood_limit=self.flood_limit_per_second,
+                per_chat_limit=self.per_chat_limit_per_second,
+            )
 
     @property
     def token(self) -> str:
@@ -587,6 +599,7 @@ class BotApiServer:
             raise ValueError(f"fault kind must be one of {sorted(FAULT_KINDS)}, not {kind!r}")
         if method.lower() not in self._methods:
             raise ValueError(f"unknown Bot API method {method!r}")
+        HTTPStatus(status)  # a ValueError now rather than a failed answer later
         with self._lock:
             queue = self._faults.setdefault(method.lower(), deque())
             queue.extend(_Fault(kind, status, retry_after) for _ in range(times))
@@ -627,6 +640,8 @@ class BotApiServer:
         sticker: str | None = None,
     ) -> dict[str, Any]:
         """The user sends a message (one keyword's content): a `message` update. Returns its chat JSON."""
+        if text is None and location is None and sticker is None:
+            raise ValueError("a message needs text, a location or a sticker")
         with self._lock:
             bot = self._bot(token)
             chat = bot.chats.get(user_id)
@@ -660,7 +675,7 @@ class BotApiServer:
             chat = self._user_chat(bot, user_id)
             query_id = str(bot.id * 1_000_000 + bot.next_query)
             bot.next_query += 1
-            bot.queries[query_id] = _CallbackQuery(query_id, user_id, message_id, data)
+            bot.queries[query_id] = _CallbackQuery(query_id, user_id)
             query: dict[str, Any] = {
                 "id": query_id,
                 "from": {**chat.user, "is_bot": False, "language_code": "en"},
