@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import logging
 import math
 import os
 import threading
@@ -242,7 +243,25 @@ def test_failing_tile_server_gives_a_plain_map_and_nothing_is_cached(
     assert renderer.render(RANGE, CAR).base_map
 
 
-def test_tile_cache_stays_within_its_bound(tiles: TileServer, make_renderer: MakeRenderer) -> None:
+@pytest.mark.parametrize("status", [500, 200])
+def test_tile_url_stays_out_of_the_logs(
+    status: int, tiles: TileServer, make_renderer: MakeRenderer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Tile providers other than OSM put an API key in the URL. (httpx's own request log is bot/logs.py's
+    # business: it keeps httpx quiet.)
+    tiles.status = status
+    for url in (tiles.template + "?apikey=s3cr3t-key", DEAD_TILES + "?apikey=s3cr3t-key"):
+        with caplog.at_level(logging.DEBUG, logger="bot.rangemap"):
+            make_renderer(url).render(RANGE, CAR)
+
+    ours = [record.getMessage() for record in caplog.records if record.name == "bot.rangemap"]
+    assert ours  # the fallback was logged
+    assert not [message for message in ours if "s3cr3t-key" in message]
+
+
+def test_tile_cache_stays_within_its_bound(
+    tiles: TileServer, make_renderer: MakeRenderer, tmp_path: Path
+) -> None:
     bound = len(grid_tile()) * 5 // 2  # room for two tiles; a map needs more
     renderer = make_renderer(tiles.template, cache_max_bytes=bound)
 
@@ -250,7 +269,7 @@ def test_tile_cache_stays_within_its_bound(tiles: TileServer, make_renderer: Mak
 
     assert result.base_map
     assert tiles.requests > 2
-    sizes = [p.stat().st_size for p in (renderer._cache._dir).iterdir()]
+    sizes = [p.stat().st_size for p in (tmp_path / "tiles").iterdir()]
     assert 0 < sum(sizes) <= bound
     assert len(sizes) == 2
 
