@@ -192,16 +192,12 @@ def _scale_bar(metres_per_px: float, max_px: int) -> tuple[float, int, str]:
     return metres, round(metres / metres_per_px), label
 
 
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
-
-
 def _draw_scale_bar(image: Image.Image, smap: _TileMap) -> None:
     lat = _y_to_lat(smap.y_center, smap.zoom)
     metres_per_px = _EARTH_CIRCUMFERENCE_M * math.cos(math.radians(lat)) / (TILE_SIZE * 2**smap.zoom)
     _, length, label = _scale_bar(metres_per_px, image.width // 4)
     draw = ImageDraw.Draw(image, "RGBA")
-    font = _font(13)
+    font = ImageFont.load_default(size=13)
     x0, y0 = 12, image.height - 14  # the bar's left end, near the bottom-left corner
     text_w = draw.textlength(label, font=font)
     draw.rectangle((x0 - 6, y0 - 24, x0 + max(length, text_w) + 6, y0 + 6), fill=(255, 255, 255, 200))
@@ -213,7 +209,7 @@ def _draw_scale_bar(image: Image.Image, smap: _TileMap) -> None:
 
 def _draw_attribution(image: Image.Image) -> None:
     draw = ImageDraw.Draw(image, "RGBA")
-    font = _font(12)
+    font = ImageFont.load_default(size=12)
     left, top, right, bottom = draw.textbbox((0, 0), ATTRIBUTION, font=font)
     x, y = image.width - (right - left) - 8, image.height - (bottom - top) - 8
     draw.rectangle((x - 4, y - 3, image.width, image.height), fill=(255, 255, 255, 200))
