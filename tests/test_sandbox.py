@@ -404,7 +404,11 @@ async def test_errors_carry_telegrams_descriptions(
     with pytest.raises(BadRequest):
         await tg_bot.send_message(alice.id, "range < 5 km", parse_mode="HTML")
     assert last_error() == "Bad Request: can't parse entities: Unclosed start tag at byte offset 6"
-    query_id = alice.press_data(sent.message_id, "forged")
+    # A forged press from someone who never wrote: it reaches the bot, on a message it cannot see.
+    query_id = Sandbox(bot_api, bot_api.token).user(666, "Mallory").press_data(sent.message_id, "forged")
+    forged = (await tg_bot.get_updates())[-1].callback_query
+    assert forged is not None and forged.from_user.first_name == "Mallory" and forged.data == "forged"
+    assert forged.message is not None and not forged.message.is_accessible
     assert await tg_bot.answer_callback_query(query_id)
     with pytest.raises(BadRequest):
         await tg_bot.answer_callback_query(query_id)

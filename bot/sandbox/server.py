@@ -644,11 +644,7 @@ class BotApiServer:
             raise ValueError("a message needs text, a location or a sticker")
         with self._lock:
             bot = self._bot(token)
-            chat = bot.chats.get(user_id)
-            if chat is None:
-                chat = bot.chats[user_id] = _Chat(
-                    bot.users.get(user_id, {"id": user_id, "first_name": "Alice"})
-                )
+            chat = self._open_chat(bot, user_id)
             message = self._new_message(
                 chat, from_bot=False, text=text, location=location, venue=venue, sticker=sticker
             )
@@ -669,10 +665,14 @@ class BotApiServer:
             return _chat_json(message)
 
     def user_press(self, token: str, user_id: int, message_id: int, data: str) -> str:
-        """The user presses a callback button (or forges a press): a `callback_query` update; its id."""
+        """The user presses a callback button (or forges a press): a `callback_query` update; its id.
+
+        A forged press may come from a user who never wrote to the bot: like a first message, it opens
+        the chat.
+        """
         with self._lock:
             bot = self._bot(token)
-            chat = self._user_chat(bot, user_id)
+            chat = self._open_chat(bot, user_id)
             query_id = str(bot.id * 1_000_000 + bot.next_query)
             bot.next_query += 1
             bot.queries[query_id] = _CallbackQuery(query_id, user_id)
@@ -756,6 +756,11 @@ class BotApiServer:
         if bot is None:
             raise LookupError("no bot with this token")
         return bot
+
+    def _open_chat(self, bot: _Bot, user_id: int) -> _Chat:
+        if user_id not in bot.chats:
+            bot.chats[user_id] = _Chat(bot.users.get(user_id) or {"id": user_id, "first_name": "Alice"})
+        return bot.chats[user_id]
 
     def _user_chat(self, bot: _Bot, user_id: int) -> _Chat:
         chat = bot.chats.get(user_id)
