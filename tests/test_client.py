@@ -7,7 +7,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from bot.bmw.simulator import (
     DEFAULT_PASSWORD,
     DEFAULT_USERNAME,
     Fault,
+    RequestRecord,
     Simulator,
 )
 
@@ -90,31 +91,52 @@ def account() -> Account:
     return Account(DEFAULT_USERNAME, DEFAULT_PASSWORD)
 
 
-def grants(simulator: Simulator) -> list[str]:
-    return [record.form.get("grant_type", "") for record in simulator.requests_to("oauth/token")]
+Log = Callable[..., Awaitable[list[RequestRecord]]]
+
+
+@pytest.fixture
+def logged(simulator: Simulator, simulator_url: str) -> Log:
+    """`simulator.requests_to`, read once the log is complete.
+
+    The simulator logs a request just after answering it, on the server's thread; one more round trip
+    to that server lets the logging of every request already answered finish first.
+    """
+
+    async def requests_to(path_fragment: str, method: str | None = None) -> list[RequestRecord]:
+        async with httpx.AsyncClient() as http:
+            await http.get(f"{simulator_url}/_sim/state")
+        return simulator.requests_to(path_fragment, method)
+
+    return requests_to
+
+
+async def grants(logged: Log) -> list[str]:
+    return [record.form.get("grant_type", "") for record in await logged("oauth/token")]
 
 
 # --- authentication -------------------------------------------------------------------------------------
 
 
-async def test_login_stores_token(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_login_stores_token(
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
+) -> None:
     before = time.time()
     token = await client.login(account)
     assert account.token is token and token.access_token and token.refresh_token
     assert before + 28799 - 5 <= token.expires_at <= time.time() + 28799
-    [record] = simulator.requests_to("oauth/token")
+    [record] = await logged("oauth/token")
     assert record.method == "POST" and record.status == 200
     assert record.form["grant_type"] == "password" and record.form["scope"] == "remote_services vehicle_data"
     assert record.form["username"] == DEFAULT_USERNAME
 
 
-async def test_wrong_password(client: BMWClient, simulator: Simulator) -> None:
+async def test_wrong_password(client: BMWClient, simulator: Simulator, logged: Log) -> None:
     account = Account(DEFAULT_USERNAME, "not-the-password")
     with pytest.raises(AuthenticationError) as caught:
         await client.vehicles(account)
     assert account.token is None
     assert "not-the-password" not in str(caught.value)
-    assert simulator.requests_to("/webapi/v1") == []
+    assert await logged("/webapi/v1") == []
 
 
 async def test_wrong_api_key(simulator_url: str, account: Account) -> None:
@@ -123,63 +145,67 @@ async def test_wrong_api_key(simulator_url: str, account: Account) -> None:
             await bmw.login(account)
 
 
-async def test_token_is_reused(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_token_is_reused(
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
+) -> None:
     await client.vehicles(account)
     for _ in range(3):
         await client.status(account, BEV)
     await client.status(account, REX)
-    assert grants(simulator) == ["password"]
-    assert len(simulator.requests_to("/status")) == 4
+    assert await grants(logged) == ["password"]
+    assert len(await logged("/status")) == 4
 
 
 async def test_concurrent_calls_log_in_once(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     await asyncio.gather(*(client.status(account, vin) for vin in (BEV, REX, BEV, REX, BEV)))
-    assert grants(simulator) == ["password"]
+    assert await grants(logged) == ["password"]
 
 
-async def test_refresh_before_expiry(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_refresh_before_expiry(
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
+) -> None:
     token = await client.login(account)
     # Within the last minute of its life the token is renewed with the refresh token, before any 401.
     account.token = replace(token, expires_at=time.time() + 30)
     status = await client.status(account, BEV)
     assert status.vin == BEV
-    assert grants(simulator) == ["password", "refresh_token"]
+    assert await grants(logged) == ["password", "refresh_token"]
     assert account.token is not None and account.token.access_token != token.access_token
-    assert [r.status for r in simulator.requests_to("/status")] == [200]
+    assert [r.status for r in await logged("/status")] == [200]
 
 
 async def test_401_recovery_after_server_expiry(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     await client.login(account)
     simulator.expire_tokens()
     status = await client.status(account, BEV)
     assert status.vin == BEV
-    assert [r.status for r in simulator.requests_to("/status")] == [401, 200]
-    assert grants(simulator) == ["password", "refresh_token"]
+    assert [r.status for r in await logged("/status")] == [401, 200]
+    assert await grants(logged) == ["password", "refresh_token"]
 
 
 async def test_revoked_refresh_falls_back_to_password(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     await client.login(account)
     simulator.revoke_refresh_tokens()
     simulator.expire_tokens()
     assert (await client.status(account, BEV)).vin == BEV
-    assert grants(simulator) == ["password", "refresh_token", "password"]
-    assert [r.status for r in simulator.requests_to("oauth/token")] == [200, 401, 200]
+    assert await grants(logged) == ["password", "refresh_token", "password"]
+    assert [r.status for r in await logged("oauth/token")] == [200, 401, 200]
 
 
 async def test_post_refused_by_401_is_sent_again_once(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     await client.login(account)
     simulator.expire_tokens()
     result = await client.execute(account, BEV, ServiceType.LIGHT_FLASH, flash_count=2)
     assert result.status == "EXECUTED"
-    assert [r.status for r in simulator.requests_to("executeService", "POST")] == [401, 200]
+    assert [r.status for r in await logged("executeService", "POST")] == [401, 200]
 
 
 @pytest.mark.parametrize("region", list(Region))
@@ -234,20 +260,22 @@ async def test_other_accounts_vin_is_not_found(
         await client.status(account, other_vin)
 
 
-async def test_5xx_on_get_is_retried(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_5xx_on_get_is_retried(
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
+) -> None:
     simulator.add_fault(Fault(path=r"/status$", kind="error", status=503, times=2))
     assert (await client.status(account, BEV)).vin == BEV
-    assert [r.status for r in simulator.requests_to("/status")] == [503, 503, 200]
+    assert [r.status for r in await logged("/status")] == [503, 503, 200]
 
 
 async def test_5xx_on_get_gives_up_after_retries(
-    simulator: Simulator, simulator_url: str, account: Account
+    simulator: Simulator, simulator_url: str, account: Account, logged: Log
 ) -> None:
     simulator.add_fault(Fault(path=r"/status$", kind="error", status=500, times=None))
     async with make_client(simulator_url, get_retries=2) as bmw:
         with pytest.raises(BMWUnavailable):
             await bmw.status(account, BEV)
-    assert len(simulator.requests_to("/status")) == 3
+    assert len(await logged("/status")) == 3
 
 
 async def test_read_timeout_is_retried(simulator: Simulator, simulator_url: str, account: Account) -> None:
@@ -257,11 +285,11 @@ async def test_read_timeout_is_retried(simulator: Simulator, simulator_url: str,
 
 
 async def test_connection_reset_on_get_is_retried(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     simulator.add_fault(Fault(path=r"/rangemap$", kind="reset", times=1))
     assert not (await client.range_map(account, BEV)).empty
-    assert len(simulator.requests_to("/rangemap")) == 2
+    assert len(await logged("/rangemap")) == 2
 
 
 async def test_unreachable_server(account: Account) -> None:
@@ -297,7 +325,7 @@ SERVICES_BY_FLAG = {
 
 @pytest.mark.parametrize("service", list(ServiceType))
 async def test_every_service_reaches_executed(
-    service: ServiceType, client: BMWClient, account: Account, simulator: Simulator
+    service: ServiceType, client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     vehicles = await client.vehicles(account)
     vin = next(v.vin for v in vehicles if v.supports(SERVICES_BY_FLAG[service]))
@@ -316,7 +344,7 @@ async def test_every_service_reaches_executed(
     result = await client.execute(account, vin, service, on_status=on_status, **options)
     assert result.status == "EXECUTED" and result.terminal and result.service_type == service
     assert [s.status for s in seen] == ["INITIATED", "PENDING", "DELIVERED", "EXECUTED"]
-    [post] = simulator.requests_to("executeService", "POST")
+    [post] = await logged("executeService", "POST")
     assert post.form["serviceType"] == service.value
     if service is ServiceType.CHARGING_CONTROL:
         stored = await client.charging_profile(account, vin)
@@ -331,9 +359,11 @@ async def test_lock_changes_the_car(client: BMWClient, account: Account) -> None
     assert (await client.status(account, BEV)).door_lock_state == "UNLOCKED"
 
 
-async def test_flash_count_is_sent(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_flash_count_is_sent(
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
+) -> None:
     await client.execute(account, BEV, ServiceType.LIGHT_FLASH, flash_count=3)
-    [post] = simulator.requests_to("executeService", "POST")
+    [post] = await logged("executeService", "POST")
     assert post.form["count"] == "3"
 
 
@@ -362,39 +392,41 @@ async def test_stuck_service_times_out(simulator: Simulator, simulator_url: str,
 
 
 async def test_5xx_on_execute_is_not_retried(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     simulator.add_fault(Fault(path="executeService", kind="error", status=500, times=1))
     with pytest.raises(BMWUnavailable):
         await client.execute(account, BEV, ServiceType.DOOR_LOCK)
-    assert len(simulator.requests_to("executeService", "POST")) == 1
-    assert simulator.requests_to("serviceExecutionStatus") == []
+    assert len(await logged("executeService", "POST")) == 1
+    assert await logged("serviceExecutionStatus") == []
 
 
 async def test_reset_on_execute_is_not_retried(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     simulator.add_fault(Fault(path="executeService", kind="reset", times=1))
     with pytest.raises(BMWUnavailable):
         await client.execute(account, BEV, ServiceType.DOOR_LOCK)
-    assert len(simulator.requests_to("executeService", "POST")) == 1
+    assert len(await logged("executeService", "POST")) == 1
 
 
 async def test_5xx_while_polling_is_not_fatal(
-    client: BMWClient, account: Account, simulator: Simulator
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
 ) -> None:
     simulator.add_fault(Fault(path="serviceExecutionStatus", kind="error", status=502, times=3))
     result = await client.execute(account, BEV, ServiceType.DOOR_LOCK)
     assert result.status == "EXECUTED"
-    assert [r.status for r in simulator.requests_to("serviceExecutionStatus")][:3] == [502, 502, 502]
+    assert [r.status for r in await logged("serviceExecutionStatus")][:3] == [502, 502, 502]
 
 
-async def test_unsupported_service(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_unsupported_service(
+    client: BMWClient, account: Account, simulator: Simulator, logged: Log
+) -> None:
     vehicles = await client.vehicles(account)
     vin = next(v.vin for v in vehicles if not v.supports("hornBlow"))
     with pytest.raises(NotSupported):
         await client.execute(account, vin, ServiceType.HORN_BLOW)
-    assert len(simulator.requests_to("executeService", "POST")) == 1
+    assert len(await logged("executeService", "POST")) == 1
 
 
 @pytest.fixture
@@ -439,7 +471,7 @@ async def test_secrets_never_logged(
 # --- POI ------------------------------------------------------------------------------------------------
 
 
-async def test_send_poi(client: BMWClient, account: Account, simulator: Simulator) -> None:
+async def test_send_poi(client: BMWClient, account: Account, simulator: Simulator, logged: Log) -> None:
     poi = Poi(
         lat=48.1374,
         lon=11.5755,
@@ -449,7 +481,7 @@ async def test_send_poi(client: BMWClient, account: Account, simulator: Simulato
         postal_code="80331",
     )
     await client.send_poi(account, BEV, poi)
-    [record] = simulator.requests_to("sendpoi", "POST")
+    [record] = await logged("sendpoi", "POST")
     assert record.status == 204
     sent = json.loads(record.form["data"])["poi"]
     assert sent["rating"] == -1 and sent["name"] == "Marienplatz" and sent["postalCode"] == "80331"
