@@ -11,6 +11,12 @@ from datetime import UTC, datetime
 # A bot token appears in every Bot API URL (…/bot123:ABC…/getUpdates) that httpx or PTB may log.
 _BOT_TOKEN = re.compile(r"\d{3,}:[A-Za-z0-9_-]{20,}")
 _NOISY = ("httpx", "httpcore", "apscheduler", "uvicorn.access")
+# python-telegram-bot logs whole updates and API results at DEBUG: they carry the text users send,
+# passwords and security answers included. Its loggers never go below INFO, whatever LOG_LEVEL says.
+_SECRET_BEARING = ("telegram",)
+
+
+_HANDLER_NAME = "bot"
 
 
 def redact(text: str) -> str:
@@ -50,8 +56,12 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    # Replace only our own handler, so calling this twice (or under a test's log capture) stacks nothing.
+    root.handlers[:] = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
     root.setLevel(level)
     for name in _NOISY:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    for name in _SECRET_BEARING:
+        logging.getLogger(name).setLevel(max(logging.INFO, root.level))

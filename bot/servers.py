@@ -19,7 +19,9 @@ class BackgroundServer:
     """`with BackgroundServer(app) as server: server.url` — uvicorn in a daemon thread."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"):
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: only then does asyncio set TCP_NODELAY on accepted connections; without it
+        # every loopback answer waits ~40 ms on Nagle and delayed ACKs.
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Binding here (not in uvicorn) makes port 0 usable: the caller learns the port before start().
         self._sock.bind((host, port))

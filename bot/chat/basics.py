@@ -80,14 +80,18 @@ async def on_error(update: object, context: Context) -> None:
 
 
 def first_handlers() -> list:
-    return [CommandHandler("start", start), CommandHandler("help", help_command)]
+    # Edited messages first: command handlers would otherwise run an edited "/lock" a second time.
+    return [
+        MessageHandler(filters.UpdateType.EDITED, edited),
+        CommandHandler("start", start),
+        CommandHandler("help", help_command),
+    ]
 
 
 def last_handlers() -> list:
     """Catch-alls, registered after every feature's handlers."""
     return [
         CommandHandler("cancel", nothing_to_cancel),
-        MessageHandler(filters.UpdateType.EDITED, edited),
         MessageHandler(filters.COMMAND, unknown_command),
         MessageHandler(filters.ALL, not_understood),
         CallbackQueryHandler(stale_button),

@@ -1,0 +1,126 @@
+"""End to end through the loopback Bot API server and the BMW simulator: greeting, linking, unlinking."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.logs import setup_logging
+from tests.support.bot import BEV_VIN, REX_VIN, link
+
+
+def _file_bytes(settings) -> bytes:
+    path = settings.database_path
+    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*") if p.is_file())
+
+
+async def test_start_help_and_command_menu(bot, sandbox, bot_api):
+    alice = sandbox.user(101, "Alice")
+    alice.send("/start")
+    greeting = await alice.wait_for_bot_message("Hi Alice")
+    assert "/link" in greeting.text
+    alice.send("/help")
+    help_text = await alice.wait_for_bot_message("Here is what I can do")
+    for command in ("/status", "/lock", "/unlock", "/climate", "/charge", "/flash", "/link", "/unlink"):
+        assert command in help_text.text
+    registered = bot_api.calls_to("setMyCommands")
+    assert registered and "unlock" in str(registered[-1].params)
+
+
+async def test_link_deletes_the_password_and_stores_nothing_plain(bot, bot_settings, sandbox, caplog):
+    setup_logging("DEBUG")  # the most an operator can ask for
+    caplog.set_level(logging.DEBUG)
+    alice = sandbox.user(102, "Alice")
+    await link(alice)
+
+    done = alice.last_bot_message()
+    assert "I3" in done.text and BEV_VIN[-4:] in done.text and REX_VIN[-4:] in done.text
+    password_messages = [m for m in alice.messages if not m.from_bot and m.text == DEFAULT_PASSWORD]
+    assert password_messages and all(m.deleted for m in password_messages)
+    assert all(DEFAULT_PASSWORD not in (m.text or "") for m in alice.bot_messages)
+    assert DEFAULT_PASSWORD not in caplog.text
+    stored = _file_bytes(bot_settings)
+    assert stored, "the database was written"
+    assert DEFAULT_PASSWORD.encode() not in stored and DEFAULT_USERNAME.encode() not in stored
+
+
+async def test_wrong_password_stores_nothing_and_can_be_retried(bot, bot_settings, sandbox, simulator):
+    alice = sandbox.user(103, "Alice")
+    alice.send("/link")
+    alice.press(await alice.wait_for_bot_message("registered"), "Europe")
+    await alice.wait_for_bot_message("e-mail")
+    alice.send(DEFAULT_USERNAME)
+    await alice.wait_for_bot_message("password?")
+    alice.send("not-the-password")
+    await alice.wait_for_bot_message("did not accept")
+    services = bot.bot_data["services"]
+    assert services.garage.store.account(103) is None
+    assert not any("not-the-password" in (m.text or "") for m in alice.messages if not m.deleted)
+
+    alice.send(DEFAULT_PASSWORD)
+    await alice.wait_for_bot_message("Linked!")
+    assert services.garage.store.account(103) is not None
+
+
+async def test_garbage_email_is_asked_again(bot, sandbox):
+    alice = sandbox.user(104, "Alice")
+    alice.send("/link")
+    alice.press(await alice.wait_for_bot_message("registered"), "USA")
+    await alice.wait_for_bot_message("e-mail")
+    alice.send("definitely not an address")
+    await alice.wait_for_bot_message("doesn't look like an e-mail")
+    alice.send("/cancel")
+    await alice.wait_for_bot_message("cancelled")
+
+
+async def test_relink_asks_first_and_unlink_removes_everything(bot, sandbox):
+    store = bot.bot_data["services"].garage.store
+    alice = sandbox.user(105, "Alice")
+    await link(alice)
+    alice.send("/link")
+    ask = await alice.wait_for_bot_message("Link another account instead")
+    alice.press(ask, "No, keep it")
+    await alice.wait_for_bot_message("stays linked")
+    assert store.account(105) is not None
+
+    alice.send("/unlink")
+    confirm = await alice.wait_for_bot_message("Remove your BMW account")
+    alice.press(confirm, "Yes, remove everything")
+    await alice.wait_for_bot_message("all its data are gone")
+    assert store.account(105) is None and store.vehicles(105) == []
+    alice.send("/status")
+    await alice.wait_for_bot_message("/link")
+
+
+@pytest.mark.parametrize("text", ["hello there", "x" * 4000, "/nonsense"])
+async def test_bad_input_gets_a_short_helpful_answer(bot, sandbox, text):
+    alice = sandbox.user(106, "Alice")
+    alice.send(text)
+    reply = await alice.wait_for_bot_message("/help")
+    assert len(reply.text) < 200
+
+
+async def test_sticker_and_edited_message(bot, sandbox):
+    alice = sandbox.user(107, "Alice")
+    alice.send_sticker()
+    await alice.wait_for_bot_message("didn't understand")
+    sent = alice.send("/status")
+    await alice.wait_for_bot_message("/link")
+    alice.edit(sent, "/lock")
+    await alice.wait_for_bot_message("only act on new messages")
+
+
+async def test_allow_list_refuses_strangers_politely(bot_settings, simulator_url, sandbox):
+    from tests.support.bot import fast_client, running_bot
+
+    settings = bot_settings.model_copy(update={"allowed_telegram_ids": frozenset({1})})
+    async with running_bot(settings, fast_client(simulator_url)):
+        mallory = sandbox.user(666, "Mallory")
+        mallory.send("/start")
+        refusal = await mallory.wait_for_bot_message("private bot")
+        assert "666" in refusal.text
+        mallory.send("/link")
+        await mallory.wait_for(lambda u: len(u.bot_messages) == 2)
+        assert all("registered" not in m.text for m in mallory.bot_messages)
