@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from bot.rangemap import RangeMapRenderer
-from tests.test_rangemap import CAR, RANGE, TileServer
+from tests.support.tiles import TileServer
+from tests.test_rangemap import CAR, RANGE
 
 
 def renderer(tiles: TileServer, cache_dir: Path) -> RangeMapRenderer:

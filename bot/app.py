@@ -13,10 +13,11 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
-from bot.chat import basics, keyboards, link, remote, status, texts
+from bot.chat import basics, keyboards, link, maps, notify, remote, status, texts
 from bot.chat.common import Services
 from bot.config import Settings
 from bot.garage import CarApi, Garage
+from bot.rangemap import RangeMapRenderer
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -55,8 +56,14 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         .post_shutdown(_post_shutdown)
         .build()
     )
+    renderer = RangeMapRenderer(
+        tile_url=settings.map_tile_url,
+        cache_dir=settings.map_tile_cache_dir,
+        cache_max_bytes=settings.map_tile_cache_mb * 1024 * 1024,
+        user_agent=settings.map_user_agent,
+    )
     application.bot_data["services"] = Services(
-        garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0])
+        garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0]), extras={"renderer": renderer}
     )
     application.bot_data["settings"] = settings
     if settings.allowed_telegram_ids:
@@ -66,6 +73,8 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + link.handlers()
         + remote.handlers()
         + status.handlers()
+        + maps.handlers()
+        + notify.handlers()
         + basics.last_handlers()
     ):
         application.add_handler(handler)
@@ -76,6 +85,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
 async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
     settings: Settings = application.bot_data["settings"]
+    notify.start_watcher(application)
     application.job_queue.run_repeating(
         _heartbeat, HEARTBEAT_SECONDS, first=0, name="heartbeat", data=heartbeat_path(settings)
     )
@@ -96,6 +106,7 @@ async def _post_shutdown(application: Application) -> None:
     api = services.garage.api
     if isinstance(api, BMWClient):
         await api.aclose()
+    services.extras["renderer"].close()
     services.garage.store.close()
 
 

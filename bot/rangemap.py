@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFont
 from staticmap import CircleMarker, Line, StaticMap
 from staticmap.staticmap import _y_to_lat
 
-from bot.bmw.models import RangeMap
+from bot.bmw.models import RangeMap, RangePolyline
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,20 @@ _LINE_WIDTH = 4  # px; staticmap draws at double size and scales down, 4 keeps a
 _PADDING = 40  # px between the outlines and the picture's edge
 _TILE_FETCHERS = 4  # parallel downloads per renderer: the OSM policy asks for few connections
 _EARTH_CIRCUMFERENCE_M = 2 * math.pi * 6_378_137
+
+
+def reach_km(polyline: RangePolyline, centre: tuple[float, float]) -> float:
+    """Mean great-circle distance from the centre to the outline: the km a caption can quote for a mode."""
+    lat0, lon0 = map(math.radians, centre)
+    distances = []
+    for lat, lon in polyline.points:
+        lat1, lon1 = math.radians(lat), math.radians(lon)
+        a = (
+            math.sin((lat1 - lat0) / 2) ** 2
+            + math.cos(lat0) * math.cos(lat1) * math.sin((lon1 - lon0) / 2) ** 2
+        )
+        distances.append(2 * 6371.0 * math.asin(math.sqrt(a)))
+    return sum(distances) / len(distances) if distances else 0.0
 
 
 class RangeMapUnavailable(Exception):
@@ -187,6 +201,8 @@ def _scale_bar(metres_per_px: float, max_px: int) -> tuple[float, int, str]:
     """The longest 1/2/5 x 10^n distance that fits in `max_px`: (metres, length in px, label)."""
     limit = metres_per_px * max_px
     unit = 10.0 ** math.floor(math.log10(limit))
+    if unit > limit:  # log10 rounds up just below a power of ten (9999999.999… -> 7.0)
+        unit /= 10
     metres = max(m * unit for m in (1, 2, 5) if m * unit <= limit)
     label = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
     return metres, round(metres / metres_per_px), label

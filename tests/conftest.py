@@ -1,3 +1,8 @@
 """Shared fixtures: the BMW simulator and the loopback Bot API server, each from its own support module."""
 
-pytest_plugins = ["tests.support.simulator", "tests.support.sandbox", "tests.support.bot"]
+pytest_plugins = [
+    "tests.support.simulator",
+    "tests.support.sandbox",
+    "tests.support.bot",
+    "tests.support.tiles",
+]

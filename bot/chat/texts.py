@@ -15,7 +15,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("climate", "Start climate control"),
     ("charge", "Start charging now"),
     ("flash", "Flash the lights"),
+    ("map", "Range map: how far you can go"),
     ("cars", "Choose which car to use"),
+    ("notify", "Choose which charging messages you get"),
     ("link", "Link your BMW ConnectedDrive account"),
     ("unlink", "Remove your account and all its data"),
     ("help", "What this bot can do"),
@@ -208,3 +210,75 @@ def outcome(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
     if state == ExecutionState.NOT_EXECUTED:
         return SERVICE_NOT_EXECUTED.format(name=SERVICE_NAMES[service], car=label)
     return SERVICE_TIMED_OUT.format(name=SERVICE_NAMES[service], car=label)
+
+
+# Range map
+MAP_DRAWING = "Drawing the range map…"
+MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
+MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a plain background.)"
+MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
+
+
+def map_caption(
+    car: StoredVehicle, legend: tuple[tuple[str, str], ...], reaches: dict[str, float], *, base_map: bool
+) -> str:
+    lines = [f"🗺 <b>Range of {car_label(car)}</b>"]
+    for mode, colour in legend:
+        reach = f" ≈ {reaches[mode]:.0f} km" if mode in reaches else ""
+        lines.append(f"{escape(colour)}: {escape(MODE_NAMES.get(mode, _words(mode).upper()))}{reach}")
+    lines.append("🔴 the car")
+    return "\n".join(lines) + ("" if base_map else MAP_NO_BASE)
+
+
+# Charge pushes and /notify
+NOTIFY_ASK = "🔔 Which messages should I send you about charging? Tap one to switch it on or off."
+NOTIFY_LABELS = {
+    "finished": "Charge finished",
+    "started": "Charging started",
+    "interrupted": "Charging interrupted",
+}
+NOTIFY_SWITCHED = "{label}: {state}"
+CHARGE_HEADLINES = {
+    "started": "⚡ {car} started charging.",
+    "full": "🔋 {car} has finished charging.",
+    "early": "🔌 {car} stopped charging before it was full.",
+    "error": "⚠️ {car} stopped charging with an error.",
+    "interrupted": "⚠️ Charging of {car} was interrupted.",
+}
+END_REASONS = {
+    "CHARGING_GOAL_REACHED": "charge goal reached",
+    "CONNECTOR_REMOVAL": "the cable was unplugged",
+    "END_REQUESTED_BY_DRIVER": "stopped by the driver",
+}
+
+
+def on_off(on: bool) -> str:
+    return "on" if on else "off"
+
+
+def notify_button(name: str, on: bool) -> str:
+    return f"{'✅' if on else '⬜'} {NOTIFY_LABELS[name]}"
+
+
+def charge_push(
+    car: StoredVehicle,
+    headline: str,
+    status: VehicleStatus,
+    *,
+    soc_at_start: int | None,
+    charged_seconds: float | None,
+) -> str:
+    """A charge push; `headline` is a CHARGE_HEADLINES key, `charged_seconds` None while still charging."""
+    lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
+    soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
+    start = f"{soc_at_start} % → " if soc_at_start is not None and charged_seconds is not None else ""
+    lines.append(f"🔋 {start}{soc} · {_km(status.remaining_range_electric)} electric")
+    if charged_seconds is None:
+        if status.charging_time_remaining is not None:
+            lines.append(f"⏳ about {_duration(status.charging_time_remaining)} to full")
+    else:
+        lines.append(f"⏱ charged for {_duration(round(charged_seconds / 60))}")
+        reason = status.last_charging_end_reason
+        if reason in END_REASONS:
+            lines.append(f"ℹ️ {END_REASONS[reason]}")
+    return "\n".join(lines)

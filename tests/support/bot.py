@@ -22,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
 BEV_VIN, REX_VIN = "WBY1Z21000V300001", "WBY1Z41000V300002"
+DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # tests never reach the real tile server
 
 
 def fast_client(simulator_url: str, **overrides: float) -> BMWClient:
@@ -29,7 +30,11 @@ def fast_client(simulator_url: str, **overrides: float) -> BMWClient:
     options = {"poll_initial": 0.05, "poll_max": 0.2, "service_deadline": 20.0, "read_timeout": 5.0}
     options.update(overrides)
     return BMWClient(
-        api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET, base_url=simulator_url, retry_backoff=0.01, **options
+        api_key=DEFAULT_API_KEY,
+        api_secret=DEFAULT_API_SECRET,
+        base_url=simulator_url,
+        retry_backoff=0.01,
+        **options,
     )
 
 
@@ -39,7 +44,9 @@ def secret_key() -> str:
 
 
 @pytest.fixture
-def bot_settings(tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url: str, secret_key: str) -> Settings:
+def bot_settings(
+    tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url: str, secret_key: str
+) -> Settings:
     return load_settings(
         telegram_bot_token=bot_token,
         telegram_api_url=bot_api_url,
@@ -47,6 +54,7 @@ def bot_settings(tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url
         bmw_api_key=DEFAULT_API_KEY,
         bmw_api_secret=DEFAULT_API_SECRET,
         database_path=tmp_path / "bot.sqlite3",
+        map_tile_url=DEAD_TILES,
         map_tile_cache_dir=tmp_path / "tiles",
         bot_secret_key=secret_key,
     )
@@ -58,7 +66,9 @@ async def running_bot(settings: Settings, client: BMWClient) -> AsyncIterator[Ap
     async with application:
         if application.post_init:
             await application.post_init(application)
-        await application.updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES)
+        await application.updater.start_polling(
+            poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES
+        )
         await application.start()
         try:
             yield application

@@ -258,6 +258,14 @@ class _Gate:
         username = self.sim.requester(form, Headers(scope=scope).get("authorization"))
         status = 0
         replayed = False
+        recorded = False
+
+        def note() -> None:
+            nonlocal recorded
+            if not recorded:
+                recorded = True
+                query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
+                self.sim.record(method, path, query, form, username, status)
 
         async def replay() -> Message:
             nonlocal replayed
@@ -270,6 +278,7 @@ class _Gate:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                note()  # before the answer leaves: whoever got the answer finds the request in the log
             await send(message)
 
         fault = self.sim.take_fault(method, path)
@@ -279,8 +288,7 @@ class _Gate:
             else:
                 await self._inject(fault, scope, replay, noting, send)
         finally:
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-            self.sim.record(method, path, query, form, username, status)
+            note()  # requests that never got an answer (resets) are logged too
 
     async def _inject(self, fault: Fault, scope: Scope, receive: Receive, noting: Send, send: Send) -> None:
         match fault.kind:

@@ -347,11 +347,11 @@ def range_map(vin: str, status: dict[str, Any]) -> dict[str, Any]:
 
     The radius follows remainingRangeElectric (reach is shorter than road range, Eco Pro+ goes further);
     the wobble is seeded by the VIN so a car's map is stable between calls. A car without position or
-    electric range gets `{}` as the PHEV in real-responses did.
+    electric range (or none left) gets `{}` as the PHEV in real-responses did.
     """
     position = status.get("position") or {}
     lat, lon, range_km = position.get("lat"), position.get("lon"), status.get("remainingRangeElectric")
-    if lat is None or lon is None or range_km is None:
+    if lat is None or lon is None or not range_km:  # no reach to draw: as real cars, an empty map
         return {"rangemap": {}}
     phase = zlib.crc32(vin.encode()) % 360 * math.pi / 180
     return {
