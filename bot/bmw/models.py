@@ -9,6 +9,7 @@ this API at all and raises `BadResponse`.
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -125,7 +126,12 @@ def _float(data: Mapping[str, Any], key: str) -> float | None:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # json reads integers of any size; one beyond a float is no reading
+        return None
+    # json also reads NaN, Infinity and 1e999 (as inf): none is a reading either, and round() fails on them.
+    return number if math.isfinite(number) else None
 
 
 def _int(data: Mapping[str, Any], key: str) -> int | None:
