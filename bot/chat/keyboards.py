@@ -129,3 +129,22 @@ def regions() -> InlineKeyboardMarkup:
             [_button("USA (and Canada)", REGION, "usa"), _button("China", REGION, "china")],
         ]
     )
+
+
+# Charge pushes and /notify: "<NOTIFY>:<NotifyPrefs field>" switches that push for the pressing user.
+NOTIFY = "ntf"
+
+
+def notify_toggles(switches: dict[str, bool]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[_button(texts.notify_button(name, on), NOTIFY, name)] for name, on in switches.items()]
+    )
+
+
+def charge_push(ref: str, car: StoredVehicle, *, map_enabled: bool) -> InlineKeyboardMarkup:
+    """Under a charge push: the car's status (Refresh edits the push into it) and its range map."""
+    buttons = [_button("🔄 Status", REFRESH, ref)]
+    if map_enabled and "rangeMap" in car.capabilities:
+        buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == MAP), MAP, ref))
+    return InlineKeyboardMarkup([buttons])
+

@@ -1,0 +1,111 @@
+"""/notify (which charge pushes a user wants) and the charge pushes themselves, sent for `bot.watcher`.
+
+Pushes go through the Application's bot, so its AIORateLimiter paces them and retries 429s. A push that
+still fails raises, and the watcher tries it again on its next cycle; only a user who blocked the bot
+(Forbidden) is given up on, since retrying cannot reach them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, replace
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import Forbidden
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+
+from bot.chat import keyboards, texts
+from bot.chat.common import Context, answer, edit, say, services, user_id
+from bot.config import Settings
+from bot.watcher import ChargeEvent, EventKind, Push, Watcher
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has its own poll interval
+
+
+async def notify_command(update: Update, context: Context) -> None:
+    prefs = services(context).garage.store.notify_prefs(user_id(update))
+    await say(update, texts.NOTIFY_ASK, keyboards.notify_toggles(asdict(prefs)))
+
+
+async def toggle(update: Update, context: Context) -> None:
+    """Switch one push for the pressing user (their own prefs: nothing in the data names anyone)."""
+    query = update.callback_query
+    assert query is not None
+    name = keyboards.parse(query.data)[1]
+    if name not in texts.NOTIFY_LABELS:
+        await answer(query, texts.STALE_BUTTON)
+        return
+    store = services(context).garage.store
+    tg_id = user_id(update)
+    prefs = store.notify_prefs(tg_id)
+    on = not getattr(prefs, name)
+    prefs = replace(prefs, **{name: on})
+    store.save_notify_prefs(tg_id, prefs)
+    await answer(query, texts.NOTIFY_SWITCHED.format(label=texts.NOTIFY_LABELS[name], state=texts.on_off(on)))
+    if query.message is not None:
+        await edit(query.message, texts.NOTIFY_ASK, keyboards.notify_toggles(asdict(prefs)))
+
+
+def pusher(application: Application) -> Push:
+    """The watcher's push: one message with the numbers and Status / Range map buttons."""
+
+    async def push(event: ChargeEvent) -> None:
+        svc = application.bot_data["services"]
+        car = svc.garage.store.vehicle(event.tg_id, event.vin)
+        if car is None:  # unlinked since the poll: nothing to tell
+            return
+        ended = event.kind is not EventKind.STARTED
+        text = texts.charge_push(
+            car,
+            event.outcome or event.kind,
+            event.status,
+            soc_at_start=event.soc_at_start,
+            charged_seconds=event.charged_seconds if ended else None,
+        )
+        markup = keyboards.charge_push(
+            svc.refs.ref(event.tg_id, car.vin), car, map_enabled="renderer" in svc.extras
+        )
+        try:
+            await application.bot.send_message(
+                event.tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except Forbidden:
+            log.info("user %s blocked the bot; %s push dropped", event.tg_id, event.kind)
+
+    return push
+
+
+def start_watcher(application: Application) -> Watcher:
+    """Create the watcher (kept in services.extras["watcher"]) and start its ticks on the JobQueue."""
+    settings: Settings = application.bot_data["settings"]
+    svc = application.bot_data["services"]
+    watcher = Watcher(
+        svc.garage,
+        pusher(application),
+        charge_poll_seconds=settings.charge_poll_seconds,
+        idle_poll_seconds=settings.idle_poll_seconds,
+        concurrency=settings.watcher_concurrency,
+    )
+    svc.extras["watcher"] = watcher
+    tick = min(TICK_SECONDS, settings.charge_poll_seconds)
+    assert application.job_queue is not None
+
+    async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await watcher.cycle()
+        finally:
+            # The next tick is booked when this cycle ends, so a long cycle never overlaps the next one.
+            context.job_queue.run_once(run, tick, name="charge-watcher")
+
+    application.job_queue.run_once(run, tick, name="charge-watcher")
+    return watcher
+
+
+def handlers() -> list:
+    return [
+        CommandHandler("notify", notify_command),
+        CallbackQueryHandler(toggle, pattern=f"^{keyboards.NOTIFY}:"),
+    ]

@@ -1,0 +1,233 @@
+"""The charge watcher: polls linked cars through the Garage and decides when a charge started or ended.
+
+Real cars never reported FINISHED_FULLY_CHARGED / FINISHED_NOT_FULL: after a charge they read INVALID or
+NOT_CHARGING with lastChargingEndReason/Result. So the end of a charge is CHARGING -> anything else, worded
+from the end reason and result; chargingStatus ERROR is an interruption.
+
+Exactly once, across restarts, with the store's `ChargeWatch` as the only memory: a transition is saved
+(`charging_since` and `soc_at_start` kept, the event not yet in `last_event`) before its push leaves; after
+the push, `last_event` records it and an ended session is cleared. A push that fails stays pending and goes
+out on a later cycle; a restart between sending and recording repeats that one push once (Telegram offers
+no idempotent send), and never loses it. A restart mid-charge continues the session from the store.
+
+Polling adapts: charging or plugged-in cars every `charge_poll_seconds`, idle cars every `idle_poll_seconds`,
+failing cars back off exponentially (capped). Status calls run under one semaphore with a per-car timeout, so
+a slow or failing account holds one slot for a bounded time and never delays the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from bot.bmw.errors import BMWError
+from bot.bmw.models import VehicleStatus
+from bot.garage import Garage, GarageError
+from bot.store import ChargeWatch, NotifyPrefs
+
+log = logging.getLogger(__name__)
+
+CHARGING = "CHARGING"
+ERROR = "ERROR"
+STATUS_TIMEOUT_SECONDS = 45.0  # the client retries GETs itself; this bounds one car's share of a slot
+MAX_BACKOFF_SECONDS = 3600.0
+_OK_RESULTS = frozenset({"SUCCESS", "UNKNOWN"})
+
+
+class EventKind(StrEnum):
+    STARTED = "started"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"
+
+
+class Outcome(StrEnum):
+    """How a finished charge ended, from the car's end reason and result."""
+
+    FULL = "full"
+    EARLY = "early"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class ChargeEvent:
+    kind: EventKind
+    tg_id: int
+    vin: str
+    status: VehicleStatus  # the status that showed the transition (or, on a retry, the latest one)
+    charging_since: float  # epoch seconds: the car's report time when the charge was first seen
+    soc_at_start: int | None
+    seen_at: float  # epoch seconds: the car's report time of `status`
+    outcome: Outcome | None = None  # FINISHED only
+
+    @property
+    def key(self) -> str:
+        """What `last_event` records once this push is done."""
+        return f"{self.kind}:{self.charging_since:.0f}"
+
+    @property
+    def charged_seconds(self) -> float:
+        return max(0.0, self.seen_at - self.charging_since)
+
+
+Push = Callable[[ChargeEvent], Awaitable[None]]  # raises when the push should be tried again later
+
+
+@dataclass
+class CycleReport:
+    polled: int = 0
+    failed: int = 0  # status calls that failed or timed out
+    pushed: int = 0
+    push_failures: int = 0
+
+
+class Watcher:
+    def __init__(
+        self,
+        garage: Garage,
+        push: Push,
+        *,
+        charge_poll_seconds: float,
+        idle_poll_seconds: float,
+        concurrency: int,
+        status_timeout: float = STATUS_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._garage = garage
+        self._store = garage.store
+        self._push = push
+        self._charge_poll = charge_poll_seconds
+        self._idle_poll = idle_poll_seconds
+        self._slots = asyncio.Semaphore(concurrency)
+        self._status_timeout = status_timeout
+        self._clock = clock
+        # Two cycles over the same car could both see one transition; cycles run one at a time.
+        self._running = asyncio.Lock()
+
+    async def cycle(self, now: float | None = None) -> CycleReport:
+        """Poll every car whose watch is due at `now` (default: the clock) and push what changed."""
+        async with self._running:
+            now = self._clock() if now is None else now
+            report = CycleReport()
+            watches = self._store.watches_due(now)
+            results = await asyncio.gather(
+                *(self._watch_car(watch, now, report) for watch in watches), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, BaseException):
+                    log.error("watcher: a car's check failed", exc_info=result)
+            return report
+
+    async def _watch_car(self, watch: ChargeWatch, now: float, report: CycleReport) -> None:
+        async with self._slots:
+            try:
+                async with asyncio.timeout(self._status_timeout):
+                    status = await self._garage.status(watch.tg_id, watch.vin)
+            except (BMWError, GarageError, TimeoutError) as exc:
+                report.failed += 1
+                failures = watch.failures + 1
+                log.info(
+                    "watcher: status failed for user %s (%s), try %d",
+                    watch.tg_id,
+                    type(exc).__name__,
+                    failures,
+                )
+                self._store.save_watch(
+                    replace(watch, failures=failures, next_poll_at=now + self._backoff(watch, failures))
+                )
+                return
+        report.polled += 1
+        # Outside the slot: a push waiting on Telegram's rate limit must not hold up other cars' polls.
+        await self._observe(watch, status, now, report)
+
+    async def _observe(
+        self, watch: ChargeWatch, status: VehicleStatus, now: float, report: CycleReport
+    ) -> None:
+        seen_at = status.update_time.timestamp() if status.update_time else now
+        since, soc_at_start, last_event = watch.charging_since, watch.soc_at_start, watch.last_event
+        event: ChargeEvent | None = None
+        if status.is_charging:
+            if since is None or watch.charging_status != CHARGING:
+                # A new session. An older session's end push still pending is dropped: the car charges again.
+                since, soc_at_start = seen_at, _soc(status)
+                if watch.charging_status is None:
+                    # First sight of this car: it did not start charging now, so there is nothing to announce.
+                    last_event = f"{EventKind.STARTED}:{since:.0f}"
+            event = ChargeEvent(
+                EventKind.STARTED, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at
+            )
+            if event.key == last_event:
+                event = None
+        elif since is not None:  # the charge ended now, or in an earlier cycle whose push failed
+            kind, outcome = _ending(status)
+            event = ChargeEvent(kind, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at, outcome)
+
+        interval = self._charge_poll if status.is_plugged_in or event is not None else self._idle_poll
+        pending = replace(
+            watch,
+            charging_status=status.charging_status,
+            connection_status=status.connection_status,
+            charging_since=since,
+            soc_at_start=soc_at_start,
+            last_event=last_event,
+            next_poll_at=now + interval,
+            failures=0,
+        )
+        if event is None:
+            self._store.save_watch(pending)
+            return
+        done = _settled(pending, event)
+        if not _wanted(self._store.notify_prefs(watch.tg_id), event.kind):
+            self._store.save_watch(done)
+            return
+        self._store.save_watch(pending)  # the transition is on disk before the push leaves
+        try:
+            await self._push(event)
+        except Exception as exc:
+            report.push_failures += 1
+            log.warning(
+                "watcher: %s push to user %s failed (%s); retrying next cycle",
+                event.kind,
+                watch.tg_id,
+                type(exc).__name__,
+            )
+            return
+        report.pushed += 1
+        self._store.save_watch(done)
+
+    def _backoff(self, watch: ChargeWatch, failures: int) -> float:
+        plugged = watch.charging_status == CHARGING or watch.connection_status == "CONNECTED"
+        base = self._charge_poll if plugged else self._idle_poll
+        return min(base * 2.0**failures, max(base, MAX_BACKOFF_SECONDS))
+
+
+def _soc(status: VehicleStatus) -> int | None:
+    return None if status.charging_level_hv is None else round(status.charging_level_hv)
+
+
+def _ending(status: VehicleStatus) -> tuple[EventKind, Outcome | None]:
+    if status.charging_status == ERROR:
+        return EventKind.INTERRUPTED, None
+    result = status.last_charging_end_result
+    if result is not None and result not in _OK_RESULTS:
+        return EventKind.FINISHED, Outcome.ERROR
+    full = (
+        status.charging_status == "FINISHED_FULLY_CHARGED"
+        or status.last_charging_end_reason == "CHARGING_GOAL_REACHED"
+        or (status.charging_level_hv or 0) >= 100
+    )
+    return EventKind.FINISHED, Outcome.FULL if full else Outcome.EARLY
+
+
+def _settled(watch: ChargeWatch, event: ChargeEvent) -> ChargeWatch:
+    """The watch once `event` is dealt with (pushed, or not wanted): an ended session is closed."""
+    if event.kind is EventKind.STARTED:
+        return replace(watch, last_event=event.key)
+    return replace(watch, last_event=event.key, charging_since=None, soc_at_start=None)
+
+
+def _wanted(prefs: NotifyPrefs, kind: EventKind) -> bool:
+    return bool(getattr(prefs, kind.value))

@@ -1,0 +1,275 @@
+"""The charge watcher end to end: the real bot against the loopback Bot API server and the simulator.
+
+Cycles run directly (not on the JobQueue's timer) at a clock far ahead of the wall clock, so every car is due
+on each cycle and the bot's own ticks, on the wall clock, find nothing due and never interleave.
+"""
+
+from __future__ import annotations
+
+import time
+
+from telegram.ext import Application
+
+from bot.bmw.simulator import Fault
+from bot.store import Store
+from bot.watcher import MAX_BACKOFF_SECONDS, CycleReport
+from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
+
+FINISHED = "has finished charging"
+STOPPED = "stopped charging before it was full"
+
+
+class Cycles:
+    def __init__(self) -> None:
+        self.now = time.time() + 1e7
+
+    async def __call__(self, application: Application) -> CycleReport:
+        self.now += 2 * MAX_BACKOFF_SECONDS  # past every poll interval and backoff
+        return await application.bot_data["services"].extras["watcher"].cycle(self.now)
+
+
+def _store(application: Application) -> Store:
+    return application.bot_data["services"].garage.store
+
+
+def _labels(message) -> list[str]:
+    return [button.text for row in message.buttons for button in row]
+
+
+def _pushes(user, contains: str) -> list:
+    return [m for m in user.bot_messages if m.text and contains in m.text]
+
+
+async def _charge(simulator, vin: str = BEV_VIN, soc: int = 80) -> None:
+    simulator.set_status(vin, chargingLevelHv=soc)
+    simulator.plug_in(vin, charging=True)
+
+
+async def test_full_charge_is_pushed_once_with_numbers_and_buttons(bot, sandbox, simulator):
+    cycle = Cycles()
+    alice = sandbox.user(301)
+    await link(alice)
+    await cycle(bot)  # first sight: neither car charging
+    await _charge(simulator, soc=80)
+    report = await cycle(bot)
+    assert report.polled == 2 and report.pushed == 0  # "started" is off by default
+    watch = _store(bot).watch(301, BEV_VIN)
+    assert watch.charging_status == "CHARGING" and watch.soc_at_start == 80 and watch.charging_since
+
+    simulator.advance(25 * 60)  # 1 %/min: full after 20 minutes
+    assert (await cycle(bot)).pushed == 1
+    await cycle(bot)
+    await cycle(bot)
+    pushes = _pushes(alice, FINISHED)
+    assert len(pushes) == 1
+    push = pushes[0]
+    car = simulator.vehicle(BEV_VIN).status
+    assert "80 % → 100 %" in push.text
+    assert f"{car['remainingRangeElectric']} km electric" in push.text
+    assert "charged for 20 min" in push.text and "charge goal reached" in push.text
+    assert BEV_VIN[-4:] in push.text and REX_VIN[-4:] not in push.text
+    assert _labels(push) == ["🔄 Status", "🗺 Range map"]
+    watch = _store(bot).watch(301, BEV_VIN)
+    assert watch.charging_since is None and watch.last_event.startswith("finished:")
+
+    alice.press(push, "Status")  # Status refreshes that car, in place of the push
+    status = await alice.wait_for_bot_message("updated")
+    assert status.message_id == push.message_id and "100 %" in status.text
+
+
+async def test_no_push_when_switched_off_in_notify(bot, sandbox, simulator):
+    cycle = Cycles()
+    alice = sandbox.user(302)
+    await link(alice)
+    alice.send("/notify")
+    menu = await alice.wait_for_bot_message("Which messages")
+    assert menu.button("✅ Charge finished") and menu.button("⬜ Charging started")
+    alice.press(menu, "Charge finished")
+    await alice.wait_for(lambda u: "⬜ Charge finished" in _labels(u.messages[-1]))  # the menu, edited in place
+    assert any("Charge finished: off" in (a.text or "") for a in alice.callback_answers())
+    assert not _store(bot).notify_prefs(302).finished
+
+    await cycle(bot)
+    await _charge(simulator, soc=90)
+    await cycle(bot)
+    simulator.advance(15 * 60)
+    await cycle(bot)
+    await cycle(bot)
+    assert _pushes(alice, FINISHED) == []
+    assert _store(bot).watch(302, BEV_VIN).charging_since is None  # the session is closed, not pending
+
+    menu = alice.messages[-1]
+    alice.press(menu, "Charge finished")  # back on: the next charge is pushed
+    await alice.wait_for(lambda u: "✅ Charge finished" in _labels(u.messages[-1]))
+    await _charge(simulator, soc=95)
+    await cycle(bot)
+    simulator.advance(10 * 60)
+    await cycle(bot)
+    assert len(_pushes(alice, FINISHED)) == 1
+
+
+async def test_started_push_when_enabled_but_not_for_a_car_already_charging(bot, sandbox, simulator):
+    cycle = Cycles()
+    alice = sandbox.user(303)
+    await link(alice)
+    alice.send("/notify")
+    alice.press(await alice.wait_for_bot_message("Which messages"), "Charging started")
+    await alice.wait_for(lambda u: _store(bot).notify_prefs(303).started)
+    await _charge(simulator, REX_VIN, soc=40)  # charging before the watcher ever saw it
+    await cycle(bot)
+    assert _pushes(alice, "started charging") == []
+
+    await _charge(simulator, BEV_VIN, soc=50)
+    await cycle(bot)
+    await cycle(bot)
+    started = _pushes(alice, "started charging")
+    assert len(started) == 1 and BEV_VIN[-4:] in started[0].text
+    assert "50 %" in started[0].text and "to full" in started[0].text
+
+
+async def test_unplugged_early_is_one_stopped_push(bot, sandbox, simulator):
+    cycle = Cycles()
+    alice = sandbox.user(304)
+    await link(alice)
+    await cycle(bot)
+    await _charge(simulator, soc=30)
+    await cycle(bot)
+    simulator.advance(10 * 60)
+    simulator.unplug(BEV_VIN)
+    await cycle(bot)
+    await cycle(bot)
+    stopped = _pushes(alice, STOPPED)
+    assert len(stopped) == 1 and _pushes(alice, FINISHED) == []
+    assert "30 % → 40 %" in stopped[0].text and "the cable was unplugged" in stopped[0].text
+    assert "charged for 10 min" in stopped[0].text
+
+
+async def test_real_car_endings_and_an_error_interruption(bot, sandbox, simulator):
+    """Real cars read INVALID/NOT_CHARGING after a charge, never FINISHED_*; ERROR is an interruption."""
+    cycle = Cycles()
+    alice = sandbox.user(305)
+    await link(alice)
+    await cycle(bot)
+    await _charge(simulator, soc=60)
+    await cycle(bot)
+    simulator.set_status(
+        BEV_VIN,
+        chargingStatus="NOT_CHARGING",
+        lastChargingEndReason="END_REQUESTED_BY_DRIVER",
+        lastChargingEndResult="SUCCESS",
+    )
+    await cycle(bot)
+    assert len(_pushes(alice, STOPPED)) == 1 and "stopped by the driver" in _pushes(alice, STOPPED)[0].text
+
+    await _charge(simulator, soc=70)
+    await cycle(bot)
+    simulator.set_status(
+        BEV_VIN, chargingStatus="INVALID", connectionStatus="DISCONNECTED", lastChargingEndResult="FAILED"
+    )
+    await cycle(bot)
+    assert len(_pushes(alice, "stopped charging with an error")) == 1
+
+    await _charge(simulator, soc=70)
+    await cycle(bot)
+    simulator.set_status(BEV_VIN, chargingStatus="ERROR")
+    await cycle(bot)  # "interrupted" is off by default
+    assert _pushes(alice, "was interrupted") == []
+    alice.send("/notify")
+    alice.press(await alice.wait_for_bot_message("Which messages"), "Charging interrupted")
+    await alice.wait_for(lambda u: _store(bot).notify_prefs(305).interrupted)
+    await _charge(simulator, soc=70)
+    await cycle(bot)
+    simulator.set_status(BEV_VIN, chargingStatus="ERROR")
+    await cycle(bot)
+    await cycle(bot)
+    assert len(_pushes(alice, "was interrupted")) == 1
+    assert len(_pushes(alice, STOPPED)) == 1 and _pushes(alice, FINISHED) == []
+
+
+async def test_restart_mid_charge_continues_the_session_and_pushes_once(
+    bot_settings, sandbox, simulator, simulator_url
+):
+    cycle = Cycles()
+    alice = sandbox.user(306)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as first:
+        await link(alice)
+        await cycle(first)
+        await _charge(simulator, soc=80)
+        await cycle(first)
+        since = _store(first).watch(306, BEV_VIN).charging_since
+    simulator.advance(5 * 60)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as second:
+        await cycle(second)
+        assert _store(second).watch(306, BEV_VIN).charging_since == since
+        simulator.advance(20 * 60)
+        await cycle(second)
+        await cycle(second)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as third:
+        await cycle(third)
+    pushes = _pushes(alice, FINISHED)
+    assert len(pushes) == 1 and "charged for 20 min" in pushes[0].text
+
+
+async def test_push_that_failed_goes_out_once_on_a_later_cycle_even_after_restart(
+    bot_settings, sandbox, simulator, simulator_url, bot_api
+):
+    cycle = Cycles()
+    alice = sandbox.user(307)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as first:
+        await link(alice)
+        await cycle(first)
+        await _charge(simulator, soc=90)
+        await cycle(first)
+        simulator.advance(15 * 60)
+        bot_api.inject("sendMessage", "error", status=500)
+        report = await cycle(first)
+        assert report.push_failures == 1 and _pushes(alice, FINISHED) == []
+        watch = _store(first).watch(307, BEV_VIN)
+        assert watch.charging_status != "CHARGING" and watch.charging_since is not None  # persisted, unsent
+    async with running_bot(bot_settings, fast_client(simulator_url)) as second:
+        assert (await cycle(second)).pushed == 1
+        await cycle(second)
+    pushes = _pushes(alice, FINISHED)
+    assert len(pushes) == 1 and "90 % → 100 %" in pushes[0].text
+
+
+async def test_a_failing_account_does_not_hold_up_another(bot, sandbox, simulator):
+    cycle = Cycles()
+    bob_vins = simulator.add_account("bob@example.com", "bob-password")
+    alice, bob = sandbox.user(308), sandbox.user(309, "Bob")
+    await link(alice)
+    await link(bob, "bob@example.com", "bob-password")
+    await cycle(bot)
+    await _charge(simulator, BEV_VIN, soc=90)
+    await _charge(simulator, bob_vins[0], soc=90)
+    await cycle(bot)
+    simulator.add_fault(Fault(path=rf"{bob_vins[0]}/status$", kind="error", status=500, times=None))
+    simulator.advance(15 * 60)
+    report = await cycle(bot)
+    assert report.failed == 1 and report.pushed == 1
+    assert len(_pushes(alice, FINISHED)) == 1 and _pushes(bob, FINISHED) == []
+    bob_watch = _store(bot).watch(309, bob_vins[0])
+    assert bob_watch.failures == 1 and bob_watch.next_poll_at > cycle.now + 60  # backed off
+    assert bob_watch.charging_status == "CHARGING"  # the charge is not forgotten meanwhile
+
+    simulator.clear_faults()
+    await cycle(bot)
+    assert len(_pushes(bob, FINISHED)) == 1 and _store(bot).watch(309, bob_vins[0]).failures == 0
+    assert len(_pushes(alice, FINISHED)) == 1
+
+
+async def test_flood_limit_on_send_is_retried_and_the_push_arrives_once(bot, sandbox, simulator, bot_api):
+    cycle = Cycles()
+    alice = sandbox.user(310)
+    await link(alice)
+    await cycle(bot)
+    await _charge(simulator, soc=95)
+    await cycle(bot)
+    simulator.advance(10 * 60)
+    sends_before = len(bot_api.calls_to("sendMessage"))
+    bot_api.inject("sendMessage", "flood", retry_after=1)
+    report = await cycle(bot)
+    assert report.pushed == 1 and report.push_failures == 0
+    await cycle(bot)
+    assert len(_pushes(alice, FINISHED)) == 1
+    assert len(bot_api.calls_to("sendMessage")) - sends_before == 2  # the 429, then the retry
