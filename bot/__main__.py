@@ -38,6 +38,12 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(settings: Settings, _: argparse.Namespace) -> int:
+    from bot.check import main as check
+
+    return check(settings)
+
+
 def _genkey(_: Settings, __: argparse.Namespace) -> int:
     from cryptography.fernet import Fernet
 
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--password", default=sim_defaults.DEFAULT_PASSWORD)
     sim.add_argument("--security-answer", default=None, help="demand this answer for DOOR_UNLOCK")
     sim.add_argument("--service-seconds", type=float, default=6.0, help="how long a remote service takes")
+    commands.add_parser("check", help="validate the settings and reach the configured servers")
     commands.add_parser("genkey", help="print a new BOT_SECRET_KEY")
     commands.add_parser("health", help="exit 0 when the running bot's heartbeat is fresh (container health)")
     commands.add_parser("rotate-key", help="re-encrypt stored secrets with the first key of BOT_SECRET_KEY")
@@ -100,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
 HANDLERS = {
     "run": _run,
     "simulator": _simulator,
+    "check": _check,
     "genkey": _genkey,
     "health": _health,
     "rotate-key": _rotate_key,

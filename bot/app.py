@@ -6,6 +6,7 @@ import asyncio
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
@@ -110,19 +111,24 @@ async def _post_shutdown(application: Application) -> None:
     services.garage.store.close()
 
 
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """PTB's own webhook server: it checks X-Telegram-Bot-Api-Secret-Token on every request."""
+    return {
+        "listen": settings.webhook_listen,
+        "port": settings.webhook_port,
+        "url_path": urlparse(settings.webhook_url or "").path.lstrip("/"),
+        "webhook_url": settings.webhook_url,
+        "secret_token": settings.webhook_secret_token,
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run_bot(settings: Settings) -> None:
     """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly."""
     application = build_application(settings)
     if settings.webhook_url:
         log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
-        application.run_webhook(
-            listen=settings.webhook_listen,
-            port=settings.webhook_port,
-            url_path=urlparse(settings.webhook_url).path.lstrip("/"),
-            webhook_url=settings.webhook_url,
-            secret_token=settings.webhook_secret_token,
-            allowed_updates=Update.ALL_TYPES,
-        )
+        application.run_webhook(**webhook_options(settings))
     else:
         log.info("starting with long polling")
         application.run_polling(allowed_updates=Update.ALL_TYPES)

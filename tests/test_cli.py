@@ -1,0 +1,143 @@
+"""The command line, settings errors, `check` against loopback servers, and webhook mode end to end."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+from cryptography.fernet import Fernet
+
+from bot.app import build_application, webhook_options
+from bot.check import run_checks
+from bot.config import load_settings
+from tests.support.bot import fast_client
+
+CLEAN_ENV = {
+    k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_"))
+}
+
+
+def _bot(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**CLEAN_ENV, "PYTHONPATH": str(Path(__file__).parents[1]), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_help_lists_the_sub_commands(tmp_path):
+    result = _bot(["--help"], tmp_path)
+    assert result.returncode == 0
+    for command in ("run", "simulator", "demo", "check", "health", "genkey", "rotate-key"):
+        assert command in result.stdout
+
+
+def test_missing_setting_is_one_clear_line(tmp_path):
+    result = _bot([], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "configuration error: TELEGRAM_BOT_TOKEN is required but not set"
+
+
+def test_invalid_secret_key_names_the_variable_and_the_fix(tmp_path):
+    (tmp_path / ".env").write_text("TELEGRAM_BOT_TOKEN=1:x\nBOT_SECRET_KEY=not-a-key\n")
+    result = _bot(["run"], tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BOT_SECRET_KEY" in lines[0] and "genkey" in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_empty_values_in_env_file_mean_defaults(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith(("TELEGRAM_", "BMW_", "WEBHOOK_", "BOT_")):
+            monkeypatch.delenv(name)
+    (tmp_path / ".env").write_text((Path(__file__).parents[1] / ".env.example").read_text())
+    settings = load_settings()
+    assert settings.webhook_url is None and settings.bmw_api_url is None
+    assert settings.charge_poll_seconds == 60 and settings.allowed_telegram_ids == frozenset()
+
+
+def test_check_passes_against_reachable_servers(bot_settings, tiles):
+    settings = bot_settings.model_copy(update={"map_tile_url": tiles.template})
+    findings = run_checks(settings)
+    assert all(f.ok for f in findings), [f.text for f in findings if not f.ok]
+
+
+def test_check_names_what_is_wrong(bot_settings):
+    settings = bot_settings.model_copy(
+        update={"telegram_bot_token": "999:refused", "bmw_api_url": "http://127.0.0.1:9", "bmw_api_key": None}
+    )
+    problems = [f.text for f in run_checks(settings) if not f.ok]
+    assert "BMW_API_KEY is required but not set" in problems
+    assert any("refused (401)" in p for p in problems)
+    assert any("127.0.0.1:9 is not reachable" in p for p in problems)
+    assert not any("999:refused" in p for p in problems)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def test_webhook_mode_handles_signed_updates_and_refuses_others(
+    bot_settings, simulator_url, sandbox, bot_api
+):
+    port = _free_port()
+    settings = bot_settings.model_copy(
+        update={
+            "webhook_url": f"http://127.0.0.1:{port}/hook-path",
+            "webhook_listen": "127.0.0.1",
+            "webhook_port": port,
+            "webhook_secret_token": "s3cret-token",
+        }
+    )
+    application = build_application(settings, car_api=fast_client(simulator_url))
+    async with application:
+        await application.post_init(application)
+        await application.updater.start_webhook(**webhook_options(settings))
+        await application.start()
+        try:
+            alice = sandbox.user(401, "Alice")
+            alice.send("/start")
+            await alice.wait_for_bot_message("Hi Alice")
+            assert bot_api.calls_to("setWebhook")
+
+            forged = {
+                "update_id": 999,
+                "message": {
+                    "message_id": 1,
+                    "date": 0,
+                    "text": "/start",
+                    "chat": {"id": 402, "type": "private"},
+                    "from": {"id": 402, "is_bot": False, "first_name": "M"},
+                },
+            }
+            async with httpx.AsyncClient() as http:
+                unsigned = await http.post(f"http://127.0.0.1:{port}/hook-path", json=forged)
+                wrong = await http.post(
+                    f"http://127.0.0.1:{port}/hook-path",
+                    json=forged,
+                    headers={"X-Telegram-Bot-Api-Secret-Token": "guess"},
+                )
+            assert unsigned.status_code == 403 and wrong.status_code == 403
+            assert not bot_api.calls_to("sendMessage") or all(
+                call.params.get("chat_id") != "402" for call in bot_api.calls_to("sendMessage")
+            )
+        finally:
+            await application.updater.stop()
+            await application.stop()
+            await application.post_shutdown(application)
+
+
+def test_genkey_prints_a_usable_key(tmp_path):
+    key = _bot(["genkey"], tmp_path).stdout.strip()
+    Fernet(key)
