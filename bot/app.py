@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
-from bot.chat import basics, keyboards, link, maps, notify, remote, status, texts
+from bot.chat import basics, keyboards, link, maps, notify, poi, remote, schedule, status, texts, trips
 from bot.chat.common import Services
 from bot.config import Settings
 from bot.garage import CarApi, Garage
@@ -76,6 +77,9 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + status.handlers()
         + maps.handlers()
         + notify.handlers()
+        + schedule.handlers()
+        + trips.handlers()
+        + poi.handlers()
         + basics.last_handlers()
     ):
         application.add_handler(handler)
@@ -83,9 +87,28 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
     return application
 
 
+async def _stop_gracefully(application: Application) -> None:
+    services: Services = application.bot_data["services"]
+    settings: Settings = application.bot_data["settings"]
+    cancelled = await services.garage.drain(settings.shutdown_grace_seconds)
+    if cancelled:
+        log.warning("stopped with %d remote command(s) unfinished; their users were told", cancelled)
+    application.stop_running()
+
+
+def _handle_stop_signals(application: Application) -> None:
+    """SIGINT/SIGTERM: first give running car commands a grace period, then stop (PTB's own handlers would
+    wait for them for as long as the BMW deadline, past any container's stop timeout)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: application.create_task(_stop_gracefully(application)))
+
+
 async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
     settings: Settings = application.bot_data["settings"]
+    if application.bot_data.get("handle_stop_signals"):
+        _handle_stop_signals(application)
     notify.start_watcher(application)
     application.job_queue.run_repeating(
         _heartbeat, HEARTBEAT_SECONDS, first=0, name="heartbeat", data=heartbeat_path(settings)
@@ -126,9 +149,10 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
 def run_bot(settings: Settings) -> None:
     """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly."""
     application = build_application(settings)
+    application.bot_data["handle_stop_signals"] = True
     if settings.webhook_url:
         log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
-        application.run_webhook(**webhook_options(settings))
+        application.run_webhook(**webhook_options(settings), stop_signals=())
     else:
         log.info("starting with long polling")
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())

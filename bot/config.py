@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     webhook_port: int = Field(8443, ge=1, le=65535)
     webhook_secret_token: str | None = None
 
+    # On SIGTERM, running car commands get this long to finish before they are cancelled (and reported).
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

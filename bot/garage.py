@@ -7,6 +7,7 @@ tokens) are kept in memory and every token change is written back, encrypted, to
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -96,6 +97,7 @@ class Garage:
         self._sessions: dict[int, Account] = {}
         self._recent_commands: dict[int, deque[float]] = {}
         self._running: set[tuple[int, str]] = set()
+        self._command_tasks: set[asyncio.Task[object]] = set()
 
     # Linking -----------------------------------------------------------------------------------------------
 
@@ -201,6 +203,9 @@ class Garage:
             raise CommandInProgress
         self._take_command_slot(tg_id)
         self._running.add(key)
+        task = asyncio.current_task()
+        if task is not None:
+            self._command_tasks.add(task)
         try:
             return await self._call(
                 tg_id,
@@ -217,10 +222,21 @@ class Garage:
             )
         finally:
             self._running.discard(key)
+            self._command_tasks.discard(task)  # type: ignore[arg-type]
 
     @property
     def commands_running(self) -> int:
         return len(self._running)
+
+    async def drain(self, grace: float) -> int:
+        """On shutdown: let running commands finish for up to `grace` seconds, then cancel the rest (their
+        chat handlers tell the user); returns how many were cancelled."""
+        if self._command_tasks:
+            await asyncio.wait(set(self._command_tasks), timeout=grace)
+        left = [task for task in self._command_tasks if not task.done()]
+        for task in left:
+            task.cancel()
+        return len(left)
 
     def remember_security_answer(self, tg_id: int, answer: str | None) -> None:
         self.store.save_security_answer(tg_id, answer)

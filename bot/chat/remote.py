@@ -7,6 +7,7 @@ for it, deletes that message, retries once, and offers to remember it (encrypted
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from contextlib import suppress
@@ -27,6 +28,7 @@ from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
 from bot.chat.status import location_of
+from bot.chat.texts import car_label
 from bot.garage import GarageError
 from bot.store import StoredVehicle
 
@@ -82,6 +84,13 @@ async def run_service(
     except ServiceTimeout:
         await edit(message, texts.outcome(service, car, None))
         return None
+    except asyncio.CancelledError:  # the bot is shutting down: say what we know before going
+        with suppress(TelegramError):
+            await edit(
+                message,
+                texts.SERVICE_INTERRUPTED.format(name=texts.SERVICE_NAMES[service], car=car_label(car)),
+            )
+        raise
     except (BMWError, GarageError) as exc:
         await edit(message, error_text(exc, car))
         return None

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from bot.bmw.models import ExecutionState, ServiceType, VehicleStatus
+from bot.bmw.models import (
+    AllTrips,
+    ChargingProfile,
+    CommunityStat,
+    Destination,
+    ExecutionState,
+    LastTrip,
+    Poi,
+    ServiceType,
+    VehicleStatus,
+)
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -16,6 +26,9 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("charge", "Start charging now"),
     ("flash", "Flash the lights"),
     ("map", "Range map: how far you can go"),
+    ("schedule", "Charging schedule: timers, window, mode"),
+    ("trips", "Last trip and statistics of all trips"),
+    ("destinations", "The car's last destinations"),
     ("cars", "Choose which car to use"),
     ("notify", "Choose which charging messages you get"),
     ("link", "Link your BMW ConnectedDrive account"),
@@ -97,6 +110,10 @@ PROGRESS: dict[str, str] = {
 }
 SERVICE_NOT_EXECUTED = "⚠️ {name}: {car} did not carry it out."
 SERVICE_TIMED_OUT = "⌛ {name}: {car} did not answer in time. It may still carry it out; check /status."
+SERVICE_INTERRUPTED = (
+    "⏹ {name}: the bot is restarting. The command reached BMW, but I can't wait for {car}'s answer; "
+    "check /status in a minute."
+)
 SERVICE_FAILED = "⚠️ {name} failed: {reason}"
 SERVICE_UNSUPPORTED = "{car} does not support that."
 COMMAND_IN_PROGRESS = "{car} is still busy with the previous command; please wait for it."
@@ -282,3 +299,218 @@ def charge_push(
         if reason in END_REASONS:
             lines.append(f"ℹ️ {END_REASONS[reason]}")
     return "\n".join(lines)
+
+
+# Charging schedule
+SCHEDULE_LOADING = "Reading the charging schedule of {car}…"
+SCHEDULE_UNSUPPORTED = "{car} has no charging schedule that can be set remotely."
+SCHEDULE_NONE = "{car} reports no charging schedule."
+SCHEDULE_UNSAVED = "✏️ Changed here only: press 💾 Save to send it to the car."
+SCHEDULE_SENDING = "📤 Sending this schedule to the car…"
+SCHEDULE_SAVED = "✅ The car has this schedule."
+SCHEDULE_DISCARDED = "Changes discarded; the car keeps this schedule."
+SCHEDULE_UNCHANGED = "Nothing has changed yet."
+SCHEDULE_ASK_TIME = "Send the {what} as HH:MM (for example 07:45), or /cancel."
+SCHEDULE_BAD_TIME = "That is not a time. Send it as HH:MM, for example 07:45, or /cancel."
+SCHEDULE_TIME_SET = "OK, {what}: {time}. Press 💾 Save on the schedule above to send it to the car."
+SCHEDULE_CLOSED = "That schedule is no longer open; show it again with /schedule."
+SCHEDULE_TIME_TIMEOUT = "I stopped waiting for the time; the schedule above is still open."
+DEPARTURE_OF = "departure time of {timer}"
+WINDOW_START = "start of the charging window"
+WINDOW_END = "end of the charging window"
+SCHEDULE_KINDS = {"weeklyPlanner": "weekly planner", "twoTimesTimer": "two departure timers"}
+CHARGING_MODES = {
+    "IMMEDIATE_CHARGING": "as soon as it is plugged in",
+    "DELAYED_CHARGING": "delayed, to be ready for departure",
+}
+MODE_SHORT = {"IMMEDIATE_CHARGING": "immediate", "DELAYED_CHARGING": "delayed"}
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+TIMER_ORDER = ("timer1", "timer2", "timer3", "overrideTimer")
+NO_TIME = "--:--"
+
+
+def timer_keys(profile: ChargingProfile) -> list[str]:
+    """The profile's timers in display order; a timer's 1-based position here is its index in buttons."""
+    rank = {key: i for i, key in enumerate(TIMER_ORDER)}
+    return sorted(profile.timers, key=lambda key: (rank.get(key, len(rank)), key))
+
+
+def window_on(profile: ChargingProfile) -> bool:
+    """The window's own flag; windows without one (two-times timers, PHEVs) follow chargingPreferences."""
+    window = profile.window
+    if window is not None and window.enabled is not None:
+        return window.enabled
+    return profile.charging_preferences == "CHARGING_WINDOW"
+
+
+def timer_name(key: str) -> str:
+    return "One-off timer" if key == "overrideTimer" else f"Timer {escape(key.removeprefix('timer'))}"
+
+
+def day_short(day: str) -> str:
+    return day[:3].title()
+
+
+def days(weekdays: tuple[str, ...] | None) -> str:
+    chosen = set(weekdays or ())
+    if not chosen:
+        return "no day"
+    if chosen >= set(WEEKDAYS):
+        return "every day"
+    return ", ".join(day_short(day) for day in WEEKDAYS if day in chosen)
+
+
+def check(on: bool | None) -> str:
+    return "✅" if on else "⬜"
+
+
+def switch(on: bool | None) -> str:
+    return "✅ on" if on else "⬜ off"
+
+
+def schedule(
+    car: StoredVehicle, profile: ChargingProfile, *, focus: str | None = None, note: str | None = None
+) -> str:
+    """The profile, readably; `focus` (a timer key or "window") marks what the buttons below edit."""
+    kind = SCHEDULE_KINDS.get(profile.kind, escape(profile.kind))
+    lines = [f"🗓 <b>Charging schedule of {car_label(car)}</b> ({kind})"]
+    for key in timer_keys(profile):
+        timer = profile.timers[key]
+        weekdays = "" if profile.kind == "twoTimesTimer" else f" · {days(timer.weekdays)}"
+        icon = "👉" if focus == key else "⏰"
+        when = escape(timer.departure_time or NO_TIME)
+        lines.append(f"{icon} {timer_name(key)}: {when}{weekdays} · {switch(timer.enabled)}")
+    window = profile.window
+    if window is None:
+        lines.append("🌙 No preferred charging window")
+    else:
+        span = escape(f"{window.start_time or NO_TIME}–{window.end_time or NO_TIME}")
+        icon = "👉" if focus == "window" else "🌙"
+        lines.append(f"{icon} Preferred charging window {span} · {switch(window_on(profile))}")
+    mode = CHARGING_MODES.get(profile.charging_mode or "", escape(_words(profile.charging_mode)))
+    lines.append(f"⚡ Charging {mode}")
+    lines.append(f"❄️ Climatization for departure: {switch(profile.climatization_enabled)}")
+    if note:
+        lines += ["", note]
+    return "\n".join(lines)
+
+
+# Trips and destinations
+TRIPS_LOADING = "Fetching the trip statistics of {car}…"
+TRIPS_UNSUPPORTED = "{car} does not share trip statistics."
+NO_LAST_TRIP = "No trip recorded yet."
+NO_ALL_TRIPS = "No statistics over all trips yet."
+DESTINATIONS_LOADING = "Fetching the last destinations of {car}…"
+DESTINATIONS_UNSUPPORTED = "{car} does not share its last destinations."
+NO_DESTINATIONS = "{car} has no recent destinations."
+PER_100_KM = "kWh/100 km"
+
+
+def _num(value: float | None, unit: str, digits: int = 1) -> str:
+    return "–" if value is None else f"{value:.{digits}f} {unit}"
+
+
+def _thousands(value: float) -> str:
+    return f"{value:,.0f}".replace(",", " ")
+
+
+def _date(moment: datetime) -> str:
+    """In the car's own offset, as it reported the time."""
+    return f"{moment:%d %b %Y, %H:%M}"
+
+
+def stars(efficiency: float) -> str:
+    """BMW's 0–1 efficiency score as five stars."""
+    full = round(max(0.0, min(1.0, efficiency)) * 5)
+    return "★" * full + "☆" * (5 - full)
+
+
+def _versus(stat: CommunityStat | None, unit: str, digits: int = 1) -> str:
+    if stat is None:
+        return "–"
+    average = stat.community_average
+    community = "" if average is None else f" (community {_num(average, unit, digits)})"
+    return f"{_num(stat.user_average, unit, digits)}{community}"
+
+
+def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> str:
+    lines = [f"🛣 <b>Trips of {car_label(car)}</b>", "", "<b>Last trip</b>"]
+    if last is None:
+        lines.append(NO_LAST_TRIP)
+    else:
+        if last.date is not None:
+            lines.append(f"📅 {_date(last.date)}")
+        took = "" if last.duration is None else f" in {_duration(last.duration)}"
+        ratio = last.electric_distance_ratio
+        electric = "" if ratio is None else f" · {ratio:.0f} % electric"
+        lines.append(f"🚗 {_num(last.total_distance, 'km')}{took}{electric}")
+        lines.append(
+            f"⚡ {_num(last.avg_electric_consumption, PER_100_KM)} · "
+            f"♻️ {_num(last.avg_recuperation, PER_100_KM)} recuperated"
+        )
+        if last.efficiency_value is not None:
+            score = last.efficiency_value
+            lines.append(f"🌟 efficiency {score * 100:.0f} % {stars(score)}")
+        if last.avg_combined_consumption:  # 0 on a trip that burnt no fuel
+            lines.append(f"⛽ {_num(last.avg_combined_consumption, 'l/100 km')}")
+    lines += ["", "<b>All trips</b>, yours and the community's average"]
+    if every is None:
+        lines.append(NO_ALL_TRIPS)
+        return "\n".join(lines)
+    lines.append(f"⚡ consumption {_versus(every.avg_electric_consumption, PER_100_KM)}")
+    lines.append(f"♻️ recuperation {_versus(every.avg_recuperation, PER_100_KM)}")
+    cycle = every.chargecycle_range
+    if cycle is not None:
+        parts = [_versus(cycle, "km", 0)]
+        if cycle.user_high is not None:
+            parts.append(f"best {_num(cycle.user_high, 'km', 0)}")
+        if cycle.user_current_charge_cycle is not None:
+            parts.append(f"this charge {_num(cycle.user_current_charge_cycle, 'km', 0)}")
+        lines.append("🔋 per charge " + ", ".join(parts))
+    total = every.total_electric_distance
+    if total is not None and total.user_total is not None:
+        lines.append(f"🛣 {_thousands(total.user_total)} km driven electrically")
+    if every.saved_co2 is not None:
+        green = every.saved_co2_green_energy
+        extra = "" if green is None else f" ({_thousands(green)} kg with green power)"
+        lines.append(f"🌱 {every.saved_co2:.1f} kg CO₂ saved{extra}")
+    return "\n".join(lines)
+
+
+def _place_name(value: str) -> str:
+    """Cars report places in capitals ("BAYERSTRASSE"); shown as words, anything else as given."""
+    return escape(value.title() if value.isupper() else value)
+
+
+def destinations(car: StoredVehicle, items: list[Destination]) -> str:
+    if not items:
+        return NO_DESTINATIONS.format(car=car_label(car))
+    lines = [f"🧭 <b>Last destinations of {car_label(car)}</b>"]
+    for number, item in enumerate(items, 1):
+        where = ", ".join(_place_name(part) for part in (item.street, item.city, item.country) if part)
+        if not where:
+            where = "–" if item.lat is None or item.lon is None else f"{item.lat:.5f}, {item.lon:.5f}"
+        when = "" if item.created_at is None else f" · {item.created_at:%d %b %Y}"
+        lines.append(f"{number}. {where}{when}")
+    return "\n".join(lines)
+
+
+# Sending a place to the car
+POI_OFFER = "Send it to your car's navigation?"
+PLACE_UNNAMED = "📍 <b>Shared location</b>"
+POI_NO_CAR = "None of your cars can receive places from me."
+POI_UNSUPPORTED = "{car} cannot receive places from me."
+POI_SENDING = "Sending…"
+POI_SENT = "📍 Sent to {car}'s navigation."
+
+
+def place(poi: Poi) -> str:
+    lines = [f"📍 <b>{escape(poi.name)}</b>" if poi.name else PLACE_UNNAMED]
+    if poi.street:
+        lines.append(escape(poi.street))
+    lines.append(f"{poi.lat:.5f}, {poi.lon:.5f}")
+    return "\n".join([*lines, "", POI_OFFER])
+
+
+def send_to(car: StoredVehicle) -> str:
+    return f"🚗 Send to {car_label(car)}"
