@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.bmw.models import ChargingProfile
 from bot.chat import texts
 from bot.store import StoredVehicle
 
@@ -148,3 +149,95 @@ def charge_push(ref: str, car: StoredVehicle, *, map_enabled: bool) -> InlineKey
         buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == MAP), MAP, ref))
     return InlineKeyboardMarkup([buttons])
 
+
+# Charging schedule: "sch:<car ref>:<op>[:<param>[:<param>]]" edits that car's draft in the pressing user's
+# user_data. Timers are named by their 1-based position in texts.timer_keys, weekdays by 0-based index.
+SCHEDULE = "sch"
+S_MAIN, S_TIMER, S_WINDOW = "m", "t", "w"  # which part the buttons edit
+S_TOGGLE, S_SHIFT, S_DAY, S_ASK = "on", "dt", "day", "ask"  # timer <i>: on/off, ±minutes, weekday <d>, type
+S_WINDOW_TOGGLE, S_WINDOW_SHIFT = "won", "ws"  # window on/off; start or end ±minutes
+S_MODE, S_CLIMATE, S_SAVE, S_DISCARD = "mode", "clim", "save", "drop"
+WINDOW_START, WINDOW_END = "s", "e"  # S_WINDOW_SHIFT and S_ASK targets besides timer indices
+STEP_MINUTES = 30
+# A place the user sent: "poi:<nonce>:<car ref>"; the place itself stays in user_data under the nonce.
+SEND_POI = "poi"
+
+
+def schedule_data(ref: str, op: str, *params: int | str) -> str:
+    return data(SCHEDULE, SEP.join([ref, op, *map(str, params)]))
+
+
+def parse_schedule(arg: str) -> tuple[str, str, list[str]]:
+    """(car ref, op, params) of a schedule button's argument."""
+    ref, _, rest = arg.partition(SEP)
+    op, *params = rest.split(SEP)
+    return ref, op, params
+
+
+def _s(text: str, ref: str, op: str, *params: int | str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text, callback_data=schedule_data(ref, op, *params))
+
+
+def schedule(ref: str, profile: ChargingProfile, focus: str | None) -> InlineKeyboardMarkup:
+    """The editing buttons under a schedule: overview, one timer (`focus` = its key), or "window"."""
+    keys = texts.timer_keys(profile)
+    if focus == "window":
+        rows = _window_rows(ref, profile)
+    elif focus in keys:
+        rows = _timer_rows(ref, profile, keys.index(focus) + 1, focus)
+    else:
+        rows = []
+        for index, key in enumerate(keys, 1):
+            name = texts.timer_name(key)
+            check = texts.check(profile.timers[key].enabled)
+            rows.append([_s(f"{check} {name}", ref, S_TOGGLE, index), _s(f"✏️ {name}", ref, S_TIMER, index)])
+        if profile.window is not None:
+            check = texts.check(texts.window_on(profile))
+            rows.append([_s(f"{check} Window", ref, S_WINDOW_TOGGLE), _s("✏️ Window", ref, S_WINDOW)])
+        mode = texts.MODE_SHORT.get(profile.charging_mode or "", "immediate")
+        climate = texts.check(profile.climatization_enabled)
+        rows.append([_s(f"🔁 Mode: {mode}", ref, S_MODE), _s(f"{climate} Climatization", ref, S_CLIMATE)])
+    if focus is not None:
+        rows.append([_s("⬅️ Back", ref, S_MAIN)])
+    rows.append([_s("💾 Save", ref, S_SAVE), _s("✖️ Discard", ref, S_DISCARD)])
+    return InlineKeyboardMarkup(rows)
+
+
+def _timer_rows(ref: str, profile: ChargingProfile, index: int, key: str) -> list[list[InlineKeyboardButton]]:
+    timer = profile.timers[key]
+    rows = [
+        [_s(f"{texts.check(timer.enabled)} {texts.timer_name(key)}", ref, S_TOGGLE, index)],
+        [
+            _s(f"➖ {STEP_MINUTES} min", ref, S_SHIFT, index, -STEP_MINUTES),
+            _s(f"➕ {STEP_MINUTES} min", ref, S_SHIFT, index, STEP_MINUTES),
+            _s("⌨️ Set time", ref, S_ASK, index),
+        ],
+    ]
+    if profile.kind != "twoTimesTimer":  # its timers have no weekdays
+        chosen = timer.weekdays or ()
+        days = [
+            _s(f"{texts.check(day in chosen)} {texts.day_short(day)}", ref, S_DAY, index, number)
+            for number, day in enumerate(texts.WEEKDAYS)
+        ]
+        rows += _rows(days, 4)
+    return rows
+
+
+def _window_rows(ref: str, profile: ChargingProfile) -> list[list[InlineKeyboardButton]]:
+    rows = [[_s(f"{texts.check(texts.window_on(profile))} Window", ref, S_WINDOW_TOGGLE)]]
+    for target, name in ((WINDOW_START, "Start"), (WINDOW_END, "End")):
+        rows.append(
+            [
+                _s(f"{name} ➖ {STEP_MINUTES}", ref, S_WINDOW_SHIFT, target, -STEP_MINUTES),
+                _s(f"{name} ➕ {STEP_MINUTES}", ref, S_WINDOW_SHIFT, target, STEP_MINUTES),
+                _s(f"⌨️ {name}", ref, S_ASK, target),
+            ]
+        )
+    return rows
+
+
+def send_place(nonce: str, targets: Sequence[tuple[str, StoredVehicle]]) -> InlineKeyboardMarkup:
+    """One "Send to <car>" button per (car ref, car)."""
+    return InlineKeyboardMarkup(
+        [[_button(texts.send_to(car), SEND_POI, f"{nonce}{SEP}{ref}")] for ref, car in targets]
+    )

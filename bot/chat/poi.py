@@ -1,0 +1,83 @@
+"""A location or venue sent to the bot: offer "Send to <car>" and post it to that car's navigation."""
+
+from __future__ import annotations
+
+import secrets
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.bmw.errors import BMWError
+from bot.bmw.models import Poi
+from bot.chat import keyboards, texts
+from bot.chat.common import Context, answer, error_text, pressed_car, say, services, user_id
+from bot.garage import GarageError
+
+PLACES_KEPT = 10  # per user: the newest places stay sendable, older buttons go stale
+
+
+def poi_of(update: Update) -> Poi:
+    """A venue's title and address name the place; a bare location is just its coordinates."""
+    message = update.effective_message
+    venue = message.venue
+    location = venue.location if venue else message.location
+    return Poi(
+        lat=location.latitude,
+        lon=location.longitude,
+        name=venue.title if venue else None,
+        street=venue.address if venue else None,
+    )
+
+
+async def place_received(update: Update, context: Context) -> None:
+    svc = services(context)
+    tg_id = user_id(update)
+    try:
+        cars = svc.garage.cars(tg_id)
+    except GarageError as exc:
+        await say(update, error_text(exc))
+        return
+    able = [car for car in cars if "sendPoi" in car.capabilities]
+    if not able:
+        only = texts.POI_UNSUPPORTED.format(car=texts.car_label(cars[0])) if len(cars) == 1 else None
+        await say(update, only or texts.POI_NO_CAR)
+        return
+    poi = poi_of(update)
+    nonce = secrets.token_urlsafe(6)
+    places: dict[str, Poi] = context.user_data.setdefault("places", {})
+    places[nonce] = poi
+    while len(places) > PLACES_KEPT:
+        del places[next(iter(places))]
+    targets = [(svc.refs.ref(tg_id, car.vin), car) for car in able]
+    await say(update, texts.place(poi), keyboards.send_place(nonce, targets))
+
+
+async def send_place(update: Update, context: Context) -> None:
+    query = update.callback_query
+    nonce, _, ref = keyboards.parse(query.data)[1].partition(keyboards.SEP)
+    car = await pressed_car(update, context, ref)
+    if car is None:
+        return
+    poi = context.user_data.get("places", {}).get(nonce)
+    if poi is None:
+        await answer(query, texts.STALE_BUTTON)
+        return
+    label = texts.car_label(car)
+    if "sendPoi" not in car.capabilities:
+        await answer(query)
+        await say(update, texts.POI_UNSUPPORTED.format(car=label))
+        return
+    await answer(query, texts.POI_SENDING)
+    try:
+        await services(context).garage.send_poi(user_id(update), car.vin, poi)
+    except (BMWError, GarageError) as exc:
+        await say(update, error_text(exc, car))
+        return
+    await say(update, texts.POI_SENT.format(car=label))
+
+
+def handlers() -> list:
+    return [
+        MessageHandler(filters.LOCATION, place_received),
+        CallbackQueryHandler(send_place, pattern=f"^{keyboards.SEND_POI}:"),
+    ]

@@ -1,0 +1,342 @@
+"""/schedule: show the charging profile and edit it with buttons; Save sends it with CHARGING_CONTROL.
+
+Presses edit a draft kept per user (in user_data, one per car) and the schedule message is edited in place;
+only Save reaches the car. A press is honoured only for the pressing user's own car and only on the message
+of that car's open draft: a press on an older schedule, after Save or Discard, or by anyone else gets the
+neutral "no longer valid" answer and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field, replace
+
+from telegram import Message, Update
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.bmw.errors import BMWError
+from bot.bmw.models import ChargingProfile, ExecutionState, ServiceType
+from bot.chat import keyboards, texts
+from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
+from bot.chat.remote import run_service
+from bot.garage import GarageError
+from bot.store import StoredVehicle
+
+ASK_TIME = 0
+TIME_WAIT_SECONDS = 300.0
+DAY_MINUTES = 24 * 60
+TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
+NAVIGATION = {keyboards.S_MAIN, keyboards.S_TIMER, keyboards.S_WINDOW}
+
+
+@dataclass
+class Draft:
+    """One car's profile being edited: what the car has, what the user made of it, and where it shows."""
+
+    vin: str
+    ref: str
+    message: Message
+    original: ChargingProfile
+    profile: ChargingProfile
+    focus: str | None = None  # a timer key, "window", or None for the overview
+    # Serialises edits of one draft: concurrent presses must reach the message in the order they changed it.
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+def _drafts(context: Context) -> dict[str, Draft]:
+    return context.user_data.setdefault("schedule", {})
+
+
+# Pure edits of a profile ------------------------------------------------------------------------------------
+
+
+def parse_time(text: str) -> str | None:
+    """ "7:45", "07.45", "0745" -> "07:45"; None when it is not a time of day."""
+    match = TIME_PATTERN.match(text)
+    return f"{int(match[1]):02d}:{match[2]}" if match else None
+
+
+def shift_time(value: str | None, minutes: int) -> str:
+    """HH:MM moved by `minutes` around the clock; an unset time counts as midnight."""
+    hours, mins = map(int, (value or "00:00").split(":"))
+    total = (hours * 60 + mins + minutes) % DAY_MINUTES
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
+def _timer_key(profile: ChargingProfile, index: str) -> str:
+    """The key of the timer at 1-based `index`; ValueError/IndexError for anything else (a forged press)."""
+    number = int(index)
+    if number < 1:
+        raise IndexError(index)
+    return texts.timer_keys(profile)[number - 1]
+
+
+def _edit_timer(profile: ChargingProfile, key: str, **changes: object) -> ChargingProfile:
+    return replace(profile, timers={**profile.timers, key: replace(profile.timers[key], **changes)})
+
+
+def _edit_window(profile: ChargingProfile, target: str, value: str) -> ChargingProfile:
+    if profile.window is None:
+        raise LookupError("no window")
+    if target == keyboards.WINDOW_START:
+        return replace(profile, window=replace(profile.window, start_time=value))
+    if target == keyboards.WINDOW_END:
+        return replace(profile, window=replace(profile.window, end_time=value))
+    raise ValueError(target)
+
+
+def _window_time(profile: ChargingProfile, target: str) -> str | None:
+    if profile.window is None:
+        raise LookupError("no window")
+    return profile.window.start_time if target == keyboards.WINDOW_START else profile.window.end_time
+
+
+def set_time(profile: ChargingProfile, target: str, value: str) -> ChargingProfile:
+    """A typed time for a timer (`target` its 1-based index) or the window's start/end."""
+    if target in (keyboards.WINDOW_START, keyboards.WINDOW_END):
+        return _edit_window(profile, target, value)
+    return _edit_timer(profile, _timer_key(profile, target), departure_time=value)
+
+
+def apply(profile: ChargingProfile, op: str, params: list[str]) -> ChargingProfile:
+    """The profile after one button; LookupError/ValueError for a press that does not fit this profile."""
+    if op == keyboards.S_TOGGLE:
+        key = _timer_key(profile, params[0])
+        return _edit_timer(profile, key, enabled=not profile.timers[key].enabled)
+    if op == keyboards.S_SHIFT:
+        key = _timer_key(profile, params[0])
+        return _edit_timer(
+            profile, key, departure_time=shift_time(profile.timers[key].departure_time, int(params[1]))
+        )
+    if op == keyboards.S_DAY:
+        if profile.kind == "twoTimesTimer":
+            raise ValueError("two-times timers have no weekdays")
+        key = _timer_key(profile, params[0])
+        day = texts.WEEKDAYS[int(params[1])]
+        chosen = set(profile.timers[key].weekdays or ()) ^ {day}
+        return _edit_timer(profile, key, weekdays=tuple(d for d in texts.WEEKDAYS if d in chosen))
+    if op == keyboards.S_WINDOW_TOGGLE:
+        if profile.window is None:
+            raise LookupError("no window")
+        on = not texts.window_on(profile)
+        # The flag where the window has one; chargingPreferences is what the car acts on in any case.
+        window = profile.window if profile.window.enabled is None else replace(profile.window, enabled=on)
+        return replace(
+            profile, window=window, charging_preferences="CHARGING_WINDOW" if on else "NO_PRESELECTION"
+        )
+    if op == keyboards.S_WINDOW_SHIFT:
+        target = params[0]
+        return _edit_window(profile, target, shift_time(_window_time(profile, target), int(params[1])))
+    if op == keyboards.S_MODE:
+        immediate = profile.charging_mode == "IMMEDIATE_CHARGING"
+        return replace(profile, charging_mode="DELAYED_CHARGING" if immediate else "IMMEDIATE_CHARGING")
+    if op == keyboards.S_CLIMATE:
+        return replace(profile, climatization_enabled=not profile.climatization_enabled)
+    raise ValueError(op)
+
+
+def _focus(profile: ChargingProfile, op: str, params: list[str]) -> str | None:
+    if op == keyboards.S_TIMER:
+        return _timer_key(profile, params[0])
+    if op == keyboards.S_WINDOW:
+        if profile.window is None:
+            raise LookupError("no window")
+        return "window"
+    return None
+
+
+# Showing -------------------------------------------------------------------------------------------------
+
+
+async def _show(car: StoredVehicle, draft: Draft) -> None:
+    note = texts.SCHEDULE_UNSAVED if draft.profile != draft.original else None
+    await edit(
+        draft.message,
+        texts.schedule(car, draft.profile, focus=draft.focus, note=note),
+        keyboards.schedule(draft.ref, draft.profile, draft.focus),
+    )
+
+
+async def schedule_command(update: Update, context: Context) -> None:
+    car = await chosen_car(update, context)
+    if car is None:
+        return
+    label = texts.car_label(car)
+    if "chargingControl" not in car.capabilities:
+        await say(update, texts.SCHEDULE_UNSUPPORTED.format(car=label))
+        return
+    message = await say(update, texts.SCHEDULE_LOADING.format(car=label))
+    tg_id = user_id(update)
+    try:
+        profile = await services(context).garage.charging_profile(tg_id, car.vin)
+    except (BMWError, GarageError) as exc:
+        await edit(message, error_text(exc, car))
+        return
+    if profile is None:
+        await edit(message, texts.SCHEDULE_NONE.format(car=label))
+        return
+    # A new schedule replaces any open draft of this car: the older message's buttons go stale.
+    draft = Draft(car.vin, services(context).refs.ref(tg_id, car.vin), message, profile, profile)
+    _drafts(context)[car.vin] = draft
+    await _show(car, draft)
+
+
+async def _pressed_draft(
+    update: Update, context: Context
+) -> tuple[StoredVehicle, Draft, str, list[str]] | None:
+    """The pressing user's car and its open draft, if this press is on that draft's message."""
+    query = update.callback_query
+    ref, op, params = keyboards.parse_schedule(keyboards.parse(query.data)[1])
+    car = await pressed_car(update, context, ref)
+    if car is None:
+        return None
+    draft = _drafts(context).get(car.vin)
+    if draft is None or query.message is None or query.message.message_id != draft.message.message_id:
+        await answer(query, texts.STALE_BUTTON)
+        return None
+    return car, draft, op, params
+
+
+async def press(update: Update, context: Context) -> None:
+    pressed = await _pressed_draft(update, context)
+    if pressed is None:
+        return
+    car, draft, op, params = pressed
+    query = update.callback_query
+    if op == keyboards.S_SAVE:
+        await _save(update, context, car, draft)
+        return
+    if op == keyboards.S_DISCARD:
+        _drafts(context).pop(car.vin, None)
+        await answer(query)
+        await edit(draft.message, texts.schedule(car, draft.original, note=texts.SCHEDULE_DISCARDED))
+        return
+    async with draft.lock:
+        try:
+            if op in NAVIGATION:
+                draft.focus = _focus(draft.profile, op, params)
+            else:
+                draft.profile = apply(draft.profile, op, params)
+        except (LookupError, ValueError):
+            await answer(query, texts.STALE_BUTTON)
+            return
+        await answer(query)
+        await _show(car, draft)
+
+
+async def press_while_asking(update: Update, context: Context) -> int:
+    """Any other schedule button while a typed time is awaited: do it, and stop waiting."""
+    context.user_data.pop("schedule_asking", None)
+    await press(update, context)
+    return ConversationHandler.END
+
+
+async def _save(update: Update, context: Context, car: StoredVehicle, draft: Draft) -> None:
+    query = update.callback_query
+    async with draft.lock:
+        if draft.profile == draft.original:
+            await answer(query, texts.SCHEDULE_UNCHANGED)
+            return
+        _drafts(context).pop(car.vin, None)  # taken: a second Save press finds nothing to send twice
+    await answer(query, texts.SERVICE_NAMES[ServiceType.CHARGING_CONTROL])
+    await edit(draft.message, texts.schedule(car, draft.profile, note=texts.SCHEDULE_SENDING))
+    result = await run_service(update, context, car, ServiceType.CHARGING_CONTROL, profile=draft.profile)
+    if result is not None and result.status == ExecutionState.EXECUTED:
+        await edit(draft.message, texts.schedule(car, draft.profile, note=texts.SCHEDULE_SAVED))
+        return
+    # Not taken: the edits come back so Save can be tried again (unless a newer /schedule replaced them).
+    if _drafts(context).setdefault(car.vin, draft) is draft:
+        await _show(car, draft)
+
+
+# Typing a time ----------------------------------------------------------------------------------------------
+
+
+def _what(profile: ChargingProfile, target: str) -> str:
+    if target == keyboards.WINDOW_START:
+        return texts.WINDOW_START
+    if target == keyboards.WINDOW_END:
+        return texts.WINDOW_END
+    return texts.DEPARTURE_OF.format(timer=texts.timer_name(_timer_key(profile, target)))
+
+
+async def ask_time(update: Update, context: Context) -> int:
+    pressed = await _pressed_draft(update, context)
+    if pressed is None:
+        return ConversationHandler.END
+    car, draft, _op, params = pressed
+    query = update.callback_query
+    try:
+        target = params[0]
+        what = _what(draft.profile, target)
+        if target in (keyboards.WINDOW_START, keyboards.WINDOW_END):
+            _window_time(draft.profile, target)
+    except (LookupError, ValueError):
+        await answer(query, texts.STALE_BUTTON)
+        return ConversationHandler.END
+    await answer(query)
+    context.user_data["schedule_asking"] = (car.vin, target)
+    await say(update, texts.SCHEDULE_ASK_TIME.format(what=what))
+    return ASK_TIME
+
+
+async def receive_time(update: Update, context: Context) -> int:
+    vin, target = context.user_data.get("schedule_asking", (None, ""))
+    draft = _drafts(context).get(vin) if vin else None
+    car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
+    if draft is None or car is None:
+        context.user_data.pop("schedule_asking", None)
+        await say(update, texts.SCHEDULE_CLOSED)
+        return ConversationHandler.END
+    value = parse_time(update.effective_message.text or "")
+    if value is None:
+        await say(update, texts.SCHEDULE_BAD_TIME)
+        return ASK_TIME
+    context.user_data.pop("schedule_asking", None)
+    async with draft.lock:
+        draft.profile = set_time(draft.profile, target, value)
+        await _show(car, draft)
+    await say(update, texts.SCHEDULE_TIME_SET.format(what=_what(draft.profile, target), time=value))
+    return ConversationHandler.END
+
+
+async def time_timeout(update: Update, context: Context) -> None:
+    context.user_data.pop("schedule_asking", None)
+    await say(update, texts.SCHEDULE_TIME_TIMEOUT)
+
+
+async def cancel_time(update: Update, context: Context) -> int:
+    context.user_data.pop("schedule_asking", None)
+    await say(update, texts.CANCELLED)
+    return ConversationHandler.END
+
+
+def handlers() -> list:
+    pattern = f"^{keyboards.SCHEDULE}:"
+    typed_time = ConversationHandler(
+        entry_points=[CallbackQueryHandler(ask_time, pattern=f"{pattern}[^:]*:{keyboards.S_ASK}:")],
+        states={
+            ASK_TIME: [
+                MessageHandler(filters.TEXT & ~filters.COMMAND, receive_time),
+                CallbackQueryHandler(press_while_asking, pattern=pattern),
+            ],
+            ConversationHandler.TIMEOUT: [TypeHandler(Update, time_timeout)],
+        },
+        fallbacks=[CommandHandler("cancel", cancel_time)],
+        conversation_timeout=TIME_WAIT_SECONDS,
+        name="schedule_time",
+        allow_reentry=True,
+    )
+    return [
+        typed_time,
+        CommandHandler("schedule", schedule_command),
+        CallbackQueryHandler(press, pattern=pattern),
+    ]
