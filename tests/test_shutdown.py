@@ -30,12 +30,12 @@ async def test_sigterm_reports_the_unfinished_command_and_exits(
         "MAP_TILE_URL": DEAD_TILES,
         "SHUTDOWN_GRACE_SECONDS": "1",
     }
+    log_file = tmp_path / "bot.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],
         cwd=tmp_path,
         env=env,
-        stderr=subprocess.PIPE,
-        text=True,  # noqa: ASYNC220 - the bot under test is a real process
+        stderr=log_file.open("w"),  # a file, not a pipe: a full pipe would block the bot
     )
     try:
         alice = sandbox.user(501)
@@ -44,10 +44,10 @@ async def test_sigterm_reports_the_unfinished_command_and_exits(
         await alice.wait_for_bot_message("Lock —")  # the simulator's clock is frozen: the car never answers
         process.send_signal(signal.SIGTERM)
         await alice.wait_for_bot_message("the bot is restarting")
-        assert process.wait(timeout=30) == 0, process.stderr.read()
+        assert process.wait(timeout=30) == 0, log_file.read_text()
     finally:
         if process.poll() is None:
             process.kill()
-    log = process.stderr.read()
+    log = log_file.read_text()
     assert "unfinished" in log and "Traceback" not in log
     assert len(simulator.requests_to("executeService", "POST")) == 1
