@@ -11,6 +11,7 @@ import time
 from telegram.ext import Application
 
 from bot.bmw.simulator import Fault
+from bot.chat import notify
 from bot.store import Store
 from bot.watcher import MAX_BACKOFF_SECONDS, CycleReport
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
@@ -85,7 +86,8 @@ async def test_no_push_when_switched_off_in_notify(bot, sandbox, simulator):
     menu = await alice.wait_for_bot_message("Which messages")
     assert menu.button("✅ Charge finished") and menu.button("⬜ Charging started")
     alice.press(menu, "Charge finished")
-    await alice.wait_for(lambda u: "⬜ Charge finished" in _labels(u.messages[-1]))  # the menu, edited in place
+    # The menu is edited in place.
+    await alice.wait_for(lambda u: "⬜ Charge finished" in _labels(u.messages[-1]))
     assert any("Charge finished: off" in (a.text or "") for a in alice.callback_answers())
     assert not _store(bot).notify_prefs(302).finished
 
@@ -273,3 +275,15 @@ async def test_flood_limit_on_send_is_retried_and_the_push_arrives_once(bot, san
     await cycle(bot)
     assert len(_pushes(alice, FINISHED)) == 1
     assert len(bot_api.calls_to("sendMessage")) - sends_before == 2  # the 429, then the retry
+
+
+async def test_the_job_queue_runs_the_watcher_again_and_again(
+    bot_settings, sandbox, simulator, simulator_url, monkeypatch
+):
+    monkeypatch.setattr(notify, "TICK_SECONDS", 0.05)
+    alice = sandbox.user(311)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as application:
+        await link(alice)  # after the first ticks: only a later, re-booked tick can see these cars
+        await alice.wait_for(lambda u: _store(application).watch(311, BEV_VIN).charging_status is not None)
+        watch = _store(application).watch(311, BEV_VIN)
+        assert watch.charging_status == "INVALID" and watch.next_poll_at > time.time() + 60  # idle: rarely

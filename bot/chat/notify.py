@@ -91,16 +91,17 @@ def start_watcher(application: Application) -> Watcher:
     )
     svc.extras["watcher"] = watcher
     tick = min(TICK_SECONDS, settings.charge_poll_seconds)
-    assert application.job_queue is not None
+    queue = application.job_queue
+    assert queue is not None  # the bot is built with the job-queue extra
 
     async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             await watcher.cycle()
         finally:
             # The next tick is booked when this cycle ends, so a long cycle never overlaps the next one.
-            context.job_queue.run_once(run, tick, name="charge-watcher")
+            queue.run_once(run, tick, name="charge-watcher")
 
-    application.job_queue.run_once(run, tick, name="charge-watcher")
+    queue.run_once(run, tick, name="charge-watcher")
     return watcher
 
 
