@@ -112,6 +112,12 @@ async def test_two_times_timer_typed_time_window_mode_and_climatization(bot, san
     alice.send("6:45")
     await alice.wait_for_bot_message("OK, departure time of Timer 1: 06:45")
     await alice.wait_for(lambda u: "Timer 1: 06:45 · ✅ on" in _message(u, schedule.message_id).text)
+    alice.press(schedule, "⌨️ Set time")
+    await alice.wait_for(lambda u: u.last_bot_message().text.startswith("Send the departure time"))
+    await _press_until(alice, schedule, "➕ 30 min", "Timer 1: 07:15 · ✅ on")  # another button: no typing
+    alice.send("09:00")
+    await alice.wait_for_bot_message("I didn't understand that")
+    assert "Timer 1: 07:15 · ✅ on" in _message(alice, schedule.message_id).text
 
     await _press_until(alice, schedule, "⬅️ Back", "⏰ Timer 1")
     await _press_until(alice, schedule, "✅ Window", "22:00–06:00 · ⬜ off")
@@ -124,7 +130,7 @@ async def test_two_times_timer_typed_time_window_mode_and_climatization(bot, san
     await _save(alice, schedule, simulator)
     await alice.wait_for_bot_message("took the new charging schedule")
     timers = expected["twoTimesTimer"]
-    timers["timer1"]["departureTime"] = "06:45"
+    timers["timer1"]["departureTime"] = "07:15"
     timers["preferredChargingWindow"].update(enabled=False, endTime="06:30")
     timers.update(
         chargingPreferences="NO_PRESELECTION", chargingMode="IMMEDIATE_CHARGING", climatizationEnabled=False

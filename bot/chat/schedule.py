@@ -199,7 +199,9 @@ async def _pressed_draft(
     if car is None:
         return None
     draft = _drafts(context).get(car.vin)
-    if draft is None or query.message is None or query.message.message_id != draft.message.message_id:
+    shown = draft.message if draft else None
+    here = query.message
+    if shown is None or here is None or (here.chat.id, here.message_id) != (shown.chat.id, shown.message_id):
         await answer(query, texts.STALE_BUTTON)
         return None
     return car, draft, op, params
