@@ -39,9 +39,8 @@ NAVIGATION = {keyboards.S_MAIN, keyboards.S_TIMER, keyboards.S_WINDOW}
 
 @dataclass
 class Draft:
-    """One car's profile being edited: what the car has, what the user made of it, and where it shows."""
+    """One car's profile being edited (kept under its VIN): the car's, the user's edit, where it shows."""
 
-    vin: str
     ref: str
     message: Message
     original: ChargingProfile
@@ -184,7 +183,7 @@ async def schedule_command(update: Update, context: Context) -> None:
         await edit(message, texts.SCHEDULE_NONE.format(car=label))
         return
     # A new schedule replaces any open draft of this car: the older message's buttons go stale.
-    draft = Draft(car.vin, services(context).refs.ref(tg_id, car.vin), message, profile, profile)
+    draft = Draft(services(context).refs.ref(tg_id, car.vin), message, profile, profile)
     _drafts(context)[car.vin] = draft
     await _show(car, draft)
 
