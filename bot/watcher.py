@@ -2,7 +2,9 @@
 
 Real cars never reported FINISHED_FULLY_CHARGED / FINISHED_NOT_FULL: after a charge they read INVALID or
 NOT_CHARGING with lastChargingEndReason/Result. So the end of a charge is CHARGING -> anything else, worded
-from the end reason and result; chargingStatus ERROR is an interruption.
+from the end reason and result. An error ends a charge (pushed by default, as the issue asks); a charge that
+stops short while the cable is still in, for no reason the owner caused (a power cut, a charging window that
+closed), is an interruption: a push the owner can opt into with /notify.
 
 Exactly once, across restarts, with the store's `ChargeWatch` as the only memory: a transition is saved
 (`charging_since` and `soc_at_start` kept, the event not yet in `last_event`) before its push leaves; after
@@ -36,6 +38,7 @@ ERROR = "ERROR"
 STATUS_TIMEOUT_SECONDS = 45.0  # the client retries GETs itself; this bounds one car's share of a slot
 MAX_BACKOFF_SECONDS = 3600.0
 _OK_RESULTS = frozenset({"SUCCESS", "UNKNOWN"})
+_OWNER_REASONS = frozenset({"END_REQUESTED_BY_DRIVER", "CONNECTOR_REMOVAL"})
 
 
 class EventKind(StrEnum):
@@ -209,17 +212,22 @@ def _soc(status: VehicleStatus) -> int | None:
 
 
 def _ending(status: VehicleStatus) -> tuple[EventKind, Outcome | None]:
-    if status.charging_status == ERROR:
-        return EventKind.INTERRUPTED, None
     result = status.last_charging_end_result
-    if result is not None and result not in _OK_RESULTS:
+    if status.charging_status == ERROR or (result is not None and result not in _OK_RESULTS):
         return EventKind.FINISHED, Outcome.ERROR
     full = (
         status.charging_status == "FINISHED_FULLY_CHARGED"
         or status.last_charging_end_reason == "CHARGING_GOAL_REACHED"
         or (status.charging_level_hv or 0) >= 100
     )
-    return EventKind.FINISHED, Outcome.FULL if full else Outcome.EARLY
+    if full:
+        return EventKind.FINISHED, Outcome.FULL
+    stopped_by_owner = (
+        status.charging_status == "FINISHED_NOT_FULL"
+        or status.connection_status != "CONNECTED"
+        or status.last_charging_end_reason in _OWNER_REASONS
+    )
+    return (EventKind.FINISHED, Outcome.EARLY) if stopped_by_owner else (EventKind.INTERRUPTED, None)
 
 
 def _settled(watch: ChargeWatch, event: ChargeEvent) -> ChargeWatch:

@@ -146,8 +146,9 @@ async def test_unplugged_early_is_one_stopped_push(bot, sandbox, simulator):
     assert "charged for 10 min" in stopped[0].text
 
 
-async def test_real_car_endings_and_an_error_interruption(bot, sandbox, simulator):
-    """Real cars read INVALID/NOT_CHARGING after a charge, never FINISHED_*; ERROR is an interruption."""
+async def test_real_car_endings_errors_and_an_interruption(bot, sandbox, simulator):
+    """Real cars read INVALID/NOT_CHARGING after a charge, never FINISHED_*. An error is pushed by default; a
+    charge that stops short with the cable still in, not by the owner, is an opt-in interruption."""
     cycle = Cycles()
     alice = sandbox.user(305)
     await link(alice)
@@ -174,14 +175,20 @@ async def test_real_car_endings_and_an_error_interruption(bot, sandbox, simulato
     await _charge(simulator, soc=70)
     await cycle(bot)
     simulator.set_status(BEV_VIN, chargingStatus="ERROR")
-    await cycle(bot)  # "interrupted" is off by default
+    await cycle(bot)
+    assert len(_pushes(alice, "stopped charging with an error")) == 2
+
+    await _charge(simulator, soc=70)
+    await cycle(bot)
+    simulator.set_status(BEV_VIN, chargingStatus="NOT_CHARGING", lastChargingEndReason="UNKNOWN")
+    await cycle(bot)  # still plugged in, stopped short by nobody: "interrupted" is off by default
     assert _pushes(alice, "was interrupted") == []
     alice.send("/notify")
     alice.press(await alice.wait_for_bot_message("Which messages"), "Charging interrupted")
     await alice.wait_for(lambda u: _store(bot).notify_prefs(305).interrupted)
     await _charge(simulator, soc=70)
     await cycle(bot)
-    simulator.set_status(BEV_VIN, chargingStatus="ERROR")
+    simulator.set_status(BEV_VIN, chargingStatus="WAITING_FOR_CHARGING", lastChargingEndReason="UNKNOWN")
     await cycle(bot)
     await cycle(bot)
     assert len(_pushes(alice, "was interrupted")) == 1

@@ -43,7 +43,11 @@ START = (
 )
 START_UNLINKED = "First, link your BMW ConnectedDrive account with /link."
 START_LINKED = "Your account is linked: try /status."
-HELP = "Here is what I can do:\n" + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
+HELP = (
+    "Here is what I can do:\n"
+    + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
+    + "\n\n📎 Send me a location or a place, and I'll offer to send it to your car's navigation."
+)
 NOT_ALLOWED = "Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id})."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 DONT_UNDERSTAND = "I didn't understand that. Try /status, or /help for everything I can do."
