@@ -6,7 +6,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -17,6 +17,8 @@ from bot.garage import CommandInProgress, Garage, GarageError, NotLinked, NotYou
 from bot.store import StoredVehicle
 
 Context = ContextTypes.DEFAULT_TYPE
+# Telegram's descriptions of an edit that can never succeed (as opposed to a failure worth reporting).
+_UNEDITABLE = ("can't be edited", "to edit not found")
 
 
 @dataclass
@@ -46,15 +48,28 @@ async def say(update: Update, text: str, markup: InlineKeyboardMarkup | None = N
     )
 
 
-async def edit(message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-    """Edit a bot message; an identical edit (Telegram's "not modified") is not an error for us."""
-    try:
-        await message.edit_text(
-            text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
-        )
-    except BadRequest as exc:
-        if "not modified" not in exc.message:
-            raise
+async def edit(
+    message: MaybeInaccessibleMessage, text: str, markup: InlineKeyboardMarkup | None = None
+) -> None:
+    """Edit a bot message; an identical edit (Telegram's "not modified") is not an error for us.
+
+    A message that cannot be edited (a forged press on the user's own message or on one the bot cannot
+    see, or a deleted one) gets the text as a new message instead: the user still learns the outcome.
+    """
+    if isinstance(message, Message):
+        try:
+            await message.edit_text(
+                text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+            )
+            return
+        except BadRequest as exc:
+            if "not modified" in exc.message:
+                return
+            if not any(reason in exc.message.lower() for reason in _UNEDITABLE):
+                raise
+    await message.get_bot().send_message(
+        message.chat.id, text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+    )
 
 
 async def answer(query: CallbackQuery, text: str | None = None) -> None:
@@ -79,10 +94,13 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     raise exc
 
 
-async def pressed_car(update: Update, context: Context, ref: str) -> StoredVehicle | None:
-    """The pressing user's car named by `ref`; None (after a neutral answer) for anything else."""
+async def pressed_car(update: Update, context: Context, ref: str | None = None) -> StoredVehicle | None:
+    """The pressing user's car named by `ref` (by default the argument of the callback data); None, after a
+    neutral answer, for anything else."""
     query = update.callback_query
     assert query is not None
+    if ref is None:
+        ref = keyboards.parse(query.data)[1]
     garage = services(context).garage
     tg_id = user_id(update)
     car = services(context).refs.resolve(tg_id, ref, garage.store.vehicles(tg_id))
@@ -91,10 +109,17 @@ async def pressed_car(update: Update, context: Context, ref: str) -> StoredVehic
     return car
 
 
-async def chosen_car(update: Update, context: Context) -> StoredVehicle | None:
-    """The user's selected car for a typed command; says what to do when there is none."""
+async def chosen_car(
+    update: Update, context: Context, needs: str | None = None, unsupported: str = texts.SERVICE_UNSUPPORTED
+) -> StoredVehicle | None:
+    """The user's selected car for a typed command, if it has capability `needs`; otherwise says what to do
+    (link first, or `unsupported` formatted with the car) and returns None."""
     try:
-        return services(context).garage.car(user_id(update))
+        car = services(context).garage.car(user_id(update))
     except GarageError as exc:
         await say(update, error_text(exc))
         return None
+    if needs is not None and needs not in car.capabilities:
+        await say(update, unsupported.format(car=texts.car_label(car)))
+        return None
+    return car

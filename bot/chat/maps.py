@@ -40,18 +40,14 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
 
 
 async def map_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
-    if car is None:
-        return
-    if "rangeMap" not in car.capabilities:
-        await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
-        return
-    await send_range_map(update, context, car)
+    car = await chosen_car(update, context, needs="rangeMap")
+    if car is not None:
+        await send_range_map(update, context, car)
 
 
 async def map_button(update: Update, context: Context) -> None:
     query = update.callback_query
-    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    car = await pressed_car(update, context)
     if car is None:
         return
     await answer(query, texts.MAP_DRAWING)

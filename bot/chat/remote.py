@@ -28,7 +28,6 @@ from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
 from bot.chat.status import location_of
-from bot.chat.texts import car_label
 from bot.garage import GarageError
 from bot.store import StoredVehicle
 
@@ -88,7 +87,7 @@ async def run_service(
         with suppress(TelegramError):
             await edit(
                 message,
-                texts.SERVICE_INTERRUPTED.format(name=texts.SERVICE_NAMES[service], car=car_label(car)),
+                texts.SERVICE_INTERRUPTED.format(name=texts.SERVICE_NAMES[service], car=texts.car_label(car)),
             )
         raise
     except (BMWError, GarageError) as exc:
@@ -100,10 +99,6 @@ async def run_service(
     return result
 
 
-def _supported(car: StoredVehicle, capability: str) -> bool:
-    return capability in car.capabilities
-
-
 async def action_button(update: Update, context: Context) -> None:
     query = update.callback_query
     action, ref = keyboards.parse(query.data)
@@ -111,7 +106,7 @@ async def action_button(update: Update, context: Context) -> None:
     if car is None:
         return
     service, capability = ACTIONS[action]
-    if not _supported(car, capability):
+    if capability not in car.capabilities:
         await answer(query, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
         return
     await answer(query, texts.SERVICE_NAMES[service])
@@ -120,21 +115,17 @@ async def action_button(update: Update, context: Context) -> None:
 
 async def action_command(update: Update, context: Context) -> None:
     command = update.effective_message.text.split()[0].lstrip("/").split("@")[0].lower()
-    car = await chosen_car(update, context)
-    if car is None:
-        return
     service, capability = ACTIONS[COMMANDS[command]]
-    if not _supported(car, capability):
-        await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
-        return
-    await run_service(update, context, car, service)
+    car = await chosen_car(update, context, needs=capability)
+    if car is not None:
+        await run_service(update, context, car, service)
 
 
 # Unlock ---------------------------------------------------------------------------------------------------
 
 
 async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> None:
-    if not _supported(car, "doorUnlock"):
+    if "doorUnlock" not in car.capabilities:
         await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
         return
     nonce = secrets.token_urlsafe(9)
@@ -155,7 +146,7 @@ async def unlock_command(update: Update, context: Context) -> None:
 
 async def unlock_button(update: Update, context: Context) -> None:
     query = update.callback_query
-    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    car = await pressed_car(update, context)
     if car is None:
         return
     await answer(query)

@@ -165,14 +165,10 @@ async def _show(car: StoredVehicle, draft: Draft) -> None:
 
 
 async def schedule_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
+    car = await chosen_car(update, context, needs="chargingControl", unsupported=texts.SCHEDULE_UNSUPPORTED)
     if car is None:
         return
-    label = texts.car_label(car)
-    if "chargingControl" not in car.capabilities:
-        await say(update, texts.SCHEDULE_UNSUPPORTED.format(car=label))
-        return
-    message = await say(update, texts.SCHEDULE_LOADING.format(car=label))
+    message = await say(update, texts.SCHEDULE_LOADING.format(car=texts.car_label(car)))
     tg_id = user_id(update)
     try:
         profile = await services(context).garage.charging_profile(tg_id, car.vin)
@@ -180,7 +176,7 @@ async def schedule_command(update: Update, context: Context) -> None:
         await edit(message, error_text(exc, car))
         return
     if profile is None:
-        await edit(message, texts.SCHEDULE_NONE.format(car=label))
+        await edit(message, texts.SCHEDULE_NONE.format(car=texts.car_label(car)))
         return
     # A new schedule replaces any open draft of this car: the older message's buttons go stale.
     draft = Draft(services(context).refs.ref(tg_id, car.vin), message, profile, profile)

@@ -44,7 +44,7 @@ async def status_command(update: Update, context: Context) -> None:
 
 async def refresh(update: Update, context: Context) -> None:
     query = update.callback_query
-    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    car = await pressed_car(update, context)
     if car is None:
         return
     await answer(query, texts.BUSY)
@@ -67,7 +67,7 @@ async def location_of(update: Update, context: Context, car: StoredVehicle) -> N
 
 async def location(update: Update, context: Context) -> None:
     query = update.callback_query
-    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    car = await pressed_car(update, context)
     if car is not None:
         await answer(query)
         await location_of(update, context, car)
@@ -90,7 +90,7 @@ async def pick(update: Update, context: Context) -> None:
 
 async def select(update: Update, context: Context) -> None:
     query = update.callback_query
-    car = await pressed_car(update, context, keyboards.parse(query.data)[1])
+    car = await pressed_car(update, context)
     if car is None:
         return
     services(context).garage.select(user_id(update), car.vin)

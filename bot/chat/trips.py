@@ -23,14 +23,10 @@ def newest_first(items: list[Destination], limit: int = DESTINATIONS_SHOWN) -> l
 
 
 async def trips_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
+    car = await chosen_car(update, context, needs="statisticsAvailable", unsupported=texts.TRIPS_UNSUPPORTED)
     if car is None:
         return
-    label = texts.car_label(car)
-    if "statisticsAvailable" not in car.capabilities:
-        await say(update, texts.TRIPS_UNSUPPORTED.format(car=label))
-        return
-    message = await say(update, texts.TRIPS_LOADING.format(car=label))
+    message = await say(update, texts.TRIPS_LOADING.format(car=texts.car_label(car)))
     garage, tg_id = services(context).garage, user_id(update)
     try:
         last = await garage.last_trip(tg_id, car.vin)
@@ -42,14 +38,12 @@ async def trips_command(update: Update, context: Context) -> None:
 
 
 async def destinations_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
+    car = await chosen_car(
+        update, context, needs="lastDestinations", unsupported=texts.DESTINATIONS_UNSUPPORTED
+    )
     if car is None:
         return
-    label = texts.car_label(car)
-    if "lastDestinations" not in car.capabilities:
-        await say(update, texts.DESTINATIONS_UNSUPPORTED.format(car=label))
-        return
-    message = await say(update, texts.DESTINATIONS_LOADING.format(car=label))
+    message = await say(update, texts.DESTINATIONS_LOADING.format(car=texts.car_label(car)))
     try:
         items = await services(context).garage.destinations(user_id(update), car.vin)
     except (BMWError, GarageError) as exc:
