@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from bot.bmw.simulator import Fault
 from bot.chat import keyboards, remote
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
@@ -25,6 +27,7 @@ async def test_status_shows_the_car_and_only_supported_buttons(bot, sandbox, sim
     status = await _status(alice)
     assert "67 %" in status.text and "101 km" in status.text
     assert "secured" in status.text and "updated" in status.text
+    assert "fuel" not in status.text  # a BEV reports remainingFuel 0 for a tank it does not have
     labels = [button.text for row in status.buttons for button in row]
     assert "🔄 Refresh" in labels and "🔒 Lock" in labels and "🔓 Unlock" in labels
     assert "🚗 Other car" in labels  # two cars on the demo account
@@ -227,3 +230,33 @@ async def test_command_flood_is_limited_per_user(bot, sandbox, simulator):
     assert len(_executes(simulator)) <= limit
     bob.send("/flash")
     await bob.wait_for_bot_message("Flash lights —")
+
+
+async def test_horn_and_finder_where_supported_and_the_finder_answers_with_a_pin(bot, sandbox, simulator):
+    alice = sandbox.user(215)
+    await link(alice)
+    status = await _status(alice)
+    alice.press(status, "Horn")
+    await alice.wait_for_bot_message("Horn —")
+    simulator.advance(60)
+    await alice.wait_for_bot_message("sounded its horn")
+
+    alice.press(status, "Find")
+    await alice.wait_for_bot_message("Find car —")
+    simulator.advance(60)
+    await alice.wait_for_bot_message("reported where it is")
+    await alice.wait_for(lambda u: any(m.location for m in u.bot_messages))
+    position = simulator.vehicle(BEV_VIN).status["position"]
+    pin = next(m.location for m in alice.bot_messages if m.location)
+    assert pin == pytest.approx((position["lat"], position["lon"]))
+
+    alice.send("/cars")
+    alice.press(await alice.wait_for_bot_message("Which car?"), REX_VIN[-4:])
+    rex_status = await alice.wait_for_bot_message("on fuel")
+    labels = [button.text for row in rex_status.buttons for button in row]
+    assert "📯 Horn" not in labels, rex_status.text  # the REX, like the UK example, has no horn service
+    alice.press_data(
+        rex_status.message_id, "horn:" + rex_status.button("Refresh").callback_data.split(":")[1]
+    )
+    await alice.wait_for(lambda u: any("does not support" in (a.text or "") for a in u.callback_answers()))
+    assert not [r for r in simulator.requests_to("executeService", "POST") if REX_VIN in r.path]

@@ -196,7 +196,8 @@ def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) ->
     lines = [f"<b>{car_label(car)}</b>"]
     charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
     lines.append(f"🔋 {charge} · {_km(s.remaining_range_electric)} electric")
-    if s.remaining_range_fuel is not None or s.remaining_fuel is not None:
+    # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
+    if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
         fuel = "" if s.remaining_fuel is None else f" ({s.remaining_fuel:g} l)"
         lines.append(f"⛽ {_km(s.remaining_range_fuel)} on fuel{fuel}")
     if s.is_charging:
