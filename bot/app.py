@@ -65,7 +65,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         user_agent=settings.map_user_agent,
     )
     application.bot_data["services"] = Services(
-        garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0]), extras={"renderer": renderer}
+        garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0]), renderer=renderer
     )
     application.bot_data["settings"] = settings
     if settings.allowed_telegram_ids:
@@ -130,7 +130,7 @@ async def _post_shutdown(application: Application) -> None:
     api = services.garage.api
     if isinstance(api, BMWClient):
         await api.aclose()
-    services.extras["renderer"].close()
+    services.renderer.close()
     services.garage.store.close()
 
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from telegram import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, Update
 from telegram.constants import ParseMode
@@ -14,7 +13,9 @@ from telegram.ext import ContextTypes
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
 from bot.garage import CommandInProgress, Garage, GarageError, NotLinked, NotYourCar, TooManyCommands
+from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
+from bot.watcher import Watcher
 
 Context = ContextTypes.DEFAULT_TYPE
 # Telegram's descriptions of an edit that can never succeed (as opposed to a failure worth reporting).
@@ -27,7 +28,8 @@ class Services:
 
     garage: Garage
     refs: keyboards.CarRefs
-    extras: dict[str, Any] = field(default_factory=dict)  # optional features (e.g. the range-map renderer)
+    renderer: RangeMapRenderer
+    watcher: Watcher | None = None  # started in post_init
 
 
 def services(context: Context) -> Services:

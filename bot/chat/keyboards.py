@@ -92,13 +92,11 @@ def _rows(buttons: list[InlineKeyboardButton], width: int = 3) -> list[list[Inli
     return [buttons[i : i + width] for i in range(0, len(buttons), width)]
 
 
-def car_actions(
-    ref: str, car: StoredVehicle, *, several_cars: bool, map_enabled: bool
-) -> InlineKeyboardMarkup:
+def car_actions(ref: str, car: StoredVehicle, *, several_cars: bool) -> InlineKeyboardMarkup:
     buttons = [
         _button(label, action, ref)
         for action, label, capability in CAR_BUTTONS
-        if (capability is None or capability in car.capabilities) and (action != MAP or map_enabled)
+        if capability is None or capability in car.capabilities
     ]
     if several_cars:
         buttons.append(_button("🚗 Other car", PICK))
@@ -142,10 +140,10 @@ def notify_toggles(switches: dict[str, bool]) -> InlineKeyboardMarkup:
     )
 
 
-def charge_push(ref: str, car: StoredVehicle, *, map_enabled: bool) -> InlineKeyboardMarkup:
+def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:
     """Under a charge push: the car's status (Refresh edits the push into it) and its range map."""
     buttons = [_button("🔄 Status", REFRESH, ref)]
-    if map_enabled and "rangeMap" in car.capabilities:
+    if "rangeMap" in car.capabilities:
         buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == MAP), MAP, ref))
     return InlineKeyboardMarkup([buttons])
 

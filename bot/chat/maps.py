@@ -10,13 +10,13 @@ from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, chosen_car, error_text, pressed_car, say, services, user_id
 from bot.garage import GarageError
-from bot.rangemap import RangeMapRenderer, RangeMapUnavailable, reach_km
+from bot.rangemap import RangeMapUnavailable, reach_km
 from bot.store import StoredVehicle
 
 
 async def send_range_map(update: Update, context: Context, car: StoredVehicle) -> None:
     svc = services(context)
-    renderer: RangeMapRenderer = svc.extras["renderer"]
+    renderer = svc.renderer
     chat = update.effective_chat
     tg_id = user_id(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)

@@ -65,9 +65,7 @@ def pusher(application: Application) -> Push:
             soc_at_start=event.soc_at_start,
             charged_seconds=event.charged_seconds if ended else None,
         )
-        markup = keyboards.charge_push(
-            svc.refs.ref(event.tg_id, car.vin), car, map_enabled="renderer" in svc.extras
-        )
+        markup = keyboards.charge_push(svc.refs.ref(event.tg_id, car.vin), car)
         try:
             await application.bot.send_message(
                 event.tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
@@ -79,7 +77,7 @@ def pusher(application: Application) -> Push:
 
 
 def start_watcher(application: Application) -> Watcher:
-    """Create the watcher (kept in services.extras["watcher"]) and start its ticks on the JobQueue."""
+    """Create the watcher (kept in services.watcher) and start its ticks on the JobQueue."""
     settings: Settings = application.bot_data["settings"]
     svc = application.bot_data["services"]
     watcher = Watcher(
@@ -89,7 +87,7 @@ def start_watcher(application: Application) -> Watcher:
         idle_poll_seconds=settings.idle_poll_seconds,
         concurrency=settings.watcher_concurrency,
     )
-    svc.extras["watcher"] = watcher
+    svc.watcher = watcher
     tick = min(TICK_SECONDS, settings.charge_poll_seconds)
     queue = application.job_queue
     assert queue is not None  # the bot is built with the job-queue extra

@@ -19,7 +19,6 @@ def status_markup(update: Update, context: Context, car: StoredVehicle):
         svc.refs.ref(tg_id, car.vin),
         car,
         several_cars=len(svc.garage.store.vehicles(tg_id)) > 1,
-        map_enabled="renderer" in svc.extras,
     )
 
 
