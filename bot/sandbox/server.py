@@ -7,6 +7,7 @@ Starlette app under Telegram's URL layout, so python-telegram-bot talks to it un
     POST|GET /bot{token}/{method}           the Bot API (form, multipart or JSON parameters)
     GET      /file/bot{token}/{file_path}   file downloads (getFile's file_path)
     /_sandbox/...                           the user side: send, press, read a chat (for the demo page)
+    GET      /_sandbox/{token}/chat             the demo's chat page (static files in web/); / leads there
 
 The user side is also a Python API (`register_user`, `user_message`, `user_press`, `chat`, ...) that
 `bot.sandbox.driver` wraps for tests. The server runs in uvicorn's thread while callers use their own
@@ -31,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,8 +40,9 @@ from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 # Telegram's limits (field-notes.md).
@@ -85,6 +88,12 @@ _BOT_COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 # Webhook retries back off quickly: tests wait on them, and a loopback receiver recovers fast.
 WEBHOOK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 FAULT_KINDS = frozenset({"error", "flood", "drop"})
+WEB_DIR = Path(__file__).with_name("web")
+# The chat page loads nothing but its own files, and bot texts can never run as script.
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class ApiError(Exception):
@@ -567,6 +576,10 @@ class BotApiServer:
                     "/_sandbox/{token}/users/{user_id:int}/location", self._sandbox_location, methods=["POST"]
                 ),
                 Route("/_sandbox/{token}/users/{user_id:int}/chat", self._sandbox_chat, methods=["GET"]),
+                Route("/_sandbox/{token}/bot", self._sandbox_bot, methods=["GET"]),
+                Route("/_sandbox/{token}/chat", self._chat_page, methods=["GET"]),
+                Mount("/_sandbox/web", StaticFiles(directory=WEB_DIR), name="web"),
+                Route("/", self._home, methods=["GET"]),
             ]
         )
 
@@ -1147,16 +1160,54 @@ class BotApiServer:
             },
         )
 
+    async def _sandbox_bot(self, request: Request) -> Response:
+        """The bot as its users see it: name and command menu (the chat page's header and Menu)."""
+        with self._lock:
+            bot = self._bots.get(request.path_params["token"])
+            if bot is None:
+                return JSONResponse({"error": "no bot with this token"}, status_code=404)
+            return JSONResponse(
+                {
+                    "first_name": bot.user["first_name"],
+                    "username": bot.user["username"],
+                    "commands": bot.commands.get(("default", ""), []),
+                }
+            )
+
+    async def _chat_page(self, request: Request) -> Response:
+        with self._lock:
+            known = request.path_params["token"] in self._bots
+        if not known:
+            return JSONResponse({"error": "no bot with this token"}, status_code=404)
+        return FileResponse(
+            WEB_DIR / "chat.html",
+            headers={"Content-Security-Policy": PAGE_POLICY, "Cache-Control": "no-cache"},
+        )
+
+    async def _home(self, request: Request) -> Response:
+        """The first bot's chat page: the one URL the demo prints."""
+        try:
+            token = self.token
+        except LookupError as error:
+            return JSONResponse({"error": str(error)}, status_code=404)
+        return RedirectResponse(f"/_sandbox/{token}/chat", status_code=307)
+
     async def _sandbox_action(
         self, request: Request, action: Callable[[str, int, dict[str, Any]], Any]
     ) -> Response:
         token, user_id = request.path_params["token"], request.path_params["user_id"]
         body: dict[str, Any] = {}
         if request.method == "POST":
+            # JSON only: a cross-site form or text/plain POST from another web page cannot act as a user.
+            if not request.headers.get("content-type", "").startswith("application/json"):
+                return JSONResponse({"error": "send JSON (Content-Type: application/json)"}, status_code=415)
             try:
-                body = await request.json()
+                parsed = await request.json()
             except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
                 return JSONResponse({"error": "body must be a JSON object"}, status_code=400)
+            body = parsed
         try:
             with self._lock:
                 if body.get("first_name") or user_id not in self._bot(token).users:
