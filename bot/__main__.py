@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run|simulator|genkey|health|rotate-key]` (run is the default)."""
+"""Command line: `python -m bot [run|demo|simulator|genkey|health|rotate-key]` (run is the default)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,12 @@ def _run(settings: Settings, _: argparse.Namespace) -> int:
     settings.require("telegram_bot_token", "bot_secret_key", "bmw_api_key", "bmw_api_secret")
     run_bot(settings)
     return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.demo import run_demo
+
+    return run_demo(settings, telegram=args.telegram, port=args.port)
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,6 +94,13 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "run", help="run the bot (default): long polling, or a webhook when WEBHOOK_URL is set"
     )
+    demo = commands.add_parser(
+        "demo", help="try the bot on this machine: simulated car, chat page in the browser, no Telegram"
+    )
+    demo.add_argument("--port", type=int, help="the chat page's port (default 8470; a free one when taken)")
+    demo.add_argument(
+        "--telegram", action="store_true", help="run the bot on Telegram (TELEGRAM_BOT_TOKEN) instead"
+    )
     sim = commands.add_parser("simulator", help="serve the BMW i Remote API simulator over HTTP")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=8480)
@@ -106,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 HANDLERS = {
     "run": _run,
+    "demo": _demo,
     "simulator": _simulator,
     "check": _check,
     "genkey": _genkey,

@@ -1,0 +1,199 @@
+"""`python -m bot demo`: the whole bot working on this machine in one command, without Telegram or BMW.
+
+One process, everything on loopback: the BMW simulator with the demo account (one i3 charging, full a few
+minutes after the start, so the charge-finished message comes while you watch), a tile server for the
+range maps, the Telegram Bot API sandbox with its chat page, and the bot itself against them, on a
+temporary database and a freshly generated secret key. Ctrl-C stops the bot, then the servers, and
+removes the temporary files.
+
+`--telegram` keeps the simulator as the car but runs the bot on Telegram itself (TELEGRAM_BOT_TOKEN), for
+trying it on a phone.
+
+Range maps use the demo's own tile server, plain generated tiles: the demo works offline and sends nothing
+to the OpenStreetMap servers, and the map still has a base layer (the renderer's no-tiles fallback would
+add a "could not be loaded" note to every map). An explicit MAP_TILE_URL is honoured.
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from PIL import Image, ImageDraw
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from telegram import Update
+
+from bot.app import build_application
+from bot.bmw.client import BMWClient
+from bot.bmw.simulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    DEFAULT_BEV_VIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_REX_VIN,
+    DEFAULT_USERNAME,
+    Simulator,
+)
+from bot.config import Settings
+from bot.rangemap import BACKGROUND, TILE_SIZE
+from bot.sandbox import BotApiServer
+from bot.servers import BackgroundServer
+
+DEFAULT_PORT = 8470  # the chat page's port; a free one is taken when it is in use
+BOT_USERNAME = "bmw_i3_demo_bot"
+# A few seconds per remote command, so the progress edits of one message can be watched.
+SERVICE_SECONDS = 4.0
+# The BEV charges from 85 % at 5 %/min: full about 3 minutes after the start.
+CHARGE_PERCENT_PER_MINUTE = 5.0
+CHARGE_MINUTES = 3
+CHARGE_POLL_SECONDS = 5  # the smallest the settings allow: the push follows the end of the charge closely
+IDLE_POLL_SECONDS = 30
+# Remote commands are polled every 1-2 s instead of 2-10 s, matching the simulator's short service time.
+SERVICE_POLL_INITIAL, SERVICE_POLL_MAX = 1.0, 2.0
+_GRID_MINOR, _GRID_MAJOR = "#e6e1d8", "#d8d1c4"
+
+
+def demo_simulator() -> Simulator:
+    """The demo account (i3 BEV + i3 REX) with the BEV on charge, a few minutes from full."""
+    simulator = Simulator(
+        service_seconds=SERVICE_SECONDS, charge_percent_per_minute=CHARGE_PERCENT_PER_MINUTE
+    )
+    simulator.add_default_account()
+    start = round(100 - CHARGE_PERCENT_PER_MINUTE * CHARGE_MINUTES)
+    simulator.set_status(DEFAULT_BEV_VIN, chargingLevelHv=start)
+    simulator.plug_in(DEFAULT_BEV_VIN, charging=True)
+    return simulator
+
+
+def plain_tile() -> bytes:
+    """One PNG map tile: land colour with a light grid, so a range map reads as a map without real data."""
+    image = Image.new("RGB", (TILE_SIZE, TILE_SIZE), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    step = TILE_SIZE // 4
+    for offset in range(0, TILE_SIZE, step):
+        colour = _GRID_MAJOR if offset == 0 else _GRID_MINOR
+        draw.line((offset, 0, offset, TILE_SIZE), fill=colour)
+        draw.line((0, offset, TILE_SIZE, offset), fill=colour)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def tile_app() -> Starlette:
+    """A `{z}/{x}/{y}.png` tile server answering every tile with the same plain tile."""
+    tile = plain_tile()
+
+    async def serve(request: Request) -> Response:
+        return Response(tile, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
+
+    return Starlette(routes=[Route("/{z:int}/{x:int}/{y:int}.png", serve, methods=["GET"])])
+
+
+def sandbox_token() -> str:
+    """A fresh token of Telegram's shape (so the log redaction recognises it); it only opens the sandbox."""
+    return f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(26)}"
+
+
+def demo_settings(
+    settings: Settings,
+    *,
+    workdir: Path,
+    simulator_url: str,
+    tiles_url: str,
+    token: str,
+    telegram_api_url: str,
+    sandbox: bool,
+) -> Settings:
+    """`settings` pointed at the demo's servers, a temporary database and a new secret key."""
+    overrides: dict[str, object] = {
+        "telegram_bot_token": token,
+        "telegram_api_url": telegram_api_url,
+        "bmw_api_url": simulator_url,
+        "bmw_api_key": DEFAULT_API_KEY,
+        "bmw_api_secret": DEFAULT_API_SECRET,
+        "database_path": workdir / "demo.sqlite3",
+        "bot_secret_key": (Fernet.generate_key().decode(),),
+        "map_tile_cache_dir": workdir / "tiles",
+        "charge_poll_seconds": CHARGE_POLL_SECONDS,
+        "idle_poll_seconds": IDLE_POLL_SECONDS,
+        "webhook_url": None,  # the demo always polls: nothing outside can reach a loopback webhook
+    }
+    if sandbox:  # the page's users are made up: an allow-list meant for Telegram ids would lock them out
+        overrides["allowed_telegram_ids"] = frozenset()
+    if "map_tile_url" not in settings.model_fields_set:
+        overrides["map_tile_url"] = tiles_url + "/{z}/{x}/{y}.png"
+    return Settings.model_validate({**settings.model_dump(), **overrides})
+
+
+def _chat_server(app: Starlette, port: int) -> BackgroundServer:
+    try:
+        return BackgroundServer(app, port=port)
+    except OSError:  # taken, e.g. by a second demo
+        return BackgroundServer(app)
+
+
+def _banner(chat_url: str | None) -> str:
+    where = (
+        f"  Open the chat:  {chat_url}\n\n"
+        if chat_url
+        else "  Open your bot in Telegram (it runs against the simulated car below).\n\n"
+    )
+    return (
+        f"BMW i3 bot demo: the bot with a simulated BMW backend{'' if chat_url else ' on Telegram'}.\n\n"
+        f"{where}"
+        f"  Link the demo account with /link: region Europe, e-mail {DEFAULT_USERNAME}, "
+        f"password {DEFAULT_PASSWORD}\n"
+        "  Then try /status, 🔒 Lock, 🗺 Range map, /cars for the second i3, and a location (📍) for the\n"
+        "  car's navigation.\n"
+        f"  The i3 …{DEFAULT_BEV_VIN[-4:]} is charging and will be full in about {CHARGE_MINUTES} minutes: "
+        "the bot tells you when.\n"
+        f"  (The i3 …{DEFAULT_REX_VIN[-4:]} is parked, locked.)\n\n"
+        "Ctrl-C stops the demo and deletes its data."
+    )
+
+
+def run_demo(settings: Settings, *, telegram: bool = False, port: int | None = None) -> int:
+    """Start everything, run the bot until Ctrl-C or SIGTERM, then stop it all and remove the temp files."""
+    if telegram:
+        settings.require("telegram_bot_token")
+    simulator = demo_simulator()
+    # Exits run in reverse: the bot has stopped (run_polling returned), then the servers, then the files.
+    with tempfile.TemporaryDirectory(prefix="bmw-bot-demo-") as workdir, ExitStack() as servers:
+        car = servers.enter_context(BackgroundServer(simulator.app))
+        tiles = servers.enter_context(BackgroundServer(tile_app()))
+        if telegram:
+            token, api_url, chat_url = settings.telegram_bot_token or "", settings.telegram_api_url, None
+        else:
+            bot_api = BotApiServer()
+            token = sandbox_token()
+            bot_api.add_bot(token, username=BOT_USERNAME, first_name="BMW i3 (demo)")
+            chat = servers.enter_context(_chat_server(bot_api.app, DEFAULT_PORT if port is None else port))
+            api_url, chat_url = chat.url, chat.url + "/"
+        bot_settings = demo_settings(
+            settings,
+            workdir=Path(workdir),
+            simulator_url=car.url,
+            tiles_url=tiles.url,
+            token=token,
+            telegram_api_url=api_url,
+            sandbox=not telegram,
+        )
+        client = BMWClient(
+            api_key=DEFAULT_API_KEY,
+            api_secret=DEFAULT_API_SECRET,
+            base_url=car.url,
+            service_deadline=bot_settings.bmw_service_timeout,
+            poll_initial=SERVICE_POLL_INITIAL,
+            poll_max=SERVICE_POLL_MAX,
+        )
+        application = build_application(bot_settings, car_api=client)
+        print(_banner(chat_url), flush=True)
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0
