@@ -1,0 +1,283 @@
+"""The demo in a real browser: `python -m bot demo` as a subprocess, its chat page in headless Chromium.
+
+Debian's Chromium driven by Playwright for Python (nothing downloaded). Skips when /usr/bin/chromium is
+absent; .ci/run installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.sandbox import BotApiServer, Sandbox
+from bot.servers import BackgroundServer
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_GUARD = 60.0  # seconds: a hang guard for the demo's start, not a speed assertion
+WAIT_MS = 30_000  # Playwright's per-step hang guard
+
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+expect = sync_api.expect
+expect.set_options(timeout=WAIT_MS)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 720, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+class DemoProcess:
+    """`python -m bot demo ...` in its own temp dir; the banner's lines are read as they come."""
+
+    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.tmp = tmp_path / "tmp"
+        self.tmp.mkdir()
+        self.stderr = tmp_path / "demo.stderr"
+        environment = {**os.environ, "TMPDIR": str(self.tmp), "PYTHONUNBUFFERED": "1", **(env or {})}
+        with self.stderr.open("wb") as stderr:
+            # cwd outside the repository: no .env is read, the demo runs on its embedded defaults.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "demo", *args],
+                cwd=tmp_path,
+                env=environment,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+        self.banner = self._read_banner()
+
+    def _read_banner(self) -> str:
+        assert self.process.stdout is not None
+        out = b""
+        selector = selectors.DefaultSelector()
+        selector.register(self.process.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + STARTUP_GUARD
+        while b"Ctrl-C" not in out:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the demo did not start:\n{out.decode()}\n{self.stderr.read_text()}")
+            if selector.select(timeout=0.5):
+                out += os.read(self.process.stdout.fileno(), 65536)
+        return out.decode()
+
+    def url(self) -> str:
+        return next(word for word in self.banner.split() if word.startswith("http://"))
+
+    def interrupt(self) -> int:
+        """Ctrl-C, then the exit code (a hang guard kills it)."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(STARTUP_GUARD)
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[DemoProcess]:
+    process = DemoProcess(tmp_path, "--port", "0")
+    yield process
+    process.close()
+
+
+def _bubble(page, text: str):  # type: ignore[no-untyped-def]
+    return page.locator(".msg.bot", has_text=text).last
+
+
+def _send(page, text: str) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess, page) -> None:  # type: ignore[no-untyped-def]
+    url = demo.url()
+    assert url.startswith("http://127.0.0.1:")
+    assert DEFAULT_USERNAME in demo.banner and DEFAULT_PASSWORD in demo.banner
+    page.goto(url)
+    expect(page.locator("#bot-name")).to_have_text("BMW i3 (demo)")
+
+    _send(page, "/link")
+    region = _bubble(page, "Where is your ConnectedDrive account registered")
+    region.get_by_role("button", name="Europe").click()
+    expect(_bubble(page, "e-mail address")).to_be_visible()
+    _send(page, DEFAULT_USERNAME)
+    expect(_bubble(page, "password")).to_be_visible()
+    _send(page, DEFAULT_PASSWORD)
+    expect(_bubble(page, "Linked!")).to_be_visible()
+    # The bot deletes the message with the password: it disappears from the page.
+    expect(page.locator(".msg.user", has_text=DEFAULT_PASSWORD)).to_have_count(0)
+    expect(page.locator(".msg.user", has_text=DEFAULT_USERNAME)).to_have_count(1)
+
+    _send(page, "/status")
+    status = _bubble(page, "updated")
+    expect(status).to_contain_text("%")
+    status.get_by_role("button", name="🔒 Lock").click()
+    progress = _bubble(page, "Lock —")
+    expect(progress).to_be_visible()
+    progress_id = progress.get_attribute("data-message-id")
+    done = _bubble(page, "is locked")
+    expect(done).to_be_visible()
+    # One message edited in place from the progress to the result.
+    assert done.get_attribute("data-message-id") == progress_id
+    expect(done.locator(".edited")).to_have_count(1)
+
+    _bubble(page, "updated").get_by_role("button", name="Range map").click()
+    expect(page.locator(".toast", has_text="Drawing the range map")).to_be_visible()
+    photo = page.locator(".msg.bot .photo").last
+    expect(photo).to_be_visible()
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.msg.bot .photo'); "
+        "return i && i.complete && i.naturalWidth > 0; }"
+    )
+    assert photo.evaluate("image => image.naturalWidth") == 800
+    map_message = page.locator(".msg.bot", has=page.locator(".photo")).last
+    expect(map_message).to_contain_text("Range of")
+    # The demo's own tiles were used: no "could not be loaded" fallback note.
+    expect(map_message).not_to_contain_text("could not be loaded")
+    page.locator("#messages").evaluate("list => { list.scrollTop = list.scrollHeight; }")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "demo-chat.png"))
+
+    assert demo.interrupt() == 0
+    assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
+    assert DEFAULT_PASSWORD not in demo.stderr.read_text()
+
+
+@pytest.fixture
+def page_server() -> Iterator[tuple[BotApiServer, str]]:
+    server = BotApiServer()
+    server.add_bot("4242:page-test-token-0123456789abcdef", username="page_bot", first_name="Page Bot")
+    with BackgroundServer(server.app) as http:
+        yield server, http.url
+
+
+def test_chat_page_renders_bot_html_safely_and_behaves_like_telegram(page_server, page) -> None:  # type: ignore[no-untyped-def]
+    server, url = page_server
+    token = server.token
+    sandbox = Sandbox(server, token)
+    api = httpx.Client(base_url=f"{url}/bot{token}")
+
+    def bot_call(method: str, **params: object) -> dict:  # type: ignore[type-arg]
+        answer = api.post(f"/{method}", json=params).json()
+        assert answer["ok"], answer
+        return answer["result"]
+
+    dana = sandbox.user(77, "Dana")
+    dana.send("/start")  # opens the chat, so the bot can write
+    hostile = (
+        '<b>bold</b> <i>it</i> <code>x=1</code> <a href="https://example.org/">site</a> '
+        '<a href="javascript:alert(1)">js</a> '
+        "&lt;img src=x onerror=alert(1)&gt; &lt;script&gt;boom()&lt;/script&gt;"
+    )
+    rich = bot_call("sendMessage", chat_id=77, text=hostile, parse_mode="HTML")
+    plain = bot_call("sendMessage", chat_id=77, text="<b>not bold</b> in plain text")
+    keyboard = {"inline_keyboard": [[{"text": "Press me", "callback_data": "p:1"}]]}
+    menu = bot_call("sendMessage", chat_id=77, text="version 1", reply_markup=keyboard)
+    doomed = bot_call("sendMessage", chat_id=77, text="soon deleted")
+    bot_call("sendLocation", chat_id=77, latitude=48.1775, longitude=11.55635)
+
+    page.goto(f"{url}/_sandbox/{token}/chat?user=77&name=Dana")
+    rich_bubble = page.locator(f'.msg[data-message-id="{rich["message_id"]}"] .text')
+    expect(rich_bubble.locator("b")).to_have_text("bold")
+    expect(rich_bubble.locator("i")).to_have_text("it")
+    expect(rich_bubble.locator("code")).to_have_text("x=1")
+    expect(rich_bubble.locator("a")).to_have_count(1)  # the javascript: link stays plain text
+    expect(rich_bubble.locator("a")).to_have_attribute("href", "https://example.org/")
+    expect(rich_bubble).to_contain_text("<img src=x onerror=alert(1)> <script>boom()</script>")
+    assert page.locator(".msg img:not(.photo), .msg script").count() == 0
+    plain_bubble = page.locator(f'.msg[data-message-id="{plain["message_id"]}"] .text')
+    expect(plain_bubble).to_have_text("<b>not bold</b> in plain text")
+    expect(page.locator(".msg.bot", has_text="📍 48.17750, 11.55635")).to_be_visible()
+
+    # Edits replace the message in place; deletions remove it.
+    bot_call(
+        "editMessageText", chat_id=77, message_id=menu["message_id"], text="version 2", reply_markup=keyboard
+    )
+    bot_call("deleteMessage", chat_id=77, message_id=doomed["message_id"])
+    edited = page.locator(f'.msg[data-message-id="{menu["message_id"]}"]')
+    expect(edited).to_contain_text("version 2")
+    expect(edited.locator(".edited")).to_have_count(1)
+    expect(page.locator(".msg", has_text="version 1")).to_have_count(0)
+    expect(page.locator(".msg", has_text="soon deleted")).to_have_count(0)
+
+    # A press reaches the bot as a callback query; its answer shows as a toast.
+    edited.get_by_role("button", name="Press me").click()
+    expect(edited.locator(".key.pending")).to_have_count(1)
+    updates: list[dict] = []  # type: ignore[type-arg]
+    for _ in range(6):  # long polls of 5 s: a hang guard
+        updates = bot_call("getUpdates", timeout=5)
+        if any("callback_query" in u for u in updates):
+            break
+    query = next(u["callback_query"] for u in updates if "callback_query" in u)
+    assert query["data"] == "p:1" and query["message"]["message_id"] == menu["message_id"]
+    bot_call("answerCallbackQuery", callback_query_id=query["id"], text="Pressed!")
+    expect(page.locator(".toast", has_text="Pressed!")).to_be_visible()
+    expect(edited.locator(".key.pending")).to_have_count(0)
+
+    # Typing and the location form send as the page's user.
+    page.fill("#text", "hello bot")
+    page.press("#text", "Enter")
+    page.click("#location-button")
+    page.fill("#lat", "48.2")
+    page.fill("#lon", "11.6")
+    page.click("#location-form button[type=submit]")
+    expect(page.locator(".msg.user", has_text="📍 48.20000, 11.60000")).to_be_visible()
+    sent = [m for m in dana.messages if not m.from_bot]
+    assert sent[-2].text == "hello bot" and sent[-1].location == (48.2, 11.6)
+    api.close()
+
+
+def test_chat_page_routes(page_server) -> None:  # type: ignore[no-untyped-def]
+    server, url = page_server
+    with httpx.Client(base_url=url) as client:
+        home = client.get("/")
+        assert home.status_code == 307 and home.headers["location"] == f"/_sandbox/{server.token}/chat"
+        page = client.get(home.headers["location"])
+        assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
+        assert client.get("/_sandbox/no-such-token/chat").status_code == 404
+        assert client.get("/_sandbox/web/chat.js").status_code == 200
+        # Only JSON acts as a user: a plain form POST from another web page is refused.
+        form = client.post(f"/_sandbox/{server.token}/users/5/messages", data={"text": "/start"})
+        assert form.status_code == 415
+        assert client.post(f"/_sandbox/{server.token}/users/5/messages", json=["x"]).status_code == 400
+    assert Sandbox(server, server.token).user(5).messages == []
