@@ -1,7 +1,7 @@
 """The demo in a real browser: `python -m bot demo` as a subprocess, its chat page in headless Chromium.
 
-Debian's Chromium driven by Playwright for Python (nothing downloaded). Skips when /usr/bin/chromium is
-absent; .ci/run installs it.
+Debian's Chromium driven by Playwright for Python (nothing downloaded). The browser tests skip when
+/usr/bin/chromium is absent; .ci/run installs it. `demo --telegram` is run against the sandbox as "Telegram".
 """
 
 from __future__ import annotations
@@ -17,10 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
+from tests.support.bot import link
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -36,16 +38,15 @@ CHROMIUM_ARGS = [
 STARTUP_GUARD = 60.0  # seconds: a hang guard for the demo's start, not a speed assertion
 WAIT_MS = 30_000  # Playwright's per-step hang guard
 
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-expect = sync_api.expect
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture(scope="module")
+# Per test: sync Playwright keeps an event loop in this thread while it runs, which async tests cannot share.
+@pytest.fixture
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium)")
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield browser
         browser.close()
@@ -243,12 +244,15 @@ def test_chat_page_renders_bot_html_safely_and_behaves_like_telegram(page_server
     # A press reaches the bot as a callback query; its answer shows as a toast.
     edited.get_by_role("button", name="Press me").click()
     expect(edited.locator(".key.pending")).to_have_count(1)
-    updates: list[dict] = []  # type: ignore[type-arg]
-    for _ in range(6):  # long polls of 5 s: a hang guard
-        updates = bot_call("getUpdates", timeout=5)
-        if any("callback_query" in u for u in updates):
+    queries: list[dict] = []  # type: ignore[type-arg]
+    offset = 0
+    for _ in range(6):  # long polls of 5 s each: a hang guard
+        updates = bot_call("getUpdates", offset=offset, timeout=5)
+        offset = max([offset] + [u["update_id"] + 1 for u in updates])
+        queries += [u["callback_query"] for u in updates if "callback_query" in u]
+        if queries:
             break
-    query = next(u["callback_query"] for u in updates if "callback_query" in u)
+    [query] = queries
     assert query["data"] == "p:1" and query["message"]["message_id"] == menu["message_id"]
     bot_call("answerCallbackQuery", callback_query_id=query["id"], text="Pressed!")
     expect(page.locator(".toast", has_text="Pressed!")).to_be_visible()
@@ -281,3 +285,36 @@ def test_chat_page_routes(page_server) -> None:  # type: ignore[no-untyped-def]
         assert form.status_code == 415
         assert client.post(f"/_sandbox/{server.token}/users/5/messages", json=["x"]).status_code == 400
     assert Sandbox(server, server.token).user(5).messages == []
+
+
+async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Path, page_server) -> None:  # type: ignore[no-untyped-def]
+    server, url = page_server
+    telegram = {"TELEGRAM_BOT_TOKEN": server.token, "TELEGRAM_API_URL": url}
+    demo = DemoProcess(tmp_path, "--telegram", env=telegram)
+    try:
+        assert "http://" not in demo.banner  # no chat page: the chat is in Telegram
+        assert DEFAULT_USERNAME in demo.banner and DEFAULT_PASSWORD in demo.banner
+        eve = Sandbox(server, server.token).user(88, "Eve")
+        await link(eve)
+        eve.send("/status")
+        status = await eve.wait_for_bot_message("updated", timeout=WAIT_MS / 1000)
+        assert "charging" in status.text  # the demo's BEV is on charge
+        assert demo.interrupt() == 0
+    finally:
+        demo.close()
+    assert list(demo.tmp.iterdir()) == []
+    assert server.token not in demo.stderr.read_text()
+
+
+def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--telegram"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_GUARD,
+    )
+    assert result.returncode == 2
+    assert "TELEGRAM_BOT_TOKEN is required" in result.stderr

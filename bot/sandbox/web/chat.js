@@ -3,7 +3,7 @@
 "use strict";
 
 (() => {
-  const POLL_MS = 700; // the chat is re-read this often: edits and pushes show up without a reload
+  const POLL_MS = 500; // the chat is re-read this often: edits and pushes show up without a reload
   const TOAST_MS = 3500;
   // Telegram's HTML parse mode tags; anything else from the bot is shown as its text only.
   const ALLOWED_TAGS = new Set(
