@@ -63,6 +63,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         cache_dir=settings.map_tile_cache_dir,
         cache_max_bytes=settings.map_tile_cache_mb * 1024 * 1024,
         user_agent=settings.map_user_agent,
+        attribution=settings.map_attribution,
     )
     application.bot_data["services"] = Services(
         garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0]), renderer=renderer

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     map_tile_url: str = DEFAULT_TILE_URL
     map_tile_cache_dir: Path = Path("data/tiles")
     map_tile_cache_mb: int = Field(200, ge=0)
+    # Drawn on maps that show tiles; the tile provider's licence says what it must be.
+    map_attribution: str = "© OpenStreetMap contributors"
     map_user_agent: str = "bmw-telegram-bot/0.1 (self-hosted; +https://github.com/)"
 
     # Charge watcher

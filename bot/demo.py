@@ -129,6 +129,7 @@ def demo_settings(
         overrides["allowed_telegram_ids"] = frozenset()
     if "map_tile_url" not in settings.model_fields_set:
         overrides["map_tile_url"] = tiles_url + "/{z}/{x}/{y}.png"
+        overrides["map_attribution"] = ""  # our own made-up tiles: nobody to credit
     return Settings.model_validate({**settings.model_dump(), **overrides})
 
 

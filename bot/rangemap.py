@@ -223,13 +223,13 @@ def _draw_scale_bar(image: Image.Image, smap: _TileMap) -> None:
         draw.line((x, y0 - 5, x, y0), fill="black", width=2)
 
 
-def _draw_attribution(image: Image.Image) -> None:
+def _draw_attribution(image: Image.Image, text: str) -> None:
     draw = ImageDraw.Draw(image, "RGBA")
     font = ImageFont.load_default(size=12)
-    left, top, right, bottom = draw.textbbox((0, 0), ATTRIBUTION, font=font)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     x, y = image.width - (right - left) - 8, image.height - (bottom - top) - 8
     draw.rectangle((x - 4, y - 3, image.width, image.height), fill=(255, 255, 255, 200))
-    draw.text((x - left, y - top), ATTRIBUTION, fill=(40, 40, 40), font=font)
+    draw.text((x - left, y - top), text, fill=(40, 40, 40), font=font)
 
 
 class RangeMapRenderer:
@@ -245,8 +245,10 @@ class RangeMapRenderer:
         tile_timeout: float = 5.0,
         size: tuple[int, int] = (800, 600),
         max_workers: int = 2,
+        attribution: str = ATTRIBUTION,
     ) -> None:
         self._tile_url = tile_url
+        self._attribution = attribution
         self._size = size
         self._cache = TileCache(cache_dir, cache_max_bytes)
         self._http = httpx.Client(
@@ -279,8 +281,8 @@ class RangeMapRenderer:
             smap.add_marker(CircleMarker((car[1], car[0]), CAR_COLOUR, 12))
         image = smap.render()
         _draw_scale_bar(image, smap)
-        if smap.base_map:
-            _draw_attribution(image)
+        if smap.base_map and self._attribution:
+            _draw_attribution(image, self._attribution)
         out = io.BytesIO()
         image.save(out, format="PNG")
         legend = tuple((kind, name) for kind, (_, name) in colours.items())
