@@ -111,9 +111,11 @@ async def _post_init(application: Application) -> None:
     if application.bot_data.get("handle_stop_signals"):
         _handle_stop_signals(application)
     notify.start_watcher(application)
-    application.job_queue.run_repeating(
-        _heartbeat, HEARTBEAT_SECONDS, first=0, name="heartbeat", data=heartbeat_path(settings)
-    )
+    # The first beat now, directly: the JobQueue only starts after post_init, and a repeating job whose
+    # first run is already past when it starts waits a whole interval (the health check would fail meanwhile).
+    path = heartbeat_path(settings)
+    await asyncio.to_thread(_touch, path)
+    application.job_queue.run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
 
 
 async def _heartbeat(context: ContextTypes.DEFAULT_TYPE) -> None:
