@@ -149,9 +149,10 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def run_bot(settings: Settings) -> None:
-    """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly."""
-    application = build_application(settings)
+def run_bot(settings: Settings, application: Application | None = None) -> None:
+    """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly, giving running
+    car commands SHUTDOWN_GRACE_SECONDS. `application` defaults to `build_application(settings)`."""
+    application = application or build_application(settings)
     application.bot_data["handle_stop_signals"] = True
     if settings.webhook_url:
         log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)

@@ -28,9 +28,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from telegram import Update
 
-from bot.app import build_application
+from bot.app import build_application, run_bot
 from bot.bmw.client import BMWClient
 from bot.bmw.simulator import (
     DEFAULT_API_KEY,
@@ -196,5 +195,5 @@ def run_demo(settings: Settings, *, telegram: bool = False, port: int | None = N
         )
         application = build_application(bot_settings, car_api=client)
         print(_banner(chat_url), flush=True)
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+        run_bot(bot_settings, application)  # the demo always polls: demo_settings cleared WEBHOOK_URL
     return 0
