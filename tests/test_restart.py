@@ -1,0 +1,158 @@
+"""The real bot process (`python -m bot run`) killed with SIGKILL mid-charge and mid-command, then restarted.
+
+The simulator and the Bot API sandbox run in this test's threads and stay up across the restart, as BMW
+and Telegram would. Afterwards: the charge-finished push arrives exactly once, the command that was under
+way is not sent again, the database passes `PRAGMA integrity_check`, and no secret is in plain text in any
+file the bot left (database, -wal, -shm, heartbeat, its captured logs).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bot.sandbox import SandboxUser
+from tests.support.bot import link
+from tests.test_watcher import FINISHED
+
+LOGIN = ("kill@example.com", "Pw-Kill-4c2e9a71")
+TG_ID = 701
+
+
+class BotProcess:
+    """`python -m bot run` in its own directory (so no stray .env is read), logs captured to a file."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
+        self.log = workdir / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], cwd=workdir, env=env, stdout=out, stderr=out
+            )
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+
+@pytest.fixture
+def start_bot(
+    tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url: str, secret_key: str
+) -> Iterator[Any]:
+    env = {
+        **os.environ,
+        "TELEGRAM_BOT_TOKEN": bot_token,
+        "TELEGRAM_API_URL": bot_api_url,
+        "BMW_API_URL": simulator_url,
+        "BMW_API_KEY": DEFAULT_API_KEY,
+        "BMW_API_SECRET": DEFAULT_API_SECRET,
+        "BOT_SECRET_KEY": secret_key,
+        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "MAP_TILE_CACHE_DIR": str(tmp_path / "data" / "tiles"),
+        "CHARGE_POLL_SECONDS": "5",  # the smallest allowed: the watcher ticks every 5 s
+        "LOG_LEVEL": "DEBUG",
+    }
+    started: list[BotProcess] = []
+
+    def start() -> BotProcess:
+        started.append(BotProcess(env, tmp_path, f"bot{len(started) + 1}"))
+        return started[-1]
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+def _db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "bot.sqlite3"
+
+
+def _watch(tmp_path: Path, vin: str) -> tuple[Any, ...] | None:
+    db = sqlite3.connect(f"file:{_db(tmp_path)}?mode=ro", uri=True)
+    try:
+        return db.execute(
+            "SELECT charging_status, charging_since, last_event FROM charge_watches"
+            " WHERE tg_id = ? AND vin = ?",
+            (TG_ID, vin),
+        ).fetchone()
+    finally:
+        db.close()
+
+
+def _integrity(tmp_path: Path) -> tuple[str, str]:
+    db = sqlite3.connect(_db(tmp_path))
+    try:
+        return db.execute("PRAGMA integrity_check").fetchone()[0], db.execute(
+            "PRAGMA journal_mode"
+        ).fetchone()[0]
+    finally:
+        db.close()
+
+
+def _pushes(user: SandboxUser) -> int:
+    return sum(FINISHED in (m.text or "") for m in user.bot_messages)
+
+
+async def test_sigkill_mid_charge_and_mid_command_then_restart(
+    start_bot, tmp_path, sandbox, simulator, bot_token, monkeypatch
+):
+    vin = simulator.add_account(*LOGIN)[0]
+    issued: list[dict[str, Any]] = []
+    original = simulator.issue_token
+
+    def recording(form: dict[str, str]) -> dict[str, Any]:
+        issued.append(body := original(form))
+        return body
+
+    monkeypatch.setattr(simulator, "issue_token", recording)
+    alice = sandbox.user(TG_ID, "Alice")
+
+    simulator.set_status(vin, chargingLevelHv=95, doorLockState="UNLOCKED")
+    simulator.plug_in(vin, charging=True)  # the watcher's first look finds the charge under way
+    first = start_bot()
+    await link(alice, *LOGIN)  # the sandbox keeps the updates until the process polls for them
+    await alice.wait_for(lambda _: (_watch(tmp_path, vin) or (None,))[0] == "CHARGING", timeout=20)
+    simulator.service_seconds = 3600  # the car takes its time: the command is still under way at the kill
+    alice.send("/lock")
+    await alice.wait_for_bot_message("BMW has the request")
+    first.kill()
+    assert first.process.returncode == -signal.SIGKILL
+    assert _integrity(tmp_path) == ("ok", "wal")
+    assert _watch(tmp_path, vin)[1] is not None  # the charge session survived on disk
+
+    simulator.advance(3600)  # meanwhile the car locked itself and finished charging
+    assert simulator.vehicle(vin).status["doorLockState"] == "LOCKED"
+    second = start_bot()
+    await alice.wait_for(lambda u: _pushes(u) >= 1, timeout=30)
+    # One more watcher cycle after the push must not repeat it.
+    polls = len(simulator.requests_to(f"{vin}/status"))
+    await alice.wait_for(lambda _: len(simulator.requests_to(f"{vin}/status")) > polls, timeout=20)
+    await alice.wait_for(lambda _: _watch(tmp_path, vin)[1] is None)  # the session is closed
+    assert _pushes(alice) == 1
+    assert len(simulator.requests_to("executeService", "POST")) == 1  # not sent again by the new process
+    alice.send("/status")
+    await alice.wait_for(lambda u: "updated" in (u.last_bot_message().text or ""), timeout=15)
+    assert "locked" in alice.last_bot_message().text.lower()
+    second.kill()
+    assert _integrity(tmp_path) == ("ok", "wal")
+    alice.send("bye")  # ends the dead process's long poll, so the sandbox server can stop at once
+
+    secrets = [LOGIN[1], bot_token.split(":", 1)[1]]
+    secrets += [body[key] for body in issued for key in ("access_token", "refresh_token")]
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"bot.sqlite3", "bot.sqlite3.heartbeat", "bot1.log", "bot2.log"} <= names
+    assert b"DEBUG bot.bmw.client" in (tmp_path / "bot2.log").read_bytes()  # DEBUG logs were captured
+    for path in files:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, f"a secret in plain text in {path.name}"
