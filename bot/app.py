@@ -16,7 +16,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
 from bot.chat import basics, keyboards, link, maps, notify, poi, remote, schedule, status, texts, trips
-from bot.chat.common import Services
+from bot.chat.common import Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
@@ -37,6 +37,8 @@ def heartbeat_path(settings: Settings) -> Path:
 def build_application(settings: Settings, *, car_api: CarApi | None = None) -> Application:
     """The whole bot, not yet started. `car_api` replaces the BMW client (tests, other backends)."""
     settings.require("telegram_bot_token", "bot_secret_key")
+    token = settings.telegram_bot_token
+    assert token is not None  # required just above
     store = Store(settings.database_path, settings.bot_secret_key)
     api = car_api or BMWClient(
         api_key=settings.bmw_api_key or "",
@@ -48,7 +50,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
     root = settings.telegram_api_url.rstrip("/")
     application = (
         ApplicationBuilder()
-        .token(settings.telegram_bot_token)
+        .token(token)
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(AIORateLimiter(max_retries=5))
@@ -115,12 +117,13 @@ async def _post_init(application: Application) -> None:
     # first run is already past when it starts waits a whole interval (the health check would fail meanwhile).
     path = heartbeat_path(settings)
     await asyncio.to_thread(_touch, path)
-    application.job_queue.run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
+    job_queue(application).run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
 
 
 async def _heartbeat(context: ContextTypes.DEFAULT_TYPE) -> None:
-    path: Path = context.job.data
-    await asyncio.to_thread(_touch, path)
+    job = context.job
+    assert job is not None and isinstance(job.data, Path)  # booked by _post_init with the heartbeat's path
+    await asyncio.to_thread(_touch, job.data)
 
 
 def _touch(path: Path) -> None:

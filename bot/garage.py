@@ -222,7 +222,8 @@ class Garage:
             )
         finally:
             self._running.discard(key)
-            self._command_tasks.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self._command_tasks.discard(task)
 
     @property
     def commands_running(self) -> int:

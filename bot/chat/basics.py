@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from bot.chat import texts
-from bot.chat.common import Context, answer, say, services, user_id
+from bot.chat.common import Context, answer, query_of, say, services, user_id, user_of
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def allow_list(allowed: frozenset[int]) -> TypeHandler:
 
 async def start(update: Update, context: Context) -> None:
     linked = services(context).garage.is_linked(user_id(update))
-    name = update.effective_user.first_name or "there"
+    name = user_of(update).first_name or "there"
     next_step = texts.START_LINKED if linked else texts.START_UNLINKED
     await say(update, texts.START.format(name=name, next_step=next_step))
 
@@ -65,7 +65,7 @@ async def edited(update: Update, context: Context) -> None:
 
 async def stale_button(update: Update, context: Context) -> None:
     """Any press no other handler took (forged, or from an older version of the bot)."""
-    await answer(update.callback_query, texts.STALE_BUTTON)
+    await answer(query_of(update), texts.STALE_BUTTON)
 
 
 async def on_error(update: object, context: Context) -> None:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardMarkup, MaybeInaccessibleMessage, Message, Update
+from telegram import (
+    CallbackQuery,
+    Chat,
+    InlineKeyboardMarkup,
+    MaybeInaccessibleMessage,
+    Message,
+    Update,
+    User,
+)
 from telegram.constants import ParseMode
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram.ext import Application, ContextTypes, JobQueue
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
@@ -36,16 +45,62 @@ def services(context: Context) -> Services:
     return context.application.bot_data["services"]
 
 
+# Typed accessors: PTB types these parts of an update as optional; for our handlers they are never missing.
+
+
+def user_of(update: Update) -> User:
+    user = update.effective_user
+    assert user is not None  # every handler here is for updates from users
+    return user
+
+
 def user_id(update: Update) -> int:
-    assert update.effective_user is not None  # every handler here is for updates from users
-    return update.effective_user.id
+    return user_of(update).id
+
+
+def chat_of(update: Update) -> Chat:
+    chat = update.effective_chat
+    assert chat is not None  # a user's message or press always comes from a chat
+    return chat
+
+
+def message_of(update: Update) -> Message:
+    """The message a message or command handler runs for."""
+    message = update.effective_message
+    assert message is not None
+    return message
+
+
+def query_of(update: Update) -> CallbackQuery:
+    """The press a button handler runs for."""
+    query = update.callback_query
+    assert query is not None
+    return query
+
+
+def pressed_message(query: CallbackQuery) -> MaybeInaccessibleMessage:
+    """The message whose button was pressed. The bot posts no inline-mode messages, so a press always carries
+    one; it may be inaccessible (too old, deleted), which `edit` copes with by sending a new message."""
+    message = query.message
+    assert message is not None
+    return message
+
+
+def user_data(context: Context) -> dict[str, Any]:
+    data = context.user_data
+    assert data is not None  # PTB keeps one for every update that has a user
+    return data
+
+
+def job_queue(application: Application) -> JobQueue[Any]:
+    queue = application.job_queue
+    assert queue is not None  # the bot is built with the job-queue extra
+    return queue
 
 
 async def say(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
     """Answer in the chat of the update (message or button press)."""
-    chat = update.effective_chat
-    assert chat is not None
-    return await chat.send_message(
+    return await chat_of(update).send_message(
         text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
     )
 
@@ -99,8 +154,7 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
 async def pressed_car(update: Update, context: Context, ref: str | None = None) -> StoredVehicle | None:
     """The pressing user's car named by `ref` (by default the argument of the callback data); None, after a
     neutral answer, for anything else."""
-    query = update.callback_query
-    assert query is not None
+    query = query_of(update)
     if ref is None:
         ref = keyboards.parse(query.data)[1]
     garage = services(context).garage

@@ -19,7 +19,19 @@ from telegram.ext import (
 from bot.bmw.errors import AuthenticationError, BMWError
 from bot.bmw.models import Region
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, edit, say, services, user_id
+from bot.chat.common import (
+    Context,
+    answer,
+    edit,
+    message_of,
+    pressed_message,
+    query_of,
+    say,
+    services,
+    user_data,
+    user_id,
+    user_of,
+)
 
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
 LINK_TIMEOUT_SECONDS = 600.0
@@ -29,7 +41,7 @@ FORGET = ("link_region", "link_email")
 
 def _forget(context: Context) -> None:
     for key in FORGET:
-        context.user_data.pop(key, None)
+        user_data(context).pop(key, None)
 
 
 async def start(update: Update, context: Context) -> int:
@@ -46,47 +58,48 @@ async def start(update: Update, context: Context) -> int:
 
 
 async def confirm_replace(update: Update, context: Context) -> int:
-    query = update.callback_query
+    query = query_of(update)
     await answer(query)
     if keyboards.parse(query.data)[1] != keyboards.YES:
-        await edit(query.message, texts.LINK_KEEP)
+        await edit(pressed_message(query), texts.LINK_KEEP)
         return ConversationHandler.END
-    await edit(query.message, texts.LINK_REGION, keyboards.regions())
+    await edit(pressed_message(query), texts.LINK_REGION, keyboards.regions())
     return REGION
 
 
 async def region(update: Update, context: Context) -> int:
-    query = update.callback_query
+    query = query_of(update)
     await answer(query)
     try:
-        context.user_data["link_region"] = Region(keyboards.parse(query.data)[1])
+        user_data(context)["link_region"] = Region(keyboards.parse(query.data)[1])
     except ValueError:
-        await edit(query.message, texts.LINK_REGION, keyboards.regions())
+        await edit(pressed_message(query), texts.LINK_REGION, keyboards.regions())
         return REGION
-    await edit(query.message, texts.LINK_EMAIL)
+    await edit(pressed_message(query), texts.LINK_EMAIL)
     return EMAIL
 
 
 async def email(update: Update, context: Context) -> int:
-    given = (update.effective_message.text or "").strip()
+    given = (message_of(update).text or "").strip()
     if not EMAIL_PATTERN.match(given) or len(given) > 254:
         await say(update, texts.LINK_EMAIL_INVALID)
         return EMAIL
-    context.user_data["link_email"] = given
+    user_data(context)["link_email"] = given
     await say(update, texts.LINK_PASSWORD)
     return PASSWORD
 
 
 async def password(update: Update, context: Context) -> int:
-    message = update.effective_message
+    message = message_of(update)
     given = message.text or ""
     with suppress(TelegramError):
         await message.delete()  # the password leaves the chat before anything else happens
     status = await say(update, texts.LINK_CHECKING)
-    user = update.effective_user
+    user = user_of(update)
+    data = user_data(context)
     try:
         vehicles = await services(context).garage.link(
-            user.id, user.first_name, context.user_data["link_region"], context.user_data["link_email"], given
+            user.id, user.first_name, data["link_region"], data["link_email"], given
         )
     except AuthenticationError:
         await edit(status, texts.LINK_WRONG_PASSWORD)
@@ -124,16 +137,16 @@ async def unlink_command(update: Update, context: Context) -> None:
 
 
 async def unlink_answer(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     await answer(query)
     if keyboards.parse(query.data)[1] == keyboards.YES and services(context).garage.is_linked(
         user_id(update)
     ):
         services(context).garage.unlink(user_id(update))
-        context.user_data.clear()
-        await edit(query.message, texts.UNLINK_DONE)
+        user_data(context).clear()
+        await edit(pressed_message(query), texts.UNLINK_DONE)
     else:
-        await edit(query.message, texts.UNLINK_KEPT)
+        await edit(pressed_message(query), texts.UNLINK_KEPT)
 
 
 def handlers() -> list:

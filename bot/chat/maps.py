@@ -8,7 +8,18 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, chosen_car, error_text, pressed_car, say, services, user_id
+from bot.chat.common import (
+    Context,
+    answer,
+    chat_of,
+    chosen_car,
+    error_text,
+    pressed_car,
+    query_of,
+    say,
+    services,
+    user_id,
+)
 from bot.garage import GarageError
 from bot.rangemap import RangeMapUnavailable, reach_km
 from bot.store import StoredVehicle
@@ -17,7 +28,7 @@ from bot.store import StoredVehicle
 async def send_range_map(update: Update, context: Context, car: StoredVehicle) -> None:
     svc = services(context)
     renderer = svc.renderer
-    chat = update.effective_chat
+    chat = chat_of(update)
     tg_id = user_id(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)
     try:
@@ -27,7 +38,10 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
         await say(update, error_text(exc, car))
         return
     position = status.position
-    here = (position.lat, position.lon) if position is not None and position.usable else range_map.center
+    here = range_map.center
+    if position is not None and position.usable:
+        assert position.lat is not None and position.lon is not None  # what usable means
+        here = (position.lat, position.lon)
     try:
         image = await renderer.render_async(range_map, here)
     except RangeMapUnavailable:
@@ -46,7 +60,7 @@ async def map_command(update: Update, context: Context) -> None:
 
 
 async def map_button(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     car = await pressed_car(update, context)
     if car is None:
         return

@@ -16,7 +16,7 @@ from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, edit, say, services, user_id
+from bot.chat.common import Context, answer, edit, job_queue, query_of, say, services, user_id
 from bot.config import Settings
 from bot.watcher import ChargeEvent, EventKind, Push, Watcher
 
@@ -32,8 +32,7 @@ async def notify_command(update: Update, context: Context) -> None:
 
 async def toggle(update: Update, context: Context) -> None:
     """Switch one push for the pressing user (their own prefs: nothing in the data names anyone)."""
-    query = update.callback_query
-    assert query is not None
+    query = query_of(update)
     name = keyboards.parse(query.data)[1]
     if name not in texts.NOTIFY_LABELS:
         await answer(query, texts.STALE_BUTTON)
@@ -89,8 +88,7 @@ def start_watcher(application: Application) -> Watcher:
     )
     svc.watcher = watcher
     tick = min(TICK_SECONDS, settings.charge_poll_seconds)
-    queue = application.job_queue
-    assert queue is not None  # the bot is built with the job-queue extra
+    queue = job_queue(application)
 
     async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
         try:

@@ -10,7 +10,18 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot.bmw.errors import BMWError
 from bot.bmw.models import Poi
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, error_text, pressed_car, say, services, user_id
+from bot.chat.common import (
+    Context,
+    answer,
+    error_text,
+    message_of,
+    pressed_car,
+    query_of,
+    say,
+    services,
+    user_data,
+    user_id,
+)
 from bot.garage import GarageError
 
 PLACES_KEPT = 10  # per user: the newest places stay sendable, older buttons go stale
@@ -18,9 +29,10 @@ PLACES_KEPT = 10  # per user: the newest places stay sendable, older buttons go 
 
 def poi_of(update: Update) -> Poi:
     """A venue's title and address name the place; a bare location is just its coordinates."""
-    message = update.effective_message
+    message = message_of(update)
     venue = message.venue
     location = venue.location if venue else message.location
+    assert location is not None  # the handler's filter: a location, or a venue (which has one)
     return Poi(
         lat=location.latitude,
         lon=location.longitude,
@@ -44,7 +56,7 @@ async def place_received(update: Update, context: Context) -> None:
         return
     poi = poi_of(update)
     nonce = secrets.token_urlsafe(6)
-    places: dict[str, Poi] = context.user_data.setdefault("places", {})
+    places: dict[str, Poi] = user_data(context).setdefault("places", {})
     places[nonce] = poi
     while len(places) > PLACES_KEPT:
         del places[next(iter(places))]
@@ -53,12 +65,12 @@ async def place_received(update: Update, context: Context) -> None:
 
 
 async def send_place(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     nonce, _, ref = keyboards.parse(query.data)[1].partition(keyboards.SEP)
     car = await pressed_car(update, context, ref)
     if car is None:
         return
-    poi = context.user_data.get("places", {}).get(nonce)
+    poi = user_data(context).get("places", {}).get(nonce)
     if poi is None:
         await answer(query, texts.STALE_BUTTON)
         return

@@ -12,7 +12,7 @@ import secrets
 import time
 from contextlib import suppress
 
-from telegram import Message, Update
+from telegram import MaybeInaccessibleMessage, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
@@ -26,7 +26,21 @@ from telegram.ext import (
 from bot.bmw.errors import BMWError, SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
 from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
+from bot.chat.common import (
+    Context,
+    answer,
+    chosen_car,
+    edit,
+    error_text,
+    message_of,
+    pressed_car,
+    pressed_message,
+    query_of,
+    say,
+    services,
+    user_data,
+    user_id,
+)
 from bot.chat.status import location_of
 from bot.garage import GarageError
 from bot.store import StoredVehicle
@@ -58,7 +72,7 @@ async def run_service(
     service: ServiceType,
     *,
     security_answer: str | None = None,
-    message: Message | None = None,
+    message: MaybeInaccessibleMessage | None = None,
     **kwargs,
 ) -> ExecutionStatus | None:
     """Run one remote command, showing its progress in one message; returns the terminal status.
@@ -100,7 +114,7 @@ async def run_service(
 
 
 async def action_button(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     action, ref = keyboards.parse(query.data)
     car = await pressed_car(update, context, ref)
     if car is None:
@@ -114,7 +128,7 @@ async def action_button(update: Update, context: Context) -> None:
 
 
 async def action_command(update: Update, context: Context) -> None:
-    command = update.effective_message.text.split()[0].lstrip("/").split("@")[0].lower()
+    command = (message_of(update).text or "").split()[0].lstrip("/").split("@")[0].lower()
     service, capability = ACTIONS[COMMANDS[command]]
     car = await chosen_car(update, context, needs=capability)
     if car is not None:
@@ -130,7 +144,7 @@ async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> No
         return
     nonce = secrets.token_urlsafe(9)
     # Kept per pressing user: a nonce copied into another user's press finds nothing there.
-    pending: dict[str, tuple[str, float]] = context.user_data.setdefault("unlock", {})
+    pending: dict[str, tuple[str, float]] = user_data(context).setdefault("unlock", {})
     now = time.monotonic()
     for old in [n for n, (_, expires) in pending.items() if expires < now]:
         del pending[old]
@@ -145,7 +159,7 @@ async def unlock_command(update: Update, context: Context) -> None:
 
 
 async def unlock_button(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     car = await pressed_car(update, context)
     if car is None:
         return
@@ -155,34 +169,36 @@ async def unlock_button(update: Update, context: Context) -> None:
 
 def _take_nonce(context: Context, nonce: str) -> str | None:
     """The VIN a live confirmation was for; a confirmation works once and only before it expires."""
-    entry = context.user_data.get("unlock", {}).pop(nonce, None)
+    entry = user_data(context).get("unlock", {}).pop(nonce, None)
     if entry is None or entry[1] < time.monotonic():
         return None
     return entry[0]
 
 
 async def unlock_no(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     vin = _take_nonce(context, keyboards.parse(query.data)[1])
     await answer(query)
     if vin is None:
-        await edit(query.message, texts.UNLOCK_EXPIRED)
+        await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
         return
     car = services(context).garage.store.vehicle(user_id(update), vin)
-    await edit(query.message, texts.UNLOCK_CANCELLED.format(car=texts.car_label(car) if car else "The car"))
+    await edit(
+        pressed_message(query), texts.UNLOCK_CANCELLED.format(car=texts.car_label(car) if car else "The car")
+    )
 
 
 async def unlock_yes(update: Update, context: Context) -> int:
-    query = update.callback_query
+    query = query_of(update)
     vin = _take_nonce(context, keyboards.parse(query.data)[1])
     garage = services(context).garage
     car = garage.store.vehicle(user_id(update), vin) if vin else None
     if car is None:
         await answer(query, texts.UNLOCK_EXPIRED)
-        await edit(query.message, texts.UNLOCK_EXPIRED)
+        await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
         return ConversationHandler.END
     await answer(query, texts.SERVICE_NAMES[ServiceType.DOOR_UNLOCK])
-    await edit(query.message, texts.progress(ServiceType.DOOR_UNLOCK, car, "SENDING"))
+    await edit(pressed_message(query), texts.progress(ServiceType.DOOR_UNLOCK, car, "SENDING"))
     stored_answer = garage.security_answer(user_id(update))
     try:
         await run_service(
@@ -191,23 +207,23 @@ async def unlock_yes(update: Update, context: Context) -> int:
             car,
             ServiceType.DOOR_UNLOCK,
             security_answer=stored_answer,
-            message=query.message,
+            message=pressed_message(query),
         )
     except (SecurityAnswerRequired, WrongSecurityAnswer):
         if stored_answer is not None:
             garage.remember_security_answer(user_id(update), None)  # it no longer works: forget it
-        context.user_data["unlock_vin"] = car.vin
-        await edit(query.message, texts.ANSWER_ASK.format(car=texts.car_label(car)))
+        user_data(context)["unlock_vin"] = car.vin
+        await edit(pressed_message(query), texts.ANSWER_ASK.format(car=texts.car_label(car)))
         return ASK_ANSWER
     return ConversationHandler.END
 
 
 async def receive_answer(update: Update, context: Context) -> int:
-    message = update.effective_message
+    message = message_of(update)
     given = message.text or ""
     with suppress(TelegramError):
         await message.delete()  # the answer is a secret: out of the chat before anything else
-    vin = context.user_data.pop("unlock_vin", None)
+    vin = user_data(context).pop("unlock_vin", None)
     car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
     if car is None:
         await say(update, texts.UNLOCK_EXPIRED)
@@ -219,32 +235,32 @@ async def receive_answer(update: Update, context: Context) -> int:
         return ConversationHandler.END
     if result is None or result.status != "EXECUTED":
         return ConversationHandler.END
-    context.user_data["answer_to_remember"] = given
+    user_data(context)["answer_to_remember"] = given
     await say(update, texts.ANSWER_REMEMBER, keyboards.yes_no(keyboards.REMEMBER, "Yes, remember", "No"))
     return ASK_REMEMBER
 
 
 async def remember(update: Update, context: Context) -> int:
-    query = update.callback_query
+    query = query_of(update)
     await answer(query)
-    given = context.user_data.pop("answer_to_remember", None)
+    given = user_data(context).pop("answer_to_remember", None)
     if given is not None and keyboards.parse(query.data)[1] == keyboards.YES:
         services(context).garage.remember_security_answer(user_id(update), given)
-        await edit(query.message, texts.ANSWER_REMEMBERED)
+        await edit(pressed_message(query), texts.ANSWER_REMEMBERED)
     else:
-        await edit(query.message, texts.ANSWER_NOT_REMEMBERED)
+        await edit(pressed_message(query), texts.ANSWER_NOT_REMEMBERED)
     return ConversationHandler.END
 
 
 async def answer_timeout(update: Update, context: Context) -> None:
-    context.user_data.pop("unlock_vin", None)
-    context.user_data.pop("answer_to_remember", None)
+    user_data(context).pop("unlock_vin", None)
+    user_data(context).pop("answer_to_remember", None)
     await say(update, texts.ANSWER_TIMEOUT)
 
 
 async def cancel_unlock(update: Update, context: Context) -> int:
-    context.user_data.pop("unlock_vin", None)
-    context.user_data.pop("answer_to_remember", None)
+    user_data(context).pop("unlock_vin", None)
+    user_data(context).pop("answer_to_remember", None)
     await say(update, texts.CANCELLED)
     return ConversationHandler.END
 

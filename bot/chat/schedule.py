@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field, replace
+from typing import TypedDict, Unpack
 
 from telegram import Message, Update
 from telegram.ext import (
@@ -25,7 +26,20 @@ from telegram.ext import (
 from bot.bmw.errors import BMWError
 from bot.bmw.models import ChargingProfile, ExecutionState, ServiceType
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
+from bot.chat.common import (
+    Context,
+    answer,
+    chosen_car,
+    edit,
+    error_text,
+    message_of,
+    pressed_car,
+    query_of,
+    say,
+    services,
+    user_data,
+    user_id,
+)
 from bot.chat.remote import run_service
 from bot.garage import GarageError
 from bot.store import StoredVehicle
@@ -51,7 +65,7 @@ class Draft:
 
 
 def _drafts(context: Context) -> dict[str, Draft]:
-    return context.user_data.setdefault("schedule", {})
+    return user_data(context).setdefault("schedule", {})
 
 
 # Pure edits of a profile ------------------------------------------------------------------------------------
@@ -78,7 +92,15 @@ def _timer_key(profile: ChargingProfile, index: str) -> str:
     return texts.timer_keys(profile)[number - 1]
 
 
-def _edit_timer(profile: ChargingProfile, key: str, **changes: object) -> ChargingProfile:
+class TimerChanges(TypedDict, total=False):
+    """The fields of a Timer a button or a typed time can change."""
+
+    departure_time: str | None
+    enabled: bool | None
+    weekdays: tuple[str, ...] | None
+
+
+def _edit_timer(profile: ChargingProfile, key: str, **changes: Unpack[TimerChanges]) -> ChargingProfile:
     return replace(profile, timers={**profile.timers, key: replace(profile.timers[key], **changes)})
 
 
@@ -188,15 +210,18 @@ async def _pressed_draft(
     update: Update, context: Context
 ) -> tuple[StoredVehicle, Draft, str, list[str]] | None:
     """The pressing user's car and its open draft, if this press is on that draft's message."""
-    query = update.callback_query
+    query = query_of(update)
     ref, op, params = keyboards.parse_schedule(keyboards.parse(query.data)[1])
     car = await pressed_car(update, context, ref)
     if car is None:
         return None
     draft = _drafts(context).get(car.vin)
-    shown = draft.message if draft else None
     here = query.message
-    if shown is None or here is None or (here.chat.id, here.message_id) != (shown.chat.id, shown.message_id):
+    if (
+        draft is None
+        or here is None
+        or (here.chat.id, here.message_id) != (draft.message.chat.id, draft.message.message_id)
+    ):
         await answer(query, texts.STALE_BUTTON)
         return None
     return car, draft, op, params
@@ -207,7 +232,7 @@ async def press(update: Update, context: Context) -> None:
     if pressed is None:
         return
     car, draft, op, params = pressed
-    query = update.callback_query
+    query = query_of(update)
     if op == keyboards.S_SAVE:
         await _save(update, context, car, draft)
         return
@@ -231,13 +256,13 @@ async def press(update: Update, context: Context) -> None:
 
 async def press_while_asking(update: Update, context: Context) -> int:
     """Any other schedule button while a typed time is awaited: do it, and stop waiting."""
-    context.user_data.pop("schedule_asking", None)
+    user_data(context).pop("schedule_asking", None)
     await press(update, context)
     return ConversationHandler.END
 
 
 async def _save(update: Update, context: Context, car: StoredVehicle, draft: Draft) -> None:
-    query = update.callback_query
+    query = query_of(update)
     async with draft.lock:
         if draft.profile == draft.original:
             await answer(query, texts.SCHEDULE_UNCHANGED)
@@ -270,7 +295,7 @@ async def ask_time(update: Update, context: Context) -> int:
     if pressed is None:
         return ConversationHandler.END
     car, draft, _op, params = pressed
-    query = update.callback_query
+    query = query_of(update)
     try:
         target = params[0]
         what = _what(draft.profile, target)
@@ -280,24 +305,24 @@ async def ask_time(update: Update, context: Context) -> int:
         await answer(query, texts.STALE_BUTTON)
         return ConversationHandler.END
     await answer(query)
-    context.user_data["schedule_asking"] = (car.vin, target)
+    user_data(context)["schedule_asking"] = (car.vin, target)
     await say(update, texts.SCHEDULE_ASK_TIME.format(what=what))
     return ASK_TIME
 
 
 async def receive_time(update: Update, context: Context) -> int:
-    vin, target = context.user_data.get("schedule_asking", (None, ""))
+    vin, target = user_data(context).get("schedule_asking", (None, ""))
     draft = _drafts(context).get(vin) if vin else None
     car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
     if draft is None or car is None:
-        context.user_data.pop("schedule_asking", None)
+        user_data(context).pop("schedule_asking", None)
         await say(update, texts.SCHEDULE_CLOSED)
         return ConversationHandler.END
-    value = parse_time(update.effective_message.text or "")
+    value = parse_time(message_of(update).text or "")
     if value is None:
         await say(update, texts.SCHEDULE_BAD_TIME)
         return ASK_TIME
-    context.user_data.pop("schedule_asking", None)
+    user_data(context).pop("schedule_asking", None)
     async with draft.lock:
         draft.profile = set_time(draft.profile, target, value)
         await _show(car, draft)
@@ -306,12 +331,12 @@ async def receive_time(update: Update, context: Context) -> int:
 
 
 async def time_timeout(update: Update, context: Context) -> None:
-    context.user_data.pop("schedule_asking", None)
+    user_data(context).pop("schedule_asking", None)
     await say(update, texts.SCHEDULE_TIME_TIMEOUT)
 
 
 async def cancel_time(update: Update, context: Context) -> int:
-    context.user_data.pop("schedule_asking", None)
+    user_data(context).pop("schedule_asking", None)
     await say(update, texts.CANCELLED)
     return ConversationHandler.END
 

@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, chosen_car, edit, error_text, pressed_car, say, services, user_id
+from bot.chat.common import (
+    Context,
+    answer,
+    chat_of,
+    chosen_car,
+    edit,
+    error_text,
+    pressed_car,
+    pressed_message,
+    query_of,
+    say,
+    services,
+    user_id,
+)
 from bot.garage import GarageError
 from bot.store import StoredVehicle
 
 
-def status_markup(update: Update, context: Context, car: StoredVehicle):
+def status_markup(update: Update, context: Context, car: StoredVehicle) -> InlineKeyboardMarkup:
     tg_id = user_id(update)
     svc = services(context)
     return keyboards.car_actions(
@@ -22,7 +35,9 @@ def status_markup(update: Update, context: Context, car: StoredVehicle):
     )
 
 
-async def show_status(update: Update, context: Context, car: StoredVehicle, message=None) -> None:
+async def show_status(
+    update: Update, context: Context, car: StoredVehicle, message: MaybeInaccessibleMessage | None = None
+) -> None:
     """Fetch and show the status, editing `message` in place when given (Refresh)."""
     tg_id = user_id(update)
     if message is None:
@@ -42,12 +57,12 @@ async def status_command(update: Update, context: Context) -> None:
 
 
 async def refresh(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     car = await pressed_car(update, context)
     if car is None:
         return
     await answer(query, texts.BUSY)
-    await show_status(update, context, car, query.message)
+    await show_status(update, context, car, pressed_message(query))
 
 
 async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:
@@ -61,11 +76,11 @@ async def location_of(update: Update, context: Context, car: StoredVehicle) -> N
     if position is None or not position.usable:
         await say(update, f"{texts.car_label(car)}: 📍 {texts.NO_POSITION}")
         return
-    await update.effective_chat.send_location(latitude=position.lat, longitude=position.lon)
+    await chat_of(update).send_location(latitude=position.lat, longitude=position.lon)
 
 
 async def location(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     car = await pressed_car(update, context)
     if car is not None:
         await answer(query)
@@ -83,18 +98,18 @@ async def cars_command(update: Update, context: Context) -> None:
 
 
 async def pick(update: Update, context: Context) -> None:
-    await answer(update.callback_query)
+    await answer(query_of(update))
     await cars_command(update, context)
 
 
 async def select(update: Update, context: Context) -> None:
-    query = update.callback_query
+    query = query_of(update)
     car = await pressed_car(update, context)
     if car is None:
         return
     services(context).garage.select(user_id(update), car.vin)
     await answer(query)
-    await edit(query.message, texts.CAR_SELECTED.format(car=texts.car_label(car)))
+    await edit(pressed_message(query), texts.CAR_SELECTED.format(car=texts.car_label(car)))
     await show_status(update, context, car)
 
 
