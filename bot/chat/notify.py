@@ -7,6 +7,7 @@ still fails raises, and the watcher tries it again on its next cycle; only a use
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import asdict, replace
 
@@ -22,7 +23,10 @@ from bot.watcher import ChargeEvent, EventKind, Push, Watcher
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has its own poll interval
+TICK_SECONDS = 10.0
+# A fan-out of pushes queued all at once in the rate limiter leaves it in bursts (and after a 429 it
+# releases every waiting send together, earning the next 429); a few sends in flight keep them even.
+PUSHES_IN_FLIGHT = 4  # how often the watcher looks for due cars; each car has its own poll interval
 
 
 async def notify_command(update: Update, context: Context) -> None:
@@ -50,6 +54,7 @@ async def toggle(update: Update, context: Context) -> None:
 
 def pusher(application: Application) -> Push:
     """The watcher's push: one message with the numbers and Status / Range map buttons."""
+    in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
 
     async def push(event: ChargeEvent) -> None:
         svc = application.bot_data["services"]
@@ -66,9 +71,10 @@ def pusher(application: Application) -> Push:
         )
         markup = keyboards.charge_push(svc.refs.ref(event.tg_id, car.vin), car)
         try:
-            await application.bot.send_message(
-                event.tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-            )
+            async with in_flight:
+                await application.bot.send_message(
+                    event.tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                )
         except Forbidden:
             log.info("user %s blocked the bot; %s push dropped", event.tg_id, event.kind)
 
