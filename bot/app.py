@@ -24,7 +24,6 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
-MESSAGES_PER_SECOND = 28
 
 # Our conversations mix message and button states on purpose (per chat, not per message); PTB warns
 # about exactly that combination.
@@ -54,12 +53,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         .token(token)
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        # Evenly paced just under Telegram's ~30 messages/s, with no burst: PTB's default lets 30 go at
-        # once and then 30/s, which a strict server answers with 429s, and every 429 stalls all sends for
-        # retry_after (measured in benchmarks/push_fanout.py: 0.73 of the limit before, 0.91 after).
-        .rate_limiter(
-            AIORateLimiter(overall_max_rate=1, overall_time_period=1 / MESSAGES_PER_SECOND, max_retries=5)
-        )
+        .rate_limiter(AIORateLimiter(max_retries=5))
         # A remote command waits up to minutes for the car; it must not hold up anyone else's updates.
         .concurrent_updates(True)
         .post_init(_post_init)
