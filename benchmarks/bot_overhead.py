@@ -21,8 +21,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +37,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.app import build_application
+from bot.app import build_application, polling
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
 from bot.config import Settings, load_settings
@@ -149,26 +149,6 @@ def bot_application(world: World, settings: Settings) -> Application:
     return build_application(settings, car_api=fast_client(world.simulator_url))
 
 
-@asynccontextmanager
-async def serving(application: Application) -> AsyncIterator[Application]:
-    """Long polling as `run_polling` does it (post_init included), in this event loop."""
-    async with application:
-        if application.post_init:
-            await application.post_init(application)
-        assert application.updater is not None
-        await application.updater.start_polling(
-            poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES
-        )
-        await application.start()
-        try:
-            yield application
-        finally:
-            await application.updater.stop()
-            await application.stop()
-            if application.post_shutdown:
-                await application.post_shutdown(application)
-
-
 async def link_users(world: World, application: Application, tg_ids: list[int]) -> None:
     """Each user gets a simulator account of their own and links it (through the garage: no chat needed)."""
     garage = application.bot_data["services"].garage
@@ -200,7 +180,7 @@ async def round_trips(
 
 async def measure(world: World, updates: int, rounds: int) -> dict[str, float]:
     best: dict[str, float] = {}
-    async with serving(bot_application(world, world.settings())) as bot, serving(echo_application(world)):
+    async with polling(bot_application(world, world.settings())) as bot, polling(echo_application(world)):
         await link_users(world, bot, [1])
         # Warm-up: connections, the BMW login, PTB's first-call paths.
         await round_trips(world, world.sandbox, "/status", "editMessageText", 3, 0.1)

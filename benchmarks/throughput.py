@@ -23,9 +23,9 @@ from benchmarks.bot_overhead import (
     echo_application,
     link_users,
     result,
-    serving,
     world,
 )
+from bot.app import polling
 from bot.sandbox import Sandbox
 
 FIRST_USER = 1000
@@ -49,11 +49,11 @@ async def burst(
 async def measure(world: World, users: int, each: int, command: str) -> dict[str, float]:
     rates: dict[str, float] = {}
     bot = bot_application(world, world.settings())
-    async with serving(bot):
+    async with polling(bot):
         await link_users(world, bot, [FIRST_USER + i for i in range(users)])
         rates["bot"] = await burst(world, bot, world.sandbox, command, users, each)
     for name, rate_limited in (("echo", False), ("echo+limiter", True)):
-        async with serving(echo_application(world, rate_limited=rate_limited)) as echo:
+        async with polling(echo_application(world, rate_limited=rate_limited)) as echo:
             rates[name] = await burst(world, echo, world.echo_sandbox, "hello", users, each)
     return rates
 

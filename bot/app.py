@@ -6,6 +6,8 @@ import asyncio
 import logging
 import signal
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -138,6 +140,26 @@ async def _post_shutdown(application: Application) -> None:
         await api.aclose()
     services.renderer.close()
     services.garage.store.close()
+
+
+@asynccontextmanager
+async def polling(application: Application) -> AsyncIterator[Application]:
+    """Long polling as `run_polling` does it (post_init and post_shutdown included), but in the caller's
+    event loop and without signal handling: for tests, benchmarks and embedding."""
+    async with application:
+        if application.post_init:
+            await application.post_init(application)
+        updater = application.updater
+        assert updater is not None  # built with an Updater: ApplicationBuilder's default
+        await updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES)
+        await application.start()
+        try:
+            yield application
+        finally:
+            await updater.stop()
+            await application.stop()
+            if application.post_shutdown:
+                await application.post_shutdown(application)
 
 
 def webhook_options(settings: Settings) -> dict[str, Any]:

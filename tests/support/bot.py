@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
-from telegram import Update
 from telegram.ext import Application
 
-from bot.app import build_application
+from bot.app import build_application, polling
 from bot.bmw.client import BMWClient
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME
 from bot.config import Settings, load_settings
@@ -62,21 +61,8 @@ def bot_settings(
 
 @asynccontextmanager
 async def running_bot(settings: Settings, client: BMWClient) -> AsyncIterator[Application]:
-    application = build_application(settings, car_api=client)
-    async with application:
-        if application.post_init:
-            await application.post_init(application)
-        await application.updater.start_polling(
-            poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES
-        )
-        await application.start()
-        try:
-            yield application
-        finally:
-            await application.updater.stop()
-            await application.stop()
-            if application.post_shutdown:
-                await application.post_shutdown(application)
+    async with polling(build_application(settings, car_api=client)) as application:
+        yield application
 
 
 @pytest.fixture
