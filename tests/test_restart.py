@@ -8,7 +8,6 @@ file the bot left (database, -wal, -shm, heartbeat, its captured logs).
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 
-from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from bot.sandbox import SandboxUser
 from tests.support.bot import link
 from tests.test_watcher import FINISHED
@@ -45,19 +43,9 @@ class BotProcess:
 
 
 @pytest.fixture
-def start_bot(
-    tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url: str, secret_key: str
-) -> Iterator[Any]:
+def start_bot(tmp_path: Path, bot_env: dict[str, str]) -> Iterator[Any]:
     env = {
-        **os.environ,
-        "TELEGRAM_BOT_TOKEN": bot_token,
-        "TELEGRAM_API_URL": bot_api_url,
-        "BMW_API_URL": simulator_url,
-        "BMW_API_KEY": DEFAULT_API_KEY,
-        "BMW_API_SECRET": DEFAULT_API_SECRET,
-        "BOT_SECRET_KEY": secret_key,
-        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
-        "MAP_TILE_CACHE_DIR": str(tmp_path / "data" / "tiles"),
+        **bot_env,
         "CHARGE_POLL_SECONDS": "5",  # the smallest allowed: the watcher ticks every 5 s
         "LOG_LEVEL": "DEBUG",
     }

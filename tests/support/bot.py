@@ -6,6 +6,7 @@ own threads. `running_bot` starts it the way `run_polling` does (post_init inclu
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
 BEV_VIN, REX_VIN = "WBY1Z21000V300001", "WBY1Z41000V300002"
+OWN_SETTINGS = ("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_", "MAP_", "DATABASE_", "ALLOWED_")
 DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # tests never reach the real tile server
 
 
@@ -57,6 +59,28 @@ def bot_settings(
         map_tile_cache_dir=tmp_path / "tiles",
         bot_secret_key=secret_key,
     )
+
+
+@pytest.fixture
+def bot_env(
+    tmp_path: Path, bot_api_url: str, bot_token: str, simulator_url: str, secret_key: str
+) -> dict[str, str]:
+    """Environment for the bot as a real process (`python -m bot run`) against the loopback servers; its
+    data lives in tmp_path/data. Nothing of the caller's own bot settings leaks in."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith(OWN_SETTINGS)}
+    return {
+        **inherited,
+        "PYTHONPATH": str(Path(__file__).parents[2]),
+        "TELEGRAM_BOT_TOKEN": bot_token,
+        "TELEGRAM_API_URL": bot_api_url,
+        "BMW_API_URL": simulator_url,
+        "BMW_API_KEY": DEFAULT_API_KEY,
+        "BMW_API_SECRET": DEFAULT_API_SECRET,
+        "BOT_SECRET_KEY": secret_key,
+        "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
+        "MAP_TILE_URL": DEAD_TILES,
+        "MAP_TILE_CACHE_DIR": str(tmp_path / "data" / "tiles"),
+    }
 
 
 @asynccontextmanager
