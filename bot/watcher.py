@@ -2,7 +2,7 @@
 
 Real cars never reported FINISHED_FULLY_CHARGED / FINISHED_NOT_FULL: after a charge they read INVALID or
 NOT_CHARGING with lastChargingEndReason/Result. So the end of a charge is CHARGING -> anything else, worded
-from the end reason and result. An error ends a charge (pushed by default, as the issue asks); a charge that
+from the end reason and result. An error ends a charge (pushed by default); a charge that
 stops short while the cable is still in, for no reason the owner caused (a power cut, a charging window that
 closed), is an interruption: a push the owner can opt into with /notify.
 

@@ -1,4 +1,5 @@
-"""The models against the reference's example bodies (copied here: they are the contract) and real bodies."""
+"""The models against the API's documented example bodies (copied here: they are the contract, see
+docs/i-remote-api.md) and real bodies."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ from bot.bmw.models import (
 
 REAL_RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "real-responses"
 
-# --- the reference's example bodies ---------------------------------------------------------------------
+# --- the documented example bodies ---------------------------------------------------------------------
 
 TOKEN = {
     "access_token": "RCQ1hLP4AFaUBW9BjcPUN3i4WgkwF90R",
@@ -165,7 +166,7 @@ CHARGING_PROFILE = {
     }
 }
 
-# The CHARGING_CONTROL `data` examples of the reference (the second, twoTimesTimer, as a profile body).
+# The documented CHARGING_CONTROL `data` examples (the second, twoTimesTimer, as a profile body).
 CHARGING_CONTROL_WEEKLY = {
     "weeklyPlanner": {
         "climatizationEnabled": True,
@@ -244,7 +245,7 @@ ALL_TRIPS = {
     }
 }
 
-# The reference elides points with "..."; the two shown of each polyline are kept.
+# The documentation elides points with "..."; the two shown of each polyline are kept.
 RANGE_MAP = {
     "rangemap": {
         "center": {"lat": 51.123456, "lon": -1.2345678},

@@ -2,7 +2,7 @@
 
 Three sources of bodies: arbitrary JSON (recursive dicts, lists and scalars, NaN and huge numbers
 included, as Python's json module reads them), objects built from the API's own key names (so the
-parsers' inner branches are reached), and mutations of the reference's and real cars' example bodies.
+parsers' inner branches are reached), and mutations of the documented and real cars' example bodies.
 Every top-level parser gets every body; a parsed status must also render as the chat shows it.
 """
 

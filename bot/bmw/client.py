@@ -1,4 +1,4 @@
-"""Async client of the BMW i Remote API (see the reference: regions, OAuth, vehicle data, remote services).
+"""Async client of the BMW i Remote API (docs/i-remote-api.md: regions, OAuth, vehicle data, remote services).
 
 One `BMWClient` per process: it owns one pooled `httpx.AsyncClient` and serves any number of `Account`s,
 caching each account's token on the account itself. Every exception leaving it is a `BMWError`.

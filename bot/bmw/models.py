@@ -25,7 +25,7 @@ class Region(StrEnum):
     CHINA = "china"
 
 
-# The three servers of the reference (Canadian accounts use the USA one).
+# The three servers (docs/i-remote-api.md) (Canadian accounts use the USA one).
 SERVERS: dict[Region, str] = {
     Region.REST_OF_WORLD: "https://b2vapi.bmwgroup.com",
     Region.USA: "https://b2vapi.bmwgroup.us",
@@ -55,7 +55,7 @@ class ExecutionState(StrEnum):
 
 TERMINAL_STATES = frozenset({ExecutionState.EXECUTED, ExecutionState.NOT_EXECUTED, ExecutionState.TIMED_OUT})
 
-# Capability flags of a vehicles-list entry (the API's own names), as seen in the reference and real bodies.
+# Capability flags of a vehicles-list entry (the API's own names), as documented and seen in real bodies.
 CAPABILITY_FLAGS = (
     "chargeNow",
     "chargingControl",
@@ -247,7 +247,7 @@ class Vehicle:
 
     @classmethod
     def list_from_api(cls, body: Any) -> list[Self]:
-        """The reference shows a bare array; real servers answered `{"vehicles": [...]}`. Both are read."""
+        """The write-up shows a bare array; real servers answered `{"vehicles": [...]}`. Both are read."""
         if isinstance(body, dict):
             if "vehicles" not in body:
                 raise BadResponse("expected 'vehicles'")
@@ -475,7 +475,7 @@ def _is_timer(key: str, value: Any) -> bool:
 
 
 def _put(target: dict[str, Any], key: str, value: Any) -> None:
-    """Write an edited value back; None removes it (the reference omits fields it does not set)."""
+    """Write an edited value back; None removes it (the API's own examples omit fields they do not set)."""
     if value is None:
         target.pop(key, None)
     else:

@@ -28,7 +28,7 @@ TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has it
 # A fan-out of pushes handed to PTB's AIORateLimiter all at once leaves in bursts (30 at once, then 30/s;
 # after a 429, every waiting send together, earning the next one). Pushes are paced evenly just under
 # Telegram's ~30 messages/s, a few in flight, and chat answers keep the limiter's headroom
-# (benchmarks/push_fanout.py: 0.73 of the limit with hundreds of 429s before, 0.91 with none after).
+# (benchmarks/push_fanout.py measures it; benchmarks/README.md has the numbers).
 PUSHES_PER_SECOND = 28
 PUSHES_IN_FLIGHT = 4
 

@@ -8,8 +8,9 @@ exactly what is written here::
      "destinations": [...]}
 
 Only "vehicle" (with its "vin") is required; a missing body is served empty, as real servers did for
-cars without the feature. The default fleet is the reference's i3 pair, with the quirks real i3s showed
-kept (a BEV reporting `remainingFuel: 0`, `rearWindow: INVALID`, `chargingStatus: INVALID` when idle).
+cars without the feature. The default fleet is the documented i3 pair (docs/i-remote-api.md), with the
+quirks real i3s showed kept (a BEV reporting `remainingFuel: 0`, `rearWindow: INVALID`,
+`chargingStatus: INVALID` when idle).
 """
 
 from __future__ import annotations

@@ -164,7 +164,7 @@ class _Token:
 
 
 def parse_form(body: bytes) -> dict[str, str]:
-    """A urlencoded body as a dict, whatever the Content-Type says (the reference's own curl misspells it)."""
+    """A urlencoded body as a dict, whatever the Content-Type says (the write-up's curl misspells it)."""
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
@@ -731,7 +731,7 @@ class SimulatorState:
             car.status["remainingRangeElectricMls"] = round(remaining * fleet.KM_TO_MILES)
 
     def _write_time_remaining(self, car: SimVehicle) -> None:
-        # The reference: chargingTimeRemaining is present only while the car is actively charging.
+        # docs/i-remote-api.md: chargingTimeRemaining is present only while the car is actively charging.
         if car.status.get("chargingStatus") == "CHARGING":
             car.status["chargingTimeRemaining"] = math.ceil(
                 max(0.0, 100 - car.soc) / self.charge_percent_per_minute
