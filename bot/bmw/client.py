@@ -225,14 +225,14 @@ class BMWClient:
                 return status
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise ServiceTimeout(last=status)
+                raise ServiceTimeout(last_status=status.status)
             await asyncio.sleep(min(interval, remaining))
             interval = min(interval * POLL_GROWTH, self._poll_max)
             try:
                 async with asyncio.timeout(max(deadline - loop.time(), 0.0)):
                     status = await self._poll(account, vin, service)
             except TimeoutError:
-                raise ServiceTimeout(last=status) from None
+                raise ServiceTimeout(last_status=status.status) from None
             except (BMWUnavailable, BadResponse) as exc:
                 # The command is already on its way: a flaky poll must not hide its outcome.
                 log.info("polling %s failed (%s); still waiting", service, type(exc).__name__)

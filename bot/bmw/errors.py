@@ -7,10 +7,7 @@ since they may echo what was sent).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
-
-if TYPE_CHECKING:
-    from bot.bmw.models import ExecutionStatus
+from typing import ClassVar
 
 
 class BMWError(Exception):
@@ -74,10 +71,11 @@ class BadResponse(BMWError):
 
 
 class ServiceTimeout(BMWError):
-    """A remote service reached no terminal status before the deadline; `.last` is the last status seen."""
+    """A remote service reached no terminal status before the deadline; `.last_status` is the last one seen
+    (an ExecutionState value, or None before any)."""
 
     default_message = "The car did not confirm the command in time; it may still carry it out."
 
-    def __init__(self, message: str | None = None, *, last: ExecutionStatus | None = None) -> None:
+    def __init__(self, message: str | None = None, *, last_status: str | None = None) -> None:
         super().__init__(message)
-        self.last = last
+        self.last_status = last_status
