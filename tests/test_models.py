@@ -654,6 +654,35 @@ def test_edited_profile_to_api_reflects_replaced_fields_and_keeps_unknown_keys()
     assert profile.to_api() == body
 
 
+def test_profile_editing_rules() -> None:
+    weekly = ChargingProfile.from_api(copy.deepcopy(CHARGING_PROFILE))
+    two = ChargingProfile.from_api(copy.deepcopy(CHARGING_CONTROL_TWO_TIMES))
+    assert weekly is not None and two is not None
+    assert weekly.timer_keys == ["timer1", "timer2", "timer3", "overrideTimer"]
+    assert weekly.timer_at(4) == "overrideTimer"
+    with pytest.raises(IndexError):
+        weekly.timer_at(0)
+    # Times wrap around midnight; an unset time counts as midnight.
+    assert weekly.shift_departure("timer1", -8 * 60).timers["timer1"].departure_time == "23:30"
+    assert weekly.shift_window("end", 30).window_time("end") == "18:01"
+    # Weekdays keep the week's order; a two-times timer has none to toggle.
+    assert weekly.toggle_weekday("timer1", "SUNDAY").timers["timer1"].weekdays == ("MONDAY", "SUNDAY")
+    assert weekly.toggle_weekday("timer1", "MONDAY").timers["timer1"].weekdays == ()
+    with pytest.raises(ValueError):
+        two.toggle_weekday("timer1", "MONDAY")
+    # A window with its own flag switches the flag; one without follows chargingPreferences.
+    off = weekly.toggle_window()
+    assert off.window is not None and off.window.enabled is False and not off.window_on
+    assert off.charging_preferences == "NO_PRESELECTION"
+    assert two.window_on and not two.toggle_window().window_on
+    assert two.toggle_window().window == two.window
+    no_window = replace(weekly, window=None)
+    with pytest.raises(LookupError):
+        no_window.toggle_window()
+    assert weekly.toggle_mode().charging_mode == "IMMEDIATE_CHARGING"
+    assert weekly.toggle_mode().toggle_mode().charging_mode == "DELAYED_CHARGING"
+
+
 def test_empty_profile_body_is_none() -> None:
     assert ChargingProfile.from_api({}) is None
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.bmw.models import ChargingProfile
+from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.chat import texts
 from bot.store import StoredVehicle
 
@@ -149,7 +150,7 @@ def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:
 
 
 # Charging schedule: "sch:<car ref>:<op>[:<param>[:<param>]]" edits that car's draft in the pressing user's
-# user_data. Timers are named by their 1-based position in texts.timer_keys, weekdays by 0-based index.
+# user_data. Timers are named by their 1-based number (ChargingProfile.timer_keys), weekdays by 0-based index.
 SCHEDULE = "sch"
 S_MAIN, S_TIMER, S_WINDOW = "m", "t", "w"  # which part the buttons edit
 S_TOGGLE, S_SHIFT, S_DAY, S_ASK = "on", "dt", "day", "ask"  # timer <i>: on/off, ±minutes, weekday <d>, type
@@ -178,7 +179,7 @@ def _s(text: str, ref: str, op: str, *params: int | str) -> InlineKeyboardButton
 
 def schedule(ref: str, profile: ChargingProfile, focus: str | None) -> InlineKeyboardMarkup:
     """The editing buttons under a schedule: overview, one timer (`focus` = its key), or "window"."""
-    keys = texts.timer_keys(profile)
+    keys = profile.timer_keys
     if focus == "window":
         rows = _window_rows(ref, profile)
     elif focus in keys:
@@ -190,7 +191,7 @@ def schedule(ref: str, profile: ChargingProfile, focus: str | None) -> InlineKey
             check = texts.check(profile.timers[key].enabled)
             rows.append([_s(f"{check} {name}", ref, S_TOGGLE, index), _s(f"✏️ {name}", ref, S_TIMER, index)])
         if profile.window is not None:
-            check = texts.check(texts.window_on(profile))
+            check = texts.check(profile.window_on)
             rows.append([_s(f"{check} Window", ref, S_WINDOW_TOGGLE), _s("✏️ Window", ref, S_WINDOW)])
         mode = texts.MODE_SHORT.get(profile.charging_mode or "", "immediate")
         climate = texts.check(profile.climatization_enabled)
@@ -211,18 +212,18 @@ def _timer_rows(ref: str, profile: ChargingProfile, index: int, key: str) -> lis
             _s("⌨️ Set time", ref, S_ASK, index),
         ],
     ]
-    if profile.kind != "twoTimesTimer":  # its timers have no weekdays
+    if profile.has_weekdays:
         chosen = timer.weekdays or ()
         days = [
             _s(f"{texts.check(day in chosen)} {texts.day_short(day)}", ref, S_DAY, index, number)
-            for number, day in enumerate(texts.WEEKDAYS)
+            for number, day in enumerate(WEEKDAYS)
         ]
         rows += _rows(days, 4)
     return rows
 
 
 def _window_rows(ref: str, profile: ChargingProfile) -> list[list[InlineKeyboardButton]]:
-    rows = [[_s(f"{texts.check(texts.window_on(profile))} Window", ref, S_WINDOW_TOGGLE)]]
+    rows = [[_s(f"{texts.check(profile.window_on)} Window", ref, S_WINDOW_TOGGLE)]]
     for target, name in ((WINDOW_START, "Start"), (WINDOW_END, "End")):
         rows.append(
             [

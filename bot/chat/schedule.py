@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass, field, replace
-from typing import TypedDict, Unpack
+from dataclasses import dataclass, field
 
 from telegram import Message, Update
 from telegram.ext import (
@@ -25,6 +24,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import BMWError
 from bot.bmw.models import ChargingProfile, ExecutionState, ServiceType
+from bot.bmw.models.charging_profile import WEEKDAYS, WindowEdge
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -46,7 +46,6 @@ from bot.store import StoredVehicle
 
 ASK_TIME = 0
 TIME_WAIT_SECONDS = 300.0
-DAY_MINUTES = 24 * 60
 TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
 NAVIGATION = {keyboards.S_MAIN, keyboards.S_TIMER, keyboards.S_WINDOW}
 
@@ -77,90 +76,37 @@ def parse_time(text: str) -> str | None:
     return f"{int(match[1]):02d}:{match[2]}" if match else None
 
 
-def shift_time(value: str | None, minutes: int) -> str:
-    """HH:MM moved by `minutes` around the clock; an unset time counts as midnight."""
-    hours, mins = map(int, (value or "00:00").split(":"))
-    total = (hours * 60 + mins + minutes) % DAY_MINUTES
-    return f"{total // 60:02d}:{total % 60:02d}"
+EDGES: dict[str, WindowEdge] = {keyboards.WINDOW_START: "start", keyboards.WINDOW_END: "end"}
 
 
 def _timer_key(profile: ChargingProfile, index: str) -> str:
     """The key of the timer at 1-based `index`; ValueError/IndexError for anything else (a forged press)."""
-    number = int(index)
-    if number < 1:
-        raise IndexError(index)
-    return texts.timer_keys(profile)[number - 1]
-
-
-class TimerChanges(TypedDict, total=False):
-    """The fields of a Timer a button or a typed time can change."""
-
-    departure_time: str | None
-    enabled: bool | None
-    weekdays: tuple[str, ...] | None
-
-
-def _edit_timer(profile: ChargingProfile, key: str, **changes: Unpack[TimerChanges]) -> ChargingProfile:
-    return replace(profile, timers={**profile.timers, key: replace(profile.timers[key], **changes)})
-
-
-def _edit_window(profile: ChargingProfile, target: str, value: str) -> ChargingProfile:
-    if profile.window is None:
-        raise LookupError("no window")
-    if target == keyboards.WINDOW_START:
-        return replace(profile, window=replace(profile.window, start_time=value))
-    if target == keyboards.WINDOW_END:
-        return replace(profile, window=replace(profile.window, end_time=value))
-    raise ValueError(target)
-
-
-def _window_time(profile: ChargingProfile, target: str) -> str | None:
-    if profile.window is None:
-        raise LookupError("no window")
-    return profile.window.start_time if target == keyboards.WINDOW_START else profile.window.end_time
+    return profile.timer_at(int(index))
 
 
 def set_time(profile: ChargingProfile, target: str, value: str) -> ChargingProfile:
     """A typed time for a timer (`target` its 1-based index) or the window's start/end."""
-    if target in (keyboards.WINDOW_START, keyboards.WINDOW_END):
-        return _edit_window(profile, target, value)
-    return _edit_timer(profile, _timer_key(profile, target), departure_time=value)
+    if target in EDGES:
+        return profile.set_window_time(EDGES[target], value)
+    return profile.with_timer(_timer_key(profile, target), departure_time=value)
 
 
 def apply(profile: ChargingProfile, op: str, params: list[str]) -> ChargingProfile:
     """The profile after one button; LookupError/ValueError for a press that does not fit this profile."""
     if op == keyboards.S_TOGGLE:
-        key = _timer_key(profile, params[0])
-        return _edit_timer(profile, key, enabled=not profile.timers[key].enabled)
+        return profile.toggle_timer(_timer_key(profile, params[0]))
     if op == keyboards.S_SHIFT:
-        key = _timer_key(profile, params[0])
-        return _edit_timer(
-            profile, key, departure_time=shift_time(profile.timers[key].departure_time, int(params[1]))
-        )
+        return profile.shift_departure(_timer_key(profile, params[0]), int(params[1]))
     if op == keyboards.S_DAY:
-        if profile.kind == "twoTimesTimer":
-            raise ValueError("two-times timers have no weekdays")
-        key = _timer_key(profile, params[0])
-        day = texts.WEEKDAYS[int(params[1])]
-        chosen = set(profile.timers[key].weekdays or ()) ^ {day}
-        return _edit_timer(profile, key, weekdays=tuple(d for d in texts.WEEKDAYS if d in chosen))
+        return profile.toggle_weekday(_timer_key(profile, params[0]), WEEKDAYS[int(params[1])])
     if op == keyboards.S_WINDOW_TOGGLE:
-        if profile.window is None:
-            raise LookupError("no window")
-        on = not texts.window_on(profile)
-        # The flag where the window has one; chargingPreferences is what the car acts on in any case.
-        window = profile.window if profile.window.enabled is None else replace(profile.window, enabled=on)
-        return replace(
-            profile, window=window, charging_preferences="CHARGING_WINDOW" if on else "NO_PRESELECTION"
-        )
+        return profile.toggle_window()
     if op == keyboards.S_WINDOW_SHIFT:
-        target = params[0]
-        return _edit_window(profile, target, shift_time(_window_time(profile, target), int(params[1])))
+        return profile.shift_window(EDGES[params[0]], int(params[1]))
     if op == keyboards.S_MODE:
-        immediate = profile.charging_mode == "IMMEDIATE_CHARGING"
-        return replace(profile, charging_mode="DELAYED_CHARGING" if immediate else "IMMEDIATE_CHARGING")
+        return profile.toggle_mode()
     if op == keyboards.S_CLIMATE:
-        return replace(profile, climatization_enabled=not profile.climatization_enabled)
+        return profile.toggle_climatization()
     raise ValueError(op)
 
 
@@ -299,8 +245,8 @@ async def ask_time(update: Update, context: Context) -> int:
     try:
         target = params[0]
         what = _what(draft.profile, target)
-        if target in (keyboards.WINDOW_START, keyboards.WINDOW_END):
-            _window_time(draft.profile, target)
+        if target in EDGES:
+            draft.profile.window_time(EDGES[target])
     except (LookupError, ValueError):
         await answer(query, texts.STALE_BUTTON)
         return ConversationHandler.END

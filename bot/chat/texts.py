@@ -16,6 +16,7 @@ from bot.bmw.models import (
     ServiceType,
     VehicleStatus,
 )
+from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -329,23 +330,7 @@ CHARGING_MODES = {
     "DELAYED_CHARGING": "delayed, to be ready for departure",
 }
 MODE_SHORT = {"IMMEDIATE_CHARGING": "immediate", "DELAYED_CHARGING": "delayed"}
-WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
-TIMER_ORDER = ("timer1", "timer2", "timer3", "overrideTimer")
 NO_TIME = "--:--"
-
-
-def timer_keys(profile: ChargingProfile) -> list[str]:
-    """The profile's timers in display order; a timer's 1-based position here is its index in buttons."""
-    rank = {key: i for i, key in enumerate(TIMER_ORDER)}
-    return sorted(profile.timers, key=lambda key: (rank.get(key, len(rank)), key))
-
-
-def window_on(profile: ChargingProfile) -> bool:
-    """The window's own flag; windows without one (two-times timers, PHEVs) follow chargingPreferences."""
-    window = profile.window
-    if window is not None and window.enabled is not None:
-        return window.enabled
-    return profile.charging_preferences == "CHARGING_WINDOW"
 
 
 def timer_name(key: str) -> str:
@@ -379,9 +364,9 @@ def schedule(
     """The profile, readably; `focus` (a timer key or "window") marks what the buttons below edit."""
     kind = SCHEDULE_KINDS.get(profile.kind, escape(profile.kind))
     lines = [f"🗓 <b>Charging schedule of {car_label(car)}</b> ({kind})"]
-    for key in timer_keys(profile):
+    for key in profile.timer_keys:
         timer = profile.timers[key]
-        weekdays = "" if profile.kind == "twoTimesTimer" else f" · {days(timer.weekdays)}"
+        weekdays = f" · {days(timer.weekdays)}" if profile.has_weekdays else ""
         icon = "👉" if focus == key else "⏰"
         when = escape(timer.departure_time or NO_TIME)
         lines.append(f"{icon} {timer_name(key)}: {when}{weekdays} · {switch(timer.enabled)}")
@@ -391,7 +376,7 @@ def schedule(
     else:
         span = escape(f"{window.start_time or NO_TIME}–{window.end_time or NO_TIME}")
         icon = "👉" if focus == "window" else "🌙"
-        lines.append(f"{icon} Preferred charging window {span} · {switch(window_on(profile))}")
+        lines.append(f"{icon} Preferred charging window {span} · {switch(profile.window_on)}")
     mode = CHARGING_MODES.get(profile.charging_mode or "", escape(_words(profile.charging_mode)))
     lines.append(f"⚡ Charging {mode}")
     lines.append(f"❄️ Climatization for departure: {switch(profile.climatization_enabled)}")

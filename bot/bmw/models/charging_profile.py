@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Self
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Self, TypedDict, Unpack
 
 from bot.bmw.models._read import _bool, _dict, _str, _top
 
 PROFILE_KINDS = ("weeklyPlanner", "twoTimesTimer")
+TWO_TIMES_TIMER = "twoTimesTimer"  # its timers have no weekdays
 _WINDOW_KEY = "preferredChargingWindow"
+WEEKDAYS = ("MONDAY", "TUESDAY", "WEDNESDAY", "THURSDAY", "FRIDAY", "SATURDAY", "SUNDAY")
+TIMER_ORDER = ("timer1", "timer2", "timer3", "overrideTimer")
+IMMEDIATE, DELAYED = "IMMEDIATE_CHARGING", "DELAYED_CHARGING"
+DAY_MINUTES = 24 * 60
+WindowEdge = Literal["start", "end"]
 
 
 def _is_timer(key: str, value: Any) -> bool:
@@ -46,6 +52,21 @@ class Timer:
         else:
             data.pop("weekdays", None)
         return data
+
+
+class TimerChanges(TypedDict, total=False):
+    """The fields of a Timer an edit can change."""
+
+    departure_time: str | None
+    enabled: bool | None
+    weekdays: tuple[str, ...] | None
+
+
+def shift_time(value: str | None, minutes: int) -> str:
+    """HH:MM moved by `minutes` around the clock; an unset time counts as midnight."""
+    hours, mins = map(int, (value or "00:00").split(":"))
+    total = (hours * 60 + mins + minutes) % DAY_MINUTES
+    return f"{total // 60:02d}:{total % 60:02d}"
 
 
 @dataclass(frozen=True)
@@ -104,9 +125,82 @@ class ChargingProfile:
         for key in [k for k, v in data.items() if _is_timer(k, v) and k not in self.timers]:
             del data[key]
         for key, timer in self.timers.items():
-            data[key] = timer.to_api(_dict(data, key) or {}, with_weekdays=self.kind != "twoTimesTimer")
+            data[key] = timer.to_api(_dict(data, key) or {}, with_weekdays=self.has_weekdays)
         if self.window is None:
             data.pop(_WINDOW_KEY, None)
         else:
             data[_WINDOW_KEY] = self.window.to_api(_dict(data, _WINDOW_KEY) or {})
         return {self.kind: data}
+
+    # --- the rules of editing: each edit returns a new profile; LookupError/ValueError for one that
+    # does not fit this profile (no such timer, no window, weekdays on a two-times timer).
+
+    @property
+    def has_weekdays(self) -> bool:
+        return self.kind != TWO_TIMES_TIMER
+
+    @property
+    def timer_keys(self) -> list[str]:
+        """The timers in display order; a timer's 1-based position here is its number."""
+        rank = {key: i for i, key in enumerate(TIMER_ORDER)}
+        return sorted(self.timers, key=lambda key: (rank.get(key, len(rank)), key))
+
+    def timer_at(self, number: int) -> str:
+        """The key of the timer numbered `number` (1-based)."""
+        if number < 1:
+            raise IndexError(number)
+        return self.timer_keys[number - 1]
+
+    @property
+    def window_on(self) -> bool:
+        """The window's own flag; windows without one (two-times timers, PHEVs) follow chargingPreferences."""
+        if self.window is not None and self.window.enabled is not None:
+            return self.window.enabled
+        return self.charging_preferences == "CHARGING_WINDOW"
+
+    def window_time(self, edge: WindowEdge) -> str | None:
+        window = self._window()
+        return window.start_time if edge == "start" else window.end_time
+
+    def with_timer(self, key: str, **changes: Unpack[TimerChanges]) -> ChargingProfile:
+        return replace(self, timers={**self.timers, key: replace(self.timers[key], **changes)})
+
+    def toggle_timer(self, key: str) -> ChargingProfile:
+        return self.with_timer(key, enabled=not self.timers[key].enabled)
+
+    def shift_departure(self, key: str, minutes: int) -> ChargingProfile:
+        return self.with_timer(key, departure_time=shift_time(self.timers[key].departure_time, minutes))
+
+    def toggle_weekday(self, key: str, day: str) -> ChargingProfile:
+        if not self.has_weekdays or day not in WEEKDAYS:
+            raise ValueError(day)
+        chosen = set(self.timers[key].weekdays or ()) ^ {day}
+        return self.with_timer(key, weekdays=tuple(d for d in WEEKDAYS if d in chosen))
+
+    def toggle_window(self) -> ChargingProfile:
+        window = self._window()
+        on = not self.window_on
+        # The flag where the window has one; chargingPreferences is what the car acts on in any case.
+        window = window if window.enabled is None else replace(window, enabled=on)
+        return replace(
+            self, window=window, charging_preferences="CHARGING_WINDOW" if on else "NO_PRESELECTION"
+        )
+
+    def set_window_time(self, edge: WindowEdge, value: str) -> ChargingProfile:
+        window = self._window()
+        edited = replace(window, start_time=value) if edge == "start" else replace(window, end_time=value)
+        return replace(self, window=edited)
+
+    def shift_window(self, edge: WindowEdge, minutes: int) -> ChargingProfile:
+        return self.set_window_time(edge, shift_time(self.window_time(edge), minutes))
+
+    def toggle_mode(self) -> ChargingProfile:
+        return replace(self, charging_mode=DELAYED if self.charging_mode == IMMEDIATE else IMMEDIATE)
+
+    def toggle_climatization(self) -> ChargingProfile:
+        return replace(self, climatization_enabled=not self.climatization_enabled)
+
+    def _window(self) -> ChargingWindow:
+        if self.window is None:
+            raise LookupError("this profile has no charging window")
+        return self.window
