@@ -37,6 +37,7 @@ from telegram.ext import (
     filters,
 )
 
+from benchmarks.report import result
 from bot.app import build_application, polling
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
@@ -224,11 +225,6 @@ def main() -> None:
         status / echo,
         "(3 calls vs 1)",
     )
-
-
-def result(name: str, measured: str, baseline: str, ratio: float, target: str) -> None:
-    """One line for benchmarks/run's summary table."""
-    print(f"RESULT {name} | {measured} | {baseline} | {ratio:.2f}x | {target}")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
+from benchmarks.report import result
 from bot.bmw.client import BMWClient
 from bot.bmw.models import Account
 from bot.bmw.simulator import (
@@ -79,6 +80,9 @@ def main() -> None:
     print(f"raw httpx GET : {raw * 1e3:8.3f} ms/call")
     print(f"BMWClient     : {client * 1e3:8.3f} ms/call")
     print(f"ratio         : {client / raw:8.2f} x")
+    result(
+        "BMW client, status call", f"{client * 1e3:.3f} ms", f"{raw * 1e3:.3f} ms (raw httpx)", client / raw
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.bot_overhead import result
+from benchmarks.report import result
 
 
 def rss_mb() -> float:

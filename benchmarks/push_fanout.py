@@ -27,7 +27,8 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
-from benchmarks.bot_overhead import BOT_TOKEN, PASSWORD, result
+from benchmarks.bot_overhead import BOT_TOKEN, PASSWORD
+from benchmarks.report import result
 from bot.app import build_application
 from bot.bmw.client import BMWClient
 from bot.bmw.models import Region
@@ -37,7 +38,7 @@ from bot.config import load_settings
 from bot.sandbox import BotApiServer
 from bot.servers import BackgroundServer
 from bot.watcher import MAX_BACKOFF_SECONDS, Watcher
-from tests.test_watcher import FINISHED
+from tests.support.watcher import FINISHED
 
 FIRST_USER = 10_000
 

@@ -16,9 +16,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.report import result
 from bot.rangemap import RangeMapRenderer
-from tests.support.tiles import TileServer
-from tests.test_rangemap import CAR, RANGE
+from tests.support.tiles import CAR, RANGE, TileServer
 
 
 def renderer(tiles: TileServer, cache_dir: Path) -> RangeMapRenderer:
@@ -72,6 +72,12 @@ def main() -> None:
         fetched = requests / args.renders
         print(f"{side} cache: median {seconds * 1000:7.1f} ms, {fetched:.0f} tiles fetched a render")
     print(f"cold / warm: {cold_s / warm_s:.1f}x")
+    result(
+        "range map, warm tile cache",
+        f"{warm_s * 1e3:.1f} ms",
+        f"{cold_s * 1e3:.1f} ms (cold)",
+        warm_s / cold_s,
+    )
 
 
 if __name__ == "__main__":

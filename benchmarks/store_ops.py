@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from cryptography.fernet import Fernet
 
+from benchmarks.report import result
 from bot.store import Store, StoredVehicle, generate_secret_key
 
 DUE_LIMIT = 100
@@ -143,6 +144,10 @@ def main() -> None:
     print(f"{'operation':<24}{'store':>10}{'sqlite3':>10}{'ratio':>8}")
     for name, ours, baseline in results:
         print(f"{name:<24}{ours * 1e6:>10.1f}{baseline * 1e6:>10.1f}{ours / baseline:>8.1f}")
+    for name, ours, baseline in results:
+        result(
+            f"store: {name}", f"{ours * 1e6:.1f} µs", f"{baseline * 1e6:.1f} µs (sqlite3)", ours / baseline
+        )
     print(f"of save_account, encrypting its two secrets alone takes {encrypt * 1e6:.1f} µs")
 
 

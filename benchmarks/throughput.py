@@ -22,9 +22,9 @@ from benchmarks.bot_overhead import (
     bot_application,
     echo_application,
     link_users,
-    result,
     world,
 )
+from benchmarks.report import result
 from bot.app import polling
 from bot.sandbox import Sandbox
 

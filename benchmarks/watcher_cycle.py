@@ -26,6 +26,7 @@ from pathlib import Path
 
 import httpx
 
+from benchmarks.report import result
 from bot.bmw.client import BMWClient
 from bot.bmw.models import Account, Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
@@ -143,6 +144,13 @@ async def run(cars: int, charging_share: float, concurrency: int, folder: Path) 
         f"watcher cycle:               {measured / len(vins) * 1e3:8.3f} ms per car"
         f"  = {measured / baseline:.2f}x baseline ({len(pushed)} end-of-charge pushes decided)"
     )
+    per_car, base_per_car = measured / len(vins) * 1e3, baseline / len(vins) * 1e3
+    result(
+        "watcher cycle, per car",
+        f"{per_car:.3f} ms",
+        f"{base_per_car:.3f} ms (client alone)",
+        measured / baseline,
+    )
     for label, group in (
         ("charging", [v for v in vins if v in charging and v not in ended]),
         ("idle", [v for v in vins if v not in charging]),
@@ -153,6 +161,7 @@ async def run(cars: int, charging_share: float, concurrency: int, folder: Path) 
             f"{label:>8} cars: {calls:.2f} status calls per car per cycle, next poll in {interval:.0f} s"
             f" -> {calls * 3600 / interval:.1f} BMW API calls per car per hour"
         )
+        result(f"watcher, {label} car", f"{calls * 3600 / interval:.1f} calls/h", "-", None)
     await bare.aclose()
     await api.aclose()
     store.close()

@@ -18,7 +18,7 @@ from bot.bmw.simulator import Fault
 from bot.chat import texts
 from bot.sandbox import SandboxUser
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
-from tests.test_watcher import FINISHED, Cycles
+from tests.support.watcher import FINISHED, Cycles
 
 BOB_LOGIN = ("bob@example.com", "bob-password")
 WENT_WRONG = "Something went wrong"

@@ -36,7 +36,7 @@ from bot.bmw.models import (
 )
 from bot.chat import texts
 from bot.store import StoredVehicle
-from tests import test_models as reference
+from tests.support.bodies import DOCUMENTED, REAL_RESPONSES, TOKEN
 
 PARSERS: dict[str, Callable[[Any], object]] = {
     "token": lambda body: Token.from_api(body, now=time.time()),
@@ -50,11 +50,6 @@ PARSERS: dict[str, Callable[[Any], object]] = {
     "range_map": RangeMap.from_api,
     "execution_status": ExecutionStatus.from_api,
 }
-REFERENCE_BODIES = [
-    value
-    for name, value in vars(reference).items()
-    if name.isupper() and isinstance(value, dict | list) and name != "REAL_RESPONSES"
-]
 CAR = StoredVehicle(
     tg_id=1,
     vin="WBY1Z21000V300001",
@@ -67,9 +62,9 @@ CAR = StoredVehicle(
 
 
 def _real_bodies() -> list[Any]:
-    if not reference.REAL_RESPONSES.is_dir():
+    if not REAL_RESPONSES.is_dir():
         return []
-    return [json.loads(path.read_text()) for path in sorted(reference.REAL_RESPONSES.rglob("*.json"))]
+    return [json.loads(path.read_text()) for path in sorted(REAL_RESPONSES.rglob("*.json"))]
 
 
 REAL_BODIES = _real_bodies()
@@ -85,7 +80,7 @@ def _keys(value: Any) -> Iterator[str]:
             yield from _keys(inner)
 
 
-API_KEYS = sorted({key for body in REFERENCE_BODIES + REAL_BODIES for key in _keys(body)})
+API_KEYS = sorted({key for body in DOCUMENTED + REAL_BODIES for key in _keys(body)})
 
 # json.loads reads NaN, Infinity, 1e999 (inf) and integers of any size: all are possible answers.
 edge_values = st.sampled_from(
@@ -203,7 +198,7 @@ def mutated(draw: st.DrawFn, seeds: list[Any]) -> Any:
 
 
 @settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow])
-@given(parser=st.sampled_from(sorted(PARSERS)), body=mutated(REFERENCE_BODIES))
+@given(parser=st.sampled_from(sorted(PARSERS)), body=mutated(DOCUMENTED))
 def test_mutated_reference_bodies(parser: str, body: Any) -> None:
     _check(parser, body)
 
@@ -222,7 +217,7 @@ async def test_any_status_bytes_reach_the_caller_as_a_model_or_a_bmw_error(raw: 
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path.startswith("/webapi/oauth/token"):
-            return httpx.Response(200, json=reference.TOKEN)
+            return httpx.Response(200, json=TOKEN)
         return httpx.Response(200, content=raw, headers={"content-type": "application/json"})
 
     async with BMWClient(

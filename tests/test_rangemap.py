@@ -29,32 +29,14 @@ from bot.rangemap import (
     TileCache,
     _scale_bar,
 )
-from tests.support.tiles import TILE_GREY, TileServer, grid_tile
+from tests.support.bodies import REAL_RESPONSES
+from tests.support.tiles import CAR, RANGE, TILE_GREY, TileServer, grid_tile, ring
 
-REAL_RESPONSES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "real-responses"
 DEAD_TILES = "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png"  # the discard port: connection refused
 GREEN, BLUE = (ImageColor.getrgb(TYPE_COLOURS[k][0]) for k in ("ECO_PRO_PLUS", "COMFORT"))
 RED = ImageColor.getrgb(CAR_COLOUR)
-CAR = (51.5, -0.12)  # (lat, lon)
 SIZE = (640, 480)
 MakeRenderer = Callable[..., RangeMapRenderer]
-
-
-def ring(radius_km: float, points: int = 50) -> tuple[tuple[float, float], ...]:
-    """A closed (lat, lon) polygon round the car, like the API's: first point == last point."""
-    lat_km, lon_km = 111.32, 111.32 * math.cos(math.radians(CAR[0]))
-    angles = [2 * math.pi * i / (points - 1) for i in range(points - 1)]
-    ring = [
-        (CAR[0] + radius_km / lat_km * math.sin(a), CAR[1] + radius_km / lon_km * math.cos(a)) for a in angles
-    ]
-    return (*ring, ring[0])
-
-
-RANGE = RangeMap(
-    center=CAR,
-    quality="AVERAGE",
-    polylines=(RangePolyline("ECO_PRO_PLUS", ring(60)), RangePolyline("COMFORT", ring(40))),
-)
 
 
 def near(image: Image.Image, colour: tuple[int, ...], tolerance: int = 16) -> Image.Image:

@@ -20,7 +20,7 @@ import pytest
 
 from bot.sandbox import SandboxUser
 from tests.support.bot import link
-from tests.test_watcher import FINISHED
+from tests.support.watcher import FINISHED
 
 LOGIN = ("kill@example.com", "Pw-Kill-4c2e9a71")
 TG_ID = 701

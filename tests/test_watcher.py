@@ -13,20 +13,8 @@ from telegram.ext import Application
 from bot.bmw.simulator import Fault
 from bot.chat import notify
 from bot.store import Store
-from bot.watcher import MAX_BACKOFF_SECONDS, CycleReport
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
-
-FINISHED = "has finished charging"
-STOPPED = "stopped charging before it was full"
-
-
-class Cycles:
-    def __init__(self) -> None:
-        self.now = time.time() + 1e7
-
-    async def __call__(self, application: Application) -> CycleReport:
-        self.now += 2 * MAX_BACKOFF_SECONDS  # past every poll interval and backoff
-        return await application.bot_data["services"].watcher.cycle(self.now)
+from tests.support.watcher import FINISHED, STOPPED, Cycles
 
 
 def _store(application: Application) -> Store:

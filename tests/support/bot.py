@@ -17,11 +17,18 @@ from telegram.ext import Application
 
 from bot.app import build_application, polling
 from bot.bmw.client import BMWClient
-from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.bmw.simulator import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    DEFAULT_BEV_VIN,
+    DEFAULT_PASSWORD,
+    DEFAULT_REX_VIN,
+    DEFAULT_USERNAME,
+)
 from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
-BEV_VIN, REX_VIN = "WBY1Z21000V300001", "WBY1Z41000V300002"
+BEV_VIN, REX_VIN = DEFAULT_BEV_VIN, DEFAULT_REX_VIN
 OWN_SETTINGS = ("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_", "MAP_", "DATABASE_", "ALLOWED_")
 DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # tests never reach the real tile server
 

@@ -1,9 +1,11 @@
-"""A tile server on loopback for range-map tests and benchmarks: generated tiles, counted requests."""
+"""A tile server on loopback for range-map tests and benchmarks (generated tiles, counted requests), and a
+range map round a car to draw."""
 
 from __future__ import annotations
 
 import asyncio
 import io
+import math
 import threading
 from collections.abc import Iterator
 from types import TracebackType
@@ -16,9 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from bot.bmw.models import RangeMap, RangePolyline
 from bot.servers import BackgroundServer
 
 TILE_GREY = (200, 200, 200)
+CAR = (51.5, -0.12)  # (lat, lon)
 
 
 def grid_tile() -> bytes:
@@ -81,3 +85,20 @@ class TileServer:
 def tiles() -> Iterator[TileServer]:
     with TileServer() as server:
         yield server
+
+
+def ring(radius_km: float, points: int = 50) -> tuple[tuple[float, float], ...]:
+    """A closed (lat, lon) polygon round the car, like the API's: first point == last point."""
+    lat_km, lon_km = 111.32, 111.32 * math.cos(math.radians(CAR[0]))
+    angles = [2 * math.pi * i / (points - 1) for i in range(points - 1)]
+    ring = [
+        (CAR[0] + radius_km / lat_km * math.sin(a), CAR[1] + radius_km / lon_km * math.cos(a)) for a in angles
+    ]
+    return (*ring, ring[0])
+
+
+RANGE = RangeMap(
+    center=CAR,
+    quality="AVERAGE",
+    polylines=(RangePolyline("ECO_PRO_PLUS", ring(60)), RangePolyline("COMFORT", ring(40))),
+)
