@@ -272,10 +272,15 @@ class Position:
     lon: float | None
     heading: int | None
     status: str | None  # "OK", "DRIVER_DISABLED", "VEHICLE_ACTIVE"...
+    # BMW sent coordinates that name no place (NaN, a latitude beyond 90...): lat and lon are then None.
+    impossible: bool = False
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(_float(data, "lat"), _float(data, "lon"), _int(data, "heading"), _str(data, "status"))
+        point = _point(data)
+        sent = data.get("lat") is not None or data.get("lon") is not None
+        lat, lon = point or (None, None)
+        return cls(lat, lon, _int(data, "heading"), _str(data, "status"), impossible=sent and point is None)
 
     @property
     def usable(self) -> bool:
@@ -584,9 +589,10 @@ class Destination:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        lat, lon = _point(data) or (None, None)
         return cls(
-            lat=_float(data, "lat"),
-            lon=_float(data, "lon"),
+            lat=lat,
+            lon=lon,
             country=_str(data, "country"),
             city=_str(data, "city"),
             street=_str(data, "street"),
@@ -602,11 +608,17 @@ class Destination:
         return [cls.from_api(item) for item in items if isinstance(item, dict)]
 
 
+def on_earth(lat: float, lon: float) -> bool:
+    """Coordinates of a place: anything else breaks map projections and Telegram refuses it as a location."""
+    return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
+
+
 def _point(data: Any) -> tuple[float, float] | None:
+    """(lat, lon) of a place, or None (missing, not numbers, or no place on Earth)."""
     if not isinstance(data, dict):
         return None
     lat, lon = _float(data, "lat"), _float(data, "lon")
-    return None if lat is None or lon is None else (lat, lon)
+    return None if lat is None or lon is None or not on_earth(lat, lon) else (lat, lon)
 
 
 @dataclass(frozen=True)
