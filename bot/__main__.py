@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.store import StoreError
 
 HEARTBEAT_MAX_AGE = 180.0
 
@@ -137,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return HANDLERS[command](settings, args)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:  # e.g. a BOT_SECRET_KEY that cannot decrypt the database
+        print(f"database error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -11,6 +11,7 @@ import httpx
 from bot.bmw.models import SERVERS
 from bot.config import ConfigError, Settings
 from bot.logs import redact
+from bot.rangemap import tile_url
 from bot.store import SecretKeyMismatch, Store, StoreError
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
@@ -96,7 +97,7 @@ def run_checks(settings: Settings) -> list[Finding]:
             )
         bmw = [settings.bmw_api_url] if settings.bmw_api_url else list(SERVERS.values())
         findings += [_reach(http, f"BMW server {url}", url.rstrip("/") + "/", _any_answer) for url in bmw]
-        tile = settings.map_tile_url.format(z=0, x=0, y=0)
+        tile = tile_url(settings.map_tile_url, 0, 0, 0)
         findings.append(_reach(http, "the map tile server", tile, _tile))
     return findings
 

@@ -91,6 +91,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a Fernet key; {NEW_KEY_HINT}") from None
         return value
 
+    @field_validator("map_tile_url")
+    @classmethod
+    def _tile_template(cls, value: str) -> str:
+        try:
+            value.format(z=0, x=0, y=0, s="a")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("a tile URL may contain only {z}, {x}, {y} and {s} in braces") from None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:

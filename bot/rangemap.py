@@ -52,6 +52,13 @@ _LINE_WIDTH = 4  # px; staticmap draws at double size and scales down, 4 keeps a
 _PADDING = 40  # px between the outlines and the picture's edge
 _TILE_FETCHERS = 4  # parallel downloads per renderer: the OSM policy asks for few connections
 _EARTH_CIRCUMFERENCE_M = 2 * math.pi * 6_378_137
+SUBDOMAINS = "abc"  # what `{s}` stands for in the tile URL templates of OSM-style providers
+
+
+def tile_url(template: str, z: int, x: int, y: int) -> str:
+    """The URL of one tile. `{s}` follows from the tile, so load is spread over the subdomains while each
+    tile keeps one URL (and one cache entry)."""
+    return template.format(z=z, x=x, y=y, s=SUBDOMAINS[(x + y) % len(SUBDOMAINS)])
 
 
 def reach_km(polyline: RangePolyline, centre: tuple[float, float]) -> float:
@@ -181,7 +188,7 @@ class _TileMap(StaticMap):
             if 0 <= y < count  # nothing beyond the poles
         ]
         # x wraps around at the date line.
-        urls = [self.url_template.format(z=self.zoom, x=x % count, y=y) for x, y in cells]
+        urls = [tile_url(self.url_template, self.zoom, x % count, y) for x, y in cells]
         try:
             tiles = self._fetch_tiles(urls)
         except _TilesUnavailable as exc:

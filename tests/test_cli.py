@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 from bot.app import build_application, webhook_options
 from bot.check import run_checks
 from bot.config import load_settings
+from bot.store import Store
 from tests.support.bot import fast_client
 
 CLEAN_ENV = {
@@ -141,3 +142,50 @@ async def test_webhook_mode_handles_signed_updates_and_refuses_others(
 def test_genkey_prints_a_usable_key(tmp_path):
     key = _bot(["genkey"], tmp_path).stdout.strip()
     Fernet(key)
+
+
+def test_check_accepts_a_tile_template_with_subdomains(bot_settings, tiles):
+    settings = bot_settings.model_copy(update={"map_tile_url": tiles.subdomain_template})
+    findings = run_checks(settings)
+    assert all(f.ok for f in findings), [f.text for f in findings if not f.ok]
+    assert tiles.subdomains == ["a"]  # tile 0/0/0
+
+
+def test_tile_template_with_an_unknown_placeholder_is_one_clear_line(tmp_path):
+    env = {"TELEGRAM_BOT_TOKEN": "1:x", "MAP_TILE_URL": "https://tiles.example/{z}/{x}/{y}{r}.png"}
+    result = _bot(["check"], tmp_path, **env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: MAP_TILE_URL is invalid: "
+        "a tile URL may contain only {z}, {x}, {y} and {s} in braces"
+    ]
+
+
+def test_wrong_secret_key_stops_run_and_check_with_one_line(tmp_path, bot_env):
+    """A database written with one key, the bot started with another: no traceback, the variable named."""
+    database = Path(bot_env["DATABASE_PATH"])
+    with Store(database, [Fernet.generate_key().decode()]) as store:
+        store.upsert_user(1, "Alice")
+        store.save_account(1, region="rest_of_world", username="alice@example.com", password="pw-alice")
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=bot_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and "BOT_SECRET_KEY cannot decrypt" in lines[0], run.stderr
+
+    check = subprocess.run(
+        [sys.executable, "-m", "bot", "check"],
+        cwd=tmp_path,
+        env=bot_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert check.returncode == 1 and "Traceback" not in check.stdout + check.stderr
+    assert f"✘ BOT_SECRET_KEY cannot decrypt {database}: the key has changed" in check.stdout.splitlines()

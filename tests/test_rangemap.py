@@ -106,6 +106,14 @@ def test_outlines_and_car_drawn_over_tiles(tiles: TileServer, make_renderer: Mak
     assert dark_pixels(image, (image.width - 200, image.height - 30, image.width, image.height)) > 20
 
 
+def test_subdomain_template_spreads_tiles_over_a_b_c(tiles: TileServer, make_renderer: MakeRenderer) -> None:
+    """`{s}` as tile providers write it: every tile is fetched from one of a/b/c, and the map has tiles."""
+    result = make_renderer(tiles.subdomain_template).render(RANGE, CAR)
+    assert result.base_map
+    assert count(near(decode(result), TILE_GREY, tolerance=2)) > SIZE[0] * SIZE[1] // 3
+    assert set(tiles.subdomains) == {"a", "b", "c"}  # a map spans enough tiles to use all three
+
+
 def test_warm_cache_asks_the_tile_server_nothing(tiles: TileServer, make_renderer: MakeRenderer) -> None:
     renderer = make_renderer(tiles.template)
     cold = renderer.render(RANGE, CAR)

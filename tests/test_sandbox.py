@@ -521,3 +521,28 @@ def test_html_errors_name_the_problem(text: str, problem: str) -> None:
 
 def test_html_visible_text_drops_tags_and_entities() -> None:
     assert html_visible_text('<b>80 %</b> &lt;5 km <a href="https://x.org">map</a>') == "80 % <5 km map"
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:8470", "127.0.0.1.evil.example", "10.0.0.5"])
+def test_foreign_host_names_get_nothing(bot_api_url: str, bot_token: str, host: str) -> None:
+    """DNS rebinding: a page on another name that resolves to 127.0.0.1 reaches the port with its own name
+    in Host. It gets neither the redirect nor the chat page (both carry the token), nor the API."""
+    with httpx.Client(base_url=bot_api_url, headers={"Host": host}) as client:
+        for path in (
+            "/",
+            f"/_sandbox/{bot_token}/chat",
+            f"/_sandbox/{bot_token}/bot",
+            f"/bot{bot_token}/getMe",
+        ):
+            response = client.get(path, follow_redirects=False)
+            assert response.status_code == 421, path
+            assert bot_token not in response.text and bot_token not in response.headers.get("location", "")
+        sent = client.post(f"/_sandbox/{bot_token}/users/77/messages", json={"text": "/start"})
+        assert sent.status_code == 421
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost:8470", "LOCALHOST", "[::1]:8470", "[::1]"])
+def test_loopback_host_names_are_served(bot_api_url: str, bot_token: str, host: str) -> None:
+    with httpx.Client(base_url=bot_api_url, headers={"Host": host}) as client:
+        assert client.get("/", follow_redirects=False).headers["location"] == f"/_sandbox/{bot_token}/chat"
+        assert client.get(f"/bot{bot_token}/getMe").json()["ok"] is True

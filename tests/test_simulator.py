@@ -654,13 +654,16 @@ def test_control_surface(simulator: Simulator, simulator_url: str) -> None:
         assert simulator.vehicle(REX).service_mode == "stuck"
         assert control.patch(f"/vehicles/{REX}", json={"service_mode": "sulking"}).status_code == 400
         assert control.patch("/vehicles/WBY00000000000000", json={}).status_code == 404
-        assert control.patch(f"/vehicles/{REX}", content=b"[1, 2]").status_code == 400
+        not_an_object = control.patch(
+            f"/vehicles/{REX}", content=b"[1, 2]", headers={"Content-Type": "application/json"}
+        )
+        assert not_an_object.status_code == 400
 
         plugged = control.post(f"/vehicles/{BEV}/plug", json={"charging": True}).json()["status"]
         assert plugged["chargingStatus"] == "CHARGING"
         assert control.post("/advance", json={"seconds": 600}).json()["now"] == T0 + 600
         assert control.post("/advance", json={"seconds": -1}).status_code == 400
-        unplugged = control.post(f"/vehicles/{BEV}/unplug").json()["status"]
+        unplugged = control.post(f"/vehicles/{BEV}/unplug", json={}).json()["status"]
         assert (
             unplugged["chargingStatus"] == "FINISHED_NOT_FULL"
             and unplugged["connectionStatus"] == "DISCONNECTED"
@@ -670,7 +673,7 @@ def test_control_surface(simulator: Simulator, simulator_url: str) -> None:
         assert control.post("/tokens/expire", json={}).status_code == 200
         with client_for(simulator_url, tokens["access_token"]) as client:
             assert client.get("/").status_code == 401
-        assert control.post("/tokens/revoke").status_code == 200
+        assert control.post("/tokens/revoke", json={}).status_code == 200
         refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
         assert token_request(simulator_url, refresh).status_code == 401
 
@@ -683,11 +686,44 @@ def test_control_surface(simulator: Simulator, simulator_url: str) -> None:
         token = password_grant(simulator_url).json()["access_token"]
         with client_for(simulator_url, token) as client:
             assert client.get("/").status_code == 502
-            assert control.delete("/faults").status_code == 200
+            assert control.request("DELETE", "/faults", json={}).status_code == 200
             assert client.get("/").status_code == 200
 
         logged = control.get("/requests").json()["requests"]
         assert logged[-1]["path"] == "/webapi/v1/user/vehicles/" and logged[-1]["status"] == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("application/x-www-form-urlencoded", b"seconds=600"),
+        (
+            "multipart/form-data; boundary=x",
+            b'--x\r\nContent-Disposition: form-data; name="seconds"\r\n\r\n600\r\n--x--\r\n',
+        ),
+        ("text/plain", b'{"seconds": 600}'),
+        (None, b""),
+    ],
+)
+def test_control_surface_takes_only_json(
+    simulator: Simulator, simulator_url: str, content_type: str | None, body: bytes
+) -> None:
+    """What a cross-site page can send without a CORS preflight (a form post, a no-cors fetch) changes
+    nothing: 415, the clock, the tokens and the car stay as they were."""
+    headers = {"Content-Type": content_type} if content_type else {}
+    simulator.plug_in(BEV, charging=False)
+    tokens = password_grant(simulator_url).json()
+    with httpx.Client(base_url=f"{simulator_url}/_sim", verify=TLS, headers=headers) as control:
+        for path in ("/advance", "/tokens/revoke", f"/vehicles/{BEV}/unplug", "/accounts", "/faults"):
+            refused = control.post(path, content=body)
+            assert refused.status_code == 415, path
+            assert "JSON" in refused.json()["error"]["description"]
+        assert control.request("PATCH", f"/vehicles/{BEV}", content=body).status_code == 415
+        assert control.request("DELETE", "/faults", content=body).status_code == 415
+    assert simulator.now() == T0 and len(simulator.snapshot()["accounts"]) == 1
+    assert simulator.vehicle(BEV).status["connectionStatus"] == "CONNECTED"
+    refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    assert token_request(simulator_url, refresh).status_code == 200
 
 
 async def test_in_process_with_the_real_clock() -> None:

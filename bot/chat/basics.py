@@ -38,9 +38,7 @@ def allow_list(allowed: frozenset[int]) -> TypeHandler:
 
 async def start(update: Update, context: Context) -> None:
     linked = services(context).garage.is_linked(user_id(update))
-    name = user_of(update).first_name or "there"
-    next_step = texts.START_LINKED if linked else texts.START_UNLINKED
-    await say(update, texts.START.format(name=name, next_step=next_step))
+    await say(update, texts.start(user_of(update).first_name, linked))
 
 
 async def help_command(update: Update, context: Context) -> None:

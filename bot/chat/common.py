@@ -29,6 +29,8 @@ from bot.watcher import Watcher
 Context = ContextTypes.DEFAULT_TYPE
 # Telegram's descriptions of an edit that can never succeed (as opposed to a failure worth reporting).
 _UNEDITABLE = ("can't be edited", "to edit not found")
+# Longer passwords and security answers are refused unread: BMW takes none that long.
+SECRET_MAX = 256
 
 
 @dataclass
@@ -132,7 +134,7 @@ async def edit(
 async def answer(query: CallbackQuery, text: str | None = None) -> None:
     """Always answer a press (Telegram shows a spinner until we do); a too-old query is not an error."""
     with suppress(BadRequest):
-        await query.answer(text[:200] if text else None)
+        await query.answer(texts.plain(text)[:200] if text else None)
 
 
 def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
@@ -147,7 +149,7 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     if isinstance(exc, TooManyCommands):
         return texts.TOO_MANY_COMMANDS.format(seconds=max(1, round(exc.retry_after)))
     if isinstance(exc, BMWError):
-        return texts.BMW_TROUBLE.format(reason=exc.message)
+        return texts.bmw_trouble(exc.message)
     raise exc
 
 

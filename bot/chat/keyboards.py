@@ -86,7 +86,8 @@ def parse(value: str | None) -> tuple[str, str]:
 
 
 def _button(text: str, action: str, arg: str = "") -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=data(action, arg))
+    # Labels come from texts (HTML); Telegram shows a button's label as plain text.
+    return InlineKeyboardButton(texts.plain(text), callback_data=data(action, arg))
 
 
 def _rows(buttons: list[InlineKeyboardButton], width: int = 3) -> list[list[InlineKeyboardButton]]:
@@ -174,7 +175,7 @@ def parse_schedule(arg: str) -> tuple[str, str, list[str]]:
 
 
 def _s(text: str, ref: str, op: str, *params: int | str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text, callback_data=schedule_data(ref, op, *params))
+    return InlineKeyboardButton(texts.plain(text), callback_data=schedule_data(ref, op, *params))
 
 
 def schedule(ref: str, profile: ChargingProfile, focus: str | None) -> InlineKeyboardMarkup:

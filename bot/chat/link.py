@@ -20,6 +20,7 @@ from bot.bmw.errors import AuthenticationError, BMWError
 from bot.bmw.models import Region
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    SECRET_MAX,
     Context,
     answer,
     edit,
@@ -36,6 +37,7 @@ from bot.chat.common import (
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
 LINK_TIMEOUT_SECONDS = 600.0
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+EMAIL_MAX = 254  # RFC 5321's limit on a forward path; checked before the pattern, which is slow on long text
 FORGET = ("link_region", "link_email")
 
 
@@ -49,7 +51,7 @@ async def start(update: Update, context: Context) -> int:
     if account is not None:
         await say(
             update,
-            texts.LINK_REPLACE.format(username=account.username),
+            texts.link_replace(account.username),
             keyboards.yes_no(keyboards.RELINK, "Yes, link another", "No, keep it"),
         )
         return CONFIRM_REPLACE
@@ -81,7 +83,7 @@ async def region(update: Update, context: Context) -> int:
 
 async def email(update: Update, context: Context) -> int:
     given = (message_of(update).text or "").strip()
-    if not EMAIL_PATTERN.match(given) or len(given) > 254:
+    if len(given) > EMAIL_MAX or not EMAIL_PATTERN.match(given):
         await say(update, texts.LINK_EMAIL_INVALID)
         return EMAIL
     user_data(context)["link_email"] = given
@@ -94,6 +96,9 @@ async def password(update: Update, context: Context) -> int:
     given = message.text or ""
     with suppress(TelegramError):
         await message.delete()  # the password leaves the chat before anything else happens
+    if len(given) > SECRET_MAX:
+        await say(update, texts.LINK_PASSWORD_TOO_LONG.format(limit=SECRET_MAX))
+        return PASSWORD
     status = await say(update, texts.LINK_CHECKING)
     user = user_of(update)
     data = user_data(context)
@@ -106,7 +111,7 @@ async def password(update: Update, context: Context) -> int:
         return PASSWORD
     except BMWError as exc:
         _forget(context)
-        await edit(status, texts.LINK_FAILED.format(reason=exc.message))
+        await edit(status, texts.link_failed(exc.message))
         return ConversationHandler.END
     _forget(context)
     if not vehicles:

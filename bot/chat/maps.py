@@ -45,11 +45,11 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
     try:
         image = await renderer.render_async(range_map, here)
     except RangeMapUnavailable:
-        await say(update, texts.MAP_UNAVAILABLE.format(car=texts.car_label(car)))
+        await say(update, texts.map_unavailable(car, position))
         return
     centre = range_map.center or here
     reaches = {line.type: reach_km(line, centre) for line in range_map.polylines} if centre else {}
-    caption = texts.map_caption(car, image.legend, reaches, base_map=image.base_map)
+    caption = texts.map_caption(car, image.legend, reaches, base_map=image.base_map, position=position)
     await chat.send_photo(image.png, caption=caption, filename="range-map.png", parse_mode="HTML")
 
 

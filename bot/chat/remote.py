@@ -27,6 +27,7 @@ from bot.bmw.errors import BMWError, SecurityAnswerRequired, ServiceTimeout, Wro
 from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    SECRET_MAX,
     Context,
     answer,
     chosen_car,
@@ -224,6 +225,9 @@ async def receive_answer(update: Update, context: Context) -> int:
     with suppress(TelegramError):
         await message.delete()  # the answer is a secret: out of the chat before anything else
     vin = user_data(context).pop("unlock_vin", None)
+    if len(given) > SECRET_MAX:
+        await say(update, texts.ANSWER_TOO_LONG.format(limit=SECRET_MAX))
+        return ConversationHandler.END
     car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
     if car is None:
         await say(update, texts.UNLOCK_EXPIRED)

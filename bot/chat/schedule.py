@@ -47,6 +47,7 @@ from bot.store import StoredVehicle
 ASK_TIME = 0
 TIME_WAIT_SECONDS = 300.0
 TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
+TIME_MAX = 16  # "07:45" with room for spaces; longer text is no time, and slow for the pattern
 NAVIGATION = {keyboards.S_MAIN, keyboards.S_TIMER, keyboards.S_WINDOW}
 
 
@@ -72,7 +73,7 @@ def _drafts(context: Context) -> dict[str, Draft]:
 
 def parse_time(text: str) -> str | None:
     """ "7:45", "07.45", "0745" -> "07:45"; None when it is not a time of day."""
-    match = TIME_PATTERN.match(text)
+    match = TIME_PATTERN.match(text) if len(text) <= TIME_MAX else None
     return f"{int(match[1]):02d}:{match[2]}" if match else None
 
 

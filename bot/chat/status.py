@@ -74,7 +74,7 @@ async def location_of(update: Update, context: Context, car: StoredVehicle) -> N
         return
     position = status.position
     if position is None or not position.usable:
-        await say(update, f"{texts.car_label(car)}: 📍 {texts.NO_POSITION}")
+        await say(update, texts.no_location(car, position))
         return
     await chat_of(update).send_location(latitude=position.lat, longitude=position.lon)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from html import escape
+from html import escape, unescape
 
 from bot.bmw.models import (
     AllTrips,
@@ -13,6 +13,7 @@ from bot.bmw.models import (
     ExecutionState,
     LastTrip,
     Poi,
+    Position,
     ServiceType,
     VehicleStatus,
 )
@@ -58,6 +59,17 @@ NOTHING_TO_CANCEL = "There is nothing to cancel."
 STALE_BUTTON = "This button is no longer valid."
 BUSY = "Just a moment…"
 
+
+def plain(text: str) -> str:
+    """What one of these HTML texts shows, for the places Telegram shows as plain text: buttons, toasts."""
+    return unescape(text)
+
+
+def start(first_name: str | None, linked: bool) -> str:
+    next_step = START_LINKED if linked else START_UNLINKED
+    return START.format(name=escape(first_name or "there"), next_step=next_step)
+
+
 # Linking
 LINK_REPLACE = "You have linked {username}. Link another account instead? Its data here will be removed."
 LINK_KEEP = "OK, your account stays linked."
@@ -74,6 +86,19 @@ LINK_NO_CARS = "BMW accepted the login but lists no cars on this account; nothin
 LINK_DONE = "Linked! I found:\n{cars}\n\nTry /status."
 LINK_TIMEOUT = "Linking timed out; start again with /link when you are ready."
 NOT_LINKED = "You have not linked a BMW account yet: use /link."
+LINK_PASSWORD_TOO_LONG = (
+    "That is longer than any password BMW takes (at most {limit} characters); please send it again, "
+    "or /cancel."
+)
+
+
+def link_replace(username: str) -> str:
+    return LINK_REPLACE.format(username=escape(username))
+
+
+def link_failed(reason: str) -> str:
+    return LINK_FAILED.format(reason=escape(reason))
+
 
 # Cars
 PICK_CAR = "Which car?"
@@ -85,6 +110,19 @@ UNLINK_KEPT = "OK, nothing was removed."
 # Status
 UPDATING = "Asking {car} for its status…"
 NO_POSITION = "not shared"
+IMPOSSIBLE_POSITION = "unknown: BMW sent coordinates that are no place on Earth"
+
+
+def where(position: Position | None) -> str:
+    """The car's coordinates, or why there are none."""
+    if position is not None and position.usable:
+        return f"{position.lat:.5f}, {position.lon:.5f}"
+    return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION
+
+
+def no_location(car: StoredVehicle, position: Position | None) -> str:
+    return f"{car_label(car)}: 📍 {where(position)}"
+
 
 # Remote commands
 SERVICE_NAMES: dict[ServiceType, str] = {
@@ -131,12 +169,20 @@ ANSWER_ASK = (
     "(I delete your message right away), or /cancel."
 )
 ANSWER_WRONG = "BMW did not accept that security answer; it was not stored. Try /unlock again."
+ANSWER_TOO_LONG = (
+    "That is longer than any security answer BMW takes (at most {limit} characters); it was not used. "
+    "Try /unlock again."
+)
 ANSWER_REMEMBER = "Remember the security answer (encrypted) so I don't have to ask next time?"
 ANSWER_REMEMBERED = "Saved, encrypted. /unlink removes it."
 ANSWER_NOT_REMEMBERED = "OK, I won't keep it."
 ANSWER_TIMEOUT = "I didn't get the security answer in time; ask again with /unlock."
 
 BMW_TROUBLE = "⚠️ {reason}"
+
+
+def bmw_trouble(reason: str) -> str:
+    return BMW_TROUBLE.format(reason=escape(reason))
 
 
 def car_label(car: StoredVehicle) -> str:
@@ -205,18 +251,15 @@ def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) ->
         left = "" if s.charging_time_remaining is None else f", {_duration(s.charging_time_remaining)} left"
         lines.append(f"⚡ charging{left}")
     elif s.is_plugged_in:
-        lines.append(f"🔌 plugged in, {_words(s.charging_status)}")
+        lines.append(f"🔌 plugged in, {escape(_words(s.charging_status))}")
     else:
         lines.append("🔌 not plugged in")
-    lines.append(LOCK_STATES.get(s.door_lock_state or "", f"🔐 {_words(s.door_lock_state)}"))
-    open_items = [OPEN_NAMES.get(item, item) for item in s.open_items]
+    lines.append(LOCK_STATES.get(s.door_lock_state or "", f"🔐 {escape(_words(s.door_lock_state))}"))
+    open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
     lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
     if s.mileage is not None:
         lines.append(f"🛣 {s.mileage:,} km".replace(",", " "))
-    if s.position is not None and s.position.usable:
-        lines.append(f"📍 {s.position.lat:.5f}, {s.position.lon:.5f}")
-    else:
-        lines.append(f"📍 {NO_POSITION}")
+    lines.append(f"📍 {where(s.position)}")
     lines.append(f"🕒 updated {ago(s.update_time, now)}")
     return "\n".join(lines)
 
@@ -242,14 +285,27 @@ MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a pla
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
 
 
+def map_unavailable(car: StoredVehicle, position: Position | None) -> str:
+    """No range map; when the car's position is impossible too (the likely cause), that is said as well."""
+    impossible = f"\n📍 {IMPOSSIBLE_POSITION}" if position is not None and position.impossible else ""
+    return MAP_UNAVAILABLE.format(car=car_label(car)) + impossible
+
+
 def map_caption(
-    car: StoredVehicle, legend: tuple[tuple[str, str], ...], reaches: dict[str, float], *, base_map: bool
+    car: StoredVehicle,
+    legend: tuple[tuple[str, str], ...],
+    reaches: dict[str, float],
+    *,
+    base_map: bool,
+    position: Position | None = None,
 ) -> str:
     lines = [f"🗺 <b>Range of {car_label(car)}</b>"]
     for mode, colour in legend:
         reach = f" ≈ {reaches[mode]:.0f} km" if mode in reaches else ""
         lines.append(f"{escape(colour)}: {escape(MODE_NAMES.get(mode, _words(mode).upper()))}{reach}")
     lines.append("🔴 the car")
+    if position is not None and position.impossible:
+        lines.append(f"📍 {IMPOSSIBLE_POSITION}")
     return "\n".join(lines) + ("" if base_map else MAP_NO_BASE)
 
 

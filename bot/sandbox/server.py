@@ -38,12 +38,13 @@ from typing import Any
 import httpx
 from PIL import Image, UnidentifiedImageError
 from starlette.applications import Starlette
-from starlette.datastructures import UploadFile
+from starlette.datastructures import Headers, UploadFile
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 # Telegram's limits (docs/telegram.md).
 MAX_TEXT = 4096
@@ -521,6 +522,36 @@ class _HideDroppedConnections(logging.Filter):
 
 _DROP_FILTER = _HideDroppedConnections()
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]"})
+_HOST_PORT = re.compile(r"(\[[^\]]*\]|[^:]*)(?::\d*)?")
+
+
+def loopback_host(host: str) -> bool:
+    """Whether a Host header names this machine's loopback (any port)."""
+    match = _HOST_PORT.fullmatch(host.strip().lower())
+    return match is not None and match.group(1) in LOOPBACK_HOSTS
+
+
+class _LoopbackHostsOnly:
+    """Answers only requests addressed to a loopback name. A web page whose own DNS name is rebound to
+    127.0.0.1 reaches this port with its name in Host: it gets 421, never the chat page or `/` (which
+    carry the bot token) nor the API."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not loopback_host(Headers(scope=scope).get("host", "")):
+            refusal = Response(
+                "This sandbox answers only to 127.0.0.1, localhost and [::1].\n",
+                status_code=HTTPStatus.MISDIRECTED_REQUEST,
+                media_type="text/plain",
+            )
+            await refusal(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 Handler = Callable[[_Bot, _Params], Any]
 
 
@@ -580,7 +611,8 @@ class BotApiServer:
                 Route("/_sandbox/{token}/chat", self._chat_page, methods=["GET"]),
                 Mount("/_sandbox/web", StaticFiles(directory=WEB_DIR), name="web"),
                 Route("/", self._home, methods=["GET"]),
-            ]
+            ],
+            middleware=[Middleware(_LoopbackHostsOnly)],
         )
 
     # ----- configuration and inspection -------------------------------------------------------------

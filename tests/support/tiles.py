@@ -48,15 +48,32 @@ class TileServer:
         self.requests = 0
         self.asked = threading.Event()  # set at the first request
         self.user_agents: list[str] = []
+        self.subdomains: list[str] = []  # the {s} of each request to `subdomain_template`
         self._tile = grid_tile()
-        app = Starlette(routes=[Route("/tiles/{z:int}/{x:int}/{y:int}.png", self._serve)])
+        app = Starlette(
+            routes=[
+                Route("/tiles/{z:int}/{x:int}/{y:int}.png", self._serve),
+                Route("/{s}/tiles/{z:int}/{x:int}/{y:int}.png", self._serve),
+            ]
+        )
         self._server = BackgroundServer(app)
 
     @property
     def template(self) -> str:
         return self._server.url + "/tiles/{z}/{x}/{y}.png"
 
+    @property
+    def subdomain_template(self) -> str:
+        """Like OSM's `https://{s}.tile...`, with the subdomain as the first path segment (loopback has no
+        subdomains); only a, b and c are served."""
+        return self._server.url + "/{s}/tiles/{z}/{x}/{y}.png"
+
     async def _serve(self, request: Request) -> Response:
+        subdomain = request.path_params.get("s")
+        if subdomain is not None:
+            self.subdomains.append(subdomain)
+            if subdomain not in ("a", "b", "c"):
+                return Response(b"no such subdomain", status_code=404)
         self.requests += 1
         self.asked.set()
         self.user_agents.append(request.headers.get("user-agent", ""))

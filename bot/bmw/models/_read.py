@@ -81,3 +81,16 @@ def _list(value: Any, what: str) -> list[Any]:
     if not isinstance(value, list):
         raise BadResponse(f"expected a list of {what}")
     return value
+
+
+def on_earth(lat: float, lon: float) -> bool:
+    """Coordinates of a place: anything else breaks map projections and Telegram refuses it as a location."""
+    return -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
+
+
+def _point(data: Any) -> tuple[float, float] | None:
+    """(lat, lon) of a place, or None (missing, not numbers, or no place on Earth)."""
+    if not isinstance(data, dict):
+        return None
+    lat, lon = _float(data, "lat"), _float(data, "lon")
+    return None if lat is None or lon is None or not on_earth(lat, lon) else (lat, lon)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any, Self
 
 from bot.bmw.errors import BadResponse
-from bot.bmw.models._read import _datetime, _float, _list, _str
+from bot.bmw.models._read import _datetime, _list, _point, _str
 
 
 @dataclass(frozen=True)
@@ -23,9 +23,10 @@ class Destination:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        lat, lon = _point(data) or (None, None)
         return cls(
-            lat=_float(data, "lat"),
-            lon=_float(data, "lon"),
+            lat=lat,
+            lon=lon,
             country=_str(data, "country"),
             city=_str(data, "city"),
             street=_str(data, "street"),

@@ -5,14 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Self
 
-from bot.bmw.models._read import _float, _str, _top
-
-
-def _point(data: Any) -> tuple[float, float] | None:
-    if not isinstance(data, dict):
-        return None
-    lat, lon = _float(data, "lat"), _float(data, "lon")
-    return None if lat is None or lon is None else (lat, lon)
+from bot.bmw.models._read import _point, _str, _top
 
 
 @dataclass(frozen=True)

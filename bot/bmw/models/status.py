@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-from bot.bmw.models._read import _datetime, _dict, _float, _int, _str, _top
+from bot.bmw.models._read import _datetime, _dict, _float, _int, _point, _str, _top
 
 _OPEN_STATES = frozenset({"OPEN", "INTERMEDIATE"})
 _DOOR_KEYS = ("doorDriverFront", "doorDriverRear", "doorPassengerFront", "doorPassengerRear")
@@ -27,10 +27,15 @@ class Position:
     lon: float | None
     heading: int | None
     status: str | None  # "OK", "DRIVER_DISABLED", "VEHICLE_ACTIVE"...
+    # BMW sent coordinates that name no place (NaN, a latitude beyond 90...): lat and lon are then None.
+    impossible: bool = False
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(_float(data, "lat"), _float(data, "lon"), _int(data, "heading"), _str(data, "status"))
+        point = _point(data)
+        sent = data.get("lat") is not None or data.get("lon") is not None
+        lat, lon = point or (None, None)
+        return cls(lat, lon, _int(data, "heading"), _str(data, "status"), impossible=sent and point is None)
 
     @property
     def usable(self) -> bool:

@@ -146,9 +146,16 @@ class Simulator(SimulatorState):
     # -- /_sim/ control surface --------------------------------------------------------------------------
 
     def _control(self, handler: Callable[[Request, dict[str, Any]], Any]) -> Endpoint:
-        """JSON in and out: `handler(request, body)` returns a payload or (status, payload)."""
+        """JSON in and out: `handler(request, body)` returns a payload or (status, payload).
+
+        Changes come only as application/json, which a web page can send cross-site only after a CORS
+        preflight this server never grants: a page in the operator's browser cannot steer the simulator
+        with a form post or a no-cors fetch (those carry form, multipart, text or no content type).
+        """
 
         async def endpoint(request: Request) -> Response:
+            if request.method != "GET" and _media_type(request) != "application/json":
+                return _error(415, "Control requests must be JSON (Content-Type: application/json)")
             try:
                 raw = await request.body()
                 body = _json_object(raw) if raw.strip() else {}
@@ -341,6 +348,10 @@ def _basic_credentials(authorization: str | None) -> tuple[str, str]:
     except (binascii.Error, UnicodeDecodeError):
         return "", ""
     return (key, secret) if scheme.lower() == "basic" and sep else ("", "")
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:
