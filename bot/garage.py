@@ -184,6 +184,10 @@ class Garage:
         if until > now:
             raise LoginCoolDown(until - now)
 
+    def needs_relink(self, tg_id: int) -> bool:
+        """BMW kept refusing the stored password: the account is as good as gone until a new /link."""
+        return self.store.password_refusals(tg_id)[1]
+
     def unlink(self, tg_id: int) -> None:
         self._sessions.pop(tg_id, None)
         self._recent_commands.pop(tg_id, None)

@@ -54,7 +54,7 @@ async def start(update: Update, context: Context) -> int:
         await say(update, error_text(exc))
         return ConversationHandler.END
     account = garage.store.account(user_id(update))
-    if account is not None:
+    if account is not None and not garage.needs_relink(user_id(update)):
         await say(
             update,
             texts.LINK_REPLACE.format(username=account.username),
