@@ -182,3 +182,19 @@ async def test_one_refused_password_is_not_yet_the_end(bot, sandbox, simulator):
     simulator.change_password(DEFAULT_USERNAME, "changed")
     assert (await cycle(bot)).failed == 2
     assert said(alice, REFUSED) == 0 and bot.bot_data["services"].garage.store.watch(612, BEV_VIN)
+
+
+async def test_guesses_sent_at_once_from_many_users_still_stop_at_three(
+    bot, sandbox, simulator, simulator_url
+):
+    """Parallel tries of one e-mail cannot all pass the check before the first failure counts."""
+    users = [sandbox.user(620 + i, "Mallory") for i in range(5)]
+    for user in users:
+        await up_to_password(user, DEFAULT_USERNAME)
+    tried = await token_requests(simulator, simulator_url)
+    for i, user in enumerate(users):
+        user.send(f"guess-{i}")
+    for user in users:
+        await user.wait_for(lambda u: said(u, WRONG) + said(u, COOL_DOWN) == 1)
+    assert await token_requests(simulator, simulator_url) == tried + 3
+    assert sum(said(user, WRONG) for user in users) == 2
