@@ -15,7 +15,8 @@ no idempotent send), and never loses it. A restart mid-charge continues the sess
 Polling adapts: charging or plugged-in cars every `charge_poll_seconds`, idle cars every `idle_poll_seconds`,
 failing cars back off exponentially (capped). An account whose stored password BMW keeps refusing is marked
 by the garage and polled no more until a new /link (each poll would be another failed login at BMW); the
-poll that set the mark tells the owner, once: the mark is on disk before that push leaves.
+poll that set the mark tells the owner, once: the mark is on disk before that push leaves (when the owner's
+own chat read set it, the answer to that read says it instead).
 
 Status calls run under one semaphore with a per-car timeout, so a slow or failing account holds one slot for
 a bounded time and never delays the others.
