@@ -3,16 +3,22 @@
 Every method takes the Telegram user id and checks that the VIN is one of that user's linked cars before
 any request leaves the process, so no input can reach another user's car. Live sessions (with their
 tokens) are kept in memory and every token change is written back, encrypted, to the store.
+
+No password guessing through the bot: after LOGIN_ATTEMPTS failed logins of one Telegram user, or of one
+e-mail whoever tries it, linking waits out a cool-down that grows with each further failure. A linked account
+whose stored password BMW refuses RELINK_AFTER_REFUSALS times in a row is not asked again until a new /link.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Protocol, TypeVar
 
+from bot.bmw.errors import AuthenticationError
 from bot.bmw.models import (
     Account,
     AllTrips,
@@ -28,10 +34,16 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.store import Store, StoredToken, StoredVehicle
+from bot.store import LoginAttempts, Store, StoredToken, StoredVehicle
 
 T = TypeVar("T")
 OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
+
+LOGIN_ATTEMPTS = 3  # failed logins before the first cool-down
+# The cool-down after the 3rd failure in a row, the 4th, the 5th, and every later one.
+LOGIN_COOL_DOWNS = (15 * 60.0, 60 * 60.0, 4 * 60 * 60.0, 24 * 60 * 60.0)
+LOGIN_FORGET_SECONDS = 24 * 60 * 60.0  # failures are forgotten a day after the last one (or its cool-down)
+RELINK_AFTER_REFUSALS = 3  # BMW refusals of a stored password in a row before the account waits for /link
 
 
 class CarApi(Protocol):
@@ -81,6 +93,24 @@ class TooManyCommands(GarageError):
         self.retry_after = retry_after
 
 
+class LoginCoolDown(GarageError):
+    """Too many failed logins of this user or this e-mail: no login before `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+class PasswordRefused(GarageError):
+    """BMW no longer accepts the account's stored password; only a new /link helps. `just_marked`: this
+    refusal made the account wait for a re-link (exactly one caller sees it, and tells the owner)."""
+
+    def __init__(self, username: str, *, just_marked: bool = False) -> None:
+        super().__init__("BMW refused the stored password")
+        self.username = username
+        self.just_marked = just_marked
+
+
 class Garage:
     def __init__(
         self,
@@ -89,11 +119,16 @@ class Garage:
         *,
         commands_per_minute: int = 6,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.api = api
         self._commands_per_minute = commands_per_minute
         self._clock = clock
+        self._wall_clock = wall_clock  # cool-downs are stored, so they are in Unix time
+        # Logins of one subject (user, e-mail) run one at a time, so parallel tries cannot all pass the check
+        # before the first failure counts. Weak values: a lock lives only while a login holds or awaits it.
+        self._login_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._sessions: dict[int, Account] = {}
         self._recent_commands: dict[int, deque[float]] = {}
         self._running: set[tuple[int, str]] = set()
@@ -104,9 +139,21 @@ class Garage:
     async def link(
         self, tg_id: int, first_name: str | None, region: Region, username: str, password: str
     ) -> list[Vehicle]:
-        """Log in and list the cars; only when both succeed is anything stored (encrypted)."""
-        account = Account(username=username, password=password, region=region)
-        await self.api.login(account)
+        """Log in and list the cars; only when both succeed is anything stored (encrypted). LoginCoolDown,
+        before anything reaches BMW, while this user or this e-mail is cooling down after failed logins, and
+        instead of the AuthenticationError of the failure that begins a cool-down."""
+        subjects = self.store.login_subjects(tg_id, username)
+        user_lock, email_lock = (self._login_lock(subject) for subject in subjects)
+        async with user_lock, email_lock:
+            self.check_login(tg_id, username)
+            account = Account(username=username, password=password, region=region)
+            try:
+                await self.api.login(account)
+            except AuthenticationError:
+                self._login_failed(subjects)
+                self.check_login(tg_id, username)  # LoginCoolDown when this failure began one
+                raise
+            self.store.forget_login_attempts(subjects)
         vehicles = await self.api.vehicles(account)
         self.store.upsert_user(tg_id, first_name)
         self.store.save_account(tg_id, region=region.value, username=username, password=password)
@@ -128,6 +175,18 @@ class Garage:
         )
         self._sessions[tg_id] = account
         return vehicles
+
+    def check_login(self, tg_id: int, username: str | None = None) -> None:
+        """LoginCoolDown while this user, or (when given) this e-mail, may not try to log in."""
+        now = self._wall_clock()
+        subjects = self.store.login_subjects(tg_id, username)
+        until = max(self.store.login_attempts(subject, now).blocked_until or now for subject in subjects)
+        if until > now:
+            raise LoginCoolDown(until - now)
+
+    def needs_relink(self, tg_id: int) -> bool:
+        """BMW kept refusing the stored password: the account is as good as gone until a new /link."""
+        return self.store.password_refusals(tg_id)[1]
 
     def unlink(self, tg_id: int) -> None:
         self._sessions.pop(tg_id, None)
@@ -248,6 +307,23 @@ class Garage:
 
     # Internals ---------------------------------------------------------------------------------------------
 
+    def _login_lock(self, subject: str) -> asyncio.Lock:
+        lock = self._login_locks.get(subject)
+        if lock is None:
+            lock = self._login_locks[subject] = asyncio.Lock()
+        return lock
+
+    def _login_failed(self, subjects: list[str]) -> None:
+        now = self._wall_clock()
+        for subject in subjects:
+            failures = self.store.login_attempts(subject, now).failures + 1
+            blocked_until = None
+            if failures >= LOGIN_ATTEMPTS:
+                step = min(failures - LOGIN_ATTEMPTS, len(LOGIN_COOL_DOWNS) - 1)
+                blocked_until = now + LOGIN_COOL_DOWNS[step]
+            forget_at = (blocked_until or now) + LOGIN_FORGET_SECONDS
+            self.store.save_login_attempts(subject, LoginAttempts(failures, blocked_until, forget_at), now)
+
     def _take_command_slot(self, tg_id: int) -> None:
         now = self._clock()
         recent = self._recent_commands.setdefault(tg_id, deque())
@@ -276,13 +352,25 @@ class Garage:
     async def _call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
         self.car(tg_id, vin)
         account = self._session(tg_id)
+        refusals, relink_needed = self.store.password_refusals(tg_id)
+        if relink_needed:  # asking again would only bring the account closer to a lock-out at BMW
+            raise PasswordRefused(account.username)
         before = account.token
         try:
-            return await method(account, vin)
+            result = await method(account, vin)
+        except AuthenticationError as exc:
+            # Counted only while this is still the user's account (not one replaced by a /link meanwhile).
+            marked = self._sessions.get(tg_id) is account and self.store.count_password_refusal(
+                tg_id, RELINK_AFTER_REFUSALS
+            )
+            raise PasswordRefused(account.username, just_marked=marked) from exc
         finally:
             # The client refreshes tokens transparently; keep the newest one (encrypted) across restarts.
             if account.token is not before and self._sessions.get(tg_id) is account:
                 self._save_token(tg_id, account.token)
+        if refusals:
+            self.store.clear_password_refusals(tg_id)
+        return result
 
     def _save_token(self, tg_id: int, token: Token | None) -> None:
         stored = StoredToken(token.access_token, token.refresh_token, token.expires_at) if token else None

@@ -8,6 +8,8 @@ method that removes a parent row removes its children in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import sqlite3
 import threading
@@ -85,6 +87,15 @@ class ChargeWatch:
     last_event: str | None  # the last push sent, e.g. "finished:<charging_since>", for exactly-once
     next_poll_at: float
     failures: int
+
+
+@dataclass(frozen=True)
+class LoginAttempts:
+    """Failed logins through /link of one subject (a Telegram user, or an e-mail by its keyed hash)."""
+
+    failures: int = 0  # in a row, since the last success or since the record was forgotten
+    blocked_until: float | None = None  # Unix time: no login before this
+    forget_at: float = 0.0  # Unix time: from then on the record counts as clean and is removed
 
 
 def generate_secret_key() -> str:
@@ -167,8 +178,26 @@ def m002_charge_watches(db: Database) -> None:
     )
 
 
+def m003_login_attempts_and_refusals(db: Database) -> None:
+    # Failed /link logins per subject: "user:<tg_id>" (tg_id set, so /unlink removes it) or
+    # "email:<keyed hash>" (tg_id NULL: shared by everyone who tries that e-mail). Never an e-mail itself.
+    db.create_table(
+        "login_attempts",
+        {"subject": str, "tg_id": int, "failures": int, "blocked_until": float, "forget_at": float},
+        pk="subject",
+        not_null=["failures", "forget_at"],
+    )
+    # BMW's refusals of a linked account's stored password, in a row; at the limit the account waits for a
+    # new /link (relink_needed_at set) and nothing polls it meanwhile.
+    db.table("accounts").add_column("password_refusals", int, not_null_default=0)
+    db.table("accounts").add_column("relink_needed_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
-_STEPS = [MIGRATIONS()(step) for step in (m001_users_accounts_vehicles, m002_charge_watches)]
+_STEPS = [
+    MIGRATIONS()(step)
+    for step in (m001_users_accounts_vehicles, m002_charge_watches, m003_login_attempts_and_refusals)
+]
 SCHEMA_VERSION = len(_STEPS)
 
 _SECRET_COLUMNS = (
@@ -178,6 +207,7 @@ _SECRET_COLUMNS = (
     "refresh_token_enc",
     "security_answer_enc",
 )
+_USER_SUBJECT = "user:"
 _VEHICLE_COLUMNS = "tg_id, vin, model, license_plate, drive_train, capabilities, position"
 _WATCH_COLUMNS = (
     "vin, tg_id, charging_status, connection_status, charging_since, soc_at_start, last_event,"
@@ -200,6 +230,7 @@ class Store:
         except (ValueError, TypeError):
             raise ValueError("a secret key is not a Fernet key (see generate_secret_key)") from None
         self._primary = fernets[0]
+        self._subject_key = hashlib.sha256(b"login-attempts:" + secret_keys[0].encode()).digest()
         self._fernet = MultiFernet(fernets)
         self._clock = clock
         self._lock = threading.RLock()
@@ -294,7 +325,7 @@ class Store:
     def delete_user(self, tg_id: int) -> None:
         """Every row about that user, in one transaction."""
         with self._write() as db:
-            for table in ("charge_watches", "vehicles", "accounts", "users"):
+            for table in ("login_attempts", "charge_watches", "vehicles", "accounts", "users"):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
 
     # --- account and secrets --------------------------------------------------------------------------------
@@ -490,9 +521,11 @@ class Store:
     # --- charge watches -------------------------------------------------------------------------------------
 
     def watches_due(self, now: float, limit: int | None = None) -> list[ChargeWatch]:
-        """Watches whose next_poll_at <= now, most overdue first."""
+        """Watches whose next_poll_at <= now, most overdue first; none of an account waiting for a re-link."""
         rows = self._rows(
-            f"SELECT {_WATCH_COLUMNS} FROM charge_watches WHERE next_poll_at <= ?"
+            f"SELECT {_WATCH_COLUMNS} FROM charge_watches w WHERE next_poll_at <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM accounts a"
+            " WHERE a.tg_id = w.tg_id AND a.relink_needed_at IS NOT NULL)"
             " ORDER BY next_poll_at, tg_id, vin LIMIT ?",
             (now, -1 if limit is None else limit),
         )
@@ -528,6 +561,72 @@ class Store:
 
     def watched_count(self) -> int:
         return int(self._rows("SELECT count(*) FROM charge_watches")[0][0])
+
+    # --- refused logins -------------------------------------------------------------------------------------
+
+    def login_subjects(self, tg_id: int, email: str | None = None) -> list[str]:
+        """What failed logins count against: the Telegram user and, when given, the e-mail, as a keyed hash of
+        its case-folded form (so one e-mail is one subject whatever its case, and no e-mail is stored)."""
+        subjects = [f"{_USER_SUBJECT}{tg_id}"]
+        if email is not None:
+            digest = hmac.new(self._subject_key, email.strip().casefold().encode(), hashlib.sha256)
+            subjects.append(f"email:{digest.hexdigest()}")
+        return subjects
+
+    def login_attempts(self, subject: str, now: float) -> LoginAttempts:
+        rows = self._rows(
+            "SELECT failures, blocked_until, forget_at FROM login_attempts"
+            " WHERE subject = ? AND forget_at > ?",
+            (subject, now),
+        )
+        return LoginAttempts(*rows[0]) if rows else LoginAttempts()
+
+    def save_login_attempts(self, subject: str, attempts: LoginAttempts, now: float) -> None:
+        """Store the subject's record and drop every forgotten one, so the table stays small."""
+        tg_id = int(subject.removeprefix(_USER_SUBJECT)) if subject.startswith(_USER_SUBJECT) else None
+        with self._write() as db:
+            db.execute("DELETE FROM login_attempts WHERE forget_at <= ?", (now,))
+            db.execute(
+                "INSERT OR REPLACE INTO login_attempts (subject, tg_id, failures, blocked_until, forget_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (subject, tg_id, attempts.failures, attempts.blocked_until, attempts.forget_at),
+            )
+
+    def forget_login_attempts(self, subjects: Sequence[str]) -> None:
+        with self._write() as db:
+            db.conn.executemany("DELETE FROM login_attempts WHERE subject = ?", [(s,) for s in subjects])
+
+    def password_refusals(self, tg_id: int) -> tuple[int, bool]:
+        """BMW's refusals of the account's stored password in a row, and whether it waits for a re-link."""
+        rows = self._rows(
+            "SELECT password_refusals, relink_needed_at IS NOT NULL FROM accounts WHERE tg_id = ?", (tg_id,)
+        )
+        return (int(rows[0][0]), bool(rows[0][1])) if rows else (0, False)
+
+    def count_password_refusal(self, tg_id: int, relink_after: int) -> bool:
+        """One more refusal of the stored password; the `relink_after`-th in a row marks the account as
+        waiting for a re-link. True only for the refusal that set the mark, so exactly one caller tells."""
+        query = "SELECT password_refusals, relink_needed_at IS NOT NULL FROM accounts WHERE tg_id = ?"
+        with self._write() as db:
+            before = db.execute(query, (tg_id,)).fetchone()
+            if before is None:
+                return False
+            refusals, marked = int(before[0]) + 1, bool(before[1])
+            mark = not marked and refusals >= relink_after
+            db.execute(
+                "UPDATE accounts SET password_refusals = ?,"
+                " relink_needed_at = CASE WHEN ? THEN ? ELSE relink_needed_at END WHERE tg_id = ?",
+                (refusals, mark, self._clock(), tg_id),
+            )
+        return mark
+
+    def clear_password_refusals(self, tg_id: int) -> None:
+        """BMW took the stored password again (a re-link replaces the whole row anyway)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE accounts SET password_refusals = 0 WHERE tg_id = ? AND relink_needed_at IS NULL",
+                (tg_id,),
+            )
 
 
 def _vehicle(row: tuple[Any, ...]) -> StoredVehicle:

@@ -13,8 +13,13 @@ out on a later cycle; a restart between sending and recording repeats that one p
 no idempotent send), and never loses it. A restart mid-charge continues the session from the store.
 
 Polling adapts: charging or plugged-in cars every `charge_poll_seconds`, idle cars every `idle_poll_seconds`,
-failing cars back off exponentially (capped). Status calls run under one semaphore with a per-car timeout, so
-a slow or failing account holds one slot for a bounded time and never delays the others.
+failing cars back off exponentially (capped). An account whose stored password BMW keeps refusing is marked
+by the garage and polled no more until a new /link (each poll would be another failed login at BMW); the
+poll that set the mark tells the owner, once: the mark is on disk before that push leaves (when the owner's
+own chat read set it, the answer to that read says it instead).
+
+Status calls run under one semaphore with a per-car timeout, so a slow or failing account holds one slot for
+a bounded time and never delays the others.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from enum import StrEnum
 
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
-from bot.garage import Garage, GarageError
+from bot.garage import Garage, GarageError, PasswordRefused
 from bot.store import ChargeWatch, NotifyPrefs
 
 log = logging.getLogger(__name__)
@@ -76,7 +81,16 @@ class ChargeEvent:
         return max(0.0, self.seen_at - self.charging_since)
 
 
-Push = Callable[[ChargeEvent], Awaitable[None]]  # raises when the push should be tried again later
+@dataclass(frozen=True)
+class RelinkNeeded:
+    """BMW no longer takes the stored password of `username`: polling stopped until its owner links again."""
+
+    tg_id: int
+    username: str
+
+
+# Raises when a charge push should be tried again later; a RelinkNeeded push is never repeated.
+Push = Callable[[ChargeEvent | RelinkNeeded], Awaitable[None]]
 
 
 @dataclass
@@ -125,6 +139,7 @@ class Watcher:
             return report
 
     async def _watch_car(self, watch: ChargeWatch, now: float, report: CycleReport) -> None:
+        relink: RelinkNeeded | None = None
         async with self._slots:
             try:
                 async with asyncio.timeout(self._status_timeout):
@@ -141,10 +156,29 @@ class Watcher:
                 self._store.save_watch(
                     replace(watch, failures=failures, next_poll_at=now + self._backoff(watch, failures))
                 )
-                return
-        report.polled += 1
+                if isinstance(exc, PasswordRefused) and exc.just_marked:
+                    relink = RelinkNeeded(watch.tg_id, exc.username)
+                else:
+                    return
         # Outside the slot: a push waiting on Telegram's rate limit must not hold up other cars' polls.
+        if relink is not None:
+            await self._tell_relink(relink, report)
+            return
+        report.polled += 1
         await self._observe(watch, status, now, report)
+
+    async def _tell_relink(self, relink: RelinkNeeded, report: CycleReport) -> None:
+        log.warning(
+            "watcher: BMW keeps refusing the password of user %s; polling stops until /link", relink.tg_id
+        )
+        try:
+            await self._push(relink)
+        except Exception as exc:
+            # Not repeated: the mark says the owner was told, and every chat read tells them too.
+            report.push_failures += 1
+            log.warning("watcher: re-link push to user %s failed (%s)", relink.tg_id, type(exc).__name__)
+            return
+        report.pushed += 1
 
     async def _observe(
         self, watch: ChargeWatch, status: VehicleStatus, now: float, report: CycleReport

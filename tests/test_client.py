@@ -139,6 +139,15 @@ async def test_wrong_password(client: BMWClient, simulator: Simulator, logged: L
     assert await logged("/webapi/v1") == []
 
 
+async def test_logins_of_many_e_mails_leave_no_per_e_mail_state(client: BMWClient, account: Account) -> None:
+    """Someone trying e-mail after e-mail must not grow the client's memory."""
+    for i in range(50):
+        with pytest.raises(AuthenticationError):
+            await client.login(Account(f"guess-{i}@example.com", "not-the-password"))
+    await asyncio.gather(*(client.status(account, vin) for vin in (BEV, REX)))
+    assert len(client._auth_locks) == 0  # a lock lives only while a login holds or awaits it
+
+
 async def test_wrong_api_key(simulator_url: str, account: Account) -> None:
     async with make_client(simulator_url, api_key="wrong-key") as bmw:
         with pytest.raises(ApiCredentialsError):

@@ -194,14 +194,12 @@ async def test_expired_token_and_revoked_refresh_token_log_in_again_unseen(
 async def test_password_changed_at_bmw_is_one_clear_line(bot, sandbox, simulator, no_errors):
     alice = sandbox.user(407)
     await link(alice)
-    # The owner changed the password at BMW (the simulator has no control route for that); the bot's
-    # tokens are gone too, so only the stored password is left, and it is refused.
-    simulator._accounts["demo@example.com"].password = "changed-at-bmw"
-    simulator.expire_tokens()
-    simulator.revoke_refresh_tokens()
+    # The owner changed the password at BMW: the bot's tokens end with it, only the stored password is left,
+    # and it is refused.
+    simulator.change_password("demo@example.com", "changed-at-bmw")
     before = len(alice.bot_messages)
     alice.send("/status")
-    await alice.wait_for(lambda u: "username or password" in (u.last_bot_message().text or ""))
+    await alice.wait_for(lambda u: "no longer accepts your password" in (u.last_bot_message().text or ""))
     assert len(alice.bot_messages) == before + 1 and WENT_WRONG not in alice.transcript()
 
 

@@ -17,6 +17,7 @@ from bot.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ChargeWatch,
+    LoginAttempts,
     NotifyPrefs,
     SecretKeyMismatch,
     Store,
@@ -117,7 +118,13 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
     assert stat.S_IMODE(db_path.stat().st_mode) & 0o077 == 0
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert set(rows_per_table(db_path, 0)) == {"users", "accounts", "vehicles", "charge_watches"}
+        assert set(rows_per_table(db_path, 0)) == {
+            "users",
+            "accounts",
+            "vehicles",
+            "charge_watches",
+            "login_attempts",
+        }
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
             column
@@ -346,6 +353,9 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     store.upsert_user(BOB, "Bob")
     store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
     store.save_vehicles(BOB, [car(BOB, "WBY1Z21000V000001")])
+    alice_subject, email_subject = store.login_subjects(ALICE, SECRETS["username"])
+    for subject in (alice_subject, email_subject, *store.login_subjects(BOB)):
+        store.save_login_attempts(subject, LoginAttempts(1, None, 1e12), 0.0)
     alice_before = rows_per_table(db_path, ALICE)
     bob_before = rows_per_table(db_path, BOB)
     assert all(alice_before.values()), alice_before  # she has rows in every table
@@ -355,6 +365,8 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     assert rows_per_table(db_path, BOB) == bob_before
     assert store.user_ids() == [BOB]
     assert store.account(ALICE) is None and store.notify_prefs(ALICE) == NotifyPrefs()
+    # The e-mail's count is nobody's row: unlinking does not reset it for whoever tries that e-mail next.
+    assert store.login_attempts(email_subject, 0.0).failures == 1
 
 
 # --- secrets ------------------------------------------------------------------------------------------------
@@ -435,7 +447,11 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
     sqlite3.connect(db_path).close()
     with Store(db_path, [key]) as store:
         assert store.schema_version == SCHEMA_VERSION
-    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+    assert applied_migrations(db_path) == [
+        "m001_users_accounts_vehicles",
+        "m002_charge_watches",
+        "m003_login_attempts_and_refusals",
+    ]
 
 
 def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path, key: str) -> None:
@@ -461,7 +477,11 @@ def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path
             capabilities=frozenset({"chargeNow"}),
         )
         assert [(w.tg_id, w.vin) for w in store.watches_due(0.0)] == [(ALICE, "VIN_OLD")]
-    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+    assert applied_migrations(db_path) == [
+        "m001_users_accounts_vehicles",
+        "m002_charge_watches",
+        "m003_login_attempts_and_refusals",
+    ]
 
 
 def test_a_database_from_a_newer_bot_is_refused(db_path: Path, key: str) -> None:
@@ -526,3 +546,50 @@ async def test_event_loop_and_worker_threads_interleave(store: Store) -> None:
     await asyncio.gather(chat_on_loop(), *(asyncio.to_thread(poll_in_thread, f"VIN{i}") for i in range(20)))
     assert {w.failures for w in store.watches_due(1.0)} == {24}
     assert store.user_ids() == [ALICE, BOB]
+
+
+# --- refused logins -----------------------------------------------------------------------------------------
+
+
+def test_login_attempts_count_an_e_mail_whatever_its_case_and_store_no_e_mail(
+    store: Store, db_path: Path, key: str
+) -> None:
+    [alice] = store.login_subjects(ALICE)
+    _, email = store.login_subjects(ALICE, "Alice.Owner@Example.org")
+    assert store.login_subjects(BOB, " alice.owner@example.org")[1] == email  # one e-mail, one subject
+    assert store.login_attempts(email, 0.0) == LoginAttempts()
+    store.save_login_attempts(email, LoginAttempts(3, 900.0, 2_000.0), 0.0)
+    store.save_login_attempts(alice, LoginAttempts(1, None, 1_000.0), 0.0)
+    assert store.login_attempts(email, 1_500.0) == LoginAttempts(3, 900.0, 2_000.0)
+    assert store.login_attempts(email, 2_000.0) == LoginAttempts()  # forgotten from forget_at on
+    store.save_login_attempts(alice, LoginAttempts(2, None, 9_000.0), 2_000.0)  # writing prunes the old
+    with raw(db_path) as conn:
+        assert conn.execute("SELECT subject FROM login_attempts").fetchall() == [(alice,)]
+    store.save_login_attempts(email, LoginAttempts(1, None, 9_000.0), 2_000.0)
+    store.forget_login_attempts([alice, email])
+    assert store.login_attempts(alice, 0.0) == store.login_attempts(email, 0.0) == LoginAttempts()
+    wal = db_path.with_name(db_path.name + "-wal")
+    written = db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert b"example.org" not in written.lower()
+    # The hash is keyed: another BOT_SECRET_KEY gives another subject for the same e-mail.
+    with Store(db_path.with_name("other.sqlite3"), [generate_secret_key()]) as other:
+        assert other.login_subjects(ALICE, "alice.owner@example.org")[1] != email
+
+
+def test_refusals_of_the_stored_password_mark_the_account_once_and_stop_its_watches(store: Store) -> None:
+    link_alice(store)
+    store.save_vehicles(BOB, [car(BOB, "WBY1Z21000V000001")])
+    assert store.password_refusals(ALICE) == (0, False)
+    assert store.count_password_refusal(ALICE, 3) is False
+    store.clear_password_refusals(ALICE)  # BMW took it again: the count starts over
+    assert [store.count_password_refusal(ALICE, 3) for _ in range(5)] == [False, False, True, False, False]
+    assert store.password_refusals(ALICE) == (5, True)
+    store.clear_password_refusals(ALICE)  # a marked account waits for a re-link, whatever happens
+    assert store.password_refusals(ALICE) == (5, True)
+    assert {w.tg_id for w in store.watches_due(1e12)} == {BOB}
+
+    store.save_account(ALICE, region="EU", username=SECRETS["username"], password="new password")
+    store.save_vehicles(ALICE, [car(ALICE, "WBY1Z21000V000001")])
+    assert store.password_refusals(ALICE) == (0, False)
+    assert {w.tg_id for w in store.watches_due(1e12)} == {ALICE, BOB}
+    assert store.count_password_refusal(BOB, 1) is False  # no account: nothing to mark

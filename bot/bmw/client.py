@@ -12,6 +12,7 @@ import json
 import logging
 import random
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
@@ -86,8 +87,9 @@ class BMWClient:
         self._poll_max = poll_max
         self._get_retries = get_retries
         self._retry_backoff = retry_backoff
-        # One lock per login, so concurrent calls of one account renew its token once, not once each.
-        self._auth_locks: dict[str, asyncio.Lock] = {}
+        # One lock per login, so concurrent calls of one account renew its token once, not once each. Weak
+        # values: a lock lives only while a call holds or awaits it, so e-mails tried once leave nothing.
+        self._auth_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -154,7 +156,10 @@ class BMWClient:
         return account.token
 
     def _auth_lock(self, account: Account) -> asyncio.Lock:
-        return self._auth_locks.setdefault(account.username, asyncio.Lock())
+        lock = self._auth_locks.get(account.username)
+        if lock is None:
+            lock = self._auth_locks[account.username] = asyncio.Lock()
+        return lock
 
     # --- vehicle data ---------------------------------------------------------------------------------
 

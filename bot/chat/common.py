@@ -21,7 +21,16 @@ from telegram.ext import Application, ContextTypes, JobQueue
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
-from bot.garage import CommandInProgress, Garage, GarageError, NotLinked, NotYourCar, TooManyCommands
+from bot.garage import (
+    CommandInProgress,
+    Garage,
+    GarageError,
+    LoginCoolDown,
+    NotLinked,
+    NotYourCar,
+    PasswordRefused,
+    TooManyCommands,
+)
 from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
 from bot.watcher import Watcher
@@ -148,6 +157,10 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         return texts.COMMAND_IN_PROGRESS.format(car=label)
     if isinstance(exc, TooManyCommands):
         return texts.TOO_MANY_COMMANDS.format(seconds=max(1, round(exc.retry_after)))
+    if isinstance(exc, LoginCoolDown):
+        return texts.link_cool_down(exc.retry_after)
+    if isinstance(exc, PasswordRefused):
+        return texts.password_refused(exc.username)
     if isinstance(exc, BMWError):
         return texts.bmw_trouble(exc.message)
     raise exc

@@ -24,6 +24,7 @@ from bot.chat.common import (
     Context,
     answer,
     edit,
+    error_text,
     message_of,
     pressed_message,
     query_of,
@@ -33,6 +34,7 @@ from bot.chat.common import (
     user_id,
     user_of,
 )
+from bot.garage import LoginCoolDown
 
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
 LINK_TIMEOUT_SECONDS = 600.0
@@ -47,8 +49,14 @@ def _forget(context: Context) -> None:
 
 
 async def start(update: Update, context: Context) -> int:
-    account = services(context).garage.store.account(user_id(update))
-    if account is not None:
+    garage = services(context).garage
+    try:
+        garage.check_login(user_id(update))
+    except LoginCoolDown as exc:
+        await say(update, error_text(exc))
+        return ConversationHandler.END
+    account = garage.store.account(user_id(update))
+    if account is not None and not garage.needs_relink(user_id(update)):
         await say(
             update,
             texts.link_replace(account.username),
@@ -86,6 +94,12 @@ async def email(update: Update, context: Context) -> int:
     if len(given) > EMAIL_MAX or not EMAIL_PATTERN.match(given):
         await say(update, texts.LINK_EMAIL_INVALID)
         return EMAIL
+    try:  # said before the user types a password in vain; garage.link checks again before BMW is asked
+        services(context).garage.check_login(user_id(update), given)
+    except LoginCoolDown as exc:
+        _forget(context)
+        await say(update, error_text(exc))
+        return ConversationHandler.END
     user_data(context)["link_email"] = given
     await say(update, texts.LINK_PASSWORD)
     return PASSWORD
@@ -109,6 +123,10 @@ async def password(update: Update, context: Context) -> int:
     except AuthenticationError:
         await edit(status, texts.LINK_WRONG_PASSWORD)
         return PASSWORD
+    except LoginCoolDown as exc:  # before BMW was asked, or this failure began a cool-down
+        _forget(context)
+        await edit(status, error_text(exc))
+        return ConversationHandler.END
     except BMWError as exc:
         _forget(context)
         await edit(status, texts.link_failed(exc.message))

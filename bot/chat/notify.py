@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, replace
 
 from aiolimiter import AsyncLimiter
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
@@ -20,7 +20,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, edit, job_queue, query_of, say, services, user_id
 from bot.config import Settings
-from bot.watcher import ChargeEvent, EventKind, Push, Watcher
+from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded, Watcher
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,15 @@ async def toggle(update: Update, context: Context) -> None:
 
 
 def pusher(application: Application) -> Push:
-    """The watcher's push: one message with the numbers and Status / Range map buttons."""
+    """The watcher's push: one message with the numbers and Status / Range map buttons, or the one line
+    asking the owner to link again."""
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
     pace = AsyncLimiter(1, 1 / PUSHES_PER_SECOND)  # one at a time: no burst
 
-    async def push(event: ChargeEvent) -> None:
+    async def push(event: ChargeEvent | RelinkNeeded) -> None:
+        if isinstance(event, RelinkNeeded):
+            await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
+            return
         svc = application.bot_data["services"]
         car = svc.garage.store.vehicle(event.tg_id, event.vin)
         if car is None:  # unlinked since the poll: nothing to tell
@@ -75,13 +79,16 @@ def pusher(application: Application) -> Push:
             charged_seconds=event.charged_seconds if ended else None,
         )
         markup = keyboards.charge_push(svc.refs.ref(event.tg_id, car.vin), car)
+        await send(event.tg_id, event.kind, text, markup)
+
+    async def send(tg_id: int, kind: str, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         try:
             async with in_flight, pace:
                 await application.bot.send_message(
-                    event.tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                    tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
                 )
         except Forbidden:
-            log.info("user %s blocked the bot; %s push dropped", event.tg_id, event.kind)
+            log.info("user %s blocked the bot; %s push dropped", tg_id, kind)
 
     return push
 

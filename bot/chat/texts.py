@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from html import escape, unescape
 
@@ -85,6 +86,12 @@ LINK_FAILED = "I could not link your account: {reason} Nothing was stored. Try /
 LINK_NO_CARS = "BMW accepted the login but lists no cars on this account; nothing was stored."
 LINK_DONE = "Linked! I found:\n{cars}\n\nTry /status."
 LINK_TIMEOUT = "Linking timed out; start again with /link when you are ready."
+LINK_COOL_DOWN = "🔒 Too many failed logins; to protect the account, please try /link again in {wait}."
+PASSWORD_REFUSED = "🔑 BMW no longer accepts your password for {email}; please /link again."
+PASSWORD_REFUSED_PUSH = (
+    "🔑 BMW no longer accepts your password for {email}, so I have stopped checking your cars and won't "
+    "send charging messages. Please /link again."
+)
 NOT_LINKED = "You have not linked a BMW account yet: use /link."
 LINK_PASSWORD_TOO_LONG = (
     "That is longer than any password BMW takes (at most {limit} characters); please send it again, "
@@ -193,6 +200,14 @@ def car_label(car: StoredVehicle) -> str:
 
 def cars_list(cars: list[StoredVehicle]) -> str:
     return "\n".join(f"• {car_label(car)}" for car in cars)
+
+
+def link_cool_down(seconds: float) -> str:
+    return LINK_COOL_DOWN.format(wait=_duration(math.ceil(seconds / 60)))
+
+
+def password_refused(email: str, *, push: bool = False) -> str:
+    return (PASSWORD_REFUSED_PUSH if push else PASSWORD_REFUSED).format(email=escape(email))
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:

@@ -353,6 +353,15 @@ class SimulatorState:
                 if username is not None and owner.casefold() != username.casefold()
             }
 
+    def change_password(self, username: str, password: str) -> None:
+        """The owner changed the password at BMW: every session of the account ends, as BMW ends them."""
+        with self._lock:
+            self._accounts[username.casefold()].password = password
+            self._access = {
+                t: v for t, v in self._access.items() if v.username.casefold() != username.casefold()
+            }
+            self.revoke_refresh_tokens(username)
+
     def check_client(self, key: str, secret: str) -> None:
         if not (hmac.compare_digest(key, self.api_key) and hmac.compare_digest(secret, self.api_secret)):
             raise OAuthError(
