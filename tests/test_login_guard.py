@@ -16,7 +16,7 @@ from bot.garage import Garage
 from bot.sandbox import SandboxUser
 from bot.sandbox.driver import ChatMessage
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
-from tests.test_watcher import Cycles
+from tests.support.watcher import Cycles
 
 WRONG = "BMW did not accept that e-mail or password"
 COOL_DOWN = "Too many failed logins"
