@@ -521,3 +521,16 @@ def test_html_errors_name_the_problem(text: str, problem: str) -> None:
 
 def test_html_visible_text_drops_tags_and_entities() -> None:
     assert html_visible_text('<b>80 %</b> &lt;5 km <a href="https://x.org">map</a>') == "80 % <5 km map"
+
+
+async def test_updates_made_together_arrive_in_one_batch(
+    sandbox: Sandbox, tg_bot: Bot, alice: SandboxUser
+) -> None:
+    waiting = asyncio.create_task(tg_bot.get_updates(timeout=30, read_timeout=40))
+    await asyncio.sleep(0.3)  # the poll is waiting at the server
+    with sandbox.together():
+        alice.send("first")
+        await asyncio.sleep(0.3)  # time enough for a waiting poll to answer, were the first one let out
+        alice.send("second")
+    updates = await asyncio.wait_for(waiting, 10)
+    assert [u.message.text for u in updates if u.message] == ["first", "second"]
