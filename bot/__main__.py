@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
 from bot.store import StoreError
-
-HEARTBEAT_MAX_AGE = 180.0
 
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
@@ -59,13 +56,11 @@ def _genkey(_: Settings, __: argparse.Namespace) -> int:
 
 
 def _health(settings: Settings, _: argparse.Namespace) -> int:
-    from bot.app import heartbeat_path
+    from bot.app import HEARTBEAT_MAX_AGE, heartbeat_age, heartbeat_path
 
-    path = heartbeat_path(settings)
-    try:
-        age = time.time() - path.stat().st_mtime
-    except FileNotFoundError:
-        print(f"unhealthy: no heartbeat at {path}")
+    age = heartbeat_age(settings)
+    if age is None:
+        print(f"unhealthy: no heartbeat at {heartbeat_path(settings)}")
         return 1
     if age > HEARTBEAT_MAX_AGE:
         print(f"unhealthy: last heartbeat {age:.0f} s ago")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
@@ -23,9 +23,12 @@ from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
 from bot.store import Store
+from bot.updates import ChatOrderedProcessor
+from bot.webhook import WebhookServer, new_secret_token, webhook_app
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
+HEARTBEAT_MAX_AGE = 180.0  # three missed beats: the bot is stuck or gone
 
 # Our conversations mix message and button states on purpose (per chat, not per message); PTB warns
 # about exactly that combination.
@@ -34,6 +37,14 @@ warnings.filterwarnings("ignore", message=".*per_message.*", category=PTBUserWar
 
 def heartbeat_path(settings: Settings) -> Path:
     return settings.database_path.with_name(settings.database_path.name + ".heartbeat")
+
+
+def heartbeat_age(settings: Settings) -> float | None:
+    """Seconds since the running bot's last heartbeat; None when there is none."""
+    try:
+        return time.time() - heartbeat_path(settings).stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 def build_application(settings: Settings, *, car_api: CarApi | None = None) -> Application:
@@ -56,8 +67,8 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(AIORateLimiter(max_retries=5))
-        # A remote command waits up to minutes for the car; it must not hold up anyone else's updates.
-        .concurrent_updates(True)
+        # Each chat's updates in order, chats side by side (a remote command's minutes run in their own task).
+        .concurrent_updates(ChatOrderedProcessor())
         .post_init(_post_init)
         .post_shutdown(_post_shutdown)
         .build()
@@ -162,16 +173,51 @@ async def polling(application: Application) -> AsyncIterator[Application]:
                 await application.post_shutdown(application)
 
 
-def webhook_options(settings: Settings) -> dict[str, Any]:
-    """PTB's own webhook server: it checks X-Telegram-Bot-Api-Secret-Token on every request."""
-    return {
-        "listen": settings.webhook_listen,
-        "port": settings.webhook_port,
-        "url_path": urlparse(settings.webhook_url or "").path.lstrip("/"),
-        "webhook_url": settings.webhook_url,
-        "secret_token": settings.webhook_secret_token,
-        "allowed_updates": Update.ALL_TYPES,
-    }
+@asynccontextmanager
+async def webhook(application: Application, settings: Settings) -> AsyncIterator[str]:
+    """Webhook mode, started as `polling` starts long polling: our server (bot/webhook.py) on
+    WEBHOOK_LISTEN:WEBHOOK_PORT, registered with setWebhook. Yields the secret token in use: the configured
+    one, else a random one made for this run."""
+    assert settings.webhook_url is not None  # webhook mode is chosen by setting it
+    secret_token = settings.webhook_secret_token or new_secret_token()
+    app = webhook_app(
+        application,
+        path=urlparse(settings.webhook_url).path or "/",
+        secret_token=secret_token,
+        heartbeat_age=lambda: heartbeat_age(settings),
+        max_age=HEARTBEAT_MAX_AGE,
+    )
+    server = WebhookServer(app, settings.webhook_listen, settings.webhook_port)
+    async with application:
+        if application.post_init:
+            await application.post_init(application)
+        await application.start()
+        try:
+            await server.start()
+            await application.bot.set_webhook(
+                settings.webhook_url, secret_token=secret_token, allowed_updates=Update.ALL_TYPES
+            )
+            yield secret_token
+        finally:
+            await server.stop()  # first: no update may arrive once the Application stops taking them
+            await application.stop()
+            if application.post_shutdown:
+                await application.post_shutdown(application)
+
+
+def _run_webhook(application: Application, settings: Settings) -> None:
+    """run_webhook's life cycle with our server: `stop_running()` (the stop signals) ends run_forever."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    serving = webhook(application, settings)
+    try:
+        loop.run_until_complete(serving.__aenter__())
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(serving.__aexit__(None, None, None))
+    finally:
+        loop.close()
 
 
 def run_bot(settings: Settings, application: Application | None = None) -> None:
@@ -181,7 +227,7 @@ def run_bot(settings: Settings, application: Application | None = None) -> None:
     application.bot_data["handle_stop_signals"] = True
     if settings.webhook_url:
         log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
-        application.run_webhook(**webhook_options(settings), stop_signals=())
+        _run_webhook(application, settings)
     else:
         log.info("starting with long polling")
         application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())

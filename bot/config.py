@@ -61,9 +61,11 @@ class Settings(BaseSettings):
 
     # Webhook mode (long polling when WEBHOOK_URL is empty)
     webhook_url: str | None = None
-    webhook_listen: str = "0.0.0.0"
+    # Loopback: a reverse proxy in front terminates TLS (deploy/README.md); a container listens on 0.0.0.0.
+    webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(8443, ge=1, le=65535)
-    webhook_secret_token: str | None = None
+    # Unset: a random one per start (bot/webhook.py). Telegram's alphabet and length for it.
+    webhook_secret_token: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
 
     # On SIGTERM, running car commands get this long to finish before they are cancelled (and reported).
     shutdown_grace_seconds: float = Field(20.0, ge=0)

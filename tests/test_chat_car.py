@@ -260,3 +260,26 @@ async def test_horn_and_finder_where_supported_and_the_finder_answers_with_a_pin
     )
     await alice.wait_for(lambda u: any("does not support" in (a.text or "") for a in u.callback_answers()))
     assert not [r for r in simulator.requests_to("executeService", "POST") if REX_VIN in r.path]
+
+
+async def test_a_car_command_waiting_for_the_car_holds_up_neither_its_user_nor_others(
+    bot, sandbox, simulator
+):
+    alice, bob = sandbox.user(221, "Alice"), sandbox.user(222, "Bob")
+    simulator.add_account("bob@example.com", "bob-password")
+    await asyncio.gather(link(alice), link(bob, "bob@example.com", "bob-password"))
+    simulator.service_seconds = 3600  # the car takes an hour, unless the test moves the clock
+    alice.send("/lock")
+    await alice.wait_for_bot_message("Lock —")
+    await _status(alice)  # her own next update is served meanwhile, in the same chat
+    await _status(bob)
+    simulator.advance(3600)
+    await alice.wait_for_bot_message("is locked")
+
+    alice.send("/unlock")  # the unlock conversation too: its step waiting for the car runs on its own
+    alice.press(await alice.wait_for_bot_message("Make sure"), "Yes, unlock")
+    await alice.wait_for_bot_message("Unlock —")
+    alice.send("/status")
+    await alice.wait_for(lambda u: sum("updated" in (m.text or "") for m in u.bot_messages) == 2)
+    simulator.advance(3600)
+    await alice.wait_for_bot_message("is unlocked")

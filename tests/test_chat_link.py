@@ -8,7 +8,7 @@ import pytest
 
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from bot.logs import setup_logging
-from tests.support.bot import BEV_VIN, REX_VIN, link
+from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot, running_webhook_bot
 
 
 def _file_bytes(settings) -> bytes:
@@ -124,3 +124,28 @@ async def test_allow_list_refuses_strangers_politely(bot_settings, simulator_url
         mallory.send("/link")
         await mallory.wait_for(lambda u: len(u.bot_messages) == 2)
         assert all("registered" not in m.text for m in mallory.bot_messages)
+
+
+@pytest.fixture(params=["polling", "webhook"])
+async def either_bot(request, bot_settings, simulator_url):
+    """The bot in each delivery mode: long polling, or webhook posts from the sandbox."""
+    runner = running_bot if request.param == "polling" else running_webhook_bot
+    async with runner(bot_settings, fast_client(simulator_url)) as application:
+        yield application
+
+
+async def test_typed_ahead_link_arrives_in_one_batch_and_still_links_and_deletes_the_password(
+    either_bot, sandbox
+):
+    alice = sandbox.user(120, "Alice")
+    alice.send("/link")
+    region = await alice.wait_for_bot_message("registered")
+    with sandbox.together():  # region, e-mail and password reach the bot before it has answered any
+        alice.press(region, "Europe")
+        alice.send(DEFAULT_USERNAME)
+        password = alice.send(DEFAULT_PASSWORD)
+    await alice.wait_for_bot_message("Linked!")
+    assert next(m for m in alice.messages if m.message_id == password.message_id).deleted
+    assert not any("doesn't look like an e-mail" in (m.text or "") for m in alice.bot_messages)
+    assert either_bot.bot_data["services"].garage.store.account(120) is not None
+    await alice.wait_for(lambda _: either_bot.update_processor.busy_chats == 0)  # idle: no queue kept

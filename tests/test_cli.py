@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,11 +10,10 @@ from pathlib import Path
 import httpx
 from cryptography.fernet import Fernet
 
-from bot.app import build_application, webhook_options
 from bot.check import run_checks
 from bot.config import load_settings
 from bot.store import Store
-from tests.support.bot import fast_client
+from tests.support.bot import fast_client, running_webhook_bot
 
 CLEAN_ENV = {
     k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_"))
@@ -83,60 +81,35 @@ def test_check_names_what_is_wrong(bot_settings):
     assert not any("999:refused" in p for p in problems)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_webhook_mode_handles_signed_updates_and_refuses_others(
     bot_settings, simulator_url, sandbox, bot_api
 ):
-    port = _free_port()
-    settings = bot_settings.model_copy(
-        update={
-            "webhook_url": f"http://127.0.0.1:{port}/hook-path",
-            "webhook_listen": "127.0.0.1",
-            "webhook_port": port,
-            "webhook_secret_token": "s3cret-token",
-        }
-    )
-    application = build_application(settings, car_api=fast_client(simulator_url))
-    async with application:
-        await application.post_init(application)
-        await application.updater.start_webhook(**webhook_options(settings))
-        await application.start()
-        try:
-            alice = sandbox.user(401, "Alice")
-            alice.send("/start")
-            await alice.wait_for_bot_message("Hi Alice")
-            assert bot_api.calls_to("setWebhook")
+    async with running_webhook_bot(
+        bot_settings, fast_client(simulator_url), secret_token="s3cret-token"
+    ) as application:
+        alice = sandbox.user(401, "Alice")
+        alice.send("/start")
+        await alice.wait_for_bot_message("Hi Alice")
+        assert bot_api.calls_to("setWebhook")
 
-            forged = {
-                "update_id": 999,
-                "message": {
-                    "message_id": 1,
-                    "date": 0,
-                    "text": "/start",
-                    "chat": {"id": 402, "type": "private"},
-                    "from": {"id": 402, "is_bot": False, "first_name": "M"},
-                },
-            }
-            async with httpx.AsyncClient() as http:
-                unsigned = await http.post(f"http://127.0.0.1:{port}/hook-path", json=forged)
-                wrong = await http.post(
-                    f"http://127.0.0.1:{port}/hook-path",
-                    json=forged,
-                    headers={"X-Telegram-Bot-Api-Secret-Token": "guess"},
-                )
-            assert unsigned.status_code == 403 and wrong.status_code == 403
-            assert not bot_api.calls_to("sendMessage") or all(
-                call.params.get("chat_id") != "402" for call in bot_api.calls_to("sendMessage")
-            )
-        finally:
-            await application.updater.stop()
-            await application.stop()
-            await application.post_shutdown(application)
+        forged = {
+            "update_id": 999,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "text": "/start",
+                "chat": {"id": 402, "type": "private"},
+                "from": {"id": 402, "is_bot": False, "first_name": "M"},
+            },
+        }
+        url = application.bot_data["settings"].webhook_url
+        async with httpx.AsyncClient() as http:
+            unsigned = await http.post(url, json=forged)
+            wrong = await http.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})
+        assert unsigned.status_code == 403 and wrong.status_code == 403
+        assert not bot_api.calls_to("sendMessage") or all(
+            call.params.get("chat_id") != "402" for call in bot_api.calls_to("sendMessage")
+        )
 
 
 def test_genkey_prints_a_usable_key(tmp_path):

@@ -546,3 +546,16 @@ def test_loopback_host_names_are_served(bot_api_url: str, bot_token: str, host: 
     with httpx.Client(base_url=bot_api_url, headers={"Host": host}) as client:
         assert client.get("/", follow_redirects=False).headers["location"] == f"/_sandbox/{bot_token}/chat"
         assert client.get(f"/bot{bot_token}/getMe").json()["ok"] is True
+
+
+async def test_updates_made_together_arrive_in_one_batch(
+    sandbox: Sandbox, tg_bot: Bot, alice: SandboxUser
+) -> None:
+    waiting = asyncio.create_task(tg_bot.get_updates(timeout=30, read_timeout=40))
+    await asyncio.sleep(0.3)  # the poll is waiting at the server
+    with sandbox.together():
+        alice.send("first")
+        await asyncio.sleep(0.3)  # time enough for a waiting poll to answer, were the first one let out
+        alice.send("second")
+    updates = await asyncio.wait_for(waiting, 10)
+    assert [u.message.text for u in updates if u.message] == ["first", "second"]

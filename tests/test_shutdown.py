@@ -6,11 +6,17 @@ import signal
 import subprocess
 import sys
 
-from tests.support.bot import link
+import pytest
+
+from tests.support.bot import free_port, link
 
 
-async def test_sigterm_reports_the_unfinished_command_and_exits(tmp_path, bot_env, simulator, sandbox):
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_sigterm_reports_the_unfinished_command_and_exits(tmp_path, bot_env, simulator, sandbox, mode):
     env = {**bot_env, "SHUTDOWN_GRACE_SECONDS": "1"}
+    if mode == "webhook":
+        port = free_port()
+        env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_PORT=str(port))
     log_file = tmp_path / "bot.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],

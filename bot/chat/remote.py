@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Coroutine
 from contextlib import suppress
+from typing import Any
 
 from telegram import MaybeInaccessibleMessage, Update
 from telegram.error import TelegramError
@@ -114,6 +116,28 @@ async def run_service(
     return result
 
 
+async def start_service(
+    update: Update, context: Context, car: StoredVehicle, service: ServiceType, **kwargs
+) -> None:
+    """Post the progress message now, in turn with the chat's other updates, and leave the car's answer
+    (minutes, at worst) to a task of its own: the user's next update must not wait for the car."""
+    message = await say(update, texts.progress(service, car, "SENDING"))
+    context.application.create_task(
+        run_service(update, context, car, service, message=message, **kwargs), update=update
+    )
+
+
+def _after_this_step(context: Context, prompt: Coroutine[Any, Any, object]) -> None:
+    """Send `prompt` once the running non-blocking conversation step has returned its state.
+
+    PTB keeps such a conversation pending until the step's task is done, and hands a reply arriving
+    meanwhile to nobody: a security answer typed as soon as it is asked for would stay in the chat.
+    """
+    step = asyncio.current_task()
+    assert step is not None  # called from a handler, which always runs in a task
+    step.add_done_callback(lambda _: context.application.create_task(prompt))
+
+
 async def action_button(update: Update, context: Context) -> None:
     query = query_of(update)
     action, ref = keyboards.parse(query.data)
@@ -125,7 +149,7 @@ async def action_button(update: Update, context: Context) -> None:
         await answer(query, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
         return
     await answer(query, texts.SERVICE_NAMES[service])
-    await run_service(update, context, car, service)
+    await start_service(update, context, car, service)
 
 
 async def action_command(update: Update, context: Context) -> None:
@@ -133,7 +157,7 @@ async def action_command(update: Update, context: Context) -> None:
     service, capability = ACTIONS[COMMANDS[command]]
     car = await chosen_car(update, context, needs=capability)
     if car is not None:
-        await run_service(update, context, car, service)
+        await start_service(update, context, car, service)
 
 
 # Unlock ---------------------------------------------------------------------------------------------------
@@ -214,7 +238,8 @@ async def unlock_yes(update: Update, context: Context) -> int:
         if stored_answer is not None:
             garage.remember_security_answer(user_id(update), None)  # it no longer works: forget it
         user_data(context)["unlock_vin"] = car.vin
-        await edit(pressed_message(query), texts.ANSWER_ASK.format(car=texts.car_label(car)))
+        ask = texts.ANSWER_ASK.format(car=texts.car_label(car))
+        _after_this_step(context, edit(pressed_message(query), ask))
         return ASK_ANSWER
     return ConversationHandler.END
 
@@ -240,7 +265,8 @@ async def receive_answer(update: Update, context: Context) -> int:
     if result is None or result.status != "EXECUTED":
         return ConversationHandler.END
     user_data(context)["answer_to_remember"] = given
-    await say(update, texts.ANSWER_REMEMBER, keyboards.yes_no(keyboards.REMEMBER, "Yes, remember", "No"))
+    offer = keyboards.yes_no(keyboards.REMEMBER, "Yes, remember", "No")
+    _after_this_step(context, say(update, texts.ANSWER_REMEMBER, offer))
     return ASK_REMEMBER
 
 
@@ -270,10 +296,12 @@ async def cancel_unlock(update: Update, context: Context) -> int:
 
 
 def handlers() -> list:
+    # The two steps that wait for the car run as tasks (block=False): the user's next update goes on
+    # meanwhile, and PTB takes the state they return once they end.
     unlock_flow = ConversationHandler(
-        entry_points=[CallbackQueryHandler(unlock_yes, pattern=f"^{keyboards.UNLOCK_YES}:")],
+        entry_points=[CallbackQueryHandler(unlock_yes, pattern=f"^{keyboards.UNLOCK_YES}:", block=False)],
         states={
-            ASK_ANSWER: [MessageHandler(filters.TEXT & ~filters.COMMAND, receive_answer)],
+            ASK_ANSWER: [MessageHandler(filters.TEXT & ~filters.COMMAND, receive_answer, block=False)],
             ASK_REMEMBER: [CallbackQueryHandler(remember, pattern=f"^{keyboards.REMEMBER}:")],
             ConversationHandler.TIMEOUT: [TypeHandler(Update, answer_timeout)],
         },

@@ -217,6 +217,11 @@ async def _save(update: Update, context: Context, car: StoredVehicle, draft: Dra
         _drafts(context).pop(car.vin, None)  # taken: a second Save press finds nothing to send twice
     await answer(query, texts.SERVICE_NAMES[ServiceType.CHARGING_CONTROL])
     await edit(draft.message, texts.schedule(car, draft.profile, note=texts.SCHEDULE_SENDING))
+    # The car takes its time: its own task, so the user's next update need not wait (bot/updates.py).
+    context.application.create_task(_send(update, context, car, draft), update=update)
+
+
+async def _send(update: Update, context: Context, car: StoredVehicle, draft: Draft) -> None:
     result = await run_service(update, context, car, ServiceType.CHARGING_CONTROL, profile=draft.profile)
     if result is not None and result.status == ExecutionState.EXECUTED:
         await edit(draft.message, texts.schedule(car, draft.profile, note=texts.SCHEDULE_SAVED))

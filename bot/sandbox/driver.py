@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,10 @@ class Sandbox:
     def __init__(self, server: BotApiServer, token: str) -> None:
         self.server = server
         self.token = token
+
+    def together(self) -> AbstractContextManager[None]:
+        """`with sandbox.together(): ...`: what users do in the block reaches the bot in one batch."""
+        return self.server.together(self.token)
 
     def user(self, user_id: int, first_name: str = "Alice", username: str | None = None) -> SandboxUser:
         self.server.register_user(self.token, user_id, first_name, username)

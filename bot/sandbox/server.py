@@ -29,7 +29,8 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from pathlib import Path
@@ -276,6 +277,7 @@ class _Bot:
         self.chats: dict[int, _Chat] = {}
         self.updates: list[dict[str, Any]] = []
         self.next_update_id = 100_000_001
+        self.held = 0  # while above 0, new updates wait: they then arrive together (one getUpdates batch)
         self.allowed_updates: list[str] = []
         self.updates_changed = _Signal()
         self.poll_generation = 0
@@ -305,6 +307,8 @@ class _Bot:
 
     def deliverable(self, limit: int) -> list[dict[str, Any]]:
         """Pending updates in order, skipping (and forgetting) types the bot did not subscribe to."""
+        if self.held:
+            return []
         self.updates = [update for update in self.updates if self._wanted(update)]
         return self.updates[:limit]
 
@@ -648,6 +652,26 @@ class BotApiServer:
         with self._lock:
             queue = self._faults.setdefault(method.lower(), deque())
             queue.extend(_Fault(kind, status, retry_after) for _ in range(times))
+
+    @contextmanager
+    def together(self, token: str) -> Iterator[None]:
+        """The updates users make inside the block reach the bot together, when it ends: one getUpdates
+        batch, or webhook posts back to back (as when Telegram delivers a burst or a user types ahead)."""
+        with self._lock:
+            self._bot(token).held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                bot = self._bot(token)
+                bot.held -= 1
+                bot.updates_changed.notify()
+
+    def webhook_secret(self, token: str) -> str | None:
+        """The secret token of the bot's webhook, as setWebhook registered it (the call log masks it)."""
+        with self._lock:
+            hook = self._bot(token).webhook
+            return hook.secret_token if hook else None
 
     def calls_to(self, method: str) -> list[ApiCall]:
         with self._lock:

@@ -7,6 +7,7 @@ own threads. `running_bot` starts it the way `run_polling` does (post_init inclu
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from cryptography.fernet import Fernet
 from telegram.ext import Application
 
-from bot.app import build_application, polling
+from bot.app import build_application, polling, webhook
 from bot.bmw.client import BMWClient
 from bot.bmw.simulator import (
     DEFAULT_API_KEY,
@@ -93,6 +94,32 @@ def bot_env(
 @asynccontextmanager
 async def running_bot(settings: Settings, client: BMWClient) -> AsyncIterator[Application]:
     async with polling(build_application(settings, car_api=client)) as application:
+        yield application
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@asynccontextmanager
+async def running_webhook_bot(
+    settings: Settings, client: BMWClient, *, secret_token: str | None = None
+) -> AsyncIterator[Application]:
+    """The bot in webhook mode on a free loopback port; the sandbox posts updates to it. Its URL is in
+    `application.bot_data["settings"].webhook_url`."""
+    port = free_port()
+    settings = settings.model_copy(
+        update={
+            "webhook_url": f"http://127.0.0.1:{port}/hook-path",
+            "webhook_listen": "127.0.0.1",
+            "webhook_port": port,
+            "webhook_secret_token": secret_token,
+        }
+    )
+    application = build_application(settings, car_api=client)
+    async with webhook(application, settings):
         yield application
 
 
