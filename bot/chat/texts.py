@@ -56,6 +56,8 @@ CANCELLED = "OK, cancelled."
 NOTHING_TO_CANCEL = "There is nothing to cancel."
 STALE_BUTTON = "This button is no longer valid."
 BUSY = "Just a moment…"
+PRIVATE_ONLY = "🔒 Accounts and cars only in a private chat with me: tap below."
+PRIVATE_CHAT_BUTTON = "💬 Open a private chat"
 
 # Linking
 LINK_REPLACE = "You have linked {username}. Link another account instead? Its data here will be removed."
