@@ -17,7 +17,7 @@ from telegram.ext import (
 )
 
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, query_of, say, services, user_id, user_of
+from bot.chat.common import OUR_COMMANDS, Context, answer, query_of, say, services, user_id, user_of
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def private_chats_only() -> list:
     chat, whoever presses a button there."""
     elsewhere = ~filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
     return [
-        CommandHandler(["start", *(name for name, _ in texts.COMMANDS)], to_private_chat, filters=elsewhere),
+        CommandHandler(OUR_COMMANDS, to_private_chat, filters=elsewhere),
         MessageHandler(elsewhere & filters.LOCATION, to_private_chat),
         TypeHandler(Update, stay_out),
     ]

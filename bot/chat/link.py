@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -20,11 +18,15 @@ from bot.bmw.errors import AuthenticationError, BMWError
 from bot.bmw.models import Region
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    SECRET_TEXT,
     Context,
     answer,
+    delete_secret,
     edit,
     message_of,
+    newest_prompt,
     pressed_message,
+    prompt,
     query_of,
     say,
     services,
@@ -33,6 +35,7 @@ from bot.chat.common import (
     user_of,
 )
 
+FLOW = "link"
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
 LINK_TIMEOUT_SECONDS = 600.0
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -45,6 +48,7 @@ def _forget(context: Context) -> None:
 
 
 async def start(update: Update, context: Context) -> int:
+    prompt(context, FLOW)
     account = services(context).garage.store.account(user_id(update))
     if account is not None:
         await say(
@@ -75,6 +79,7 @@ async def region(update: Update, context: Context) -> int:
     except ValueError:
         await edit(pressed_message(query), texts.LINK_REGION, keyboards.regions())
         return REGION
+    prompt(context, FLOW)  # a region pressed after another flow asked for something: linking is newest again
     await edit(pressed_message(query), texts.LINK_EMAIL)
     return EMAIL
 
@@ -90,10 +95,8 @@ async def email(update: Update, context: Context) -> int:
 
 
 async def password(update: Update, context: Context) -> int:
-    message = message_of(update)
-    given = message.text or ""
-    with suppress(TelegramError):
-        await message.delete()  # the password leaves the chat before anything else happens
+    given = message_of(update).text or ""
+    await delete_secret(update)
     status = await say(update, texts.LINK_CHECKING)
     user = user_of(update)
     data = user_data(context)
@@ -156,13 +159,13 @@ def handlers() -> list:
         states={
             CONFIRM_REPLACE: [CallbackQueryHandler(confirm_replace, pattern=f"^{keyboards.RELINK}:")],
             REGION: [CallbackQueryHandler(region, pattern=f"^{keyboards.REGION}:")],
-            EMAIL: [MessageHandler(text, email)],
-            PASSWORD: [MessageHandler(text, password)],
+            EMAIL: [MessageHandler(text, newest_prompt(FLOW, email))],
+            PASSWORD: [MessageHandler(SECRET_TEXT, newest_prompt(FLOW, password, secret=True))],
             ConversationHandler.TIMEOUT: [TypeHandler(Update, timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel)],
         conversation_timeout=LINK_TIMEOUT_SECONDS,
-        name="link",
+        name=FLOW,
         allow_reentry=True,
     )
     return [

@@ -58,6 +58,9 @@ STALE_BUTTON = "This button is no longer valid."
 BUSY = "Just a moment…"
 PRIVATE_ONLY = "🔒 Accounts and cars only in a private chat with me: tap below."
 PRIVATE_CHAT_BUTTON = "💬 Open a private chat"
+DELETE_SECRET_YOURSELF = (
+    "⚠️ I could not delete your message, and it holds a secret: please delete it yourself now."
+)
 
 # Linking
 LINK_REPLACE = "You have linked {username}. Link another account instead? Its data here will be removed."
