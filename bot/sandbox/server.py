@@ -1,6 +1,6 @@
 """A loopback emulation of the Telegram Bot API: the methods our bot uses, with Telegram's answers.
 
-`BotApiServer` keeps the state (bots, private chats, pending updates, files, commands) and serves it as a
+`BotApiServer` keeps the state (bots, chats, pending updates, files, commands) and serves it as a
 Starlette app under Telegram's URL layout, so python-telegram-bot talks to it unchanged through
 `base_url(f"{root}/bot")` and `base_file_url(f"{root}/file/bot")`:
 
@@ -9,8 +9,8 @@ Starlette app under Telegram's URL layout, so python-telegram-bot talks to it un
     /_sandbox/...                           the user side: send, press, read a chat (for the demo page)
     GET      /_sandbox/{token}/chat             the demo's chat page (static files in web/); / leads there
 
-The user side is also a Python API (`register_user`, `user_message`, `user_press`, `chat`, ...) that
-`bot.sandbox.driver` wraps for tests. The server runs in uvicorn's thread while callers use their own
+The user side is also a Python API (`register_user`, `add_group`, `user_message`, `user_press`, `chat`, ...)
+that `bot.sandbox.driver` wraps for tests. The server runs in uvicorn's thread while callers use their own
 thread and event loop, so every piece of state is guarded by one lock and coroutines waiting in the
 server's loop (long polls, webhook delivery) are woken thread-safely.
 """
@@ -479,7 +479,7 @@ class _Params:
         try:
             return int(value or "")
         except ValueError:
-            # Usernames (@channel) name public chats, which a private-chat sandbox does not have.
+            # Usernames (@channel) name public chats; the sandbox's groups and channels have none.
             raise ApiError.bad_request("chat not found") from None
 
     def loggable(self) -> dict[str, Any]:
