@@ -84,6 +84,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0]), renderer=renderer
     )
     application.bot_data["settings"] = settings
+    application.add_handlers(basics.private_chats_only(), group=-2)
     if settings.allowed_telegram_ids:
         application.add_handler(basics.allow_list(settings.allowed_telegram_ids), group=-1)
     for handler in (

@@ -25,6 +25,7 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -204,6 +205,42 @@ async def test_delete_marks_the_message_deleted(
     assert [m.text for m in alice.bot_messages] == ["forgotten"]
     assert "#1 user: [removed] (deleted)" in alice.transcript() and "/forget" not in alice.transcript()
     assert bot_api.calls_to("deleteMessage")[-1].description == "Bad Request: message to delete not found"
+
+
+async def test_group_messages_presses_and_channel_posts_carry_their_chat_and_sender(
+    bot_api_url: str, bot_token: str, sandbox: Sandbox, alice: SandboxUser
+) -> None:
+    seen: list[str] = []
+
+    async def describe(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        chat, user = update.effective_chat, update.effective_user
+        assert chat is not None and update.effective_message is not None
+        who = user.first_name if user else f"sender_chat {update.effective_message.sender_chat.title}"
+        seen.append(f"{chat.type} {chat.id} {chat.title}: {who}")
+        if update.callback_query:
+            await update.callback_query.answer("pressed in the group")
+        elif update.message:
+            await update.message.reply_text(
+                f"{who} wrote",
+                reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("Go", callback_data="go")]]),
+            )
+
+    async with polling(build_app(bot_api_url, bot_token), [TypeHandler(Update, describe)]):
+        in_group = alice.in_group(-100123, "i3 owners")
+        in_group.send("/status")
+        reply = await in_group.wait_for_bot_message("Alice wrote")
+        in_group.press(reply, "Go")
+        await in_group.wait_for(lambda u: [a.text for a in u.callback_answers()] == ["pressed in the group"])
+        post = sandbox.channel_post(-100456, "news")
+        await in_group.wait_for(lambda u: len(seen) == 3)
+
+    assert seen == [
+        "group -100123 i3 owners: Alice",
+        "group -100123 i3 owners: Alice",
+        "channel -100456 Channel: sender_chat Channel",
+    ]
+    assert alice.messages == [] and [m.text for m in sandbox.chat(-100456)] == [post.text]
+    assert [m.text for m in in_group.messages] == ["/status", "Alice wrote"]
 
 
 async def test_photo_upload_arrives_intact_and_downloads_through_get_file(

@@ -1,10 +1,12 @@
-"""/start, /help, /cancel, the allow-list, and friendly answers to everything the bot does not understand."""
+"""/start, /help, /cancel, the allow-list, private chats only, and friendly answers to everything the bot does
+not understand."""
 
 from __future__ import annotations
 
 import logging
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import (
     ApplicationHandlerStop,
     CallbackQueryHandler,
@@ -14,14 +16,15 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import texts
-from bot.chat.common import Context, answer, query_of, say, services, user_id, user_of
+from bot.chat import keyboards, texts
+from bot.chat.common import OUR_COMMANDS, Context, answer, query_of, say, services, user_id, user_of
 
 log = logging.getLogger(__name__)
 
 
 def allow_list(allowed: frozenset[int]) -> TypeHandler:
-    """Runs before every other handler: anyone not allowed gets one polite refusal and nothing else."""
+    """Runs before every other handler but the private-chat guard: anyone not allowed gets one polite refusal
+    and nothing else."""
 
     async def check(update: Update, context: Context) -> None:
         user = update.effective_user
@@ -34,6 +37,36 @@ def allow_list(allowed: frozenset[int]) -> TypeHandler:
         raise ApplicationHandlerStop
 
     return TypeHandler(Update, check)
+
+
+def private_chats_only() -> list:
+    """Runs before everything else (the allow-list included): accounts and cars are private. In a group,
+    supergroup or channel the bot's commands and shared locations get one line leading to a private chat,
+    presses a neutral answer, anything else nothing; an update without a sender (a channel post) gets
+    nothing anywhere. So no secret is asked, no status or position shown, no car touched outside a private
+    chat, whoever presses a button there."""
+    elsewhere = ~filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    return [
+        CommandHandler(OUR_COMMANDS, to_private_chat, filters=elsewhere),
+        MessageHandler(elsewhere & filters.LOCATION, to_private_chat),
+        TypeHandler(Update, stay_out),
+    ]
+
+
+async def to_private_chat(update: Update, context: Context) -> None:
+    await say(update, texts.PRIVATE_ONLY, keyboards.private_chat(context.bot.username))
+    raise ApplicationHandlerStop
+
+
+async def stay_out(update: Update, context: Context) -> None:
+    chat = update.effective_chat
+    if update.effective_user is None:
+        raise ApplicationHandlerStop
+    if chat is None or chat.type == ChatType.PRIVATE:
+        return
+    if update.callback_query is not None:
+        await answer(update.callback_query, texts.STALE_BUTTON)
+    raise ApplicationHandlerStop
 
 
 async def start(update: Update, context: Context) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +19,8 @@ from telegram import (
     User,
 )
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
-from telegram.ext import Application, ContextTypes, JobQueue
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, ContextTypes, ConversationHandler, JobQueue, filters
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
@@ -36,10 +39,18 @@ from bot.store import StoredVehicle
 from bot.watcher import Watcher
 
 Context = ContextTypes.DEFAULT_TYPE
+Step = Callable[[Update, Context], Coroutine[Any, Any, int]]
+log = logging.getLogger(__name__)
 # Telegram's descriptions of an edit that can never succeed (as opposed to a failure worth reporting).
 _UNEDITABLE = ("can't be edited", "to edit not found")
 # Longer passwords and security answers are refused unread: BMW takes none that long.
 SECRET_MAX = 256
+OUR_COMMANDS = ("start", *(name for name, _ in texts.COMMANDS))
+# Where a secret is asked, any text but our commands is taken (and deleted) as the secret, "/hunter2" too.
+SECRET_TEXT = filters.TEXT & ~filters.Regex(
+    re.compile(rf"^/({'|'.join(OUR_COMMANDS)})(@\w+)?(\s|$)", re.IGNORECASE)
+)
+PROMPT = "prompt"  # user_data: the conversation (its name) that asked last for something to type
 
 
 @dataclass
@@ -194,3 +205,53 @@ async def chosen_car(
         await say(update, unsupported.format(car=texts.car_label(car)))
         return None
     return car
+
+
+# Typed answers: the newest prompt wins ---------------------------------------------------------------------
+
+
+def prompt(context: Context, flow: str) -> None:
+    """Conversation `flow` (its name) now asks the user for something to type. Any conversation that asked
+    before and is still waiting ends at the next text instead of taking it (see `newest_prompt`)."""
+    user_data(context)[PROMPT] = flow
+
+
+def newest_prompt(flow: str, step: Step, *, secret: bool = False) -> Step:
+    """`step`, a typed-text step of conversation `flow`, as long as `flow` asked last. A conversation the user
+    left for a newer prompt (an abandoned /link, say) ends at the next text instead, and the text goes to the
+    conversation that asked last; when that one waits for no text, it is not understood (and, where `secret`
+    was asked, deleted first)."""
+
+    async def run(update: Update, context: Context) -> int:
+        newest = user_data(context).get(PROMPT)
+        if newest == flow:
+            return await step(update, context)
+        if not await _hand_over(update, context, newest):
+            if secret:
+                await delete_secret(update)
+            await say(update, texts.DONT_UNDERSTAND)
+        return ConversationHandler.END
+
+    return run
+
+
+async def _hand_over(update: Update, context: Context, flow: str | None) -> bool:
+    """Conversation `flow` handles the update if its current state takes it; whether it did."""
+    application = context.application
+    for handler in (handler for group in application.handlers.values() for handler in group):
+        if isinstance(handler, ConversationHandler) and handler.name == flow:
+            check = handler.check_update(update)
+            if check is not None and check is not False:
+                await handler.handle_update(update, application, check, context)
+                return True
+    return False
+
+
+async def delete_secret(update: Update) -> None:
+    """A password or security answer leaves the chat before anything else happens. If Telegram refuses, the
+    user is told to delete it: it would stay readable otherwise."""
+    try:
+        await message_of(update).delete()
+    except TelegramError as exc:
+        log.warning("could not delete a message holding a secret: %s", type(exc).__name__)
+        await say(update, texts.DELETE_SECRET_YOURSELF)

@@ -132,6 +132,16 @@ def regions() -> InlineKeyboardMarkup:
     )
 
 
+# The deep link under the bot's one answer in a group: it opens the private chat (the /start payload is
+# only a hint; /start greets whatever it carries).
+START_FROM_GROUP = "private"
+
+
+def private_chat(bot_username: str) -> InlineKeyboardMarkup:
+    url = f"https://t.me/{bot_username}?start={START_FROM_GROUP}"
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.PRIVATE_CHAT_BUTTON, url=url)]])
+
+
 # Charge pushes and /notify: "<NOTIFY>:<NotifyPrefs field>" switches that push for the pressing user.
 NOTIFY = "ntf"
 

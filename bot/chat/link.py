@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 
 from telegram import Update
-from telegram.error import TelegramError
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -21,12 +19,16 @@ from bot.bmw.models import Region
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     SECRET_MAX,
+    SECRET_TEXT,
     Context,
     answer,
+    delete_secret,
     edit,
     error_text,
     message_of,
+    newest_prompt,
     pressed_message,
+    prompt,
     query_of,
     say,
     services,
@@ -36,6 +38,7 @@ from bot.chat.common import (
 )
 from bot.garage import LoginCoolDown
 
+FLOW = "link"
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
 LINK_TIMEOUT_SECONDS = 600.0
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -49,6 +52,7 @@ def _forget(context: Context) -> None:
 
 
 async def start(update: Update, context: Context) -> int:
+    prompt(context, FLOW)
     garage = services(context).garage
     try:
         garage.check_login(user_id(update))
@@ -85,6 +89,7 @@ async def region(update: Update, context: Context) -> int:
     except ValueError:
         await edit(pressed_message(query), texts.LINK_REGION, keyboards.regions())
         return REGION
+    prompt(context, FLOW)  # a region pressed after another flow asked for something: linking is newest again
     await edit(pressed_message(query), texts.LINK_EMAIL)
     return EMAIL
 
@@ -106,10 +111,8 @@ async def email(update: Update, context: Context) -> int:
 
 
 async def password(update: Update, context: Context) -> int:
-    message = message_of(update)
-    given = message.text or ""
-    with suppress(TelegramError):
-        await message.delete()  # the password leaves the chat before anything else happens
+    given = message_of(update).text or ""
+    await delete_secret(update)  # the password leaves the chat before anything else happens
     if len(given) > SECRET_MAX:
         await say(update, texts.LINK_PASSWORD_TOO_LONG.format(limit=SECRET_MAX))
         return PASSWORD
@@ -179,13 +182,13 @@ def handlers() -> list:
         states={
             CONFIRM_REPLACE: [CallbackQueryHandler(confirm_replace, pattern=f"^{keyboards.RELINK}:")],
             REGION: [CallbackQueryHandler(region, pattern=f"^{keyboards.REGION}:")],
-            EMAIL: [MessageHandler(text, email)],
-            PASSWORD: [MessageHandler(text, password)],
+            EMAIL: [MessageHandler(text, newest_prompt(FLOW, email))],
+            PASSWORD: [MessageHandler(SECRET_TEXT, newest_prompt(FLOW, password, secret=True))],
             ConversationHandler.TIMEOUT: [TypeHandler(Update, timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel)],
         conversation_timeout=LINK_TIMEOUT_SECONDS,
-        name="link",
+        name=FLOW,
         allow_reentry=True,
     )
     return [

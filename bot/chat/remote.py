@@ -22,7 +22,6 @@ from telegram.ext import (
     ConversationHandler,
     MessageHandler,
     TypeHandler,
-    filters,
 )
 
 from bot.bmw.errors import BMWError, SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
@@ -30,14 +29,18 @@ from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     SECRET_MAX,
+    SECRET_TEXT,
     Context,
     answer,
     chosen_car,
+    delete_secret,
     edit,
     error_text,
     message_of,
+    newest_prompt,
     pressed_car,
     pressed_message,
+    prompt,
     query_of,
     say,
     services,
@@ -50,6 +53,7 @@ from bot.store import StoredVehicle
 
 UNLOCK_CONFIRM_SECONDS = 60.0
 ANSWER_WAIT_SECONDS = 180.0
+FLOW = "unlock"
 ASK_ANSWER, ASK_REMEMBER = range(2)
 
 ACTIONS: dict[str, tuple[ServiceType, str]] = {
@@ -238,6 +242,7 @@ async def unlock_yes(update: Update, context: Context) -> int:
         if stored_answer is not None:
             garage.remember_security_answer(user_id(update), None)  # it no longer works: forget it
         user_data(context)["unlock_vin"] = car.vin
+        prompt(context, FLOW)
         ask = texts.ANSWER_ASK.format(car=texts.car_label(car))
         _after_this_step(context, edit(pressed_message(query), ask))
         return ASK_ANSWER
@@ -245,10 +250,8 @@ async def unlock_yes(update: Update, context: Context) -> int:
 
 
 async def receive_answer(update: Update, context: Context) -> int:
-    message = message_of(update)
-    given = message.text or ""
-    with suppress(TelegramError):
-        await message.delete()  # the answer is a secret: out of the chat before anything else
+    given = message_of(update).text or ""
+    await delete_secret(update)
     vin = user_data(context).pop("unlock_vin", None)
     if len(given) > SECRET_MAX:
         await say(update, texts.ANSWER_TOO_LONG.format(limit=SECRET_MAX))
@@ -301,13 +304,15 @@ def handlers() -> list:
     unlock_flow = ConversationHandler(
         entry_points=[CallbackQueryHandler(unlock_yes, pattern=f"^{keyboards.UNLOCK_YES}:", block=False)],
         states={
-            ASK_ANSWER: [MessageHandler(filters.TEXT & ~filters.COMMAND, receive_answer, block=False)],
+            ASK_ANSWER: [
+                MessageHandler(SECRET_TEXT, newest_prompt(FLOW, receive_answer, secret=True), block=False)
+            ],
             ASK_REMEMBER: [CallbackQueryHandler(remember, pattern=f"^{keyboards.REMEMBER}:")],
             ConversationHandler.TIMEOUT: [TypeHandler(Update, answer_timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel_unlock)],
         conversation_timeout=ANSWER_WAIT_SECONDS,
-        name="unlock",
+        name=FLOW,
         allow_reentry=True,
     )
     return [

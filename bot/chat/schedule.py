@@ -33,7 +33,9 @@ from bot.chat.common import (
     edit,
     error_text,
     message_of,
+    newest_prompt,
     pressed_car,
+    prompt,
     query_of,
     say,
     services,
@@ -44,6 +46,7 @@ from bot.chat.remote import run_service
 from bot.garage import GarageError
 from bot.store import StoredVehicle
 
+FLOW = "schedule_time"
 ASK_TIME = 0
 TIME_WAIT_SECONDS = 300.0
 TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
@@ -258,6 +261,7 @@ async def ask_time(update: Update, context: Context) -> int:
         return ConversationHandler.END
     await answer(query)
     user_data(context)["schedule_asking"] = (car.vin, target)
+    prompt(context, FLOW)
     await say(update, texts.SCHEDULE_ASK_TIME.format(what=what))
     return ASK_TIME
 
@@ -299,14 +303,14 @@ def handlers() -> list:
         entry_points=[CallbackQueryHandler(ask_time, pattern=f"{pattern}[^:]*:{keyboards.S_ASK}:")],
         states={
             ASK_TIME: [
-                MessageHandler(filters.TEXT & ~filters.COMMAND, receive_time),
+                MessageHandler(filters.TEXT & ~filters.COMMAND, newest_prompt(FLOW, receive_time)),
                 CallbackQueryHandler(press_while_asking, pattern=pattern),
             ],
             ConversationHandler.TIMEOUT: [TypeHandler(Update, time_timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel_time)],
         conversation_timeout=TIME_WAIT_SECONDS,
-        name="schedule_time",
+        name=FLOW,
         allow_reentry=True,
     )
     return [

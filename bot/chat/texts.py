@@ -59,6 +59,11 @@ CANCELLED = "OK, cancelled."
 NOTHING_TO_CANCEL = "There is nothing to cancel."
 STALE_BUTTON = "This button is no longer valid."
 BUSY = "Just a moment…"
+PRIVATE_ONLY = "🔒 Accounts and cars only in a private chat with me: tap below."
+PRIVATE_CHAT_BUTTON = "💬 Open a private chat"
+DELETE_SECRET_YOURSELF = (
+    "⚠️ I could not delete your message, and it holds a secret: please delete it yourself now."
+)
 
 
 def plain(text: str) -> str:

@@ -107,35 +107,68 @@ class Sandbox:
         self.server.register_user(self.token, user_id, first_name, username)
         return SandboxUser(self, user_id, first_name, username)
 
+    def channel_post(self, chat_id: int, text: str, title: str = "Channel") -> ChatMessage:
+        """A post in a channel that has the bot in it (a negative id): an update with no user."""
+        self.server.add_group(self.token, chat_id, title, "channel")
+        return _chat_message(self.server, self.server.channel_post(self.token, chat_id, text))
+
+    def chat(self, chat_id: int) -> list[ChatMessage]:
+        """Any chat's messages as they stand now (a private chat's id is its user's)."""
+        return [_chat_message(self.server, item) for item in self.server.chat(self.token, chat_id)]
+
 
 class SandboxUser:
-    """A Telegram user in a private chat with the bot."""
+    """A Telegram user in a private chat with the bot, or (see `in_group`) in a group with it."""
 
-    def __init__(self, sandbox: Sandbox, user_id: int, first_name: str, username: str | None) -> None:
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        user_id: int,
+        first_name: str,
+        username: str | None,
+        chat_id: int | None = None,
+    ) -> None:
+        self._sandbox = sandbox
         self._server = sandbox.server
         self._token = sandbox.token
         self.id = user_id
         self.first_name = first_name
         self.username = username
+        self.chat_id = user_id if chat_id is None else chat_id
+
+    def in_group(self, chat_id: int, title: str = "Group", kind: str = "group") -> SandboxUser:
+        """The same user writing in a group (or supergroup) with the bot; the group is created if new."""
+        self._server.add_group(self._token, chat_id, title, kind)
+        return SandboxUser(self._sandbox, self.id, self.first_name, self.username, chat_id)
+
+    def _in(self) -> int | None:
+        """The chat_id argument of the server's user side: None for the private chat."""
+        return None if self.chat_id == self.id else self.chat_id
 
     # ----- acting ---------------------------------------------------------------------------------------
 
     def send(self, text: str) -> ChatMessage:
         """A text message (a "/command" carries its bot_command entity)."""
-        return self._message(self._server.user_message(self._token, self.id, text=text))
+        return self._message(self._server.user_message(self._token, self.id, text=text, chat_id=self._in()))
 
     def send_location(self, lat: float, lon: float) -> ChatMessage:
-        return self._message(self._server.user_message(self._token, self.id, location=(lat, lon)))
+        return self._message(
+            self._server.user_message(self._token, self.id, location=(lat, lon), chat_id=self._in())
+        )
 
     def send_venue(self, lat: float, lon: float, title: str, address: str) -> ChatMessage:
         venue = {"title": title, "address": address}
         return self._message(
-            self._server.user_message(self._token, self.id, location=(lat, lon), venue=venue)
+            self._server.user_message(
+                self._token, self.id, location=(lat, lon), venue=venue, chat_id=self._in()
+            )
         )
 
     def send_sticker(self) -> ChatMessage:
         """Something the bot has no handler for."""
-        return self._message(self._server.user_message(self._token, self.id, sticker="🚗"))
+        return self._message(
+            self._server.user_message(self._token, self.id, sticker="🚗", chat_id=self._in())
+        )
 
     def edit(self, message: ChatMessage, text: str) -> None:
         self._server.user_edit(self._token, self.id, message.message_id, text)
@@ -149,17 +182,19 @@ class SandboxUser:
         target = by_data[0] if by_data else current.button(button)
         if target.callback_data is None:
             raise ValueError(f"button {target.text!r} opens {target.url!r}; it sends no callback query")
-        return self._server.user_press(self._token, self.id, message.message_id, target.callback_data)
+        return self._server.user_press(
+            self._token, self.id, message.message_id, target.callback_data, chat_id=self._in()
+        )
 
     def press_data(self, message_id: int, data: str) -> str:
         """A forged press: any callback_data, on any message id (even one that never existed)."""
-        return self._server.user_press(self._token, self.id, message_id, data)
+        return self._server.user_press(self._token, self.id, message_id, data, chat_id=self._in())
 
     # ----- reading --------------------------------------------------------------------------------------
 
     @property
     def messages(self) -> list[ChatMessage]:
-        return [self._message(item) for item in self._server.chat(self._token, self.id)]
+        return self._sandbox.chat(self.chat_id)
 
     @property
     def bot_messages(self) -> list[ChatMessage]:
@@ -211,23 +246,27 @@ class SandboxUser:
         for message in self.messages:
             if message.message_id == message_id:
                 return message
-        raise LookupError(f"no message {message_id} in the chat of user {self.id}")
+        raise LookupError(f"no message {message_id} in chat {self.chat_id}")
 
     def _message(self, item: dict[str, Any]) -> ChatMessage:
-        """A ChatMessage from the server's chat JSON (the same JSON the demo page reads)."""
-        photo = item["photo"]
-        return ChatMessage(
-            message_id=item["message_id"],
-            from_bot=item["from_bot"],
-            text=item["text"],
-            caption=item["caption"],
-            buttons=[[Button(**button) for button in row] for row in item["buttons"]],
-            photo=self._server.file_bytes(photo["file_id"]) if photo else None,
-            location=tuple(item["location"]) if item["location"] else None,
-            venue=item["venue"],
-            deleted=item["deleted"],
-            edits=item["edits"],
-            date=dt.datetime.fromtimestamp(item["date"], dt.UTC),
-            parse_mode=item["parse_mode"],
-            sticker=item["sticker"],
-        )
+        return _chat_message(self._server, item)
+
+
+def _chat_message(server: BotApiServer, item: dict[str, Any]) -> ChatMessage:
+    """A ChatMessage from the server's chat JSON (the same JSON the demo page reads)."""
+    photo = item["photo"]
+    return ChatMessage(
+        message_id=item["message_id"],
+        from_bot=item["from_bot"],
+        text=item["text"],
+        caption=item["caption"],
+        buttons=[[Button(**button) for button in row] for row in item["buttons"]],
+        photo=server.file_bytes(photo["file_id"]) if photo else None,
+        location=tuple(item["location"]) if item["location"] else None,
+        venue=item["venue"],
+        deleted=item["deleted"],
+        edits=item["edits"],
+        date=dt.datetime.fromtimestamp(item["date"], dt.UTC),
+        parse_mode=item["parse_mode"],
+        sticker=item["sticker"],
+    )

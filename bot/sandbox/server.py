@@ -1,6 +1,6 @@
 """A loopback emulation of the Telegram Bot API: the methods our bot uses, with Telegram's answers.
 
-`BotApiServer` keeps the state (bots, private chats, pending updates, files, commands) and serves it as a
+`BotApiServer` keeps the state (bots, chats, pending updates, files, commands) and serves it as a
 Starlette app under Telegram's URL layout, so python-telegram-bot talks to it unchanged through
 `base_url(f"{root}/bot")` and `base_file_url(f"{root}/file/bot")`:
 
@@ -9,8 +9,8 @@ Starlette app under Telegram's URL layout, so python-telegram-bot talks to it un
     /_sandbox/...                           the user side: send, press, read a chat (for the demo page)
     GET      /_sandbox/{token}/chat             the demo's chat page (static files in web/); / leads there
 
-The user side is also a Python API (`register_user`, `user_message`, `user_press`, `chat`, ...) that
-`bot.sandbox.driver` wraps for tests. The server runs in uvicorn's thread while callers use their own
+The user side is also a Python API (`register_user`, `add_group`, `user_message`, `user_press`, `chat`, ...)
+that `bot.sandbox.driver` wraps for tests. The server runs in uvicorn's thread while callers use their own
 thread and event loop, so every piece of state is guarded by one lock and coroutines waiting in the
 server's loop (long polls, webhook delivery) are woken thread-safely.
 """
@@ -78,6 +78,7 @@ CHAT_ACTIONS = frozenset(
     {"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice"}
     | {"upload_document", "choose_sticker", "find_location", "record_video_note", "upload_video_note"}
 )
+GROUP_KINDS = frozenset({"group", "supergroup", "channel"})
 # Update types delivered when allowed_updates is empty (Telegram's default excludes these three).
 OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 HTML_TAGS = frozenset(
@@ -175,6 +176,9 @@ class _Message:
     location: tuple[float, float] | None = None
     venue: dict[str, str] | None = None
     sticker: str | None = None
+    sender: dict[str, Any] | None = (
+        None  # who wrote a user's message in a group (a private chat has one user)
+    )
     edit_date: int | None = None
     edits: int = 0
     deleted: bool = False
@@ -247,11 +251,20 @@ class _RateWindow:
 
 @dataclass
 class _Chat:
+    """A private chat with `user`, or, when `group` is set, a group, supergroup or channel (its chat JSON)."""
+
     user: dict[str, Any]
     messages: dict[int, _Message] = field(default_factory=dict)
     next_message_id: int = 1
+    group: dict[str, Any] | None = None
+
+    @property
+    def id(self) -> int:
+        return int((self.group or self.user)["id"])
 
     def json(self) -> dict[str, Any]:
+        if self.group is not None:
+            return dict(self.group)
         chat = {"id": self.user["id"], "first_name": self.user["first_name"], "type": "private"}
         if "username" in self.user:
             chat["username"] = self.user["username"]
@@ -329,12 +342,14 @@ class _Bot:
 
     def message_json(self, message: _Message) -> dict[str, Any]:
         chat = self.chats[message.chat_id]
-        body: dict[str, Any] = {
-            "message_id": message.message_id,
-            "from": self.user if message.from_bot else {**chat.user, "is_bot": False, "language_code": "en"},
-            "chat": chat.json(),
-            "date": message.date,
-        }
+        body: dict[str, Any] = {"message_id": message.message_id}
+        if message.from_bot:
+            body["from"] = self.user
+        elif chat.group is None or message.sender is not None:
+            body["from"] = {**(message.sender or chat.user), "is_bot": False, "language_code": "en"}
+        else:  # a channel post: signed by the channel, from no user
+            body["sender_chat"] = chat.json()
+        body.update(chat=chat.json(), date=message.date)
         if message.edit_date is not None:
             body["edit_date"] = message.edit_date
         if message.text is not None:
@@ -469,7 +484,7 @@ class _Params:
         try:
             return int(value or "")
         except ValueError:
-            # Usernames (@channel) name public chats, which a private-chat sandbox does not have.
+            # Usernames (@channel) name public chats; the sandbox's groups and channels have none.
             raise ApiError.bad_request("chat not found") from None
 
     def loggable(self) -> dict[str, Any]:
@@ -698,6 +713,16 @@ class BotApiServer:
             if user_id in bot.chats:
                 bot.chats[user_id].user = user
 
+    def add_group(self, token: str, chat_id: int, title: str = "Group", kind: str = "group") -> None:
+        """A group, supergroup or channel (negative `chat_id`, as Telegram's) that has the bot in it."""
+        if kind not in GROUP_KINDS or chat_id >= 0:
+            raise ValueError(f"a group is one of {sorted(GROUP_KINDS)} with a negative id")
+        with self._lock:
+            bot = self._bot(token)
+            if chat_id not in bot.chats:
+                group = {"id": chat_id, "title": title, "type": kind}
+                bot.chats[chat_id] = _Chat({}, group=group)
+
     def user_message(
         self,
         token: str,
@@ -707,17 +732,36 @@ class BotApiServer:
         location: tuple[float, float] | None = None,
         venue: dict[str, str] | None = None,
         sticker: str | None = None,
+        chat_id: int | None = None,
     ) -> dict[str, Any]:
-        """The user sends a message (one keyword's content): a `message` update. Returns its chat JSON."""
+        """The user sends a message (one keyword's content): a `message` update. Returns its chat JSON.
+        `chat_id` names a group added with `add_group`; by default the user writes in their private chat."""
         if text is None and location is None and sticker is None:
             raise ValueError("a message needs text, a location or a sticker")
         with self._lock:
             bot = self._bot(token)
-            chat = self._open_chat(bot, user_id)
+            chat, sender = self._chat_of(bot, user_id, chat_id)
             message = self._new_message(
-                chat, from_bot=False, text=text, location=location, venue=venue, sticker=sticker
+                chat,
+                from_bot=False,
+                text=text,
+                location=location,
+                venue=venue,
+                sticker=sticker,
+                sender=sender,
             )
             bot.push_update("message", bot.message_json(message))
+            return _chat_json(message)
+
+    def channel_post(self, token: str, chat_id: int, text: str) -> dict[str, Any]:
+        """A post in a channel added with `add_group`: a `channel_post` update, from no user."""
+        with self._lock:
+            bot = self._bot(token)
+            chat = bot.chats.get(chat_id)
+            if chat is None or chat.group is None or chat.group["type"] != "channel":
+                raise LookupError(f"no channel {chat_id}: add it with add_group(..., kind='channel')")
+            message = self._new_message(chat, from_bot=False, text=text)
+            bot.push_update("channel_post", bot.message_json(message))
             return _chat_json(message)
 
     def user_edit(self, token: str, user_id: int, message_id: int, text: str) -> dict[str, Any]:
@@ -733,22 +777,24 @@ class BotApiServer:
             bot.push_update("edited_message", bot.message_json(message))
             return _chat_json(message)
 
-    def user_press(self, token: str, user_id: int, message_id: int, data: str) -> str:
+    def user_press(
+        self, token: str, user_id: int, message_id: int, data: str, *, chat_id: int | None = None
+    ) -> str:
         """The user presses a callback button (or forges a press): a `callback_query` update; its id.
 
         A forged press may come from a user who never wrote to the bot: like a first message, it opens
-        the chat.
+        the chat. `chat_id` names a group added with `add_group` (the message is in that group).
         """
         with self._lock:
             bot = self._bot(token)
-            chat = self._open_chat(bot, user_id)
+            chat, sender = self._chat_of(bot, user_id, chat_id)
             query_id = str(bot.id * 1_000_000 + bot.next_query)
             bot.next_query += 1
             bot.queries[query_id] = _CallbackQuery(query_id, user_id)
             query: dict[str, Any] = {
                 "id": query_id,
-                "from": {**chat.user, "is_bot": False, "language_code": "en"},
-                "chat_instance": str(zlib.crc32(f"{bot.id}:{user_id}".encode())),
+                "from": {**(sender or chat.user), "is_bot": False, "language_code": "en"},
+                "chat_instance": str(zlib.crc32(f"{bot.id}:{chat.id}".encode())),
                 "data": data,
             }
             message = chat.messages.get(message_id)
@@ -761,10 +807,11 @@ class BotApiServer:
             bot.push_update("callback_query", query)
             return query_id
 
-    def chat(self, token: str, user_id: int) -> list[dict[str, Any]]:
-        """The user's chat, both sides in order, current state, as the JSON the demo page reads."""
+    def chat(self, token: str, chat_id: int) -> list[dict[str, Any]]:
+        """A chat (a user's private chat: the user's id), both sides in order, current state, as the JSON
+        the demo page reads."""
         with self._lock:
-            chat = self._bot(token).chats.get(user_id)
+            chat = self._bot(token).chats.get(chat_id)
             return [_chat_json(message) for message in chat.messages.values()] if chat else []
 
     def callback_answers(self, token: str, user_id: int) -> list[dict[str, Any]]:
@@ -831,6 +878,16 @@ class BotApiServer:
             bot.chats[user_id] = _Chat(bot.users.get(user_id) or {"id": user_id, "first_name": "Alice"})
         return bot.chats[user_id]
 
+    def _chat_of(self, bot: _Bot, user_id: int, chat_id: int | None) -> tuple[_Chat, dict[str, Any] | None]:
+        """Where a user acts and the sender to name there: their private chat (None: the chat's user), or a
+        group added with `add_group` (the user, as registered)."""
+        if chat_id is None or chat_id == user_id:
+            return self._open_chat(bot, user_id), None
+        chat = bot.chats.get(chat_id)
+        if chat is None or chat.group is None or chat.group["type"] == "channel":
+            raise LookupError(f"no group {chat_id}: add it with add_group")
+        return chat, bot.users.get(user_id) or {"id": user_id, "first_name": "Alice"}
+
     def _user_chat(self, bot: _Bot, user_id: int) -> _Chat:
         chat = bot.chats.get(user_id)
         if chat is None:
@@ -838,7 +895,7 @@ class BotApiServer:
         return chat
 
     def _new_message(self, chat: _Chat, *, from_bot: bool, **content: Any) -> _Message:
-        message = _Message(chat.next_message_id, chat.user["id"], from_bot, int(time.time()), **content)
+        message = _Message(chat.next_message_id, chat.id, from_bot, int(time.time()), **content)
         chat.messages[message.message_id] = message
         chat.next_message_id += 1
         return message
