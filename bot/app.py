@@ -22,7 +22,7 @@ from bot.chat.common import Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
-from bot.store import Store
+from bot.store import Store, exclusive_use
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
@@ -176,12 +176,14 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
 
 def run_bot(settings: Settings, application: Application | None = None) -> None:
     """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly, giving running
-    car commands SHUTDOWN_GRACE_SECONDS. `application` defaults to `build_application(settings)`."""
-    application = application or build_application(settings)
-    application.bot_data["handle_stop_signals"] = True
-    if settings.webhook_url:
-        log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
-        application.run_webhook(**webhook_options(settings), stop_signals=())
-    else:
-        log.info("starting with long polling")
-        application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())
+    car commands SHUTDOWN_GRACE_SECONDS. `application` defaults to `build_application(settings)`.
+    Holds the database for itself while it runs (DatabaseInUse when a bot or rotate-key already does)."""
+    with exclusive_use(settings.database_path):
+        application = application or build_application(settings)
+        application.bot_data["handle_stop_signals"] = True
+        if settings.webhook_url:
+            log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
+            application.run_webhook(**webhook_options(settings), stop_signals=())
+        else:
+            log.info("starting with long polling")
+            application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())
