@@ -115,6 +115,10 @@ async def _post_init(application: Application) -> None:
     if application.bot_data.get("handle_stop_signals"):
         _handle_stop_signals(application)
     notify.start_watcher(application)
+    # Commands a stopped process left under way; the JobQueue starts after post_init, hence no misfire limit.
+    job_queue(application).run_once(
+        remote.finish_commands, 0, name="finish-commands", job_kwargs={"misfire_grace_time": None}
+    )
     # The first beat now, directly: the JobQueue only starts after post_init, and a repeating job whose
     # first run is already past when it starts waits a whole interval (the health check would fail meanwhile).
     path = heartbeat_path(settings)

@@ -1,4 +1,5 @@
-"""The real process on SIGTERM: a running car command is reported to its user, and the bot exits cleanly."""
+"""The real process on SIGTERM: a running car command is reported to its user, and the bot exits cleanly;
+the next start finishes that command's message with its outcome, without sending it again."""
 
 from __future__ import annotations
 
@@ -7,28 +8,42 @@ import subprocess
 import sys
 
 from tests.support.bot import link
+from tests.test_restart import _in_flight, _now
 
 
 async def test_sigterm_reports_the_unfinished_command_and_exits(tmp_path, bot_env, simulator, sandbox):
     env = {**bot_env, "SHUTDOWN_GRACE_SECONDS": "1"}
     log_file = tmp_path / "bot.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env=env,
-        stderr=log_file.open("w"),  # a file, not a pipe: a full pipe would block the bot
-    )
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env=env,
+            stderr=log_file.open("a"),  # a file, not a pipe: a full pipe would block the bot
+        )
+
+    process = start()
     try:
         alice = sandbox.user(501)
         await link(alice)
         alice.send("/lock")
-        await alice.wait_for_bot_message("Lock —")  # the simulator's clock is frozen: the car never answers
+        progress = await alice.wait_for_bot_message("Lock —")  # the simulator's clock is frozen
         process.send_signal(signal.SIGTERM)
         await alice.wait_for_bot_message("the bot is restarting")
         assert process.wait(timeout=30) == 0, log_file.read_text()
+        log = log_file.read_text()
+        assert "unfinished" in log and "Traceback" not in log
+        [(service, event_id)] = _in_flight(tmp_path)  # kept for the next start
+        assert service == "DOOR_LOCK" and event_id is not None
+
+        process = start()
+        simulator.advance(60)  # the car carries it out meanwhile
+        await alice.wait_for(lambda u: "is locked" in _now(u, progress), timeout=30)
+        assert _in_flight(tmp_path) == []
     finally:
         if process.poll() is None:
             process.kill()
-    log = log_file.read_text()
-    assert "unfinished" in log and "Traceback" not in log
+        process.wait(10)
     assert len(simulator.requests_to("executeService", "POST")) == 1
+    assert "Traceback" not in log_file.read_text()
