@@ -9,6 +9,7 @@ A command under way when the bot stopped is finished after the next start (`fini
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,7 @@ from bot.chat.status import location_of
 from bot.garage import GarageError
 from bot.store import CommandInFlight, StoredVehicle
 
+log = logging.getLogger(__name__)
 UNLOCK_CONFIRM_SECONDS = 60.0
 ANSWER_WAIT_SECONDS = 180.0
 ASK_ANSWER, ASK_REMEMBER = range(2)
@@ -135,7 +137,10 @@ async def _interrupted(message: MaybeInaccessibleMessage, service: ServiceType, 
 
 async def finish_commands(context: Context) -> None:
     """At start: follow every command an earlier process left under way to its end, each in its own task."""
-    for command in services(context).garage.store.commands_in_flight():
+    commands = services(context).garage.store.commands_in_flight()
+    if commands:
+        log.info("following %d remote command(s) the previous process left under way", len(commands))
+    for command in commands:
         context.application.create_task(_finish(context.application, command), name="finish-command")
 
 
