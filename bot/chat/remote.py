@@ -32,6 +32,7 @@ from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
+    Services,
     answer,
     chosen_car,
     edit,
@@ -146,7 +147,8 @@ async def finish_commands(context: Context) -> None:
 
 async def _finish(application: Application, command: CommandInFlight) -> None:
     """End the progress message of a command sent before the restart: its outcome, or that it is unknown."""
-    garage = application.bot_data["services"].garage
+    svc: Services = application.bot_data["services"]
+    garage = svc.garage
     car = garage.store.vehicle(command.tg_id, command.vin)
     if car is None:  # the car was unlinked meanwhile: nothing to report on
         garage.store.end_command(command.tg_id, command.vin)
