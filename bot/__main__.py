@@ -13,9 +13,14 @@ from bot.store import StoreError
 
 def _run(settings: Settings, _: argparse.Namespace) -> int:
     from bot.app import run_bot
+    from bot.store import DatabaseInUse
 
     settings.require("telegram_bot_token", "bot_secret_key", "bmw_api_key", "bmw_api_secret")
-    run_bot(settings)
+    try:
+        run_bot(settings)
+    except DatabaseInUse as exc:
+        print(f"not started: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -70,14 +75,24 @@ def _health(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _rotate_key(settings: Settings, _: argparse.Namespace) -> int:
-    from bot.store import Store
+    from bot.store import DatabaseInUse, Store, exclusive_use
 
     settings.require("bot_secret_key")
-    store = Store(settings.database_path, settings.bot_secret_key)
+    # Never under a running bot: it keeps the keys it started with, so it could not read what is rotated to a
+    # key it lacks, and it would go on writing tokens with its own first key after the rotation.
     try:
-        count = store.rotate()
-    finally:
-        store.close()
+        with (
+            exclusive_use(settings.database_path),
+            Store(settings.database_path, settings.bot_secret_key) as store,
+        ):
+            count = store.rotate()
+    except DatabaseInUse:
+        print(
+            f"the bot is running on {settings.database_path}: stop it first, then run rotate-key again"
+            " (nothing was changed)",
+            file=sys.stderr,
+        )
+        return 1
     print(f"re-encrypted {count} secrets with the first key of BOT_SECRET_KEY; the others can now be removed")
     return 0
 

@@ -22,7 +22,7 @@ from bot.chat.common import Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
-from bot.store import Store
+from bot.store import Store, exclusive_use
 from bot.updates import ChatOrderedProcessor
 from bot.webhook import WebhookServer, new_secret_token, webhook_app
 
@@ -127,6 +127,10 @@ async def _post_init(application: Application) -> None:
     if application.bot_data.get("handle_stop_signals"):
         _handle_stop_signals(application)
     notify.start_watcher(application)
+    # Commands a stopped process left under way; the JobQueue starts after post_init, hence no misfire limit.
+    job_queue(application).run_once(
+        remote.finish_commands, 0, name="finish-commands", job_kwargs={"misfire_grace_time": None}
+    )
     # The first beat now, directly: the JobQueue only starts after post_init, and a repeating job whose
     # first run is already past when it starts waits a whole interval (the health check would fail meanwhile).
     path = heartbeat_path(settings)
@@ -223,12 +227,14 @@ def _run_webhook(application: Application, settings: Settings) -> None:
 
 def run_bot(settings: Settings, application: Application | None = None) -> None:
     """Long polling, or a webhook when WEBHOOK_URL is set; Ctrl-C / SIGTERM stop it cleanly, giving running
-    car commands SHUTDOWN_GRACE_SECONDS. `application` defaults to `build_application(settings)`."""
-    application = application or build_application(settings)
-    application.bot_data["handle_stop_signals"] = True
-    if settings.webhook_url:
-        log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
-        _run_webhook(application, settings)
-    else:
-        log.info("starting with long polling")
-        application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())
+    car commands SHUTDOWN_GRACE_SECONDS. `application` defaults to `build_application(settings)`.
+    Holds the database for itself while it runs (DatabaseInUse when a bot or rotate-key already does)."""
+    with exclusive_use(settings.database_path):
+        application = application or build_application(settings)
+        application.bot_data["handle_stop_signals"] = True
+        if settings.webhook_url:
+            log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
+            _run_webhook(application, settings)
+        else:
+            log.info("starting with long polling")
+            application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())

@@ -15,7 +15,8 @@ import asyncio
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Protocol, TypeVar
 
 from bot.bmw.errors import AuthenticationError
@@ -34,7 +35,7 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.store import LoginAttempts, Store, StoredToken, StoredVehicle
+from bot.store import CommandInFlight, LoginAttempts, Store, StoredToken, StoredVehicle
 
 T = TypeVar("T")
 OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
@@ -67,6 +68,17 @@ class CarApi(Protocol):
         security_answer: str | None = None,
         flash_count: int | None = None,
         profile: ChargingProfile | None = None,
+        on_status: OnStatus | None = None,
+        on_sent: OnStatus | None = None,
+    ) -> ExecutionStatus: ...
+    async def follow(
+        self,
+        account: Account,
+        vin: str,
+        service: ServiceType,
+        *,
+        event_id: str,
+        started_at: float,
         on_status: OnStatus | None = None,
     ) -> ExecutionStatus: ...
 
@@ -251,21 +263,27 @@ class Garage:
         vin: str,
         service: ServiceType,
         *,
+        shown_in: tuple[int, int],
         security_answer: str | None = None,
         profile: ChargingProfile | None = None,
         on_status: OnStatus | None = None,
     ) -> ExecutionStatus:
-        """One remote command: per-user rate limit, one command at a time per car, never retried here."""
+        """One remote command: per-user rate limit, one command at a time per car, never retried here.
+
+        It is recorded before it is sent, with `shown_in` (chat id, message id: where its progress shows)
+        and then BMW's event id, so that a restart can finish it (`resume`).
+        """
         self.car(tg_id, vin)
-        key = (tg_id, vin)
-        if key in self._running:
+        if (tg_id, vin) in self._running:
             raise CommandInProgress
         self._take_command_slot(tg_id)
-        self._running.add(key)
-        task = asyncio.current_task()
-        if task is not None:
-            self._command_tasks.add(task)
-        try:
+
+        async def sent(status: ExecutionStatus) -> None:
+            if status.event_id is not None:
+                self.store.command_sent(tg_id, vin, status.event_id)
+
+        self.store.begin_command(tg_id, vin, str(service), *shown_in)
+        with self._command(tg_id, vin):
             return await self._call(
                 tg_id,
                 vin,
@@ -277,9 +295,52 @@ class Garage:
                     flash_count=2 if service is ServiceType.LIGHT_FLASH else None,
                     profile=profile,
                     on_status=on_status,
+                    on_sent=sent,
                 ),
             )
+
+    async def resume(
+        self, command: CommandInFlight, *, on_status: OnStatus | None = None
+    ) -> ExecutionStatus | None:
+        """Follow a command an earlier process sent to its end, never sending it again: its terminal status,
+        or None when its outcome cannot be learned. That is so when the process ended before BMW answered
+        the POST: BMW shows only the latest request of each type, with no time, so without the event id a
+        status cannot be told apart from one of an earlier command (of this bot or of BMW's app)."""
+        event_id = command.event_id
+        with self._command(command.tg_id, command.vin):
+            if event_id is None:
+                return None
+            return await self._call(
+                command.tg_id,
+                command.vin,
+                lambda account, v: self.api.follow(
+                    account,
+                    v,
+                    ServiceType(command.service),
+                    event_id=event_id,
+                    started_at=command.started_at,
+                    on_status=on_status,
+                ),
+            )
+
+    @contextmanager
+    def _command(self, tg_id: int, vin: str) -> Iterator[None]:
+        """While a recorded command runs: its car is busy and `drain` may cancel it. Its record goes when it
+        ends, unless it was cancelled (a shutdown): then the next start finishes it."""
+        key = (tg_id, vin)
+        self._running.add(key)
+        task = asyncio.current_task()
+        if task is not None:
+            self._command_tasks.add(task)
+        cancelled = False
+        try:
+            yield
+        except asyncio.CancelledError:
+            cancelled = True
+            raise
         finally:
+            if not cancelled:
+                self.store.end_command(tg_id, vin)
             self._running.discard(key)
             if task is not None:
                 self._command_tasks.discard(task)

@@ -8,9 +8,12 @@ method that removes a parent row removes its children in the same transaction.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import hmac
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -23,6 +26,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlite_utils import Database, Migrations
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
@@ -37,6 +42,14 @@ class SecretKeyMismatch(StoreError):
             "BOT_SECRET_KEY cannot decrypt the stored secrets: the key changed. Put the old key back, or set "
             "BOT_SECRET_KEY to 'new,old' and run rotate-key."
         )
+
+
+class DatabaseInUse(StoreError):
+    """Another process holds the database for itself (a running bot, or rotate-key)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"{path} is in use by another process (a running bot, or rotate-key)")
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,20 @@ class LoginAttempts:
     failures: int = 0  # in a row, since the last success or since the record was forgotten
     blocked_until: float | None = None  # Unix time: no login before this
     forget_at: float = 0.0  # Unix time: from then on the record counts as clean and is removed
+
+
+@dataclass(frozen=True)
+class CommandInFlight:
+    """A remote command between "about to be sent" and its outcome shown to the user, kept so that a restart
+    finishes its progress message instead of forgetting it (and never sends it again)."""
+
+    tg_id: int
+    vin: str
+    service: str  # a ServiceType value
+    chat_id: int  # where its progress message is
+    message_id: int
+    started_at: float  # Unix time, just before it was sent
+    event_id: str | None  # BMW's id of the request, once the POST was answered
 
 
 def generate_secret_key() -> str:
@@ -193,10 +220,33 @@ def m003_login_attempts_and_refusals(db: Database) -> None:
     db.table("accounts").add_column("relink_needed_at", float)
 
 
+def m004_commands_in_flight(db: Database) -> None:
+    # One command per car and user at a time (the garage enforces it), hence the key.
+    db.create_table(
+        "commands_in_flight",
+        {
+            "tg_id": int,
+            "vin": str,
+            "service": str,
+            "chat_id": int,
+            "message_id": int,
+            "started_at": float,
+            "event_id": str,
+        },
+        pk=("tg_id", "vin"),
+        not_null=["service", "chat_id", "message_id", "started_at"],
+    )
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
-    for step in (m001_users_accounts_vehicles, m002_charge_watches, m003_login_attempts_and_refusals)
+    for step in (
+        m001_users_accounts_vehicles,
+        m002_charge_watches,
+        m003_login_attempts_and_refusals,
+        m004_commands_in_flight,
+    )
 ]
 SCHEMA_VERSION = len(_STEPS)
 
@@ -213,6 +263,27 @@ _WATCH_COLUMNS = (
     "vin, tg_id, charging_status, connection_status, charging_since, soc_at_start, last_event,"
     " next_poll_at, failures"
 )
+_COMMAND_COLUMNS = "tg_id, vin, service, chat_id, message_id, started_at, event_id"
+
+
+@contextmanager
+def exclusive_use(path: str | Path) -> Iterator[None]:
+    """Hold `<database>.lock` while this process is the database's only user (the running bot, rotate-key);
+    DatabaseInUse when another process holds it. The kernel releases it when the process ends, however it
+    ends, so no stale lock outlives a crash (a heartbeat cannot tell a bot stopped a minute ago from one
+    running)."""
+    path = Path(path)
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DatabaseInUse(path) from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class Store:
@@ -244,6 +315,8 @@ class Store:
             self._db.enable_wal()
             # NORMAL is durable enough in WAL mode (a power cut may lose the last commits, never corrupt).
             self._db.execute("PRAGMA synchronous=NORMAL")
+            # Deleted rows are overwritten with zeros, not merely unlinked: see _forget_deleted.
+            self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
             self._check_key()
         except BaseException:
@@ -294,6 +367,15 @@ class Store:
         with self._lock:
             return self._db.execute(sql, params).fetchall()
 
+    def _forget_deleted(self) -> None:
+        """After removing secrets: copy the WAL into the database and truncate it. With secure_delete the
+        removed values are zeros in the database file, and the old WAL frames that still held them are gone
+        (the -shm holds page numbers only)."""
+        with self._lock:
+            busy = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:  # another connection reads (a backup?): the next checkpoint finishes the job
+            log.warning("the WAL could not be truncated now; removed data leaves it at the next checkpoint")
+
     def _encrypt(self, value: str) -> str:
         return self._fernet.encrypt(value.encode()).decode()
 
@@ -325,8 +407,16 @@ class Store:
     def delete_user(self, tg_id: int) -> None:
         """Every row about that user, in one transaction."""
         with self._write() as db:
-            for table in ("login_attempts", "charge_watches", "vehicles", "accounts", "users"):
+            for table in (
+                "login_attempts",
+                "commands_in_flight",
+                "charge_watches",
+                "vehicles",
+                "accounts",
+                "users",
+            ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
+        self._forget_deleted()
 
     # --- account and secrets --------------------------------------------------------------------------------
 
@@ -343,6 +433,7 @@ class Store:
                 " VALUES (?, ?, ?, ?)",
                 row,
             )
+        self._forget_deleted()  # the replaced account's secrets
 
     def account(self, tg_id: int) -> StoredAccount | None:
         rows = self._rows(
@@ -391,6 +482,7 @@ class Store:
                 "UPDATE accounts SET security_answer_enc = ? WHERE tg_id = ?",
                 (self._encrypt_opt(answer), tg_id),
             )
+        self._forget_deleted()  # the previous answer
 
     def rotate(self) -> int:
         """Re-encrypt with the first key every secret under another key; returns how many it rewrote."""
@@ -407,6 +499,7 @@ class Store:
                         raise SecretKeyMismatch() from None
                     db.execute(f"UPDATE accounts SET {column} = ? WHERE tg_id = ?", (rotated, tg_id))
                     rewritten += 1
+        self._forget_deleted()  # the secrets under the old keys
         return rewritten
 
     def _is_primary(self, token: str) -> bool:
@@ -627,6 +720,37 @@ class Store:
                 "UPDATE accounts SET password_refusals = 0 WHERE tg_id = ? AND relink_needed_at IS NULL",
                 (tg_id,),
             )
+
+    # --- remote commands in flight --------------------------------------------------------------------------
+
+    def begin_command(self, tg_id: int, vin: str, service: str, chat_id: int, message_id: int) -> None:
+        """Record a command about to be sent (started now), replacing an older record of that user and car."""
+        with self._write() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO commands_in_flight ({_COMMAND_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (tg_id, vin, service, chat_id, message_id, self._clock()),
+            )
+
+    def command_sent(self, tg_id: int, vin: str, event_id: str) -> None:
+        """BMW answered the command's POST with this request id."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE commands_in_flight SET event_id = ? WHERE tg_id = ? AND vin = ?",
+                (event_id, tg_id, vin),
+            )
+
+    def end_command(self, tg_id: int, vin: str) -> None:
+        """The command's outcome was shown: nothing is left to finish."""
+        with self._write() as db:
+            db.execute("DELETE FROM commands_in_flight WHERE tg_id = ? AND vin = ?", (tg_id, vin))
+
+    def commands_in_flight(self) -> list[CommandInFlight]:
+        """Every recorded command, oldest first."""
+        rows = self._rows(
+            f"SELECT {_COMMAND_COLUMNS} FROM commands_in_flight ORDER BY started_at, tg_id, vin"
+        )
+        return [CommandInFlight(*row) for row in rows]
 
 
 def _vehicle(row: tuple[Any, ...]) -> StoredVehicle:

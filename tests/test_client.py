@@ -21,6 +21,7 @@ from bot.bmw.errors import (
     BadResponse,
     BMWUnavailable,
     NotSupported,
+    OtherRequest,
     SecurityAnswerRequired,
     ServiceTimeout,
     VehicleNotFound,
@@ -398,6 +399,74 @@ async def test_stuck_service_times_out(simulator: Simulator, simulator_url: str,
     assert caught.value.last_status == seen[-1]
     assert caught.value.last_status not in TERMINAL_STATES
     assert seen[0] == "INITIATED"
+
+
+class ProcessDied(Exception):
+    """Stands for the end of a process right after it stored the event id of the POST's answer."""
+
+
+async def _sent_and_abandoned(client: BMWClient, account: Account, service: ServiceType) -> ExecutionStatus:
+    answers: list[ExecutionStatus] = []
+
+    async def on_sent(status: ExecutionStatus) -> None:
+        answers.append(status)
+        raise ProcessDied
+
+    with pytest.raises(ProcessDied):
+        await client.execute(account, BEV, service, on_sent=on_sent)
+    return answers[0]
+
+
+async def test_follow_finishes_a_service_sent_earlier_without_sending_it_again(
+    client: BMWClient, account: Account, logged: Log
+) -> None:
+    sent = await _sent_and_abandoned(client, account, ServiceType.DOOR_LOCK)
+    assert sent.status == "INITIATED" and sent.event_id
+    seen: list[str | None] = []
+
+    async def on_status(status: ExecutionStatus) -> None:
+        seen.append(status.status)
+
+    result = await client.follow(
+        account,
+        BEV,
+        ServiceType.DOOR_LOCK,
+        event_id=sent.event_id,
+        started_at=time.time(),
+        on_status=on_status,
+    )
+    assert result.status == "EXECUTED" and result.event_id == sent.event_id
+    assert seen[-1] == "EXECUTED"
+    assert len(await logged("executeService", "POST")) == 1
+    assert (await client.status(account, BEV)).door_lock_state == "LOCKED"
+
+
+async def test_follow_refuses_the_status_of_a_later_request_of_that_type(
+    client: BMWClient, account: Account
+) -> None:
+    sent = await _sent_and_abandoned(client, account, ServiceType.CLIMATE_NOW)
+    assert sent.event_id
+    await client.execute(account, BEV, ServiceType.CLIMATE_NOW)  # e.g. from BMW's own app meanwhile
+    with pytest.raises(OtherRequest):
+        await client.follow(
+            account, BEV, ServiceType.CLIMATE_NOW, event_id=sent.event_id, started_at=time.time()
+        )
+
+
+async def test_follow_past_its_deadline_looks_once(
+    simulator: Simulator, simulator_url: str, account: Account, logged: Log
+) -> None:
+    simulator.vehicle(BEV).service_mode = "stuck"
+    async with make_client(simulator_url, simulator) as bmw:
+        sent = await _sent_and_abandoned(bmw, account, ServiceType.DOOR_LOCK)
+        assert sent.event_id
+        with pytest.raises(ServiceTimeout) as caught:
+            await bmw.follow(
+                account, BEV, ServiceType.DOOR_LOCK, event_id=sent.event_id, started_at=time.time() - 3600
+            )
+    # It looked once, found that very request still under way (another one would raise OtherRequest).
+    assert caught.value.last_status is not None and caught.value.last_status not in TERMINAL_STATES
+    assert len(await logged("serviceExecutionStatus")) == 1
 
 
 async def test_5xx_on_execute_is_not_retried(

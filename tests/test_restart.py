@@ -2,44 +2,29 @@
 
 The simulator and the Bot API sandbox run in this test's threads and stay up across the restart, as BMW
 and Telegram would. Afterwards: the charge-finished push arrives exactly once, the command that was under
-way is not sent again, the database passes `PRAGMA integrity_check`, and no secret is in plain text in any
-file the bot left (database, -wal, -shm, heartbeat, its captured logs).
+way is not sent again but its progress message ends with its outcome, the database passes
+`PRAGMA integrity_check`, and no secret is in plain text in any file the bot left (database, -wal, -shm,
+heartbeat, its captured logs). A process killed while BMW had not yet answered the command's POST leaves
+an outcome nobody can learn: the next one says so, and sends nothing again.
 """
 
 from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from bot.bmw.simulator.state import Fault
 from bot.sandbox import SandboxUser
-from tests.support.bot import link
+from tests.support.bot import BotProcess, commands_in_flight, link, process_database
 from tests.support.watcher import FINISHED
 
 LOGIN = ("kill@example.com", "Pw-Kill-4c2e9a71")
 TG_ID = 701
-
-
-class BotProcess:
-    """`python -m bot run` in its own directory (so no stray .env is read), logs captured to a file."""
-
-    def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
-        self.log = workdir / f"{name}.log"
-        with self.log.open("wb") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"], cwd=workdir, env=env, stdout=out, stderr=out
-            )
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
 
 
 @pytest.fixture
@@ -60,12 +45,8 @@ def start_bot(tmp_path: Path, bot_env: dict[str, str]) -> Iterator[Any]:
         process.kill()
 
 
-def _db(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
-
-
 def _watch(tmp_path: Path, vin: str) -> tuple[Any, ...] | None:
-    db = sqlite3.connect(f"file:{_db(tmp_path)}?mode=ro", uri=True)
+    db = sqlite3.connect(f"file:{process_database(tmp_path)}?mode=ro", uri=True)
     try:
         return db.execute(
             "SELECT charging_status, charging_since, last_event FROM charge_watches"
@@ -77,7 +58,7 @@ def _watch(tmp_path: Path, vin: str) -> tuple[Any, ...] | None:
 
 
 def _integrity(tmp_path: Path) -> tuple[str, str]:
-    db = sqlite3.connect(_db(tmp_path))
+    db = sqlite3.connect(process_database(tmp_path))
     try:
         return db.execute("PRAGMA integrity_check").fetchone()[0], db.execute(
             "PRAGMA journal_mode"
@@ -111,15 +92,21 @@ async def test_sigkill_mid_charge_and_mid_command_then_restart(
     await alice.wait_for(lambda _: (_watch(tmp_path, vin) or (None,))[0] == "CHARGING", timeout=20)
     simulator.service_seconds = 3600  # the car takes its time: the command is still under way at the kill
     alice.send("/lock")
-    await alice.wait_for_bot_message("BMW has the request")
+    progress = await alice.wait_for_bot_message("BMW has the request")
     first.kill()
     assert first.process.returncode == -signal.SIGKILL
     assert _integrity(tmp_path) == ("ok", "wal")
     assert _watch(tmp_path, vin)[1] is not None  # the charge session survived on disk
+    [(service, event_id)] = commands_in_flight(tmp_path)  # so did the command, with BMW's id for it
+    assert service == "DOOR_LOCK" and event_id is not None
 
     simulator.advance(3600)  # meanwhile the car locked itself and finished charging
     assert simulator.vehicle(vin).status["doorLockState"] == "LOCKED"
     second = start_bot()
+    await alice.wait_for(
+        lambda u: "is locked" in (u.now(progress).text or ""), timeout=30
+    )  # the old message ends
+    assert commands_in_flight(tmp_path) == []
     await alice.wait_for(lambda u: _pushes(u) >= 1, timeout=30)
     # One more watcher cycle after the push must not repeat it.
     polls = len(simulator.requests_to(f"{vin}/status"))
@@ -144,3 +131,40 @@ async def test_sigkill_mid_charge_and_mid_command_then_restart(
         data = path.read_bytes()
         for secret in secrets:
             assert secret.encode() not in data, f"a secret in plain text in {path.name}"
+
+
+async def test_killed_before_bmw_answered_the_command_then_restart(
+    start_bot, tmp_path, sandbox, simulator, monkeypatch
+):
+    vin = simulator.add_account(*LOGIN)[0]
+    simulator.set_status(vin, doorLockState="UNLOCKED")
+    delayed: list[str] = []
+    original = simulator.take_fault
+
+    def noting(method: str, path: str) -> Fault | None:
+        fault = original(method, path)
+        if fault is not None:
+            delayed.append(path)
+        return fault
+
+    monkeypatch.setattr(simulator, "take_fault", noting)
+    alice = sandbox.user(TG_ID, "Alice")
+    first = start_bot()
+    await link(alice, *LOGIN)
+    simulator.add_fault(Fault("executeService", "slow", delay=3.0))  # BMW takes its time to answer
+    alice.send("/lock")
+    progress = await alice.wait_for_bot_message("sending to BMW")
+    await alice.wait_for(lambda _: bool(delayed))  # the POST is at BMW, its answer not yet back
+    first.kill()
+    assert commands_in_flight(tmp_path) == [("DOOR_LOCK", None)]
+
+    second = start_bot()
+    await alice.wait_for(lambda u: "Check /status" in (u.now(progress).text or ""), timeout=30)
+    assert "no longer tells how it ended" in (alice.now(progress).text or "")
+    assert commands_in_flight(tmp_path) == []
+    # BMW did get that one POST (it answers into a closed connection); nobody sent another.
+    await alice.wait_for(lambda _: len(simulator.requests_to("executeService", "POST")) == 1)
+    alice.send("/status")
+    await alice.wait_for(lambda u: "updated" in (u.last_bot_message().text or ""), timeout=15)
+    assert len(simulator.requests_to("executeService", "POST")) == 1
+    second.kill()

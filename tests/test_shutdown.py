@@ -1,4 +1,5 @@
-"""The real process on SIGTERM: a running car command is reported to its user, and the bot exits cleanly."""
+"""The real process on SIGTERM: a running car command is reported to its user, and the bot exits cleanly;
+the next start finishes that command's message with its outcome, without sending it again."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support.bot import free_port, link
+from tests.support.bot import commands_in_flight, free_port, link
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -18,23 +19,36 @@ async def test_sigterm_reports_the_unfinished_command_and_exits(tmp_path, bot_en
         port = free_port()
         env.update(WEBHOOK_URL=f"http://127.0.0.1:{port}/hook", WEBHOOK_PORT=str(port))
     log_file = tmp_path / "bot.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
-        cwd=tmp_path,
-        env=env,
-        stderr=log_file.open("w"),  # a file, not a pipe: a full pipe would block the bot
-    )
+
+    def start() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot", "run"],
+            cwd=tmp_path,
+            env=env,
+            stderr=log_file.open("a"),  # a file, not a pipe: a full pipe would block the bot
+        )
+
+    process = start()
     try:
         alice = sandbox.user(501)
         await link(alice)
         alice.send("/lock")
-        await alice.wait_for_bot_message("Lock —")  # the simulator's clock is frozen: the car never answers
+        progress = await alice.wait_for_bot_message("Lock —")  # the simulator's clock is frozen
         process.send_signal(signal.SIGTERM)
         await alice.wait_for_bot_message("the bot is restarting")
         assert process.wait(timeout=30) == 0, log_file.read_text()
+        log = log_file.read_text()
+        assert "unfinished" in log and "Traceback" not in log
+        [(service, event_id)] = commands_in_flight(tmp_path)  # kept for the next start
+        assert service == "DOOR_LOCK" and event_id is not None
+
+        process = start()
+        simulator.advance(60)  # the car carries it out meanwhile
+        await alice.wait_for(lambda u: "is locked" in (u.now(progress).text or ""), timeout=30)
+        assert commands_in_flight(tmp_path) == []
     finally:
         if process.poll() is None:
             process.kill()
-    log = log_file.read_text()
-    assert "unfinished" in log and "Traceback" not in log
+        process.wait(10)
     assert len(simulator.requests_to("executeService", "POST")) == 1
+    assert "Traceback" not in log_file.read_text()

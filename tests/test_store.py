@@ -14,9 +14,11 @@ import pytest
 from sqlite_utils import Database
 
 from bot.store import (
+    _SECRET_COLUMNS,
     MIGRATIONS,
     SCHEMA_VERSION,
     ChargeWatch,
+    CommandInFlight,
     LoginAttempts,
     NotifyPrefs,
     SecretKeyMismatch,
@@ -124,6 +126,7 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "vehicles",
             "charge_watches",
             "login_attempts",
+            "commands_in_flight",
         }
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
@@ -356,6 +359,7 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     alice_subject, email_subject = store.login_subjects(ALICE, SECRETS["username"])
     for subject in (alice_subject, email_subject, *store.login_subjects(BOB)):
         store.save_login_attempts(subject, LoginAttempts(1, None, 1e12), 0.0)
+    store.begin_command(ALICE, "WBY1Z21000V000001", "DOOR_LOCK", ALICE, 7)
     alice_before = rows_per_table(db_path, ALICE)
     bob_before = rows_per_table(db_path, BOB)
     assert all(alice_before.values()), alice_before  # she has rows in every table
@@ -382,8 +386,8 @@ def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> Non
         assert [n for n in needles if n in data] == []
 
     store = Store(db_path, [key])
-    link_alice(store)
     store.save_account(BOB, region="EU", username=SECRETS["username"], password=SECRETS["password"])
+    link_alice(store)  # ends with her cars, written after the last checkpoint
     assert b"WBY1Z21000V000001" in wal.read_bytes()  # the writes really are in the WAL being checked
     assert_clean(wal)
     assert_clean(db_path)
@@ -434,6 +438,67 @@ def test_rotation_moves_every_secret_to_the_first_key(db_path: Path, key: str) -
         Store(db_path, [key])
 
 
+def ciphertexts(path: Path, tg_id: int | None = None) -> list[str]:
+    """Every encrypted value stored (for one user, or for all), as it is in the file now."""
+    where, params = ("WHERE tg_id = ?", (tg_id,)) if tg_id is not None else ("", ())
+    with raw(path) as conn:
+        rows = conn.execute(f"SELECT {', '.join(_SECRET_COLUMNS)} FROM accounts {where}", params).fetchall()
+    return [value for row in rows for value in row if value is not None]
+
+
+def assert_gone_from_disk(path: Path, values: list[str]) -> None:
+    """None of `values` (nor a long piece of one) is in the database, its -wal or its -shm."""
+    files = [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    found = {f.name: f.read_bytes() for f in files if f.exists()}
+    assert values and found[path.name]
+    pieces = [piece.encode() for value in values for piece in (value, value[20:60])]
+    left = [name for name, data in found.items() if any(piece in data for piece in pieces)]
+    assert left == [], "a removed secret is still on disk"
+
+
+def test_forgotten_answer_and_replaced_account_leave_no_trace_on_disk(store: Store, db_path: Path) -> None:
+    link_alice(store)
+    store.upsert_user(BOB, "Bob")
+    store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
+    answer = [v for v in ciphertexts(db_path, ALICE) if store._decrypt(v) == SECRETS["answer"]]
+    bob = ciphertexts(db_path, BOB)
+
+    store.save_security_answer(ALICE, None)
+    assert store.account(ALICE).security_answer is None  # type: ignore[union-attr]
+    assert_gone_from_disk(db_path, answer)
+    old = ciphertexts(db_path, ALICE)
+    store.save_account(ALICE, region="US", username="new@example.org", password="new password")
+    assert_gone_from_disk(db_path, old)
+    assert store.account(BOB).password == "bob's password"  # type: ignore[union-attr]
+    assert all(value.encode() in db_path.read_bytes() for value in bob)  # the others are still there
+    store.delete_user(BOB)
+    assert_gone_from_disk(db_path, bob)
+
+
+def test_rotation_leaves_no_secret_under_the_old_key_on_disk(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as store:
+        link_alice(store)
+    new = generate_secret_key()
+    with Store(db_path, [new, key]) as store:
+        old = ciphertexts(db_path)
+        assert store.rotate() == 5
+        assert_gone_from_disk(db_path, old)
+
+
+def test_commands_in_flight_round_trip(store: Store, clock: FakeClock) -> None:
+    link_alice(store)
+    store.begin_command(ALICE, "WBY1Z21000V000001", "DOOR_LOCK", 55, 7)
+    clock.now += 5
+    store.begin_command(ALICE, "WBY1Z21000V000002", "CLIMATE_NOW", 55, 9)
+    store.command_sent(ALICE, "WBY1Z21000V000002", "EVENT-2@bmw.de")
+    assert store.commands_in_flight() == [
+        CommandInFlight(ALICE, "WBY1Z21000V000001", "DOOR_LOCK", 55, 7, 1_000.0, None),
+        CommandInFlight(ALICE, "WBY1Z21000V000002", "CLIMATE_NOW", 55, 9, 1_005.0, "EVENT-2@bmw.de"),
+    ]
+    store.end_command(ALICE, "WBY1Z21000V000001")
+    assert [c.vin for c in store.commands_in_flight()] == ["WBY1Z21000V000002"]
+
+
 # --- migrations ---------------------------------------------------------------------------------------------
 
 
@@ -451,6 +516,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m001_users_accounts_vehicles",
         "m002_charge_watches",
         "m003_login_attempts_and_refusals",
+        "m004_commands_in_flight",
     ]
 
 
@@ -477,11 +543,7 @@ def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path
             capabilities=frozenset({"chargeNow"}),
         )
         assert [(w.tg_id, w.vin) for w in store.watches_due(0.0)] == [(ALICE, "VIN_OLD")]
-    assert applied_migrations(db_path) == [
-        "m001_users_accounts_vehicles",
-        "m002_charge_watches",
-        "m003_login_attempts_and_refusals",
-    ]
+    assert applied_migrations(db_path)[:2] == ["m001_users_accounts_vehicles", "m002_charge_watches"]
 
 
 def test_a_database_from_a_newer_bot_is_refused(db_path: Path, key: str) -> None:

@@ -27,6 +27,7 @@ from bot.bmw.errors import (
     BMWError,
     BMWUnavailable,
     NotSupported,
+    OtherRequest,
     SecurityAnswerRequired,
     ServiceTimeout,
     VehicleNotFound,
@@ -56,6 +57,7 @@ SCOPE = "remote_services vehicle_data"
 # A token is renewed this long before it expires, so a request never races its expiry.
 TOKEN_MARGIN = 60.0
 POLL_GROWTH = 1.5
+OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
 _SECRET_MISSING = "secretKnowledge is missing but required"
 
 
@@ -198,12 +200,14 @@ class BMWClient:
         security_answer: str | None = None,
         flash_count: int | None = None,
         profile: ChargingProfile | None = None,
-        on_status: Callable[[ExecutionStatus], Awaitable[None]] | None = None,
+        on_status: OnStatus | None = None,
+        on_sent: OnStatus | None = None,
     ) -> ExecutionStatus:
         """Send one remote service and follow it to EXECUTED / NOT_EXECUTED / TIMED_OUT.
 
         The POST is sent once: a car command is not idempotent, so a failure is reported, never repeated
-        blindly. `on_status` sees each change of status. Raises ServiceTimeout after `service_deadline`.
+        blindly. `on_sent` sees the POST's answer (its event id), `on_status` each change of status. Raises
+        ServiceTimeout after `service_deadline`.
         """
         if service is ServiceType.CHARGING_CONTROL and profile is None:
             raise ValueError("CHARGING_CONTROL needs a profile")
@@ -219,9 +223,51 @@ class BMWClient:
         status = ExecutionStatus.from_api(
             await self._request(account, "POST", _vehicle_path(vin, "executeService"), data=form)
         )
+        if on_sent is not None:
+            await on_sent(status)
+        return await self._follow(account, vin, service, status, deadline, on_status)
+
+    async def follow(
+        self,
+        account: Account,
+        vin: str,
+        service: ServiceType,
+        *,
+        event_id: str,
+        started_at: float,
+        on_status: OnStatus | None = None,
+    ) -> ExecutionStatus:
+        """Follow a service sent earlier (by another process: its POST answered `event_id` at Unix time
+        `started_at`) to its end, without sending it again.
+
+        serviceExecutionStatus shows the latest request of a type, so a later one of the same type hides
+        this one's outcome: OtherRequest then. The deadline counts from `started_at`; at least one poll is
+        made however late it is. Raises ServiceTimeout past the deadline.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(started_at + self._service_deadline - time.time(), 0.0)
+        # The first look may retry like any read: there is no earlier status to fall back on.
+        status = await self._poll(account, vin, service, retries=self._get_retries)
+        return await self._follow(account, vin, service, status, deadline, on_status, event_id=event_id)
+
+    async def _follow(
+        self,
+        account: Account,
+        vin: str,
+        service: ServiceType,
+        status: ExecutionStatus,
+        deadline: float,
+        on_status: OnStatus | None,
+        *,
+        event_id: str | None = None,
+    ) -> ExecutionStatus:
+        """Poll the service from `status` on until it is terminal or `deadline` (loop time) has passed."""
+        loop = asyncio.get_running_loop()
         notified: str | None = None
         interval = self._poll_initial
         while True:
+            if event_id is not None and status.event_id not in (None, event_id):
+                raise OtherRequest()
             # A status without `status` (seen on real servers) is no news: only real changes are reported.
             if on_status is not None and status.status is not None and status.status != notified:
                 notified = status.status
@@ -242,13 +288,15 @@ class BMWClient:
                 # The command is already on its way: a flaky poll must not hide its outcome.
                 log.info("polling %s failed (%s); still waiting", service, type(exc).__name__)
 
-    async def _poll(self, account: Account, vin: str, service: ServiceType) -> ExecutionStatus:
+    async def _poll(
+        self, account: Account, vin: str, service: ServiceType, *, retries: int = 0
+    ) -> ExecutionStatus:
         body = await self._request(
             account,
             "GET",
             _vehicle_path(vin, "serviceExecutionStatus"),
             params={"serviceType": str(service)},
-            retries=0,  # polling is itself the retry loop
+            retries=retries,  # none by default: polling is itself the retry loop
         )
         return ExecutionStatus.from_api(body)
 

@@ -70,6 +70,12 @@ class BadResponse(BMWError):
     default_message = "BMW answered with something this bot does not understand."
 
 
+class OtherRequest(BMWError):
+    """The service status BMW shows (always its latest request of that type) is for another request."""
+
+    default_message = "BMW now shows a later command of that kind, so this one's outcome is unknown."
+
+
 class ServiceTimeout(BMWError):
     """A remote service reached no terminal status before the deadline; `.last_status` is the last one seen
     (an ExecutionState value, or None before any)."""

@@ -7,9 +7,11 @@ import re
 from collections.abc import Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from telegram import (
+    Bot,
     CallbackQuery,
     Chat,
     InlineKeyboardMarkup,
@@ -149,6 +151,13 @@ async def edit(
     await message.get_bot().send_message(
         message.chat.id, text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
     )
+
+
+def stored_message(bot: Bot, chat_id: int, message_id: int) -> Message:
+    """A bot message known only by its ids (kept across a restart), for `edit`."""
+    message = Message(message_id, datetime.now(UTC), Chat(chat_id, Chat.PRIVATE))
+    message.set_bot(bot)
+    return message
 
 
 async def answer(query: CallbackQuery, text: str | None = None) -> None:

@@ -3,20 +3,23 @@
 A command posts one reply and edits it as the car moves through its statuses, ending in a clear result.
 Unlock always asks first with a one-shot, expiring nonce; when BMW demands the security answer the bot asks
 for it, deletes that message, retries once, and offers to remember it (encrypted).
+A command under way when the bot stopped is finished after the next start (`finish_commands`), never resent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
 from telegram import MaybeInaccessibleMessage, Update
 from telegram.error import TelegramError
 from telegram.ext import (
+    Application,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -31,6 +34,7 @@ from bot.chat.common import (
     SECRET_MAX,
     SECRET_TEXT,
     Context,
+    Services,
     answer,
     chosen_car,
     delete_secret,
@@ -44,13 +48,15 @@ from bot.chat.common import (
     query_of,
     say,
     services,
+    stored_message,
     user_data,
     user_id,
 )
 from bot.chat.status import location_of
 from bot.garage import GarageError
-from bot.store import StoredVehicle
+from bot.store import CommandInFlight, StoredVehicle
 
+log = logging.getLogger(__name__)
 UNLOCK_CONFIRM_SECONDS = 60.0
 ANSWER_WAIT_SECONDS = 180.0
 FLOW = "unlock"
@@ -89,27 +95,23 @@ async def run_service(
     """
     if message is None:
         message = await say(update, texts.progress(service, car, "SENDING"))
-
-    async def on_status(status: ExecutionStatus) -> None:
-        if not status.terminal:
-            with suppress(TelegramError):  # progress is cosmetic: a failed edit must not abandon the command
-                await edit(message, texts.progress(service, car, status.status))
-
     try:
         result = await services(context).garage.execute(
-            user_id(update), car.vin, service, security_answer=security_answer, on_status=on_status, **kwargs
+            user_id(update),
+            car.vin,
+            service,
+            shown_in=(message.chat.id, message.message_id),
+            security_answer=security_answer,
+            on_status=_progress(message, service, car),
+            **kwargs,
         )
     except (SecurityAnswerRequired, WrongSecurityAnswer):
         raise
     except ServiceTimeout:
         await edit(message, texts.outcome(service, car, None))
         return None
-    except asyncio.CancelledError:  # the bot is shutting down: say what we know before going
-        with suppress(TelegramError):
-            await edit(
-                message,
-                texts.SERVICE_INTERRUPTED.format(name=texts.SERVICE_NAMES[service], car=texts.car_label(car)),
-            )
+    except asyncio.CancelledError:
+        await _interrupted(message, service, car)
         raise
     except (BMWError, GarageError) as exc:
         await edit(message, error_text(exc, car))
@@ -140,6 +142,62 @@ def _after_this_step(context: Context, prompt: Coroutine[Any, Any, object]) -> N
     step = asyncio.current_task()
     assert step is not None  # called from a handler, which always runs in a task
     step.add_done_callback(lambda _: context.application.create_task(prompt))
+
+
+def _progress(
+    message: MaybeInaccessibleMessage, service: ServiceType, car: StoredVehicle
+) -> Callable[[ExecutionStatus], Awaitable[None]]:
+    async def on_status(status: ExecutionStatus) -> None:
+        if not status.terminal:
+            with suppress(TelegramError):  # progress is cosmetic: a failed edit must not abandon the command
+                await edit(message, texts.progress(service, car, status.status))
+
+    return on_status
+
+
+async def _interrupted(message: MaybeInaccessibleMessage, service: ServiceType, car: StoredVehicle) -> None:
+    """The bot is shutting down: say what we know before going (the next start finishes the message)."""
+    with suppress(TelegramError):
+        await edit(
+            message,
+            texts.SERVICE_INTERRUPTED.format(name=texts.SERVICE_NAMES[service], car=texts.car_label(car)),
+        )
+
+
+async def finish_commands(context: Context) -> None:
+    """At start: follow every command an earlier process left under way to its end, each in its own task."""
+    commands = services(context).garage.store.commands_in_flight()
+    if commands:
+        log.info("following %d remote command(s) the previous process left under way", len(commands))
+    for command in commands:
+        context.application.create_task(_finish(context.application, command), name="finish-command")
+
+
+async def _finish(application: Application, command: CommandInFlight) -> None:
+    """End the progress message of a command sent before the restart: its outcome, or that it is unknown."""
+    svc: Services = application.bot_data["services"]
+    garage = svc.garage
+    car = garage.store.vehicle(command.tg_id, command.vin)
+    if car is None:  # the car was unlinked meanwhile: nothing to report on
+        garage.store.end_command(command.tg_id, command.vin)
+        return
+    service = ServiceType(command.service)
+    message = stored_message(application.bot, command.chat_id, command.message_id)
+    unknown = texts.SERVICE_OUTCOME_UNKNOWN.format(
+        name=texts.SERVICE_NAMES[service], car=texts.car_label(car)
+    )
+    try:
+        result = await garage.resume(command, on_status=_progress(message, service, car))
+    except ServiceTimeout:
+        text = texts.outcome(service, car, None)
+    except (BMWError, GarageError):
+        text = unknown
+    except asyncio.CancelledError:
+        await _interrupted(message, service, car)
+        raise
+    else:
+        text = unknown if result is None else texts.outcome(service, car, result.status)
+    await edit(message, text)
 
 
 async def action_button(update: Update, context: Context) -> None:

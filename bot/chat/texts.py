@@ -169,6 +169,10 @@ SERVICE_INTERRUPTED = (
     "⏹ {name}: the bot is restarting. The command reached BMW, but I can't wait for {car}'s answer; "
     "check /status in a minute."
 )
+SERVICE_OUTCOME_UNKNOWN = (
+    "❔ {name}: the bot restarted while {car} was on it, and BMW no longer tells how it ended. "
+    "Check /status before you send it again."
+)
 SERVICE_FAILED = "⚠️ {name} failed: {reason}"
 SERVICE_UNSUPPORTED = "{car} does not support that."
 COMMAND_IN_PROGRESS = "{car} is still busy with the previous command; please wait for it."

@@ -240,6 +240,10 @@ class SandboxUser:
         lines = [message.describe() for message in self.messages]
         return "\n".join(lines) if lines else "(no messages)"
 
+    def now(self, message: ChatMessage) -> ChatMessage:
+        """That message as it stands now (edited, deleted)."""
+        return self._current(message.message_id)
+
     # ----- helpers --------------------------------------------------------------------------------------
 
     def _current(self, message_id: int) -> ChatMessage:

@@ -7,10 +7,15 @@ own threads. `running_bot` starts it the way `run_polling` does (post_init inclu
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -139,3 +144,33 @@ async def link(user: SandboxUser, username: str = DEFAULT_USERNAME, password: st
     await user.wait_for_bot_message("password")
     user.send(password)
     await user.wait_for_bot_message("Linked!")
+
+
+def process_database(tmp_path: Path) -> Path:
+    """The database of a bot run as a process with `bot_env`."""
+    return tmp_path / "data" / "bot.sqlite3"
+
+
+def commands_in_flight(tmp_path: Path) -> list[tuple[Any, ...]]:
+    """(service, event id) of each remote command that bot process has recorded as under way."""
+    db = sqlite3.connect(f"file:{process_database(tmp_path)}?mode=ro", uri=True)
+    try:
+        return db.execute("SELECT service, event_id FROM commands_in_flight").fetchall()
+    finally:
+        db.close()
+
+
+class BotProcess:
+    """`python -m bot run` in its own directory (so no stray .env is read), logs captured to a file."""
+
+    def __init__(self, env: dict[str, str], workdir: Path, name: str) -> None:
+        self.log = workdir / f"{name}.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bot", "run"], cwd=workdir, env=env, stdout=out, stderr=out
+            )
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
