@@ -196,7 +196,7 @@ async def test_password_changed_at_bmw_is_one_clear_line(bot, sandbox, simulator
     await link(alice)
     # The owner changed the password at BMW (the simulator has no control route for that); the bot's
     # tokens are gone too, so only the stored password is left, and it is refused.
-    simulator._accounts["demo@example.com"].password = "changed-at-bmw"
+    simulator.accounts.account("demo@example.com").password = "changed-at-bmw"
     simulator.expire_tokens()
     simulator.revoke_refresh_tokens()
     before = len(alice.bot_messages)
