@@ -9,25 +9,21 @@ removes the temporary files.
 `--telegram` keeps the simulator as the car but runs the bot on Telegram itself (TELEGRAM_BOT_TOKEN), for
 trying it on a phone.
 
-Range maps use the demo's own tile server, plain generated tiles: the demo works offline and sends nothing
-to the OpenStreetMap servers, and the map still has a base layer (the renderer's no-tiles fallback would
-add a "could not be loaded" note to every map). An explicit MAP_TILE_URL is honoured.
+Range maps use the demo's own tile server, plain generated tiles (bot/tiles.py): the demo works offline
+and sends nothing to the OpenStreetMap servers, and the map still has a base layer (the renderer's
+no-tiles fallback would add a "could not be loaded" note to every map). An explicit MAP_TILE_URL is
+honoured.
 """
 
 from __future__ import annotations
 
-import io
 import secrets
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
 from cryptography.fernet import Fernet
-from PIL import Image, ImageDraw
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from bot.app import build_application, run_bot
 from bot.bmw.client import BMWClient
@@ -41,9 +37,9 @@ from bot.bmw.simulator import (
     Simulator,
 )
 from bot.config import Settings
-from bot.rangemap import BACKGROUND, TILE_SIZE
 from bot.sandbox import BotApiServer
 from bot.servers import BackgroundServer
+from bot.tiles import tile_app
 
 DEFAULT_PORT = 8470  # the chat page's port; a free one is taken when it is in use
 BOT_USERNAME = "bmw_i3_demo_bot"
@@ -56,7 +52,6 @@ CHARGE_POLL_SECONDS = 5  # the smallest the settings allow: the push follows the
 IDLE_POLL_SECONDS = 30
 # Remote commands are polled every 1-2 s instead of 2-10 s, matching the simulator's short service time.
 SERVICE_POLL_INITIAL, SERVICE_POLL_MAX = 1.0, 2.0
-_GRID_MINOR, _GRID_MAJOR = "#e6e1d8", "#d8d1c4"
 
 
 def demo_simulator() -> Simulator:
@@ -69,30 +64,6 @@ def demo_simulator() -> Simulator:
     simulator.set_status(DEFAULT_BEV_VIN, chargingLevelHv=start)
     simulator.plug_in(DEFAULT_BEV_VIN, charging=True)
     return simulator
-
-
-def plain_tile() -> bytes:
-    """One PNG map tile: land colour with a light grid, so a range map reads as a map without real data."""
-    image = Image.new("RGB", (TILE_SIZE, TILE_SIZE), BACKGROUND)
-    draw = ImageDraw.Draw(image)
-    step = TILE_SIZE // 4
-    for offset in range(0, TILE_SIZE, step):
-        colour = _GRID_MAJOR if offset == 0 else _GRID_MINOR
-        draw.line((offset, 0, offset, TILE_SIZE), fill=colour)
-        draw.line((0, offset, TILE_SIZE, offset), fill=colour)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def tile_app() -> Starlette:
-    """A `{z}/{x}/{y}.png` tile server answering every tile with the same plain tile."""
-    tile = plain_tile()
-
-    async def serve(request: Request) -> Response:
-        return Response(tile, media_type="image/png", headers={"Cache-Control": "max-age=86400"})
-
-    return Starlette(routes=[Route("/{z:int}/{x:int}/{y:int}.png", serve, methods=["GET"])])
 
 
 def sandbox_token() -> str:

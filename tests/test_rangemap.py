@@ -29,10 +29,11 @@ from bot.rangemap import (
     TileCache,
     _scale_bar,
 )
+from bot.tiles import plain_tile
 from tests.support.bodies import REAL_RESPONSES
-from tests.support.tiles import CAR, RANGE, TILE_GREY, TileServer, grid_tile, ring
+from tests.support.tiles import CAR, RANGE, TILE_GRID, TILE_LAND, TileServer, ring
 
-DEAD_TILES = "http://127.0.0.1:9/tiles/{z}/{x}/{y}.png"  # the discard port: connection refused
+DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # the discard port: connection refused
 GREEN, BLUE = (ImageColor.getrgb(TYPE_COLOURS[k][0]) for k in ("ECO_PRO_PLUS", "COMFORT"))
 RED = ImageColor.getrgb(CAR_COLOUR)
 SIZE = (640, 480)
@@ -68,6 +69,12 @@ def assert_outlines_and_car(image: Image.Image) -> None:
     assert abs((top + bottom) / 2 - image.height / 2) < 3
 
 
+def assert_tiles_shown(image: Image.Image) -> None:
+    # The tiles' land is also the no-tiles background: their grid is what only tiles bring.
+    assert count(near(image, TILE_LAND, tolerance=2)) > image.width * image.height // 3
+    assert count(near(image, TILE_GRID, tolerance=2)) > image.width * image.height // 100
+
+
 def dark_pixels(image: Image.Image, box: tuple[int, int, int, int]) -> int:
     return count(near(image.crop(box), (0, 0, 0), tolerance=90))
 
@@ -101,7 +108,7 @@ def test_outlines_and_car_drawn_over_tiles(tiles: TileServer, make_renderer: Mak
     assert result.base_map
     assert result.legend == (("ECO_PRO_PLUS", "green"), ("COMFORT", "blue"))
     assert_outlines_and_car(image)
-    assert count(near(image, TILE_GREY, tolerance=2)) > image.width * image.height // 3
+    assert_tiles_shown(image)
     # The attribution's text sits in the bottom-right corner (the tiles hold nothing that dark).
     assert dark_pixels(image, (image.width - 200, image.height - 30, image.width, image.height)) > 20
 
@@ -110,7 +117,7 @@ def test_subdomain_template_spreads_tiles_over_a_b_c(tiles: TileServer, make_ren
     """`{s}` as tile providers write it: every tile is fetched from one of a/b/c, and the map has tiles."""
     result = make_renderer(tiles.subdomain_template).render(RANGE, CAR)
     assert result.base_map
-    assert count(near(decode(result), TILE_GREY, tolerance=2)) > SIZE[0] * SIZE[1] // 3
+    assert_tiles_shown(decode(result))
     assert set(tiles.subdomains) == {"a", "b", "c"}  # a map spans enough tiles to use all three
 
 
@@ -142,6 +149,7 @@ def assert_fallback(result: MapImage) -> None:
     assert image.size == SIZE
     assert_outlines_and_car(image)
     assert count(near(image, ImageColor.getrgb(BACKGROUND), tolerance=0)) > image.width * image.height // 3
+    assert count(near(image, TILE_GRID, tolerance=2)) == 0
     # A scale bar bottom-left; no attribution bottom-right, since no tiles were shown.
     assert dark_pixels(image, (0, image.height - 40, image.width // 3, image.height)) > 20
     assert dark_pixels(image, (image.width - 200, image.height - 30, image.width, image.height)) == 0
@@ -183,7 +191,7 @@ def test_tile_url_stays_out_of_the_logs(
 def test_tile_cache_stays_within_its_bound(
     tiles: TileServer, make_renderer: MakeRenderer, tmp_path: Path
 ) -> None:
-    bound = len(grid_tile()) * 5 // 2  # room for two tiles; a map needs more
+    bound = len(plain_tile()) * 5 // 2  # room for two tiles; a map needs more
     renderer = make_renderer(tiles.template, cache_max_bytes=bound)
 
     result = renderer.render(RANGE, CAR)

@@ -76,13 +76,13 @@ async def test_sigkill_mid_charge_and_mid_command_then_restart(
 ):
     vin = simulator.add_account(*LOGIN)[0]
     issued: list[dict[str, Any]] = []
-    original = simulator.issue_token
+    original = simulator.accounts.issue_token
 
     def recording(form: dict[str, str]) -> dict[str, Any]:
         issued.append(body := original(form))
         return body
 
-    monkeypatch.setattr(simulator, "issue_token", recording)
+    monkeypatch.setattr(simulator.accounts, "issue_token", recording)
     alice = sandbox.user(TG_ID, "Alice")
 
     simulator.set_status(vin, chargingLevelHv=95, doorLockState="UNLOCKED")

@@ -85,14 +85,14 @@ async def test_no_secret_in_logs_transcripts_or_database(
     simulator.add_account(*ALICE, security_answer=ANSWER)
     simulator.add_account(*CAROL)
     issued: list[dict[str, Any]] = []
-    original = simulator.issue_token
+    original = simulator.accounts.issue_token
 
     def recording(form: dict[str, str]) -> dict[str, Any]:
         body = original(form)
         issued.append(body)
         return body
 
-    monkeypatch.setattr(simulator, "issue_token", recording)
+    monkeypatch.setattr(simulator.accounts, "issue_token", recording)
     setup_logging("DEBUG")
     caplog.set_level(logging.DEBUG)
 

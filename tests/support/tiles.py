@@ -1,10 +1,9 @@
-"""A tile server on loopback for range-map tests and benchmarks (generated tiles, counted requests), and a
-range map round a car to draw."""
+"""The shipped tile app (bot/tiles.py) on loopback for range-map tests and benchmarks, with counted requests
+and trouble on demand, and a range map round a car to draw."""
 
 from __future__ import annotations
 
 import asyncio
-import io
 import math
 import threading
 from collections.abc import Iterator
@@ -12,33 +11,24 @@ from types import TracebackType
 
 import anyio.to_thread
 import pytest
-from PIL import Image, ImageDraw
-from starlette.applications import Starlette
-from starlette.requests import Request
+from PIL import ImageColor
+from starlette.datastructures import Headers
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from bot.bmw.models import RangeMap, RangePolyline
+from bot.rangemap import BACKGROUND
 from bot.servers import BackgroundServer
+from bot.tiles import GRID_MINOR, tile_app
 
-TILE_GREY = (200, 200, 200)
+# The tiles' colours: land (also the renderer's no-tiles background) and the grid only tiles have.
+TILE_LAND = ImageColor.getrgb(BACKGROUND)
+TILE_GRID = ImageColor.getrgb(GRID_MINOR)
 CAR = (51.5, -0.12)  # (lat, lon)
 
 
-def grid_tile() -> bytes:
-    """A plain grey tile with a mid-grey grid: nothing in it looks like an outline, the car or text."""
-    tile = Image.new("RGB", (256, 256), TILE_GREY)
-    draw = ImageDraw.Draw(tile)
-    for i in range(0, 256, 64):
-        draw.line((i, 0, i, 255), fill=(150, 150, 150))
-        draw.line((0, i, 255, i), fill=(150, 150, 150))
-    out = io.BytesIO()
-    tile.save(out, format="PNG")
-    return out.getvalue()
-
-
 class TileServer:
-    """Generated tiles on loopback. Counts requests and keeps their User-Agents; can answer an error
+    """bot/tiles.py's app on loopback. Counts requests and keeps their User-Agents; can answer an error
     status, wait `delay` seconds per tile, or hold every tile until `gate` is set."""
 
     def __init__(self, *, delay: float = 0.0) -> None:
@@ -49,42 +39,44 @@ class TileServer:
         self.asked = threading.Event()  # set at the first request
         self.user_agents: list[str] = []
         self.subdomains: list[str] = []  # the {s} of each request to `subdomain_template`
-        self._tile = grid_tile()
-        app = Starlette(
-            routes=[
-                Route("/tiles/{z:int}/{x:int}/{y:int}.png", self._serve),
-                Route("/{s}/tiles/{z:int}/{x:int}/{y:int}.png", self._serve),
-            ]
-        )
-        self._server = BackgroundServer(app)
+        self._tiles = tile_app()
+        self._server = BackgroundServer(self)  # this object is the ASGI app: see __call__
 
     @property
     def template(self) -> str:
-        return self._server.url + "/tiles/{z}/{x}/{y}.png"
+        return self._server.url + "/{z}/{x}/{y}.png"
 
     @property
     def subdomain_template(self) -> str:
         """Like OSM's `https://{s}.tile...`, with the subdomain as the first path segment (loopback has no
         subdomains); only a, b and c are served."""
-        return self._server.url + "/{s}/tiles/{z}/{x}/{y}.png"
+        return self._server.url + "/{s}/{z}/{x}/{y}.png"
 
-    async def _serve(self, request: Request) -> Response:
-        subdomain = request.path_params.get("s")
-        if subdomain is not None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._tiles(scope, receive, send)
+            return
+        segments = scope["path"].split("/")
+        if len(segments) == 5:  # /{s}/{z}/{x}/{y}.png: the tile app gets the path without the subdomain
+            subdomain = segments[1]
             self.subdomains.append(subdomain)
             if subdomain not in ("a", "b", "c"):
-                return Response(b"no such subdomain", status_code=404)
+                await Response(b"no such subdomain", status_code=404)(scope, receive, send)
+                return
+            scope = {**scope, "path": "/" + "/".join(segments[2:])}
         self.requests += 1
         self.asked.set()
-        self.user_agents.append(request.headers.get("user-agent", ""))
+        self.user_agents.append(Headers(scope=scope).get("user-agent", ""))
         # A gate never opened fails the tile after a while, so a broken test ends instead of hanging.
         if self.gate is not None and not await anyio.to_thread.run_sync(self.gate.wait, 10.0):
-            return Response(b"gate never opened", status_code=503)
+            await Response(b"gate never opened", status_code=503)(scope, receive, send)
+            return
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.status != 200:
-            return Response(b"tile server trouble", status_code=self.status)
-        return Response(self._tile, media_type="image/png")
+            await Response(b"tile server trouble", status_code=self.status)(scope, receive, send)
+            return
+        await self._tiles(scope, receive, send)
 
     def __enter__(self) -> TileServer:
         self._server.start()

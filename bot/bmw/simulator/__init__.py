@@ -4,20 +4,17 @@
 i3 REX; serve `.app` with `bot.servers.BackgroundServer` or call it through `httpx.ASGITransport`.
 """
 
-from bot.bmw.simulator.app import Simulator
-from bot.bmw.simulator.fleet import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, default_fleet, i3_bev, i3_rex
-from bot.bmw.simulator.state import (
+from bot.bmw.simulator.accounts import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
     DEFAULT_PASSWORD,
     DEFAULT_SECURITY_ANSWER,
     DEFAULT_USERNAME,
-    SERVICE_MODES,
-    Fault,
-    RequestRecord,
-    ServiceMode,
-    SimVehicle,
 )
+from bot.bmw.simulator.car import SERVICE_MODES, ServiceMode, SimVehicle
+from bot.bmw.simulator.faults import Fault, RequestRecord
+from bot.bmw.simulator.fleet import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, default_fleet, i3_bev, i3_rex
+from bot.bmw.simulator.state import Simulator
 
 __all__ = [
     "DEFAULT_API_KEY",

@@ -1,6 +1,7 @@
-"""The simulator's HTTP face: the BMW i Remote API routes, fault injection and the `/_sim/` control surface.
+"""The simulator's HTTP face: the BMW i Remote API routes and the `/_sim/` control surface, behind the
+fault-injecting `Gate` (faults.py). The app holds the simulator and calls its parts; it keeps no state.
 
-`Simulator.app` is a Starlette app: serve it over loopback with `bot.servers.BackgroundServer`, or call it
+`Simulator.app` is this Starlette app: serve it over loopback with `bot.servers.BackgroundServer`, or call it
 in-process through `httpx.ASGITransport`. Every path answers with and without a trailing slash, as
 clients of the time used both.
 """
@@ -13,63 +14,43 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from typing import Any
-from urllib.parse import parse_qsl
+from typing import TYPE_CHECKING, Any
 
-import anyio
-import httpx
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bot.bmw.simulator.state import (
-    DEFAULT_API_KEY,
-    DEFAULT_API_SECRET,
-    SERVICE_MODES,
-    ApiError,
-    Fault,
-    OAuthError,
-    SimulatorState,
-    parse_form,
-)
+from bot.bmw.simulator.accounts import OAuthError
+from bot.bmw.simulator.bodies import ApiError, error_response, parse_form
+from bot.bmw.simulator.car import SERVICE_MODES
+from bot.bmw.simulator.faults import Fault, Gate
+
+if TYPE_CHECKING:
+    from bot.bmw.simulator.state import Simulator
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 VEHICLE = "/webapi/v1/user/vehicles/{vin}"
 
 
-class Simulator(SimulatorState):
-    """The simulated BMW i Remote API: all state (see SimulatorState) plus `app`, its ASGI face."""
+def simulator_app(sim: Simulator) -> Starlette:
+    """The Starlette app serving `sim`: API routes behind the `Gate` (faults, request log), and `/_sim/`."""
+    return Starlette(
+        routes=_Http(sim).routes(),
+        middleware=[Middleware(Gate, accounts=sim.accounts, faults=sim.faults, log=sim.log)],
+        exception_handlers={HTTPException: _http_error},
+    )
 
-    def __init__(
-        self,
-        *,
-        api_key: str = DEFAULT_API_KEY,
-        api_secret: str = DEFAULT_API_SECRET,
-        service_seconds: float = 6.0,
-        token_ttl: int = 28799,
-        charge_percent_per_minute: float = 1.0,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        super().__init__(
-            api_key=api_key,
-            api_secret=api_secret,
-            service_seconds=service_seconds,
-            token_ttl=token_ttl,
-            charge_percent_per_minute=charge_percent_per_minute,
-            clock=clock,
-        )
-        self.app = Starlette(
-            routes=self._routes(),
-            middleware=[Middleware(_Gate, sim=self)],
-            exception_handlers={HTTPException: _http_error},
-        )
 
-    def _routes(self) -> list[Route]:
+class _Http:
+    """The route handlers; they hold the simulator they serve and leave its state to it."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+
+    def routes(self) -> list[Route]:
         def vin_get(body_of: Callable[[str, str], dict[str, Any]]) -> Endpoint:
             async def handler(request: Request, username: str) -> Response:
                 return JSONResponse(body_of(username, request.path_params["vin"]))
@@ -79,12 +60,12 @@ class Simulator(SimulatorState):
         return [
             *_both("/webapi/oauth/token", self._http_token, "POST"),
             *_both("/webapi/v1/user/vehicles", self._api(self._http_vehicles), "GET"),
-            *_both(VEHICLE + "/status", vin_get(self.status_body), "GET"),
-            *_both(VEHICLE + "/statistics/lastTrip", vin_get(self.last_trip_body), "GET"),
-            *_both(VEHICLE + "/statistics/allTrips", vin_get(self.all_trips_body), "GET"),
-            *_both(VEHICLE + "/chargingprofile", vin_get(self.charging_profile_body), "GET"),
-            *_both(VEHICLE + "/destinations", vin_get(self.destinations_body), "GET"),
-            *_both(VEHICLE + "/rangemap", vin_get(self.range_map_body), "GET"),
+            *_both(VEHICLE + "/status", vin_get(self.sim.bodies.status_body), "GET"),
+            *_both(VEHICLE + "/statistics/lastTrip", vin_get(self.sim.bodies.last_trip_body), "GET"),
+            *_both(VEHICLE + "/statistics/allTrips", vin_get(self.sim.bodies.all_trips_body), "GET"),
+            *_both(VEHICLE + "/chargingprofile", vin_get(self.sim.bodies.charging_profile_body), "GET"),
+            *_both(VEHICLE + "/destinations", vin_get(self.sim.bodies.destinations_body), "GET"),
+            *_both(VEHICLE + "/rangemap", vin_get(self.sim.bodies.range_map_body), "GET"),
             *_both(VEHICLE + "/serviceExecutionStatus", self._api(self._http_service_status), "GET"),
             *_both(VEHICLE + "/executeService", self._api(self._http_execute_service), "POST"),
             *_both(VEHICLE + "/sendpoi", self._api(self._http_send_poi), "POST"),
@@ -106,8 +87,8 @@ class Simulator(SimulatorState):
     async def _http_token(self, request: Request) -> Response:
         form = parse_form(await request.body())
         try:
-            self.check_client(*_basic_credentials(request.headers.get("authorization")))
-            return JSONResponse(self.issue_token(form), headers={"Cache-Control": "no-store"})
+            self.sim.accounts.check_client(*_basic_credentials(request.headers.get("authorization")))
+            return JSONResponse(self.sim.accounts.issue_token(form), headers={"Cache-Control": "no-store"})
         except OAuthError as exc:
             return JSONResponse(exc.body(), exc.code)
 
@@ -116,7 +97,7 @@ class Simulator(SimulatorState):
 
         async def endpoint(request: Request) -> Response:
             try:
-                username = self.authenticate(request.headers.get("authorization"))
+                username = self.sim.accounts.authenticate(request.headers.get("authorization"))
                 return await handler(request, username)
             except OAuthError as exc:
                 challenge = (
@@ -129,18 +110,18 @@ class Simulator(SimulatorState):
         return endpoint
 
     async def _http_vehicles(self, request: Request, username: str) -> Response:
-        return JSONResponse(self.vehicles_body(username))
+        return JSONResponse(self.sim.bodies.vehicles_body(username))
 
     async def _http_service_status(self, request: Request, username: str) -> Response:
         vin, service_type = request.path_params["vin"], request.query_params.get("serviceType")
-        return JSONResponse(self.service_status_body(username, vin, service_type))
+        return JSONResponse(self.sim.bodies.service_status_body(username, vin, service_type))
 
     async def _http_execute_service(self, request: Request, username: str) -> Response:
         form = parse_form(await request.body())
-        return JSONResponse(self.execute_service(username, request.path_params["vin"], form))
+        return JSONResponse(self.sim.bodies.execute_service(username, request.path_params["vin"], form))
 
     async def _http_send_poi(self, request: Request, username: str) -> Response:
-        self.send_poi(username, request.path_params["vin"], parse_form(await request.body()))
+        self.sim.bodies.send_poi(username, request.path_params["vin"], parse_form(await request.body()))
         return Response(status_code=204)
 
     # -- /_sim/ control surface --------------------------------------------------------------------------
@@ -155,7 +136,7 @@ class Simulator(SimulatorState):
 
         async def endpoint(request: Request) -> Response:
             if request.method != "GET" and _media_type(request) != "application/json":
-                return _error(415, "Control requests must be JSON (Content-Type: application/json)")
+                return error_response(415, "Control requests must be JSON (Content-Type: application/json)")
             try:
                 raw = await request.body()
                 body = _json_object(raw) if raw.strip() else {}
@@ -170,13 +151,13 @@ class Simulator(SimulatorState):
     def _known_vin(self, request: Request) -> str:
         vin: str = request.path_params["vin"]
         try:
-            self.vehicle(vin)
+            self.sim.vehicle(vin)
         except KeyError as exc:
             raise ApiError(404, "Vehicle not found") from exc
         return vin
 
     def _sim_state(self, request: Request, body: dict[str, Any]) -> Any:
-        return self.snapshot()
+        return self.sim.snapshot()
 
     def _sim_accounts(self, request: Request, body: dict[str, Any]) -> Any:
         username, password, answer = body.get("username"), body.get("password"), body.get("security_answer")
@@ -185,7 +166,7 @@ class Simulator(SimulatorState):
         if answer is not None and not isinstance(answer, str):
             raise ApiError(400, "security_answer must be a string")
         try:
-            vins = self.add_account(username, password, security_answer=answer)
+            vins = self.sim.add_account(username, password, security_answer=answer)
         except ValueError as exc:
             raise ApiError(409, str(exc)) from exc
         return 201, {"username": username, "vins": vins}
@@ -196,37 +177,37 @@ class Simulator(SimulatorState):
         if mode is not None and mode not in SERVICE_MODES:
             raise ApiError(400, f"service_mode must be one of {', '.join(SERVICE_MODES)}")
         if mode is not None:
-            self.vehicle(vin).service_mode = mode
+            self.sim.vehicle(vin).service_mode = mode
         if body:
-            self.set_status(vin, **body)
-        return self.vehicle_view(vin)
+            self.sim.set_status(vin, **body)
+        return self.sim.vehicle_view(vin)
 
     def _sim_plug(self, request: Request, body: dict[str, Any]) -> Any:
         vin = self._known_vin(request)
         charging = body.get("charging", True)
         if not isinstance(charging, bool):
             raise ApiError(400, "charging must be true or false")
-        self.plug_in(vin, charging=charging)
-        return self.vehicle_view(vin)
+        self.sim.plug_in(vin, charging=charging)
+        return self.sim.vehicle_view(vin)
 
     def _sim_unplug(self, request: Request, body: dict[str, Any]) -> Any:
         vin = self._known_vin(request)
-        self.unplug(vin)
-        return self.vehicle_view(vin)
+        self.sim.unplug(vin)
+        return self.sim.vehicle_view(vin)
 
     def _sim_advance(self, request: Request, body: dict[str, Any]) -> Any:
         seconds = body.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
             raise ApiError(400, "seconds must be a number >= 0")
-        self.advance(seconds)
-        return {"now": self.now()}
+        self.sim.advance(seconds)
+        return {"now": self.sim.now()}
 
     def _sim_expire_tokens(self, request: Request, body: dict[str, Any]) -> Any:
-        self.expire_tokens(body.get("username"))
+        self.sim.expire_tokens(body.get("username"))
         return {"ok": True}
 
     def _sim_revoke_tokens(self, request: Request, body: dict[str, Any]) -> Any:
-        self.revoke_refresh_tokens(body.get("username"))
+        self.sim.revoke_refresh_tokens(body.get("username"))
         return {"ok": True}
 
     def _sim_add_fault(self, request: Request, body: dict[str, Any]) -> Any:
@@ -234,105 +215,19 @@ class Simulator(SimulatorState):
             fault = Fault(**body)
         except (TypeError, ValueError, re.error) as exc:
             raise ApiError(400, f"invalid fault: {exc}") from exc
-        self.add_fault(fault)
+        self.sim.add_fault(fault)
         return 201, asdict(fault)
 
     def _sim_clear_faults(self, request: Request, body: dict[str, Any]) -> Any:
-        self.clear_faults()
+        self.sim.clear_faults()
         return {"ok": True}
 
     def _sim_requests(self, request: Request, body: dict[str, Any]) -> Any:
-        return {"requests": self.requests_json()}
-
-
-class _Gate:
-    """Outermost layer for API traffic: writes the request log and injects the configured faults.
-
-    The `/_sim/` control surface passes straight through: it is neither logged nor faulted, so tests can
-    steer the simulator while the API misbehaves.
-    """
-
-    def __init__(self, app: ASGIApp, sim: SimulatorState) -> None:
-        self.app, self.sim = app, sim
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sim/"):
-            await self.app(scope, receive, send)
-            return
-        body = await _read_body(receive)
-        method, path = scope["method"], scope["path"]
-        form = parse_form(body)
-        username = self.sim.requester(form, Headers(scope=scope).get("authorization"))
-        status = 0
-        replayed = False
-        recorded = False
-
-        def note() -> None:
-            nonlocal recorded
-            if not recorded:
-                recorded = True
-                query = dict(parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True))
-                self.sim.record(method, path, query, form, username, status)
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def noting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                note()  # before the answer leaves: whoever got the answer finds the request in the log
-            await send(message)
-
-        fault = self.sim.take_fault(method, path)
-        try:
-            if fault is None:
-                await self.app(scope, replay, noting)
-            else:
-                await self._inject(fault, scope, replay, noting, send)
-        finally:
-            note()  # requests that never got an answer (resets) are logged too
-
-    async def _inject(self, fault: Fault, scope: Scope, receive: Receive, noting: Send, send: Send) -> None:
-        match fault.kind:
-            case "error":
-                await _error(fault.status, "Simulated server fault")(scope, receive, noting)
-            case "timeout":
-                await anyio.sleep(fault.delay)
-                await _error(504, "Gateway Timeout")(scope, receive, noting)
-            case "slow":
-                await anyio.sleep(fault.delay)
-                await self.app(scope, receive, noting)
-            case "malformed":
-                chunks: list[bytes] = []
-
-                async def keep(message: Message) -> None:
-                    if message["type"] == "http.response.body":
-                        chunks.append(message.get("body", b""))
-
-                await self.app(scope, receive, keep)
-                whole = b"".join(chunks)
-                # Any proper prefix of a JSON object is invalid JSON; an empty answer gets a fragment.
-                truncated = whole[: len(whole) // 2] if len(whole) > 1 else b'{"'
-                await Response(truncated, 200, media_type="application/json")(scope, receive, noting)
-            case "reset":
-                # Headers promising a body, then an exception: uvicorn drops the connection, and an
-                # in-process httpx.ASGITransport caller gets the error httpx raises for a dropped peer.
-                headers = [(b"content-type", b"application/json"), (b"content-length", b"64")]
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                raise httpx.RemoteProtocolError("simulated connection reset")
+        return {"requests": self.sim.log.requests_json()}
 
 
 def _both(path: str, endpoint: Endpoint, method: str) -> list[Route]:
     return [Route(path, endpoint, methods=[method]), Route(path + "/", endpoint, methods=[method])]
-
-
-def _error(code: int, description: str) -> JSONResponse:
-    return JSONResponse(ApiError(code, description).body(), code)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -362,12 +257,3 @@ def _json_object(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(400, "body must be a JSON object")
     return body
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
