@@ -139,7 +139,7 @@ async def test_killed_before_bmw_answered_the_command_then_restart(
     vin = simulator.add_account(*LOGIN)[0]
     simulator.set_status(vin, doorLockState="UNLOCKED")
     delayed: list[str] = []
-    original = simulator.take_fault
+    original = simulator.faults.take_fault
 
     def noting(method: str, path: str) -> Fault | None:
         fault = original(method, path)
@@ -147,7 +147,7 @@ async def test_killed_before_bmw_answered_the_command_then_restart(
             delayed.append(path)
         return fault
 
-    monkeypatch.setattr(simulator, "take_fault", noting)
+    monkeypatch.setattr(simulator.faults, "take_fault", noting)
     alice = sandbox.user(TG_ID, "Alice")
     first = start_bot()
     await link(alice, *LOGIN)
