@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.crypto import SecretKeyMismatch
 from bot.logs import setup_logging
 from bot.store import StoreError
 
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:  # e.g. a BOT_SECRET_KEY that cannot decrypt the database
+    except (StoreError, SecretKeyMismatch) as exc:  # e.g. a BOT_SECRET_KEY that cannot decrypt the database
         print(f"database error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

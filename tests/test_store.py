@@ -13,18 +13,17 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from bot.crypto import SecretKeyMismatch, generate_secret_key
 from bot.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
     ChargeWatch,
     LoginAttempts,
     NotifyPrefs,
-    SecretKeyMismatch,
     Store,
     StoredToken,
     StoredVehicle,
     StoreError,
-    generate_secret_key,
 )
 
 ALICE, BOB = 1001, 2002
