@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.crypto import SecretKeyMismatch
+from bot.crypto import SecretKeyMismatch, generate_secret_key
 from bot.logs import setup_logging
 from bot.store import StoreError
 
@@ -53,9 +53,7 @@ def _check(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _genkey(_: Settings, __: argparse.Namespace) -> int:
-    from cryptography.fernet import Fernet
-
-    print(Fernet.generate_key().decode())
+    print(generate_secret_key())
     return 0
 
 
