@@ -21,7 +21,8 @@ from typing import TypeVar
 from cryptography.fernet import Fernet
 
 from benchmarks.report import result
-from bot.store import Store, StoredVehicle, generate_secret_key
+from bot.crypto import generate_secret_key
+from bot.store import Store, StoredVehicle
 
 DUE_LIMIT = 100
 T = TypeVar("T")

@@ -31,8 +31,9 @@ from bot.bmw.client import BMWClient
 from bot.bmw.models import Account, Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
 from bot.config import Settings
+from bot.crypto import generate_secret_key
 from bot.garage import Garage
-from bot.store import Store, generate_secret_key
+from bot.store import Store
 from bot.watcher import ChargeEvent, Watcher
 
 PASSWORD = "bench-password"

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.crypto import SecretKeyMismatch, generate_secret_key
 from bot.logs import setup_logging
 from bot.store import StoreError
 
@@ -54,9 +55,7 @@ def _check(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _genkey(_: Settings, __: argparse.Namespace) -> int:
-    from cryptography.fernet import Fernet
-
-    print(Fernet.generate_key().decode())
+    print(generate_secret_key())
     return 0
 
 
@@ -149,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except StoreError as exc:  # e.g. a BOT_SECRET_KEY that cannot decrypt the database
+    except (StoreError, SecretKeyMismatch) as exc:  # e.g. a BOT_SECRET_KEY that cannot decrypt the database
         print(f"database error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -81,7 +81,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         attribution=settings.map_attribution,
     )
     application.bot_data["services"] = Services(
-        garage=garage, refs=keyboards.CarRefs(settings.bot_secret_key[0]), renderer=renderer
+        garage=garage, refs=keyboards.CarRefs(store.secrets), renderer=renderer
     )
     application.bot_data["settings"] = settings
     application.add_handlers(basics.private_chats_only(), group=-2)

@@ -10,9 +10,10 @@ import httpx
 
 from bot.bmw.models import SERVERS
 from bot.config import ConfigError, Settings
+from bot.crypto import SecretKeyMismatch
 from bot.logs import redact
 from bot.rangemap import tile_url
-from bot.store import SecretKeyMismatch, Store, StoreError
+from bot.store import Store, StoreError
 
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 

@@ -1,9 +1,11 @@
 """The bot's storage: one SQLite file (WAL) through sqlite-utils, schema and migrations, encrypted secrets.
 
-Every secret (BMW e-mail, password, tokens, security answer) is Fernet-encrypted with BOT_SECRET_KEY before it
-reaches SQLite. One connection is shared by the event-loop thread and worker threads; a lock serialises it.
-Rows of one Telegram user live in several tables keyed by `tg_id`; there are no SQL foreign keys, so each
-method that removes a parent row removes its children in the same transaction.
+Every secret (BMW e-mail, password, tokens, security answer) is encrypted with BOT_SECRET_KEY (bot/crypto.py)
+before it reaches SQLite. Rows are read by column name into the dataclasses below; where a table's columns
+are a dataclass's fields, the dataclass is the column list. One connection is shared by the event-loop
+thread and worker threads; a lock serialises it. Rows of one Telegram user live in several tables keyed by
+`tg_id`; there are no SQL foreign keys, so each method that removes a parent row removes its children in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -17,31 +19,27 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from functools import cache
+from operator import itemgetter
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlite_utils import Database, Migrations
+
+from bot.crypto import Secrets
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
 
 
 class StoreError(Exception):
     """The database cannot be used as it is."""
-
-
-class SecretKeyMismatch(StoreError):
-    """BOT_SECRET_KEY cannot decrypt what is stored: the key changed since the secrets were written."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "BOT_SECRET_KEY cannot decrypt the stored secrets: the key changed. Put the old key back, or set "
-            "BOT_SECRET_KEY to 'new,old' and run rotate-key."
-        )
 
 
 class DatabaseInUse(StoreError):
@@ -123,11 +121,6 @@ class CommandInFlight:
     message_id: int
     started_at: float  # Unix time, just before it was sent
     event_id: str | None  # BMW's id of the request, once the POST was answered
-
-
-def generate_secret_key() -> str:
-    """A new BOT_SECRET_KEY value."""
-    return Fernet.generate_key().decode()
 
 
 # --- schema -------------------------------------------------------------------------------------------------
@@ -258,12 +251,10 @@ _SECRET_COLUMNS = (
     "security_answer_enc",
 )
 _USER_SUBJECT = "user:"
-_VEHICLE_COLUMNS = "tg_id, vin, model, license_plate, drive_train, capabilities, position"
-_WATCH_COLUMNS = (
-    "vin, tg_id, charging_status, connection_status, charging_since, soc_at_start, last_event,"
-    " next_poll_at, failures"
+_LOGIN_SUBJECT_PURPOSE = "login-attempts"  # renaming it orphans every stored e-mail subject
+_REFUSALS_QUERY = (
+    "SELECT password_refusals, relink_needed_at IS NOT NULL AS waiting FROM accounts WHERE tg_id = ?"
 )
-_COMMAND_COLUMNS = "tg_id, vin, service, chat_id, message_id, started_at, event_id"
 
 
 @contextmanager
@@ -286,23 +277,31 @@ def exclusive_use(path: str | Path) -> Iterator[None]:
         os.close(fd)  # releases the lock
 
 
+_Record = TypeVar("_Record", bound="DataclassInstance")
+
+
+@cache
+def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
+    """A dataclass's fields: where they are its table's columns too, this is the one list of them."""
+    return tuple(f.name for f in fields(cls))
+
+
+_VEHICLE_FIELDS = _field_names(StoredVehicle)
+_WATCH_FIELDS = _field_names(ChargeWatch)
+_WATCH_COLUMNS = ", ".join(_WATCH_FIELDS)
+_LOGIN_FIELDS = _field_names(LoginAttempts)
+_COMMAND_COLUMNS = ", ".join(_field_names(CommandInFlight))
+_PREF_COLUMNS = {name: f"notify_{name}" for name in _field_names(NotifyPrefs)}  # field -> users column
+
+
 class Store:
     """The bot's database. Methods are short and synchronous: call them on the event loop or in threads."""
 
     def __init__(
         self, path: str | Path, secret_keys: Sequence[str], *, clock: Callable[[], float] = time.time
     ) -> None:
-        if isinstance(secret_keys, str):
-            raise TypeError("secret_keys is a sequence of keys, not one key")
-        if not secret_keys:
-            raise ValueError("at least one secret key is required")
-        try:
-            fernets = [Fernet(key) for key in secret_keys]
-        except (ValueError, TypeError):
-            raise ValueError("a secret key is not a Fernet key (see generate_secret_key)") from None
-        self._primary = fernets[0]
-        self._subject_key = hashlib.sha256(b"login-attempts:" + secret_keys[0].encode()).digest()
-        self._fernet = MultiFernet(fernets)
+        self._secrets = Secrets(secret_keys)
+        self._subject_key = self._secrets.derive_key(_LOGIN_SUBJECT_PURPOSE)
         self._clock = clock
         self._lock = threading.RLock()
 
@@ -334,9 +333,13 @@ class Store:
 
     def _check_key(self) -> None:
         # Fail at start-up, before any new secret is written with a key that cannot read the old ones.
-        row = self._db.execute("SELECT password_enc FROM accounts LIMIT 1").fetchone()
-        if row is not None:
-            self._decrypt(row[0])
+        for row in self._rows("SELECT password_enc FROM accounts LIMIT 1"):
+            self._secrets.decrypt(row["password_enc"])
+
+    @property
+    def secrets(self) -> Secrets:
+        """BOT_SECRET_KEY's keys, for the parts that derive their own keys from it (car refs)."""
+        return self._secrets
 
     @property
     def schema_version(self) -> int:
@@ -363,9 +366,12 @@ class Store:
         with self._lock, self._db.atomic() as db:
             yield db
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """The rows, read by column name (`row["vin"]`); inside `_write` they see its transaction."""
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            cursor = self._db.conn.cursor()
+            cursor.row_factory = sqlite3.Row
+            return cursor.execute(sql, params).fetchall()
 
     def _forget_deleted(self) -> None:
         """After removing secrets: copy the WAL into the database and truncate it. With secure_delete the
@@ -376,20 +382,19 @@ class Store:
         if busy:  # another connection reads (a backup?): the next checkpoint finishes the job
             log.warning("the WAL could not be truncated now; removed data leaves it at the next checkpoint")
 
-    def _encrypt(self, value: str) -> str:
-        return self._fernet.encrypt(value.encode()).decode()
-
-    def _encrypt_opt(self, value: str | None) -> str | None:
-        return None if value is None else self._encrypt(value)
-
-    def _decrypt(self, token: str) -> str:
-        try:
-            return self._fernet.decrypt(token.encode()).decode()
-        except InvalidToken:
-            raise SecretKeyMismatch() from None
-
-    def _decrypt_opt(self, token: str | None) -> str | None:
-        return None if token is None else self._decrypt(token)
+    def _records(self, cls: type[_Record], sql: str, params: Sequence[Any] = ()) -> list[_Record]:
+        """The rows as `cls` objects, each field from the column of its name (other columns are ignored).
+        Names are matched once per query, not per row, so a long list (the watcher's) costs what unpacking
+        tuples costs; sqlite3.Row objects would make `watches_due` about 10 % slower."""
+        with self._lock:
+            cursor = self._db.conn.execute(sql, params)
+            columns = tuple(column[0] for column in cursor.description)
+            rows = cursor.fetchall()
+        names = _field_names(cls)
+        if columns == names:
+            return [cls(*row) for row in rows]
+        pick = itemgetter(*(columns.index(name) for name in names))
+        return [cls(*pick(row)) for row in rows]
 
     # --- users ----------------------------------------------------------------------------------------------
 
@@ -402,7 +407,7 @@ class Store:
             )
 
     def user_ids(self) -> list[int]:
-        return [row[0] for row in self._rows("SELECT tg_id FROM users ORDER BY tg_id")]
+        return [row["tg_id"] for row in self._rows("SELECT tg_id FROM users ORDER BY tg_id")]
 
     def delete_user(self, tg_id: int) -> None:
         """Every row about that user, in one transaction."""
@@ -422,7 +427,7 @@ class Store:
 
     def save_account(self, tg_id: int, *, region: str, username: str, password: str) -> None:
         """Link a BMW account, replacing any previous one: its token, answer, cars, selection and watches."""
-        row = (tg_id, region, self._encrypt(username), self._encrypt(password))
+        row = (tg_id, region, self._secrets.encrypt(username), self._secrets.encrypt(password))
         with self._write() as db:
             db.execute("INSERT INTO users (tg_id) VALUES (?) ON CONFLICT (tg_id) DO NOTHING", (tg_id,))
             db.execute("UPDATE users SET selected_vin = NULL WHERE tg_id = ?", (tg_id,))
@@ -436,26 +441,26 @@ class Store:
         self._forget_deleted()  # the replaced account's secrets
 
     def account(self, tg_id: int) -> StoredAccount | None:
-        rows = self._rows(
-            "SELECT region, username_enc, password_enc, access_token_enc, refresh_token_enc,"
-            " token_expires_at, security_answer_enc FROM accounts WHERE tg_id = ?",
-            (tg_id,),
-        )
+        rows = self._rows("SELECT * FROM accounts WHERE tg_id = ?", (tg_id,))
         if not rows:
             return None
-        region, username, password, access, refresh, expires_at, answer = rows[0]
+        row, secrets = rows[0], self._secrets
         token = (
             None
-            if access is None
-            else StoredToken(self._decrypt(access), self._decrypt_opt(refresh), float(expires_at))
+            if row["access_token_enc"] is None
+            else StoredToken(
+                secrets.decrypt(row["access_token_enc"]),
+                secrets.decrypt_opt(row["refresh_token_enc"]),
+                float(row["token_expires_at"]),
+            )
         )
         return StoredAccount(
             tg_id=tg_id,
-            region=region,
-            username=self._decrypt(username),
-            password=self._decrypt(password),
+            region=row["region"],
+            username=secrets.decrypt(row["username_enc"]),
+            password=secrets.decrypt(row["password_enc"]),
             token=token,
-            security_answer=self._decrypt_opt(answer),
+            security_answer=secrets.decrypt_opt(row["security_answer_enc"]),
         )
 
     def save_token(self, tg_id: int, token: StoredToken | None) -> None:
@@ -464,8 +469,8 @@ class Store:
             values: tuple[str | float | None, ...] = (None, None, None)
         else:
             values = (
-                self._encrypt(token.access_token),
-                self._encrypt_opt(token.refresh_token),
+                self._secrets.encrypt(token.access_token),
+                self._secrets.encrypt_opt(token.refresh_token),
                 token.expires_at,
             )
         with self._write() as db:
@@ -480,7 +485,7 @@ class Store:
         with self._write() as db:
             db.execute(
                 "UPDATE accounts SET security_answer_enc = ? WHERE tg_id = ?",
-                (self._encrypt_opt(answer), tg_id),
+                (self._secrets.encrypt_opt(answer), tg_id),
             )
         self._forget_deleted()  # the previous answer
 
@@ -488,26 +493,18 @@ class Store:
         """Re-encrypt with the first key every secret under another key; returns how many it rewrote."""
         rewritten = 0
         with self._write() as db:
-            rows = db.execute(f"SELECT tg_id, {', '.join(_SECRET_COLUMNS)} FROM accounts").fetchall()
-            for tg_id, *tokens in rows:
-                for column, token in zip(_SECRET_COLUMNS, tokens, strict=True):
-                    if token is None or self._is_primary(token):
+            for row in self._rows(f"SELECT tg_id, {', '.join(_SECRET_COLUMNS)} FROM accounts"):
+                for column in _SECRET_COLUMNS:
+                    token = row[column]
+                    if token is None or self._secrets.is_primary(token):
                         continue
-                    try:
-                        rotated = self._fernet.rotate(token.encode()).decode()
-                    except InvalidToken:
-                        raise SecretKeyMismatch() from None
-                    db.execute(f"UPDATE accounts SET {column} = ? WHERE tg_id = ?", (rotated, tg_id))
+                    db.execute(
+                        f"UPDATE accounts SET {column} = ? WHERE tg_id = ?",
+                        (self._secrets.rotate(token), row["tg_id"]),
+                    )
                     rewritten += 1
         self._forget_deleted()  # the secrets under the old keys
         return rewritten
-
-    def _is_primary(self, token: str) -> bool:
-        try:
-            self._primary.decrypt(token.encode())
-        except InvalidToken:
-            return False
-        return True
 
     # --- vehicles and selection -----------------------------------------------------------------------------
 
@@ -518,23 +515,13 @@ class Store:
             raise ValueError("every vehicle must belong to the user whose list is saved")
         if len(set(vins)) != len(vins):
             raise ValueError("a VIN appears twice in the list")
-        rows = [
-            (
-                tg_id,
-                v.vin,
-                v.model,
-                v.license_plate,
-                v.drive_train,
-                json.dumps(sorted(v.capabilities)),
-                v.position,
-            )
-            for v in vehicles
-        ]
+        rows = [{**vars(v), "capabilities": json.dumps(sorted(v.capabilities))} for v in vehicles]
         now = self._clock()
         with self._write() as db:
             db.execute("DELETE FROM vehicles WHERE tg_id = ?", (tg_id,))
             db.conn.executemany(
-                f"INSERT INTO vehicles ({_VEHICLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO vehicles ({', '.join(_VEHICLE_FIELDS)}) VALUES ({_params(_VEHICLE_FIELDS)})",
+                rows,
             )
             linked = "SELECT 1 FROM vehicles v WHERE v.tg_id = {0}.tg_id AND v.vin = {0}.{1}"
             db.execute(
@@ -554,16 +541,12 @@ class Store:
             )
 
     def vehicles(self, tg_id: int) -> list[StoredVehicle]:
-        rows = self._rows(
-            f"SELECT {_VEHICLE_COLUMNS} FROM vehicles WHERE tg_id = ? ORDER BY position, vin", (tg_id,)
-        )
+        rows = self._rows("SELECT * FROM vehicles WHERE tg_id = ? ORDER BY position, vin", (tg_id,))
         return [_vehicle(row) for row in rows]
 
     def vehicle(self, tg_id: int, vin: str) -> StoredVehicle | None:
         """The car, or None when that VIN is not linked by this user."""
-        rows = self._rows(
-            f"SELECT {_VEHICLE_COLUMNS} FROM vehicles WHERE tg_id = ? AND vin = ?", (tg_id, vin)
-        )
+        rows = self._rows("SELECT * FROM vehicles WHERE tg_id = ? AND vin = ?", (tg_id, vin))
         return _vehicle(rows[0]) if rows else None
 
     def selected_vin(self, tg_id: int) -> str | None:
@@ -573,7 +556,7 @@ class Store:
             " ORDER BY v.vin IS u.selected_vin DESC, v.position, v.vin LIMIT 1",
             (tg_id,),
         )
-        return rows[0][0] if rows else None
+        return rows[0]["vin"] if rows else None
 
     def select_vin(self, tg_id: int, vin: str) -> bool:
         """Choose a car; False (and no change) when the VIN is not one of this user's."""
@@ -593,67 +576,53 @@ class Store:
     # --- notification preferences ---------------------------------------------------------------------------
 
     def notify_prefs(self, tg_id: int) -> NotifyPrefs:
-        rows = self._rows(
-            "SELECT notify_finished, notify_started, notify_interrupted FROM users WHERE tg_id = ?", (tg_id,)
-        )
+        rows = self._rows("SELECT * FROM users WHERE tg_id = ?", (tg_id,))
         if not rows:
             return NotifyPrefs()
-        chosen = dict(zip(("finished", "started", "interrupted"), rows[0], strict=True))
+        chosen = {name: rows[0][column] for name, column in _PREF_COLUMNS.items()}
         return NotifyPrefs(**{name: bool(value) for name, value in chosen.items() if value is not None})
 
     def save_notify_prefs(self, tg_id: int, prefs: NotifyPrefs) -> None:
+        columns = _PREF_COLUMNS.values()
         with self._write() as db:
             db.execute(
-                "INSERT INTO users (tg_id, notify_finished, notify_started, notify_interrupted)"
-                " VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (tg_id) DO UPDATE SET notify_finished = excluded.notify_finished,"
-                " notify_started = excluded.notify_started, notify_interrupted = excluded.notify_interrupted",
-                (tg_id, prefs.finished, prefs.started, prefs.interrupted),
+                f"INSERT INTO users (tg_id, {', '.join(columns)})"
+                f" VALUES (:tg_id, {_params(_PREF_COLUMNS)})"
+                " ON CONFLICT (tg_id) DO UPDATE SET"
+                f" {', '.join(f'{column} = excluded.{column}' for column in columns)}",
+                {"tg_id": tg_id, **vars(prefs)},
             )
 
     # --- charge watches -------------------------------------------------------------------------------------
 
     def watches_due(self, now: float, limit: int | None = None) -> list[ChargeWatch]:
         """Watches whose next_poll_at <= now, most overdue first; none of an account waiting for a re-link."""
-        rows = self._rows(
+        return self._records(
+            ChargeWatch,
             f"SELECT {_WATCH_COLUMNS} FROM charge_watches w WHERE next_poll_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM accounts a"
             " WHERE a.tg_id = w.tg_id AND a.relink_needed_at IS NOT NULL)"
             " ORDER BY next_poll_at, tg_id, vin LIMIT ?",
             (now, -1 if limit is None else limit),
         )
-        return [ChargeWatch(*row) for row in rows]
 
     def watch(self, tg_id: int, vin: str) -> ChargeWatch | None:
-        rows = self._rows(
-            f"SELECT {_WATCH_COLUMNS} FROM charge_watches WHERE tg_id = ? AND vin = ?", (tg_id, vin)
-        )
-        return ChargeWatch(*rows[0]) if rows else None
+        sql = f"SELECT {_WATCH_COLUMNS} FROM charge_watches WHERE tg_id = ? AND vin = ?"
+        found = self._records(ChargeWatch, sql, (tg_id, vin))
+        return found[0] if found else None
 
     def save_watch(self, watch: ChargeWatch) -> None:
         """Store the watcher's state of a car; ignored when the car was unlinked meanwhile (no orphan)."""
         with self._write() as db:
             db.execute(
                 f"INSERT OR REPLACE INTO charge_watches ({_WATCH_COLUMNS})"
-                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?"
-                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = ? AND vin = ?)",
-                (
-                    watch.vin,
-                    watch.tg_id,
-                    watch.charging_status,
-                    watch.connection_status,
-                    watch.charging_since,
-                    watch.soc_at_start,
-                    watch.last_event,
-                    watch.next_poll_at,
-                    watch.failures,
-                    watch.tg_id,
-                    watch.vin,
-                ),
+                f" SELECT {_params(_WATCH_FIELDS)}"
+                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
+                vars(watch),
             )
 
     def watched_count(self) -> int:
-        return int(self._rows("SELECT count(*) FROM charge_watches")[0][0])
+        return int(self._rows("SELECT count(*) AS n FROM charge_watches")[0]["n"])
 
     # --- refused logins -------------------------------------------------------------------------------------
 
@@ -667,12 +636,10 @@ class Store:
         return subjects
 
     def login_attempts(self, subject: str, now: float) -> LoginAttempts:
-        rows = self._rows(
-            "SELECT failures, blocked_until, forget_at FROM login_attempts"
-            " WHERE subject = ? AND forget_at > ?",
-            (subject, now),
+        found = self._records(
+            LoginAttempts, "SELECT * FROM login_attempts WHERE subject = ? AND forget_at > ?", (subject, now)
         )
-        return LoginAttempts(*rows[0]) if rows else LoginAttempts()
+        return found[0] if found else LoginAttempts()
 
     def save_login_attempts(self, subject: str, attempts: LoginAttempts, now: float) -> None:
         """Store the subject's record and drop every forgotten one, so the table stays small."""
@@ -680,9 +647,9 @@ class Store:
         with self._write() as db:
             db.execute("DELETE FROM login_attempts WHERE forget_at <= ?", (now,))
             db.execute(
-                "INSERT OR REPLACE INTO login_attempts (subject, tg_id, failures, blocked_until, forget_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (subject, tg_id, attempts.failures, attempts.blocked_until, attempts.forget_at),
+                f"INSERT OR REPLACE INTO login_attempts (subject, tg_id, {', '.join(_LOGIN_FIELDS)})"
+                f" VALUES (:subject, :tg_id, {_params(_LOGIN_FIELDS)})",
+                {"subject": subject, "tg_id": tg_id, **vars(attempts)},
             )
 
     def forget_login_attempts(self, subjects: Sequence[str]) -> None:
@@ -691,20 +658,17 @@ class Store:
 
     def password_refusals(self, tg_id: int) -> tuple[int, bool]:
         """BMW's refusals of the account's stored password in a row, and whether it waits for a re-link."""
-        rows = self._rows(
-            "SELECT password_refusals, relink_needed_at IS NOT NULL FROM accounts WHERE tg_id = ?", (tg_id,)
-        )
-        return (int(rows[0][0]), bool(rows[0][1])) if rows else (0, False)
+        rows = self._rows(_REFUSALS_QUERY, (tg_id,))
+        return (int(rows[0]["password_refusals"]), bool(rows[0]["waiting"])) if rows else (0, False)
 
     def count_password_refusal(self, tg_id: int, relink_after: int) -> bool:
         """One more refusal of the stored password; the `relink_after`-th in a row marks the account as
         waiting for a re-link. True only for the refusal that set the mark, so exactly one caller tells."""
-        query = "SELECT password_refusals, relink_needed_at IS NOT NULL FROM accounts WHERE tg_id = ?"
         with self._write() as db:
-            before = db.execute(query, (tg_id,)).fetchone()
-            if before is None:
+            before = self._rows(_REFUSALS_QUERY, (tg_id,))
+            if not before:
                 return False
-            refusals, marked = int(before[0]) + 1, bool(before[1])
+            refusals, marked = int(before[0]["password_refusals"]) + 1, bool(before[0]["waiting"])
             mark = not marked and refusals >= relink_after
             db.execute(
                 "UPDATE accounts SET password_refusals = ?,"
@@ -747,14 +711,17 @@ class Store:
 
     def commands_in_flight(self) -> list[CommandInFlight]:
         """Every recorded command, oldest first."""
-        rows = self._rows(
-            f"SELECT {_COMMAND_COLUMNS} FROM commands_in_flight ORDER BY started_at, tg_id, vin"
+        return self._records(
+            CommandInFlight, "SELECT * FROM commands_in_flight ORDER BY started_at, tg_id, vin"
         )
-        return [CommandInFlight(*row) for row in rows]
 
 
-def _vehicle(row: tuple[Any, ...]) -> StoredVehicle:
-    tg_id, vin, model, license_plate, drive_train, capabilities, position = row
-    return StoredVehicle(
-        tg_id, vin, model, license_plate, drive_train, frozenset(json.loads(capabilities)), position
-    )
+def _params(names: Iterable[str]) -> str:
+    """Named parameters for these columns, `:a, :b`, filled from a dict (often a dataclass's `vars`)."""
+    return ", ".join(f":{name}" for name in names)
+
+
+def _vehicle(row: sqlite3.Row) -> StoredVehicle:
+    values = {name: row[name] for name in _VEHICLE_FIELDS}
+    values["capabilities"] = frozenset(json.loads(values["capabilities"]))  # a sorted JSON array
+    return StoredVehicle(**values)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from bot.crypto import SecretKeyMismatch, generate_secret_key
 from bot.store import (
     _SECRET_COLUMNS,
     MIGRATIONS,
@@ -21,12 +22,10 @@ from bot.store import (
     CommandInFlight,
     LoginAttempts,
     NotifyPrefs,
-    SecretKeyMismatch,
     Store,
     StoredToken,
     StoredVehicle,
     StoreError,
-    generate_secret_key,
 )
 
 ALICE, BOB = 1001, 2002
@@ -460,7 +459,7 @@ def test_forgotten_answer_and_replaced_account_leave_no_trace_on_disk(store: Sto
     link_alice(store)
     store.upsert_user(BOB, "Bob")
     store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
-    answer = [v for v in ciphertexts(db_path, ALICE) if store._decrypt(v) == SECRETS["answer"]]
+    answer = [v for v in ciphertexts(db_path, ALICE) if store.secrets.decrypt(v) == SECRETS["answer"]]
     bob = ciphertexts(db_path, BOB)
 
     store.save_security_answer(ALICE, None)

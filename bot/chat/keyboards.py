@@ -16,6 +16,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.bmw.models import ChargingProfile
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.chat import texts
+from bot.crypto import Secrets
 from bot.store import StoredVehicle
 
 SEP = ":"
@@ -61,8 +62,9 @@ CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
 class CarRefs:
     """Opaque, user-bound names for cars in callback data."""
 
-    def __init__(self, secret: str) -> None:
-        self._key = hashlib.sha256(b"callback-data:" + secret.encode()).digest()
+    def __init__(self, secrets: Secrets) -> None:
+        # Renaming the purpose changes every ref: buttons already sent would stop working.
+        self._key = secrets.derive_key("callback-data")
 
     def ref(self, tg_id: int, vin: str) -> str:
         return hmac.new(self._key, f"{tg_id}:{vin}".encode(), hashlib.sha256).hexdigest()[: REF_BYTES * 2]
