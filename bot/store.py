@@ -22,6 +22,9 @@ from typing import Any
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlite_utils import Database, Migrations
 
+from bot.cardata.models import Tokens
+from bot.cardata.storage import CarDataLink, ChargeTrack
+
 
 class StoreError(Exception):
     """The database cannot be used as it is."""
@@ -167,8 +170,64 @@ def m002_charge_watches(db: Database) -> None:
     )
 
 
+def m010_cardata(db: Database) -> None:
+    # A CarData link per user: their own client id and the tokens (all encrypted), the bot's container.
+    db.create_table(
+        "cardata_accounts",
+        {
+            "tg_id": int,
+            "client_id_enc": str,
+            "gcid": str,
+            "access_token_enc": str,
+            "id_token_enc": str,
+            "refresh_token_enc": str,
+            "expires_at": float,
+            "refresh_expires_at": float,
+            "container_id": str,
+        },
+        pk="tg_id",
+        not_null=[
+            "client_id_enc",
+            "gcid",
+            "access_token_enc",
+            "id_token_enc",
+            "refresh_token_enc",
+            "expires_at",
+            "refresh_expires_at",
+        ],
+    )
+    # Calls spent per UTC day; kept across unlink and re-link, since BMW's own count is too.
+    db.create_table(
+        "cardata_calls", {"tg_id": int, "day": str, "calls": int}, pk=("tg_id", "day"), not_null=["calls"]
+    )
+    # Last known values of each car (CarState.to_json), so a restart shows a status at once.
+    db.create_table(
+        "cardata_states", {"tg_id": int, "vin": str, "state": str}, pk=("tg_id", "vin"), not_null=["state"]
+    )
+    # The charge-event detector's memory (bot/cardata/events.py).
+    db.create_table(
+        "cardata_tracks",
+        {
+            "tg_id": int,
+            "vin": str,
+            "status": str,
+            "session_start": float,
+            "soc_at_start": float,
+            "deadline": float,
+            "pending": str,
+            "last_event": str,
+        },
+        pk=("tg_id", "vin"),
+    )
+    # The detector's query: due debounces and undelivered events; partial indexes keep it small.
+    db.execute(
+        "CREATE INDEX idx_cardata_tracks_deadline ON cardata_tracks (deadline) WHERE deadline IS NOT NULL"
+    )
+    db.execute("CREATE INDEX idx_cardata_tracks_pending ON cardata_tracks (tg_id) WHERE pending IS NOT NULL")
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
-_STEPS = [MIGRATIONS()(step) for step in (m001_users_accounts_vehicles, m002_charge_watches)]
+_STEPS = [MIGRATIONS()(step) for step in (m001_users_accounts_vehicles, m002_charge_watches, m010_cardata)]
 SCHEMA_VERSION = len(_STEPS)
 
 _SECRET_COLUMNS = (
@@ -178,6 +237,12 @@ _SECRET_COLUMNS = (
     "refresh_token_enc",
     "security_answer_enc",
 )
+_CARDATA_SECRET_COLUMNS = ("client_id_enc", "access_token_enc", "id_token_enc", "refresh_token_enc")
+_CARDATA_COLUMNS = (
+    "tg_id, client_id_enc, gcid, access_token_enc, id_token_enc, refresh_token_enc, expires_at,"
+    " refresh_expires_at, container_id"
+)
+_TRACK_COLUMNS = "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event"
 _VEHICLE_COLUMNS = "tg_id, vin, model, license_plate, drive_train, capabilities, position"
 _WATCH_COLUMNS = (
     "vin, tg_id, charging_status, connection_status, charging_since, soc_at_start, last_event,"
@@ -231,6 +296,9 @@ class Store:
     def _check_key(self) -> None:
         # Fail at start-up, before any new secret is written with a key that cannot read the old ones.
         row = self._db.execute("SELECT password_enc FROM accounts LIMIT 1").fetchone()
+        if row is not None:
+            self._decrypt(row[0])
+        row = self._db.execute("SELECT client_id_enc FROM cardata_accounts LIMIT 1").fetchone()
         if row is not None:
             self._decrypt(row[0])
 
@@ -294,7 +362,16 @@ class Store:
     def delete_user(self, tg_id: int) -> None:
         """Every row about that user, in one transaction."""
         with self._write() as db:
-            for table in ("charge_watches", "vehicles", "accounts", "users"):
+            for table in (
+                "charge_watches",
+                "vehicles",
+                "accounts",
+                "users",
+                "cardata_accounts",
+                "cardata_calls",
+                "cardata_states",
+                "cardata_tracks",
+            ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
 
     # --- account and secrets --------------------------------------------------------------------------------
@@ -375,6 +452,19 @@ class Store:
                     except InvalidToken:
                         raise SecretKeyMismatch() from None
                     db.execute(f"UPDATE accounts SET {column} = ? WHERE tg_id = ?", (rotated, tg_id))
+                    rewritten += 1
+            rows = db.execute(
+                f"SELECT tg_id, {', '.join(_CARDATA_SECRET_COLUMNS)} FROM cardata_accounts"
+            ).fetchall()
+            for tg_id, *tokens in rows:
+                for column, token in zip(_CARDATA_SECRET_COLUMNS, tokens, strict=True):
+                    if self._is_primary(token):
+                        continue
+                    try:
+                        rotated = self._fernet.rotate(token.encode()).decode()
+                    except InvalidToken:
+                        raise SecretKeyMismatch() from None
+                    db.execute(f"UPDATE cardata_accounts SET {column} = ? WHERE tg_id = ?", (rotated, tg_id))
                     rewritten += 1
         return rewritten
 
@@ -528,6 +618,151 @@ class Store:
 
     def watched_count(self) -> int:
         return int(self._rows("SELECT count(*) FROM charge_watches")[0][0])
+
+    # --- BMW CarData (implements bot.cardata.storage.CarDataStore) ------------------------------------------
+
+    def cardata_link(self, owner: int) -> CarDataLink | None:
+        rows = self._rows(f"SELECT {_CARDATA_COLUMNS} FROM cardata_accounts WHERE tg_id = ?", (owner,))
+        return self._cardata_link(rows[0]) if rows else None
+
+    def cardata_links(self) -> list[CarDataLink]:
+        return [
+            self._cardata_link(row) for row in self._rows(f"SELECT {_CARDATA_COLUMNS} FROM cardata_accounts")
+        ]
+
+    def _cardata_link(self, row: tuple[Any, ...]) -> CarDataLink:
+        owner, client_id, gcid, access, id_token, refresh, expires_at, refresh_expires_at, container_id = row
+        tokens = Tokens(
+            self._decrypt(access),
+            self._decrypt(id_token),
+            self._decrypt(refresh),
+            gcid,
+            expires_at,
+            refresh_expires_at,
+        )
+        return CarDataLink(owner, self._decrypt(client_id), tokens, container_id)
+
+    def save_cardata_link(self, link: CarDataLink) -> None:
+        """Link (or re-link) an owner's CarData account; another gcid's car states and detector memory go."""
+        t = link.tokens
+        row = (
+            link.owner,
+            self._encrypt(link.client_id),
+            t.gcid,
+            self._encrypt(t.access_token),
+            self._encrypt(t.id_token),
+            self._encrypt(t.refresh_token),
+            t.expires_at,
+            t.refresh_expires_at,
+            link.container_id,
+        )
+        with self._write() as db:
+            old = db.execute("SELECT gcid FROM cardata_accounts WHERE tg_id = ?", (link.owner,)).fetchone()
+            if old is not None and old[0] != t.gcid:
+                db.execute("DELETE FROM cardata_states WHERE tg_id = ?", (link.owner,))
+                db.execute("DELETE FROM cardata_tracks WHERE tg_id = ?", (link.owner,))
+            db.execute(
+                f"INSERT OR REPLACE INTO cardata_accounts ({_CARDATA_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE cardata_accounts SET gcid = ?, access_token_enc = ?, id_token_enc = ?,"
+                " refresh_token_enc = ?, expires_at = ?, refresh_expires_at = ? WHERE tg_id = ?",
+                (
+                    tokens.gcid,
+                    self._encrypt(tokens.access_token),
+                    self._encrypt(tokens.id_token),
+                    self._encrypt(tokens.refresh_token),
+                    tokens.expires_at,
+                    tokens.refresh_expires_at,
+                    owner,
+                ),
+            )
+
+    def save_cardata_container(self, owner: int, container_id: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE cardata_accounts SET container_id = ? WHERE tg_id = ?", (container_id, owner))
+
+    def delete_cardata_link(self, owner: int) -> None:
+        """Unlink CarData: tokens, states and detector memory go; the day's call count stays (BMW's too)."""
+        with self._write() as db:
+            for table in ("cardata_accounts", "cardata_states", "cardata_tracks"):
+                db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (owner,))
+
+    def spend_cardata_call(self, owner: int, day: str, limit: int) -> bool:
+        with self._write() as db:
+            db.execute("DELETE FROM cardata_calls WHERE tg_id = ? AND day < ?", (owner, day))
+            db.execute(
+                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                (owner, day),
+            )
+            cursor = db.execute(
+                "UPDATE cardata_calls SET calls = calls + 1 WHERE tg_id = ? AND day = ? AND calls < ?",
+                (owner, day, limit),
+            )
+            return cursor.rowcount == 1
+
+    def cardata_calls(self, owner: int, day: str) -> int:
+        rows = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
+        return int(rows[0][0]) if rows else 0
+
+    def exhaust_cardata_calls(self, owner: int, day: str, calls: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, ?)"
+                " ON CONFLICT (tg_id, day) DO UPDATE SET calls = max(calls, excluded.calls)",
+                (owner, day, calls),
+            )
+
+    def cardata_states(self, owner: int) -> dict[str, Any]:
+        rows = self._rows("SELECT vin, state FROM cardata_states WHERE tg_id = ? ORDER BY vin", (owner,))
+        return {vin: json.loads(state) for vin, state in rows}
+
+    def save_cardata_state(self, owner: int, vin: str, values: dict[str, Any]) -> None:
+        """Ignored when the owner is no longer linked (a late stream message must not leave an orphan)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cardata_states (tg_id, vin, state) SELECT ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
+                (owner, vin, json.dumps(values, separators=(",", ":")), owner),
+            )
+
+    def cardata_track(self, owner: int, vin: str) -> ChargeTrack | None:
+        rows = self._rows(
+            f"SELECT {_TRACK_COLUMNS} FROM cardata_tracks WHERE tg_id = ? AND vin = ?", (owner, vin)
+        )
+        return ChargeTrack(*rows[0]) if rows else None
+
+    def save_cardata_track(self, track: ChargeTrack) -> None:
+        """Ignored when the owner is no longer linked."""
+        with self._write() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO cardata_tracks ({_TRACK_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
+                (
+                    track.owner,
+                    track.vin,
+                    track.status,
+                    track.session_start,
+                    track.soc_at_start,
+                    track.deadline,
+                    track.pending,
+                    track.last_event,
+                    track.owner,
+                ),
+            )
+
+    def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:
+        rows = self._rows(
+            f"SELECT {_TRACK_COLUMNS} FROM cardata_tracks WHERE deadline <= ?"
+            f" UNION SELECT {_TRACK_COLUMNS} FROM cardata_tracks WHERE pending IS NOT NULL",
+            (now,),
+        )
+        return [ChargeTrack(*row) for row in rows]
 
 
 def _vehicle(row: tuple[Any, ...]) -> StoredVehicle:
