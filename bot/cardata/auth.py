@@ -50,13 +50,20 @@ class Refusal(StrEnum):
     OTHER = "other"
 
 
-@dataclass(frozen=True)
+@dataclass
 class DeviceFlow:
-    """A started link: what to show the owner, and what polling needs (kept secret)."""
+    """A started link: what to show the owner, and what polling needs (kept secret).
+
+    `interval` starts as BMW's and grows by 5 s with each `slow_down`, so every later poll honours it.
+    """
 
     client_id: str = field(repr=False)
     code: DeviceCode
     verifier: str = field(repr=False)
+    interval: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.interval = self.interval or self.code.interval
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,8 @@ class CarDataAuth:
             raise _refusal_error(body, status)
         return DeviceFlow(client_id, DeviceCode.from_api(body, now=self._clock()), verifier)
 
-    async def poll(self, flow: DeviceFlow) -> DeviceOutcome | float | None:
-        """One token poll: the outcome, None while pending, or the new interval after `slow_down`."""
+    async def poll(self, flow: DeviceFlow) -> DeviceOutcome | None:
+        """One token poll: the outcome, or None while the owner has not decided (after `slow_down` too)."""
         form = {
             "grant_type": DEVICE_GRANT,
             "device_code": flow.code.device_code,
@@ -123,7 +130,8 @@ class CarDataAuth:
         if error == "authorization_pending":
             return None
         if error == "slow_down":
-            return SLOW_DOWN_STEP
+            flow.interval += SLOW_DOWN_STEP
+            return None
         if status >= 500:
             raise CarDataUnavailable(status_code=status)
         try:
@@ -133,9 +141,8 @@ class CarDataAuth:
 
     async def wait(self, flow: DeviceFlow) -> DeviceOutcome:
         """Poll at BMW's interval until approved, refused or expired. Network trouble only costs a poll."""
-        interval = flow.code.interval
         while True:
-            await self._sleep(interval)
+            await self._sleep(flow.interval)
             if self._clock() >= flow.code.expires_at:
                 return Refused(Refusal.EXPIRED)
             try:
@@ -143,14 +150,12 @@ class CarDataAuth:
             except CarDataUnavailable:
                 log.info("cardata: token poll failed, trying again")
                 continue
-            if isinstance(result, Approved | Refused):
+            if result is not None:
                 log.info(
                     "cardata: device flow ended: %s",
                     "approved" if isinstance(result, Approved) else result.reason,
                 )
                 return result
-            if result is not None:
-                interval += result
 
     async def refresh(self, client_id: str, tokens: Tokens) -> Tokens:
         """New access, id and refresh tokens; `RelinkNeeded` when BMW refuses or the refresh token expired."""
