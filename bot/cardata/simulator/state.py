@@ -332,11 +332,19 @@ class CardataState:
     # -- the car's behaviour -----------------------------------------------------------------------------
 
     def _put(
-        self, car: SimCar, key: str, value: str, unit: str | None, t: float, *, quiet: bool = False
+        self,
+        car: SimCar,
+        key: str,
+        value: str,
+        unit: str | None,
+        t: float,
+        *,
+        quiet: bool = False,
+        again: bool = False,
     ) -> None:
-        """Set a telematic value; a change of a streamed key is queued as a stream message."""
+        """Set a telematic value; a change of a streamed key (any write with again=True) is streamed."""
         old = car.values.get(key)
-        if old is not None and old[0] == value and old[1] == unit:
+        if not again and old is not None and old[0] == value and old[1] == unit:
             return
         car.values[key] = (value, unit, t)
         if not quiet and key not in fleet.REST_ONLY_KEYS:
@@ -377,10 +385,9 @@ class CardataState:
                 car.soc = level if until == step_end else car.soc + rate * (until - t)
             car.synced_at = until
             if until == step_end:
+                self._write_charge(car, until)  # the last percent arrives before the end of the charge
                 if car.soc >= car.target:
                     self._end_charge(car, until, "CHARGINGENDED", "CHARGING_GOAL_REACHED")
-                else:
-                    self._write_charge(car, until)
             if car.resume_at is not None and until >= car.resume_at:
                 car.resume_at = None
                 if car.status == "CHARGINGPAUSED":
@@ -398,10 +405,12 @@ class CardataState:
     def _end_charge(self, car: SimCar, t: float, status: str, reason: str) -> None:
         car.resume_at = None
         full = car.soc >= car.target
+        # This charge's end reason comes first, and comes even when it equals the last charge's.
+        result = "FAILED" if status == "CHARGINGERROR" else "SUCCESS"
+        self._put(car, fleet.END_REASON, reason, None, t, again=True)
+        self._put(car, fleet.LAST_RESULT, result, None, t, again=True)
         self._put(car, fleet.CHARGING_STATUS, status, None, t)
         self._put(car, fleet.HV_STATUS, "FINISHED_FULLY_CHARGED" if full else "FINISHED_NOT_FULL", None, t)
-        self._put(car, fleet.END_REASON, reason, None, t)
-        self._put(car, fleet.LAST_RESULT, "FAILED" if status == "CHARGINGERROR" else "SUCCESS", None, t)
         self._write_charge(car, t)
         if car.session_start is not None:
             started, soc = car.session_start
