@@ -8,9 +8,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 import secrets
+import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -597,3 +602,69 @@ async def test_the_control_surface_drops_connections_and_expires_tokens(
         await client.subscribe(f"{DEFAULT_GCID}/+")
         assert control(cardata_url, "tokens/expire", {"gcid": DEFAULT_GCID}).status_code == 200
         assert await dropped(client)
+
+
+# -- the command line ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cardata_process(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`python -m bot simulator --backend cardata` on free ports; yields the settings it printed."""
+    args = ["simulator", "--backend", "cardata", "--port", str(free_port()), "--mqtt-port", str(free_port())]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CARDATA_", "LOG_"))},
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        printed: dict[str, str] = {}
+        for line in process.stdout:
+            name, sep, value = line.strip().partition("=")
+            if sep and name.startswith("CARDATA_"):
+                printed[name] = value
+            if name == "CARDATA_CA_FILE":
+                break
+        yield printed
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def approved_login(api_url: str) -> Payload:
+    """The device flow approved through the control surface, then one REST call with its tokens."""
+    flow, verifier = start_flow(api_url)
+    approved = control(api_url, "approve", {"user_code": flow.json()["user_code"]})
+    assert approved.status_code == 200
+    tokens: Payload = poll(api_url, flow.json()["device_code"], verifier).json()
+    mappings = httpx.get(f"{api_url}/customers/vehicles/mappings", headers=bearer(tokens))
+    assert DEFAULT_BEV_VIN in {m["vin"] for m in mappings.json()}
+    return tokens
+
+
+async def test_the_command_line_serves_oauth_rest_and_a_tls_broker(cardata_process: dict[str, str]) -> None:
+    auth, api_url = cardata_process["CARDATA_AUTH_URL"], cardata_process["CARDATA_API_URL"]
+    assert auth == f"{api_url}/gcdm/oauth" and api_url.startswith("http://127.0.0.1:")
+    mqtt_url = cardata_process["CARDATA_MQTT_URL"]
+    assert mqtt_url.startswith("mqtts://127.0.0.1:")
+
+    tokens = approved_login(api_url)
+
+    tls = ssl.create_default_context(cafile=cardata_process["CARDATA_CA_FILE"])
+    port = int(mqtt_url.rsplit(":", 1)[1])
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username=tokens["gcid"], password=tokens["id_token"], tls_context=tls
+    ) as client:
+        await client.subscribe(f"{tokens['gcid']}/+")
+        assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").status_code == 200
+        await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
