@@ -668,3 +668,20 @@ async def test_the_command_line_serves_oauth_rest_and_a_tls_broker(cardata_proce
         await client.subscribe(f"{tokens['gcid']}/+")
         assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").status_code == 200
         await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
+
+
+def test_faults_fail_matching_requests_then_wear_off(cardata_url: str, api: httpx.Client) -> None:
+    fault = {"path": "/mappings$", "kind": "error", "status": 503, "times": 1}
+    assert control(cardata_url, "faults", fault).status_code == 201
+    failed = api.get("/vehicles/mappings")
+    assert failed.status_code == 503 and failed.json()["exveErrorId"] == "CU-503"
+    assert api.get("/vehicles/mappings").status_code == 200
+
+    assert (
+        control(cardata_url, "faults", {"path": "/token$", "kind": "error", "times": None}).status_code == 201
+    )
+    refused = httpx.post(f"{cardata_url}/gcdm/oauth/token", data={"grant_type": "refresh_token"})
+    assert refused.status_code == 500
+    assert httpx.delete(f"{cardata_url}/_sim/faults").status_code == 200
+    assert oauth_error(httpx.post(f"{cardata_url}/gcdm/oauth/token", data={"grant_type": "refresh_token"}))
+    assert control(cardata_url, "faults", {"path": "x", "kind": "reset"}).status_code == 400

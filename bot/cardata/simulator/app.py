@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from bot.bmw.simulator import Fault
 from bot.cardata.simulator import fleet
 from bot.cardata.simulator.state import CardataError, CardataState, OAuthError
 
@@ -107,6 +110,8 @@ class CardataSimulator(CardataState):
             ),
             Route("/_sim/messages", self._control(self._sim_messages), methods=["GET"]),
             Route("/_sim/accounts", self._control(self._sim_accounts), methods=["POST"]),
+            Route("/_sim/faults", self._control(self._sim_add_fault), methods=["POST"]),
+            Route("/_sim/faults", self._control(self._sim_clear_faults), methods=["DELETE"]),
             Route("/_sim/approve", self._control(self._sim_decide("approved")), methods=["POST"]),
             Route("/_sim/deny", self._control(self._sim_decide("denied")), methods=["POST"]),
             Route("/_sim/advance", self._control(self._sim_advance), methods=["POST"]),
@@ -146,8 +151,11 @@ class CardataSimulator(CardataState):
             form = dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
             gcid = self.requester(None, form)
             try:
+                await self._fault(request)
                 body, status = handler(form, str(request.base_url).rstrip("/")), 200
             except OAuthError as exc:
+                body, status = exc.body(), exc.status
+            except CardataError as exc:
                 body, status = exc.body(), exc.status
             self.record(request.method, request.url.path, {}, form, gcid, status)
             return JSONResponse(body, status, headers={"Cache-Control": "no-store"})
@@ -161,6 +169,7 @@ class CardataSimulator(CardataState):
             authorization = request.headers.get("authorization")
             gcid = self.requester(authorization, {})
             try:
+                await self._fault(request)
                 if request.headers.get("x-version") != "v1":
                     raise CardataError(400, "CU-400", "Bad Request", "header x-version: v1 is required")
                 gcid = self.authenticate(authorization)
@@ -175,6 +184,20 @@ class CardataSimulator(CardataState):
             return response
 
         return endpoint
+
+    async def _fault(self, request: Request) -> None:
+        """Apply the first fault matching this request: raise its error, or wait and go on."""
+        fault = self.take_fault(request.method, request.url.path)
+        if fault is None:
+            return
+        if fault.kind != "error":
+            await anyio.sleep(fault.delay)
+        if fault.kind == "timeout":
+            raise CardataError(504, "CU-504", "Gateway Timeout", "simulated fault")
+        if fault.kind == "error":
+            raise CardataError(
+                fault.status, f"CU-{fault.status}", "Simulated server fault", "simulated fault"
+            )
 
     async def _http_mappings(self, request: Request, gcid: str) -> Any:
         return self.mappings(gcid)
@@ -216,11 +239,11 @@ class CardataSimulator(CardataState):
                 if request.client is None or request.client.host not in LOOPBACK:
                     raise SimError(403, "the control surface answers loopback clients only")
                 body: dict[str, Any] = {}
-                if request.method != "GET":
+                raw = await request.body()
+                if request.method == "POST" or raw.strip():  # a bodiless GET or DELETE needs no type
                     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
                     if media != "application/json":
                         raise SimError(415, "the control surface takes application/json only")
-                    raw = await request.body()
                     parsed = json.loads(raw) if raw.strip() else {}
                     if not isinstance(parsed, dict):
                         raise SimError(400, "the body must be a JSON object")
@@ -279,6 +302,15 @@ class CardataSimulator(CardataState):
         except ValueError as exc:
             raise SimError(409, str(exc)) from exc
         return 201, {"client_id": client_id, "gcid": gcid, "vins": vins}
+
+    def _sim_add_fault(self, request: Request, body: dict[str, Any]) -> Any:
+        fault = Fault(**body)  # TypeError / ValueError / re.error (a ValueError): 400
+        self.add_fault(fault)
+        return 201, asdict(fault)
+
+    def _sim_clear_faults(self, request: Request, body: dict[str, Any]) -> Any:
+        self.clear_faults()
+        return {"ok": True}
 
     def _sim_decide(self, decision: Any) -> Callable[[Request, dict[str, Any]], Any]:
         def handler(request: Request, body: dict[str, Any]) -> Any:

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from bot.bmw.simulator import Fault
 from bot.cardata.simulator import fleet
 from bot.cardata.simulator.fleet import CarSpec
 
@@ -45,6 +46,7 @@ MAX_REQUESTS = 10_000
 MAX_QUEUED_MESSAGES = 10_000
 SECRET_FIELDS = {"code_verifier", "device_code", "refresh_token", "access_token", "id_token"}
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
+FAULT_KINDS = ("error", "timeout", "slow")  # of the i Remote simulator's Fault kinds, those served here
 
 Decision = Literal["approved", "denied"]
 
@@ -236,6 +238,7 @@ class CardataState:
         self._containers: dict[str, Container] = {}
         self._outbox: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
         self._drops: list[str | None] = []  # gcids whose stream the broker must drop (None = all)
+        self._faults: list[Fault] = []
         self._next_serial = 600001
         self.requests: list[RequestRecord] = []
         self.published: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
@@ -834,6 +837,32 @@ class CardataState:
     def basic_data(self, gcid: str, vin: str) -> dict[str, Any]:
         with self._lock:
             return dict(self._readable_car(gcid, vin).spec.basic_data)
+
+    # -- faults ------------------------------------------------------------------------------------------
+
+    def add_fault(self, fault: Fault) -> None:
+        """Make matching OAuth or REST requests fail ("error": `status`; "timeout": 504 after `delay` s) or
+        answer late ("slow"); the stream fails through drop_connections and expire_tokens instead."""
+        if fault.kind not in FAULT_KINDS:
+            raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The first fault matching this request, used up by one."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    if fault.times is not None:
+                        fault.times -= 1
+                        if fault.times == 0:
+                            self._faults.remove(fault)
+                    return fault
+            return None
 
     # -- the request log and a view for tests ------------------------------------------------------------
 
