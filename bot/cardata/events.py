@@ -2,8 +2,9 @@
 
 CHARGINGACTIVE -> any other state starts a debounce (the state flaps for a moment, e.g. on a phase switch):
 only when no CHARGINGACTIVE arrives before the deadline did the charge end. Then it is *complete* when the
-state of charge reached the target - 1 % (100 % when the car sent no target), else *stopped*, with the car's
-`reasonChargingEnd` when it sent one. Values are read at the deadline, so keys that follow the status change
+state of charge reached the target - 1 % (with no target known: the car said FINISHED_FULLY_CHARGED or
+CHARGING_GOAL_REACHED, or the battery is full), else *stopped*, with the car's `reasonChargingEnd` when it
+sent one. Values are read at the deadline, so keys that follow the status change
 (SoC, reason) count.
 
 Exactly once across restarts, with the same protocol as bot/watcher.py, the store's `ChargeTrack` being the
@@ -24,7 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any, Self
 
-from bot.cardata.models import CHARGING_STATUS, HV_STATUS, CarState
+from bot.cardata.models import CHARGING_STATUS, HV_STATUS, CarState, HvStatus
 from bot.cardata.storage import CarDataStore, ChargeTrack
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DEBOUNCE_SECONDS = 120.0
 PUSH_RETRY_SECONDS = 30.0
 COMPLETE_TOLERANCE = 1.0  # % below the target still counts as complete
+GOAL_REACHED = "CHARGING_GOAL_REACHED"
 
 
 class ChargeEventKind(StrEnum):
@@ -164,9 +166,14 @@ class ChargeDetector:
                 return
             state = self._state_of(owner, vin) or CarState(vin)
             soc, target = state.soc, state.target_soc
-            complete = (
-                soc is not None and soc >= (target if target is not None else 100.0) - COMPLETE_TOLERANCE
-            )
+            if target is not None:
+                complete = soc is not None and soc >= target - COMPLETE_TOLERANCE
+            else:  # no target known: the car's own word, else a full battery
+                complete = (
+                    state.hv_status == HvStatus.FINISHED_FULLY_CHARGED
+                    or state.reason_charging_end == GOAL_REACHED
+                    or (soc is not None and soc >= 100.0 - COMPLETE_TOLERANCE)
+                )
             event = ChargeEvent(
                 ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
                 owner,

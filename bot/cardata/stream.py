@@ -18,7 +18,7 @@ import logging
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from paho.mqtt.client import MQTTv311
 from bot.cardata.auth import TokenKeeper
 from bot.cardata.errors import BadResponse, CarDataError, NotLinked, RelinkNeeded
 from bot.cardata.events import ChargeDetector
-from bot.cardata.models import CarState, StreamMessage, Tokens
+from bot.cardata.models import CarState, StreamMessage, TelematicValue, Tokens
 from bot.cardata.storage import CarDataStore
 
 log = logging.getLogger(__name__)
@@ -287,18 +287,27 @@ class StreamSupervisor:
             log.info("cardata: a stream message was not understood")
             return
         for owner in list(stream.owners):
-            state = self._states.setdefault((owner, message.vin), CarState(message.vin))
-            changed = state.merge(message.values)
-            if not changed:
-                continue
-            self._store.save_cardata_state(owner, message.vin, state.to_json())
-            try:
-                if self._detector is not None:
-                    await self._detector.observe(owner, state, changed)
-                if self._listener is not None:
-                    await self._listener(owner, state, changed)
-            except Exception:
-                log.exception("cardata: handling a stream message failed")
+            await self.apply(owner, message.vin, message.values)
+
+    async def apply(self, owner: int, vin: str, values: Mapping[str, TelematicValue]) -> CarState:
+        """Merge values into the car's state, persist it and tell the detector and listener what changed.
+
+        The stream calls it for each message; call it with a REST read (`telematic_data`) too, so both
+        sources keep one state per car.
+        """
+        state = self._states.setdefault((owner, vin), CarState(vin))
+        changed = state.merge(values)
+        if not changed:
+            return state
+        self._store.save_cardata_state(owner, vin, state.to_json())
+        try:
+            if self._detector is not None:
+                await self._detector.observe(owner, state, changed)
+            if self._listener is not None:
+                await self._listener(owner, state, changed)
+        except Exception:
+            log.exception("cardata: handling a car's new values failed")
+        return state
 
 
 def _code(exc: aiomqtt.MqttCodeError) -> int | None:
