@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.cardata import models as m
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
 from bot.cardata.events import ChargeDetector, ChargeEvent, ChargeEventKind
@@ -212,12 +213,25 @@ async def test_an_id_token_the_broker_refuses_is_renewed_before_the_next_attempt
 async def test_charge_started_then_stopped_with_the_reason_and_a_flap_in_between_pushes_nothing(
     world: World,
 ) -> None:
-    await _linked_bot(world)
+    bot = await _linked_bot(world)
     world.sim.plug_in(BEV)
     await until(lambda: world.kinds() == [ChargeEventKind.STARTED], "started")
+    resumed_at = world.sim.now() + 30
     world.sim.flap(BEV, seconds=30)
     world.sim.advance(30)  # CHARGINGPAUSED for 30 s, then CHARGINGACTIVE again: well inside the debounce
+
+    def resumed() -> bool:
+        state = bot.supervisor.state(OWNER, BEV)
+        status = None if state is None else state.values.get(m.CHARGING_STATUS)
+        stamp = None if status is None else status.timestamp
+        return (
+            stamp is not None and stamp.timestamp() >= resumed_at - 0.01 and status.value == "CHARGINGACTIVE"
+        )
+
+    await until(resumed, "the charge resumed")
     world.sim.advance(200)
+    await bot.detector.tick()
+    assert world.kinds() == [ChargeEventKind.STARTED]  # the pause ended no charge
     world.sim.finish_charging(BEV, status="CHARGINGENDED", reason="END_REQUESTED_BY_DRIVER")
     await asyncio.sleep(0)  # let the stream deliver the end before the debounce runs out
     await until(lambda: _status(world) == "CHARGINGENDED", "end seen")
