@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,7 +28,6 @@ from bot.cardata.simulator import (
     CardataSimulator,
 )
 from bot.cardata.stream import Backoff, StreamSupervisor
-from bot.servers import BackgroundServer
 from bot.store import Store, generate_secret_key
 
 OWNER, OTHER_OWNER = 1, 2
@@ -110,18 +109,11 @@ class World:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[CardataSimulator, str, CardataBroker]]:
-    sim = CardataSimulator()
-    sim.add_default_account()
-    with BackgroundServer(sim.app) as http, CardataBroker(sim, tick=0.05) as broker:
-        assert broker.url.startswith("mqtts://") and broker.ca_file is not None
-        yield sim, http.url, broker
-
-
-@pytest.fixture
-async def world(served: tuple[CardataSimulator, str, CardataBroker], tmp_path: Path) -> AsyncIterator[World]:
-    sim, url, broker = served
-    world = World(sim, url, broker, tmp_path / "bot.sqlite3")
+async def world(
+    cardata_simulator: CardataSimulator, cardata_url: str, cardata_broker: CardataBroker, tmp_path: Path
+) -> AsyncIterator[World]:
+    assert cardata_broker.url.startswith("mqtts://")  # real TLS, its CA trusted through ca_file only
+    world = World(cardata_simulator, cardata_url, cardata_broker, tmp_path / "bot.sqlite3")
     yield world
     for bot in world.bots:
         with contextlib.suppress(Exception):
