@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from bot.cardata.models import TelematicValue, Tokens
+from bot.cardata.storage import CarDataLink, ChargeTrack
 from bot.store import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -33,6 +35,12 @@ SECRETS = {
     "access": "access-token-7f3a9c1e2b",
     "refresh": "refresh-token-5d8e0b4a61",
     "answer": "the-name-of-my-first-cat",
+}
+CARDATA_SECRETS = {
+    "client_id": "cardata-client-id-9a7c",
+    "access": "cardata-access-4f1e",
+    "id": "cardata-id-token-b83d",
+    "refresh": "cardata-refresh-2c6a",
 }
 
 
@@ -84,6 +92,16 @@ def link_alice(store: Store) -> None:
     store.save_vehicles(ALICE, [car(ALICE, "WBY1Z21000V000001"), car(ALICE, "WBY1Z21000V000002", 1)])
 
 
+def link_alice_cardata(store: Store) -> None:
+    """A CarData link of Alice's with a row in each CarData table."""
+    c = CARDATA_SECRETS
+    tokens = Tokens(c["access"], c["id"], c["refresh"], "gcid-alice", 1_700_003_600.0, 1_701_209_600.0)
+    store.save_cardata_link(CarDataLink(ALICE, c["client_id"], tokens, "container-1"))
+    assert store.spend_cardata_call(ALICE, "2026-05-04", 40)
+    store.save_cardata_state(ALICE, "WBY1Z21000V000001", {"k": TelematicValue("1").to_json()})
+    store.save_cardata_track(ChargeTrack(ALICE, "WBY1Z21000V000001", status="CHARGINGACTIVE"))
+
+
 @contextmanager
 def raw(path: Path) -> Iterator[sqlite3.Connection]:
     """A second, plain connection to the file, as another process would open it."""
@@ -117,7 +135,16 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
     assert stat.S_IMODE(db_path.stat().st_mode) & 0o077 == 0
     with raw(db_path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert set(rows_per_table(db_path, 0)) == {"users", "accounts", "vehicles", "charge_watches"}
+        assert set(rows_per_table(db_path, 0)) == {
+            "users",
+            "accounts",
+            "vehicles",
+            "charge_watches",
+            "cardata_accounts",
+            "cardata_calls",
+            "cardata_states",
+            "cardata_tracks",
+        }
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
             column
@@ -341,6 +368,7 @@ def test_save_account_replaces_everything_of_the_old_account(store: Store) -> No
 
 def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: Path) -> None:
     link_alice(store)
+    link_alice_cardata(store)
     store.save_notify_prefs(ALICE, NotifyPrefs(interrupted=True))
     store.select_vin(ALICE, "WBY1Z21000V000002")
     store.upsert_user(BOB, "Bob")
@@ -362,7 +390,7 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
 
 def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> None:
     wal = db_path.with_name(db_path.name + "-wal")
-    needles = [value.encode() for value in SECRETS.values()]
+    needles = [value.encode() for value in [*SECRETS.values(), *CARDATA_SECRETS.values()]]
 
     def assert_clean(path: Path) -> None:
         data = path.read_bytes()
@@ -371,6 +399,7 @@ def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> Non
 
     store = Store(db_path, [key])
     link_alice(store)
+    link_alice_cardata(store)
     store.save_account(BOB, region="EU", username=SECRETS["username"], password=SECRETS["password"])
     assert b"WBY1Z21000V000001" in wal.read_bytes()  # the writes really are in the WAL being checked
     assert_clean(wal)
@@ -399,13 +428,14 @@ def test_any_key_opens_a_database_without_secrets(db_path: Path, key: str) -> No
 def test_rotation_moves_every_secret_to_the_first_key(db_path: Path, key: str) -> None:
     with Store(db_path, [key]) as store:
         link_alice(store)
+        link_alice_cardata(store)
         store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
     new = generate_secret_key()
 
     with Store(db_path, [new, key]) as store:
         assert store.account(ALICE).password == SECRETS["password"]  # type: ignore[union-attr]
         store.save_security_answer(BOB, "written with the new key")
-        assert store.rotate() == 5 + 2  # Alice's five secrets, Bob's username and password
+        assert store.rotate() == 5 + 4 + 2  # Alice's five secrets and four CarData ones, Bob's two
         assert store.rotate() == 0
 
     with Store(db_path, [new]) as store:
@@ -418,6 +448,9 @@ def test_rotation_moves_every_secret_to_the_first_key(db_path: Path, key: str) -
         )
         assert alice.token == StoredToken(SECRETS["access"], SECRETS["refresh"], 1_700_000_000.5)
         assert store.account(BOB).security_answer == "written with the new key"  # type: ignore[union-attr]
+        cardata = store.cardata_link(ALICE)
+        assert cardata is not None and cardata.client_id == CARDATA_SECRETS["client_id"]
+        assert cardata.tokens.id_token == CARDATA_SECRETS["id"]
     with pytest.raises(SecretKeyMismatch):
         Store(db_path, [key])
 
@@ -435,7 +468,11 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
     sqlite3.connect(db_path).close()
     with Store(db_path, [key]) as store:
         assert store.schema_version == SCHEMA_VERSION
-    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+    assert applied_migrations(db_path) == [
+        "m001_users_accounts_vehicles",
+        "m002_charge_watches",
+        "m010_cardata",
+    ]
 
 
 def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path, key: str) -> None:
@@ -461,7 +498,11 @@ def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path
             capabilities=frozenset({"chargeNow"}),
         )
         assert [(w.tg_id, w.vin) for w in store.watches_due(0.0)] == [(ALICE, "VIN_OLD")]
-    assert applied_migrations(db_path) == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+    assert applied_migrations(db_path) == [
+        "m001_users_accounts_vehicles",
+        "m002_charge_watches",
+        "m010_cardata",
+    ]
 
 
 def test_a_database_from_a_newer_bot_is_refused(db_path: Path, key: str) -> None:
