@@ -27,7 +27,8 @@ from bot.cardata.simulator import (
     CardataBroker,
     CardataSimulator,
 )
-from bot.cardata.stream import Backoff, StreamSupervisor
+from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
+from bot.config import ConfigError, load_settings
 from bot.store import Store, generate_secret_key
 
 OWNER, OTHER_OWNER = 1, 2
@@ -130,6 +131,12 @@ async def _linked_bot(world: World) -> Bot:
     return bot
 
 
+def _subscribed(bot: Bot) -> int:
+    """Connections that got as far as the subscription (messages published before it are not delivered)."""
+    stats = bot.supervisor.stats(OWNER)
+    return 0 if stats is None else stats.connects
+
+
 def _connects(world: World) -> int:
     return len([r for r in world.sim.requests_to("mqtt", "CONNECT") if r.status == 0])
 
@@ -168,8 +175,8 @@ async def test_one_connection_per_gcid_serves_every_owner_of_that_account(world:
 async def test_the_stream_reconnects_after_the_broker_dropped_it(world: World) -> None:
     bot = await _linked_bot(world)
     world.sim.drop_connections()
-    await until(lambda: _connects(world) == 2 and DEFAULT_GCID in world.broker.connected_gcids(), "reconnect")
-    await bot.supervisor.wait_connected(OWNER)
+    await until(lambda: _subscribed(bot) == 2, "reconnect")
+    assert _connects(world) == 2
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
     stats = bot.supervisor.stats(OWNER)
@@ -182,7 +189,7 @@ async def test_after_the_hour_the_broker_drops_the_stream_and_it_comes_back_with
     bot = await _linked_bot(world)
     before = bot.store.cardata_link(OWNER)
     world.sim.advance(3600)  # the id token expires: the broker drops the connection
-    await until(lambda: _connects(world) == 2, "reconnect")
+    await until(lambda: _subscribed(bot) == 2, "reconnect")
     after = bot.store.cardata_link(OWNER)
     assert before and after and after.tokens.id_token != before.tokens.id_token
     assert [
@@ -195,7 +202,7 @@ async def test_after_the_hour_the_broker_drops_the_stream_and_it_comes_back_with
 async def test_an_id_token_the_broker_refuses_is_renewed_before_the_next_attempt(world: World) -> None:
     bot = await _linked_bot(world)
     world.sim.expire_tokens(DEFAULT_GCID)  # BMW ends it early: our clock still thinks it valid
-    await until(lambda: _connects(world) == 2, "reconnect")
+    await until(lambda: _subscribed(bot) == 2, "reconnect")
     stats = bot.supervisor.stats(OWNER)
     assert stats is not None and stats.refused >= 1
     refused = [r for r in world.sim.requests_to("mqtt", "CONNECT") if r.status != 0]
@@ -276,3 +283,40 @@ def _status(world: World) -> str | None:
     bot = world.bots[-1]
     state = bot.supervisor.state(OWNER, BEV)
     return None if state is None else str(state.charging_status)
+
+
+async def test_a_refused_refresh_stops_the_stream_and_asks_for_a_new_link(world: World) -> None:
+    bot = await _linked_bot(world)
+    relinks: list[int] = []
+
+    async def relink(owner: int) -> None:
+        relinks.append(owner)
+
+    bot.supervisor._on_relink = relink  # what the garage passes at construction
+    world.sim.revoke_refresh_tokens(DEFAULT_GCID)
+    world.sim.advance(3600)  # the broker drops the stream; its id token cannot be renewed
+    await until(lambda: relinks == [OWNER], "relink asked")
+    assert DEFAULT_GCID not in world.broker.connected_gcids()
+
+
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("mqtts://customer.streaming-cardata.bmwgroup.com:9000", True),
+        ("mqtt://127.0.0.1:1883", True),
+        ("mqtt://localhost:1883", True),
+        ("mqtt://[::1]:1883", True),
+        ("mqtt://customer.streaming-cardata.bmwgroup.com:9000", False),  # a token would cross the net bare
+        ("mqtt://10.0.0.5:1883", False),
+        ("https://example.com", False),
+    ],
+)
+def test_plain_mqtt_only_on_loopback(url: str, accepted: bool) -> None:
+    if accepted:
+        MqttEndpoint.parse(url)
+        assert load_settings(cardata_mqtt_url=url).cardata_mqtt_url == url
+    else:
+        with pytest.raises(ValueError):
+            MqttEndpoint.parse(url)
+        with pytest.raises(ConfigError, match="CARDATA_MQTT_URL"):
+            load_settings(cardata_mqtt_url=url)
