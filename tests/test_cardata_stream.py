@@ -73,6 +73,7 @@ class World:
     broker: CardataBroker
     path: Path
     pushes: list[ChargeEvent] = field(default_factory=list)
+    relinks: list[int] = field(default_factory=list)
     bots: list[Bot] = field(default_factory=list)
 
     def start_bot(self, *, start_streams: bool = True) -> Bot:
@@ -81,6 +82,9 @@ class World:
 
         async def push(event: ChargeEvent) -> None:
             self.pushes.append(event)
+
+        async def relink(owner: int) -> None:
+            self.relinks.append(owner)
 
         detector = ChargeDetector(store, push, clock=self.sim.now)
         supervisor = StreamSupervisor(
@@ -91,6 +95,7 @@ class World:
             ca_file=self.broker.ca_file,
             connect_interval=0.0,
             backoff=Backoff(base=0.05, cap=0.5),
+            on_relink=relink,
         )
         if start_streams:
             supervisor.start()
@@ -286,16 +291,10 @@ def _status(world: World) -> str | None:
 
 
 async def test_a_refused_refresh_stops_the_stream_and_asks_for_a_new_link(world: World) -> None:
-    bot = await _linked_bot(world)
-    relinks: list[int] = []
-
-    async def relink(owner: int) -> None:
-        relinks.append(owner)
-
-    bot.supervisor._on_relink = relink  # what the garage passes at construction
+    await _linked_bot(world)
     world.sim.revoke_refresh_tokens(DEFAULT_GCID)
     world.sim.advance(3600)  # the broker drops the stream; its id token cannot be renewed
-    await until(lambda: relinks == [OWNER], "relink asked")
+    await until(lambda: world.relinks == [OWNER], "relink asked")
     assert DEFAULT_GCID not in world.broker.connected_gcids()
 
 
