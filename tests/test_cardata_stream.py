@@ -290,12 +290,21 @@ def _status(world: World) -> str | None:
     return None if state is None else str(state.charging_status)
 
 
-async def test_a_refused_refresh_stops_the_stream_and_asks_for_a_new_link(world: World) -> None:
+async def test_a_refused_refresh_stops_the_stream_asks_for_a_new_link_and_a_new_link_streams(
+    world: World,
+) -> None:
     await _linked_bot(world)
     world.sim.revoke_refresh_tokens(DEFAULT_GCID)
     world.sim.advance(3600)  # the broker drops the stream; its id token cannot be renewed
     await until(lambda: world.relinks == [OWNER], "relink asked")
     assert DEFAULT_GCID not in world.broker.connected_gcids()
+    bot = world.bots[-1]
+    await world.link(bot, OWNER)  # the owner links again: the stream starts afresh
+    bot.supervisor.add(OWNER)
+    await until(lambda: _connects(world) == 2, "streaming again")
+    await asyncio.wait_for(bot.supervisor.wait_connected(OWNER), 20)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
 
 
 @pytest.mark.parametrize(

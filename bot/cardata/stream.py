@@ -232,6 +232,8 @@ class StreamSupervisor:
                 tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=refused)
             except (RelinkNeeded, NotLinked):
                 log.warning("cardata: stream of owner %s stops: the link must be renewed", owner)
+                if self._streams.get(stream.gcid) is stream:
+                    del self._streams[stream.gcid]  # so that `add` after a new link starts afresh
                 if self._on_relink is not None:
                     await self._on_relink(owner)
                 return
