@@ -34,17 +34,56 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    if args.backend == "cardata":
+        return _cardata_simulator(settings, args)
+
     from bot.bmw.simulator import Simulator
 
+    port = args.port or 8480
     sim = Simulator(api_key=args.api_key, api_secret=args.api_secret, service_seconds=args.service_seconds)
     vins = sim.add_account(args.username, args.password, security_answer=args.security_answer)
-    shown = {
-        k: v for k, v in vars(args).items() if k not in {"command", "handler", "password", "security_answer"}
-    }
+    hidden = {"command", "handler", "password", "security_answer", "backend", *CARDATA_SIMULATOR_OPTIONS}
+    shown = {k: v for k, v in vars(args).items() if k not in hidden} | {"port": port}
     print("BMW i Remote API simulator:", ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
     print(f"account {args.username} with vehicles {', '.join(vins)}", flush=True)
-    print(f"point the bot at it with BMW_API_URL=http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(sim.app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    print(f"point the bot at it with BMW_API_URL=http://{args.host}:{port}", flush=True)
+    uvicorn.run(sim.app, host=args.host, port=port, log_level=settings.log_level.lower())
+    return 0
+
+
+CARDATA_SIMULATOR_OPTIONS = ("mqtt_port", "tls", "auto_approve")
+
+
+def _cardata_simulator(settings: Settings, args: argparse.Namespace) -> int:
+    """The CarData simulator: OAuth + REST over HTTP and the MQTT broker beside it, one clock."""
+    import uvicorn
+
+    from bot.cardata.simulator import DEFAULT_CLIENT_ID, DEFAULT_GCID, CardataBroker, CardataSimulator
+
+    port = args.port or 8490
+    sim = CardataSimulator(auto_approve_seconds=args.auto_approve)
+    vins = sim.add_default_account()
+    url = f"http://{args.host}:{port}"
+    with CardataBroker(sim, args.host, args.mqtt_port, tls=args.tls) as broker:
+        print(f"BMW CarData simulator on {url}, stream on {broker.url}", flush=True)
+        print(
+            f"account {DEFAULT_GCID} with vehicles {', '.join(vins)}; client id {DEFAULT_CLIENT_ID}",
+            flush=True,
+        )
+        approval = (
+            f"approved after {args.auto_approve:g} s"
+            if args.auto_approve is not None
+            else f"approve with: curl -H 'Content-Type: application/json' -d '{{\"user_code\": \"...\"}}' "
+            f"{url}/_sim/approve"
+        )
+        print(f"device codes are {approval}", flush=True)
+        print("point the bot at it with:", flush=True)
+        print(f"  CARDATA_AUTH_URL={url}/gcdm/oauth", flush=True)
+        print(f"  CARDATA_API_URL={url}", flush=True)
+        print(f"  CARDATA_MQTT_URL={broker.url}", flush=True)
+        if broker.ca_file is not None:
+            print(f"  CARDATA_CA_FILE={broker.ca_file}", flush=True)
+        uvicorn.run(sim.app, host=args.host, port=port, log_level=settings.log_level.lower())
     return 0
 
 
@@ -111,9 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--telegram", action="store_true", help="run the bot on Telegram (TELEGRAM_BOT_TOKEN) instead"
     )
-    sim = commands.add_parser("simulator", help="serve the BMW i Remote API simulator over HTTP")
+    sim = commands.add_parser(
+        "simulator", help="serve the BMW i Remote API simulator (or, with --backend cardata, BMW CarData's)"
+    )
+    sim.add_argument(
+        "--backend", choices=["iremote", "cardata"], default="iremote", help="which BMW API to simulate"
+    )
     sim.add_argument("--host", default="127.0.0.1")
-    sim.add_argument("--port", type=int, default=8480)
+    sim.add_argument("--port", type=int, help="HTTP port (default 8480; 8490 for cardata)")
+    sim.add_argument("--mqtt-port", type=int, default=9000, help="cardata: the MQTT broker's port")
+    sim.add_argument(
+        "--tls", action=argparse.BooleanOptionalAction, default=True, help="cardata: MQTT over TLS (mqtts://)"
+    )
+    sim.add_argument(
+        "--auto-approve", type=float, metavar="SECONDS", help="cardata: approve device codes after SECONDS"
+    )
     sim.add_argument("--api-key", default=sim_defaults.DEFAULT_API_KEY)
     sim.add_argument("--api-secret", default=sim_defaults.DEFAULT_API_SECRET)
     sim.add_argument("--username", default=sim_defaults.DEFAULT_USERNAME)

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_CARDATA_AUTH_URL = "https://customer.bmwgroup.com/gcdm/oauth"
+DEFAULT_CARDATA_API_URL = "https://api-cardata.bmwgroup.com"
+DEFAULT_CARDATA_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
 NEW_KEY_HINT = "make one with: python -m bot genkey"
 
 
@@ -38,6 +41,15 @@ class Settings(BaseSettings):
     bmw_api_key: str | None = None
     bmw_api_secret: str | None = None
     bmw_service_timeout: float = Field(300.0, gt=0)
+
+    # BMW CarData (read-only; each owner brings their own client id)
+    cardata_auth_url: str = DEFAULT_CARDATA_AUTH_URL
+    cardata_api_url: str = DEFAULT_CARDATA_API_URL
+    cardata_mqtt_url: str = DEFAULT_CARDATA_MQTT_URL
+    cardata_ca_file: Path | None = None  # an extra CA for a private broker, added to the system's trust
+    # BMW allows 50 calls a day per owner; the rest up to 50 stays in reserve for linking.
+    cardata_daily_calls: int = Field(40, ge=1, le=50)
+    cardata_charge_debounce_seconds: float = Field(120.0, ge=0)
 
     # Storage and secrets
     database_path: Path = Path("data/bot.sqlite3")
@@ -100,6 +112,21 @@ class Settings(BaseSettings):
             value.format(z=0, x=0, y=0, s="a")
         except (KeyError, IndexError, ValueError):
             raise ValueError("a tile URL may contain only {z}, {x}, {y} and {s} in braces") from None
+        return value
+
+    @field_validator("cardata_mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        from bot.cardata.stream import MqttEndpoint  # the MQTT client loads only when CarData is configured
+
+        MqttEndpoint.parse(value)
+        return value
+
+    @field_validator("cardata_ca_file")
+    @classmethod
+    def _ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
         return value
 
     @field_validator("log_level", mode="before")

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlite_utils import Database, Migrations
 
+from bot.cardata.models import Tokens
+from bot.cardata.storage import CarDataLink, ChargeTrack
 from bot.crypto import Secrets
 
 if TYPE_CHECKING:
@@ -231,6 +233,62 @@ def m004_commands_in_flight(db: Database) -> None:
     )
 
 
+def m005_cardata(db: Database) -> None:
+    # A CarData link per user: their own client id and the tokens (all encrypted), the bot's container.
+    db.create_table(
+        "cardata_accounts",
+        {
+            "tg_id": int,
+            "client_id_enc": str,
+            "gcid": str,
+            "access_token_enc": str,
+            "id_token_enc": str,
+            "refresh_token_enc": str,
+            "expires_at": float,
+            "refresh_expires_at": float,
+            "container_id": str,
+        },
+        pk="tg_id",
+        not_null=[
+            "client_id_enc",
+            "gcid",
+            "access_token_enc",
+            "id_token_enc",
+            "refresh_token_enc",
+            "expires_at",
+            "refresh_expires_at",
+        ],
+    )
+    # Calls spent per UTC day; kept across unlink and re-link, since BMW's own count is too.
+    db.create_table(
+        "cardata_calls", {"tg_id": int, "day": str, "calls": int}, pk=("tg_id", "day"), not_null=["calls"]
+    )
+    # Last known values of each car (CarState.to_json), so a restart shows a status at once.
+    db.create_table(
+        "cardata_states", {"tg_id": int, "vin": str, "state": str}, pk=("tg_id", "vin"), not_null=["state"]
+    )
+    # The charge-event detector's memory (bot/cardata/events.py).
+    db.create_table(
+        "cardata_tracks",
+        {
+            "tg_id": int,
+            "vin": str,
+            "status": str,
+            "session_start": float,
+            "soc_at_start": float,
+            "deadline": float,
+            "pending": str,
+            "last_event": str,
+        },
+        pk=("tg_id", "vin"),
+    )
+    # The detector's query: due debounces and undelivered events; partial indexes keep it small.
+    db.execute(
+        "CREATE INDEX idx_cardata_tracks_deadline ON cardata_tracks (deadline) WHERE deadline IS NOT NULL"
+    )
+    db.execute("CREATE INDEX idx_cardata_tracks_pending ON cardata_tracks (tg_id) WHERE pending IS NOT NULL")
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -239,6 +297,7 @@ _STEPS = [
         m002_charge_watches,
         m003_login_attempts_and_refusals,
         m004_commands_in_flight,
+        m005_cardata,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -255,6 +314,13 @@ _LOGIN_SUBJECT_PURPOSE = "login-attempts"  # renaming it orphans every stored e-
 _REFUSALS_QUERY = (
     "SELECT password_refusals, relink_needed_at IS NOT NULL AS waiting FROM accounts WHERE tg_id = ?"
 )
+_CARDATA_SECRET_COLUMNS = ("client_id_enc", "access_token_enc", "id_token_enc", "refresh_token_enc")
+_CARDATA_COLUMNS = (
+    "tg_id, client_id_enc, gcid, access_token_enc, id_token_enc, refresh_token_enc, expires_at,"
+    " refresh_expires_at, container_id"
+)
+_TRACK_COLUMNS = "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event"
+_TRACK_SELECT = _TRACK_COLUMNS.replace("tg_id", "tg_id AS owner", 1)  # read by ChargeTrack's field names
 
 
 @contextmanager
@@ -335,6 +401,9 @@ class Store:
         # Fail at start-up, before any new secret is written with a key that cannot read the old ones.
         for row in self._rows("SELECT password_enc FROM accounts LIMIT 1"):
             self._secrets.decrypt(row["password_enc"])
+
+        for row in self._rows("SELECT client_id_enc FROM cardata_accounts LIMIT 1"):
+            self._secrets.decrypt(row["client_id_enc"])
 
     @property
     def secrets(self) -> Secrets:
@@ -419,6 +488,10 @@ class Store:
                 "vehicles",
                 "accounts",
                 "users",
+                "cardata_accounts",
+                "cardata_calls",
+                "cardata_states",
+                "cardata_tracks",
             ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
         self._forget_deleted()
@@ -500,6 +573,17 @@ class Store:
                         continue
                     db.execute(
                         f"UPDATE accounts SET {column} = ? WHERE tg_id = ?",
+                        (self._secrets.rotate(token), row["tg_id"]),
+                    )
+                    rewritten += 1
+            cardata = f"SELECT tg_id, {', '.join(_CARDATA_SECRET_COLUMNS)} FROM cardata_accounts"
+            for row in self._rows(cardata):
+                for column in _CARDATA_SECRET_COLUMNS:
+                    token = row[column]
+                    if self._secrets.is_primary(token):
+                        continue
+                    db.execute(
+                        f"UPDATE cardata_accounts SET {column} = ? WHERE tg_id = ?",
                         (self._secrets.rotate(token), row["tg_id"]),
                     )
                     rewritten += 1
@@ -713,6 +797,148 @@ class Store:
         """Every recorded command, oldest first."""
         return self._records(
             CommandInFlight, "SELECT * FROM commands_in_flight ORDER BY started_at, tg_id, vin"
+        )
+
+    # --- BMW CarData (implements bot.cardata.storage.CarDataStore) ------------------------------------------
+
+    def cardata_link(self, owner: int) -> CarDataLink | None:
+        rows = self._rows("SELECT * FROM cardata_accounts WHERE tg_id = ?", (owner,))
+        return self._cardata_link(rows[0]) if rows else None
+
+    def cardata_links(self) -> list[CarDataLink]:
+        return [self._cardata_link(row) for row in self._rows("SELECT * FROM cardata_accounts")]
+
+    def _cardata_link(self, row: sqlite3.Row) -> CarDataLink:
+        decrypt = self._secrets.decrypt
+        tokens = Tokens(
+            access_token=decrypt(row["access_token_enc"]),
+            id_token=decrypt(row["id_token_enc"]),
+            refresh_token=decrypt(row["refresh_token_enc"]),
+            gcid=row["gcid"],
+            expires_at=row["expires_at"],
+            refresh_expires_at=row["refresh_expires_at"],
+        )
+        return CarDataLink(row["tg_id"], decrypt(row["client_id_enc"]), tokens, row["container_id"])
+
+    def save_cardata_link(self, link: CarDataLink) -> None:
+        """Link (or re-link) an owner's CarData account; another gcid's car states and detector memory go."""
+        t, encrypt = link.tokens, self._secrets.encrypt
+        row = (
+            link.owner,
+            encrypt(link.client_id),
+            t.gcid,
+            encrypt(t.access_token),
+            encrypt(t.id_token),
+            encrypt(t.refresh_token),
+            t.expires_at,
+            t.refresh_expires_at,
+            link.container_id,
+        )
+        with self._write() as db:
+            old = db.execute("SELECT gcid FROM cardata_accounts WHERE tg_id = ?", (link.owner,)).fetchone()
+            if old is not None and old[0] != t.gcid:
+                db.execute("DELETE FROM cardata_states WHERE tg_id = ?", (link.owner,))
+                db.execute("DELETE FROM cardata_tracks WHERE tg_id = ?", (link.owner,))
+            db.execute(
+                f"INSERT OR REPLACE INTO cardata_accounts ({_CARDATA_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+
+    def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE cardata_accounts SET gcid = ?, access_token_enc = ?, id_token_enc = ?,"
+                " refresh_token_enc = ?, expires_at = ?, refresh_expires_at = ? WHERE tg_id = ?",
+                (
+                    tokens.gcid,
+                    self._secrets.encrypt(tokens.access_token),
+                    self._secrets.encrypt(tokens.id_token),
+                    self._secrets.encrypt(tokens.refresh_token),
+                    tokens.expires_at,
+                    tokens.refresh_expires_at,
+                    owner,
+                ),
+            )
+
+    def save_cardata_container(self, owner: int, container_id: str) -> None:
+        with self._write() as db:
+            db.execute("UPDATE cardata_accounts SET container_id = ? WHERE tg_id = ?", (container_id, owner))
+
+    def delete_cardata_link(self, owner: int) -> None:
+        """Unlink CarData: tokens, states and detector memory go; the day's call count stays (BMW's too)."""
+        with self._write() as db:
+            for table in ("cardata_accounts", "cardata_states", "cardata_tracks"):
+                db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (owner,))
+
+    def spend_cardata_call(self, owner: int, day: str, limit: int) -> bool:
+        with self._write() as db:
+            db.execute("DELETE FROM cardata_calls WHERE tg_id = ? AND day < ?", (owner, day))
+            db.execute(
+                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
+                (owner, day),
+            )
+            cursor = db.execute(
+                "UPDATE cardata_calls SET calls = calls + 1 WHERE tg_id = ? AND day = ? AND calls < ?",
+                (owner, day, limit),
+            )
+            return cursor.rowcount == 1
+
+    def cardata_calls(self, owner: int, day: str) -> int:
+        rows = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
+        return int(rows[0]["calls"]) if rows else 0
+
+    def exhaust_cardata_calls(self, owner: int, day: str, calls: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, ?)"
+                " ON CONFLICT (tg_id, day) DO UPDATE SET calls = max(calls, excluded.calls)",
+                (owner, day, calls),
+            )
+
+    def cardata_states(self, owner: int) -> dict[str, Any]:
+        rows = self._rows("SELECT vin, state FROM cardata_states WHERE tg_id = ? ORDER BY vin", (owner,))
+        return {row["vin"]: json.loads(row["state"]) for row in rows}
+
+    def save_cardata_state(self, owner: int, vin: str, values: dict[str, Any]) -> None:
+        """Ignored when the owner is no longer linked (a late stream message must not leave an orphan)."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO cardata_states (tg_id, vin, state) SELECT ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
+                (owner, vin, json.dumps(values, separators=(",", ":")), owner),
+            )
+
+    def cardata_track(self, owner: int, vin: str) -> ChargeTrack | None:
+        query = f"SELECT {_TRACK_SELECT} FROM cardata_tracks WHERE tg_id = ? AND vin = ?"
+        tracks = self._records(ChargeTrack, query, (owner, vin))
+        return tracks[0] if tracks else None
+
+    def save_cardata_track(self, track: ChargeTrack) -> None:
+        """Ignored when the owner is no longer linked."""
+        with self._write() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO cardata_tracks ({_TRACK_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
+                (
+                    track.owner,
+                    track.vin,
+                    track.status,
+                    track.session_start,
+                    track.soc_at_start,
+                    track.deadline,
+                    track.pending,
+                    track.last_event,
+                    track.owner,
+                ),
+            )
+
+    def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:
+        return self._records(
+            ChargeTrack,
+            f"SELECT {_TRACK_SELECT} FROM cardata_tracks WHERE deadline <= ?"
+            f" UNION SELECT {_TRACK_SELECT} FROM cardata_tracks WHERE pending IS NOT NULL",
+            (now,),
         )
 
 

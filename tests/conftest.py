@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.sandbox",
     "tests.support.bot",
     "tests.support.tiles",
+    "tests.support.cardata",
 ]

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from bot.cardata.models import TelematicValue, Tokens
+from bot.cardata.storage import CarDataLink, ChargeTrack
 from bot.crypto import SecretKeyMismatch, generate_secret_key
 from bot.store import (
     _SECRET_COLUMNS,
@@ -35,6 +37,12 @@ SECRETS = {
     "access": "access-token-7f3a9c1e2b",
     "refresh": "refresh-token-5d8e0b4a61",
     "answer": "the-name-of-my-first-cat",
+}
+CARDATA_SECRETS = {
+    "client_id": "cardata-client-id-9a7c",
+    "access": "cardata-access-4f1e",
+    "id": "cardata-id-token-b83d",
+    "refresh": "cardata-refresh-2c6a",
 }
 
 
@@ -86,6 +94,16 @@ def link_alice(store: Store) -> None:
     store.save_vehicles(ALICE, [car(ALICE, "WBY1Z21000V000001"), car(ALICE, "WBY1Z21000V000002", 1)])
 
 
+def link_alice_cardata(store: Store) -> None:
+    """A CarData link of Alice's with a row in each CarData table."""
+    c = CARDATA_SECRETS
+    tokens = Tokens(c["access"], c["id"], c["refresh"], "gcid-alice", 1_700_003_600.0, 1_701_209_600.0)
+    store.save_cardata_link(CarDataLink(ALICE, c["client_id"], tokens, "container-1"))
+    assert store.spend_cardata_call(ALICE, "2026-05-04", 40)
+    store.save_cardata_state(ALICE, "WBY1Z21000V000001", {"k": TelematicValue("1").to_json()})
+    store.save_cardata_track(ChargeTrack(ALICE, "WBY1Z21000V000001", status="CHARGINGACTIVE"))
+
+
 @contextmanager
 def raw(path: Path) -> Iterator[sqlite3.Connection]:
     """A second, plain connection to the file, as another process would open it."""
@@ -126,6 +144,10 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "charge_watches",
             "login_attempts",
             "commands_in_flight",
+            "cardata_accounts",
+            "cardata_calls",
+            "cardata_states",
+            "cardata_tracks",
         }
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
@@ -350,6 +372,7 @@ def test_save_account_replaces_everything_of_the_old_account(store: Store) -> No
 
 def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: Path) -> None:
     link_alice(store)
+    link_alice_cardata(store)
     store.save_notify_prefs(ALICE, NotifyPrefs(interrupted=True))
     store.select_vin(ALICE, "WBY1Z21000V000002")
     store.upsert_user(BOB, "Bob")
@@ -377,7 +400,7 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
 
 def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> None:
     wal = db_path.with_name(db_path.name + "-wal")
-    needles = [value.encode() for value in SECRETS.values()]
+    needles = [value.encode() for value in [*SECRETS.values(), *CARDATA_SECRETS.values()]]
 
     def assert_clean(path: Path) -> None:
         data = path.read_bytes()
@@ -385,6 +408,8 @@ def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> Non
         assert [n for n in needles if n in data] == []
 
     store = Store(db_path, [key])
+    link_alice(store)
+    link_alice_cardata(store)
     store.save_account(BOB, region="EU", username=SECRETS["username"], password=SECRETS["password"])
     link_alice(store)  # ends with her cars, written after the last checkpoint
     assert b"WBY1Z21000V000001" in wal.read_bytes()  # the writes really are in the WAL being checked
@@ -414,13 +439,14 @@ def test_any_key_opens_a_database_without_secrets(db_path: Path, key: str) -> No
 def test_rotation_moves_every_secret_to_the_first_key(db_path: Path, key: str) -> None:
     with Store(db_path, [key]) as store:
         link_alice(store)
+        link_alice_cardata(store)
         store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
     new = generate_secret_key()
 
     with Store(db_path, [new, key]) as store:
         assert store.account(ALICE).password == SECRETS["password"]  # type: ignore[union-attr]
         store.save_security_answer(BOB, "written with the new key")
-        assert store.rotate() == 5 + 2  # Alice's five secrets, Bob's username and password
+        assert store.rotate() == 5 + 4 + 2  # Alice's five secrets and four CarData ones, Bob's two
         assert store.rotate() == 0
 
     with Store(db_path, [new]) as store:
@@ -433,6 +459,9 @@ def test_rotation_moves_every_secret_to_the_first_key(db_path: Path, key: str) -
         )
         assert alice.token == StoredToken(SECRETS["access"], SECRETS["refresh"], 1_700_000_000.5)
         assert store.account(BOB).security_answer == "written with the new key"  # type: ignore[union-attr]
+        cardata = store.cardata_link(ALICE)
+        assert cardata is not None and cardata.client_id == CARDATA_SECRETS["client_id"]
+        assert cardata.tokens.id_token == CARDATA_SECRETS["id"]
     with pytest.raises(SecretKeyMismatch):
         Store(db_path, [key])
 
@@ -516,6 +545,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m002_charge_watches",
         "m003_login_attempts_and_refusals",
         "m004_commands_in_flight",
+        "m005_cardata",
     ]
 
 

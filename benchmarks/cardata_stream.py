@@ -1,0 +1,180 @@
+"""1,000 CarData owners streaming through one bot process: memory, CPU per 1,000 messages/s, and the time
+from a stream message to the stored charge event.
+
+    .venv/bin/python -m benchmarks.cardata_stream [--owners 1000] [--rate 1000] [--seconds 10] [--samples 200]
+
+The CarData simulator (HTTP and its MQTT broker over TLS) runs in a process of its own, as BMW would: N
+accounts with one car each. This process links every owner through the device flow, then runs what the bot
+runs: the store, the client's token keeper, one `StreamSupervisor` (one TLS connection per gcid, no connect
+pacing here) and the `ChargeDetector`. Then:
+  memory  — resident set size with every stream connected, against the same process before the streams;
+  CPU     — the simulator sends `--rate` messages/s (door status changes, spread over the cars) for
+            `--seconds`; this process's CPU time per message received, as cores used at 1,000 messages/s;
+  latency — `--samples` cars start charging one by one; each CHARGINGACTIVE message becomes a stored
+            "charging started" event (written before its push); the time from the simulator's publish to
+            the push callback, p50 and p95.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import statistics
+import tempfile
+import time
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from benchmarks.memory import rss_mb
+from benchmarks.report import result
+from bot.cardata.auth import Approved
+from bot.cardata.client import CarDataClient
+from bot.cardata.events import ChargeDetector, ChargeEvent
+from bot.cardata.simulator import CardataBroker, CardataSimulator
+from bot.cardata.storage import CarDataLink
+from bot.cardata.stream import StreamSupervisor
+from bot.crypto import generate_secret_key
+from bot.servers import BackgroundServer
+from bot.store import Store
+
+
+def client_id(owner: int) -> str:
+    return f"bench-client-{owner:05d}"
+
+
+def serve(conn: Connection, owners: int) -> None:
+    """Child process: the simulator and its broker; answers "load" (rate, seconds) and "plug" (VINs)."""
+    sim = CardataSimulator(auto_approve_seconds=0, daily_quota=1_000_000)
+    vins = [sim.add_account(client_id(n), vins=[f"WBY8P2C0{n:09d}"])[1][0] for n in range(owners)]
+    with BackgroundServer(sim.app) as http, CardataBroker(sim, tick=0.01) as broker:
+        conn.send((http.url, broker.url, str(broker.ca_file), vins))
+        while (request := conn.recv()) != "stop":
+            kind, argument = request
+            if kind == "load":
+                rate, seconds = argument
+                sent, start = 0, time.monotonic()
+                while (elapsed := time.monotonic() - start) < seconds:
+                    due = int(elapsed * rate)
+                    while sent < due:  # alternate each car's door: every call is one changed key
+                        sim.set_locked(vins[sent % len(vins)], (sent // len(vins)) % 2 == 1)
+                        sent += 1
+                    time.sleep(0.002)
+                conn.send(sent)
+            elif kind == "plug":
+                stamps = []
+                for vin in argument:
+                    stamps.append(time.time())
+                    sim.plug_in(vin)
+                    time.sleep(0.01)
+                conn.send(stamps)
+
+
+async def ask(conn: Connection, request: object) -> object:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(None, lambda: (conn.send(request), conn.recv())[1])
+
+
+async def run(owners: int, rate: float, seconds: float, samples: int, folder: Path) -> None:
+    conn, child_conn = multiprocessing.Pipe()
+    child = multiprocessing.Process(target=serve, args=(child_conn, owners), daemon=True)
+    child.start()
+    url, mqtt_url, ca_file, vins = conn.recv()
+    store = Store(folder / "bot.sqlite3", [generate_secret_key()])
+    client = CarDataClient(store, api_url=url, auth_url=f"{url}/gcdm/oauth")
+    slots = asyncio.Semaphore(20)
+
+    async def link(owner: int) -> None:
+        async with slots:
+            flow = await client.auth.start(client_id(owner))
+            outcome = await client.auth.poll(flow)
+            assert isinstance(outcome, Approved), outcome
+            store.save_cardata_link(CarDataLink(owner, client_id(owner), outcome.tokens))
+
+    await asyncio.gather(*(link(n) for n in range(owners)))
+
+    pushed: dict[str, float] = {}
+
+    async def push(event: ChargeEvent) -> None:
+        pushed[event.vin] = time.time()
+
+    detector = ChargeDetector(store, push)
+    supervisor = StreamSupervisor(
+        store, client.tokens, detector, mqtt_url=mqtt_url, ca_file=ca_file, connect_interval=0.0
+    )
+    before = rss_mb()
+    started = time.monotonic()
+    supervisor.start()
+    await asyncio.gather(*(supervisor.wait_connected(n) for n in range(owners)))
+    connected = time.monotonic() - started
+    after = rss_mb()
+    print(f"connected {owners} streams over TLS in {connected:.1f} s")
+    print(f"memory: {before:.0f} MB before the streams, {after:.0f} MB with them")
+
+    def received() -> int:
+        return sum(s.messages for n in range(owners) if (s := supervisor.stats(n)) is not None)
+
+    first, cpu, wall = received(), time.process_time(), time.monotonic()
+    sent = await ask(conn, ("load", (rate, seconds)))
+    assert isinstance(sent, int)
+    while received() - first < sent and time.monotonic() - wall < seconds + 30:  # noqa: ASYNC110 (counters)
+        await asyncio.sleep(0.01)
+    got, cpu, wall = received() - first, time.process_time() - cpu, time.monotonic() - wall
+    cores = cpu / got * 1000 if got else float("nan")
+    print(f"load: {sent} sent, {got} received in {wall:.1f} s ({got / wall:.0f} msg/s); CPU {cpu:.1f} s")
+    print(f"CPU per 1,000 messages/s: {cores:.2f} cores")
+
+    plugged = await ask(conn, ("plug", vins[:samples]))
+    assert isinstance(plugged, list)
+    deadline = time.monotonic() + 60
+    while len(pushed) < samples and time.monotonic() < deadline:  # noqa: ASYNC110 (filled by the pushes)
+        await asyncio.sleep(0.01)
+    latencies = sorted(
+        (pushed[vin] - stamp) * 1000
+        for vin, stamp in zip(vins[:samples], plugged, strict=True)
+        if vin in pushed
+    )
+    p50 = statistics.median(latencies)
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))]
+    print(f"message -> stored event: {len(latencies)}/{samples} events, p50 {p50:.1f} ms, p95 {p95:.1f} ms")
+
+    result(
+        f"CarData stream: RSS, {owners} owners",
+        f"{after:.0f} MB",
+        f"{before:.0f} MB (no streams)",
+        after / before,
+        "-",
+    )
+    result(
+        "CarData stream: CPU per 1,000 msg/s",
+        f"{cores:.2f} cores",
+        f"{got / wall:.0f} msg/s achieved",
+        cores,
+        "-",
+    )
+    result(
+        "CarData stream: message -> stored event", f"p50 {p50:.1f} ms", f"p95 {p95:.1f} ms", p95 / p50, "-"
+    )
+
+    await supervisor.aclose()
+    await client.aclose()
+    store.close()
+    conn.send("stop")
+    child.join(20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--owners", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(run(args.owners, args.rate, args.seconds, min(args.samples, args.owners), Path(folder)))
+
+
+if __name__ == "__main__":
+    main()

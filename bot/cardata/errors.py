@@ -1,0 +1,77 @@
+"""The errors every caller of the CarData client sees; each message is safe to show a user as is.
+
+Messages never carry a token, client id or a server's free text (which may echo what was sent).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+
+class CarDataError(Exception):
+    """Base of all CarData errors; `str(error)` is a user-safe sentence."""
+
+    default_message: ClassVar[str] = "BMW CarData failed."
+
+    def __init__(
+        self, message: str | None = None, *, status_code: int | None = None, error_id: str | None = None
+    ) -> None:
+        self.message = message or self.default_message
+        self.status_code = status_code
+        # BMW's `exveErrorId` (e.g. "CU-429"), when the answer carried one.
+        self.error_id = error_id
+        super().__init__(self.message)
+
+
+class RelinkNeeded(CarDataError):
+    """The refresh token was refused (expired after two weeks, or revoked): the owner must link again."""
+
+    default_message = "BMW CarData no longer accepts this link; please link the car again."
+
+
+class BudgetSpent(CarDataError):
+    """Today's calls are spent (the bot's budget, or BMW's CU-429); `retry_at` says when calls work again."""
+
+    default_message = "Today's BMW CarData calls are used up."
+
+    def __init__(
+        self, retry_at: datetime, *, status_code: int | None = None, error_id: str | None = None
+    ) -> None:
+        super().__init__(
+            f"Today's BMW CarData calls are used up; more are possible from {retry_at:%Y-%m-%d %H:%M} UTC.",
+            status_code=status_code,
+            error_id=error_id,
+        )
+        self.retry_at = retry_at
+
+
+class NotLinked(CarDataError):
+    """No CarData link (or no container yet) is stored for this owner."""
+
+    default_message = "No BMW CarData account is linked."
+
+
+class ContainerLimit(CarDataError):
+    """The owner already has BMW's maximum of 10 containers and none of them is the bot's."""
+
+    default_message = (
+        "Your BMW CarData account already has 10 data containers; delete one in the MyBMW portal,"
+        " then link again."
+    )
+
+
+class VehicleNotFound(CarDataError):
+    default_message = "BMW CarData does not know this car on your account."
+
+
+class CarDataUnavailable(CarDataError):
+    """Network errors, time-outs and 5xx answers."""
+
+    default_message = "BMW CarData is not reachable right now; please try again later."
+
+
+class BadResponse(CarDataError):
+    """Malformed JSON, or a body not of the documented shape."""
+
+    default_message = "BMW CarData answered with something this bot does not understand."

@@ -1,0 +1,238 @@
+"""Charge events from the stream: "charging started", and a charge that ended, *complete* or *stopped*.
+
+CHARGINGACTIVE -> any other state starts a debounce (the state flaps for a moment, e.g. on a phase switch):
+only when no CHARGINGACTIVE arrives before the deadline did the charge end. Then it is *complete* when the
+state of charge reached the target - 1 % (with no target known: the car said FINISHED_FULLY_CHARGED or
+CHARGING_GOAL_REACHED, or the battery is full), else *stopped*, with the car's `reasonChargingEnd` when it
+sent one. Values are read at the deadline, so keys that follow the status change
+(SoC, reason) count.
+
+Exactly once across restarts, with the same protocol as bot/watcher.py, the store's `ChargeTrack` being the
+only memory: an event is written to the track (`pending`) before its push leaves; after the push,
+`last_event` records its key and `pending` is cleared. A push that fails stays pending and is tried again;
+a restart between sending and recording repeats that one push once (Telegram offers no idempotent send),
+and never loses it. The debounce deadline is stored too, so a restart mid-debounce still decides the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any, Self
+
+from bot.cardata.models import CHARGING_STATUS, HV_STATUS, CarState, HvStatus
+from bot.cardata.storage import CarDataStore, ChargeTrack
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DEBOUNCE_SECONDS = 120.0
+PUSH_RETRY_SECONDS = 30.0
+COMPLETE_TOLERANCE = 1.0  # % below the target still counts as complete
+GOAL_REACHED = "CHARGING_GOAL_REACHED"
+
+
+class ChargeEventKind(StrEnum):
+    STARTED = "started"
+    COMPLETE = "complete"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class ChargeEvent:
+    kind: ChargeEventKind
+    owner: int
+    vin: str
+    session_start: float  # epoch seconds: when the charge was first seen active
+    at: float  # epoch seconds: when the event was decided
+    soc_at_start: float | None = None
+    soc: float | None = None
+    target_soc: float | None = None
+    reason: str | None = None  # reasonChargingEnd, for an ended charge when the car sent one
+
+    @property
+    def key(self) -> str:
+        """What `last_event` records once pushed: one start and one end per session."""
+        phase = "started" if self.kind is ChargeEventKind.STARTED else "ended"
+        return f"{phase}:{self.session_start:.0f}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        data: dict[str, Any] = json.loads(text)
+        return cls(**{**data, "kind": ChargeEventKind(data["kind"])})
+
+
+Push = Callable[[ChargeEvent], Awaitable[None]]  # raises when the push should be tried again later
+StateOf = Callable[[int, str], CarState | None]
+
+
+class ChargeDetector:
+    """Feed it every changed car state (`observe`) and call `tick` (or `run`) for deadlines and retries."""
+
+    def __init__(
+        self,
+        store: CarDataStore,
+        push: Push,
+        *,
+        debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS,
+        retry_seconds: float = PUSH_RETRY_SECONDS,
+        state_of: StateOf | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._push = push
+        self._debounce = debounce_seconds
+        self._retry = retry_seconds
+        self._state_of = state_of or self._stored_state
+        self._clock = clock
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._deliveries: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._retry_at: dict[tuple[int, str], float] = {}
+
+    # --- input ----------------------------------------------------------------------------------------------
+
+    async def observe(self, owner: int, state: CarState, changed: set[str]) -> None:
+        """A car's state changed; only a charging-status change matters here. Pushes run in the background."""
+        if CHARGING_STATUS not in changed and HV_STATUS not in changed:
+            return
+        now = self._clock()
+        async with self._lock(owner, state.vin):
+            track = self._store.cardata_track(owner, state.vin) or ChargeTrack(owner, state.vin)
+            status = state.charging_status or state.hv_status
+            track = replace(track, status=None if status is None else str(status))
+            event = None
+            if state.is_charging:
+                if track.deadline is not None:
+                    track = replace(track, deadline=None)  # it flapped: the same charge goes on
+                    log.info("cardata: charge of %s resumed within the debounce", owner)
+                elif track.session_start is None:
+                    track = replace(track, session_start=now, soc_at_start=state.soc)
+                    event = ChargeEvent(
+                        ChargeEventKind.STARTED,
+                        owner,
+                        state.vin,
+                        now,
+                        now,
+                        soc_at_start=state.soc,
+                        soc=state.soc,
+                    )
+            elif track.session_start is not None and track.deadline is None:
+                track = replace(track, deadline=now + self._debounce)
+            if event is not None:
+                track = replace(track, pending=event.to_json())
+            self._store.save_cardata_track(track)
+        if event is not None:
+            self._deliver_soon(owner, state.vin)
+
+    # --- deadlines and retries ------------------------------------------------------------------------------
+
+    async def tick(self, now: float | None = None) -> None:
+        """End the charges whose debounce ran out, push what is pending; waits for those pushes."""
+        now = self._clock() if now is None else now
+        for track in self._store.cardata_tracks_due(now):
+            car = (track.owner, track.vin)
+            if track.deadline is not None and track.deadline <= now:
+                await self._end(track.owner, track.vin, now)
+            elif self._retry_at.get(car, 0.0) > now:
+                continue
+            self._deliver_soon(*car)
+        await self.drain()
+
+    async def run(self, interval: float = 1.0) -> None:
+        """`tick` forever (cancel to stop)."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("cardata: charge detector tick failed")
+            await asyncio.sleep(interval)
+
+    async def drain(self) -> None:
+        """Wait for the pushes under way."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries.values()), return_exceptions=True)
+
+    async def _end(self, owner: int, vin: str, now: float) -> None:
+        async with self._lock(owner, vin):
+            track = self._store.cardata_track(owner, vin)
+            if track is None or track.deadline is None or track.deadline > now or track.session_start is None:
+                return
+            state = self._state_of(owner, vin) or CarState(vin)
+            soc, target = state.soc, state.target_soc
+            if target is not None:
+                complete = soc is not None and soc >= target - COMPLETE_TOLERANCE
+            else:  # no target known: the car's own word, else a full battery
+                complete = (
+                    state.hv_status == HvStatus.FINISHED_FULLY_CHARGED
+                    or state.reason_charging_end == GOAL_REACHED
+                    or (soc is not None and soc >= 100.0 - COMPLETE_TOLERANCE)
+                )
+            event = ChargeEvent(
+                ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
+                owner,
+                vin,
+                track.session_start,
+                now,
+                soc_at_start=track.soc_at_start,
+                soc=soc,
+                target_soc=target,
+                reason=None if complete else state.reason_charging_end,
+            )
+            self._store.save_cardata_track(
+                replace(track, session_start=None, soc_at_start=None, deadline=None, pending=event.to_json())
+            )
+            log.info("cardata: charge of %s ended: %s", owner, event.kind)
+
+    # --- delivery -------------------------------------------------------------------------------------------
+
+    def _deliver_soon(self, owner: int, vin: str) -> None:
+        car = (owner, vin)
+        if car in self._deliveries:
+            return  # the running delivery reads the track afresh after its push
+        task = asyncio.create_task(self._deliver(owner, vin))
+        self._deliveries[car] = task
+        task.add_done_callback(lambda _: self._deliveries.pop(car, None))
+
+    async def _deliver(self, owner: int, vin: str) -> None:
+        car = (owner, vin)
+        while True:
+            track = self._store.cardata_track(owner, vin)
+            if track is None or track.pending is None:
+                return
+            event = ChargeEvent.from_json(track.pending)
+            if event.key != track.last_event:
+                try:
+                    await self._push(event)
+                except Exception as exc:
+                    self._retry_at[car] = self._clock() + self._retry
+                    log.warning(
+                        "cardata: %s push to %s failed (%s); trying again later",
+                        event.kind,
+                        owner,
+                        type(exc).__name__,
+                    )
+                    return
+            self._retry_at.pop(car, None)
+            async with self._lock(owner, vin):
+                current = self._store.cardata_track(owner, vin)
+                if current is None:
+                    return
+                # A newer event may have been written while this one was pushed: it stays pending.
+                pending = None if current.pending == track.pending else current.pending
+                self._store.save_cardata_track(replace(current, pending=pending, last_event=event.key))
+            if pending is None:
+                return
+
+    def _lock(self, owner: int, vin: str) -> asyncio.Lock:
+        return self._locks.setdefault((owner, vin), asyncio.Lock())
+
+    def _stored_state(self, owner: int, vin: str) -> CarState | None:
+        values = self._store.cardata_states(owner).get(vin)
+        return None if values is None else CarState.from_json(vin, values)

@@ -1,0 +1,50 @@
+"""The BMW CarData simulator: develop, test and demo the CarData backend without a car or a BMW account.
+
+`CardataSimulator()` then `.add_default_account()` gives client id DEFAULT_CLIENT_ID of account
+DEFAULT_GCID with an i3 BEV and an i3 REX; serve `.app` with `bot.servers.BackgroundServer` (OAuth at
+`<url>/gcdm/oauth`, REST at `<url>`) and the stream with `CardataBroker(sim)`.
+"""
+
+from bot.cardata.simulator.app import CardataSimulator
+from bot.cardata.simulator.broker import CardataBroker
+from bot.cardata.simulator.fleet import (
+    DEFAULT_BEV_VIN,
+    DEFAULT_REX_VIN,
+    DEFAULT_SECONDARY_VIN,
+    CarSpec,
+    default_fleet,
+    i3_bev,
+    i3_rex,
+)
+from bot.cardata.simulator.state import (
+    DAILY_QUOTA,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_GCID,
+    SCOPE,
+    CardataError,
+    OAuthError,
+    RequestRecord,
+    StreamMessage,
+    s256,
+)
+
+__all__ = [
+    "DAILY_QUOTA",
+    "DEFAULT_BEV_VIN",
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_GCID",
+    "DEFAULT_REX_VIN",
+    "DEFAULT_SECONDARY_VIN",
+    "SCOPE",
+    "CarSpec",
+    "CardataBroker",
+    "CardataError",
+    "CardataSimulator",
+    "OAuthError",
+    "RequestRecord",
+    "StreamMessage",
+    "default_fleet",
+    "i3_bev",
+    "i3_rex",
+    "s256",
+]

@@ -1,0 +1,240 @@
+"""The CarData stream: an embedded amqtt broker on loopback, with BMW's rules, in a background thread.
+
+User name = gcid, password = a valid id token issued to it; one connection per gcid (a second drops
+the first); a connection is dropped when its id token expires; a client may subscribe to `{gcid}/+` or
+`{gcid}/{vin}` of its own gcid only and may publish nothing. The broker's own event loop also pumps the
+simulator: every `tick` seconds (or at once after a control action) it brings the cars up to "now" and
+publishes what changed, so a charging car streams while the clock runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter  # type: ignore[import-untyped]
+from amqtt.broker import Broker  # type: ignore[import-untyped]
+from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType  # type: ignore[import-untyped]
+from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
+from amqtt.session import Session  # type: ignore[import-untyped]
+
+from bot.cardata.simulator.state import CardataState
+from bot.cardata.simulator.tls import make_certificates
+
+
+@dataclass
+class _Connection:
+    writer: asyncio.StreamWriter
+    id_token: str
+
+
+class CardataBroker:
+    """`with CardataBroker(sim) as broker: broker.url, broker.ca_file` — MQTT (over TLS unless tls=False)
+    for the simulator `sim`, on `host:port` (port 0: a free one, known before start)."""
+
+    def __init__(
+        self,
+        sim: CardataState,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        tls: bool = True,
+        cert_dir: Path | None = None,
+        tick: float = 0.25,
+    ) -> None:
+        self.sim, self.tick = sim, tick
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.host, self.port = self._sock.getsockname()[:2]
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.ca_file: Path | None = None
+        self._ssl: ssl.SSLContext | None = None
+        if tls:
+            if cert_dir is None:
+                self._tmp = tempfile.TemporaryDirectory(prefix="cardata-sim-")
+                cert_dir = Path(self._tmp.name)
+            certs = make_certificates(cert_dir, [host, "localhost", "127.0.0.1"])
+            self.ca_file = certs.ca_file
+            self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ssl.load_cert_chain(certs.cert_file, certs.key_file)
+        self._connections: dict[str, _Connection] = {}  # by gcid: the one live stream each may have
+        self._writers: dict[tuple[str, int], asyncio.StreamWriter] = {}  # by peer address
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"mqtt:{self.port}", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"{'mqtts' if self._ssl else 'mqtt'}://{self.host}:{self.port}"
+
+    def connected_gcids(self) -> set[str]:
+        """The gcids with a live stream right now."""
+        return set(self._connections)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self, timeout: float = 10.0) -> CardataBroker:
+        self._thread.start()
+        if not self._ready.wait(timeout) or self._error is not None:
+            raise RuntimeError(f"MQTT broker on {self.url} did not start") from self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._stop is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+        self._sock.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> CardataBroker:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported to start(); a daemon thread has no one else to tell
+            self._error = exc
+            self._ready.set()
+
+    async def _main(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop, self._stop, self._wake = loop, asyncio.Event(), asyncio.Event()
+        hub = {"hub": self}
+        config = BrokerConfig(
+            listeners={"default": ListenerConfig(type=ListenerType.EXTERNAL)},
+            plugins={f"{__name__}.StreamAuth": hub, f"{__name__}.StreamTopics": hub},
+        )
+        broker = Broker(config, loop=loop)
+        await broker.start()
+
+        async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("peername")[:2]
+            self._writers[peer] = writer
+            try:
+                await broker.external_connected(
+                    StreamReaderAdapter(reader), StreamWriterAdapter(writer), "default"
+                )
+            finally:
+                self._writers.pop(peer, None)
+                for gcid, connection in list(self._connections.items()):
+                    if connection.writer is writer:
+                        del self._connections[gcid]
+                writer.close()
+
+        server = await asyncio.start_server(connected, sock=self._sock, ssl=self._ssl)
+        wake = self._wake
+
+        def changed() -> None:
+            loop.call_soon_threadsafe(wake.set)
+
+        self.sim.on_change = changed
+        pump = asyncio.create_task(self._pump(broker))
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            self.sim.on_change = None
+            pump.cancel()
+            server.close()
+            for writer in list(self._writers.values()):
+                writer.transport.abort()
+            await broker.shutdown()
+
+    async def _pump(self, broker: Broker) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.tick)
+            self._wake.clear()
+            for message in self.sim.drain_messages():
+                data = json.dumps(message.payload()).encode()
+                await broker.internal_message_broadcast(message.topic, data, 0)
+            for gcid, connection in list(self._connections.items()):
+                if not self.sim.id_token_valid(connection.id_token):
+                    self._drop(gcid)
+            for wanted in self.sim.take_drops():
+                for name in [wanted] if wanted is not None else list(self._connections):
+                    self._drop(name)
+
+    def _drop(self, gcid: str) -> None:
+        connection = self._connections.pop(gcid, None)
+        if connection is not None:
+            connection.writer.transport.abort()
+
+    # -- the plugins' rules ------------------------------------------------------------------------------
+
+    def admit(self, session: Session) -> bool:
+        """CONNECT: gcid + a valid id token of it; the gcid's previous stream, if any, is dropped."""
+        gcid, password = session.username, session.password
+        if gcid is None or password is None or not self.sim.stream_login(gcid, password):
+            return False
+        writer = self._writers.get((session.remote_address or "", session.remote_port or 0))
+        if writer is None:  # the client hung up while being checked
+            return False
+        previous = self._connections.get(gcid)
+        if previous is not None and previous.writer is not writer:
+            previous.writer.transport.abort()
+        self._connections[gcid] = _Connection(writer, password)
+        return True
+
+    def permits(self, session: Session | None, topic: str | None, action: Action | None) -> bool:
+        gcid = session.username if session is not None else None
+        if gcid is None or topic is None:
+            return False
+        if action == Action.SUBSCRIBE:
+            return topic == f"{gcid}/+" or topic in {f"{gcid}/{vin}" for vin in self.sim.vins_of(gcid)}
+        if action == Action.RECEIVE:
+            return topic.startswith(f"{gcid}/")
+        return False  # the stream is read-only: clients publish nothing
+
+
+class StreamAuth(BaseAuthPlugin):
+    """amqtt plugin: CONNECT checked by the CardataBroker given in the config as `hub`."""
+
+    @dataclass
+    class Config:
+        hub: Any = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.hub: CardataBroker = self.config.hub
+
+    async def authenticate(self, *, session: Session) -> bool:
+        return self.hub.admit(session)
+
+
+class StreamTopics(BaseTopicPlugin):
+    """amqtt plugin: SUBSCRIBE, PUBLISH and delivery checked by the CardataBroker given as `hub`."""
+
+    @dataclass
+    class Config:
+        hub: Any = None
+
+    def __init__(self, context: BaseContext) -> None:
+        super().__init__(context)
+        self.hub: CardataBroker = self.config.hub
+
+    async def topic_filtering(
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
+    ) -> bool:
+        return self.hub.permits(session, topic, action)

@@ -1,0 +1,326 @@
+"""The CarData MQTT stream: one connection per gcid, many owners' cars in one process.
+
+BMW allows one connection per gcid at a time (a second drops the first) and limits connection attempts per IP
+per minute. So the supervisor keeps exactly one `_GcidStream` per gcid, paces every connection attempt of the
+process through one `ConnectPacer` (staggered starts), and each stream reconnects with capped exponential
+backoff and full jitter. The password is the id token, renewed before connecting when it is near its expiry,
+or at once when the broker refused it. Each message updates the car's last known values (in memory and in the
+store, so a restart shows them at once) and feeds the charge-event detector.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import logging
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiomqtt
+from paho.mqtt.client import MQTTv311
+
+from bot.cardata.auth import TokenKeeper
+from bot.cardata.errors import BadResponse, CarDataError, NotLinked, RelinkNeeded
+from bot.cardata.events import ChargeDetector
+from bot.cardata.models import CarState, StreamMessage, TelematicValue, Tokens
+from bot.cardata.storage import CarDataStore
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
+ID_TOKEN_MARGIN = 300.0  # a connection should outlive the next few minutes before the broker drops it
+_AUTH_REFUSED = frozenset({4, 5, 134, 135})  # MQTT 3.1.1 CONNACK 4/5 and their MQTT 5 reason codes
+
+Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        """`mqtts://host:port`, or `mqtt://` for a broker on loopback only (no bare token on a network)."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError("expected mqtts://host:port (or mqtt:// on loopback)")
+        tls = parts.scheme == "mqtts"
+        if not tls and not _is_loopback(parts.hostname):
+            raise ValueError("mqtt:// (without TLS) is only allowed for a broker on loopback")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ValueError("the port is not a number") from None
+        return cls(parts.hostname, port or (8883 if tls else 1883), tls)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
+    """The system's trust, plus `ca_file` (a private broker's CA, e.g. the simulator's) when given."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=str(ca_file))
+    return context
+
+
+class ConnectPacer:
+    """At most one connection attempt per `interval` seconds in the process (BMW limits attempts per IP)."""
+
+    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+
+    async def wait(self) -> None:
+        async with self._lock:
+            delay = self._next - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self._next = self._clock() + self._interval
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Delay before reconnect attempt n (0-based): full jitter over min(cap, base * 2**n)."""
+
+    base: float = 1.0
+    cap: float = 60.0  # evcc backs off at most 1 min
+    # A connection that lasted this long counts as healthy: the next failure starts again from `base`.
+    stable_after: float = 60.0
+
+    def delay(self, failures: int, rng: random.Random) -> float:
+        return rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(failures, 30)))
+
+
+@dataclass
+class StreamStats:
+    connects: int = 0
+    refused: int = 0
+    drops: int = 0
+    messages: int = 0
+
+
+@dataclass
+class _GcidStream:
+    gcid: str
+    owners: list[int]
+    task: asyncio.Task[None] | None = None
+    stats: StreamStats = field(default_factory=StreamStats)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class StreamSupervisor:
+    """Runs the streams of every linked owner; `add`/`remove` follow links and unlinks while it runs."""
+
+    def __init__(
+        self,
+        store: CarDataStore,
+        tokens: TokenKeeper,
+        detector: ChargeDetector | None,
+        *,
+        mqtt_url: str = DEFAULT_MQTT_URL,
+        ca_file: str | Path | None = None,
+        connect_interval: float = 0.2,
+        backoff: Backoff | None = None,
+        keepalive: int = 30,
+        listener: Listener | None = None,
+        on_relink: Callable[[int], Awaitable[None]] | None = None,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._tokens = tokens
+        self._detector = detector
+        self._endpoint = MqttEndpoint.parse(mqtt_url)
+        self._tls = tls_context(ca_file) if self._endpoint.tls else None
+        self._pacer = ConnectPacer(connect_interval)
+        self._backoff = backoff or Backoff()
+        self._keepalive = keepalive
+        self._listener = listener
+        self._on_relink = on_relink
+        self._rng = rng or random.Random()
+        self._clock = clock
+        self._streams: dict[str, _GcidStream] = {}
+        self._states: dict[tuple[int, str], CarState] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """A stream for every stored link (connections are paced, so starts are staggered)."""
+        for link in self._store.cardata_links():
+            self.add(link.owner)
+
+    def add(self, owner: int) -> None:
+        """Stream an owner's cars (after linking); a second owner of the same gcid shares its connection."""
+        link = self._store.cardata_link(owner)
+        if link is None:
+            raise NotLinked()
+        for vin, values in self._store.cardata_states(owner).items():
+            self._states.setdefault((owner, vin), CarState.from_json(vin, values))
+        gcid = link.tokens.gcid
+        stream = self._streams.get(gcid)
+        if stream is not None:
+            if owner not in stream.owners:
+                stream.owners.append(owner)
+            return
+        stream = _GcidStream(gcid, [owner])
+        self._streams[gcid] = stream
+        stream.task = asyncio.create_task(self._run(stream), name=f"cardata-stream-{owner}")
+
+    async def remove(self, owner: int) -> None:
+        """Stop streaming an owner's cars (unlink); the connection closes when no owner is left on it."""
+        for gcid, stream in list(self._streams.items()):
+            if owner in stream.owners:
+                stream.owners.remove(owner)
+                if not stream.owners:
+                    del self._streams[gcid]
+                    await _cancel(stream.task)
+        for car in [car for car in self._states if car[0] == owner]:
+            del self._states[car]
+
+    async def aclose(self) -> None:
+        streams, self._streams = list(self._streams.values()), {}
+        for stream in streams:
+            await _cancel(stream.task)
+
+    # --- what callers read ----------------------------------------------------------------------------------
+
+    def state(self, owner: int, vin: str) -> CarState | None:
+        """The car's last known values (from the stream, or the store after a restart)."""
+        return self._states.get((owner, vin))
+
+    def stats(self, owner: int) -> StreamStats | None:
+        stream = self._stream_of(owner)
+        return None if stream is None else stream.stats
+
+    async def wait_connected(self, owner: int) -> None:
+        stream = self._stream_of(owner)
+        if stream is None:
+            raise NotLinked()
+        await stream.connected.wait()
+
+    def _stream_of(self, owner: int) -> _GcidStream | None:
+        return next((s for s in self._streams.values() if owner in s.owners), None)
+
+    # --- one connection -------------------------------------------------------------------------------------
+
+    async def _run(self, stream: _GcidStream) -> None:
+        failures = 0
+        refused: Tokens | None = None
+        while stream.owners:
+            owner = stream.owners[0]
+            await self._pacer.wait()
+            try:
+                tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=refused)
+            except (RelinkNeeded, NotLinked):
+                log.warning("cardata: stream of owner %s stops: the link must be renewed", owner)
+                if self._streams.get(stream.gcid) is stream:
+                    del self._streams[stream.gcid]  # so that `add` after a new link starts afresh
+                if self._on_relink is not None:
+                    await self._on_relink(owner)
+                return
+            except CarDataError as exc:
+                log.info("cardata: token renewal failed for owner %s (%s)", owner, type(exc).__name__)
+                await asyncio.sleep(self._backoff.delay(failures, self._rng))
+                failures += 1
+                continue
+            refused = None
+            started = self._clock()
+            try:
+                await self._connect(stream, tokens)
+            except aiomqtt.MqttCodeError as exc:
+                if _code(exc) in _AUTH_REFUSED:
+                    stream.stats.refused += 1
+                    refused = tokens  # the broker no longer takes this id token: renew it before the next try
+                log.info("cardata: stream of owner %s failed (rc %s)", owner, _code(exc))
+            except aiomqtt.MqttError as exc:
+                log.info("cardata: stream of owner %s dropped (%s)", owner, type(exc).__name__)
+            finally:
+                if stream.connected.is_set():
+                    stream.stats.drops += 1
+                stream.connected.clear()
+            if self._clock() - started >= self._backoff.stable_after:
+                failures = 0
+            await asyncio.sleep(self._backoff.delay(failures, self._rng))
+            failures += 1
+
+    async def _connect(self, stream: _GcidStream, tokens: Tokens) -> None:
+        async with aiomqtt.Client(
+            self._endpoint.host,
+            self._endpoint.port,
+            username=tokens.gcid,
+            password=tokens.id_token,
+            protocol=aiomqtt.ProtocolVersion(MQTTv311),
+            tls_context=self._tls,
+            keepalive=self._keepalive,
+            clean_session=True,
+            timeout=30,
+        ) as client:
+            await client.subscribe(f"{tokens.gcid}/+", qos=0)
+            stream.stats.connects += 1
+            stream.connected.set()
+            async for message in client.messages:
+                stream.stats.messages += 1
+                await self._handle(stream, str(message.topic), message.payload)
+
+    async def _handle(self, stream: _GcidStream, topic: str, payload: object) -> None:
+        try:
+            body = json.loads(payload if isinstance(payload, bytes | str) else b"")
+            message = StreamMessage.from_api(body, topic_vin=topic.rpartition("/")[2] or None)
+        except (ValueError, BadResponse):
+            log.info("cardata: a stream message was not understood")
+            return
+        for owner in list(stream.owners):
+            await self.apply(owner, message.vin, message.values)
+
+    async def apply(self, owner: int, vin: str, values: Mapping[str, TelematicValue]) -> CarState:
+        """Merge values into the car's state, persist it and tell the detector and listener what changed.
+
+        The stream calls it for each message; call it with a REST read (`telematic_data`) too, so both
+        sources keep one state per car.
+        """
+        state = self._states.setdefault((owner, vin), CarState(vin))
+        changed = state.merge(values)
+        if not changed:
+            return state
+        self._store.save_cardata_state(owner, vin, state.to_json())
+        try:
+            if self._detector is not None:
+                await self._detector.observe(owner, state, changed)
+            if self._listener is not None:
+                await self._listener(owner, state, changed)
+        except Exception:
+            log.exception("cardata: handling a car's new values failed")
+        return state
+
+
+def _code(exc: aiomqtt.MqttCodeError) -> int | None:
+    rc = exc.rc
+    value = getattr(rc, "value", rc)
+    return value if isinstance(value, int) else None
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None or task.done():
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

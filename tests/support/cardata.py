@@ -1,0 +1,106 @@
+"""Pytest fixtures for the BMW CarData simulator: its HTTP face on loopback, its MQTT broker over TLS.
+
+`cardata_simulator` is the state (steer it in-process: `plug_in`, `advance`, `decide`...), `cardata_url`
+serves it over HTTP, `cardata_broker` adds the stream, `cardata_env` holds the CARDATA_* settings that
+point a client (or the bot) at all of it, `cardata_tls` trusts the broker's throw-away CA.
+"""
+
+from __future__ import annotations
+
+import secrets
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.cardata.simulator import (
+    DEFAULT_CLIENT_ID,
+    SCOPE,
+    CardataBroker,
+    CardataSimulator,
+    s256,
+)
+from bot.cardata.simulator.state import DEVICE_GRANT
+from bot.servers import BackgroundServer
+from tests.support.simulator import _CurrentSimulator
+
+
+@pytest.fixture(scope="session")
+def _cardata_server() -> Iterator[tuple[str, _CurrentSimulator]]:
+    current = _CurrentSimulator()  # one uvicorn for the session, bound to each test's simulator in turn
+    with BackgroundServer(current) as server:
+        yield server.url, current
+
+
+@pytest.fixture
+def cardata_simulator() -> CardataSimulator:
+    """A fresh CarData simulator on the wall clock with the default account: DEFAULT_CLIENT_ID of
+    DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN)."""
+    sim = CardataSimulator()
+    sim.add_default_account()
+    return sim
+
+
+@pytest.fixture
+def cardata_url(
+    cardata_simulator: CardataSimulator, _cardata_server: tuple[str, _CurrentSimulator]
+) -> Iterator[str]:
+    """That simulator over HTTP on 127.0.0.1: OAuth at `<url>/gcdm/oauth`, REST and `/_sim/` at `<url>`."""
+    url, current = _cardata_server
+    current.app = cardata_simulator.app
+    yield url
+    current.app = None
+
+
+@pytest.fixture
+def cardata_broker(cardata_simulator: CardataSimulator) -> Iterator[CardataBroker]:
+    """The simulator's MQTT broker over TLS on a free loopback port (`.url`, `.port`, `.ca_file`)."""
+    with CardataBroker(cardata_simulator) as broker:
+        yield broker
+
+
+@pytest.fixture
+def cardata_tls(cardata_broker: CardataBroker) -> ssl.SSLContext:
+    """A client TLS context trusting the broker's CA (for aiomqtt's `tls_context`)."""
+    return ssl.create_default_context(cafile=str(cardata_broker.ca_file))
+
+
+@pytest.fixture
+def cardata_env(cardata_url: str, cardata_broker: CardataBroker) -> dict[str, str]:
+    """The CARDATA_* settings pointing at the simulator and its broker."""
+    return {
+        "CARDATA_AUTH_URL": f"{cardata_url}/gcdm/oauth",
+        "CARDATA_API_URL": cardata_url,
+        "CARDATA_MQTT_URL": cardata_broker.url,
+        "CARDATA_CA_FILE": str(cardata_broker.ca_file),
+    }
+
+
+def device_login(url: str, sim: CardataSimulator, client_id: str = DEFAULT_CLIENT_ID) -> dict[str, Any]:
+    """The whole device flow over HTTP, approved in the simulator: the token answer (access, id and
+    refresh token, gcid). For tests that need tokens, not the flow."""
+    verifier = secrets.token_urlsafe(48)
+    code = httpx.post(
+        f"{url}/gcdm/oauth/device/code",
+        data={
+            "client_id": client_id,
+            "response_type": "device_code",
+            "scope": SCOPE,
+            "code_challenge": s256(verifier),
+            "code_challenge_method": "S256",
+        },
+    )
+    code.raise_for_status()
+    sim.decide(code.json()["user_code"], "approved")
+    form = {
+        "grant_type": DEVICE_GRANT,
+        "device_code": code.json()["device_code"],
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    tokens = httpx.post(f"{url}/gcdm/oauth/token", data=form)
+    tokens.raise_for_status()
+    answer: dict[str, Any] = tokens.json()
+    return answer

@@ -1,0 +1,184 @@
+"""Charge events from stream states, on a real Store: debounce, complete vs stopped, exactly once on restart.
+
+The detector is fed what the stream supervisor feeds it (a car state and the keys that changed) and runs on
+an injected clock, so the 120 s debounce is exact without waiting. A "restart" is a new Store and detector
+on the same database file. The same scenarios run end to end against the simulator's broker in
+tests/test_cardata_stream.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.cardata import models as m
+from bot.cardata.events import ChargeDetector, ChargeEvent, ChargeEventKind
+from bot.cardata.storage import CarDataLink
+from bot.crypto import generate_secret_key
+from bot.store import Store
+
+OWNER = 7
+VIN = "WBY1Z21000V300001"
+KEY = generate_secret_key()
+T0 = 1_760_000_000.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Pushes(list[ChargeEvent]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing = False
+
+    async def __call__(self, event: ChargeEvent) -> None:
+        if self.failing:
+            raise ConnectionError("Telegram is away")
+        self.append(event)
+
+
+def _open(path: Path, clock: Clock, pushes: Pushes, debounce: float = 120.0) -> tuple[Store, ChargeDetector]:
+    store = Store(path, [KEY], clock=clock)
+    return store, ChargeDetector(store, pushes, debounce_seconds=debounce, clock=clock)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    path = tmp_path / "bot.sqlite3"
+    tokens = m.Tokens("at", "id", "rt", "gcid-1", T0 + 3600, T0 + 14 * 86400)
+    with Store(path, [KEY]) as store:
+        store.save_cardata_link(CarDataLink(OWNER, "client-id", tokens, "container-1"))
+    return path
+
+
+async def _send(store: Store, detector: ChargeDetector, state: m.CarState, **values: str) -> None:
+    """What the supervisor does with a stream message: merge, persist, observe."""
+    keys = {
+        "status": m.CHARGING_STATUS,
+        "soc": m.SOC_HEADER,
+        "target": m.SOC_TARGET,
+        "reason": m.REASON_CHARGING_END,
+    }
+    changed = state.merge({keys[name]: m.TelematicValue(value) for name, value in values.items()})
+    store.save_cardata_state(OWNER, state.vin, state.to_json())
+    await detector.observe(OWNER, state, changed)
+    await detector.drain()
+
+
+async def test_started_then_complete_after_the_debounce(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED]
+    await _send(store, detector, state, soc="79")
+    await _send(store, detector, state, status="CHARGINGENDED")
+    clock.now += 119
+    await detector.tick()
+    assert len(pushes) == 1  # still inside the debounce
+    clock.now += 1
+    await detector.tick()
+    assert pushes[0].kind is ChargeEventKind.STARTED
+    ended = pushes[1]
+    assert ended.kind is ChargeEventKind.COMPLETE  # 79 % reached target 80 - 1 %
+    assert (ended.soc_at_start, ended.soc, ended.target_soc, ended.session_start) == (40, 79, 80, T0)
+    await detector.tick()
+    clock.now += 1000
+    await detector.tick()
+    assert len(pushes) == 2
+
+
+async def test_a_charge_that_ends_short_of_the_target_is_stopped_with_the_cars_reason(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+    await _send(store, detector, state, status="NOCHARGING", soc="55")
+    # The reason arrives after the status change: it is read when the debounce ends.
+    await _send(store, detector, state, reason="CONNECTOR_REMOVED")
+    clock.now += 120
+    await detector.tick()
+    ended = pushes[-1]
+    assert (ended.kind, ended.soc, ended.reason) == (ChargeEventKind.STOPPED, 55, "CONNECTOR_REMOVED")
+
+
+async def test_a_flapping_state_pushes_no_end(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+    for _ in range(5):
+        await _send(store, detector, state, status="CHARGINGPAUSED")
+        clock.now += 60
+        await detector.tick()
+        await _send(store, detector, state, status="CHARGINGACTIVE")
+        clock.now += 100
+        await detector.tick()
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED]
+    track = store.cardata_track(OWNER, VIN)
+    assert track is not None and track.deadline is None and track.session_start == T0
+
+
+async def test_a_debounce_running_at_a_restart_still_ends_the_charge_once(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="70", target="100")
+    await _send(store, detector, state, status="CHARGINGENDED", soc="99")
+    store.close()  # the process dies mid-debounce
+
+    clock.now += 300
+    store, detector = _open(path, clock, pushes)
+    await detector.tick()
+    await detector.tick()
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.COMPLETE]
+    store.close()
+    store, detector = _open(path, clock, pushes)
+    await detector.tick()
+    assert len(pushes) == 2
+
+
+async def test_an_event_is_stored_before_its_push_and_a_failed_push_goes_out_once_after_a_restart(
+    path: Path,
+) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+    await _send(store, detector, state, status="CHARGINGENDED", soc="50")
+    pushes.failing = True
+    clock.now += 120
+    await detector.tick()
+    track = store.cardata_track(OWNER, VIN)
+    assert track is not None and track.pending is not None  # on disk, not yet delivered
+    assert ChargeEvent.from_json(track.pending).kind is ChargeEventKind.STOPPED
+    store.close()
+
+    pushes.failing = False
+    store, detector = _open(path, clock, pushes)
+    await detector.tick()
+    await detector.tick()
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.STOPPED]
+    track = store.cardata_track(OWNER, VIN)
+    assert track is not None and track.pending is None and track.last_event == f"ended:{T0:.0f}"
+
+
+async def test_a_new_charge_after_an_ended_one_is_a_new_session(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes, debounce=10)
+    state = m.CarState(VIN)
+    for soc in ("50", "60"):
+        await _send(store, detector, state, status="CHARGINGACTIVE", soc=soc, target="100")
+        clock.now += 5
+        await _send(store, detector, state, status="CHARGINGPAUSED")
+        clock.now += 10
+        await detector.tick()
+    kinds = [e.kind for e in pushes]
+    assert kinds == [ChargeEventKind.STARTED, ChargeEventKind.STOPPED] * 2
+    assert pushes[0].session_start != pushes[2].session_start

@@ -1,0 +1,687 @@
+"""The CarData simulator, driven over real loopback HTTP (httpx) and real MQTT over TLS (aiomqtt).
+
+The simulator runs on a frozen clock here, so every timeline moves only by `advance()` and is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import secrets
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import httpx
+import pytest
+
+from bot.cardata.simulator import (
+    DAILY_QUOTA,
+    DEFAULT_BEV_VIN,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_GCID,
+    DEFAULT_REX_VIN,
+    DEFAULT_SECONDARY_VIN,
+    SCOPE,
+    CardataBroker,
+    CardataSimulator,
+    fleet,
+    s256,
+)
+from bot.cardata.simulator.state import DEVICE_GRANT
+from tests.support.cardata import device_login
+
+T0 = 1_767_268_800.0  # 2026-01-01T12:00:00Z: the next UTC day starts 12 h later
+HOUR = 3600.0
+Payload = dict[str, Any]
+
+
+@pytest.fixture
+def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
+    """Overrides the plugin's fixture with a frozen clock; `cardata_url` and `cardata_broker` serve it.
+    Indirect parameters are constructor options."""
+    sim = CardataSimulator(clock=lambda: T0, **getattr(request, "param", {}))
+    sim.add_default_account()
+    return sim
+
+
+def start_flow(url: str, client_id: str = DEFAULT_CLIENT_ID, **overrides: str) -> tuple[httpx.Response, str]:
+    verifier = secrets.token_urlsafe(48)
+    form = {
+        "client_id": client_id,
+        "response_type": "device_code",
+        "scope": SCOPE,
+        "code_challenge": s256(verifier),
+        "code_challenge_method": "S256",
+        **overrides,
+    }
+    return httpx.post(f"{url}/gcdm/oauth/device/code", data=form), verifier
+
+
+def poll(url: str, device_code: str, verifier: str, client_id: str = DEFAULT_CLIENT_ID) -> httpx.Response:
+    form = {
+        "grant_type": DEVICE_GRANT,
+        "device_code": device_code,
+        "client_id": client_id,
+        "code_verifier": verifier,
+    }
+    return httpx.post(f"{url}/gcdm/oauth/token", data=form)
+
+
+def refresh(url: str, refresh_token: str, client_id: str = DEFAULT_CLIENT_ID) -> httpx.Response:
+    form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    return httpx.post(f"{url}/gcdm/oauth/token", data=form)
+
+
+def oauth_error(response: httpx.Response) -> str:
+    assert response.status_code in (400, 401), response.text
+    error: str = response.json()["error"]
+    return error
+
+
+def control(url: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    return httpx.post(f"{url}/_sim/{path}", json=body or {})
+
+
+@pytest.fixture
+def tokens(cardata_url: str, cardata_simulator: CardataSimulator) -> dict[str, Any]:
+    return device_login(cardata_url, cardata_simulator)
+
+
+@pytest.fixture
+def api(cardata_url: str, tokens: dict[str, Any]) -> Iterator[httpx.Client]:
+    headers = {"Authorization": f"Bearer {tokens['access_token']}", "x-version": "v1"}
+    with httpx.Client(base_url=f"{cardata_url}/customers", headers=headers) as client:
+        yield client
+
+
+# -- OAuth: the device code flow --------------------------------------------------------------------------
+
+
+def test_device_flow_with_pkce_gives_tokens_once_the_owner_approves(cardata_url: str) -> None:
+    started, verifier = start_flow(cardata_url)
+    assert started.status_code == 200
+    flow = started.json()
+    assert flow["interval"] == 5 and flow["expires_in"] == 300
+    assert flow["verification_uri"].startswith(cardata_url)
+    assert flow["verification_uri_complete"].endswith(f"?user_code={flow['user_code']}")
+    assert oauth_error(poll(cardata_url, flow["device_code"], verifier)) == "authorization_pending"
+
+    assert control(cardata_url, "approve", {"user_code": flow["user_code"]}).status_code == 200
+    control(cardata_url, "advance", {"seconds": 5})
+    answer = poll(cardata_url, flow["device_code"], verifier)
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["gcid"] == DEFAULT_GCID and body["expires_in"] == 3600 and body["token_type"] == "Bearer"
+    assert set(body["scope"].split()) == set(SCOPE.split())
+    header, claims, signature = body["id_token"].split(".")
+    decoded = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    assert decoded["sub"] == DEFAULT_GCID and decoded["exp"] == int(T0 + 5 + 3600)
+    assert header and signature and body["access_token"] and body["refresh_token"]
+    # a device code is good for one set of tokens
+    assert oauth_error(poll(cardata_url, flow["device_code"], verifier)) == "invalid_grant"
+
+
+def test_polling_faster_than_the_interval_answers_slow_down_and_widens_it(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    flow, verifier = start_flow(cardata_url)
+    code = flow.json()["device_code"]
+    assert oauth_error(poll(cardata_url, code, verifier)) == "authorization_pending"
+    assert oauth_error(poll(cardata_url, code, verifier)) == "slow_down"
+    cardata_simulator.advance(5)  # the old interval is no longer enough: 5 s were added
+    assert oauth_error(poll(cardata_url, code, verifier)) == "slow_down"
+    cardata_simulator.advance(15)
+    assert oauth_error(poll(cardata_url, code, verifier)) == "authorization_pending"
+
+
+def test_a_wrong_code_verifier_is_refused_after_approval(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    flow, _ = start_flow(cardata_url)
+    cardata_simulator.decide(flow.json()["user_code"], "approved")
+    assert oauth_error(poll(cardata_url, flow.json()["device_code"], "not-the-verifier")) == "invalid_grant"
+
+
+def test_a_denied_request_answers_access_denied(cardata_url: str) -> None:
+    flow, verifier = start_flow(cardata_url)
+    assert control(cardata_url, "deny", {"user_code": flow.json()["user_code"]}).status_code == 200
+    assert oauth_error(poll(cardata_url, flow.json()["device_code"], verifier)) == "access_denied"
+
+
+def test_an_expired_device_code_answers_expired_token(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    flow, verifier = start_flow(cardata_url)
+    cardata_simulator.advance(300)
+    assert oauth_error(poll(cardata_url, flow.json()["device_code"], verifier)) == "expired_token"
+    assert control(cardata_url, "approve", {"user_code": flow.json()["user_code"]}).status_code == 404
+
+
+def test_unknown_device_codes_and_other_clients_codes_answer_invalid_grant(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.add_account("other-client")
+    flow, verifier = start_flow(cardata_url)
+    assert oauth_error(poll(cardata_url, "no-such-code", verifier)) == "invalid_grant"
+    assert (
+        oauth_error(poll(cardata_url, flow.json()["device_code"], verifier, "other-client"))
+        == "invalid_grant"
+    )
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"client_id": "unknown"}, "invalid_client"),
+        ({"response_type": "code"}, "unsupported_response_type"),
+        ({"scope": "openid cardata:api:read vehicle.cabin.door.status"}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"code_challenge": ""}, "invalid_request"),
+    ],
+)
+def test_device_code_requests_are_checked(cardata_url: str, overrides: dict[str, str], error: str) -> None:
+    response, _ = start_flow(cardata_url, **overrides)
+    assert oauth_error(response) == error
+
+
+@pytest.mark.parametrize("cardata_simulator", [{"auto_approve_seconds": 10}], indirect=True)
+def test_automatic_approval_after_n_seconds_for_the_demo(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    flow, verifier = start_flow(cardata_url)
+    code = flow.json()["device_code"]
+    assert oauth_error(poll(cardata_url, code, verifier)) == "authorization_pending"
+    cardata_simulator.advance(10)
+    assert poll(cardata_url, code, verifier).json()["gcid"] == DEFAULT_GCID
+
+
+def test_refresh_renews_every_token_and_spends_the_old_refresh_token(
+    cardata_url: str, cardata_simulator: CardataSimulator, tokens: dict[str, Any]
+) -> None:
+    cardata_simulator.advance(HOUR + 60)  # past the 1 h boundary: the access token is dead
+    assert httpx.get(f"{cardata_url}/customers/vehicles/mappings", headers=bearer(tokens)).status_code == 401
+
+    renewed = refresh(cardata_url, tokens["refresh_token"])
+    assert renewed.status_code == 200
+    fresh = renewed.json()
+    assert fresh["gcid"] == DEFAULT_GCID
+    for name in ("access_token", "id_token", "refresh_token"):
+        assert fresh[name] != tokens[name]
+    assert httpx.get(f"{cardata_url}/customers/vehicles/mappings", headers=bearer(fresh)).status_code == 200
+    assert oauth_error(refresh(cardata_url, tokens["refresh_token"])) == "invalid_grant"
+    assert oauth_error(refresh(cardata_url, fresh["refresh_token"], "another-client")) == "invalid_grant"
+
+
+def test_a_refresh_token_lives_two_weeks(
+    cardata_url: str, cardata_simulator: CardataSimulator, tokens: dict[str, Any]
+) -> None:
+    cardata_simulator.advance(14 * 86400)
+    assert oauth_error(refresh(cardata_url, tokens["refresh_token"])) == "invalid_grant"
+
+
+def test_revoked_refresh_tokens_are_refused(cardata_url: str, tokens: dict[str, Any]) -> None:
+    assert control(cardata_url, "tokens/revoke", {"gcid": DEFAULT_GCID}).status_code == 200
+    assert oauth_error(refresh(cardata_url, tokens["refresh_token"])) == "invalid_grant"
+
+
+# -- REST -----------------------------------------------------------------------------------------------
+
+
+def bearer(tokens: dict[str, Any]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}", "x-version": "v1"}
+
+
+def make_container(api: httpx.Client, name: str = "bot", keys: list[str] | None = None) -> str:
+    body = {
+        "name": name,
+        "purpose": "status",
+        "technicalDescriptors": keys or [fleet.SOC, fleet.CHARGING_STATUS],
+    }
+    response = api.post("/containers", json=body)
+    assert response.status_code == 201, response.text
+    container_id: str = response.json()["containerId"]
+    return container_id
+
+
+def test_mappings_are_a_json_array_with_primary_and_secondary_cars(api: httpx.Client) -> None:
+    response = api.get("/vehicles/mappings")
+    assert response.status_code == 200
+    by_vin = {m["vin"]: m["mappingType"] for m in response.json()}
+    assert by_vin == {
+        DEFAULT_BEV_VIN: "PRIMARY",
+        DEFAULT_REX_VIN: "PRIMARY",
+        DEFAULT_SECONDARY_VIN: "SECONDARY",
+    }
+    assert all(m["mappedSince"].endswith("Z") for m in response.json())
+
+
+def test_rest_wants_x_version_and_a_valid_bearer(cardata_url: str, tokens: dict[str, Any]) -> None:
+    url = f"{cardata_url}/customers/vehicles/mappings"
+    missing_version = httpx.get(url, headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert missing_version.status_code == 400
+    bad_token = httpx.get(url, headers={"Authorization": "Bearer nope", "x-version": "v1"})
+    assert bad_token.status_code == 401
+    assert set(bad_token.json()) == {"exveErrorId", "exveErrorMsg", "exveNote"}
+
+
+def test_telematic_data_serves_the_containers_keys_as_strings_with_unit_and_time(api: httpx.Client) -> None:
+    container = make_container(api, keys=[fleet.SOC, fleet.CHARGING_STATUS, fleet.LOCK_STATUS, "vehicle.x.y"])
+    response = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/telematicData", params={"containerId": container})
+    assert response.status_code == 200
+    data = response.json()["telematicData"]
+    assert set(data) == {fleet.SOC, fleet.CHARGING_STATUS, fleet.LOCK_STATUS}  # no value, no key
+    assert data[fleet.SOC]["value"] == "64" and data[fleet.SOC]["unit"] == "%"
+    assert data[fleet.CHARGING_STATUS]["value"] == "NOCHARGING"
+    assert data[fleet.SOC]["timestamp"].endswith("Z")
+
+
+def test_containers_are_listed_found_by_name_deleted_and_at_most_ten(api: httpx.Client) -> None:
+    first = make_container(api, "bmw-i3-bot")
+    listed = api.get("/containers").json()["containers"]
+    assert [(c["containerId"], c["name"], c["state"]) for c in listed] == [(first, "bmw-i3-bot", "ACTIVE")]
+    for n in range(9):
+        make_container(api, f"other-{n}")
+    refused = api.post(
+        "/containers", json={"name": "11th", "purpose": "p", "technicalDescriptors": [fleet.SOC]}
+    )
+    assert refused.status_code == 403 and refused.json()["exveErrorId"]
+
+    assert api.delete(f"/containers/{first}").status_code == 204
+    assert api.get(f"/containers/{first}").json()["state"] == "INACTIVE"
+    gone = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/telematicData", params={"containerId": first})
+    assert gone.status_code == 404
+    make_container(api, "room-again")
+
+
+def test_a_secondary_user_may_not_read_the_car(api: httpx.Client) -> None:
+    container = make_container(api)
+    response = api.get(f"/vehicles/{DEFAULT_SECONDARY_VIN}/telematicData", params={"containerId": container})
+    assert response.status_code == 403 and response.json()["exveErrorId"] == "CU-403"
+
+
+def test_basic_data_of_both_i3s(api: httpx.Client) -> None:
+    bev = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/basicData").json()
+    rex = api.get(f"/vehicles/{DEFAULT_REX_VIN}/basicData").json()
+    assert (bev["brand"], bev["modelName"], bev["propulsionType"]) == ("BMWi", "i3 120Ah", "BEV")
+    assert (rex["brand"], rex["modelName"]) == ("BMWi", "i3 94 (+REX)")
+    assert isinstance(bev["hvsMaxEnergyAbsolute"], str) and float(bev["hvsMaxEnergyAbsolute"]) > 0
+
+
+def test_charging_history_lists_past_and_new_charges_page_by_page(
+    api: httpx.Client, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    cardata_simulator.advance(16 * 60)  # 64 % -> 80 %, the target
+    sessions: list[Payload] = []
+    params: dict[str, str] = {"from": "2025-12-01T00:00:00Z", "to": "2026-01-02T00:00:00Z"}
+    while True:
+        page = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/chargingHistory", params=params).json()
+        sessions += page["data"]
+        if not page["next_token"]:
+            break
+        params["nextToken"] = page["next_token"]
+    assert len(sessions) == 4
+    last = sessions[-1]
+    assert (last["startTime"], last["endTime"]) == (int(T0), int(T0 + 16 * 60))
+    assert (last["displayedStartSoc"], last["displayedSoc"]) == (64, 80)
+    assert last["totalChargingDurationSec"] == 960 and last["energyConsumedFromPowerGridKwh"] > 0
+
+
+def test_the_51st_call_of_a_day_answers_cu_429_until_the_next_day(
+    cardata_url: str, cardata_simulator: CardataSimulator, tokens: dict[str, Any]
+) -> None:
+    url = f"{cardata_url}/customers/vehicles/mappings"
+    for _ in range(DAILY_QUOTA):
+        assert httpx.get(url, headers=bearer(tokens)).status_code == 200
+    refused = httpx.get(url, headers=bearer(tokens))
+    assert refused.status_code == 403 and refused.json()["exveErrorId"] == "CU-429"
+
+    cardata_simulator.advance(12 * HOUR - 60)  # 23:59 UTC, still the same day
+    fresh = refresh(cardata_url, tokens["refresh_token"]).json()  # the OAuth host is not metered
+    assert httpx.get(url, headers=bearer(fresh)).json()["exveErrorId"] == "CU-429"
+    cardata_simulator.advance(60)  # 00:00 UTC
+    assert httpx.get(url, headers=bearer(fresh)).status_code == 200
+
+
+def test_the_control_surface_spends_the_quota(cardata_url: str, api: httpx.Client) -> None:
+    answer = control(cardata_url, "quota/spend", {"gcid": DEFAULT_GCID})
+    assert answer.json()["calls_left"] == 0
+    assert api.get("/vehicles/mappings").json()["exveErrorId"] == "CU-429"
+
+
+# -- the control surface ---------------------------------------------------------------------------------
+
+
+def test_the_control_surface_takes_json_only(cardata_url: str) -> None:
+    form = httpx.post(f"{cardata_url}/_sim/advance", data={"seconds": "5"})
+    assert form.status_code == 415
+    text = httpx.post(f"{cardata_url}/_sim/advance", content=b'{"seconds": 5}')
+    assert text.status_code == 415
+    assert control(cardata_url, "advance", {"seconds": "five"}).status_code == 400
+    assert control(cardata_url, "advance", {"seconds": 5}).json() == {"now": T0 + 5}
+
+
+async def test_the_control_surface_answers_loopback_only(cardata_simulator: CardataSimulator) -> None:
+    transport = httpx.ASGITransport(cardata_simulator.app, client=("192.0.2.7", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+        assert (await client.post("/_sim/advance", json={"seconds": 5})).status_code == 403
+        assert (await client.get("/_sim/state")).status_code == 403
+
+
+def test_control_of_an_unknown_car_is_404_and_of_a_car_not_charging_400(cardata_url: str) -> None:
+    assert control(cardata_url, "vehicles/WBY00000000000000/plug").status_code == 404
+    assert control(cardata_url, "vehicles/" + DEFAULT_BEV_VIN + "/finish").status_code == 400
+
+
+def test_accounts_are_added_with_their_client_id(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    added = control(cardata_url, "accounts", {"client_id": "c-2", "gcid": "g-2"})
+    assert added.status_code == 201 and len(added.json()["vins"]) == 2
+    assert control(cardata_url, "accounts", {"client_id": "c-2", "gcid": "g-3"}).status_code == 409
+    assert device_login(cardata_url, cardata_simulator, "c-2")["gcid"] == "g-2"
+
+
+# -- the MQTT stream --------------------------------------------------------------------------------------
+
+
+def mqtt_client(
+    broker: CardataBroker, tls: ssl.SSLContext, password: str, gcid: str = DEFAULT_GCID
+) -> aiomqtt.Client:
+    return aiomqtt.Client(
+        "127.0.0.1", broker.port, username=gcid, password=password, tls_context=tls, keepalive=30
+    )
+
+
+async def until(client: aiomqtt.Client, done: Callable[[list[Payload]], bool]) -> list[Payload]:
+    """Stream payloads until `done(seen)`; a guard ends a test that would otherwise hang."""
+    seen: list[Payload] = []
+    async with asyncio.timeout(20):
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            seen.append(json.loads(message.payload))
+            if done(seen):
+                return seen
+    raise AssertionError("the stream ended")
+
+
+def values(seen: list[Payload], key: str) -> list[str]:
+    return [p["data"][key]["value"] for p in seen if key in p["data"]]
+
+
+def has(key: str, value: str) -> Callable[[list[Payload]], bool]:
+    return lambda seen: value in values(seen, key)
+
+
+async def dropped(client: aiomqtt.Client) -> bool:
+    """Whether the broker ends this connection (messages stop with an error)."""
+    try:
+        async with asyncio.timeout(20):
+            async for _ in client.messages:
+                pass
+    except aiomqtt.MqttError:
+        return True
+    return False
+
+
+async def test_the_stream_publishes_a_charge_as_it_happens(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+        seen = await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
+        seen += await until(client, has(fleet.TIME_REMAINING, "16"))
+        assert values(seen, fleet.PORT_STATUS) == ["CONNECTED"]
+        message = seen[0]
+        assert message["vin"] == DEFAULT_BEV_VIN and message["entityId"] == DEFAULT_GCID
+        assert len(message["data"]) == 1  # one key per message
+        (entry,) = message["data"].values()
+        assert set(entry) == {"timestamp", "value", "unit"} and isinstance(entry["value"], str)
+
+        cardata_simulator.advance(60)
+        seen = await until(client, has(fleet.SOC, "65"))
+        assert seen[-1]["data"][fleet.SOC] == {
+            "timestamp": "2026-01-01T12:01:00.000Z",
+            "value": "65",
+            "unit": "%",
+        }
+
+        cardata_simulator.advance(15 * 60)
+        seen = await until(client, has(fleet.CHARGING_STATUS, "CHARGINGENDED"))
+        assert values(seen, fleet.SOC)[-1] == "80"
+        assert "CHARGING_GOAL_REACHED" in values(seen, fleet.END_REASON)
+
+
+async def test_a_flapping_charge_pauses_and_resumes(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/{DEFAULT_BEV_VIN}")
+        assert control_flap(cardata_simulator)
+        seen = await until(client, has(fleet.CHARGING_STATUS, "CHARGINGPAUSED"))
+        cardata_simulator.advance(5)
+        seen += await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
+        assert values(seen, fleet.CHARGING_STATUS) == ["CHARGINGPAUSED", "CHARGINGACTIVE"]
+
+
+def control_flap(sim: CardataSimulator) -> bool:
+    sim.flap(DEFAULT_BEV_VIN, 5)
+    return sim.value(DEFAULT_BEV_VIN, fleet.CHARGING_STATUS) == "CHARGINGPAUSED"
+
+
+async def test_position_comes_as_two_messages_and_locks_stream(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        cardata_simulator.move(DEFAULT_REX_VIN, 48.1, 11.5, heading=90)
+        cardata_simulator.set_locked(DEFAULT_REX_VIN, False)
+        seen = await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))
+        lat = next(p for p in seen if fleet.LATITUDE in p["data"])
+        lon = next(p for p in seen if fleet.LONGITUDE in p["data"])
+        assert lat is not lon and lat["data"][fleet.LATITUDE]["value"] == "48.100000"
+        assert (
+            lon["timestamp"] == "2026-01-01T12:00:01.000Z" and lat["timestamp"] == "2026-01-01T12:00:00.000Z"
+        )
+        assert int(values(seen, fleet.MILEAGE)[0]) > 41268
+        assert fleet.LOCK_STATUS not in {k for p in seen for k in p["data"]}  # REST only
+
+
+async def test_the_broker_wants_the_gcid_and_a_valid_id_token(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    with pytest.raises(aiomqtt.MqttCodeError) as wrong_password:
+        async with mqtt_client(cardata_broker, cardata_tls, "not-a-token"):
+            pass
+    assert str(wrong_password.value.rc) == "Not authorized"  # CONNACK 5
+    cardata_simulator.add_account("c-2", "g-2")
+    with pytest.raises(aiomqtt.MqttCodeError):
+        async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"], gcid="g-2"):
+            pass
+    refused = [r.status for r in cardata_simulator.requests_to("mqtt", "CONNECT")]
+    assert refused == [5, 5]
+
+
+async def test_plain_tcp_is_not_the_tls_port(cardata_broker: CardataBroker, tokens: Payload) -> None:
+    with pytest.raises(aiomqtt.MqttError):
+        async with aiomqtt.Client(
+            "127.0.0.1", cardata_broker.port, username=DEFAULT_GCID, password=tokens["id_token"], timeout=5
+        ):
+            pass
+
+
+async def test_clients_may_subscribe_to_their_own_gcid_only_and_publish_nothing(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        granted = [getattr(code, "value", code) for code in await client.subscribe(f"{DEFAULT_GCID}/+")]
+        assert granted == [0]
+        for topic in ("#", "other-gcid/+", f"{DEFAULT_GCID}/#", f"{DEFAULT_GCID}/{DEFAULT_SECONDARY_VIN}"):
+            codes = [getattr(code, "value", code) for code in await client.subscribe(topic)]
+            assert codes == [128], topic
+        await client.publish(f"{DEFAULT_GCID}/{DEFAULT_BEV_VIN}", b'{"forged": true}')
+        cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
+        seen = await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))
+        assert all("forged" not in p for p in seen)
+
+
+async def test_a_second_connection_of_a_gcid_drops_the_first(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as first:
+        await first.subscribe(f"{DEFAULT_GCID}/+")
+        async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as second:
+            assert await dropped(first)
+            await second.subscribe(f"{DEFAULT_GCID}/+")
+            cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
+            await until(second, has(fleet.DOOR_STATUS, "UNLOCKED"))
+            assert cardata_broker.connected_gcids() == {DEFAULT_GCID}
+
+
+async def test_the_connection_drops_when_its_id_token_expires(
+    cardata_url: str,
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        cardata_simulator.advance(HOUR - 1)
+        cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
+        await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))  # still connected a second before
+        cardata_simulator.advance(1)
+        assert await dropped(client)
+    with pytest.raises(aiomqtt.MqttCodeError):
+        async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]):
+            pass
+    fresh = refresh(cardata_url, tokens["refresh_token"]).json()
+    async with mqtt_client(cardata_broker, cardata_tls, fresh["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+
+
+async def test_the_control_surface_drops_connections_and_expires_tokens(
+    cardata_url: str, cardata_broker: CardataBroker, cardata_tls: ssl.SSLContext, tokens: Payload
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        assert control(cardata_url, "connections/drop", {"gcid": DEFAULT_GCID}).status_code == 200
+        assert await dropped(client)
+    async with mqtt_client(
+        cardata_broker, cardata_tls, tokens["id_token"]
+    ) as client:  # the token still works
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        assert control(cardata_url, "tokens/expire", {"gcid": DEFAULT_GCID}).status_code == 200
+        assert await dropped(client)
+
+
+# -- the command line ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def cardata_process(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """`python -m bot simulator --backend cardata` on free ports; yields the settings it printed."""
+    args = ["simulator", "--backend", "cardata", "--port", str(free_port()), "--mqtt-port", str(free_port())]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CARDATA_", "LOG_"))},
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        printed: dict[str, str] = {}
+        for line in process.stdout:
+            name, sep, value = line.strip().partition("=")
+            if sep and name.startswith("CARDATA_"):
+                printed[name] = value
+            if name == "CARDATA_CA_FILE":
+                break
+        yield printed
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def approved_login(api_url: str) -> Payload:
+    """The device flow approved through the control surface, then one REST call with its tokens."""
+    flow, verifier = start_flow(api_url)
+    approved = control(api_url, "approve", {"user_code": flow.json()["user_code"]})
+    assert approved.status_code == 200
+    tokens: Payload = poll(api_url, flow.json()["device_code"], verifier).json()
+    mappings = httpx.get(f"{api_url}/customers/vehicles/mappings", headers=bearer(tokens))
+    assert DEFAULT_BEV_VIN in {m["vin"] for m in mappings.json()}
+    return tokens
+
+
+async def test_the_command_line_serves_oauth_rest_and_a_tls_broker(cardata_process: dict[str, str]) -> None:
+    auth, api_url = cardata_process["CARDATA_AUTH_URL"], cardata_process["CARDATA_API_URL"]
+    assert auth == f"{api_url}/gcdm/oauth" and api_url.startswith("http://127.0.0.1:")
+    mqtt_url = cardata_process["CARDATA_MQTT_URL"]
+    assert mqtt_url.startswith("mqtts://127.0.0.1:")
+
+    tokens = approved_login(api_url)
+
+    tls = ssl.create_default_context(cafile=cardata_process["CARDATA_CA_FILE"])
+    port = int(mqtt_url.rsplit(":", 1)[1])
+    async with aiomqtt.Client(
+        "127.0.0.1", port, username=tokens["gcid"], password=tokens["id_token"], tls_context=tls
+    ) as client:
+        await client.subscribe(f"{tokens['gcid']}/+")
+        assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").status_code == 200
+        await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
+
+
+def test_faults_fail_matching_requests_then_wear_off(cardata_url: str, api: httpx.Client) -> None:
+    fault = {"path": "/mappings$", "kind": "error", "status": 503, "times": 1}
+    assert control(cardata_url, "faults", fault).status_code == 201
+    failed = api.get("/vehicles/mappings")
+    assert failed.status_code == 503 and failed.json()["exveErrorId"] == "CU-503"
+    assert api.get("/vehicles/mappings").status_code == 200
+
+    assert (
+        control(cardata_url, "faults", {"path": "/token$", "kind": "error", "times": None}).status_code == 201
+    )
+    refused = httpx.post(f"{cardata_url}/gcdm/oauth/token", data={"grant_type": "refresh_token"})
+    assert refused.status_code == 500
+    assert httpx.delete(f"{cardata_url}/_sim/faults").status_code == 200
+    assert oauth_error(httpx.post(f"{cardata_url}/gcdm/oauth/token", data={"grant_type": "refresh_token"}))
+    assert control(cardata_url, "faults", {"path": "x", "kind": "reset"}).status_code == 400
