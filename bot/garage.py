@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Protocol, TypeVar
 
+from bot.bmw.client import budget
 from bot.bmw.models import (
     Account,
     AllTrips,
@@ -57,6 +59,15 @@ class CarApi(Protocol):
         profile: ChargingProfile | None = None,
         on_status: OnStatus | None = None,
     ) -> ExecutionStatus: ...
+
+
+@asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    """Reads inside end within `seconds`, the BMW client's retries included (TimeoutError after that): for a
+    user waiting on an answer. The watcher keeps its own, longer patience."""
+    with budget(seconds):
+        async with asyncio.timeout(seconds):
+            yield
 
 
 class GarageError(Exception):

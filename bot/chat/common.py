@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import (
     CallbackQuery,
@@ -15,18 +17,32 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, JobQueue
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
-from bot.garage import CommandInProgress, Garage, GarageError, NotLinked, NotYourCar, TooManyCommands
+from bot.garage import (
+    CommandInProgress,
+    Garage,
+    GarageError,
+    NotLinked,
+    NotYourCar,
+    TooManyCommands,
+    deadline,
+)
 from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
 from bot.watcher import Watcher
 
 Context = ContextTypes.DEFAULT_TYPE
+T = TypeVar("T")
+# A read for a waiting user (see answer_slowly): one message when BMW answers within ONE_MESSAGE_SECONDS;
+# otherwise a placeholder, "still waiting" at STILL_WAITING_SECONDS, and a verdict by GIVE_UP_SECONDS.
+ONE_MESSAGE_SECONDS = 1.0
+STILL_WAITING_SECONDS = 10.0
+GIVE_UP_SECONDS = 30.0
 # Telegram's descriptions of an edit that can never succeed (as opposed to a failure worth reporting).
 _UNEDITABLE = ("can't be edited", "to edit not found")
 
@@ -179,3 +195,75 @@ async def chosen_car(
         await say(update, unsupported.format(car=texts.car_label(car)))
         return None
     return car
+
+
+@dataclass
+class Reply:
+    """A text answer and its buttons."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+async def answer_slowly(
+    update: Update,
+    car: StoredVehicle,
+    fetch: Callable[[], Awaitable[T]],
+    render: Callable[[T], Awaitable[Reply | None]],
+    *,
+    waiting: str,
+    markup: InlineKeyboardMarkup | None = None,
+    message: MaybeInaccessibleMessage | None = None,
+    action: str = ChatAction.TYPING,
+) -> Message | None:
+    """Read from BMW for a user who waits: one message when BMW is quick, a visible wait when it is not,
+    and a verdict within GIVE_UP_SECONDS whatever BMW does.
+
+    `fetch` (the BMW calls) starts at once, bounded by GIVE_UP_SECONDS; `render` makes the answer of its
+    value: a Reply, or None when it sent the answer itself (a photo, a pin). Meanwhile the chat shows
+    `action`. An answer within ONE_MESSAGE_SECONDS is the only message; a later one replaces the `waiting`
+    placeholder (a sent photo or pin removes it). `message` (the pressed status of a Refresh) is edited
+    instead, and nothing new is sent. Errors and the verdict carry `markup`. Returns the message that shows
+    the Reply, when there is one.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+
+    async def bounded() -> T:
+        async with deadline(GIVE_UP_SECONDS):
+            return await fetch()
+
+    async def settled(by: float) -> bool:
+        await asyncio.wait({reading}, timeout=max(0.0, started + by - loop.time()))
+        return reading.done()
+
+    reading = asyncio.create_task(bounded())
+    shown = message
+    try:
+        if message is None:
+            # Awaited: an action arriving after the answer would show "typing…" under it for 5 s.
+            await chat_of(update).send_chat_action(action)
+            if not await settled(ONE_MESSAGE_SECONDS):
+                shown = await say(update, waiting)
+        if shown is not None and not await settled(STILL_WAITING_SECONDS):
+            await edit(shown, texts.STILL_WAITING.format(waiting=waiting))
+        reply: Reply | None
+        try:
+            value = await reading
+        except TimeoutError:
+            reply = Reply(texts.NOT_ANSWERING, markup)
+        except (BMWError, GarageError) as exc:
+            reply = Reply(error_text(exc, car), markup)
+        else:
+            reply = await render(value)
+    finally:
+        reading.cancel()  # when this handler itself fails or is cancelled (shutdown)
+    if reply is None:
+        if isinstance(shown, Message) and shown is not message:  # the placeholder
+            with suppress(TelegramError):
+                await shown.delete()
+        return None
+    if shown is None:
+        return await say(update, reply.text, reply.markup)
+    await edit(shown, reply.text, reply.markup)
+    return shown if isinstance(shown, Message) else None
