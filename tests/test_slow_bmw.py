@@ -23,6 +23,7 @@ READS = [
 
 
 def shrink(monkeypatch: pytest.MonkeyPatch, *, one: float, still: float, give_up: float) -> None:
+    monkeypatch.setattr(common, "TYPING_AFTER_SECONDS", 0.05)
     monkeypatch.setattr(common, "ONE_MESSAGE_SECONDS", one)
     monkeypatch.setattr(common, "STILL_WAITING_SECONDS", still)
     monkeypatch.setattr(common, "GIVE_UP_SECONDS", give_up)
@@ -53,7 +54,9 @@ async def test_a_quick_answer_is_one_message_and_no_edit(
     bot, sandbox, bot_api, monkeypatch, command, path, placeholder
 ):
     # Quick means within ONE_MESSAGE_SECONDS; widened so a loaded machine cannot make the simulator slow.
+    # "typing…" shows at once, as for anything not answered in the blink of an eye.
     monkeypatch.setattr(common, "ONE_MESSAGE_SECONDS", 10.0)
+    monkeypatch.setattr(common, "TYPING_AFTER_SECONDS", 0.0)
     alice = await linked(sandbox, 1101)
     placeholder = waiting(bot, alice, placeholder)
     before, edits = len(alice.bot_messages), len(bot_api.calls_to("editMessageText"))
@@ -78,6 +81,7 @@ async def test_a_slow_status_shows_the_placeholder_then_the_status_in_it(
     assert len(alice.bot_messages) == before + 1 and status.edits == 1, alice.transcript()
     assert waiting(bot, alice, texts.UPDATING) in sent_texts(bot_api, "sendMessage")
     assert "Refresh" in status.button("Refresh").text
+    assert [call.params["action"] for call in bot_api.calls_to("sendChatAction")] == ["typing"]
 
 
 async def test_a_slow_map_shows_the_placeholder_then_the_photo_alone(

@@ -38,8 +38,10 @@ from bot.watcher import Watcher
 
 Context = ContextTypes.DEFAULT_TYPE
 T = TypeVar("T")
-# A read for a waiting user (see answer_slowly): one message when BMW answers within ONE_MESSAGE_SECONDS;
-# otherwise a placeholder, "still waiting" at STILL_WAITING_SECONDS, and a verdict by GIVE_UP_SECONDS.
+# A read for a waiting user (see answer_slowly): "typing…" unless BMW answers within TYPING_AFTER_SECONDS;
+# one message when it answers within ONE_MESSAGE_SECONDS; otherwise a placeholder, "still waiting" at
+# STILL_WAITING_SECONDS, and a verdict by GIVE_UP_SECONDS.
+TYPING_AFTER_SECONDS = 0.2
 ONE_MESSAGE_SECONDS = 1.0
 STILL_WAITING_SECONDS = 10.0
 GIVE_UP_SECONDS = 30.0
@@ -221,10 +223,10 @@ async def answer_slowly(
 
     `fetch` (the BMW calls) starts at once, bounded by GIVE_UP_SECONDS; `render` makes the answer of its
     value: a Reply, or None when it sent the answer itself (a photo, a pin). Meanwhile the chat shows
-    `action`. An answer within ONE_MESSAGE_SECONDS is the only message; a later one replaces the `waiting`
-    placeholder (a sent photo or pin removes it). `message` (the pressed status of a Refresh) is edited
-    instead, and nothing new is sent. Errors and the verdict carry `markup`. Returns the message that shows
-    the Reply, when there is one.
+    `action` (an answer in the blink of an eye needs none, and saves the call). An answer within
+    ONE_MESSAGE_SECONDS is the only message; a later one replaces the `waiting` placeholder (a sent photo
+    or pin removes it). `message` (the pressed status of a Refresh) is edited instead, and nothing new is
+    sent. Errors and the verdict carry `markup`. Returns the message that shows the Reply, if one does.
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -241,8 +243,9 @@ async def answer_slowly(
     shown = message
     try:
         if message is None:
-            # Awaited: an action arriving after the answer would show "typing…" under it for 5 s.
-            await chat_of(update).send_chat_action(action)
+            if not await settled(TYPING_AFTER_SECONDS):
+                # Awaited: an action arriving after the answer would show "typing…" under it for 5 s.
+                await chat_of(update).send_chat_action(action)
             if not await settled(ONE_MESSAGE_SECONDS):
                 shown = await say(update, waiting)
         if shown is not None and not await settled(STILL_WAITING_SECONDS):
