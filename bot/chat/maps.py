@@ -38,6 +38,8 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
         if position is not None and position.usable:
             assert position.lat is not None and position.lon is not None  # what usable means
             here = (position.lat, position.lon)
+        # Drawing takes a moment even when BMW was quick (tiles, the picture itself).
+        await chat_of(update).send_chat_action(ChatAction.UPLOAD_PHOTO)
         try:
             image = await svc.renderer.render_async(range_map, here)
         except RangeMapUnavailable:
