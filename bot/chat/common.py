@@ -230,37 +230,52 @@ async def answer_slowly(
     """
     loop = asyncio.get_running_loop()
     started = loop.time()
-
-    async def bounded() -> T:
-        async with deadline(GIVE_UP_SECONDS):
-            return await fetch()
-
-    async def settled(by: float) -> bool:
-        await asyncio.wait({reading}, timeout=max(0.0, started + by - loop.time()))
-        return reading.done()
-
-    reading = asyncio.create_task(bounded())
     shown = message
-    try:
-        if message is None:
-            if not await settled(TYPING_AFTER_SECONDS):
-                # Awaited: an action arriving after the answer would show "typing…" under it for 5 s.
-                await chat_of(update).send_chat_action(action)
-            if not await settled(ONE_MESSAGE_SECONDS):
-                shown = await say(update, waiting)
-        if shown is not None and not await settled(STILL_WAITING_SECONDS):
+    answered = False
+    calling = False  # the wait is in a Bot API call; the answer goes out after it, not across it
+
+    async def until(seconds: float) -> bool:
+        """Sleeps until `seconds` after the start; False once the answer is there."""
+        nonlocal calling
+        calling = False
+        if answered:
+            return False
+        await asyncio.sleep(max(0.0, started + seconds - loop.time()))
+        calling = True
+        return True
+
+    async def show_waiting() -> None:
+        nonlocal shown, calling
+        if shown is None:
+            if not await until(TYPING_AFTER_SECONDS):
+                return
+            await chat_of(update).send_chat_action(action)
+            if not await until(ONE_MESSAGE_SECONDS):
+                return
+            shown = await say(update, waiting)
+        if await until(STILL_WAITING_SECONDS):
             await edit(shown, texts.STILL_WAITING.format(waiting=waiting))
-        reply: Reply | None
-        try:
-            value = await reading
-        except TimeoutError:
-            reply = Reply(texts.NOT_ANSWERING, markup)
-        except (BMWError, GarageError) as exc:
-            reply = Reply(error_text(exc, car), markup)
-        else:
-            reply = await render(value)
+            calling = False
+
+    # The BMW calls run in this task, the visible wait beside it: a quick answer costs no extra turn.
+    waiter = asyncio.create_task(show_waiting())
+    failure: str | None = None
+    try:
+        async with deadline(GIVE_UP_SECONDS):
+            value = await fetch()
+    except TimeoutError:
+        failure = texts.NOT_ANSWERING
+    except (BMWError, GarageError) as exc:
+        failure = error_text(exc, car)
     finally:
-        reading.cancel()  # when this handler itself fails or is cancelled (shutdown)
+        answered = True
+        if not calling:
+            waiter.cancel()
+    if calling:
+        # Let the call finish: a "typing…" arriving after the answer would show under it for 5 s, and a
+        # placeholder on its way is where the answer goes.
+        await waiter
+    reply = Reply(failure, markup) if failure is not None else await render(value)
     if reply is None:
         if isinstance(shown, Message) and shown is not message:  # the placeholder
             with suppress(TelegramError):
