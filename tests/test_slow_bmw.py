@@ -54,9 +54,7 @@ async def test_a_quick_answer_is_one_message_and_no_edit(
     bot, sandbox, bot_api, monkeypatch, command, path, placeholder
 ):
     # Quick means within ONE_MESSAGE_SECONDS; widened so a loaded machine cannot make the simulator slow.
-    # "typing…" shows at once, as for anything not answered in the blink of an eye.
     monkeypatch.setattr(common, "ONE_MESSAGE_SECONDS", 10.0)
-    monkeypatch.setattr(common, "TYPING_AFTER_SECONDS", 0.0)
     alice = await linked(sandbox, 1101)
     placeholder = waiting(bot, alice, placeholder)
     before, edits = len(alice.bot_messages), len(bot_api.calls_to("editMessageText"))
@@ -66,7 +64,6 @@ async def test_a_quick_answer_is_one_message_and_no_edit(
     assert answer.text != placeholder and answer.edits == 0, alice.transcript()
     assert placeholder not in sent_texts(bot_api, "sendMessage")
     assert len(bot_api.calls_to("editMessageText")) == edits
-    assert bot_api.calls_to("sendChatAction")  # the chat showed that the bot is at it
 
 
 async def test_a_slow_status_shows_the_placeholder_then_the_status_in_it(
