@@ -15,10 +15,11 @@ import asyncio
 import time
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, TypeVar
 
+from bot.bmw.client import budget
 from bot.bmw.errors import AuthenticationError
 from bot.bmw.models import (
     Account,
@@ -81,6 +82,15 @@ class CarApi(Protocol):
         started_at: float,
         on_status: OnStatus | None = None,
     ) -> ExecutionStatus: ...
+
+
+@asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    """Reads inside end within `seconds`, the BMW client's retries included (TimeoutError after that): for a
+    user waiting on an answer. The watcher keeps its own, longer patience."""
+    with budget(seconds):
+        async with asyncio.timeout(seconds):
+            yield
 
 
 class GarageError(Exception):

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.bmw.client import BMWClient
+from bot.bmw.client import BMWClient, budget
 from bot.bmw.errors import (
     ApiCredentialsError,
     AuthenticationError,
@@ -286,6 +286,22 @@ async def test_5xx_on_get_gives_up_after_retries(
         with pytest.raises(BMWUnavailable):
             await bmw.status(account, BEV)
     assert len(await logged("/status")) == 3
+
+
+async def test_retries_stay_within_the_callers_budget(
+    simulator: Simulator, simulator_url: str, account: Account, logged: Log
+) -> None:
+    async with make_client(simulator_url, get_retries=10, retry_backoff=0.2) as bmw:
+        await bmw.login(account)
+        simulator.add_fault(Fault(path=r"/status$", kind="error", status=503, times=2))
+        with budget(5.0):  # room for the backoffs: retried as usual
+            assert (await bmw.status(account, BEV)).vin == BEV
+        simulator.add_fault(Fault(path=r"/status$", kind="error", status=503, times=None))
+        with budget(0.3), pytest.raises(BMWUnavailable):
+            await bmw.status(account, BEV)
+    # The third backoff alone (0.4 s or more) outlasts the budget: at most three tries, not eleven.
+    assert [r.status for r in await logged("/status")][:3] == [503, 503, 200]
+    assert 1 <= len(await logged("/status")) - 3 <= 3
 
 
 async def test_read_timeout_is_retried(simulator: Simulator, simulator_url: str, account: Account) -> None:

@@ -13,7 +13,9 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any, Self
 from urllib.parse import quote
@@ -59,6 +61,20 @@ TOKEN_MARGIN = 60.0
 POLL_GROWTH = 1.5
 OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
 _SECRET_MISSING = "secretKnowledge is missing but required"
+# The event-loop time by which the caller needs an answer (see `budget`); None: the client's own patience.
+_DEADLINE: ContextVar[float | None] = ContextVar("bmw_deadline", default=None)
+
+
+@contextmanager
+def budget(seconds: float) -> Iterator[None]:
+    """Calls made inside try a retry only when it can start within `seconds` from now, so a caller who
+    bounds them (asyncio.timeout) gets the failure itself, not a retry cut off half-way. The caller
+    keeps the bound: a request in flight is not shortened here."""
+    token = _DEADLINE.set(asyncio.get_running_loop().time() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
 
 
 class BMWClient:
@@ -343,22 +359,24 @@ class BMWClient:
         return self._body(response)
 
     async def _transmit(self, method: str, url: str, *, retries: int, **kwargs: Any) -> httpx.Response:
-        """Send with up to `retries` repeats on network errors and 5xx, backing off with jitter."""
+        """Send with up to `retries` repeats on network errors and 5xx, backing off with jitter, and only
+        while a repeat can start within the caller's `budget`."""
         path = httpx.URL(url).path
         attempt = 0
         while True:
+            # Exponential backoff with jitter, so many clients do not retry in lockstep.
+            backoff = self._retry_backoff * 2**attempt * random.uniform(0.5, 1.0)
             try:
                 response = await self._http.request(method, url, **kwargs)
             except httpx.HTTPError as exc:
                 log.warning("%s %s failed: %s", method, path, type(exc).__name__)
-                if attempt >= retries:
+                if attempt >= retries or not _retry_fits(backoff):
                     raise BMWUnavailable() from exc
             else:
                 log.debug("%s %s -> %d", method, path, response.status_code)
-                if response.status_code < 500 or attempt >= retries:
+                if response.status_code < 500 or attempt >= retries or not _retry_fits(backoff):
                     return response
-            # Exponential backoff with jitter, so many clients do not retry in lockstep.
-            await asyncio.sleep(self._retry_backoff * 2**attempt * random.uniform(0.5, 1.0))
+            await asyncio.sleep(backoff)
             attempt += 1
 
     def _body(self, response: httpx.Response) -> Any:
@@ -371,6 +389,11 @@ class BMWClient:
             except ValueError as exc:
                 raise BadResponse(status_code=status) from exc
         raise _error_for(response)
+
+
+def _retry_fits(backoff: float) -> bool:
+    deadline = _DEADLINE.get()
+    return deadline is None or asyncio.get_running_loop().time() + backoff < deadline
 
 
 def _fresh(token: Token) -> bool:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from telegram import (
     Bot,
@@ -20,7 +21,7 @@ from telegram import (
     Update,
     User,
 )
-from telegram.constants import ParseMode
+from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, ConversationHandler, JobQueue, filters
 
@@ -35,6 +36,7 @@ from bot.garage import (
     NotYourCar,
     PasswordRefused,
     TooManyCommands,
+    deadline,
 )
 from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
@@ -43,6 +45,14 @@ from bot.watcher import Watcher
 Context = ContextTypes.DEFAULT_TYPE
 Step = Callable[[Update, Context], Coroutine[Any, Any, int]]
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+# A read for a waiting user (see answer_slowly): "typing…" unless BMW answers within TYPING_AFTER_SECONDS;
+# one message when it answers within ONE_MESSAGE_SECONDS; otherwise a placeholder, "still waiting" at
+# STILL_WAITING_SECONDS, and a verdict by GIVE_UP_SECONDS.
+TYPING_AFTER_SECONDS = 0.2
+ONE_MESSAGE_SECONDS = 1.0
+STILL_WAITING_SECONDS = 10.0
+GIVE_UP_SECONDS = 30.0
 # Telegram's descriptions of an edit that can never succeed (as opposed to a failure worth reporting).
 _UNEDITABLE = ("can't be edited", "to edit not found")
 # Longer passwords and security answers are refused unread: BMW takes none that long.
@@ -264,3 +274,91 @@ async def delete_secret(update: Update) -> None:
     except TelegramError as exc:
         log.warning("could not delete a message holding a secret: %s", type(exc).__name__)
         await say(update, texts.DELETE_SECRET_YOURSELF)
+
+
+@dataclass
+class Reply:
+    """A text answer and its buttons."""
+
+    text: str
+    markup: InlineKeyboardMarkup | None = None
+
+
+async def answer_slowly(
+    update: Update,
+    car: StoredVehicle,
+    fetch: Callable[[], Awaitable[T]],
+    render: Callable[[T], Awaitable[Reply | None]],
+    *,
+    waiting: str,
+    markup: InlineKeyboardMarkup | None = None,
+    message: MaybeInaccessibleMessage | None = None,
+    action: str = ChatAction.TYPING,
+) -> Message | None:
+    """Read from BMW for a user who waits: one message when BMW is quick, a visible wait when it is not,
+    and a verdict within GIVE_UP_SECONDS whatever BMW does.
+
+    `fetch` (the BMW calls) starts at once, bounded by GIVE_UP_SECONDS; `render` makes the answer of its
+    value: a Reply, or None when it sent the answer itself (a photo, a pin). Meanwhile the chat shows
+    `action` (an answer in the blink of an eye needs none, and saves the call). An answer within
+    ONE_MESSAGE_SECONDS is the only message; a later one replaces the `waiting` placeholder (a sent photo
+    or pin removes it). `message` (the pressed status of a Refresh) is edited instead, and nothing new is
+    sent. Errors and the verdict carry `markup`. Returns the message that shows the Reply, if one does.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    shown = message
+    answered = False
+    calling = False  # the wait is in a Bot API call; the answer goes out after it, not across it
+
+    async def until(seconds: float) -> bool:
+        """Sleeps until `seconds` after the start; False once the answer is there."""
+        nonlocal calling
+        calling = False
+        if answered:
+            return False
+        await asyncio.sleep(max(0.0, started + seconds - loop.time()))
+        calling = True
+        return True
+
+    async def show_waiting() -> None:
+        nonlocal shown, calling
+        if shown is None:
+            if not await until(TYPING_AFTER_SECONDS):
+                return
+            await chat_of(update).send_chat_action(action)
+            if not await until(ONE_MESSAGE_SECONDS):
+                return
+            shown = await say(update, waiting)
+        if await until(STILL_WAITING_SECONDS):
+            await edit(shown, texts.STILL_WAITING.format(waiting=waiting))
+            calling = False
+
+    # The BMW calls run in this task, the visible wait beside it: a quick answer costs no extra turn.
+    waiter = asyncio.create_task(show_waiting())
+    failure: str | None = None
+    try:
+        async with deadline(GIVE_UP_SECONDS):
+            value = await fetch()
+    except TimeoutError:
+        failure = texts.NOT_ANSWERING
+    except (BMWError, GarageError) as exc:
+        failure = error_text(exc, car)
+    finally:
+        answered = True
+        if not calling:
+            waiter.cancel()
+    if calling:
+        # Let the call finish: a "typing…" arriving after the answer would show under it for 5 s, and a
+        # placeholder on its way is where the answer goes.
+        await waiter
+    reply = Reply(failure, markup) if failure is not None else await render(value)
+    if reply is None:
+        if isinstance(shown, Message) and shown is not message:  # the placeholder
+            with suppress(TelegramError):
+                await shown.delete()
+        return None
+    if shown is None:
+        return await say(update, reply.text, reply.markup)
+    await edit(shown, reply.text, reply.markup)
+    return shown if isinstance(shown, Message) else None

@@ -22,16 +22,16 @@ from telegram.ext import (
     filters,
 )
 
-from bot.bmw.errors import BMWError
 from bot.bmw.models import ChargingProfile, ExecutionState, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS, WindowEdge
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
+    Reply,
     answer,
+    answer_slowly,
     chosen_car,
     edit,
-    error_text,
     message_of,
     newest_prompt,
     pressed_car,
@@ -43,7 +43,6 @@ from bot.chat.common import (
     user_id,
 )
 from bot.chat.remote import run_service
-from bot.garage import GarageError
 from bot.store import StoredVehicle
 
 FLOW = "schedule_time"
@@ -140,20 +139,27 @@ async def schedule_command(update: Update, context: Context) -> None:
     car = await chosen_car(update, context, needs="chargingControl", unsupported=texts.SCHEDULE_UNSUPPORTED)
     if car is None:
         return
-    message = await say(update, texts.SCHEDULE_LOADING.format(car=texts.car_label(car)))
     tg_id = user_id(update)
-    try:
-        profile = await services(context).garage.charging_profile(tg_id, car.vin)
-    except (BMWError, GarageError) as exc:
-        await edit(message, error_text(exc, car))
-        return
-    if profile is None:
-        await edit(message, texts.SCHEDULE_NONE.format(car=texts.car_label(car)))
-        return
-    # A new schedule replaces any open draft of this car: the older message's buttons go stale.
-    draft = Draft(services(context).refs.ref(tg_id, car.vin), message, profile, profile)
-    _drafts(context)[car.vin] = draft
-    await _show(car, draft)
+    ref = services(context).refs.ref(tg_id, car.vin)
+    read: ChargingProfile | None = None
+
+    async def render(profile: ChargingProfile | None) -> Reply:
+        nonlocal read
+        read = profile
+        if profile is None:
+            return Reply(texts.SCHEDULE_NONE.format(car=texts.car_label(car)))
+        return Reply(texts.schedule(car, profile), keyboards.schedule(ref, profile, None))
+
+    message = await answer_slowly(
+        update,
+        car,
+        lambda: services(context).garage.charging_profile(tg_id, car.vin),
+        render,
+        waiting=texts.SCHEDULE_LOADING.format(car=texts.car_label(car)),
+    )
+    if message is not None and read is not None:
+        # A new schedule replaces any open draft of this car: the older message's buttons go stale.
+        _drafts(context)[car.vin] = Draft(ref, message, read, read)
 
 
 async def _pressed_draft(

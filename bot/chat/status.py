@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
+from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.bmw.errors import BMWError
+from bot.bmw.models import VehicleStatus
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
+    Reply,
     answer,
+    answer_slowly,
     chat_of,
     chosen_car,
     edit,
@@ -39,15 +42,20 @@ async def show_status(
     update: Update, context: Context, car: StoredVehicle, message: MaybeInaccessibleMessage | None = None
 ) -> None:
     """Fetch and show the status, editing `message` in place when given (Refresh)."""
-    tg_id = user_id(update)
-    if message is None:
-        message = await say(update, texts.UPDATING.format(car=texts.car_label(car)))
-    try:
-        status = await services(context).garage.status(tg_id, car.vin)
-    except (BMWError, GarageError) as exc:
-        await edit(message, error_text(exc, car), status_markup(update, context, car))
-        return
-    await edit(message, texts.status(car, status), status_markup(update, context, car))
+    markup = status_markup(update, context, car)
+
+    async def render(status: VehicleStatus) -> Reply:
+        return Reply(texts.status(car, status), markup)
+
+    await answer_slowly(
+        update,
+        car,
+        lambda: services(context).garage.status(user_id(update), car.vin),
+        render,
+        waiting=texts.UPDATING.format(car=texts.car_label(car)),
+        markup=markup,
+        message=message,
+    )
 
 
 async def status_command(update: Update, context: Context) -> None:
@@ -67,16 +75,22 @@ async def refresh(update: Update, context: Context) -> None:
 
 async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:
     """Send the car's position as a location pin (or say that it is not shared)."""
-    try:
-        status = await services(context).garage.status(user_id(update), car.vin)
-    except (BMWError, GarageError) as exc:
-        await say(update, error_text(exc, car))
-        return
-    position = status.position
-    if position is None or not position.usable:
-        await say(update, texts.no_location(car, position))
-        return
-    await chat_of(update).send_location(latitude=position.lat, longitude=position.lon)
+
+    async def render(status: VehicleStatus) -> Reply | None:
+        position = status.position
+        if position is None or not position.usable:
+            return Reply(texts.no_location(car, position))
+        await chat_of(update).send_location(latitude=position.lat, longitude=position.lon)
+        return None
+
+    await answer_slowly(
+        update,
+        car,
+        lambda: services(context).garage.status(user_id(update), car.vin),
+        render,
+        waiting=texts.LOCATING.format(car=texts.car_label(car)),
+        action=ChatAction.FIND_LOCATION,
+    )
 
 
 async def location(update: Update, context: Context) -> None:

@@ -121,6 +121,7 @@ UNLINK_KEPT = "OK, nothing was removed."
 
 # Status
 UPDATING = "Asking {car} for its status…"
+LOCATING = "Asking {car} where it is…"
 NO_POSITION = "not shared"
 IMPOSSIBLE_POSITION = "unknown: BMW sent coordinates that are no place on Earth"
 
@@ -135,6 +136,10 @@ def where(position: Position | None) -> str:
 def no_location(car: StoredVehicle, position: Position | None) -> str:
     return f"{car_label(car)}: 📍 {where(position)}"
 
+
+# A read BMW is slow to answer: the placeholder's second line, then the verdict
+STILL_WAITING = "{waiting}\n⏳ Still waiting for BMW…"
+NOT_ANSWERING = "⌛ BMW is not answering; try again in a few minutes."
 
 # Remote commands
 SERVICE_NAMES: dict[ServiceType, str] = {
@@ -304,6 +309,7 @@ def outcome(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
 
 # Range map
 MAP_DRAWING = "Drawing the range map…"
+MAP_LOADING = "Drawing the range map of {car}…"
 MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
 MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a plain background.)"
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}

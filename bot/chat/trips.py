@@ -7,11 +7,9 @@ from datetime import UTC, datetime
 from telegram import Update
 from telegram.ext import CommandHandler
 
-from bot.bmw.errors import BMWError
-from bot.bmw.models import Destination
+from bot.bmw.models import AllTrips, Destination, LastTrip
 from bot.chat import texts
-from bot.chat.common import Context, chosen_car, edit, error_text, say, services, user_id
-from bot.garage import GarageError
+from bot.chat.common import Context, Reply, answer_slowly, chosen_car, services, user_id
 
 DESTINATIONS_SHOWN = 10
 _LONG_AGO = datetime.min.replace(tzinfo=UTC)
@@ -26,15 +24,17 @@ async def trips_command(update: Update, context: Context) -> None:
     car = await chosen_car(update, context, needs="statisticsAvailable", unsupported=texts.TRIPS_UNSUPPORTED)
     if car is None:
         return
-    message = await say(update, texts.TRIPS_LOADING.format(car=texts.car_label(car)))
     garage, tg_id = services(context).garage, user_id(update)
-    try:
-        last = await garage.last_trip(tg_id, car.vin)
-        every = await garage.all_trips(tg_id, car.vin)
-    except (BMWError, GarageError) as exc:
-        await edit(message, error_text(exc, car))
-        return
-    await edit(message, texts.trips(car, last, every))
+
+    async def fetch() -> tuple[LastTrip | None, AllTrips | None]:
+        return await garage.last_trip(tg_id, car.vin), await garage.all_trips(tg_id, car.vin)
+
+    async def render(trips: tuple[LastTrip | None, AllTrips | None]) -> Reply:
+        return Reply(texts.trips(car, *trips))
+
+    await answer_slowly(
+        update, car, fetch, render, waiting=texts.TRIPS_LOADING.format(car=texts.car_label(car))
+    )
 
 
 async def destinations_command(update: Update, context: Context) -> None:
@@ -43,13 +43,17 @@ async def destinations_command(update: Update, context: Context) -> None:
     )
     if car is None:
         return
-    message = await say(update, texts.DESTINATIONS_LOADING.format(car=texts.car_label(car)))
-    try:
-        items = await services(context).garage.destinations(user_id(update), car.vin)
-    except (BMWError, GarageError) as exc:
-        await edit(message, error_text(exc, car))
-        return
-    await edit(message, texts.destinations(car, newest_first(items)))
+
+    async def render(items: list[Destination]) -> Reply:
+        return Reply(texts.destinations(car, newest_first(items)))
+
+    await answer_slowly(
+        update,
+        car,
+        lambda: services(context).garage.destinations(user_id(update), car.vin),
+        render,
+        waiting=texts.DESTINATIONS_LOADING.format(car=texts.car_label(car)),
+    )
 
 
 def handlers() -> list:
