@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.bmw.simulator import Fault
+from bot.bmw.simulator.faults import Faults
 from bot.cardata.simulator import fleet
 from bot.cardata.simulator.fleet import CarSpec
 
@@ -238,7 +239,7 @@ class CardataState:
         self._containers: dict[str, Container] = {}
         self._outbox: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
         self._drops: list[str | None] = []  # gcids whose stream the broker must drop (None = all)
-        self._faults: list[Fault] = []
+        self._faults = Faults(self._lock)
         self._next_serial = 600001
         self.requests: list[RequestRecord] = []
         self.published: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
@@ -845,24 +846,14 @@ class CardataState:
         answer late ("slow"); the stream fails through drop_connections and expire_tokens instead."""
         if fault.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {', '.join(FAULT_KINDS)}")
-        with self._lock:
-            self._faults.append(fault)
+        self._faults.add_fault(fault)
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear_faults()
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         """The first fault matching this request, used up by one."""
-        with self._lock:
-            for fault in self._faults:
-                if fault.matches(method, path):
-                    if fault.times is not None:
-                        fault.times -= 1
-                        if fault.times == 0:
-                            self._faults.remove(fault)
-                    return fault
-            return None
+        return self._faults.take_fault(method, path)
 
     # -- the request log and a view for tests ------------------------------------------------------------
 
