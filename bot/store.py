@@ -737,6 +737,11 @@ class Store:
             if ended is not None:
                 self._record_session(db, ended, "SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin")
 
+    def watched_count(self) -> int:
+        return int(self._rows("SELECT count(*) AS n FROM charge_watches")[0]["n"])
+
+    # --- charging history (written with the watch or track that ends a charge) ------------------------------
+
     def _record_session(self, db: Database, session: ChargeSession, linked: str) -> None:
         """Add a session to the history, unless it is there already or `linked` (a query) finds nothing."""
         db.execute(
@@ -745,17 +750,14 @@ class Store:
             vars(session),
         )
 
-    def charge_sessions(self, tg_id: int, vin: str, limit: int | None = None) -> list[ChargeSession]:
+    def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
         """The car's recorded charge sessions, newest first."""
         return self._records(
             ChargeSession,
             f"SELECT {_SESSION_COLUMNS} FROM charge_sessions WHERE tg_id = ? AND vin = ?"
-            " ORDER BY started_at DESC LIMIT ?",
-            (tg_id, vin, -1 if limit is None else limit),
+            " ORDER BY started_at DESC",
+            (tg_id, vin),
         )
-
-    def watched_count(self) -> int:
-        return int(self._rows("SELECT count(*) AS n FROM charge_watches")[0]["n"])
 
     # --- refused logins -------------------------------------------------------------------------------------
 

@@ -45,6 +45,8 @@ async def test_a_finished_charge_is_listed_drawn_and_exported_once(bot, sandbox,
     cycle = Cycles()
     alice = sandbox.user(401)
     await link(alice)
+    alice.send("/help")
+    await alice.wait_for_bot_message("/history — Charging history")
     alice.send("/history")
     await alice.wait_for_bot_message("No charge of")
     await cycle(bot)
