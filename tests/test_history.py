@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, date, datetime
 
 from PIL import Image
 from telegram.ext import Application
 
-from bot.charts import BAR_COLOUR, LINE_COLOUR
+from bot.charts import BAR_COLOUR, LINE_COLOUR, HistoryWords, history_chart
 from bot.chat import texts
-from bot.history import BMW_HISTORY, CSV_COLUMNS, ChargeSession, merge, usable_kwh
+from bot.history import BMW_HISTORY, CSV_COLUMNS, ChargeSession, energy_per_day, merge, usable_kwh
 from bot.store import Store
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
 from tests.support.watcher import FINISHED, Cycles
@@ -176,3 +177,19 @@ def test_usable_capacity_follows_the_model_string():
     assert usable_kwh("i3 94 (+ REX)") == 27.2 and usable_kwh("i3 120") == 37.9
     assert usable_kwh("I3 +REX") == usable_kwh("i3") == 18.8
     assert usable_kwh(None) == 27.2 and usable_kwh("I3", battery_kwh=42.2) == 42.2
+
+
+def test_the_chart_sums_each_day_and_does_without_an_unknown_state_of_charge():
+    def ended(day: int, kwh: float | None) -> ChargeSession:
+        end = datetime(2026, 5, day, 18, 0, tzinfo=UTC).timestamp()
+        return ChargeSession(
+            1, BEV_VIN, end - 3600, end, None, None, kwh, "full", None, None, None, "iremote"
+        )
+
+    sessions = [ended(3, 2.5), ended(3, 1.5), ended(1, None), ended(4, 9.0), ended(2, 4.0)]
+    days = energy_per_day(sessions, date(2026, 5, 3), days=3, tz=UTC)
+    assert days == [(date(2026, 5, 1), 0.0), (date(2026, 5, 2), 4.0), (date(2026, 5, 3), 4.0)]
+    png = history_chart(days, [], HistoryWords("kWh per day", "State of charge", "unknown"))
+    assert _pixels(png, BAR_COLOUR) > 100 and _pixels(png, LINE_COLOUR) == 0
+    empty = history_chart([(day, 0.0) for day, _ in days], [], HistoryWords("kWh", "SoC", "unknown"))
+    assert _pixels(empty, BAR_COLOUR) == 0
