@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlite_utils import Database, Migrations
 
 from bot.cardata.models import Tokens
-from bot.cardata.storage import CarDataLink, ChargeTrack
+from bot.cardata.storage import CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import Secrets
+from bot.history import ChargeSession, from_cardata
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -289,6 +290,30 @@ def m005_cardata(db: Database) -> None:
     db.execute("CREATE INDEX idx_cardata_tracks_pending ON cardata_tracks (tg_id) WHERE pending IS NOT NULL")
 
 
+def m006_charge_sessions(db: Database) -> None:
+    # The charging history (bot/history.py): one row per charge, keyed by its start so that writing the
+    # same session again changes nothing. Read per car, newest first.
+    db.create_table(
+        "charge_sessions",
+        {
+            "tg_id": int,
+            "vin": str,
+            "started_at": float,
+            "ended_at": float,
+            "soc_start": float,
+            "soc_end": float,
+            "energy_kwh": float,
+            "ended": str,
+            "reason": str,
+            "lat": float,
+            "lon": float,
+            "source": str,
+        },
+        pk=("tg_id", "vin", "started_at"),
+        not_null=["ended_at", "ended", "source"],
+    )
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -298,6 +323,7 @@ _STEPS = [
         m003_login_attempts_and_refusals,
         m004_commands_in_flight,
         m005_cardata,
+        m006_charge_sessions,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -357,6 +383,8 @@ _WATCH_FIELDS = _field_names(ChargeWatch)
 _WATCH_COLUMNS = ", ".join(_WATCH_FIELDS)
 _LOGIN_FIELDS = _field_names(LoginAttempts)
 _COMMAND_COLUMNS = ", ".join(_field_names(CommandInFlight))
+_SESSION_FIELDS = _field_names(ChargeSession)
+_SESSION_COLUMNS = ", ".join(_SESSION_FIELDS)
 _PREF_COLUMNS = {name: f"notify_{name}" for name in _field_names(NotifyPrefs)}  # field -> users column
 
 
@@ -492,6 +520,7 @@ class Store:
                 "cardata_calls",
                 "cardata_states",
                 "cardata_tracks",
+                "charge_sessions",
             ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
         self._forget_deleted()
@@ -695,8 +724,9 @@ class Store:
         found = self._records(ChargeWatch, sql, (tg_id, vin))
         return found[0] if found else None
 
-    def save_watch(self, watch: ChargeWatch) -> None:
-        """Store the watcher's state of a car; ignored when the car was unlinked meanwhile (no orphan)."""
+    def save_watch(self, watch: ChargeWatch, ended: ChargeSession | None = None) -> None:
+        """Store the watcher's state of a car, and with it the charge that `ended` (once: a session already
+        recorded stays as it is); ignored when the car was unlinked meanwhile (no orphan)."""
         with self._write() as db:
             db.execute(
                 f"INSERT OR REPLACE INTO charge_watches ({_WATCH_COLUMNS})"
@@ -704,9 +734,30 @@ class Store:
                 " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
                 vars(watch),
             )
+            if ended is not None:
+                self._record_session(db, ended, "SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin")
 
     def watched_count(self) -> int:
         return int(self._rows("SELECT count(*) AS n FROM charge_watches")[0]["n"])
+
+    # --- charging history (written with the watch or track that ends a charge) ------------------------------
+
+    def _record_session(self, db: Database, session: ChargeSession, linked: str) -> None:
+        """Add a session to the history, unless it is there already or `linked` (a query) finds nothing."""
+        db.execute(
+            f"INSERT OR IGNORE INTO charge_sessions ({_SESSION_COLUMNS})"
+            f" SELECT {_params(_SESSION_FIELDS)} WHERE EXISTS ({linked})",
+            vars(session),
+        )
+
+    def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
+        """The car's recorded charge sessions, newest first."""
+        return self._records(
+            ChargeSession,
+            f"SELECT {_SESSION_COLUMNS} FROM charge_sessions WHERE tg_id = ? AND vin = ?"
+            " ORDER BY started_at DESC",
+            (tg_id, vin),
+        )
 
     # --- refused logins -------------------------------------------------------------------------------------
 
@@ -931,6 +982,13 @@ class Store:
                     track.last_event,
                     track.owner,
                 ),
+            )
+
+    def end_cardata_charge(self, track: ChargeTrack, ended: EndedCharge) -> None:
+        with self._write() as db:  # one transaction: the inner write is a savepoint
+            self.save_cardata_track(track)
+            self._record_session(
+                db, from_cardata(ended), "SELECT 1 FROM cardata_accounts WHERE tg_id = :tg_id"
             )
 
     def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:

@@ -11,6 +11,9 @@ Exactly once, across restarts, with the store's `ChargeWatch` as the only memory
 the push, `last_event` records it and an ended session is cleared. A push that fails stays pending and goes
 out on a later cycle; a restart between sending and recording repeats that one push once (Telegram offers
 no idempotent send), and never loses it. A restart mid-charge continues the session from the store.
+An ended session joins the charging history (bot/history.py) in the first write that holds its end (before
+the push, or closing it when no push is wanted); the store keeps the first record of a session, so writing
+it again after a restart or a failed push changes nothing.
 
 Polling adapts: charging or plugged-in cars every `charge_poll_seconds`, idle cars every `idle_poll_seconds`,
 failing cars back off exponentially (capped). An account whose stored password BMW keeps refusing is marked
@@ -34,6 +37,7 @@ from enum import StrEnum
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
 from bot.garage import Garage, GarageError, PasswordRefused
+from bot.history import IREMOTE, ChargeSession, energy_kwh, usable_kwh
 from bot.store import ChargeWatch, NotifyPrefs
 
 log = logging.getLogger(__name__)
@@ -217,10 +221,11 @@ class Watcher:
             self._store.save_watch(pending)
             return
         done = _settled(pending, event)
+        ended = None if event.kind is EventKind.STARTED else self._session(event)
         if not _wanted(self._store.notify_prefs(watch.tg_id), event.kind):
-            self._store.save_watch(done)
+            self._store.save_watch(done, ended)
             return
-        self._store.save_watch(pending)  # the transition is on disk before the push leaves
+        self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
         try:
             await self._push(event)
         except Exception as exc:
@@ -234,6 +239,26 @@ class Watcher:
             return
         report.pushed += 1
         self._store.save_watch(done)
+
+    def _session(self, event: ChargeEvent) -> ChargeSession:
+        """The ended charge of `event`, for the history; its kWh estimated from the model's battery."""
+        car = self._store.vehicle(event.tg_id, event.vin)
+        soc_end, position = _soc(event.status), event.status.position
+        here = position if position is not None and position.usable else None
+        return ChargeSession(
+            tg_id=event.tg_id,
+            vin=event.vin,
+            started_at=event.charging_since,
+            ended_at=max(event.charging_since, event.seen_at),
+            soc_start=event.soc_at_start,
+            soc_end=soc_end,
+            energy_kwh=energy_kwh(event.soc_at_start, soc_end, usable_kwh(car.model if car else None)),
+            ended=(event.outcome or event.kind).value,
+            reason=event.status.last_charging_end_reason,
+            lat=here.lat if here else None,
+            lon=here.lon if here else None,
+            source=IREMOTE,
+        )
 
     def _backoff(self, watch: ChargeWatch, failures: int) -> float:
         plugged = watch.charging_status == CHARGING or watch.connection_status == "CONNECTED"

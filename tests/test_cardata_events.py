@@ -16,6 +16,7 @@ from bot.cardata import models as m
 from bot.cardata.events import ChargeDetector, ChargeEvent, ChargeEventKind
 from bot.cardata.storage import CarDataLink
 from bot.crypto import generate_secret_key
+from bot.history import usable_kwh
 from bot.store import Store
 
 OWNER = 7
@@ -64,6 +65,8 @@ async def _send(store: Store, detector: ChargeDetector, state: m.CarState, **val
         "soc": m.SOC_HEADER,
         "target": m.SOC_TARGET,
         "reason": m.REASON_CHARGING_END,
+        "lat": m.LATITUDE,
+        "lon": m.LONGITUDE,
     }
     changed = state.merge({keys[name]: m.TelematicValue(value) for name, value in values.items()})
     store.save_cardata_state(OWNER, state.vin, state.to_json())
@@ -182,3 +185,47 @@ async def test_a_new_charge_after_an_ended_one_is_a_new_session(path: Path) -> N
     kinds = [e.kind for e in pushes]
     assert kinds == [ChargeEventKind.STARTED, ChargeEventKind.STOPPED] * 2
     assert pushes[0].session_start != pushes[2].session_start
+
+
+async def test_an_ended_charge_joins_the_history_once_with_its_numbers_pushed_or_not(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, lat="48.17754", lon="11.55635")
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+    clock.now += 3600
+    await _send(store, detector, state, status="CHARGINGENDED", soc="79")
+    pushes.failing = True  # the end is decided and recorded; its push waits
+    clock.now += 120
+    await detector.tick()
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED]
+    store.close()
+
+    pushes.failing = False
+    store, detector = _open(path, clock, pushes)
+    await detector.tick()
+    clock.now += 1000
+    await detector.tick()
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.COMPLETE]
+    [session] = store.charge_sessions(OWNER, VIN)
+    assert (session.started_at, session.ended_at) == (T0, T0 + 3600)  # ended when first seen, not debounced
+    assert (session.soc_start, session.soc_end, session.ended, session.source) == (
+        40,
+        79,
+        "complete",
+        "cardata",
+    )
+    assert session.energy_kwh == round(0.39 * usable_kwh(None), 2)  # no model known: the 94 Ah i3's 27.2 kWh
+    assert (session.lat, session.lon) == (48.17754, 11.55635)
+
+
+async def test_a_stopped_charge_keeps_the_cars_reason_in_the_history(path: Path) -> None:
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+    await _send(store, detector, state, status="NOCHARGING", soc="55", reason="CONNECTOR_REMOVED")
+    clock.now += 120
+    await detector.tick()
+    [session] = store.charge_sessions(OWNER, VIN)
+    assert (session.ended, session.reason, session.lat) == ("stopped", "CONNECTOR_REMOVED", None)

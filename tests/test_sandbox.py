@@ -265,6 +265,25 @@ async def test_photo_upload_arrives_intact_and_downloads_through_get_file(
         await tg_bot.send_photo(alice.id, photo="AgACnope")
 
 
+async def test_document_upload_keeps_its_bytes_and_name_and_downloads_through_get_file(
+    tg_bot: Bot, alice: SandboxUser
+) -> None:
+    data = b"started,kwh\n2026-05-01T18:00:00+02:00,3.76\n"
+    alice.send("/history")
+    sent = await tg_bot.send_document(alice.id, document=data, filename="history.csv", caption="<b>All</b>")
+    assert sent.document is not None and sent.document.file_name == "history.csv"
+    assert (sent.document.mime_type, sent.document.file_size) == ("text/csv", len(data))
+    again = await tg_bot.send_document(alice.id, document=sent.document.file_id)
+    assert again.document is not None and again.document.file_id == sent.document.file_id
+    downloaded = await (await tg_bot.get_file(sent.document.file_id)).download_as_bytearray()
+    assert bytes(downloaded) == data
+    documents = [(m.document, m.document_name, m.caption) for m in alice.bot_messages]
+    assert documents == [(data, "history.csv", "<b>All</b>"), (data, "history.csv", None)]
+    assert "[document history.csv" in alice.transcript()
+    with pytest.raises(BadRequest, match="File must be non-empty"):
+        await tg_bot.send_document(alice.id, document=b"", filename="empty.csv")
+
+
 async def test_commands_are_stored_per_scope(bot_api: BotApiServer, tg_bot: Bot) -> None:
     commands = [BotCommand("status", "State of charge and range"), BotCommand("link", "Link your car")]
     assert await tg_bot.set_my_commands(commands)

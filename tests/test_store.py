@@ -14,8 +14,9 @@ import pytest
 from sqlite_utils import Database
 
 from bot.cardata.models import TelematicValue, Tokens
-from bot.cardata.storage import CarDataLink, ChargeTrack
+from bot.cardata.storage import CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import SecretKeyMismatch, generate_secret_key
+from bot.history import ChargeSession
 from bot.store import (
     _SECRET_COLUMNS,
     MIGRATIONS,
@@ -102,6 +103,8 @@ def link_alice_cardata(store: Store) -> None:
     assert store.spend_cardata_call(ALICE, "2026-05-04", 40)
     store.save_cardata_state(ALICE, "WBY1Z21000V000001", {"k": TelematicValue("1").to_json()})
     store.save_cardata_track(ChargeTrack(ALICE, "WBY1Z21000V000001", status="CHARGINGACTIVE"))
+    ended = EndedCharge(ALICE, "WBY1Z21000V000001", 500.0, 900.0, 40, 80, "complete", None, (48.1, 11.5))
+    store.end_cardata_charge(ChargeTrack(ALICE, "WBY1Z21000V000001", last_event="ended:500"), ended)
 
 
 @contextmanager
@@ -148,6 +151,7 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "cardata_calls",
             "cardata_states",
             "cardata_tracks",
+            "charge_sessions",
         }
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
@@ -299,6 +303,38 @@ def test_save_watch_does_not_resurrect_an_unlinked_car(store: Store) -> None:
     store.save_watch(ChargeWatch("VIN_A", BOB, None, None, None, None, None, 0.0, 0))
     assert store.watch(ALICE, "VIN_A") is None
     assert store.watched_count() == 0
+
+
+def session(tg_id: int, vin: str, started_at: float, **fields: object) -> ChargeSession:
+    values: dict[str, object] = {
+        "ended_at": started_at + 3600,
+        "soc_start": 40.0,
+        "soc_end": 80.0,
+        "energy_kwh": 10.88,
+        "ended": "full",
+        "reason": "CHARGING_GOAL_REACHED",
+        "lat": 48.1,
+        "lon": 11.5,
+        "source": "iremote",
+    }
+    values.update(fields)
+    return ChargeSession(tg_id=tg_id, vin=vin, started_at=started_at, **values)  # type: ignore[arg-type]
+
+
+def test_a_session_saved_with_a_watch_is_recorded_once_for_a_linked_car_only(store: Store) -> None:
+    store.save_vehicles(ALICE, [car(ALICE, "VIN_A")])
+    watch = store.watch(ALICE, "VIN_A")
+    assert watch is not None
+    first, later = session(ALICE, "VIN_A", 1000.0), session(ALICE, "VIN_A", 9000.0, lat=None, lon=None)
+    store.save_watch(watch, first)
+    store.save_watch(watch, session(ALICE, "VIN_A", 1000.0, soc_end=90.0))  # the same session again
+    store.save_watch(watch, later)
+    store.save_watch(watch, session(BOB, "VIN_A", 5000.0))  # not Bob's car
+    assert store.charge_sessions(ALICE, "VIN_A") == [later, first]  # newest first, the first record kept
+    assert store.charge_sessions(BOB, "VIN_A") == []
+    store.save_vehicles(ALICE, [])
+    store.save_watch(watch, session(ALICE, "VIN_A", 20000.0))  # unlinked meanwhile: no orphan
+    assert len(store.charge_sessions(ALICE, "VIN_A")) == 2
 
 
 def test_two_users_can_link_the_same_car(store: Store) -> None:
@@ -546,6 +582,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m003_login_attempts_and_refusals",
         "m004_commands_in_flight",
         "m005_cardata",
+        "m006_charge_sessions",
     ]
 
 

@@ -12,6 +12,8 @@ only memory: an event is written to the track (`pending`) before its push leaves
 `last_event` records its key and `pending` is cleared. A push that fails stays pending and is tried again;
 a restart between sending and recording repeats that one push once (Telegram offers no idempotent send),
 and never loses it. The debounce deadline is stored too, so a restart mid-debounce still decides the end.
+The write that ends a session also records it in the charging history (`EndedCharge`), so it is recorded
+exactly once, pushed or not.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from enum import StrEnum
 from typing import Any, Self
 
 from bot.cardata.models import CHARGING_STATUS, HV_STATUS, CarState, HvStatus
-from bot.cardata.storage import CarDataStore, ChargeTrack
+from bot.cardata.storage import CarDataStore, ChargeTrack, EndedCharge
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +187,21 @@ class ChargeDetector:
                 target_soc=target,
                 reason=None if complete else state.reason_charging_end,
             )
-            self._store.save_cardata_track(
-                replace(track, session_start=None, soc_at_start=None, deadline=None, pending=event.to_json())
+            ended = EndedCharge(
+                owner,
+                vin,
+                started_at=track.session_start,
+                ended_at=max(track.session_start, track.deadline - self._debounce),
+                soc_start=track.soc_at_start,
+                soc_end=soc,
+                outcome=event.kind.value,
+                reason=state.reason_charging_end,
+                position=state.position,
+            )
+            # The charge joins the history in the write that ends its session: once, whatever the push does.
+            self._store.end_cardata_charge(
+                replace(track, session_start=None, soc_at_start=None, deadline=None, pending=event.to_json()),
+                ended,
             )
             log.info("cardata: charge of %s ended: %s", owner, event.kind)
 

@@ -41,6 +41,21 @@ class ChargeTrack:
     last_event: str | None = None
 
 
+@dataclass(frozen=True)
+class EndedCharge:
+    """A charge the detector saw end, for the owner's charging history. Times are epoch seconds."""
+
+    owner: int
+    vin: str
+    started_at: float  # when the charge was first seen active
+    ended_at: float  # when it was first seen no longer active (the debounce's start)
+    soc_start: float | None
+    soc_end: float | None
+    outcome: str  # "complete" or "stopped" (ChargeEventKind)
+    reason: str | None  # reasonChargingEnd, when the car sent one
+    position: tuple[float, float] | None  # (lat, lon), where the car last reported being
+
+
 class CarDataStore(Protocol):
     # links and tokens
     def cardata_link(self, owner: int) -> CarDataLink | None: ...
@@ -66,6 +81,11 @@ class CarDataStore(Protocol):
     # the charge-event detector
     def cardata_track(self, owner: int, vin: str) -> ChargeTrack | None: ...
     def save_cardata_track(self, track: ChargeTrack) -> None: ...
+    def end_cardata_charge(self, track: ChargeTrack, ended: EndedCharge) -> None:
+        """Save the track that ends a charge and record the charge in the owner's history, atomically (so
+        it is recorded once); ignored, as the track is, when the owner is no longer linked."""
+        ...
+
     def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:
         """Tracks whose debounce deadline has passed, or whose event is still pending."""
         ...

@@ -253,3 +253,11 @@ def send_place(nonce: str, targets: Sequence[tuple[str, StoredVehicle]]) -> Inli
     return InlineKeyboardMarkup(
         [[_button(texts.send_to(car), SEND_POI, f"{nonce}{SEP}{ref}")] for ref, car in targets]
     )
+
+
+# The charging history's CSV: "<HISTORY_CSV>:<car ref>".
+HISTORY_CSV = "hcsv"
+
+
+def history_csv(ref: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)]])

@@ -19,6 +19,7 @@ from bot.bmw.models import (
     VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -32,6 +33,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("schedule", "Charging schedule: timers, window, mode"),
     ("trips", "Last trip and statistics of all trips"),
     ("destinations", "The car's last destinations"),
+    ("history", "Charging history: last charges, chart, CSV"),
     ("cars", "Choose which car to use"),
     ("notify", "Choose which charging messages you get"),
     ("link", "Link your BMW ConnectedDrive account"),
@@ -590,3 +592,53 @@ def place(poi: Poi) -> str:
 
 def send_to(car: StoredVehicle) -> str:
     return f"🚗 Send to {car_label(car)}"
+
+
+# Charging history
+HISTORY_NONE = (
+    "📊 No charge of {car} recorded yet. I note every charge I see from now on, and /history shows them."
+)
+HISTORY_TITLE = "📊 <b>Charging history of {car}</b>"
+HISTORY_ESTIMATED = "≈ kWh estimated from the share of the battery charged and its usable capacity."
+HISTORY_CHART_CAPTION = "📊 {car}, last {days} days: ≈ {kwh:.1f} kWh in {charges}"
+HISTORY_CHART_ENERGY = "Energy charged per day, last {days} days (kWh, estimated)"
+HISTORY_CHART_SOC = "State of charge during the last charge"
+HISTORY_CHART_NO_SOC = "The car did not report its state of charge for this charge."
+HISTORY_CSV_BUTTON = "📄 CSV of all charges"
+HISTORY_CSV_CAPTION = "📄 {car}: all {charges} recorded"
+SESSION_ENDINGS = {
+    "full": "🔋 full",
+    "complete": "🔋 complete",
+    "early": "🔌 stopped early",
+    "stopped": "🔌 stopped",
+    "interrupted": "⚠️ interrupted",
+    "error": "⚠️ error",
+}
+
+
+def _session(session: ChargeSession) -> str:
+    when = f"{local(session.started_at):%d %b %H:%M}"
+    start, end = session.soc_start, session.soc_end
+    socs = "–" if start is None or end is None else f"{start:.0f}–{end:.0f} %"
+    about = "" if session.source == BMW_HISTORY else "≈"  # BMW's own history measured it
+    kwh = "– kWh" if session.energy_kwh is None else f"{about}{session.energy_kwh:.1f} kWh"
+    ending = SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))
+    return f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))} · {ending}"
+
+
+def history(car: StoredVehicle, sessions: list[ChargeSession]) -> str:
+    """The last sessions, newest first, one line each."""
+    lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions)]
+    return "\n".join([*lines, "", HISTORY_ESTIMATED])
+
+
+def _charges(count: int) -> str:
+    return f"{count} charge" if count == 1 else f"{count} charges"
+
+
+def history_caption(car: StoredVehicle, days: int, kwh: float, count: int) -> str:
+    return HISTORY_CHART_CAPTION.format(car=car_label(car), days=days, kwh=kwh, charges=_charges(count))
+
+
+def history_csv_caption(car: StoredVehicle, count: int) -> str:
+    return HISTORY_CSV_CAPTION.format(car=car_label(car), charges=_charges(count))

@@ -56,6 +56,8 @@ class ChatMessage:
     date: dt.datetime
     parse_mode: str | None = None
     sticker: str | None = None
+    document: bytes | None = None
+    document_name: str | None = None
 
     def button(self, text: str) -> Button:
         """The button labelled exactly `text`, else the first whose label contains it."""
@@ -74,6 +76,8 @@ class ChatMessage:
             body = self.text
         elif self.photo is not None:
             body = f"[photo {len(self.photo)} bytes] {self.caption or ''}".rstrip()
+        elif self.document is not None:
+            body = f"[document {self.document_name} {len(self.document)} bytes] {self.caption or ''}".rstrip()
         elif self.venue is not None:
             body = f"[venue {self.venue.get('title')}, {self.venue.get('address')}]"
         elif self.location is not None:
@@ -258,7 +262,7 @@ class SandboxUser:
 
 def _chat_message(server: BotApiServer, item: dict[str, Any]) -> ChatMessage:
     """A ChatMessage from the server's chat JSON (the same JSON the demo page reads)."""
-    photo = item["photo"]
+    photo, document = item["photo"], item["document"]
     return ChatMessage(
         message_id=item["message_id"],
         from_bot=item["from_bot"],
@@ -273,4 +277,6 @@ def _chat_message(server: BotApiServer, item: dict[str, Any]) -> ChatMessage:
         date=dt.datetime.fromtimestamp(item["date"], dt.UTC),
         parse_mode=item["parse_mode"],
         sticker=item["sticker"],
+        document=server.file_bytes(document["file_id"]) if document else None,
+        document_name=document["file_name"] if document else None,
     )

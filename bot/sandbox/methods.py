@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import mimetypes
 import re
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from bot.sandbox.params import (
     CHAT_ACTIONS,
     MAX_CALLBACK_ANSWER,
     MAX_CAPTION,
+    MAX_DOCUMENT_BYTES,
     MAX_PHOTO_BYTES,
     MAX_PHOTO_RATIO,
     MAX_PHOTO_SIDES,
@@ -41,7 +43,7 @@ from bot.sandbox.webhooks import deliver
 
 # Methods that post or change a message: the ones Telegram's flood control counts.
 MESSAGE_METHODS = frozenset(
-    {"sendMessage", "sendPhoto", "sendLocation", "sendVenue"}
+    {"sendMessage", "sendPhoto", "sendDocument", "sendLocation", "sendVenue"}
     | {"editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
 )
 
@@ -71,6 +73,7 @@ class BotApiMethods:
                 "deleteMessage": self._delete_message,
                 "answerCallbackQuery": self._answer_callback_query,
                 "sendPhoto": self._send_photo,
+                "sendDocument": self._send_document,
                 "getFile": self._get_file,
                 "sendLocation": self._send_location,
                 "sendVenue": self._send_venue,
@@ -196,7 +199,7 @@ class BotApiMethods:
 
     def _edit_message_caption(self, bot: Bot, params: Params) -> dict[str, Any]:
         message = self._editable(bot, params)
-        if message.photo is None:
+        if message.photo is None and message.document is None:
             raise ApiError.bad_request("there is no caption in the message to edit")
         caption = params.text("caption")
         parse_mode = params.text("parse_mode")
@@ -313,6 +316,50 @@ class BotApiMethods:
         self._state.files[stored.file_id] = stored
         return stored
 
+    def _send_document(self, bot: Bot, params: Params) -> dict[str, Any]:
+        chat = bot.chat(params.chat_id())
+        caption = params.text("caption")
+        parse_mode = params.text("parse_mode")
+        if caption is not None:
+            check_text(caption, parse_mode, MAX_CAPTION, "message caption is too long")
+        document = self._document(params)
+        message = chat.new_message(
+            from_bot=True,
+            document=document,
+            caption=caption,
+            parse_mode=parse_mode,
+            reply_markup=inline_keyboard(params),
+        )
+        return bot.message_json(message)
+
+    def _document(self, params: Params) -> StoredFile:
+        """An uploaded document (kept byte for byte, with its file name) or one sent before, by file_id."""
+        if "document" not in params.files:
+            reference = params.text("document", required="there is no document in the request")
+            if reference not in self._state.files:
+                raise ApiError.bad_request("wrong file identifier/HTTP URL specified")
+            return self._state.files[reference]
+        data = params.files["document"]
+        if not data:
+            raise ApiError.bad_request("file must be non-empty")
+        if len(data) > MAX_DOCUMENT_BYTES:
+            raise ApiError.bad_request("file is too big")
+        name = params.file_names.get("document")
+        digest = hashlib.sha256(data).hexdigest()
+        number = len(self._state.files)
+        stored = StoredFile(
+            file_id=f"BQACAgIAAxkDAA{digest[:24]}{number:06d}",
+            file_unique_id=f"AgAD{digest[:12]}",
+            file_path=f"documents/file_{number}{mimetypes.guess_extension(_media_type(name)) or ''}",
+            data=data,
+            media_type=_media_type(name),
+            width=0,
+            height=0,
+            file_name=name,
+        )
+        self._state.files[stored.file_id] = stored
+        return stored
+
     def _get_file(self, bot: Bot, params: Params) -> dict[str, Any]:
         stored = self._state.files.get(params.text("file_id", required="file_id is empty") or "")
         if stored is None:
@@ -367,3 +414,9 @@ class BotApiMethods:
     def _delete_my_commands(self, bot: Bot, params: Params) -> bool:
         bot.commands.pop((scope_key(params.decoded("scope")), params.text("language_code") or ""), None)
         return True
+
+
+def _media_type(file_name: str | None) -> str:
+    """As Telegram does, from the file name's extension."""
+    guessed = mimetypes.guess_type(file_name or "")[0]
+    return guessed or "application/octet-stream"

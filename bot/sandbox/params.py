@@ -24,6 +24,7 @@ MAX_CALLBACK_ANSWER = 200
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_SIDES = 10000
 MAX_PHOTO_RATIO = 20
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # what a bot may upload
 
 # Telegram's error descriptions, word for word: callers match on them (bot/chat/common.py: "not modified").
 NOT_MODIFIED = (
@@ -123,9 +124,12 @@ def html_visible_text(text: str) -> str:
 class Params:
     """Typed access to parameters that arrive as strings (form, multipart, query) or as JSON values."""
 
-    def __init__(self, values: dict[str, Any], files: dict[str, bytes]) -> None:
+    def __init__(
+        self, values: dict[str, Any], files: dict[str, bytes], file_names: dict[str, str] | None = None
+    ) -> None:
         self.values = values
         self.files = files
+        self.file_names = file_names or {}  # an upload's file name, where the client sent one
 
     def text(self, name: str, *, required: str | None = None) -> str | None:
         value = self.values.get(name)
@@ -208,6 +212,7 @@ async def read_params(request: Request) -> Params:
     """Query string plus body, whichever encoding PTB or a curl user chose."""
     values: dict[str, Any] = dict(request.query_params)
     files: dict[str, bytes] = {}
+    file_names: dict[str, str] = {}
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         try:
@@ -221,9 +226,11 @@ async def read_params(request: Request) -> Params:
             for name, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     files[name] = await value.read()
+                    if value.filename:
+                        file_names[name] = value.filename
                 else:
                     values[name] = value
-    return Params(values, files)
+    return Params(values, files, file_names)
 
 
 def coordinates(params: Params) -> tuple[float, float]:

@@ -55,6 +55,7 @@ class StoredFile:
     media_type: str
     width: int
     height: int
+    file_name: str | None = None  # a document's
 
     def photo_size(self) -> dict[str, Any]:
         return {
@@ -77,6 +78,7 @@ class Message:
     parse_mode: str | None = None
     reply_markup: dict[str, Any] | None = None
     photo: StoredFile | None = None
+    document: StoredFile | None = None
     location: tuple[float, float] | None = None
     venue: dict[str, str] | None = None
     sticker: str | None = None
@@ -268,6 +270,14 @@ class Bot:
                 body["entities"] = entities
         if message.photo is not None:
             body["photo"] = [message.photo.photo_size()]
+        if message.document is not None:
+            body["document"] = {
+                "file_id": message.document.file_id,
+                "file_unique_id": message.document.file_unique_id,
+                "file_size": len(message.document.data),
+                "mime_type": message.document.media_type,
+                **({"file_name": message.document.file_name} if message.document.file_name else {}),
+            }
         if message.caption is not None:
             body["caption"] = message.caption
         if message.location is not None:
@@ -367,6 +377,13 @@ def chat_json(message: Message) -> dict[str, Any]:
             "url": f"/_sandbox/files/{message.photo.file_id}",
             "width": message.photo.width,
             "height": message.photo.height,
+        },
+        "document": None
+        if message.document is None
+        else {
+            "file_id": message.document.file_id,
+            "url": f"/_sandbox/files/{message.document.file_id}",
+            "file_name": message.document.file_name,
         },
         "location": None if message.location is None else list(message.location),
         "venue": message.venue,

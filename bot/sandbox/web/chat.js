@@ -109,6 +109,12 @@
       image.src = message.photo.url;
       bubble.append(image);
     }
+    if (message.document) {
+      const link = element("a", "document", `📄 ${message.document.file_name ?? "document"}`);
+      link.href = message.document.url;
+      link.download = message.document.file_name ?? "";
+      bubble.append(link);
+    }
     if (message.venue) {
       const venue = message.venue;
       bubble.append(element("div", "place", `📍 ${venue.title}\n${venue.address}\n${coordinates(message.location)}`));

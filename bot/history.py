@@ -1,0 +1,167 @@
+"""Charging history: the charge sessions the bot saw end, with the energy they added, as days and as CSV.
+
+The bot never measures energy: a session's kWh are the share of the battery it charged times the battery's
+usable capacity, which the i Remote API does not report per car (allTrips' `batterySizeMax` would cost a
+BMW call per session; CarData's basic data has `hvsMaxEnergyAbsolute`, not fetched yet). The capacity
+follows the model string: BMW named the i3s by cell size, "i3" (60 Ah) at launch, then "i3 94" and "i3 120".
+
+Sessions are recorded where a charge's end is decided (bot/watcher.py, bot/cardata/events.py), in the store
+write that makes the end durable, so each is recorded once. BMW's own CarData charging history (measured
+kWh from the grid) can join through `merge`. No Telegram and no SQLite here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta, tzinfo
+
+from bot.cardata.storage import EndedCharge
+
+# Usable capacity of the i3's batteries by cell size (Ah): BMW's figures.
+USABLE_KWH_BY_AH = {"120": 37.9, "94": 27.2, "60": 18.8}
+# "i3" / "I3 +REX" without a cell size: the launch model, 60 Ah.
+PLAIN_I3_KWH = USABLE_KWH_BY_AH["60"]
+# No model known (a CarData car before its basic data is read): the middle one, 94 Ah, at most ~40 % off.
+UNKNOWN_MODEL_KWH = USABLE_KWH_BY_AH["94"]
+_CELL_SIZE = re.compile(r"\b(120|94|60)\b")
+
+# How a session ended: i Remote outcomes (bot.watcher.Outcome, or "interrupted") and CarData's events.
+IREMOTE, CARDATA, BMW_HISTORY = "iremote", "cardata", "bmw"
+CSV_COLUMNS = (
+    "started",
+    "ended",
+    "minutes",
+    "soc_start",
+    "soc_end",
+    "energy_kwh_estimated",
+    "ended_how",
+    "reason",
+    "latitude",
+    "longitude",
+    "source",
+)
+CHART_DAYS = 30
+
+
+@dataclass(frozen=True)
+class ChargeSession:
+    """One charge of one car; the fields are the store's columns. Times are epoch seconds."""
+
+    tg_id: int
+    vin: str
+    started_at: float
+    ended_at: float
+    soc_start: float | None
+    soc_end: float | None
+    energy_kwh: float | None  # estimated (see the module's docstring) unless `source` measured it
+    ended: str  # full, early, error, interrupted (i Remote); complete, stopped (CarData)
+    reason: str | None  # the car's own end reason, when it sent one
+    lat: float | None
+    lon: float | None
+    source: str  # IREMOTE, CARDATA, or BMW_HISTORY for sessions from BMW's own charging history
+
+    @property
+    def seconds(self) -> float:
+        return max(0.0, self.ended_at - self.started_at)
+
+
+def usable_kwh(model: str | None, battery_kwh: float | None = None) -> float:
+    """The battery's usable capacity: the car's own figure when known, else by model string."""
+    if battery_kwh:
+        return battery_kwh
+    if model is None:
+        return UNKNOWN_MODEL_KWH
+    cells = _CELL_SIZE.search(model)
+    return USABLE_KWH_BY_AH[cells.group(1)] if cells else PLAIN_I3_KWH
+
+
+def energy_kwh(soc_start: float | None, soc_end: float | None, capacity_kwh: float) -> float | None:
+    """kWh added between two states of charge (%), never negative; None when either is unknown."""
+    if soc_start is None or soc_end is None:
+        return None
+    return round(max(0.0, soc_end - soc_start) / 100 * capacity_kwh, 2)
+
+
+def from_cardata(ended: EndedCharge, battery_kwh: float | None = None) -> ChargeSession:
+    """A session the CarData detector saw end; `battery_kwh` is basic data's hvsMaxEnergyAbsolute if known."""
+    position = ended.position or (None, None)
+    return ChargeSession(
+        tg_id=ended.owner,
+        vin=ended.vin,
+        started_at=ended.started_at,
+        ended_at=ended.ended_at,
+        soc_start=ended.soc_start,
+        soc_end=ended.soc_end,
+        energy_kwh=energy_kwh(ended.soc_start, ended.soc_end, usable_kwh(None, battery_kwh)),
+        ended=ended.outcome,
+        reason=ended.reason,
+        lat=position[0],
+        lon=position[1],
+        source=CARDATA,
+    )
+
+
+def merge(recorded: Iterable[ChargeSession], extra: Iterable[ChargeSession] = ()) -> list[ChargeSession]:
+    """The sessions newest first. `extra` ones (BMW's own charging history, whose kWh are measured) replace
+    the recorded sessions they overlap in time, keeping what only the bot knew (position, how it ended)."""
+    result = list(recorded)
+    for other in extra:
+        same = [s for s in result if s.started_at < other.ended_at and other.started_at < s.ended_at]
+        if same:
+            first = same[0]
+            other = replace(other, lat=first.lat, lon=first.lon, ended=first.ended, reason=first.reason)
+            result = [s for s in result if s not in same]
+        result.append(other)
+    return sorted(result, key=lambda s: s.started_at, reverse=True)
+
+
+def local(moment: float, tz: tzinfo | None = None) -> datetime:
+    """Epoch seconds as an aware time in `tz` (default: the server's time zone)."""
+    return (
+        datetime.fromtimestamp(moment, tz) if tz is not None else datetime.fromtimestamp(moment).astimezone()
+    )
+
+
+def energy_per_day(
+    sessions: Iterable[ChargeSession], today: date, *, days: int = CHART_DAYS, tz: tzinfo | None = None
+) -> list[tuple[date, float]]:
+    """kWh charged on each of the `days` days up to `today`, a session counted on the day it ended."""
+    first = today - timedelta(days=days - 1)
+    totals = {first + timedelta(days=n): 0.0 for n in range(days)}
+    for session in sessions:
+        day = local(session.ended_at, tz).date()
+        if day in totals and session.energy_kwh:
+            totals[day] += session.energy_kwh
+    return list(totals.items())
+
+
+def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes:
+    """All sessions, oldest first, one row each, times as ISO 8601 with their offset (UTF-8)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for s in sorted(sessions, key=lambda s: s.started_at):
+        writer.writerow(
+            (
+                local(s.started_at, tz).isoformat(timespec="seconds"),
+                local(s.ended_at, tz).isoformat(timespec="seconds"),
+                round(s.seconds / 60),
+                _cell(s.soc_start),
+                _cell(s.soc_end),
+                _cell(s.energy_kwh),
+                s.ended,
+                s.reason or "",
+                _cell(s.lat),
+                _cell(s.lon),
+                s.source,
+            )
+        )
+    return out.getvalue().encode()
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.10g}"
