@@ -17,7 +17,20 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
-from bot.chat import basics, keyboards, link, maps, notify, poi, remote, schedule, status, texts, trips
+from bot.chat import (
+    alerts,
+    basics,
+    keyboards,
+    link,
+    maps,
+    notify,
+    poi,
+    remote,
+    schedule,
+    status,
+    texts,
+    trips,
+)
 from bot.chat.common import Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
@@ -94,6 +107,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + status.handlers()
         + maps.handlers()
         + notify.handlers()
+        + alerts.handlers()
         + schedule.handlers()
         + trips.handlers()
         + poi.handlers()
