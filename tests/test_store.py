@@ -408,7 +408,9 @@ def test_alert_memory_is_kept_for_linked_cars_only(store: Store) -> None:
     store.save_alert_state(ALICE, second, AlertState(parked_at=3.0))
     store.save_alert_state(ALICE, "WBY1Z21000V000009", AlertState(parked_at=3.0))  # not hers: ignored
     store.save_alert_prefs(ALICE, AlertPrefs(level_on=True, stall_on=False, plug_minute=22 * 60))
-    assert store.alert_state(ALICE, first) == state and store.alert_state(ALICE, first).charged_on_plug is True
+    assert (
+        store.alert_state(ALICE, first) == state and store.alert_state(ALICE, first).charged_on_plug is True
+    )
     assert store.alert_state(ALICE, "WBY1Z21000V000009") == AlertState()
     assert store.alert_prefs(ALICE) == AlertPrefs(level_on=True, stall_on=False, plug_minute=22 * 60)
     assert store.alert_prefs(BOB) == AlertPrefs()
