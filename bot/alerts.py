@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.bmw.models import VehicleStatus
 
@@ -158,7 +158,7 @@ def _level(
 ) -> tuple[AlertState, Alert | None]:
     if reading.charging and state.charge_since is None:
         # A new session, or the first sight of a car already charging: it started where it is now.
-        state = replace(state, charge_since=_since(reading, now), charge_soc_at_start=reading.soc)
+        state = _with(state, charge_since=_since(reading, now), charge_soc_at_start=reading.soc)
     if state.charge_since is None:
         return state, None
     key = f"{AlertKind.LEVEL}:{state.charge_since:.0f}"
@@ -169,7 +169,7 @@ def _level(
         # open until the push is done.
         return state, Alert(AlertKind.LEVEL, key, soc=soc, value=target)
     if not reading.charging:
-        state = replace(state, charge_since=None, charge_soc_at_start=None)
+        state = _with(state, charge_since=None, charge_soc_at_start=None)
     return state, None
 
 
@@ -177,14 +177,14 @@ def _stall(
     state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
 ) -> tuple[AlertState, Alert | None]:
     if not reading.plugged_in:
-        return replace(state, charged_on_plug=False, stall_since=None), None
+        return _with(state, charged_on_plug=False, stall_since=None), None
     if reading.charging:
-        return replace(state, charged_on_plug=True, stall_since=None), None
+        return _with(state, charged_on_plug=True, stall_since=None), None
     full = reading.soc is not None and reading.soc >= 100
     if reading.waiting or full or (state.charged_on_plug and reading.charge_ended_ok):
-        return replace(state, stall_since=None), None
+        return _with(state, stall_since=None), None
     if state.stall_since is None:
-        state = replace(state, stall_since=_since(reading, now))
+        state = _with(state, stall_since=_since(reading, now))
     assert state.stall_since is not None
     key = f"{AlertKind.STALL}:{state.stall_since:.0f}"
     if prefs.stall_on and now - state.stall_since >= prefs.stall_minutes * 60 and key != state.done_stall:
@@ -207,20 +207,20 @@ def _plug(
     low = reading.soc is not None and reading.soc < prefs.plug_percent
     if low and reading.plugged_in is False:
         return state, Alert(AlertKind.PLUG, key, soc=reading.soc, value=prefs.plug_percent)
-    return replace(state, done_plug=key), None  # checked once an evening: nothing to remind of tonight
+    return _with(state, done_plug=key), None  # checked once an evening: nothing to remind of tonight
 
 
 def _open(
     state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
 ) -> tuple[AlertState, Alert | None]:
     if reading.moving:
-        return replace(state, parked_at=None, open_since=None), None
+        return _with(state, parked_at=None, open_since=None), None
     if reading.parked_report or state.parked_at is None:
-        state = replace(state, parked_at=_since(reading, now))
+        state = _with(state, parked_at=_since(reading, now))
     if reading.locked is not False and not reading.open_items:
-        return replace(state, open_since=None), None
+        return _with(state, open_since=None), None
     if state.open_since is None:
-        state = replace(state, open_since=state.parked_at)
+        state = _with(state, open_since=state.parked_at)
     assert state.parked_at is not None and state.open_since is not None
     key = f"{AlertKind.OPEN}:{state.open_since:.0f}"
     if prefs.open_on and now - state.parked_at >= prefs.open_minutes * 60 and key != state.done_open:
@@ -234,6 +234,14 @@ def _open(
         )
         return state, alert
     return state, None
+
+
+def _with(state: AlertState, **changes: Any) -> AlertState:
+    """`state` with these changes; the same object when nothing changes (most readings of a parked car), as
+    the watcher decides for every car it polls."""
+    if all(getattr(state, name) == value for name, value in changes.items()):
+        return state
+    return replace(state, **changes)
 
 
 def _since(reading: Reading, now: float) -> float:
