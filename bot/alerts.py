@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.bmw.models import VehicleStatus
+from bot.cardata.models import DOOR_LOCK, DOOR_STATUS, CarState, ChargingStatus
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,14 @@ class Reading:
     locked: bool | None
     open_items: tuple[str, ...]  # API keys of open doors and windows (texts.OPEN_NAMES words them)
     moving: bool
-    parked_report: bool  # this report is one the car makes on being parked, locked, or a door moved
     reported_at: float | None  # epoch seconds of the car's report
+    parked_at: float | None  # when the car last reported being parked, locked, or a door moving, if known
 
     @classmethod
     def of_status(cls, status: VehicleStatus) -> Reading:
         """An i Remote status."""
         charging_status = status.charging_status or ""
+        reported_at = None if status.update_time is None else status.update_time.timestamp()
         return cls(
             soc=status.charging_level_hv,
             charging=status.is_charging,
@@ -113,8 +115,31 @@ class Reading:
             locked=None if status.door_lock_state is None else status.door_lock_state != "UNLOCKED",
             open_items=tuple(status.open_items),
             moving=status.update_reason == MOVING,
-            parked_report=status.update_reason in PARKED_REASONS,
-            reported_at=None if status.update_time is None else status.update_time.timestamp(),
+            reported_at=reported_at,
+            parked_at=reported_at if status.update_reason in PARKED_REASONS else None,
+        )
+
+    @classmethod
+    def of_cardata(cls, state: CarState) -> Reading:
+        """A CarData car's last known values. CarData streams no window, no per-door state and no "moving";
+        the last change of its door (lock) status stands for parking. CHARGINGPAUSED counts as waiting:
+        better no alert than one for a car waiting for its window."""
+        charging_status = state.charging_status
+        door = state.door_lock or state.door_status
+        changed = state.values.get(DOOR_STATUS) or state.values.get(DOOR_LOCK)
+        updated = state.updated_at
+        return cls(
+            soc=state.soc,
+            charging=state.is_charging,
+            plugged_in=state.plugged_in,
+            waiting=charging_status == ChargingStatus.CHARGINGPAUSED,
+            charge_ended_ok=str(state.hv_status or "").startswith("FINISHED_")
+            or state.reason_charging_end in _CHARGE_ENDED_OK,
+            locked=None if door is None else door != "UNLOCKED",
+            open_items=(),
+            moving=False,
+            reported_at=None if updated is None else updated.timestamp(),
+            parked_at=None if changed is None or changed.timestamp is None else changed.timestamp.timestamp(),
         )
 
 
@@ -215,7 +240,9 @@ def _open(
 ) -> tuple[AlertState, Alert | None]:
     if reading.moving:
         return _with(state, parked_at=None, open_since=None), None
-    if reading.parked_report or state.parked_at is None:
+    if reading.parked_at is not None:
+        state = _with(state, parked_at=min(reading.parked_at, now))
+    elif state.parked_at is None:
         state = _with(state, parked_at=_since(reading, now))
     if reading.locked is not False and not reading.open_items:
         return _with(state, open_since=None), None
@@ -282,8 +309,9 @@ class AlertReport:
 class Alerter:
     """Decides a car's alerts from each new reading and pushes them exactly once (see the module's doc).
 
-    The i Remote watcher calls `observe` after each status it reads. A stream backend calls it on each
-    state update and, for the timed alerts, now and then with the last state it has."""
+    The i Remote watcher calls `observe` after each status it reads. A stream backend (CarData) calls
+    `observe(owner, vin, Reading.of_cardata(state), now)` on each state update and, for the timed alerts
+    (minutes after, the evening reminder), at a steady tick with the last state it has."""
 
     def __init__(self, store: AlertStore, push: AlertPush, zone: tzinfo | None = None) -> None:
         self._store = store

@@ -8,11 +8,13 @@ the first of them.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from telegram.ext import Application
 
+from bot.alerts import AlertKind, AlertPrefs, AlertState, Reading, decide, settle
 from bot.bmw.simulator.fleet import car_time
+from bot.cardata.models import CHARGING_STATUS, DOOR_STATUS, PORT_STATUS, SOC_HEADER, CarState, TelematicValue
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.watcher import Cycles
@@ -250,3 +252,33 @@ async def test_alerts_persist_across_a_restart_and_are_each_users_own(
         assert "at 20:30, if the charge is below 50 %" in menu.text
         bobs = await _menu(bob)
         assert "✅ Charge level: 80 %" in _labels(bobs) and "✅ Not charging: 15 min" in _labels(bobs)
+
+
+def test_a_cardata_state_decides_the_same_alerts():
+    """The seam for CarData: its stream state read as a Reading, decided by the same function."""
+    t0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+
+    def value(text: str, minutes: int = 0) -> TelematicValue:
+        return TelematicValue(text, None, t0 + timedelta(minutes=minutes))
+
+    car = CarState(
+        "WBY1Z21000V000001",
+        {
+            CHARGING_STATUS: value("CHARGINGACTIVE"),
+            PORT_STATUS: value("CONNECTED"),
+            SOC_HEADER: value("70"),
+            DOOR_STATUS: value("UNLOCKED"),
+        },
+    )
+    prefs = AlertPrefs(level_on=True)
+    state, alerts = decide(AlertState(), Reading.of_cardata(car), prefs, t0.timestamp() + 5 * 60)
+    assert alerts == []
+    car.merge({SOC_HEADER: value("81", 11)})
+    state, alerts = decide(state, Reading.of_cardata(car), prefs, t0.timestamp() + 11 * 60)
+    assert [(a.kind, a.soc, a.locked) for a in alerts] == [
+        (AlertKind.LEVEL, 81.0, None),
+        (AlertKind.OPEN, 81.0, False),
+    ]
+    for alert in alerts:
+        state = settle(state, alert)
+    assert decide(state, Reading.of_cardata(car), prefs, t0.timestamp() + 30 * 60)[1] == []
