@@ -5,8 +5,9 @@
 
 The simulator runs in-process (httpx's ASGI transport), one account per two cars (an i3 BEV and an i3 REX),
 a share of the cars charging; the store is a temporary file. After a first cycle (first sight of every car)
-some charging cars are unplugged, so the measured cycle also decides transitions and pushes them (to a
-counting stub: Telegram is not part of this). The baseline, measured in the same run with the same
+some charging cars are unplugged and some idle cars unlocked, so the measured cycle also decides transitions
+and alerts (every alert is on for every owner) and pushes them (to a counting stub: Telegram is not part of
+this). The baseline, measured in the same run with the same
 concurrency, is the same number of status calls made directly with the BMW client: the simulator's own
 service time plus the client's, without the watcher's logic. API calls per car per hour come from the calls
 the cycle made and the next poll time it stored for each car.
@@ -27,14 +28,16 @@ from pathlib import Path
 import httpx
 
 from benchmarks.report import result
+from bot.alerts import AlertPrefs, CarAlert
 from bot.bmw.client import BMWClient
 from bot.bmw.models import Account, Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
+from bot.bmw.simulator.fleet import car_time
 from bot.config import Settings
 from bot.crypto import generate_secret_key
 from bot.garage import Garage
 from bot.store import Store
-from bot.watcher import ChargeEvent, Watcher
+from bot.watcher import ChargeEvent, RelinkNeeded, Watcher
 
 PASSWORD = "bench-password"
 
@@ -105,10 +108,13 @@ async def run(cars: int, charging_share: float, concurrency: int, folder: Path) 
             for tg_id, username in users.items()
         ],
     )
-    pushed: list[ChargeEvent] = []
+    for tg_id in users:  # the worst case for the cycle: every owner has every alert on
+        store.save_alert_prefs(tg_id, AlertPrefs(level_on=True, plug_on=True))
+    pushed: list[ChargeEvent | RelinkNeeded] = []
+    alerted: list[CarAlert] = []
 
-    async def push(event: ChargeEvent) -> None:
-        pushed.append(event)
+    async def push(event: ChargeEvent | RelinkNeeded | CarAlert) -> None:
+        (alerted if isinstance(event, CarAlert) else pushed).append(event)
 
     watcher = Watcher(
         garage,
@@ -122,6 +128,12 @@ async def run(cars: int, charging_share: float, concurrency: int, folder: Path) 
     ended = sorted(charging)[: len(charging) // 10]
     for vin in ended:
         sim.unplug(vin)
+    unlocked = sorted(set(vins) - charging)[: len(vins) // 20]
+    for vin in unlocked:  # left unlocked just now: due at the measured cycle, half an hour later
+        sim.set_status(
+            vin, doorLockState="UNLOCKED", updateReason="VEHICLE_SHUTDOWN", updateTime=car_time(now)
+        )
+    alerted.clear()
 
     # Baseline: the same status calls with the BMW client alone (its own pool, logged-in accounts).
     bare_transport = CountingTransport(httpx.ASGITransport(app=sim.app))
@@ -137,13 +149,15 @@ async def run(cars: int, charging_share: float, concurrency: int, folder: Path) 
     measured = time.perf_counter() - started
     assert report.polled == len(vins) and report.failed == 0 and first.failed == 0, (first, report)
     assert len(pushed) == len(ended) and sum(bare_transport.status_calls.values()) == len(vins)
+    assert sorted(a.vin for a in alerted) == unlocked, len(alerted)
 
     watches = {w.vin: w for w in store.watches_due(float("inf"))}
     print(f"{len(vins)} cars on {len(users)} accounts, {len(charging)} charging, concurrency {concurrency}")
     print(f"baseline (BMW client alone): {baseline / len(vins) * 1e3:8.3f} ms per car")
     print(
         f"watcher cycle:               {measured / len(vins) * 1e3:8.3f} ms per car"
-        f"  = {measured / baseline:.2f}x baseline ({len(pushed)} end-of-charge pushes decided)"
+        f"  = {measured / baseline:.2f}x baseline ({len(pushed)} end-of-charge pushes and"
+        f" {len(alerted)} alerts decided)"
     )
     per_car, base_per_car = measured / len(vins) * 1e3, baseline / len(vins) * 1e3
     result(

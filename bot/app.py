@@ -18,6 +18,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
 from bot.chat import (
+    alerts,
     basics,
     history,
     keyboards,
@@ -107,6 +108,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + status.handlers()
         + maps.handlers()
         + notify.handlers()
+        + alerts.handlers()
         + schedule.handlers()
         + trips.handlers()
         + history.handlers()

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from operator import itemgetter
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlite_utils import Database, Migrations
 
+from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import Tokens
 from bot.cardata.storage import CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import Secrets
@@ -314,6 +315,57 @@ def m006_charge_sessions(db: Database) -> None:
     )
 
 
+def m007_alerts(db: Database) -> None:
+    # A user's alerts; no row: AlertPrefs' defaults. Columns are AlertPrefs' fields.
+    db.create_table(
+        "alert_prefs",
+        {
+            "tg_id": int,
+            "level_on": bool,
+            "level_percent": int,
+            "stall_on": bool,
+            "stall_minutes": int,
+            "plug_on": bool,
+            "plug_percent": int,
+            "plug_minute": int,
+            "open_on": bool,
+            "open_minutes": int,
+        },
+        pk="tg_id",
+        not_null=[
+            "level_on",
+            "level_percent",
+            "stall_on",
+            "stall_minutes",
+            "plug_on",
+            "plug_percent",
+            "plug_minute",
+            "open_on",
+            "open_minutes",
+        ],
+    )
+    # One car's alert memory (bot/alerts.py); no row: AlertState(). Columns are AlertState's fields.
+    db.create_table(
+        "alert_states",
+        {
+            "tg_id": int,
+            "vin": str,
+            "charge_since": float,
+            "charge_soc_at_start": float,
+            "charged_on_plug": bool,
+            "stall_since": float,
+            "parked_at": float,
+            "open_since": float,
+            "done_level": str,
+            "done_stall": str,
+            "done_plug": str,
+            "done_open": str,
+        },
+        pk=("tg_id", "vin"),
+        not_null=["charged_on_plug"],
+    )
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -324,6 +376,7 @@ _STEPS = [
         m004_commands_in_flight,
         m005_cardata,
         m006_charge_sessions,
+        m007_alerts,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -386,6 +439,10 @@ _COMMAND_COLUMNS = ", ".join(_field_names(CommandInFlight))
 _SESSION_FIELDS = _field_names(ChargeSession)
 _SESSION_COLUMNS = ", ".join(_SESSION_FIELDS)
 _PREF_COLUMNS = {name: f"notify_{name}" for name in _field_names(NotifyPrefs)}  # field -> users column
+_ALERT_PREF_FIELDS = _field_names(AlertPrefs)
+_ALERT_PREF_COLUMNS = ", ".join(_ALERT_PREF_FIELDS)
+_ALERT_STATE_FIELDS = _field_names(AlertState)
+_ALERT_STATE_COLUMNS = ", ".join(_ALERT_STATE_FIELDS)
 
 
 class Store:
@@ -521,6 +578,8 @@ class Store:
                 "cardata_states",
                 "cardata_tracks",
                 "charge_sessions",
+                "alert_prefs",
+                "alert_states",
             ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
         self._forget_deleted()
@@ -534,6 +593,7 @@ class Store:
             db.execute("INSERT INTO users (tg_id) VALUES (?) ON CONFLICT (tg_id) DO NOTHING", (tg_id,))
             db.execute("UPDATE users SET selected_vin = NULL WHERE tg_id = ?", (tg_id,))
             db.execute("DELETE FROM charge_watches WHERE tg_id = ?", (tg_id,))
+            db.execute("DELETE FROM alert_states WHERE tg_id = ?", (tg_id,))
             db.execute("DELETE FROM vehicles WHERE tg_id = ?", (tg_id,))
             db.execute(
                 "INSERT OR REPLACE INTO accounts (tg_id, region, username_enc, password_enc)"
@@ -640,6 +700,11 @@ class Store:
             db.execute(
                 "DELETE FROM charge_watches WHERE tg_id = ?"
                 f" AND NOT EXISTS ({linked.format('charge_watches', 'vin')})",
+                (tg_id,),
+            )
+            db.execute(
+                "DELETE FROM alert_states WHERE tg_id = ?"
+                f" AND NOT EXISTS ({linked.format('alert_states', 'vin')})",
                 (tg_id,),
             )
             db.conn.executemany(
@@ -757,6 +822,55 @@ class Store:
             f"SELECT {_SESSION_COLUMNS} FROM charge_sessions WHERE tg_id = ? AND vin = ?"
             " ORDER BY started_at DESC",
             (tg_id, vin),
+        )
+
+    # --- alerts (implements bot.alerts.AlertStore) ----------------------------------------------------------
+
+    def alert_prefs(self, tg_id: int) -> AlertPrefs:
+        sql = f"SELECT {_ALERT_PREF_COLUMNS} FROM alert_prefs WHERE tg_id = ?"
+        found = self._records(AlertPrefs, sql, (tg_id,))
+        return _booleans(found[0]) if found else AlertPrefs()
+
+    def save_alert_prefs(self, tg_id: int, prefs: AlertPrefs) -> None:
+        with self._write() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO alert_prefs (tg_id, {_ALERT_PREF_COLUMNS})"
+                f" VALUES (:tg_id, {_params(_ALERT_PREF_FIELDS)})",
+                {"tg_id": tg_id, **vars(prefs)},
+            )
+
+    def alert_state(self, tg_id: int, vin: str) -> AlertState:
+        sql = f"SELECT {_ALERT_STATE_COLUMNS} FROM alert_states WHERE tg_id = ? AND vin = ?"
+        found = self._records(AlertState, sql, (tg_id, vin))
+        return _booleans(found[0]) if found else AlertState()
+
+    def save_alert_state(self, tg_id: int, vin: str, state: AlertState) -> None:
+        """Ignored when the car was unlinked meanwhile (no orphan)."""
+        with self._write() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO alert_states (tg_id, vin, {_ALERT_STATE_COLUMNS})"
+                f" SELECT :tg_id, :vin, {_params(_ALERT_STATE_FIELDS)}"
+                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
+                {"tg_id": tg_id, "vin": vin, **vars(state)},
+            )
+
+    def alerts_due(self, now: float) -> tuple[dict[tuple[int, str], AlertState], dict[int, AlertPrefs]]:
+        """The stored alert memory of the cars whose watch is due (`watches_due`), and their owners' prefs, in
+        two queries for a whole watcher cycle; a car or user missing has the defaults."""
+        due = "SELECT tg_id, vin FROM charge_watches WHERE next_poll_at <= ?"
+        with self._lock:
+            states = self._db.conn.execute(
+                f"SELECT tg_id, vin, {_ALERT_STATE_COLUMNS} FROM alert_states WHERE (tg_id, vin) IN ({due})",
+                (now,),
+            ).fetchall()
+            prefs = self._db.conn.execute(
+                f"SELECT tg_id, {_ALERT_PREF_COLUMNS} FROM alert_prefs"
+                f" WHERE tg_id IN (SELECT tg_id FROM ({due}))",
+                (now,),
+            ).fetchall()
+        return (
+            {(row[0], row[1]): _booleans(AlertState(*row[2:])) for row in states},
+            {row[0]: _booleans(AlertPrefs(*row[1:])) for row in prefs},
         )
 
     # --- refused logins -------------------------------------------------------------------------------------
@@ -1003,6 +1117,12 @@ class Store:
 def _params(names: Iterable[str]) -> str:
     """Named parameters for these columns, `:a, :b`, filled from a dict (often a dataclass's `vars`)."""
     return ", ".join(f":{name}" for name in names)
+
+
+def _booleans(record: _Record) -> _Record:
+    """SQLite gives booleans back as 0 and 1: the fields whose default is a bool become bools again."""
+    flags = {f.name: bool(getattr(record, f.name)) for f in fields(record) if isinstance(f.default, bool)}
+    return replace(record, **flags)
 
 
 def _vehicle(row: sqlite3.Row) -> StoredVehicle:

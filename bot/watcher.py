@@ -21,6 +21,9 @@ by the garage and polled no more until a new /link (each poll would be another f
 poll that set the mark tells the owner, once: the mark is on disk before that push leaves (when the owner's
 own chat read set it, the answer to that read says it instead).
 
+The alerts (bot/alerts.py) are decided from the same status reads, with the same exactly-once protocol: they
+add no call to BMW and no poll.
+
 Status calls run under one semaphore with a per-car timeout, so a slow or failing account holds one slot for
 a bounded time and never delays the others.
 """
@@ -34,6 +37,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from bot.alerts import Alerter, AlertPrefs, AlertState, CarAlert, Reading
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
 from bot.garage import Garage, GarageError, PasswordRefused
@@ -93,8 +97,8 @@ class RelinkNeeded:
     username: str
 
 
-# Raises when a charge push should be tried again later; a RelinkNeeded push is never repeated.
-Push = Callable[[ChargeEvent | RelinkNeeded], Awaitable[None]]
+# Raises when a charge push (or an alert) should be tried again later; a RelinkNeeded push is never repeated.
+Push = Callable[[ChargeEvent | RelinkNeeded | CarAlert], Awaitable[None]]
 
 
 @dataclass
@@ -103,6 +107,8 @@ class CycleReport:
     failed: int = 0  # status calls that failed or timed out
     pushed: int = 0
     push_failures: int = 0
+    alerts_pushed: int = 0
+    alert_failures: int = 0
 
 
 class Watcher:
@@ -125,6 +131,7 @@ class Watcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._status_timeout = status_timeout
         self._clock = clock
+        self._alerter = Alerter(self._store, push)
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
 
@@ -134,15 +141,22 @@ class Watcher:
             now = self._clock() if now is None else now
             report = CycleReport()
             watches = self._store.watches_due(now)
+            alerts = self._store.alerts_due(now)
             results = await asyncio.gather(
-                *(self._watch_car(watch, now, report) for watch in watches), return_exceptions=True
+                *(self._watch_car(watch, now, report, alerts) for watch in watches), return_exceptions=True
             )
             for result in results:
                 if isinstance(result, BaseException):
                     log.error("watcher: a car's check failed", exc_info=result)
             return report
 
-    async def _watch_car(self, watch: ChargeWatch, now: float, report: CycleReport) -> None:
+    async def _watch_car(
+        self,
+        watch: ChargeWatch,
+        now: float,
+        report: CycleReport,
+        alerts: tuple[dict[tuple[int, str], AlertState], dict[int, AlertPrefs]],
+    ) -> None:
         relink: RelinkNeeded | None = None
         async with self._slots:
             try:
@@ -170,6 +184,7 @@ class Watcher:
             return
         report.polled += 1
         await self._observe(watch, status, now, report)
+        await self._alert(watch, status, now, report, alerts)
 
     async def _tell_relink(self, relink: RelinkNeeded, report: CycleReport) -> None:
         log.warning(
@@ -259,6 +274,26 @@ class Watcher:
             lon=here.lon if here else None,
             source=IREMOTE,
         )
+
+    async def _alert(
+        self,
+        watch: ChargeWatch,
+        status: VehicleStatus,
+        now: float,
+        report: CycleReport,
+        alerts: tuple[dict[tuple[int, str], AlertState], dict[int, AlertPrefs]],
+    ) -> None:
+        states, prefs = alerts
+        done = await self._alerter.observe(
+            watch.tg_id,
+            watch.vin,
+            Reading.of_status(status),
+            now,
+            state=states.get((watch.tg_id, watch.vin), AlertState()),
+            prefs=prefs.get(watch.tg_id, AlertPrefs()),
+        )
+        report.alerts_pushed += done.pushed
+        report.alert_failures += done.failed
 
     def _backoff(self, watch: ChargeWatch, failures: int) -> float:
         plugged = watch.charging_status == CHARGING or watch.connection_status == "CONNECTED"

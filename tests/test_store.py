@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlite_utils import Database
 
+from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import TelematicValue, Tokens
 from bot.cardata.storage import CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import SecretKeyMismatch, generate_secret_key
@@ -152,6 +153,8 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "cardata_states",
             "cardata_tracks",
             "charge_sessions",
+            "alert_prefs",
+            "alert_states",
         }
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
@@ -418,6 +421,8 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     for subject in (alice_subject, email_subject, *store.login_subjects(BOB)):
         store.save_login_attempts(subject, LoginAttempts(1, None, 1e12), 0.0)
     store.begin_command(ALICE, "WBY1Z21000V000001", "DOOR_LOCK", ALICE, 7)
+    store.save_alert_prefs(ALICE, AlertPrefs(level_on=True))
+    store.save_alert_state(ALICE, "WBY1Z21000V000001", AlertState(parked_at=1.0))
     alice_before = rows_per_table(db_path, ALICE)
     bob_before = rows_per_table(db_path, BOB)
     assert all(alice_before.values()), alice_before  # she has rows in every table
@@ -429,6 +434,28 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     assert store.account(ALICE) is None and store.notify_prefs(ALICE) == NotifyPrefs()
     # The e-mail's count is nobody's row: unlinking does not reset it for whoever tries that e-mail next.
     assert store.login_attempts(email_subject, 0.0).failures == 1
+
+
+def test_alert_memory_is_kept_for_linked_cars_only(store: Store) -> None:
+    link_alice(store)
+    first, second = "WBY1Z21000V000001", "WBY1Z21000V000002"
+    state = AlertState(charge_since=5.0, charge_soc_at_start=40.0, charged_on_plug=True, done_open="open:1")
+    store.save_alert_state(ALICE, first, state)
+    store.save_alert_state(ALICE, second, AlertState(parked_at=3.0))
+    store.save_alert_state(ALICE, "WBY1Z21000V000009", AlertState(parked_at=3.0))  # not hers: ignored
+    store.save_alert_prefs(ALICE, AlertPrefs(level_on=True, stall_on=False, plug_minute=22 * 60))
+    assert (
+        store.alert_state(ALICE, first) == state and store.alert_state(ALICE, first).charged_on_plug is True
+    )
+    assert store.alert_state(ALICE, "WBY1Z21000V000009") == AlertState()
+    assert store.alert_prefs(ALICE) == AlertPrefs(level_on=True, stall_on=False, plug_minute=22 * 60)
+    assert store.alert_prefs(BOB) == AlertPrefs()
+    states, prefs = store.alerts_due(1e12)
+    assert states == {(ALICE, first): state, (ALICE, second): AlertState(parked_at=3.0)}
+    assert prefs == {ALICE: store.alert_prefs(ALICE)}
+    assert store.alerts_due(-1.0) == ({}, {})  # no watch due
+    store.save_vehicles(ALICE, [car(ALICE, first)])  # the second car left the account: its memory goes
+    assert store.alert_state(ALICE, second) == AlertState() and store.alert_state(ALICE, first) == state
 
 
 # --- secrets ------------------------------------------------------------------------------------------------
@@ -583,6 +610,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m004_commands_in_flight",
         "m005_cardata",
         "m006_charge_sessions",
+        "m007_alerts",
     ]
 
 

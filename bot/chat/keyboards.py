@@ -162,6 +162,26 @@ def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([buttons])
 
 
+# /alerts: "alr:<AlertKind>:<op>" changes that alert of the pressing user (nothing in the data names anyone).
+ALERTS = "alr"
+ALERT_SWITCH, ALERT_UP, ALERT_DOWN, ALERT_LATER, ALERT_EARLIER = "on", "up", "dn", "late", "early"
+
+
+def alerts(rows: Sequence[Sequence[tuple[str, str, str]]]) -> InlineKeyboardMarkup:
+    """The /alerts buttons: rows of (label, alert kind, op)."""
+    return InlineKeyboardMarkup(
+        [[_button(label, ALERTS, f"{kind}{SEP}{op}") for label, kind, op in row] for row in rows]
+    )
+
+
+def alert_push(ref: str, car: StoredVehicle, *, lock: bool) -> InlineKeyboardMarkup:
+    """Under an alert: the car's status and, where it can lock and is unlocked, the remote Lock."""
+    buttons = [_button("🔄 Status", REFRESH, ref)]
+    if lock and "doorLock" in car.capabilities:
+        buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == LOCK), LOCK, ref))
+    return InlineKeyboardMarkup([buttons])
+
+
 # Charging schedule: "sch:<car ref>:<op>[:<param>[:<param>]]" edits that car's draft in the pressing user's
 # user_data. Timers are named by their 1-based number (ChargingProfile.timer_keys), weekdays by 0-based index.
 SCHEDULE = "sch"

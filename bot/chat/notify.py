@@ -17,7 +17,8 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.chat import keyboards, texts
+from bot.alerts import CarAlert
+from bot.chat import alerts, keyboards, texts
 from bot.chat.common import Context, answer, edit, job_queue, query_of, say, services, user_id
 from bot.config import Settings
 from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded, Watcher
@@ -62,13 +63,17 @@ def pusher(application: Application) -> Push:
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
     pace = AsyncLimiter(1, 1 / PUSHES_PER_SECOND)  # one at a time: no burst
 
-    async def push(event: ChargeEvent | RelinkNeeded) -> None:
+    async def push(event: ChargeEvent | RelinkNeeded | CarAlert) -> None:
         if isinstance(event, RelinkNeeded):
             await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
             return
         svc = application.bot_data["services"]
         car = svc.garage.store.vehicle(event.tg_id, event.vin)
         if car is None:  # unlinked since the poll: nothing to tell
+            return
+        if isinstance(event, CarAlert):
+            text, markup = alerts.push(car, event.alert, svc.refs.ref(event.tg_id, car.vin))
+            await send(event.tg_id, f"{event.alert.kind} alert", text, markup)
             return
         ended = event.kind is not EventKind.STARTED
         text = texts.charge_push(

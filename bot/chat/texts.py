@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 from html import escape, unescape
 
+from bot.alerts import Alert, AlertKind, AlertPrefs
 from bot.bmw.models import (
     AllTrips,
     ChargingProfile,
@@ -36,6 +37,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("history", "Charging history: last charges, chart, CSV"),
     ("cars", "Choose which car to use"),
     ("notify", "Choose which charging messages you get"),
+    ("alerts", "Alerts: charge level, not charging, plug-in reminder, left open"),
     ("link", "Link your BMW ConnectedDrive account"),
     ("unlink", "Remove your account and all its data"),
     ("help", "What this bot can do"),
@@ -48,10 +50,15 @@ START = (
 )
 START_UNLINKED = "First, link your BMW ConnectedDrive account with /link."
 START_LINKED = "Your account is linked: try /status."
+ALERTS_TIMING = (
+    "I check alerts whenever I look at a car: every minute while it is plugged in, otherwise every "
+    '15 minutes, so an alert "after N minutes" can come up to 15 minutes later.'
+)
 HELP = (
     "Here is what I can do:\n"
     + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
     + "\n\n📎 Send me a location or a place, and I'll offer to send it to your car's navigation."
+    + f"\n\n🔔 {ALERTS_TIMING}"
 )
 NOT_ALLOWED = "Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id})."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
@@ -642,3 +649,106 @@ def history_caption(car: StoredVehicle, days: int, kwh: float, count: int) -> st
 
 def history_csv_caption(car: StoredVehicle, count: int) -> str:
     return HISTORY_CSV_CAPTION.format(car=car_label(car), charges=_charges(count))
+
+
+# Alerts: /alerts and the pushes
+ALERTS_ASK = (
+    "🔔 <b>Alerts about your cars</b>\n{lines}\n\nTap an alert to switch it on or off, ➖ ➕ to change it.\n"
+    "{timing}"
+)
+ALERT_NAMES = {
+    AlertKind.LEVEL: "Charge level",
+    AlertKind.STALL: "Not charging",
+    AlertKind.PLUG: "Plug-in reminder",
+    AlertKind.OPEN: "Left open",
+}
+ALERT_LINES = {
+    AlertKind.LEVEL: "tell me when charging reaches {value} % (not when it started above)",
+    AlertKind.STALL: (
+        "plugged in but not charging for {value} min (not while the car waits for its charging window)"
+    ),
+    AlertKind.PLUG: "at {time}, if the charge is below {value} % and the car is not plugged in",
+    AlertKind.OPEN: "unlocked, or a door or window open, {value} min after the car was parked",
+}
+ALERT_UNITS = {AlertKind.LEVEL: "%", AlertKind.STALL: "min", AlertKind.PLUG: "%", AlertKind.OPEN: "min"}
+ALERT_TIME_BUTTON = "🕘 {sign} {minutes} min"
+ALERT_PUSHES = {
+    AlertKind.LEVEL: "🔋 {car} has reached {soc} (your alert: {value} %).",
+    AlertKind.STALL: "🔌 {car} is plugged in but has not been charging for {value} min.",
+    AlertKind.PLUG: "🔌 Plug in {car}? It is at {soc}, below your {value} %, and not plugged in.",
+    AlertKind.OPEN: "⚠️ {car} has been parked for {value} min and is not closed up:",
+}
+ALERT_UNLOCKED = "🔓 unlocked"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0f} %"
+
+
+def clock_time(minute: int) -> str:
+    """Minutes after midnight as HH:MM."""
+    return f"{minute // 60:02d}:{minute % 60:02d}"
+
+
+def alert_value(kind: AlertKind, prefs: AlertPrefs) -> int:
+    return {
+        AlertKind.LEVEL: prefs.level_percent,
+        AlertKind.STALL: prefs.stall_minutes,
+        AlertKind.PLUG: prefs.plug_percent,
+        AlertKind.OPEN: prefs.open_minutes,
+    }[kind]
+
+
+def alert_on(kind: AlertKind, prefs: AlertPrefs) -> bool:
+    return {
+        AlertKind.LEVEL: prefs.level_on,
+        AlertKind.STALL: prefs.stall_on,
+        AlertKind.PLUG: prefs.plug_on,
+        AlertKind.OPEN: prefs.open_on,
+    }[kind]
+
+
+def alerts_menu(prefs: AlertPrefs) -> str:
+    lines = [
+        f"{check(alert_on(kind, prefs))} <b>{ALERT_NAMES[kind]}</b>: "
+        + ALERT_LINES[kind].format(value=alert_value(kind, prefs), time=clock_time(prefs.plug_minute))
+        for kind in AlertKind
+    ]
+    return ALERTS_ASK.format(lines="\n".join(lines), timing=ALERTS_TIMING)
+
+
+def _alert_setting(kind: AlertKind, prefs: AlertPrefs) -> str:
+    when = f" at {clock_time(prefs.plug_minute)}" if kind is AlertKind.PLUG else ""
+    return f"{alert_value(kind, prefs)} {ALERT_UNITS[kind]}{when}"
+
+
+def alert_switch(kind: AlertKind, prefs: AlertPrefs) -> str:
+    """An alert's button: on or off, and its value."""
+    return f"{check(alert_on(kind, prefs))} {ALERT_NAMES[kind]}: {_alert_setting(kind, prefs)}"
+
+
+def alert_step(kind: AlertKind, sign: str, step: int) -> str:
+    return f"{sign} {step} {ALERT_UNITS[kind]}"
+
+
+def alert_changed(kind: AlertKind, prefs: AlertPrefs) -> str:
+    """The toast after a press: the alert as it is now."""
+    return f"{ALERT_NAMES[kind]}: {on_off(alert_on(kind, prefs))}, {_alert_setting(kind, prefs)}"
+
+
+def alert_push(car: StoredVehicle, alert: Alert) -> str:
+    lines = [
+        ALERT_PUSHES[alert.kind].format(
+            car=f"<b>{car_label(car)}</b>", soc=_percent(alert.soc), value=alert.value
+        )
+    ]
+    if alert.kind is AlertKind.OPEN:
+        if alert.locked is False:
+            lines.append(ALERT_UNLOCKED)
+        if alert.open_items:
+            lines.append(
+                "🚪 open: " + ", ".join(OPEN_NAMES.get(item, escape(item)) for item in alert.open_items)
+            )
+    elif alert.kind is AlertKind.STALL:
+        lines.append(f"🔋 {_percent(alert.soc)}")
+    return "\n".join(lines)

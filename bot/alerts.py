@@ -1,0 +1,353 @@
+"""Alerts about a car: charge level reached, plugged in but not charging, forgot to plug in, left unlocked or
+open. Decided from what a backend already reads (the i Remote watcher's status, or CarData's stream state):
+no call of their own, no Telegram, no SQLite.
+
+`decide` is pure: (the car's alert memory, a `Reading`, the owner's `AlertPrefs`, now) -> (new memory, the
+alerts to send). Each alert belongs to an occurrence (a charging session, a stretch of being plugged in
+without charging, an evening, a stretch of being parked unlocked or open) named by a key; an alert is due
+while its occurrence lasts and its key is not yet `done`. `Alerter` runs the protocol of the charge push
+(docs/exactly-once-push.md) over a store: the new memory is written before the pushes leave, and each
+alert's key is recorded as done after its push. A failed push is tried again at the next reading while its
+occurrence lasts (a car locked meanwhile needs no "left unlocked" any more); a restart between a push and
+its record repeats that one push once.
+
+Times are checked when a reading comes: "N minutes after" is noticed at the first reading after N minutes
+(for i Remote cars, the watcher's next poll: at most `IDLE_POLL_SECONDS` later for a parked car).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from typing import Any, Protocol
+
+from bot.bmw.models import VehicleStatus
+from bot.cardata.models import DOOR_LOCK, DOOR_STATUS, CarState, ChargingStatus
+
+log = logging.getLogger(__name__)
+
+# The owner's reminder is checked at the first reading after its time, unless that comes this much later
+# (the bot was down all evening): a reminder at 2 a.m. helps nobody.
+REMINDER_LATE_SECONDS = 3 * 3600.0
+# i Remote updateReason values of a car that was parked (not VEHICLE_MOVING, not a charging report).
+PARKED_REASONS = frozenset(
+    {
+        "VEHICLE_SHUTDOWN",
+        "VEHICLE_SHUTDOWN_SECURED",
+        "VEHICLE_SECURED",
+        "VEHICLE_UNSECURED",
+        "DOOR_STATE_CHANGED",
+    }
+)
+MOVING = "VEHICLE_MOVING"
+# The last charge ended as its owner wanted: no "not charging" alert for the rest of that plug-in.
+_CHARGE_ENDED_OK = frozenset({"CHARGING_GOAL_REACHED", "END_REQUESTED_BY_DRIVER"})
+
+
+class AlertKind(StrEnum):
+    LEVEL = "level"  # the charge reached the owner's level
+    STALL = "stall"  # plugged in, not charging, not waiting for a charging window
+    PLUG = "plug"  # the owner's evening reminder: low and not plugged in
+    OPEN = "open"  # parked and unlocked, or a door or window open
+
+
+@dataclass(frozen=True)
+class AlertPrefs:
+    """One owner's alerts (for all their cars): on or off, and each one's value."""
+
+    level_on: bool = False
+    level_percent: int = 80
+    stall_on: bool = True
+    stall_minutes: int = 15
+    plug_on: bool = False
+    plug_percent: int = 50
+    plug_minute: int = 21 * 60  # minutes after local midnight
+    open_on: bool = True
+    open_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class AlertState:
+    """One car's alert memory; its fields are the columns of the store's `alert_states` (besides the key)."""
+
+    charge_since: float | None = None  # the charging session being watched for the level (epoch seconds)
+    charge_soc_at_start: float | None = None
+    charged_on_plug: bool = False  # the car charged since it was plugged in
+    stall_since: float | None = None
+    parked_at: float | None = None  # the car's last report while parked
+    open_since: float | None = None
+    done_level: str | None = None  # the key of each kind's last occurrence dealt with (pushed or moot)
+    done_stall: str | None = None
+    done_plug: str | None = None
+    done_open: str | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the alerts need to know of a car, from either backend."""
+
+    soc: float | None
+    charging: bool
+    plugged_in: bool | None
+    waiting: bool  # plugged in and waiting for its charging window
+    charge_ended_ok: bool  # the car says its last charge ended full or as its owner asked
+    locked: bool | None
+    open_items: tuple[str, ...]  # API keys of open doors and windows (texts.OPEN_NAMES words them)
+    moving: bool
+    reported_at: float | None  # epoch seconds of the car's report
+    parked_at: float | None  # when the car last reported being parked, locked, or a door moving, if known
+
+    @classmethod
+    def of_status(cls, status: VehicleStatus) -> Reading:
+        """An i Remote status."""
+        charging_status = status.charging_status or ""
+        reported_at = None if status.update_time is None else status.update_time.timestamp()
+        return cls(
+            soc=status.charging_level_hv,
+            charging=status.is_charging,
+            plugged_in=None if status.connection_status is None else status.is_plugged_in,
+            waiting=charging_status == "WAITING_FOR_CHARGING",
+            charge_ended_ok=charging_status.startswith("FINISHED_")
+            or status.last_charging_end_reason in _CHARGE_ENDED_OK,
+            locked=None if status.door_lock_state is None else status.door_lock_state != "UNLOCKED",
+            open_items=tuple(status.open_items),
+            moving=status.update_reason == MOVING,
+            reported_at=reported_at,
+            parked_at=reported_at if status.update_reason in PARKED_REASONS else None,
+        )
+
+    @classmethod
+    def of_cardata(cls, state: CarState) -> Reading:
+        """A CarData car's last known values. CarData streams no window, no per-door state and no "moving";
+        the last change of its door (lock) status stands for parking. CHARGINGPAUSED counts as waiting:
+        better no alert than one for a car waiting for its window."""
+        charging_status = state.charging_status
+        door = state.door_lock or state.door_status
+        changed = state.values.get(DOOR_STATUS) or state.values.get(DOOR_LOCK)
+        updated = state.updated_at
+        return cls(
+            soc=state.soc,
+            charging=state.is_charging,
+            plugged_in=state.plugged_in,
+            waiting=charging_status == ChargingStatus.CHARGINGPAUSED,
+            charge_ended_ok=str(state.hv_status or "").startswith("FINISHED_")
+            or state.reason_charging_end in _CHARGE_ENDED_OK,
+            locked=None if door is None else door != "UNLOCKED",
+            open_items=(),
+            moving=False,
+            reported_at=None if updated is None else updated.timestamp(),
+            parked_at=None if changed is None or changed.timestamp is None else changed.timestamp.timestamp(),
+        )
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    key: str  # the occurrence: recorded as done once pushed
+    soc: float | None = None
+    value: int | None = None  # the owner's level (LEVEL, PLUG) or minutes (STALL, OPEN)
+    locked: bool | None = None  # OPEN: the car's lock
+    open_items: tuple[str, ...] = ()  # OPEN: what is open
+
+
+def decide(
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None = None
+) -> tuple[AlertState, list[Alert]]:
+    """The car's new alert memory and the alerts due now. `zone`: the owner's time zone for the evening
+    reminder (None: the server's)."""
+    state, level = _level(state, reading, prefs, now)
+    state, stall = _stall(state, reading, prefs, now)
+    state, plug = _plug(state, reading, prefs, now, zone)
+    state, opened = _open(state, reading, prefs, now)
+    return state, [alert for alert in (level, stall, plug, opened) if alert is not None]
+
+
+def settle(state: AlertState, alert: Alert) -> AlertState:
+    """The memory once `alert` was pushed: its occurrence is done."""
+    match alert.kind:
+        case AlertKind.LEVEL:
+            return replace(state, done_level=alert.key)
+        case AlertKind.STALL:
+            return replace(state, done_stall=alert.key)
+        case AlertKind.PLUG:
+            return replace(state, done_plug=alert.key)
+        case AlertKind.OPEN:
+            return replace(state, done_open=alert.key)
+
+
+def _level(
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
+) -> tuple[AlertState, Alert | None]:
+    if reading.charging and state.charge_since is None:
+        # A new session, or the first sight of a car already charging: it started where it is now.
+        state = _with(state, charge_since=_since(reading, now), charge_soc_at_start=reading.soc)
+    if state.charge_since is None:
+        return state, None
+    key = f"{AlertKind.LEVEL}:{state.charge_since:.0f}"
+    start, soc, target = state.charge_soc_at_start, reading.soc, prefs.level_percent
+    reached = start is not None and soc is not None and start < target <= soc
+    if prefs.level_on and reached and key != state.done_level:
+        # Still due after the charge ended (it crossed the level between two readings): the session stays
+        # open until the push is done.
+        return state, Alert(AlertKind.LEVEL, key, soc=soc, value=target)
+    if not reading.charging:
+        state = _with(state, charge_since=None, charge_soc_at_start=None)
+    return state, None
+
+
+def _stall(
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
+) -> tuple[AlertState, Alert | None]:
+    if not reading.plugged_in:
+        return _with(state, charged_on_plug=False, stall_since=None), None
+    if reading.charging:
+        return _with(state, charged_on_plug=True, stall_since=None), None
+    full = reading.soc is not None and reading.soc >= 100
+    if reading.waiting or full or (state.charged_on_plug and reading.charge_ended_ok):
+        return _with(state, stall_since=None), None
+    if state.stall_since is None:
+        state = _with(state, stall_since=_since(reading, now))
+    assert state.stall_since is not None
+    key = f"{AlertKind.STALL}:{state.stall_since:.0f}"
+    if prefs.stall_on and now - state.stall_since >= prefs.stall_minutes * 60 and key != state.done_stall:
+        return state, Alert(AlertKind.STALL, key, soc=reading.soc, value=prefs.stall_minutes)
+    return state, None
+
+
+def _plug(
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
+) -> tuple[AlertState, Alert | None]:
+    if not prefs.plug_on:
+        return state, None
+    moment = datetime.fromtimestamp(now, zone)  # naive local time when zone is None
+    due = moment.replace(hour=prefs.plug_minute // 60, minute=prefs.plug_minute % 60, second=0, microsecond=0)
+    if due > moment:
+        due -= timedelta(days=1)
+    key = f"{AlertKind.PLUG}:{due:%Y-%m-%d}"
+    if key == state.done_plug or (moment - due).total_seconds() > REMINDER_LATE_SECONDS:
+        return state, None
+    low = reading.soc is not None and reading.soc < prefs.plug_percent
+    if low and reading.plugged_in is False:
+        return state, Alert(AlertKind.PLUG, key, soc=reading.soc, value=prefs.plug_percent)
+    return _with(state, done_plug=key), None  # checked once an evening: nothing to remind of tonight
+
+
+def _open(
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
+) -> tuple[AlertState, Alert | None]:
+    if reading.moving:
+        return _with(state, parked_at=None, open_since=None), None
+    if reading.parked_at is not None:
+        state = _with(state, parked_at=min(reading.parked_at, now))
+    elif state.parked_at is None:
+        state = _with(state, parked_at=_since(reading, now))
+    if reading.locked is not False and not reading.open_items:
+        return _with(state, open_since=None), None
+    if state.open_since is None:
+        state = _with(state, open_since=state.parked_at)
+    assert state.parked_at is not None and state.open_since is not None
+    key = f"{AlertKind.OPEN}:{state.open_since:.0f}"
+    if prefs.open_on and now - state.parked_at >= prefs.open_minutes * 60 and key != state.done_open:
+        alert = Alert(
+            AlertKind.OPEN,
+            key,
+            soc=reading.soc,
+            value=prefs.open_minutes,
+            locked=reading.locked,
+            open_items=reading.open_items,
+        )
+        return state, alert
+    return state, None
+
+
+def _with(state: AlertState, **changes: Any) -> AlertState:
+    """`state` with these changes; the same object when nothing changes (most readings of a parked car), as
+    the watcher decides for every car it polls."""
+    if all(getattr(state, name) == value for name, value in changes.items()):
+        return state
+    return replace(state, **changes)
+
+
+def _since(reading: Reading, now: float) -> float:
+    """When the car reported what this reading shows (its own time when it sent one)."""
+    return now if reading.reported_at is None else min(reading.reported_at, now)
+
+
+# --- the protocol over a store ------------------------------------------------------------------------------
+
+
+class AlertStore(Protocol):
+    """What the alerts keep (bot/store.py implements it)."""
+
+    def alert_prefs(self, tg_id: int) -> AlertPrefs: ...
+    def alert_state(self, tg_id: int, vin: str) -> AlertState: ...
+    def save_alert_state(self, tg_id: int, vin: str, state: AlertState) -> None:
+        """Ignored when the car is no longer the user's."""
+
+
+@dataclass(frozen=True)
+class CarAlert:
+    """An alert for the owner `tg_id` about their car `vin`: what the push gets."""
+
+    tg_id: int
+    vin: str
+    alert: Alert
+
+
+AlertPush = Callable[[CarAlert], Awaitable[None]]  # raises when the push should be tried again later
+
+
+@dataclass
+class AlertReport:
+    pushed: int = 0
+    failed: int = 0
+
+
+class Alerter:
+    """Decides a car's alerts from each new reading and pushes them exactly once (see the module's doc).
+
+    The i Remote watcher calls `observe` after each status it reads. A stream backend (CarData) calls
+    `observe(owner, vin, Reading.of_cardata(state), now)` on each state update and, for the timed alerts
+    (minutes after, the evening reminder), at a steady tick with the last state it has."""
+
+    def __init__(self, store: AlertStore, push: AlertPush, zone: tzinfo | None = None) -> None:
+        self._store = store
+        self._push = push
+        self._zone = zone
+
+    async def observe(
+        self,
+        tg_id: int,
+        vin: str,
+        reading: Reading,
+        now: float,
+        *,
+        state: AlertState | None = None,
+        prefs: AlertPrefs | None = None,
+    ) -> AlertReport:
+        """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once)."""
+        before = self._store.alert_state(tg_id, vin) if state is None else state
+        prefs = self._store.alert_prefs(tg_id) if prefs is None else prefs
+        after, alerts = decide(before, reading, prefs, now, self._zone)
+        report = AlertReport()
+        if after != before:
+            self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
+        for alert in alerts:
+            try:
+                await self._push(CarAlert(tg_id, vin, alert))
+            except Exception as exc:
+                report.failed += 1
+                log.warning(
+                    "alerts: %s push to user %s failed (%s); tried again at the next reading",
+                    alert.kind,
+                    tg_id,
+                    type(exc).__name__,
+                )
+                continue
+            report.pushed += 1
+            after = settle(after, alert)
+            self._store.save_alert_state(tg_id, vin, after)
+        return report
