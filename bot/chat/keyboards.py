@@ -22,19 +22,14 @@ from bot.store import StoredVehicle
 SEP = ":"
 REF_BYTES = 5
 
-# Actions on a car, in callback data as "<action>:<car ref>"
+# Actions on a car, in callback data as "<action>:<car ref>"; a remote command's is its RemoteAction.code
+# (texts.REMOTE_ACTIONS).
 REFRESH = "r"
 LOCATION = "loc"
 SELECT = "sel"
 PICK = "pick"
-LOCK = "lock"
-UNLOCK = "unl"
-CLIMATE = "clim"
-CHARGE = "chg"
-FLASH = "flash"
-HORN = "horn"
-FINDER = "find"
 MAP = "map"
+RANGE_MAP = "rangeMap"  # the capability the range map needs
 # One-shot answers, "<action>:<nonce or choice>"
 UNLOCK_YES = "uy"
 UNLOCK_NO = "un"
@@ -46,16 +41,14 @@ YES, NO = "yes", "no"
 
 # Status-message buttons: (action, label, capability that must be on); None = always shown.
 CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
-    (REFRESH, "🔄 Refresh", None),
-    (LOCK, "🔒 Lock", "doorLock"),
-    (UNLOCK, "🔓 Unlock", "doorUnlock"),
-    (CLIMATE, "❄️ Climate", "climateNow"),
-    (CHARGE, "⚡ Charge", "chargeNow"),
-    (FLASH, "💡 Flash", "lightFlash"),
-    (HORN, "📯 Horn", "hornBlow"),
-    (FINDER, "🔎 Find", "vehicleFinder"),
-    (MAP, "🗺 Range map", "rangeMap"),
-    (LOCATION, "📍 Location", None),
+    (REFRESH, texts.REFRESH_BUTTON, None),
+    *(
+        (action.code, action.button, action.capability)
+        for action in texts.REMOTE_ACTIONS
+        if action.code and action.button
+    ),
+    (MAP, texts.MAP_BUTTON, RANGE_MAP),
+    (LOCATION, texts.LOCATION_BUTTON, None),
 )
 
 
@@ -114,14 +107,14 @@ def car_picker(refs: CarRefs, tg_id: int, cars: Sequence[StoredVehicle]) -> Inli
 
 
 def yes_no(
-    action: str, yes: str = "Yes", no: str = "No", *, yes_arg: str = YES, no_arg: str = NO
+    action: str, yes: str = texts.YES, no: str = texts.NO, *, yes_arg: str = YES, no_arg: str = NO
 ) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button(yes, action, yes_arg), _button(no, action, no_arg)]])
 
 
 def unlock_confirm(nonce: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[_button("🔓 Yes, unlock", UNLOCK_YES, nonce), _button("No", UNLOCK_NO, nonce)]]
+        [[_button(texts.UNLOCK_YES, UNLOCK_YES, nonce), _button(texts.NO, UNLOCK_NO, nonce)]]
     )
 
 
@@ -156,9 +149,9 @@ def notify_toggles(switches: dict[str, bool]) -> InlineKeyboardMarkup:
 
 def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:
     """Under a charge push: the car's status (Refresh edits the push into it) and its range map."""
-    buttons = [_button("🔄 Status", REFRESH, ref)]
-    if "rangeMap" in car.capabilities:
-        buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == MAP), MAP, ref))
+    buttons = [_button(texts.STATUS_BUTTON, REFRESH, ref)]
+    if RANGE_MAP in car.capabilities:
+        buttons.append(_button(texts.MAP_BUTTON, MAP, ref))
     return InlineKeyboardMarkup([buttons])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
 
@@ -21,13 +22,110 @@ from bot.bmw.models import (
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.store import StoredVehicle
 
+
+@dataclass(frozen=True)
+class RemoteAction:
+    """One remote service of the car: a row is all it takes to add one. Its button under /status, its command
+    (and /help line), its toasts, progress and result messages are all read from here."""
+
+    service: ServiceType
+    capability: str  # the car's capability flag that must be on
+    name: str  # in progress messages, toasts and results
+    done: str  # the result when the car carried it out; {car}
+    code: str | None = None  # callback data of its status button, "<code>:<car ref>"; None: no button
+    button: str | None = None  # that button's label
+    command: str | None = None  # its command; None: none
+    describe: str | None = None  # the command's line in /help and Telegram's menu
+    asks_first: bool = False  # unlock: a confirmation first, and the security answer (bot/chat/remote.py)
+
+    def __post_init__(self) -> None:
+        if (self.code is None) != (self.button is None) or (self.command is None) != (self.describe is None):
+            raise ValueError(f"{self.service}: a button needs a code and a label, a command a description")
+
+
+# In the order of the buttons under /status and of the commands in /help.
+REMOTE_ACTIONS: tuple[RemoteAction, ...] = (
+    RemoteAction(
+        ServiceType.DOOR_LOCK,
+        "doorLock",
+        name="Lock",
+        done="🔒 {car} is locked.",
+        code="lock",
+        button="🔒 Lock",
+        command="lock",
+        describe="Lock the doors",
+    ),
+    RemoteAction(
+        ServiceType.DOOR_UNLOCK,
+        "doorUnlock",
+        name="Unlock",
+        done="🔓 {car} is unlocked.",
+        code="unl",
+        button="🔓 Unlock",
+        command="unlock",
+        describe="Unlock the doors (asks first)",
+        asks_first=True,
+    ),
+    RemoteAction(
+        ServiceType.CLIMATE_NOW,
+        "climateNow",
+        name="Climate",
+        done="❄️ Climate control is running in {car}.",
+        code="clim",
+        button="❄️ Climate",
+        command="climate",
+        describe="Start climate control",
+    ),
+    RemoteAction(
+        ServiceType.CHARGE_NOW,
+        "chargeNow",
+        name="Charge now",
+        done="⚡ {car} has started charging.",
+        code="chg",
+        button="⚡ Charge",
+        command="charge",
+        describe="Start charging now",
+    ),
+    RemoteAction(
+        ServiceType.LIGHT_FLASH,
+        "lightFlash",
+        name="Flash lights",
+        done="💡 {car} flashed its lights.",
+        code="flash",
+        button="💡 Flash",
+        command="flash",
+        describe="Flash the lights",
+    ),
+    RemoteAction(
+        ServiceType.HORN_BLOW,
+        "hornBlow",
+        name="Horn",
+        done="📯 {car} sounded its horn.",
+        code="horn",
+        button="📯 Horn",
+    ),
+    RemoteAction(
+        ServiceType.VEHICLE_FINDER,
+        "vehicleFinder",
+        name="Find car",
+        done="📍 {car} reported where it is.",
+        code="find",
+        button="🔎 Find",
+    ),
+    # Sent by Save in /schedule (bot/chat/schedule.py), which has its own command and buttons.
+    RemoteAction(
+        ServiceType.CHARGING_CONTROL,
+        "chargingControl",
+        name="Save charging schedule",
+        done="🗓 {car} took the new charging schedule.",
+    ),
+)
+REMOTE_ACTION: dict[ServiceType, RemoteAction] = {action.service: action for action in REMOTE_ACTIONS}
+SERVICE_NAMES: dict[ServiceType, str] = {action.service: action.name for action in REMOTE_ACTIONS}
+
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("status", "Charge, range, doors and where the car is"),
-    ("lock", "Lock the doors"),
-    ("unlock", "Unlock the doors (asks first)"),
-    ("climate", "Start climate control"),
-    ("charge", "Start charging now"),
-    ("flash", "Flash the lights"),
+    *((action.command, action.describe) for action in REMOTE_ACTIONS if action.command and action.describe),
     ("map", "Range map: how far you can go"),
     ("schedule", "Charging schedule: timers, window, mode"),
     ("trips", "Last trip and statistics of all trips"),
@@ -56,6 +154,8 @@ UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 DONT_UNDERSTAND = "I didn't understand that. Try /status, or /help for everything I can do."
 EDITED_IGNORED = "I only act on new messages; please send it again instead of editing."
 CANCELLED = "OK, cancelled."
+YES = "Yes"
+NO = "No"
 NOTHING_TO_CANCEL = "There is nothing to cancel."
 STALE_BUTTON = "This button is no longer valid."
 BUSY = "Just a moment…"
@@ -120,6 +220,9 @@ UNLINK_DONE = "Done: your account and all its data are gone. /link to start agai
 UNLINK_KEPT = "OK, nothing was removed."
 
 # Status
+REFRESH_BUTTON = "🔄 Refresh"
+STATUS_BUTTON = "🔄 Status"
+LOCATION_BUTTON = "📍 Location"
 UPDATING = "Asking {car} for its status…"
 LOCATING = "Asking {car} where it is…"
 NO_POSITION = "not shared"
@@ -142,32 +245,14 @@ STILL_WAITING = "{waiting}\n⏳ Still waiting for BMW…"
 NOT_ANSWERING = "⌛ BMW is not answering; try again in a few minutes."
 
 # Remote commands
-SERVICE_NAMES: dict[ServiceType, str] = {
-    ServiceType.DOOR_LOCK: "Lock",
-    ServiceType.DOOR_UNLOCK: "Unlock",
-    ServiceType.CLIMATE_NOW: "Climate",
-    ServiceType.CHARGE_NOW: "Charge now",
-    ServiceType.LIGHT_FLASH: "Flash lights",
-    ServiceType.HORN_BLOW: "Horn",
-    ServiceType.VEHICLE_FINDER: "Find car",
-    ServiceType.CHARGING_CONTROL: "Save charging schedule",
-}
-SERVICE_DONE: dict[ServiceType, str] = {
-    ServiceType.DOOR_LOCK: "🔒 {car} is locked.",
-    ServiceType.DOOR_UNLOCK: "🔓 {car} is unlocked.",
-    ServiceType.CLIMATE_NOW: "❄️ Climate control is running in {car}.",
-    ServiceType.CHARGE_NOW: "⚡ {car} has started charging.",
-    ServiceType.LIGHT_FLASH: "💡 {car} flashed its lights.",
-    ServiceType.HORN_BLOW: "📯 {car} sounded its horn.",
-    ServiceType.VEHICLE_FINDER: "📍 {car} reported where it is.",
-    ServiceType.CHARGING_CONTROL: "🗓 {car} took the new charging schedule.",
-}
 PROGRESS: dict[str, str] = {
     "SENDING": "sending to BMW…",
     ExecutionState.INITIATED: "BMW has the request…",
     ExecutionState.PENDING: "waking the car…",
     ExecutionState.DELIVERED: "the car has it…",
 }
+PROGRESS_WAITING = "waiting for the car…"
+PROGRESS_LINE = "{name} — {car}: {step}"
 SERVICE_NOT_EXECUTED = "⚠️ {name}: {car} did not carry it out."
 SERVICE_TIMED_OUT = "⌛ {name}: {car} did not answer in time. It may still carry it out; check /status."
 SERVICE_INTERRUPTED = (
@@ -181,10 +266,13 @@ SERVICE_OUTCOME_UNKNOWN = (
 SERVICE_FAILED = "⚠️ {name} failed: {reason}"
 SERVICE_UNSUPPORTED = "{car} does not support that."
 COMMAND_IN_PROGRESS = "{car} is still busy with the previous command; please wait for it."
+COMMAND_IN_PROGRESS_SOME_CAR = "The car is still busy with the previous command; please wait for it."
 TOO_MANY_COMMANDS = "That's a lot of commands; please wait {seconds} s before the next one."
 UNLOCK_ASK = "Unlock {car}? Make sure you can see it."
 UNLOCK_EXPIRED = "This unlock confirmation has expired; ask again with /unlock."
 UNLOCK_CANCELLED = "OK, {car} stays locked."
+UNLOCK_CANCELLED_SOME_CAR = "OK, the car stays locked."
+UNLOCK_YES = "🔓 Yes, unlock"
 ANSWER_ASK = (
     "BMW wants the answer to your account's security question to unlock {car}. Send it now "
     "(I delete your message right away), or /cancel."
@@ -195,11 +283,21 @@ ANSWER_TOO_LONG = (
     "Try /unlock again."
 )
 ANSWER_REMEMBER = "Remember the security answer (encrypted) so I don't have to ask next time?"
+YES_REMEMBER = "Yes, remember"
 ANSWER_REMEMBERED = "Saved, encrypted. /unlink removes it."
 ANSWER_NOT_REMEMBERED = "OK, I won't keep it."
 ANSWER_TIMEOUT = "I didn't get the security answer in time; ask again with /unlock."
 
 BMW_TROUBLE = "⚠️ {reason}"
+
+
+def command_in_progress(car: StoredVehicle | None) -> str:
+    return COMMAND_IN_PROGRESS.format(car=car_label(car)) if car else COMMAND_IN_PROGRESS_SOME_CAR
+
+
+def unlock_cancelled(car: StoredVehicle | None) -> str:
+    """`car` None: unlinked since it was asked."""
+    return UNLOCK_CANCELLED.format(car=car_label(car)) if car else UNLOCK_CANCELLED_SOME_CAR
 
 
 def bmw_trouble(reason: str) -> str:
@@ -294,20 +392,21 @@ def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) ->
 
 
 def progress(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
-    step = PROGRESS.get(state or "", "waiting for the car…")
-    return f"{SERVICE_NAMES[service]} — {car_label(car)}: {step}"
+    step = PROGRESS.get(state or "", PROGRESS_WAITING)
+    return PROGRESS_LINE.format(name=SERVICE_NAMES[service], car=car_label(car), step=step)
 
 
 def outcome(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
     label = car_label(car)
     if state == ExecutionState.EXECUTED:
-        return SERVICE_DONE[service].format(car=label)
+        return REMOTE_ACTION[service].done.format(car=label)
     if state == ExecutionState.NOT_EXECUTED:
         return SERVICE_NOT_EXECUTED.format(name=SERVICE_NAMES[service], car=label)
     return SERVICE_TIMED_OUT.format(name=SERVICE_NAMES[service], car=label)
 
 
 # Range map
+MAP_BUTTON = "🗺 Range map"
 MAP_DRAWING = "Drawing the range map…"
 MAP_LOADING = "Drawing the range map of {car}…"
 MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
