@@ -152,6 +152,7 @@ HELP = (
 NOT_ALLOWED = "Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id})."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 DONT_UNDERSTAND = "I didn't understand that. Try /status, or /help for everything I can do."
+SOMETHING_WRONG = "⚠️ Something went wrong on my side; please try again."
 EDITED_IGNORED = "I only act on new messages; please send it again instead of editing."
 CANCELLED = "OK, cancelled."
 YES = "Yes"
@@ -178,8 +179,11 @@ def start(first_name: str | None, linked: bool) -> str:
 
 # Linking
 LINK_REPLACE = "You have linked {username}. Link another account instead? Its data here will be removed."
+LINK_ANOTHER = "Yes, link another"
+KEEP_IT = "No, keep it"
 LINK_KEEP = "OK, your account stays linked."
 LINK_REGION = "Where is your ConnectedDrive account registered?"
+REGION_NAMES = {"rest_of_world": "Europe / Rest of World", "usa": "USA (and Canada)", "china": "China"}
 LINK_EMAIL = "Your ConnectedDrive e-mail address?"
 LINK_EMAIL_INVALID = "That doesn't look like an e-mail address; please send it again, or /cancel."
 LINK_PASSWORD = "And your ConnectedDrive password? I delete your message as soon as I have read it."
@@ -214,8 +218,10 @@ def link_failed(reason: str) -> str:
 
 # Cars
 PICK_CAR = "Which car?"
+OTHER_CAR = "🚗 Other car"
 CAR_SELECTED = "Now using {car}."
 UNLINK_ASK = "Remove your BMW account, its tokens, answers and every setting from this bot?"
+REMOVE_EVERYTHING = "Yes, remove everything"
 UNLINK_DONE = "Done: your account and all its data are gone. /link to start again."
 UNLINK_KEPT = "OK, nothing was removed."
 
@@ -272,7 +278,7 @@ UNLOCK_ASK = "Unlock {car}? Make sure you can see it."
 UNLOCK_EXPIRED = "This unlock confirmation has expired; ask again with /unlock."
 UNLOCK_CANCELLED = "OK, {car} stays locked."
 UNLOCK_CANCELLED_SOME_CAR = "OK, the car stays locked."
-UNLOCK_YES = "🔓 Yes, unlock"
+YES_UNLOCK = "🔓 Yes, unlock"
 ANSWER_ASK = (
     "BMW wants the answer to your account's security question to unlock {car}. Send it now "
     "(I delete your message right away), or /cancel."
@@ -465,7 +471,7 @@ def on_off(on: bool) -> str:
 
 
 def notify_button(name: str, on: bool) -> str:
-    return f"{'✅' if on else '⬜'} {NOTIFY_LABELS[name]}"
+    return SWITCH_BUTTON.format(check=check(on), name=NOTIFY_LABELS[name])
 
 
 def charge_push(
@@ -515,6 +521,22 @@ CHARGING_MODES = {
     "DELAYED_CHARGING": "delayed, to be ready for departure",
 }
 MODE_SHORT = {"IMMEDIATE_CHARGING": "immediate", "DELAYED_CHARGING": "delayed"}
+# Its buttons ({check} is a ✅ or ⬜)
+SWITCH_BUTTON = "{check} {name}"
+EDIT_BUTTON = "✏️ {name}"
+WINDOW_SWITCH = "{check} Window"
+WINDOW_EDIT = "✏️ Window"
+MODE_BUTTON = "🔁 Mode: {mode}"
+CLIMATIZATION_SWITCH = "{check} Climatization"
+EARLIER = "➖ {minutes} min"
+LATER = "➕ {minutes} min"
+SET_TIME = "⌨️ Set time"
+# The window's start and end: earlier, later, type it
+WINDOW_START_BUTTONS = ("Start ➖ {minutes}", "Start ➕ {minutes}", "⌨️ Start")
+WINDOW_END_BUTTONS = ("End ➖ {minutes}", "End ➕ {minutes}", "⌨️ End")
+BACK = "⬅️ Back"
+SAVE = "💾 Save"
+DISCARD = "✖️ Discard"
 NO_TIME = "--:--"
 
 
@@ -677,6 +699,7 @@ POI_NO_CAR = "None of your cars can receive places from me."
 POI_UNSUPPORTED = "{car} cannot receive places from me."
 POI_SENDING = "Sending…"
 POI_SENT = "📍 Sent to {car}'s navigation."
+SEND_TO = "🚗 Send to {car}"
 
 
 def place(poi: Poi) -> str:
@@ -688,4 +711,4 @@ def place(poi: Poi) -> str:
 
 
 def send_to(car: StoredVehicle) -> str:
-    return f"🚗 Send to {car_label(car)}"
+    return SEND_TO.format(car=car_label(car))
