@@ -328,19 +328,28 @@ def password_refused(email: str, *, push: bool = False) -> str:
     return (PASSWORD_REFUSED_PUSH if push else PASSWORD_REFUSED).format(email=escape(email))
 
 
+AGO_UNKNOWN = "unknown"
+JUST_NOW = "just now"
+MINUTES_AGO = "{minutes} min ago"
+HOURS_AGO = "{hours} h ago"
+DAYS_AGO = "{days} days ago"
+HOURS_MINUTES = "{hours} h {minutes:02d} min"
+MINUTES = "{minutes} min"
+
+
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
-        return "unknown"
+        return AGO_UNKNOWN
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
     if seconds < 90:
-        return "just now"
+        return JUST_NOW
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"{minutes} min ago"
+        return MINUTES_AGO.format(minutes=minutes)
     hours = round(minutes / 60)
     if hours < 36:
-        return f"{hours} h ago"
-    return f"{round(hours / 24)} days ago"
+        return HOURS_AGO.format(hours=hours)
+    return DAYS_AGO.format(days=round(hours / 24))
 
 
 def _words(value: str | None) -> str:
@@ -353,7 +362,7 @@ def _km(value: float | None) -> str:
 
 def _duration(minutes: int | float) -> str:
     hours, mins = divmod(int(minutes), 60)
-    return f"{hours} h {mins:02d} min" if hours else f"{mins} min"
+    return HOURS_MINUTES.format(hours=hours, minutes=mins) if hours else MINUTES.format(minutes=mins)
 
 
 OPEN_NAMES = {
@@ -370,30 +379,50 @@ OPEN_NAMES = {
     "hood": "hood",
 }
 LOCK_STATES = {"SECURED": "🔒 secured", "LOCKED": "🔒 locked", "UNLOCKED": "🔓 unlocked"}
+STATUS_TITLE = "<b>{car}</b>"
+STATUS_CHARGE = "🔋 {charge} · {range} electric"
+STATUS_FUEL = "⛽ {range} on fuel"
+STATUS_FUEL_LITRES = "⛽ {range} on fuel ({litres:g} l)"
+STATUS_CHARGING = "⚡ charging"
+STATUS_CHARGING_LEFT = "⚡ charging, {left} left"
+STATUS_PLUGGED_IN = "🔌 plugged in, {state}"
+STATUS_NOT_PLUGGED_IN = "🔌 not plugged in"
+STATUS_OTHER_LOCK = "🔐 {state}"
+STATUS_OPEN = "🚪 open: {items}"
+STATUS_ALL_CLOSED = "🚪 all doors and windows closed"
+STATUS_MILEAGE = "🛣 {km} km"
+STATUS_POSITION = "📍 {where}"
+STATUS_UPDATED = "🕒 updated {ago}"
 
 
 def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) -> str:
-    lines = [f"<b>{car_label(car)}</b>"]
+    lines = [STATUS_TITLE.format(car=car_label(car))]
     charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
-    lines.append(f"🔋 {charge} · {_km(s.remaining_range_electric)} electric")
+    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.remaining_range_electric)))
     # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
     if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
-        fuel = "" if s.remaining_fuel is None else f" ({s.remaining_fuel:g} l)"
-        lines.append(f"⛽ {_km(s.remaining_range_fuel)} on fuel{fuel}")
+        fuel_range = _km(s.remaining_range_fuel)
+        if s.remaining_fuel is None:
+            lines.append(STATUS_FUEL.format(range=fuel_range))
+        else:
+            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=s.remaining_fuel))
     if s.is_charging:
-        left = "" if s.charging_time_remaining is None else f", {_duration(s.charging_time_remaining)} left"
-        lines.append(f"⚡ charging{left}")
+        if s.charging_time_remaining is None:
+            lines.append(STATUS_CHARGING)
+        else:
+            lines.append(STATUS_CHARGING_LEFT.format(left=_duration(s.charging_time_remaining)))
     elif s.is_plugged_in:
-        lines.append(f"🔌 plugged in, {escape(_words(s.charging_status))}")
+        lines.append(STATUS_PLUGGED_IN.format(state=escape(_words(s.charging_status))))
     else:
-        lines.append("🔌 not plugged in")
-    lines.append(LOCK_STATES.get(s.door_lock_state or "", f"🔐 {escape(_words(s.door_lock_state))}"))
+        lines.append(STATUS_NOT_PLUGGED_IN)
+    other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.door_lock_state)))
+    lines.append(LOCK_STATES.get(s.door_lock_state or "", other_lock))
     open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-    lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
+    lines.append(STATUS_OPEN.format(items=", ".join(open_items)) if open_items else STATUS_ALL_CLOSED)
     if s.mileage is not None:
-        lines.append(f"🛣 {s.mileage:,} km".replace(",", " "))
-    lines.append(f"📍 {where(s.position)}")
-    lines.append(f"🕒 updated {ago(s.update_time, now)}")
+        lines.append(STATUS_MILEAGE.format(km=f"{s.mileage:,}".replace(",", " ")))
+    lines.append(STATUS_POSITION.format(where=where(s.position)))
+    lines.append(STATUS_UPDATED.format(ago=ago(s.update_time, now)))
     return "\n".join(lines)
 
 
@@ -418,12 +447,19 @@ MAP_LOADING = "Drawing the range map of {car}…"
 MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
 MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a plain background.)"
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
+MAP_TITLE = "🗺 <b>Range of {car}</b>"
+MAP_LEGEND = "{colour}: {mode}"
+MAP_LEGEND_REACH = "{colour}: {mode} ≈ {km:.0f} km"
+MAP_THE_CAR = "🔴 the car"
+MAP_IMPOSSIBLE_POSITION = "📍 {where}"
 
 
 def map_unavailable(car: StoredVehicle, position: Position | None) -> str:
     """No range map; when the car's position is impossible too (the likely cause), that is said as well."""
-    impossible = f"\n📍 {IMPOSSIBLE_POSITION}" if position is not None and position.impossible else ""
-    return MAP_UNAVAILABLE.format(car=car_label(car)) + impossible
+    lines = [MAP_UNAVAILABLE.format(car=car_label(car))]
+    if position is not None and position.impossible:
+        lines.append(MAP_IMPOSSIBLE_POSITION.format(where=IMPOSSIBLE_POSITION))
+    return "\n".join(lines)
 
 
 def map_caption(
@@ -434,13 +470,16 @@ def map_caption(
     base_map: bool,
     position: Position | None = None,
 ) -> str:
-    lines = [f"🗺 <b>Range of {car_label(car)}</b>"]
+    lines = [MAP_TITLE.format(car=car_label(car))]
     for mode, colour in legend:
-        reach = f" ≈ {reaches[mode]:.0f} km" if mode in reaches else ""
-        lines.append(f"{escape(colour)}: {escape(MODE_NAMES.get(mode, _words(mode).upper()))}{reach}")
-    lines.append("🔴 the car")
+        name = escape(MODE_NAMES.get(mode, _words(mode).upper()))
+        if mode in reaches:
+            lines.append(MAP_LEGEND_REACH.format(colour=escape(colour), mode=name, km=reaches[mode]))
+        else:
+            lines.append(MAP_LEGEND.format(colour=escape(colour), mode=name))
+    lines.append(MAP_THE_CAR)
     if position is not None and position.impossible:
-        lines.append(f"📍 {IMPOSSIBLE_POSITION}")
+        lines.append(MAP_IMPOSSIBLE_POSITION.format(where=IMPOSSIBLE_POSITION))
     return "\n".join(lines) + ("" if base_map else MAP_NO_BASE)
 
 
@@ -459,6 +498,11 @@ CHARGE_HEADLINES = {
     "error": "⚠️ {car} stopped charging with an error.",
     "interrupted": "⚠️ Charging of {car} was interrupted.",
 }
+PUSH_CHARGE = "🔋 {soc} · {range} electric"
+PUSH_CHARGE_FROM = "🔋 {start} % → {soc} · {range} electric"
+PUSH_TO_FULL = "⏳ about {duration} to full"
+PUSH_CHARGED_FOR = "⏱ charged for {duration}"
+PUSH_END_REASON = "ℹ️ {reason}"
 END_REASONS = {
     "CHARGING_GOAL_REACHED": "charge goal reached",
     "CONNECTOR_REMOVAL": "the cable was unplugged",
@@ -466,8 +510,11 @@ END_REASONS = {
 }
 
 
+ON, OFF = "on", "off"
+
+
 def on_off(on: bool) -> str:
-    return "on" if on else "off"
+    return ON if on else OFF
 
 
 def notify_button(name: str, on: bool) -> str:
@@ -485,16 +532,19 @@ def charge_push(
     """A charge push; `headline` is a CHARGE_HEADLINES key, `charged_seconds` None while still charging."""
     lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
     soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
-    start = f"{soc_at_start} % → " if soc_at_start is not None and charged_seconds is not None else ""
-    lines.append(f"🔋 {start}{soc} · {_km(status.remaining_range_electric)} electric")
+    electric = _km(status.remaining_range_electric)
+    if soc_at_start is not None and charged_seconds is not None:
+        lines.append(PUSH_CHARGE_FROM.format(start=soc_at_start, soc=soc, range=electric))
+    else:
+        lines.append(PUSH_CHARGE.format(soc=soc, range=electric))
     if charged_seconds is None:
         if status.charging_time_remaining is not None:
-            lines.append(f"⏳ about {_duration(status.charging_time_remaining)} to full")
+            lines.append(PUSH_TO_FULL.format(duration=_duration(status.charging_time_remaining)))
     else:
-        lines.append(f"⏱ charged for {_duration(round(charged_seconds / 60))}")
+        lines.append(PUSH_CHARGED_FOR.format(duration=_duration(round(charged_seconds / 60))))
         reason = status.last_charging_end_reason
         if reason in END_REASONS:
-            lines.append(f"ℹ️ {END_REASONS[reason]}")
+            lines.append(PUSH_END_REASON.format(reason=END_REASONS[reason]))
     return "\n".join(lines)
 
 
@@ -538,10 +588,27 @@ BACK = "⬅️ Back"
 SAVE = "💾 Save"
 DISCARD = "✖️ Discard"
 NO_TIME = "--:--"
+ONE_OFF_TIMER = "One-off timer"
+TIMER_NUMBER = "Timer {number}"
+NO_DAY = "no day"
+EVERY_DAY = "every day"
+SWITCH_ON = "✅ on"
+SWITCH_OFF = "⬜ off"
+SCHEDULE_TITLE = "🗓 <b>Charging schedule of {car}</b> ({kind})"
+SCHEDULE_TIMER = "{icon} {timer}: {when} · {switch}"
+SCHEDULE_TIMER_DAYS = "{icon} {timer}: {when} · {days} · {switch}"
+SCHEDULE_NO_WINDOW = "🌙 No preferred charging window"
+SCHEDULE_WINDOW = "{icon} Preferred charging window {span} · {switch}"
+SCHEDULE_MODE = "⚡ Charging {mode}"
+SCHEDULE_CLIMATIZATION = "❄️ Climatization for departure: {switch}"
 
 
 def timer_name(key: str) -> str:
-    return "One-off timer" if key == "overrideTimer" else f"Timer {escape(key.removeprefix('timer'))}"
+    return (
+        ONE_OFF_TIMER
+        if key == "overrideTimer"
+        else TIMER_NUMBER.format(number=escape(key.removeprefix("timer")))
+    )
 
 
 def day_short(day: str) -> str:
@@ -551,9 +618,9 @@ def day_short(day: str) -> str:
 def days(weekdays: tuple[str, ...] | None) -> str:
     chosen = set(weekdays or ())
     if not chosen:
-        return "no day"
+        return NO_DAY
     if chosen >= set(WEEKDAYS):
-        return "every day"
+        return EVERY_DAY
     return ", ".join(day_short(day) for day in WEEKDAYS if day in chosen)
 
 
@@ -562,7 +629,7 @@ def check(on: bool | None) -> str:
 
 
 def switch(on: bool | None) -> str:
-    return "✅ on" if on else "⬜ off"
+    return SWITCH_ON if on else SWITCH_OFF
 
 
 def schedule(
@@ -570,23 +637,29 @@ def schedule(
 ) -> str:
     """The profile, readably; `focus` (a timer key or "window") marks what the buttons below edit."""
     kind = SCHEDULE_KINDS.get(profile.kind, escape(profile.kind))
-    lines = [f"🗓 <b>Charging schedule of {car_label(car)}</b> ({kind})"]
+    lines = [SCHEDULE_TITLE.format(car=car_label(car), kind=kind)]
     for key in profile.timer_keys:
         timer = profile.timers[key]
-        weekdays = f" · {days(timer.weekdays)}" if profile.has_weekdays else ""
-        icon = "👉" if focus == key else "⏰"
-        when = escape(timer.departure_time or NO_TIME)
-        lines.append(f"{icon} {timer_name(key)}: {when}{weekdays} · {switch(timer.enabled)}")
+        line = SCHEDULE_TIMER_DAYS if profile.has_weekdays else SCHEDULE_TIMER
+        lines.append(
+            line.format(
+                icon="👉" if focus == key else "⏰",
+                timer=timer_name(key),
+                when=escape(timer.departure_time or NO_TIME),
+                days=days(timer.weekdays),
+                switch=switch(timer.enabled),
+            )
+        )
     window = profile.window
     if window is None:
-        lines.append("🌙 No preferred charging window")
+        lines.append(SCHEDULE_NO_WINDOW)
     else:
         span = escape(f"{window.start_time or NO_TIME}–{window.end_time or NO_TIME}")
         icon = "👉" if focus == "window" else "🌙"
-        lines.append(f"{icon} Preferred charging window {span} · {switch(profile.window_on)}")
+        lines.append(SCHEDULE_WINDOW.format(icon=icon, span=span, switch=switch(profile.window_on)))
     mode = CHARGING_MODES.get(profile.charging_mode or "", escape(_words(profile.charging_mode)))
-    lines.append(f"⚡ Charging {mode}")
-    lines.append(f"❄️ Climatization for departure: {switch(profile.climatization_enabled)}")
+    lines.append(SCHEDULE_MODE.format(mode=mode))
+    lines.append(SCHEDULE_CLIMATIZATION.format(switch=switch(profile.climatization_enabled)))
     if note:
         lines += ["", note]
     return "\n".join(lines)
