@@ -674,6 +674,28 @@ DESTINATIONS_LOADING = "Fetching the last destinations of {car}…"
 DESTINATIONS_UNSUPPORTED = "{car} does not share its last destinations."
 NO_DESTINATIONS = "{car} has no recent destinations."
 PER_100_KM = "kWh/100 km"
+TRIPS_TITLE = "🛣 <b>Trips of {car}</b>"
+LAST_TRIP = "<b>Last trip</b>"
+TRIP_DATE = "📅 {date}"
+TRIP_DISTANCE = "🚗 {distance}{took}{electric}"  # the next two, or nothing
+TRIP_TOOK = " in {duration}"
+TRIP_ELECTRIC = " · {ratio:.0f} % electric"
+TRIP_ENERGY = "⚡ {consumption} · ♻️ {recuperation} recuperated"
+TRIP_EFFICIENCY = "🌟 efficiency {percent:.0f} % {stars}"
+TRIP_FUEL = "⛽ {consumption}"
+ALL_TRIPS = "<b>All trips</b>, yours and the community's average"
+ALL_CONSUMPTION = "⚡ consumption {value}"
+ALL_RECUPERATION = "♻️ recuperation {value}"
+PER_CHARGE = "🔋 per charge {values}"  # the average, then the next two, comma-separated
+PER_CHARGE_BEST = "best {km}"
+PER_CHARGE_NOW = "this charge {km}"
+DRIVEN_ELECTRICALLY = "🛣 {km} km driven electrically"
+CO2_SAVED = "🌱 {kg:.1f} kg CO₂ saved"
+CO2_SAVED_GREEN = "🌱 {kg:.1f} kg CO₂ saved ({green} kg with green power)"
+VERSUS_COMMUNITY = "{yours} (community {community})"
+DESTINATIONS_TITLE = "🧭 <b>Last destinations of {car}</b>"
+DESTINATION = "{number}. {where}"
+DESTINATION_DATED = "{number}. {where} · {date:%d %b %Y}"
 
 
 def _num(value: float | None, unit: str, digits: int = 1) -> str:
@@ -699,51 +721,61 @@ def _versus(stat: CommunityStat | None, unit: str, digits: int = 1) -> str:
     if stat is None:
         return "–"
     average = stat.community_average
-    community = "" if average is None else f" (community {_num(average, unit, digits)})"
-    return f"{_num(stat.user_average, unit, digits)}{community}"
+    yours = _num(stat.user_average, unit, digits)
+    return (
+        yours
+        if average is None
+        else VERSUS_COMMUNITY.format(yours=yours, community=_num(average, unit, digits))
+    )
 
 
 def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> str:
-    lines = [f"🛣 <b>Trips of {car_label(car)}</b>", "", "<b>Last trip</b>"]
+    lines = [TRIPS_TITLE.format(car=car_label(car)), "", LAST_TRIP]
     if last is None:
         lines.append(NO_LAST_TRIP)
     else:
         if last.date is not None:
-            lines.append(f"📅 {_date(last.date)}")
-        took = "" if last.duration is None else f" in {_duration(last.duration)}"
+            lines.append(TRIP_DATE.format(date=_date(last.date)))
+        took = "" if last.duration is None else TRIP_TOOK.format(duration=_duration(last.duration))
         ratio = last.electric_distance_ratio
-        electric = "" if ratio is None else f" · {ratio:.0f} % electric"
-        lines.append(f"🚗 {_num(last.total_distance, 'km')}{took}{electric}")
+        electric = "" if ratio is None else TRIP_ELECTRIC.format(ratio=ratio)
         lines.append(
-            f"⚡ {_num(last.avg_electric_consumption, PER_100_KM)} · "
-            f"♻️ {_num(last.avg_recuperation, PER_100_KM)} recuperated"
+            TRIP_DISTANCE.format(distance=_num(last.total_distance, "km"), took=took, electric=electric)
+        )
+        lines.append(
+            TRIP_ENERGY.format(
+                consumption=_num(last.avg_electric_consumption, PER_100_KM),
+                recuperation=_num(last.avg_recuperation, PER_100_KM),
+            )
         )
         if last.efficiency_value is not None:
             score = last.efficiency_value
-            lines.append(f"🌟 efficiency {score * 100:.0f} % {stars(score)}")
+            lines.append(TRIP_EFFICIENCY.format(percent=score * 100, stars=stars(score)))
         if last.avg_combined_consumption:  # 0 on a trip that burnt no fuel
-            lines.append(f"⛽ {_num(last.avg_combined_consumption, 'l/100 km')}")
-    lines += ["", "<b>All trips</b>, yours and the community's average"]
+            lines.append(TRIP_FUEL.format(consumption=_num(last.avg_combined_consumption, "l/100 km")))
+    lines += ["", ALL_TRIPS]
     if every is None:
         lines.append(NO_ALL_TRIPS)
         return "\n".join(lines)
-    lines.append(f"⚡ consumption {_versus(every.avg_electric_consumption, PER_100_KM)}")
-    lines.append(f"♻️ recuperation {_versus(every.avg_recuperation, PER_100_KM)}")
+    lines.append(ALL_CONSUMPTION.format(value=_versus(every.avg_electric_consumption, PER_100_KM)))
+    lines.append(ALL_RECUPERATION.format(value=_versus(every.avg_recuperation, PER_100_KM)))
     cycle = every.chargecycle_range
     if cycle is not None:
-        parts = [_versus(cycle, "km", 0)]
+        values = [_versus(cycle, "km", 0)]
         if cycle.user_high is not None:
-            parts.append(f"best {_num(cycle.user_high, 'km', 0)}")
+            values.append(PER_CHARGE_BEST.format(km=_num(cycle.user_high, "km", 0)))
         if cycle.user_current_charge_cycle is not None:
-            parts.append(f"this charge {_num(cycle.user_current_charge_cycle, 'km', 0)}")
-        lines.append("🔋 per charge " + ", ".join(parts))
+            values.append(PER_CHARGE_NOW.format(km=_num(cycle.user_current_charge_cycle, "km", 0)))
+        lines.append(PER_CHARGE.format(values=", ".join(values)))
     total = every.total_electric_distance
     if total is not None and total.user_total is not None:
-        lines.append(f"🛣 {_thousands(total.user_total)} km driven electrically")
+        lines.append(DRIVEN_ELECTRICALLY.format(km=_thousands(total.user_total)))
     if every.saved_co2 is not None:
         green = every.saved_co2_green_energy
-        extra = "" if green is None else f" ({_thousands(green)} kg with green power)"
-        lines.append(f"🌱 {every.saved_co2:.1f} kg CO₂ saved{extra}")
+        if green is None:
+            lines.append(CO2_SAVED.format(kg=every.saved_co2))
+        else:
+            lines.append(CO2_SAVED_GREEN.format(kg=every.saved_co2, green=_thousands(green)))
     return "\n".join(lines)
 
 
@@ -755,13 +787,15 @@ def _place_name(value: str) -> str:
 def destinations(car: StoredVehicle, items: list[Destination]) -> str:
     if not items:
         return NO_DESTINATIONS.format(car=car_label(car))
-    lines = [f"🧭 <b>Last destinations of {car_label(car)}</b>"]
+    lines = [DESTINATIONS_TITLE.format(car=car_label(car))]
     for number, item in enumerate(items, 1):
         where = ", ".join(_place_name(part) for part in (item.street, item.city, item.country) if part)
         if not where:
             where = "–" if item.lat is None or item.lon is None else f"{item.lat:.5f}, {item.lon:.5f}"
-        when = "" if item.created_at is None else f" · {item.created_at:%d %b %Y}"
-        lines.append(f"{number}. {where}{when}")
+        if item.created_at is None:
+            lines.append(DESTINATION.format(number=number, where=where))
+        else:
+            lines.append(DESTINATION_DATED.format(number=number, where=where, date=item.created_at))
     return "\n".join(lines)
 
 
