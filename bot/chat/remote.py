@@ -4,6 +4,7 @@ A command posts one reply and edits it as the car moves through its statuses, en
 Unlock always asks first with a one-shot, expiring nonce; when BMW demands the security answer the bot asks
 for it, deletes that message, retries once, and offers to remember it (encrypted).
 A command under way when the bot stopped is finished after the next start (`finish_commands`), never resent.
+Each command is one row of `texts.REMOTE_ACTIONS`: its button, command, /help line and texts follow from it.
 """
 
 from __future__ import annotations

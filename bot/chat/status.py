@@ -83,14 +83,6 @@ async def location_of(update: Update, context: Context, car: StoredVehicle) -> N
     )
 
 
-async def location(update: Update, context: Context) -> None:
-    query = query_of(update)
-    car = await pressed_car(update, context)
-    if car is not None:
-        await answer(query)
-        await location_of(update, context, car)
-
-
 @tells_refusals
 async def cars_command(update: Update, context: Context) -> None:
     svc = services(context)
@@ -118,7 +110,7 @@ def handlers() -> list:
     return [
         *command_and_button(status_or_refresh, command="status", button=keyboards.REFRESH, toast=texts.BUSY),
         CommandHandler("cars", cars_command),
-        CallbackQueryHandler(location, pattern=f"^{keyboards.LOCATION}:"),
+        *command_and_button(location_of, button=keyboards.LOCATION),
         CallbackQueryHandler(pick, pattern=f"^{keyboards.PICK}:"),
         CallbackQueryHandler(select, pattern=f"^{keyboards.SELECT}:"),
     ]
