@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from bot.bmw.simulator import Fault
-from bot.chat import keyboards, remote
+from bot.chat import keyboards, remote, texts
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 
 
@@ -41,6 +41,41 @@ async def test_status_shows_the_car_and_only_supported_buttons(bot, sandbox, sim
     refreshed = await alice.wait_for_bot_message("68 %")
     assert refreshed.message_id == status.message_id  # edited in place
     assert alice.callback_answers()
+
+
+def _fixed(template: str) -> str:
+    """The longest part of a message that does not depend on the car."""
+    return max(template.split("{car}"), key=len).strip()
+
+
+async def test_a_row_of_remote_actions_is_a_working_command_button_and_help_line(bot, sandbox, simulator):
+    """A RemoteAction row is all a remote command needs: its /help line, its command and its button under
+    /status each reach the car and end in the row's result (unlock asks first)."""
+    simulator.plug_in(BEV_VIN, charging=False)  # CHARGE_NOW needs the cable
+    typing, pressing = sandbox.user(231), sandbox.user(232)
+    await asyncio.gather(link(typing), link(pressing))
+    typing.send("/help")
+    help_text = (await typing.wait_for_bot_message("Here is what I can do")).text
+    status = await _status(pressing)
+    commands = [action for action in texts.REMOTE_ACTIONS if action.command]
+    buttons = [action for action in texts.REMOTE_ACTIONS if action.button]
+    assert commands and buttons
+    for user, actions in ((typing, commands), (pressing, buttons)):
+        for action in actions:
+            if user is typing:
+                assert f"/{action.command} — {action.describe}" in help_text
+                user.send(f"/{action.command}")
+            else:
+                assert action.button is not None
+                user.press(status, action.button)
+            if action.asks_first:
+                await user.wait_for_bot_message(_fixed(texts.UNLOCK_ASK))
+                continue
+            await user.wait_for_bot_message(f"{action.name} —")
+            simulator.advance(60)
+            await user.wait_for_bot_message(_fixed(action.done))
+    executed = [r for r in simulator.requests_to("executeService", "POST") if BEV_VIN in r.path]
+    assert len(executed) == sum(not action.asks_first for action in commands + buttons)
 
 
 async def test_second_car_is_chosen_with_the_picker(bot, sandbox):

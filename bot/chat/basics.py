@@ -105,7 +105,7 @@ async def on_error(update: object, context: Context) -> None:
     log.error("update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await update.effective_chat.send_message("⚠️ Something went wrong on my side; please try again.")
+            await update.effective_chat.send_message(texts.SOMETHING_WRONG)
         except Exception:  # the error handler must never raise
             log.warning("could not tell the user about the error")
 

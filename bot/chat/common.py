@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import wraps
 from typing import Any, TypeVar
 
 from telegram import (
@@ -23,7 +24,16 @@ from telegram import (
 )
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, TelegramError
-from telegram.ext import Application, ContextTypes, ConversationHandler, JobQueue, filters
+from telegram.ext import (
+    Application,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ConversationHandler,
+    JobQueue,
+    filters,
+)
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
@@ -44,6 +54,8 @@ from bot.watcher import Watcher
 
 Context = ContextTypes.DEFAULT_TYPE
 Step = Callable[[Update, Context], Coroutine[Any, Any, int]]
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+CarStep = Callable[[Update, Context, StoredVehicle], Awaitable[None]]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A read for a waiting user (see answer_slowly): "typing…" unless BMW answers within TYPING_AFTER_SECONDS;
@@ -176,15 +188,18 @@ async def answer(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(texts.plain(text)[:200] if text else None)
 
 
+# What error_text words: a refusal of BMW or of the garage (anything else is a bug, for the error handler).
+REFUSALS = (BMWError, GarageError)
+
+
 def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     """One friendly line for any refusal of BMW or of the garage."""
-    label = texts.car_label(car) if car else "The car"
     if isinstance(exc, NotLinked):
         return texts.NOT_LINKED
     if isinstance(exc, NotYourCar):
         return texts.STALE_BUTTON
     if isinstance(exc, CommandInProgress):
-        return texts.COMMAND_IN_PROGRESS.format(car=label)
+        return texts.command_in_progress(car)
     if isinstance(exc, TooManyCommands):
         return texts.TOO_MANY_COMMANDS.format(seconds=max(1, round(exc.retry_after)))
     if isinstance(exc, LoginCoolDown):
@@ -194,6 +209,19 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     if isinstance(exc, BMWError):
         return texts.bmw_trouble(exc.message)
     raise exc
+
+
+def tells_refusals(handler: Handler) -> Handler:
+    """`handler`, with a refusal of BMW or of the garage said in the chat as one friendly line."""
+
+    @wraps(handler)
+    async def run(update: Update, context: Context) -> None:
+        try:
+            await handler(update, context)
+        except REFUSALS as exc:
+            await say(update, error_text(exc))
+
+    return run
 
 
 async def pressed_car(update: Update, context: Context, ref: str | None = None) -> StoredVehicle | None:
@@ -217,13 +245,50 @@ async def chosen_car(
     (link first, or `unsupported` formatted with the car) and returns None."""
     try:
         car = services(context).garage.car(user_id(update))
-    except GarageError as exc:
+    except REFUSALS as exc:
         await say(update, error_text(exc))
         return None
     if needs is not None and needs not in car.capabilities:
         await say(update, unsupported.format(car=texts.car_label(car)))
         return None
     return car
+
+
+def command_and_button(
+    run: CarStep,
+    *,
+    command: str | None = None,
+    button: str | None = None,
+    needs: str | None = None,
+    toast: str | None = None,
+) -> list[BaseHandler]:
+    """The handlers of a command and its button that do the same thing: `run` with the user's selected car
+    (/`command`) or with the pressed one ("`button`:<car ref>"), when it has capability `needs`. A press is
+    answered first, with `toast`; one on a car without `needs` only with SERVICE_UNSUPPORTED."""
+    handlers: list[BaseHandler] = []
+    if command is not None:
+
+        async def typed(update: Update, context: Context) -> None:
+            car = await chosen_car(update, context, needs)
+            if car is not None:
+                await run(update, context, car)
+
+        handlers.append(CommandHandler(command, typed))
+    if button is not None:
+
+        async def pressed(update: Update, context: Context) -> None:
+            query = query_of(update)
+            car = await pressed_car(update, context)
+            if car is None:
+                return
+            if needs is not None and needs not in car.capabilities:
+                await answer(query, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
+                return
+            await answer(query, toast)
+            await run(update, context, car)
+
+        handlers.append(CallbackQueryHandler(pressed, pattern=f"^{button}{keyboards.SEP}"))
+    return handlers
 
 
 # Typed answers: the newest prompt wins ---------------------------------------------------------------------
@@ -342,7 +407,7 @@ async def answer_slowly(
             value = await fetch()
     except TimeoutError:
         failure = texts.NOT_ANSWERING
-    except (BMWError, GarageError) as exc:
+    except REFUSALS as exc:
         failure = error_text(exc, car)
     finally:
         answered = True

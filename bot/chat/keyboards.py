@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
-from bot.bmw.models import ChargingProfile
+from bot.bmw.models import ChargingProfile, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.chat import texts
 from bot.crypto import Secrets
@@ -22,19 +22,14 @@ from bot.store import StoredVehicle
 SEP = ":"
 REF_BYTES = 5
 
-# Actions on a car, in callback data as "<action>:<car ref>"
+# Actions on a car, in callback data as "<action>:<car ref>"; a remote command's is its RemoteAction.code
+# (texts.REMOTE_ACTIONS).
 REFRESH = "r"
 LOCATION = "loc"
 SELECT = "sel"
 PICK = "pick"
-LOCK = "lock"
-UNLOCK = "unl"
-CLIMATE = "clim"
-CHARGE = "chg"
-FLASH = "flash"
-HORN = "horn"
-FINDER = "find"
 MAP = "map"
+RANGE_MAP = "rangeMap"  # the capability the range map needs
 # One-shot answers, "<action>:<nonce or choice>"
 UNLOCK_YES = "uy"
 UNLOCK_NO = "un"
@@ -46,16 +41,14 @@ YES, NO = "yes", "no"
 
 # Status-message buttons: (action, label, capability that must be on); None = always shown.
 CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
-    (REFRESH, "🔄 Refresh", None),
-    (LOCK, "🔒 Lock", "doorLock"),
-    (UNLOCK, "🔓 Unlock", "doorUnlock"),
-    (CLIMATE, "❄️ Climate", "climateNow"),
-    (CHARGE, "⚡ Charge", "chargeNow"),
-    (FLASH, "💡 Flash", "lightFlash"),
-    (HORN, "📯 Horn", "hornBlow"),
-    (FINDER, "🔎 Find", "vehicleFinder"),
-    (MAP, "🗺 Range map", "rangeMap"),
-    (LOCATION, "📍 Location", None),
+    (REFRESH, texts.REFRESH_BUTTON, None),
+    *(
+        (action.code, action.button, action.capability)
+        for action in texts.REMOTE_ACTIONS
+        if action.code and action.button
+    ),
+    (MAP, texts.MAP_BUTTON, RANGE_MAP),
+    (LOCATION, texts.LOCATION_BUTTON, None),
 )
 
 
@@ -103,7 +96,7 @@ def car_actions(ref: str, car: StoredVehicle, *, several_cars: bool) -> InlineKe
         if capability is None or capability in car.capabilities
     ]
     if several_cars:
-        buttons.append(_button("🚗 Other car", PICK))
+        buttons.append(_button(texts.OTHER_CAR, PICK))
     return InlineKeyboardMarkup(_rows(buttons))
 
 
@@ -114,22 +107,22 @@ def car_picker(refs: CarRefs, tg_id: int, cars: Sequence[StoredVehicle]) -> Inli
 
 
 def yes_no(
-    action: str, yes: str = "Yes", no: str = "No", *, yes_arg: str = YES, no_arg: str = NO
+    action: str, yes: str = texts.YES, no: str = texts.NO, *, yes_arg: str = YES, no_arg: str = NO
 ) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button(yes, action, yes_arg), _button(no, action, no_arg)]])
 
 
 def unlock_confirm(nonce: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[_button("🔓 Yes, unlock", UNLOCK_YES, nonce), _button("No", UNLOCK_NO, nonce)]]
+        [[_button(texts.YES_UNLOCK, UNLOCK_YES, nonce), _button(texts.NO, UNLOCK_NO, nonce)]]
     )
 
 
 def regions() -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
-            [_button("Europe / Rest of World", REGION, "rest_of_world")],
-            [_button("USA (and Canada)", REGION, "usa"), _button("China", REGION, "china")],
+            [_button(texts.REGION_NAMES[region], REGION, region) for region in row]
+            for row in (("rest_of_world",), ("usa", "china"))
         ]
     )
 
@@ -156,9 +149,9 @@ def notify_toggles(switches: dict[str, bool]) -> InlineKeyboardMarkup:
 
 def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:
     """Under a charge push: the car's status (Refresh edits the push into it) and its range map."""
-    buttons = [_button("🔄 Status", REFRESH, ref)]
-    if "rangeMap" in car.capabilities:
-        buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == MAP), MAP, ref))
+    buttons = [_button(texts.STATUS_BUTTON, REFRESH, ref)]
+    if RANGE_MAP in car.capabilities:
+        buttons.append(_button(texts.MAP_BUTTON, MAP, ref))
     return InlineKeyboardMarkup([buttons])
 
 
@@ -176,9 +169,11 @@ def alerts(rows: Sequence[Sequence[tuple[str, str, str]]]) -> InlineKeyboardMark
 
 def alert_push(ref: str, car: StoredVehicle, *, lock: bool) -> InlineKeyboardMarkup:
     """Under an alert: the car's status and, where it can lock and is unlocked, the remote Lock."""
-    buttons = [_button("🔄 Status", REFRESH, ref)]
-    if lock and "doorLock" in car.capabilities:
-        buttons.append(_button(next(label for action, label, _ in CAR_BUTTONS if action == LOCK), LOCK, ref))
+    buttons = [_button(texts.STATUS_BUTTON, REFRESH, ref)]
+    locking = texts.REMOTE_ACTION[ServiceType.DOOR_LOCK]
+    if lock and locking.capability in car.capabilities:
+        assert locking.code is not None and locking.button is not None  # the Lock row has its button
+        buttons.append(_button(locking.button, locking.code, ref))
     return InlineKeyboardMarkup([buttons])
 
 
@@ -222,33 +217,55 @@ def schedule(ref: str, profile: ChargingProfile, focus: str | None) -> InlineKey
         for index, key in enumerate(keys, 1):
             name = texts.timer_name(key)
             check = texts.check(profile.timers[key].enabled)
-            rows.append([_s(f"{check} {name}", ref, S_TOGGLE, index), _s(f"✏️ {name}", ref, S_TIMER, index)])
+            rows.append(
+                [
+                    _s(texts.SWITCH_BUTTON.format(check=check, name=name), ref, S_TOGGLE, index),
+                    _s(texts.EDIT_BUTTON.format(name=name), ref, S_TIMER, index),
+                ]
+            )
         if profile.window is not None:
             check = texts.check(profile.window_on)
-            rows.append([_s(f"{check} Window", ref, S_WINDOW_TOGGLE), _s("✏️ Window", ref, S_WINDOW)])
-        mode = texts.MODE_SHORT.get(profile.charging_mode or "", "immediate")
+            rows.append(
+                [
+                    _s(texts.WINDOW_SWITCH.format(check=check), ref, S_WINDOW_TOGGLE),
+                    _s(texts.WINDOW_EDIT, ref, S_WINDOW),
+                ]
+            )
+        mode = texts.MODE_SHORT.get(profile.charging_mode or "", texts.MODE_SHORT["IMMEDIATE_CHARGING"])
         climate = texts.check(profile.climatization_enabled)
-        rows.append([_s(f"🔁 Mode: {mode}", ref, S_MODE), _s(f"{climate} Climatization", ref, S_CLIMATE)])
+        rows.append(
+            [
+                _s(texts.MODE_BUTTON.format(mode=mode), ref, S_MODE),
+                _s(texts.CLIMATIZATION_SWITCH.format(check=climate), ref, S_CLIMATE),
+            ]
+        )
     if focus is not None:
-        rows.append([_s("⬅️ Back", ref, S_MAIN)])
-    rows.append([_s("💾 Save", ref, S_SAVE), _s("✖️ Discard", ref, S_DISCARD)])
+        rows.append([_s(texts.BACK, ref, S_MAIN)])
+    rows.append([_s(texts.SAVE, ref, S_SAVE), _s(texts.DISCARD, ref, S_DISCARD)])
     return InlineKeyboardMarkup(rows)
 
 
 def _timer_rows(ref: str, profile: ChargingProfile, index: int, key: str) -> list[list[InlineKeyboardButton]]:
     timer = profile.timers[key]
+    name = texts.timer_name(key)
     rows = [
-        [_s(f"{texts.check(timer.enabled)} {texts.timer_name(key)}", ref, S_TOGGLE, index)],
+        [_s(texts.SWITCH_BUTTON.format(check=texts.check(timer.enabled), name=name), ref, S_TOGGLE, index)],
         [
-            _s(f"➖ {STEP_MINUTES} min", ref, S_SHIFT, index, -STEP_MINUTES),
-            _s(f"➕ {STEP_MINUTES} min", ref, S_SHIFT, index, STEP_MINUTES),
-            _s("⌨️ Set time", ref, S_ASK, index),
+            _s(texts.EARLIER.format(minutes=STEP_MINUTES), ref, S_SHIFT, index, -STEP_MINUTES),
+            _s(texts.LATER.format(minutes=STEP_MINUTES), ref, S_SHIFT, index, STEP_MINUTES),
+            _s(texts.SET_TIME, ref, S_ASK, index),
         ],
     ]
     if profile.has_weekdays:
         chosen = timer.weekdays or ()
         days = [
-            _s(f"{texts.check(day in chosen)} {texts.day_short(day)}", ref, S_DAY, index, number)
+            _s(
+                texts.SWITCH_BUTTON.format(check=texts.check(day in chosen), name=texts.day_short(day)),
+                ref,
+                S_DAY,
+                index,
+                number,
+            )
             for number, day in enumerate(WEEKDAYS)
         ]
         rows += _rows(days, 4)
@@ -256,13 +273,16 @@ def _timer_rows(ref: str, profile: ChargingProfile, index: int, key: str) -> lis
 
 
 def _window_rows(ref: str, profile: ChargingProfile) -> list[list[InlineKeyboardButton]]:
-    rows = [[_s(f"{texts.check(profile.window_on)} Window", ref, S_WINDOW_TOGGLE)]]
-    for target, name in ((WINDOW_START, "Start"), (WINDOW_END, "End")):
+    rows = [[_s(texts.WINDOW_SWITCH.format(check=texts.check(profile.window_on)), ref, S_WINDOW_TOGGLE)]]
+    for target, (earlier, later, typed) in (
+        (WINDOW_START, texts.WINDOW_START_BUTTONS),
+        (WINDOW_END, texts.WINDOW_END_BUTTONS),
+    ):
         rows.append(
             [
-                _s(f"{name} ➖ {STEP_MINUTES}", ref, S_WINDOW_SHIFT, target, -STEP_MINUTES),
-                _s(f"{name} ➕ {STEP_MINUTES}", ref, S_WINDOW_SHIFT, target, STEP_MINUTES),
-                _s(f"⌨️ {name}", ref, S_ASK, target),
+                _s(earlier.format(minutes=STEP_MINUTES), ref, S_WINDOW_SHIFT, target, -STEP_MINUTES),
+                _s(later.format(minutes=STEP_MINUTES), ref, S_WINDOW_SHIFT, target, STEP_MINUTES),
+                _s(typed, ref, S_ASK, target),
             ]
         )
     return rows

@@ -64,7 +64,7 @@ async def start(update: Update, context: Context) -> int:
         await say(
             update,
             texts.link_replace(account.username),
-            keyboards.yes_no(keyboards.RELINK, "Yes, link another", "No, keep it"),
+            keyboards.yes_no(keyboards.RELINK, texts.LINK_ANOTHER, texts.KEEP_IT),
         )
         return CONFIRM_REPLACE
     await say(update, texts.LINK_REGION, keyboards.regions())
@@ -159,7 +159,7 @@ async def unlink_command(update: Update, context: Context) -> None:
     if not services(context).garage.is_linked(user_id(update)):
         await say(update, texts.NOT_LINKED)
         return
-    await say(update, texts.UNLINK_ASK, keyboards.yes_no(keyboards.UNLINK, "Yes, remove everything", "No"))
+    await say(update, texts.UNLINK_ASK, keyboards.yes_no(keyboards.UNLINK, texts.REMOVE_EVERYTHING))
 
 
 async def unlink_answer(update: Update, context: Context) -> None:

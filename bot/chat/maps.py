@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ChatAction
-from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.bmw.models import RangeMap, VehicleStatus
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
     Reply,
-    answer,
     answer_slowly,
     chat_of,
-    chosen_car,
-    pressed_car,
-    query_of,
+    command_and_button,
     services,
     user_id,
 )
@@ -62,23 +58,11 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
     )
 
 
-async def map_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context, needs="rangeMap")
-    if car is not None:
-        await send_range_map(update, context, car)
-
-
-async def map_button(update: Update, context: Context) -> None:
-    query = query_of(update)
-    car = await pressed_car(update, context)
-    if car is None:
-        return
-    await answer(query, texts.MAP_DRAWING)
-    await send_range_map(update, context, car)
-
-
 def handlers() -> list:
-    return [
-        CommandHandler("map", map_command),
-        CallbackQueryHandler(map_button, pattern=f"^{keyboards.MAP}:"),
-    ]
+    return command_and_button(
+        send_range_map,
+        command="map",
+        button=keyboards.MAP,
+        needs=keyboards.RANGE_MAP,
+        toast=texts.MAP_DRAWING,
+    )

@@ -7,22 +7,20 @@ import secrets
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.bmw.errors import BMWError
 from bot.bmw.models import Poi
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
     answer,
-    error_text,
     message_of,
     pressed_car,
     query_of,
     say,
     services,
+    tells_refusals,
     user_data,
     user_id,
 )
-from bot.garage import GarageError
 
 PLACES_KEPT = 10  # per user: the newest places stay sendable, older buttons go stale
 
@@ -41,14 +39,11 @@ def poi_of(update: Update) -> Poi:
     )
 
 
+@tells_refusals
 async def place_received(update: Update, context: Context) -> None:
     svc = services(context)
     tg_id = user_id(update)
-    try:
-        cars = svc.garage.cars(tg_id)
-    except GarageError as exc:
-        await say(update, error_text(exc))
-        return
+    cars = svc.garage.cars(tg_id)
     able = [car for car in cars if "sendPoi" in car.capabilities]
     if not able:
         only = texts.POI_UNSUPPORTED.format(car=texts.car_label(cars[0])) if len(cars) == 1 else None
@@ -64,6 +59,7 @@ async def place_received(update: Update, context: Context) -> None:
     await say(update, texts.place(poi), keyboards.send_place(nonce, targets))
 
 
+@tells_refusals
 async def send_place(update: Update, context: Context) -> None:
     query = query_of(update)
     nonce, _, ref = keyboards.parse(query.data)[1].partition(keyboards.SEP)
@@ -80,11 +76,7 @@ async def send_place(update: Update, context: Context) -> None:
         await say(update, texts.POI_UNSUPPORTED.format(car=label))
         return
     await answer(query, texts.POI_SENDING)
-    try:
-        await services(context).garage.send_poi(user_id(update), car.vin, poi)
-    except (BMWError, GarageError) as exc:
-        await say(update, error_text(exc, car))
-        return
+    await services(context).garage.send_poi(user_id(update), car.vin, poi)
     await say(update, texts.POI_SENT.format(car=label))
 
 

@@ -4,6 +4,7 @@ A command posts one reply and edits it as the car moves through its statuses, en
 Unlock always asks first with a one-shot, expiring nonce; when BMW demands the security answer the bot asks
 for it, deletes that message, retries once, and offers to remember it (encrypted).
 A command under way when the bot stopped is finished after the next start (`finish_commands`), never resent.
+Each command is one row of `texts.REMOTE_ACTIONS`: its button, command, /help line and texts follow from it.
 """
 
 from __future__ import annotations
@@ -27,22 +28,23 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from bot.bmw.errors import BMWError, SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
+from bot.bmw.errors import SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
 from bot.bmw.models import ExecutionStatus, ServiceType
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    REFUSALS,
     SECRET_MAX,
     SECRET_TEXT,
+    CarStep,
     Context,
     Services,
     answer,
-    chosen_car,
+    command_and_button,
     delete_secret,
     edit,
     error_text,
     message_of,
     newest_prompt,
-    pressed_car,
     pressed_message,
     prompt,
     query_of,
@@ -53,7 +55,6 @@ from bot.chat.common import (
     user_id,
 )
 from bot.chat.status import location_of
-from bot.garage import GarageError
 from bot.store import CommandInFlight, StoredVehicle
 
 log = logging.getLogger(__name__)
@@ -61,21 +62,6 @@ UNLOCK_CONFIRM_SECONDS = 60.0
 ANSWER_WAIT_SECONDS = 180.0
 FLOW = "unlock"
 ASK_ANSWER, ASK_REMEMBER = range(2)
-
-ACTIONS: dict[str, tuple[ServiceType, str]] = {
-    keyboards.LOCK: (ServiceType.DOOR_LOCK, "doorLock"),
-    keyboards.CLIMATE: (ServiceType.CLIMATE_NOW, "climateNow"),
-    keyboards.CHARGE: (ServiceType.CHARGE_NOW, "chargeNow"),
-    keyboards.FLASH: (ServiceType.LIGHT_FLASH, "lightFlash"),
-    keyboards.HORN: (ServiceType.HORN_BLOW, "hornBlow"),
-    keyboards.FINDER: (ServiceType.VEHICLE_FINDER, "vehicleFinder"),
-}
-COMMANDS = {
-    "lock": keyboards.LOCK,
-    "climate": keyboards.CLIMATE,
-    "charge": keyboards.CHARGE,
-    "flash": keyboards.FLASH,
-}
 
 
 async def run_service(
@@ -113,7 +99,7 @@ async def run_service(
     except asyncio.CancelledError:
         await _interrupted(message, service, car)
         raise
-    except (BMWError, GarageError) as exc:
+    except REFUSALS as exc:
         await edit(message, error_text(exc, car))
         return None
     await edit(message, texts.outcome(service, car, result.status))
@@ -190,7 +176,7 @@ async def _finish(application: Application, command: CommandInFlight) -> None:
         result = await garage.resume(command, on_status=_progress(message, service, car))
     except ServiceTimeout:
         text = texts.outcome(service, car, None)
-    except (BMWError, GarageError):
+    except REFUSALS:
         text = unknown
     except asyncio.CancelledError:
         await _interrupted(message, service, car)
@@ -200,35 +186,10 @@ async def _finish(application: Application, command: CommandInFlight) -> None:
     await edit(message, text)
 
 
-async def action_button(update: Update, context: Context) -> None:
-    query = query_of(update)
-    action, ref = keyboards.parse(query.data)
-    car = await pressed_car(update, context, ref)
-    if car is None:
-        return
-    service, capability = ACTIONS[action]
-    if capability not in car.capabilities:
-        await answer(query, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
-        return
-    await answer(query, texts.SERVICE_NAMES[service])
-    await start_service(update, context, car, service)
-
-
-async def action_command(update: Update, context: Context) -> None:
-    command = (message_of(update).text or "").split()[0].lstrip("/").split("@")[0].lower()
-    service, capability = ACTIONS[COMMANDS[command]]
-    car = await chosen_car(update, context, needs=capability)
-    if car is not None:
-        await start_service(update, context, car, service)
-
-
 # Unlock ---------------------------------------------------------------------------------------------------
 
 
 async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> None:
-    if "doorUnlock" not in car.capabilities:
-        await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
-        return
     nonce = secrets.token_urlsafe(9)
     # Kept per pressing user: a nonce copied into another user's press finds nothing there.
     pending: dict[str, tuple[str, float]] = user_data(context).setdefault("unlock", {})
@@ -237,21 +198,6 @@ async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> No
         del pending[old]
     pending[nonce] = (car.vin, now + UNLOCK_CONFIRM_SECONDS)
     await say(update, texts.UNLOCK_ASK.format(car=texts.car_label(car)), keyboards.unlock_confirm(nonce))
-
-
-async def unlock_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
-    if car is not None:
-        await ask_unlock(update, context, car)
-
-
-async def unlock_button(update: Update, context: Context) -> None:
-    query = query_of(update)
-    car = await pressed_car(update, context)
-    if car is None:
-        return
-    await answer(query)
-    await ask_unlock(update, context, car)
 
 
 def _take_nonce(context: Context, nonce: str) -> str | None:
@@ -270,9 +216,7 @@ async def unlock_no(update: Update, context: Context) -> None:
         await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
         return
     car = services(context).garage.store.vehicle(user_id(update), vin)
-    await edit(
-        pressed_message(query), texts.UNLOCK_CANCELLED.format(car=texts.car_label(car) if car else "The car")
-    )
+    await edit(pressed_message(query), texts.unlock_cancelled(car))
 
 
 async def unlock_yes(update: Update, context: Context) -> int:
@@ -326,7 +270,7 @@ async def receive_answer(update: Update, context: Context) -> int:
     if result is None or result.status != "EXECUTED":
         return ConversationHandler.END
     user_data(context)["answer_to_remember"] = given
-    offer = keyboards.yes_no(keyboards.REMEMBER, "Yes, remember", "No")
+    offer = keyboards.yes_no(keyboards.REMEMBER, texts.YES_REMEMBER, texts.NO)
     _after_this_step(context, say(update, texts.ANSWER_REMEMBER, offer))
     return ASK_REMEMBER
 
@@ -356,6 +300,13 @@ async def cancel_unlock(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
+def _starts(service: ServiceType) -> CarStep:
+    async def start(update: Update, context: Context, car: StoredVehicle) -> None:
+        await start_service(update, context, car, service)
+
+    return start
+
+
 def handlers() -> list:
     # The two steps that wait for the car run as tasks (block=False): the user's next update goes on
     # meanwhile, and PTB takes the state they return once they end.
@@ -375,9 +326,17 @@ def handlers() -> list:
     )
     return [
         unlock_flow,
-        CommandHandler("unlock", unlock_command),
-        CallbackQueryHandler(unlock_button, pattern=f"^{keyboards.UNLOCK}:"),
         CallbackQueryHandler(unlock_no, pattern=f"^{keyboards.UNLOCK_NO}:"),
-        CommandHandler(list(COMMANDS), action_command),
-        CallbackQueryHandler(action_button, pattern=f"^({'|'.join(ACTIONS)}):"),
+        # Each command and its button do the same: ask first (unlock), or send it with a toast naming it.
+        *(
+            handler
+            for action in texts.REMOTE_ACTIONS
+            for handler in command_and_button(
+                ask_unlock if action.asks_first else _starts(action.service),
+                command=action.command,
+                button=action.code,
+                needs=action.capability,
+                toast=None if action.asks_first else action.name,
+            )
+        ),
     ]

@@ -136,7 +136,8 @@ async def _show(car: StoredVehicle, draft: Draft) -> None:
 
 
 async def schedule_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context, needs="chargingControl", unsupported=texts.SCHEDULE_UNSUPPORTED)
+    needs = texts.REMOTE_ACTION[ServiceType.CHARGING_CONTROL].capability
+    car = await chosen_car(update, context, needs=needs, unsupported=texts.SCHEDULE_UNSUPPORTED)
     if car is None:
         return
     tg_id = user_id(update)

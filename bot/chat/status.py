@@ -14,17 +14,16 @@ from bot.chat.common import (
     answer,
     answer_slowly,
     chat_of,
-    chosen_car,
+    command_and_button,
     edit,
-    error_text,
     pressed_car,
     pressed_message,
     query_of,
     say,
     services,
+    tells_refusals,
     user_id,
 )
-from bot.garage import GarageError
 from bot.store import StoredVehicle
 
 
@@ -58,19 +57,10 @@ async def show_status(
     )
 
 
-async def status_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
-    if car is not None:
-        await show_status(update, context, car)
-
-
-async def refresh(update: Update, context: Context) -> None:
-    query = query_of(update)
-    car = await pressed_car(update, context)
-    if car is None:
-        return
-    await answer(query, texts.BUSY)
-    await show_status(update, context, car, pressed_message(query))
+async def status_or_refresh(update: Update, context: Context, car: StoredVehicle) -> None:
+    """/status shows a new status; Refresh edits the pressed one (a status, or a charge push) in place."""
+    query = update.callback_query
+    await show_status(update, context, car, pressed_message(query) if query else None)
 
 
 async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:
@@ -93,21 +83,10 @@ async def location_of(update: Update, context: Context, car: StoredVehicle) -> N
     )
 
 
-async def location(update: Update, context: Context) -> None:
-    query = query_of(update)
-    car = await pressed_car(update, context)
-    if car is not None:
-        await answer(query)
-        await location_of(update, context, car)
-
-
+@tells_refusals
 async def cars_command(update: Update, context: Context) -> None:
     svc = services(context)
-    try:
-        cars = svc.garage.cars(user_id(update))
-    except GarageError as exc:
-        await say(update, error_text(exc))
-        return
+    cars = svc.garage.cars(user_id(update))
     await say(update, texts.PICK_CAR, keyboards.car_picker(svc.refs, user_id(update), cars))
 
 
@@ -129,10 +108,9 @@ async def select(update: Update, context: Context) -> None:
 
 def handlers() -> list:
     return [
-        CommandHandler("status", status_command),
+        *command_and_button(status_or_refresh, command="status", button=keyboards.REFRESH, toast=texts.BUSY),
         CommandHandler("cars", cars_command),
-        CallbackQueryHandler(refresh, pattern=f"^{keyboards.REFRESH}:"),
-        CallbackQueryHandler(location, pattern=f"^{keyboards.LOCATION}:"),
+        *command_and_button(location_of, button=keyboards.LOCATION),
         CallbackQueryHandler(pick, pattern=f"^{keyboards.PICK}:"),
         CallbackQueryHandler(select, pattern=f"^{keyboards.SELECT}:"),
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
 
@@ -23,13 +24,110 @@ from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
 
+
+@dataclass(frozen=True)
+class RemoteAction:
+    """One remote service of the car: a row is all it takes to add one. Its button under /status, its command
+    (and /help line), its toasts, progress and result messages are all read from here."""
+
+    service: ServiceType
+    capability: str  # the car's capability flag that must be on
+    name: str  # in progress messages, toasts and results
+    done: str  # the result when the car carried it out; {car}
+    code: str | None = None  # callback data of its status button, "<code>:<car ref>"; None: no button
+    button: str | None = None  # that button's label
+    command: str | None = None  # its command; None: none
+    describe: str | None = None  # the command's line in /help and Telegram's menu
+    asks_first: bool = False  # unlock: a confirmation first, and the security answer (bot/chat/remote.py)
+
+    def __post_init__(self) -> None:
+        if (self.code is None) != (self.button is None) or (self.command is None) != (self.describe is None):
+            raise ValueError(f"{self.service}: a button needs a code and a label, a command a description")
+
+
+# In the order of the buttons under /status and of the commands in /help.
+REMOTE_ACTIONS: tuple[RemoteAction, ...] = (
+    RemoteAction(
+        ServiceType.DOOR_LOCK,
+        "doorLock",
+        name="Lock",
+        done="🔒 {car} is locked.",
+        code="lock",
+        button="🔒 Lock",
+        command="lock",
+        describe="Lock the doors",
+    ),
+    RemoteAction(
+        ServiceType.DOOR_UNLOCK,
+        "doorUnlock",
+        name="Unlock",
+        done="🔓 {car} is unlocked.",
+        code="unl",
+        button="🔓 Unlock",
+        command="unlock",
+        describe="Unlock the doors (asks first)",
+        asks_first=True,
+    ),
+    RemoteAction(
+        ServiceType.CLIMATE_NOW,
+        "climateNow",
+        name="Climate",
+        done="❄️ Climate control is running in {car}.",
+        code="clim",
+        button="❄️ Climate",
+        command="climate",
+        describe="Start climate control",
+    ),
+    RemoteAction(
+        ServiceType.CHARGE_NOW,
+        "chargeNow",
+        name="Charge now",
+        done="⚡ {car} has started charging.",
+        code="chg",
+        button="⚡ Charge",
+        command="charge",
+        describe="Start charging now",
+    ),
+    RemoteAction(
+        ServiceType.LIGHT_FLASH,
+        "lightFlash",
+        name="Flash lights",
+        done="💡 {car} flashed its lights.",
+        code="flash",
+        button="💡 Flash",
+        command="flash",
+        describe="Flash the lights",
+    ),
+    RemoteAction(
+        ServiceType.HORN_BLOW,
+        "hornBlow",
+        name="Horn",
+        done="📯 {car} sounded its horn.",
+        code="horn",
+        button="📯 Horn",
+    ),
+    RemoteAction(
+        ServiceType.VEHICLE_FINDER,
+        "vehicleFinder",
+        name="Find car",
+        done="📍 {car} reported where it is.",
+        code="find",
+        button="🔎 Find",
+    ),
+    # Sent by Save in /schedule (bot/chat/schedule.py), which has its own command and buttons.
+    RemoteAction(
+        ServiceType.CHARGING_CONTROL,
+        "chargingControl",
+        name="Save charging schedule",
+        done="🗓 {car} took the new charging schedule.",
+    ),
+)
+REMOTE_ACTION: dict[ServiceType, RemoteAction] = {action.service: action for action in REMOTE_ACTIONS}
+SERVICE_NAMES: dict[ServiceType, str] = {action.service: action.name for action in REMOTE_ACTIONS}
+
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("status", "Charge, range, doors and where the car is"),
-    ("lock", "Lock the doors"),
-    ("unlock", "Unlock the doors (asks first)"),
-    ("climate", "Start climate control"),
-    ("charge", "Start charging now"),
-    ("flash", "Flash the lights"),
+    *((action.command, action.describe) for action in REMOTE_ACTIONS if action.command and action.describe),
     ("map", "Range map: how far you can go"),
     ("schedule", "Charging schedule: timers, window, mode"),
     ("trips", "Last trip and statistics of all trips"),
@@ -63,8 +161,11 @@ HELP = (
 NOT_ALLOWED = "Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id})."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 DONT_UNDERSTAND = "I didn't understand that. Try /status, or /help for everything I can do."
+SOMETHING_WRONG = "⚠️ Something went wrong on my side; please try again."
 EDITED_IGNORED = "I only act on new messages; please send it again instead of editing."
 CANCELLED = "OK, cancelled."
+YES = "Yes"
+NO = "No"
 NOTHING_TO_CANCEL = "There is nothing to cancel."
 STALE_BUTTON = "This button is no longer valid."
 BUSY = "Just a moment…"
@@ -87,8 +188,11 @@ def start(first_name: str | None, linked: bool) -> str:
 
 # Linking
 LINK_REPLACE = "You have linked {username}. Link another account instead? Its data here will be removed."
+LINK_ANOTHER = "Yes, link another"
+KEEP_IT = "No, keep it"
 LINK_KEEP = "OK, your account stays linked."
 LINK_REGION = "Where is your ConnectedDrive account registered?"
+REGION_NAMES = {"rest_of_world": "Europe / Rest of World", "usa": "USA (and Canada)", "china": "China"}
 LINK_EMAIL = "Your ConnectedDrive e-mail address?"
 LINK_EMAIL_INVALID = "That doesn't look like an e-mail address; please send it again, or /cancel."
 LINK_PASSWORD = "And your ConnectedDrive password? I delete your message as soon as I have read it."
@@ -123,12 +227,17 @@ def link_failed(reason: str) -> str:
 
 # Cars
 PICK_CAR = "Which car?"
+OTHER_CAR = "🚗 Other car"
 CAR_SELECTED = "Now using {car}."
 UNLINK_ASK = "Remove your BMW account, its tokens, answers and every setting from this bot?"
+REMOVE_EVERYTHING = "Yes, remove everything"
 UNLINK_DONE = "Done: your account and all its data are gone. /link to start again."
 UNLINK_KEPT = "OK, nothing was removed."
 
 # Status
+REFRESH_BUTTON = "🔄 Refresh"
+STATUS_BUTTON = "🔄 Status"
+LOCATION_BUTTON = "📍 Location"
 UPDATING = "Asking {car} for its status…"
 LOCATING = "Asking {car} where it is…"
 NO_POSITION = "not shared"
@@ -151,32 +260,14 @@ STILL_WAITING = "{waiting}\n⏳ Still waiting for BMW…"
 NOT_ANSWERING = "⌛ BMW is not answering; try again in a few minutes."
 
 # Remote commands
-SERVICE_NAMES: dict[ServiceType, str] = {
-    ServiceType.DOOR_LOCK: "Lock",
-    ServiceType.DOOR_UNLOCK: "Unlock",
-    ServiceType.CLIMATE_NOW: "Climate",
-    ServiceType.CHARGE_NOW: "Charge now",
-    ServiceType.LIGHT_FLASH: "Flash lights",
-    ServiceType.HORN_BLOW: "Horn",
-    ServiceType.VEHICLE_FINDER: "Find car",
-    ServiceType.CHARGING_CONTROL: "Save charging schedule",
-}
-SERVICE_DONE: dict[ServiceType, str] = {
-    ServiceType.DOOR_LOCK: "🔒 {car} is locked.",
-    ServiceType.DOOR_UNLOCK: "🔓 {car} is unlocked.",
-    ServiceType.CLIMATE_NOW: "❄️ Climate control is running in {car}.",
-    ServiceType.CHARGE_NOW: "⚡ {car} has started charging.",
-    ServiceType.LIGHT_FLASH: "💡 {car} flashed its lights.",
-    ServiceType.HORN_BLOW: "📯 {car} sounded its horn.",
-    ServiceType.VEHICLE_FINDER: "📍 {car} reported where it is.",
-    ServiceType.CHARGING_CONTROL: "🗓 {car} took the new charging schedule.",
-}
 PROGRESS: dict[str, str] = {
     "SENDING": "sending to BMW…",
     ExecutionState.INITIATED: "BMW has the request…",
     ExecutionState.PENDING: "waking the car…",
     ExecutionState.DELIVERED: "the car has it…",
 }
+PROGRESS_WAITING = "waiting for the car…"
+PROGRESS_LINE = "{name} — {car}: {step}"
 SERVICE_NOT_EXECUTED = "⚠️ {name}: {car} did not carry it out."
 SERVICE_TIMED_OUT = "⌛ {name}: {car} did not answer in time. It may still carry it out; check /status."
 SERVICE_INTERRUPTED = (
@@ -190,10 +281,13 @@ SERVICE_OUTCOME_UNKNOWN = (
 SERVICE_FAILED = "⚠️ {name} failed: {reason}"
 SERVICE_UNSUPPORTED = "{car} does not support that."
 COMMAND_IN_PROGRESS = "{car} is still busy with the previous command; please wait for it."
+COMMAND_IN_PROGRESS_SOME_CAR = "The car is still busy with the previous command; please wait for it."
 TOO_MANY_COMMANDS = "That's a lot of commands; please wait {seconds} s before the next one."
 UNLOCK_ASK = "Unlock {car}? Make sure you can see it."
 UNLOCK_EXPIRED = "This unlock confirmation has expired; ask again with /unlock."
 UNLOCK_CANCELLED = "OK, {car} stays locked."
+UNLOCK_CANCELLED_SOME_CAR = "OK, the car stays locked."
+YES_UNLOCK = "🔓 Yes, unlock"
 ANSWER_ASK = (
     "BMW wants the answer to your account's security question to unlock {car}. Send it now "
     "(I delete your message right away), or /cancel."
@@ -204,11 +298,21 @@ ANSWER_TOO_LONG = (
     "Try /unlock again."
 )
 ANSWER_REMEMBER = "Remember the security answer (encrypted) so I don't have to ask next time?"
+YES_REMEMBER = "Yes, remember"
 ANSWER_REMEMBERED = "Saved, encrypted. /unlink removes it."
 ANSWER_NOT_REMEMBERED = "OK, I won't keep it."
 ANSWER_TIMEOUT = "I didn't get the security answer in time; ask again with /unlock."
 
 BMW_TROUBLE = "⚠️ {reason}"
+
+
+def command_in_progress(car: StoredVehicle | None) -> str:
+    return COMMAND_IN_PROGRESS.format(car=car_label(car)) if car else COMMAND_IN_PROGRESS_SOME_CAR
+
+
+def unlock_cancelled(car: StoredVehicle | None) -> str:
+    """`car` None: unlinked since it was asked."""
+    return UNLOCK_CANCELLED.format(car=car_label(car)) if car else UNLOCK_CANCELLED_SOME_CAR
 
 
 def bmw_trouble(reason: str) -> str:
@@ -233,19 +337,28 @@ def password_refused(email: str, *, push: bool = False) -> str:
     return (PASSWORD_REFUSED_PUSH if push else PASSWORD_REFUSED).format(email=escape(email))
 
 
+AGO_UNKNOWN = "unknown"
+JUST_NOW = "just now"
+MINUTES_AGO = "{minutes} min ago"
+HOURS_AGO = "{hours} h ago"
+DAYS_AGO = "{days} days ago"
+HOURS_MINUTES = "{hours} h {minutes:02d} min"
+MINUTES = "{minutes} min"
+
+
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
-        return "unknown"
+        return AGO_UNKNOWN
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
     if seconds < 90:
-        return "just now"
+        return JUST_NOW
     minutes = round(seconds / 60)
     if minutes < 90:
-        return f"{minutes} min ago"
+        return MINUTES_AGO.format(minutes=minutes)
     hours = round(minutes / 60)
     if hours < 36:
-        return f"{hours} h ago"
-    return f"{round(hours / 24)} days ago"
+        return HOURS_AGO.format(hours=hours)
+    return DAYS_AGO.format(days=round(hours / 24))
 
 
 def _words(value: str | None) -> str:
@@ -258,7 +371,7 @@ def _km(value: float | None) -> str:
 
 def _duration(minutes: int | float) -> str:
     hours, mins = divmod(int(minutes), 60)
-    return f"{hours} h {mins:02d} min" if hours else f"{mins} min"
+    return HOURS_MINUTES.format(hours=hours, minutes=mins) if hours else MINUTES.format(minutes=mins)
 
 
 OPEN_NAMES = {
@@ -275,59 +388,87 @@ OPEN_NAMES = {
     "hood": "hood",
 }
 LOCK_STATES = {"SECURED": "🔒 secured", "LOCKED": "🔒 locked", "UNLOCKED": "🔓 unlocked"}
+STATUS_TITLE = "<b>{car}</b>"
+STATUS_CHARGE = "🔋 {charge} · {range} electric"
+STATUS_FUEL = "⛽ {range} on fuel"
+STATUS_FUEL_LITRES = "⛽ {range} on fuel ({litres:g} l)"
+STATUS_CHARGING = "⚡ charging"
+STATUS_CHARGING_LEFT = "⚡ charging, {left} left"
+STATUS_PLUGGED_IN = "🔌 plugged in, {state}"
+STATUS_NOT_PLUGGED_IN = "🔌 not plugged in"
+STATUS_OTHER_LOCK = "🔐 {state}"
+STATUS_OPEN = "🚪 open: {items}"
+STATUS_ALL_CLOSED = "🚪 all doors and windows closed"
+STATUS_MILEAGE = "🛣 {km} km"
+STATUS_POSITION = "📍 {where}"
+STATUS_UPDATED = "🕒 updated {ago}"
 
 
 def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) -> str:
-    lines = [f"<b>{car_label(car)}</b>"]
+    lines = [STATUS_TITLE.format(car=car_label(car))]
     charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
-    lines.append(f"🔋 {charge} · {_km(s.remaining_range_electric)} electric")
+    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.remaining_range_electric)))
     # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
     if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
-        fuel = "" if s.remaining_fuel is None else f" ({s.remaining_fuel:g} l)"
-        lines.append(f"⛽ {_km(s.remaining_range_fuel)} on fuel{fuel}")
+        fuel_range = _km(s.remaining_range_fuel)
+        if s.remaining_fuel is None:
+            lines.append(STATUS_FUEL.format(range=fuel_range))
+        else:
+            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=s.remaining_fuel))
     if s.is_charging:
-        left = "" if s.charging_time_remaining is None else f", {_duration(s.charging_time_remaining)} left"
-        lines.append(f"⚡ charging{left}")
+        if s.charging_time_remaining is None:
+            lines.append(STATUS_CHARGING)
+        else:
+            lines.append(STATUS_CHARGING_LEFT.format(left=_duration(s.charging_time_remaining)))
     elif s.is_plugged_in:
-        lines.append(f"🔌 plugged in, {escape(_words(s.charging_status))}")
+        lines.append(STATUS_PLUGGED_IN.format(state=escape(_words(s.charging_status))))
     else:
-        lines.append("🔌 not plugged in")
-    lines.append(LOCK_STATES.get(s.door_lock_state or "", f"🔐 {escape(_words(s.door_lock_state))}"))
+        lines.append(STATUS_NOT_PLUGGED_IN)
+    other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.door_lock_state)))
+    lines.append(LOCK_STATES.get(s.door_lock_state or "", other_lock))
     open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-    lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
+    lines.append(STATUS_OPEN.format(items=", ".join(open_items)) if open_items else STATUS_ALL_CLOSED)
     if s.mileage is not None:
-        lines.append(f"🛣 {s.mileage:,} km".replace(",", " "))
-    lines.append(f"📍 {where(s.position)}")
-    lines.append(f"🕒 updated {ago(s.update_time, now)}")
+        lines.append(STATUS_MILEAGE.format(km=f"{s.mileage:,}".replace(",", " ")))
+    lines.append(STATUS_POSITION.format(where=where(s.position)))
+    lines.append(STATUS_UPDATED.format(ago=ago(s.update_time, now)))
     return "\n".join(lines)
 
 
 def progress(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
-    step = PROGRESS.get(state or "", "waiting for the car…")
-    return f"{SERVICE_NAMES[service]} — {car_label(car)}: {step}"
+    step = PROGRESS.get(state or "", PROGRESS_WAITING)
+    return PROGRESS_LINE.format(name=SERVICE_NAMES[service], car=car_label(car), step=step)
 
 
 def outcome(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
     label = car_label(car)
     if state == ExecutionState.EXECUTED:
-        return SERVICE_DONE[service].format(car=label)
+        return REMOTE_ACTION[service].done.format(car=label)
     if state == ExecutionState.NOT_EXECUTED:
         return SERVICE_NOT_EXECUTED.format(name=SERVICE_NAMES[service], car=label)
     return SERVICE_TIMED_OUT.format(name=SERVICE_NAMES[service], car=label)
 
 
 # Range map
+MAP_BUTTON = "🗺 Range map"
 MAP_DRAWING = "Drawing the range map…"
 MAP_LOADING = "Drawing the range map of {car}…"
 MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
 MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a plain background.)"
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
+MAP_TITLE = "🗺 <b>Range of {car}</b>"
+MAP_LEGEND = "{colour}: {mode}"
+MAP_LEGEND_REACH = "{colour}: {mode} ≈ {km:.0f} km"
+MAP_THE_CAR = "🔴 the car"
+MAP_IMPOSSIBLE_POSITION = "📍 {where}"
 
 
 def map_unavailable(car: StoredVehicle, position: Position | None) -> str:
     """No range map; when the car's position is impossible too (the likely cause), that is said as well."""
-    impossible = f"\n📍 {IMPOSSIBLE_POSITION}" if position is not None and position.impossible else ""
-    return MAP_UNAVAILABLE.format(car=car_label(car)) + impossible
+    lines = [MAP_UNAVAILABLE.format(car=car_label(car))]
+    if position is not None and position.impossible:
+        lines.append(MAP_IMPOSSIBLE_POSITION.format(where=IMPOSSIBLE_POSITION))
+    return "\n".join(lines)
 
 
 def map_caption(
@@ -338,13 +479,16 @@ def map_caption(
     base_map: bool,
     position: Position | None = None,
 ) -> str:
-    lines = [f"🗺 <b>Range of {car_label(car)}</b>"]
+    lines = [MAP_TITLE.format(car=car_label(car))]
     for mode, colour in legend:
-        reach = f" ≈ {reaches[mode]:.0f} km" if mode in reaches else ""
-        lines.append(f"{escape(colour)}: {escape(MODE_NAMES.get(mode, _words(mode).upper()))}{reach}")
-    lines.append("🔴 the car")
+        name = escape(MODE_NAMES.get(mode, _words(mode).upper()))
+        if mode in reaches:
+            lines.append(MAP_LEGEND_REACH.format(colour=escape(colour), mode=name, km=reaches[mode]))
+        else:
+            lines.append(MAP_LEGEND.format(colour=escape(colour), mode=name))
+    lines.append(MAP_THE_CAR)
     if position is not None and position.impossible:
-        lines.append(f"📍 {IMPOSSIBLE_POSITION}")
+        lines.append(MAP_IMPOSSIBLE_POSITION.format(where=IMPOSSIBLE_POSITION))
     return "\n".join(lines) + ("" if base_map else MAP_NO_BASE)
 
 
@@ -363,6 +507,11 @@ CHARGE_HEADLINES = {
     "error": "⚠️ {car} stopped charging with an error.",
     "interrupted": "⚠️ Charging of {car} was interrupted.",
 }
+PUSH_CHARGE = "🔋 {soc} · {range} electric"
+PUSH_CHARGE_FROM = "🔋 {start} % → {soc} · {range} electric"
+PUSH_TO_FULL = "⏳ about {duration} to full"
+PUSH_CHARGED_FOR = "⏱ charged for {duration}"
+PUSH_END_REASON = "ℹ️ {reason}"
 END_REASONS = {
     "CHARGING_GOAL_REACHED": "charge goal reached",
     "CONNECTOR_REMOVAL": "the cable was unplugged",
@@ -370,12 +519,15 @@ END_REASONS = {
 }
 
 
+ON, OFF = "on", "off"
+
+
 def on_off(on: bool) -> str:
-    return "on" if on else "off"
+    return ON if on else OFF
 
 
 def notify_button(name: str, on: bool) -> str:
-    return f"{'✅' if on else '⬜'} {NOTIFY_LABELS[name]}"
+    return SWITCH_BUTTON.format(check=check(on), name=NOTIFY_LABELS[name])
 
 
 def charge_push(
@@ -389,16 +541,19 @@ def charge_push(
     """A charge push; `headline` is a CHARGE_HEADLINES key, `charged_seconds` None while still charging."""
     lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
     soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
-    start = f"{soc_at_start} % → " if soc_at_start is not None and charged_seconds is not None else ""
-    lines.append(f"🔋 {start}{soc} · {_km(status.remaining_range_electric)} electric")
+    electric = _km(status.remaining_range_electric)
+    if soc_at_start is not None and charged_seconds is not None:
+        lines.append(PUSH_CHARGE_FROM.format(start=soc_at_start, soc=soc, range=electric))
+    else:
+        lines.append(PUSH_CHARGE.format(soc=soc, range=electric))
     if charged_seconds is None:
         if status.charging_time_remaining is not None:
-            lines.append(f"⏳ about {_duration(status.charging_time_remaining)} to full")
+            lines.append(PUSH_TO_FULL.format(duration=_duration(status.charging_time_remaining)))
     else:
-        lines.append(f"⏱ charged for {_duration(round(charged_seconds / 60))}")
+        lines.append(PUSH_CHARGED_FOR.format(duration=_duration(round(charged_seconds / 60))))
         reason = status.last_charging_end_reason
         if reason in END_REASONS:
-            lines.append(f"ℹ️ {END_REASONS[reason]}")
+            lines.append(PUSH_END_REASON.format(reason=END_REASONS[reason]))
     return "\n".join(lines)
 
 
@@ -425,11 +580,44 @@ CHARGING_MODES = {
     "DELAYED_CHARGING": "delayed, to be ready for departure",
 }
 MODE_SHORT = {"IMMEDIATE_CHARGING": "immediate", "DELAYED_CHARGING": "delayed"}
+# Its buttons ({check} is a ✅ or ⬜)
+SWITCH_BUTTON = "{check} {name}"
+EDIT_BUTTON = "✏️ {name}"
+WINDOW_SWITCH = "{check} Window"
+WINDOW_EDIT = "✏️ Window"
+MODE_BUTTON = "🔁 Mode: {mode}"
+CLIMATIZATION_SWITCH = "{check} Climatization"
+EARLIER = "➖ {minutes} min"
+LATER = "➕ {minutes} min"
+SET_TIME = "⌨️ Set time"
+# The window's start and end: earlier, later, type it
+WINDOW_START_BUTTONS = ("Start ➖ {minutes}", "Start ➕ {minutes}", "⌨️ Start")
+WINDOW_END_BUTTONS = ("End ➖ {minutes}", "End ➕ {minutes}", "⌨️ End")
+BACK = "⬅️ Back"
+SAVE = "💾 Save"
+DISCARD = "✖️ Discard"
 NO_TIME = "--:--"
+ONE_OFF_TIMER = "One-off timer"
+TIMER_NUMBER = "Timer {number}"
+NO_DAY = "no day"
+EVERY_DAY = "every day"
+SWITCH_ON = "✅ on"
+SWITCH_OFF = "⬜ off"
+SCHEDULE_TITLE = "🗓 <b>Charging schedule of {car}</b> ({kind})"
+SCHEDULE_TIMER = "{icon} {timer}: {when} · {switch}"
+SCHEDULE_TIMER_DAYS = "{icon} {timer}: {when} · {days} · {switch}"
+SCHEDULE_NO_WINDOW = "🌙 No preferred charging window"
+SCHEDULE_WINDOW = "{icon} Preferred charging window {span} · {switch}"
+SCHEDULE_MODE = "⚡ Charging {mode}"
+SCHEDULE_CLIMATIZATION = "❄️ Climatization for departure: {switch}"
 
 
 def timer_name(key: str) -> str:
-    return "One-off timer" if key == "overrideTimer" else f"Timer {escape(key.removeprefix('timer'))}"
+    return (
+        ONE_OFF_TIMER
+        if key == "overrideTimer"
+        else TIMER_NUMBER.format(number=escape(key.removeprefix("timer")))
+    )
 
 
 def day_short(day: str) -> str:
@@ -439,9 +627,9 @@ def day_short(day: str) -> str:
 def days(weekdays: tuple[str, ...] | None) -> str:
     chosen = set(weekdays or ())
     if not chosen:
-        return "no day"
+        return NO_DAY
     if chosen >= set(WEEKDAYS):
-        return "every day"
+        return EVERY_DAY
     return ", ".join(day_short(day) for day in WEEKDAYS if day in chosen)
 
 
@@ -450,7 +638,7 @@ def check(on: bool | None) -> str:
 
 
 def switch(on: bool | None) -> str:
-    return "✅ on" if on else "⬜ off"
+    return SWITCH_ON if on else SWITCH_OFF
 
 
 def schedule(
@@ -458,23 +646,29 @@ def schedule(
 ) -> str:
     """The profile, readably; `focus` (a timer key or "window") marks what the buttons below edit."""
     kind = SCHEDULE_KINDS.get(profile.kind, escape(profile.kind))
-    lines = [f"🗓 <b>Charging schedule of {car_label(car)}</b> ({kind})"]
+    lines = [SCHEDULE_TITLE.format(car=car_label(car), kind=kind)]
     for key in profile.timer_keys:
         timer = profile.timers[key]
-        weekdays = f" · {days(timer.weekdays)}" if profile.has_weekdays else ""
-        icon = "👉" if focus == key else "⏰"
-        when = escape(timer.departure_time or NO_TIME)
-        lines.append(f"{icon} {timer_name(key)}: {when}{weekdays} · {switch(timer.enabled)}")
+        line = SCHEDULE_TIMER_DAYS if profile.has_weekdays else SCHEDULE_TIMER
+        lines.append(
+            line.format(
+                icon="👉" if focus == key else "⏰",
+                timer=timer_name(key),
+                when=escape(timer.departure_time or NO_TIME),
+                days=days(timer.weekdays),
+                switch=switch(timer.enabled),
+            )
+        )
     window = profile.window
     if window is None:
-        lines.append("🌙 No preferred charging window")
+        lines.append(SCHEDULE_NO_WINDOW)
     else:
         span = escape(f"{window.start_time or NO_TIME}–{window.end_time or NO_TIME}")
         icon = "👉" if focus == "window" else "🌙"
-        lines.append(f"{icon} Preferred charging window {span} · {switch(profile.window_on)}")
+        lines.append(SCHEDULE_WINDOW.format(icon=icon, span=span, switch=switch(profile.window_on)))
     mode = CHARGING_MODES.get(profile.charging_mode or "", escape(_words(profile.charging_mode)))
-    lines.append(f"⚡ Charging {mode}")
-    lines.append(f"❄️ Climatization for departure: {switch(profile.climatization_enabled)}")
+    lines.append(SCHEDULE_MODE.format(mode=mode))
+    lines.append(SCHEDULE_CLIMATIZATION.format(switch=switch(profile.climatization_enabled)))
     if note:
         lines += ["", note]
     return "\n".join(lines)
@@ -489,6 +683,28 @@ DESTINATIONS_LOADING = "Fetching the last destinations of {car}…"
 DESTINATIONS_UNSUPPORTED = "{car} does not share its last destinations."
 NO_DESTINATIONS = "{car} has no recent destinations."
 PER_100_KM = "kWh/100 km"
+TRIPS_TITLE = "🛣 <b>Trips of {car}</b>"
+LAST_TRIP = "<b>Last trip</b>"
+TRIP_DATE = "📅 {date}"
+TRIP_DISTANCE = "🚗 {distance}{took}{electric}"  # the next two, or nothing
+TRIP_TOOK = " in {duration}"
+TRIP_ELECTRIC = " · {ratio:.0f} % electric"
+TRIP_ENERGY = "⚡ {consumption} · ♻️ {recuperation} recuperated"
+TRIP_EFFICIENCY = "🌟 efficiency {percent:.0f} % {stars}"
+TRIP_FUEL = "⛽ {consumption}"
+ALL_TRIPS = "<b>All trips</b>, yours and the community's average"
+ALL_CONSUMPTION = "⚡ consumption {value}"
+ALL_RECUPERATION = "♻️ recuperation {value}"
+PER_CHARGE = "🔋 per charge {values}"  # the average, then the next two, comma-separated
+PER_CHARGE_BEST = "best {km}"
+PER_CHARGE_NOW = "this charge {km}"
+DRIVEN_ELECTRICALLY = "🛣 {km} km driven electrically"
+CO2_SAVED = "🌱 {kg:.1f} kg CO₂ saved"
+CO2_SAVED_GREEN = "🌱 {kg:.1f} kg CO₂ saved ({green} kg with green power)"
+VERSUS_COMMUNITY = "{yours} (community {community})"
+DESTINATIONS_TITLE = "🧭 <b>Last destinations of {car}</b>"
+DESTINATION = "{number}. {where}"
+DESTINATION_DATED = "{number}. {where} · {date:%d %b %Y}"
 
 
 def _num(value: float | None, unit: str, digits: int = 1) -> str:
@@ -514,51 +730,61 @@ def _versus(stat: CommunityStat | None, unit: str, digits: int = 1) -> str:
     if stat is None:
         return "–"
     average = stat.community_average
-    community = "" if average is None else f" (community {_num(average, unit, digits)})"
-    return f"{_num(stat.user_average, unit, digits)}{community}"
+    yours = _num(stat.user_average, unit, digits)
+    return (
+        yours
+        if average is None
+        else VERSUS_COMMUNITY.format(yours=yours, community=_num(average, unit, digits))
+    )
 
 
 def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> str:
-    lines = [f"🛣 <b>Trips of {car_label(car)}</b>", "", "<b>Last trip</b>"]
+    lines = [TRIPS_TITLE.format(car=car_label(car)), "", LAST_TRIP]
     if last is None:
         lines.append(NO_LAST_TRIP)
     else:
         if last.date is not None:
-            lines.append(f"📅 {_date(last.date)}")
-        took = "" if last.duration is None else f" in {_duration(last.duration)}"
+            lines.append(TRIP_DATE.format(date=_date(last.date)))
+        took = "" if last.duration is None else TRIP_TOOK.format(duration=_duration(last.duration))
         ratio = last.electric_distance_ratio
-        electric = "" if ratio is None else f" · {ratio:.0f} % electric"
-        lines.append(f"🚗 {_num(last.total_distance, 'km')}{took}{electric}")
+        electric = "" if ratio is None else TRIP_ELECTRIC.format(ratio=ratio)
         lines.append(
-            f"⚡ {_num(last.avg_electric_consumption, PER_100_KM)} · "
-            f"♻️ {_num(last.avg_recuperation, PER_100_KM)} recuperated"
+            TRIP_DISTANCE.format(distance=_num(last.total_distance, "km"), took=took, electric=electric)
+        )
+        lines.append(
+            TRIP_ENERGY.format(
+                consumption=_num(last.avg_electric_consumption, PER_100_KM),
+                recuperation=_num(last.avg_recuperation, PER_100_KM),
+            )
         )
         if last.efficiency_value is not None:
             score = last.efficiency_value
-            lines.append(f"🌟 efficiency {score * 100:.0f} % {stars(score)}")
+            lines.append(TRIP_EFFICIENCY.format(percent=score * 100, stars=stars(score)))
         if last.avg_combined_consumption:  # 0 on a trip that burnt no fuel
-            lines.append(f"⛽ {_num(last.avg_combined_consumption, 'l/100 km')}")
-    lines += ["", "<b>All trips</b>, yours and the community's average"]
+            lines.append(TRIP_FUEL.format(consumption=_num(last.avg_combined_consumption, "l/100 km")))
+    lines += ["", ALL_TRIPS]
     if every is None:
         lines.append(NO_ALL_TRIPS)
         return "\n".join(lines)
-    lines.append(f"⚡ consumption {_versus(every.avg_electric_consumption, PER_100_KM)}")
-    lines.append(f"♻️ recuperation {_versus(every.avg_recuperation, PER_100_KM)}")
+    lines.append(ALL_CONSUMPTION.format(value=_versus(every.avg_electric_consumption, PER_100_KM)))
+    lines.append(ALL_RECUPERATION.format(value=_versus(every.avg_recuperation, PER_100_KM)))
     cycle = every.chargecycle_range
     if cycle is not None:
-        parts = [_versus(cycle, "km", 0)]
+        values = [_versus(cycle, "km", 0)]
         if cycle.user_high is not None:
-            parts.append(f"best {_num(cycle.user_high, 'km', 0)}")
+            values.append(PER_CHARGE_BEST.format(km=_num(cycle.user_high, "km", 0)))
         if cycle.user_current_charge_cycle is not None:
-            parts.append(f"this charge {_num(cycle.user_current_charge_cycle, 'km', 0)}")
-        lines.append("🔋 per charge " + ", ".join(parts))
+            values.append(PER_CHARGE_NOW.format(km=_num(cycle.user_current_charge_cycle, "km", 0)))
+        lines.append(PER_CHARGE.format(values=", ".join(values)))
     total = every.total_electric_distance
     if total is not None and total.user_total is not None:
-        lines.append(f"🛣 {_thousands(total.user_total)} km driven electrically")
+        lines.append(DRIVEN_ELECTRICALLY.format(km=_thousands(total.user_total)))
     if every.saved_co2 is not None:
         green = every.saved_co2_green_energy
-        extra = "" if green is None else f" ({_thousands(green)} kg with green power)"
-        lines.append(f"🌱 {every.saved_co2:.1f} kg CO₂ saved{extra}")
+        if green is None:
+            lines.append(CO2_SAVED.format(kg=every.saved_co2))
+        else:
+            lines.append(CO2_SAVED_GREEN.format(kg=every.saved_co2, green=_thousands(green)))
     return "\n".join(lines)
 
 
@@ -570,13 +796,15 @@ def _place_name(value: str) -> str:
 def destinations(car: StoredVehicle, items: list[Destination]) -> str:
     if not items:
         return NO_DESTINATIONS.format(car=car_label(car))
-    lines = [f"🧭 <b>Last destinations of {car_label(car)}</b>"]
+    lines = [DESTINATIONS_TITLE.format(car=car_label(car))]
     for number, item in enumerate(items, 1):
         where = ", ".join(_place_name(part) for part in (item.street, item.city, item.country) if part)
         if not where:
             where = "–" if item.lat is None or item.lon is None else f"{item.lat:.5f}, {item.lon:.5f}"
-        when = "" if item.created_at is None else f" · {item.created_at:%d %b %Y}"
-        lines.append(f"{number}. {where}{when}")
+        if item.created_at is None:
+            lines.append(DESTINATION.format(number=number, where=where))
+        else:
+            lines.append(DESTINATION_DATED.format(number=number, where=where, date=item.created_at))
     return "\n".join(lines)
 
 
@@ -587,6 +815,7 @@ POI_NO_CAR = "None of your cars can receive places from me."
 POI_UNSUPPORTED = "{car} cannot receive places from me."
 POI_SENDING = "Sending…"
 POI_SENT = "📍 Sent to {car}'s navigation."
+SEND_TO = "🚗 Send to {car}"
 
 
 def place(poi: Poi) -> str:
@@ -598,7 +827,7 @@ def place(poi: Poi) -> str:
 
 
 def send_to(car: StoredVehicle) -> str:
-    return f"🚗 Send to {car_label(car)}"
+    return SEND_TO.format(car=car_label(car))
 
 
 # Charging history
