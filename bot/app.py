@@ -18,6 +18,7 @@ from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
 from bot.chat import basics, keyboards, link, maps, notify, poi, remote, schedule, status, texts, trips
+from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
 from bot.chat.common import Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
@@ -84,6 +85,8 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         garage=garage, refs=keyboards.CarRefs(store.secrets), renderer=renderer
     )
     application.bot_data["settings"] = settings
+    # The sender's units, language and time zone for everything that answers the update (bot/chat/prefs.py).
+    application.add_handler(user_settings.locale_handler(), group=-3)
     application.add_handlers(basics.private_chats_only(), group=-2)
     if settings.allowed_telegram_ids:
         application.add_handler(basics.allow_list(settings.allowed_telegram_ids), group=-1)
@@ -94,6 +97,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + status.handlers()
         + maps.handlers()
         + notify.handlers()
+        + user_settings.handlers()
         + schedule.handlers()
         + trips.handlers()
         + poi.handlers()

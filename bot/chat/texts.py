@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from html import escape, unescape
 
@@ -19,6 +20,7 @@ from bot.bmw.models import (
     VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.chat import prefs
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -34,6 +36,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("destinations", "The car's last destinations"),
     ("cars", "Choose which car to use"),
     ("notify", "Choose which charging messages you get"),
+    ("settings", "Units, language, time zone, quiet hours"),
     ("link", "Link your BMW ConnectedDrive account"),
     ("unlink", "Remove your account and all its data"),
     ("help", "What this bot can do"),
@@ -227,24 +230,24 @@ def password_refused(email: str, *, push: bool = False) -> str:
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return "unknown"
-    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
     if seconds < 90:
         return "just now"
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return f"{minutes} min ago"
-    hours = round(minutes / 60)
-    if hours < 36:
-        return f"{hours} h ago"
-    return f"{round(hours / 24)} days ago"
+    return prefs.ago(moment, now)
 
 
 def _words(value: str | None) -> str:
     return value.replace("_", " ").lower() if value else "unknown"
 
 
-def _km(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f} km"
+def _km(value: float | None, miles: float | None = None) -> str:
+    """A distance in km in the user's unit; `miles` is the car's own figure in miles, where it gives one."""
+    return prefs.distance(value, miles=miles)
+
+
+def _range(status: VehicleStatus) -> str:
+    return _km(status.remaining_range_electric, status.remaining_range_electric_mls)
 
 
 def _duration(minutes: int | float) -> str:
@@ -271,11 +274,11 @@ LOCK_STATES = {"SECURED": "🔒 secured", "LOCKED": "🔒 locked", "UNLOCKED": "
 def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) -> str:
     lines = [f"<b>{car_label(car)}</b>"]
     charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
-    lines.append(f"🔋 {charge} · {_km(s.remaining_range_electric)} electric")
+    lines.append(f"🔋 {charge} · {_range(s)} electric")
     # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
     if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
-        fuel = "" if s.remaining_fuel is None else f" ({s.remaining_fuel:g} l)"
-        lines.append(f"⛽ {_km(s.remaining_range_fuel)} on fuel{fuel}")
+        fuel = "" if s.remaining_fuel is None else f" ({prefs.number(s.remaining_fuel, 1)} l)"
+        lines.append(f"⛽ {_km(s.remaining_range_fuel, s.remaining_range_fuel_mls)} on fuel{fuel}")
     if s.is_charging:
         left = "" if s.charging_time_remaining is None else f", {_duration(s.charging_time_remaining)} left"
         lines.append(f"⚡ charging{left}")
@@ -287,7 +290,7 @@ def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) ->
     open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
     lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
     if s.mileage is not None:
-        lines.append(f"🛣 {s.mileage:,} km".replace(",", " "))
+        lines.append(f"🛣 {_km(s.mileage)}")
     lines.append(f"📍 {where(s.position)}")
     lines.append(f"🕒 updated {ago(s.update_time, now)}")
     return "\n".join(lines)
@@ -331,7 +334,7 @@ def map_caption(
 ) -> str:
     lines = [f"🗺 <b>Range of {car_label(car)}</b>"]
     for mode, colour in legend:
-        reach = f" ≈ {reaches[mode]:.0f} km" if mode in reaches else ""
+        reach = f" ≈ {_km(reaches[mode])}" if mode in reaches else ""
         lines.append(f"{escape(colour)}: {escape(MODE_NAMES.get(mode, _words(mode).upper()))}{reach}")
     lines.append("🔴 the car")
     if position is not None and position.impossible:
@@ -381,7 +384,7 @@ def charge_push(
     lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
     soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
     start = f"{soc_at_start} % → " if soc_at_start is not None and charged_seconds is not None else ""
-    lines.append(f"🔋 {start}{soc} · {_km(status.remaining_range_electric)} electric")
+    lines.append(f"🔋 {start}{soc} · {_range(status)} electric")
     if charged_seconds is None:
         if status.charging_time_remaining is not None:
             lines.append(f"⏳ about {_duration(status.charging_time_remaining)} to full")
@@ -479,20 +482,15 @@ NO_ALL_TRIPS = "No statistics over all trips yet."
 DESTINATIONS_LOADING = "Fetching the last destinations of {car}…"
 DESTINATIONS_UNSUPPORTED = "{car} does not share its last destinations."
 NO_DESTINATIONS = "{car} has no recent destinations."
-PER_100_KM = "kWh/100 km"
+KWH = "kWh"
 
 
 def _num(value: float | None, unit: str, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f} {unit}"
+    return "–" if value is None else f"{prefs.number(value, digits)} {unit}"
 
 
-def _thousands(value: float) -> str:
-    return f"{value:,.0f}".replace(",", " ")
-
-
-def _date(moment: datetime) -> str:
-    """In the car's own offset, as it reported the time."""
-    return f"{moment:%d %b %Y, %H:%M}"
+def _per_100(value: float | None, unit: str = KWH, digits: int = 1) -> str:
+    return prefs.per_100(value, unit, digits)
 
 
 def stars(efficiency: float) -> str:
@@ -501,12 +499,12 @@ def stars(efficiency: float) -> str:
     return "★" * full + "☆" * (5 - full)
 
 
-def _versus(stat: CommunityStat | None, unit: str, digits: int = 1) -> str:
+def _versus(stat: CommunityStat | None, show: Callable[[float | None], str]) -> str:
     if stat is None:
         return "–"
     average = stat.community_average
-    community = "" if average is None else f" (community {_num(average, unit, digits)})"
-    return f"{_num(stat.user_average, unit, digits)}{community}"
+    community = "" if average is None else f" (community {show(average)})"
+    return f"{show(stat.user_average)}{community}"
 
 
 def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> str:
@@ -515,41 +513,40 @@ def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> 
         lines.append(NO_LAST_TRIP)
     else:
         if last.date is not None:
-            lines.append(f"📅 {_date(last.date)}")
+            lines.append(f"📅 {prefs.date_time(last.date)}")
         took = "" if last.duration is None else f" in {_duration(last.duration)}"
         ratio = last.electric_distance_ratio
         electric = "" if ratio is None else f" · {ratio:.0f} % electric"
-        lines.append(f"🚗 {_num(last.total_distance, 'km')}{took}{electric}")
+        lines.append(f"🚗 {prefs.distance(last.total_distance, digits=1)}{took}{electric}")
         lines.append(
-            f"⚡ {_num(last.avg_electric_consumption, PER_100_KM)} · "
-            f"♻️ {_num(last.avg_recuperation, PER_100_KM)} recuperated"
+            f"⚡ {_per_100(last.avg_electric_consumption)} · ♻️ {_per_100(last.avg_recuperation)} recuperated"
         )
         if last.efficiency_value is not None:
             score = last.efficiency_value
             lines.append(f"🌟 efficiency {score * 100:.0f} % {stars(score)}")
         if last.avg_combined_consumption:  # 0 on a trip that burnt no fuel
-            lines.append(f"⛽ {_num(last.avg_combined_consumption, 'l/100 km')}")
+            lines.append(f"⛽ {_per_100(last.avg_combined_consumption, 'l')}")
     lines += ["", "<b>All trips</b>, yours and the community's average"]
     if every is None:
         lines.append(NO_ALL_TRIPS)
         return "\n".join(lines)
-    lines.append(f"⚡ consumption {_versus(every.avg_electric_consumption, PER_100_KM)}")
-    lines.append(f"♻️ recuperation {_versus(every.avg_recuperation, PER_100_KM)}")
+    lines.append(f"⚡ consumption {_versus(every.avg_electric_consumption, _per_100)}")
+    lines.append(f"♻️ recuperation {_versus(every.avg_recuperation, _per_100)}")
     cycle = every.chargecycle_range
     if cycle is not None:
-        parts = [_versus(cycle, "km", 0)]
+        parts = [_versus(cycle, _km)]
         if cycle.user_high is not None:
-            parts.append(f"best {_num(cycle.user_high, 'km', 0)}")
+            parts.append(f"best {_km(cycle.user_high)}")
         if cycle.user_current_charge_cycle is not None:
-            parts.append(f"this charge {_num(cycle.user_current_charge_cycle, 'km', 0)}")
+            parts.append(f"this charge {_km(cycle.user_current_charge_cycle)}")
         lines.append("🔋 per charge " + ", ".join(parts))
     total = every.total_electric_distance
     if total is not None and total.user_total is not None:
-        lines.append(f"🛣 {_thousands(total.user_total)} km driven electrically")
+        lines.append(f"🛣 {_km(total.user_total)} driven electrically")
     if every.saved_co2 is not None:
         green = every.saved_co2_green_energy
-        extra = "" if green is None else f" ({_thousands(green)} kg with green power)"
-        lines.append(f"🌱 {every.saved_co2:.1f} kg CO₂ saved{extra}")
+        extra = "" if green is None else f" ({_num(green, 'kg', 0)} with green power)"
+        lines.append(f"🌱 {_num(every.saved_co2, 'kg')} CO₂ saved{extra}")
     return "\n".join(lines)
 
 
@@ -566,7 +563,7 @@ def destinations(car: StoredVehicle, items: list[Destination]) -> str:
         where = ", ".join(_place_name(part) for part in (item.street, item.city, item.country) if part)
         if not where:
             where = "–" if item.lat is None or item.lon is None else f"{item.lat:.5f}, {item.lon:.5f}"
-        when = "" if item.created_at is None else f" · {item.created_at:%d %b %Y}"
+        when = "" if item.created_at is None else f" · {prefs.date(item.created_at)}"
         lines.append(f"{number}. {where}{when}")
     return "\n".join(lines)
 
@@ -590,3 +587,58 @@ def place(poi: Poi) -> str:
 
 def send_to(car: StoredVehicle) -> str:
     return f"🚗 Send to {car_label(car)}"
+
+
+# Settings
+SETTINGS_TITLE = "⚙️ <b>Your settings</b>"
+SETTINGS_UNITS = "📏 Distances in {unit}, {clock} clock"
+UNIT_NAMES = {"km": "kilometres", "mi": "miles"}
+CLOCK_NAMES = {24: "24-hour", 12: "12-hour"}
+SETTINGS_LANGUAGE = "🗣 Language: {language}"
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+SETTINGS_ZONE = "🌍 Time zone: {zone} (now {time})"
+SETTINGS_SERVER_ZONE = "the server's, {zone}"
+SETTINGS_QUIET_ON = "🌙 Quiet hours {start}–{end}: my messages to you arrive without a sound then"
+SETTINGS_QUIET_OFF = "🔔 Quiet hours: off"
+SETTINGS_NOTE = "Tap to change; it applies at once. Until you choose, units and language follow Telegram's."
+SETTINGS_SAVED = "Saved"
+ZONE_PICK = "🌍 Which time zone? Tap one, or type its name."
+ZONE_SERVER = "🖥 The server's"
+ZONE_TYPE = "⌨️ Type a name"
+ZONE_ASK = "Send the name of your time zone, for example Europe/Berlin or America/New_York, or /cancel."
+ZONE_UNKNOWN = (
+    "I don't know a time zone called “{name}”. Send a name like Europe/Berlin or America/New_York, "
+    "or /cancel."
+)
+ZONE_SET = "OK, your time zone is {zone}."
+ZONE_TIMEOUT = "I stopped waiting for the time zone; /settings shows your settings."
+BACK = "⬅️ Back"
+QUIET_BUTTON = "Quiet hours"
+QUIET_EDGES = {"start": "🌙 Start", "end": "☀️ End"}
+
+
+def zone_name(zone: object) -> str:
+    return escape(str(zone))
+
+
+def settings(p: prefs.Prefs, now: datetime) -> str:
+    """The /settings message, in the prefs it shows (they are also the current ones)."""
+    unit = UNIT_NAMES["mi" if p.miles else "km"]
+    lines = [
+        SETTINGS_TITLE,
+        SETTINGS_UNITS.format(unit=unit, clock=CLOCK_NAMES[12 if p.clock12 else 24]),
+        SETTINGS_LANGUAGE.format(language=LANGUAGE_NAMES[p.language]),
+    ]
+    zone = zone_name(p.zone)
+    zone = zone if p.zone_chosen else SETTINGS_SERVER_ZONE.format(zone=zone)
+    lines.append(SETTINGS_ZONE.format(zone=zone, time=prefs.clock(now)))
+    if p.quiet is None:
+        lines.append(SETTINGS_QUIET_OFF)
+    else:
+        start, end = (prefs.minutes_of_day(edge) for edge in p.quiet)
+        lines.append(SETTINGS_QUIET_ON.format(start=start, end=end))
+    return "\n".join([*lines, "", SETTINGS_NOTE])
+
+
+def zone_unknown(name: str) -> str:
+    return ZONE_UNKNOWN.format(name=escape(name[:64]))
