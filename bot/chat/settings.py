@@ -28,6 +28,7 @@ from bot.chat.common import (
     query_of,
     say,
     services,
+    user_data,
     user_id,
 )
 from bot.store import Store, UserSettings
@@ -36,6 +37,7 @@ FLOW = "settings_zone"
 ASK_ZONE = 0
 ZONE_WAIT_SECONDS = 300.0
 ZONE_MAX = 64  # longer than any IANA name
+ZONE_MESSAGE = "settings_zone_message"  # user_data: the message whose "Type a name" was pressed
 UNITS = ("km", "mi")
 CLOCKS = (24, 12)
 
@@ -134,12 +136,15 @@ async def press(update: Update, context: Context) -> None:
 
 async def press_while_asking(update: Update, context: Context) -> int:
     """Another settings button while a typed zone is awaited: do it, and stop waiting."""
+    user_data(context).pop(ZONE_MESSAGE, None)
     await press(update, context)
     return ConversationHandler.END
 
 
 async def ask_zone(update: Update, context: Context) -> int:
-    await answer(query_of(update))
+    query = query_of(update)
+    await answer(query)
+    user_data(context)[ZONE_MESSAGE] = pressed_message(query)  # shows the settings again once it is set
     prompt(context, FLOW)
     await say(update, texts.ZONE_ASK)
     return ASK_ZONE
@@ -152,16 +157,20 @@ async def receive_zone(update: Update, context: Context) -> int:
         await say(update, texts.zone_unknown(typed))
         return ASK_ZONE
     _save(update, context, replace(_settings(context, user_id(update)), time_zone=zone.key))
+    message = user_data(context).pop(ZONE_MESSAGE, None)
+    if message is not None:
+        await edit(message, *_message())
     await say(update, texts.ZONE_SET.format(zone=texts.zone_name(zone)))
-    await say(update, *_message())
     return ConversationHandler.END
 
 
 async def zone_timeout(update: Update, context: Context) -> None:
+    user_data(context).pop(ZONE_MESSAGE, None)
     await say(update, texts.ZONE_TIMEOUT)
 
 
 async def cancel_zone(update: Update, context: Context) -> int:
+    user_data(context).pop(ZONE_MESSAGE, None)
     await say(update, texts.CANCELLED)
     return ConversationHandler.END
 

@@ -237,6 +237,14 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
     return prefs.ago(moment, now)
 
 
+def _at(moment: datetime | None, now: datetime | None = None) -> str:
+    """ " (14:07)", in the user's zone and clock; with the date when that is not today."""
+    if moment is None:
+        return ""
+    today = prefs.date(now or datetime.now(UTC)) == prefs.date(moment)
+    return f" ({prefs.clock(moment) if today else prefs.date_time(moment)})"
+
+
 def _words(value: str | None) -> str:
     return value.replace("_", " ").lower() if value else "unknown"
 
@@ -292,7 +300,7 @@ def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) ->
     if s.mileage is not None:
         lines.append(f"🛣 {_km(s.mileage)}")
     lines.append(f"📍 {where(s.position)}")
-    lines.append(f"🕒 updated {ago(s.update_time, now)}")
+    lines.append(f"🕒 updated {ago(s.update_time, now)}{_at(s.update_time, now)}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.server import BotApiServer
+from bot.sandbox.state import DEFAULT_LANGUAGE_CODE
 
 POLL_INTERVAL = 0.02  # seconds between checks in wait_for; the server pushes nothing to the driver
 
@@ -56,6 +57,7 @@ class ChatMessage:
     date: dt.datetime
     parse_mode: str | None = None
     sticker: str | None = None
+    disable_notification: bool = False  # the bot sent it to arrive without a sound
 
     def button(self, text: str) -> Button:
         """The button labelled exactly `text`, else the first whose label contains it."""
@@ -103,8 +105,16 @@ class Sandbox:
         """`with sandbox.together(): ...`: what users do in the block reaches the bot in one batch."""
         return self.server.together(self.token)
 
-    def user(self, user_id: int, first_name: str = "Alice", username: str | None = None) -> SandboxUser:
-        self.server.register_user(self.token, user_id, first_name, username)
+    def user(
+        self,
+        user_id: int,
+        first_name: str = "Alice",
+        username: str | None = None,
+        *,
+        language_code: str = DEFAULT_LANGUAGE_CODE,
+    ) -> SandboxUser:
+        """A user whose Telegram app reports `language_code` (an IETF tag such as "en-US")."""
+        self.server.register_user(self.token, user_id, first_name, username, language_code)
         return SandboxUser(self, user_id, first_name, username)
 
     def channel_post(self, chat_id: int, text: str, title: str = "Channel") -> ChatMessage:
@@ -273,4 +283,5 @@ def _chat_message(server: BotApiServer, item: dict[str, Any]) -> ChatMessage:
         date=dt.datetime.fromtimestamp(item["date"], dt.UTC),
         parse_mode=item["parse_mode"],
         sticker=item["sticker"],
+        disable_notification=item["disable_notification"],
     )
