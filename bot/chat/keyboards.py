@@ -72,7 +72,8 @@ class CarRefs:
 
     def resolve(self, tg_id: int, ref: str, cars: Sequence[StoredVehicle]) -> StoredVehicle | None:
         for car in cars:
-            if hmac.compare_digest(self.ref(tg_id, car.vin), ref):
+            # As bytes: compare_digest refuses str with non-ASCII characters, which forged data may carry.
+            if hmac.compare_digest(self.ref(tg_id, car.vin).encode(), ref.encode()):
                 return car
         return None
 

@@ -94,7 +94,7 @@ def apply(chosen: UserSettings, shown: prefs.Prefs, op: str, args: list[str]) ->
         return replace(chosen, clock=int(args[0]))
     if op == keyboards.SET_LANGUAGE and args[0] in prefs.LANGUAGES:
         return replace(chosen, language=args[0])
-    if op == keyboards.SET_ZONE:
+    if op == keyboards.SET_ZONE and (not args or args[0].isdigit()):
         return replace(chosen, time_zone=keyboards.COMMON_ZONES[int(args[0])] if args else None)
     if op == keyboards.SET_QUIET and args[0] in ("0", "1"):
         return replace(chosen, quiet=args[0] == "1")
