@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_timedelta
-from babel.numbers import format_decimal
+from babel.numbers import NumberPattern, parse_pattern
 from babel.units import format_unit
 from tzlocal import get_localzone
 
@@ -115,7 +115,12 @@ _CURRENT: ContextVar[Prefs | None] = ContextVar("prefs", default=None)
 
 def current() -> Prefs:
     """The prefs of the user being answered (defaults outside an update)."""
-    return _CURRENT.get() or Prefs()
+    return _CURRENT.get() or _defaults()
+
+
+@cache
+def _defaults() -> Prefs:
+    return Prefs()
 
 
 def use(prefs: Prefs | None) -> None:
@@ -143,7 +148,7 @@ def in_user_units(km: float) -> float:
 
 def number(value: float, digits: int = 0) -> str:
     """`value` with `digits` decimals, grouped, in the user's locale (12,345.6 or 12.345,6)."""
-    return format_decimal(value, format=_pattern(digits), locale=current().locale)
+    return _number_pattern(digits).apply(value, _babel(current().locale))
 
 
 def distance(km: float | None, *, miles: float | None = None, digits: int = 0) -> str:
@@ -151,12 +156,12 @@ def distance(km: float | None, *, miles: float | None = None, digits: int = 0) -
     miles where it gives one (the i Remote API's …Mls fields), used instead of converting."""
     if km is None:
         return "–"
-    prefs = current()
-    if prefs.miles:
+    if current().miles:
         value, unit = (in_user_units(km) if miles is None else miles), "length-mile"
     else:
         value, unit = km, "length-kilometer"
-    return format_unit(value, unit, length="short", format=_pattern(digits), locale=prefs.locale)
+    # The number formatted once (a str is taken as is); short units have one form for any number.
+    return format_unit(number(value, digits), unit, length="short", locale=_babel(current().locale))
 
 
 def distance_unit() -> str:
@@ -175,17 +180,23 @@ def per_100(value_per_100_km: float | None, unit: str, digits: int = 1) -> str:
 def clock(moment: datetime) -> str:
     """The time of day in the user's zone and clock (14:07 or 2:07 PM)."""
     prefs = current()
-    return format_skeleton("hm" if prefs.clock12 else "Hm", _local(moment), locale=prefs.locale)
+    return format_skeleton("hm" if prefs.clock12 else "Hm", _local(moment), locale=_babel(prefs.locale))
 
 
 def date(moment: datetime) -> str:
     """The day in the user's zone, as their locale writes it (Mar 5, 2024; 5. März 2024)."""
-    return format_skeleton("yMMMd", _local(moment), locale=current().locale)
+    return format_skeleton("yMMMd", _local(moment), locale=_babel(current().locale))
 
 
 def date_time(moment: datetime) -> str:
-    pattern = Locale.parse(current().locale).datetime_formats["medium"]
+    pattern = _babel(current().locale).datetime_formats["medium"]
     return str(pattern).format(clock(moment), date(moment))
+
+
+def clock_or_date_time(moment: datetime, now: datetime) -> str:
+    """The time of day when `moment` is on the user's today, else with its date."""
+    today = _local(moment).date() == _local(now).date()
+    return clock(moment) if today else date_time(moment)
 
 
 def ago(moment: datetime, now: datetime) -> str:
@@ -195,7 +206,7 @@ def ago(moment: datetime, now: datetime) -> str:
         add_direction=True,
         format="short",
         threshold=1.5,
-        locale=current().locale,
+        locale=_babel(current().locale),
     )
 
 
@@ -203,12 +214,16 @@ def _local(moment: datetime) -> datetime:
     return moment.astimezone(current().zone)
 
 
-def _pattern(digits: int) -> str:
-    return "#,##0" + ("." + "0" * digits if digits else "")
+@cache
+def _babel(locale: str) -> Locale:
+    return Locale.parse(locale)
+
+
+@cache
+def _number_pattern(digits: int) -> NumberPattern:
+    return parse_pattern("#,##0" + ("." + "0" * digits if digits else ""))
 
 
 def minutes_of_day(minutes: int) -> str:
     """A quiet-hours edge (minutes after midnight) in the user's clock."""
-    moment = datetime(2000, 1, 1, minutes // 60 % 24, minutes % 60)
-    prefs = current()
-    return format_skeleton("hm" if prefs.clock12 else "Hm", moment, locale=prefs.locale)
+    return clock(datetime(2000, 1, 1, minutes // 60 % 24, minutes % 60, tzinfo=current().zone))

@@ -239,10 +239,7 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
 
 def _at(moment: datetime | None, now: datetime | None = None) -> str:
     """ " (14:07)", in the user's zone and clock; with the date when that is not today."""
-    if moment is None:
-        return ""
-    today = prefs.date(now or datetime.now(UTC)) == prefs.date(moment)
-    return f" ({prefs.clock(moment) if today else prefs.date_time(moment)})"
+    return "" if moment is None else f" ({prefs.clock_or_date_time(moment, now or datetime.now(UTC))})"
 
 
 def _words(value: str | None) -> str:
