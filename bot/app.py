@@ -32,6 +32,7 @@ from bot.chat import (
     texts,
     trips,
 )
+from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
 from bot.chat.common import Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
@@ -98,6 +99,8 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         garage=garage, refs=keyboards.CarRefs(store.secrets), renderer=renderer
     )
     application.bot_data["settings"] = settings
+    # The sender's units, language and time zone for everything that answers the update (bot/chat/prefs.py).
+    application.add_handler(user_settings.locale_handler(), group=-3)
     application.add_handlers(basics.private_chats_only(), group=-2)
     if settings.allowed_telegram_ids:
         application.add_handler(basics.allow_list(settings.allowed_telegram_ids), group=-1)
@@ -109,6 +112,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + maps.handlers()
         + notify.handlers()
         + alerts.handlers()
+        + user_settings.handlers()
         + schedule.handlers()
         + trips.handlers()
         + history.handlers()

@@ -90,6 +90,22 @@ class NotifyPrefs:
 
 
 @dataclass(frozen=True)
+class UserSettings:
+    """What a user chose in /settings; None is "not chosen": the default that follows their Telegram
+    language_code (or, for the time zone, the server's). `language_code` is the last one Telegram sent, kept
+    for messages sent without an update (pushes)."""
+
+    language_code: str | None = None
+    units: str | None = None  # "km" or "mi"
+    clock: int | None = None  # 24 or 12
+    language: str | None = None  # "en" or "de"
+    time_zone: str | None = None  # an IANA name
+    quiet: bool = False  # quiet hours on: pushes inside the window arrive without a sound
+    quiet_start: int | None = None  # minutes after midnight, in `time_zone`
+    quiet_end: int | None = None
+
+
+@dataclass(frozen=True)
 class ChargeWatch:
     """The watcher's memory of one car of one user, persisted so that a restart neither misses nor repeats."""
 
@@ -366,6 +382,22 @@ def m007_alerts(db: Database) -> None:
     )
 
 
+def m008_user_settings(db: Database) -> None:
+    # NULL (or 0 for quiet) is "not chosen": see UserSettings.
+    users = db.table("users")
+    for column, kind in (
+        ("language_code", str),
+        ("units", str),
+        ("clock", int),
+        ("language", str),
+        ("time_zone", str),
+        ("quiet_start", int),
+        ("quiet_end", int),
+    ):
+        users.add_column(column, kind)
+    users.add_column("quiet", bool, not_null_default=0)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -377,6 +409,7 @@ _STEPS = [
         m005_cardata,
         m006_charge_sessions,
         m007_alerts,
+        m008_user_settings,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -443,6 +476,9 @@ _ALERT_PREF_FIELDS = _field_names(AlertPrefs)
 _ALERT_PREF_COLUMNS = ", ".join(_ALERT_PREF_FIELDS)
 _ALERT_STATE_FIELDS = _field_names(AlertState)
 _ALERT_STATE_COLUMNS = ", ".join(_ALERT_STATE_FIELDS)
+_SETTINGS_FIELDS = _field_names(UserSettings)
+_SETTINGS_QUERY = f"SELECT {', '.join(_SETTINGS_FIELDS)} FROM users WHERE tg_id = ?"
+_CHOSEN_SETTINGS = _SETTINGS_FIELDS[1:]  # what /settings saves; language_code comes from Telegram
 
 
 class Store:
@@ -770,6 +806,29 @@ class Store:
                 f" {', '.join(f'{column} = excluded.{column}' for column in columns)}",
                 {"tg_id": tg_id, **vars(prefs)},
             )
+
+    # --- /settings ------------------------------------------------------------------------------------------
+
+    def user_settings(self, tg_id: int) -> UserSettings | None:
+        """The user's settings; None for a user the bot keeps no row of."""
+        found = self._records(UserSettings, _SETTINGS_QUERY, (tg_id,))
+        return found[0] if found else None
+
+    def save_user_settings(self, tg_id: int, settings: UserSettings) -> None:
+        """Store what the user chose (not language_code, which only Telegram sets)."""
+        with self._write() as db:
+            db.execute(
+                f"INSERT INTO users (tg_id, {', '.join(_CHOSEN_SETTINGS)})"
+                f" VALUES (:tg_id, {_params(_CHOSEN_SETTINGS)})"
+                " ON CONFLICT (tg_id) DO UPDATE SET"
+                f" {', '.join(f'{column} = excluded.{column}' for column in _CHOSEN_SETTINGS)}",
+                {"tg_id": tg_id, **vars(settings)},
+            )
+
+    def save_language_code(self, tg_id: int, language_code: str | None) -> None:
+        """Remember the language Telegram reports for a user we already know (no row for strangers)."""
+        with self._write() as db:
+            db.execute("UPDATE users SET language_code = ? WHERE tg_id = ?", (language_code, tg_id))
 
     # --- charge watches -------------------------------------------------------------------------------------
 

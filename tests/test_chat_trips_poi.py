@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from tzlocal import get_localzone
+
 from bot.bmw.simulator import i3_bev
 from bot.chat import keyboards
 from tests.support.bot import BEV_VIN, REX_VIN, link
@@ -30,7 +32,9 @@ async def test_trips_show_last_trip_and_statistics_and_a_missing_trip_plainly(bo
     assert f"⚡ {trip['avgElectricConsumption']:.1f} kWh/100 km" in shown
     assert f"♻️ {trip['avgRecuperation']:.1f} kWh/100 km recuperated" in shown
     assert f"efficiency {trip['efficiencyValue'] * 100:.0f} % ★★★★☆" in shown  # 0.72 -> 4 of 5 stars
-    assert datetime.fromisoformat(trip["date"]).strftime("%d %b %Y, %H:%M") in shown  # the car's local time
+    # In the user's time zone (by default the server's), as their language writes it (plain "en" here).
+    when = datetime.fromisoformat(trip["date"]).astimezone(get_localzone())
+    assert f"📅 {when:%b} {when.day}, {when:%Y, %H:%M}" in shown
     consumption = stats["avgElectricConsumption"]
     assert (
         f"consumption {consumption['userAverage']:.1f} kWh/100 km "
@@ -41,7 +45,7 @@ async def test_trips_show_last_trip_and_statistics_and_a_missing_trip_plainly(bo
         f"per charge {cycle['userAverage']:.0f} km (community {cycle['communityAverage']:.0f} km), "
         f"best {cycle['userHigh']:.0f} km, this charge {cycle['userCurrentChargeCycle']:.0f} km" in shown
     )
-    total = f"{stats['totalElectricDistance']['userTotal']:,.0f}".replace(",", " ")
+    total = f"{stats['totalElectricDistance']['userTotal']:,.0f}"
     assert f"{total} km driven electrically" in shown
     assert f"{stats['savedCO2']:.1f} kg CO₂ saved" in shown
 

@@ -611,6 +611,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m005_cardata",
         "m006_charge_sessions",
         "m007_alerts",
+        "m008_user_settings",
     ]
 
 

@@ -16,6 +16,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from bot.bmw.models import ChargingProfile, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.chat import texts
+from bot.chat.prefs import Prefs
 from bot.crypto import Secrets
 from bot.store import StoredVehicle
 
@@ -64,7 +65,8 @@ class CarRefs:
 
     def resolve(self, tg_id: int, ref: str, cars: Sequence[StoredVehicle]) -> StoredVehicle | None:
         for car in cars:
-            if hmac.compare_digest(self.ref(tg_id, car.vin), ref):
+            # As bytes: compare_digest refuses str with non-ASCII characters, which forged data may carry.
+            if hmac.compare_digest(self.ref(tg_id, car.vin).encode(), ref.encode()):
                 return car
         return None
 
@@ -301,3 +303,65 @@ HISTORY_CSV = "hcsv"
 
 def history_csv(ref: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)]])
+
+
+# /settings: "set:<op>[:<arg>]" changes the pressing user's own settings (nothing in the data names anyone).
+SETTINGS = "set"
+SET_UNITS, SET_CLOCK, SET_LANGUAGE = "u", "c", "l"  # arg: km|mi, 24|12, en|de
+SET_QUIET, SET_QUIET_SHIFT = "q", "qs"  # arg: 1|0; start|end and ±minutes
+SET_ZONES, SET_ZONE, SET_ZONE_TYPE, SET_MAIN = "zm", "z", "zt", "m"  # SET_ZONE arg: index, or "" (server)
+QUIET_STEP_MINUTES = 30
+# The zones offered as buttons; any other is typed.
+COMMON_ZONES = (
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Helsinki",
+    "America/New_York",
+    "America/Chicago",
+    "America/Los_Angeles",
+    "Asia/Tokyo",
+    "Australia/Sydney",
+    "UTC",
+)
+
+
+def _set(text: str, op: str, *args: int | str) -> InlineKeyboardButton:
+    return _button(text, SETTINGS, SEP.join([op, *map(str, args)]))
+
+
+def settings(p: Prefs) -> InlineKeyboardMarkup:
+    check = texts.check
+    rows = [
+        [_set(f"{check(not p.miles)} km", SET_UNITS, "km"), _set(f"{check(p.miles)} miles", SET_UNITS, "mi")],
+        [
+            _set(f"{check(not p.clock12)} 24 h", SET_CLOCK, 24),
+            _set(f"{check(p.clock12)} 12 h", SET_CLOCK, 12),
+        ],
+        [
+            _set(f"{check(p.language == code)} {name}", SET_LANGUAGE, code)
+            for code, name in texts.LANGUAGE_NAMES.items()
+        ],
+        [_set(f"🌍 {texts.zone_name(p.zone)}", SET_ZONES)],
+        [_set(f"{check(p.quiet is not None)} {texts.QUIET_BUTTON}", SET_QUIET, int(p.quiet is None))],
+    ]
+    if p.quiet is not None:
+        step = QUIET_STEP_MINUTES
+        rows += [
+            [
+                _set(f"{label} ➖ {step}", SET_QUIET_SHIFT, edge, -step),
+                _set(f"{label} ➕ {step}", SET_QUIET_SHIFT, edge, step),
+            ]
+            for edge, label in texts.QUIET_EDGES.items()
+        ]
+    return InlineKeyboardMarkup(rows)
+
+
+def zones() -> InlineKeyboardMarkup:
+    buttons = [_set(name, SET_ZONE, index) for index, name in enumerate(COMMON_ZONES)]
+    return InlineKeyboardMarkup(
+        [
+            *_rows(buttons, 2),
+            [_set(texts.ZONE_SERVER, SET_ZONE), _set(texts.ZONE_TYPE, SET_ZONE_TYPE)],
+            [_set(texts.BACK, SET_MAIN)],
+        ]
+    )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 
 from aiolimiter import AsyncLimiter
 from telegram import InlineKeyboardMarkup, Update
@@ -18,9 +19,10 @@ from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from bot.alerts import CarAlert
-from bot.chat import alerts, keyboards, texts
+from bot.chat import alerts, keyboards, prefs, texts
 from bot.chat.common import Context, answer, edit, job_queue, query_of, say, services, user_id
 from bot.config import Settings
+from bot.store import UserSettings
 from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded, Watcher
 
 log = logging.getLogger(__name__)
@@ -59,38 +61,42 @@ async def toggle(update: Update, context: Context) -> None:
 
 def pusher(application: Application) -> Push:
     """The watcher's push: one message with the numbers and Status / Range map buttons, or the one line
-    asking the owner to link again."""
+    asking the owner to link again; in the owner's units and language, silent in their quiet hours."""
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
     pace = AsyncLimiter(1, 1 / PUSHES_PER_SECOND)  # one at a time: no burst
 
     async def push(event: ChargeEvent | RelinkNeeded | CarAlert) -> None:
-        if isinstance(event, RelinkNeeded):
-            await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
-            return
         svc = application.bot_data["services"]
-        car = svc.garage.store.vehicle(event.tg_id, event.vin)
-        if car is None:  # unlinked since the poll: nothing to tell
-            return
-        if isinstance(event, CarAlert):
-            text, markup = alerts.push(car, event.alert, svc.refs.ref(event.tg_id, car.vin))
-            await send(event.tg_id, f"{event.alert.kind} alert", text, markup)
-            return
-        ended = event.kind is not EventKind.STARTED
-        text = texts.charge_push(
-            car,
-            event.outcome or event.kind,
-            event.status,
-            soc_at_start=event.soc_at_start,
-            charged_seconds=event.charged_seconds if ended else None,
-        )
-        markup = keyboards.charge_push(svc.refs.ref(event.tg_id, car.vin), car)
-        await send(event.tg_id, event.kind, text, markup)
+        # No update to take them from: the owner's stored prefs, for the text and for quiet hours.
+        with prefs.using(prefs.resolve(svc.garage.store.user_settings(event.tg_id) or UserSettings())):
+            if isinstance(event, RelinkNeeded):
+                await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
+                return
+            car = svc.garage.store.vehicle(event.tg_id, event.vin)
+            if car is None:  # unlinked since the poll: nothing to tell
+                return
+            if isinstance(event, CarAlert):
+                text, markup = alerts.push(car, event.alert, svc.refs.ref(event.tg_id, car.vin))
+                await send(event.tg_id, f"{event.alert.kind} alert", text, markup)
+                return
+            ended = event.kind is not EventKind.STARTED
+            text = texts.charge_push(
+                car,
+                event.outcome or event.kind,
+                event.status,
+                soc_at_start=event.soc_at_start,
+                charged_seconds=event.charged_seconds if ended else None,
+            )
+            markup = keyboards.charge_push(svc.refs.ref(event.tg_id, car.vin), car)
+            await send(event.tg_id, event.kind, text, markup)
 
     async def send(tg_id: int, kind: str, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        """Sent in the current prefs' quiet hours: without a sound, never held back."""
+        silent = prefs.current().is_quiet(datetime.now(UTC))
         try:
             async with in_flight, pace:
                 await application.bot.send_message(
-                    tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                    tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_notification=silent
                 )
         except Forbidden:
             log.info("user %s blocked the bot; %s push dropped", tg_id, kind)

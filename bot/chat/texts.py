@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
@@ -21,6 +22,7 @@ from bot.bmw.models import (
     VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.chat import prefs
 from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
 
@@ -136,6 +138,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("cars", "Choose which car to use"),
     ("notify", "Choose which charging messages you get"),
     ("alerts", "Alerts: charge level, not charging, plug-in reminder, left open"),
+    ("settings", "Units, language, time zone, quiet hours"),
     ("link", "Link your BMW ConnectedDrive account"),
     ("unlink", "Remove your account and all its data"),
     ("help", "What this bot can do"),
@@ -339,9 +342,6 @@ def password_refused(email: str, *, push: bool = False) -> str:
 
 AGO_UNKNOWN = "unknown"
 JUST_NOW = "just now"
-MINUTES_AGO = "{minutes} min ago"
-HOURS_AGO = "{hours} h ago"
-DAYS_AGO = "{days} days ago"
 HOURS_MINUTES = "{hours} h {minutes:02d} min"
 MINUTES = "{minutes} min"
 
@@ -349,24 +349,28 @@ MINUTES = "{minutes} min"
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
     if moment is None:
         return AGO_UNKNOWN
-    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
-    if seconds < 90:
+    now = now or datetime.now(UTC)
+    if (now - moment).total_seconds() < 90:
         return JUST_NOW
-    minutes = round(seconds / 60)
-    if minutes < 90:
-        return MINUTES_AGO.format(minutes=minutes)
-    hours = round(minutes / 60)
-    if hours < 36:
-        return HOURS_AGO.format(hours=hours)
-    return DAYS_AGO.format(days=round(hours / 24))
+    return prefs.ago(moment, now)
+
+
+def _at(moment: datetime | None, now: datetime | None = None) -> str:
+    """ " (14:07)", in the user's zone and clock; with the date when that is not today."""
+    return "" if moment is None else f" ({prefs.clock_or_date_time(moment, now or datetime.now(UTC))})"
 
 
 def _words(value: str | None) -> str:
     return value.replace("_", " ").lower() if value else "unknown"
 
 
-def _km(value: float | None) -> str:
-    return "–" if value is None else f"{value:.0f} km"
+def _km(value: float | None, miles: float | None = None) -> str:
+    """A distance in km in the user's unit; `miles` is the car's own figure in miles, where it gives one."""
+    return prefs.distance(value, miles=miles)
+
+
+def _range(status: VehicleStatus) -> str:
+    return _km(status.remaining_range_electric, status.remaining_range_electric_mls)
 
 
 def _duration(minutes: int | float) -> str:
@@ -391,7 +395,7 @@ LOCK_STATES = {"SECURED": "🔒 secured", "LOCKED": "🔒 locked", "UNLOCKED": "
 STATUS_TITLE = "<b>{car}</b>"
 STATUS_CHARGE = "🔋 {charge} · {range} electric"
 STATUS_FUEL = "⛽ {range} on fuel"
-STATUS_FUEL_LITRES = "⛽ {range} on fuel ({litres:g} l)"
+STATUS_FUEL_LITRES = "⛽ {range} on fuel ({litres} l)"
 STATUS_CHARGING = "⚡ charging"
 STATUS_CHARGING_LEFT = "⚡ charging, {left} left"
 STATUS_PLUGGED_IN = "🔌 plugged in, {state}"
@@ -399,22 +403,23 @@ STATUS_NOT_PLUGGED_IN = "🔌 not plugged in"
 STATUS_OTHER_LOCK = "🔐 {state}"
 STATUS_OPEN = "🚪 open: {items}"
 STATUS_ALL_CLOSED = "🚪 all doors and windows closed"
-STATUS_MILEAGE = "🛣 {km} km"
+STATUS_MILEAGE = "🛣 {distance}"
 STATUS_POSITION = "📍 {where}"
-STATUS_UPDATED = "🕒 updated {ago}"
+STATUS_UPDATED = "🕒 updated {ago}{at}"
 
 
 def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) -> str:
     lines = [STATUS_TITLE.format(car=car_label(car))]
     charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
-    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.remaining_range_electric)))
+    lines.append(STATUS_CHARGE.format(charge=charge, range=_range(s)))
     # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
     if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
-        fuel_range = _km(s.remaining_range_fuel)
+        fuel_range = _km(s.remaining_range_fuel, s.remaining_range_fuel_mls)
         if s.remaining_fuel is None:
             lines.append(STATUS_FUEL.format(range=fuel_range))
         else:
-            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=s.remaining_fuel))
+            litres = prefs.number(s.remaining_fuel, 1)
+            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=litres))
     if s.is_charging:
         if s.charging_time_remaining is None:
             lines.append(STATUS_CHARGING)
@@ -429,9 +434,9 @@ def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) ->
     open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
     lines.append(STATUS_OPEN.format(items=", ".join(open_items)) if open_items else STATUS_ALL_CLOSED)
     if s.mileage is not None:
-        lines.append(STATUS_MILEAGE.format(km=f"{s.mileage:,}".replace(",", " ")))
+        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage)))
     lines.append(STATUS_POSITION.format(where=where(s.position)))
-    lines.append(STATUS_UPDATED.format(ago=ago(s.update_time, now)))
+    lines.append(STATUS_UPDATED.format(ago=ago(s.update_time, now), at=_at(s.update_time, now)))
     return "\n".join(lines)
 
 
@@ -458,7 +463,7 @@ MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a pla
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
 MAP_TITLE = "🗺 <b>Range of {car}</b>"
 MAP_LEGEND = "{colour}: {mode}"
-MAP_LEGEND_REACH = "{colour}: {mode} ≈ {km:.0f} km"
+MAP_LEGEND_REACH = "{colour}: {mode} ≈ {reach}"
 MAP_THE_CAR = "🔴 the car"
 MAP_IMPOSSIBLE_POSITION = "📍 {where}"
 
@@ -483,7 +488,7 @@ def map_caption(
     for mode, colour in legend:
         name = escape(MODE_NAMES.get(mode, _words(mode).upper()))
         if mode in reaches:
-            lines.append(MAP_LEGEND_REACH.format(colour=escape(colour), mode=name, km=reaches[mode]))
+            lines.append(MAP_LEGEND_REACH.format(colour=escape(colour), mode=name, reach=_km(reaches[mode])))
         else:
             lines.append(MAP_LEGEND.format(colour=escape(colour), mode=name))
     lines.append(MAP_THE_CAR)
@@ -541,7 +546,7 @@ def charge_push(
     """A charge push; `headline` is a CHARGE_HEADLINES key, `charged_seconds` None while still charging."""
     lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
     soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
-    electric = _km(status.remaining_range_electric)
+    electric = _range(status)
     if soc_at_start is not None and charged_seconds is not None:
         lines.append(PUSH_CHARGE_FROM.format(start=soc_at_start, soc=soc, range=electric))
     else:
@@ -682,7 +687,7 @@ NO_ALL_TRIPS = "No statistics over all trips yet."
 DESTINATIONS_LOADING = "Fetching the last destinations of {car}…"
 DESTINATIONS_UNSUPPORTED = "{car} does not share its last destinations."
 NO_DESTINATIONS = "{car} has no recent destinations."
-PER_100_KM = "kWh/100 km"
+KWH = "kWh"
 TRIPS_TITLE = "🛣 <b>Trips of {car}</b>"
 LAST_TRIP = "<b>Last trip</b>"
 TRIP_DATE = "📅 {date}"
@@ -698,26 +703,21 @@ ALL_RECUPERATION = "♻️ recuperation {value}"
 PER_CHARGE = "🔋 per charge {values}"  # the average, then the next two, comma-separated
 PER_CHARGE_BEST = "best {km}"
 PER_CHARGE_NOW = "this charge {km}"
-DRIVEN_ELECTRICALLY = "🛣 {km} km driven electrically"
-CO2_SAVED = "🌱 {kg:.1f} kg CO₂ saved"
-CO2_SAVED_GREEN = "🌱 {kg:.1f} kg CO₂ saved ({green} kg with green power)"
+DRIVEN_ELECTRICALLY = "🛣 {distance} driven electrically"
+CO2_SAVED = "🌱 {kg} CO₂ saved"
+CO2_SAVED_GREEN = "🌱 {kg} CO₂ saved ({green} with green power)"
 VERSUS_COMMUNITY = "{yours} (community {community})"
 DESTINATIONS_TITLE = "🧭 <b>Last destinations of {car}</b>"
 DESTINATION = "{number}. {where}"
-DESTINATION_DATED = "{number}. {where} · {date:%d %b %Y}"
+DESTINATION_DATED = "{number}. {where} · {date}"
 
 
 def _num(value: float | None, unit: str, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:.{digits}f} {unit}"
+    return "–" if value is None else f"{prefs.number(value, digits)} {unit}"
 
 
-def _thousands(value: float) -> str:
-    return f"{value:,.0f}".replace(",", " ")
-
-
-def _date(moment: datetime) -> str:
-    """In the car's own offset, as it reported the time."""
-    return f"{moment:%d %b %Y, %H:%M}"
+def _per_100(value: float | None, unit: str = KWH, digits: int = 1) -> str:
+    return prefs.per_100(value, unit, digits)
 
 
 def stars(efficiency: float) -> str:
@@ -726,16 +726,12 @@ def stars(efficiency: float) -> str:
     return "★" * full + "☆" * (5 - full)
 
 
-def _versus(stat: CommunityStat | None, unit: str, digits: int = 1) -> str:
+def _versus(stat: CommunityStat | None, show: Callable[[float | None], str]) -> str:
     if stat is None:
         return "–"
     average = stat.community_average
-    yours = _num(stat.user_average, unit, digits)
-    return (
-        yours
-        if average is None
-        else VERSUS_COMMUNITY.format(yours=yours, community=_num(average, unit, digits))
-    )
+    yours = show(stat.user_average)
+    return yours if average is None else VERSUS_COMMUNITY.format(yours=yours, community=show(average))
 
 
 def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> str:
@@ -744,47 +740,47 @@ def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> 
         lines.append(NO_LAST_TRIP)
     else:
         if last.date is not None:
-            lines.append(TRIP_DATE.format(date=_date(last.date)))
+            lines.append(TRIP_DATE.format(date=prefs.date_time(last.date)))
         took = "" if last.duration is None else TRIP_TOOK.format(duration=_duration(last.duration))
         ratio = last.electric_distance_ratio
         electric = "" if ratio is None else TRIP_ELECTRIC.format(ratio=ratio)
-        lines.append(
-            TRIP_DISTANCE.format(distance=_num(last.total_distance, "km"), took=took, electric=electric)
-        )
+        distance = prefs.distance(last.total_distance, digits=1)
+        lines.append(TRIP_DISTANCE.format(distance=distance, took=took, electric=electric))
         lines.append(
             TRIP_ENERGY.format(
-                consumption=_num(last.avg_electric_consumption, PER_100_KM),
-                recuperation=_num(last.avg_recuperation, PER_100_KM),
+                consumption=_per_100(last.avg_electric_consumption),
+                recuperation=_per_100(last.avg_recuperation),
             )
         )
         if last.efficiency_value is not None:
             score = last.efficiency_value
             lines.append(TRIP_EFFICIENCY.format(percent=score * 100, stars=stars(score)))
         if last.avg_combined_consumption:  # 0 on a trip that burnt no fuel
-            lines.append(TRIP_FUEL.format(consumption=_num(last.avg_combined_consumption, "l/100 km")))
+            lines.append(TRIP_FUEL.format(consumption=_per_100(last.avg_combined_consumption, "l")))
     lines += ["", ALL_TRIPS]
     if every is None:
         lines.append(NO_ALL_TRIPS)
         return "\n".join(lines)
-    lines.append(ALL_CONSUMPTION.format(value=_versus(every.avg_electric_consumption, PER_100_KM)))
-    lines.append(ALL_RECUPERATION.format(value=_versus(every.avg_recuperation, PER_100_KM)))
+    lines.append(ALL_CONSUMPTION.format(value=_versus(every.avg_electric_consumption, _per_100)))
+    lines.append(ALL_RECUPERATION.format(value=_versus(every.avg_recuperation, _per_100)))
     cycle = every.chargecycle_range
     if cycle is not None:
-        values = [_versus(cycle, "km", 0)]
+        values = [_versus(cycle, _km)]
         if cycle.user_high is not None:
-            values.append(PER_CHARGE_BEST.format(km=_num(cycle.user_high, "km", 0)))
+            values.append(PER_CHARGE_BEST.format(km=_km(cycle.user_high)))
         if cycle.user_current_charge_cycle is not None:
-            values.append(PER_CHARGE_NOW.format(km=_num(cycle.user_current_charge_cycle, "km", 0)))
+            values.append(PER_CHARGE_NOW.format(km=_km(cycle.user_current_charge_cycle)))
         lines.append(PER_CHARGE.format(values=", ".join(values)))
     total = every.total_electric_distance
     if total is not None and total.user_total is not None:
-        lines.append(DRIVEN_ELECTRICALLY.format(km=_thousands(total.user_total)))
+        lines.append(DRIVEN_ELECTRICALLY.format(distance=_km(total.user_total)))
     if every.saved_co2 is not None:
         green = every.saved_co2_green_energy
+        kg = _num(every.saved_co2, "kg")
         if green is None:
-            lines.append(CO2_SAVED.format(kg=every.saved_co2))
+            lines.append(CO2_SAVED.format(kg=kg))
         else:
-            lines.append(CO2_SAVED_GREEN.format(kg=every.saved_co2, green=_thousands(green)))
+            lines.append(CO2_SAVED_GREEN.format(kg=kg, green=_num(green, "kg", 0)))
     return "\n".join(lines)
 
 
@@ -804,7 +800,8 @@ def destinations(car: StoredVehicle, items: list[Destination]) -> str:
         if item.created_at is None:
             lines.append(DESTINATION.format(number=number, where=where))
         else:
-            lines.append(DESTINATION_DATED.format(number=number, where=where, date=item.created_at))
+            date = prefs.date(item.created_at)
+            lines.append(DESTINATION_DATED.format(number=number, where=where, date=date))
     return "\n".join(lines)
 
 
@@ -981,3 +978,58 @@ def alert_push(car: StoredVehicle, alert: Alert) -> str:
     elif alert.kind is AlertKind.STALL:
         lines.append(f"🔋 {_percent(alert.soc)}")
     return "\n".join(lines)
+
+
+# Settings
+SETTINGS_TITLE = "⚙️ <b>Your settings</b>"
+SETTINGS_UNITS = "📏 Distances in {unit}, {clock} clock"
+UNIT_NAMES = {"km": "kilometres", "mi": "miles"}
+CLOCK_NAMES = {24: "24-hour", 12: "12-hour"}
+SETTINGS_LANGUAGE = "🗣 Language: {language}"
+LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
+SETTINGS_ZONE = "🌍 Time zone: {zone} (now {time})"
+SETTINGS_SERVER_ZONE = "the server's, {zone}"
+SETTINGS_QUIET_ON = "🌙 Quiet hours {start}–{end}: what I send on my own (charging news) arrives silently"
+SETTINGS_QUIET_OFF = "🔔 Quiet hours: off"
+SETTINGS_NOTE = "Tap to change; it applies at once. Until you choose, units and language follow Telegram's."
+SETTINGS_SAVED = "Saved"
+ZONE_PICK = "🌍 Which time zone? Tap one, or type its name."
+ZONE_SERVER = "🖥 The server's"
+ZONE_TYPE = "⌨️ Type a name"
+ZONE_ASK = "Send the name of your time zone, for example Europe/Berlin or America/New_York, or /cancel."
+ZONE_UNKNOWN = (
+    "I don't know a time zone called “{name}”. Send a name like Europe/Berlin or America/New_York, "
+    "or /cancel."
+)
+ZONE_SET = "OK, your time zone is {zone}."
+ZONE_TIMEOUT = "I stopped waiting for the time zone; /settings shows your settings."
+BACK = "⬅️ Back"
+QUIET_BUTTON = "Quiet hours"
+QUIET_EDGES = {"start": "🌙 Start", "end": "☀️ End"}
+
+
+def zone_name(zone: object) -> str:
+    return escape(str(zone))
+
+
+def settings(p: prefs.Prefs, now: datetime) -> str:
+    """The /settings message, in the prefs it shows (they are also the current ones)."""
+    unit = UNIT_NAMES["mi" if p.miles else "km"]
+    lines = [
+        SETTINGS_TITLE,
+        SETTINGS_UNITS.format(unit=unit, clock=CLOCK_NAMES[12 if p.clock12 else 24]),
+        SETTINGS_LANGUAGE.format(language=LANGUAGE_NAMES[p.language]),
+    ]
+    zone = zone_name(p.zone)
+    zone = zone if p.zone_chosen else SETTINGS_SERVER_ZONE.format(zone=zone)
+    lines.append(SETTINGS_ZONE.format(zone=zone, time=prefs.clock(now)))
+    if p.quiet is None:
+        lines.append(SETTINGS_QUIET_OFF)
+    else:
+        start, end = (prefs.minutes_of_day(edge) for edge in p.quiet)
+        lines.append(SETTINGS_QUIET_ON.format(start=start, end=end))
+    return "\n".join([*lines, "", SETTINGS_NOTE])
+
+
+def zone_unknown(name: str) -> str:
+    return ZONE_UNKNOWN.format(name=escape(name[:64]))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.sandbox.server import BotApiServer
+from bot.sandbox.state import DEFAULT_LANGUAGE_CODE
 
 POLL_INTERVAL = 0.02  # seconds between checks in wait_for; the server pushes nothing to the driver
 
@@ -58,6 +59,7 @@ class ChatMessage:
     sticker: str | None = None
     document: bytes | None = None
     document_name: str | None = None
+    disable_notification: bool = False  # the bot sent it to arrive without a sound
 
     def button(self, text: str) -> Button:
         """The button labelled exactly `text`, else the first whose label contains it."""
@@ -107,8 +109,16 @@ class Sandbox:
         """`with sandbox.together(): ...`: what users do in the block reaches the bot in one batch."""
         return self.server.together(self.token)
 
-    def user(self, user_id: int, first_name: str = "Alice", username: str | None = None) -> SandboxUser:
-        self.server.register_user(self.token, user_id, first_name, username)
+    def user(
+        self,
+        user_id: int,
+        first_name: str = "Alice",
+        username: str | None = None,
+        *,
+        language_code: str = DEFAULT_LANGUAGE_CODE,
+    ) -> SandboxUser:
+        """A user whose Telegram app reports `language_code` (an IETF tag such as "en-US")."""
+        self.server.register_user(self.token, user_id, first_name, username, language_code)
         return SandboxUser(self, user_id, first_name, username)
 
     def channel_post(self, chat_id: int, text: str, title: str = "Channel") -> ChatMessage:
@@ -279,4 +289,5 @@ def _chat_message(server: BotApiServer, item: dict[str, Any]) -> ChatMessage:
         sticker=item["sticker"],
         document=server.file_bytes(document["file_id"]) if document else None,
         document_name=document["file_name"] if document else None,
+        disable_notification=item["disable_notification"],
     )

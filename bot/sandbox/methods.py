@@ -181,7 +181,11 @@ class BotApiMethods:
         parse_mode = params.text("parse_mode")
         check_text(text, parse_mode, MAX_TEXT, "message is too long")
         message = chat.new_message(
-            from_bot=True, text=text, parse_mode=parse_mode, reply_markup=inline_keyboard(params)
+            from_bot=True,
+            text=text,
+            parse_mode=parse_mode,
+            reply_markup=inline_keyboard(params),
+            disable_notification=params.flag("disable_notification"),
         )
         return bot.message_json(message)
 

@@ -27,6 +27,7 @@ from bot.sandbox.methods import BotApiMethods
 from bot.sandbox.params import ApiError, command_entities, html_visible_text
 from bot.sandbox.routes import sandbox_app
 from bot.sandbox.state import (
+    DEFAULT_LANGUAGE_CODE,
     FAULT_KINDS,
     GROUP_KINDS,
     ApiCall,
@@ -127,10 +128,16 @@ class BotApiServer:
     # ----- the user side (the driver and the /_sandbox/ routes) -----------------------------------------
 
     def register_user(
-        self, token: str, user_id: int, first_name: str = "Alice", username: str | None = None
+        self,
+        token: str,
+        user_id: int,
+        first_name: str = "Alice",
+        username: str | None = None,
+        language_code: str = DEFAULT_LANGUAGE_CODE,
     ) -> None:
-        """Name a user; their private chat with the bot opens with their first message."""
-        user: dict[str, Any] = {"id": user_id, "first_name": first_name}
+        """Name a user (and the language their Telegram app reports); their private chat with the bot opens
+        with their first message."""
+        user: dict[str, Any] = {"id": user_id, "first_name": first_name, "language_code": language_code}
         if username:
             user["username"] = username
         with self._state.lock:
@@ -218,7 +225,7 @@ class BotApiServer:
             bot.queries[query_id] = CallbackQuery(query_id, user_id)
             query: dict[str, Any] = {
                 "id": query_id,
-                "from": {**(sender or chat.user), "is_bot": False, "language_code": "en"},
+                "from": {"language_code": DEFAULT_LANGUAGE_CODE, **(sender or chat.user), "is_bot": False},
                 "chat_instance": str(zlib.crc32(f"{bot.id}:{chat.id}".encode())),
                 "data": data,
             }

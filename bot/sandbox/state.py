@@ -25,6 +25,7 @@ GROUP_KINDS = frozenset({"group", "supergroup", "channel"})
 # Update types delivered when allowed_updates is empty (Telegram's default excludes these three).
 OPT_IN_UPDATES = frozenset({"chat_member", "message_reaction", "message_reaction_count"})
 FAULT_KINDS = frozenset({"error", "flood", "drop"})
+DEFAULT_LANGUAGE_CODE = "en"  # what a user's Telegram app reports unless registered otherwise
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class Message:
     edit_date: int | None = None
     edits: int = 0
     deleted: bool = False
+    disable_notification: bool = False  # sent to arrive without a sound
 
     def content(self) -> tuple[Any, ...]:
         """What 'message is not modified' compares."""
@@ -258,7 +260,11 @@ class Bot:
         if message.from_bot:
             body["from"] = self.user
         elif chat.group is None or message.sender is not None:
-            body["from"] = {**(message.sender or chat.user), "is_bot": False, "language_code": "en"}
+            body["from"] = {
+                "language_code": DEFAULT_LANGUAGE_CODE,
+                **(message.sender or chat.user),
+                "is_bot": False,
+            }
         else:  # a channel post: signed by the channel, from no user
             body["sender_chat"] = chat.json()
         body.update(chat=chat.json(), date=message.date)
@@ -390,4 +396,5 @@ def chat_json(message: Message) -> dict[str, Any]:
         "sticker": message.sticker,
         "deleted": message.deleted,
         "edits": message.edits,
+        "disable_notification": message.disable_notification,
     }

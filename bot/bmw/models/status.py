@@ -69,6 +69,9 @@ class VehicleStatus:
     last_charging_end_result: str | None
     position: Position | None
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # The same ranges in miles, as BMW computes them (…Mls fields), where the car reports them.
+    remaining_range_electric_mls: float | None = None
+    remaining_range_fuel_mls: float | None = None
 
     @classmethod
     def from_api(cls, body: Any) -> Self:
@@ -100,6 +103,8 @@ class VehicleStatus:
             last_charging_end_result=_str(data, "lastChargingEndResult"),
             position=None if position is None else Position.from_api(position),
             raw=data,
+            remaining_range_electric_mls=_float(data, "remainingRangeElectricMls"),
+            remaining_range_fuel_mls=_float(data, "remainingRangeFuelMls"),
         )
 
     @property
