@@ -39,6 +39,7 @@ MAP = "map"
 UNLOCK_YES = "uy"
 UNLOCK_NO = "un"
 REGION = "reg"
+BACKEND = "be"  # which backend /link uses: "be:cardata", "be:iremote"
 RELINK = "relink"
 UNLINK = "unlink"
 REMEMBER = "ans"
@@ -132,6 +133,11 @@ def regions() -> InlineKeyboardMarkup:
             [_button("USA (and Canada)", REGION, "usa"), _button("China", REGION, "china")],
         ]
     )
+
+
+def backends(choices: Sequence[str]) -> InlineKeyboardMarkup:
+    """One button per backend /link offers, each naming what it can do."""
+    return InlineKeyboardMarkup([[_button(texts.BACKEND_BUTTONS[name], BACKEND, name)] for name in choices])
 
 
 # The deep link under the bot's one answer in a group: it opens the private chat (the /start payload is

@@ -590,3 +590,72 @@ def place(poi: Poi) -> str:
 
 def send_to(car: StoredVehicle) -> str:
     return f"🚗 Send to {car_label(car)}"
+
+
+# Linking: which backend, and BMW CarData's device flow
+LINK_BACKEND = (
+    "How should I reach your BMW?\n\n"
+    "<b>BMW CarData</b>: BMW's official service for cars sold in the EU. Read-only: status, position and "
+    "charging messages; no lock, climate or other remote commands.\n"
+    "<b>i Remote API</b>: full remote control, for older ConnectedDrive accounts that still have it."
+)
+BACKEND_BUTTONS = {
+    "cardata": "BMW CarData (official, EU, read-only)",
+    "iremote": "i Remote API (full remote control)",
+}
+CARDATA_PORTAL_URL = "https://www.bmw.de/de-de/mybmw/vehicle-overview"
+CARDATA_STEPS = (
+    "Linking with <b>BMW CarData</b> needs a one-time setup in the "
+    f'<a href="{CARDATA_PORTAL_URL}">MyBMW portal</a>:\n'
+    "1. Choose your car, then <i>BMW CarData</i> → <i>Create CarData client</i>.\n"
+    "2. Subscribe the client to <i>CarData API</i> and <i>CarData Stream</i> (if the portal complains, "
+    "wait half a minute and try again).\n"
+    "3. Under <i>Configure data stream</i>, tick the data to stream: charging, battery, range, mileage, "
+    "location and doors.\n"
+    "4. Send me the client's <b>client id</b>. I delete your message as soon as I have read it."
+)
+CARDATA_CLIENT_ID_INVALID = (
+    "That doesn't look like a CarData client id (letters, digits and dashes, as the portal shows it); "
+    "please send it again, or /cancel."
+)
+CARDATA_STARTING = "Asking BMW for a login code…"
+CARDATA_START_FAILED = "BMW did not start the login: {reason} Send the client id again, or /cancel."
+CARDATA_WAITING = (
+    "🔑 Open the BMW login below, sign in to your MyBMW account and confirm the code "
+    "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until} UTC)."
+)
+CARDATA_OPEN_BUTTON = "🔗 Open the BMW login"
+CARDATA_COPY_BUTTON = "📋 Copy the code {code}"
+CARDATA_APPROVED = "✅ Approved. Setting up the data stream of your cars…"
+CARDATA_EXPIRED = "⌛ The code expired before it was confirmed; nothing was stored."
+CARDATA_RETRY_BUTTON = "🔄 Try again"
+CARDATA_DENIED = "🚫 The login was declined at BMW; nothing was stored. /link to start again."
+CARDATA_GRANT_REFUSED = (
+    "⚠️ BMW refused the login (it sometimes does, even after a confirmation); nothing was stored."
+)
+CARDATA_CLIENT_REFUSED = (
+    "⚠️ BMW refused this client id: check that it is subscribed to CarData API and CarData Stream in the "
+    "MyBMW portal, then /link again. Nothing was stored."
+)
+CARDATA_LINK_FAILED = "⚠️ I could not finish the link: {reason} Nothing was kept. /link to try again."
+CARDATA_NO_CARS = (
+    "BMW confirmed the login, but no car is mapped to this account as its PRIMARY user, so CarData gives "
+    "no data; nothing was stored."
+)
+CARDATA_LINKED = (
+    "Linked with BMW CarData! I found:\n{cars}\n\n"
+    "CarData is read-only: /status shows what the car last reported, and I tell you when charging ends."
+)
+CARDATA_RETRY_GONE = "That login has ended; start again with /link."
+
+
+def cardata_waiting(code: str, until: datetime) -> str:
+    return CARDATA_WAITING.format(code=escape(code), until=f"{until:%H:%M}")
+
+
+def cardata_start_failed(reason: str) -> str:
+    return CARDATA_START_FAILED.format(reason=escape(reason))
+
+
+def cardata_link_failed(reason: str) -> str:
+    return CARDATA_LINK_FAILED.format(reason=escape(reason))
