@@ -19,6 +19,7 @@ from bot.bmw.models import (
     VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.cardata import models as cardata
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -659,3 +660,91 @@ def cardata_start_failed(reason: str) -> str:
 
 def cardata_link_failed(reason: str) -> str:
     return CARDATA_LINK_FAILED.format(reason=escape(reason))
+
+
+# A car linked through BMW CarData: read-only, each part of its status as old as the car's last report of it
+READ_ONLY = (
+    "{car} is linked through BMW CarData, which is read-only: I can show its status, not send it commands."
+)
+STREAM_NO_DATA = (
+    "No data from the car yet. If that stays so, tick the data to stream under <i>Configure data stream</i> "
+    "in the MyBMW portal; older i3s send some values only after a drive."
+)
+CHARGING_WORDS = {
+    "NOCHARGING": "not charging",
+    "INITIALIZATION": "getting ready to charge",
+    "CHARGINGPAUSED": "charging paused",
+    "CHARGINGENDED": "charging ended",
+    "CHARGINGERROR": "charging error",
+}
+DOOR_WORDS = {
+    "SECURED": "🔒 secured",
+    "LOCKED": "🔒 locked",
+    "UNLOCKED": "🔓 unlocked",
+    "CLOSED": "🚪 closed",
+}
+# Each part of the status, and the keys its age is read from.
+STREAM_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("charge", (cardata.SOC_DISPLAYED, cardata.SOC_HEADER, cardata.ELECTRIC_RANGE)),
+    ("charging", (cardata.CHARGING_STATUS, cardata.HV_STATUS)),
+    ("plug", (cardata.PORT_STATUS, cardata.IS_PLUGGED)),
+    ("doors", (cardata.DOOR_STATUS, cardata.DOOR_LOCK)),
+    ("mileage", (cardata.MILEAGE,)),
+    ("position", (cardata.LATITUDE, cardata.LONGITUDE)),
+)
+
+
+def when(moment: datetime, now: datetime | None = None) -> str:
+    """How old a value is: "2 min ago" within the hour and a half, else its day and time (UTC)."""
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min ago"
+    moment, today = moment.astimezone(UTC), now.astimezone(UTC).date()
+    day = {0: "today", 1: "yesterday"}.get((today - moment.date()).days, f"{moment:%d %b}")
+    return f"{day} {moment:%H:%M} UTC"
+
+
+def ages(state: cardata.CarState, now: datetime | None = None) -> str:
+    """ "charge, plug: 2 min ago · position: yesterday 18:04 UTC": each part as old as its oldest key."""
+    by_age: dict[str, list[str]] = {}
+    for part, keys in STREAM_PARTS:
+        stamps = [v.timestamp for key in keys if (v := state.values.get(key)) and v.timestamp and v.value]
+        if stamps:
+            by_age.setdefault(when(min(stamps), now), []).append(part)
+    return " · ".join(f"{', '.join(parts)}: {age}" for age, parts in by_age.items())
+
+
+def stream_status(car: StoredVehicle, state: cardata.CarState | None, now: datetime | None = None) -> str:
+    """What the car last reported (stream and snapshots), each part with its age."""
+    lines = [f"<b>{car_label(car)}</b>"]
+    if state is None or not state.values:
+        return "\n".join([*lines, STREAM_NO_DATA])
+    soc = "–" if state.soc is None else f"{state.soc:.0f} %"
+    lines.append(f"🔋 {soc} · {_km(state.electric_range_km)} electric")
+    if state.fuel_litres is not None or state.fuel_percent is not None:
+        litres = "" if state.fuel_litres is None else f"{state.fuel_litres:g} l"
+        percent = "" if state.fuel_percent is None else f"{state.fuel_percent:.0f} %"
+        total = "" if state.total_range_km is None else f" · {_km(state.total_range_km)} in all"
+        lines.append(f"⛽ {' / '.join(p for p in (litres, percent) if p)}{total}")
+    if state.is_charging:
+        left = state.minutes_remaining
+        until = "" if left is None or left <= 0 else f", {_duration(left)} left"
+        target = "" if state.target_soc is None else f" to {state.target_soc:.0f} %"
+        lines.append(f"⚡ charging{target}{until}")
+    else:
+        status = state.charging_status or state.hv_status
+        doing = CHARGING_WORDS.get(str(status), escape(_words(None if status is None else str(status))))
+        plug = {True: "🔌 plugged in", False: "🔌 not plugged in", None: "🔌"}[state.plugged_in]
+        lines.append(f"{plug}, {doing}" if status is not None else plug)
+    doors = [escape(DOOR_WORDS.get(v, _words(v))) for v in (state.door_lock, state.door_status) if v]
+    if doors:
+        lines.append(" · ".join(dict.fromkeys(doors)))
+    if state.mileage_km is not None:
+        lines.append(f"🛣 {_thousands(state.mileage_km)} km")
+    position = state.position
+    lines.append(f"📍 {position[0]:.5f}, {position[1]:.5f}" if position else f"📍 {NO_POSITION}")
+    lines.append(f"🕒 {ages(state, now)}")
+    return "\n".join(lines)
