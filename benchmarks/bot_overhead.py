@@ -199,7 +199,7 @@ def bot_application(world: World, settings: Settings) -> Application:
 
 async def link_users(world: World, application: Application, tg_ids: list[int]) -> None:
     """Each user gets a simulator account of their own and links it (through the garage: no chat needed)."""
-    garage = application.bot_data["services"].garage
+    garage = application.bot_data.services.garage
     for tg_id in tg_ids:
         login = f"user{tg_id}@example.com"
         world.simulator.add_account(login, PASSWORD)
@@ -245,7 +245,7 @@ async def measure(world: World, updates: int, rounds: int) -> tuple[dict[str, fl
     async with polling(bot_application(world, world.settings())) as bot, polling(echo_application(world)):
         await link_users(world, bot, [1])
         account = Account("user1@example.com", PASSWORD, Region.REST_OF_WORLD)
-        services = bot.bot_data["services"]
+        services = bot.bot_data.services
         car = services.garage.car(1)
         await client.login(account)
         status_echo = status_echo_application(world, client, account, car, services.refs.ref(1, car.vin))

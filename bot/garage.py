@@ -36,7 +36,7 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.store import CommandInFlight, LoginAttempts, Store, StoredToken, StoredVehicle
+from bot.store import CommandInFlight, LoginAttempts, NotifyPrefs, Store, StoredToken, StoredVehicle
 
 T = TypeVar("T")
 OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
@@ -51,6 +51,7 @@ RELINK_AFTER_REFUSALS = 3  # BMW refusals of a stored password in a row before t
 class CarApi(Protocol):
     """The small interface a car backend offers the bot; `bot.bmw.client.BMWClient` is one."""
 
+    async def aclose(self) -> None: ...
     async def login(self, account: Account) -> Token: ...
     async def vehicles(self, account: Account) -> list[Vehicle]: ...
     async def status(self, account: Account, vin: str) -> VehicleStatus: ...
@@ -156,6 +157,10 @@ class Garage:
         self._running: set[tuple[int, str]] = set()
         self._command_tasks: set[asyncio.Task[object]] = set()
 
+    async def aclose(self) -> None:
+        """At shutdown, after the last update: close the car APIs' connections."""
+        await self.api.aclose()
+
     # Linking -----------------------------------------------------------------------------------------------
 
     async def link(
@@ -218,6 +223,19 @@ class Garage:
     def is_linked(self, tg_id: int) -> bool:
         return self.store.account(tg_id) is not None
 
+    def account_name(self, tg_id: int) -> str | None:
+        """What names the linked account to its owner (the i Remote e-mail); None when there is none."""
+        account = self.store.account(tg_id)
+        return account.username if account else None
+
+    # Notification preferences ------------------------------------------------------------------------------
+
+    def notify_prefs(self, tg_id: int) -> NotifyPrefs:
+        return self.store.notify_prefs(tg_id)
+
+    def save_notify_prefs(self, tg_id: int, prefs: NotifyPrefs) -> None:
+        self.store.save_notify_prefs(tg_id, prefs)
+
     # Cars --------------------------------------------------------------------------------------------------
 
     def cars(self, tg_id: int) -> list[StoredVehicle]:
@@ -225,6 +243,14 @@ class Garage:
         if not cars:
             raise NotLinked
         return cars
+
+    def all_cars(self, tg_id: int) -> list[StoredVehicle]:
+        """The user's cars in their order; none (rather than NotLinked) when nothing is linked."""
+        return self.store.vehicles(tg_id)
+
+    def find_car(self, tg_id: int, vin: str) -> StoredVehicle | None:
+        """That car when it is one of this user's, else None (a car unlinked since a button was sent)."""
+        return self.store.vehicle(tg_id, vin)
 
     def car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
         """The given car of this user, or the chosen one; NotYourCar for any VIN the user has not linked."""
@@ -354,6 +380,14 @@ class Garage:
             self._running.discard(key)
             if task is not None:
                 self._command_tasks.discard(task)
+
+    def commands_in_flight(self) -> list[CommandInFlight]:
+        """Commands an earlier process recorded as under way (to be finished with `resume`)."""
+        return self.store.commands_in_flight()
+
+    def forget_command(self, tg_id: int, vin: str) -> None:
+        """Drop a recorded command that will not be followed (its car was unlinked meanwhile)."""
+        self.store.end_command(tg_id, vin)
 
     @property
     def commands_running(self) -> int:

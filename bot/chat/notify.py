@@ -15,16 +15,14 @@ from aiolimiter import AsyncLimiter
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import Forbidden
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.chat import keyboards, texts
-from bot.chat.common import Context, answer, edit, job_queue, query_of, say, services, user_id
-from bot.config import Settings
-from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded, Watcher
+from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
+from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded
 
 log = logging.getLogger(__name__)
 
-TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has its own poll interval
 # A fan-out of pushes handed to PTB's AIORateLimiter all at once leaves in bursts (30 at once, then 30/s;
 # after a 429, every waiting send together, earning the next one). Pushes are paced evenly just under
 # Telegram's ~30 messages/s, a few in flight, and chat answers keep the limiter's headroom
@@ -34,7 +32,7 @@ PUSHES_IN_FLIGHT = 4
 
 
 async def notify_command(update: Update, context: Context) -> None:
-    prefs = services(context).garage.store.notify_prefs(user_id(update))
+    prefs = services(context).garage.notify_prefs(user_id(update))
     await say(update, texts.NOTIFY_ASK, keyboards.notify_toggles(asdict(prefs)))
 
 
@@ -45,12 +43,12 @@ async def toggle(update: Update, context: Context) -> None:
     if name not in texts.NOTIFY_LABELS:
         await answer(query, texts.STALE_BUTTON)
         return
-    store = services(context).garage.store
+    garage = services(context).garage
     tg_id = user_id(update)
-    prefs = store.notify_prefs(tg_id)
+    prefs = garage.notify_prefs(tg_id)
     on = not getattr(prefs, name)
     prefs = replace(prefs, **{name: on})
-    store.save_notify_prefs(tg_id, prefs)
+    garage.save_notify_prefs(tg_id, prefs)
     await answer(query, texts.NOTIFY_SWITCHED.format(label=texts.NOTIFY_LABELS[name], state=texts.on_off(on)))
     if query.message is not None:
         await edit(query.message, texts.NOTIFY_ASK, keyboards.notify_toggles(asdict(prefs)))
@@ -66,8 +64,8 @@ def pusher(application: Application) -> Push:
         if isinstance(event, RelinkNeeded):
             await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
             return
-        svc = application.bot_data["services"]
-        car = svc.garage.store.vehicle(event.tg_id, event.vin)
+        svc = application.bot_data.services
+        car = svc.garage.find_car(event.tg_id, event.vin)
         if car is None:  # unlinked since the poll: nothing to tell
             return
         ended = event.kind is not EventKind.STARTED
@@ -91,32 +89,6 @@ def pusher(application: Application) -> Push:
             log.info("user %s blocked the bot; %s push dropped", tg_id, kind)
 
     return push
-
-
-def start_watcher(application: Application) -> Watcher:
-    """Create the watcher (kept in services.watcher) and start its ticks on the JobQueue."""
-    settings: Settings = application.bot_data["settings"]
-    svc = application.bot_data["services"]
-    watcher = Watcher(
-        svc.garage,
-        pusher(application),
-        charge_poll_seconds=settings.charge_poll_seconds,
-        idle_poll_seconds=settings.idle_poll_seconds,
-        concurrency=settings.watcher_concurrency,
-    )
-    svc.watcher = watcher
-    tick = min(TICK_SECONDS, settings.charge_poll_seconds)
-    queue = job_queue(application)
-
-    async def run(context: ContextTypes.DEFAULT_TYPE) -> None:
-        try:
-            await watcher.cycle()
-        finally:
-            # The next tick is booked when this cycle ends, so a long cycle never overlaps the next one.
-            queue.run_once(run, tick, name="charge-watcher")
-
-    queue.run_once(run, tick, name="charge-watcher")
-    return watcher
 
 
 def handlers() -> list:

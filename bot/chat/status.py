@@ -34,7 +34,7 @@ def status_markup(update: Update, context: Context, car: StoredVehicle) -> Inlin
     return keyboards.car_actions(
         svc.refs.ref(tg_id, car.vin),
         car,
-        several_cars=len(svc.garage.store.vehicles(tg_id)) > 1,
+        several_cars=len(svc.garage.all_cars(tg_id)) > 1,
     )
 
 

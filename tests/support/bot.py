@@ -113,7 +113,7 @@ async def running_webhook_bot(
     settings: Settings, client: BMWClient, *, secret_token: str | None = None
 ) -> AsyncIterator[Application]:
     """The bot in webhook mode on a free loopback port; the sandbox posts updates to it. Its URL is in
-    `application.bot_data["settings"].webhook_url`."""
+    `application.bot_data.settings.webhook_url`."""
     port = free_port()
     settings = settings.model_copy(
         update={
