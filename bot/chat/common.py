@@ -255,7 +255,8 @@ async def chosen_car(
         await say(update, error_text(exc))
         return None
     if needs is not None and needs not in car.capabilities:
-        await say(update, unsupported.format(car=texts.car_label(car)))
+        text = texts.READ_ONLY if keyboards.read_only(car) else unsupported
+        await say(update, text.format(car=texts.car_label(car)))
         return None
     return car
 

@@ -45,6 +45,10 @@ UNLINK = "unlink"
 REMEMBER = "ans"
 YES, NO = "yes", "no"
 
+# Capabilities of a car whose status comes from a stream (BMW CarData): the status is what the car last sent,
+# and its range can only be estimated (a ring round the car, no polylines).
+STREAMED = "statusStream"
+RANGE_ESTIMATE = "rangeEstimate"
 # Status-message buttons: (action, label, capability that must be on); None = always shown.
 CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
     (REFRESH, "🔄 Refresh", None),
@@ -56,8 +60,20 @@ CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
     (HORN, "📯 Horn", "hornBlow"),
     (FINDER, "🔎 Find", "vehicleFinder"),
     (MAP, "🗺 Range map", "rangeMap"),
+    (MAP, "🗺 Range (estimate)", RANGE_ESTIMATE),
     (LOCATION, "📍 Location", None),
 )
+
+
+# What the car does when told to: a car with none of these is read-only.
+REMOTE_CAPABILITIES = frozenset(
+    {"doorLock", "doorUnlock", "climateNow", "chargeNow", "lightFlash", "hornBlow", "vehicleFinder"}
+    | {"chargingControl", "sendPoi"}
+)
+
+
+def read_only(car: StoredVehicle) -> bool:
+    return not car.capabilities & REMOTE_CAPABILITIES
 
 
 class CarRefs:

@@ -1,4 +1,5 @@
-"""/map and the "Range map" button: the API's range polylines drawn on a map, sent as a photo."""
+"""/map and the "Range map" button: the API's range polylines drawn on a map, sent as a photo; for a car
+with no polylines but a stream (CarData), a ring estimated from its electric range round its last position."""
 
 from __future__ import annotations
 
@@ -17,10 +18,12 @@ from bot.chat.common import (
     chosen_car,
     pressed_car,
     query_of,
+    say,
     services,
     user_id,
 )
-from bot.rangemap import RangeMapUnavailable, reach_km
+from bot.garage import GarageError
+from bot.rangemap import RangeMapUnavailable, range_ring, reach_km
 from bot.store import StoredVehicle
 
 
@@ -62,10 +65,44 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
     )
 
 
-async def map_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context, needs="rangeMap")
-    if car is not None:
+async def send_range_estimate(update: Update, context: Context, car: StoredVehicle) -> None:
+    """The range ring round the car's last known position (no call to BMW), labelled as the estimate it is."""
+    svc = services(context)
+    state = svc.garage.last_known(user_id(update), car.vin)
+    position = state.position if state else None
+    range_km = state.electric_range_km if state else None
+    if state is None or position is None or range_km is None:
+        await say(update, texts.ESTIMATE_UNAVAILABLE.format(car=texts.car_label(car)))
+        return
+    await chat_of(update).send_chat_action(ChatAction.UPLOAD_PHOTO)
+    ring = range_ring(position, range_km)
+    image = await svc.renderer.render_async(ring, position)
+    reach, colour = reach_km(ring.polylines[0], position), image.legend[0][1]
+    caption = texts.estimate_caption(car, state, reach, colour, base_map=image.base_map)
+    await chat_of(update).send_photo(
+        image.png, caption=caption, filename="range-estimate.png", parse_mode="HTML"
+    )
+
+
+async def send_map(update: Update, context: Context, car: StoredVehicle) -> None:
+    if keyboards.RANGE_ESTIMATE in car.capabilities:
+        await send_range_estimate(update, context, car)
+    else:
         await send_range_map(update, context, car)
+
+
+async def map_command(update: Update, context: Context) -> None:
+    needs = None if keyboards.RANGE_ESTIMATE in _selected_capabilities(update, context) else "rangeMap"
+    car = await chosen_car(update, context, needs=needs)
+    if car is not None:
+        await send_map(update, context, car)
+
+
+def _selected_capabilities(update: Update, context: Context) -> frozenset[str]:
+    try:
+        return services(context).garage.car(user_id(update)).capabilities
+    except GarageError:
+        return frozenset()  # chosen_car says what is wrong
 
 
 async def map_button(update: Update, context: Context) -> None:
@@ -74,7 +111,7 @@ async def map_button(update: Update, context: Context) -> None:
     if car is None:
         return
     await answer(query, texts.MAP_DRAWING)
-    await send_range_map(update, context, car)
+    await send_map(update, context, car)
 
 
 def handlers() -> list:

@@ -238,7 +238,7 @@ async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> No
 
 
 async def unlock_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context)
+    car = await chosen_car(update, context, needs="doorUnlock")
     if car is not None:
         await ask_unlock(update, context, car)
 

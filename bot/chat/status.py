@@ -7,6 +7,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.bmw.models import VehicleStatus
+from bot.cardata.errors import CarDataError
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -43,6 +44,9 @@ async def show_status(
 ) -> None:
     """Fetch and show the status, editing `message` in place when given (Refresh)."""
     markup = status_markup(update, context, car)
+    if keyboards.STREAMED in car.capabilities:
+        await show_streamed(update, context, car, markup, message)
+        return
 
     async def render(status: VehicleStatus) -> Reply:
         return Reply(texts.status(car, status), markup)
@@ -56,6 +60,30 @@ async def show_status(
         markup=markup,
         message=message,
     )
+
+
+async def show_streamed(
+    update: Update,
+    context: Context,
+    car: StoredVehicle,
+    markup: InlineKeyboardMarkup,
+    message: MaybeInaccessibleMessage | None,
+) -> None:
+    """A streamed car's last known status, at once and without a call to BMW; Refresh (`message`) takes a
+    snapshot from BMW first, within the day's call budget, and says how many calls are left when few are."""
+    garage = services(context).garage
+    tg_id = user_id(update)
+    if message is None:
+        await say(update, texts.stream_status(car, garage.last_known(tg_id, car.vin)), markup)
+        return
+    try:
+        state, calls_left = await garage.snapshot(tg_id, car.vin)
+    except CarDataError as exc:
+        # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
+        text = texts.stream_status(car, garage.last_known(tg_id, car.vin))
+        await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}", markup)
+        return
+    await edit(message, texts.stream_status(car, state) + texts.calls_left(calls_left), markup)
 
 
 async def status_command(update: Update, context: Context) -> None:

@@ -748,3 +748,41 @@ def stream_status(car: StoredVehicle, state: cardata.CarState | None, now: datet
     lines.append(f"📍 {position[0]:.5f}, {position[1]:.5f}" if position else f"📍 {NO_POSITION}")
     lines.append(f"🕒 {ages(state, now)}")
     return "\n".join(lines)
+
+
+SNAPSHOT_FAILED = "⚠️ No fresh snapshot from BMW: {reason}"
+FEW_CALLS_LEFT = 5  # from here on, a Refresh says how many of the day's BMW calls are left
+CALLS_LEFT = (
+    "\n\n🔄 {calls} of today's BMW calls left for Refresh; the stream keeps this up to date meanwhile."
+)
+
+
+def snapshot_failed(reason: str) -> str:
+    return SNAPSHOT_FAILED.format(reason=escape(reason))
+
+
+def calls_left(calls: int) -> str:
+    """A line for the end of a refreshed status when few calls are left, else nothing."""
+    return CALLS_LEFT.format(calls=calls) if calls <= FEW_CALLS_LEFT else ""
+
+
+# The range estimate of a car without range polylines (CarData)
+ESTIMATE_UNAVAILABLE = (
+    "{car} has not reported its position and electric range yet, so there is no estimate to draw."
+)
+ESTIMATE_CAPTION = (
+    "🗺 <b>Estimated range of {car}</b>\n"
+    "{colour} ring: about {reach:.0f} km as the crow flies, from {range:.0f} km of electric range "
+    "(roads wind, so a rough guide: CarData sends no range map)\n"
+    "🔴 the car · {ages}"
+)
+
+
+def estimate_caption(
+    car: StoredVehicle, state: cardata.CarState, reach: float, colour: str, *, base_map: bool
+) -> str:
+    range_km = state.electric_range_km or 0.0
+    caption = ESTIMATE_CAPTION.format(
+        car=car_label(car), colour=escape(colour), reach=reach, range=range_km, ages=ages(state)
+    )
+    return caption + ("" if base_map else MAP_NO_BASE)
