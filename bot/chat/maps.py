@@ -68,12 +68,13 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
 async def send_range_estimate(update: Update, context: Context, car: StoredVehicle) -> None:
     """The range ring round the car's last known position (no call to BMW), labelled as the estimate it is."""
     svc = services(context)
-    state = svc.garage.last_known(user_id(update), car.vin)
-    position = state.position if state else None
-    range_km = state.electric_range_km if state else None
-    if state is None or position is None or range_km is None:
+    state = await svc.garage.status(user_id(update), car.vin)
+    where, range_km = state.position, state.electric_range_km
+    if where is None or not where.usable or range_km is None:
         await say(update, texts.ESTIMATE_UNAVAILABLE.format(car=texts.car_label(car)))
         return
+    assert where.lat is not None and where.lon is not None  # what usable means
+    position = (where.lat, where.lon)
     await chat_of(update).send_chat_action(ChatAction.UPLOAD_PHOTO)
     ring = range_ring(position, range_km)
     image = await svc.renderer.render_async(ring, position)

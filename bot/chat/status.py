@@ -74,16 +74,17 @@ async def show_streamed(
     garage = services(context).garage
     tg_id = user_id(update)
     if message is None:
-        await say(update, texts.stream_status(car, garage.last_known(tg_id, car.vin)), markup)
+        await say(update, texts.car_status(car, await garage.status(tg_id, car.vin)), markup)
         return
     try:
-        state, calls_left = await garage.snapshot(tg_id, car.vin)
+        refreshed = await garage.refresh(tg_id, car.vin)
     except CarDataError as exc:
         # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
-        text = texts.stream_status(car, garage.last_known(tg_id, car.vin))
+        text = texts.car_status(car, await garage.status(tg_id, car.vin))
         await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}", markup)
         return
-    await edit(message, texts.stream_status(car, state) + texts.calls_left(calls_left), markup)
+    left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
+    await edit(message, texts.car_status(car, refreshed.status) + left, markup)
 
 
 async def status_command(update: Update, context: Context) -> None:

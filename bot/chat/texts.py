@@ -19,7 +19,7 @@ from bot.bmw.models import (
     VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
-from bot.cardata import models as cardata
+from bot.car_status import CarPosition, CarStatus, Part
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -683,15 +683,6 @@ DOOR_WORDS = {
     "UNLOCKED": "🔓 unlocked",
     "CLOSED": "🚪 closed",
 }
-# Each part of the status, and the keys its age is read from.
-STREAM_PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("charge", (cardata.SOC_DISPLAYED, cardata.SOC_HEADER, cardata.ELECTRIC_RANGE)),
-    ("charging", (cardata.CHARGING_STATUS, cardata.HV_STATUS)),
-    ("plug", (cardata.PORT_STATUS, cardata.IS_PLUGGED)),
-    ("doors", (cardata.DOOR_STATUS, cardata.DOOR_LOCK)),
-    ("mileage", (cardata.MILEAGE,)),
-    ("position", (cardata.LATITUDE, cardata.LONGITUDE)),
-)
 
 
 def when(moment: datetime, now: datetime | None = None) -> str:
@@ -705,49 +696,6 @@ def when(moment: datetime, now: datetime | None = None) -> str:
     moment, today = moment.astimezone(UTC), now.astimezone(UTC).date()
     day = {0: "today", 1: "yesterday"}.get((today - moment.date()).days, f"{moment:%d %b}")
     return f"{day} {moment:%H:%M} UTC"
-
-
-def ages(state: cardata.CarState, now: datetime | None = None) -> str:
-    """ "charge, plug: 2 min ago · position: yesterday 18:04 UTC": each part as old as its oldest key."""
-    by_age: dict[str, list[str]] = {}
-    for part, keys in STREAM_PARTS:
-        stamps = [v.timestamp for key in keys if (v := state.values.get(key)) and v.timestamp and v.value]
-        if stamps:
-            by_age.setdefault(when(min(stamps), now), []).append(part)
-    return " · ".join(f"{', '.join(parts)}: {age}" for age, parts in by_age.items())
-
-
-def stream_status(car: StoredVehicle, state: cardata.CarState | None, now: datetime | None = None) -> str:
-    """What the car last reported (stream and snapshots), each part with its age."""
-    lines = [f"<b>{car_label(car)}</b>"]
-    if state is None or not state.values:
-        return "\n".join([*lines, STREAM_NO_DATA])
-    soc = "–" if state.soc is None else f"{state.soc:.0f} %"
-    lines.append(f"🔋 {soc} · {_km(state.electric_range_km)} electric")
-    if state.fuel_litres is not None or state.fuel_percent is not None:
-        litres = "" if state.fuel_litres is None else f"{state.fuel_litres:g} l"
-        percent = "" if state.fuel_percent is None else f"{state.fuel_percent:.0f} %"
-        total = "" if state.total_range_km is None else f" · {_km(state.total_range_km)} in all"
-        lines.append(f"⛽ {' / '.join(p for p in (litres, percent) if p)}{total}")
-    if state.is_charging:
-        left = state.minutes_remaining
-        until = "" if left is None or left <= 0 else f", {_duration(left)} left"
-        target = "" if state.target_soc is None else f" to {state.target_soc:.0f} %"
-        lines.append(f"⚡ charging{target}{until}")
-    else:
-        status = state.charging_status or state.hv_status
-        doing = CHARGING_WORDS.get(str(status), escape(_words(None if status is None else str(status))))
-        plug = {True: "🔌 plugged in", False: "🔌 not plugged in", None: "🔌"}[state.plugged_in]
-        lines.append(f"{plug}, {doing}" if status is not None else plug)
-    doors = [escape(DOOR_WORDS.get(v, _words(v))) for v in (state.door_lock, state.door_status) if v]
-    if doors:
-        lines.append(" · ".join(dict.fromkeys(doors)))
-    if state.mileage_km is not None:
-        lines.append(f"🛣 {_thousands(state.mileage_km)} km")
-    position = state.position
-    lines.append(f"📍 {position[0]:.5f}, {position[1]:.5f}" if position else f"📍 {NO_POSITION}")
-    lines.append(f"🕒 {ages(state, now)}")
-    return "\n".join(lines)
 
 
 SNAPSHOT_FAILED = "⚠️ No fresh snapshot from BMW: {reason}"
@@ -778,11 +726,61 @@ ESTIMATE_CAPTION = (
 )
 
 
-def estimate_caption(
-    car: StoredVehicle, state: cardata.CarState, reach: float, colour: str, *, base_map: bool
-) -> str:
-    range_km = state.electric_range_km or 0.0
+def estimate_caption(car: StoredVehicle, s: CarStatus, reach: float, colour: str, *, base_map: bool) -> str:
+    range_km = s.electric_range_km or 0.0
     caption = ESTIMATE_CAPTION.format(
-        car=car_label(car), colour=escape(colour), reach=reach, range=range_km, ages=ages(state)
+        car=car_label(car), colour=escape(colour), reach=reach, range=range_km, ages=status_ages(s)
     )
     return caption + ("" if base_map else MAP_NO_BASE)
+
+
+# The status of any car, from the backend-neutral model (bot/car_status.py)
+PART_NAMES = {part: part.value for part in Part}
+
+
+def status_ages(s: CarStatus, now: datetime | None = None) -> str:
+    """ "updated 2 min ago" when the car reported everything at once; else the age of each part, parts of
+    one age together: "charge, plug: 2 min ago · position: yesterday 18:04 UTC"."""
+    by_age: dict[str, list[str]] = {}
+    for part in Part:
+        if part in s.reported_at:
+            by_age.setdefault(when(s.reported_at[part], now), []).append(PART_NAMES[part])
+    if len(by_age) == 1:
+        return f"updated {next(iter(by_age))}"
+    return " · ".join(f"{', '.join(parts)}: {age}" for age, parts in by_age.items())
+
+
+def car_status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
+    """A car's last known status, each part as old as the car's report of it."""
+    lines = [f"<b>{car_label(car)}</b>"]
+    if s.empty:
+        return "\n".join([*lines, STREAM_NO_DATA])
+    charge = "–" if s.soc is None else f"{s.soc:.0f} %"
+    lines.append(f"🔋 {charge} · {_km(s.electric_range_km)} electric")
+    if s.fuel_range_km or s.fuel_litres or s.fuel_percent:  # a BEV reports 0 for a tank it does not have
+        fuel = [f"{s.fuel_litres:g} l"] if s.fuel_litres is not None else []
+        fuel += [f"{s.fuel_percent:.0f} %"] if s.fuel_percent is not None else []
+        lines.append(f"⛽ {_km(s.fuel_range_km)} on fuel" + (f" ({', '.join(fuel)})" if fuel else ""))
+    if s.charging:
+        target = "" if s.target_soc is None else f" to {s.target_soc:.0f} %"
+        left = "" if not s.minutes_left else f", {_duration(s.minutes_left)} left"
+        lines.append(f"⚡ charging{target}{left}")
+    elif s.plugged_in is not None:
+        state = CHARGING_WORDS.get(s.charging_state or "", escape(_words(s.charging_state)))
+        lines.append(f"🔌 plugged in, {state}" if s.plugged_in else "🔌 not plugged in")
+    if s.lock_state is not None:
+        lines.append(LOCK_STATES.get(s.lock_state, f"🔐 {escape(_words(s.lock_state))}"))
+    if s.open_items is not None:
+        open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
+        lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
+    if s.mileage_km is not None:
+        lines.append(f"🛣 {_thousands(s.mileage_km)} km")
+    lines.append(f"📍 {_car_where(s.position)}")
+    lines.append(f"🕒 {status_ages(s, now)}")
+    return "\n".join(lines)
+
+
+def _car_where(position: CarPosition | None) -> str:
+    if position is not None and position.usable:
+        return f"{position.lat:.5f}, {position.lon:.5f}"
+    return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION
