@@ -16,11 +16,13 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot.backends import CARDATA, CarDataBackend
 from bot.bmw.client import BMWClient
+from bot.cardata.client import CarDataClient
 from bot.chat import basics, keyboards, link, maps, notify, poi, remote, schedule, status, texts, trips
 from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, job_queue
 from bot.config import Settings
-from bot.garage import CarApi, Garage
+from bot.garage import CarApi, Garage, Notify
 from bot.rangemap import RangeMapRenderer
 from bot.store import Store, exclusive_use
 from bot.updates import ChatOrderedProcessor
@@ -61,7 +63,12 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         base_url=settings.bmw_api_url,
         service_deadline=settings.bmw_service_timeout,
     )
-    garage = Garage(store, api, commands_per_minute=settings.remote_commands_per_minute)
+    garage = Garage(
+        store,
+        api,
+        cardata=_cardata_backend(settings, store) if CARDATA in settings.car_backends else None,
+        commands_per_minute=settings.remote_commands_per_minute,
+    )
     root = settings.telegram_api_url.rstrip("/")
     application = (
         ApplicationBuilder()
@@ -106,6 +113,22 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
     return application
 
 
+def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
+    client = CarDataClient(
+        store,
+        api_url=settings.cardata_api_url,
+        auth_url=settings.cardata_auth_url,
+        daily_calls=settings.cardata_daily_calls,
+    )
+    return CarDataBackend(
+        store,
+        client,
+        mqtt_url=settings.cardata_mqtt_url,
+        ca_file=settings.cardata_ca_file,
+        debounce_seconds=settings.cardata_charge_debounce_seconds,
+    )
+
+
 async def _stop_gracefully(application: Application) -> None:
     data: BotData = application.bot_data
     cancelled = await data.services.garage.drain(data.settings.shutdown_grace_seconds)
@@ -127,7 +150,11 @@ async def _post_init(application: Application) -> None:
     data: BotData = application.bot_data
     if data.handle_stop_signals:
         _handle_stop_signals(application)
-    _start_watcher(application)
+    # One push path for every backend: the watcher's polls and the CarData streams' events.
+    push = notify.pusher(application)
+    data.services.garage.notify = push
+    _start_watcher(application, push)
+    await data.services.garage.start()
     # Commands a stopped process left under way; the JobQueue starts after post_init, hence no misfire limit.
     job_queue(application).run_once(
         remote.finish_commands, 0, name="finish-commands", job_kwargs={"misfire_grace_time": None}
@@ -139,13 +166,13 @@ async def _post_init(application: Application) -> None:
     job_queue(application).run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
 
 
-def _start_watcher(application: Application) -> Watcher:
+def _start_watcher(application: Application, push: Notify) -> Watcher:
     """The charge watcher of polled cars (kept in services.watcher), its ticks on the JobQueue."""
     data: BotData = application.bot_data
     settings = data.settings
     watcher = Watcher(
         data.services.garage,
-        notify.pusher(application),
+        push,
         charge_poll_seconds=settings.charge_poll_seconds,
         idle_poll_seconds=settings.idle_poll_seconds,
         concurrency=settings.watcher_concurrency,

@@ -546,6 +546,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m003_login_attempts_and_refusals",
         "m004_commands_in_flight",
         "m005_cardata",
+        "m006_account_backends",
     ]
 
 

@@ -173,7 +173,7 @@ async def password(update: Update, context: Context) -> int:
         return ConversationHandler.END
     _forget(context)
     if not vehicles:
-        services(context).garage.unlink(user.id)
+        await services(context).garage.unlink(user.id)
         await edit(status, texts.LINK_NO_CARS)
         return ConversationHandler.END
     cars = services(context).garage.cars(user.id)
@@ -205,7 +205,7 @@ async def unlink_answer(update: Update, context: Context) -> None:
     if keyboards.parse(query.data)[1] == keyboards.YES and services(context).garage.is_linked(
         user_id(update)
     ):
-        services(context).garage.unlink(user_id(update))
+        await services(context).garage.unlink(user_id(update))
         user_data(context).clear()
         await edit(pressed_message(query), texts.UNLINK_DONE)
     else:

@@ -7,7 +7,8 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.bmw.models import RangeMap, VehicleStatus
+from bot.bmw.models import RangeMap
+from bot.car_status import CarStatus
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -31,10 +32,10 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
     svc = services(context)
     tg_id = user_id(update)
 
-    async def fetch() -> tuple[RangeMap, VehicleStatus]:
+    async def fetch() -> tuple[RangeMap, CarStatus]:
         return await svc.garage.range_map(tg_id, car.vin), await svc.garage.status(tg_id, car.vin)
 
-    async def render(fetched: tuple[RangeMap, VehicleStatus]) -> Reply | None:
+    async def render(fetched: tuple[RangeMap, CarStatus]) -> Reply | None:
         range_map, status = fetched
         position = status.position
         here = range_map.center

@@ -1,4 +1,5 @@
-"""/notify (which charge pushes a user wants) and the charge pushes themselves, sent for `bot.watcher`.
+"""/notify (which charge pushes a user wants) and the pushes themselves, for every backend (the garage's
+`notify`: bot.watcher for polled cars, CarData's charge detector for streamed ones).
 
 Pushes go through the Application's bot, so its AIORateLimiter paces them and retries 429s. A push that
 still fails raises, and the watcher tries it again on its next cycle; only a user who blocked the bot
@@ -17,9 +18,10 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
+from bot.car_status import Notice, RelinkNeeded
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
-from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded
+from bot.garage import Notify
 
 log = logging.getLogger(__name__)
 
@@ -54,30 +56,25 @@ async def toggle(update: Update, context: Context) -> None:
         await edit(query.message, texts.NOTIFY_ASK, keyboards.notify_toggles(asdict(prefs)))
 
 
-def pusher(application: Application) -> Push:
-    """The watcher's push: one message with the numbers and Status / Range map buttons, or the one line
-    asking the owner to link again."""
+def pusher(application: Application) -> Notify:
+    """The push of every backend (the watcher's polls, CarData's stream): one message with the numbers and
+    the car's buttons, or the one line asking the owner to link again. Whether the owner wants a push was
+    decided before; raising here makes its backend try again later."""
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
     pace = AsyncLimiter(1, 1 / PUSHES_PER_SECOND)  # one at a time: no burst
 
-    async def push(event: ChargeEvent | RelinkNeeded) -> None:
-        if isinstance(event, RelinkNeeded):
-            await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
+    async def push(notice: Notice) -> None:
+        if isinstance(notice, RelinkNeeded):
+            name = notice.username
+            text = texts.CARDATA_RELINK_PUSH if name is None else texts.password_refused(name, push=True)
+            await send(notice.tg_id, "re-link", text)
             return
         svc = application.bot_data.services
-        car = svc.garage.find_car(event.tg_id, event.vin)
-        if car is None:  # unlinked since the poll: nothing to tell
+        car = svc.garage.find_car(notice.tg_id, notice.vin)
+        if car is None:  # unlinked since: nothing to tell
             return
-        ended = event.kind is not EventKind.STARTED
-        text = texts.charge_push(
-            car,
-            event.outcome or event.kind,
-            event.status,
-            soc_at_start=event.soc_at_start,
-            charged_seconds=event.charged_seconds if ended else None,
-        )
-        markup = keyboards.charge_push(svc.refs.ref(event.tg_id, car.vin), car)
-        await send(event.tg_id, event.kind, text, markup)
+        markup = keyboards.charge_push(svc.refs.ref(notice.tg_id, car.vin), car)
+        await send(notice.tg_id, notice.kind, texts.charge_push(car, notice), markup)
 
     async def send(tg_id: int, kind: str, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         try:

@@ -6,7 +6,7 @@ from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.bmw.models import VehicleStatus
+from bot.car_status import CarStatus
 from bot.cardata.errors import CarDataError
 from bot.chat import keyboards, texts
 from bot.chat.common import (
@@ -48,7 +48,7 @@ async def show_status(
         await show_streamed(update, context, car, markup, message)
         return
 
-    async def render(status: VehicleStatus) -> Reply:
+    async def render(status: CarStatus) -> Reply:
         return Reply(texts.status(car, status), markup)
 
     await answer_slowly(
@@ -105,7 +105,7 @@ async def refresh(update: Update, context: Context) -> None:
 async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:
     """Send the car's position as a location pin (or say that it is not shared)."""
 
-    async def render(status: VehicleStatus) -> Reply | None:
+    async def render(status: CarStatus) -> Reply | None:
         position = status.position
         if position is None or not position.usable:
             return Reply(texts.no_location(car, position))

@@ -14,12 +14,10 @@ from bot.bmw.models import (
     ExecutionState,
     LastTrip,
     Poi,
-    Position,
     ServiceType,
-    VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
-from bot.car_status import CarPosition, CarStatus, Part
+from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.store import StoredVehicle
 
 COMMANDS: tuple[tuple[str, str], ...] = (
@@ -98,6 +96,10 @@ PASSWORD_REFUSED_PUSH = (
     "🔑 BMW no longer accepts your password for {email}, so I have stopped checking your cars and won't "
     "send charging messages. Please /link again."
 )
+CARDATA_RELINK_PUSH = (
+    "🔑 BMW CarData no longer accepts the link to your car (unused for two weeks, or revoked), so I receive "
+    "nothing from it and won't send charging messages. Please /link again."
+)
 NOT_LINKED = "You have not linked a BMW account yet: use /link."
 LINK_PASSWORD_TOO_LONG = (
     "That is longer than any password BMW takes (at most {limit} characters); please send it again, "
@@ -127,14 +129,14 @@ NO_POSITION = "not shared"
 IMPOSSIBLE_POSITION = "unknown: BMW sent coordinates that are no place on Earth"
 
 
-def where(position: Position | None) -> str:
+def where(position: CarPosition | None) -> str:
     """The car's coordinates, or why there are none."""
     if position is not None and position.usable:
         return f"{position.lat:.5f}, {position.lon:.5f}"
     return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION
 
 
-def no_location(car: StoredVehicle, position: Position | None) -> str:
+def no_location(car: StoredVehicle, position: CarPosition | None) -> str:
     return f"{car_label(car)}: 📍 {where(position)}"
 
 
@@ -269,28 +271,29 @@ OPEN_NAMES = {
 LOCK_STATES = {"SECURED": "🔒 secured", "LOCKED": "🔒 locked", "UNLOCKED": "🔓 unlocked"}
 
 
-def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) -> str:
+def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
     lines = [f"<b>{car_label(car)}</b>"]
-    charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
-    lines.append(f"🔋 {charge} · {_km(s.remaining_range_electric)} electric")
-    # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
-    if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
-        fuel = "" if s.remaining_fuel is None else f" ({s.remaining_fuel:g} l)"
-        lines.append(f"⛽ {_km(s.remaining_range_fuel)} on fuel{fuel}")
-    if s.is_charging:
-        left = "" if s.charging_time_remaining is None else f", {_duration(s.charging_time_remaining)} left"
+    charge = "–" if s.soc is None else f"{s.soc:.0f} %"
+    lines.append(f"🔋 {charge} · {_km(s.electric_range_km)} electric")
+    # Fuel only for cars with a tank (the backend leaves it out for a BEV's `remainingFuel: 0`).
+    if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
+        fuel = "" if s.fuel_litres is None else f" ({s.fuel_litres:g} l)"
+        lines.append(f"⛽ {_km(s.fuel_range_km)} on fuel{fuel}")
+    if s.charging:
+        left = "" if s.minutes_left is None else f", {_duration(s.minutes_left)} left"
         lines.append(f"⚡ charging{left}")
-    elif s.is_plugged_in:
-        lines.append(f"🔌 plugged in, {escape(_words(s.charging_status))}")
+    elif s.plugged_in:
+        lines.append(f"🔌 plugged in, {escape(_words(s.charging_state))}")
     else:
         lines.append("🔌 not plugged in")
-    lines.append(LOCK_STATES.get(s.door_lock_state or "", f"🔐 {escape(_words(s.door_lock_state))}"))
-    open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-    lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
-    if s.mileage is not None:
-        lines.append(f"🛣 {s.mileage:,} km".replace(",", " "))
+    lines.append(LOCK_STATES.get(s.lock_state or "", f"🔐 {escape(_words(s.lock_state))}"))
+    if s.open_items is not None:
+        open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
+        lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
+    if s.mileage_km is not None:
+        lines.append(f"🛣 {s.mileage_km:,} km".replace(",", " "))
     lines.append(f"📍 {where(s.position)}")
-    lines.append(f"🕒 updated {ago(s.update_time, now)}")
+    lines.append(f"🕒 updated {ago(s.updated_at, now)}")
     return "\n".join(lines)
 
 
@@ -316,7 +319,7 @@ MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a pla
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
 
 
-def map_unavailable(car: StoredVehicle, position: Position | None) -> str:
+def map_unavailable(car: StoredVehicle, position: CarPosition | None) -> str:
     """No range map; when the car's position is impossible too (the likely cause), that is said as well."""
     impossible = f"\n📍 {IMPOSSIBLE_POSITION}" if position is not None and position.impossible else ""
     return MAP_UNAVAILABLE.format(car=car_label(car)) + impossible
@@ -328,7 +331,7 @@ def map_caption(
     reaches: dict[str, float],
     *,
     base_map: bool,
-    position: Position | None = None,
+    position: CarPosition | None = None,
 ) -> str:
     lines = [f"🗺 <b>Range of {car_label(car)}</b>"]
     for mode, colour in legend:
@@ -370,25 +373,19 @@ def notify_button(name: str, on: bool) -> str:
     return f"{'✅' if on else '⬜'} {NOTIFY_LABELS[name]}"
 
 
-def charge_push(
-    car: StoredVehicle,
-    headline: str,
-    status: VehicleStatus,
-    *,
-    soc_at_start: int | None,
-    charged_seconds: float | None,
-) -> str:
-    """A charge push; `headline` is a CHARGE_HEADLINES key, `charged_seconds` None while still charging."""
-    lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
-    soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
-    start = f"{soc_at_start} % → " if soc_at_start is not None and charged_seconds is not None else ""
-    lines.append(f"🔋 {start}{soc} · {_km(status.remaining_range_electric)} electric")
+def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
+    """A charge push, from either backend: the headline of its kind, the numbers, why it ended."""
+    lines = [CHARGE_HEADLINES[notice.kind].format(car=f"<b>{car_label(car)}</b>")]
+    status, soc_at_start, charged_seconds = notice.status, notice.soc_at_start, notice.charged_seconds
+    soc = "–" if status.soc is None else f"{status.soc:.0f} %"
+    start = f"{soc_at_start:.0f} % → " if soc_at_start is not None and charged_seconds is not None else ""
+    lines.append(f"🔋 {start}{soc} · {_km(status.electric_range_km)} electric")
     if charged_seconds is None:
-        if status.charging_time_remaining is not None:
-            lines.append(f"⏳ about {_duration(status.charging_time_remaining)} to full")
+        if status.minutes_left is not None:
+            lines.append(f"⏳ about {_duration(status.minutes_left)} to full")
     else:
         lines.append(f"⏱ charged for {_duration(round(charged_seconds / 60))}")
-        reason = status.last_charging_end_reason
+        reason = status.end_reason
         if reason in END_REASONS:
             lines.append(f"ℹ️ {END_REASONS[reason]}")
     return "\n".join(lines)
