@@ -35,7 +35,10 @@ from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
 BEV_VIN, REX_VIN = DEFAULT_BEV_VIN, DEFAULT_REX_VIN
-OWN_SETTINGS = ("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_", "MAP_", "DATABASE_", "ALLOWED_")
+OWN_SETTINGS = ("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_", "MAP_", "DATABASE_", "ALLOWED_", "CAR_", "CARDATA_")
+# The bot of most tests links with the i Remote API only, so /link goes straight to it; tests of both
+# backends use tests/support/cardata.py's `cardata_bot`.
+IREMOTE_ONLY = ("iremote",)
 DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # tests never reach the real tile server
 
 
@@ -71,6 +74,7 @@ def bot_settings(
         map_tile_url=DEAD_TILES,
         map_tile_cache_dir=tmp_path / "tiles",
         bot_secret_key=secret_key,
+        car_backends=IREMOTE_ONLY,
     )
 
 
@@ -93,6 +97,7 @@ def bot_env(
         "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
         "MAP_TILE_URL": DEAD_TILES,
         "MAP_TILE_CACHE_DIR": str(tmp_path / "data" / "tiles"),
+        "CAR_BACKENDS": ",".join(IREMOTE_ONLY),
     }
 
 
