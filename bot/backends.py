@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
@@ -26,11 +27,12 @@ from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.client import CarDataClient
 from bot.cardata.errors import CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
-from bot.cardata.models import BasicData, CarState, Tokens
+from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataStore
 from bot.cardata.stream import DEFAULT_MQTT_URL, StreamSupervisor
 
 log = logging.getLogger(__name__)
+HISTORY_CACHE_SECONDS = 3600.0
 
 IREMOTE = "iremote"
 CARDATA = "cardata"
@@ -212,6 +214,7 @@ class CarDataBackend:
         self._on_event: OnEvent | None = None
         self._on_relink: OnRelink | None = None
         self._detecting: asyncio.Task[None] | None = None
+        self._history: dict[tuple[int, str], tuple[float, list[ChargingSession]]] = {}
 
     def bind(self, on_event: OnEvent, on_relink: OnRelink) -> None:
         self._on_event, self._on_relink = on_event, on_relink
@@ -265,6 +268,8 @@ class CarDataBackend:
     async def unlink(self, owner: int) -> None:
         """Stop the stream and retire the container where the day's calls allow; the caller wipes the rows."""
         await self.supervisor.remove(owner)
+        for car in [car for car in self._history if car[0] == owner]:
+            del self._history[car]
         if self.store.cardata_link(owner) is None:
             return
         try:
@@ -284,6 +289,19 @@ class CarDataBackend:
 
     def status(self, owner: int, vin: str) -> CarStatus:
         return from_car_state(vin, self.state(owner, vin))
+
+    async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
+        """The charging sessions of the last `days` days, newest first: one call (one page) of the day's
+        budget, then kept for HISTORY_CACHE_SECONDS (sessions change only when a charge ends)."""
+        cached = self._history.get((owner, vin))
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < HISTORY_CACHE_SECONDS:
+            return cached[1]
+        end = datetime.now(UTC)
+        history = await self.client.charging_history(owner, vin, end - timedelta(days=days), end)
+        sessions = sorted(history.sessions, key=lambda s: s.start or end, reverse=True)
+        self._history[(owner, vin)] = (now, sessions)
+        return sessions
 
     async def refresh(self, owner: int, vin: str) -> tuple[CarStatus, int]:
         """One REST snapshot (one call of the day's budget) merged into the state; the calls left today."""

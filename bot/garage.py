@@ -52,7 +52,7 @@ from bot.bmw.models import (
 from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.events import ChargeEvent, ChargeEventKind
-from bot.cardata.models import Tokens
+from bot.cardata.models import ChargingSession, Tokens
 from bot.store import CommandInFlight, LoginAttempts, NotifyPrefs, Store, StoredToken, StoredVehicle
 
 log = logging.getLogger(__name__)
@@ -392,6 +392,14 @@ class Garage:
             status, calls_left = await self._cardata().refresh(tg_id, vin)
             return Refreshed(status, calls_left)
         return Refreshed(await self.status(tg_id, vin))
+
+    async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
+        """The car's charging sessions of the last `days` days, newest first (capability "chargingHistory":
+        CarData; NotSupported otherwise). One call of the day's budget, then cached for an hour."""
+        if not self._is_cardata(tg_id):
+            raise NotSupported("no charging history with the i Remote API")
+        self.car(tg_id, vin)
+        return await self._cardata().charging_history(tg_id, vin, days)
 
     async def poll_status(self, tg_id: int, vin: str) -> VehicleStatus:
         """The i Remote API's own status, for the watcher that polls it."""

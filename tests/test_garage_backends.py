@@ -299,3 +299,20 @@ async def test_the_bot_with_both_backends_pushes_a_cardata_charge_end_into_the_c
         assert "64 % → 80 %" in push.text and DEFAULT_BEV_VIN[-4:] in push.text
         await cardata.detector.tick()
         assert len([m for m in user.bot_messages if "finished charging" in (m.text or "")]) == 1
+
+
+async def test_charging_history_spends_one_call_then_is_cached(world: World) -> None:
+    await world.link_cardata()
+    world.sim.plug_in(DEFAULT_BEV_VIN, charging=True)
+    await until(lambda: world.cardata.status(OWNER, DEFAULT_BEV_VIN).charging, "the charge streamed")
+    world.sim.finish_charging(DEFAULT_BEV_VIN)
+    left = world.cardata.client.calls_left(OWNER)
+
+    sessions = await world.garage.charging_history(OWNER, DEFAULT_BEV_VIN)
+    again = await world.garage.charging_history(OWNER, DEFAULT_BEV_VIN)
+
+    assert sessions == again and sessions and sessions[0].start_soc == 64
+    assert world.cardata.client.calls_left(OWNER) == left - 1
+    with pytest.raises(NotSupported):  # the i Remote API has none
+        await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
+        await world.garage.charging_history(IREMOTE_OWNER, IREMOTE_BEV)

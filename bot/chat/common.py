@@ -42,6 +42,7 @@ from bot.garage import (
     GarageError,
     LoginCoolDown,
     NotLinked,
+    NotSupported,
     NotYourCar,
     PasswordRefused,
     TooManyCommands,
@@ -217,6 +218,8 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         return texts.NOT_LINKED
     if isinstance(exc, NotYourCar):
         return texts.STALE_BUTTON
+    if isinstance(exc, NotSupported):
+        return texts.SERVICE_UNSUPPORTED.format(car=label)
     if isinstance(exc, CommandInProgress):
         return texts.COMMAND_IN_PROGRESS.format(car=label)
     if isinstance(exc, TooManyCommands):
