@@ -313,6 +313,6 @@ async def test_charging_history_spends_one_call_then_is_cached(world: World) -> 
 
     assert sessions == again and sessions and sessions[0].start_soc == 64
     assert world.cardata.client.calls_left(OWNER) == left - 1
+    await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
     with pytest.raises(NotSupported):  # the i Remote API has none
-        await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
         await world.garage.charging_history(IREMOTE_OWNER, IREMOTE_BEV)
