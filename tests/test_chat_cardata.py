@@ -60,6 +60,12 @@ async def until(condition: Callable[[], bool], what: str) -> None:
         raise AssertionError(f"never happened: {what}") from None
 
 
+def charging(application: Application, vin: str) -> Callable[[], bool]:
+    """Whether the bot has seen that car's charge begin (its charge detector's memory)."""
+    store = cardata_of(application).store
+    return lambda: (track := store.cardata_track(OWNER, vin)) is not None and track.session_start is not None
+
+
 def texts_of(user: SandboxUser, contains: str) -> list[str]:
     return [m.text or "" for m in user.bot_messages if contains in (m.text or "")]
 
@@ -225,13 +231,8 @@ async def test_complete_and_stopped_charges_are_pushed_once_across_a_restart(
         cardata = cardata_of(application)
         await cardata.supervisor.wait_connected(OWNER)
 
-        def charging(vin: str) -> Callable[[], bool]:
-            return lambda: (
-                (track := cardata.store.cardata_track(OWNER, vin)) is not None and bool(track.session_start)
-            )
-
         sim.plug_in(DEFAULT_BEV_VIN)
-        await until(charging(DEFAULT_BEV_VIN), "the BEV's charge seen")
+        await until(charging(application, DEFAULT_BEV_VIN), "the BEV's charge seen")
         sim.flap(DEFAULT_BEV_VIN, seconds=0.1)  # paused, and (the clock moved on) at once charging again:
         sim.advance(0.2)  # a flap within the debounce is no stop
         sim.set_soc(DEFAULT_BEV_VIN, 80)  # the target: complete
@@ -241,7 +242,7 @@ async def test_complete_and_stopped_charges_are_pushed_once_across_a_restart(
         )
 
         sim.start_charging(DEFAULT_REX_VIN)
-        await until(charging(DEFAULT_REX_VIN), "the REX's charge seen")
+        await until(charging(application, DEFAULT_REX_VIN), "the REX's charge seen")
         sim.unplug(DEFAULT_REX_VIN)  # stopped at 38 %, its target is 100 %
         stopped = await user.wait_for_bot_message("stopped charging before it was full")
         assert "38 %" in (stopped.text or "") and "the cable was unplugged" in (stopped.text or "")
@@ -332,3 +333,15 @@ async def test_unlink_stops_the_stream_and_wipes_every_row(
     assert not any(rows_about(cardata_bot_settings.database_path, OWNER).values())
     user.send("/status")
     await user.wait_for_bot_message(texts.NOT_LINKED)
+
+
+async def test_a_long_pause_is_a_stop_and_says_no_stale_reason(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    # The BEV's last charge ended with its goal reached; this one pauses for longer than the debounce, and
+    # the car sends no new reason: the push must not call it "charge goal reached".
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(linked, DEFAULT_BEV_VIN), "the charge seen")
+    cardata_simulator.flap(DEFAULT_BEV_VIN, seconds=600)
+    stopped = await user.wait_for_bot_message("stopped charging before it was full")
+    assert "64 %" in (stopped.text or "") and "ℹ️" not in (stopped.text or ""), stopped.text

@@ -358,8 +358,9 @@ CHARGE_HEADLINES = {
     "error": "⚠️ {car} stopped charging with an error.",
     "interrupted": "⚠️ Charging of {car} was interrupted.",
 }
+GOAL_REACHED = "CHARGING_GOAL_REACHED"
 END_REASONS = {
-    "CHARGING_GOAL_REACHED": "charge goal reached",
+    GOAL_REACHED: "charge goal reached",
     "CONNECTOR_REMOVAL": "the cable was unplugged",
     "END_REQUESTED_BY_DRIVER": "stopped by the driver",
 }
@@ -386,7 +387,9 @@ def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
     else:
         lines.append(f"⏱ charged for {_duration(round(charged_seconds / 60))}")
         reason = status.end_reason
-        if reason in END_REASONS:
+        # A car that stops short without a reason of its own still reports the last charge's: not this one's.
+        stale = reason == GOAL_REACHED and notice.kind != "full"
+        if reason in END_REASONS and not stale:
             lines.append(f"ℹ️ {END_REASONS[reason]}")
     return "\n".join(lines)
 
