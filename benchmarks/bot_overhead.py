@@ -44,6 +44,7 @@ from telegram.ext import (
 
 from benchmarks.report import result
 from bot.app import build_application, polling
+from bot.backends import from_vehicle_status
 from bot.bmw.client import BMWClient
 from bot.bmw.models import Account, Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
@@ -173,7 +174,7 @@ def status_echo_application(
         answer = await client.status(account, car.vin)
         if message.text == "/status":
             await message.reply_text(
-                texts.status(car, answer),
+                texts.status(car, from_vehicle_status(car.vin, answer)),
                 parse_mode=ParseMode.HTML,
                 disable_web_page_preview=True,
                 reply_markup=keyboards.car_actions(ref, car, several_cars=True),
