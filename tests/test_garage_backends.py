@@ -30,7 +30,7 @@ from bot.cardata.simulator import (
     CardataBroker,
     CardataSimulator,
 )
-from bot.config import Settings
+from bot.config import ConfigError, Settings, load_settings
 from bot.crypto import generate_secret_key
 from bot.garage import Garage, NotSupported
 from bot.store import Store
@@ -316,3 +316,10 @@ async def test_charging_history_spends_one_call_then_is_cached(world: World) -> 
     await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
     with pytest.raises(NotSupported):  # the i Remote API has none
         await world.garage.charging_history(IREMOTE_OWNER, IREMOTE_BEV)
+
+
+def test_car_backends_setting() -> None:
+    assert load_settings().car_backends == (CARDATA, IREMOTE)  # both, CarData first
+    assert load_settings(car_backends=" iremote ,IREMOTE").car_backends == (IREMOTE,)
+    with pytest.raises(ConfigError, match="CAR_BACKENDS"):
+        load_settings(car_backends="cardata,bimmer")
