@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+THIS_TREE = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # not the bot the venv has installed
 STARTUP_GUARD = 60.0  # seconds: a hang guard for the demo's start, not a speed assertion
 WAIT_MS = 30_000  # Playwright's per-step hang guard
 
@@ -73,7 +74,13 @@ class DemoProcess:
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
         self.stderr = tmp_path / "demo.stderr"
-        environment = {**os.environ, "TMPDIR": str(self.tmp), "PYTHONUNBUFFERED": "1", **(env or {})}
+        environment = {
+            **os.environ,
+            "TMPDIR": str(self.tmp),
+            "PYTHONUNBUFFERED": "1",
+            **THIS_TREE,
+            **(env or {}),
+        }
         with self.stderr.open("wb") as stderr:
             # cwd outside the repository: no .env is read, the demo runs on its embedded defaults.
             self.process = subprocess.Popen(
@@ -140,6 +147,7 @@ def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess
     expect(page.locator("#bot-name")).to_have_text("BMW i3 (demo)")
 
     _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
     region = _bubble(page, "Where is your ConnectedDrive account registered")
     region.get_by_role("button", name="Europe").click()
     expect(_bubble(page, "e-mail address")).to_be_visible()
@@ -297,7 +305,7 @@ async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Pat
         assert "http://" not in demo.banner  # no chat page: the chat is in Telegram
         assert DEFAULT_USERNAME in demo.banner and DEFAULT_PASSWORD in demo.banner
         eve = Sandbox(server, server.token).user(88, "Eve")
-        await link(eve)
+        await link(eve, both_backends=True)
         eve.send("/status")
         status = await eve.wait_for_bot_message("updated", timeout=WAIT_MS / 1000)
         assert "charging" in status.text  # the demo's BEV is on charge
@@ -309,7 +317,7 @@ async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Pat
 
 
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    env = {**{k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}, **THIS_TREE}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "demo", "--telegram"],
         cwd=tmp_path,

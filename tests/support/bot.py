@@ -139,9 +139,19 @@ async def bot(bot_settings: Settings, simulator_url: str) -> AsyncIterator[Appli
         yield application
 
 
-async def link(user: SandboxUser, username: str = DEFAULT_USERNAME, password: str = DEFAULT_PASSWORD) -> None:
-    """Walk the /link conversation to the end, as a person would."""
+async def link(
+    user: SandboxUser,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    *,
+    both_backends: bool = False,
+) -> None:
+    """Walk the /link conversation to the end, as a person would; `both_backends`: the bot first asks which
+    (CAR_BACKENDS offers both), and the i Remote API is chosen."""
     user.send("/link")
+    if both_backends:
+        question = await user.wait_for_bot_message("How should I reach your BMW?")
+        user.press(question, "i Remote API")
     region = await user.wait_for_bot_message("Where is your ConnectedDrive account registered")
     user.press(region, "Europe")
     await user.wait_for_bot_message("e-mail address")
