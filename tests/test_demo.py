@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
+from bot.cardata.simulator import DEFAULT_CLIENT_ID as CARDATA_CLIENT_ID
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
 from tests.support.bot import link
@@ -192,6 +194,33 @@ def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess
     assert demo.interrupt() == 0
     assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
     assert DEFAULT_PASSWORD not in demo.stderr.read_text()
+
+
+def test_demo_links_with_cardata_by_device_flow(demo: DemoProcess, page) -> None:  # type: ignore[no-untyped-def]
+    assert CARDATA_CLIENT_ID in demo.banner
+    page.goto(demo.url())
+    _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="BMW CarData").click()
+    expect(_bubble(page, "Send me the client")).to_be_visible()
+    _send(page, CARDATA_CLIENT_ID)
+    flow = _bubble(page, "confirm the code")
+    expect(flow.get_by_role("link", name="Open the BMW login")).to_be_visible()
+    expect(flow.get_by_role("button", name="Copy the code")).to_be_visible()
+    # The demo's BMW approves the code by itself after a few seconds; the same message says so.
+    linked = _bubble(page, "Linked with BMW CarData")
+    expect(linked).to_contain_text(f"…{CARDATA_BEV_VIN[-4:]}")
+    expect(page.locator(".msg.user", has_text=CARDATA_CLIENT_ID)).to_have_count(0)
+
+    _send(page, "/status")
+    status = _bubble(page, "🕒")
+    expect(status).to_contain_text("charging to 80 %")  # the demo's BEV, from the stream
+    expect(status.get_by_role("button", name="Range (estimate)")).to_be_visible()
+    expect(status.get_by_role("button", name="Lock")).to_have_count(0)
+    status.get_by_role("button", name="Range (estimate)").click()
+    expect(page.locator(".msg.bot", has=page.locator(".photo")).last).to_contain_text("Estimated range")
+
+    assert demo.interrupt() == 0
+    assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
 
 
 @pytest.fixture
