@@ -345,3 +345,28 @@ async def test_a_long_pause_is_a_stop_and_says_no_stale_reason(
     cardata_simulator.flap(DEFAULT_BEV_VIN, seconds=600)
     stopped = await user.wait_for_bot_message("stopped charging before it was full")
     assert "64 %" in (stopped.text or "") and "ℹ️" not in (stopped.text or ""), stopped.text
+
+
+async def test_the_stream_comes_back_after_a_broker_drop(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    supervisor = cardata_of(linked).supervisor
+    cardata_simulator.drop_connections(DEFAULT_GCID)
+    await until(lambda: (stats := supervisor.stats(OWNER)) is not None and stats.drops == 1, "the drop")
+    await supervisor.wait_connected(OWNER)
+    cardata_simulator.move(DEFAULT_BEV_VIN, 48.3, 11.7)
+    await until(lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).mileage_km != 23417, "the drive")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert "📍 48.30000, 11.70000" in (status.text or "") and "position: just now" in (status.text or "")
+
+
+async def test_map_draws_a_ring_estimated_from_the_electric_range(
+    linked: Application, user: SandboxUser
+) -> None:
+    user.send("/map")
+    await user.wait_for(lambda u: any(m.photo for m in u.bot_messages))
+    photo = next(m for m in user.bot_messages if m.photo)
+    caption = photo.caption or ""
+    assert "Estimated range of i3 120Ah" in caption and "from 165 km of electric range" in caption
+    assert "CarData sends no range map" in caption
