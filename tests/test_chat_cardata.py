@@ -87,16 +87,19 @@ def rows_about(db_path: Path, tg_id: int) -> dict[str, int]:
         db.close()
 
 
-async def link_cardata(user: SandboxUser, sim: CardataSimulator) -> ChatMessage:
-    """/link, BMW CarData, the client id, the owner approves the code at BMW: the flow's message, linked."""
-    before = len(user.messages)
+async def start_flow(user: SandboxUser) -> ChatMessage:
+    """/link, BMW CarData, the client id: the flow's message, waiting for the owner's approval."""
     user.send("/link")
     question = await user.wait_for_bot_message("How should I reach your BMW?")
     user.press(question, "BMW CarData")
     await user.wait_for(lambda u: "Send me the client's" in (u.now(question).text or ""))
     user.send(DEFAULT_CLIENT_ID)
-    await user.wait_for(lambda u: any("confirm the code" in (m.text or "") for m in u.messages[before:]))
-    flow = next(m for m in user.messages[before:] if "confirm the code" in (m.text or ""))
+    return await user.wait_for_bot_message("confirm the code")
+
+
+async def link_cardata(user: SandboxUser, sim: CardataSimulator) -> ChatMessage:
+    """The flow started, the owner approves the code at BMW: the flow's message, linked."""
+    flow = await start_flow(user)
     code = flow.button("Copy the code").copy_text
     assert code is not None
     sim.decide(code, "approved")
@@ -370,3 +373,32 @@ async def test_map_draws_a_ring_estimated_from_the_electric_range(
     caption = photo.caption or ""
     assert "Estimated range of i3 120Ah" in caption and "from 165 km of electric range" in caption
     assert "CarData sends no range map" in caption
+
+
+async def test_an_expired_code_is_tried_again_in_the_same_message(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    flow = await start_flow(user)
+    first_code = flow.button("Copy the code").copy_text
+    cardata_simulator.advance(301)  # the code's five minutes pass unconfirmed
+    await user.wait_for(lambda u: texts.CARDATA_EXPIRED in (u.now(flow).text or ""))
+    assert not garage_of(cardata_bot).is_linked(OWNER)
+
+    user.press(user.now(flow), "Try again")
+    await user.wait_for(lambda u: "confirm the code" in (u.now(flow).text or ""))
+    code = user.now(flow).button("Copy the code").copy_text
+    assert code and code != first_code
+    cardata_simulator.decide(code, "approved")
+    await user.wait_for(lambda u: "Linked with BMW CarData" in (u.now(flow).text or ""))
+    assert len([m for m in user.bot_messages if "Linked" in (m.text or "")]) == 1
+
+
+async def test_a_declined_login_stores_nothing(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    flow = await start_flow(user)
+    code = flow.button("Copy the code").copy_text
+    assert code is not None
+    cardata_simulator.decide(code, "denied")
+    await user.wait_for(lambda u: (u.now(flow).text or "") == texts.CARDATA_DENIED)
+    assert not user.now(flow).buttons and not garage_of(cardata_bot).is_linked(OWNER)
