@@ -44,6 +44,7 @@ from telegram.ext import (
 
 from benchmarks.report import result
 from bot.app import build_application, polling
+from bot.backends import from_vehicle_status
 from bot.bmw.client import BMWClient
 from bot.bmw.models import Account, Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
@@ -173,7 +174,7 @@ def status_echo_application(
         answer = await client.status(account, car.vin)
         if message.text == "/status":
             await message.reply_text(
-                texts.status(car, answer),
+                texts.status(car, from_vehicle_status(car.vin, answer)),
                 parse_mode=ParseMode.HTML,
                 disable_web_page_preview=True,
                 reply_markup=keyboards.car_actions(ref, car, several_cars=True),
@@ -199,7 +200,7 @@ def bot_application(world: World, settings: Settings) -> Application:
 
 async def link_users(world: World, application: Application, tg_ids: list[int]) -> None:
     """Each user gets a simulator account of their own and links it (through the garage: no chat needed)."""
-    garage = application.bot_data["services"].garage
+    garage = application.bot_data.services.garage
     for tg_id in tg_ids:
         login = f"user{tg_id}@example.com"
         world.simulator.add_account(login, PASSWORD)
@@ -245,7 +246,7 @@ async def measure(world: World, updates: int, rounds: int) -> tuple[dict[str, fl
     async with polling(bot_application(world, world.settings())) as bot, polling(echo_application(world)):
         await link_users(world, bot, [1])
         account = Account("user1@example.com", PASSWORD, Region.REST_OF_WORLD)
-        services = bot.bot_data["services"]
+        services = bot.bot_data.services
         car = services.garage.car(1)
         await client.login(account)
         status_echo = status_echo_application(world, client, account, car, services.refs.ref(1, car.vin))

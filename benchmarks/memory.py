@@ -61,7 +61,7 @@ def child(users: int, folder: Path | None) -> None:
             )
         store.close()
         application = build_application(settings, car_api=BMWClient(api_key="k", api_secret="s"))
-        store = application.bot_data["services"].garage.store
+        store = application.bot_data.services.garage.store
         watches = store.watches_due(float("inf"))
         for tg_id in range(1, users + 1):
             store.account(tg_id)

@@ -84,7 +84,7 @@ async def fan_out(api_url: str, conn: Connection, folder: Path, pushes: int) -> 
         bot_secret_key=Fernet.generate_key().decode(),
     )
     application = build_application(settings, car_api=client)
-    garage = application.bot_data["services"].garage
+    garage = application.bot_data.services.garage
     users = [FIRST_USER + i for i in range(pushes)]
     ask(conn, "open", users)
     for i, tg_id in enumerate(users):

@@ -13,10 +13,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
+from bot.backends import CARDATA, CarDataBackend
 from bot.bmw.client import BMWClient
+from bot.cardata.client import CarDataClient
 from bot.chat import (
     alerts,
     basics,
@@ -33,17 +35,19 @@ from bot.chat import (
     trips,
 )
 from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
-from bot.chat.common import Services, job_queue
+from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, job_queue
 from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
 from bot.store import Store, exclusive_use
 from bot.updates import ChatOrderedProcessor
+from bot.watcher import Push, Watcher
 from bot.webhook import WebhookServer, new_secret_token, webhook_app
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
 HEARTBEAT_MAX_AGE = 180.0  # three missed beats: the bot is stuck or gone
+TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has its own poll interval
 
 # Our conversations mix message and button states on purpose (per chat, not per message); PTB warns
 # about exactly that combination.
@@ -74,11 +78,17 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         base_url=settings.bmw_api_url,
         service_deadline=settings.bmw_service_timeout,
     )
-    garage = Garage(store, api, commands_per_minute=settings.remote_commands_per_minute)
+    garage = Garage(
+        store,
+        api,
+        cardata=_cardata_backend(settings, store) if CARDATA in settings.car_backends else None,
+        commands_per_minute=settings.remote_commands_per_minute,
+    )
     root = settings.telegram_api_url.rstrip("/")
     application = (
         ApplicationBuilder()
         .token(token)
+        .context_types(CONTEXT_TYPES)
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
         .rate_limiter(AIORateLimiter(max_retries=5))
@@ -95,10 +105,9 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         user_agent=settings.map_user_agent,
         attribution=settings.map_attribution,
     )
-    application.bot_data["services"] = Services(
-        garage=garage, refs=keyboards.CarRefs(store.secrets), renderer=renderer
-    )
-    application.bot_data["settings"] = settings
+    data: BotData = application.bot_data
+    data.services = Services(garage=garage, refs=keyboards.CarRefs(store.secrets), renderer=renderer)
+    data.settings = settings
     # The sender's units, language and time zone for everything that answers the update (bot/chat/prefs.py).
     application.add_handler(user_settings.locale_handler(), group=-3)
     application.add_handlers(basics.private_chats_only(), group=-2)
@@ -124,10 +133,25 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
     return application
 
 
+def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
+    client = CarDataClient(
+        store,
+        api_url=settings.cardata_api_url,
+        auth_url=settings.cardata_auth_url,
+        daily_calls=settings.cardata_daily_calls,
+    )
+    return CarDataBackend(
+        store,
+        client,
+        mqtt_url=settings.cardata_mqtt_url,
+        ca_file=settings.cardata_ca_file,
+        debounce_seconds=settings.cardata_charge_debounce_seconds,
+    )
+
+
 async def _stop_gracefully(application: Application) -> None:
-    services: Services = application.bot_data["services"]
-    settings: Settings = application.bot_data["settings"]
-    cancelled = await services.garage.drain(settings.shutdown_grace_seconds)
+    data: BotData = application.bot_data
+    cancelled = await data.services.garage.drain(data.settings.shutdown_grace_seconds)
     if cancelled:
         log.warning("stopped with %d remote command(s) unfinished; their users were told", cancelled)
     application.stop_running()
@@ -143,22 +167,52 @@ def _handle_stop_signals(application: Application) -> None:
 
 async def _post_init(application: Application) -> None:
     await application.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
-    settings: Settings = application.bot_data["settings"]
-    if application.bot_data.get("handle_stop_signals"):
+    data: BotData = application.bot_data
+    if data.handle_stop_signals:
         _handle_stop_signals(application)
-    notify.start_watcher(application)
+    # One push path for every backend: the watcher's polls and the CarData streams' events.
+    push = notify.pusher(application)
+    data.services.garage.notify = push
+    _start_watcher(application, push)
+    await data.services.garage.start()
     # Commands a stopped process left under way; the JobQueue starts after post_init, hence no misfire limit.
     job_queue(application).run_once(
         remote.finish_commands, 0, name="finish-commands", job_kwargs={"misfire_grace_time": None}
     )
     # The first beat now, directly: the JobQueue only starts after post_init, and a repeating job whose
     # first run is already past when it starts waits a whole interval (the health check would fail meanwhile).
-    path = heartbeat_path(settings)
+    path = heartbeat_path(data.settings)
     await asyncio.to_thread(_touch, path)
     job_queue(application).run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
 
 
-async def _heartbeat(context: ContextTypes.DEFAULT_TYPE) -> None:
+def _start_watcher(application: Application, push: Push) -> Watcher:
+    """The charge watcher of polled cars (kept in services.watcher), its ticks on the JobQueue."""
+    data: BotData = application.bot_data
+    settings = data.settings
+    watcher = Watcher(
+        data.services.garage,
+        push,
+        charge_poll_seconds=settings.charge_poll_seconds,
+        idle_poll_seconds=settings.idle_poll_seconds,
+        concurrency=settings.watcher_concurrency,
+    )
+    data.services.watcher = watcher
+    tick = min(TICK_SECONDS, settings.charge_poll_seconds)
+    queue = job_queue(application)
+
+    async def run(context: BotContext) -> None:
+        try:
+            await watcher.cycle()
+        finally:
+            # The next tick is booked when this cycle ends, so a long cycle never overlaps the next one.
+            queue.run_once(run, tick, name="charge-watcher")
+
+    queue.run_once(run, tick, name="charge-watcher")
+    return watcher
+
+
+async def _heartbeat(context: BotContext) -> None:
     job = context.job
     assert job is not None and isinstance(job.data, Path)  # booked by _post_init with the heartbeat's path
     await asyncio.to_thread(_touch, job.data)
@@ -170,10 +224,8 @@ def _touch(path: Path) -> None:
 
 
 async def _post_shutdown(application: Application) -> None:
-    services: Services = application.bot_data["services"]
-    api = services.garage.api
-    if isinstance(api, BMWClient):
-        await api.aclose()
+    services = application.bot_data.services
+    await services.garage.aclose()
     services.renderer.close()
     services.garage.store.close()
 
@@ -251,7 +303,7 @@ def run_bot(settings: Settings, application: Application | None = None) -> None:
     Holds the database for itself while it runs (DatabaseInUse when a bot or rotate-key already does)."""
     with exclusive_use(settings.database_path):
         application = application or build_application(settings)
-        application.bot_data["handle_stop_signals"] = True
+        application.bot_data.handle_stop_signals = True
         if settings.webhook_url:
             log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
             _run_webhook(application, settings)

@@ -19,6 +19,7 @@ DEFAULT_CARDATA_AUTH_URL = "https://customer.bmwgroup.com/gcdm/oauth"
 DEFAULT_CARDATA_API_URL = "https://api-cardata.bmwgroup.com"
 DEFAULT_CARDATA_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
 NEW_KEY_HINT = "make one with: python -m bot genkey"
+CAR_BACKENDS = ("cardata", "iremote")  # bot/backends.py declares each
 
 
 class ConfigError(Exception):
@@ -35,6 +36,9 @@ class Settings(BaseSettings):
     telegram_bot_token: str | None = None
     telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
     allowed_telegram_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+
+    # What /link offers, in this order: "cardata" (BMW CarData, read-only) and/or "iremote" (the i Remote API)
+    car_backends: Annotated[tuple[str, ...], NoDecode] = CAR_BACKENDS
 
     # BMW i Remote API
     bmw_api_url: str | None = None
@@ -91,6 +95,17 @@ class Settings(BaseSettings):
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
             return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
+        return value
+
+    @field_validator("car_backends", mode="before")
+    @classmethod
+    def _split_backends(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
+        if isinstance(value, tuple | list):
+            unknown = [name for name in value if name not in CAR_BACKENDS]
+            if unknown or not value:
+                raise ValueError(f"a comma list of {', '.join(CAR_BACKENDS)}")
         return value
 
     @field_validator("bot_secret_key", mode="before")

@@ -1,10 +1,12 @@
 """`python -m bot demo`: the whole bot working on this machine in one command, without Telegram or BMW.
 
 One process, everything on loopback: the BMW simulator with the demo account (one i3 charging, full a few
-minutes after the start, so the charge-finished message comes while you watch), a tile server for the
-range maps, the Telegram Bot API sandbox with its chat page, and the bot itself against them, on a
-temporary database and a freshly generated secret key. Ctrl-C stops the bot, then the servers, and
-removes the temporary files.
+minutes after the start, so the charge-finished message comes while you watch), the BMW CarData simulator
+beside it (its OAuth and REST over HTTP, its stream over TLS with a throw-away CA; device codes approved
+by themselves a few seconds after they are shown; its BEV also charging, full a few minutes in), a tile
+server for the range maps, the Telegram Bot API sandbox with its chat page, and the bot itself against them
+with both backends, on a temporary database and a freshly generated secret key. Ctrl-C stops the bot, then
+the servers, and removes the temporary files.
 
 `--telegram` keeps the simulator as the car but runs the bot on Telegram itself (TELEGRAM_BOT_TOKEN), for
 trying it on a phone.
@@ -36,7 +38,9 @@ from bot.bmw.simulator import (
     DEFAULT_USERNAME,
     Simulator,
 )
-from bot.config import Settings
+from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
+from bot.cardata.simulator import DEFAULT_CLIENT_ID, CardataBroker, CardataSimulator
+from bot.config import CAR_BACKENDS, Settings
 from bot.sandbox import BotApiServer
 from bot.servers import BackgroundServer
 from bot.tiles import tile_app
@@ -52,6 +56,14 @@ CHARGE_POLL_SECONDS = 5  # the smallest the settings allow: the push follows the
 IDLE_POLL_SECONDS = 30
 # Remote commands are polled every 1-2 s instead of 2-10 s, matching the simulator's short service time.
 SERVICE_POLL_INITIAL, SERVICE_POLL_MAX = 1.0, 2.0
+# CarData: the code is approved by itself this long after it is shown (time to look at the message), the
+# bot polls for it every 2 s (BMW: 5 s); the BEV charges to its 80 % target, reached a few minutes after
+# the start (a little later than the i Remote one: linking takes longer), and a stop is a stop after 5 s.
+CARDATA_APPROVE_SECONDS = 6.0
+CARDATA_POLL_SECONDS = 2
+CARDATA_CHARGE_MINUTES = 4
+CARDATA_TARGET = 80
+CARDATA_DEBOUNCE_SECONDS = 5.0
 
 
 def demo_simulator() -> Simulator:
@@ -66,6 +78,21 @@ def demo_simulator() -> Simulator:
     return simulator
 
 
+def demo_cardata_simulator() -> CardataSimulator:
+    """The CarData demo account (DEFAULT_CLIENT_ID: an i3 BEV and an i3 REX), its BEV on charge, a few
+    minutes from its target."""
+    simulator = CardataSimulator(
+        charge_percent_per_minute=CHARGE_PERCENT_PER_MINUTE,
+        auto_approve_seconds=CARDATA_APPROVE_SECONDS,
+        poll_interval=CARDATA_POLL_SECONDS,
+    )
+    simulator.add_default_account()
+    start = CARDATA_TARGET - CHARGE_PERCENT_PER_MINUTE * CARDATA_CHARGE_MINUTES
+    simulator.set_soc(CARDATA_BEV_VIN, start, target=CARDATA_TARGET)
+    simulator.plug_in(CARDATA_BEV_VIN, charging=True)
+    return simulator
+
+
 def sandbox_token() -> str:
     """A fresh token of Telegram's shape (so the log redaction recognises it); it only opens the sandbox."""
     return f"{secrets.randbelow(9 * 10**9) + 10**9}:{secrets.token_urlsafe(26)}"
@@ -76,13 +103,21 @@ def demo_settings(
     *,
     workdir: Path,
     simulator_url: str,
+    cardata_url: str,
+    cardata_broker: CardataBroker,
     tiles_url: str,
     token: str,
     telegram_api_url: str,
     sandbox: bool,
 ) -> Settings:
-    """`settings` pointed at the demo's servers, a temporary database and a new secret key."""
+    """`settings` pointed at the demo's servers (both backends), a temporary database and a new secret key."""
     overrides: dict[str, object] = {
+        "car_backends": CAR_BACKENDS,
+        "cardata_auth_url": f"{cardata_url}/gcdm/oauth",
+        "cardata_api_url": cardata_url,
+        "cardata_mqtt_url": cardata_broker.url,
+        "cardata_ca_file": cardata_broker.ca_file,
+        "cardata_charge_debounce_seconds": CARDATA_DEBOUNCE_SECONDS,
         "telegram_bot_token": token,
         "telegram_api_url": telegram_api_url,
         "bmw_api_url": simulator_url,
@@ -119,13 +154,19 @@ def _banner(chat_url: str | None) -> str:
     return (
         f"BMW i3 bot demo: the bot with a simulated BMW backend{'' if chat_url else ' on Telegram'}.\n\n"
         f"{where}"
-        f"  Link the demo account with /link: region Europe, e-mail {DEFAULT_USERNAME}, "
+        "  Link the demo account with /link, then either\n"
+        f"  - i Remote API (full remote control): region Europe, e-mail {DEFAULT_USERNAME}, "
         f"password {DEFAULT_PASSWORD}\n"
-        "  Then try /status, 🔒 Lock, 🗺 Range map, /cars for the second i3, and a location (📍) for the\n"
-        "  car's navigation.\n"
-        f"  The i3 …{DEFAULT_BEV_VIN[-4:]} is charging and will be full in about {CHARGE_MINUTES} minutes: "
+        "    Then try /status, 🔒 Lock, 🗺 Range map, /cars for the second i3, and a location (📍) for the\n"
+        "    car's navigation.\n"
+        f"    The i3 …{DEFAULT_BEV_VIN[-4:]} is charging and will be full in about {CHARGE_MINUTES} minutes: "
         "the bot tells you when.\n"
-        f"  (The i3 …{DEFAULT_REX_VIN[-4:]} is parked, locked.)\n\n"
+        f"    (The i3 …{DEFAULT_REX_VIN[-4:]} is parked, locked.)\n"
+        f"  - BMW CarData (official, read-only): client id {DEFAULT_CLIENT_ID}\n"
+        f"    The simulated BMW login approves the code by itself after {CARDATA_APPROVE_SECONDS:g} s. Then "
+        "/status shows what the car last streamed;\n"
+        f"    its i3 …{CARDATA_BEV_VIN[-4:]} reaches its {CARDATA_TARGET} % target about "
+        f"{CARDATA_CHARGE_MINUTES} minutes after the start, and the bot tells you.\n\n"
         "Ctrl-C stops the demo and deletes its data."
     )
 
@@ -135,9 +176,14 @@ def run_demo(settings: Settings, *, telegram: bool = False, port: int | None = N
     if telegram:
         settings.require("telegram_bot_token")
     simulator = demo_simulator()
+    cardata = demo_cardata_simulator()
     # Exits run in reverse: the bot has stopped (run_polling returned), then the servers, then the files.
     with tempfile.TemporaryDirectory(prefix="bmw-bot-demo-") as workdir, ExitStack() as servers:
         car = servers.enter_context(BackgroundServer(simulator.app))
+        cardata_http = servers.enter_context(BackgroundServer(cardata.app))
+        tls = Path(workdir) / "cardata-tls"  # the stream's throw-away CA, trusted by this bot only
+        tls.mkdir()
+        cardata_broker = servers.enter_context(CardataBroker(cardata, cert_dir=tls))
         tiles = servers.enter_context(BackgroundServer(tile_app()))
         if telegram:
             token, api_url, chat_url = settings.telegram_bot_token or "", settings.telegram_api_url, None
@@ -151,6 +197,8 @@ def run_demo(settings: Settings, *, telegram: bool = False, port: int | None = N
             settings,
             workdir=Path(workdir),
             simulator_url=car.url,
+            cardata_url=cardata_http.url,
+            cardata_broker=cardata_broker,
             tiles_url=tiles.url,
             token=token,
             telegram_api_url=api_url,

@@ -7,11 +7,17 @@ tokens) are kept in memory and every token change is written back, encrypted, to
 No password guessing through the bot: after LOGIN_ATTEMPTS failed logins of one Telegram user, or of one
 e-mail whoever tries it, linking waits out a cool-down that grows with each further failure. A linked account
 whose stored password BMW refuses RELINK_AFTER_REFUSALS times in a row is not asked again until a new /link.
+
+Each linked account has a backend (bot/backends.py): the i Remote API (`api`, a `CarApi`; linked with e-mail
+and password, polled by bot/watcher.py, remote commands) or BMW CarData (`cardata`; linked with the OAuth
+device flow, read-only, pushed by its stream). Statuses and pushes come out in the neutral shapes of
+bot/car_status.py whatever the backend; what the i Remote API alone can do raises `NotSupported` for others.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from collections import deque
@@ -19,6 +25,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, TypeVar
 
+from bot.backends import (
+    CARDATA,
+    CARDATA_CAPABILITIES,
+    IREMOTE,
+    CarDataBackend,
+    from_vehicle_status,
+)
 from bot.bmw.client import budget
 from bot.bmw.errors import AuthenticationError
 from bot.bmw.models import (
@@ -36,10 +49,21 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.store import CommandInFlight, LoginAttempts, Store, StoredToken, StoredVehicle
+from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded
+from bot.cardata.auth import DeviceFlow, DeviceOutcome
+from bot.cardata.events import ChargeEvent, ChargeEventKind
+from bot.cardata.models import ChargingSession, Tokens
+from bot.store import CommandInFlight, LoginAttempts, NotifyPrefs, Store, StoredToken, StoredVehicle
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
+Notify = Callable[[Notice], Awaitable[None]]  # raises when the push should be tried again later
+_NOTICE_KINDS = {
+    ChargeEventKind.STARTED: NoticeKind.STARTED,
+    ChargeEventKind.COMPLETE: NoticeKind.FULL,
+    ChargeEventKind.STOPPED: NoticeKind.EARLY,
+}
 
 LOGIN_ATTEMPTS = 3  # failed logins before the first cool-down
 # The cool-down after the 3rd failure in a row, the 4th, the 5th, and every later one.
@@ -51,6 +75,7 @@ RELINK_AFTER_REFUSALS = 3  # BMW refusals of a stored password in a row before t
 class CarApi(Protocol):
     """The small interface a car backend offers the bot; `bot.bmw.client.BMWClient` is one."""
 
+    async def aclose(self) -> None: ...
     async def login(self, account: Account) -> Token: ...
     async def vehicles(self, account: Account) -> list[Vehicle]: ...
     async def status(self, account: Account, vin: str) -> VehicleStatus: ...
@@ -123,6 +148,10 @@ class LoginCoolDown(GarageError):
         self.retry_after = retry_after
 
 
+class NotSupported(GarageError):
+    """The backend of this user's account cannot do that (CarData is read-only, has no trips...)."""
+
+
 class PasswordRefused(GarageError):
     """BMW no longer accepts the account's stored password; only a new /link helps. `just_marked`: this
     refusal made the account wait for a re-link (exactly one caller sees it, and tells the owner)."""
@@ -139,12 +168,18 @@ class Garage:
         store: Store,
         api: CarApi,
         *,
+        cardata: CarDataBackend | None = None,
         commands_per_minute: int = 6,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.api = api
+        self.cardata = cardata
+        # Where owners' pushes go (the chat's pusher), set by the wiring once the bot exists (bot/app.py).
+        self.notify: Notify | None = None
+        if cardata is not None:
+            cardata.bind(self._cardata_event, self._cardata_relink)
         self._commands_per_minute = commands_per_minute
         self._clock = clock
         self._wall_clock = wall_clock  # cool-downs are stored, so they are in Unix time
@@ -155,6 +190,21 @@ class Garage:
         self._recent_commands: dict[int, deque[float]] = {}
         self._running: set[tuple[int, str]] = set()
         self._command_tasks: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        """At start, once `notify` is set: the backends that push start listening (CarData's streams)."""
+        if self.cardata is not None:
+            await self.cardata.start()
+
+    async def aclose(self) -> None:
+        """At shutdown, after the last update: stop the streams, close the car APIs' connections."""
+        if self.cardata is not None:
+            await self.cardata.aclose()
+        await self.api.aclose()
+
+    def backend(self, tg_id: int) -> str | None:
+        """The backend of the user's account, for the wiring and tests; the chat asks a car's capabilities."""
+        return self.store.backend(tg_id)
 
     # Linking -----------------------------------------------------------------------------------------------
 
@@ -177,6 +227,8 @@ class Garage:
                 raise
             self.store.forget_login_attempts(subjects)
         vehicles = await self.api.vehicles(account)
+        if self.cardata is not None and self.store.backend(tg_id) == CARDATA:
+            await self.cardata.unlink(tg_id)  # the new account replaces the CarData link
         self.store.upsert_user(tg_id, first_name)
         self.store.save_account(tg_id, region=region.value, username=username, password=password)
         self._save_token(tg_id, account.token)
@@ -206,17 +258,88 @@ class Garage:
         if until > now:
             raise LoginCoolDown(until - now)
 
+    # Linking with a device code (BMW CarData) ---------------------------------------------------------------
+
+    async def start_device_flow(self, client_id: str) -> DeviceFlow:
+        """Ask BMW for a device code for the owner's own client id: show `flow.code.url` (the verification
+        link, complete form where BMW gives one), `flow.code.user_code` and `flow.code.expires_at` (epoch s).
+        CarDataError when BMW refuses (a wrong client id: its message says so); NotSupported without
+        CarData."""
+        return await self._cardata().start_device_flow(client_id)
+
+    async def wait_device_flow(self, flow: DeviceFlow) -> DeviceOutcome:
+        """Until the owner approves (`Approved(tokens)`) or the flow ends (`Refused(reason)`: expired_token,
+        access_denied, invalid_grant...), polling at BMW's interval. Cancel it to abandon the flow."""
+        return await self._cardata().wait_device_flow(flow)
+
+    async def finish_device_flow(
+        self, tg_id: int, first_name: str | None, flow: DeviceFlow, tokens: Tokens
+    ) -> list[StoredVehicle]:
+        """Link the approved account: tokens stored encrypted, the container found or made, the PRIMARY cars
+        (model from their basic data) stored, a first snapshot of each taken, the stream started. Replaces an
+        earlier account of this user (an i Remote one too). Its cars ([] when it has none usable: nothing
+        stays linked then). CarDataError when BMW fails on the way (nothing stays linked either)."""
+        cardata = self._cardata()
+        try:
+            found = await cardata.link(tg_id, flow.client_id, tokens)
+        except BaseException:
+            self.store.delete_cardata_link(tg_id)
+            raise
+        if not found:
+            await cardata.unlink(tg_id)
+            self.store.delete_cardata_link(tg_id)
+            return []
+        self._sessions.pop(tg_id, None)
+        self.store.use_cardata(tg_id, first_name)
+        self.store.save_vehicles(
+            tg_id,
+            [
+                StoredVehicle(
+                    tg_id=tg_id,
+                    vin=car.vin,
+                    model=car.basic.model_name if car.basic else None,
+                    license_plate=None,
+                    drive_train=car.basic.drive_train if car.basic else None,
+                    capabilities=CARDATA_CAPABILITIES,
+                    position=i,
+                )
+                for i, car in enumerate(found)
+            ],
+        )
+        await cardata.follow(tg_id, [car.vin for car in found])
+        return self.store.vehicles(tg_id)
+
+    # The account ------------------------------------------------------------------------------------------
+
     def needs_relink(self, tg_id: int) -> bool:
         """BMW kept refusing the stored password: the account is as good as gone until a new /link."""
         return self.store.password_refusals(tg_id)[1]
 
-    def unlink(self, tg_id: int) -> None:
+    async def unlink(self, tg_id: int) -> None:
+        """Forget the user: a CarData stream stops and its container is retired (where the day's calls
+        allow), then every row about them goes."""
+        if self.cardata is not None and self.store.backend(tg_id) == CARDATA:
+            await self.cardata.unlink(tg_id)
         self._sessions.pop(tg_id, None)
         self._recent_commands.pop(tg_id, None)
         self.store.delete_user(tg_id)
 
     def is_linked(self, tg_id: int) -> bool:
-        return self.store.account(tg_id) is not None
+        return self.store.backend(tg_id) is not None
+
+    def account_name(self, tg_id: int) -> str | None:
+        """What names the linked account to its owner (the i Remote e-mail); None when there is none, or
+        when it has no name (a CarData link)."""
+        account = self.store.account(tg_id) if self.store.backend(tg_id) == IREMOTE else None
+        return account.username if account else None
+
+    # Notification preferences ------------------------------------------------------------------------------
+
+    def notify_prefs(self, tg_id: int) -> NotifyPrefs:
+        return self.store.notify_prefs(tg_id)
+
+    def save_notify_prefs(self, tg_id: int, prefs: NotifyPrefs) -> None:
+        self.store.save_notify_prefs(tg_id, prefs)
 
     # Cars --------------------------------------------------------------------------------------------------
 
@@ -225,6 +348,14 @@ class Garage:
         if not cars:
             raise NotLinked
         return cars
+
+    def all_cars(self, tg_id: int) -> list[StoredVehicle]:
+        """The user's cars in their order; none (rather than NotLinked) when nothing is linked."""
+        return self.store.vehicles(tg_id)
+
+    def find_car(self, tg_id: int, vin: str) -> StoredVehicle | None:
+        """That car when it is one of this user's, else None (a car unlinked since a button was sent)."""
+        return self.store.vehicle(tg_id, vin)
 
     def car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
         """The given car of this user, or the chosen one; NotYourCar for any VIN the user has not linked."""
@@ -244,7 +375,34 @@ class Garage:
 
     # Reads -------------------------------------------------------------------------------------------------
 
-    async def status(self, tg_id: int, vin: str) -> VehicleStatus:
+    async def status(self, tg_id: int, vin: str) -> CarStatus:
+        """What the car last reported: the i Remote API is asked; a CarData car's is what its stream and
+        snapshots said (no call to BMW; `CarStatus.empty` until the car has sent anything)."""
+        if self._is_cardata(tg_id):
+            self.car(tg_id, vin)
+            return self._cardata().status(tg_id, vin)
+        return from_vehicle_status(vin, await self.poll_status(tg_id, vin))
+
+    async def refresh(self, tg_id: int, vin: str) -> Refreshed:
+        """A status fresh from BMW on the owner's request. For CarData one REST snapshot, from the day's
+        budget (BudgetSpent, a CarDataError, when it is spent: its message says from when), with the calls
+        left today; the i Remote API is simply asked (no budget)."""
+        if self._is_cardata(tg_id):
+            self.car(tg_id, vin)
+            status, calls_left = await self._cardata().refresh(tg_id, vin)
+            return Refreshed(status, calls_left)
+        return Refreshed(await self.status(tg_id, vin))
+
+    async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
+        """The car's charging sessions of the last `days` days, newest first (capability "chargingHistory":
+        CarData; NotSupported otherwise). One call of the day's budget, then cached for an hour."""
+        if not self._is_cardata(tg_id):
+            raise NotSupported("no charging history with the i Remote API")
+        self.car(tg_id, vin)
+        return await self._cardata().charging_history(tg_id, vin, days)
+
+    async def poll_status(self, tg_id: int, vin: str) -> VehicleStatus:
+        """The i Remote API's own status, for the watcher that polls it."""
         return await self._call(tg_id, vin, self.api.status)
 
     async def last_trip(self, tg_id: int, vin: str) -> LastTrip | None:
@@ -355,6 +513,14 @@ class Garage:
             if task is not None:
                 self._command_tasks.discard(task)
 
+    def commands_in_flight(self) -> list[CommandInFlight]:
+        """Commands an earlier process recorded as under way (to be finished with `resume`)."""
+        return self.store.commands_in_flight()
+
+    def forget_command(self, tg_id: int, vin: str) -> None:
+        """Drop a recorded command that will not be followed (its car was unlinked meanwhile)."""
+        self.store.end_command(tg_id, vin)
+
     @property
     def commands_running(self) -> int:
         return len(self._running)
@@ -420,8 +586,43 @@ class Garage:
             self._sessions[tg_id] = account
         return account
 
+    def _is_cardata(self, tg_id: int) -> bool:
+        return self.store.backend(tg_id) == CARDATA
+
+    def _cardata(self) -> CarDataBackend:
+        if self.cardata is None:
+            raise NotSupported("BMW CarData is not configured (CAR_BACKENDS)")
+        return self.cardata
+
+    async def _cardata_event(self, event: ChargeEvent) -> None:
+        """A charge event the CarData detector decided (already on disk): pushed if the owner wants it."""
+        kind = _NOTICE_KINDS[event.kind]
+        if not getattr(self.store.notify_prefs(event.owner), kind.preference):
+            return
+        if self.store.vehicle(event.owner, event.vin) is None:  # unlinked since
+            return
+        charged = None
+        if kind is not NoticeKind.STARTED:  # it ended when first seen stopped, a debounce before the decision
+            charged = max(0.0, event.at - self._cardata().debounce_seconds - event.session_start)
+        status = self._cardata().status(event.owner, event.vin)
+        await self._notify(ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged))
+
+    async def _cardata_relink(self, owner: int) -> None:
+        """CarData refused the owner's refresh token: the stream stopped until a new /link; tell them."""
+        try:
+            await self._notify(RelinkNeeded(owner))
+        except Exception as exc:  # the stream is stopped either way; the next status read says it too
+            log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
+
+    async def _notify(self, notice: Notice) -> None:
+        if self.notify is None:
+            raise RuntimeError("no push path yet")  # CarData's detector tries again later
+        await self.notify(notice)
+
     async def _call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
         self.car(tg_id, vin)
+        if self._is_cardata(tg_id):  # only the i Remote API has trips, maps, commands...
+            raise NotSupported("not with BMW CarData")
         account = self._session(tg_id)
         refusals, relink_needed = self.store.password_refusals(tg_id)
         if relink_needed:  # asking again would only bring the account closer to a lock-out at BMW

@@ -75,6 +75,31 @@ def reach_km(polyline: RangePolyline, centre: tuple[float, float]) -> float:
     return sum(distances) / len(distances) if distances else 0.0
 
 
+ESTIMATE = "ESTIMATE"  # the polyline type of `range_ring`
+# Roads wind: a car with R km of range gets about R / ROAD_FACTOR km from where it stands, as the crow flies.
+ROAD_FACTOR = 1.3
+_EARTH_RADIUS_KM = 6371.0
+
+
+def range_ring(centre: tuple[float, float], range_km: float, *, points: int = 72) -> RangeMap:
+    """An estimate for a backend without range polylines (CarData): a ring round the car at the straight-line
+    reach of its remaining range (`range_km` / ROAD_FACTOR), as a closed polyline of `points` points."""
+    lat0, lon0 = map(math.radians, centre)
+    angle = range_km / ROAD_FACTOR / _EARTH_RADIUS_KM
+    ring = []
+    for step in range(points):
+        bearing = 2 * math.pi * step / points
+        lat = math.asin(
+            math.sin(lat0) * math.cos(angle) + math.cos(lat0) * math.sin(angle) * math.cos(bearing)
+        )
+        lon = lon0 + math.atan2(
+            math.sin(bearing) * math.sin(angle) * math.cos(lat0),
+            math.cos(angle) - math.sin(lat0) * math.sin(lat),
+        )
+        ring.append((math.degrees(lat), (math.degrees(lon) + 540.0) % 360.0 - 180.0))
+    return RangeMap(center=centre, quality=ESTIMATE, polylines=(RangePolyline(ESTIMATE, tuple(ring)),))
+
+
 class RangeMapUnavailable(Exception):
     """The car sent no range polygons (e.g. a PHEV's `rangemap: {}`)."""
 

@@ -398,6 +398,12 @@ def m008_user_settings(db: Database) -> None:
     users.add_column("quiet", bool, not_null_default=0)
 
 
+def m009_account_backends(db: Database) -> None:
+    # The backend of the user's linked account (bot/backends.py): "iremote" (the accounts table) or "cardata"
+    # (cardata_accounts). Every account linked before this version is an i Remote one.
+    db.table("users").add_column("backend", str, not_null_default="iremote")
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -410,6 +416,7 @@ _STEPS = [
         m006_charge_sessions,
         m007_alerts,
         m008_user_settings,
+        m009_account_backends,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -426,6 +433,9 @@ _LOGIN_SUBJECT_PURPOSE = "login-attempts"  # renaming it orphans every stored e-
 _REFUSALS_QUERY = (
     "SELECT password_refusals, relink_needed_at IS NOT NULL AS waiting FROM accounts WHERE tg_id = ?"
 )
+IREMOTE, CARDATA = "iremote", "cardata"  # users.backend (bot/backends.py names them)
+# A CarData link's rows; not cardata_calls, since BMW's count of the day's calls goes on too.
+_CARDATA_LINK_TABLES = ("cardata_accounts", "cardata_states", "cardata_tracks")
 _CARDATA_SECRET_COLUMNS = ("client_id_enc", "access_token_enc", "id_token_enc", "refresh_token_enc")
 _CARDATA_COLUMNS = (
     "tg_id, client_id_enc, gcid, access_token_enc, id_token_enc, refresh_token_enc, expires_at,"
@@ -627,7 +637,9 @@ class Store:
         row = (tg_id, region, self._secrets.encrypt(username), self._secrets.encrypt(password))
         with self._write() as db:
             db.execute("INSERT INTO users (tg_id) VALUES (?) ON CONFLICT (tg_id) DO NOTHING", (tg_id,))
-            db.execute("UPDATE users SET selected_vin = NULL WHERE tg_id = ?", (tg_id,))
+            db.execute("UPDATE users SET selected_vin = NULL, backend = ? WHERE tg_id = ?", (IREMOTE, tg_id))
+            for table in _CARDATA_LINK_TABLES:  # a CarData link it replaces (the caller stopped its stream)
+                db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
             db.execute("DELETE FROM charge_watches WHERE tg_id = ?", (tg_id,))
             db.execute("DELETE FROM alert_states WHERE tg_id = ?", (tg_id,))
             db.execute("DELETE FROM vehicles WHERE tg_id = ?", (tg_id,))
@@ -637,6 +649,30 @@ class Store:
                 row,
             )
         self._forget_deleted()  # the replaced account's secrets
+
+    def use_cardata(self, tg_id: int, first_name: str | None) -> None:
+        """The user's account is now their CarData link (saved with `save_cardata_link`): an i Remote account
+        it replaces goes, with its token, answer, cars, selection and watches."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO users (tg_id, first_name, backend) VALUES (?, ?, ?)"
+                " ON CONFLICT (tg_id) DO UPDATE"
+                " SET first_name = excluded.first_name, backend = excluded.backend, selected_vin = NULL",
+                (tg_id, first_name, CARDATA),
+            )
+            for table in ("charge_watches", "vehicles", "accounts"):
+                db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
+        self._forget_deleted()  # the replaced account's secrets
+
+    def backend(self, tg_id: int) -> str | None:
+        """The backend of the user's linked account ("iremote" or "cardata"); None when nothing is linked."""
+        rows = self._rows(
+            "SELECT u.backend FROM users u WHERE u.tg_id = ? AND CASE u.backend"
+            " WHEN ? THEN EXISTS (SELECT 1 FROM cardata_accounts c WHERE c.tg_id = u.tg_id)"
+            " ELSE EXISTS (SELECT 1 FROM accounts a WHERE a.tg_id = u.tg_id) END",
+            (tg_id, CARDATA),
+        )
+        return rows[0]["backend"] if rows else None
 
     def account(self, tg_id: int) -> StoredAccount | None:
         rows = self._rows("SELECT * FROM accounts WHERE tg_id = ?", (tg_id,))
@@ -718,7 +754,8 @@ class Store:
     # --- vehicles and selection -----------------------------------------------------------------------------
 
     def save_vehicles(self, tg_id: int, vehicles: Sequence[StoredVehicle]) -> None:
-        """Replace the user's list of cars. New cars get a watch due now; a car that stays keeps its watch."""
+        """Replace the user's list of cars. New cars get a watch due now; a car that stays keeps its watch.
+        Only cars of an i Remote account are watched (polled): a CarData account's stream reports itself."""
         vins = [v.vin for v in vehicles]
         if any(v.tg_id != tg_id for v in vehicles):
             raise ValueError("every vehicle must belong to the user whose list is saved")
@@ -744,9 +781,9 @@ class Store:
                 (tg_id,),
             )
             db.conn.executemany(
-                "INSERT OR IGNORE INTO charge_watches (tg_id, vin, next_poll_at, failures)"
-                " VALUES (?, ?, ?, 0)",
-                [(tg_id, vin, now) for vin in vins],
+                "INSERT OR IGNORE INTO charge_watches (tg_id, vin, next_poll_at, failures) SELECT ?, ?, ?, 0"
+                " WHERE NOT EXISTS (SELECT 1 FROM users WHERE tg_id = ? AND backend != ?)",
+                [(tg_id, vin, now, tg_id, IREMOTE) for vin in vins],
             )
             db.execute(
                 f"UPDATE users SET selected_vin = NULL WHERE tg_id = ? AND selected_vin IS NOT NULL"
@@ -1092,7 +1129,7 @@ class Store:
     def delete_cardata_link(self, owner: int) -> None:
         """Unlink CarData: tokens, states and detector memory go; the day's call count stays (BMW's too)."""
         with self._write() as db:
-            for table in ("cardata_accounts", "cardata_states", "cardata_tracks"):
+            for table in _CARDATA_LINK_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (owner,))
 
     def spend_cardata_call(self, owner: int, day: str, limit: int) -> bool:

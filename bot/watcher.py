@@ -38,8 +38,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from bot.alerts import Alerter, AlertPrefs, AlertState, CarAlert, Reading
+from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
+from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNeeded
 from bot.garage import Garage, GarageError, PasswordRefused
 from bot.history import IREMOTE, ChargeSession, energy_kwh, usable_kwh
 from bot.store import ChargeWatch, NotifyPrefs
@@ -88,17 +90,23 @@ class ChargeEvent:
     def charged_seconds(self) -> float:
         return max(0.0, self.seen_at - self.charging_since)
 
+    @property
+    def notice(self) -> ChargeNotice:
+        """This event as the push path takes it, from either backend."""
+        kind = NoticeKind(self.outcome or self.kind)
+        return ChargeNotice(
+            kind,
+            self.tg_id,
+            self.vin,
+            from_vehicle_status(self.vin, self.status),
+            soc_at_start=self.soc_at_start,
+            charged_seconds=None if kind is NoticeKind.STARTED else self.charged_seconds,
+        )
 
-@dataclass(frozen=True)
-class RelinkNeeded:
-    """BMW no longer takes the stored password of `username`: polling stopped until its owner links again."""
 
-    tg_id: int
-    username: str
-
-
-# Raises when a charge push (or an alert) should be tried again later; a RelinkNeeded push is never repeated.
-Push = Callable[[ChargeEvent | RelinkNeeded | CarAlert], Awaitable[None]]
+# Raises when a push should be tried again later; a RelinkNeeded push (BMW no longer takes the stored
+# password of `username`: polling stopped until its owner links again) is never repeated.
+Push = Callable[[Notice | CarAlert], Awaitable[None]]
 
 
 @dataclass
@@ -161,7 +169,7 @@ class Watcher:
         async with self._slots:
             try:
                 async with asyncio.timeout(self._status_timeout):
-                    status = await self._garage.status(watch.tg_id, watch.vin)
+                    status = await self._garage.poll_status(watch.tg_id, watch.vin)
             except (BMWError, GarageError, TimeoutError) as exc:
                 report.failed += 1
                 failures = watch.failures + 1
@@ -242,7 +250,7 @@ class Watcher:
             return
         self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
         try:
-            await self._push(event)
+            await self._push(event.notice)
         except Exception as exc:
             report.push_failures += 1
             log.warning(

@@ -26,11 +26,11 @@ NOT_CLOSED = "is not closed up"
 
 
 def _store(application: Application) -> Store:
-    return application.bot_data["services"].garage.store
+    return application.bot_data.services.garage.store
 
 
 async def _cycle(application: Application, now: float):
-    return await application.bot_data["services"].watcher.cycle(now)
+    return await application.bot_data.services.watcher.cycle(now)
 
 
 def _pushes(user, contains: str) -> list:

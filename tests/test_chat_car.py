@@ -152,7 +152,7 @@ async def test_security_answer_is_asked_deleted_retried_and_remembered(bot, sand
     simulator.add_account("bob@example.com", "bob-password", security_answer="Rex the dog")
     bob = sandbox.user(206, "Bob")
     await link(bob, "bob@example.com", "bob-password")
-    store = bot.bot_data["services"].garage.store
+    store = bot.bot_data.services.garage.store
 
     bob.send("/unlock")
     bob.press(await bob.wait_for_bot_message("Make sure"), "Yes, unlock")
@@ -256,7 +256,7 @@ async def test_command_flood_is_limited_per_user(bot, sandbox, simulator):
     simulator.add_account("bob@example.com", "bob-password")
     await link(alice)
     await link(bob, "bob@example.com", "bob-password")
-    limit = bot.bot_data["settings"].remote_commands_per_minute
+    limit = bot.bot_data.settings.remote_commands_per_minute
     for _ in range(limit + 2):
         alice.send("/flash")
         simulator.advance(60)

@@ -55,7 +55,7 @@ async def test_wrong_password_stores_nothing_and_can_be_retried(bot, bot_setting
     await alice.wait_for_bot_message("password?")
     alice.send("not-the-password")
     await alice.wait_for_bot_message("did not accept")
-    services = bot.bot_data["services"]
+    services = bot.bot_data.services
     assert services.garage.store.account(103) is None
     assert not any("not-the-password" in (m.text or "") for m in alice.messages if not m.deleted)
 
@@ -76,7 +76,7 @@ async def test_garbage_email_is_asked_again(bot, sandbox):
 
 
 async def test_relink_asks_first_and_unlink_removes_everything(bot, sandbox):
-    store = bot.bot_data["services"].garage.store
+    store = bot.bot_data.services.garage.store
     alice = sandbox.user(105, "Alice")
     await link(alice)
     alice.send("/link")
@@ -147,5 +147,5 @@ async def test_typed_ahead_link_arrives_in_one_batch_and_still_links_and_deletes
     await alice.wait_for_bot_message("Linked!")
     assert next(m for m in alice.messages if m.message_id == password.message_id).deleted
     assert not any("doesn't look like an e-mail" in (m.text or "") for m in alice.bot_messages)
-    assert either_bot.bot_data["services"].garage.store.account(120) is not None
+    assert either_bot.bot_data.services.garage.store.account(120) is not None
     await alice.wait_for(lambda _: either_bot.update_processor.busy_chats == 0)  # idle: no queue kept

@@ -102,7 +102,7 @@ async def test_webhook_mode_handles_signed_updates_and_refuses_others(
                 "from": {"id": 402, "is_bot": False, "first_name": "M"},
             },
         }
-        url = application.bot_data["settings"].webhook_url
+        url = application.bot_data.settings.webhook_url
         async with httpx.AsyncClient() as http:
             unsigned = await http.post(url, json=forged)
             wrong = await http.post(url, json=forged, headers={"X-Telegram-Bot-Api-Secret-Token": "guess"})

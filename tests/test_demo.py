@@ -20,6 +20,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
+from bot.cardata.simulator import DEFAULT_CLIENT_ID as CARDATA_CLIENT_ID
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
 from tests.support.bot import link
@@ -35,6 +37,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+THIS_TREE = {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # not the bot the venv has installed
 STARTUP_GUARD = 60.0  # seconds: a hang guard for the demo's start, not a speed assertion
 WAIT_MS = 30_000  # Playwright's per-step hang guard
 
@@ -73,7 +76,13 @@ class DemoProcess:
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
         self.stderr = tmp_path / "demo.stderr"
-        environment = {**os.environ, "TMPDIR": str(self.tmp), "PYTHONUNBUFFERED": "1", **(env or {})}
+        environment = {
+            **os.environ,
+            "TMPDIR": str(self.tmp),
+            "PYTHONUNBUFFERED": "1",
+            **THIS_TREE,
+            **(env or {}),
+        }
         with self.stderr.open("wb") as stderr:
             # cwd outside the repository: no .env is read, the demo runs on its embedded defaults.
             self.process = subprocess.Popen(
@@ -140,6 +149,7 @@ def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess
     expect(page.locator("#bot-name")).to_have_text("BMW i3 (demo)")
 
     _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
     region = _bubble(page, "Where is your ConnectedDrive account registered")
     region.get_by_role("button", name="Europe").click()
     expect(_bubble(page, "e-mail address")).to_be_visible()
@@ -184,6 +194,33 @@ def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess
     assert demo.interrupt() == 0
     assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
     assert DEFAULT_PASSWORD not in demo.stderr.read_text()
+
+
+def test_demo_links_with_cardata_by_device_flow(demo: DemoProcess, page) -> None:  # type: ignore[no-untyped-def]
+    assert CARDATA_CLIENT_ID in demo.banner
+    page.goto(demo.url())
+    _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="BMW CarData").click()
+    expect(_bubble(page, "Send me the client")).to_be_visible()
+    _send(page, CARDATA_CLIENT_ID)
+    flow = _bubble(page, "confirm the code")
+    expect(flow.get_by_role("link", name="Open the BMW login")).to_be_visible()
+    expect(flow.get_by_role("button", name="Copy the code")).to_be_visible()
+    # The demo's BMW approves the code by itself after a few seconds; the same message says so.
+    linked = _bubble(page, "Linked with BMW CarData")
+    expect(linked).to_contain_text(f"…{CARDATA_BEV_VIN[-4:]}")
+    expect(page.locator(".msg.user", has_text=CARDATA_CLIENT_ID)).to_have_count(0)
+
+    _send(page, "/status")
+    status = _bubble(page, "🕒")
+    expect(status).to_contain_text("charging to 80 %")  # the demo's BEV, from the stream
+    expect(status.get_by_role("button", name="Range (estimate)")).to_be_visible()
+    expect(status.get_by_role("button", name="Lock")).to_have_count(0)
+    status.get_by_role("button", name="Range (estimate)").click()
+    expect(page.locator(".msg.bot", has=page.locator(".photo")).last).to_contain_text("Estimated range")
+
+    assert demo.interrupt() == 0
+    assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
 
 
 @pytest.fixture
@@ -297,7 +334,7 @@ async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Pat
         assert "http://" not in demo.banner  # no chat page: the chat is in Telegram
         assert DEFAULT_USERNAME in demo.banner and DEFAULT_PASSWORD in demo.banner
         eve = Sandbox(server, server.token).user(88, "Eve")
-        await link(eve)
+        await link(eve, both_backends=True)
         eve.send("/status")
         status = await eve.wait_for_bot_message("updated", timeout=WAIT_MS / 1000)
         assert "charging" in status.text  # the demo's BEV is on charge
@@ -309,7 +346,7 @@ async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Pat
 
 
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}
+    env = {**{k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}, **THIS_TREE}
     result = subprocess.run(
         [sys.executable, "-m", "bot", "demo", "--telegram"],
         cwd=tmp_path,

@@ -220,7 +220,7 @@ async def test_watcher_recovers_by_itself_after_a_burst_of_5xx(bot, sandbox, sim
         if report.pushed:
             break
     assert failed >= 2 and report.pushed == 1
-    store = bot.bot_data["services"].garage.store
+    store = bot.bot_data.services.garage.store
     assert store.watch(408, BEV_VIN).failures == 0
     await cycle(bot)
     assert len([m for m in alice.bot_messages if FINISHED in (m.text or "")]) == 1
@@ -263,7 +263,7 @@ async def test_push_fan_out_under_telegram_faults_loses_no_push(
     indistinguishable from a lost one, and Telegram has no idempotent send: that push may come twice
     (at-least-once, by design of the watcher), never zero times."""
     cycle = Cycles()
-    garage = bot.bot_data["services"].garage
+    garage = bot.bot_data.services.garage
     users: dict[int, SandboxUser] = {}
     vins: dict[int, str] = {}
     for i in range(12):

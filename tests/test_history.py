@@ -19,7 +19,7 @@ from tests.support.watcher import FINISHED, Cycles
 
 
 def _store(application: Application) -> Store:
-    return application.bot_data["services"].garage.store
+    return application.bot_data.services.garage.store
 
 
 def _pushes(user, contains: str) -> list:

@@ -35,7 +35,7 @@ class Clock:
 def clock(bot, monkeypatch: pytest.MonkeyPatch) -> Clock:
     """The garage's clock for stored cool-downs, moved by the test."""
     clock = Clock()
-    garage: Garage = bot.bot_data["services"].garage
+    garage: Garage = bot.bot_data.services.garage
     monkeypatch.setattr(garage, "_wall_clock", clock)
     return clock
 
@@ -106,7 +106,7 @@ async def test_three_wrong_passwords_then_link_waits_for_user_and_e_mail_without
     clock.now += 60 * 60
     await up_to_password(alice, DEFAULT_USERNAME)
     await answer(alice, DEFAULT_PASSWORD, "Linked!")
-    assert bot.bot_data["services"].garage.store.account(601) is not None
+    assert bot.bot_data.services.garage.store.account(601) is not None
     # The success reset the e-mail's count too: two more mistakes with it are just mistakes.
     await up_to_password(mallory, DEFAULT_USERNAME)
     await answer(mallory, "wrong-5", WRONG)
@@ -165,7 +165,7 @@ async def test_watcher_stops_logging_in_with_a_refused_password_tells_once_and_r
         await answer(alice, "new-password", "Linked!")
         report = await cycle(second)
         assert report.polled == 2 and report.failed == 0
-        assert second.bot_data["services"].garage.store.watch(611, vins[0]).failures == 0
+        assert second.bot_data.services.garage.store.watch(611, vins[0]).failures == 0
     assert said(alice, REFUSED) == 2
 
 
@@ -181,7 +181,7 @@ async def test_one_refused_password_is_not_yet_the_end(bot, sandbox, simulator):
     assert (await cycle(bot)).polled == 2
     simulator.change_password(DEFAULT_USERNAME, "changed")
     assert (await cycle(bot)).failed == 2
-    assert said(alice, REFUSED) == 0 and bot.bot_data["services"].garage.store.watch(612, BEV_VIN)
+    assert said(alice, REFUSED) == 0 and bot.bot_data.services.garage.store.watch(612, BEV_VIN)
 
 
 async def test_guesses_sent_at_once_from_many_users_still_stop_at_three(

@@ -37,7 +37,7 @@ async def test_a_press_in_a_group_gets_a_neutral_answer_and_touches_no_car(bot, 
     alice = sandbox.user(902, "Alice")
     await link(alice)
     reads = len(simulator.requests)
-    ref = bot.bot_data["services"].refs.ref(alice.id, BEV_VIN)  # her own, valid car ref
+    ref = bot.bot_data.services.refs.ref(alice.id, BEV_VIN)  # her own, valid car ref
     in_group = alice.in_group(GROUP)
     query_ids = [
         in_group.press_data(1, keyboards.data(action, ref))

@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.backends import from_vehicle_status
 from bot.bmw.client import BMWClient
 from bot.bmw.errors import BadResponse, BMWError
 from bot.bmw.models import (
@@ -122,7 +123,7 @@ def _check(parser: str, body: Any) -> None:
         assert str(error)  # a sentence the user may see
         return
     if isinstance(model, VehicleStatus):
-        assert texts.status(CAR, model)
+        assert texts.status(CAR, from_vehicle_status(CAR.vin, model))  # as the garage gives it to the chat
         assert isinstance(model.open_items, list)
         assert model.position is None or isinstance(model.position.usable, bool)
     if isinstance(model, ExecutionStatus):
@@ -228,7 +229,7 @@ async def test_any_status_bytes_reach_the_caller_as_a_model_or_a_bmw_error(raw: 
         except BMWError as error:
             assert isinstance(error, BadResponse)
             return
-    assert texts.status(CAR, status)
+    assert texts.status(CAR, from_vehicle_status(CAR.vin, status))
 
 
 def test_non_finite_and_huge_numbers_read_as_missing() -> None:

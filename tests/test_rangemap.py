@@ -22,12 +22,15 @@ from bot.rangemap import (
     BACKGROUND,
     CAR_COLOUR,
     OTHER_COLOURS,
+    ROAD_FACTOR,
     TYPE_COLOURS,
     MapImage,
     RangeMapRenderer,
     RangeMapUnavailable,
     TileCache,
     _scale_bar,
+    range_ring,
+    reach_km,
 )
 from bot.tiles import plain_tile
 from tests.support.bodies import REAL_RESPONSES
@@ -329,3 +332,23 @@ def test_scale_bar_is_a_round_distance_that_fits(metres_per_px: float, max_px: i
     value, unit = label.split()
     assert float(value) * (1000 if unit == "km" else 1) == pytest.approx(metres)
     assert unit == ("km" if metres >= 1000 else "m")
+
+
+@given(
+    lat=st.floats(-70, 70),
+    lon=st.floats(-179.9, 179.9),
+    range_km=st.floats(1, 400),
+    points=st.integers(8, 144),
+)
+def test_range_ring_keeps_the_straight_line_reach_all_round(
+    lat: float, lon: float, range_km: float, points: int
+) -> None:
+    ring = range_ring((lat, lon), range_km, points=points)
+
+    (line,) = ring.polylines
+    assert ring.center == (lat, lon) and len(line.points) == points
+    for point in line.points:
+        assert reach_km(RangePolyline(line.type, (point,)), (lat, lon)) == pytest.approx(
+            range_km / ROAD_FACTOR, rel=1e-6
+        )
+        assert -90 <= point[0] <= 90 and -180 <= point[1] <= 180

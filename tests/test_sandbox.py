@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from telegram import Bot, BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, BotCommand, CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Conflict, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     AIORateLimiter,
@@ -282,6 +282,20 @@ async def test_document_upload_keeps_its_bytes_and_name_and_downloads_through_ge
     assert "[document history.csv" in alice.transcript()
     with pytest.raises(BadRequest, match="File must be non-empty"):
         await tg_bot.send_document(alice.id, document=b"", filename="empty.csv")
+
+
+async def test_copy_text_buttons_show_their_text_and_send_no_press(tg_bot: Bot, alice: SandboxUser) -> None:
+    alice.send("/link")
+    code = InlineKeyboardButton("📋 Copy the code", copy_text=CopyTextButton("BCDF-GHJK"))
+    await tg_bot.send_message(alice.id, "Your code: BCDF-GHJK", reply_markup=InlineKeyboardMarkup([[code]]))
+
+    shown = await alice.wait_for_bot_message("Your code")
+    assert shown.button("Copy").copy_text == "BCDF-GHJK"
+    with pytest.raises(ValueError, match="copies 'BCDF-GHJK'; it sends no callback query"):
+        alice.press(shown, "Copy")
+    empty = InlineKeyboardButton("📋", copy_text=CopyTextButton(""))
+    with pytest.raises(BadRequest, match="Button_copy_text_invalid"):
+        await tg_bot.send_message(alice.id, "No code", reply_markup=InlineKeyboardMarkup([[empty]]))
 
 
 async def test_commands_are_stored_per_scope(bot_api: BotApiServer, tg_bot: Bot) -> None:

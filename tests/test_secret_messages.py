@@ -57,7 +57,7 @@ async def test_an_abandoned_link_does_not_take_the_security_answer(bot, sandbox,
     await bob.wait_for_bot_message("Remember the security answer")
     assert [m.deleted for m in _sent(bob, ANSWER)] == [True]
     assert texts.LINK_CHECKING not in bob.transcript()  # the link flow never saw it
-    assert bot.bot_data["services"].garage.store.account(301).username == BOB_LOGIN[0]
+    assert bot.bot_data.services.garage.store.account(301).username == BOB_LOGIN[0]
 
     bob.send("not a password")  # the abandoned link has ended: nothing waits for a password any more
     await bob.wait_for_bot_message("didn't understand")

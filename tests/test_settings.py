@@ -17,7 +17,7 @@ CLOCK_24 = re.compile(r"\(\d{2}:\d{2}\)")
 
 
 def _store(application: Application) -> Store:
-    return application.bot_data["services"].garage.store
+    return application.bot_data.services.garage.store
 
 
 def _km_to_mi(km: float) -> float:
@@ -173,5 +173,5 @@ async def test_another_users_press_changes_nothing_of_theirs(bot, sandbox):
     await mallory.wait_for_bot_message("Hi Mallory")
     mallory.press_data(menu.message_id, miles)  # Alice's button, pressed (forged) by Mallory
     await mallory.wait_for_bot_message("Distances in miles")  # Mallory changed her own settings only
-    assert bot.bot_data["services"].garage.store.user_settings(707) is None
+    assert bot.bot_data.services.garage.store.user_settings(707) is None
     assert alice.now(menu).edits == 0 and "kilometres" in alice.now(menu).text

@@ -46,7 +46,7 @@ async def linked(sandbox, user_id: int) -> SandboxUser:
 
 def waiting(bot, user: SandboxUser, placeholder: str) -> str:
     """The placeholder as the user's chosen car fills it in."""
-    return placeholder.format(car=texts.car_label(bot.bot_data["services"].garage.car(user.id)))
+    return placeholder.format(car=texts.car_label(bot.bot_data.services.garage.car(user.id)))
 
 
 @pytest.mark.parametrize(("command", "path", "placeholder"), READS, ids=[r[0] for r in READS])

@@ -612,6 +612,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m006_charge_sessions",
         "m007_alerts",
         "m008_user_settings",
+        "m009_account_backends",
     ]
 
 

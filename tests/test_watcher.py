@@ -10,15 +10,15 @@ import time
 
 from telegram.ext import Application
 
+from bot import app
 from bot.bmw.simulator import Fault
-from bot.chat import notify
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.watcher import FINISHED, STOPPED, Cycles
 
 
 def _store(application: Application) -> Store:
-    return application.bot_data["services"].garage.store
+    return application.bot_data.services.garage.store
 
 
 def _labels(message) -> list[str]:
@@ -275,7 +275,7 @@ async def test_flood_limit_on_send_is_retried_and_the_push_arrives_once(bot, san
 async def test_the_job_queue_runs_the_watcher_again_and_again(
     bot_settings, sandbox, simulator, simulator_url, monkeypatch
 ):
-    monkeypatch.setattr(notify, "TICK_SECONDS", 0.05)
+    monkeypatch.setattr(app, "TICK_SECONDS", 0.05)
     alice = sandbox.user(311)
     async with running_bot(bot_settings, fast_client(simulator_url)) as application:
         await link(alice)  # after the first ticks: only a later, re-booked tick can see these cars

@@ -35,7 +35,7 @@ async def test_forged_updates_are_refused_with_403_and_reach_no_handler(
     bot_settings, simulator_url, sandbox, bot_api
 ):
     async with running_webhook_bot(bot_settings, fast_client(simulator_url)) as application:
-        url = application.bot_data["settings"].webhook_url
+        url = application.bot_data.settings.webhook_url
         async with httpx.AsyncClient() as http:
             unsigned = await http.post(url, json=_start_from(402, 1))
             wrong = await http.post(url, json=_start_from(402, 2), headers={SECRET_HEADER: "guess"})
@@ -67,7 +67,7 @@ async def test_without_a_configured_secret_a_random_one_is_registered_and_served
             )
 
             # Anyone holding the secret (Telegram) is served, as our own post shows.
-            url = application.bot_data["settings"].webhook_url
+            url = application.bot_data.settings.webhook_url
             async with httpx.AsyncClient() as http:
                 signed = await http.post(
                     url, json=_start_from(403, 900 + run), headers={SECRET_HEADER: secret}
@@ -82,7 +82,7 @@ async def test_without_a_configured_secret_a_random_one_is_registered_and_served
 
 async def test_healthz_tells_whether_the_heartbeat_is_fresh(bot_settings, simulator_url):
     async with running_webhook_bot(bot_settings, fast_client(simulator_url)) as application:
-        settings = application.bot_data["settings"]
+        settings = application.bot_data.settings
         health = f"http://127.0.0.1:{settings.webhook_port}/healthz"
         async with httpx.AsyncClient() as http:
             fresh = await http.get(health)

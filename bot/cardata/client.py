@@ -162,6 +162,14 @@ class CarDataClient:
         self._store.save_cardata_container(owner, ours.container_id)
         return ours.container_id
 
+    async def delete_container(self, owner: int) -> None:
+        """Retire the bot's container (at unlink), from the linking reserve; nothing when none was made."""
+        container_id = self._link(owner).container_id
+        if container_id is None:
+            return
+        path = f"/customers/containers/{quote(container_id, safe='')}"
+        await self._call(owner, "DELETE", path, linking=True, body=False)
+
     # --- reads ----------------------------------------------------------------------------------------------
 
     async def telematic_data(self, owner: int, vin: str) -> dict[str, TelematicValue]:
@@ -208,8 +216,10 @@ class CarDataClient:
         linking: bool = False,
         params: dict[str, str] | None = None,
         json: Any = None,
+        body: bool = True,
     ) -> Any:
-        """One API call: spend budget, send with a fresh token, renew it once when refused with 401."""
+        """One API call: spend budget, send with a fresh token, renew it once when refused with 401. Its JSON
+        body, or (`body=False`, e.g. a DELETE's 204) None."""
         tokens = await self.tokens.tokens(owner)
         for attempt in range(2):
             self._spend(owner, linking=linking)
@@ -221,6 +231,8 @@ class CarDataClient:
         log.info("cardata: %s %s -> %s", method, path.split("?")[0], response.status_code)
         if response.status_code >= 400:
             raise self._error(owner, response)
+        if not body:
+            return None
         try:
             return response.json()
         except ValueError:

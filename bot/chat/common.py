@@ -27,22 +27,26 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import (
     Application,
     BaseHandler,
+    CallbackContext,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     ConversationHandler,
+    ExtBot,
     JobQueue,
     filters,
 )
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
+from bot.config import Settings
 from bot.garage import (
     CommandInProgress,
     Garage,
     GarageError,
     LoginCoolDown,
     NotLinked,
+    NotSupported,
     NotYourCar,
     PasswordRefused,
     TooManyCommands,
@@ -52,10 +56,6 @@ from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
 from bot.watcher import Watcher
 
-Context = ContextTypes.DEFAULT_TYPE
-Step = Callable[[Update, Context], Coroutine[Any, Any, int]]
-Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
-CarStep = Callable[[Update, Context, StoredVehicle], Awaitable[None]]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # A read for a waiting user (see answer_slowly): "typing…" unless BMW answers within TYPING_AFTER_SECONDS;
@@ -79,7 +79,7 @@ PROMPT = "prompt"  # user_data: the conversation (its name) that asked last for 
 
 @dataclass
 class Services:
-    """Everything a handler needs, kept in `application.bot_data["services"]`."""
+    """Everything a handler needs: `context.services` (see BotContext)."""
 
     garage: Garage
     refs: keyboards.CarRefs
@@ -87,8 +87,37 @@ class Services:
     watcher: Watcher | None = None  # started in post_init
 
 
+class BotData:
+    """`application.bot_data`: what the whole bot shares, typed. PTB makes it empty (ContextTypes calls the
+    class without arguments); bot.app.build_application sets every field before the bot starts."""
+
+    services: Services
+    settings: Settings
+    handle_stop_signals: bool = False  # run_bot's: SIGINT/SIGTERM give running commands a grace period
+
+
+class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
+    """The context every handler and job gets (python-telegram-bot's ContextTypes, as in its contexttypesbot
+    example): the services as a typed attribute instead of a string key."""
+
+    @property
+    def services(self) -> Services:
+        return self.bot_data.services
+
+    @property
+    def settings(self) -> Settings:
+        return self.bot_data.settings
+
+
+CONTEXT_TYPES = ContextTypes(context=BotContext, bot_data=BotData)
+Context = BotContext
+Step = Callable[[Update, Context], Coroutine[Any, Any, int]]
+Handler = Callable[[Update, Context], Coroutine[Any, Any, None]]
+CarStep = Callable[[Update, Context, StoredVehicle], Awaitable[None]]
+
+
 def services(context: Context) -> Services:
-    return context.application.bot_data["services"]
+    return context.services
 
 
 # Typed accessors: PTB types these parts of an update as optional; for our handlers they are never missing.
@@ -198,6 +227,8 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         return texts.NOT_LINKED
     if isinstance(exc, NotYourCar):
         return texts.STALE_BUTTON
+    if isinstance(exc, NotSupported):
+        return texts.unsupported(car)
     if isinstance(exc, CommandInProgress):
         return texts.command_in_progress(car)
     if isinstance(exc, TooManyCommands):
@@ -232,7 +263,7 @@ async def pressed_car(update: Update, context: Context, ref: str | None = None) 
         ref = keyboards.parse(query.data)[1]
     garage = services(context).garage
     tg_id = user_id(update)
-    car = services(context).refs.resolve(tg_id, ref, garage.store.vehicles(tg_id))
+    car = services(context).refs.resolve(tg_id, ref, garage.all_cars(tg_id))
     if car is None:
         await answer(query, texts.STALE_BUTTON)
     return car
@@ -249,7 +280,8 @@ async def chosen_car(
         await say(update, error_text(exc))
         return None
     if needs is not None and needs not in car.capabilities:
-        await say(update, unsupported.format(car=texts.car_label(car)))
+        text = texts.READ_ONLY if keyboards.read_only(car) else unsupported
+        await say(update, text.format(car=texts.car_label(car)))
         return None
     return car
 

@@ -35,11 +35,16 @@ RANGE_MAP = "rangeMap"  # the capability the range map needs
 UNLOCK_YES = "uy"
 UNLOCK_NO = "un"
 REGION = "reg"
+BACKEND = "be"  # which backend /link uses: "be:cardata", "be:iremote"
 RELINK = "relink"
 UNLINK = "unlink"
 REMEMBER = "ans"
 YES, NO = "yes", "no"
 
+# Capabilities of a car whose status comes from a stream (BMW CarData): the status is what the car last sent,
+# and its range can only be estimated (a ring round the car, no polylines).
+STREAMED = "statusStream"
+RANGE_ESTIMATE = "rangeEstimate"
 # Status-message buttons: (action, label, capability that must be on); None = always shown.
 CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
     (REFRESH, texts.REFRESH_BUTTON, None),
@@ -49,8 +54,20 @@ CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
         if action.code and action.button
     ),
     (MAP, texts.MAP_BUTTON, RANGE_MAP),
+    (MAP, texts.RANGE_ESTIMATE_BUTTON, RANGE_ESTIMATE),
     (LOCATION, texts.LOCATION_BUTTON, None),
 )
+
+
+# What the car does when told to: a car with none of these is read-only.
+REMOTE_CAPABILITIES = frozenset(
+    {"doorLock", "doorUnlock", "climateNow", "chargeNow", "lightFlash", "hornBlow", "vehicleFinder"}
+    | {"chargingControl", "sendPoi"}
+)
+
+
+def read_only(car: StoredVehicle) -> bool:
+    return not car.capabilities & REMOTE_CAPABILITIES
 
 
 class CarRefs:
@@ -127,6 +144,11 @@ def regions() -> InlineKeyboardMarkup:
             for row in (("rest_of_world",), ("usa", "china"))
         ]
     )
+
+
+def backends(choices: Sequence[str]) -> InlineKeyboardMarkup:
+    """One button per backend /link offers, each naming what it can do."""
+    return InlineKeyboardMarkup([[_button(texts.BACKEND_BUTTONS[name], BACKEND, name)] for name in choices])
 
 
 # The deep link under the bot's one answer in a group: it opens the private chat (the /start payload is

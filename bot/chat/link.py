@@ -1,10 +1,11 @@
-"""/link (region -> e-mail -> password, the password message deleted at once) and /unlink."""
+"""/link and /unlink. /link asks which backend when CAR_BACKENDS offers both: the i Remote API (region ->
+e-mail -> password, the password message deleted at once) or BMW CarData (bot/chat/link_cardata.py)."""
 
 from __future__ import annotations
 
 import re
 
-from telegram import Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
@@ -16,7 +17,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import AuthenticationError, BMWError
 from bot.bmw.models import Region
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, link_cardata, texts
 from bot.chat.common import (
     SECRET_MAX,
     SECRET_TEXT,
@@ -39,7 +40,8 @@ from bot.chat.common import (
 from bot.garage import LoginCoolDown
 
 FLOW = "link"
-CONFIRM_REPLACE, REGION, EMAIL, PASSWORD = range(4)
+CONFIRM_REPLACE, REGION, EMAIL, PASSWORD, BACKEND, CLIENT_ID = range(6)
+CARDATA, IREMOTE = "cardata", "iremote"  # the names CAR_BACKENDS uses
 LINK_TIMEOUT_SECONDS = 600.0
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path; checked before the pattern, which is slow on long text
@@ -59,16 +61,17 @@ async def start(update: Update, context: Context) -> int:
     except LoginCoolDown as exc:
         await say(update, error_text(exc))
         return ConversationHandler.END
-    account = garage.store.account(user_id(update))
+    account = garage.account_name(user_id(update))
     if account is not None and not garage.needs_relink(user_id(update)):
         await say(
             update,
-            texts.link_replace(account.username),
+            texts.link_replace(account),
             keyboards.yes_no(keyboards.RELINK, texts.LINK_ANOTHER, texts.KEEP_IT),
         )
         return CONFIRM_REPLACE
-    await say(update, texts.LINK_REGION, keyboards.regions())
-    return REGION
+    text, markup, state = _first_question(context)
+    await say(update, text, markup)
+    return state
 
 
 async def confirm_replace(update: Update, context: Context) -> int:
@@ -77,8 +80,42 @@ async def confirm_replace(update: Update, context: Context) -> int:
     if keyboards.parse(query.data)[1] != keyboards.YES:
         await edit(pressed_message(query), texts.LINK_KEEP)
         return ConversationHandler.END
-    await edit(pressed_message(query), texts.LINK_REGION, keyboards.regions())
-    return REGION
+    text, markup, state = _first_question(context)
+    await edit(pressed_message(query), text, markup)
+    return state
+
+
+def _first_question(context: Context) -> tuple[str, InlineKeyboardMarkup | None, int]:
+    """Which backend, when both are offered; else the first question of the only one."""
+    offered = context.settings.car_backends
+    if len(offered) > 1:
+        return texts.LINK_BACKEND, keyboards.backends(offered), BACKEND
+    return _backend_question(context, offered[0])
+
+
+def _backend_question(context: Context, name: str) -> tuple[str, InlineKeyboardMarkup | None, int]:
+    if name == CARDATA:
+        prompt(context, FLOW)  # the client id is typed next
+        return texts.CARDATA_STEPS, None, CLIENT_ID
+    return texts.LINK_REGION, keyboards.regions(), REGION
+
+
+async def backend(update: Update, context: Context) -> int:
+    query = query_of(update)
+    await answer(query)
+    name = keyboards.parse(query.data)[1]
+    offered = context.settings.car_backends
+    if name not in offered:
+        await edit(pressed_message(query), texts.LINK_BACKEND, keyboards.backends(offered))
+        return BACKEND
+    text, markup, state = _backend_question(context, name)
+    await edit(pressed_message(query), text, markup)
+    return state
+
+
+async def client_id(update: Update, context: Context) -> int:
+    ended = await link_cardata.client_id(update, context)
+    return CLIENT_ID if ended is None else ended
 
 
 async def region(update: Update, context: Context) -> int:
@@ -136,7 +173,7 @@ async def password(update: Update, context: Context) -> int:
         return ConversationHandler.END
     _forget(context)
     if not vehicles:
-        services(context).garage.unlink(user.id)
+        await services(context).garage.unlink(user.id)
         await edit(status, texts.LINK_NO_CARS)
         return ConversationHandler.END
     cars = services(context).garage.cars(user.id)
@@ -168,7 +205,7 @@ async def unlink_answer(update: Update, context: Context) -> None:
     if keyboards.parse(query.data)[1] == keyboards.YES and services(context).garage.is_linked(
         user_id(update)
     ):
-        services(context).garage.unlink(user_id(update))
+        await services(context).garage.unlink(user_id(update))
         user_data(context).clear()
         await edit(pressed_message(query), texts.UNLINK_DONE)
     else:
@@ -181,6 +218,8 @@ def handlers() -> list:
         entry_points=[CommandHandler("link", start)],
         states={
             CONFIRM_REPLACE: [CallbackQueryHandler(confirm_replace, pattern=f"^{keyboards.RELINK}:")],
+            BACKEND: [CallbackQueryHandler(backend, pattern=f"^{keyboards.BACKEND}:")],
+            CLIENT_ID: [MessageHandler(SECRET_TEXT, newest_prompt(FLOW, client_id, secret=True))],
             REGION: [CallbackQueryHandler(region, pattern=f"^{keyboards.REGION}:")],
             EMAIL: [MessageHandler(text, newest_prompt(FLOW, email))],
             PASSWORD: [MessageHandler(SECRET_TEXT, newest_prompt(FLOW, password, secret=True))],
@@ -193,6 +232,7 @@ def handlers() -> list:
     )
     return [
         conversation,
+        *link_cardata.handlers(),
         CommandHandler("unlink", unlink_command),
         CallbackQueryHandler(unlink_answer, pattern=f"^{keyboards.UNLINK}:"),
     ]

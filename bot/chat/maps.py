@@ -1,11 +1,13 @@
-"""/map and the "Range map" button: the API's range polylines drawn on a map, sent as a photo."""
+"""/map and the "Range map" button: the API's range polylines drawn on a map, sent as a photo; for a car
+with no polylines but a stream (CarData), a ring estimated from its electric range round its last position."""
 
 from __future__ import annotations
 
 from telegram import Update
 from telegram.constants import ChatAction
 
-from bot.bmw.models import RangeMap, VehicleStatus
+from bot.bmw.models import RangeMap
+from bot.car_status import CarStatus
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -13,10 +15,11 @@ from bot.chat.common import (
     answer_slowly,
     chat_of,
     command_and_button,
+    say,
     services,
     user_id,
 )
-from bot.rangemap import RangeMapUnavailable, reach_km
+from bot.rangemap import RangeMapUnavailable, range_ring, reach_km
 from bot.store import StoredVehicle
 
 
@@ -24,10 +27,10 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
     svc = services(context)
     tg_id = user_id(update)
 
-    async def fetch() -> tuple[RangeMap, VehicleStatus]:
+    async def fetch() -> tuple[RangeMap, CarStatus]:
         return await svc.garage.range_map(tg_id, car.vin), await svc.garage.status(tg_id, car.vin)
 
-    async def render(fetched: tuple[RangeMap, VehicleStatus]) -> Reply | None:
+    async def render(fetched: tuple[RangeMap, CarStatus]) -> Reply | None:
         range_map, status = fetched
         position = status.position
         here = range_map.center
@@ -58,11 +61,35 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
     )
 
 
-def handlers() -> list:
-    return command_and_button(
-        send_range_map,
-        command="map",
-        button=keyboards.MAP,
-        needs=keyboards.RANGE_MAP,
-        toast=texts.MAP_DRAWING,
+async def send_range_estimate(update: Update, context: Context, car: StoredVehicle) -> None:
+    """The range ring round the car's last known position (no call to BMW), labelled as the estimate it is."""
+    svc = services(context)
+    state = await svc.garage.status(user_id(update), car.vin)
+    where, range_km = state.position, state.electric_range_km
+    if where is None or not where.usable or range_km is None:
+        await say(update, texts.ESTIMATE_UNAVAILABLE.format(car=texts.car_label(car)))
+        return
+    assert where.lat is not None and where.lon is not None  # what usable means
+    position = (where.lat, where.lon)
+    await chat_of(update).send_chat_action(ChatAction.UPLOAD_PHOTO)
+    ring = range_ring(position, range_km)
+    image = await svc.renderer.render_async(ring, position)
+    reach, colour = reach_km(ring.polylines[0], position), image.legend[0][1]
+    caption = texts.estimate_caption(car, state, reach, colour, base_map=image.base_map)
+    await chat_of(update).send_photo(
+        image.png, caption=caption, filename="range-estimate.png", parse_mode="HTML"
     )
+
+
+async def send_map(update: Update, context: Context, car: StoredVehicle) -> None:
+    """The range polylines where BMW draws them, else the ring estimated from the range."""
+    if keyboards.RANGE_ESTIMATE in car.capabilities:
+        await send_range_estimate(update, context, car)
+    elif keyboards.RANGE_MAP in car.capabilities:
+        await send_range_map(update, context, car)
+    else:
+        await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))
+
+
+def handlers() -> list:
+    return command_and_button(send_map, command="map", button=keyboards.MAP, toast=texts.MAP_DRAWING)

@@ -37,7 +37,6 @@ from bot.chat.common import (
     SECRET_TEXT,
     CarStep,
     Context,
-    Services,
     answer,
     command_and_button,
     delete_secret,
@@ -152,7 +151,7 @@ async def _interrupted(message: MaybeInaccessibleMessage, service: ServiceType, 
 
 async def finish_commands(context: Context) -> None:
     """At start: follow every command an earlier process left under way to its end, each in its own task."""
-    commands = services(context).garage.store.commands_in_flight()
+    commands = services(context).garage.commands_in_flight()
     if commands:
         log.info("following %d remote command(s) the previous process left under way", len(commands))
     for command in commands:
@@ -161,11 +160,10 @@ async def finish_commands(context: Context) -> None:
 
 async def _finish(application: Application, command: CommandInFlight) -> None:
     """End the progress message of a command sent before the restart: its outcome, or that it is unknown."""
-    svc: Services = application.bot_data["services"]
-    garage = svc.garage
-    car = garage.store.vehicle(command.tg_id, command.vin)
+    garage = application.bot_data.services.garage
+    car = garage.find_car(command.tg_id, command.vin)
     if car is None:  # the car was unlinked meanwhile: nothing to report on
-        garage.store.end_command(command.tg_id, command.vin)
+        garage.forget_command(command.tg_id, command.vin)
         return
     service = ServiceType(command.service)
     message = stored_message(application.bot, command.chat_id, command.message_id)
@@ -215,7 +213,7 @@ async def unlock_no(update: Update, context: Context) -> None:
     if vin is None:
         await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
         return
-    car = services(context).garage.store.vehicle(user_id(update), vin)
+    car = services(context).garage.find_car(user_id(update), vin)
     await edit(pressed_message(query), texts.unlock_cancelled(car))
 
 
@@ -223,7 +221,7 @@ async def unlock_yes(update: Update, context: Context) -> int:
     query = query_of(update)
     vin = _take_nonce(context, keyboards.parse(query.data)[1])
     garage = services(context).garage
-    car = garage.store.vehicle(user_id(update), vin) if vin else None
+    car = garage.find_car(user_id(update), vin) if vin else None
     if car is None:
         await answer(query, texts.UNLOCK_EXPIRED)
         await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
@@ -258,7 +256,7 @@ async def receive_answer(update: Update, context: Context) -> int:
     if len(given) > SECRET_MAX:
         await say(update, texts.ANSWER_TOO_LONG.format(limit=SECRET_MAX))
         return ConversationHandler.END
-    car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
+    car = services(context).garage.find_car(user_id(update), vin) if vin else None
     if car is None:
         await say(update, texts.UNLOCK_EXPIRED)
         return ConversationHandler.END

@@ -276,7 +276,7 @@ async def ask_time(update: Update, context: Context) -> int:
 async def receive_time(update: Update, context: Context) -> int:
     vin, target = user_data(context).get("schedule_asking", (None, ""))
     draft = _drafts(context).get(vin) if vin else None
-    car = services(context).garage.store.vehicle(user_id(update), vin) if vin else None
+    car = services(context).garage.find_car(user_id(update), vin) if vin else None
     if draft is None or car is None:
         user_data(context).pop("schedule_asking", None)
         await say(update, texts.SCHEDULE_CLOSED)

@@ -6,7 +6,8 @@ from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.bmw.models import VehicleStatus
+from bot.car_status import CarStatus
+from bot.cardata.errors import CarDataError
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -33,7 +34,7 @@ def status_markup(update: Update, context: Context, car: StoredVehicle) -> Inlin
     return keyboards.car_actions(
         svc.refs.ref(tg_id, car.vin),
         car,
-        several_cars=len(svc.garage.store.vehicles(tg_id)) > 1,
+        several_cars=len(svc.garage.all_cars(tg_id)) > 1,
     )
 
 
@@ -42,8 +43,11 @@ async def show_status(
 ) -> None:
     """Fetch and show the status, editing `message` in place when given (Refresh)."""
     markup = status_markup(update, context, car)
+    if keyboards.STREAMED in car.capabilities:
+        await show_streamed(update, context, car, markup, message)
+        return
 
-    async def render(status: VehicleStatus) -> Reply:
+    async def render(status: CarStatus) -> Reply:
         return Reply(texts.status(car, status), markup)
 
     await answer_slowly(
@@ -63,10 +67,35 @@ async def status_or_refresh(update: Update, context: Context, car: StoredVehicle
     await show_status(update, context, car, pressed_message(query) if query else None)
 
 
+async def show_streamed(
+    update: Update,
+    context: Context,
+    car: StoredVehicle,
+    markup: InlineKeyboardMarkup,
+    message: MaybeInaccessibleMessage | None,
+) -> None:
+    """A streamed car's last known status, at once and without a call to BMW; Refresh (`message`) takes a
+    snapshot from BMW first, within the day's call budget, and says how many calls are left when few are."""
+    garage = services(context).garage
+    tg_id = user_id(update)
+    if message is None:
+        await say(update, texts.car_status(car, await garage.status(tg_id, car.vin)), markup)
+        return
+    try:
+        refreshed = await garage.refresh(tg_id, car.vin)
+    except CarDataError as exc:
+        # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
+        text = texts.car_status(car, await garage.status(tg_id, car.vin))
+        await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}", markup)
+        return
+    left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
+    await edit(message, texts.car_status(car, refreshed.status) + left, markup)
+
+
 async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:
     """Send the car's position as a location pin (or say that it is not shared)."""
 
-    async def render(status: VehicleStatus) -> Reply | None:
+    async def render(status: CarStatus) -> Reply | None:
         position = status.position
         if position is None or not position.usable:
             return Reply(texts.no_location(car, position))

@@ -17,11 +17,10 @@ from bot.bmw.models import (
     ExecutionState,
     LastTrip,
     Poi,
-    Position,
     ServiceType,
-    VehicleStatus,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.chat import prefs
 from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
@@ -213,6 +212,10 @@ PASSWORD_REFUSED_PUSH = (
     "🔑 BMW no longer accepts your password for {email}, so I have stopped checking your cars and won't "
     "send charging messages. Please /link again."
 )
+CARDATA_RELINK_PUSH = (
+    "🔑 BMW CarData no longer accepts the link to your car (unused for two weeks, or revoked), so I receive "
+    "nothing from it and won't send charging messages. Please /link again."
+)
 NOT_LINKED = "You have not linked a BMW account yet: use /link."
 LINK_PASSWORD_TOO_LONG = (
     "That is longer than any password BMW takes (at most {limit} characters); please send it again, "
@@ -247,14 +250,14 @@ NO_POSITION = "not shared"
 IMPOSSIBLE_POSITION = "unknown: BMW sent coordinates that are no place on Earth"
 
 
-def where(position: Position | None) -> str:
+def where(position: CarPosition | None) -> str:
     """The car's coordinates, or why there are none."""
     if position is not None and position.usable:
         return f"{position.lat:.5f}, {position.lon:.5f}"
     return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION
 
 
-def no_location(car: StoredVehicle, position: Position | None) -> str:
+def no_location(car: StoredVehicle, position: CarPosition | None) -> str:
     return f"{car_label(car)}: 📍 {where(position)}"
 
 
@@ -283,6 +286,7 @@ SERVICE_OUTCOME_UNKNOWN = (
 )
 SERVICE_FAILED = "⚠️ {name} failed: {reason}"
 SERVICE_UNSUPPORTED = "{car} does not support that."
+SERVICE_UNSUPPORTED_SOME_CAR = "The car does not support that."
 COMMAND_IN_PROGRESS = "{car} is still busy with the previous command; please wait for it."
 COMMAND_IN_PROGRESS_SOME_CAR = "The car is still busy with the previous command; please wait for it."
 TOO_MANY_COMMANDS = "That's a lot of commands; please wait {seconds} s before the next one."
@@ -311,6 +315,10 @@ BMW_TROUBLE = "⚠️ {reason}"
 
 def command_in_progress(car: StoredVehicle | None) -> str:
     return COMMAND_IN_PROGRESS.format(car=car_label(car)) if car else COMMAND_IN_PROGRESS_SOME_CAR
+
+
+def unsupported(car: StoredVehicle | None) -> str:
+    return SERVICE_UNSUPPORTED.format(car=car_label(car)) if car else SERVICE_UNSUPPORTED_SOME_CAR
 
 
 def unlock_cancelled(car: StoredVehicle | None) -> str:
@@ -369,10 +377,6 @@ def _km(value: float | None, miles: float | None = None) -> str:
     return prefs.distance(value, miles=miles)
 
 
-def _range(status: VehicleStatus) -> str:
-    return _km(status.remaining_range_electric, status.remaining_range_electric_mls)
-
-
 def _duration(minutes: int | float) -> str:
     hours, mins = divmod(int(minutes), 60)
     return HOURS_MINUTES.format(hours=hours, minutes=mins) if hours else MINUTES.format(minutes=mins)
@@ -408,35 +412,35 @@ STATUS_POSITION = "📍 {where}"
 STATUS_UPDATED = "🕒 updated {ago}{at}"
 
 
-def status(car: StoredVehicle, s: VehicleStatus, now: datetime | None = None) -> str:
+def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
     lines = [STATUS_TITLE.format(car=car_label(car))]
-    charge = "–" if s.charging_level_hv is None else f"{s.charging_level_hv:.0f} %"
-    lines.append(STATUS_CHARGE.format(charge=charge, range=_range(s)))
-    # Real BEVs report `remainingFuel: 0` for a tank they do not have: show fuel only for cars with one.
-    if car.drive_train != "BEV" and (s.max_fuel or s.remaining_range_fuel or s.remaining_fuel):
-        fuel_range = _km(s.remaining_range_fuel, s.remaining_range_fuel_mls)
-        if s.remaining_fuel is None:
+    charge = "–" if s.soc is None else f"{s.soc:.0f} %"
+    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
+    # Fuel only for cars with a tank (the backend leaves it out for a BEV's `remainingFuel: 0`).
+    if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
+        fuel_range = _km(s.fuel_range_km)
+        if s.fuel_litres is None:
             lines.append(STATUS_FUEL.format(range=fuel_range))
         else:
-            litres = prefs.number(s.remaining_fuel, 1)
-            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=litres))
-    if s.is_charging:
-        if s.charging_time_remaining is None:
+            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=prefs.number(s.fuel_litres, 1)))
+    if s.charging:
+        if s.minutes_left is None:
             lines.append(STATUS_CHARGING)
         else:
-            lines.append(STATUS_CHARGING_LEFT.format(left=_duration(s.charging_time_remaining)))
-    elif s.is_plugged_in:
-        lines.append(STATUS_PLUGGED_IN.format(state=escape(_words(s.charging_status))))
+            lines.append(STATUS_CHARGING_LEFT.format(left=_duration(s.minutes_left)))
+    elif s.plugged_in:
+        lines.append(STATUS_PLUGGED_IN.format(state=escape(_words(s.charging_state))))
     else:
         lines.append(STATUS_NOT_PLUGGED_IN)
-    other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.door_lock_state)))
-    lines.append(LOCK_STATES.get(s.door_lock_state or "", other_lock))
-    open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-    lines.append(STATUS_OPEN.format(items=", ".join(open_items)) if open_items else STATUS_ALL_CLOSED)
-    if s.mileage is not None:
-        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage)))
+    other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.lock_state)))
+    lines.append(LOCK_STATES.get(s.lock_state or "", other_lock))
+    if s.open_items is not None:  # unknown for cars that do not say which door is open
+        open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
+        lines.append(STATUS_OPEN.format(items=", ".join(open_items)) if open_items else STATUS_ALL_CLOSED)
+    if s.mileage_km is not None:
+        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
     lines.append(STATUS_POSITION.format(where=where(s.position)))
-    lines.append(STATUS_UPDATED.format(ago=ago(s.update_time, now), at=_at(s.update_time, now)))
+    lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
     return "\n".join(lines)
 
 
@@ -456,6 +460,7 @@ def outcome(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
 
 # Range map
 MAP_BUTTON = "🗺 Range map"
+RANGE_ESTIMATE_BUTTON = "🗺 Range (estimate)"
 MAP_DRAWING = "Drawing the range map…"
 MAP_LOADING = "Drawing the range map of {car}…"
 MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
@@ -468,7 +473,7 @@ MAP_THE_CAR = "🔴 the car"
 MAP_IMPOSSIBLE_POSITION = "📍 {where}"
 
 
-def map_unavailable(car: StoredVehicle, position: Position | None) -> str:
+def map_unavailable(car: StoredVehicle, position: CarPosition | None) -> str:
     """No range map; when the car's position is impossible too (the likely cause), that is said as well."""
     lines = [MAP_UNAVAILABLE.format(car=car_label(car))]
     if position is not None and position.impossible:
@@ -482,7 +487,7 @@ def map_caption(
     reaches: dict[str, float],
     *,
     base_map: bool,
-    position: Position | None = None,
+    position: CarPosition | None = None,
 ) -> str:
     lines = [MAP_TITLE.format(car=car_label(car))]
     for mode, colour in legend:
@@ -517,8 +522,9 @@ PUSH_CHARGE_FROM = "🔋 {start} % → {soc} · {range} electric"
 PUSH_TO_FULL = "⏳ about {duration} to full"
 PUSH_CHARGED_FOR = "⏱ charged for {duration}"
 PUSH_END_REASON = "ℹ️ {reason}"
+GOAL_REACHED = "CHARGING_GOAL_REACHED"
 END_REASONS = {
-    "CHARGING_GOAL_REACHED": "charge goal reached",
+    GOAL_REACHED: "charge goal reached",
     "CONNECTOR_REMOVAL": "the cable was unplugged",
     "END_REQUESTED_BY_DRIVER": "stopped by the driver",
 }
@@ -535,29 +541,25 @@ def notify_button(name: str, on: bool) -> str:
     return SWITCH_BUTTON.format(check=check(on), name=NOTIFY_LABELS[name])
 
 
-def charge_push(
-    car: StoredVehicle,
-    headline: str,
-    status: VehicleStatus,
-    *,
-    soc_at_start: int | None,
-    charged_seconds: float | None,
-) -> str:
-    """A charge push; `headline` is a CHARGE_HEADLINES key, `charged_seconds` None while still charging."""
-    lines = [CHARGE_HEADLINES[headline].format(car=f"<b>{car_label(car)}</b>")]
-    soc = "–" if status.charging_level_hv is None else f"{status.charging_level_hv:.0f} %"
-    electric = _range(status)
+def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
+    """A charge push, from either backend: the headline of its kind, the numbers, why it ended."""
+    lines = [CHARGE_HEADLINES[notice.kind].format(car=f"<b>{car_label(car)}</b>")]
+    status, soc_at_start, charged_seconds = notice.status, notice.soc_at_start, notice.charged_seconds
+    soc = "–" if status.soc is None else f"{status.soc:.0f} %"
+    electric = _km(status.electric_range_km)
     if soc_at_start is not None and charged_seconds is not None:
-        lines.append(PUSH_CHARGE_FROM.format(start=soc_at_start, soc=soc, range=electric))
+        lines.append(PUSH_CHARGE_FROM.format(start=f"{soc_at_start:.0f}", soc=soc, range=electric))
     else:
         lines.append(PUSH_CHARGE.format(soc=soc, range=electric))
     if charged_seconds is None:
-        if status.charging_time_remaining is not None:
-            lines.append(PUSH_TO_FULL.format(duration=_duration(status.charging_time_remaining)))
+        if status.minutes_left is not None:
+            lines.append(PUSH_TO_FULL.format(duration=_duration(status.minutes_left)))
     else:
         lines.append(PUSH_CHARGED_FOR.format(duration=_duration(round(charged_seconds / 60))))
-        reason = status.last_charging_end_reason
-        if reason in END_REASONS:
+        reason = status.end_reason
+        # A car that stops short without a reason of its own still reports the last charge's: not this one's.
+        stale = reason == GOAL_REACHED and notice.kind != "full"
+        if reason in END_REASONS and not stale:
             lines.append(PUSH_END_REASON.format(reason=END_REASONS[reason]))
     return "\n".join(lines)
 
@@ -1033,3 +1035,196 @@ def settings(p: prefs.Prefs, now: datetime) -> str:
 
 def zone_unknown(name: str) -> str:
     return ZONE_UNKNOWN.format(name=escape(name[:64]))
+
+
+# Linking: which backend, and BMW CarData's device flow
+LINK_BACKEND = (
+    "How should I reach your BMW?\n\n"
+    "<b>BMW CarData</b>: BMW's official service for cars sold in the EU. Read-only: status, position and "
+    "charging messages; no lock, climate or other remote commands.\n"
+    "<b>i Remote API</b>: full remote control, for older ConnectedDrive accounts that still have it."
+)
+BACKEND_BUTTONS = {
+    "cardata": "BMW CarData (official, EU, read-only)",
+    "iremote": "i Remote API (full remote control)",
+}
+CARDATA_PORTAL_URL = "https://www.bmw.de/de-de/mybmw/vehicle-overview"
+CARDATA_STEPS = (
+    "Linking with <b>BMW CarData</b> needs a one-time setup in the "
+    f'<a href="{CARDATA_PORTAL_URL}">MyBMW portal</a>:\n'
+    "1. Choose your car, then <i>BMW CarData</i> → <i>Create CarData client</i>.\n"
+    "2. Subscribe the client to <i>CarData API</i> and <i>CarData Stream</i> (if the portal complains, "
+    "wait half a minute and try again).\n"
+    "3. Under <i>Configure data stream</i>, tick the data to stream: charging, battery, range, mileage, "
+    "location and doors.\n"
+    "4. Send me the client's <b>client id</b>. I delete your message as soon as I have read it."
+)
+CARDATA_CLIENT_ID_INVALID = (
+    "That doesn't look like a CarData client id (letters, digits and dashes, as the portal shows it); "
+    "please send it again, or /cancel."
+)
+CARDATA_STARTING = "Asking BMW for a login code…"
+CARDATA_START_FAILED = "BMW did not start the login: {reason} Send the client id again, or /cancel."
+CARDATA_WAITING = (
+    "🔑 Open the BMW login below, sign in to your MyBMW account and confirm the code "
+    "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until} UTC)."
+)
+CARDATA_OPEN_BUTTON = "🔗 Open the BMW login"
+CARDATA_COPY_BUTTON = "📋 Copy the code {code}"
+CARDATA_APPROVED = "✅ Approved. Setting up the data stream of your cars…"
+CARDATA_EXPIRED = "⌛ The code expired before it was confirmed; nothing was stored."
+CARDATA_RETRY_BUTTON = "🔄 Try again"
+CARDATA_DENIED = "🚫 The login was declined at BMW; nothing was stored. /link to start again."
+CARDATA_GRANT_REFUSED = (
+    "⚠️ BMW refused the login (it sometimes does, even after a confirmation); nothing was stored."
+)
+CARDATA_CLIENT_REFUSED = (
+    "⚠️ BMW refused this client id: check that it is subscribed to CarData API and CarData Stream in the "
+    "MyBMW portal, then /link again. Nothing was stored."
+)
+CARDATA_LINK_FAILED = "⚠️ I could not finish the link: {reason} Nothing was kept. /link to try again."
+CARDATA_NO_CARS = (
+    "BMW confirmed the login, but no car is mapped to this account as its PRIMARY user, so CarData gives "
+    "no data; nothing was stored."
+)
+CARDATA_LINKED = (
+    "Linked with BMW CarData! I found:\n{cars}\n\n"
+    "CarData is read-only: /status shows what the car last reported, and I tell you when charging ends."
+)
+CARDATA_RETRY_GONE = "That login has ended; start again with /link."
+
+
+def cardata_waiting(code: str, until: datetime) -> str:
+    return CARDATA_WAITING.format(code=escape(code), until=f"{until:%H:%M}")
+
+
+def cardata_start_failed(reason: str) -> str:
+    return CARDATA_START_FAILED.format(reason=escape(reason))
+
+
+def cardata_link_failed(reason: str) -> str:
+    return CARDATA_LINK_FAILED.format(reason=escape(reason))
+
+
+# A car linked through BMW CarData: read-only, each part of its status as old as the car's last report of it
+READ_ONLY = (
+    "{car} is linked through BMW CarData, which is read-only: I can show its status, not send it commands."
+)
+STREAM_NO_DATA = (
+    "No data from the car yet. If that stays so, tick the data to stream under <i>Configure data stream</i> "
+    "in the MyBMW portal; older i3s send some values only after a drive."
+)
+CHARGING_WORDS = {
+    "NOCHARGING": "not charging",
+    "INITIALIZATION": "getting ready to charge",
+    "CHARGINGPAUSED": "charging paused",
+    "CHARGINGENDED": "charging ended",
+    "CHARGINGERROR": "charging error",
+}
+DOOR_WORDS = {
+    "SECURED": "🔒 secured",
+    "LOCKED": "🔒 locked",
+    "UNLOCKED": "🔓 unlocked",
+    "CLOSED": "🚪 closed",
+}
+
+
+def when(moment: datetime, now: datetime | None = None) -> str:
+    """How old a value is: "2 min ago" within the hour and a half, else its day and time (UTC)."""
+    now = now or datetime.now(UTC)
+    seconds = (now - moment).total_seconds()
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{round(seconds / 60)} min ago"
+    moment, today = moment.astimezone(UTC), now.astimezone(UTC).date()
+    day = {0: "today", 1: "yesterday"}.get((today - moment.date()).days, f"{moment:%d %b}")
+    return f"{day} {moment:%H:%M} UTC"
+
+
+SNAPSHOT_FAILED = "⚠️ No fresh snapshot from BMW: {reason}"
+FEW_CALLS_LEFT = 5  # from here on, a Refresh says how many of the day's BMW calls are left
+CALLS_LEFT = (
+    "\n\n🔄 {calls} of today's BMW calls left for Refresh; the stream keeps this up to date meanwhile."
+)
+
+
+def snapshot_failed(reason: str) -> str:
+    return SNAPSHOT_FAILED.format(reason=escape(reason))
+
+
+def calls_left(calls: int) -> str:
+    """A line for the end of a refreshed status when few calls are left, else nothing."""
+    return CALLS_LEFT.format(calls=calls) if calls <= FEW_CALLS_LEFT else ""
+
+
+# The range estimate of a car without range polylines (CarData)
+ESTIMATE_UNAVAILABLE = (
+    "{car} has not reported its position and electric range yet, so there is no estimate to draw."
+)
+ESTIMATE_CAPTION = (
+    "🗺 <b>Estimated range of {car}</b>\n"
+    "{colour} ring: about {reach:.0f} km as the crow flies, from {range:.0f} km of electric range "
+    "(roads wind, so a rough guide: CarData sends no range map)\n"
+    "🔴 the car · {ages}"
+)
+
+
+def estimate_caption(car: StoredVehicle, s: CarStatus, reach: float, colour: str, *, base_map: bool) -> str:
+    range_km = s.electric_range_km or 0.0
+    caption = ESTIMATE_CAPTION.format(
+        car=car_label(car), colour=escape(colour), reach=reach, range=range_km, ages=status_ages(s)
+    )
+    return caption + ("" if base_map else MAP_NO_BASE)
+
+
+# The status of any car, from the backend-neutral model (bot/car_status.py)
+PART_NAMES = {part: part.value for part in Part}
+
+
+def status_ages(s: CarStatus, now: datetime | None = None) -> str:
+    """ "updated 2 min ago" when the car reported everything at once; else the age of each part, parts of
+    one age together: "charge, plug: 2 min ago · position: yesterday 18:04 UTC"."""
+    by_age: dict[str, list[str]] = {}
+    for part in Part:
+        if part in s.reported_at:
+            by_age.setdefault(when(s.reported_at[part], now), []).append(PART_NAMES[part])
+    if len(by_age) == 1:
+        return f"updated {next(iter(by_age))}"
+    return " · ".join(f"{', '.join(parts)}: {age}" for age, parts in by_age.items())
+
+
+def car_status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
+    """A car's last known status, each part as old as the car's report of it."""
+    lines = [f"<b>{car_label(car)}</b>"]
+    if s.empty:
+        return "\n".join([*lines, STREAM_NO_DATA])
+    charge = "–" if s.soc is None else f"{s.soc:.0f} %"
+    lines.append(f"🔋 {charge} · {_km(s.electric_range_km)} electric")
+    if s.fuel_range_km or s.fuel_litres or s.fuel_percent:  # a BEV reports 0 for a tank it does not have
+        fuel = [f"{s.fuel_litres:g} l"] if s.fuel_litres is not None else []
+        fuel += [f"{s.fuel_percent:.0f} %"] if s.fuel_percent is not None else []
+        lines.append(f"⛽ {_km(s.fuel_range_km)} on fuel" + (f" ({', '.join(fuel)})" if fuel else ""))
+    if s.charging:
+        target = "" if s.target_soc is None else f" to {s.target_soc:.0f} %"
+        left = "" if not s.minutes_left else f", {_duration(s.minutes_left)} left"
+        lines.append(f"⚡ charging{target}{left}")
+    elif s.plugged_in is not None:
+        state = CHARGING_WORDS.get(s.charging_state or "", escape(_words(s.charging_state)))
+        lines.append(f"🔌 plugged in, {state}" if s.plugged_in else "🔌 not plugged in")
+    if s.lock_state is not None:
+        lines.append(LOCK_STATES.get(s.lock_state, f"🔐 {escape(_words(s.lock_state))}"))
+    if s.open_items is not None:
+        open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
+        lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
+    if s.mileage_km is not None:
+        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
+    lines.append(f"📍 {_car_where(s.position)}")
+    lines.append(f"🕒 {status_ages(s, now)}")
+    return "\n".join(lines)
+
+
+def _car_where(position: CarPosition | None) -> str:
+    if position is not None and position.usable:
+        return f"{position.lat:.5f}, {position.lon:.5f}"
+    return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION

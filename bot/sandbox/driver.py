@@ -31,6 +31,7 @@ class Button:
     text: str
     callback_data: str | None = None
     url: str | None = None
+    copy_text: str | None = None  # a CopyTextButton: pressing it copies this text on the user's side
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,8 @@ class SandboxUser:
         by_data = [b for row in current.buttons for b in row if b.callback_data == button]
         target = by_data[0] if by_data else current.button(button)
         if target.callback_data is None:
-            raise ValueError(f"button {target.text!r} opens {target.url!r}; it sends no callback query")
+            does = f"copies {target.copy_text!r}" if target.copy_text is not None else f"opens {target.url!r}"
+            raise ValueError(f"button {target.text!r} {does}; it sends no callback query")
         return self._server.user_press(
             self._token, self.id, message.message_id, target.callback_data, chat_id=self._in()
         )

@@ -20,6 +20,7 @@ from starlette.requests import Request
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 MAX_CALLBACK_DATA_BYTES = 64
+MAX_COPY_TEXT = 256  # a CopyTextButton's text, in characters
 MAX_CALLBACK_ANSWER = 200
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
 MAX_PHOTO_SIDES = 10000
@@ -205,6 +206,11 @@ def inline_keyboard(params: Params) -> dict[str, Any] | None:
         url = button.get("url")
         if url is not None and not re.match(r"(https?|tg)://\S+$", str(url)):
             raise ApiError.bad_request("BUTTON_URL_INVALID")
+        copy = button.get("copy_text")
+        if copy is not None and not (
+            isinstance(copy, dict) and 1 <= len(str(copy.get("text") or "")) <= MAX_COPY_TEXT
+        ):
+            raise ApiError.bad_request("BUTTON_COPY_TEXT_INVALID")
     return {"inline_keyboard": rows}
 
 

@@ -373,7 +373,15 @@ def chat_json(message: Message) -> dict[str, Any]:
         "caption": message.caption,
         "parse_mode": message.parse_mode,
         "buttons": [
-            [{"text": b["text"], "callback_data": b.get("callback_data"), "url": b.get("url")} for b in row]
+            [
+                {
+                    "text": b["text"],
+                    "callback_data": b.get("callback_data"),
+                    "url": b.get("url"),
+                    "copy_text": (b.get("copy_text") or {}).get("text"),
+                }
+                for b in row
+            ]
             for row in message.buttons()
         ],
         "photo": None

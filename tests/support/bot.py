@@ -35,7 +35,10 @@ from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
 BEV_VIN, REX_VIN = DEFAULT_BEV_VIN, DEFAULT_REX_VIN
-OWN_SETTINGS = ("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_", "MAP_", "DATABASE_", "ALLOWED_")
+OWN_SETTINGS = ("TELEGRAM_", "BMW_", "BOT_", "WEBHOOK_", "MAP_", "DATABASE_", "ALLOWED_", "CAR_", "CARDATA_")
+# The bot of most tests links with the i Remote API only, so /link goes straight to it; tests of both
+# backends use tests/support/cardata.py's `cardata_bot`.
+IREMOTE_ONLY = ("iremote",)
 DEAD_TILES = "http://127.0.0.1:9/{z}/{x}/{y}.png"  # tests never reach the real tile server
 
 
@@ -71,6 +74,7 @@ def bot_settings(
         map_tile_url=DEAD_TILES,
         map_tile_cache_dir=tmp_path / "tiles",
         bot_secret_key=secret_key,
+        car_backends=IREMOTE_ONLY,
     )
 
 
@@ -93,6 +97,7 @@ def bot_env(
         "DATABASE_PATH": str(tmp_path / "data" / "bot.sqlite3"),
         "MAP_TILE_URL": DEAD_TILES,
         "MAP_TILE_CACHE_DIR": str(tmp_path / "data" / "tiles"),
+        "CAR_BACKENDS": ",".join(IREMOTE_ONLY),
     }
 
 
@@ -113,7 +118,7 @@ async def running_webhook_bot(
     settings: Settings, client: BMWClient, *, secret_token: str | None = None
 ) -> AsyncIterator[Application]:
     """The bot in webhook mode on a free loopback port; the sandbox posts updates to it. Its URL is in
-    `application.bot_data["settings"].webhook_url`."""
+    `application.bot_data.settings.webhook_url`."""
     port = free_port()
     settings = settings.model_copy(
         update={
@@ -134,9 +139,19 @@ async def bot(bot_settings: Settings, simulator_url: str) -> AsyncIterator[Appli
         yield application
 
 
-async def link(user: SandboxUser, username: str = DEFAULT_USERNAME, password: str = DEFAULT_PASSWORD) -> None:
-    """Walk the /link conversation to the end, as a person would."""
+async def link(
+    user: SandboxUser,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    *,
+    both_backends: bool = False,
+) -> None:
+    """Walk the /link conversation to the end, as a person would; `both_backends`: the bot first asks which
+    (CAR_BACKENDS offers both), and the i Remote API is chosen."""
     user.send("/link")
+    if both_backends:
+        question = await user.wait_for_bot_message("How should I reach your BMW?")
+        user.press(question, "i Remote API")
     region = await user.wait_for_bot_message("Where is your ConnectedDrive account registered")
     user.press(region, "Europe")
     await user.wait_for_bot_message("e-mail address")

@@ -2,18 +2,21 @@
 
 `cardata_simulator` is the state (steer it in-process: `plug_in`, `advance`, `decide`...), `cardata_url`
 serves it over HTTP, `cardata_broker` adds the stream, `cardata_env` holds the CARDATA_* settings that
-point a client (or the bot) at all of it, `cardata_tls` trusts the broker's throw-away CA.
+point a client (or the bot) at all of it, `cardata_tls` trusts the broker's throw-away CA. `cardata_bot`
+is the whole bot with both backends (CAR_BACKENDS' default), CarData pointed at all of that.
 """
 
 from __future__ import annotations
 
 import secrets
 import ssl
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from telegram.ext import Application
 
 from bot.cardata.simulator import (
     DEFAULT_CLIENT_ID,
@@ -23,8 +26,12 @@ from bot.cardata.simulator import (
     s256,
 )
 from bot.cardata.simulator.state import DEVICE_GRANT
+from bot.config import CAR_BACKENDS, Settings
 from bot.servers import BackgroundServer
+from tests.support.bot import fast_client, running_bot
 from tests.support.simulator import _CurrentSimulator
+
+CHARGE_DEBOUNCE_SECONDS = 0.5  # the bot's CarData debounce in tests: a stop must last that long to count
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +42,11 @@ def _cardata_server() -> Iterator[tuple[str, _CurrentSimulator]]:
 
 
 @pytest.fixture
-def cardata_simulator() -> CardataSimulator:
+def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
     """A fresh CarData simulator on the wall clock with the default account: DEFAULT_CLIENT_ID of
-    DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN)."""
-    sim = CardataSimulator()
+    DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN). Indirect parameters are
+    constructor options (e.g. `{"poll_interval": 1}`: the device flow polled every second, not BMW's 5 s)."""
+    sim = CardataSimulator(**getattr(request, "param", {}))
     sim.add_default_account()
     return sim
 
@@ -76,6 +84,30 @@ def cardata_env(cardata_url: str, cardata_broker: CardataBroker) -> dict[str, st
         "CARDATA_MQTT_URL": cardata_broker.url,
         "CARDATA_CA_FILE": str(cardata_broker.ca_file),
     }
+
+
+@pytest.fixture
+def cardata_bot_settings(bot_settings: Settings, cardata_env: dict[str, str]) -> Settings:
+    """`bot_settings` (the i Remote simulator) with CarData pointed at its simulator and broker, and a short
+    charge debounce; CAR_BACKENDS the default, both."""
+    return bot_settings.model_copy(
+        update={
+            "car_backends": CAR_BACKENDS,
+            "cardata_auth_url": cardata_env["CARDATA_AUTH_URL"],
+            "cardata_api_url": cardata_env["CARDATA_API_URL"],
+            "cardata_mqtt_url": cardata_env["CARDATA_MQTT_URL"],
+            "cardata_ca_file": Path(cardata_env["CARDATA_CA_FILE"]),
+            "cardata_charge_debounce_seconds": CHARGE_DEBOUNCE_SECONDS,
+        }
+    )
+
+
+@pytest.fixture
+async def cardata_bot(cardata_bot_settings: Settings, simulator_url: str) -> AsyncIterator[Application]:
+    """The running bot with both backends: /link offers BMW CarData (its simulator, stream over TLS) and the
+    i Remote API (its simulator)."""
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        yield application
 
 
 def device_login(url: str, sim: CardataSimulator, client_id: str = DEFAULT_CLIENT_ID) -> dict[str, Any]:

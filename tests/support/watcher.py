@@ -21,4 +21,4 @@ class Cycles:
 
     async def __call__(self, application: Application) -> CycleReport:
         self.now += 2 * MAX_BACKOFF_SECONDS  # past every poll interval and backoff
-        return await application.bot_data["services"].watcher.cycle(self.now)
+        return await application.bot_data.services.watcher.cycle(self.now)

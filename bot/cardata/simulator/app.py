@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from bot.bmw.simulator import Fault
 from bot.cardata.simulator import fleet
-from bot.cardata.simulator.state import CardataError, CardataState, OAuthError
+from bot.cardata.simulator.state import POLL_INTERVAL, CardataError, CardataState, OAuthError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -49,12 +49,14 @@ class CardataSimulator(CardataState):
         charge_percent_per_minute: float = 1.0,
         auto_approve_seconds: float | None = None,
         daily_quota: int = 50,
+        poll_interval: int = POLL_INTERVAL,
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(
             charge_percent_per_minute=charge_percent_per_minute,
             auto_approve_seconds=auto_approve_seconds,
             daily_quota=daily_quota,
+            poll_interval=poll_interval,
             clock=clock,
         )
         self.app = Starlette(routes=self._routes())

@@ -153,7 +153,7 @@ class _DeviceCode:
     challenge: str
     expires_at: float
     approve_at: float | None  # automatic approval time (the demo), None = wait for the control surface
-    interval: int = POLL_INTERVAL
+    interval: int
     last_poll: float | None = None
     decision: Decision | None = None
     used: bool = False
@@ -217,15 +217,17 @@ class CardataState:
         charge_percent_per_minute: float = 1.0,
         auto_approve_seconds: float | None = None,
         daily_quota: int = DAILY_QUOTA,
+        poll_interval: int = POLL_INTERVAL,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if charge_percent_per_minute <= 0 or daily_quota < 0:
-            raise ValueError("charge_percent_per_minute > 0 and daily_quota >= 0 required")
+        if charge_percent_per_minute <= 0 or daily_quota < 0 or poll_interval < 1:
+            raise ValueError("charge_percent_per_minute > 0, daily_quota >= 0, poll_interval >= 1 required")
         if auto_approve_seconds is not None and auto_approve_seconds < 0:
             raise ValueError("auto_approve_seconds must be None or >= 0")
         self.charge_percent_per_minute = charge_percent_per_minute
         self.auto_approve_seconds = auto_approve_seconds
         self.daily_quota = daily_quota
+        self.poll_interval = poll_interval  # the device flow's: BMW's 5 s, shorter in tests and the demo
         self._clock = clock or time.time
         self._offset = 0.0
         self._lock = threading.RLock()
@@ -601,13 +603,14 @@ class CardataState:
                 challenge=challenge,
                 expires_at=now + DEVICE_CODE_TTL,
                 approve_at=None if self.auto_approve_seconds is None else now + self.auto_approve_seconds,
+                interval=self.poll_interval,
             )
             self._device_codes[code.device_code] = code
             verification = f"{base_url}/oneid/link"
             return {
                 "user_code": user_code,
                 "device_code": code.device_code,
-                "interval": POLL_INTERVAL,
+                "interval": self.poll_interval,
                 "expires_in": DEVICE_CODE_TTL,
                 "verification_uri": verification,
                 "verification_uri_complete": f"{verification}?user_code={user_code}",

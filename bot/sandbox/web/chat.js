@@ -149,6 +149,11 @@
           link.target = "_blank";
           link.rel = "noopener noreferrer";
           row.append(link);
+        } else if (button.copy_text !== null && button.copy_text !== undefined) {
+          const key = element("button", "key", button.text);
+          key.type = "button";
+          key.addEventListener("click", () => copyText(button.copy_text));
+          row.append(key);
         } else {
           row.append(element("span", "key", button.text));
         }
@@ -205,6 +210,17 @@
       if (button) button.classList.remove("pending");
       pendingPresses.delete(answer.query_id);
       if (!firstLoad && answer.text) toast(answer.text, answer.show_alert);
+    }
+  }
+
+  // A CopyTextButton, as Telegram does it: the text goes to the clipboard and a toast says so (the toast
+  // shows the text itself where the page may not write the clipboard).
+  async function copyText(text) {
+    try {
+      await navigator.clipboard.writeText(text);
+      toast("Copied to clipboard", false);
+    } catch (error) {
+      toast(text, true);
     }
   }
 

@@ -1,0 +1,320 @@
+"""The car backends: what each can do, how an owner links it, how it reports change, and the CarData one.
+
+A linked account has one backend (the store's `users.backend`): "iremote", the i Remote API (the garage's
+`CarApi`, `bot.bmw.client.BMWClient`), or "cardata", BMW CarData (`CarDataBackend` below, over bot/cardata/).
+The chat never asks which: it asks a car for capabilities (`StoredVehicle.capabilities`: the i Remote API's
+own flag names, e.g. "doorLock", "rangeMap"; CarData cars get `CARDATA_CAPABILITIES`), and reads statuses and
+pushes in the backend-neutral shapes of bot/car_status.py, which this module converts both backends' into.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from bot.bmw.models import VehicleStatus
+from bot.bmw.models.vehicle import CAPABILITY_FLAGS
+from bot.car_status import CarPosition, CarStatus, Part
+from bot.cardata import models as cd
+from bot.cardata.auth import DeviceFlow, DeviceOutcome
+from bot.cardata.client import CarDataClient
+from bot.cardata.errors import CarDataError
+from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
+from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
+from bot.cardata.storage import CarDataStore
+from bot.cardata.stream import DEFAULT_MQTT_URL, StreamSupervisor
+
+log = logging.getLogger(__name__)
+HISTORY_CACHE_SECONDS = 3600.0
+
+IREMOTE = "iremote"
+CARDATA = "cardata"
+
+# Capabilities of our own naming, beside the i Remote API's flags.
+STATUS = "status"  # a status can be shown
+POSITION = "position"  # the status may carry the car's position
+STATUS_STREAM = "statusStream"  # the status is what the car last pushed (each part with its own age)
+RANGE_ESTIMATE = "rangeEstimate"  # no range polylines: a ring estimated from the electric range
+CHARGING_HISTORY = "chargingHistory"  # past charging sessions (CarData's chargingHistory)
+CARDATA_CAPABILITIES = frozenset({STATUS, POSITION, STATUS_STREAM, RANGE_ESTIMATE, CHARGING_HISTORY})
+
+
+class Linking(StrEnum):
+    CREDENTIALS = "credentials"  # e-mail and password, checked by a login
+    DEVICE_CODE = "device_code"  # OAuth device flow: the owner approves at BMW with a code
+
+
+class Reporting(StrEnum):
+    POLLED = "polled"  # bot/watcher.py polls the status and decides charge events
+    PUSHED = "pushed"  # a stream pushes each change; the backend decides charge events itself
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a backend is, for the wiring and /link; the chat reads capabilities from the car, not here."""
+
+    name: str
+    linking: Linking
+    reporting: Reporting
+    capabilities: frozenset[str]  # the most any of its cars can have; a car's own set may be smaller
+
+
+BACKENDS = {
+    IREMOTE: Backend(
+        IREMOTE, Linking.CREDENTIALS, Reporting.POLLED, frozenset(CAPABILITY_FLAGS) | {STATUS, POSITION}
+    ),
+    CARDATA: Backend(CARDATA, Linking.DEVICE_CODE, Reporting.PUSHED, CARDATA_CAPABILITIES),
+}
+
+
+# --- statuses in the neutral shape --------------------------------------------------------------------------
+
+
+def from_vehicle_status(vin: str, s: VehicleStatus) -> CarStatus:
+    """An i Remote status: one snapshot, so every reported part has the snapshot's time."""
+    has_tank = bool(s.max_fuel or s.remaining_range_fuel or s.remaining_fuel)  # real BEVs report 0 l of fuel
+    position = None
+    if s.position is not None:
+        p = s.position
+        position = CarPosition(
+            p.lat, p.lon, p.heading, hidden=p.status not in (None, "OK"), impossible=p.impossible
+        )
+    return CarStatus(
+        vin=vin,
+        soc=s.charging_level_hv,
+        electric_range_km=s.remaining_range_electric,
+        fuel_range_km=s.remaining_range_fuel if has_tank else None,
+        fuel_litres=s.remaining_fuel if has_tank else None,
+        fuel_percent=s.fuel_percent if has_tank else None,
+        charging=s.is_charging,
+        charging_state=s.charging_status,
+        minutes_left=s.charging_time_remaining,
+        plugged_in=s.is_plugged_in,
+        open_items=tuple(s.open_items),
+        lock_state=s.door_lock_state,
+        mileage_km=s.mileage,
+        position=position,
+        end_reason=s.last_charging_end_reason,
+        end_result=s.last_charging_end_result,
+        reported_at={} if s.update_time is None else dict.fromkeys(Part, s.update_time),
+    )
+
+
+# The CarData keys each part of a status is read from (its age: the newest of them).
+_PART_KEYS: dict[Part, tuple[str, ...]] = {
+    Part.CHARGE: (
+        cd.SOC_DISPLAYED,
+        cd.SOC_HEADER,
+        cd.ELECTRIC_RANGE,
+        cd.TOTAL_RANGE,
+        cd.FUEL_LITRES,
+        cd.FUEL_PERCENT,
+    ),
+    Part.CHARGING: (cd.CHARGING_STATUS, cd.HV_STATUS, cd.TIME_REMAINING),
+    Part.PLUG: (cd.PORT_STATUS, cd.IS_PLUGGED),
+    Part.DOORS: (cd.DOOR_STATUS, cd.DOOR_LOCK),
+    Part.MILEAGE: (cd.MILEAGE,),
+    Part.POSITION: (cd.LATITUDE, cd.LONGITUDE),
+}
+
+
+def from_car_state(vin: str, state: CarState | None) -> CarStatus:
+    """What CarData's stream and snapshots last said, each part as old as the car's newest report of it."""
+    if state is None:
+        return CarStatus(vin=vin)
+    reported: dict[Part, datetime] = {}
+    for part, keys in _PART_KEYS.items():
+        stamps = [v.timestamp for key in keys if (v := state.values.get(key)) and v.timestamp and v.value]
+        if stamps:
+            reported[part] = max(stamps)
+    has_tank = state.fuel_litres is not None or state.fuel_percent is not None
+    electric, total = state.electric_range_km, state.total_range_km
+    fuel_range = None  # the REX: its total range less the electric one
+    if has_tank and total is not None and electric is not None:
+        fuel_range = max(0.0, total - electric)
+    status = state.charging_status or state.hv_status
+    lat_lon = state.position
+    minutes = state.minutes_remaining
+    mileage = state.mileage_km
+    return CarStatus(
+        vin=vin,
+        soc=state.soc,
+        target_soc=state.target_soc,
+        electric_range_km=electric,
+        fuel_range_km=fuel_range,
+        fuel_litres=state.fuel_litres,
+        fuel_percent=state.fuel_percent,
+        charging=state.is_charging,
+        charging_state=None if status is None else str(status),
+        minutes_left=round(minutes) if state.is_charging and minutes is not None and minutes > 0 else None,
+        plugged_in=True if state.is_charging else state.plugged_in,
+        open_items=None,  # CarData streams a door state, not which door is open
+        lock_state=state.door_lock or state.door_status,
+        mileage_km=None if mileage is None else round(mileage),
+        position=None if lat_lon is None else CarPosition(lat_lon[0], lat_lon[1], state.heading),
+        end_reason=state.reason_charging_end,
+        end_result=state.last_charging_result,
+        reported_at=reported,
+    )
+
+
+# --- BMW CarData ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CarDataCar:
+    """A PRIMARY car found at linking, with its basic data where BMW gave it."""
+
+    vin: str
+    basic: BasicData | None
+
+
+OnEvent = Callable[[ChargeEvent], Awaitable[None]]
+OnRelink = Callable[[int], Awaitable[None]]
+
+
+class CarDataBackend:
+    """BMW CarData for every linked owner of the process: the REST client, the stream supervisor and the
+    charge-event detector, started and stopped together. Charge events and "link again" go to the callbacks
+    the garage binds (`bind`): events are written to the store before the callback runs, and a callback that
+    raises is called again later (bot/cardata/events.py), so each reaches its owner exactly once."""
+
+    def __init__(
+        self,
+        store: CarDataStore,
+        client: CarDataClient,
+        *,
+        mqtt_url: str = DEFAULT_MQTT_URL,
+        ca_file: str | Path | None = None,
+        debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS,
+        connect_interval: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.client = client
+        self.detector = ChargeDetector(
+            store, self._event, debounce_seconds=debounce_seconds, state_of=self.state
+        )
+        self.supervisor = StreamSupervisor(
+            store,
+            client.tokens,
+            self.detector,
+            mqtt_url=mqtt_url,
+            ca_file=ca_file,
+            connect_interval=connect_interval,
+            on_relink=self._relink,
+        )
+        self.debounce_seconds = debounce_seconds
+        self._on_event: OnEvent | None = None
+        self._on_relink: OnRelink | None = None
+        self._detecting: asyncio.Task[None] | None = None
+        self._history: dict[tuple[int, str], tuple[float, list[ChargingSession]]] = {}
+
+    def bind(self, on_event: OnEvent, on_relink: OnRelink) -> None:
+        self._on_event, self._on_relink = on_event, on_relink
+
+    async def start(self) -> None:
+        """Stream every stored link (connections staggered) and run the detector's deadlines and retries."""
+        self.supervisor.start()
+        self._detecting = asyncio.create_task(self.detector.run(), name="cardata-charge-detector")
+
+    async def aclose(self) -> None:
+        if self._detecting is not None:
+            self._detecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._detecting
+        await self.supervisor.aclose()
+        await self.detector.drain()
+        await self.client.aclose()
+
+    # --- linking --------------------------------------------------------------------------------------------
+
+    async def start_device_flow(self, client_id: str) -> DeviceFlow:
+        return await self.client.auth.start(client_id)
+
+    async def wait_device_flow(self, flow: DeviceFlow) -> DeviceOutcome:
+        return await self.client.auth.wait(flow)
+
+    async def link(self, owner: int, client_id: str, tokens: Tokens) -> list[CarDataCar]:
+        """Store the link (tokens encrypted), find or make the container, list the PRIMARY cars with their
+        basic data (from the linking reserve; a car whose basic data fails is listed without)."""
+        await self.supervisor.remove(owner)  # a re-link streams with the new tokens
+        vins = await self.client.link(owner, client_id, tokens)
+        cars = []
+        for vin in vins:
+            try:
+                basic = await self.client.basic_data(owner, vin, linking=True)
+            except CarDataError as exc:
+                log.info("cardata: no basic data for a car of owner %s (%s)", owner, type(exc).__name__)
+                basic = None
+            cars.append(CarDataCar(vin, basic))
+        return cars
+
+    async def follow(self, owner: int, vins: list[str]) -> None:
+        """After linking: one snapshot per car (so the status shows at once), then the stream."""
+        for vin in vins:
+            try:
+                await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
+            except CarDataError as exc:
+                log.info("cardata: no first snapshot for owner %s (%s)", owner, type(exc).__name__)
+        self.supervisor.add(owner)
+
+    async def unlink(self, owner: int) -> None:
+        """Stop the stream and retire the container where the day's calls allow; the caller wipes the rows."""
+        await self.supervisor.remove(owner)
+        for car in [car for car in self._history if car[0] == owner]:
+            del self._history[car]
+        if self.store.cardata_link(owner) is None:
+            return
+        try:
+            await self.client.delete_container(owner)
+        except CarDataError as exc:  # the budget, or BMW: the container stays (found again by a new link)
+            log.info("cardata: container of owner %s kept (%s)", owner, type(exc).__name__)
+
+    # --- reads ----------------------------------------------------------------------------------------------
+
+    def state(self, owner: int, vin: str) -> CarState | None:
+        """The car's last known values: the stream's, else the store's (after a restart, before streaming)."""
+        state = self.supervisor.state(owner, vin)
+        if state is None:
+            values = self.store.cardata_states(owner).get(vin)
+            state = None if values is None else CarState.from_json(vin, values)
+        return state
+
+    def status(self, owner: int, vin: str) -> CarStatus:
+        return from_car_state(vin, self.state(owner, vin))
+
+    async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
+        """The charging sessions of the last `days` days, newest first: one call (one page) of the day's
+        budget, then kept for HISTORY_CACHE_SECONDS (sessions change only when a charge ends)."""
+        cached = self._history.get((owner, vin))
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < HISTORY_CACHE_SECONDS:
+            return cached[1]
+        end = datetime.now(UTC)
+        history = await self.client.charging_history(owner, vin, end - timedelta(days=days), end)
+        sessions = sorted(history.sessions, key=lambda s: s.start or end, reverse=True)
+        self._history[(owner, vin)] = (now, sessions)
+        return sessions
+
+    async def refresh(self, owner: int, vin: str) -> tuple[CarStatus, int]:
+        """One REST snapshot (one call of the day's budget) merged into the state; the calls left today."""
+        await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
+        return self.status(owner, vin), self.client.calls_left(owner)
+
+    # --- what the stream reports ----------------------------------------------------------------------------
+
+    async def _event(self, event: ChargeEvent) -> None:
+        if self._on_event is None:
+            raise RuntimeError("no one takes CarData charge events yet")  # the detector tries again later
+        await self._on_event(event)
+
+    async def _relink(self, owner: int) -> None:
+        if self._on_relink is not None:
+            await self._on_relink(owner)

@@ -1,0 +1,404 @@
+"""A real car through BMW CarData, end to end: the bot with both backends in the sandbox, CarData's simulator
+over HTTP and its stream over TLS MQTT. Linking by the device flow in the chat, /status from the stream with
+the age of each part, the read-only keyboard and commands, charge pushes (complete, stopped) exactly once,
+the re-link prompt after a refused refresh, Refresh with the day's calls spent, /unlink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from telegram.ext import Application
+
+from bot.backends import CarDataBackend
+from bot.cardata.simulator import (
+    DEFAULT_BEV_VIN,
+    DEFAULT_CLIENT_ID,
+    DEFAULT_GCID,
+    DEFAULT_REX_VIN,
+    DEFAULT_SECONDARY_VIN,
+    CardataSimulator,
+)
+from bot.chat import texts
+from bot.config import Settings
+from bot.garage import Garage
+from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
+from tests.support.bot import fast_client, running_bot
+
+# The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
+pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
+
+OWNER = 4242
+REMOTE_BUTTONS = ("Lock", "Unlock", "Climate", "Charge", "Flash", "Horn", "Find", "Range map")
+TYPED_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule")
+
+
+def garage_of(application: Application) -> Garage:
+    garage: Garage = application.bot_data.services.garage
+    return garage
+
+
+def cardata_of(application: Application) -> CarDataBackend:
+    cardata = garage_of(application).cardata
+    assert cardata is not None  # the bot was built with both backends
+    return cardata
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for what the stream brings; the bound only turns a hang into a failure naming it."""
+    try:
+        async with asyncio.timeout(20.0):
+            while not condition():  # noqa: ASYNC110 (the broker and the stream run on other tasks and threads)
+                await asyncio.sleep(0.02)
+    except TimeoutError:
+        raise AssertionError(f"never happened: {what}") from None
+
+
+def charging(application: Application, vin: str) -> Callable[[], bool]:
+    """Whether the bot has seen that car's charge begin (its charge detector's memory)."""
+    store = cardata_of(application).store
+    return lambda: (track := store.cardata_track(OWNER, vin)) is not None and track.session_start is not None
+
+
+def texts_of(user: SandboxUser, contains: str) -> list[str]:
+    return [m.text or "" for m in user.bot_messages if contains in (m.text or "")]
+
+
+def rows_about(db_path: Path, tg_id: int) -> dict[str, int]:
+    """How many rows of each table name that user (every table that has a tg_id)."""
+    db = sqlite3.connect(db_path)
+    try:
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        counts = {}
+        for table in tables:
+            columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+            if "tg_id" in columns:
+                counts[table] = db.execute(
+                    f"SELECT count(*) FROM {table} WHERE tg_id = ?", (tg_id,)
+                ).fetchone()[0]
+        return counts
+    finally:
+        db.close()
+
+
+async def start_flow(user: SandboxUser) -> ChatMessage:
+    """/link, BMW CarData, the client id: the flow's message, waiting for the owner's approval."""
+    user.send("/link")
+    question = await user.wait_for_bot_message("How should I reach your BMW?")
+    user.press(question, "BMW CarData")
+    await user.wait_for(lambda u: "Send me the client's" in (u.now(question).text or ""))
+    user.send(DEFAULT_CLIENT_ID)
+    return await user.wait_for_bot_message("confirm the code")
+
+
+async def link_cardata(user: SandboxUser, sim: CardataSimulator) -> ChatMessage:
+    """The flow started, the owner approves the code at BMW: the flow's message, linked."""
+    flow = await start_flow(user)
+    code = flow.button("Copy the code").copy_text
+    assert code is not None
+    sim.decide(code, "approved")
+    await user.wait_for(lambda u: "Linked with BMW CarData" in (u.now(flow).text or ""))
+    return user.now(flow)  # one message, edited as the flow went
+
+
+@pytest.fixture
+def user(sandbox: Sandbox) -> SandboxUser:
+    return sandbox.user(OWNER, "Carla")
+
+
+@pytest.fixture
+async def linked(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> AsyncIterator[Application]:
+    """The bot with the owner linked through CarData, their stream connected."""
+    await link_cardata(user, cardata_simulator)
+    await cardata_of(cardata_bot).supervisor.wait_connected(OWNER)
+    yield cardata_bot
+
+
+async def test_link_by_device_flow_lists_the_primary_cars(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/link")
+    question = await user.wait_for_bot_message("How should I reach your BMW?")
+    assert [b.text for row in question.buttons for b in row] == [
+        texts.BACKEND_BUTTONS["cardata"],
+        texts.BACKEND_BUTTONS["iremote"],
+    ]
+    user.press(question, "BMW CarData")
+    steps = await user.wait_for_bot_message("Send me the client's")
+    assert steps.message_id == question.message_id
+    assert all(
+        step in (steps.text or "") for step in ("1. ", "CarData API", "CarData Stream", "MyBMW portal")
+    )
+    sent = user.send(DEFAULT_CLIENT_ID)
+
+    flow = await user.wait_for_bot_message("confirm the code")
+    assert user.now(sent).deleted  # the client id is treated as a secret
+    code = flow.button("Copy the code").copy_text
+    assert code and code in (flow.text or "")
+    login = flow.button("Open the BMW login").url
+    assert login is not None and login.startswith("http://127.0.0.1") and f"user_code={code}" in login
+    assert code in cardata_simulator.pending_user_codes()
+
+    cardata_simulator.decide(code, "approved")
+    linked = await user.wait_for_bot_message("Linked with BMW CarData")
+    assert linked.message_id == flow.message_id and not linked.buttons
+    text = linked.text or ""
+    assert f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})" in text and f"i3 94 (+REX) (…{DEFAULT_REX_VIN[-4:]})" in text
+    assert DEFAULT_SECONDARY_VIN[-4:] not in text  # BMW gives no data of a car the owner is not PRIMARY of
+    assert not any(DEFAULT_CLIENT_ID in message.describe() for message in user.bot_messages)
+    assert garage_of(cardata_bot).backend(OWNER) == "cardata"
+
+
+async def test_status_comes_from_the_stream_with_the_age_of_each_part(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/status")
+    first = await user.wait_for_bot_message("🕒")
+    text = first.text or ""
+    for shown in (
+        "i3 120Ah",
+        "64 %",
+        "165 km electric",
+        "not plugged in",
+        "secured",
+        "23,417 km",
+        "48.17754",
+    ):
+        assert shown in text, text
+    assert "🕒 updated 60 min ago" in text  # the simulator's car last reported an hour ago, all at once
+
+    cardata_simulator.move(DEFAULT_BEV_VIN, 48.2, 11.6)  # a drive: mileage and position, now, on the stream
+    await until(
+        lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).mileage_km == 23421, "the drive streamed"
+    )
+    user.send("/status")
+    await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 2)
+    text = texts_of(user, "🕒")[-1]
+    assert "📍 48.20000, 11.60000" in text and "23,421 km" in text
+    assert "charge, charging, plug, doors: 60 min ago · mileage, position: just now" in text
+
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)  # charging at once, to the car's target of 80 %
+    await until(
+        lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).charging is True, "the charge streamed"
+    )
+    user.send("/status")
+    await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 3)
+    text = texts_of(user, "🕒")[-1]
+    assert "⚡ charging to 80 %, 16 min left" in text
+    assert "charging, plug, mileage, position: just now" in text
+
+
+async def test_a_rex_shows_its_fuel(linked: Application, user: SandboxUser) -> None:
+    user.send("/cars")
+    picker = await user.wait_for_bot_message(texts.PICK_CAR)
+    user.press(picker, "i3 94 (+REX)")
+    status = await user.wait_for_bot_message("⛽")
+    assert "38 %" in (status.text or "") and "6.5 l" in (status.text or "")
+
+
+async def test_the_keyboard_and_typed_commands_are_read_only(linked: Application, user: SandboxUser) -> None:
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    labels = [button.text for row in status.buttons for button in row]
+    assert "🔄 Refresh" in labels and "🗺 Range (estimate)" in labels and "📍 Location" in labels
+    assert not [label for label in labels if any(name in label for name in REMOTE_BUTTONS)], labels
+
+    shown = len(user.bot_messages)
+    read_only = texts.READ_ONLY.format(car=f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})")
+    for command in TYPED_COMMANDS:
+        before = len(user.bot_messages)
+        user.send(command)
+        await user.wait_for(lambda u, n=before: len(u.bot_messages) > n)  # type: ignore[misc]
+        answer = user.bot_messages[before:]
+        assert [(m.text, m.buttons) for m in answer] == [(read_only, [])], (command, user.transcript())
+    # Each answered in that one line, nothing after (the chat's updates are handled in order).
+    user.send("/status")
+    await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 2)
+    assert len(user.bot_messages) == shown + len(TYPED_COMMANDS) + 1
+
+
+async def test_complete_and_stopped_charges_are_pushed_once_across_a_restart(
+    cardata_bot_settings: Settings, simulator_url: str, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim = cardata_simulator
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, sim)
+        cardata = cardata_of(application)
+        await cardata.supervisor.wait_connected(OWNER)
+
+        sim.plug_in(DEFAULT_BEV_VIN)
+        await until(charging(application, DEFAULT_BEV_VIN), "the BEV's charge seen")
+        sim.flap(DEFAULT_BEV_VIN, seconds=0.1)  # paused, and (the clock moved on) at once charging again:
+        sim.advance(0.2)  # a flap within the debounce is no stop
+        sim.set_soc(DEFAULT_BEV_VIN, 80)  # the target: complete
+        full = await user.wait_for_bot_message("has finished charging")
+        assert f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})" in (full.text or "") and "64 % → 80 %" in (
+            full.text or ""
+        )
+
+        sim.start_charging(DEFAULT_REX_VIN)
+        await until(charging(application, DEFAULT_REX_VIN), "the REX's charge seen")
+        sim.unplug(DEFAULT_REX_VIN)  # stopped at 38 %, its target is 100 %
+        stopped = await user.wait_for_bot_message("stopped charging before it was full")
+        assert "38 %" in (stopped.text or "") and "the cable was unplugged" in (stopped.text or "")
+        await cardata.detector.tick()  # anything still due is decided and pushed now
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        cardata = cardata_of(application)
+        await cardata.supervisor.wait_connected(OWNER)
+        await cardata.detector.tick()
+        user.send("/status")
+        await user.wait_for_bot_message("🔌 plugged in, charging ended")
+
+    assert len(texts_of(user, "has finished charging")) == 1, user.transcript()
+    assert len(texts_of(user, "stopped charging")) == 1, user.transcript()
+    assert not texts_of(user, "started charging")  # off in /notify by default
+
+
+async def test_a_refused_refresh_asks_once_to_link_again(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.revoke_refresh_tokens(DEFAULT_GCID)  # revoked in the portal (or two weeks unused)
+    cardata_simulator.expire_tokens(DEFAULT_GCID)  # the broker drops the stream; its renewal is refused
+
+    prompt = await user.wait_for_bot_message("Please /link again")
+    assert prompt.text == texts.CARDATA_RELINK_PUSH
+    await until(lambda: cardata_of(linked).supervisor.stats(OWNER) is None, "the stream stopped")
+    await cardata_of(linked).detector.tick()
+    assert len(texts_of(user, "Please /link again")) == 1
+
+    await link_cardata(user, cardata_simulator)  # a new link streams again
+    await cardata_of(linked).supervisor.wait_connected(OWNER)
+    assert len(texts_of(user, "Please /link again")) == 1
+
+
+async def test_refresh_says_how_many_calls_are_left_then_from_when_more_are_possible(
+    cardata_bot_settings: Settings, simulator_url: str, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 12})
+    async with running_bot(settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)
+        left = cardata_of(application).client.calls_left(OWNER)  # linking took some of the day's calls
+        assert 0 < left <= texts.FEW_CALLS_LEFT + 1
+        user.send("/status")
+        status = await user.wait_for_bot_message("🕒")
+        cardata_simulator.set_soc(DEFAULT_BEV_VIN, 70)  # the car has more to tell than the stream said yet
+
+        for calls in range(left - 1, -1, -1):
+            user.press(status, "Refresh")
+            await user.wait_for_bot_message(f"🔄 {calls} of today's BMW calls left")
+        assert "70 %" in (user.now(status).text or "")
+
+        user.press(status, "Refresh")  # none left: the last status stays, and when calls work again
+        spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+        assert f"more are possible from {tomorrow} 00:00 UTC" in (spent.text or "")
+        assert "70 %" in (spent.text or "") and spent.message_id == status.message_id
+
+
+async def test_refresh_when_bmw_says_the_quota_is_spent(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
+    user.press(status, "Refresh")
+    spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    said = html.unescape(spent.text or "")
+    assert f"Today's BMW CarData calls are used up; more are possible from {tomorrow} 00:00 UTC" in said
+    assert "64 %" in (spent.text or "")
+
+
+async def test_unlink_stops_the_stream_and_wipes_every_row(
+    linked: Application,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+    cardata_bot_settings: Settings,
+) -> None:
+    assert rows_about(cardata_bot_settings.database_path, OWNER)["cardata_states"] == 2
+    user.send("/unlink")
+    ask = await user.wait_for_bot_message(texts.UNLINK_ASK[:20])
+    user.press(ask, "Yes, remove everything")
+    await user.wait_for_bot_message(texts.UNLINK_DONE[:20])
+
+    assert cardata_of(linked).supervisor.stats(OWNER) is None
+    assert cardata_of(linked).supervisor.state(OWNER, DEFAULT_BEV_VIN) is None
+    assert {c["state"] for c in cardata_simulator.containers(DEFAULT_GCID)["containers"]} == {"INACTIVE"}
+    assert not any(rows_about(cardata_bot_settings.database_path, OWNER).values())
+    user.send("/status")
+    await user.wait_for_bot_message(texts.NOT_LINKED)
+
+
+async def test_a_long_pause_is_a_stop_and_says_no_stale_reason(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    # The BEV's last charge ended with its goal reached; this one pauses for longer than the debounce, and
+    # the car sends no new reason: the push must not call it "charge goal reached".
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(linked, DEFAULT_BEV_VIN), "the charge seen")
+    cardata_simulator.flap(DEFAULT_BEV_VIN, seconds=600)
+    stopped = await user.wait_for_bot_message("stopped charging before it was full")
+    assert "64 %" in (stopped.text or "") and "ℹ️" not in (stopped.text or ""), stopped.text
+
+
+async def test_the_stream_comes_back_after_a_broker_drop(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    supervisor = cardata_of(linked).supervisor
+    cardata_simulator.drop_connections(DEFAULT_GCID)
+    await until(lambda: (stats := supervisor.stats(OWNER)) is not None and stats.drops == 1, "the drop")
+    await supervisor.wait_connected(OWNER)
+    cardata_simulator.move(DEFAULT_BEV_VIN, 48.3, 11.7)
+    await until(lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).mileage_km != 23417, "the drive")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert "📍 48.30000, 11.70000" in (status.text or "") and "position: just now" in (status.text or "")
+
+
+async def test_map_draws_a_ring_estimated_from_the_electric_range(
+    linked: Application, user: SandboxUser
+) -> None:
+    user.send("/map")
+    await user.wait_for(lambda u: any(m.photo for m in u.bot_messages))
+    photo = next(m for m in user.bot_messages if m.photo)
+    caption = photo.caption or ""
+    assert "Estimated range of i3 120Ah" in caption and "from 165 km of electric range" in caption
+    assert "CarData sends no range map" in caption
+
+
+async def test_an_expired_code_is_tried_again_in_the_same_message(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    flow = await start_flow(user)
+    first_code = flow.button("Copy the code").copy_text
+    cardata_simulator.advance(301)  # the code's five minutes pass unconfirmed
+    await user.wait_for(lambda u: texts.CARDATA_EXPIRED in (u.now(flow).text or ""))
+    assert not garage_of(cardata_bot).is_linked(OWNER)
+
+    user.press(user.now(flow), "Try again")
+    await user.wait_for(lambda u: "confirm the code" in (u.now(flow).text or ""))
+    code = user.now(flow).button("Copy the code").copy_text
+    assert code and code != first_code
+    cardata_simulator.decide(code, "approved")
+    await user.wait_for(lambda u: "Linked with BMW CarData" in (u.now(flow).text or ""))
+    assert len([m for m in user.bot_messages if "Linked" in (m.text or "")]) == 1
+
+
+async def test_a_declined_login_stores_nothing(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    flow = await start_flow(user)
+    code = flow.button("Copy the code").copy_text
+    assert code is not None
+    cardata_simulator.decide(code, "denied")
+    await user.wait_for(lambda u: (u.now(flow).text or "") == texts.CARDATA_DENIED)
+    assert not user.now(flow).buttons and not garage_of(cardata_bot).is_linked(OWNER)
