@@ -94,6 +94,30 @@ async def test_relink_asks_first_and_unlink_removes_everything(bot, sandbox):
     await alice.wait_for_bot_message("/link")
 
 
+async def test_unlink_takes_only_a_live_confirmation(bot, sandbox):
+    """A forged "Yes" (no nonce) removes nothing, and a used confirmation replayed later neither."""
+    store = bot.bot_data.services.garage.store
+    alice = sandbox.user(115, "Alice")
+    await link(alice)
+    alice.send("/unlink")
+    forged = await alice.wait_for_bot_message("Remove your BMW account")
+    alice.press_data(forged.message_id, "unlink:yes")
+    await alice.wait_for_bot_message("nothing was removed")
+    assert store.account(115) is not None
+
+    alice.send("/unlink")
+    await alice.wait_for(lambda u: "Remove your BMW account" in (u.last_bot_message().text or ""))
+    asked = alice.last_bot_message()
+    yes = asked.button("Yes, remove everything").callback_data
+    assert yes is not None and yes != "unlink:yes"
+    alice.press(asked, "Yes, remove everything")
+    await alice.wait_for_bot_message("all its data are gone")
+    await link(alice)
+    alice.press_data(asked.message_id, yes)  # the same press again, after a new link
+    await alice.wait_for(lambda u: sum("nothing was removed" in (m.text or "") for m in u.bot_messages) == 2)
+    assert store.account(115) is not None
+
+
 @pytest.mark.parametrize("text", ["hello there", "x" * 4000, "/nonsense"])
 async def test_bad_input_gets_a_short_helpful_answer(bot, sandbox, text):
     alice = sandbox.user(106, "Alice")

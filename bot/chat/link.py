@@ -23,6 +23,8 @@ from bot.chat.common import (
     SECRET_TEXT,
     Context,
     answer,
+    confirmation,
+    confirmed,
     delete_secret,
     edit,
     error_text,
@@ -43,6 +45,7 @@ FLOW = "link"
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD, BACKEND, CLIENT_ID = range(6)
 CARDATA, IREMOTE = "cardata", "iremote"  # the names CAR_BACKENDS uses
 LINK_TIMEOUT_SECONDS = 600.0
+UNLINK_CONFIRM_SECONDS = 60.0
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 EMAIL_MAX = 254  # RFC 5321's limit on a forward path; checked before the pattern, which is slow on long text
 FORGET = ("link_region", "link_email")
@@ -196,15 +199,17 @@ async def unlink_command(update: Update, context: Context) -> None:
     if not services(context).garage.is_linked(user_id(update)):
         await say(update, texts.NOT_LINKED)
         return
-    await say(update, texts.UNLINK_ASK, keyboards.yes_no(keyboards.UNLINK, texts.REMOVE_EVERYTHING))
+    # A one-shot, expiring confirmation: an old, replayed or forged "Yes" removes nothing.
+    nonce = confirmation(context, "unlink", keyboards.YES, UNLINK_CONFIRM_SECONDS)
+    markup = keyboards.yes_no(keyboards.UNLINK, texts.REMOVE_EVERYTHING, yes_arg=nonce)
+    await say(update, texts.UNLINK_ASK, markup)
 
 
 async def unlink_answer(update: Update, context: Context) -> None:
     query = query_of(update)
     await answer(query)
-    if keyboards.parse(query.data)[1] == keyboards.YES and services(context).garage.is_linked(
-        user_id(update)
-    ):
+    yes = confirmed(context, "unlink", keyboards.parse(query.data)[1]) is not None
+    if yes and services(context).garage.is_linked(user_id(update)):
         await services(context).garage.unlink(user_id(update))
         user_data(context).clear()
         await edit(pressed_message(query), texts.UNLINK_DONE)

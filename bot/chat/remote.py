@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
@@ -39,6 +37,8 @@ from bot.chat.common import (
     Context,
     answer,
     command_and_button,
+    confirmation,
+    confirmed,
     delete_secret,
     edit,
     error_text,
@@ -188,22 +188,13 @@ async def _finish(application: Application, command: CommandInFlight) -> None:
 
 
 async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> None:
-    nonce = secrets.token_urlsafe(9)
-    # Kept per pressing user: a nonce copied into another user's press finds nothing there.
-    pending: dict[str, tuple[str, float]] = user_data(context).setdefault("unlock", {})
-    now = time.monotonic()
-    for old in [n for n, (_, expires) in pending.items() if expires < now]:
-        del pending[old]
-    pending[nonce] = (car.vin, now + UNLOCK_CONFIRM_SECONDS)
+    nonce = confirmation(context, "unlock", car.vin, UNLOCK_CONFIRM_SECONDS)
     await say(update, texts.UNLOCK_ASK.format(car=texts.car_label(car)), keyboards.unlock_confirm(nonce))
 
 
 def _take_nonce(context: Context, nonce: str) -> str | None:
-    """The VIN a live confirmation was for; a confirmation works once and only before it expires."""
-    entry = user_data(context).get("unlock", {}).pop(nonce, None)
-    if entry is None or entry[1] < time.monotonic():
-        return None
-    return entry[0]
+    """The VIN a live unlock confirmation was for."""
+    return confirmed(context, "unlock", nonce)
 
 
 async def unlock_no(update: Update, context: Context) -> None:
