@@ -26,6 +26,7 @@ from bot.chat import (
     maps,
     notify,
     poi,
+    prefs,
     remote,
     schedule,
     status,
@@ -34,6 +35,7 @@ from bot.chat import (
 )
 from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
 from bot.chat.common import Services, job_queue
+from bot.chat.i18n import tr
 from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
@@ -142,7 +144,7 @@ def _handle_stop_signals(application: Application) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    await application.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    await _set_commands(application)
     settings: Settings = application.bot_data["settings"]
     if application.bot_data.get("handle_stop_signals"):
         _handle_stop_signals(application)
@@ -156,6 +158,16 @@ async def _post_init(application: Application) -> None:
     path = heartbeat_path(settings)
     await asyncio.to_thread(_touch, path)
     job_queue(application).run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
+
+
+async def _set_commands(application: Application) -> None:
+    """Telegram's command menu: English for everyone, and each other language's for users whose Telegram app
+    speaks it."""
+    for language in prefs.LANGUAGES:
+        with prefs.using(prefs.Prefs(language=language, locale=language)):
+            commands = [BotCommand(name, tr(text)) for name, text in texts.COMMANDS]
+        code = None if language == prefs.LANGUAGES[0] else language
+        await application.bot.set_my_commands(commands, language_code=code)
 
 
 async def _heartbeat(context: ContextTypes.DEFAULT_TYPE) -> None:

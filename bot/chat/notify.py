@@ -21,8 +21,8 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler, Cont
 from bot.alerts import CarAlert
 from bot.chat import alerts, keyboards, prefs, texts
 from bot.chat.common import Context, answer, edit, job_queue, query_of, say, services, user_id
+from bot.chat.i18n import tr
 from bot.config import Settings
-from bot.store import UserSettings
 from bot.watcher import ChargeEvent, EventKind, Push, RelinkNeeded, Watcher
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def pusher(application: Application) -> Push:
     async def push(event: ChargeEvent | RelinkNeeded | CarAlert) -> None:
         svc = application.bot_data["services"]
         # No update to take them from: the owner's stored prefs, for the text and for quiet hours.
-        with prefs.using(prefs.resolve(svc.garage.store.user_settings(event.tg_id) or UserSettings())):
+        with prefs.using(prefs.stored(svc.garage.store, event.tg_id)):
             if isinstance(event, RelinkNeeded):
                 await send(event.tg_id, "re-link", texts.password_refused(event.username, push=True))
                 return
@@ -96,7 +96,11 @@ def pusher(application: Application) -> Push:
         try:
             async with in_flight, pace:
                 await application.bot.send_message(
-                    tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_notification=silent
+                    tg_id,
+                    tr(text),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    disable_notification=silent,
                 )
         except Forbidden:
             log.info("user %s blocked the bot; %s push dropped", tg_id, kind)

@@ -30,7 +30,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
 from bot.bmw.models import ExecutionStatus, ServiceType
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
     REFUSALS,
     SECRET_MAX,
@@ -163,6 +163,8 @@ async def _finish(application: Application, command: CommandInFlight) -> None:
     """End the progress message of a command sent before the restart: its outcome, or that it is unknown."""
     svc: Services = application.bot_data["services"]
     garage = svc.garage
+    # No update to take the owner's language from: their stored prefs, for this task (it has its own context).
+    prefs.use(prefs.stored(garage.store, command.tg_id))
     car = garage.store.vehicle(command.tg_id, command.vin)
     if car is None:  # the car was unlinked meanwhile: nothing to report on
         garage.store.end_command(command.tg_id, command.vin)
