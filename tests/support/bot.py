@@ -31,6 +31,7 @@ from bot.bmw.simulator import (
     DEFAULT_REX_VIN,
     DEFAULT_USERNAME,
 )
+from bot.chat import prefs, texts
 from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
@@ -134,16 +135,28 @@ async def bot(bot_settings: Settings, simulator_url: str) -> AsyncIterator[Appli
         yield application
 
 
-async def link(user: SandboxUser, username: str = DEFAULT_USERNAME, password: str = DEFAULT_PASSWORD) -> None:
-    """Walk the /link conversation to the end, as a person would."""
+async def link(
+    user: SandboxUser,
+    username: str = DEFAULT_USERNAME,
+    password: str = DEFAULT_PASSWORD,
+    *,
+    language: str = "en",
+) -> None:
+    """Walk the /link conversation to the end, as a person who reads `language` would."""
     user.send("/link")
-    region = await user.wait_for_bot_message("Where is your ConnectedDrive account registered")
-    user.press(region, "Europe")
-    await user.wait_for_bot_message("e-mail address")
+    region = await user.wait_for_bot_message(said(texts.LINK_REGION, language))
+    user.press(region, said(texts.REGION_NAMES["rest_of_world"], language))
+    await user.wait_for_bot_message(said(texts.LINK_EMAIL, language))
     user.send(username)
-    await user.wait_for_bot_message("password")
+    await user.wait_for_bot_message(said(texts.LINK_PASSWORD, language))
     user.send(password)
-    await user.wait_for_bot_message("Linked!")
+    await user.wait_for_bot_message(said(texts.LINK_DONE, language).partition("\n")[0])
+
+
+def said(text: str, language: str = "en") -> str:
+    """A sentence of texts.py as a user of `language` reads it (HTML as text), placeholders still in."""
+    with prefs.using(prefs.Prefs(language=language, locale=language)):
+        return texts.plain(text)
 
 
 def process_database(tmp_path: Path) -> Path:
