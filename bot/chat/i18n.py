@@ -33,6 +33,7 @@ from babel.support import Translations
 from bot.chat import prefs
 
 DOMAIN = "bot"
+ROOT = Path(__file__).resolve().parents[2]
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 TEXTS = Path(__file__).resolve().with_name("texts.py")
 # Babel's extraction keywords: Msg("...") and Plural("... {n} ...", "... {n} ...").
@@ -183,8 +184,9 @@ def _forms(text: str | Iterable[str] | None) -> list[str]:
     return [text] if isinstance(text, str) else list(text or [""])
 
 
-def _relative(path: Path | str) -> str:
-    return str(Path(path).relative_to(LOCALE_DIR.parent.parent))
+def _relative(path: Path) -> str:
+    """A path as the repository names it (bot/chat/texts.py)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 # Words users read, as plain literals in texts.py: a sentence needs letters and, to tell it from an API key
