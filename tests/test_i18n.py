@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from bot.chat import i18n, prefs, texts
+from bot.chat import settings as user_settings
 from bot.chat.i18n import tr
-from tests.support.bot import BEV_VIN, link
+from tests.support.bot import BEV_VIN, fast_client, link, running_bot
 from tests.support.watcher import Cycles
 
 GERMAN = prefs.Prefs(language="de", locale="de")
@@ -171,3 +172,19 @@ async def test_the_command_menu_is_set_in_english_and_in_german(bot, bot_api, bo
         ).json()
         page_en = (await client.get(f"/_sandbox/{bot_api.token}/bot", params={"language_code": "fr"})).json()
     assert page_de["commands"] == german and page_en["commands"] == english
+
+
+async def test_a_conversation_that_times_out_says_so_in_the_users_language(
+    bot_settings, sandbox, simulator_url, monkeypatch: pytest.MonkeyPatch
+):
+    """A timeout runs on the JobQueue, without the update's prefs: it takes the user's language itself."""
+    monkeypatch.setattr(user_settings, "ZONE_WAIT_SECONDS", 0.5)
+    hans = sandbox.user(1303, "Hans", language_code="de")
+    async with running_bot(bot_settings, fast_client(simulator_url)):
+        hans.send("/settings")
+        menu = await hans.wait_for_bot_message("Deine Einstellungen")
+        hans.press(menu, "🌍")
+        await hans.wait_for(lambda u: "Welche Zeitzone?" in u.now(menu).text)
+        hans.press(menu, "Namen eingeben")
+        await hans.wait_for_bot_message("Schick mir den Namen deiner Zeitzone")
+        await hans.wait_for_bot_message("Ich warte nicht mehr auf die Zeitzone")

@@ -54,6 +54,7 @@ from bot.chat.common import (
     user_data,
     user_id,
 )
+from bot.chat.settings import locale_handler
 from bot.chat.status import location_of
 from bot.store import CommandInFlight, StoredVehicle
 
@@ -319,7 +320,7 @@ def handlers() -> list:
                 MessageHandler(SECRET_TEXT, newest_prompt(FLOW, receive_answer, secret=True), block=False)
             ],
             ASK_REMEMBER: [CallbackQueryHandler(remember, pattern=f"^{keyboards.REMEMBER}:")],
-            ConversationHandler.TIMEOUT: [TypeHandler(Update, answer_timeout)],
+            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, answer_timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel_unlock)],
         conversation_timeout=ANSWER_WAIT_SECONDS,
