@@ -1,4 +1,4 @@
-"""Command line: `python -m bot [run|demo|simulator|genkey|health|rotate-key]` (run is the default)."""
+"""Command line: `python -m bot [run|demo|simulator|genkey|health|rotate-key|i18n]` (run is the default)."""
 
 from __future__ import annotations
 
@@ -135,6 +135,19 @@ def _rotate_key(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _i18n(_: Settings, args: argparse.Namespace) -> int:
+    from bot.chat import i18n
+
+    if args.action == "update":
+        for path in i18n.update():
+            print(f"updated {path}")
+    problems = i18n.problems()
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} to do" if problems else "every sentence has its translation")
+    return 1 if problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bot.bmw import simulator as sim_defaults
 
@@ -175,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("genkey", help="print a new BOT_SECRET_KEY")
     commands.add_parser("health", help="exit 0 when the running bot's heartbeat is fresh (container health)")
     commands.add_parser("rotate-key", help="re-encrypt stored secrets with the first key of BOT_SECRET_KEY")
+    i18n = commands.add_parser("i18n", help="the translations of the bot's texts (bot/locale)")
+    i18n.add_argument(
+        "action",
+        choices=["check", "update"],
+        help="check: list what has no translation yet; update: add texts.py's new sentences first",
+    )
     return parser
 
 
@@ -186,6 +205,7 @@ HANDLERS = {
     "genkey": _genkey,
     "health": _health,
     "rotate-key": _rotate_key,
+    "i18n": _i18n,
 }
 
 

@@ -28,6 +28,7 @@ from bot.chat import (
     maps,
     notify,
     poi,
+    prefs,
     remote,
     schedule,
     status,
@@ -36,6 +37,7 @@ from bot.chat import (
 )
 from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
 from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, job_queue
+from bot.chat.i18n import tr
 from bot.config import Settings
 from bot.garage import CarApi, Garage
 from bot.rangemap import RangeMapRenderer
@@ -166,7 +168,7 @@ def _handle_stop_signals(application: Application) -> None:
 
 
 async def _post_init(application: Application) -> None:
-    await application.bot.set_my_commands([BotCommand(name, text) for name, text in texts.COMMANDS])
+    await _set_commands(application)
     data: BotData = application.bot_data
     if data.handle_stop_signals:
         _handle_stop_signals(application)
@@ -210,6 +212,16 @@ def _start_watcher(application: Application, push: Push) -> Watcher:
 
     queue.run_once(run, tick, name="charge-watcher")
     return watcher
+
+
+async def _set_commands(application: Application) -> None:
+    """Telegram's command menu: English for everyone, and each other language's for users whose Telegram app
+    speaks it."""
+    for language in prefs.LANGUAGES:
+        with prefs.using(prefs.Prefs(language=language, locale=language)):
+            commands = [BotCommand(name, tr(text)) for name, text in texts.COMMANDS]
+        code = None if language == prefs.LANGUAGES[0] else language
+        await application.bot.set_my_commands(commands, language_code=code)
 
 
 async def _heartbeat(context: BotContext) -> None:

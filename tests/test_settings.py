@@ -53,19 +53,19 @@ async def test_en_us_user_sees_miles_and_12_hour_times_by_default(bot, sandbox, 
 
 async def test_german_user_gets_km_24_hours_and_german_numbers(bot, sandbox, simulator):
     hans = sandbox.user(702, "Hans", language_code="de")
-    await link(hans)
+    await link(hans, language="de")
     car = simulator.vehicle(REX_VIN).status
     hans.send("/cars")
-    hans.press(await hans.wait_for_bot_message("Which car?"), REX_VIN[-4:])
-    await hans.wait_for(lambda u: "on fuel" in (u.last_bot_message().text or ""))
+    hans.press(await hans.wait_for_bot_message("Welches Auto?"), REX_VIN[-4:])
+    await hans.wait_for(lambda u: "mit Kraftstoff" in (u.last_bot_message().text or ""))
     shown = hans.last_bot_message().text
-    assert f"{car['remainingRangeElectric']} km electric" in shown
+    assert f"{car['remainingRangeElectric']} km elektrisch" in shown
     assert f"🛣 {car['mileage']:,} km".replace(",", ".") in shown  # German grouping: 41.268 km
     assert f"({car['remainingFuel']:.1f} l)".replace(".", ",") in shown  # and a decimal comma
     assert CLOCK_24.search(shown) and not CLOCK_12.search(shown), shown
 
     hans.send("/trips")
-    trips = (await hans.wait_for_bot_message("Trips of")).text
+    trips = (await hans.wait_for_bot_message("Fahrten von")).text
     distance = simulator.vehicle(REX_VIN).last_trip["totalDistance"]
     assert f"🚗 {distance:.1f} km".replace(".", ",") in trips
 

@@ -18,6 +18,7 @@ from telegram.ext import (
 
 from bot.chat import keyboards, texts
 from bot.chat.common import OUR_COMMANDS, Context, answer, query_of, say, services, user_id, user_of
+from bot.chat.i18n import tr
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_command(update: Update, context: Context) -> None:
-    await say(update, texts.HELP)
+    await say(update, texts.help_text())
 
 
 async def nothing_to_cancel(update: Update, context: Context) -> None:
@@ -105,7 +106,7 @@ async def on_error(update: object, context: Context) -> None:
     log.error("update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await update.effective_chat.send_message(texts.SOMETHING_WRONG)
+            await update.effective_chat.send_message(tr(texts.SOMETHING_WRONG))
         except Exception:  # the error handler must never raise
             log.warning("could not tell the user about the error")
 

@@ -41,6 +41,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import BMWError
 from bot.chat import keyboards, texts
+from bot.chat.i18n import tr
 from bot.config import Settings
 from bot.garage import (
     CommandInProgress,
@@ -178,7 +179,7 @@ def job_queue(application: Application) -> JobQueue[Any]:
 async def say(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message:
     """Answer in the chat of the update (message or button press)."""
     return await chat_of(update).send_message(
-        text, reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+        tr(text), reply_markup=markup, parse_mode=ParseMode.HTML, disable_web_page_preview=True
     )
 
 
@@ -190,6 +191,7 @@ async def edit(
     A message that cannot be edited (a forged press on the user's own message or on one the bot cannot
     see, or a deleted one) gets the text as a new message instead: the user still learns the outcome.
     """
+    text = tr(text)
     if isinstance(message, Message):
         try:
             await message.edit_text(

@@ -23,6 +23,7 @@ from bot.chat.common import (
     services,
     user_id,
 )
+from bot.chat.i18n import tr
 from bot.history import CHART_DAYS, ChargeSession, energy_per_day, local, merge, to_csv
 from bot.store import Store
 
@@ -48,8 +49,8 @@ def chart(sessions: list[ChargeSession], now: float) -> tuple[bytes, float, int]
         soc = [(local(last.started_at), last.soc_start), (local(last.ended_at), last.soc_end)]
     words = HistoryWords(
         texts.HISTORY_CHART_ENERGY.format(days=CHART_DAYS),
-        texts.HISTORY_CHART_SOC,
-        texts.HISTORY_CHART_NO_SOC,
+        tr(texts.HISTORY_CHART_SOC),
+        tr(texts.HISTORY_CHART_NO_SOC),
     )
     return history_chart(days, soc, words), sum(kwh for _, kwh in days), len(shown)
 

@@ -158,7 +158,7 @@ START_FROM_GROUP = "private"
 
 def private_chat(bot_username: str) -> InlineKeyboardMarkup:
     url = f"https://t.me/{bot_username}?start={START_FROM_GROUP}"
-    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.PRIVATE_CHAT_BUTTON, url=url)]])
+    return InlineKeyboardMarkup([[InlineKeyboardButton(texts.plain(texts.PRIVATE_CHAT_BUTTON), url=url)]])
 
 
 # Charge pushes and /notify: "<NOTIFY>:<NotifyPrefs field>" switches that push for the pressing user.
@@ -354,7 +354,10 @@ def _set(text: str, op: str, *args: int | str) -> InlineKeyboardButton:
 def settings(p: Prefs) -> InlineKeyboardMarkup:
     check = texts.check
     rows = [
-        [_set(f"{check(not p.miles)} km", SET_UNITS, "km"), _set(f"{check(p.miles)} miles", SET_UNITS, "mi")],
+        [
+            _set(f"{check(not p.miles)} {texts.UNIT_BUTTONS['km']}", SET_UNITS, "km"),
+            _set(f"{check(p.miles)} {texts.UNIT_BUTTONS['mi']}", SET_UNITS, "mi"),
+        ],
         [
             _set(f"{check(not p.clock12)} 24 h", SET_CLOCK, 24),
             _set(f"{check(p.clock12)} 12 h", SET_CLOCK, 12),

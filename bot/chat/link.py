@@ -39,6 +39,7 @@ from bot.chat.common import (
     user_id,
     user_of,
 )
+from bot.chat.settings import locale_handler
 from bot.garage import LoginCoolDown
 
 FLOW = "link"
@@ -228,7 +229,7 @@ def handlers() -> list:
             REGION: [CallbackQueryHandler(region, pattern=f"^{keyboards.REGION}:")],
             EMAIL: [MessageHandler(text, newest_prompt(FLOW, email))],
             PASSWORD: [MessageHandler(SECRET_TEXT, newest_prompt(FLOW, password, secret=True))],
-            ConversationHandler.TIMEOUT: [TypeHandler(Update, timeout)],
+            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel)],
         conversation_timeout=LINK_TIMEOUT_SECONDS,

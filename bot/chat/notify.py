@@ -23,7 +23,7 @@ from bot.alerts import CarAlert
 from bot.car_status import Notice, RelinkNeeded
 from bot.chat import alerts, keyboards, prefs, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
-from bot.store import UserSettings
+from bot.chat.i18n import tr
 from bot.watcher import Push
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def pusher(application: Application) -> Push:
     async def push(notice: Notice | CarAlert) -> None:
         svc = application.bot_data.services
         # No update to take them from: the owner's stored prefs, for the text and for quiet hours.
-        with prefs.using(prefs.resolve(svc.garage.store.user_settings(notice.tg_id) or UserSettings())):
+        with prefs.using(prefs.stored(svc.garage.store, notice.tg_id)):
             if isinstance(notice, RelinkNeeded):
                 name = notice.username
                 text = texts.CARDATA_RELINK_PUSH if name is None else texts.password_refused(name, push=True)
@@ -92,7 +92,11 @@ def pusher(application: Application) -> Push:
         try:
             async with in_flight, pace:
                 await application.bot.send_message(
-                    tg_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, disable_notification=silent
+                    tg_id,
+                    tr(text),
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=markup,
+                    disable_notification=silent,
                 )
         except Forbidden:
             log.info("user %s blocked the bot; %s push dropped", tg_id, kind)

@@ -17,12 +17,12 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton, format_timedelta
+from babel.dates import format_skeleton, format_timedelta, get_day_names
 from babel.numbers import NumberPattern, parse_pattern
 from babel.units import format_unit
 from tzlocal import get_localzone
 
-from bot.store import UserSettings
+from bot.store import Store, UserSettings
 
 LANGUAGES = ("en", "de")  # what the texts speak; the first is the fallback
 KM_PER_MILE = 1.609344
@@ -99,6 +99,11 @@ def resolve(settings: UserSettings, language_code: str | None = None) -> Prefs:
         zone_chosen=zone is not None,
         quiet=quiet,
     )
+
+
+def stored(store: Store, tg_id: int) -> Prefs:
+    """A user's prefs where no update brings their Telegram language (pushes, messages after a restart)."""
+    return resolve(store.user_settings(tg_id) or UserSettings())
 
 
 def _locale(language_code: str | None) -> Locale | None:
@@ -186,6 +191,16 @@ def clock(moment: datetime) -> str:
 def date(moment: datetime) -> str:
     """The day in the user's zone, as their locale writes it (Mar 5, 2024; 5. März 2024)."""
     return format_skeleton("yMMMd", _local(moment), locale=_babel(current().locale))
+
+
+def day_month(moment: datetime) -> str:
+    """The day without the year, in the user's zone (Mar 5; 5. März)."""
+    return format_skeleton("MMMd", _local(moment), locale=_babel(current().locale))
+
+
+def weekday(index: int) -> str:
+    """A weekday's short name in the user's language (0 = Monday: Mon; Mo)."""
+    return str(get_day_names("abbreviated", "stand-alone", _babel(current().locale))[index])
 
 
 def date_time(moment: datetime) -> str:

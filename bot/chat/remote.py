@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
 from bot.bmw.models import ExecutionStatus, ServiceType
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
     REFUSALS,
     SECRET_MAX,
@@ -53,6 +53,7 @@ from bot.chat.common import (
     user_data,
     user_id,
 )
+from bot.chat.settings import locale_handler
 from bot.chat.status import location_of
 from bot.store import CommandInFlight, StoredVehicle
 
@@ -161,6 +162,8 @@ async def finish_commands(context: Context) -> None:
 async def _finish(application: Application, command: CommandInFlight) -> None:
     """End the progress message of a command sent before the restart: its outcome, or that it is unknown."""
     garage = application.bot_data.services.garage
+    # No update to take the owner's language from: their stored prefs, for this task (it has its own context).
+    prefs.use(prefs.stored(garage.store, command.tg_id))
     car = garage.find_car(command.tg_id, command.vin)
     if car is None:  # the car was unlinked meanwhile: nothing to report on
         garage.forget_command(command.tg_id, command.vin)
@@ -306,7 +309,7 @@ def handlers() -> list:
                 MessageHandler(SECRET_TEXT, newest_prompt(FLOW, receive_answer, secret=True), block=False)
             ],
             ASK_REMEMBER: [CallbackQueryHandler(remember, pattern=f"^{keyboards.REMEMBER}:")],
-            ConversationHandler.TIMEOUT: [TypeHandler(Update, answer_timeout)],
+            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, answer_timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel_unlock)],
         conversation_timeout=ANSWER_WAIT_SECONDS,

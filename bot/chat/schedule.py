@@ -43,6 +43,7 @@ from bot.chat.common import (
     user_id,
 )
 from bot.chat.remote import run_service
+from bot.chat.settings import locale_handler
 from bot.store import StoredVehicle
 
 FLOW = "schedule_time"
@@ -313,7 +314,7 @@ def handlers() -> list:
                 MessageHandler(filters.TEXT & ~filters.COMMAND, newest_prompt(FLOW, receive_time)),
                 CallbackQueryHandler(press_while_asking, pattern=pattern),
             ],
-            ConversationHandler.TIMEOUT: [TypeHandler(Update, time_timeout)],
+            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, time_timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel_time)],
         conversation_timeout=TIME_WAIT_SECONDS,

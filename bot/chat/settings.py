@@ -44,7 +44,8 @@ CLOCKS = (24, 12)
 
 def locale_handler() -> TypeHandler:
     """Runs before everything else: the sender's prefs for this update, and their Telegram language kept for
-    what the bot sends them without an update (pushes)."""
+    what the bot sends them without an update (pushes). First in every conversation's TIMEOUT state too: a
+    timeout runs as a job, whose context may be another update's."""
     return TypeHandler(Update, use_sender_prefs)
 
 
@@ -186,7 +187,7 @@ def handlers() -> list:
                 MessageHandler(filters.TEXT & ~filters.COMMAND, newest_prompt(FLOW, receive_zone)),
                 CallbackQueryHandler(press_while_asking, pattern=pattern),
             ],
-            ConversationHandler.TIMEOUT: [TypeHandler(Update, zone_timeout)],
+            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, zone_timeout)],
         },
         fallbacks=[CommandHandler("cancel", cancel_zone)],
         conversation_timeout=ZONE_WAIT_SECONDS,

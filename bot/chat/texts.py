@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
+
+from babel import Locale
 
 from bot.alerts import Alert, AlertKind, AlertPrefs
 from bot.bmw.models import (
@@ -22,6 +24,7 @@ from bot.bmw.models import (
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.chat import prefs
+from bot.chat.i18n import Msg, Plural, tr
 from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
 
@@ -51,173 +54,184 @@ REMOTE_ACTIONS: tuple[RemoteAction, ...] = (
     RemoteAction(
         ServiceType.DOOR_LOCK,
         "doorLock",
-        name="Lock",
-        done="🔒 {car} is locked.",
+        name=Msg("Lock"),
+        done=Msg("🔒 {car} is locked."),
         code="lock",
-        button="🔒 Lock",
+        button=Msg("🔒 Lock"),
         command="lock",
-        describe="Lock the doors",
+        describe=Msg("Lock the doors"),
     ),
     RemoteAction(
         ServiceType.DOOR_UNLOCK,
         "doorUnlock",
-        name="Unlock",
-        done="🔓 {car} is unlocked.",
+        name=Msg("Unlock"),
+        done=Msg("🔓 {car} is unlocked."),
         code="unl",
-        button="🔓 Unlock",
+        button=Msg("🔓 Unlock"),
         command="unlock",
-        describe="Unlock the doors (asks first)",
+        describe=Msg("Unlock the doors (asks first)"),
         asks_first=True,
     ),
     RemoteAction(
         ServiceType.CLIMATE_NOW,
         "climateNow",
-        name="Climate",
-        done="❄️ Climate control is running in {car}.",
+        name=Msg("Climate"),
+        done=Msg("❄️ Climate control is running in {car}."),
         code="clim",
-        button="❄️ Climate",
+        button=Msg("❄️ Climate"),
         command="climate",
-        describe="Start climate control",
+        describe=Msg("Start climate control"),
     ),
     RemoteAction(
         ServiceType.CHARGE_NOW,
         "chargeNow",
-        name="Charge now",
-        done="⚡ {car} has started charging.",
+        name=Msg("Charge now"),
+        done=Msg("⚡ {car} has started charging."),
         code="chg",
-        button="⚡ Charge",
+        button=Msg("⚡ Charge"),
         command="charge",
-        describe="Start charging now",
+        describe=Msg("Start charging now"),
     ),
     RemoteAction(
         ServiceType.LIGHT_FLASH,
         "lightFlash",
-        name="Flash lights",
-        done="💡 {car} flashed its lights.",
+        name=Msg("Flash lights"),
+        done=Msg("💡 {car} flashed its lights."),
         code="flash",
-        button="💡 Flash",
+        button=Msg("💡 Flash"),
         command="flash",
-        describe="Flash the lights",
+        describe=Msg("Flash the lights"),
     ),
     RemoteAction(
         ServiceType.HORN_BLOW,
         "hornBlow",
-        name="Horn",
-        done="📯 {car} sounded its horn.",
+        name=Msg("Horn"),
+        done=Msg("📯 {car} sounded its horn."),
         code="horn",
-        button="📯 Horn",
+        button=Msg("📯 Horn"),
     ),
     RemoteAction(
         ServiceType.VEHICLE_FINDER,
         "vehicleFinder",
-        name="Find car",
-        done="📍 {car} reported where it is.",
+        name=Msg("Find car"),
+        done=Msg("📍 {car} reported where it is."),
         code="find",
-        button="🔎 Find",
+        button=Msg("🔎 Find"),
     ),
     # Sent by Save in /schedule (bot/chat/schedule.py), which has its own command and buttons.
     RemoteAction(
         ServiceType.CHARGING_CONTROL,
         "chargingControl",
-        name="Save charging schedule",
-        done="🗓 {car} took the new charging schedule.",
+        name=Msg("Save charging schedule"),
+        done=Msg("🗓 {car} took the new charging schedule."),
     ),
 )
 REMOTE_ACTION: dict[ServiceType, RemoteAction] = {action.service: action for action in REMOTE_ACTIONS}
 SERVICE_NAMES: dict[ServiceType, str] = {action.service: action.name for action in REMOTE_ACTIONS}
 
 COMMANDS: tuple[tuple[str, str], ...] = (
-    ("status", "Charge, range, doors and where the car is"),
+    ("status", Msg("Charge, range, doors and where the car is")),
     *((action.command, action.describe) for action in REMOTE_ACTIONS if action.command and action.describe),
-    ("map", "Range map: how far you can go"),
-    ("schedule", "Charging schedule: timers, window, mode"),
-    ("trips", "Last trip and statistics of all trips"),
-    ("destinations", "The car's last destinations"),
-    ("history", "Charging history: last charges, chart, CSV"),
-    ("cars", "Choose which car to use"),
-    ("notify", "Choose which charging messages you get"),
-    ("alerts", "Alerts: charge level, not charging, plug-in reminder, left open"),
-    ("settings", "Units, language, time zone, quiet hours"),
-    ("link", "Link your BMW ConnectedDrive account"),
-    ("unlink", "Remove your account and all its data"),
-    ("help", "What this bot can do"),
-    ("cancel", "Stop what we are doing"),
+    ("map", Msg("Range map: how far you can go")),
+    ("schedule", Msg("Charging schedule: timers, window, mode")),
+    ("trips", Msg("Last trip and statistics of all trips")),
+    ("destinations", Msg("The car's last destinations")),
+    ("history", Msg("Charging history: last charges, chart, CSV")),
+    ("cars", Msg("Choose which car to use")),
+    ("notify", Msg("Choose which charging messages you get")),
+    ("alerts", Msg("Alerts: charge level, not charging, plug-in reminder, left open")),
+    ("settings", Msg("Units, language, time zone, quiet hours")),
+    ("link", Msg("Link your BMW ConnectedDrive account")),
+    ("unlink", Msg("Remove your account and all its data")),
+    ("help", Msg("What this bot can do")),
+    ("cancel", Msg("Stop what we are doing")),
 )
 
-START = (
+START = Msg(
     "Hi {name}! I show your BMW i3's charge and range, lock and unlock it, start climate and charging, "
     "and tell you when charging has finished.\n\n{next_step}"
 )
-START_UNLINKED = "First, link your BMW ConnectedDrive account with /link."
-START_LINKED = "Your account is linked: try /status."
-ALERTS_TIMING = (
+START_UNLINKED = Msg("First, link your BMW ConnectedDrive account with /link.")
+START_LINKED = Msg("Your account is linked: try /status.")
+ALERTS_TIMING = Msg(
     "I check alerts whenever I look at a car: every minute while it is plugged in, otherwise every "
     '15 minutes, so an alert "after N minutes" can come up to 15 minutes later.'
 )
-HELP = (
-    "Here is what I can do:\n"
-    + "\n".join(f"/{name} — {text}" for name, text in COMMANDS)
-    + "\n\n📎 Send me a location or a place, and I'll offer to send it to your car's navigation."
-    + f"\n\n🔔 {ALERTS_TIMING}"
-)
-NOT_ALLOWED = "Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id})."
-UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
-DONT_UNDERSTAND = "I didn't understand that. Try /status, or /help for everything I can do."
-SOMETHING_WRONG = "⚠️ Something went wrong on my side; please try again."
-EDITED_IGNORED = "I only act on new messages; please send it again instead of editing."
-CANCELLED = "OK, cancelled."
-YES = "Yes"
-NO = "No"
-NOTHING_TO_CANCEL = "There is nothing to cancel."
-STALE_BUTTON = "This button is no longer valid."
-BUSY = "Just a moment…"
-PRIVATE_ONLY = "🔒 Accounts and cars only in a private chat with me: tap below."
-PRIVATE_CHAT_BUTTON = "💬 Open a private chat"
-DELETE_SECRET_YOURSELF = (
+HELP = Msg("Here is what I can do:")
+HELP_PLACES = Msg("📎 Send me a location or a place, and I'll offer to send it to your car's navigation.")
+NOT_ALLOWED = Msg("Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id}).")
+UNKNOWN_COMMAND = Msg("I don't know that command. /help lists what I can do.")
+DONT_UNDERSTAND = Msg("I didn't understand that. Try /status, or /help for everything I can do.")
+SOMETHING_WRONG = Msg("⚠️ Something went wrong on my side; please try again.")
+EDITED_IGNORED = Msg("I only act on new messages; please send it again instead of editing.")
+CANCELLED = Msg("OK, cancelled.")
+YES = Msg("Yes")
+NO = Msg("No")
+NOTHING_TO_CANCEL = Msg("There is nothing to cancel.")
+STALE_BUTTON = Msg("This button is no longer valid.")
+BUSY = Msg("Just a moment…")
+PRIVATE_ONLY = Msg("🔒 Accounts and cars only in a private chat with me: tap below.")
+PRIVATE_CHAT_BUTTON = Msg("💬 Open a private chat")
+THERE = Msg("there")  # "Hi there!" to a user without a first name
+DELETE_SECRET_YOURSELF = Msg(
     "⚠️ I could not delete your message, and it holds a secret: please delete it yourself now."
 )
 
 
 def plain(text: str) -> str:
     """What one of these HTML texts shows, for the places Telegram shows as plain text: buttons, toasts."""
-    return unescape(text)
+    return unescape(tr(text))
+
+
+def joined(parts: Iterable[str], separator: str = "\n") -> str:
+    """Lines (or list items) in the user's language: a sentence among them as it is is translated too."""
+    return separator.join(map(tr, parts))
 
 
 def start(first_name: str | None, linked: bool) -> str:
     next_step = START_LINKED if linked else START_UNLINKED
-    return START.format(name=escape(first_name or "there"), next_step=next_step)
+    return START.format(name=escape(first_name) if first_name else THERE, next_step=next_step)
+
+
+def help_text() -> str:
+    commands = joined(f"/{name} — {text}" for name, text in COMMANDS)
+    return joined([HELP, commands, "", HELP_PLACES, "", f"🔔 {ALERTS_TIMING}"])
 
 
 # Linking
-LINK_REPLACE = "You have linked {username}. Link another account instead? Its data here will be removed."
-LINK_ANOTHER = "Yes, link another"
-KEEP_IT = "No, keep it"
-LINK_KEEP = "OK, your account stays linked."
-LINK_REGION = "Where is your ConnectedDrive account registered?"
-REGION_NAMES = {"rest_of_world": "Europe / Rest of World", "usa": "USA (and Canada)", "china": "China"}
-LINK_EMAIL = "Your ConnectedDrive e-mail address?"
-LINK_EMAIL_INVALID = "That doesn't look like an e-mail address; please send it again, or /cancel."
-LINK_PASSWORD = "And your ConnectedDrive password? I delete your message as soon as I have read it."
-LINK_CHECKING = "Checking with BMW…"
-LINK_WRONG_PASSWORD = (
+LINK_REPLACE = Msg("You have linked {username}. Link another account instead? Its data here will be removed.")
+LINK_ANOTHER = Msg("Yes, link another")
+KEEP_IT = Msg("No, keep it")
+LINK_KEEP = Msg("OK, your account stays linked.")
+LINK_REGION = Msg("Where is your ConnectedDrive account registered?")
+REGION_NAMES = {
+    "rest_of_world": Msg("Europe / Rest of World"),
+    "usa": Msg("USA (and Canada)"),
+    "china": Msg("China"),
+}
+LINK_EMAIL = Msg("Your ConnectedDrive e-mail address?")
+LINK_EMAIL_INVALID = Msg("That doesn't look like an e-mail address; please send it again, or /cancel.")
+LINK_PASSWORD = Msg("And your ConnectedDrive password? I delete your message as soon as I have read it.")
+LINK_CHECKING = Msg("Checking with BMW…")
+LINK_WRONG_PASSWORD = Msg(
     "BMW did not accept that e-mail or password; nothing was stored. Send the password again, or /cancel."
 )
-LINK_FAILED = "I could not link your account: {reason} Nothing was stored. Try /link again later."
-LINK_NO_CARS = "BMW accepted the login but lists no cars on this account; nothing was stored."
-LINK_DONE = "Linked! I found:\n{cars}\n\nTry /status."
-LINK_TIMEOUT = "Linking timed out; start again with /link when you are ready."
-LINK_COOL_DOWN = "🔒 Too many failed logins; to protect the account, please try /link again in {wait}."
-PASSWORD_REFUSED = "🔑 BMW no longer accepts your password for {email}; please /link again."
-PASSWORD_REFUSED_PUSH = (
+LINK_FAILED = Msg("I could not link your account: {reason} Nothing was stored. Try /link again later.")
+LINK_NO_CARS = Msg("BMW accepted the login but lists no cars on this account; nothing was stored.")
+LINK_DONE = Msg("Linked! I found:\n{cars}\n\nTry /status.")
+LINK_TIMEOUT = Msg("Linking timed out; start again with /link when you are ready.")
+LINK_COOL_DOWN = Msg("🔒 Too many failed logins; to protect the account, please try /link again in {wait}.")
+PASSWORD_REFUSED = Msg("🔑 BMW no longer accepts your password for {email}; please /link again.")
+PASSWORD_REFUSED_PUSH = Msg(
     "🔑 BMW no longer accepts your password for {email}, so I have stopped checking your cars and won't "
     "send charging messages. Please /link again."
 )
-CARDATA_RELINK_PUSH = (
+CARDATA_RELINK_PUSH = Msg(
     "🔑 BMW CarData no longer accepts the link to your car (unused for two weeks, or revoked), so I receive "
     "nothing from it and won't send charging messages. Please /link again."
 )
-NOT_LINKED = "You have not linked a BMW account yet: use /link."
-LINK_PASSWORD_TOO_LONG = (
+NOT_LINKED = Msg("You have not linked a BMW account yet: use /link.")
+LINK_PASSWORD_TOO_LONG = Msg(
     "That is longer than any password BMW takes (at most {limit} characters); please send it again, "
     "or /cancel."
 )
@@ -232,22 +246,22 @@ def link_failed(reason: str) -> str:
 
 
 # Cars
-PICK_CAR = "Which car?"
-OTHER_CAR = "🚗 Other car"
-CAR_SELECTED = "Now using {car}."
-UNLINK_ASK = "Remove your BMW account, its tokens, answers and every setting from this bot?"
-REMOVE_EVERYTHING = "Yes, remove everything"
-UNLINK_DONE = "Done: your account and all its data are gone. /link to start again."
-UNLINK_KEPT = "OK, nothing was removed."
+PICK_CAR = Msg("Which car?")
+OTHER_CAR = Msg("🚗 Other car")
+CAR_SELECTED = Msg("Now using {car}.")
+UNLINK_ASK = Msg("Remove your BMW account, its tokens, answers and every setting from this bot?")
+REMOVE_EVERYTHING = Msg("Yes, remove everything")
+UNLINK_DONE = Msg("Done: your account and all its data are gone. /link to start again.")
+UNLINK_KEPT = Msg("OK, nothing was removed.")
 
 # Status
-REFRESH_BUTTON = "🔄 Refresh"
-STATUS_BUTTON = "🔄 Status"
-LOCATION_BUTTON = "📍 Location"
-UPDATING = "Asking {car} for its status…"
-LOCATING = "Asking {car} where it is…"
-NO_POSITION = "not shared"
-IMPOSSIBLE_POSITION = "unknown: BMW sent coordinates that are no place on Earth"
+REFRESH_BUTTON = Msg("🔄 Refresh")
+STATUS_BUTTON = Msg("🔄 Status")
+LOCATION_BUTTON = Msg("📍 Location")
+UPDATING = Msg("Asking {car} for its status…")
+LOCATING = Msg("Asking {car} where it is…")
+NO_POSITION = Msg("not shared")
+IMPOSSIBLE_POSITION = Msg("unknown: BMW sent coordinates that are no place on Earth")
 
 
 def where(position: CarPosition | None) -> str:
@@ -262,53 +276,53 @@ def no_location(car: StoredVehicle, position: CarPosition | None) -> str:
 
 
 # A read BMW is slow to answer: the placeholder's second line, then the verdict
-STILL_WAITING = "{waiting}\n⏳ Still waiting for BMW…"
-NOT_ANSWERING = "⌛ BMW is not answering; try again in a few minutes."
+STILL_WAITING = Msg("{waiting}\n⏳ Still waiting for BMW…")
+NOT_ANSWERING = Msg("⌛ BMW is not answering; try again in a few minutes.")
 
 # Remote commands
 PROGRESS: dict[str, str] = {
-    "SENDING": "sending to BMW…",
-    ExecutionState.INITIATED: "BMW has the request…",
-    ExecutionState.PENDING: "waking the car…",
-    ExecutionState.DELIVERED: "the car has it…",
+    "SENDING": Msg("sending to BMW…"),
+    ExecutionState.INITIATED: Msg("BMW has the request…"),
+    ExecutionState.PENDING: Msg("waking the car…"),
+    ExecutionState.DELIVERED: Msg("the car has it…"),
 }
-PROGRESS_WAITING = "waiting for the car…"
+PROGRESS_WAITING = Msg("waiting for the car…")
 PROGRESS_LINE = "{name} — {car}: {step}"
-SERVICE_NOT_EXECUTED = "⚠️ {name}: {car} did not carry it out."
-SERVICE_TIMED_OUT = "⌛ {name}: {car} did not answer in time. It may still carry it out; check /status."
-SERVICE_INTERRUPTED = (
+SERVICE_NOT_EXECUTED = Msg("⚠️ {name}: {car} did not carry it out.")
+SERVICE_TIMED_OUT = Msg("⌛ {name}: {car} did not answer in time. It may still carry it out; check /status.")
+SERVICE_INTERRUPTED = Msg(
     "⏹ {name}: the bot is restarting. The command reached BMW, but I can't wait for {car}'s answer; "
     "check /status in a minute."
 )
-SERVICE_OUTCOME_UNKNOWN = (
+SERVICE_OUTCOME_UNKNOWN = Msg(
     "❔ {name}: the bot restarted while {car} was on it, and BMW no longer tells how it ended. "
     "Check /status before you send it again."
 )
-SERVICE_FAILED = "⚠️ {name} failed: {reason}"
-SERVICE_UNSUPPORTED = "{car} does not support that."
-SERVICE_UNSUPPORTED_SOME_CAR = "The car does not support that."
-COMMAND_IN_PROGRESS = "{car} is still busy with the previous command; please wait for it."
-COMMAND_IN_PROGRESS_SOME_CAR = "The car is still busy with the previous command; please wait for it."
-TOO_MANY_COMMANDS = "That's a lot of commands; please wait {seconds} s before the next one."
-UNLOCK_ASK = "Unlock {car}? Make sure you can see it."
-UNLOCK_EXPIRED = "This unlock confirmation has expired; ask again with /unlock."
-UNLOCK_CANCELLED = "OK, {car} stays locked."
-UNLOCK_CANCELLED_SOME_CAR = "OK, the car stays locked."
-YES_UNLOCK = "🔓 Yes, unlock"
-ANSWER_ASK = (
+SERVICE_FAILED = Msg("⚠️ {name} failed: {reason}")
+SERVICE_UNSUPPORTED = Msg("{car} does not support that.")
+SERVICE_UNSUPPORTED_SOME_CAR = Msg("The car does not support that.")
+COMMAND_IN_PROGRESS = Msg("{car} is still busy with the previous command; please wait for it.")
+COMMAND_IN_PROGRESS_SOME_CAR = Msg("The car is still busy with the previous command; please wait for it.")
+TOO_MANY_COMMANDS = Msg("That's a lot of commands; please wait {seconds} s before the next one.")
+UNLOCK_ASK = Msg("Unlock {car}? Make sure you can see it.")
+UNLOCK_EXPIRED = Msg("This unlock confirmation has expired; ask again with /unlock.")
+UNLOCK_CANCELLED = Msg("OK, {car} stays locked.")
+UNLOCK_CANCELLED_SOME_CAR = Msg("OK, the car stays locked.")
+YES_UNLOCK = Msg("🔓 Yes, unlock")
+ANSWER_ASK = Msg(
     "BMW wants the answer to your account's security question to unlock {car}. Send it now "
     "(I delete your message right away), or /cancel."
 )
-ANSWER_WRONG = "BMW did not accept that security answer; it was not stored. Try /unlock again."
-ANSWER_TOO_LONG = (
+ANSWER_WRONG = Msg("BMW did not accept that security answer; it was not stored. Try /unlock again.")
+ANSWER_TOO_LONG = Msg(
     "That is longer than any security answer BMW takes (at most {limit} characters); it was not used. "
     "Try /unlock again."
 )
-ANSWER_REMEMBER = "Remember the security answer (encrypted) so I don't have to ask next time?"
-YES_REMEMBER = "Yes, remember"
-ANSWER_REMEMBERED = "Saved, encrypted. /unlink removes it."
-ANSWER_NOT_REMEMBERED = "OK, I won't keep it."
-ANSWER_TIMEOUT = "I didn't get the security answer in time; ask again with /unlock."
+ANSWER_REMEMBER = Msg("Remember the security answer (encrypted) so I don't have to ask next time?")
+YES_REMEMBER = Msg("Yes, remember")
+ANSWER_REMEMBERED = Msg("Saved, encrypted. /unlink removes it.")
+ANSWER_NOT_REMEMBERED = Msg("OK, I won't keep it.")
+ANSWER_TIMEOUT = Msg("I didn't get the security answer in time; ask again with /unlock.")
 
 BMW_TROUBLE = "⚠️ {reason}"
 
@@ -337,7 +351,7 @@ def car_label(car: StoredVehicle) -> str:
 
 
 def cars_list(cars: list[StoredVehicle]) -> str:
-    return "\n".join(f"• {car_label(car)}" for car in cars)
+    return joined(f"• {car_label(car)}" for car in cars)
 
 
 def link_cool_down(seconds: float) -> str:
@@ -348,10 +362,10 @@ def password_refused(email: str, *, push: bool = False) -> str:
     return (PASSWORD_REFUSED_PUSH if push else PASSWORD_REFUSED).format(email=escape(email))
 
 
-AGO_UNKNOWN = "unknown"
-JUST_NOW = "just now"
-HOURS_MINUTES = "{hours} h {minutes:02d} min"
-MINUTES = "{minutes} min"
+AGO_UNKNOWN = Msg("unknown")
+JUST_NOW = Msg("just now")
+HOURS_MINUTES = Msg("{hours} h {minutes:02d} min")
+MINUTES = Msg("{minutes} min")
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -369,7 +383,7 @@ def _at(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 def _words(value: str | None) -> str:
-    return value.replace("_", " ").lower() if value else "unknown"
+    return value.replace("_", " ").lower() if value else tr(AGO_UNKNOWN)
 
 
 def _km(value: float | None, miles: float | None = None) -> str:
@@ -383,33 +397,33 @@ def _duration(minutes: int | float) -> str:
 
 
 OPEN_NAMES = {
-    "doorDriverFront": "driver's door",
-    "doorDriverRear": "rear left door",
-    "doorPassengerFront": "passenger door",
-    "doorPassengerRear": "rear right door",
-    "windowDriverFront": "driver's window",
-    "windowDriverRear": "rear left window",
-    "windowPassengerFront": "passenger window",
-    "windowPassengerRear": "rear right window",
-    "sunroof": "sunroof",
-    "trunk": "trunk",
-    "hood": "hood",
+    "doorDriverFront": Msg("driver's door"),
+    "doorDriverRear": Msg("rear left door"),
+    "doorPassengerFront": Msg("passenger door"),
+    "doorPassengerRear": Msg("rear right door"),
+    "windowDriverFront": Msg("driver's window"),
+    "windowDriverRear": Msg("rear left window"),
+    "windowPassengerFront": Msg("passenger window"),
+    "windowPassengerRear": Msg("rear right window"),
+    "sunroof": Msg("sunroof"),
+    "trunk": Msg("trunk"),
+    "hood": Msg("hood"),
 }
-LOCK_STATES = {"SECURED": "🔒 secured", "LOCKED": "🔒 locked", "UNLOCKED": "🔓 unlocked"}
+LOCK_STATES = {"SECURED": Msg("🔒 secured"), "LOCKED": Msg("🔒 locked"), "UNLOCKED": Msg("🔓 unlocked")}
 STATUS_TITLE = "<b>{car}</b>"
-STATUS_CHARGE = "🔋 {charge} · {range} electric"
-STATUS_FUEL = "⛽ {range} on fuel"
-STATUS_FUEL_LITRES = "⛽ {range} on fuel ({litres} l)"
-STATUS_CHARGING = "⚡ charging"
-STATUS_CHARGING_LEFT = "⚡ charging, {left} left"
-STATUS_PLUGGED_IN = "🔌 plugged in, {state}"
-STATUS_NOT_PLUGGED_IN = "🔌 not plugged in"
+STATUS_CHARGE = Msg("🔋 {charge} · {range} electric")
+STATUS_FUEL = Msg("⛽ {range} on fuel")
+STATUS_FUEL_LITRES = Msg("⛽ {range} on fuel ({litres} l)")
+STATUS_CHARGING = Msg("⚡ charging")
+STATUS_CHARGING_LEFT = Msg("⚡ charging, {left} left")
+STATUS_PLUGGED_IN = Msg("🔌 plugged in, {state}")
+STATUS_NOT_PLUGGED_IN = Msg("🔌 not plugged in")
 STATUS_OTHER_LOCK = "🔐 {state}"
-STATUS_OPEN = "🚪 open: {items}"
-STATUS_ALL_CLOSED = "🚪 all doors and windows closed"
+STATUS_OPEN = Msg("🚪 open: {items}")
+STATUS_ALL_CLOSED = Msg("🚪 all doors and windows closed")
 STATUS_MILEAGE = "🛣 {distance}"
 STATUS_POSITION = "📍 {where}"
-STATUS_UPDATED = "🕒 updated {ago}{at}"
+STATUS_UPDATED = Msg("🕒 updated {ago}{at}")
 
 
 def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
@@ -436,12 +450,12 @@ def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str
     lines.append(LOCK_STATES.get(s.lock_state or "", other_lock))
     if s.open_items is not None:  # unknown for cars that do not say which door is open
         open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-        lines.append(STATUS_OPEN.format(items=", ".join(open_items)) if open_items else STATUS_ALL_CLOSED)
+        lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
     if s.mileage_km is not None:
         lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
     lines.append(STATUS_POSITION.format(where=where(s.position)))
     lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
-    return "\n".join(lines)
+    return joined(lines)
 
 
 def progress(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
@@ -459,17 +473,17 @@ def outcome(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
 
 
 # Range map
-MAP_BUTTON = "🗺 Range map"
-RANGE_ESTIMATE_BUTTON = "🗺 Range (estimate)"
-MAP_DRAWING = "Drawing the range map…"
-MAP_LOADING = "Drawing the range map of {car}…"
-MAP_UNAVAILABLE = "BMW has no range map for {car} right now."
-MAP_NO_BASE = "\n(The street map could not be loaded; showing the range on a plain background.)"
+MAP_BUTTON = Msg("🗺 Range map")
+RANGE_ESTIMATE_BUTTON = Msg("🗺 Range (estimate)")
+MAP_DRAWING = Msg("Drawing the range map…")
+MAP_LOADING = Msg("Drawing the range map of {car}…")
+MAP_UNAVAILABLE = Msg("BMW has no range map for {car} right now.")
+MAP_NO_BASE = Msg("\n(The street map could not be loaded; showing the range on a plain background.)")
 MODE_NAMES = {"ECO_PRO_PLUS": "ECO PRO+", "ECO_PRO": "ECO PRO", "COMFORT": "COMFORT"}
-MAP_TITLE = "🗺 <b>Range of {car}</b>"
+MAP_TITLE = Msg("🗺 <b>Range of {car}</b>")
 MAP_LEGEND = "{colour}: {mode}"
 MAP_LEGEND_REACH = "{colour}: {mode} ≈ {reach}"
-MAP_THE_CAR = "🔴 the car"
+MAP_THE_CAR = Msg("🔴 the car")
 MAP_IMPOSSIBLE_POSITION = "📍 {where}"
 
 
@@ -478,7 +492,7 @@ def map_unavailable(car: StoredVehicle, position: CarPosition | None) -> str:
     lines = [MAP_UNAVAILABLE.format(car=car_label(car))]
     if position is not None and position.impossible:
         lines.append(MAP_IMPOSSIBLE_POSITION.format(where=IMPOSSIBLE_POSITION))
-    return "\n".join(lines)
+    return joined(lines)
 
 
 def map_caption(
@@ -499,38 +513,38 @@ def map_caption(
     lines.append(MAP_THE_CAR)
     if position is not None and position.impossible:
         lines.append(MAP_IMPOSSIBLE_POSITION.format(where=IMPOSSIBLE_POSITION))
-    return "\n".join(lines) + ("" if base_map else MAP_NO_BASE)
+    return joined(lines) + ("" if base_map else tr(MAP_NO_BASE))
 
 
 # Charge pushes and /notify
-NOTIFY_ASK = "🔔 Which messages should I send you about charging? Tap one to switch it on or off."
+NOTIFY_ASK = Msg("🔔 Which messages should I send you about charging? Tap one to switch it on or off.")
 NOTIFY_LABELS = {
-    "finished": "Charge finished",
-    "started": "Charging started",
-    "interrupted": "Charging interrupted",
+    "finished": Msg("Charge finished"),
+    "started": Msg("Charging started"),
+    "interrupted": Msg("Charging interrupted"),
 }
 NOTIFY_SWITCHED = "{label}: {state}"
 CHARGE_HEADLINES = {
-    "started": "⚡ {car} started charging.",
-    "full": "🔋 {car} has finished charging.",
-    "early": "🔌 {car} stopped charging before it was full.",
-    "error": "⚠️ {car} stopped charging with an error.",
-    "interrupted": "⚠️ Charging of {car} was interrupted.",
+    "started": Msg("⚡ {car} started charging."),
+    "full": Msg("🔋 {car} has finished charging."),
+    "early": Msg("🔌 {car} stopped charging before it was full."),
+    "error": Msg("⚠️ {car} stopped charging with an error."),
+    "interrupted": Msg("⚠️ Charging of {car} was interrupted."),
 }
-PUSH_CHARGE = "🔋 {soc} · {range} electric"
-PUSH_CHARGE_FROM = "🔋 {start} % → {soc} · {range} electric"
-PUSH_TO_FULL = "⏳ about {duration} to full"
-PUSH_CHARGED_FOR = "⏱ charged for {duration}"
-PUSH_END_REASON = "ℹ️ {reason}"
+PUSH_CHARGE = Msg("🔋 {soc} · {range} electric")
+PUSH_CHARGE_FROM = Msg("🔋 {start} % → {soc} · {range} electric")
+PUSH_TO_FULL = Msg("⏳ about {duration} to full")
+PUSH_CHARGED_FOR = Msg("⏱ charged for {duration}")
+PUSH_END_REASON = Msg("ℹ️ {reason}")
 GOAL_REACHED = "CHARGING_GOAL_REACHED"
 END_REASONS = {
-    GOAL_REACHED: "charge goal reached",
-    "CONNECTOR_REMOVAL": "the cable was unplugged",
-    "END_REQUESTED_BY_DRIVER": "stopped by the driver",
+    GOAL_REACHED: Msg("charge goal reached"),
+    "CONNECTOR_REMOVAL": Msg("the cable was unplugged"),
+    "END_REQUESTED_BY_DRIVER": Msg("stopped by the driver"),
 }
 
 
-ON, OFF = "on", "off"
+ON, OFF = Msg("on"), Msg("off")
 
 
 def on_off(on: bool) -> str:
@@ -561,62 +575,62 @@ def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
         stale = reason == GOAL_REACHED and notice.kind != "full"
         if reason in END_REASONS and not stale:
             lines.append(PUSH_END_REASON.format(reason=END_REASONS[reason]))
-    return "\n".join(lines)
+    return joined(lines)
 
 
 # Charging schedule
-SCHEDULE_LOADING = "Reading the charging schedule of {car}…"
-SCHEDULE_UNSUPPORTED = "{car} has no charging schedule that can be set remotely."
-SCHEDULE_NONE = "{car} reports no charging schedule."
-SCHEDULE_UNSAVED = "✏️ Changed here only: press 💾 Save to send it to the car."
-SCHEDULE_SENDING = "📤 Sending this schedule to the car…"
-SCHEDULE_SAVED = "✅ The car has this schedule."
-SCHEDULE_DISCARDED = "Changes discarded; the car keeps this schedule."
-SCHEDULE_UNCHANGED = "Nothing has changed yet."
-SCHEDULE_ASK_TIME = "Send the {what} as HH:MM (for example 07:45), or /cancel."
-SCHEDULE_BAD_TIME = "That is not a time. Send it as HH:MM, for example 07:45, or /cancel."
-SCHEDULE_TIME_SET = "OK, {what}: {time}. Press 💾 Save on the schedule above to send it to the car."
-SCHEDULE_CLOSED = "That schedule is no longer open; show it again with /schedule."
-SCHEDULE_TIME_TIMEOUT = "I stopped waiting for the time; the schedule above is still open."
-DEPARTURE_OF = "departure time of {timer}"
-WINDOW_START = "start of the charging window"
-WINDOW_END = "end of the charging window"
-SCHEDULE_KINDS = {"weeklyPlanner": "weekly planner", "twoTimesTimer": "two departure timers"}
+SCHEDULE_LOADING = Msg("Reading the charging schedule of {car}…")
+SCHEDULE_UNSUPPORTED = Msg("{car} has no charging schedule that can be set remotely.")
+SCHEDULE_NONE = Msg("{car} reports no charging schedule.")
+SCHEDULE_UNSAVED = Msg("✏️ Changed here only: press 💾 Save to send it to the car.")
+SCHEDULE_SENDING = Msg("📤 Sending this schedule to the car…")
+SCHEDULE_SAVED = Msg("✅ The car has this schedule.")
+SCHEDULE_DISCARDED = Msg("Changes discarded; the car keeps this schedule.")
+SCHEDULE_UNCHANGED = Msg("Nothing has changed yet.")
+SCHEDULE_ASK_TIME = Msg("Send the {what} as HH:MM (for example 07:45), or /cancel.")
+SCHEDULE_BAD_TIME = Msg("That is not a time. Send it as HH:MM, for example 07:45, or /cancel.")
+SCHEDULE_TIME_SET = Msg("OK, {what}: {time}. Press 💾 Save on the schedule above to send it to the car.")
+SCHEDULE_CLOSED = Msg("That schedule is no longer open; show it again with /schedule.")
+SCHEDULE_TIME_TIMEOUT = Msg("I stopped waiting for the time; the schedule above is still open.")
+DEPARTURE_OF = Msg("departure time of {timer}")
+WINDOW_START = Msg("start of the charging window")
+WINDOW_END = Msg("end of the charging window")
+SCHEDULE_KINDS = {"weeklyPlanner": Msg("weekly planner"), "twoTimesTimer": Msg("two departure timers")}
 CHARGING_MODES = {
-    "IMMEDIATE_CHARGING": "as soon as it is plugged in",
-    "DELAYED_CHARGING": "delayed, to be ready for departure",
+    "IMMEDIATE_CHARGING": Msg("as soon as it is plugged in"),
+    "DELAYED_CHARGING": Msg("delayed, to be ready for departure"),
 }
-MODE_SHORT = {"IMMEDIATE_CHARGING": "immediate", "DELAYED_CHARGING": "delayed"}
+MODE_SHORT = {"IMMEDIATE_CHARGING": Msg("immediate"), "DELAYED_CHARGING": Msg("delayed")}
 # Its buttons ({check} is a ✅ or ⬜)
 SWITCH_BUTTON = "{check} {name}"
 EDIT_BUTTON = "✏️ {name}"
-WINDOW_SWITCH = "{check} Window"
-WINDOW_EDIT = "✏️ Window"
-MODE_BUTTON = "🔁 Mode: {mode}"
-CLIMATIZATION_SWITCH = "{check} Climatization"
-EARLIER = "➖ {minutes} min"
-LATER = "➕ {minutes} min"
-SET_TIME = "⌨️ Set time"
+WINDOW_SWITCH = Msg("{check} Window")
+WINDOW_EDIT = Msg("✏️ Window")
+MODE_BUTTON = Msg("🔁 Mode: {mode}")
+CLIMATIZATION_SWITCH = Msg("{check} Climatization")
+EARLIER = Msg("➖ {minutes} min")
+LATER = Msg("➕ {minutes} min")
+SET_TIME = Msg("⌨️ Set time")
 # The window's start and end: earlier, later, type it
-WINDOW_START_BUTTONS = ("Start ➖ {minutes}", "Start ➕ {minutes}", "⌨️ Start")
-WINDOW_END_BUTTONS = ("End ➖ {minutes}", "End ➕ {minutes}", "⌨️ End")
-BACK = "⬅️ Back"
-SAVE = "💾 Save"
-DISCARD = "✖️ Discard"
+WINDOW_START_BUTTONS = (Msg("Start ➖ {minutes}"), Msg("Start ➕ {minutes}"), Msg("⌨️ Start"))
+WINDOW_END_BUTTONS = (Msg("End ➖ {minutes}"), Msg("End ➕ {minutes}"), Msg("⌨️ End"))
+BACK = Msg("⬅️ Back")
+SAVE = Msg("💾 Save")
+DISCARD = Msg("✖️ Discard")
 NO_TIME = "--:--"
-ONE_OFF_TIMER = "One-off timer"
-TIMER_NUMBER = "Timer {number}"
-NO_DAY = "no day"
-EVERY_DAY = "every day"
-SWITCH_ON = "✅ on"
-SWITCH_OFF = "⬜ off"
-SCHEDULE_TITLE = "🗓 <b>Charging schedule of {car}</b> ({kind})"
+ONE_OFF_TIMER = Msg("One-off timer")
+TIMER_NUMBER = Msg("Timer {number}")
+NO_DAY = Msg("no day")
+EVERY_DAY = Msg("every day")
+SWITCH_ON = Msg("✅ on")
+SWITCH_OFF = Msg("⬜ off")
+SCHEDULE_TITLE = Msg("🗓 <b>Charging schedule of {car}</b> ({kind})")
 SCHEDULE_TIMER = "{icon} {timer}: {when} · {switch}"
 SCHEDULE_TIMER_DAYS = "{icon} {timer}: {when} · {days} · {switch}"
-SCHEDULE_NO_WINDOW = "🌙 No preferred charging window"
-SCHEDULE_WINDOW = "{icon} Preferred charging window {span} · {switch}"
-SCHEDULE_MODE = "⚡ Charging {mode}"
-SCHEDULE_CLIMATIZATION = "❄️ Climatization for departure: {switch}"
+SCHEDULE_NO_WINDOW = Msg("🌙 No preferred charging window")
+SCHEDULE_WINDOW = Msg("{icon} Preferred charging window {span} · {switch}")
+SCHEDULE_MODE = Msg("⚡ Charging {mode}")
+SCHEDULE_CLIMATIZATION = Msg("❄️ Climatization for departure: {switch}")
 
 
 def timer_name(key: str) -> str:
@@ -628,7 +642,7 @@ def timer_name(key: str) -> str:
 
 
 def day_short(day: str) -> str:
-    return day[:3].title()
+    return prefs.weekday(WEEKDAYS.index(day))
 
 
 def days(weekdays: tuple[str, ...] | None) -> str:
@@ -678,38 +692,38 @@ def schedule(
     lines.append(SCHEDULE_CLIMATIZATION.format(switch=switch(profile.climatization_enabled)))
     if note:
         lines += ["", note]
-    return "\n".join(lines)
+    return joined(lines)
 
 
 # Trips and destinations
-TRIPS_LOADING = "Fetching the trip statistics of {car}…"
-TRIPS_UNSUPPORTED = "{car} does not share trip statistics."
-NO_LAST_TRIP = "No trip recorded yet."
-NO_ALL_TRIPS = "No statistics over all trips yet."
-DESTINATIONS_LOADING = "Fetching the last destinations of {car}…"
-DESTINATIONS_UNSUPPORTED = "{car} does not share its last destinations."
-NO_DESTINATIONS = "{car} has no recent destinations."
+TRIPS_LOADING = Msg("Fetching the trip statistics of {car}…")
+TRIPS_UNSUPPORTED = Msg("{car} does not share trip statistics.")
+NO_LAST_TRIP = Msg("No trip recorded yet.")
+NO_ALL_TRIPS = Msg("No statistics over all trips yet.")
+DESTINATIONS_LOADING = Msg("Fetching the last destinations of {car}…")
+DESTINATIONS_UNSUPPORTED = Msg("{car} does not share its last destinations.")
+NO_DESTINATIONS = Msg("{car} has no recent destinations.")
 KWH = "kWh"
-TRIPS_TITLE = "🛣 <b>Trips of {car}</b>"
-LAST_TRIP = "<b>Last trip</b>"
+TRIPS_TITLE = Msg("🛣 <b>Trips of {car}</b>")
+LAST_TRIP = Msg("<b>Last trip</b>")
 TRIP_DATE = "📅 {date}"
 TRIP_DISTANCE = "🚗 {distance}{took}{electric}"  # the next two, or nothing
-TRIP_TOOK = " in {duration}"
-TRIP_ELECTRIC = " · {ratio:.0f} % electric"
-TRIP_ENERGY = "⚡ {consumption} · ♻️ {recuperation} recuperated"
-TRIP_EFFICIENCY = "🌟 efficiency {percent:.0f} % {stars}"
+TRIP_TOOK = Msg(" in {duration}")
+TRIP_ELECTRIC = Msg(" · {ratio:.0f} % electric")
+TRIP_ENERGY = Msg("⚡ {consumption} · ♻️ {recuperation} recuperated")
+TRIP_EFFICIENCY = Msg("🌟 efficiency {percent:.0f} % {stars}")
 TRIP_FUEL = "⛽ {consumption}"
-ALL_TRIPS = "<b>All trips</b>, yours and the community's average"
-ALL_CONSUMPTION = "⚡ consumption {value}"
-ALL_RECUPERATION = "♻️ recuperation {value}"
-PER_CHARGE = "🔋 per charge {values}"  # the average, then the next two, comma-separated
-PER_CHARGE_BEST = "best {km}"
-PER_CHARGE_NOW = "this charge {km}"
-DRIVEN_ELECTRICALLY = "🛣 {distance} driven electrically"
-CO2_SAVED = "🌱 {kg} CO₂ saved"
-CO2_SAVED_GREEN = "🌱 {kg} CO₂ saved ({green} with green power)"
-VERSUS_COMMUNITY = "{yours} (community {community})"
-DESTINATIONS_TITLE = "🧭 <b>Last destinations of {car}</b>"
+ALL_TRIPS = Msg("<b>All trips</b>, yours and the community's average")
+ALL_CONSUMPTION = Msg("⚡ consumption {value}")
+ALL_RECUPERATION = Msg("♻️ recuperation {value}")
+PER_CHARGE = Msg("🔋 per charge {values}")  # the average, then the next two, comma-separated
+PER_CHARGE_BEST = Msg("best {km}")
+PER_CHARGE_NOW = Msg("this charge {km}")
+DRIVEN_ELECTRICALLY = Msg("🛣 {distance} driven electrically")
+CO2_SAVED = Msg("🌱 {kg} CO₂ saved")
+CO2_SAVED_GREEN = Msg("🌱 {kg} CO₂ saved ({green} with green power)")
+VERSUS_COMMUNITY = Msg("{yours} (community {community})")
+DESTINATIONS_TITLE = Msg("🧭 <b>Last destinations of {car}</b>")
 DESTINATION = "{number}. {where}"
 DESTINATION_DATED = "{number}. {where} · {date}"
 
@@ -762,7 +776,7 @@ def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> 
     lines += ["", ALL_TRIPS]
     if every is None:
         lines.append(NO_ALL_TRIPS)
-        return "\n".join(lines)
+        return joined(lines)
     lines.append(ALL_CONSUMPTION.format(value=_versus(every.avg_electric_consumption, _per_100)))
     lines.append(ALL_RECUPERATION.format(value=_versus(every.avg_recuperation, _per_100)))
     cycle = every.chargecycle_range
@@ -783,7 +797,7 @@ def trips(car: StoredVehicle, last: LastTrip | None, every: AllTrips | None) -> 
             lines.append(CO2_SAVED.format(kg=kg))
         else:
             lines.append(CO2_SAVED_GREEN.format(kg=kg, green=_num(green, "kg", 0)))
-    return "\n".join(lines)
+    return joined(lines)
 
 
 def _place_name(value: str) -> str:
@@ -804,17 +818,17 @@ def destinations(car: StoredVehicle, items: list[Destination]) -> str:
         else:
             date = prefs.date(item.created_at)
             lines.append(DESTINATION_DATED.format(number=number, where=where, date=date))
-    return "\n".join(lines)
+    return joined(lines)
 
 
 # Sending a place to the car
-POI_OFFER = "Send it to your car's navigation?"
-PLACE_UNNAMED = "📍 <b>Shared location</b>"
-POI_NO_CAR = "None of your cars can receive places from me."
-POI_UNSUPPORTED = "{car} cannot receive places from me."
-POI_SENDING = "Sending…"
-POI_SENT = "📍 Sent to {car}'s navigation."
-SEND_TO = "🚗 Send to {car}"
+POI_OFFER = Msg("Send it to your car's navigation?")
+PLACE_UNNAMED = Msg("📍 <b>Shared location</b>")
+POI_NO_CAR = Msg("None of your cars can receive places from me.")
+POI_UNSUPPORTED = Msg("{car} cannot receive places from me.")
+POI_SENDING = Msg("Sending…")
+POI_SENT = Msg("📍 Sent to {car}'s navigation.")
+SEND_TO = Msg("🚗 Send to {car}")
 
 
 def place(poi: Poi) -> str:
@@ -822,7 +836,7 @@ def place(poi: Poi) -> str:
     if poi.street:
         lines.append(escape(poi.street))
     lines.append(f"{poi.lat:.5f}, {poi.lon:.5f}")
-    return "\n".join([*lines, "", POI_OFFER])
+    return joined([*lines, "", POI_OFFER])
 
 
 def send_to(car: StoredVehicle) -> str:
@@ -830,33 +844,34 @@ def send_to(car: StoredVehicle) -> str:
 
 
 # Charging history
-HISTORY_NONE = (
+HISTORY_NONE = Msg(
     "📊 No charge of {car} recorded yet. I note every charge I see from now on, and /history shows them."
 )
-HISTORY_TITLE = "📊 <b>Charging history of {car}</b>"
-HISTORY_ESTIMATED = "≈ kWh estimated from the share of the battery charged and its usable capacity."
-HISTORY_CHART_CAPTION = "📊 {car}, last {days} days: ≈ {kwh:.1f} kWh in {charges}"
-HISTORY_CHART_ENERGY = "Energy charged per day, last {days} days (kWh, estimated)"
-HISTORY_CHART_SOC = "State of charge during the last charge"
-HISTORY_CHART_NO_SOC = "The car did not report its state of charge for this charge."
-HISTORY_CSV_BUTTON = "📄 CSV of all charges"
-HISTORY_CSV_CAPTION = "📄 {car}: all {charges} recorded"
+HISTORY_TITLE = Msg("📊 <b>Charging history of {car}</b>")
+HISTORY_ESTIMATED = Msg("≈ kWh estimated from the share of the battery charged and its usable capacity.")
+HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {charges}")
+HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
+HISTORY_CHART_SOC = Msg("State of charge during the last charge")
+HISTORY_CHART_NO_SOC = Msg("The car did not report its state of charge for this charge.")
+HISTORY_CSV_BUTTON = Msg("📄 CSV of all charges")
+HISTORY_CSV_CAPTION = Msg("📄 {car}: all {charges} recorded")
 SESSION_ENDINGS = {
-    "full": "🔋 full",
-    "complete": "🔋 complete",
-    "early": "🔌 stopped early",
-    "stopped": "🔌 stopped",
-    "interrupted": "⚠️ interrupted",
-    "error": "⚠️ error",
+    "full": Msg("🔋 full"),
+    "complete": Msg("🔋 complete"),
+    "early": Msg("🔌 stopped early"),
+    "stopped": Msg("🔌 stopped"),
+    "interrupted": Msg("⚠️ interrupted"),
+    "error": Msg("⚠️ error"),
 }
 
 
 def _session(session: ChargeSession) -> str:
-    when = f"{local(session.started_at):%d %b %H:%M}"
+    started = local(session.started_at)
+    when = f"{prefs.day_month(started)} {prefs.clock(started)}"
     start, end = session.soc_start, session.soc_end
     socs = "–" if start is None or end is None else f"{start:.0f}–{end:.0f} %"
     about = "" if session.source == BMW_HISTORY else "≈"  # BMW's own history measured it
-    kwh = "– kWh" if session.energy_kwh is None else f"{about}{session.energy_kwh:.1f} kWh"
+    kwh = f"– {KWH}" if session.energy_kwh is None else f"{about}{_num(session.energy_kwh, KWH)}"
     ending = SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))
     return f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))} · {ending}"
 
@@ -864,15 +879,20 @@ def _session(session: ChargeSession) -> str:
 def history(car: StoredVehicle, sessions: list[ChargeSession]) -> str:
     """The last sessions, newest first, one line each."""
     lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions)]
-    return "\n".join([*lines, "", HISTORY_ESTIMATED])
+    return joined([*lines, "", HISTORY_ESTIMATED])
+
+
+CHARGES = Plural("{n} charge", "{n} charges")
 
 
 def _charges(count: int) -> str:
-    return f"{count} charge" if count == 1 else f"{count} charges"
+    return CHARGES.format(count)
 
 
 def history_caption(car: StoredVehicle, days: int, kwh: float, count: int) -> str:
-    return HISTORY_CHART_CAPTION.format(car=car_label(car), days=days, kwh=kwh, charges=_charges(count))
+    return HISTORY_CHART_CAPTION.format(
+        car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count)
+    )
 
 
 def history_csv_caption(car: StoredVehicle, count: int) -> str:
@@ -880,33 +900,39 @@ def history_csv_caption(car: StoredVehicle, count: int) -> str:
 
 
 # Alerts: /alerts and the pushes
-ALERTS_ASK = (
+ALERTS_ASK = Msg(
     "🔔 <b>Alerts about your cars</b>\n{lines}\n\nTap an alert to switch it on or off, ➖ ➕ to change it.\n"
     "{timing}"
 )
 ALERT_NAMES = {
-    AlertKind.LEVEL: "Charge level",
-    AlertKind.STALL: "Not charging",
-    AlertKind.PLUG: "Plug-in reminder",
-    AlertKind.OPEN: "Left open",
+    AlertKind.LEVEL: Msg("Charge level"),
+    AlertKind.STALL: Msg("Not charging"),
+    AlertKind.PLUG: Msg("Plug-in reminder"),
+    AlertKind.OPEN: Msg("Left open"),
 }
 ALERT_LINES = {
-    AlertKind.LEVEL: "tell me when charging reaches {value} % (not when it started above)",
+    AlertKind.LEVEL: Msg("tell me when charging reaches {value} % (not when it started above)"),
     AlertKind.STALL: (
-        "plugged in but not charging for {value} min (not while the car waits for its charging window)"
+        Msg("plugged in but not charging for {value} min (not while the car waits for its charging window)")
     ),
-    AlertKind.PLUG: "at {time}, if the charge is below {value} % and the car is not plugged in",
-    AlertKind.OPEN: "unlocked, or a door or window open, {value} min after the car was parked",
+    AlertKind.PLUG: Msg("at {time}, if the charge is below {value} % and the car is not plugged in"),
+    AlertKind.OPEN: Msg("unlocked, or a door or window open, {value} min after the car was parked"),
 }
-ALERT_UNITS = {AlertKind.LEVEL: "%", AlertKind.STALL: "min", AlertKind.PLUG: "%", AlertKind.OPEN: "min"}
-ALERT_TIME_BUTTON = "🕘 {sign} {minutes} min"
+ALERT_UNITS = {
+    AlertKind.LEVEL: "%",
+    AlertKind.STALL: Msg("min"),
+    AlertKind.PLUG: "%",
+    AlertKind.OPEN: Msg("min"),
+}
+ALERT_TIME_BUTTON = Msg("🕘 {sign} {minutes} min")
 ALERT_PUSHES = {
-    AlertKind.LEVEL: "🔋 {car} has reached {soc} (your alert: {value} %).",
-    AlertKind.STALL: "🔌 {car} is plugged in but has not been charging for {value} min.",
-    AlertKind.PLUG: "🔌 Plug in {car}? It is at {soc}, below your {value} %, and not plugged in.",
-    AlertKind.OPEN: "⚠️ {car} has been parked for {value} min and is not closed up:",
+    AlertKind.LEVEL: Msg("🔋 {car} has reached {soc} (your alert: {value} %)."),
+    AlertKind.STALL: Msg("🔌 {car} is plugged in but has not been charging for {value} min."),
+    AlertKind.PLUG: Msg("🔌 Plug in {car}? It is at {soc}, below your {value} %, and not plugged in."),
+    AlertKind.OPEN: Msg("⚠️ {car} has been parked for {value} min and is not closed up:"),
 }
-ALERT_UNLOCKED = "🔓 unlocked"
+ALERT_UNLOCKED = Msg("🔓 unlocked")
+ALERT_AT = Msg(" at {time}")  # after the reminder's value: "20 % at 21:00"
 
 
 def _percent(value: float | None) -> str:
@@ -942,11 +968,11 @@ def alerts_menu(prefs: AlertPrefs) -> str:
         + ALERT_LINES[kind].format(value=alert_value(kind, prefs), time=clock_time(prefs.plug_minute))
         for kind in AlertKind
     ]
-    return ALERTS_ASK.format(lines="\n".join(lines), timing=ALERTS_TIMING)
+    return ALERTS_ASK.format(lines=joined(lines), timing=ALERTS_TIMING)
 
 
 def _alert_setting(kind: AlertKind, prefs: AlertPrefs) -> str:
-    when = f" at {clock_time(prefs.plug_minute)}" if kind is AlertKind.PLUG else ""
+    when = ALERT_AT.format(time=clock_time(prefs.plug_minute)) if kind is AlertKind.PLUG else ""
     return f"{alert_value(kind, prefs)} {ALERT_UNITS[kind]}{when}"
 
 
@@ -975,39 +1001,47 @@ def alert_push(car: StoredVehicle, alert: Alert) -> str:
             lines.append(ALERT_UNLOCKED)
         if alert.open_items:
             lines.append(
-                "🚪 open: " + ", ".join(OPEN_NAMES.get(item, escape(item)) for item in alert.open_items)
+                STATUS_OPEN.format(
+                    items=joined((OPEN_NAMES.get(item, escape(item)) for item in alert.open_items), ", ")
+                )
             )
     elif alert.kind is AlertKind.STALL:
         lines.append(f"🔋 {_percent(alert.soc)}")
-    return "\n".join(lines)
+    return joined(lines)
 
 
 # Settings
-SETTINGS_TITLE = "⚙️ <b>Your settings</b>"
-SETTINGS_UNITS = "📏 Distances in {unit}, {clock} clock"
-UNIT_NAMES = {"km": "kilometres", "mi": "miles"}
-CLOCK_NAMES = {24: "24-hour", 12: "12-hour"}
-SETTINGS_LANGUAGE = "🗣 Language: {language}"
-LANGUAGE_NAMES = {"en": "English", "de": "Deutsch"}
-SETTINGS_ZONE = "🌍 Time zone: {zone} (now {time})"
-SETTINGS_SERVER_ZONE = "the server's, {zone}"
-SETTINGS_QUIET_ON = "🌙 Quiet hours {start}–{end}: what I send on my own (charging news) arrives silently"
-SETTINGS_QUIET_OFF = "🔔 Quiet hours: off"
-SETTINGS_NOTE = "Tap to change; it applies at once. Until you choose, units and language follow Telegram's."
-SETTINGS_SAVED = "Saved"
-ZONE_PICK = "🌍 Which time zone? Tap one, or type its name."
-ZONE_SERVER = "🖥 The server's"
-ZONE_TYPE = "⌨️ Type a name"
-ZONE_ASK = "Send the name of your time zone, for example Europe/Berlin or America/New_York, or /cancel."
-ZONE_UNKNOWN = (
+SETTINGS_TITLE = Msg("⚙️ <b>Your settings</b>")
+SETTINGS_UNITS = Msg("📏 Distances in {unit}, {clock} clock")
+UNIT_BUTTONS = {"km": "km", "mi": Msg("miles")}
+UNIT_NAMES = {"km": Msg("kilometres"), "mi": Msg("miles")}
+CLOCK_NAMES = {24: Msg("24-hour"), 12: Msg("12-hour")}
+SETTINGS_LANGUAGE = Msg("🗣 Language: {language}")
+# Each language in its own words (Babel's), as a language menu shows them: "Deutsch" for everyone.
+LANGUAGE_NAMES = {code: Locale(code).get_display_name() or code for code in prefs.LANGUAGES}
+SETTINGS_ZONE = Msg("🌍 Time zone: {zone} (now {time})")
+SETTINGS_SERVER_ZONE = Msg("the server's, {zone}")
+SETTINGS_QUIET_ON = Msg(
+    "🌙 Quiet hours {start}–{end}: what I send on my own (charging news) arrives silently"
+)
+SETTINGS_QUIET_OFF = Msg("🔔 Quiet hours: off")
+SETTINGS_NOTE = Msg(
+    "Tap to change; it applies at once. Until you choose, units and language follow Telegram's."
+)
+SETTINGS_SAVED = Msg("Saved")
+ZONE_PICK = Msg("🌍 Which time zone? Tap one, or type its name.")
+ZONE_SERVER = Msg("🖥 The server's")
+ZONE_TYPE = Msg("⌨️ Type a name")
+ZONE_ASK = Msg("Send the name of your time zone, for example Europe/Berlin or America/New_York, or /cancel.")
+ZONE_UNKNOWN = Msg(
     "I don't know a time zone called “{name}”. Send a name like Europe/Berlin or America/New_York, "
     "or /cancel."
 )
-ZONE_SET = "OK, your time zone is {zone}."
-ZONE_TIMEOUT = "I stopped waiting for the time zone; /settings shows your settings."
-BACK = "⬅️ Back"
-QUIET_BUTTON = "Quiet hours"
-QUIET_EDGES = {"start": "🌙 Start", "end": "☀️ End"}
+ZONE_SET = Msg("OK, your time zone is {zone}.")
+ZONE_TIMEOUT = Msg("I stopped waiting for the time zone; /settings shows your settings.")
+BACK = Msg("⬅️ Back")
+QUIET_BUTTON = Msg("Quiet hours")
+QUIET_EDGES = {"start": Msg("🌙 Start"), "end": Msg("☀️ End")}
 
 
 def zone_name(zone: object) -> str:
@@ -1030,7 +1064,7 @@ def settings(p: prefs.Prefs, now: datetime) -> str:
     else:
         start, end = (prefs.minutes_of_day(edge) for edge in p.quiet)
         lines.append(SETTINGS_QUIET_ON.format(start=start, end=end))
-    return "\n".join([*lines, "", SETTINGS_NOTE])
+    return joined([*lines, "", SETTINGS_NOTE])
 
 
 def zone_unknown(name: str) -> str:

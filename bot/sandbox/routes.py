@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.sandbox.methods import MESSAGE_METHODS, BotApiMethods
 from bot.sandbox.params import ApiError, Params, read_params
-from bot.sandbox.state import ApiCall, Fault, SandboxState
+from bot.sandbox.state import DEFAULT_LANGUAGE_CODE, ApiCall, Fault, SandboxState
 
 if TYPE_CHECKING:
     from bot.sandbox.server import BotApiServer
@@ -187,16 +187,19 @@ class _Http:
         )
 
     async def _sandbox_bot(self, request: Request) -> Response:
-        """The bot as its users see it: name and command menu (the chat page's header and Menu)."""
+        """The bot as its users see it: name and command menu (the chat page's header and Menu). As in
+        Telegram, `?language_code=` gets the menu the bot set for that language, else its default one."""
+        language = request.query_params.get("language_code", "").partition("-")[0].lower()
         with self._state.lock:
             bot = self._state.bots.get(request.path_params["token"])
             if bot is None:
                 return JSONResponse({"error": "no bot with this token"}, status_code=404)
+            commands = bot.commands.get(("default", language)) or bot.commands.get(("default", ""), [])
             return JSONResponse(
                 {
                     "first_name": bot.user["first_name"],
                     "username": bot.user["username"],
-                    "commands": bot.commands.get(("default", ""), []),
+                    "commands": commands,
                 }
             )
 
@@ -238,7 +241,11 @@ class _Http:
             with self._state.lock:
                 if body.get("first_name") or user_id not in self._state.bot(token).users:
                     self._server.register_user(
-                        token, user_id, str(body.get("first_name") or "Alice"), body.get("username")
+                        token,
+                        user_id,
+                        str(body.get("first_name") or "Alice"),
+                        body.get("username"),
+                        str(body.get("language_code") or DEFAULT_LANGUAGE_CODE),
                     )
                 return JSONResponse(action(token, user_id, body))
         except (KeyError, TypeError, ValueError) as error:  # KeyError first: it is also a LookupError

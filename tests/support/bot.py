@@ -31,6 +31,7 @@ from bot.bmw.simulator import (
     DEFAULT_REX_VIN,
     DEFAULT_USERNAME,
 )
+from bot.chat import prefs, texts
 from bot.config import Settings, load_settings
 from bot.sandbox.driver import SandboxUser
 
@@ -145,20 +146,27 @@ async def link(
     password: str = DEFAULT_PASSWORD,
     *,
     both_backends: bool = False,
+    language: str = "en",
 ) -> None:
-    """Walk the /link conversation to the end, as a person would; `both_backends`: the bot first asks which
-    (CAR_BACKENDS offers both), and the i Remote API is chosen."""
+    """Walk the /link conversation to the end, as a person who reads `language` would; `both_backends`: the
+    bot first asks which (CAR_BACKENDS offers both), and the i Remote API is chosen."""
     user.send("/link")
     if both_backends:
-        question = await user.wait_for_bot_message("How should I reach your BMW?")
-        user.press(question, "i Remote API")
-    region = await user.wait_for_bot_message("Where is your ConnectedDrive account registered")
-    user.press(region, "Europe")
-    await user.wait_for_bot_message("e-mail address")
+        question = await user.wait_for_bot_message(said(texts.LINK_BACKEND, language).partition("\n")[0])
+        user.press(question, said(texts.BACKEND_BUTTONS["iremote"], language))
+    region = await user.wait_for_bot_message(said(texts.LINK_REGION, language))
+    user.press(region, said(texts.REGION_NAMES["rest_of_world"], language))
+    await user.wait_for_bot_message(said(texts.LINK_EMAIL, language))
     user.send(username)
-    await user.wait_for_bot_message("password")
+    await user.wait_for_bot_message(said(texts.LINK_PASSWORD, language))
     user.send(password)
-    await user.wait_for_bot_message("Linked!")
+    await user.wait_for_bot_message(said(texts.LINK_DONE, language).partition("\n")[0])
+
+
+def said(text: str, language: str = "en") -> str:
+    """A sentence of texts.py as a user of `language` reads it (HTML as text), placeholders still in."""
+    with prefs.using(prefs.Prefs(language=language, locale=language)):
+        return texts.plain(text)
 
 
 def process_database(tmp_path: Path) -> Path:

@@ -1,5 +1,6 @@
 // The sandbox's chat page: one Telegram user talking to the bot through the /_sandbox/ routes.
-// Open /_sandbox/<token>/chat; ?user=<id>&name=<first name> picks who you are (default 1001, Alex).
+// Open /_sandbox/<token>/chat; ?user=<id>&name=<first name> picks who you are (default 1001, Alex), and
+// ?lang=<language code> the language your Telegram app reports (default: the browser's).
 "use strict";
 
 (() => {
@@ -14,6 +15,7 @@
   const query = new URLSearchParams(location.search);
   const userId = Number.parseInt(query.get("user") || "1001", 10);
   const firstName = query.get("name") || "Alex";
+  const languageCode = query.get("lang") || navigator.language || "en";
   const root = `/_sandbox/${encodeURIComponent(token)}`;
   const userRoot = `${root}/users/${userId}`;
 
@@ -40,7 +42,7 @@
       : {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ ...body, first_name: firstName }),
+        body: JSON.stringify({ ...body, first_name: firstName, language_code: languageCode }),
       };
     const response = await fetch(path, options);
     const data = await response.json();
@@ -302,7 +304,7 @@
 
   async function loadBot() {
     try {
-      const bot = await call(`${root}/bot`);
+      const bot = await call(`${root}/bot?language_code=${encodeURIComponent(languageCode)}`);
       $("bot-name").textContent = bot.first_name;
       $("bot-sub").textContent = `@${bot.username} · sandbox chat`;
       const commands = $("commands");

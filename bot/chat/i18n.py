@@ -1,0 +1,239 @@
+"""The texts in the user's language: gettext catalogues, read and checked with Babel.
+
+English is the source language. Every sentence in bot/chat/texts.py is a `Msg` (or a `Plural`), its English
+the msgid; bot/locale/<language>/LC_MESSAGES/bot.po holds its translation. A Msg translates itself into the
+current user's language (bot/chat/prefs.py) when it is formatted (`.format()`, an f-string); one sent as it
+is goes through `tr` where texts leave the bot (say, edit, answer, buttons, captions, pushes). Only a Msg is
+ever looked up: a formatted text, a name or a BMW string passes unchanged.
+
+The catalogues are compiled in memory when first used: no binary file in the repository. A new sentence:
+`python -m bot i18n update` adds its msgid to every catalogue, untranslated (a reworded one comes as a fuzzy
+guess); fill in its msgstr; `python -m bot i18n check` (and tests/test_i18n.py) lists what is still missing.
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import io
+import re
+from collections.abc import Iterable
+from functools import cache
+from pathlib import Path
+from string import Formatter
+from typing import Any
+
+from babel import Locale
+from babel.messages.catalog import Catalog, Message
+from babel.messages.extract import extract
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+from babel.support import Translations
+
+from bot.chat import prefs
+
+DOMAIN = "bot"
+ROOT = Path(__file__).resolve().parents[2]
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
+TEXTS = Path(__file__).resolve().with_name("texts.py")
+# Babel's extraction keywords: Msg("...") and Plural("... {n} ...", "... {n} ...").
+KEYWORDS: dict[str, Any] = {"Msg": None, "Plural": (1, 2)}
+_NULL = gettext.NullTranslations()
+
+
+class Msg(str):
+    """An English sentence of texts.py, translated into the current user's language wherever it is formatted;
+    as a `str` it is the English itself (the msgid)."""
+
+    __slots__ = ()
+
+    def translated(self) -> str:
+        # A plain str: formatting it must not come back here.
+        return str(translations(prefs.current().language).gettext(str(self)))
+
+    def format(self, *args: object, **kwargs: object) -> str:
+        return self.translated().format(*args, **kwargs)
+
+    def __format__(self, spec: str) -> str:
+        return format(self.translated(), spec)
+
+
+class Plural:
+    """A sentence with a count, "{n}" in both forms: the form the current language uses for n."""
+
+    __slots__ = ("plural", "singular")
+
+    def __init__(self, singular: str, plural: str) -> None:
+        self.singular, self.plural = singular, plural
+
+    def format(self, n: int, **kwargs: object) -> str:
+        language = prefs.current().language
+        return str(translations(language).ngettext(self.singular, self.plural, n)).format(n=n, **kwargs)
+
+
+def tr(text: str) -> str:
+    """`text` in the current user's language if it is one of texts.py's sentences as it is, else unchanged."""
+    return text.translated() if isinstance(text, Msg) else text
+
+
+def po_path(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+@cache
+def translations(language: str) -> gettext.NullTranslations:
+    """The language's catalogue, compiled in memory (fuzzy entries left out: they await review); English,
+    and a language without a catalogue, as the msgids."""
+    path = po_path(language)
+    if language == prefs.LANGUAGES[0] or not path.exists():
+        return _NULL
+    with path.open("rb") as po:
+        catalog = read_po(po, locale=language, domain=DOMAIN)
+    mo = io.BytesIO()
+    write_mo(mo, catalog)
+    mo.seek(0)
+    return Translations(mo, domain=DOMAIN)
+
+
+# Keeping the catalogues complete -------------------------------------------------------------------------
+
+
+def extracted() -> Catalog:
+    """Every msgid of texts.py, in the order they appear there, as Babel extracts them."""
+    template = Catalog(domain=DOMAIN, project="bmw-telegram-bot", charset="utf-8")
+    with TEXTS.open("rb") as source:
+        for line, message, comments, context in extract("python", source, KEYWORDS):
+            template.add(
+                message, locations=[(_relative(TEXTS), line)], auto_comments=comments, context=context
+            )
+    return template
+
+
+def update() -> list[Path]:
+    """Bring every catalogue in line with texts.py: new msgids untranslated, reworded ones as fuzzy guesses,
+    gone ones dropped. Returns the files written."""
+    template = extracted()
+    written = []
+    for language in prefs.LANGUAGES[1:]:
+        path = po_path(language)
+        if path.exists():
+            with path.open("rb") as po:
+                catalog = read_po(po, locale=language, domain=DOMAIN)
+        else:
+            catalog = Catalog(
+                locale=language,
+                domain=DOMAIN,
+                header_comment=f"# The bot's texts in {Locale(language).english_name}: see bot/chat/i18n.py.",
+                project="bmw-telegram-bot",
+                charset="utf-8",
+                fuzzy=False,
+            )
+        catalog.update(template, update_creation_date=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as po:
+            # Without locations: moving a sentence in texts.py changes nothing here.
+            write_po(po, catalog, width=110, no_location=True, ignore_obsolete=True, include_previous=True)
+        written.append(path)
+    translations.cache_clear()
+    return written
+
+
+def problems() -> list[str]:
+    """What keeps a language from saying everything texts.py says, one line each: sentences not marked as
+    Msg, and per catalogue msgids missing, fuzzy, or with other placeholders or HTML tags than the English."""
+    found = [f"texts.py:{line}: {text!r} is not marked: wrap it in Msg(...)" for line, text in unmarked()]
+    template = extracted()
+    for language in prefs.LANGUAGES[1:]:
+        path = po_path(language)
+        catalog = Catalog(locale=language)
+        if path.exists():
+            with path.open("rb") as po:
+                catalog = read_po(po, locale=language, domain=DOMAIN)
+        for message in template:
+            if message.id:
+                problem = _problem(message, catalog.get(message.id))
+                if problem:
+                    found.append(f"{_relative(path)}: {problem}: {_forms(message.id)[0]!r}")
+    return found
+
+
+def _problem(english: Message, translated: Message | None) -> str | None:
+    if translated is None:
+        return "missing"
+    forms = _forms(translated.string)
+    if not all(forms):
+        return "not translated"
+    if translated.fuzzy:
+        return "fuzzy (check it, then remove the fuzzy flag)"
+    if any(_shape(form) != _shape(_forms(english.id)[-1]) for form in forms):
+        return "placeholders or HTML tags differ"
+    return None
+
+
+_TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+
+
+def _shape(text: str) -> tuple[list[str], list[str]]:
+    """A text's {placeholders} (with their format specs) and HTML tags, sorted: a translation keeps both."""
+    fields = sorted(f"{name}:{spec}" for _, name, spec, _ in Formatter().parse(text) if name is not None)
+    return fields, sorted(_TAG.findall(text))
+
+
+def _forms(text: str | Iterable[str] | None) -> list[str]:
+    """A msgid or msgstr as its forms: one, or singular and plural (several in a translation)."""
+    return [text] if isinstance(text, str) else list(text or [""])
+
+
+def _relative(path: Path) -> str:
+    """A path as the repository names it (bot/chat/texts.py)."""
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+# Words users read, as plain literals in texts.py: a sentence needs letters and, to tell it from an API key
+# ("doorDriverFront") or a code ("lock"), a space or a capital in front.
+_SENTENCE = re.compile(r"[^\W\d_]{2}")
+_PLACEHOLDERS_AND_TAGS = re.compile(r"\{[^}]*\}|<[^>]*>")
+
+
+def unmarked() -> list[tuple[int, str]]:
+    """String literals of texts.py that read like a sentence but are no Msg or Plural: they would stay
+    English. Docstrings, dict keys, RemoteAction's codes and format specs are no sentences."""
+    tree = ast.parse(TEXTS.read_text(encoding="utf-8"))
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in KEYWORDS:
+            skip.update(id(child) for child in ast.walk(node))
+        elif isinstance(node, ast.Dict):
+            skip.update(id(key) for key in node.keys if key is not None)
+        elif isinstance(node, ast.FormattedValue) and node.format_spec is not None:
+            skip.update(id(child) for child in ast.walk(node.format_spec))
+        elif isinstance(node, ast.Call):
+            skip.update(id(arg) for arg in _codes(node))
+        elif isinstance(node, ast.Compare | ast.Raise):  # codes compared; errors for developers
+            skip.update(id(child) for child in ast.walk(node))
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr):
+            skip.add(id(body[0].value))  # a docstring
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in skip
+        and _SENTENCE.search(_PLACEHOLDERS_AND_TAGS.sub("", node.value))
+        and not node.value.isupper()  # a name like "BMW" or "ECO PRO+"
+        and (" " in node.value.strip() or node.value[:1].isupper())
+    ]
+
+
+_CODE_METHODS = frozenset({"get", "removeprefix", "replace", "startswith"})
+
+
+def _codes(call: ast.Call) -> list[ast.expr]:
+    """A call's literal arguments that are codes, not words: a RemoteAction row's service, capability,
+    callback code and command, and what str methods take on API values."""
+    if isinstance(call.func, ast.Name) and call.func.id == "RemoteAction":
+        return [*call.args, *(kw.value for kw in call.keywords if kw.arg in ("code", "command"))]
+    if isinstance(call.func, ast.Attribute) and call.func.attr in _CODE_METHODS:
+        return [*call.args, *(kw.value for kw in call.keywords)]
+    return []

@@ -1,0 +1,190 @@
+"""English and German: every sentence of bot/chat/texts.py has its German in the gettext catalogue, and a
+user reads the bot in their language (Telegram's, or the one chosen in /settings), pushes and menus too."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bot.chat import i18n, prefs, texts
+from bot.chat import settings as user_settings
+from bot.chat.i18n import tr
+from tests.support.bot import BEV_VIN, fast_client, link, running_bot
+from tests.support.watcher import Cycles
+
+GERMAN = prefs.Prefs(language="de", locale="de")
+
+
+def test_every_sentence_has_a_german_translation_with_the_same_placeholders_and_tags():
+    assert i18n.problems() == []
+
+
+def test_the_check_names_what_a_new_sentence_still_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """What the lead sees after merging a branch with new sentences: an unmarked one, a missing translation
+    and a broken one are named; `update` adds the missing one untranslated; its German makes it pass."""
+    source = tmp_path / "texts.py"
+    source.write_text(
+        i18n.TEXTS.read_text(encoding="utf-8")
+        + '\nNEW = Msg("🆕 A new sentence for <b>{car}</b>.")\nPLAIN = "Forgot to mark this one."\n',
+        encoding="utf-8",
+    )
+    shutil.copytree(i18n.LOCALE_DIR, tmp_path / "locale")
+    po = tmp_path / "locale" / "de" / "LC_MESSAGES" / "bot.po"
+    po.write_text(
+        po.read_text(encoding="utf-8").replace('msgstr "🔒 {car} ist verriegelt."', 'msgstr "🔒 {auto} zu."'),
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "TEXTS", source)
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locale")
+    monkeypatch.setattr(i18n, "ROOT", tmp_path)
+
+    found = i18n.problems()
+    assert len(found) == 3, found
+    assert "'Forgot to mark this one.' is not marked: wrap it in Msg(...)" in found[0]
+    assert "locale/de/LC_MESSAGES/bot.po: placeholders or HTML tags differ: '🔒 {car} is locked.'" in found
+    assert "locale/de/LC_MESSAGES/bot.po: missing: '🆕 A new sentence for <b>{car}</b>.'" in found
+
+    i18n.update()
+    assert (
+        "locale/de/LC_MESSAGES/bot.po: not translated: '🆕 A new sentence for <b>{car}</b>.'"
+        in i18n.problems()
+    )
+    text = po.read_text(encoding="utf-8")
+    translated = text.replace(
+        'msgid "🆕 A new sentence for <b>{car}</b>."\nmsgstr ""',
+        'msgid "🆕 A new sentence for <b>{car}</b>."\nmsgstr "🆕 Ein neuer Satz für <b>{car}</b>."',
+    ).replace('msgstr "🔒 {auto} zu."', 'msgstr "🔒 {car} ist verriegelt."')
+    assert translated != text
+    po.write_text(translated, encoding="utf-8")
+    assert [p for p in i18n.problems() if "is not marked" not in p] == []
+    i18n.translations.cache_clear()  # the copied catalogue must not stay in the cache
+
+
+def test_only_the_sentences_of_texts_are_translated_and_counts_take_the_right_form():
+    with prefs.using(GERMAN):
+        assert tr(texts.YES) == "Ja" and tr("Yes") == "Yes"  # a user's "Yes" stays theirs
+        assert texts.CHARGES.format(1) == "1 Ladevorgang" and texts.CHARGES.format(3) == "3 Ladevorgänge"
+        assert f"{texts.SWITCH_ON}" == "✅ an" and texts.plain(texts.YES_UNLOCK) == "🔓 Ja, entriegeln"
+    assert tr(texts.YES) == "Yes"  # outside the block: English again
+    assert texts.CHARGES.format(1) == "1 charge" and texts.CHARGES.format(3) == "3 charges"
+
+
+# What each language's user must read, and what the other language's would (it must not show up).
+SEEN = {
+    "de": {
+        "start": "Hallo Hans!",
+        "help": "Das kann ich:",
+        "help_line": "/lock — Türen verriegeln",
+        "status": "aktualisiert",
+        "electric": "km elektrisch",
+        "buttons": ("🔄 Aktualisieren", "🔒 Verriegeln", "🔓 Entriegeln", "🗺 Reichweitenkarte"),
+        "progress": "Verriegeln — ",
+        "done": "ist verriegelt.",
+        "push": "ist fertig geladen.",
+        "push_buttons": ("🔄 Status", "🗺 Reichweitenkarte"),
+    },
+    "en": {
+        "start": "Hi Hans!",
+        "help": "Here is what I can do:",
+        "help_line": "/lock — Lock the doors",
+        "status": "updated",
+        "electric": "km electric",
+        "buttons": ("🔄 Refresh", "🔒 Lock", "🔓 Unlock", "🗺 Range map"),
+        "progress": "Lock — ",
+        "done": "is locked.",
+        "push": "has finished charging.",
+        "push_buttons": ("🔄 Status", "🗺 Range map"),
+    },
+}
+
+
+@pytest.mark.parametrize(("language_code", "language"), [("de-DE", "de"), ("en", "en")])
+async def test_a_user_reads_the_bot_in_their_telegram_language(
+    bot, sandbox, simulator, language_code: str, language: str
+):
+    seen, other = SEEN[language], SEEN["en" if language == "de" else "de"]
+    cycle = Cycles()
+    simulator.set_status(BEV_VIN, doorLockState="UNLOCKED", chargingLevelHv=90)
+    hans = sandbox.user(1301, "Hans", language_code=language_code)
+    hans.send("/start")
+    await hans.wait_for_bot_message(seen["start"])
+    hans.send("/help")
+    assert seen["help_line"] in (await hans.wait_for_bot_message(seen["help"])).text
+    await link(hans, language=language)
+    await cycle(bot)
+
+    hans.send("/status")
+    status = await hans.wait_for_bot_message(seen["status"])
+    assert seen["electric"] in status.text and other["electric"] not in status.text
+    labels = [button.text for row in status.buttons for button in row]
+    assert all(label in labels for label in seen["buttons"]), labels
+
+    hans.press(status, seen["buttons"][1])
+    progress = await hans.wait_for_bot_message(seen["progress"])
+    simulator.advance(60)
+    done = await hans.wait_for_bot_message(seen["done"])
+    assert done.message_id == progress.message_id
+
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)
+    simulator.advance(15 * 60)
+    await cycle(bot)
+    push = await hans.wait_for_bot_message(seen["push"])
+    assert "90 % → 100 %" in push.text
+    assert [button.text for row in push.buttons for button in row] == list(seen["push_buttons"])
+    for message in hans.bot_messages:  # nothing in the other language on the way
+        assert other["help"] not in (message.text or "") and other["done"] not in (message.text or "")
+
+
+async def test_choosing_a_language_in_settings_changes_the_next_message_at_once(bot, sandbox):
+    alice = sandbox.user(1302)  # Telegram says "en"
+    alice.send("/settings")
+    menu = await alice.wait_for_bot_message("Your settings")
+    alice.press(menu, "Deutsch")
+    await alice.wait_for(lambda u: "Deine Einstellungen" in u.now(menu).text)
+    shown = alice.now(menu)
+    assert "🗣 Sprache: Deutsch" in shown.text
+    assert "✅ Deutsch" in [button.text for row in shown.buttons for button in row]
+    alice.send("/help")
+    await alice.wait_for_bot_message("Das kann ich:")
+    alice.send("/nonsense")
+    await alice.wait_for_bot_message("Diesen Befehl kenne ich nicht.")
+
+    alice.press(menu, "English")
+    await alice.wait_for(lambda u: "Your settings" in u.now(menu).text)
+    alice.send("/help")
+    await alice.wait_for_bot_message("Here is what I can do:")
+
+
+async def test_the_command_menu_is_set_in_english_and_in_german(bot, bot_api, bot_api_url):
+    english = bot_api.commands(bot_api.token)
+    german = bot_api.commands(bot_api.token, language_code="de")
+    assert {"command": "lock", "description": "Lock the doors"} in english
+    assert {"command": "lock", "description": "Türen verriegeln"} in german
+    assert [c["command"] for c in german] == [c["command"] for c in english]
+    # The demo page's Menu shows the list of the language its user's Telegram app reports.
+    async with httpx.AsyncClient(base_url=bot_api_url) as client:
+        page_de = (
+            await client.get(f"/_sandbox/{bot_api.token}/bot", params={"language_code": "de-AT"})
+        ).json()
+        page_en = (await client.get(f"/_sandbox/{bot_api.token}/bot", params={"language_code": "fr"})).json()
+    assert page_de["commands"] == german and page_en["commands"] == english
+
+
+async def test_a_conversation_that_times_out_says_so_in_the_users_language(
+    bot_settings, sandbox, simulator_url, monkeypatch: pytest.MonkeyPatch
+):
+    """A timeout runs on the JobQueue, without the update's prefs: it takes the user's language itself."""
+    monkeypatch.setattr(user_settings, "ZONE_WAIT_SECONDS", 0.5)
+    hans = sandbox.user(1303, "Hans", language_code="de")
+    async with running_bot(bot_settings, fast_client(simulator_url)):
+        hans.send("/settings")
+        menu = await hans.wait_for_bot_message("Deine Einstellungen")
+        hans.press(menu, "🌍")
+        await hans.wait_for(lambda u: "Welche Zeitzone?" in u.now(menu).text)
+        hans.press(menu, "Namen eingeben")
+        await hans.wait_for_bot_message("Schick mir den Namen deiner Zeitzone")
+        await hans.wait_for_bot_message("Ich warte nicht mehr auf die Zeitzone")
