@@ -100,7 +100,7 @@ def _first_question(context: Context) -> tuple[str, InlineKeyboardMarkup | None,
 def _backend_question(context: Context, name: str) -> tuple[str, InlineKeyboardMarkup | None, int]:
     if name == CARDATA:
         prompt(context, FLOW)  # the client id is typed next
-        return texts.CARDATA_STEPS, None, CLIENT_ID
+        return texts.cardata_steps(), None, CLIENT_ID
     return texts.LINK_REGION, keyboards.regions(), REGION
 
 

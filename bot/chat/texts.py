@@ -1072,20 +1072,20 @@ def zone_unknown(name: str) -> str:
 
 
 # Linking: which backend, and BMW CarData's device flow
-LINK_BACKEND = (
+LINK_BACKEND = Msg(
     "How should I reach your BMW?\n\n"
     "<b>BMW CarData</b>: BMW's official service for cars sold in the EU. Read-only: status, position and "
     "charging messages; no lock, climate or other remote commands.\n"
     "<b>i Remote API</b>: full remote control, for older ConnectedDrive accounts that still have it."
 )
 BACKEND_BUTTONS = {
-    "cardata": "BMW CarData (official, EU, read-only)",
-    "iremote": "i Remote API (full remote control)",
+    "cardata": Msg("BMW CarData (official, EU, read-only)"),
+    "iremote": Msg("i Remote API (full remote control)"),
 }
 CARDATA_PORTAL_URL = "https://www.bmw.de/de-de/mybmw/vehicle-overview"
-CARDATA_STEPS = (
+CARDATA_STEPS = Msg(
     "Linking with <b>BMW CarData</b> needs a one-time setup in the "
-    f'<a href="{CARDATA_PORTAL_URL}">MyBMW portal</a>:\n'
+    '<a href="{portal}">MyBMW portal</a>:\n'
     "1. Choose your car, then <i>BMW CarData</i> → <i>Create CarData client</i>.\n"
     "2. Subscribe the client to <i>CarData API</i> and <i>CarData Stream</i> (if the portal complains, "
     "wait half a minute and try again).\n"
@@ -1093,39 +1093,43 @@ CARDATA_STEPS = (
     "location and doors.\n"
     "4. Send me the client's <b>client id</b>. I delete your message as soon as I have read it."
 )
-CARDATA_CLIENT_ID_INVALID = (
+CARDATA_CLIENT_ID_INVALID = Msg(
     "That doesn't look like a CarData client id (letters, digits and dashes, as the portal shows it); "
     "please send it again, or /cancel."
 )
-CARDATA_STARTING = "Asking BMW for a login code…"
-CARDATA_START_FAILED = "BMW did not start the login: {reason} Send the client id again, or /cancel."
-CARDATA_WAITING = (
+CARDATA_STARTING = Msg("Asking BMW for a login code…")
+CARDATA_START_FAILED = Msg("BMW did not start the login: {reason} Send the client id again, or /cancel.")
+CARDATA_WAITING = Msg(
     "🔑 Open the BMW login below, sign in to your MyBMW account and confirm the code "
     "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until} UTC)."
 )
-CARDATA_OPEN_BUTTON = "🔗 Open the BMW login"
-CARDATA_COPY_BUTTON = "📋 Copy the code {code}"
-CARDATA_APPROVED = "✅ Approved. Setting up the data stream of your cars…"
-CARDATA_EXPIRED = "⌛ The code expired before it was confirmed; nothing was stored."
-CARDATA_RETRY_BUTTON = "🔄 Try again"
-CARDATA_DENIED = "🚫 The login was declined at BMW; nothing was stored. /link to start again."
-CARDATA_GRANT_REFUSED = (
+CARDATA_OPEN_BUTTON = Msg("🔗 Open the BMW login")
+CARDATA_COPY_BUTTON = Msg("📋 Copy the code {code}")
+CARDATA_APPROVED = Msg("✅ Approved. Setting up the data stream of your cars…")
+CARDATA_EXPIRED = Msg("⌛ The code expired before it was confirmed; nothing was stored.")
+CARDATA_RETRY_BUTTON = Msg("🔄 Try again")
+CARDATA_DENIED = Msg("🚫 The login was declined at BMW; nothing was stored. /link to start again.")
+CARDATA_GRANT_REFUSED = Msg(
     "⚠️ BMW refused the login (it sometimes does, even after a confirmation); nothing was stored."
 )
-CARDATA_CLIENT_REFUSED = (
+CARDATA_CLIENT_REFUSED = Msg(
     "⚠️ BMW refused this client id: check that it is subscribed to CarData API and CarData Stream in the "
     "MyBMW portal, then /link again. Nothing was stored."
 )
-CARDATA_LINK_FAILED = "⚠️ I could not finish the link: {reason} Nothing was kept. /link to try again."
-CARDATA_NO_CARS = (
+CARDATA_LINK_FAILED = Msg("⚠️ I could not finish the link: {reason} Nothing was kept. /link to try again.")
+CARDATA_NO_CARS = Msg(
     "BMW confirmed the login, but no car is mapped to this account as its PRIMARY user, so CarData gives "
     "no data; nothing was stored."
 )
-CARDATA_LINKED = (
+CARDATA_LINKED = Msg(
     "Linked with BMW CarData! I found:\n{cars}\n\n"
     "CarData is read-only: /status shows what the car last reported, and I tell you when charging ends."
 )
-CARDATA_RETRY_GONE = "That login has ended; start again with /link."
+CARDATA_RETRY_GONE = Msg("That login has ended; start again with /link.")
+
+
+def cardata_steps() -> str:
+    return CARDATA_STEPS.format(portal=CARDATA_PORTAL_URL)
 
 
 def cardata_waiting(code: str, until: datetime) -> str:
@@ -1141,25 +1145,42 @@ def cardata_link_failed(reason: str) -> str:
 
 
 # A car linked through BMW CarData: read-only, each part of its status as old as the car's last report of it
-READ_ONLY = (
+READ_ONLY = Msg(
     "{car} is linked through BMW CarData, which is read-only: I can show its status, not send it commands."
 )
-STREAM_NO_DATA = (
+STREAM_NO_DATA = Msg(
     "No data from the car yet. If that stays so, tick the data to stream under <i>Configure data stream</i> "
     "in the MyBMW portal; older i3s send some values only after a drive."
 )
 CHARGING_WORDS = {
-    "NOCHARGING": "not charging",
-    "INITIALIZATION": "getting ready to charge",
-    "CHARGINGPAUSED": "charging paused",
-    "CHARGINGENDED": "charging ended",
-    "CHARGINGERROR": "charging error",
+    "NOCHARGING": Msg("not charging"),
+    "INITIALIZATION": Msg("getting ready to charge"),
+    "CHARGINGPAUSED": Msg("charging paused"),
+    "CHARGINGENDED": Msg("charging ended"),
+    "CHARGINGERROR": Msg("charging error"),
 }
 DOOR_WORDS = {
-    "SECURED": "🔒 secured",
-    "LOCKED": "🔒 locked",
-    "UNLOCKED": "🔓 unlocked",
-    "CLOSED": "🚪 closed",
+    "SECURED": Msg("🔒 secured"),
+    "LOCKED": Msg("🔒 locked"),
+    "UNLOCKED": Msg("🔓 unlocked"),
+    "CLOSED": Msg("🚪 closed"),
+}
+AGE_MINUTES = Msg("{minutes} min ago")
+AGE_TODAY = Msg("today {time} UTC")
+AGE_YESTERDAY = Msg("yesterday {time} UTC")
+AGE_DAY = Msg("{day} {time} UTC")
+STATUS_CHARGING_TO = Msg("⚡ charging to {target} %")
+STATUS_CHARGING_TO_LEFT = Msg("⚡ charging to {target} %, {left} left")
+STATUS_AGES = "🕒 {ages}"
+AGES_ONE = Msg("updated {age}")
+PART_AGE = "{parts}: {age}"
+PART_NAMES = {
+    Part.CHARGE: Msg("charge"),
+    Part.CHARGING: Msg("charging"),
+    Part.PLUG: Msg("plug"),
+    Part.DOORS: Msg("doors"),
+    Part.MILEAGE: Msg("mileage"),
+    Part.POSITION: Msg("position"),
 }
 
 
@@ -1168,17 +1189,21 @@ def when(moment: datetime, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     seconds = (now - moment).total_seconds()
     if seconds < 90:
-        return "just now"
+        return JUST_NOW.format()
     if seconds < 90 * 60:
-        return f"{round(seconds / 60)} min ago"
+        return AGE_MINUTES.format(minutes=round(seconds / 60))
     moment, today = moment.astimezone(UTC), now.astimezone(UTC).date()
-    day = {0: "today", 1: "yesterday"}.get((today - moment.date()).days, f"{moment:%d %b}")
-    return f"{day} {moment:%H:%M} UTC"
+    time, days = f"{moment:%H:%M}", (today - moment.date()).days
+    if days == 0:
+        return AGE_TODAY.format(time=time)
+    if days == 1:
+        return AGE_YESTERDAY.format(time=time)
+    return AGE_DAY.format(day=prefs.day_month(moment), time=time)
 
 
-SNAPSHOT_FAILED = "⚠️ No fresh snapshot from BMW: {reason}"
+SNAPSHOT_FAILED = Msg("⚠️ No fresh snapshot from BMW: {reason}")
 FEW_CALLS_LEFT = 5  # from here on, a Refresh says how many of the day's BMW calls are left
-CALLS_LEFT = (
+CALLS_LEFT = Msg(
     "\n\n🔄 {calls} of today's BMW calls left for Refresh; the stream keeps this up to date meanwhile."
 )
 
@@ -1193,27 +1218,26 @@ def calls_left(calls: int) -> str:
 
 
 # The range estimate of a car without range polylines (CarData)
-ESTIMATE_UNAVAILABLE = (
+ESTIMATE_UNAVAILABLE = Msg(
     "{car} has not reported its position and electric range yet, so there is no estimate to draw."
 )
-ESTIMATE_CAPTION = (
+ESTIMATE_CAPTION = Msg(
     "🗺 <b>Estimated range of {car}</b>\n"
-    "{colour} ring: about {reach:.0f} km as the crow flies, from {range:.0f} km of electric range "
+    "{colour} ring: about {reach} as the crow flies, from {range} of electric range "
     "(roads wind, so a rough guide: CarData sends no range map)\n"
     "🔴 the car · {ages}"
 )
 
 
 def estimate_caption(car: StoredVehicle, s: CarStatus, reach: float, colour: str, *, base_map: bool) -> str:
-    range_km = s.electric_range_km or 0.0
     caption = ESTIMATE_CAPTION.format(
-        car=car_label(car), colour=escape(colour), reach=reach, range=range_km, ages=status_ages(s)
+        car=car_label(car),
+        colour=escape(colour),
+        reach=_km(reach),
+        range=_km(s.electric_range_km or 0.0),
+        ages=status_ages(s),
     )
-    return caption + ("" if base_map else MAP_NO_BASE)
-
-
-# The status of any car, from the backend-neutral model (bot/car_status.py)
-PART_NAMES = {part: part.value for part in Part}
+    return caption + ("" if base_map else tr(MAP_NO_BASE))
 
 
 def status_ages(s: CarStatus, now: datetime | None = None) -> str:
@@ -1222,40 +1246,49 @@ def status_ages(s: CarStatus, now: datetime | None = None) -> str:
     by_age: dict[str, list[str]] = {}
     for part in Part:
         if part in s.reported_at:
-            by_age.setdefault(when(s.reported_at[part], now), []).append(PART_NAMES[part])
+            by_age.setdefault(when(s.reported_at[part], now), []).append(tr(PART_NAMES[part]))
     if len(by_age) == 1:
-        return f"updated {next(iter(by_age))}"
-    return " · ".join(f"{', '.join(parts)}: {age}" for age, parts in by_age.items())
+        return AGES_ONE.format(age=next(iter(by_age)))
+    return joined(
+        (PART_AGE.format(parts=joined(parts, ", "), age=age) for age, parts in by_age.items()), " · "
+    )
 
 
 def car_status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
     """A car's last known status, each part as old as the car's report of it."""
-    lines = [f"<b>{car_label(car)}</b>"]
+    lines = [STATUS_TITLE.format(car=car_label(car))]
     if s.empty:
-        return "\n".join([*lines, STREAM_NO_DATA])
+        return joined([*lines, STREAM_NO_DATA])
     charge = "–" if s.soc is None else f"{s.soc:.0f} %"
-    lines.append(f"🔋 {charge} · {_km(s.electric_range_km)} electric")
-    if s.fuel_range_km or s.fuel_litres or s.fuel_percent:  # a BEV reports 0 for a tank it does not have
-        fuel = [f"{s.fuel_litres:g} l"] if s.fuel_litres is not None else []
-        fuel += [f"{s.fuel_percent:.0f} %"] if s.fuel_percent is not None else []
-        lines.append(f"⛽ {_km(s.fuel_range_km)} on fuel" + (f" ({', '.join(fuel)})" if fuel else ""))
+    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
+    if s.fuel_range_km or s.fuel_litres:  # a BEV reports 0 for a tank it does not have
+        fuel_range = _km(s.fuel_range_km)
+        if s.fuel_litres is None:
+            lines.append(STATUS_FUEL.format(range=fuel_range))
+        else:
+            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=prefs.number(s.fuel_litres, 1)))
     if s.charging:
-        target = "" if s.target_soc is None else f" to {s.target_soc:.0f} %"
-        left = "" if not s.minutes_left else f", {_duration(s.minutes_left)} left"
-        lines.append(f"⚡ charging{target}{left}")
+        left = _duration(s.minutes_left) if s.minutes_left else None
+        if s.target_soc is None:
+            lines.append(STATUS_CHARGING if left is None else STATUS_CHARGING_LEFT.format(left=left))
+        else:
+            target = f"{s.target_soc:.0f}"
+            charging_to = STATUS_CHARGING_TO_LEFT if left else STATUS_CHARGING_TO
+            lines.append(charging_to.format(target=target, left=left))
     elif s.plugged_in is not None:
         state = CHARGING_WORDS.get(s.charging_state or "", escape(_words(s.charging_state)))
-        lines.append(f"🔌 plugged in, {state}" if s.plugged_in else "🔌 not plugged in")
+        lines.append(STATUS_PLUGGED_IN.format(state=state) if s.plugged_in else STATUS_NOT_PLUGGED_IN)
     if s.lock_state is not None:
-        lines.append(LOCK_STATES.get(s.lock_state, f"🔐 {escape(_words(s.lock_state))}"))
+        other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.lock_state)))
+        lines.append(LOCK_STATES.get(s.lock_state, other_lock))
     if s.open_items is not None:
         open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-        lines.append("🚪 open: " + ", ".join(open_items) if open_items else "🚪 all doors and windows closed")
+        lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
     if s.mileage_km is not None:
         lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
-    lines.append(f"📍 {_car_where(s.position)}")
-    lines.append(f"🕒 {status_ages(s, now)}")
-    return "\n".join(lines)
+    lines.append(STATUS_POSITION.format(where=_car_where(s.position)))
+    lines.append(STATUS_AGES.format(ages=status_ages(s, now)))
+    return joined(lines)
 
 
 def _car_where(position: CarPosition | None) -> str:
