@@ -23,18 +23,18 @@ from bot.chat.common import (
     services,
     user_id,
 )
+from bot.garage import Garage
 from bot.history import CHART_DAYS, ChargeSession, energy_per_day, local, merge, to_csv
-from bot.store import Store
 
 SESSIONS_SHOWN = 10
 
 
 def sessions_of(
-    store: Store, tg_id: int, vin: str, extra: Iterable[ChargeSession] = ()
+    garage: Garage, tg_id: int, vin: str, extra: Iterable[ChargeSession] = ()
 ) -> list[ChargeSession]:
     """The car's sessions, newest first. `extra` is where BMW's own CarData charging history joins
     (bot/cardata/client.py charging_history, as ChargeSession with source BMW_HISTORY; see history.merge)."""
-    return merge(store.charge_sessions(tg_id, vin), extra)
+    return merge(garage.charge_sessions(tg_id, vin), extra)
 
 
 def chart(sessions: list[ChargeSession], now: float) -> tuple[bytes, float, int]:
@@ -59,7 +59,7 @@ async def history_command(update: Update, context: Context) -> None:
     if car is None:
         return
     svc, tg_id = services(context), user_id(update)
-    sessions = sessions_of(svc.garage.store, tg_id, car.vin)
+    sessions = sessions_of(svc.garage, tg_id, car.vin)
     if not sessions:
         await say(update, texts.HISTORY_NONE.format(car=texts.car_label(car)))
         return
@@ -78,7 +78,7 @@ async def csv_button(update: Update, context: Context) -> None:
     if car is None:
         return
     await answer(query_of(update))
-    sessions = sessions_of(services(context).garage.store, user_id(update), car.vin)
+    sessions = sessions_of(services(context).garage, user_id(update), car.vin)
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_DOCUMENT)
     await chat.send_document(
