@@ -402,3 +402,52 @@ async def test_a_declined_login_stores_nothing(
     cardata_simulator.decide(code, "denied")
     await user.wait_for(lambda u: (u.now(flow).text or "") == texts.CARDATA_DENIED)
     assert not user.now(flow).buttons and not garage_of(cardata_bot).is_linked(OWNER)
+
+
+async def charge_to_the_target(application: Application, user: SandboxUser, sim: CardataSimulator) -> None:
+    """The BEV charges from 64 % to its target of 80 %: a charge the bot records, and BMW's history too."""
+    sim.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(application, DEFAULT_BEV_VIN), "the charge seen")
+    sim.advance(60)  # BMW's history counts whole seconds: a charge as short as a test's would have none
+    sim.set_soc(DEFAULT_BEV_VIN, 80)
+    await user.wait_for_bot_message("has finished charging")
+
+
+async def test_history_joins_bmws_own_charging_history_to_the_recorded_charges(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    await charge_to_the_target(linked, user, cardata_simulator)
+    calls = cardata_of(linked).client.calls_left(OWNER)
+    user.send("/history")
+    shown = await user.wait_for_bot_message("Charging history of")
+    lines = (shown.text or "").splitlines()
+    # BMW's three charges of the past week (how they ended unknown), and the one the bot saw end, BMW's
+    # measured kWh in place of the bot's estimate: each once, with no ≈.
+    charges = [line for line in lines if " · " in line]
+    assert len(charges) == 4, shown.text
+    assert [line.split(" · ")[1] for line in charges] == ["64–80 %", "18–80 %", "31–80 %", "22–80 %"]
+    assert charges[0].endswith("🔋 complete") and not any("≈" in line for line in charges), shown.text
+    assert texts.HISTORY_MEASURED in lines and texts.HISTORY_ESTIMATED not in lines
+    assert cardata_of(linked).client.calls_left(OWNER) == calls - 1
+
+    user.send("/history")  # within the hour: from the cache, no second call
+    await user.wait_for(lambda u: len(texts_of(u, "Charging history of")) == 2)
+    assert texts_of(user, "Charging history of")[1] == shown.text
+    assert cardata_of(linked).client.calls_left(OWNER) == calls - 1
+
+
+async def test_history_with_the_days_calls_spent_shows_the_recorded_charges_and_when_more_are_possible(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    await charge_to_the_target(linked, user, cardata_simulator)
+    cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
+    user.send("/history")
+    shown = await user.wait_for_bot_message("Charging history of")
+    text = html.unescape(shown.text or "")
+    charges = [line for line in text.splitlines() if " · " in line]
+    assert len(charges) == 1 and "64–80 % · ≈" in charges[0] and charges[0].endswith("🔋 complete"), text
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    assert text.endswith(
+        "BMW's own charging history could not be fetched, so only the charges I recorded show: Today's BMW "
+        f"CarData calls are used up; more are possible from {tomorrow} 00:00 UTC."
+    ), text

@@ -835,6 +835,10 @@ HISTORY_NONE = (
 )
 HISTORY_TITLE = "📊 <b>Charging history of {car}</b>"
 HISTORY_ESTIMATED = "≈ kWh estimated from the share of the battery charged and its usable capacity."
+HISTORY_MEASURED = "kWh without ≈ are BMW's own figures: the energy drawn from the grid."
+HISTORY_BMW_FAILED = (
+    "⚠️ BMW's own charging history could not be fetched, so only the charges I recorded show: {reason}"
+)
 HISTORY_CHART_CAPTION = "📊 {car}, last {days} days: ≈ {kwh:.1f} kWh in {charges}"
 HISTORY_CHART_ENERGY = "Energy charged per day, last {days} days (kWh, estimated)"
 HISTORY_CHART_SOC = "State of charge during the last charge"
@@ -857,14 +861,29 @@ def _session(session: ChargeSession) -> str:
     socs = "–" if start is None or end is None else f"{start:.0f}–{end:.0f} %"
     about = "" if session.source == BMW_HISTORY else "≈"  # BMW's own history measured it
     kwh = "– kWh" if session.energy_kwh is None else f"{about}{session.energy_kwh:.1f} kWh"
-    ending = SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))
-    return f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))} · {ending}"
+    line = f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))}"
+    if not session.ended:  # BMW's history does not say how a charge ended
+        return line
+    return f"{line} · {SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))}"
 
 
-def history(car: StoredVehicle, sessions: list[ChargeSession]) -> str:
-    """The last sessions, newest first, one line each."""
-    lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions)]
-    return "\n".join([*lines, "", HISTORY_ESTIMATED])
+def history(car: StoredVehicle, sessions: list[ChargeSession], bmw_failed: str | None = None) -> str:
+    """The last sessions, newest first, one line each, and where their kWh come from; `bmw_failed`: why BMW's
+    own history is missing from them (a CarData error's message)."""
+    lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions), ""]
+    measured = [session.source == BMW_HISTORY for session in sessions]
+    if not all(measured):
+        lines.append(HISTORY_ESTIMATED)
+    if any(measured):
+        lines.append(HISTORY_MEASURED)
+    if bmw_failed:
+        lines.append(HISTORY_BMW_FAILED.format(reason=escape(bmw_failed)))
+    return "\n".join(lines)
+
+
+def history_none(car: StoredVehicle, bmw_failed: str | None = None) -> str:
+    text = HISTORY_NONE.format(car=car_label(car))
+    return f"{text}\n\n{HISTORY_BMW_FAILED.format(reason=escape(bmw_failed))}" if bmw_failed else text
 
 
 def _charges(count: int) -> str:
