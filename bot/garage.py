@@ -642,10 +642,14 @@ class Garage:
         await self._notify(ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged))
 
     async def _cardata_relink(self, owner: int) -> None:
-        """CarData refused the owner's refresh token: the stream stopped until a new /link; tell them."""
+        """CarData refused the owner's refresh token: the stream stopped until a new /link; tell them once.
+        Each start tries the stored link and is refused again, so the ask is stored (a new link clears it)."""
+        if not self.store.mark_cardata_relink_asked(owner):
+            return
         try:
             await self._notify(RelinkNeeded(owner))
-        except Exception as exc:  # the stream is stopped either way; the next status read says it too
+        except Exception as exc:  # the stream is stopped either way; the next start asks again
+            self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
 
     async def _notify(self, notice: Notice) -> None:

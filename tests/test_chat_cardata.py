@@ -451,3 +451,34 @@ async def test_history_with_the_days_calls_spent_shows_the_recorded_charges_and_
         "BMW's own charging history could not be fetched, so only the charges I recorded show: Today's BMW "
         f"CarData calls are used up; more are possible from {tomorrow} 00:00 UTC."
     ), text
+
+
+async def stream_ended(owner: int) -> None:
+    """Until the owner's stream task has ended (and with it, what it does on a refused link)."""
+    await asyncio.gather(*(t for t in asyncio.all_tasks() if t.get_name() == f"cardata-stream-{owner}"))
+
+
+async def test_the_link_again_prompt_goes_out_once_not_at_every_restart(
+    cardata_bot_settings: Settings, simulator_url: str, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    def refused() -> None:  # revoked in the portal (or two weeks unused); the stream's renewal is refused
+        cardata_simulator.revoke_refresh_tokens(DEFAULT_GCID)
+        cardata_simulator.expire_tokens(DEFAULT_GCID)
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)
+        await cardata_of(application).supervisor.wait_connected(OWNER)
+        refused()
+        await user.wait_for_bot_message("Please /link again")
+        await stream_ended(OWNER)
+    for _ in range(2):  # each start tries the stored link, and BMW refuses it again
+        async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+            await stream_ended(OWNER)
+            assert cardata_of(application).supervisor.stats(OWNER) is None
+    assert len(texts_of(user, "Please /link again")) == 1, user.transcript()
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)  # a new link: its refusal is told again
+        await cardata_of(application).supervisor.wait_connected(OWNER)
+        refused()
+        await user.wait_for(lambda u: len(texts_of(u, "Please /link again")) == 2)
