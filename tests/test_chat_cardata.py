@@ -482,3 +482,17 @@ async def test_the_link_again_prompt_goes_out_once_not_at_every_restart(
         await cardata_of(application).supervisor.wait_connected(OWNER)
         refused()
         await user.wait_for(lambda u: len(texts_of(u, "Please /link again")) == 2)
+
+
+async def test_help_says_what_a_cardata_car_cannot_do(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/help")
+    before = await user.wait_for_bot_message("Here is what I can do")
+    assert before.text == texts.HELP  # nothing linked: nothing to except
+    await link_cardata(user, cardata_simulator)
+    user.send("/help")
+    await user.wait_for(lambda u: len(texts_of(u, "Here is what I can do")) == 2)
+    after = texts_of(user, "Here is what I can do")[1]
+    assert after.startswith(texts.HELP) and after.endswith(texts.HELP_READ_ONLY)
+    assert "read-only" in after and "no trips or destinations" in after and "estimated" in after

@@ -160,6 +160,12 @@ HELP = (
     + "\n\n📎 Send me a location or a place, and I'll offer to send it to your car's navigation."
     + f"\n\n🔔 {ALERTS_TIMING}"
 )
+HELP_READ_ONLY = (
+    "ℹ️ Your car is linked through BMW CarData, which is read-only: I cannot lock or unlock it, start climate "
+    "or charging, flash the lights or sound the horn, change its charging schedule or send it places, and "
+    "CarData shares no trips or destinations. /map draws a ring estimated from the electric range instead "
+    "of BMW's range map."
+)
 NOT_ALLOWED = "Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id})."
 UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
 DONT_UNDERSTAND = "I didn't understand that. Try /status, or /help for everything I can do."
@@ -181,6 +187,11 @@ DELETE_SECRET_YOURSELF = (
 def plain(text: str) -> str:
     """What one of these HTML texts shows, for the places Telegram shows as plain text: buttons, toasts."""
     return unescape(text)
+
+
+def help_text(read_only: bool) -> str:
+    """/help; with what a read-only car (BMW CarData) cannot do, for a user who has one."""
+    return f"{HELP}\n\n{HELP_READ_ONLY}" if read_only else HELP
 
 
 def start(first_name: str | None, linked: bool) -> str:
