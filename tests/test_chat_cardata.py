@@ -496,3 +496,19 @@ async def test_help_says_what_a_cardata_car_cannot_do(
     after = texts_of(user, "Here is what I can do")[1]
     assert after.startswith(texts.HELP) and after.endswith(texts.HELP_READ_ONLY)
     assert "read-only" in after and "no trips or destinations" in after and "estimated" in after
+
+
+async def test_trips_and_destinations_say_cardata_does_not_share_them(
+    linked: Application, user: SandboxUser
+) -> None:
+    car = f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})"
+    for command, answer in (
+        ("/trips", texts.TRIPS_READ_ONLY.format(car=car)),
+        ("/destinations", texts.DESTINATIONS_READ_ONLY.format(car=car)),
+    ):
+        before = len(user.bot_messages)
+        user.send(command)
+        await user.wait_for(lambda u, n=before: len(u.bot_messages) > n)  # type: ignore[misc]
+        assert [(m.text, m.buttons) for m in user.bot_messages[before:]] == [(answer, [])], user.transcript()
+    assert "does not share trip statistics" in texts.TRIPS_READ_ONLY
+    assert "does not share its last destinations" in texts.DESTINATIONS_READ_ONLY
