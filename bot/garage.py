@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, TypeVar
 
+from bot.alerts import AlertPrefs
 from bot.backends import (
     CARDATA,
     CARDATA_CAPABILITIES,
@@ -53,7 +54,16 @@ from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshe
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.events import ChargeEvent, ChargeEventKind
 from bot.cardata.models import ChargingSession, Tokens
-from bot.store import CommandInFlight, LoginAttempts, NotifyPrefs, Store, StoredToken, StoredVehicle
+from bot.history import ChargeSession
+from bot.store import (
+    CommandInFlight,
+    LoginAttempts,
+    NotifyPrefs,
+    Store,
+    StoredToken,
+    StoredVehicle,
+    UserSettings,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -333,13 +343,32 @@ class Garage:
         account = self.store.account(tg_id) if self.store.backend(tg_id) == IREMOTE else None
         return account.username if account else None
 
-    # Notification preferences ------------------------------------------------------------------------------
+    # Notification and alert preferences --------------------------------------------------------------------
 
     def notify_prefs(self, tg_id: int) -> NotifyPrefs:
         return self.store.notify_prefs(tg_id)
 
     def save_notify_prefs(self, tg_id: int, prefs: NotifyPrefs) -> None:
         self.store.save_notify_prefs(tg_id, prefs)
+
+    def alert_prefs(self, tg_id: int) -> AlertPrefs:
+        return self.store.alert_prefs(tg_id)
+
+    def save_alert_prefs(self, tg_id: int, prefs: AlertPrefs) -> None:
+        self.store.save_alert_prefs(tg_id, prefs)
+
+    # Settings (/settings) ----------------------------------------------------------------------------------
+
+    def user_settings(self, tg_id: int) -> UserSettings | None:
+        """What the user chose; None for a user the bot keeps no row of."""
+        return self.store.user_settings(tg_id)
+
+    def save_user_settings(self, tg_id: int, settings: UserSettings) -> None:
+        self.store.save_user_settings(tg_id, settings)
+
+    def save_language_code(self, tg_id: int, language_code: str | None) -> None:
+        """The language Telegram reports for a known user, kept for pushes (which come without an update)."""
+        self.store.save_language_code(tg_id, language_code)
 
     # Cars --------------------------------------------------------------------------------------------------
 
@@ -392,6 +421,11 @@ class Garage:
             status, calls_left = await self._cardata().refresh(tg_id, vin)
             return Refreshed(status, calls_left)
         return Refreshed(await self.status(tg_id, vin))
+
+    def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
+        """The charges of this user's car that the bot recorded, newest first (no call to BMW)."""
+        self.car(tg_id, vin)
+        return self.store.charge_sessions(tg_id, vin)
 
     async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
         """The car's charging sessions of the last `days` days, newest first (capability "chargingHistory":
@@ -608,10 +642,14 @@ class Garage:
         await self._notify(ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged))
 
     async def _cardata_relink(self, owner: int) -> None:
-        """CarData refused the owner's refresh token: the stream stopped until a new /link; tell them."""
+        """CarData refused the owner's refresh token: the stream stopped until a new /link; tell them once.
+        Each start tries the stored link and is refused again, so the ask is stored (a new link clears it)."""
+        if not self.store.mark_cardata_relink_asked(owner):
+            return
         try:
             await self._notify(RelinkNeeded(owner))
-        except Exception as exc:  # the stream is stopped either way; the next status read says it too
+        except Exception as exc:  # the stream is stopped either way; the next start asks again
+            self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
 
     async def _notify(self, notice: Notice) -> None:

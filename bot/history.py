@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 
+from bot.cardata.models import ChargingSession
 from bot.cardata.storage import EndedCharge
 
 # Usable capacity of the i3's batteries by cell size (Ah): BMW's figures.
@@ -58,7 +59,7 @@ class ChargeSession:
     soc_start: float | None
     soc_end: float | None
     energy_kwh: float | None  # estimated (see the module's docstring) unless `source` measured it
-    ended: str  # full, early, error, interrupted (i Remote); complete, stopped (CarData)
+    ended: str  # full, early, error, interrupted (i Remote); complete, stopped (CarData); "" unknown (BMW's)
     reason: str | None  # the car's own end reason, when it sent one
     lat: float | None
     lon: float | None
@@ -102,6 +103,34 @@ def from_cardata(ended: EndedCharge, battery_kwh: float | None = None) -> Charge
         lat=position[0],
         lon=position[1],
         source=CARDATA,
+    )
+
+
+def from_bmw_history(tg_id: int, vin: str, session: ChargingSession) -> ChargeSession | None:
+    """A charge of BMW's own CarData charging history (kWh measured from the grid); None when BMW gave no
+    start, or neither end nor duration. How it ended is unknown (""), unless `merge` finds it recorded."""
+    if session.start is None:
+        return None
+    started = session.start.timestamp()
+    if session.end is not None:
+        ended = session.end.timestamp()
+    elif session.duration_seconds is not None:
+        ended = started + session.duration_seconds
+    else:
+        return None
+    return ChargeSession(
+        tg_id=tg_id,
+        vin=vin,
+        started_at=started,
+        ended_at=ended,
+        soc_start=session.start_soc,
+        soc_end=session.end_soc,
+        energy_kwh=session.energy_kwh,
+        ended="",
+        reason=None,
+        lat=None,
+        lon=None,
+        source=BMW_HISTORY,
     )
 
 

@@ -404,6 +404,11 @@ def m009_account_backends(db: Database) -> None:
     db.table("users").add_column("backend", str, not_null_default="iremote")
 
 
+def m010_cardata_relink_asked(db: Database) -> None:
+    # When the owner was asked to link CarData again after a refused refresh: asked once, not at each start.
+    db.table("cardata_accounts").add_column("relink_asked_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -417,6 +422,7 @@ _STEPS = [
         m007_alerts,
         m008_user_settings,
         m009_account_backends,
+        m010_cardata_relink_asked,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -1082,7 +1088,8 @@ class Store:
         return CarDataLink(row["tg_id"], decrypt(row["client_id_enc"]), tokens, row["container_id"])
 
     def save_cardata_link(self, link: CarDataLink) -> None:
-        """Link (or re-link) an owner's CarData account; another gcid's car states and detector memory go."""
+        """Link (or re-link) an owner's CarData account; another gcid's car states and detector memory go.
+        A new link has not been refused: its owner is asked again when it is (`mark_cardata_relink_asked`)."""
         t, encrypt = link.tokens, self._secrets.encrypt
         row = (
             link.owner,
@@ -1125,6 +1132,17 @@ class Store:
     def save_cardata_container(self, owner: int, container_id: str) -> None:
         with self._write() as db:
             db.execute("UPDATE cardata_accounts SET container_id = ? WHERE tg_id = ?", (container_id, owner))
+
+    def mark_cardata_relink_asked(self, owner: int, asked: bool = True) -> bool:
+        """Mark (or unmark) the owner as asked to link CarData again since their link was refused; whether
+        this changed the mark (False when it was so already, or when the owner has no link)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE cardata_accounts SET relink_asked_at = ?"
+                " WHERE tg_id = ? AND (relink_asked_at IS NULL) = ?",
+                (self._clock() if asked else None, owner, asked),
+            )
+            return cursor.rowcount == 1
 
     def delete_cardata_link(self, owner: int) -> None:
         """Unlink CarData: tokens, states and detector memory go; the day's call count stays (BMW's too)."""

@@ -402,3 +402,113 @@ async def test_a_declined_login_stores_nothing(
     cardata_simulator.decide(code, "denied")
     await user.wait_for(lambda u: (u.now(flow).text or "") == texts.CARDATA_DENIED)
     assert not user.now(flow).buttons and not garage_of(cardata_bot).is_linked(OWNER)
+
+
+async def charge_to_the_target(application: Application, user: SandboxUser, sim: CardataSimulator) -> None:
+    """The BEV charges from 64 % to its target of 80 %: a charge the bot records, and BMW's history too."""
+    sim.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(application, DEFAULT_BEV_VIN), "the charge seen")
+    sim.advance(60)  # BMW's history counts whole seconds: a charge as short as a test's would have none
+    sim.set_soc(DEFAULT_BEV_VIN, 80)
+    await user.wait_for_bot_message("has finished charging")
+
+
+async def test_history_joins_bmws_own_charging_history_to_the_recorded_charges(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    await charge_to_the_target(linked, user, cardata_simulator)
+    calls = cardata_of(linked).client.calls_left(OWNER)
+    user.send("/history")
+    shown = await user.wait_for_bot_message("Charging history of")
+    lines = (shown.text or "").splitlines()
+    # BMW's three charges of the past week (how they ended unknown), and the one the bot saw end, BMW's
+    # measured kWh in place of the bot's estimate: each once, with no ≈.
+    charges = [line for line in lines if " · " in line]
+    assert len(charges) == 4, shown.text
+    assert [line.split(" · ")[1] for line in charges] == ["64–80 %", "18–80 %", "31–80 %", "22–80 %"]
+    assert charges[0].endswith("🔋 complete") and not any("≈" in line for line in charges), shown.text
+    assert texts.HISTORY_MEASURED in lines and texts.HISTORY_ESTIMATED not in lines
+    assert cardata_of(linked).client.calls_left(OWNER) == calls - 1
+
+    user.send("/history")  # within the hour: from the cache, no second call
+    await user.wait_for(lambda u: len(texts_of(u, "Charging history of")) == 2)
+    assert texts_of(user, "Charging history of")[1] == shown.text
+    assert cardata_of(linked).client.calls_left(OWNER) == calls - 1
+
+
+async def test_history_with_the_days_calls_spent_shows_the_recorded_charges_and_when_more_are_possible(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    await charge_to_the_target(linked, user, cardata_simulator)
+    cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
+    user.send("/history")
+    shown = await user.wait_for_bot_message("Charging history of")
+    text = html.unescape(shown.text or "")
+    charges = [line for line in text.splitlines() if " · " in line]
+    assert len(charges) == 1 and "64–80 % · ≈" in charges[0] and charges[0].endswith("🔋 complete"), text
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+    assert text.endswith(
+        "BMW's own charging history could not be fetched, so only the charges I recorded show: Today's BMW "
+        f"CarData calls are used up; more are possible from {tomorrow} 00:00 UTC."
+    ), text
+
+
+async def stream_ended(owner: int) -> None:
+    """Until the owner's stream task has ended (and with it, what it does on a refused link)."""
+    await asyncio.gather(*(t for t in asyncio.all_tasks() if t.get_name() == f"cardata-stream-{owner}"))
+
+
+async def test_the_link_again_prompt_goes_out_once_not_at_every_restart(
+    cardata_bot_settings: Settings, simulator_url: str, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    def refused() -> None:  # revoked in the portal (or two weeks unused); the stream's renewal is refused
+        cardata_simulator.revoke_refresh_tokens(DEFAULT_GCID)
+        cardata_simulator.expire_tokens(DEFAULT_GCID)
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)
+        await cardata_of(application).supervisor.wait_connected(OWNER)
+        refused()
+        await user.wait_for_bot_message("Please /link again")
+        await stream_ended(OWNER)
+    for _ in range(2):  # each start tries the stored link, and BMW refuses it again
+        async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+            await stream_ended(OWNER)
+            assert cardata_of(application).supervisor.stats(OWNER) is None
+    assert len(texts_of(user, "Please /link again")) == 1, user.transcript()
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)  # a new link: its refusal is told again
+        await cardata_of(application).supervisor.wait_connected(OWNER)
+        refused()
+        await user.wait_for(lambda u: len(texts_of(u, "Please /link again")) == 2)
+
+
+async def test_help_says_what_a_cardata_car_cannot_do(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/help")
+    before = await user.wait_for_bot_message("Here is what I can do")
+    assert before.text == texts.help_text()  # nothing linked: nothing to except
+    await link_cardata(user, cardata_simulator)
+    user.send("/help")
+    await user.wait_for(lambda u: len(texts_of(u, "Here is what I can do")) == 2)
+    after = texts_of(user, "Here is what I can do")[1]
+    assert after == texts.help_text(read_only=True) and after.endswith(texts.HELP_READ_ONLY)
+    assert "read-only" in after and "no trips or destinations" in after and "estimated" in after
+
+
+async def test_trips_and_destinations_say_cardata_does_not_share_them(
+    linked: Application, user: SandboxUser
+) -> None:
+    car = f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})"
+    for command, answer in (
+        ("/trips", texts.TRIPS_READ_ONLY.format(car=car)),
+        ("/destinations", texts.DESTINATIONS_READ_ONLY.format(car=car)),
+    ):
+        before = len(user.bot_messages)
+        user.send(command)
+        await user.wait_for(lambda u, n=before: len(u.bot_messages) > n)  # type: ignore[misc]
+        assert [(m.text, m.buttons) for m in user.bot_messages[before:]] == [(answer, [])], user.transcript()
+    assert "does not share trip statistics" in texts.TRIPS_READ_ONLY
+    assert "does not share its last destinations" in texts.DESTINATIONS_READ_ONLY

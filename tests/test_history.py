@@ -10,9 +10,18 @@ from datetime import UTC, date, datetime
 from PIL import Image
 from telegram.ext import Application
 
+from bot.cardata.models import ChargingSession
 from bot.charts import BAR_COLOUR, LINE_COLOUR, HistoryWords, history_chart
 from bot.chat import texts
-from bot.history import BMW_HISTORY, CSV_COLUMNS, ChargeSession, energy_per_day, merge, usable_kwh
+from bot.history import (
+    BMW_HISTORY,
+    CSV_COLUMNS,
+    ChargeSession,
+    energy_per_day,
+    from_bmw_history,
+    merge,
+    usable_kwh,
+)
 from bot.store import Store
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
 from tests.support.watcher import FINISHED, Cycles
@@ -171,6 +180,16 @@ def test_bmw_history_replaces_the_estimate_it_overlaps_and_keeps_what_the_bot_kn
         (100, 2.0, BMW_HISTORY),
     ]
     assert (merged[1].ended, merged[1].lat, merged[1].lon) == ("full", 48.1, 11.5)
+
+
+def test_a_charge_of_bmws_history_needs_its_start_and_an_end_or_a_duration():
+    start = datetime(2025, 11, 3, 18, 0, tzinfo=UTC)
+    timed = ChargingSession(start, None, 20.0, 80.0, 15.4, 3600.0)
+    found = from_bmw_history(1, BEV_VIN, timed)
+    assert found is not None and found.seconds == 3600 and found.started_at == start.timestamp()
+    assert (found.energy_kwh, found.ended, found.source) == (15.4, "", BMW_HISTORY)
+    assert from_bmw_history(1, BEV_VIN, ChargingSession(None, start, 20.0, 80.0, 15.4, 3600.0)) is None
+    assert from_bmw_history(1, BEV_VIN, ChargingSession(start, None, 20.0, 80.0, 15.4, None)) is None
 
 
 def test_usable_capacity_follows_the_model_string():

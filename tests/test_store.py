@@ -461,6 +461,18 @@ def test_alert_memory_is_kept_for_linked_cars_only(store: Store) -> None:
 # --- secrets ------------------------------------------------------------------------------------------------
 
 
+def test_the_cardata_relink_ask_is_marked_once_and_a_new_link_clears_it(store: Store) -> None:
+    assert not store.mark_cardata_relink_asked(ALICE)  # no link: nothing to mark
+    link_alice_cardata(store)
+    assert store.mark_cardata_relink_asked(ALICE) and not store.mark_cardata_relink_asked(ALICE)
+    assert store.mark_cardata_relink_asked(ALICE, asked=False)  # the push failed: ask again later
+    assert store.mark_cardata_relink_asked(ALICE)
+    link = store.cardata_link(ALICE)
+    assert link is not None
+    store.save_cardata_link(link)  # a new link
+    assert store.mark_cardata_relink_asked(ALICE)
+
+
 def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> None:
     wal = db_path.with_name(db_path.name + "-wal")
     needles = [value.encode() for value in [*SECRETS.values(), *CARDATA_SECRETS.values()]]
@@ -613,6 +625,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m007_alerts",
         "m008_user_settings",
         "m009_account_backends",
+        "m010_cardata_relink_asked",
     ]
 
 

@@ -65,7 +65,7 @@ def changed(prefs: AlertPrefs, kind: AlertKind, op: str) -> AlertPrefs | None:
 
 
 async def alerts_command(update: Update, context: Context) -> None:
-    prefs = services(context).garage.store.alert_prefs(user_id(update))
+    prefs = services(context).garage.alert_prefs(user_id(update))
     await say(update, texts.alerts_menu(prefs), menu(prefs))
 
 
@@ -73,16 +73,16 @@ async def change(update: Update, context: Context) -> None:
     """One press on the /alerts message: changes the pressing user's own alerts, whoever's message it is."""
     query = query_of(update)
     kind_name, _, op = keyboards.parse(query.data)[1].partition(keyboards.SEP)
-    store = services(context).garage.store
+    garage = services(context).garage
     tg_id = user_id(update)
-    prefs = store.alert_prefs(tg_id)
+    prefs = garage.alert_prefs(tg_id)
     new = changed(prefs, AlertKind(kind_name), op) if kind_name in SETTINGS else None
     if new is None:
         await answer(query, texts.STALE_BUTTON)
         return
     kind = AlertKind(kind_name)
     if new != prefs:
-        store.save_alert_prefs(tg_id, new)
+        garage.save_alert_prefs(tg_id, new)
     await answer(query, texts.alert_changed(kind, new))
     await edit(pressed_message(query), texts.alerts_menu(new), menu(new))
 

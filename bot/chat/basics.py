@@ -76,7 +76,8 @@ async def start(update: Update, context: Context) -> None:
 
 
 async def help_command(update: Update, context: Context) -> None:
-    await say(update, texts.help_text())
+    cars = services(context).garage.all_cars(user_id(update))
+    await say(update, texts.help_text(any(keyboards.read_only(car) for car in cars)))
 
 
 async def nothing_to_cancel(update: Update, context: Context) -> None:

@@ -274,17 +274,22 @@ async def pressed_car(update: Update, context: Context, ref: str | None = None) 
 
 
 async def chosen_car(
-    update: Update, context: Context, needs: str | None = None, unsupported: str = texts.SERVICE_UNSUPPORTED
+    update: Update,
+    context: Context,
+    needs: str | None = None,
+    unsupported: str = texts.SERVICE_UNSUPPORTED,
+    read_only: str = texts.READ_ONLY,
 ) -> StoredVehicle | None:
     """The user's selected car for a typed command, if it has capability `needs`; otherwise says what to do
-    (link first, or `unsupported` formatted with the car) and returns None."""
+    (link first, or formatted with the car: `read_only` for a read-only car, a CarData one, else
+    `unsupported`) and returns None."""
     try:
         car = services(context).garage.car(user_id(update))
     except REFUSALS as exc:
         await say(update, error_text(exc))
         return None
     if needs is not None and needs not in car.capabilities:
-        text = texts.READ_ONLY if keyboards.read_only(car) else unsupported
+        text = read_only if keyboards.read_only(car) else unsupported
         await say(update, text.format(car=texts.car_label(car)))
         return None
     return car

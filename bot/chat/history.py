@@ -10,9 +10,12 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.backends import CHARGING_HISTORY
+from bot.cardata.errors import CarDataError, CarDataUnavailable
 from bot.charts import HistoryWords, history_chart
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    GIVE_UP_SECONDS,
     Context,
     answer,
     chat_of,
@@ -24,18 +27,38 @@ from bot.chat.common import (
     user_id,
 )
 from bot.chat.i18n import tr
-from bot.history import CHART_DAYS, ChargeSession, energy_per_day, local, merge, to_csv
-from bot.store import Store
+from bot.garage import Garage, deadline
+from bot.history import CHART_DAYS, ChargeSession, energy_per_day, from_bmw_history, local, merge, to_csv
+from bot.store import StoredVehicle
 
 SESSIONS_SHOWN = 10
 
 
 def sessions_of(
-    store: Store, tg_id: int, vin: str, extra: Iterable[ChargeSession] = ()
+    garage: Garage, tg_id: int, vin: str, extra: Iterable[ChargeSession] = ()
 ) -> list[ChargeSession]:
     """The car's sessions, newest first. `extra` is where BMW's own CarData charging history joins
-    (bot/cardata/client.py charging_history, as ChargeSession with source BMW_HISTORY; see history.merge)."""
-    return merge(store.charge_sessions(tg_id, vin), extra)
+    (`bmw_history`, sessions with source BMW_HISTORY; see history.merge)."""
+    return merge(garage.charge_sessions(tg_id, vin), extra)
+
+
+async def bmw_history(
+    garage: Garage, tg_id: int, car: StoredVehicle
+) -> tuple[list[ChargeSession], str | None]:
+    """BMW's own charging history of the last CHART_DAYS days, for a car that has one (CarData): one call of
+    the day's budget, then cached for an hour. When BMW cannot give it, none, and why (a spent budget says
+    from when calls work again): the recorded sessions are shown all the same."""
+    if CHARGING_HISTORY not in car.capabilities:
+        return [], None
+    try:
+        async with deadline(GIVE_UP_SECONDS):
+            found = await garage.charging_history(tg_id, car.vin, days=CHART_DAYS)
+    except TimeoutError:
+        return [], CarDataUnavailable.default_message
+    except CarDataError as exc:
+        return [], exc.message
+    sessions = (from_bmw_history(tg_id, car.vin, session) for session in found)
+    return [session for session in sessions if session is not None], None
 
 
 def chart(sessions: list[ChargeSession], now: float) -> tuple[bytes, float, int]:
@@ -60,12 +83,14 @@ async def history_command(update: Update, context: Context) -> None:
     if car is None:
         return
     svc, tg_id = services(context), user_id(update)
-    sessions = sessions_of(svc.garage.store, tg_id, car.vin)
+    extra, bmw_failed = await bmw_history(svc.garage, tg_id, car)
+    sessions = sessions_of(svc.garage, tg_id, car.vin, extra)
     if not sessions:
-        await say(update, texts.HISTORY_NONE.format(car=texts.car_label(car)))
+        await say(update, texts.history_none(car, bmw_failed))
         return
     ref = svc.refs.ref(tg_id, car.vin)
-    await say(update, texts.history(car, sessions[:SESSIONS_SHOWN]), keyboards.history_csv(ref))
+    text = texts.history(car, sessions[:SESSIONS_SHOWN], bmw_failed)
+    await say(update, text, keyboards.history_csv(ref))
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)
     png, kwh, count = await asyncio.to_thread(chart, sessions, time.time())
@@ -79,7 +104,8 @@ async def csv_button(update: Update, context: Context) -> None:
     if car is None:
         return
     await answer(query_of(update))
-    sessions = sessions_of(services(context).garage.store, user_id(update), car.vin)
+    garage, tg_id = services(context).garage, user_id(update)
+    sessions = sessions_of(garage, tg_id, car.vin, (await bmw_history(garage, tg_id, car))[0])
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_DOCUMENT)
     await chat.send_document(

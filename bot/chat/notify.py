@@ -70,7 +70,7 @@ def pusher(application: Application) -> Push:
     async def push(notice: Notice | CarAlert) -> None:
         svc = application.bot_data.services
         # No update to take them from: the owner's stored prefs, for the text and for quiet hours.
-        with prefs.using(prefs.stored(svc.garage.store, notice.tg_id)):
+        with prefs.using(prefs.stored(svc.garage.user_settings(notice.tg_id))):
             if isinstance(notice, RelinkNeeded):
                 name = notice.username
                 text = texts.CARDATA_RELINK_PUSH if name is None else texts.password_refused(name, push=True)

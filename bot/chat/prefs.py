@@ -22,7 +22,7 @@ from babel.numbers import NumberPattern, parse_pattern
 from babel.units import format_unit
 from tzlocal import get_localzone
 
-from bot.store import Store, UserSettings
+from bot.store import UserSettings
 
 LANGUAGES = ("en", "de")  # what the texts speak; the first is the fallback
 KM_PER_MILE = 1.609344
@@ -101,9 +101,10 @@ def resolve(settings: UserSettings, language_code: str | None = None) -> Prefs:
     )
 
 
-def stored(store: Store, tg_id: int) -> Prefs:
-    """A user's prefs where no update brings their Telegram language (pushes, messages after a restart)."""
-    return resolve(store.user_settings(tg_id) or UserSettings())
+def stored(settings: UserSettings | None) -> Prefs:
+    """A user's prefs from their stored settings, where no update brings their Telegram language (pushes,
+    messages after a restart)."""
+    return resolve(settings or UserSettings())
 
 
 def _locale(language_code: str | None) -> Locale | None:

@@ -163,7 +163,7 @@ async def _finish(application: Application, command: CommandInFlight) -> None:
     """End the progress message of a command sent before the restart: its outcome, or that it is unknown."""
     garage = application.bot_data.services.garage
     # No update to take the owner's language from: their stored prefs, for this task (it has its own context).
-    prefs.use(prefs.stored(garage.store, command.tg_id))
+    prefs.use(prefs.stored(garage.user_settings(command.tg_id)))
     car = garage.find_car(command.tg_id, command.vin)
     if car is None:  # the car was unlinked meanwhile: nothing to report on
         garage.forget_command(command.tg_id, command.vin)

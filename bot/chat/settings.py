@@ -31,7 +31,7 @@ from bot.chat.common import (
     user_data,
     user_id,
 )
-from bot.store import Store, UserSettings
+from bot.store import UserSettings
 
 FLOW = "settings_zone"
 ASK_ZONE = 0
@@ -54,24 +54,20 @@ async def use_sender_prefs(update: Update, context: Context) -> None:
     if user is None:
         prefs.use(None)
         return
-    store = services(context).garage.store
-    stored = store.user_settings(user.id)
+    garage = services(context).garage
+    stored = garage.user_settings(user.id)
     if stored is not None and user.language_code and user.language_code != stored.language_code:
-        store.save_language_code(user.id, user.language_code)
+        garage.save_language_code(user.id, user.language_code)
     prefs.use(prefs.resolve(stored or UserSettings(), user.language_code))
 
 
-def _store(context: Context) -> Store:
-    return services(context).garage.store
-
-
 def _settings(context: Context, tg_id: int) -> UserSettings:
-    return _store(context).user_settings(tg_id) or UserSettings()
+    return services(context).garage.user_settings(tg_id) or UserSettings()
 
 
 def _save(update: Update, context: Context, chosen: UserSettings) -> prefs.Prefs:
     """Store the user's choice and make it this update's prefs: the answer shows it already."""
-    _store(context).save_user_settings(user_id(update), chosen)
+    services(context).garage.save_user_settings(user_id(update), chosen)
     current = prefs.resolve(chosen, update.effective_user.language_code if update.effective_user else None)
     prefs.use(current)
     return current

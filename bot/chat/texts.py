@@ -158,6 +158,12 @@ ALERTS_TIMING = Msg(
     '15 minutes, so an alert "after N minutes" can come up to 15 minutes later.'
 )
 HELP = Msg("Here is what I can do:")
+HELP_READ_ONLY = Msg(
+    "ℹ️ Your car is linked through BMW CarData, which is read-only: I cannot lock or unlock it, start climate "
+    "or charging, flash the lights or sound the horn, change its charging schedule or send it places, and "
+    "CarData shares no trips or destinations. /map draws a ring estimated from the electric range instead "
+    "of BMW's range map."
+)
 HELP_PLACES = Msg("📎 Send me a location or a place, and I'll offer to send it to your car's navigation.")
 NOT_ALLOWED = Msg("Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id}).")
 UNKNOWN_COMMAND = Msg("I don't know that command. /help lists what I can do.")
@@ -193,9 +199,11 @@ def start(first_name: str | None, linked: bool) -> str:
     return START.format(name=escape(first_name) if first_name else THERE, next_step=next_step)
 
 
-def help_text() -> str:
+def help_text(read_only: bool = False) -> str:
+    """/help; with what a read-only car (BMW CarData) cannot do, for a user who has one."""
     commands = joined(f"/{name} — {text}" for name, text in COMMANDS)
-    return joined([HELP, commands, "", HELP_PLACES, "", f"🔔 {ALERTS_TIMING}"])
+    lines = [HELP, commands, "", HELP_PLACES, "", f"🔔 {ALERTS_TIMING}"]
+    return joined([*lines, "", HELP_READ_ONLY] if read_only else lines)
 
 
 # Linking
@@ -702,6 +710,10 @@ NO_LAST_TRIP = Msg("No trip recorded yet.")
 NO_ALL_TRIPS = Msg("No statistics over all trips yet.")
 DESTINATIONS_LOADING = Msg("Fetching the last destinations of {car}…")
 DESTINATIONS_UNSUPPORTED = Msg("{car} does not share its last destinations.")
+TRIPS_READ_ONLY = Msg("{car} is linked through BMW CarData, which does not share trip statistics.")
+DESTINATIONS_READ_ONLY = Msg(
+    "{car} is linked through BMW CarData, which does not share its last destinations."
+)
 NO_DESTINATIONS = Msg("{car} has no recent destinations.")
 KWH = "kWh"
 TRIPS_TITLE = Msg("🛣 <b>Trips of {car}</b>")
@@ -849,6 +861,10 @@ HISTORY_NONE = Msg(
 )
 HISTORY_TITLE = Msg("📊 <b>Charging history of {car}</b>")
 HISTORY_ESTIMATED = Msg("≈ kWh estimated from the share of the battery charged and its usable capacity.")
+HISTORY_MEASURED = Msg("kWh without ≈ are BMW's own figures: the energy drawn from the grid.")
+HISTORY_BMW_FAILED = Msg(
+    "⚠️ BMW's own charging history could not be fetched, so only the charges I recorded show: {reason}"
+)
 HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {charges}")
 HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
@@ -872,14 +888,31 @@ def _session(session: ChargeSession) -> str:
     socs = "–" if start is None or end is None else f"{start:.0f}–{end:.0f} %"
     about = "" if session.source == BMW_HISTORY else "≈"  # BMW's own history measured it
     kwh = f"– {KWH}" if session.energy_kwh is None else f"{about}{_num(session.energy_kwh, KWH)}"
-    ending = SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))
-    return f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))} · {ending}"
+    line = f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))}"
+    if not session.ended:  # BMW's history does not say how a charge ended
+        return line
+    return f"{line} · {SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))}"
 
 
-def history(car: StoredVehicle, sessions: list[ChargeSession]) -> str:
-    """The last sessions, newest first, one line each."""
-    lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions)]
-    return joined([*lines, "", HISTORY_ESTIMATED])
+def history(car: StoredVehicle, sessions: list[ChargeSession], bmw_failed: str | None = None) -> str:
+    """The last sessions, newest first, one line each, and where their kWh come from; `bmw_failed`: why BMW's
+    own history is missing from them (a CarData error's message)."""
+    lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions), ""]
+    measured = [session.source == BMW_HISTORY for session in sessions]
+    if not all(measured):
+        lines.append(HISTORY_ESTIMATED)
+    if any(measured):
+        lines.append(HISTORY_MEASURED)
+    if bmw_failed:
+        lines.append(HISTORY_BMW_FAILED.format(reason=escape(bmw_failed)))
+    return joined(lines)
+
+
+def history_none(car: StoredVehicle, bmw_failed: str | None = None) -> str:
+    text = HISTORY_NONE.format(car=car_label(car))
+    if not bmw_failed:
+        return text
+    return joined([text, "", HISTORY_BMW_FAILED.format(reason=escape(bmw_failed))])
 
 
 CHARGES = Plural("{n} charge", "{n} charges")

@@ -21,7 +21,13 @@ def newest_first(items: list[Destination], limit: int = DESTINATIONS_SHOWN) -> l
 
 
 async def trips_command(update: Update, context: Context) -> None:
-    car = await chosen_car(update, context, needs="statisticsAvailable", unsupported=texts.TRIPS_UNSUPPORTED)
+    car = await chosen_car(
+        update,
+        context,
+        needs="statisticsAvailable",
+        unsupported=texts.TRIPS_UNSUPPORTED,
+        read_only=texts.TRIPS_READ_ONLY,
+    )
     if car is None:
         return
     garage, tg_id = services(context).garage, user_id(update)
@@ -39,7 +45,11 @@ async def trips_command(update: Update, context: Context) -> None:
 
 async def destinations_command(update: Update, context: Context) -> None:
     car = await chosen_car(
-        update, context, needs="lastDestinations", unsupported=texts.DESTINATIONS_UNSUPPORTED
+        update,
+        context,
+        needs="lastDestinations",
+        unsupported=texts.DESTINATIONS_UNSUPPORTED,
+        read_only=texts.DESTINATIONS_READ_ONLY,
     )
     if car is None:
         return
