@@ -36,6 +36,8 @@ from telegram.ext import (
     ConversationHandler,
     ExtBot,
     JobQueue,
+    MessageHandler,
+    TypeHandler,
     filters,
 )
 
@@ -333,6 +335,60 @@ def command_and_button(
 
 
 # Typed answers: the newest prompt wins ---------------------------------------------------------------------
+
+
+ASKING = 0  # the one state of a `typed_answer` conversation
+
+
+def typed_answer(
+    flow: str,
+    *,
+    ask: BaseHandler,
+    receive: Step,
+    press: Handler,
+    pattern: str,
+    waiting: str,
+    timeout_text: str,
+    seconds: float,
+    before_timeout: BaseHandler,
+) -> ConversationHandler:
+    """A conversation that waits, after the press `ask` (which returns ASKING), for one typed answer: text
+    goes to `receive` while this flow asked last; another press of that message's buttons (`pattern`) is done
+    by `press` and ends the wait; /cancel and `seconds` without an answer end it too. `waiting` is the
+    user_data key of what the question is about, dropped whenever the wait ends; `before_timeout` runs first
+    in the timeout (it runs as a job: the user's prefs)."""
+
+    def stop(context: Context) -> None:
+        user_data(context).pop(waiting, None)
+
+    async def press_while_asking(update: Update, context: Context) -> int:
+        stop(context)
+        await press(update, context)
+        return ConversationHandler.END
+
+    async def timeout(update: Update, context: Context) -> None:
+        stop(context)
+        await say(update, timeout_text)
+
+    async def cancel(update: Update, context: Context) -> int:
+        stop(context)
+        await say(update, texts.CANCELLED)
+        return ConversationHandler.END
+
+    return ConversationHandler(
+        entry_points=[ask],
+        states={
+            ASKING: [
+                MessageHandler(filters.TEXT & ~filters.COMMAND, newest_prompt(flow, receive)),
+                CallbackQueryHandler(press_while_asking, pattern=pattern),
+            ],
+            ConversationHandler.TIMEOUT: [before_timeout, TypeHandler(Update, timeout)],
+        },
+        fallbacks=[CommandHandler("cancel", cancel)],
+        conversation_timeout=seconds,
+        name=flow,
+        allow_reentry=True,
+    )
 
 
 def confirmation(context: Context, kind: str, value: str, seconds: float) -> str:

@@ -17,15 +17,13 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
-    MessageHandler,
-    TypeHandler,
-    filters,
 )
 
 from bot.bmw.models import ChargingProfile, ExecutionState, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS, WindowEdge
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    ASKING,
     Context,
     Reply,
     answer,
@@ -33,12 +31,12 @@ from bot.chat.common import (
     chosen_car,
     edit,
     message_of,
-    newest_prompt,
     pressed_car,
     prompt,
     query_of,
     say,
     services,
+    typed_answer,
     user_data,
     user_id,
 )
@@ -47,7 +45,7 @@ from bot.chat.settings import locale_handler
 from bot.store import StoredVehicle
 
 FLOW = "schedule_time"
-ASK_TIME = 0
+ASKING_KEY = "schedule_asking"  # user_data: (VIN, target) of the time being typed
 TIME_WAIT_SECONDS = 300.0
 TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
 TIME_MAX = 16  # "07:45" with room for spaces; longer text is no time, and slow for the pattern
@@ -212,13 +210,6 @@ async def press(update: Update, context: Context) -> None:
         await _show(car, draft)
 
 
-async def press_while_asking(update: Update, context: Context) -> int:
-    """Any other schedule button while a typed time is awaited: do it, and stop waiting."""
-    user_data(context).pop("schedule_asking", None)
-    await press(update, context)
-    return ConversationHandler.END
-
-
 async def _save(update: Update, context: Context, car: StoredVehicle, draft: Draft) -> None:
     query = query_of(update)
     async with draft.lock:
@@ -268,25 +259,25 @@ async def ask_time(update: Update, context: Context) -> int:
         await answer(query, texts.STALE_BUTTON)
         return ConversationHandler.END
     await answer(query)
-    user_data(context)["schedule_asking"] = (car.vin, target)
+    user_data(context)[ASKING_KEY] = (car.vin, target)
     prompt(context, FLOW)
     await say(update, texts.SCHEDULE_ASK_TIME.format(what=what))
-    return ASK_TIME
+    return ASKING
 
 
 async def receive_time(update: Update, context: Context) -> int:
-    vin, target = user_data(context).get("schedule_asking", (None, ""))
+    vin, target = user_data(context).get(ASKING_KEY, (None, ""))
     draft = _drafts(context).get(vin) if vin else None
     car = services(context).garage.find_car(user_id(update), vin) if vin else None
     if draft is None or car is None:
-        user_data(context).pop("schedule_asking", None)
+        user_data(context).pop(ASKING_KEY, None)
         await say(update, texts.SCHEDULE_CLOSED)
         return ConversationHandler.END
     value = parse_time(message_of(update).text or "")
     if value is None:
         await say(update, texts.SCHEDULE_BAD_TIME)
-        return ASK_TIME
-    user_data(context).pop("schedule_asking", None)
+        return ASKING
+    user_data(context).pop(ASKING_KEY, None)
     async with draft.lock:
         draft.profile = set_time(draft.profile, target, value)
         await _show(car, draft)
@@ -294,32 +285,18 @@ async def receive_time(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
-async def time_timeout(update: Update, context: Context) -> None:
-    user_data(context).pop("schedule_asking", None)
-    await say(update, texts.SCHEDULE_TIME_TIMEOUT)
-
-
-async def cancel_time(update: Update, context: Context) -> int:
-    user_data(context).pop("schedule_asking", None)
-    await say(update, texts.CANCELLED)
-    return ConversationHandler.END
-
-
 def handlers() -> list:
     pattern = f"^{keyboards.SCHEDULE}:"
-    typed_time = ConversationHandler(
-        entry_points=[CallbackQueryHandler(ask_time, pattern=f"{pattern}[^:]*:{keyboards.S_ASK}:")],
-        states={
-            ASK_TIME: [
-                MessageHandler(filters.TEXT & ~filters.COMMAND, newest_prompt(FLOW, receive_time)),
-                CallbackQueryHandler(press_while_asking, pattern=pattern),
-            ],
-            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, time_timeout)],
-        },
-        fallbacks=[CommandHandler("cancel", cancel_time)],
-        conversation_timeout=TIME_WAIT_SECONDS,
-        name=FLOW,
-        allow_reentry=True,
+    typed_time = typed_answer(
+        FLOW,
+        ask=CallbackQueryHandler(ask_time, pattern=f"{pattern}[^:]*:{keyboards.S_ASK}:"),
+        receive=receive_time,
+        press=press,
+        pattern=pattern,
+        waiting=ASKING_KEY,
+        timeout_text=texts.SCHEDULE_TIME_TIMEOUT,
+        seconds=TIME_WAIT_SECONDS,
+        before_timeout=locale_handler(),
     )
     return [
         typed_time,

@@ -11,30 +11,28 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
-    MessageHandler,
     TypeHandler,
-    filters,
 )
 
 from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
+    ASKING,
     Context,
     answer,
     edit,
     message_of,
-    newest_prompt,
     pressed_message,
     prompt,
     query_of,
     say,
     services,
+    typed_answer,
     user_data,
     user_id,
 )
 from bot.store import UserSettings
 
 FLOW = "settings_zone"
-ASK_ZONE = 0
 ZONE_WAIT_SECONDS = 300.0
 ZONE_MAX = 64  # longer than any IANA name
 ZONE_MESSAGE = "settings_zone_message"  # user_data: the message whose "Type a name" was pressed
@@ -131,20 +129,13 @@ async def press(update: Update, context: Context) -> None:
     await edit(message, *_message())
 
 
-async def press_while_asking(update: Update, context: Context) -> int:
-    """Another settings button while a typed zone is awaited: do it, and stop waiting."""
-    user_data(context).pop(ZONE_MESSAGE, None)
-    await press(update, context)
-    return ConversationHandler.END
-
-
 async def ask_zone(update: Update, context: Context) -> int:
     query = query_of(update)
     await answer(query)
     user_data(context)[ZONE_MESSAGE] = pressed_message(query)  # shows the settings again once it is set
     prompt(context, FLOW)
     await say(update, texts.ZONE_ASK)
-    return ASK_ZONE
+    return ASKING
 
 
 async def receive_zone(update: Update, context: Context) -> int:
@@ -152,7 +143,7 @@ async def receive_zone(update: Update, context: Context) -> int:
     zone = prefs.zone_named(typed) if len(typed) <= ZONE_MAX else None
     if zone is None:
         await say(update, texts.zone_unknown(typed))
-        return ASK_ZONE
+        return ASKING
     _save(update, context, replace(_settings(context, user_id(update)), time_zone=zone.key))
     message = user_data(context).pop(ZONE_MESSAGE, None)
     if message is not None:
@@ -161,34 +152,18 @@ async def receive_zone(update: Update, context: Context) -> int:
     return ConversationHandler.END
 
 
-async def zone_timeout(update: Update, context: Context) -> None:
-    user_data(context).pop(ZONE_MESSAGE, None)
-    await say(update, texts.ZONE_TIMEOUT)
-
-
-async def cancel_zone(update: Update, context: Context) -> int:
-    user_data(context).pop(ZONE_MESSAGE, None)
-    await say(update, texts.CANCELLED)
-    return ConversationHandler.END
-
-
 def handlers() -> list:
     pattern = f"^{keyboards.SETTINGS}{keyboards.SEP}"
-    typed_zone = ConversationHandler(
-        entry_points=[
-            CallbackQueryHandler(ask_zone, pattern=f"{pattern}{keyboards.SET_ZONE_TYPE}$"),
-        ],
-        states={
-            ASK_ZONE: [
-                MessageHandler(filters.TEXT & ~filters.COMMAND, newest_prompt(FLOW, receive_zone)),
-                CallbackQueryHandler(press_while_asking, pattern=pattern),
-            ],
-            ConversationHandler.TIMEOUT: [locale_handler(), TypeHandler(Update, zone_timeout)],
-        },
-        fallbacks=[CommandHandler("cancel", cancel_zone)],
-        conversation_timeout=ZONE_WAIT_SECONDS,
-        name=FLOW,
-        allow_reentry=True,
+    typed_zone = typed_answer(
+        FLOW,
+        ask=CallbackQueryHandler(ask_zone, pattern=f"{pattern}{keyboards.SET_ZONE_TYPE}$"),
+        receive=receive_zone,
+        press=press,
+        pattern=pattern,
+        waiting=ZONE_MESSAGE,
+        timeout_text=texts.ZONE_TIMEOUT,
+        seconds=ZONE_WAIT_SECONDS,
+        before_timeout=locale_handler(),
     )
     return [
         typed_zone,
