@@ -270,18 +270,21 @@ class BotApiMethods:
         return True
 
     def _send_photo(self, bot: Bot, params: Params) -> dict[str, Any]:
+        return self._send_file(bot, params, photo=self._photo(params))
+
+    def _send_document(self, bot: Bot, params: Params) -> dict[str, Any]:
+        return self._send_file(bot, params, document=self._document(params))
+
+    def _send_file(self, bot: Bot, params: Params, **file: StoredFile) -> dict[str, Any]:
+        """A photo or a document (`file`: photo= or document=), with its caption and buttons."""
         chat = bot.chat(params.chat_id())
         caption = params.text("caption")
         parse_mode = params.text("parse_mode")
         if caption is not None:
             check_text(caption, parse_mode, MAX_CAPTION, "message caption is too long")
-        photo = self._photo(params)
+        markup = inline_keyboard(params)
         message = chat.new_message(
-            from_bot=True,
-            photo=photo,
-            caption=caption,
-            parse_mode=parse_mode,
-            reply_markup=inline_keyboard(params),
+            from_bot=True, caption=caption, parse_mode=parse_mode, reply_markup=markup, **file
         )
         return bot.message_json(message)
 
@@ -319,22 +322,6 @@ class BotApiMethods:
         )
         self._state.files[stored.file_id] = stored
         return stored
-
-    def _send_document(self, bot: Bot, params: Params) -> dict[str, Any]:
-        chat = bot.chat(params.chat_id())
-        caption = params.text("caption")
-        parse_mode = params.text("parse_mode")
-        if caption is not None:
-            check_text(caption, parse_mode, MAX_CAPTION, "message caption is too long")
-        document = self._document(params)
-        message = chat.new_message(
-            from_bot=True,
-            document=document,
-            caption=caption,
-            parse_mode=parse_mode,
-            reply_markup=inline_keyboard(params),
-        )
-        return bot.message_json(message)
 
     def _document(self, params: Params) -> StoredFile:
         """An uploaded document (kept byte for byte, with its file name) or one sent before, by file_id."""
