@@ -455,3 +455,21 @@ async def test_the_left_open_alert_comes_once_minutes_after_the_car_was_left_unl
     assert labels(alert) == ["🔄 Status"]  # CarData cannot lock: no Lock button
     await cardata.alert_tick(cardata_simulator.now() + 60 * 60)
     assert len(texts_of(user, "is not closed up")) == 1, user.transcript()  # the REX stayed locked
+
+
+async def test_location_and_copy_buttons_come_from_the_stream_without_a_bmw_call(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.move(DEFAULT_BEV_VIN, 48.2, 11.6)
+    await until(lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).mileage_km != 23417, "the drive")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert status.button("📋 VIN").copy_text == DEFAULT_BEV_VIN
+    calls = len(cardata_simulator.requests)
+
+    user.press(status, "Location")
+    await user.wait_for(lambda u: any(m.location for m in u.bot_messages))
+    pin = next(m for m in user.bot_messages if m.location)
+    assert pin.location == pytest.approx((48.2, 11.6))
+    assert pin.button("📋 Position").copy_text == "48.20000, 11.60000"
+    assert len(cardata_simulator.requests) == calls  # the streamed position: nothing asked of BMW
