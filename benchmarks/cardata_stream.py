@@ -44,7 +44,9 @@ def client_id(owner: int) -> str:
 
 
 def serve(conn: Connection, owners: int) -> None:
-    """Child process: the simulator and its broker; answers "load" (rate, seconds) and "plug" (VINs)."""
+    """Child process: the simulator and its broker; answers "load" (rate, seconds), "plug" (VINs) and "end"
+    (VINs, seconds between them: each car's running charge ended by its driver), the last two with the time
+    of each change."""
     sim = CardataSimulator(auto_approve_seconds=0, daily_quota=1_000_000)
     vins = [sim.add_account(client_id(n), vins=[f"WBY8P2C0{n:09d}"])[1][0] for n in range(owners)]
     with BackgroundServer(sim.app) as http, CardataBroker(sim, tick=0.01) as broker:
@@ -67,6 +69,14 @@ def serve(conn: Connection, owners: int) -> None:
                     stamps.append(time.time())
                     sim.plug_in(vin)
                     time.sleep(0.01)
+                conn.send(stamps)
+            elif kind == "end":
+                vins_to_end, spacing = argument
+                stamps = []
+                for vin in vins_to_end:
+                    stamps.append(time.time())
+                    sim.finish_charging(vin)
+                    time.sleep(spacing)
                 conn.send(stamps)
 
 

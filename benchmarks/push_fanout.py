@@ -44,7 +44,8 @@ FIRST_USER = 10_000
 
 
 def serve_sandbox(conn: Connection, limit: float) -> None:
-    """Child process: the sandbox with a flood limit; answers "open" (chats), "calls" and "chats" requests."""
+    """Child process: the sandbox with a flood limit; answers "open" (chats), "calls", "chats" and "sent"
+    (chat id, arrival time and text of every accepted sendMessage) requests."""
     server = BotApiServer(flood_limit_per_second=limit)
     server.add_bot(BOT_TOKEN)
     with BackgroundServer(server.app) as http:
@@ -57,6 +58,14 @@ def serve_sandbox(conn: Connection, limit: float) -> None:
                 conn.send(None)
             elif kind == "calls":
                 conn.send([(c.time, c.ok, c.error_code) for c in server.calls_to("sendMessage")])
+            elif kind == "sent":
+                conn.send(
+                    [
+                        (c.params.get("chat_id"), c.time, c.params.get("text") or "")
+                        for c in server.calls_to("sendMessage")
+                        if c.ok
+                    ]
+                )
             elif kind == "chats":
                 conn.send(
                     [[m["text"] or "" for m in server.chat(BOT_TOKEN, i) if m["from_bot"]] for i in argument]

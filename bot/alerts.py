@@ -125,7 +125,7 @@ class Reading:
         the last change of its door (lock) status stands for parking. CHARGINGPAUSED counts as waiting:
         better no alert than one for a car waiting for its window."""
         charging_status = state.charging_status
-        door = state.door_lock or state.door_status
+        door = state.lock_state
         changed = state.values.get(DOOR_STATUS) or state.values.get(DOOR_LOCK)
         updated = state.updated_at
         return cls(

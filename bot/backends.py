@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 
+from bot.alerts import Alerter, Reading
 from bot.bmw.models import VehicleStatus
 from bot.bmw.models.vehicle import CAPABILITY_FLAGS
 from bot.car_status import CarPosition, CarStatus, Part
@@ -33,6 +34,9 @@ from bot.cardata.stream import DEFAULT_MQTT_URL, StreamSupervisor
 
 log = logging.getLogger(__name__)
 HISTORY_CACHE_SECONDS = 3600.0
+# How often CarData cars' timed alerts ("N minutes after", the evening reminder) are checked between stream
+# messages: at most this late, as the i Remote watcher's alerts are at most a poll late.
+ALERT_TICK_SECONDS = 60.0
 
 IREMOTE = "iremote"
 CARDATA = "cardata"
@@ -156,7 +160,7 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         minutes_left=round(minutes) if state.is_charging and minutes is not None and minutes > 0 else None,
         plugged_in=True if state.is_charging else state.plugged_in,
         open_items=None,  # CarData streams a door state, not which door is open
-        lock_state=state.door_lock or state.door_status,
+        lock_state=state.lock_state,
         mileage_km=None if mileage is None else round(mileage),
         position=None if lat_lon is None else CarPosition(lat_lon[0], lat_lon[1], state.heading),
         end_reason=state.reason_charging_end,
@@ -184,7 +188,12 @@ class CarDataBackend:
     """BMW CarData for every linked owner of the process: the REST client, the stream supervisor and the
     charge-event detector, started and stopped together. Charge events and "link again" go to the callbacks
     the garage binds (`bind`): events are written to the store before the callback runs, and a callback that
-    raises is called again later (bot/cardata/events.py), so each reaches its owner exactly once."""
+    raises is called again later (bot/cardata/events.py), so each reaches its owner exactly once.
+
+    The alerts (bot/alerts.py, with the `Alerter` the garage binds) are decided from the stream: at each
+    change of a car's state, in the background (a push waiting on Telegram never holds up the stream), and
+    every `alert_tick_seconds` for the timed ones. One car's alerts are decided one reading at a time, and
+    readings that arrive meanwhile are taken together (the latest state counts). No call to BMW."""
 
     def __init__(
         self,
@@ -195,6 +204,8 @@ class CarDataBackend:
         ca_file: str | Path | None = None,
         debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS,
         connect_interval: float = 0.2,
+        alert_tick_seconds: float = ALERT_TICK_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.client = client
@@ -208,29 +219,42 @@ class CarDataBackend:
             mqtt_url=mqtt_url,
             ca_file=ca_file,
             connect_interval=connect_interval,
+            listener=self._changed,
             on_relink=self._relink,
         )
         self.debounce_seconds = debounce_seconds
         self._on_event: OnEvent | None = None
         self._on_relink: OnRelink | None = None
+        self._alerter: Alerter | None = None
+        self._alert_tick = alert_tick_seconds
+        self._clock = clock
         self._detecting: asyncio.Task[None] | None = None
+        self._ticking: asyncio.Task[None] | None = None
+        self._alert_locks: dict[tuple[int, str], asyncio.Lock] = {}
+        self._alerting: dict[tuple[int, str], asyncio.Task[None]] = {}
+        self._alerts_stale: set[tuple[int, str]] = set()
         self._history: dict[tuple[int, str], tuple[float, list[ChargingSession]]] = {}
 
-    def bind(self, on_event: OnEvent, on_relink: OnRelink) -> None:
-        self._on_event, self._on_relink = on_event, on_relink
+    def bind(self, on_event: OnEvent, on_relink: OnRelink, alerter: Alerter | None = None) -> None:
+        self._on_event, self._on_relink, self._alerter = on_event, on_relink, alerter
 
     async def start(self) -> None:
-        """Stream every stored link (connections staggered) and run the detector's deadlines and retries."""
+        """Stream every stored link (connections staggered), run the detector's deadlines and retries and the
+        alerts' ticks."""
         self.supervisor.start()
         self._detecting = asyncio.create_task(self.detector.run(), name="cardata-charge-detector")
+        self._ticking = asyncio.create_task(self.run_alerts(), name="cardata-alerts")
 
     async def aclose(self) -> None:
-        if self._detecting is not None:
-            self._detecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._detecting
+        for task in (self._detecting, self._ticking):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.supervisor.aclose()
         await self.detector.drain()
+        while self._alerting:
+            await asyncio.gather(*list(self._alerting.values()), return_exceptions=True)
         await self.client.aclose()
 
     # --- linking --------------------------------------------------------------------------------------------
@@ -270,6 +294,8 @@ class CarDataBackend:
         await self.supervisor.remove(owner)
         for car in [car for car in self._history if car[0] == owner]:
             del self._history[car]
+        for car in [car for car in self._alert_locks if car[0] == owner]:
+            del self._alert_locks[car]
         if self.store.cardata_link(owner) is None:
             return
         try:
@@ -307,6 +333,50 @@ class CarDataBackend:
         """One REST snapshot (one call of the day's budget) merged into the state; the calls left today."""
         await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
         return self.status(owner, vin), self.client.calls_left(owner)
+
+    # --- alerts ---------------------------------------------------------------------------------------------
+
+    async def alert_tick(self, now: float | None = None) -> None:
+        """Decide every streamed car's alerts at `now` (default: the clock) from its last known state: the
+        timed alerts come due between stream messages. Waits for their pushes."""
+        now = self._clock() if now is None else now
+        for owner, vin in self.supervisor.cars():
+            await self._alert(owner, vin, now)
+
+    async def run_alerts(self) -> None:
+        """`alert_tick` every `alert_tick_seconds`, forever (cancel to stop)."""
+        while True:
+            await asyncio.sleep(self._alert_tick)
+            try:
+                await self.alert_tick()
+            except Exception:
+                log.exception("cardata: alert tick failed")
+
+    async def _changed(self, owner: int, state: CarState, changed: set[str]) -> None:
+        """The stream's listener: the car's alerts are decided soon, in the background."""
+        car = (owner, state.vin)
+        self._alerts_stale.add(car)
+        if car in self._alerting:
+            return  # the running task takes this change too (it reads the state afresh)
+        task = asyncio.create_task(self._alert_changes(car))
+        self._alerting[car] = task
+        task.add_done_callback(lambda _: self._alerting.pop(car, None))
+
+    async def _alert_changes(self, car: tuple[int, str]) -> None:
+        while car in self._alerts_stale:
+            self._alerts_stale.discard(car)
+            try:
+                await self._alert(*car, self._clock())
+            except Exception:
+                log.exception("cardata: deciding alerts of owner %s failed", car[0])
+
+    async def _alert(self, owner: int, vin: str, now: float) -> None:
+        if self._alerter is None:
+            return
+        async with self._alert_locks.setdefault((owner, vin), asyncio.Lock()):
+            state = self.supervisor.state(owner, vin)
+            if state is not None:
+                await self._alerter.observe(owner, vin, Reading.of_cardata(state), now)
 
     # --- what the stream reports ----------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, TypeVar
 
-from bot.alerts import AlertPrefs
+from bot.alerts import Alerter, AlertPrefs, CarAlert
 from bot.backends import (
     CARDATA,
     CARDATA_CAPABILITIES,
@@ -68,7 +68,7 @@ from bot.store import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 OnStatus = Callable[[ExecutionStatus], Awaitable[None]]
-Notify = Callable[[Notice], Awaitable[None]]  # raises when the push should be tried again later
+Notify = Callable[[Notice | CarAlert], Awaitable[None]]  # raises when the push should be tried again later
 _NOTICE_KINDS = {
     ChargeEventKind.STARTED: NoticeKind.STARTED,
     ChargeEventKind.COMPLETE: NoticeKind.FULL,
@@ -189,7 +189,7 @@ class Garage:
         # Where owners' pushes go (the chat's pusher), set by the wiring once the bot exists (bot/app.py).
         self.notify: Notify | None = None
         if cardata is not None:
-            cardata.bind(self._cardata_event, self._cardata_relink)
+            cardata.bind(self._cardata_event, self._cardata_relink, Alerter(store, self._notify))
         self._commands_per_minute = commands_per_minute
         self._clock = clock
         self._wall_clock = wall_clock  # cool-downs are stored, so they are in Unix time
@@ -652,9 +652,9 @@ class Garage:
             self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
 
-    async def _notify(self, notice: Notice) -> None:
+    async def _notify(self, notice: Notice | CarAlert) -> None:
         if self.notify is None:
-            raise RuntimeError("no push path yet")  # CarData's detector tries again later
+            raise RuntimeError("no push path yet")  # CarData's detector (or the alerter) tries again later
         await self.notify(notice)
 
     async def _call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:

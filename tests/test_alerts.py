@@ -186,6 +186,7 @@ async def test_left_unlocked_fires_once_after_n_minutes_with_a_working_lock(bot,
     assert BEV_VIN[-4:] in alert.text and "10 min" in alert.text
     assert "unlocked" in alert.text and "passenger window" in alert.text
     assert _labels(alert) == ["🔄 Status", "🔒 Lock"]
+    assert alert.buttons[0][1].style == "success"  # the way out of the alert
 
     alice.press(alert, "Lock")
     await alice.wait_for_bot_message("Lock —")

@@ -31,6 +31,7 @@ async def test_status_shows_the_car_and_only_supported_buttons(bot, sandbox, sim
     labels = [button.text for row in status.buttons for button in row]
     assert "🔄 Refresh" in labels and "🔒 Lock" in labels and "🔓 Unlock" in labels
     assert "🚗 Other car" in labels  # two cars on the demo account
+    assert status.button("📋 VIN").copy_text == BEV_VIN  # copied on the user's side, nothing sent to the bot
     car = simulator.vehicle(BEV_VIN)
     for _action, label, capability in keyboards.CAR_BUTTONS:
         if capability and not car.supports(capability):  # hidden when the car lacks it
@@ -130,6 +131,7 @@ async def test_unlock_asks_first_and_a_used_or_stale_yes_does_nothing(bot, sandb
     alice.send("/unlock")
     ask = await alice.wait_for_bot_message("Make sure")
     yes = ask.button("Yes, unlock").callback_data
+    assert ask.button("Yes, unlock").style == "danger" and ask.button("No").style is None
     alice.press(ask, "Yes, unlock")
     await alice.wait_for_bot_message("Unlock —")
     simulator.advance(60)
@@ -195,12 +197,12 @@ async def test_forged_press_from_another_user_touches_no_car(bot, sandbox, simul
     status = await _status(alice)
     alice.send("/unlock")
     ask = await alice.wait_for_bot_message("Make sure")
-    for row in status.buttons + ask.buttons:
-        for button in row:
-            mallory.press_data(ask.message_id, button.callback_data)
+    presses = [b.callback_data for row in status.buttons + ask.buttons for b in row if b.callback_data]
+    for data in presses:
+        mallory.press_data(ask.message_id, data)
     mallory.press_data(status.message_id, f"lock:{BEV_VIN}")
     mallory.press_data(status.message_id, "uy:" + "A" * 60)
-    await mallory.wait_for(lambda u: len(u.callback_answers()) >= len(status.buttons) + 2)
+    await mallory.wait_for(lambda u: len(u.callback_answers()) >= len(presses) + 2)
     assert _executes(simulator) == []
     assert not any("Lock —" in (m.text or "") or "Unlock —" in (m.text or "") for m in mallory.bot_messages)
     # Alice's own confirmation still works: Mallory's presses did not consume it.
@@ -284,6 +286,12 @@ async def test_horn_and_finder_where_supported_and_the_finder_answers_with_a_pin
     position = simulator.vehicle(BEV_VIN).status["position"]
     pin = next(m.location for m in alice.bot_messages if m.location)
     assert pin == pytest.approx((position["lat"], position["lon"]))
+
+    alice.press(status, "Location")  # the pin, with its coordinates to copy
+    await alice.wait_for(lambda u: len([m for m in u.bot_messages if m.location]) == 2)
+    located = [m for m in alice.bot_messages if m.location][-1]
+    assert located.location == pytest.approx((position["lat"], position["lon"]))
+    assert located.button("📋 Position").copy_text == f"{position['lat']:.5f}, {position['lon']:.5f}"
 
     alice.send("/cars")
     alice.press(await alice.wait_for_bot_message("Which car?"), REX_VIN[-4:])

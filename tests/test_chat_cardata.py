@@ -512,3 +512,74 @@ async def test_trips_and_destinations_say_cardata_does_not_share_them(
         assert [(m.text, m.buttons) for m in user.bot_messages[before:]] == [(answer, [])], user.transcript()
     assert "does not share trip statistics" in texts.TRIPS_READ_ONLY
     assert "does not share its last destinations" in texts.DESTINATIONS_READ_ONLY
+
+
+def labels(message: ChatMessage) -> list[str]:
+    return [button.text for row in message.buttons for button in row]
+
+
+async def test_the_charge_level_alert_comes_once_from_the_stream(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/alerts")
+    menu = await user.wait_for_bot_message("Alerts about your cars")
+    user.press(menu, "alr:level:on")
+    await user.wait_for(lambda u: "✅ Charge level: 80 %" in labels(u.now(menu)))
+    for level in (75, 70):
+        user.press(menu, "alr:level:dn")
+        await user.wait_for(lambda u, n=level: f"✅ Charge level: {n} %" in labels(u.now(menu)))  # type: ignore[misc]
+
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)  # from 64 %, to the car's target of 80 %
+    await until(charging(linked, DEFAULT_BEV_VIN), "the charge seen")
+    cardata_simulator.set_soc(DEFAULT_BEV_VIN, 69)
+    await until(lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).soc == 69, "69 % streamed")
+    assert not texts_of(user, "has reached")
+    cardata_simulator.set_soc(DEFAULT_BEV_VIN, 71)
+    alert = await user.wait_for_bot_message("has reached")
+    assert alert.text == f"🔋 <b>i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})</b> has reached 71 % (your alert: 70 %)."
+    assert labels(alert) == ["🔄 Status"]  # read-only: no Lock, whatever the alert
+
+    cardata_simulator.set_soc(DEFAULT_BEV_VIN, 75)
+    cardata_simulator.set_soc(DEFAULT_BEV_VIN, 80)  # the target: the charge ends
+    await user.wait_for_bot_message("has finished charging")
+    await cardata_of(linked).alert_tick()
+    assert len(texts_of(user, "has reached")) == 1, user.transcript()
+
+
+async def test_the_left_open_alert_comes_once_minutes_after_the_car_was_left_unlocked(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata = cardata_of(linked)
+    cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
+    await until(
+        lambda: cardata.status(OWNER, DEFAULT_BEV_VIN).lock_state == "UNLOCKED", "the unlock streamed"
+    )
+    await cardata.alert_tick(cardata_simulator.now() + 9 * 60)  # on in /alerts by default, after 10 min
+    assert not texts_of(user, "is not closed up")
+
+    cardata_simulator.advance(10 * 60)
+    await cardata.alert_tick(cardata_simulator.now())
+    alert = await user.wait_for_bot_message("is not closed up")
+    car = f"<b>i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})</b>"
+    assert alert.text == f"⚠️ {car} has been parked for 10 min and is not closed up:\n🔓 unlocked"
+    assert labels(alert) == ["🔄 Status"]  # CarData cannot lock: no Lock button
+    await cardata.alert_tick(cardata_simulator.now() + 60 * 60)
+    assert len(texts_of(user, "is not closed up")) == 1, user.transcript()  # the REX stayed locked
+
+
+async def test_location_and_copy_buttons_come_from_the_stream_without_a_bmw_call(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.move(DEFAULT_BEV_VIN, 48.2, 11.6)
+    await until(lambda: cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).mileage_km != 23417, "the drive")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert status.button("📋 VIN").copy_text == DEFAULT_BEV_VIN
+    calls = len(cardata_simulator.requests)
+
+    user.press(status, "Location")
+    await user.wait_for(lambda u: any(m.location for m in u.bot_messages))
+    pin = next(m for m in user.bot_messages if m.location)
+    assert pin.location == pytest.approx((48.2, 11.6))
+    assert pin.button("📋 Position").copy_text == "48.20000, 11.60000"
+    assert len(cardata_simulator.requests) == calls  # the streamed position: nothing asked of BMW

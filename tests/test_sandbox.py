@@ -298,6 +298,16 @@ async def test_copy_text_buttons_show_their_text_and_send_no_press(tg_bot: Bot, 
         await tg_bot.send_message(alice.id, "No code", reply_markup=InlineKeyboardMarkup([[empty]]))
 
 
+async def test_a_button_keeps_its_style(tg_bot: Bot, alice: SandboxUser) -> None:
+    alice.send("/unlock")
+    yes = InlineKeyboardButton("Yes, unlock", callback_data="uy", style="danger")
+    no = InlineKeyboardButton("No", callback_data="un")
+    await tg_bot.send_message(alice.id, "Unlock?", reply_markup=InlineKeyboardMarkup([[yes, no]]))
+
+    shown = await alice.wait_for_bot_message("Unlock?")
+    assert [(b.text, b.style) for b in shown.buttons[0]] == [("Yes, unlock", "danger"), ("No", None)]
+
+
 async def test_commands_are_stored_per_scope(bot_api: BotApiServer, tg_bot: Bot) -> None:
     commands = [BotCommand("status", "State of charge and range"), BotCommand("link", "Link your car")]
     assert await tg_bot.set_my_commands(commands)

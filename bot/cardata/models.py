@@ -537,6 +537,16 @@ class CarState:
         value = self._get(DOOR_LOCK)
         return None if value is None else value.value
 
+    @property
+    def lock_state(self) -> str | None:
+        """The newer of the lock status (REST snapshots only) and the door status (streamed too): a car
+        unlocked since the last snapshot streams its door status alone."""
+        known = [v for v in (self._get(DOOR_LOCK), self._get(DOOR_STATUS)) if v is not None]
+        if not known:
+            return None
+        epoch = datetime.min.replace(tzinfo=UTC)
+        return str(max(known, key=lambda v: v.timestamp or epoch).value)
+
 
 # --- charging history and basic data ------------------------------------------------------------------------
 

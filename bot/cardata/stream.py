@@ -207,6 +207,10 @@ class StreamSupervisor:
         """The car's last known values (from the stream, or the store after a restart)."""
         return self._states.get((owner, vin))
 
+    def cars(self) -> list[tuple[int, str]]:
+        """(owner, VIN) of every car whose state is known."""
+        return list(self._states)
+
     def stats(self, owner: int) -> StreamStats | None:
         stream = self._stream_of(owner)
         return None if stream is None else stream.stats

@@ -11,7 +11,8 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import KeyboardButtonStyle
 
 from bot.bmw.models import ChargingProfile, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS
@@ -99,9 +100,17 @@ def parse(value: str | None) -> tuple[str, str]:
     return action, arg
 
 
-def _button(text: str, action: str, arg: str = "") -> InlineKeyboardButton:
-    # Labels come from texts (HTML); Telegram shows a button's label as plain text.
-    return InlineKeyboardButton(texts.plain(text), callback_data=data(action, arg))
+def _button(
+    text: str, action: str, arg: str = "", style: KeyboardButtonStyle | None = None
+) -> InlineKeyboardButton:
+    # Labels come from texts (HTML); Telegram shows a button's label as plain text. A style (Bot API 9.4)
+    # colours the button; clients older than that show it plain.
+    return InlineKeyboardButton(texts.plain(text), callback_data=data(action, arg), style=style)
+
+
+def _copy(text: str, copied: str) -> InlineKeyboardButton:
+    """A button that copies `copied` to the user's clipboard (no callback reaches the bot)."""
+    return InlineKeyboardButton(texts.plain(text), copy_text=CopyTextButton(copied))
 
 
 def _rows(buttons: list[InlineKeyboardButton], width: int = 3) -> list[list[InlineKeyboardButton]]:
@@ -116,7 +125,13 @@ def car_actions(ref: str, car: StoredVehicle, *, several_cars: bool) -> InlineKe
     ]
     if several_cars:
         buttons.append(_button(texts.OTHER_CAR, PICK))
+    buttons.append(_copy(texts.COPY_VIN_BUTTON, car.vin))
     return InlineKeyboardMarkup(_rows(buttons))
+
+
+def position_copy(lat: float, lon: float) -> InlineKeyboardMarkup:
+    """Under the car's location pin: its coordinates to copy, as the status shows them."""
+    return InlineKeyboardMarkup([[_copy(texts.COPY_POSITION_BUTTON, f"{lat:.5f}, {lon:.5f}")]])
 
 
 def car_picker(refs: CarRefs, tg_id: int, cars: Sequence[StoredVehicle]) -> InlineKeyboardMarkup:
@@ -133,7 +148,12 @@ def yes_no(
 
 def unlock_confirm(nonce: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[_button(texts.YES_UNLOCK, UNLOCK_YES, nonce), _button(texts.NO, UNLOCK_NO, nonce)]]
+        [
+            [
+                _button(texts.YES_UNLOCK, UNLOCK_YES, nonce, KeyboardButtonStyle.DANGER),
+                _button(texts.NO, UNLOCK_NO, nonce),
+            ]
+        ]
     )
 
 
@@ -197,7 +217,7 @@ def alert_push(ref: str, car: StoredVehicle, *, lock: bool) -> InlineKeyboardMar
     locking = texts.REMOTE_ACTION[ServiceType.DOOR_LOCK]
     if lock and locking.capability in car.capabilities:
         assert locking.code is not None and locking.button is not None  # the Lock row has its button
-        buttons.append(_button(locking.button, locking.code, ref))
+        buttons.append(_button(locking.button, locking.code, ref, KeyboardButtonStyle.SUCCESS))
     return InlineKeyboardMarkup([buttons])
 
 

@@ -99,7 +99,12 @@ async def location_of(update: Update, context: Context, car: StoredVehicle) -> N
         position = status.position
         if position is None or not position.usable:
             return Reply(texts.no_location(car, position))
-        await chat_of(update).send_location(latitude=position.lat, longitude=position.lon)
+        assert position.lat is not None and position.lon is not None  # usable
+        await chat_of(update).send_location(
+            latitude=position.lat,
+            longitude=position.lon,
+            reply_markup=keyboards.position_copy(position.lat, position.lon),
+        )
         return None
 
     await answer_slowly(

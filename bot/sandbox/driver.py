@@ -32,6 +32,7 @@ class Button:
     callback_data: str | None = None
     url: str | None = None
     copy_text: str | None = None  # a CopyTextButton: pressing it copies this text on the user's side
+    style: str | None = None  # "danger", "success", "primary" (Bot API 9.4); None: the client's default
 
 
 @dataclass(frozen=True)

@@ -379,6 +379,7 @@ def chat_json(message: Message) -> dict[str, Any]:
                     "callback_data": b.get("callback_data"),
                     "url": b.get("url"),
                     "copy_text": (b.get("copy_text") or {}).get("text"),
+                    "style": b.get("style"),
                 }
                 for b in row
             ]

@@ -135,6 +135,8 @@
     return row;
   }
 
+  const BUTTON_STYLES = ["danger", "success", "primary"]; // Bot API 9.4 button styles
+
   function keyboard(message) {
     const box = element("div", "keyboard");
     for (const buttons of message.buttons) {
@@ -143,6 +145,7 @@
         if (button.callback_data !== null) {
           const key = element("button", "key", button.text);
           key.type = "button";
+          if (BUTTON_STYLES.includes(button.style)) key.classList.add(`style-${button.style}`);
           key.addEventListener("click", () => press(message.message_id, button.callback_data, key));
           row.append(key);
         } else if (button.url && /^https?:\/\//i.test(button.url)) {
