@@ -642,6 +642,10 @@ class Store:
         """Link a BMW account, replacing any previous one: its token, answer, cars, selection and watches."""
         row = (tg_id, region, self._secrets.encrypt(username), self._secrets.encrypt(password))
         with self._write() as db:
+            replaced = any(
+                db.execute(f"SELECT 1 FROM {table} WHERE tg_id = ?", (tg_id,)).fetchone()
+                for table in ("accounts", *_CARDATA_LINK_TABLES)
+            )
             db.execute("INSERT INTO users (tg_id) VALUES (?) ON CONFLICT (tg_id) DO NOTHING", (tg_id,))
             db.execute("UPDATE users SET selected_vin = NULL, backend = ? WHERE tg_id = ?", (IREMOTE, tg_id))
             for table in _CARDATA_LINK_TABLES:  # a CarData link it replaces (the caller stopped its stream)
@@ -654,7 +658,8 @@ class Store:
                 " VALUES (?, ?, ?, ?)",
                 row,
             )
-        self._forget_deleted()  # the replaced account's secrets
+        if replaced:  # a first link deletes no secret: no checkpoint to pay for
+            self._forget_deleted()  # the replaced account's secrets
 
     def use_cardata(self, tg_id: int, first_name: str | None) -> None:
         """The user's account is now their CarData link (saved with `save_cardata_link`): an i Remote account
