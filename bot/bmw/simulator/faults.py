@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, get_args
+from collections.abc import Callable, Collection
+from dataclasses import Field, asdict, dataclass
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, get_args
 from urllib.parse import parse_qsl
 
 import anyio
@@ -22,6 +22,17 @@ from bot.bmw.simulator.bodies import error_response, parse_form
 FaultKind = Literal["error", "timeout", "slow", "reset", "malformed"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 SECRET_FIELDS = {"password", "bmwSkAnswer", "refresh_token", "access_token"}
+
+
+class _Logged(Protocol):
+    """What the log needs of a record class: a dataclass with the request's method and path."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+    method: str
+    path: str
+
+
+_R = TypeVar("_R", bound=_Logged)
 MAX_REQUESTS = 10_000  # the log keeps the newest ones; a long demo must not grow without bound
 
 
@@ -57,8 +68,8 @@ class RequestRecord:
     status: int  # 0 when the connection was dropped without an answer
 
 
-def redact(values: dict[str, str]) -> dict[str, str]:
-    return {key: "***" if key in SECRET_FIELDS else value for key, value in values.items()}
+def redact(values: dict[str, str], secrets: Collection[str] = SECRET_FIELDS) -> dict[str, str]:
+    return {key: "***" if key in secrets else value for key, value in values.items()}
 
 
 class Faults:
@@ -89,13 +100,23 @@ class Faults:
             return None
 
 
-class RequestLog:
-    """Every API request with its answer's status, secrets redacted, in simulator time."""
+class RequestLog(Generic[_R]):
+    """Every API request with its answer's status, secrets redacted, in simulator time. `make` builds a
+    record from (time, method, path, query, form, who, status): the CarData simulator names `who` gcid."""
 
-    def __init__(self, lock: threading.RLock, now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        lock: threading.RLock,
+        now: Callable[[], float],
+        *,
+        make: Callable[..., _R],
+        secret_fields: Collection[str] = SECRET_FIELDS,
+    ) -> None:
         self._lock = lock
         self.now = now
-        self.requests: list[RequestRecord] = []
+        self._make = make
+        self._secrets = secret_fields
+        self.requests: list[_R] = []
 
     def record(
         self,
@@ -103,17 +124,16 @@ class RequestLog:
         path: str,
         query: dict[str, str],
         form: dict[str, str],
-        username: str | None,
+        who: str | None,
         status: int,
     ) -> None:
         with self._lock:
-            self.requests.append(
-                RequestRecord(self.now(), method, path, redact(query), redact(form), username, status)
-            )
+            query, form = redact(query, self._secrets), redact(form, self._secrets)
+            self.requests.append(self._make(self.now(), method, path, query, form, who, status))
             if len(self.requests) > MAX_REQUESTS:
                 del self.requests[: MAX_REQUESTS // 2]
 
-    def requests_to(self, path_fragment: str, method: str | None = None) -> list[RequestRecord]:
+    def requests_to(self, path_fragment: str, method: str | None = None) -> list[_R]:
         with self._lock:
             return [
                 r

@@ -61,7 +61,7 @@ class Simulator:
         self._vehicles: dict[str, SimVehicle] = {}
         self.bodies = Bodies(self._lock, self._vehicles, self.accounts, self.engine)
         self.faults = Faults(self._lock)
-        self.log = RequestLog(self._lock, self.engine.now)
+        self.log = RequestLog(self._lock, self.engine.now, make=RequestRecord)
         self._next_serial = 400001
         self.app = simulator_app(self)
 

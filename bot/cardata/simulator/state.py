@@ -20,12 +20,12 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from bot.bmw.simulator import Fault
-from bot.bmw.simulator.faults import Faults
+from bot.bmw.simulator.faults import Faults, RequestLog
 from bot.cardata.simulator import fleet
 from bot.cardata.simulator.fleet import CarSpec
 
@@ -43,7 +43,6 @@ SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: each slow_down adds 5 s to the interval
 DAILY_QUOTA = 50
 MAX_CONTAINERS = 10
 HISTORY_PAGE = 5
-MAX_REQUESTS = 10_000
 MAX_QUEUED_MESSAGES = 10_000
 SECRET_FIELDS = {"code_verifier", "device_code", "refresh_token", "access_token", "id_token"}
 _USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # no vowels, no look-alikes
@@ -243,7 +242,7 @@ class CardataState:
         self._drops: list[str | None] = []  # gcids whose stream the broker must drop (None = all)
         self._faults = Faults(self._lock)
         self._next_serial = 600001
-        self.requests: list[RequestRecord] = []
+        self._log = RequestLog(self._lock, self.now, make=RequestRecord, secret_fields=SECRET_FIELDS)
         self.published: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
         # Called after anything that may change the stream (the broker wakes up on it); never under a
         # long operation, and it must not call back into the state.
@@ -869,6 +868,10 @@ class CardataState:
                 return token.gcid
             return self._clients.get(form.get("client_id", ""))
 
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self._log.requests
+
     def record(
         self,
         method: str,
@@ -878,19 +881,10 @@ class CardataState:
         gcid: str | None,
         status: int,
     ) -> None:
-        with self._lock:
-            hidden = {k: "***" if k in SECRET_FIELDS else v for k, v in form.items()}
-            self.requests.append(RequestRecord(self.now(), method, path, dict(query), hidden, gcid, status))
-            if len(self.requests) > MAX_REQUESTS:
-                del self.requests[: MAX_REQUESTS // 2]
+        self._log.record(method, path, query, form, gcid, status)
 
     def requests_to(self, path_fragment: str, method: str | None = None) -> list[RequestRecord]:
-        with self._lock:
-            return [
-                r
-                for r in self.requests
-                if path_fragment in r.path and (method is None or r.method == method.upper())
-            ]
+        return self._log.requests_to(path_fragment, method)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -923,8 +917,7 @@ class CardataState:
             }
 
     def requests_json(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [asdict(r) for r in self.requests]
+        return self._log.requests_json()
 
 
 def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
