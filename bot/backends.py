@@ -26,7 +26,7 @@ from bot.car_status import CarPosition, CarStatus, Part
 from bot.cardata import models as cd
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.client import CarDataClient
-from bot.cardata.errors import CarDataError
+from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataStore
@@ -328,6 +328,10 @@ class CarDataBackend:
         sessions = sorted(history.sessions, key=lambda s: s.start or end, reverse=True)
         self._history[(owner, vin)] = (now, sessions)
         return sessions
+
+    def calls_spent(self, owner: int) -> BudgetSpent | None:
+        """Why the owner has no reads left today (see CarDataClient.spent); None while they have."""
+        return self.client.spent(owner)
 
     async def refresh(self, owner: int, vin: str) -> tuple[CarStatus, int]:
         """One REST snapshot (one call of the day's budget) merged into the state; the calls left today."""

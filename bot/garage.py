@@ -52,6 +52,7 @@ from bot.bmw.models import (
 )
 from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
+from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
 from bot.cardata.models import ChargingSession, Tokens
 from bot.history import ChargeSession
@@ -421,6 +422,11 @@ class Garage:
             status, calls_left = await self._cardata().refresh(tg_id, vin)
             return Refreshed(status, calls_left)
         return Refreshed(await self.status(tg_id, vin))
+
+    def calls_spent(self, tg_id: int) -> BudgetSpent | None:
+        """When a CarData owner has no Refresh left today: from when, and what their co-owners used when
+        theirs are why (BudgetSpent.co_owner_calls); None while they have one, and without a budget."""
+        return self._cardata().calls_spent(tg_id) if self._is_cardata(tg_id) else None
 
     def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
         """The charges of this user's car that the bot recorded, newest first (no call to BMW)."""

@@ -32,7 +32,7 @@ from sqlite_utils import Database, Migrations
 
 from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import Tokens
-from bot.cardata.storage import CarDataLink, ChargeTrack, EndedCharge
+from bot.cardata.storage import AccountCalls, CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import Secrets
 from bot.history import ChargeSession, from_cardata
 
@@ -409,6 +409,27 @@ def m010_cardata_relink_asked(db: Database) -> None:
     db.table("cardata_accounts").add_column("relink_asked_at", float)
 
 
+def m011_cardata_calls_per_account(db: Database) -> None:
+    # BMW counts calls per account (gcid), and co-owners who linked the same account share it: the day's
+    # count is the account's, kept across unlink and re-link; cardata_calls keeps only each linked owner's own
+    # use, for the fair share (docs/cardata.md), and goes with the link. A linked owner's count becomes their
+    # account's by the sum, not the max: co-owners' counts are distinct calls against one quota (the max
+    # would forget all but one), capped at BMW's 50 (a CU-429 raised each co-owner's count to 50). The counts
+    # of owners no longer linked cannot be placed on an account and go.
+    db.create_table(
+        "cardata_account_calls",
+        {"gcid": str, "day": str, "calls": int},
+        pk=("gcid", "day"),
+        not_null=["calls"],
+    )
+    db.execute(
+        "INSERT INTO cardata_account_calls (gcid, day, calls)"
+        " SELECT a.gcid, c.day, min(sum(c.calls), 50) FROM cardata_calls c"
+        " JOIN cardata_accounts a ON a.tg_id = c.tg_id GROUP BY a.gcid, c.day"
+    )
+    db.execute("DELETE FROM cardata_calls WHERE tg_id NOT IN (SELECT tg_id FROM cardata_accounts)")
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -423,6 +444,7 @@ _STEPS = [
         m008_user_settings,
         m009_account_backends,
         m010_cardata_relink_asked,
+        m011_cardata_calls_per_account,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -440,8 +462,9 @@ _REFUSALS_QUERY = (
     "SELECT password_refusals, relink_needed_at IS NOT NULL AS waiting FROM accounts WHERE tg_id = ?"
 )
 IREMOTE, CARDATA = "iremote", "cardata"  # users.backend (bot/backends.py names them)
-# A CarData link's rows; not cardata_calls, since BMW's count of the day's calls goes on too.
-_CARDATA_LINK_TABLES = ("cardata_accounts", "cardata_states", "cardata_tracks")
+# A CarData link's rows, the owner's own calls of the day among them; not cardata_account_calls: BMW's count
+# of the account's calls goes on, whoever unlinks.
+_CARDATA_LINK_TABLES = ("cardata_accounts", "cardata_calls", "cardata_states", "cardata_tracks")
 _CARDATA_SECRET_COLUMNS = ("client_id_enc", "access_token_enc", "id_token_enc", "refresh_token_enc")
 _CARDATA_COLUMNS = (
     "tg_id, client_id_enc, gcid, access_token_enc, id_token_enc, refresh_token_enc, expires_at,"
@@ -1093,7 +1116,8 @@ class Store:
         return CarDataLink(row["tg_id"], decrypt(row["client_id_enc"]), tokens, row["container_id"])
 
     def save_cardata_link(self, link: CarDataLink) -> None:
-        """Link (or re-link) an owner's CarData account; another gcid's car states and detector memory go.
+        """Link (or re-link) an owner's CarData account; another gcid's car states, detector memory and the
+        owner's calls counted on it go.
         A new link has not been refused: its owner is asked again when it is (`mark_cardata_relink_asked`)."""
         t, encrypt = link.tokens, self._secrets.encrypt
         row = (
@@ -1110,8 +1134,8 @@ class Store:
         with self._write() as db:
             old = db.execute("SELECT gcid FROM cardata_accounts WHERE tg_id = ?", (link.owner,)).fetchone()
             if old is not None and old[0] != t.gcid:
-                db.execute("DELETE FROM cardata_states WHERE tg_id = ?", (link.owner,))
-                db.execute("DELETE FROM cardata_tracks WHERE tg_id = ?", (link.owner,))
+                for table in ("cardata_calls", "cardata_states", "cardata_tracks"):
+                    db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (link.owner,))
             db.execute(
                 f"INSERT OR REPLACE INTO cardata_accounts ({_CARDATA_COLUMNS})"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -1150,34 +1174,50 @@ class Store:
             return cursor.rowcount == 1
 
     def delete_cardata_link(self, owner: int) -> None:
-        """Unlink CarData: tokens, states and detector memory go; the day's call count stays (BMW's too)."""
+        """Unlink CarData: tokens, states, detector memory and the owner's own calls go; the account's count
+        of the day's calls stays (BMW's does)."""
         with self._write() as db:
             for table in _CARDATA_LINK_TABLES:
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (owner,))
 
-    def spend_cardata_call(self, owner: int, day: str, limit: int) -> bool:
+    def spend_cardata_call(
+        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool]
+    ) -> bool:
         with self._write() as db:
+            # Past days are over for everyone: an account nobody links any more leaves no row behind.
+            db.execute("DELETE FROM cardata_account_calls WHERE day < ?", (day,))
             db.execute("DELETE FROM cardata_calls WHERE tg_id = ? AND day < ?", (owner, day))
-            db.execute(
-                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, 0) ON CONFLICT DO NOTHING",
-                (owner, day),
-            )
-            cursor = db.execute(
-                "UPDATE cardata_calls SET calls = calls + 1 WHERE tg_id = ? AND day = ? AND calls < ?",
-                (owner, day, limit),
-            )
-            return cursor.rowcount == 1
+            if not allowed(self.cardata_calls(gcid, owner, day)):
+                return False
+            for table, key in (("cardata_account_calls", "gcid"), ("cardata_calls", "tg_id")):
+                db.execute(
+                    f"INSERT INTO {table} ({key}, day, calls) VALUES (?, ?, 1)"
+                    f" ON CONFLICT ({key}, day) DO UPDATE SET calls = calls + 1",
+                    (gcid if key == "gcid" else owner, day),
+                )
+            return True
 
-    def cardata_calls(self, owner: int, day: str) -> int:
-        rows = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
-        return int(rows[0]["calls"]) if rows else 0
+    def cardata_calls(self, gcid: str, owner: int, day: str) -> AccountCalls:
+        total = self._rows("SELECT calls FROM cardata_account_calls WHERE gcid = ? AND day = ?", (gcid, day))
+        own = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
+        others = self._rows(
+            "SELECT coalesce(c.calls, 0) AS calls FROM cardata_accounts a"
+            " LEFT JOIN cardata_calls c ON c.tg_id = a.tg_id AND c.day = ?"
+            " WHERE a.gcid = ? AND a.tg_id != ? ORDER BY a.tg_id",
+            (day, gcid, owner),
+        )
+        return AccountCalls(
+            total=total[0]["calls"] if total else 0,
+            own=own[0]["calls"] if own else 0,
+            others=tuple(row["calls"] for row in others),
+        )
 
-    def exhaust_cardata_calls(self, owner: int, day: str, calls: int) -> None:
+    def exhaust_cardata_calls(self, gcid: str, day: str, calls: int) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, ?)"
-                " ON CONFLICT (tg_id, day) DO UPDATE SET calls = max(calls, excluded.calls)",
-                (owner, day, calls),
+                "INSERT INTO cardata_account_calls (gcid, day, calls) VALUES (?, ?, ?)"
+                " ON CONFLICT (gcid, day) DO UPDATE SET calls = max(calls, excluded.calls)",
+                (gcid, day, calls),
             )
 
     def cardata_states(self, owner: int) -> dict[str, Any]:

@@ -81,12 +81,12 @@ async def env(server: tuple[CardataSimulator, str], tmp_path: Path) -> AsyncIter
     await env.client.aclose()
 
 
-async def _linked(env: Env) -> list[str]:
+async def _linked(env: Env, owner: int = OWNER) -> list[str]:
     flow = await env.client.auth.start(DEFAULT_CLIENT_ID)
     env.sim.decide(flow.code.user_code, "approved")
     outcome = await env.client.auth.wait(flow)
     assert isinstance(outcome, Approved)
-    return await env.client.link(OWNER, DEFAULT_CLIENT_ID, outcome.tokens)
+    return await env.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
 
 
 # --- the device flow ----------------------------------------------------------------------------------------
@@ -235,7 +235,8 @@ async def test_the_budget_stops_normal_reads_keeps_the_reserve_for_linking_and_s
     env: Env,
 ) -> None:
     await _linked(env)  # 3 calls from the reserve... counted like every call
-    spent = env.store.cardata_calls(OWNER, datetime.fromtimestamp(env.sim.now(), UTC).date().isoformat())
+    day = datetime.fromtimestamp(env.sim.now(), UTC).date().isoformat()
+    spent = env.store.cardata_calls(DEFAULT_GCID, OWNER, day).total
     for _ in range(40 - spent):
         await env.client.telematic_data(OWNER, DEFAULT_BEV_VIN)
     assert env.client.calls_left(OWNER) == 0
@@ -257,6 +258,31 @@ async def test_the_budget_stops_normal_reads_keeps_the_reserve_for_linking_and_s
 
     env.sim.advance((caught.value.retry_at.timestamp() - env.sim.now()) + 1)
     assert await env.client.telematic_data(OWNER, DEFAULT_BEV_VIN)  # a new day
+
+
+async def test_three_co_owners_each_keep_an_equal_share_of_the_accounts_reads(env: Env) -> None:
+    owners = (OWNER, OWNER + 1, OWNER + 2)  # three owners linked to one BMW account: 40 // 3 = 13 each
+    for owner in owners:
+        await _linked(env, owner)
+    used = dict.fromkeys(owners, 2)  # each link: the container list and the mappings
+    used[OWNER] += 1  # the first also made the container
+
+    async def read_until_spent(owner: int) -> BudgetSpent:
+        while True:
+            try:
+                await env.client.telematic_data(owner, DEFAULT_BEV_VIN)
+            except BudgetSpent as spent:
+                return spent
+            used[owner] += 1
+
+    assert (await read_until_spent(OWNER)).co_owner_calls == 0  # his own calls are why
+    assert used[OWNER] == 13 + 1  # 40 % 3: the one call no share holds went to the first to ask
+    assert env.client.calls_left(OWNER + 1) == 11  # the others still have all of their share
+    await read_until_spent(OWNER + 1)
+    assert used[OWNER + 1] == 13 and env.client.calls_left(OWNER + 2) == 11
+    await read_until_spent(OWNER + 2)
+    assert used[OWNER + 2] == 13 and sum(used.values()) == 40 == env.sim.calls_today(DEFAULT_GCID)
+    assert env.client.calls_left(OWNER, linking=True) == BMW_DAILY_CALLS - 40  # the reserve is whole
 
 
 async def test_bmws_cu_429_is_budget_spent_until_midnight_even_for_linking(env: Env) -> None:

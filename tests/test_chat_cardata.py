@@ -35,6 +35,7 @@ from tests.support.bot import fast_client, running_bot
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 
 OWNER = 4242
+CO_OWNER = 4343  # another Telegram user who links the same BMW account
 REMOTE_BUTTONS = ("Lock", "Unlock", "Climate", "Charge", "Flash", "Horn", "Find", "Range map")
 TYPED_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule")
 
@@ -316,6 +317,101 @@ async def test_refresh_when_bmw_says_the_quota_is_spent(
     said = html.unescape(spent.text or "")
     assert f"Today's BMW CarData calls are used up; more are possible from {tomorrow} 00:00 UTC" in said
     assert "64 %" in (spent.text or "")
+
+
+async def refresh_showing(user: SandboxUser, status: ChatMessage, sim: CardataSimulator, soc: int) -> str:
+    """The car's charge changes, the owner presses Refresh: the status as the press left it (the edit shows
+    the new charge, so each press is seen to have been handled)."""
+    sim.set_soc(DEFAULT_BEV_VIN, soc)
+    user.press(status, "Refresh")
+    await user.wait_for(lambda u: f"{soc} %" in (u.now(status).text or ""))
+    return user.now(status).text or ""
+
+
+async def test_co_owners_of_one_bmw_account_each_keep_their_share_of_its_calls(
+    cardata_bot_settings: Settings,
+    simulator_url: str,
+    sandbox: Sandbox,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+) -> None:
+    # A couple, each with their own Telegram, link the same BMW account: BMW counts its calls, not theirs.
+    settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 24})
+    partner = sandbox.user(CO_OWNER, "Max")
+    async with running_bot(settings, fast_client(simulator_url)):
+        await link_cardata(user, cardata_simulator)
+        await link_cardata(partner, cardata_simulator)  # 13 of the account's 24 calls went on linking
+        user.send("/status")
+        status = await user.wait_for_bot_message("🕒")
+        for left in range(4, -1, -1):  # Carla's share is 12 of the 24, her link's calls included
+            shown = await refresh_showing(user, status, cardata_simulator, 30 + left)
+            assert f"🔄 {left} of today's BMW calls left" in shown, shown
+        user.press(status, "Refresh")
+        spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
+        assert "used up" in (spent.text or "") and "👥" not in (spent.text or "")  # her own calls are why
+
+        partner.send("/status")  # Max still has his share
+        his = await partner.wait_for_bot_message("🕒")
+        assert "No BMW calls are left" not in (his.text or "")
+        shown = await refresh_showing(partner, his, cardata_simulator, 40)
+        assert "🔄 5 of today's BMW calls left" in shown, shown
+        assert cardata_simulator.calls_today(DEFAULT_GCID) == 19
+
+
+async def test_when_a_co_owners_calls_are_why_none_are_left_status_and_refresh_say_so(
+    cardata_bot_settings: Settings,
+    simulator_url: str,
+    sandbox: Sandbox,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+) -> None:
+    settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 20})
+    partner = sandbox.user(CO_OWNER, "Max")
+    async with running_bot(settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)  # alone on the account, Carla may use all its reads
+        user.send("/status")
+        status = await user.wait_for_bot_message("🕒")
+        for soc in range(20, 33):
+            await refresh_showing(user, status, cardata_simulator, soc)
+        assert cardata_of(application).client.calls_left(OWNER) == 0
+
+        await link_cardata(partner, cardata_simulator)  # from the linking reserve
+        partner.send("/status")
+        status = await partner.wait_for_bot_message("No BMW calls are left")
+        his = html.unescape(status.text or "")
+        tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
+        assert f"🔄 No BMW calls are left for your Refresh until {tomorrow} 00:00 UTC." in his, his
+        co_owners = "👥 The other owners linked to this BMW account used 20 of today's calls"
+        assert co_owners in his, his
+        partner.press(status, "Refresh")
+        spent = html.unescape((await partner.wait_for_bot_message("No fresh snapshot from BMW")).text or "")
+        assert "used up" in spent and co_owners in spent, spent
+
+
+async def test_unlink_and_link_again_keep_the_days_calls_of_the_account(
+    cardata_bot_settings: Settings, simulator_url: str, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 20})
+    async with running_bot(settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, cardata_simulator)
+        user.send("/status")
+        status = await user.wait_for_bot_message("🕒")
+        for soc in range(20, 24):
+            await refresh_showing(user, status, cardata_simulator, soc)
+        user.send("/unlink")
+        ask = await user.wait_for_bot_message(texts.UNLINK_ASK[:20])
+        user.press(ask, "Yes, remove everything")
+        await user.wait_for_bot_message(texts.UNLINK_DONE[:20])
+
+        await link_cardata(user, cardata_simulator)  # the same day, the same account
+        user.send("/status")
+        await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 2)
+        status = [m for m in user.bot_messages if "🕒" in (m.text or "")][-1]
+        shown = await refresh_showing(user, status, cardata_simulator, 50)
+        # The day's 20: 11 before the unlink, 1 for it (the container), 7 for the new link, 1 now.
+        assert "🔄 0 of today's BMW calls left" in shown, shown
+        client = cardata_of(application).client  # the bot's count is BMW's
+        assert client.calls_left(OWNER, linking=True) == 50 - cardata_simulator.calls_today(DEFAULT_GCID)
 
 
 async def test_unlink_stops_the_stream_and_wipes_every_row(

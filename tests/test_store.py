@@ -15,8 +15,8 @@ from sqlite_utils import Database
 
 from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import TelematicValue, Tokens
-from bot.cardata.storage import CarDataLink, ChargeTrack, EndedCharge
-from bot.crypto import SecretKeyMismatch, generate_secret_key
+from bot.cardata.storage import AccountCalls, CarDataLink, ChargeTrack, EndedCharge
+from bot.crypto import SecretKeyMismatch, Secrets, generate_secret_key
 from bot.history import ChargeSession
 from bot.store import (
     _SECRET_COLUMNS,
@@ -101,7 +101,7 @@ def link_alice_cardata(store: Store) -> None:
     c = CARDATA_SECRETS
     tokens = Tokens(c["access"], c["id"], c["refresh"], "gcid-alice", 1_700_003_600.0, 1_701_209_600.0)
     store.save_cardata_link(CarDataLink(ALICE, c["client_id"], tokens, "container-1"))
-    assert store.spend_cardata_call(ALICE, "2026-05-04", 40)
+    assert store.spend_cardata_call("gcid-alice", ALICE, "2026-05-04", lambda calls: True)
     store.save_cardata_state(ALICE, "WBY1Z21000V000001", {"k": TelematicValue("1").to_json()})
     store.save_cardata_track(ChargeTrack(ALICE, "WBY1Z21000V000001", status="CHARGINGACTIVE"))
     ended = EndedCharge(ALICE, "WBY1Z21000V000001", 500.0, 900.0, 40, 80, "complete", None, (48.1, 11.5))
@@ -119,17 +119,25 @@ def raw(path: Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
+def tables(conn: sqlite3.Connection) -> list[str]:
+    return [
+        name
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if not name.startswith(("_", "sqlite_"))
+    ]
+
+
+# The one table about no user: a BMW account's count of the day's calls, kept whoever unlinks.
+ACCOUNT_TABLES = {"cardata_account_calls"}
+
+
 def rows_per_table(path: Path, tg_id: int) -> dict[str, int]:
-    """Rows about `tg_id` in every table of the bot (all of them carry tg_id)."""
+    """Rows about `tg_id` in every table of the bot about users (all of them carry tg_id)."""
     with raw(path) as conn:
-        tables = [
-            name
-            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-            if not name.startswith(("_", "sqlite_"))
-        ]
+        tables_about_users = [t for t in tables(conn) if t not in ACCOUNT_TABLES]
         return {
             t: conn.execute(f"SELECT count(*) FROM {t} WHERE tg_id = ?", (tg_id,)).fetchone()[0]
-            for t in tables
+            for t in tables_about_users
         }
 
 
@@ -156,6 +164,7 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "alert_prefs",
             "alert_states",
         }
+        assert set(tables(conn)) - set(rows_per_table(db_path, 0)) == ACCOUNT_TABLES
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
         columns = {
             column
@@ -429,6 +438,8 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
 
     store.delete_user(ALICE)
     assert set(rows_per_table(db_path, ALICE).values()) == {0}
+    # BMW's count of her account's calls goes on: a new link the same day must not find it reset.
+    assert store.cardata_calls("gcid-alice", ALICE, "2026-05-04") == AccountCalls(total=1)
     assert rows_per_table(db_path, BOB) == bob_before
     assert store.user_ids() == [BOB]
     assert store.account(ALICE) is None and store.notify_prefs(ALICE) == NotifyPrefs()
@@ -626,6 +637,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m008_user_settings",
         "m009_account_backends",
         "m010_cardata_relink_asked",
+        "m011_cardata_calls_per_account",
     ]
 
 
@@ -653,6 +665,34 @@ def test_a_version_1_database_is_upgraded_and_its_cars_get_watches(db_path: Path
         )
         assert [(w.tg_id, w.vin) for w in store.watches_due(0.0)] == [(ALICE, "VIN_OLD")]
     assert applied_migrations(db_path)[:2] == ["m001_users_accounts_vehicles", "m002_charge_watches"]
+
+
+def test_m011_sums_the_owners_day_counts_into_their_bmw_accounts(db_path: Path, key: str) -> None:
+    db_path.parent.mkdir()
+    encrypted = Secrets([key]).encrypt("secret")
+    with Database(db_path) as old:
+        MIGRATIONS.apply(old, stop_before="m011_cardata_calls_per_account")
+        for tg_id, gcid in ((ALICE, "gcid-home"), (BOB, "gcid-home"), (3003, "gcid-other")):
+            old.execute(
+                "INSERT INTO cardata_accounts (tg_id, client_id_enc, gcid, access_token_enc, id_token_enc,"
+                " refresh_token_enc, expires_at, refresh_expires_at) VALUES (?, ?, ?, ?, ?, ?, 0, 0)",
+                (tg_id, encrypted, gcid, encrypted, encrypted, encrypted),
+            )
+        old["cardata_calls"].insert_all(
+            [
+                {"tg_id": ALICE, "day": "2026-05-04", "calls": 30},  # co-owners: distinct calls, one quota
+                {"tg_id": BOB, "day": "2026-05-04", "calls": 12},
+                {"tg_id": ALICE, "day": "2026-05-05", "calls": 50},  # BMW's CU-429 marked both spent
+                {"tg_id": BOB, "day": "2026-05-05", "calls": 50},
+                {"tg_id": 3003, "day": "2026-05-04", "calls": 5},
+                {"tg_id": 4004, "day": "2026-05-04", "calls": 9},  # unlinked: of no known account
+            ]
+        )
+    with Store(db_path, [key]) as store:
+        assert store.cardata_calls("gcid-home", ALICE, "2026-05-04") == AccountCalls(42, 30, (12,))
+        assert store.cardata_calls("gcid-home", BOB, "2026-05-05") == AccountCalls(50, 50, (50,))
+        assert store.cardata_calls("gcid-other", 3003, "2026-05-04") == AccountCalls(5, 5, ())
+        assert rows_per_table(db_path, 4004)["cardata_calls"] == 0
 
 
 def test_a_database_from_a_newer_bot_is_refused(db_path: Path, key: str) -> None:

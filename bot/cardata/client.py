@@ -1,11 +1,13 @@
-"""REST client of BMW CarData on one pooled httpx.AsyncClient, with a persisted daily call budget per owner.
+"""REST client of BMW CarData on one pooled httpx.AsyncClient, with a persisted daily call budget per account.
 
-BMW allows 50 calls a day per owner and answers more with 403 `CU-429` until the next day. The bot spends at
-most `daily_calls` of them on normal reads and keeps the rest for linking (mappings, container, basic data),
-so an owner who used up the day's reads can still link again. The count lives in the store (it survives a
-restart); a day is a UTC date, and a spent budget raises `BudgetSpent` with the next UTC midnight (BMW says
-only "the next day"; midnight UTC is the earliest moment a new day can have begun anywhere in the EU).
-The token endpoint is not the REST API and costs no budget.
+BMW allows 50 calls a day per account (gcid) and answers more with 403 `CU-429` until the next day. The bot
+spends at most `daily_calls` of them on normal reads and keeps the rest for linking (mappings, container,
+basic data), so an owner who used up the day's reads can still link again. Co-owners (several owners who
+linked the same account) share it: each is guaranteed an equal share of the reads, and a read is refused
+when it would leave too few for another's unspent share (docs/cardata.md). The count lives in the store (it
+survives a restart and an unlink); a day is a UTC date, and a spent budget raises `BudgetSpent` with the next
+UTC midnight (BMW says only "the next day"; midnight UTC is the earliest moment a new day can have begun
+anywhere in the EU). The token endpoint is not the REST API and costs no budget.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, Self
@@ -41,7 +44,7 @@ from bot.cardata.models import (
     primary_vins,
     telematic_data_from_api,
 )
-from bot.cardata.storage import CarDataLink, CarDataStore
+from bot.cardata.storage import AccountCalls, CarDataLink, CarDataStore
 
 log = logging.getLogger(__name__)
 
@@ -108,15 +111,42 @@ class CarDataClient:
     # --- budget ---------------------------------------------------------------------------------------------
 
     def calls_left(self, owner: int, *, linking: bool = False) -> int:
-        """Calls still possible today: normal reads, or (linking) up to BMW's own limit."""
-        limit = BMW_DAILY_CALLS if linking else self._daily_calls
-        return max(0, limit - self._store.cardata_calls(owner, budget_day(self._clock())))
+        """Calls the owner can still make today: normal reads, or (linking) up to BMW's own limit."""
+        return self._left(self._calls(owner), linking=linking)
 
-    def _spend(self, owner: int, *, linking: bool) -> None:
-        now = self._clock()
-        limit = BMW_DAILY_CALLS if linking else self._daily_calls
-        if not self._store.spend_cardata_call(owner, budget_day(now), limit):
-            raise BudgetSpent(next_budget_day(now))
+    def spent(self, owner: int) -> BudgetSpent | None:
+        """The BudgetSpent a read would raise now (None while the owner has reads left), with the calls the
+        co-owners used when theirs are why."""
+        calls = self._calls(owner)
+        return None if self._left(calls, linking=False) else self._spent(calls)
+
+    def _calls(self, owner: int) -> AccountCalls:
+        gcid = self._link(owner).tokens.gcid
+        return self._store.cardata_calls(gcid, owner, budget_day(self._clock()))
+
+    def _left(self, calls: AccountCalls, *, linking: bool) -> int:
+        if linking:
+            return max(0, BMW_DAILY_CALLS - calls.total)
+        # The reads left to the account, less what each co-owner is still owed of their equal share.
+        share = self._daily_calls // (1 + len(calls.others))
+        owed = sum(max(0, share - used) for used in calls.others)
+        return max(0, self._daily_calls - calls.total - owed)
+
+    def _spent(
+        self, calls: AccountCalls, status_code: int | None = None, error_id: str | None = None
+    ) -> BudgetSpent:
+        # The co-owners' use is why when, had they made no call, the owner would have reads left.
+        by_others = sum(calls.others)
+        alone = replace(calls, total=calls.total - by_others, others=(0,) * len(calls.others))
+        why = by_others if self._left(alone, linking=False) else 0
+        return BudgetSpent(
+            next_budget_day(self._clock()), co_owner_calls=why, status_code=status_code, error_id=error_id
+        )
+
+    def _spend(self, owner: int, gcid: str, *, linking: bool) -> None:
+        day = budget_day(self._clock())
+        if not self._store.spend_cardata_call(gcid, owner, day, lambda c: self._left(c, linking=linking) > 0):
+            raise self._spent(self._store.cardata_calls(gcid, owner, day))
 
     # --- linking --------------------------------------------------------------------------------------------
 
@@ -222,7 +252,7 @@ class CarDataClient:
         body, or (`body=False`, e.g. a DELETE's 204) None."""
         tokens = await self.tokens.tokens(owner)
         for attempt in range(2):
-            self._spend(owner, linking=linking)
+            self._spend(owner, tokens.gcid, linking=linking)
             response = await self._send(method, path, tokens, params, json)
             if response.status_code == 401 and attempt == 0:
                 tokens = await self.tokens.tokens(owner, stale=tokens)
@@ -230,7 +260,7 @@ class CarDataClient:
             break
         log.info("cardata: %s %s -> %s", method, path.split("?")[0], response.status_code)
         if response.status_code >= 400:
-            raise self._error(owner, response)
+            raise self._error(owner, tokens.gcid, response)
         if not body:
             return None
         try:
@@ -253,7 +283,7 @@ class CarDataClient:
         except httpx.HTTPError as exc:
             raise CarDataUnavailable() from exc
 
-    def _error(self, owner: int, response: httpx.Response) -> CarDataError:
+    def _error(self, owner: int, gcid: str, response: httpx.Response) -> CarDataError:
         status = response.status_code
         try:
             body = response.json()
@@ -262,10 +292,10 @@ class CarDataClient:
         error_id = body.get("exveErrorId") if isinstance(body, dict) else None
         error_id = error_id if isinstance(error_id, str) else None
         if error_id == QUOTA_ERROR or status == 429:
-            now = self._clock()
-            # BMW counts calls we could not see (another client of the same owner): trust its word.
-            self._store.exhaust_cardata_calls(owner, budget_day(now), BMW_DAILY_CALLS)
-            return BudgetSpent(next_budget_day(now), status_code=status, error_id=error_id)
+            day = budget_day(self._clock())
+            # BMW counts calls we could not see (another client of the same account): trust its word.
+            self._store.exhaust_cardata_calls(gcid, day, BMW_DAILY_CALLS)
+            return self._spent(self._store.cardata_calls(gcid, owner, day), status, error_id)
         if status >= 500:
             return CarDataUnavailable(status_code=status, error_id=error_id)
         if status == 404:

@@ -31,12 +31,18 @@ class RelinkNeeded(CarDataError):
 
 
 class BudgetSpent(CarDataError):
-    """Today's calls are spent (the bot's budget, or BMW's CU-429); `retry_at` says when calls work again."""
+    """Today's calls are spent (the bot's budget, or BMW's CU-429); `retry_at` says when calls work again,
+    `co_owner_calls` how many calls the account's co-owners used today when theirs are why (else 0)."""
 
     default_message = "Today's BMW CarData calls are used up."
 
     def __init__(
-        self, retry_at: datetime, *, status_code: int | None = None, error_id: str | None = None
+        self,
+        retry_at: datetime,
+        *,
+        co_owner_calls: int = 0,
+        status_code: int | None = None,
+        error_id: str | None = None,
     ) -> None:
         super().__init__(
             f"Today's BMW CarData calls are used up; more are possible from {retry_at:%Y-%m-%d %H:%M} UTC.",
@@ -44,6 +50,7 @@ class BudgetSpent(CarDataError):
             error_id=error_id,
         )
         self.retry_at = retry_at
+        self.co_owner_calls = co_owner_calls
 
 
 class NotLinked(CarDataError):

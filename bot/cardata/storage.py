@@ -1,11 +1,13 @@
 """What the CarData package needs from storage, as a Protocol: bot/store.py implements it with SQLite.
 
 The package itself never imports a database. `owner` is the caller's id of a linked account (the bot uses the
-Telegram user id). Tokens and client ids are secrets: an implementation encrypts them at rest.
+Telegram user id); `gcid` is BMW's id of the account, which co-owners (several owners who linked the same BMW
+account) share. Tokens and client ids are secrets: an implementation encrypts them at rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,6 +58,17 @@ class EndedCharge:
     position: tuple[float, float] | None  # (lat, lon), where the car last reported being
 
 
+@dataclass(frozen=True)
+class AccountCalls:
+    """One BMW account's calls of one day, as seen by one owner: `total` every call counted against the
+    account (by anyone who linked it, unlinked since or not, and at least BMW's count when it said the quota
+    was spent), `own` the owner's, `others` each co-owner's (the other owners linked to it now)."""
+
+    total: int = 0
+    own: int = 0
+    others: tuple[int, ...] = ()
+
+
 class CarDataStore(Protocol):
     # links and tokens
     def cardata_link(self, owner: int) -> CarDataLink | None: ...
@@ -64,14 +77,17 @@ class CarDataStore(Protocol):
     def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None: ...
     def save_cardata_container(self, owner: int, container_id: str) -> None: ...
 
-    # the daily call budget: `day` is the UTC date, e.g. "2026-05-01"
-    def spend_cardata_call(self, owner: int, day: str, limit: int) -> bool:
-        """Count one call if fewer than `limit` were counted that day, atomically; False when none is left."""
+    # the daily call budget, per BMW account: `day` is the UTC date, e.g. "2026-05-01"
+    def spend_cardata_call(
+        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool]
+    ) -> bool:
+        """Count one call of `owner` against account `gcid` if `allowed` says so of that day's calls,
+        atomically (the check and the count in one transaction); False when it did not."""
         ...
 
-    def cardata_calls(self, owner: int, day: str) -> int: ...
-    def exhaust_cardata_calls(self, owner: int, day: str, calls: int) -> None:
-        """Raise that day's count to at least `calls` (BMW said the quota is spent)."""
+    def cardata_calls(self, gcid: str, owner: int, day: str) -> AccountCalls: ...
+    def exhaust_cardata_calls(self, gcid: str, day: str, calls: int) -> None:
+        """Raise the account's count of that day to at least `calls` (BMW said the quota is spent)."""
         ...
 
     # last known values per car: `values` is CarState.to_json()

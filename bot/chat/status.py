@@ -7,7 +7,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.car_status import CarStatus
-from bot.cardata.errors import CarDataError
+from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -79,14 +79,18 @@ async def show_streamed(
     garage = services(context).garage
     tg_id = user_id(update)
     if message is None:
-        await say(update, texts.car_status(car, await garage.status(tg_id, car.vin)), markup)
+        text = texts.car_status(car, await garage.status(tg_id, car.vin))
+        if (spent := garage.calls_spent(tg_id)) is not None:
+            text += texts.no_calls_left(spent.retry_at, spent.co_owner_calls)
+        await say(update, text, markup)
         return
     try:
         refreshed = await garage.refresh(tg_id, car.vin)
     except CarDataError as exc:
         # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
         text = texts.car_status(car, await garage.status(tg_id, car.vin))
-        await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}", markup)
+        co_owners = texts.co_owners_used(exc.co_owner_calls) if isinstance(exc, BudgetSpent) else ""
+        await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}{co_owners}", markup)
         return
     left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
     await edit(message, texts.car_status(car, refreshed.status) + left, markup)

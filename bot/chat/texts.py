@@ -1243,8 +1243,28 @@ CALLS_LEFT = Msg(
 )
 
 
+# BMW counts calls per account: co-owners (several Telegram users who linked the same one) share them.
+NO_CALLS_LEFT = Msg("🔄 No BMW calls are left for your Refresh until {time} UTC.")
+CO_OWNERS_USED = Msg(
+    "👥 The other owners linked to this BMW account used {calls} of today's calls: BMW counts calls per "
+    "account, and each owner linked to it is kept an equal share."
+)
+
+
 def snapshot_failed(reason: str) -> str:
     return SNAPSHOT_FAILED.format(reason=escape(reason))
+
+
+def co_owners_used(calls: int) -> str:
+    """A line under a failed Refresh when co-owners' calls are why none are left, else nothing."""
+    return f"\n{CO_OWNERS_USED.format(calls=calls)}" if calls else ""
+
+
+def no_calls_left(retry_at: datetime, co_owner_calls: int) -> str:
+    """Lines for the end of /status when co-owners' calls are why no Refresh is left today, else nothing."""
+    if not co_owner_calls:
+        return ""
+    return f"\n\n{NO_CALLS_LEFT.format(time=f'{retry_at:%Y-%m-%d %H:%M}')}{co_owners_used(co_owner_calls)}"
 
 
 def calls_left(calls: int) -> str:
