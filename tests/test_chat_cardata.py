@@ -12,13 +12,16 @@ import html
 import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram.ext import Application
 
 from bot.backends import CarDataBackend
+from bot.bmw.simulator import Fault
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -33,6 +36,7 @@ from bot.config import Settings
 from bot.garage import Garage
 from bot.history import CSV_COLUMNS
 from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
+from bot.store import UserSettings
 from tests.support.bot import fast_client, running_bot
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
@@ -68,6 +72,13 @@ def charging(application: Application, vin: str) -> Callable[[], bool]:
     """Whether the bot has seen that car's charge begin (its charge detector's memory)."""
     store = cardata_of(application).store
     return lambda: (track := store.cardata_track(OWNER, vin)) is not None and track.session_start is not None
+
+
+def next_budget_day_in(zone: str) -> str:
+    """When BMW's calls work again (the next UTC midnight) as an English user in `zone` reads it."""
+    midnight = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    local = midnight.astimezone(ZoneInfo(zone))
+    return f"{local:%b} {local.day}, {local.year}, {local:%H:%M}"
 
 
 def texts_of(user: SandboxUser, contains: str) -> list[str]:
@@ -290,6 +301,7 @@ async def test_refresh_says_how_many_calls_are_left_then_from_when_more_are_poss
     settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 12})
     async with running_bot(settings, fast_client(simulator_url)) as application:
         await link_cardata(user, cardata_simulator)
+        choose(application, time_zone="Asia/Tokyo")
         left = cardata_of(application).client.calls_left(OWNER)  # linking took some of the day's calls
         assert 0 < left <= texts.FEW_CALLS_LEFT + 1
         user.send("/status")
@@ -303,22 +315,23 @@ async def test_refresh_says_how_many_calls_are_left_then_from_when_more_are_poss
 
         user.press(status, "Refresh")  # none left: the last status stays, and when calls work again
         spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
-        tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
-        assert f"more are possible from {tomorrow} 00:00 UTC" in (spent.text or "")
+        assert f"more are possible from {next_budget_day_in('Asia/Tokyo')}." in (spent.text or "")
+        assert "UTC" not in (spent.text or "")
         assert "70 %" in (spent.text or "") and spent.message_id == status.message_id
 
 
 async def test_refresh_when_bmw_says_the_quota_is_spent(
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
+    choose(linked, time_zone="America/New_York")
     user.send("/status")
     status = await user.wait_for_bot_message("🕒")
     cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
     user.press(status, "Refresh")
     spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     said = html.unescape(spent.text or "")
-    assert f"Today's BMW CarData calls are used up; more are possible from {tomorrow} 00:00 UTC" in said
+    when = next_budget_day_in("America/New_York")
+    assert f"Today's BMW CarData calls are used up; more are possible from {when}." in said
     assert "64 %" in (spent.text or "")
 
 
@@ -444,16 +457,16 @@ async def test_history_with_the_days_calls_spent_shows_the_recorded_charges_and_
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
     await charge_to_the_target(linked, user, cardata_simulator)
+    choose(linked, time_zone="Asia/Tokyo")
     cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
     user.send("/history")
     shown = await user.wait_for_bot_message("Charging history of")
     text = html.unescape(shown.text or "")
     charges = [line for line in text.splitlines() if " · " in line]
     assert len(charges) == 1 and "64–80 % · ≈" in charges[0] and charges[0].endswith("🔋 complete"), text
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     assert text.endswith(
         "BMW's own charging history could not be fetched, so only the charges I recorded show: Today's BMW "
-        f"CarData calls are used up; more are possible from {tomorrow} 00:00 UTC."
+        f"CarData calls are used up; more are possible from {next_budget_day_in('Asia/Tokyo')}."
     ), text
 
 
@@ -647,3 +660,38 @@ async def test_a_huge_unknown_status_from_the_car_keeps_status_within_telegrams_
     text = status.text or ""
     assert "🔌 plugged in, some new state" in text and "🔐 another" in text, text
     assert len(text) < 1000, text
+
+
+def choose(application: Application, **chosen: object) -> None:
+    """What the owner chose in /settings (language, time zone), stored as /settings stores it."""
+    garage = garage_of(application)
+    garage.save_user_settings(OWNER, replace(garage.user_settings(OWNER) or UserSettings(), **chosen))  # type: ignore[arg-type]
+
+
+ENGLISH_REFUSALS = ("Today's", "calls are used up", "does not know", "no longer accepts", "please")
+
+
+async def test_cardatas_refusals_reach_a_german_owner_in_german(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    choose(linked, language="de")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+
+    async def refresh_says(german: str) -> str:
+        user.press(status, "🔄 Aktualisieren")
+        await user.wait_for(lambda u: german in html.unescape(u.now(status).text or ""))
+        said = html.unescape(user.now(status).text or "").split("\n\n")[-1]
+        assert said.startswith("⚠️ Kein frischer Stand von BMW: "), said
+        assert not any(english in said for english in ENGLISH_REFUSALS), said
+        return said
+
+    cardata_simulator.add_fault(Fault(path="telematicData", kind="error", status=404, times=1))
+    await refresh_says("BMW CarData kennt dieses Auto in deinem Konto nicht.")
+
+    cardata_simulator.add_fault(Fault(path="telematicData", kind="error", status=401, times=1))
+    cardata_simulator.add_fault(Fault(path="/token$", kind="error", status=400, times=1))  # renewal refused
+    await refresh_says("BMW CarData akzeptiert diese Verbindung nicht mehr; bitte verknüpfe das Auto neu.")
+
+    cardata_simulator.spend_quota(DEFAULT_GCID)
+    await refresh_says("Die BMW-CarData-Abrufe für heute sind aufgebraucht; weitere sind möglich ab ")

@@ -54,9 +54,9 @@ async def bmw_history(
         async with deadline(GIVE_UP_SECONDS):
             found = await garage.charging_history(tg_id, car.vin, days=CHART_DAYS)
     except TimeoutError:
-        return [], CarDataUnavailable.default_message
+        return [], texts.refusal(CarDataUnavailable())
     except CarDataError as exc:
-        return [], exc.message
+        return [], texts.refusal(exc)
     sessions = (from_bmw_history(tg_id, car.vin, session) for session in found)
     return [session for session in sessions if session is not None], None
 

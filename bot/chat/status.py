@@ -86,7 +86,7 @@ async def show_streamed(
     except CarDataError as exc:
         # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
         text = texts.car_status(car, await garage.status(tg_id, car.vin))
-        await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}", markup)
+        await edit(message, f"{text}\n\n{texts.snapshot_failed(texts.refusal(exc))}", markup)
         return
     left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
     await edit(message, texts.car_status(car, refreshed.status) + left, markup)

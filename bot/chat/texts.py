@@ -11,6 +11,7 @@ from html import escape, unescape
 from babel import Locale
 
 from bot.alerts import Alert, AlertKind, AlertPrefs
+from bot.bmw import errors as bmw
 from bot.bmw.models import (
     AllTrips,
     ChargingProfile,
@@ -23,6 +24,7 @@ from bot.bmw.models import (
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
+from bot.cardata import errors as cd
 from bot.chat import prefs
 from bot.chat.i18n import Msg, Plural, tr
 from bot.history import BMW_HISTORY, ChargeSession, local
@@ -352,6 +354,49 @@ def unlock_cancelled(car: StoredVehicle | None) -> str:
 
 def bmw_trouble(reason: str) -> str:
     return BMW_TROUBLE.format(reason=escape(reason))
+
+
+# What a refusal of BMW says, by the error's class (bot/bmw/errors.py, bot/cardata/errors.py): their own
+# messages are English, for logs. `python -m bot i18n check` names a class missing here (bot/chat/i18n.py).
+ERROR_SENTENCES: dict[type[Exception], Msg] = {
+    bmw.BMWError: Msg("The BMW service failed."),
+    bmw.AuthenticationError: Msg("BMW refused the username or password."),
+    bmw.ApiCredentialsError: Msg(
+        "BMW refused this bot's API key; the bot's operator must fix its configuration."
+    ),
+    bmw.SecurityAnswerRequired: Msg("BMW needs the answer to your security question for this command."),
+    bmw.WrongSecurityAnswer: Msg("BMW refused the security answer."),
+    bmw.NotSupported: Msg("This car does not support that command."),
+    bmw.VehicleNotFound: Msg("BMW does not know this car on your account."),
+    bmw.BMWUnavailable: Msg("The BMW service is not reachable right now; please try again later."),
+    bmw.BadResponse: Msg("BMW answered with something this bot does not understand."),
+    bmw.OtherRequest: Msg("BMW now shows a later command of that kind, so this one's outcome is unknown."),
+    bmw.ServiceTimeout: Msg("The car did not confirm the command in time; it may still carry it out."),
+    cd.CarDataError: Msg("BMW CarData failed."),
+    cd.RelinkNeeded: Msg("BMW CarData no longer accepts this link; please link the car again."),
+    cd.BudgetSpent: Msg("Today's BMW CarData calls are used up; more are possible from {when}."),
+    cd.NotLinked: Msg("No BMW CarData account is linked."),
+    cd.ContainerLimit: Msg(
+        "Your BMW CarData account already has 10 data containers; delete one in the MyBMW portal,"
+        " then link again."
+    ),
+    cd.UnknownClient: Msg("BMW does not know this client id; check it in the MyBMW portal."),
+    cd.ClientNotSubscribed: Msg(
+        "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
+    ),
+    cd.VehicleNotFound: Msg("BMW CarData does not know this car on your account."),
+    cd.CarDataUnavailable: Msg("BMW CarData is not reachable right now; please try again later."),
+    cd.BadResponse: Msg("BMW CarData answered with something this bot does not understand."),
+}
+
+
+def refusal(exc: bmw.BMWError | cd.CarDataError) -> str:
+    """A refusal of BMW in the user's language: its class's sentence (a spent budget says from when, in the
+    user's zone)."""
+    sentence = next(ERROR_SENTENCES[kind] for kind in type(exc).__mro__ if kind in ERROR_SENTENCES)
+    if isinstance(exc, cd.BudgetSpent):
+        return sentence.format(when=prefs.date_time(exc.retry_at))
+    return tr(sentence)
 
 
 def car_label(car: StoredVehicle) -> str:
