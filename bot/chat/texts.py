@@ -1189,7 +1189,7 @@ CARDATA_STARTING = Msg("Asking BMW for a login code…")
 CARDATA_START_FAILED = Msg("BMW did not start the login: {reason} Send the client id again, or /cancel.")
 CARDATA_WAITING = Msg(
     "🔑 Open the BMW login below, sign in to your MyBMW account and confirm the code "
-    "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until} UTC)."
+    "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until})."
 )
 CARDATA_OPEN_BUTTON = Msg("🔗 Open the BMW login")
 CARDATA_COPY_BUTTON = Msg("📋 Copy the code {code}")
@@ -1221,7 +1221,7 @@ def cardata_steps() -> str:
 
 
 def cardata_waiting(code: str, until: datetime) -> str:
-    return CARDATA_WAITING.format(code=escape(code), until=f"{until:%H:%M}")
+    return CARDATA_WAITING.format(code=escape(code), until=prefs.clock(until))
 
 
 def cardata_start_failed(reason: str) -> str:
@@ -1254,9 +1254,9 @@ DOOR_WORDS = {
     "CLOSED": Msg("🚪 closed"),
 }
 AGE_MINUTES = Msg("{minutes} min ago")
-AGE_TODAY = Msg("today {time} UTC")
-AGE_YESTERDAY = Msg("yesterday {time} UTC")
-AGE_DAY = Msg("{day} {time} UTC")
+AGE_TODAY = Msg("today {time}")
+AGE_YESTERDAY = Msg("yesterday {time}")
+AGE_DAY = Msg("{day} {time}")
 STATUS_CHARGING_TO = Msg("⚡ charging to {target} %")
 STATUS_CHARGING_TO_LEFT = Msg("⚡ charging to {target} %, {left} left")
 STATUS_AGES = "🕒 {ages}"
@@ -1273,15 +1273,14 @@ PART_NAMES = {
 
 
 def when(moment: datetime, now: datetime | None = None) -> str:
-    """How old a value is: "2 min ago" within the hour and a half, else its day and time (UTC)."""
+    """How old a value is: "2 min ago" within the hour and a half, else its day and time (the user's zone)."""
     now = now or datetime.now(UTC)
     seconds = (now - moment).total_seconds()
     if seconds < 90:
         return JUST_NOW.format()
     if seconds < 90 * 60:
         return AGE_MINUTES.format(minutes=round(seconds / 60))
-    moment, today = moment.astimezone(UTC), now.astimezone(UTC).date()
-    time, days = f"{moment:%H:%M}", (today - moment.date()).days
+    time, days = prefs.clock(moment), (prefs.in_zone(now).date() - prefs.in_zone(moment).date()).days
     if days == 0:
         return AGE_TODAY.format(time=time)
     if days == 1:
@@ -1330,7 +1329,7 @@ def estimate_caption(car: StoredVehicle, s: CarStatus, reach: float, colour: str
 
 def status_ages(s: CarStatus, now: datetime | None = None) -> str:
     """ "updated 2 min ago" when the car reported everything at once; else the age of each part, parts of
-    one age together: "charge, plug: 2 min ago · position: yesterday 18:04 UTC"."""
+    one age together: "charge, plug: 2 min ago · position: yesterday 18:04"."""
     by_age: dict[str, list[str]] = {}
     for part in Part:
         if part in s.reported_at:
