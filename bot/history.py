@@ -171,7 +171,8 @@ def energy_per_day(
 def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes:
     """All sessions, oldest first, one row each, times as ISO 8601 with their offset (UTF-8)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180's CRLF: a cell holding a CR or LF of the car's is then quoted, never a row break.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for s in sorted(sessions, key=lambda s: s.started_at):
         writer.writerow(
