@@ -332,7 +332,8 @@ class Alerter:
         """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once)."""
         before = self._store.alert_state(tg_id, vin) if state is None else state
         prefs = self._store.alert_prefs(tg_id) if prefs is None else prefs
-        zone = None if self._zone_of is None else self._zone_of(tg_id)
+        # Only the evening reminder asks the time of day: the owner's zone is read for it alone.
+        zone = self._zone_of(tg_id) if self._zone_of is not None and prefs.plug_on else None
         after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()
         if after != before:
