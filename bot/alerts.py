@@ -298,6 +298,7 @@ class CarAlert:
 
 
 AlertPush = Callable[[CarAlert], Awaitable[None]]  # raises when the push should be tried again later
+ZoneOf = Callable[[int], tzinfo]  # an owner's time zone, as chosen in /settings (default: the server's)
 
 
 @dataclass
@@ -313,10 +314,10 @@ class Alerter:
     `observe(owner, vin, Reading.of_cardata(state), now)` on each state update and, for the timed alerts
     (minutes after, the evening reminder), at a steady tick with the last state it has."""
 
-    def __init__(self, store: AlertStore, push: AlertPush, zone: tzinfo | None = None) -> None:
+    def __init__(self, store: AlertStore, push: AlertPush, zone_of: ZoneOf | None = None) -> None:
         self._store = store
         self._push = push
-        self._zone = zone
+        self._zone_of = zone_of  # None: the server's zone for everyone
 
     async def observe(
         self,
@@ -331,7 +332,9 @@ class Alerter:
         """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once)."""
         before = self._store.alert_state(tg_id, vin) if state is None else state
         prefs = self._store.alert_prefs(tg_id) if prefs is None else prefs
-        after, alerts = decide(before, reading, prefs, now, self._zone)
+        # Only the evening reminder asks the time of day: the owner's zone is read for it alone.
+        zone = self._zone_of(tg_id) if self._zone_of is not None and prefs.plug_on else None
+        after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()
         if after != before:
             self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves

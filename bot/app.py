@@ -84,6 +84,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         store,
         api,
         cardata=_cardata_backend(settings, store) if CARDATA in settings.car_backends else None,
+        zone_of=lambda tg_id: prefs.stored(store.user_settings(tg_id)).zone,
         commands_per_minute=settings.remote_commands_per_minute,
     )
     root = settings.telegram_api_url.rstrip("/")

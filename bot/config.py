@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator
@@ -135,6 +136,18 @@ class Settings(BaseSettings):
         from bot.cardata.stream import MqttEndpoint  # the MQTT client loads only when CarData is configured
 
         MqttEndpoint.parse(value)
+        return value
+
+    @field_validator("cardata_auth_url", "cardata_api_url")
+    @classmethod
+    def _https_url(cls, value: str) -> str:
+        from bot.cardata.stream import is_loopback  # as for the MQTT URL: loaded only when set
+
+        # Client ids and tokens travel on these: never in the clear beyond this machine.
+        parts = urlsplit(value)
+        plain_on_loopback = parts.scheme == "http" and is_loopback(parts.hostname or "")
+        if not parts.hostname or not (parts.scheme == "https" or plain_on_loopback):
+            raise ValueError("expected https://host (or http:// on loopback)")
         return value
 
     @field_validator("cardata_ca_file")

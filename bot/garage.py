@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, TypeVar
 
-from bot.alerts import Alerter, AlertPrefs, CarAlert
+from bot.alerts import Alerter, AlertPrefs, CarAlert, ZoneOf
 from bot.backends import (
     CARDATA,
     CARDATA_CAPABILITIES,
@@ -180,6 +180,7 @@ class Garage:
         api: CarApi,
         *,
         cardata: CarDataBackend | None = None,
+        zone_of: ZoneOf | None = None,
         commands_per_minute: int = 6,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -189,8 +190,10 @@ class Garage:
         self.cardata = cardata
         # Where owners' pushes go (the chat's pusher), set by the wiring once the bot exists (bot/app.py).
         self.notify: Notify | None = None
+        # Each owner's time zone (bot/chat/prefs.py, set by the wiring): their alerts' times are theirs.
+        self.zone_of = zone_of
         if cardata is not None:
-            cardata.bind(self._cardata_event, self._cardata_relink, Alerter(store, self._notify))
+            cardata.bind(self._cardata_event, self._cardata_relink, Alerter(store, self._notify, zone_of))
         self._commands_per_minute = commands_per_minute
         self._clock = clock
         self._wall_clock = wall_clock  # cool-downs are stored, so they are in Unix time

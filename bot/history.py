@@ -171,7 +171,8 @@ def energy_per_day(
 def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes:
     """All sessions, oldest first, one row each, times as ISO 8601 with their offset (UTF-8)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # RFC 4180's CRLF: a cell holding a CR or LF of the car's is then quoted, never a row break.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for s in sorted(sessions, key=lambda s: s.started_at):
         writer.writerow(
@@ -182,11 +183,11 @@ def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes
                 _cell(s.soc_start),
                 _cell(s.soc_end),
                 _cell(s.energy_kwh),
-                s.ended,
-                s.reason or "",
+                _text(s.ended),
+                _text(s.reason or ""),
                 _cell(s.lat),
                 _cell(s.lon),
-                s.source,
+                _text(s.source),
             )
         )
     return out.getvalue().encode()
@@ -194,3 +195,13 @@ def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes
 
 def _cell(value: float | None) -> str:
     return "" if value is None else f"{value:.10g}"
+
+
+# What makes a spreadsheet read a cell as a formula (a car's end reason is the car's text, not ours).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    """A text cell that a spreadsheet shows as text: a leading quote where it would start a formula (OWASP's
+    advice against CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value

@@ -139,7 +139,7 @@ class Watcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._status_timeout = status_timeout
         self._clock = clock
-        self._alerter = Alerter(self._store, push)
+        self._alerter = Alerter(self._store, push, garage.zone_of)
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
 

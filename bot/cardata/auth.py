@@ -22,7 +22,15 @@ from typing import Any
 
 import httpx
 
-from bot.cardata.errors import BadResponse, CarDataError, CarDataUnavailable, NotLinked, RelinkNeeded
+from bot.cardata.errors import (
+    BadResponse,
+    CarDataError,
+    CarDataUnavailable,
+    ClientNotSubscribed,
+    NotLinked,
+    RelinkNeeded,
+    UnknownClient,
+)
 from bot.cardata.models import DeviceCode, Tokens
 from bot.cardata.storage import CarDataStore
 
@@ -192,14 +200,9 @@ def _error_code(body: Any) -> str | None:
 def _refusal_error(body: Any, status: int) -> CarDataError:
     code = _error_code(body)
     if code == "invalid_client":
-        return CarDataError(
-            "BMW does not know this client id; check it in the MyBMW portal.", status_code=status
-        )
+        return UnknownClient(status_code=status, error_id=code)
     if code == "invalid_request":
-        return CarDataError(
-            "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry.",
-            status_code=status,
-        )
+        return ClientNotSubscribed(status_code=status, error_id=code)
     return CarDataError(status_code=status, error_id=code)
 
 

@@ -1,6 +1,9 @@
-"""The errors every caller of the CarData client sees; each message is safe to show a user as is.
+"""The errors every caller of the CarData client sees.
 
-Messages never carry a token, client id or a server's free text (which may echo what was sent).
+Messages are English, for logs; they never carry a token, client id or a server's free text (which may echo
+what was sent). A user reads the sentence the chat layer keeps for each class, in their language
+(`ERROR_SENTENCES` in bot/chat/texts.py; `python -m bot i18n check` names a class without one): a new
+refusal users should tell apart is a new class here, not a new message.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from typing import ClassVar
 
 
 class CarDataError(Exception):
-    """Base of all CarData errors; `str(error)` is a user-safe sentence."""
+    """Base of all CarData errors; `str(error)` is a sentence safe to log."""
 
     default_message: ClassVar[str] = "BMW CarData failed."
 
@@ -65,6 +68,20 @@ class ContainerLimit(CarDataError):
     default_message = (
         "Your BMW CarData account already has 10 data containers; delete one in the MyBMW portal,"
         " then link again."
+    )
+
+
+class UnknownClient(CarDataError):
+    """BMW does not know the client id (`invalid_client`)."""
+
+    default_message = "BMW does not know this client id; check it in the MyBMW portal."
+
+
+class ClientNotSubscribed(CarDataError):
+    """BMW refused the device code request (`invalid_request`): the client lacks its API subscriptions."""
+
+    default_message = (
+        "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
     )
 
 

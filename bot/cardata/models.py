@@ -97,6 +97,8 @@ TRUE_STRINGS = frozenset({"true", "1", "yes", "on"})
 FALSE_STRINGS = frozenset({"false", "0", "no", "off"})
 REFRESH_LIFETIME = 14 * 24 * 3600.0  # BMW's refresh tokens last two weeks
 TOKEN_LIFETIME = 3600.0  # access and id tokens: one hour
+# No charge lasts longer (an i3 from empty at 2.3 kW: under a day); a longer duration from BMW is no duration.
+MAX_CHARGE_SECONDS = 7 * 24 * 3600.0
 
 
 # --- tolerant readers ---------------------------------------------------------------------------------------
@@ -126,6 +128,11 @@ def _number(value: Any) -> float | None:
 
 def _float(data: Mapping[str, Any], key: str) -> float | None:
     return _number(data.get(key))
+
+
+def _within(value: float | None, low: float, high: float) -> float | None:
+    """`value` when it lies in [low, high], else None: a number no car can mean is not shown as one."""
+    return value if value is not None and low <= value <= high else None
 
 
 def _int(data: Mapping[str, Any], key: str) -> int | None:
@@ -568,7 +575,7 @@ class ChargingSession:
             start_soc=_float(data, "displayedStartSoc"),
             end_soc=_float(data, "displayedSoc"),
             energy_kwh=_float(data, "energyConsumedFromPowerGridKwh"),
-            duration_seconds=_float(data, "totalChargingDurationSec"),
+            duration_seconds=_within(_float(data, "totalChargingDurationSec"), 0, MAX_CHARGE_SECONDS),
         )
 
 

@@ -54,7 +54,7 @@ class MqttEndpoint:
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError("expected mqtts://host:port (or mqtt:// on loopback)")
         tls = parts.scheme == "mqtts"
-        if not tls and not _is_loopback(parts.hostname):
+        if not tls and not is_loopback(parts.hostname):
             raise ValueError("mqtt:// (without TLS) is only allowed for a broker on loopback")
         try:
             port = parts.port
@@ -63,7 +63,8 @@ class MqttEndpoint:
         return cls(parts.hostname, port or (8883 if tls else 1883), tls)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine: the only place a plain (unencrypted) connection may go."""
     if host == "localhost":
         return True
     try:

@@ -244,7 +244,7 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     if isinstance(exc, PasswordRefused):
         return texts.password_refused(exc.username)
     if isinstance(exc, BMWError):
-        return texts.bmw_trouble(exc.message)
+        return texts.bmw_trouble(texts.refusal(exc))
     raise exc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterable
+from datetime import tzinfo
 
 from telegram import Update
 from telegram.constants import ChatAction
@@ -13,7 +14,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.backends import CHARGING_HISTORY
 from bot.cardata.errors import CarDataError, CarDataUnavailable
 from bot.charts import HistoryWords, history_chart
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
     GIVE_UP_SECONDS,
     Context,
@@ -54,22 +55,23 @@ async def bmw_history(
         async with deadline(GIVE_UP_SECONDS):
             found = await garage.charging_history(tg_id, car.vin, days=CHART_DAYS)
     except TimeoutError:
-        return [], CarDataUnavailable.default_message
+        return [], texts.refusal(CarDataUnavailable())
     except CarDataError as exc:
-        return [], exc.message
+        return [], texts.refusal(exc)
     sessions = (from_bmw_history(tg_id, car.vin, session) for session in found)
     return [session for session in sessions if session is not None], None
 
 
-def chart(sessions: list[ChargeSession], now: float) -> tuple[bytes, float, int]:
-    """The chart's PNG, and the kWh and number of charges it shows (blocking: run it in a thread)."""
+def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[bytes, float, int]:
+    """The chart's PNG, and the kWh and number of charges it shows, its days those of the user's `zone`
+    (blocking: run it in a thread)."""
     last = sessions[0]
     # The car's report times can run ahead of the server's clock: its newest charge is always on the chart.
-    days = energy_per_day(sessions, local(max(now, last.ended_at)).date())
-    shown = [s for s in sessions if local(s.ended_at).date() >= days[0][0]]
+    days = energy_per_day(sessions, local(max(now, last.ended_at), zone).date(), tz=zone)
+    shown = [s for s in sessions if local(s.ended_at, zone).date() >= days[0][0]]
     soc = []
     if last.soc_start is not None and last.soc_end is not None:
-        soc = [(local(last.started_at), last.soc_start), (local(last.ended_at), last.soc_end)]
+        soc = [(local(last.started_at, zone), last.soc_start), (local(last.ended_at, zone), last.soc_end)]
     words = HistoryWords(
         texts.HISTORY_CHART_ENERGY.format(days=CHART_DAYS),
         tr(texts.HISTORY_CHART_SOC),
@@ -93,7 +95,7 @@ async def history_command(update: Update, context: Context) -> None:
     await say(update, text, keyboards.history_csv(ref))
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)
-    png, kwh, count = await asyncio.to_thread(chart, sessions, time.time())
+    png, kwh, count = await asyncio.to_thread(chart, sessions, time.time(), prefs.current().zone)
     caption = texts.history_caption(car, CHART_DAYS, kwh, count)
     await chat.send_photo(png, caption=caption, filename="charging-history.png", parse_mode="HTML")
 
@@ -109,7 +111,7 @@ async def csv_button(update: Update, context: Context) -> None:
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_DOCUMENT)
     await chat.send_document(
-        to_csv(sessions),
+        to_csv(sessions, prefs.current().zone),
         filename=f"charging-history-{car.vin[-4:]}.csv",
         caption=texts.history_csv_caption(car, len(sessions)),
         parse_mode="HTML",

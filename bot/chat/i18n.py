@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import ast
 import gettext
+import importlib
 import io
 import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import Any, TypeGuard
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
@@ -36,6 +37,9 @@ DOMAIN = "bot"
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 TEXTS = Path(__file__).resolve().with_name("texts.py")
+CHAT = TEXTS.parent  # the modules that talk to users
+# Where the errors of BMW's clients live: each class needs a sentence in texts.ERROR_SENTENCES.
+ERROR_MODULES = ("bot.bmw.errors", "bot.cardata.errors")
 # Babel's extraction keywords: Msg("...") and Plural("... {n} ...", "... {n} ...").
 KEYWORDS: dict[str, Any] = {"Msg": None, "Plural": (1, 2)}
 _NULL = gettext.NullTranslations()
@@ -140,8 +144,10 @@ def update() -> list[Path]:
 
 def problems() -> list[str]:
     """What keeps a language from saying everything texts.py says, one line each: sentences not marked as
-    Msg, and per catalogue msgids missing, fuzzy, or with other placeholders or HTML tags than the English."""
+    Msg, refusals that would reach a user in English (`english_refusals`), and per catalogue msgids missing,
+    fuzzy, or with other placeholders or HTML tags than the English."""
     found = [f"texts.py:{line}: {text!r} is not marked: wrap it in Msg(...)" for line, text in unmarked()]
+    found += english_refusals()
     template = extracted()
     for language in prefs.LANGUAGES[1:]:
         path = po_path(language)
@@ -237,3 +243,48 @@ def _codes(call: ast.Call) -> list[ast.expr]:
     if isinstance(call.func, ast.Attribute) and call.func.attr in _CODE_METHODS:
         return [*call.args, *(kw.value for kw in call.keywords)]
     return []
+
+
+# Refusals of BMW's clients: their messages are English, for logs --------------------------------------------
+
+
+def english_refusals() -> list[str]:
+    """Where a refusal of BMW would reach a user in English: an error class without a sentence in
+    texts.ERROR_SENTENCES, and a chat module showing a caught error's own message (say `texts.refusal`)."""
+    from bot.chat import texts  # texts.py imports this module: only once both are loaded
+
+    found, names = [], set()
+    for module in map(importlib.import_module, ERROR_MODULES):
+        for name, kind in vars(module).items():
+            if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == module.__name__:
+                names.add(name)
+                if kind not in texts.ERROR_SENTENCES:
+                    found.append(f"{module.__name__}.{name} has no sentence in texts.ERROR_SENTENCES")
+    for path in sorted(CHAT.glob("*.py")):
+        for handler in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(handler, ast.ExceptHandler) and handler.name and _catches(handler, names):
+                found += [
+                    f"{_relative(path)}:{node.lineno}: the English of {handler.name} reaches the user:"
+                    f" say texts.refusal({handler.name})"
+                    for node in ast.walk(handler)
+                    if _own_text(node, handler.name)
+                ]
+    return found
+
+
+def _catches(handler: ast.ExceptHandler, names: set[str]) -> bool:
+    caught = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(
+        (isinstance(kind, ast.Name) and kind.id in names)
+        or (isinstance(kind, ast.Attribute) and kind.attr in names)
+        for kind in caught
+    )
+
+
+def _own_text(node: ast.AST, name: str) -> TypeGuard[ast.expr]:
+    """`name.message`, `str(name)` or `f"{name}"`: the error's own (English) text."""
+    if isinstance(node, ast.Attribute) and node.attr in ("message", "default_message", "args"):
+        return isinstance(node.value, ast.Name) and node.value.id == name
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("str", "repr"):
+        return any(isinstance(arg, ast.Name) and arg.id == name for arg in node.args)
+    return isinstance(node, ast.FormattedValue) and isinstance(node.value, ast.Name) and node.value.id == name

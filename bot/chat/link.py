@@ -173,7 +173,7 @@ async def password(update: Update, context: Context) -> int:
         return ConversationHandler.END
     except BMWError as exc:
         _forget(context)
-        await edit(status, texts.link_failed(exc.message))
+        await edit(status, texts.link_failed(texts.refusal(exc)))
         return ConversationHandler.END
     _forget(context)
     if not vehicles:

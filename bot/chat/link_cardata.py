@@ -83,7 +83,7 @@ async def begin(update: Update, context: Context, client_id: str, message: Messa
     try:
         flow = await _start(context, client_id)
     except CarDataError as exc:
-        await edit(shown, texts.cardata_start_failed(exc.message))
+        await edit(shown, texts.cardata_start_failed(texts.refusal(exc)))
         return None
     await edit(shown, _waiting_text(flow), _waiting_markup(flow))
     user = user_of(update)
@@ -116,7 +116,7 @@ async def _follow(
     try:
         outcome = await _wait(context, flow)
     except CarDataError as exc:
-        await edit(message, texts.cardata_link_failed(exc.message))
+        await edit(message, texts.cardata_link_failed(texts.refusal(exc)))
         return
     if not isinstance(outcome, Approved):
         if outcome.reason not in RETRYABLE:
@@ -127,7 +127,7 @@ async def _follow(
     try:
         cars = await _finish(context, tg_id, first_name, flow, outcome)
     except CarDataError as exc:
-        await edit(message, texts.cardata_link_failed(exc.message))
+        await edit(message, texts.cardata_link_failed(texts.refusal(exc)))
         return
     finally:
         application.user_data[tg_id].pop(CLIENT_ID, None)

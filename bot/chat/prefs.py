@@ -186,17 +186,17 @@ def per_100(value_per_100_km: float | None, unit: str, digits: int = 1) -> str:
 def clock(moment: datetime) -> str:
     """The time of day in the user's zone and clock (14:07 or 2:07 PM)."""
     prefs = current()
-    return format_skeleton("hm" if prefs.clock12 else "Hm", _local(moment), locale=_babel(prefs.locale))
+    return format_skeleton("hm" if prefs.clock12 else "Hm", in_zone(moment), locale=_babel(prefs.locale))
 
 
 def date(moment: datetime) -> str:
     """The day in the user's zone, as their locale writes it (Mar 5, 2024; 5. März 2024)."""
-    return format_skeleton("yMMMd", _local(moment), locale=_babel(current().locale))
+    return format_skeleton("yMMMd", in_zone(moment), locale=_babel(current().locale))
 
 
 def day_month(moment: datetime) -> str:
     """The day without the year, in the user's zone (Mar 5; 5. März)."""
-    return format_skeleton("MMMd", _local(moment), locale=_babel(current().locale))
+    return format_skeleton("MMMd", in_zone(moment), locale=_babel(current().locale))
 
 
 def weekday(index: int) -> str:
@@ -211,7 +211,7 @@ def date_time(moment: datetime) -> str:
 
 def clock_or_date_time(moment: datetime, now: datetime) -> str:
     """The time of day when `moment` is on the user's today, else with its date."""
-    today = _local(moment).date() == _local(now).date()
+    today = in_zone(moment).date() == in_zone(now).date()
     return clock(moment) if today else date_time(moment)
 
 
@@ -226,7 +226,8 @@ def ago(moment: datetime, now: datetime) -> str:
     )
 
 
-def _local(moment: datetime) -> datetime:
+def in_zone(moment: datetime) -> datetime:
+    """`moment` in the user's zone: every time shown and every day told apart is theirs."""
     return moment.astimezone(current().zone)
 
 

@@ -90,7 +90,7 @@ async def show_streamed(
         # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
         text = texts.car_status(car, await garage.status(tg_id, car.vin))
         co_owners = texts.co_owners_used(exc.co_owner_calls) if isinstance(exc, BudgetSpent) else ""
-        await edit(message, f"{text}\n\n{texts.snapshot_failed(exc.message)}{co_owners}", markup)
+        await edit(message, f"{text}\n\n{texts.snapshot_failed(texts.refusal(exc))}{co_owners}", markup)
         return
     left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
     await edit(message, texts.car_status(car, refreshed.status) + left, markup)

@@ -11,6 +11,7 @@ from html import escape, unescape
 from babel import Locale
 
 from bot.alerts import Alert, AlertKind, AlertPrefs
+from bot.bmw import errors as bmw
 from bot.bmw.models import (
     AllTrips,
     ChargingProfile,
@@ -23,6 +24,7 @@ from bot.bmw.models import (
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
+from bot.cardata import errors as cd
 from bot.chat import prefs
 from bot.chat.i18n import Msg, Plural, tr
 from bot.history import BMW_HISTORY, ChargeSession, local
@@ -354,6 +356,49 @@ def bmw_trouble(reason: str) -> str:
     return BMW_TROUBLE.format(reason=escape(reason))
 
 
+# What a refusal of BMW says, by the error's class (bot/bmw/errors.py, bot/cardata/errors.py): their own
+# messages are English, for logs. `python -m bot i18n check` names a class missing here (bot/chat/i18n.py).
+ERROR_SENTENCES: dict[type[Exception], Msg] = {
+    bmw.BMWError: Msg("The BMW service failed."),
+    bmw.AuthenticationError: Msg("BMW refused the username or password."),
+    bmw.ApiCredentialsError: Msg(
+        "BMW refused this bot's API key; the bot's operator must fix its configuration."
+    ),
+    bmw.SecurityAnswerRequired: Msg("BMW needs the answer to your security question for this command."),
+    bmw.WrongSecurityAnswer: Msg("BMW refused the security answer."),
+    bmw.NotSupported: Msg("This car does not support that command."),
+    bmw.VehicleNotFound: Msg("BMW does not know this car on your account."),
+    bmw.BMWUnavailable: Msg("The BMW service is not reachable right now; please try again later."),
+    bmw.BadResponse: Msg("BMW answered with something this bot does not understand."),
+    bmw.OtherRequest: Msg("BMW now shows a later command of that kind, so this one's outcome is unknown."),
+    bmw.ServiceTimeout: Msg("The car did not confirm the command in time; it may still carry it out."),
+    cd.CarDataError: Msg("BMW CarData failed."),
+    cd.RelinkNeeded: Msg("BMW CarData no longer accepts this link; please link the car again."),
+    cd.BudgetSpent: Msg("Today's BMW CarData calls are used up; more are possible from {when}."),
+    cd.NotLinked: Msg("No BMW CarData account is linked."),
+    cd.ContainerLimit: Msg(
+        "Your BMW CarData account already has 10 data containers; delete one in the MyBMW portal,"
+        " then link again."
+    ),
+    cd.UnknownClient: Msg("BMW does not know this client id; check it in the MyBMW portal."),
+    cd.ClientNotSubscribed: Msg(
+        "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
+    ),
+    cd.VehicleNotFound: Msg("BMW CarData does not know this car on your account."),
+    cd.CarDataUnavailable: Msg("BMW CarData is not reachable right now; please try again later."),
+    cd.BadResponse: Msg("BMW CarData answered with something this bot does not understand."),
+}
+
+
+def refusal(exc: bmw.BMWError | cd.CarDataError) -> str:
+    """A refusal of BMW in the user's language: its class's sentence (a spent budget says from when, in the
+    user's zone)."""
+    sentence = next(ERROR_SENTENCES[kind] for kind in type(exc).__mro__ if kind in ERROR_SENTENCES)
+    if isinstance(exc, cd.BudgetSpent):
+        return sentence.format(when=prefs.date_time(exc.retry_at))
+    return tr(sentence)
+
+
 def car_label(car: StoredVehicle) -> str:
     """`i3 (…3456, M-AB 123)`: the VIN tail tells two identical models apart."""
     parts = [f"…{car.vin[-4:]}"] + ([car.license_plate] if car.license_plate else [])
@@ -392,8 +437,16 @@ def _at(moment: datetime | None, now: datetime | None = None) -> str:
     return "" if moment is None else f" ({prefs.clock_or_date_time(moment, now or datetime.now(UTC))})"
 
 
+# An unknown state word of BMW's is shown as it comes, up to this length: a 5,000-character one must not push
+# a status past Telegram's 4,096 characters.
+WORDS_MAX = 60
+
+
 def _words(value: str | None) -> str:
-    return value.replace("_", " ").lower() if value else tr(AGO_UNKNOWN)
+    if not value:
+        return tr(AGO_UNKNOWN)
+    words = value.replace("_", " ").lower()
+    return words if len(words) <= WORDS_MAX else words[: WORDS_MAX - 1] + "…"
 
 
 def _km(value: float | None, miles: float | None = None) -> str:
@@ -1136,7 +1189,7 @@ CARDATA_STARTING = Msg("Asking BMW for a login code…")
 CARDATA_START_FAILED = Msg("BMW did not start the login: {reason} Send the client id again, or /cancel.")
 CARDATA_WAITING = Msg(
     "🔑 Open the BMW login below, sign in to your MyBMW account and confirm the code "
-    "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until} UTC)."
+    "<code>{code}</code>.\n⏳ Waiting for your approval (the code is valid until {until})."
 )
 CARDATA_OPEN_BUTTON = Msg("🔗 Open the BMW login")
 CARDATA_COPY_BUTTON = Msg("📋 Copy the code {code}")
@@ -1168,7 +1221,7 @@ def cardata_steps() -> str:
 
 
 def cardata_waiting(code: str, until: datetime) -> str:
-    return CARDATA_WAITING.format(code=escape(code), until=f"{until:%H:%M}")
+    return CARDATA_WAITING.format(code=escape(code), until=prefs.clock(until))
 
 
 def cardata_start_failed(reason: str) -> str:
@@ -1201,9 +1254,9 @@ DOOR_WORDS = {
     "CLOSED": Msg("🚪 closed"),
 }
 AGE_MINUTES = Msg("{minutes} min ago")
-AGE_TODAY = Msg("today {time} UTC")
-AGE_YESTERDAY = Msg("yesterday {time} UTC")
-AGE_DAY = Msg("{day} {time} UTC")
+AGE_TODAY = Msg("today {time}")
+AGE_YESTERDAY = Msg("yesterday {time}")
+AGE_DAY = Msg("{day} {time}")
 STATUS_CHARGING_TO = Msg("⚡ charging to {target} %")
 STATUS_CHARGING_TO_LEFT = Msg("⚡ charging to {target} %, {left} left")
 STATUS_AGES = "🕒 {ages}"
@@ -1220,15 +1273,14 @@ PART_NAMES = {
 
 
 def when(moment: datetime, now: datetime | None = None) -> str:
-    """How old a value is: "2 min ago" within the hour and a half, else its day and time (UTC)."""
+    """How old a value is: "2 min ago" within the hour and a half, else its day and time (the user's zone)."""
     now = now or datetime.now(UTC)
     seconds = (now - moment).total_seconds()
     if seconds < 90:
         return JUST_NOW.format()
     if seconds < 90 * 60:
         return AGE_MINUTES.format(minutes=round(seconds / 60))
-    moment, today = moment.astimezone(UTC), now.astimezone(UTC).date()
-    time, days = f"{moment:%H:%M}", (today - moment.date()).days
+    time, days = prefs.clock(moment), (prefs.in_zone(now).date() - prefs.in_zone(moment).date()).days
     if days == 0:
         return AGE_TODAY.format(time=time)
     if days == 1:
@@ -1244,7 +1296,7 @@ CALLS_LEFT = Msg(
 
 
 # BMW counts calls per account: co-owners (several Telegram users who linked the same one) share them.
-NO_CALLS_LEFT = Msg("🔄 No BMW calls are left for your Refresh until {time} UTC.")
+NO_CALLS_LEFT = Msg("🔄 No BMW calls are left for your Refresh until {time}.")
 CO_OWNERS_USED = Msg(
     "👥 The other owners linked to this BMW account used {calls} of today's calls: BMW counts calls per "
     "account, and each owner linked to it is kept an equal share."
@@ -1264,7 +1316,7 @@ def no_calls_left(retry_at: datetime, co_owner_calls: int) -> str:
     """Lines for the end of /status when co-owners' calls are why no Refresh is left today, else nothing."""
     if not co_owner_calls:
         return ""
-    return f"\n\n{NO_CALLS_LEFT.format(time=f'{retry_at:%Y-%m-%d %H:%M}')}{co_owners_used(co_owner_calls)}"
+    return f"\n\n{NO_CALLS_LEFT.format(time=prefs.date_time(retry_at))}{co_owners_used(co_owner_calls)}"
 
 
 def calls_left(calls: int) -> str:
@@ -1297,7 +1349,7 @@ def estimate_caption(car: StoredVehicle, s: CarStatus, reach: float, colour: str
 
 def status_ages(s: CarStatus, now: datetime | None = None) -> str:
     """ "updated 2 min ago" when the car reported everything at once; else the age of each part, parts of
-    one age together: "charge, plug: 2 min ago · position: yesterday 18:04 UTC"."""
+    one age together: "charge, plug: 2 min ago · position: yesterday 18:04"."""
     by_age: dict[str, list[str]] = {}
     for part in Part:
         if part in s.reported_at:

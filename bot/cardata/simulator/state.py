@@ -435,6 +435,11 @@ class CardataState:
             action(car, self.now())
         self._changed()
 
+    def report(self, vin: str, key: str, value: str, unit: str | None = None) -> None:
+        """The car reports `value` for `key` as it is (a future or hostile value too), streamed like any
+        change."""
+        self._act(vin, lambda car, t: self._put(car, key, value, unit, t))
+
     def plug_in(self, vin: str, *, charging: bool = True) -> None:
         """Connect the cable; charging=False leaves the car plugged in and waiting."""
 
