@@ -326,8 +326,8 @@ class Garage:
         return self.store.password_refusals(tg_id)[1]
 
     async def unlink(self, tg_id: int) -> None:
-        """Forget the user: a CarData stream stops and its container is retired (where the day's calls
-        allow), then every row about them goes."""
+        """Forget the user, linked or only with settings: a CarData stream stops and its container is retired
+        (where the day's calls allow), then every row about them goes."""
         if self.cardata is not None and self.store.backend(tg_id) == CARDATA:
             await self.cardata.unlink(tg_id)
         self._sessions.pop(tg_id, None)
@@ -336,6 +336,10 @@ class Garage:
 
     def is_linked(self, tg_id: int) -> bool:
         return self.store.backend(tg_id) is not None
+
+    def keeps_settings(self, tg_id: int) -> bool:
+        """Whether anything of the user is kept even with no account linked: what /unlink then removes."""
+        return self.store.keeps_settings(tg_id)
 
     def account_name(self, tg_id: int) -> str | None:
         """What names the linked account to its owner (the i Remote e-mail); None when there is none, or

@@ -612,6 +612,14 @@ class Store:
                 (tg_id, first_name),
             )
 
+    def keeps_settings(self, tg_id: int) -> bool:
+        """Whether the bot keeps choices of that user (/settings, /notify, /alerts), linked or not."""
+        rows = self._rows(
+            "SELECT 1 FROM users WHERE tg_id = ? UNION ALL SELECT 1 FROM alert_prefs WHERE tg_id = ? LIMIT 1",
+            (tg_id, tg_id),
+        )
+        return bool(rows)
+
     def user_ids(self) -> list[int]:
         return [row["tg_id"] for row in self._rows("SELECT tg_id FROM users ORDER BY tg_id")]
 
