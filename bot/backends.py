@@ -292,13 +292,16 @@ class CarDataBackend:
                 log.info("cardata: no first snapshot for owner %s (%s)", owner, type(exc).__name__)
 
     async def unlink(self, owner: int) -> None:
-        """Stop the stream and retire the container where the day's calls allow; the caller wipes the rows."""
+        """Stop the stream and retire the container where the day's calls allow and no co-owner (another
+        owner linked to the same BMW account) still uses it; the caller wipes the rows."""
         await self.supervisor.remove(owner)
         for car in [car for car in self._history if car[0] == owner]:
             del self._history[car]
         for car in [car for car in self._alert_locks if car[0] == owner]:
             del self._alert_locks[car]
         if self.store.cardata_link(owner) is None:
+            return
+        if self.store.cardata_container_shared(owner):  # a co-owner still reads through it
             return
         try:
             await self.client.delete_container(owner)

@@ -327,7 +327,7 @@ class Garage:
 
     async def unlink(self, tg_id: int) -> None:
         """Forget the user, linked or only with settings: a CarData stream stops and its container is retired
-        (where the day's calls allow), then every row about them goes."""
+        (where the day's calls allow and no co-owner uses it), then every row about them goes."""
         if self.cardata is not None and self.store.backend(tg_id) == CARDATA:
             await self.cardata.unlink(tg_id)
         self._sessions.pop(tg_id, None)

@@ -1164,6 +1164,17 @@ class Store:
             )
             return cursor.rowcount == 1
 
+    def cardata_container_shared(self, owner: int) -> bool:
+        """Whether another linked owner of the same BMW account (a co-owner) reads through this owner's
+        container (found again by its name, so they share it)."""
+        rows = self._rows(
+            "SELECT 1 FROM cardata_accounts a JOIN cardata_accounts b"
+            " ON b.gcid = a.gcid AND b.container_id = a.container_id AND b.tg_id != a.tg_id"
+            " WHERE a.tg_id = ? LIMIT 1",
+            (owner,),
+        )
+        return bool(rows)
+
     def forget_cardata_calls_unless_linked(self, owner: int) -> None:
         """After a first CarData link failed: its calls' count goes with it (nothing else of it was stored,
         and /unlink would not find it)."""

@@ -1,7 +1,7 @@
-"""Linking again and /unlink, end to end: the bot with both backends in the sandbox, CarData's simulator
-over HTTP and its stream over TLS MQTT. A /link that BMW fails on the way (an error, no PRIMARY car, a
-cancellation) leaves the working link exactly as it was, an i Remote account too; /unlink forgets a user
-who only chose settings.
+"""Linking again, co-owners and /unlink, end to end: the bot with both backends in the sandbox, CarData's
+simulator over HTTP and its stream over TLS MQTT. A /link that BMW fails on the way (an error, no PRIMARY
+car, a cancellation) leaves the working link exactly as it was, an i Remote account too; one co-owner's
+/unlink leaves the container the other reads through; /unlink forgets a user who only chose settings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from telegram.ext import Application
 
 from bot.bmw.simulator import Fault
 from bot.cardata.auth import Approved
-from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_CLIENT_ID, CardataSimulator
+from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_CLIENT_ID, DEFAULT_GCID, CardataSimulator
 from bot.chat import texts
 from bot.config import Settings
 from bot.sandbox.driver import Sandbox, SandboxUser
@@ -37,6 +37,7 @@ from tests.test_forget import _on_disk as on_disk
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 
+CO_OWNER = 4343
 MAPPINGS = "/customers/vehicles/mappings"
 OTHER_CLIENT_ID = "5f0c2d6e-0000-4000-8000-00000000c1d2"
 
@@ -186,6 +187,36 @@ async def test_a_failed_cardata_link_leaves_the_i_remote_account_and_no_row_of_i
     assert garage_of(cardata_bot).backend(OWNER) == "iremote"
     user.send("/status")
     await user.wait_for_bot_message("🕒")
+
+
+async def test_one_co_owners_unlink_leaves_the_container_the_other_reads_through(
+    cardata_bot: Application, sandbox: Sandbox, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    co_owner = sandbox.user(CO_OWNER, "Bert")  # the same BMW account, his own Telegram
+    for person in (user, co_owner):
+        await link_cardata(person, cardata_simulator)
+
+    def active() -> list[str]:
+        containers = cardata_simulator.containers(DEFAULT_GCID)["containers"]
+        return [c["containerId"] for c in containers if c["state"] == "ACTIVE"]
+
+    (shared,) = active()
+    user.send("/unlink")
+    user.press(await user.wait_for_bot_message(texts.UNLINK_ASK[:20]), "Yes, remove everything")
+    await user.wait_for_bot_message(texts.UNLINK_DONE[:20])
+    assert active() == [shared]
+
+    co_owner.send("/status")
+    status = await co_owner.wait_for_bot_message("🕒")
+    cardata_simulator.set_soc(DEFAULT_BEV_VIN, 70)
+    co_owner.press(status, "Refresh")
+    await co_owner.wait_for(lambda u: "70 %" in (u.now(status).text or ""))
+    assert "does not know this car" not in (co_owner.now(status).text or "")
+
+    co_owner.send("/unlink")  # the last owner of the account: the container is retired
+    co_owner.press(await co_owner.wait_for_bot_message(texts.UNLINK_ASK[:20]), "Yes, remove everything")
+    await co_owner.wait_for_bot_message(texts.UNLINK_DONE[:20])
+    assert active() == []
 
 
 async def test_unlink_forgets_a_user_who_only_chose_settings(
