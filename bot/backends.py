@@ -29,7 +29,7 @@ from bot.cardata.client import CarDataClient
 from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
-from bot.cardata.storage import CarDataStore
+from bot.cardata.storage import CarDataLink, CarDataStore
 from bot.cardata.stream import DEFAULT_MQTT_URL, StreamSupervisor
 
 log = logging.getLogger(__name__)
@@ -265,38 +265,43 @@ class CarDataBackend:
     async def wait_device_flow(self, flow: DeviceFlow) -> DeviceOutcome:
         return await self.client.auth.wait(flow)
 
-    async def link(self, owner: int, client_id: str, tokens: Tokens) -> list[CarDataCar]:
-        """Store the link (tokens encrypted), find or make the container, list the PRIMARY cars with their
-        basic data (from the linking reserve; a car whose basic data fails is listed without)."""
-        await self.supervisor.remove(owner)  # a re-link streams with the new tokens
-        vins = await self.client.link(owner, client_id, tokens)
+    async def link(self, owner: int, client_id: str, tokens: Tokens) -> tuple[CarDataLink, list[CarDataCar]]:
+        """Try a new link at BMW with its own tokens, nothing stored (`CarDataClient.check_link`): the link
+        to store and its PRIMARY cars with their basic data (from the linking reserve; a car whose basic
+        data fails is listed without). The owner's stored link and its stream go on meanwhile."""
+        link, vins = await self.client.check_link(owner, client_id, tokens)
         cars = []
         for vin in vins:
             try:
-                basic = await self.client.basic_data(owner, vin, linking=True)
+                basic = await self.client.basic_data(owner, vin, linking=True, tokens=tokens)
             except CarDataError as exc:
                 log.info("cardata: no basic data for a car of owner %s (%s)", owner, type(exc).__name__)
                 basic = None
             cars.append(CarDataCar(vin, basic))
-        return cars
+        return link, cars
 
     async def follow(self, owner: int, vins: list[str]) -> None:
-        """After linking: one snapshot per car (so the status shows at once), then the stream."""
+        """After (re-)linking, the link stored: the stream (again) with its tokens, then one snapshot per car
+        (so the status shows at once)."""
+        await self.supervisor.remove(owner)  # a re-link's earlier stream, on its earlier tokens or account
+        self.supervisor.add(owner)
         for vin in vins:
             try:
                 await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
             except CarDataError as exc:
                 log.info("cardata: no first snapshot for owner %s (%s)", owner, type(exc).__name__)
-        self.supervisor.add(owner)
 
     async def unlink(self, owner: int) -> None:
-        """Stop the stream and retire the container where the day's calls allow; the caller wipes the rows."""
+        """Stop the stream and retire the container where the day's calls allow and no co-owner (another
+        owner linked to the same BMW account) still uses it; the caller wipes the rows."""
         await self.supervisor.remove(owner)
         for car in [car for car in self._history if car[0] == owner]:
             del self._history[car]
         for car in [car for car in self._alert_locks if car[0] == owner]:
             del self._alert_locks[car]
         if self.store.cardata_link(owner) is None:
+            return
+        if self.store.cardata_container_shared(owner):  # a co-owner still reads through it
             return
         try:
             await self.client.delete_container(owner)

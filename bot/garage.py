@@ -289,24 +289,24 @@ class Garage:
     async def finish_device_flow(
         self, tg_id: int, first_name: str | None, flow: DeviceFlow, tokens: Tokens
     ) -> list[StoredVehicle]:
-        """Link the approved account: tokens stored encrypted, the container found or made, the PRIMARY cars
-        (model from their basic data) stored, a first snapshot of each taken, the stream started. Replaces an
-        earlier account of this user (an i Remote one too). Its cars ([] when it has none usable: nothing
-        stays linked then). CarDataError when BMW fails on the way (nothing stays linked either)."""
+        """Link the approved account: the PRIMARY cars found (model from their basic data) and the container
+        found or made with the new tokens, then, all in one go, the link (tokens encrypted) and the cars
+        stored, then a first snapshot of each taken and the stream started. Replaces an earlier account of
+        this user (an i Remote one too) only then: [] when the account has no usable car, CarDataError when
+        BMW fails on the way, or a cancellation, leave the earlier account exactly as it was."""
         cardata = self._cardata()
         try:
-            found = await cardata.link(tg_id, flow.client_id, tokens)
+            link, found = await cardata.link(tg_id, flow.client_id, tokens)
         except BaseException:
-            self.store.delete_cardata_link(tg_id)
+            self.store.forget_cardata_calls_unless_linked(tg_id)
             raise
         if not found:
-            await cardata.unlink(tg_id)
-            self.store.delete_cardata_link(tg_id)
+            self.store.forget_cardata_calls_unless_linked(tg_id)
             return []
         self._sessions.pop(tg_id, None)
-        self.store.use_cardata(tg_id, first_name)
-        self.store.save_vehicles(
-            tg_id,
+        self.store.use_cardata(
+            link,
+            first_name,
             [
                 StoredVehicle(
                     tg_id=tg_id,
@@ -330,8 +330,8 @@ class Garage:
         return self.store.password_refusals(tg_id)[1]
 
     async def unlink(self, tg_id: int) -> None:
-        """Forget the user: a CarData stream stops and its container is retired (where the day's calls
-        allow), then every row about them goes."""
+        """Forget the user, linked or only with settings: a CarData stream stops and its container is retired
+        (where the day's calls allow and no co-owner uses it), then every row about them goes."""
         if self.cardata is not None and self.store.backend(tg_id) == CARDATA:
             await self.cardata.unlink(tg_id)
         self._sessions.pop(tg_id, None)
@@ -340,6 +340,10 @@ class Garage:
 
     def is_linked(self, tg_id: int) -> bool:
         return self.store.backend(tg_id) is not None
+
+    def keeps_settings(self, tg_id: int) -> bool:
+        """Whether anything of the user is kept even with no account linked: what /unlink then removes."""
+        return self.store.keeps_settings(tg_id)
 
     def account_name(self, tg_id: int) -> str | None:
         """What names the linked account to its owner (the i Remote e-mail); None when there is none, or

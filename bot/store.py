@@ -635,6 +635,14 @@ class Store:
                 (tg_id, first_name),
             )
 
+    def keeps_settings(self, tg_id: int) -> bool:
+        """Whether the bot keeps choices of that user (/settings, /notify, /alerts), linked or not."""
+        rows = self._rows(
+            "SELECT 1 FROM users WHERE tg_id = ? UNION ALL SELECT 1 FROM alert_prefs WHERE tg_id = ? LIMIT 1",
+            (tg_id, tg_id),
+        )
+        return bool(rows)
+
     def user_ids(self) -> list[int]:
         return [row["tg_id"] for row in self._rows("SELECT tg_id FROM users ORDER BY tg_id")]
 
@@ -684,10 +692,19 @@ class Store:
         if replaced:  # a first link deletes no secret: no checkpoint to pay for
             self._forget_deleted()  # the replaced account's secrets
 
-    def use_cardata(self, tg_id: int, first_name: str | None) -> None:
-        """The user's account is now their CarData link (saved with `save_cardata_link`): an i Remote account
-        it replaces goes, with its token, answer, cars, selection and watches."""
+    def use_cardata(
+        self, link: CarDataLink, first_name: str | None, vehicles: Sequence[StoredVehicle]
+    ) -> None:
+        """The user's account is now this CarData link with these cars, in one transaction, so a link fails
+        or is made whole: an earlier CarData link it replaces (its car states and detector memory too when
+        the gcid changed), or an i Remote account with its token, answer, watches; the cars and selection."""
+        tg_id = link.owner
         with self._write() as db:
+            replaced = any(
+                db.execute(f"SELECT 1 FROM {table} WHERE tg_id = ?", (tg_id,)).fetchone()
+                for table in ("accounts", "cardata_accounts")
+            )
+            self.save_cardata_link(link)  # a savepoint inside this transaction
             db.execute(
                 "INSERT INTO users (tg_id, first_name, backend) VALUES (?, ?, ?)"
                 " ON CONFLICT (tg_id) DO UPDATE"
@@ -696,7 +713,9 @@ class Store:
             )
             for table in ("charge_watches", "vehicles", "accounts"):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
-        self._forget_deleted()  # the replaced account's secrets
+            self.save_vehicles(tg_id, vehicles)
+        if replaced:  # a first link deletes no secret: no checkpoint to pay for
+            self._forget_deleted()  # the replaced link's or account's secrets
 
     def backend(self, tg_id: int) -> str | None:
         """The backend of the user's linked account ("iremote" or "cardata"); None when nothing is linked."""
@@ -1158,10 +1177,6 @@ class Store:
                 ),
             )
 
-    def save_cardata_container(self, owner: int, container_id: str) -> None:
-        with self._write() as db:
-            db.execute("UPDATE cardata_accounts SET container_id = ? WHERE tg_id = ?", (container_id, owner))
-
     def mark_cardata_relink_asked(self, owner: int, asked: bool = True) -> bool:
         """Mark (or unmark) the owner as asked to link CarData again since their link was refused; whether
         this changed the mark (False when it was so already, or when the owner has no link)."""
@@ -1173,12 +1188,26 @@ class Store:
             )
             return cursor.rowcount == 1
 
-    def delete_cardata_link(self, owner: int) -> None:
-        """Unlink CarData: tokens, states, detector memory and the owner's own calls go; the account's count
-        of the day's calls stays (BMW's does)."""
+    def cardata_container_shared(self, owner: int) -> bool:
+        """Whether another linked owner of the same BMW account (a co-owner) reads through this owner's
+        container (found again by its name, so they share it)."""
+        rows = self._rows(
+            "SELECT 1 FROM cardata_accounts a JOIN cardata_accounts b"
+            " ON b.gcid = a.gcid AND b.container_id = a.container_id AND b.tg_id != a.tg_id"
+            " WHERE a.tg_id = ? LIMIT 1",
+            (owner,),
+        )
+        return bool(rows)
+
+    def forget_cardata_calls_unless_linked(self, owner: int) -> None:
+        """After a first CarData link failed: its calls' count goes with it (nothing else of it was stored,
+        and /unlink would not find it)."""
         with self._write() as db:
-            for table in _CARDATA_LINK_TABLES:
-                db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (owner,))
+            db.execute(
+                "DELETE FROM cardata_calls WHERE tg_id = ?"
+                " AND NOT EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
+                (owner, owner),
+            )
 
     def spend_cardata_call(
         self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool]

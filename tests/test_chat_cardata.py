@@ -103,13 +103,18 @@ def rows_about(db_path: Path, tg_id: int) -> dict[str, int]:
         db.close()
 
 
-async def start_flow(user: SandboxUser) -> ChatMessage:
-    """/link, BMW CarData, the client id: the flow's message, waiting for the owner's approval."""
+async def start_flow(
+    user: SandboxUser, client_id: str = DEFAULT_CLIENT_ID, *, replacing: bool = False
+) -> ChatMessage:
+    """/link (`replacing`: yes, instead of the linked i Remote account), BMW CarData, the client id: the
+    flow's message, waiting for the owner's approval."""
     user.send("/link")
+    if replacing:
+        user.press(await user.wait_for_bot_message("Link another account instead?"), "Yes, link another")
     question = await user.wait_for_bot_message("How should I reach your BMW?")
     user.press(question, "BMW CarData")
     await user.wait_for(lambda u: "Send me the client's" in (u.now(question).text or ""))
-    user.send(DEFAULT_CLIENT_ID)
+    user.send(client_id)
     return await user.wait_for_bot_message("confirm the code")
 
 

@@ -151,28 +151,32 @@ class CarDataClient:
     # --- linking --------------------------------------------------------------------------------------------
 
     async def link(self, owner: int, client_id: str, tokens: Tokens) -> list[str]:
-        """Store a new link (after the device flow), find or make the bot's container; the PRIMARY VINs.
+        """Store a new link (after the device flow) once `check_link` went well; the PRIMARY VINs. Replaces
+        any earlier link of that owner."""
+        link, vins = await self.check_link(owner, client_id, tokens)
+        self._store.save_cardata_link(link)
+        return vins
 
-        Three calls from the linking reserve. Replaces any earlier link of that owner.
-        """
-        self._store.save_cardata_link(CarDataLink(owner, client_id, tokens))
-        await self.ensure_container(owner)
-        return primary_vins(await self.mappings(owner, linking=True))
+    async def check_link(self, owner: int, client_id: str, tokens: Tokens) -> tuple[CarDataLink, list[str]]:
+        """A new link (after the device flow) tried at BMW with its own tokens, nothing stored: the PRIMARY
+        VINs and, when there are some, the bot's container found or made. Up to three calls from the linking
+        reserve. The owner's stored link is neither used nor changed, so a failure leaves it working; the
+        caller stores the new one once everything went well."""
+        vins = primary_vins(await self.mappings(owner, linking=True, tokens=tokens))
+        container_id = await self.ensure_container(owner, tokens) if vins else None
+        return CarDataLink(owner, client_id, tokens, container_id), vins
 
-    async def mappings(self, owner: int, *, linking: bool = False) -> list[VehicleMapping]:
-        body = await self._call(owner, "GET", "/customers/vehicles/mappings", linking=linking)
+    async def mappings(
+        self, owner: int, *, linking: bool = False, tokens: Tokens | None = None
+    ) -> list[VehicleMapping]:
+        body = await self._call(owner, "GET", "/customers/vehicles/mappings", linking=linking, tokens=tokens)
         return VehicleMapping.list_from_api(body)
 
-    async def containers(self, owner: int) -> list[Container]:
-        body = await self._call(owner, "GET", "/customers/containers", linking=True)
-        return Container.list_from_api(body)
-
-    async def ensure_container(self, owner: int) -> str:
-        """The bot's container id: stored, else found by its name among the owner's, else created (≤ 10)."""
-        link = self._link(owner)
-        if link.container_id:
-            return link.container_id
-        existing = [c for c in await self.containers(owner) if c.active]
+    async def ensure_container(self, owner: int, tokens: Tokens) -> str:
+        """The bot's container id for a new link's tokens: found by its name among the account's (a co-owner
+        or an earlier link made it), else created (≤ 10)."""
+        body = await self._call(owner, "GET", "/customers/containers", linking=True, tokens=tokens)
+        existing = [c for c in Container.list_from_api(body) if c.active]
         ours = next((c for c in existing if c.name == CONTAINER_NAME), None)
         if ours is None:
             if len(existing) >= MAX_CONTAINERS:
@@ -187,9 +191,9 @@ class CarDataClient:
                     "purpose": CONTAINER_PURPOSE,
                     "technicalDescriptors": list(BOT_KEYS),
                 },
+                tokens=tokens,
             )
             ours = Container.from_api(body)
-        self._store.save_cardata_container(owner, ours.container_id)
         return ours.container_id
 
     async def delete_container(self, owner: int) -> None:
@@ -225,8 +229,11 @@ class CarDataClient:
         )
         return ChargingHistory.from_api(body)
 
-    async def basic_data(self, owner: int, vin: str, *, linking: bool = False) -> BasicData:
-        body = await self._call(owner, "GET", f"/customers/vehicles/{_vin(vin)}/basicData", linking=linking)
+    async def basic_data(
+        self, owner: int, vin: str, *, linking: bool = False, tokens: Tokens | None = None
+    ) -> BasicData:
+        path = f"/customers/vehicles/{_vin(vin)}/basicData"
+        body = await self._call(owner, "GET", path, linking=linking, tokens=tokens)
         return BasicData.from_api(body)
 
     # --- plumbing -------------------------------------------------------------------------------------------
@@ -247,14 +254,18 @@ class CarDataClient:
         params: dict[str, str] | None = None,
         json: Any = None,
         body: bool = True,
+        tokens: Tokens | None = None,
     ) -> Any:
         """One API call: spend budget, send with a fresh token, renew it once when refused with 401. Its JSON
-        body, or (`body=False`, e.g. a DELETE's 204) None."""
-        tokens = await self.tokens.tokens(owner)
+        body, or (`body=False`, e.g. a DELETE's 204) None. `tokens`: a new link's, not stored yet
+        (`check_link`): fresh from the device flow, sent as they are and never renewed."""
+        renewable = tokens is None
+        if tokens is None:
+            tokens = await self.tokens.tokens(owner)
         for attempt in range(2):
             self._spend(owner, tokens.gcid, linking=linking)
             response = await self._send(method, path, tokens, params, json)
-            if response.status_code == 401 and attempt == 0:
+            if response.status_code == 401 and attempt == 0 and renewable:
                 tokens = await self.tokens.tokens(owner, stale=tokens)
                 continue
             break

@@ -197,23 +197,30 @@ async def cancel(update: Update, context: Context) -> int:
 
 
 async def unlink_command(update: Update, context: Context) -> None:
-    if not services(context).garage.is_linked(user_id(update)):
+    garage = services(context).garage
+    if garage.is_linked(user_id(update)):
+        ask = texts.UNLINK_ASK
+    elif garage.keeps_settings(user_id(update)):  # no account, but their choices are theirs to remove too
+        ask = texts.UNLINK_SETTINGS_ASK
+    else:
         await say(update, texts.NOT_LINKED)
         return
     # A one-shot, expiring confirmation: an old, replayed or forged "Yes" removes nothing.
     nonce = confirmation(context, "unlink", keyboards.YES, UNLINK_CONFIRM_SECONDS)
     markup = keyboards.yes_no(keyboards.UNLINK, texts.REMOVE_EVERYTHING, yes_arg=nonce)
-    await say(update, texts.UNLINK_ASK, markup)
+    await say(update, ask, markup)
 
 
 async def unlink_answer(update: Update, context: Context) -> None:
     query = query_of(update)
     await answer(query)
     yes = confirmed(context, "unlink", keyboards.parse(query.data)[1]) is not None
-    if yes and services(context).garage.is_linked(user_id(update)):
-        await services(context).garage.unlink(user_id(update))
+    garage = services(context).garage
+    linked = garage.is_linked(user_id(update))
+    if yes and (linked or garage.keeps_settings(user_id(update))):
+        await garage.unlink(user_id(update))
         user_data(context).clear()
-        await edit(pressed_message(query), texts.UNLINK_DONE)
+        await edit(pressed_message(query), texts.UNLINK_DONE if linked else texts.UNLINK_SETTINGS_DONE)
     else:
         await edit(pressed_message(query), texts.UNLINK_KEPT)
 

@@ -263,6 +263,12 @@ UNLINK_ASK = Msg("Remove your BMW account, its tokens, answers and every setting
 REMOVE_EVERYTHING = Msg("Yes, remove everything")
 UNLINK_DONE = Msg("Done: your account and all its data are gone. /link to start again.")
 UNLINK_KEPT = Msg("OK, nothing was removed.")
+# /unlink of a user with no account linked who chose settings, alerts or pushes: those are what goes
+UNLINK_SETTINGS_ASK = Msg(
+    "No BMW account is linked, but I keep your choices from /settings, /alerts and /notify. Remove them "
+    "from this bot?"
+)
+UNLINK_SETTINGS_DONE = Msg("Done: your settings are gone.")
 
 # Status
 REFRESH_BUTTON = Msg("🔄 Refresh")
