@@ -192,13 +192,16 @@ async def timeout(update: Update, context: Context) -> None:
 
 async def cancel(update: Update, context: Context) -> int:
     _forget(context)
-    await say(update, texts.CANCELLED)
+    stopped = await link_cardata.end_wait(context.application, user_id(update))  # an earlier code's wait
+    await say(update, texts.CARDATA_LOGIN_STOPPED if stopped else texts.CANCELLED)
     return ConversationHandler.END
 
 
 async def unlink_command(update: Update, context: Context) -> None:
     if not services(context).garage.is_linked(user_id(update)):
-        await say(update, texts.NOT_LINKED)
+        # Nothing to remove, but a first CarData login may wait: it ends at once, without asking.
+        stopped = await link_cardata.end_wait(context.application, user_id(update))
+        await say(update, texts.CARDATA_LOGIN_STOPPED if stopped else texts.NOT_LINKED)
         return
     # A one-shot, expiring confirmation: an old, replayed or forged "Yes" removes nothing.
     nonce = confirmation(context, "unlink", keyboards.YES, UNLINK_CONFIRM_SECONDS)
@@ -211,6 +214,7 @@ async def unlink_answer(update: Update, context: Context) -> None:
     await answer(query)
     yes = confirmed(context, "unlink", keyboards.parse(query.data)[1]) is not None
     if yes and services(context).garage.is_linked(user_id(update)):
+        await link_cardata.end_wait(context.application, user_id(update))  # first: no later approval links
         await services(context).garage.unlink(user_id(update))
         user_data(context).clear()
         await edit(pressed_message(query), texts.UNLINK_DONE)
