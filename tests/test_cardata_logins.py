@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 from telegram.ext import Application
 
+from bot.bmw.simulator import Fault
 from bot.cardata.simulator import DEFAULT_CLIENT_ID, CardataSimulator
-from bot.chat import keyboards, link_cardata, texts
+from bot.chat import common, keyboards, link_cardata, texts
 from bot.config import Settings
 from bot.garage import DEVICE_CODES_PER_WINDOW
 from bot.sandbox.driver import ChatMessage, SandboxUser
@@ -25,6 +26,7 @@ from tests.test_chat_cardata import OWNER, garage_of, rows_about, start_flow, te
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 # The fixtures of those tests: the owner in the sandbox, and the bot with them linked through CarData.
 user, linked = test_chat_cardata.user, test_chat_cardata.linked
+HANG = 8.0  # seconds a hanging BMW takes to answer: far beyond the shrunk budget of the Refresh test
 
 
 def login_tasks() -> list[asyncio.Task[object]]:
@@ -151,3 +153,37 @@ async def test_new_login_codes_are_limited_per_user(
         await user.wait_for(lambda u, n=before: len(texts_of(u, cool_down)) > n)  # type: ignore[misc]
     assert len(cardata_simulator.requests_to("/device/code", "POST")) == DEVICE_CODES_PER_WINDOW
     assert texts_of(user, cool_down)[-1].endswith(" min.")  # says when to try again
+
+
+async def test_refresh_waits_visibly_with_a_verdict_and_leaves_the_chat_free(
+    linked: Application,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+    bot_api,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    monkeypatch.setattr(common, "TYPING_AFTER_SECONDS", 0.05)
+    monkeypatch.setattr(common, "ONE_MESSAGE_SECONDS", 0.2)
+    monkeypatch.setattr(common, "STILL_WAITING_SECONDS", 1.0)
+    monkeypatch.setattr(common, "GIVE_UP_SECONDS", 3.0)
+    cardata_simulator.add_fault(Fault(path="telematicData", kind="slow", delay=HANG, times=None))
+
+    user.press(status, "Refresh")
+    user.send("/help")  # answered while BMW keeps the Refresh waiting
+    await user.wait_for_bot_message("Here is what I can do", timeout=HANG - 4)
+    assert user.now(status).text != texts.NOT_ANSWERING  # the Refresh is still waiting
+    await user.wait_for(lambda u: u.now(status).text == texts.NOT_ANSWERING, timeout=HANG - 2)
+    edits = [
+        call.params.get("text")
+        for call in bot_api.calls_to("editMessageText")
+        if call.ok and call.params.get("message_id") == str(status.message_id)
+    ]
+    car = texts.car_label(garage_of(linked).car(OWNER))
+    assert edits[-2:] == [
+        texts.STILL_WAITING.format(waiting=texts.UPDATING.format(car=car)),
+        texts.NOT_ANSWERING,
+    ]
+    user.now(status).button("Refresh")  # the status buttons stay, to try again
+    assert cardata_simulator.requests_to("telematicData")  # BMW was asked
