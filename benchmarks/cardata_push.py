@@ -95,7 +95,7 @@ async def measure(
 
         async def link(owner: int) -> None:
             async with slots:
-                flow = await garage.start_device_flow(client_id(owner - 1))
+                flow = await garage.start_device_flow(owner, client_id(owner - 1))
                 outcome = await garage.wait_device_flow(flow)
                 assert isinstance(outcome, Approved), outcome
                 await garage.finish_device_flow(owner, f"Owner {owner}", flow, outcome.tokens)

@@ -25,6 +25,7 @@ from bot.chat import (
     history,
     keyboards,
     link,
+    link_cardata,
     maps,
     notify,
     poi,
@@ -154,6 +155,7 @@ def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
 
 async def _stop_gracefully(application: Application) -> None:
     data: BotData = application.bot_data
+    await link_cardata.end_all_waits(application)
     cancelled = await data.services.garage.drain(data.settings.shutdown_grace_seconds)
     if cancelled:
         log.warning("stopped with %d remote command(s) unfinished; their users were told", cancelled)
@@ -258,6 +260,7 @@ async def polling(application: Application) -> AsyncIterator[Application]:
             yield application
         finally:
             await updater.stop()
+            await link_cardata.end_all_waits(application)  # Application.stop waits for its tasks
             await application.stop()
             if application.post_shutdown:
                 await application.post_shutdown(application)
@@ -290,6 +293,7 @@ async def webhook(application: Application, settings: Settings) -> AsyncIterator
             yield secret_token
         finally:
             await server.stop()  # first: no update may arrive once the Application stops taking them
+            await link_cardata.end_all_waits(application)  # Application.stop waits for its tasks
             await application.stop()
             if application.post_shutdown:
                 await application.post_shutdown(application)

@@ -80,6 +80,9 @@ LOGIN_ATTEMPTS = 3  # failed logins before the first cool-down
 # The cool-down after the 3rd failure in a row, the 4th, the 5th, and every later one.
 LOGIN_COOL_DOWNS = (15 * 60.0, 60 * 60.0, 4 * 60 * 60.0, 24 * 60 * 60.0)
 LOGIN_FORGET_SECONDS = 24 * 60 * 60.0  # failures are forgotten a day after the last one (or its cool-down)
+# New CarData login codes (POST /device/code at BMW) one Telegram user may ask for within the window.
+DEVICE_CODES_PER_WINDOW = 5
+DEVICE_CODE_WINDOW_SECONDS = 10 * 60.0
 RELINK_AFTER_REFUSALS = 3  # BMW refusals of a stored password in a row before the account waits for /link
 
 
@@ -151,6 +154,15 @@ class TooManyCommands(GarageError):
         self.retry_after = retry_after
 
 
+class TooManyLoginCodes(GarageError):
+    """This user asked for DEVICE_CODES_PER_WINDOW new login codes within the window: none before
+    `retry_after` seconds."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"retry after {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
 class LoginCoolDown(GarageError):
     """Too many failed logins of this user or this e-mail: no login before `retry_after` seconds."""
 
@@ -202,6 +214,7 @@ class Garage:
         self._login_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._sessions: dict[int, Account] = {}
         self._recent_commands: dict[int, deque[float]] = {}
+        self._recent_codes: dict[int, deque[float]] = {}
         self._running: set[tuple[int, str]] = set()
         self._command_tasks: set[asyncio.Task[object]] = set()
 
@@ -274,12 +287,17 @@ class Garage:
 
     # Linking with a device code (BMW CarData) ---------------------------------------------------------------
 
-    async def start_device_flow(self, client_id: str) -> DeviceFlow:
+    async def start_device_flow(self, tg_id: int, client_id: str) -> DeviceFlow:
         """Ask BMW for a device code for the owner's own client id: show `flow.code.url` (the verification
         link, complete form where BMW gives one), `flow.code.user_code` and `flow.code.expires_at` (epoch s).
         CarDataError when BMW refuses (a wrong client id: its message says so); NotSupported without
-        CarData."""
-        return await self._cardata().start_device_flow(client_id)
+        CarData; TooManyLoginCodes, before BMW is asked, once this user had DEVICE_CODES_PER_WINDOW codes
+        (asked for, whatever BMW answered) within DEVICE_CODE_WINDOW_SECONDS."""
+        cardata = self._cardata()
+        wait = self._take_slot(self._recent_codes, tg_id, DEVICE_CODES_PER_WINDOW, DEVICE_CODE_WINDOW_SECONDS)
+        if wait is not None:
+            raise TooManyLoginCodes(wait)
+        return await cardata.start_device_flow(client_id)
 
     async def wait_device_flow(self, flow: DeviceFlow) -> DeviceOutcome:
         """Until the owner approves (`Approved(tokens)`) or the flow ends (`Refused(reason)`: expired_token,
@@ -335,7 +353,7 @@ class Garage:
         if self.cardata is not None and self.store.backend(tg_id) == CARDATA:
             await self.cardata.unlink(tg_id)
         self._sessions.pop(tg_id, None)
-        self._recent_commands.pop(tg_id, None)
+        self._recent_commands.pop(tg_id, None)  # the login codes' count stays: /unlink must not reset it
         self.store.delete_user(tg_id)
 
     def is_linked(self, tg_id: int) -> bool:
@@ -609,13 +627,23 @@ class Garage:
             self.store.save_login_attempts(subject, LoginAttempts(failures, blocked_until, forget_at), now)
 
     def _take_command_slot(self, tg_id: int) -> None:
+        wait = self._take_slot(self._recent_commands, tg_id, self._commands_per_minute, 60.0)
+        if wait is not None:
+            raise TooManyCommands(wait)
+
+    def _take_slot(
+        self, taken: dict[int, deque[float]], tg_id: int, limit: int, window: float
+    ) -> float | None:
+        """One of `limit` uses per `window` seconds of this user: None when taken, else the seconds until
+        the oldest use leaves the window."""
         now = self._clock()
-        recent = self._recent_commands.setdefault(tg_id, deque())
-        while recent and now - recent[0] >= 60.0:
+        recent = taken.setdefault(tg_id, deque())
+        while recent and now - recent[0] >= window:
             recent.popleft()
-        if len(recent) >= self._commands_per_minute:
-            raise TooManyCommands(60.0 - (now - recent[0]))
+        if len(recent) >= limit:
+            return window - (now - recent[0])
         recent.append(now)
+        return None
 
     def _session(self, tg_id: int) -> Account:
         account = self._sessions.get(tg_id)

@@ -151,7 +151,7 @@ async def test_a_relink_cancelled_half_way_keeps_the_working_link(
     await cardata_of(cardata_bot).supervisor.wait_connected(OWNER)
     stored, rows = link_rows(db_path), rows_about(db_path, OWNER)
 
-    flow = await garage.start_device_flow(DEFAULT_CLIENT_ID)
+    flow = await garage.start_device_flow(OWNER, DEFAULT_CLIENT_ID)
     cardata_simulator.decide(flow.code.user_code, "approved")
     outcome = await asyncio.wait_for(garage.wait_device_flow(flow), 20.0)
     assert isinstance(outcome, Approved)

@@ -71,7 +71,7 @@ class World:
 
     async def link_cardata(self, owner: int = OWNER) -> list[str]:
         """The device flow approved at BMW, up to the stream's subscription (QoS 0: nothing comes before)."""
-        flow = await self.garage.start_device_flow(DEFAULT_CLIENT_ID)
+        flow = await self.garage.start_device_flow(owner, DEFAULT_CLIENT_ID)
         self.sim.decide(flow.code.user_code, "approved")
         outcome = await self.garage.wait_device_flow(flow)
         assert isinstance(outcome, Approved)
@@ -126,7 +126,7 @@ def charge_pushes(world: World) -> list[ChargeNotice]:
 
 
 async def test_linking_by_device_flow_stores_the_primary_cars_read_only(world: World) -> None:
-    flow = await world.garage.start_device_flow(DEFAULT_CLIENT_ID)
+    flow = await world.garage.start_device_flow(OWNER, DEFAULT_CLIENT_ID)
     assert flow.code.user_code and flow.code.url and flow.code.expires_at > 0
     world.sim.decide(flow.code.user_code, "denied")
     assert await world.garage.wait_device_flow(flow) == Refused(Refusal.DENIED)
@@ -284,7 +284,7 @@ async def test_the_bot_with_both_backends_pushes_a_cardata_charge_end_into_the_c
         cardata = garage.cardata
         assert cardata is not None  # CAR_BACKENDS has it
         await user.wait_for_bot_message("")
-        flow = await garage.start_device_flow(DEFAULT_CLIENT_ID)
+        flow = await garage.start_device_flow(OWNER, DEFAULT_CLIENT_ID)
         cardata_simulator.decide(flow.code.user_code, "approved")
         approved = await cardata.client.auth.poll(flow)  # one poll: the flow's wait would pause 5 s first
         assert isinstance(approved, Approved)

@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, link_cardata, texts
 from bot.chat.common import OUR_COMMANDS, Context, answer, query_of, say, services, user_id, user_of
 from bot.chat.i18n import tr
 
@@ -81,6 +81,10 @@ async def help_command(update: Update, context: Context) -> None:
 
 
 async def nothing_to_cancel(update: Update, context: Context) -> None:
+    """/cancel outside any conversation: a CarData login waiting for BMW's approval is still something."""
+    if await link_cardata.end_wait(context.application, user_id(update)):
+        await say(update, texts.CARDATA_LOGIN_STOPPED)
+        return
     await say(update, texts.NOTHING_TO_CANCEL)
 
 

@@ -46,6 +46,8 @@ from bot.chat import keyboards, texts
 from bot.chat.i18n import tr
 from bot.config import Settings
 from bot.garage import (
+    DEVICE_CODE_WINDOW_SECONDS,
+    DEVICE_CODES_PER_WINDOW,
     CommandInProgress,
     Garage,
     GarageError,
@@ -55,6 +57,7 @@ from bot.garage import (
     NotYourCar,
     PasswordRefused,
     TooManyCommands,
+    TooManyLoginCodes,
     deadline,
 )
 from bot.rangemap import RangeMapRenderer
@@ -241,6 +244,10 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         return texts.TOO_MANY_COMMANDS.format(seconds=max(1, round(exc.retry_after)))
     if isinstance(exc, LoginCoolDown):
         return texts.link_cool_down(exc.retry_after)
+    if isinstance(exc, TooManyLoginCodes):
+        return texts.cardata_code_cool_down(
+            exc.retry_after, DEVICE_CODES_PER_WINDOW, DEVICE_CODE_WINDOW_SECONDS
+        )
     if isinstance(exc, PasswordRefused):
         return texts.password_refused(exc.username)
     if isinstance(exc, BMWError):

@@ -192,7 +192,8 @@ async def timeout(update: Update, context: Context) -> None:
 
 async def cancel(update: Update, context: Context) -> int:
     _forget(context)
-    await say(update, texts.CANCELLED)
+    stopped = await link_cardata.end_wait(context.application, user_id(update))  # an earlier code's wait
+    await say(update, texts.CARDATA_LOGIN_STOPPED if stopped else texts.CANCELLED)
     return ConversationHandler.END
 
 
@@ -200,6 +201,10 @@ async def unlink_command(update: Update, context: Context) -> None:
     garage = services(context).garage
     if garage.is_linked(user_id(update)):
         ask = texts.UNLINK_ASK
+    elif await link_cardata.end_wait(context.application, user_id(update)):
+        # Nothing linked yet, but a first CarData login waited: it ends at once, without asking.
+        await say(update, texts.CARDATA_LOGIN_STOPPED)
+        return
     elif garage.keeps_settings(user_id(update)):  # no account, but their choices are theirs to remove too
         ask = texts.UNLINK_SETTINGS_ASK
     else:
@@ -218,6 +223,7 @@ async def unlink_answer(update: Update, context: Context) -> None:
     garage = services(context).garage
     linked = garage.is_linked(user_id(update))
     if yes and (linked or garage.keeps_settings(user_id(update))):
+        await link_cardata.end_wait(context.application, user_id(update))  # first: no later approval links
         await garage.unlink(user_id(update))
         user_data(context).clear()
         await edit(pressed_message(query), texts.UNLINK_DONE if linked else texts.UNLINK_SETTINGS_DONE)

@@ -2,7 +2,8 @@
 
 One message shows the flow: the BMW login as a URL button and the user code (with a copy button), edited as
 the flow goes: waiting, approved, then the cars found; or expired (with "Try again"), declined, refused. The
-wait runs in a task of its own, so the chat goes on meanwhile; a new start for the same user replaces it.
+wait runs in a task of its own, so the chat goes on meanwhile; a new start for the same user replaces it,
+and /cancel, /unlink and a shutdown end it (`end_wait`): an approval after that finds nobody to link.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, ConversationHandler
@@ -24,6 +25,7 @@ from bot.chat.common import (
     answer,
     delete_secret,
     edit,
+    error_text,
     message_of,
     pressed_message,
     query_of,
@@ -32,23 +34,35 @@ from bot.chat.common import (
     user_data,
     user_of,
 )
+from bot.garage import TooManyLoginCodes
 from bot.store import StoredVehicle
 
 log = logging.getLogger(__name__)
 # As the portal shows it (a UUID); anything else is refused before BMW is asked.
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{7,63}$")
 CLIENT_ID = "cardata_client_id"  # user_data: the client id, while a flow of this user may be retried
-WAITING = "cardata_wait"  # user_data: the task waiting for the owner's approval
+WAITING = "cardata_wait"  # user_data: the Wait of the owner's approval (and the link after it)
 RETRY = "cdretry"  # callback data of "Try again"
 # Refusals a new flow with the same client id may cure.
 RETRYABLE = (Refusal.EXPIRED, Refusal.INVALID_GRANT, Refusal.OTHER)
+# How long ending a login waits for its task to notice, and to say so in its message.
+END_WAIT_SECONDS = 5.0
+
+
+@dataclass
+class Wait:
+    """A login of one user, from the code shown until it is linked or refused. `ended_by`: what its message
+    says when it is ended before that (None: nothing, when a newer code of the same user replaces it)."""
+
+    task: asyncio.Task[None] = field(init=False)
+    ended_by: str | None = None
 
 
 # The backend, as linking needs it ------------------------------------------------------------------------
 
 
-async def _start(context: Context, client_id: str) -> DeviceFlow:
-    return await services(context).garage.start_device_flow(client_id)
+async def _start(context: Context, tg_id: int, client_id: str) -> DeviceFlow:
+    return await services(context).garage.start_device_flow(tg_id, client_id)
 
 
 async def _wait(context: Context, flow: DeviceFlow) -> DeviceOutcome:
@@ -80,28 +94,54 @@ async def begin(update: Update, context: Context, client_id: str, message: Messa
     shown = message or await say(update, texts.CARDATA_STARTING)
     if message is not None:
         await edit(shown, texts.CARDATA_STARTING)
+    user = user_of(update)
     try:
-        flow = await _start(context, client_id)
+        flow = await _start(context, user.id, client_id)
+    except TooManyLoginCodes as exc:  # the client id stays: "Try again" works once the minutes have passed
+        await edit(shown, error_text(exc), _retry_markup())
+        return ConversationHandler.END
     except CarDataError as exc:
         await edit(shown, texts.cardata_start_failed(texts.refusal(exc)))
         return None
     await edit(shown, _waiting_text(flow), _waiting_markup(flow))
-    user = user_of(update)
-    _replace_wait(
-        context,
-        context.application.create_task(
-            _follow(context, context.application, user.id, user.first_name, flow, shown),
-            name=f"cardata-link-{user.id}",
-        ),
+    wait = Wait()
+    wait.task = context.application.create_task(
+        _follow(context, context.application, user.id, user.first_name, flow, shown, wait),
+        name=f"cardata-link-{user.id}",
     )
+    previous = user_data(context).get(WAITING)
+    if isinstance(previous, Wait):
+        previous.task.cancel()  # an older code of this user: only the newest may link
+    user_data(context)[WAITING] = wait
     return ConversationHandler.END
 
 
-def _replace_wait(context: Context, task: asyncio.Task[Any]) -> None:
-    previous = user_data(context).get(WAITING)
-    if isinstance(previous, asyncio.Task) and not previous.done():
-        previous.cancel()  # an older code of this user: only the newest may link
-    user_data(context)[WAITING] = task
+async def end_wait(application: Application, tg_id: int, text: str = texts.CARDATA_LOGIN_STOPPED) -> bool:
+    """End the user's login that waits for BMW's approval (or links after it), its message saying `text`;
+    whether one was under way. Once this returns, an approval at BMW stores nothing."""
+    data = application.user_data.get(tg_id)
+    if data is None:
+        return False
+    wait = data.pop(WAITING, None)
+    if not isinstance(wait, Wait) or wait.task.done():
+        return False
+    data.pop(CLIENT_ID, None)
+    wait.ended_by = text
+    wait.task.cancel()
+    await asyncio.wait({wait.task}, timeout=END_WAIT_SECONDS)
+    return True
+
+
+async def end_all_waits(application: Application) -> int:
+    """On shutdown: every login under way ends at once (a wait for a person is worth no stop grace, and a
+    new process would not know its code), each told in its message; how many there were."""
+    ended = await asyncio.gather(
+        *(
+            end_wait(application, tg_id, texts.CARDATA_LOGIN_INTERRUPTED)
+            for tg_id in list(application.user_data)
+        )
+    )
+    return sum(ended)
 
 
 async def _follow(
@@ -111,8 +151,25 @@ async def _follow(
     first_name: str | None,
     flow: DeviceFlow,
     message: Message,
+    wait: Wait,
 ) -> None:
     """Wait for the owner at BMW and show how it ended, in the flow's message."""
+    try:
+        await _follow_to_the_end(context, application, tg_id, first_name, flow, message)
+    except asyncio.CancelledError:
+        if wait.ended_by is not None:  # said here, in the owner's language (this task has their prefs)
+            await edit(message, wait.ended_by)
+        raise
+
+
+async def _follow_to_the_end(
+    context: Context,
+    application: Application,
+    tg_id: int,
+    first_name: str | None,
+    flow: DeviceFlow,
+    message: Message,
+) -> None:
     try:
         outcome = await _wait(context, flow)
     except CarDataError as exc:
@@ -137,10 +194,14 @@ async def _follow(
     await edit(message, texts.CARDATA_LINKED.format(cars=texts.cars_list(cars)))
 
 
-def _refused(reason: Refusal) -> tuple[str, InlineKeyboardMarkup | None]:
-    retry = InlineKeyboardMarkup(
+def _retry_markup() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
         [[InlineKeyboardButton(texts.plain(texts.CARDATA_RETRY_BUTTON), callback_data=keyboards.data(RETRY))]]
     )
+
+
+def _refused(reason: Refusal) -> tuple[str, InlineKeyboardMarkup | None]:
+    retry = _retry_markup()
     if reason is Refusal.EXPIRED:
         return texts.CARDATA_EXPIRED, retry
     if reason is Refusal.DENIED:

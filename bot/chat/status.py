@@ -23,9 +23,12 @@ from bot.chat.common import (
     say,
     services,
     tells_refusals,
+    user_data,
     user_id,
 )
 from bot.store import StoredVehicle
+
+REFRESHING = "refreshing"  # user_data: the VINs whose CarData snapshot is on its way
 
 
 def status_markup(update: Update, context: Context, car: StoredVehicle) -> InlineKeyboardMarkup:
@@ -75,7 +78,7 @@ async def show_streamed(
     message: MaybeInaccessibleMessage | None,
 ) -> None:
     """A streamed car's last known status, at once and without a call to BMW; Refresh (`message`) takes a
-    snapshot from BMW first, within the day's call budget, and says how many calls are left when few are."""
+    snapshot from BMW first (`refresh_streamed`)."""
     garage = services(context).garage
     tg_id = user_id(update)
     if message is None:
@@ -84,16 +87,54 @@ async def show_streamed(
             text += texts.no_calls_left(spent.retry_at, spent.co_owner_calls)
         await say(update, text, markup)
         return
-    try:
-        refreshed = await garage.refresh(tg_id, car.vin)
-    except CarDataError as exc:
-        # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
-        text = texts.car_status(car, await garage.status(tg_id, car.vin))
-        co_owners = texts.co_owners_used(exc.co_owner_calls) if isinstance(exc, BudgetSpent) else ""
-        await edit(message, f"{text}\n\n{texts.snapshot_failed(texts.refusal(exc))}{co_owners}", markup)
+    refreshing: set[str] = user_data(context).setdefault(REFRESHING, set())
+    if car.vin in refreshing:  # a snapshot is on its way, into this message: one call of the budget is enough
         return
-    left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
-    await edit(message, texts.car_status(car, refreshed.status) + left, markup)
+    refreshing.add(car.vin)
+    # In a task of its own: BMW may take up to GIVE_UP_SECONDS, and the user's next update must not wait.
+    task = context.application.create_task(
+        refresh_streamed(update, context, car, markup, message), update=update
+    )
+    task.add_done_callback(lambda _: refreshing.discard(car.vin))
+
+
+async def refresh_streamed(
+    update: Update,
+    context: Context,
+    car: StoredVehicle,
+    markup: InlineKeyboardMarkup,
+    message: MaybeInaccessibleMessage,
+) -> None:
+    """A snapshot from BMW within the day's call budget, shown in `message` with how many calls are left when
+    few are; waited for like every BMW read of a waiting user (`answer_slowly`: a verdict within its time)."""
+    garage = services(context).garage
+    tg_id = user_id(update)
+
+    async def snapshot() -> tuple[CarStatus, str]:
+        try:
+            refreshed = await garage.refresh(tg_id, car.vin)
+        except CarDataError as exc:
+            # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
+            co_owners = texts.co_owners_used(exc.co_owner_calls) if isinstance(exc, BudgetSpent) else ""
+            return await garage.status(
+                tg_id, car.vin
+            ), f"\n\n{texts.snapshot_failed(texts.refusal(exc))}{co_owners}"
+        left = "" if refreshed.calls_left is None else texts.calls_left(refreshed.calls_left)
+        return refreshed.status, left
+
+    async def render(shown: tuple[CarStatus, str]) -> Reply:
+        status, note = shown
+        return Reply(texts.car_status(car, status) + note, markup)
+
+    await answer_slowly(
+        update,
+        car,
+        snapshot,
+        render,
+        waiting=texts.UPDATING.format(car=texts.car_label(car)),
+        markup=markup,
+        message=message,
+    )
 
 
 async def location_of(update: Update, context: Context, car: StoredVehicle) -> None:

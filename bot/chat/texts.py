@@ -1220,6 +1220,16 @@ CARDATA_LINKED = Msg(
     "CarData is read-only: /status shows what the car last reported, and I tell you when charging ends."
 )
 CARDATA_RETRY_GONE = Msg("That login has ended; start again with /link.")
+CARDATA_LOGIN_STOPPED = Msg(
+    "⏹ I stopped waiting for BMW's approval; confirming that code now links nothing. /link to start again."
+)
+CARDATA_LOGIN_INTERRUPTED = Msg(
+    "⏹ The bot is restarting, so I stopped waiting for BMW's approval; nothing was stored. "
+    "Please /link again in a minute."
+)
+CARDATA_CODE_COOL_DOWN = Msg(
+    "⏳ Too many new login codes: I ask BMW for at most {codes} within {window}. Please try again in {wait}."
+)
 
 
 def cardata_steps() -> str:
@@ -1232,6 +1242,12 @@ def cardata_waiting(code: str, until: datetime) -> str:
 
 def cardata_start_failed(reason: str) -> str:
     return CARDATA_START_FAILED.format(reason=escape(reason))
+
+
+def cardata_code_cool_down(seconds: float, codes: int, window: float) -> str:
+    return CARDATA_CODE_COOL_DOWN.format(
+        codes=codes, window=_duration(window / 60), wait=_duration(math.ceil(seconds / 60))
+    )
 
 
 def cardata_link_failed(reason: str) -> str:
