@@ -292,7 +292,7 @@ class Container:
     container_id: str
     name: str | None
     purpose: str | None
-    state: str | None  # ACTIVE, or INACTIVE once deleted
+    state: str | None  # ACTIVE, or DELETED (older answers: INACTIVE)
     descriptors: tuple[str, ...] = ()
 
     @property
