@@ -30,7 +30,9 @@ from bot.cardata.errors import (
     CarDataError,
     CarDataUnavailable,
     ContainerLimit,
+    KeysRefused,
     NotLinked,
+    NotYourCar,
     VehicleNotFound,
 )
 from bot.cardata.models import (
@@ -55,6 +57,12 @@ MAX_CONTAINERS = 10
 CONTAINER_NAME = "bmw-telegram-bot"
 CONTAINER_PURPOSE = "Status and charge notifications for the owner's Telegram bot"
 QUOTA_ERROR = "CU-429"
+# BMW's error ids that are a refusal of their own (Guide §3.4): each its own error class.
+REFUSALS: dict[str, type[CarDataError]] = {
+    "CU-124": ContainerLimit,
+    "CU-104": NotYourCar,
+    "CU-402": KeysRefused,
+}
 
 
 def budget_day(now: float) -> str:
@@ -309,6 +317,8 @@ class CarDataClient:
             return self._spent(self._store.cardata_calls(gcid, owner, day), status, error_id)
         if status >= 500:
             return CarDataUnavailable(status_code=status, error_id=error_id)
+        if error_id in REFUSALS:
+            return REFUSALS[error_id](status_code=status, error_id=error_id)
         if status == 404:
             return VehicleNotFound(status_code=status, error_id=error_id)
         return CarDataError(status_code=status, error_id=error_id)

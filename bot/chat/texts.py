@@ -391,6 +391,12 @@ ERROR_SENTENCES: dict[type[Exception], Msg] = {
         "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
     ),
     cd.VehicleNotFound: Msg("BMW CarData does not know this car on your account."),
+    cd.NotYourCar: Msg(
+        "BMW CarData says this car is not yours to read: only the account of its primary user may read it."
+    ),
+    cd.KeysRefused: Msg(
+        "BMW CarData refused the data this bot asks for; the bot's operator must update the bot."
+    ),
     cd.CarDataUnavailable: Msg("BMW CarData is not reachable right now; please try again later."),
     cd.BadResponse: Msg("BMW CarData answered with something this bot does not understand."),
 }
