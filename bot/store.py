@@ -1161,6 +1161,13 @@ class Store:
                 row,
             )
 
+    def replace_cardata_container(self, gcid: str, old: str, new: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE cardata_accounts SET container_id = ? WHERE gcid = ? AND container_id = ?",
+                (new, gcid, old),
+            )
+
     def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None:
         with self._write() as db:
             db.execute(

@@ -180,10 +180,13 @@ class CarDataClient:
         body = await self._call(owner, "GET", "/customers/vehicles/mappings", linking=linking, tokens=tokens)
         return VehicleMapping.list_from_api(body)
 
-    async def ensure_container(self, owner: int, tokens: Tokens) -> str:
-        """The bot's container id for a new link's tokens: found by its name among the account's (a co-owner
-        or an earlier link made it), else created (≤ 10)."""
-        body = await self._call(owner, "GET", "/customers/containers", linking=True, tokens=tokens)
+    async def ensure_container(
+        self, owner: int, tokens: Tokens | None = None, *, linking: bool = True
+    ) -> str:
+        """The bot's container id: found by its name among the account's active ones (a co-owner or an
+        earlier link made it), else created (≤ 10). `tokens`: a new link's (`check_link`); None: the stored
+        link's. From the linking reserve unless `linking=False` (the day's reads)."""
+        body = await self._call(owner, "GET", "/customers/containers", linking=linking, tokens=tokens)
         existing = [c for c in Container.list_from_api(body) if c.active]
         ours = next((c for c in existing if c.name == CONTAINER_NAME), None)
         if ours is None:
@@ -193,7 +196,7 @@ class CarDataClient:
                 owner,
                 "POST",
                 "/customers/containers",
-                linking=True,
+                linking=linking,
                 json={
                     "name": CONTAINER_NAME,
                     "purpose": CONTAINER_PURPOSE,
@@ -215,15 +218,25 @@ class CarDataClient:
     # --- reads ----------------------------------------------------------------------------------------------
 
     async def telematic_data(self, owner: int, vin: str) -> dict[str, TelematicValue]:
-        container_id = self._link(owner).container_id
-        if container_id is None:
+        """The car's values through the bot's container. BMW answers a read through a container it lost
+        (deleted in the portal, purged) as it answers one of an unknown car, 404: the bot then looks for its
+        container once, makes it again when it is gone and reads again, all within the day's reads."""
+        link = self._link(owner)
+        if link.container_id is None:
             raise NotLinked()
-        body = await self._call(
-            owner,
-            "GET",
-            f"/customers/vehicles/{_vin(vin)}/telematicData",
-            params={"containerId": container_id},
-        )
+        try:
+            return await self._telematic_data(owner, vin, link.container_id)
+        except VehicleNotFound:
+            container_id = await self.ensure_container(owner, linking=False)
+            if container_id == link.container_id:
+                raise  # the container is there: BMW does not know the car
+        log.info("cardata: the container was lost and made again for owner %s", owner)
+        self._store.replace_cardata_container(link.tokens.gcid, link.container_id, container_id)
+        return await self._telematic_data(owner, vin, container_id)
+
+    async def _telematic_data(self, owner: int, vin: str, container_id: str) -> dict[str, TelematicValue]:
+        path = f"/customers/vehicles/{_vin(vin)}/telematicData"
+        body = await self._call(owner, "GET", path, params={"containerId": container_id})
         return telematic_data_from_api(body)
 
     async def charging_history(
