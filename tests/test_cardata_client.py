@@ -290,9 +290,11 @@ async def test_the_budget_stops_normal_reads_keeps_the_reserve_for_linking_and_s
     assert env.client.calls_left(OWNER) == 0
     with pytest.raises(BudgetSpent) as caught:
         await env.client.telematic_data(OWNER, DEFAULT_BEV_VIN)
-    midnight = datetime.fromtimestamp(env.sim.now(), UTC).date() + timedelta(days=1)
-    assert caught.value.retry_at == datetime(midnight.year, midnight.month, midnight.day, tzinfo=UTC)
-    assert f"{midnight:%Y-%m-%d} 00:00 UTC" in str(caught.value)
+    # BMW's reset is midnight UTC or 24 h after the day's first call: the later, 10:00:05 the next day
+    first = min(r.time for r in env.sim.requests if r.path.startswith("/customers"))
+    assert first == T0 + 5  # linked after one 5 s poll
+    assert caught.value.retry_at == datetime.fromtimestamp(first + 86400, UTC)
+    assert "2026-05-05 10:00 UTC" in str(caught.value)
     calls_at_bmw = env.sim.calls_today(DEFAULT_GCID)
 
     await env.client.aclose()

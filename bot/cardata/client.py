@@ -5,9 +5,9 @@ spends at most `daily_calls` of them on normal reads and keeps the rest for link
 basic data), so an owner who used up the day's reads can still link again. Co-owners (several owners who
 linked the same account) share it: each is guaranteed an equal share of the reads, and a read is refused
 when it would leave too few for another's unspent share (docs/cardata.md). The count lives in the store (it
-survives a restart and an unlink); a day is a UTC date, and a spent budget raises `BudgetSpent` with the next
-UTC midnight (BMW says only "the next day"; midnight UTC is the earliest moment a new day can have begun
-anywhere in the EU). The token endpoint is not the REST API and costs no budget.
+survives a restart and an unlink); a day is a UTC date, and a spent budget raises `BudgetSpent` with the time
+calls surely work again: BMW's reset is disputed (midnight UTC, or 24 h after the day's first call), so the
+later of the two. The token endpoint is not the REST API and costs no budget.
 """
 
 from __future__ import annotations
@@ -69,10 +69,15 @@ def budget_day(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).date().isoformat()
 
 
-def next_budget_day(now: float) -> datetime:
-    """When a spent budget is usable again: the next UTC midnight."""
+def next_budget_day(now: float, first_call_at: float | None = None) -> datetime:
+    """When a spent budget is surely usable again: the later of BMW's two possible resets, the next UTC
+    midnight or 24 h after the day's first call (`first_call_at`, when known). Which one BMW uses is
+    disputed (docs/cardata.md)."""
     today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=1)
+    midnight = today + timedelta(days=1)
+    if first_call_at is None:
+        return midnight
+    return max(midnight, datetime.fromtimestamp(first_call_at + 86400, UTC))
 
 
 class CarDataClient:
@@ -148,7 +153,10 @@ class CarDataClient:
         alone = replace(calls, total=calls.total - by_others, others=(0,) * len(calls.others))
         why = by_others if self._left(alone, linking=False) else 0
         return BudgetSpent(
-            next_budget_day(self._clock()), co_owner_calls=why, status_code=status_code, error_id=error_id
+            next_budget_day(self._clock(), calls.first_call_at),
+            co_owner_calls=why,
+            status_code=status_code,
+            error_id=error_id,
         )
 
     def _spend(self, owner: int, gcid: str, *, linking: bool) -> None:
