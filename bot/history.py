@@ -108,16 +108,11 @@ def from_cardata(ended: EndedCharge, battery_kwh: float | None = None) -> Charge
 
 def from_bmw_history(tg_id: int, vin: str, session: ChargingSession) -> ChargeSession | None:
     """A charge of BMW's own CarData charging history (kWh measured from the grid); None when BMW gave no
-    start, or neither end nor duration. How it ended is unknown (""), unless `merge` finds it recorded."""
-    if session.start is None:
+    start, or the charge is still running (BMW lists it without an end). How it ended is unknown (""),
+    unless `merge` finds it recorded."""
+    if session.start is None or session.end is None:
         return None
-    started = session.start.timestamp()
-    if session.end is not None:
-        ended = session.end.timestamp()
-    elif session.duration_seconds is not None:
-        ended = started + session.duration_seconds
-    else:
-        return None
+    started, ended = session.start.timestamp(), session.end.timestamp()
     return ChargeSession(
         tg_id=tg_id,
         vin=vin,

@@ -430,6 +430,13 @@ def m011_cardata_calls_per_account(db: Database) -> None:
     db.execute("DELETE FROM cardata_calls WHERE tg_id NOT IN (SELECT tg_id FROM cardata_accounts)")
 
 
+def m016_cardata_first_call(db: Database) -> None:
+    # When the account's first call of the day was made: BMW's quota may reset 24 h after it rather than at
+    # midnight UTC, so "calls work again by" names the later of the two (docs/cardata.md). Unknown (NULL)
+    # for the days counted before.
+    db.table("cardata_account_calls").add_column("first_call_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -445,6 +452,7 @@ _STEPS = [
         m009_account_backends,
         m010_cardata_relink_asked,
         m011_cardata_calls_per_account,
+        m016_cardata_first_call,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -1161,6 +1169,13 @@ class Store:
                 row,
             )
 
+    def replace_cardata_container(self, gcid: str, old: str, new: str) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE cardata_accounts SET container_id = ? WHERE gcid = ? AND container_id = ?",
+                (new, gcid, old),
+            )
+
     def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None:
         with self._write() as db:
             db.execute(
@@ -1218,16 +1233,22 @@ class Store:
             db.execute("DELETE FROM cardata_calls WHERE tg_id = ? AND day < ?", (owner, day))
             if not allowed(self.cardata_calls(gcid, owner, day)):
                 return False
-            for table, key in (("cardata_account_calls", "gcid"), ("cardata_calls", "tg_id")):
-                db.execute(
-                    f"INSERT INTO {table} ({key}, day, calls) VALUES (?, ?, 1)"
-                    f" ON CONFLICT ({key}, day) DO UPDATE SET calls = calls + 1",
-                    (gcid if key == "gcid" else owner, day),
-                )
+            db.execute(
+                "INSERT INTO cardata_account_calls (gcid, day, calls, first_call_at) VALUES (?, ?, 1, ?)"
+                " ON CONFLICT (gcid, day) DO UPDATE SET calls = calls + 1",
+                (gcid, day, self._clock()),
+            )
+            db.execute(
+                "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, 1)"
+                " ON CONFLICT (tg_id, day) DO UPDATE SET calls = calls + 1",
+                (owner, day),
+            )
             return True
 
     def cardata_calls(self, gcid: str, owner: int, day: str) -> AccountCalls:
-        total = self._rows("SELECT calls FROM cardata_account_calls WHERE gcid = ? AND day = ?", (gcid, day))
+        total = self._rows(
+            "SELECT calls, first_call_at FROM cardata_account_calls WHERE gcid = ? AND day = ?", (gcid, day)
+        )
         own = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
         others = self._rows(
             "SELECT coalesce(c.calls, 0) AS calls FROM cardata_accounts a"
@@ -1239,6 +1260,7 @@ class Store:
             total=total[0]["calls"] if total else 0,
             own=own[0]["calls"] if own else 0,
             others=tuple(row["calls"] for row in others),
+            first_call_at=total[0]["first_call_at"] if total else None,
         )
 
     def exhaust_cardata_calls(self, gcid: str, day: str, calls: int) -> None:

@@ -11,12 +11,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from bot.cardata import client as client_module
 from bot.cardata import models as m
 from bot.cardata.auth import Approved, Refusal, Refused
 from bot.cardata.client import BMW_DAILY_CALLS, CONTAINER_NAME, CarDataClient
-from bot.cardata.errors import BudgetSpent, CarDataError, ContainerLimit, RelinkNeeded
+from bot.cardata.errors import (
+    BudgetSpent,
+    CarDataError,
+    ContainerLimit,
+    KeysRefused,
+    NotYourCar,
+    RelinkNeeded,
+)
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -209,6 +218,44 @@ async def test_ten_foreign_containers_leave_no_room_and_say_so(env: Env) -> None
         await _linked(env)
 
 
+async def test_bmws_cu_124_when_another_app_took_the_tenth_place_is_the_container_limit(env: Env) -> None:
+    for n in range(9):
+        env.sim.create_container(
+            DEFAULT_GCID, {"name": f"other-{n}", "purpose": "x", "technicalDescriptors": [m.MILEAGE]}
+        )
+
+    async def another_app_makes_one(
+        response: httpx.Response,
+    ) -> None:  # between the bot's look and its create
+        if response.request.method == "GET" and response.url.path == "/customers/containers":
+            env.sim.create_container(
+                DEFAULT_GCID, {"name": "evcc", "purpose": "x", "technicalDescriptors": [m.MILEAGE]}
+            )
+
+    env.client._http.event_hooks["response"].append(another_app_makes_one)
+    with pytest.raises(ContainerLimit) as caught:
+        await _linked(env)
+    assert caught.value.error_id == "CU-124"
+
+
+async def test_a_vin_bmw_says_is_not_the_owners_and_a_refused_key_are_their_own_refusals(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await _linked(env)
+    env.sim.make_secondary(DEFAULT_REX_VIN)
+    with pytest.raises(NotYourCar) as not_ours:
+        await env.client.telematic_data(OWNER, DEFAULT_REX_VIN)
+    assert not_ours.value.error_id == "CU-104"
+
+    monkeypatch.setattr(client_module, "BOT_KEYS", (*m.BOT_KEYS, "not.a.key"))  # BMW's catalogue dropped one
+    link = env.store.cardata_link(OWNER)
+    assert link is not None
+    env.sim.delete_container(DEFAULT_GCID, link.container_id or "")
+    with pytest.raises(KeysRefused) as refused:
+        await env.client.ensure_container(OWNER, link.tokens)
+    assert refused.value.error_id == "CU-402"
+
+
 async def test_telematic_data_history_and_basic_data_are_typed(env: Env) -> None:
     await _linked(env)
     state = m.CarState(DEFAULT_BEV_VIN)
@@ -219,6 +266,7 @@ async def test_telematic_data_history_and_basic_data_are_typed(env: Env) -> None
     now = datetime.fromtimestamp(env.sim.now(), UTC)
     history = await env.client.charging_history(OWNER, DEFAULT_BEV_VIN, now - timedelta(days=60), now)
     assert history.sessions and all(s.start and s.end and s.end > s.start for s in history.sessions)
+    assert all(s.mileage_km and s.mileage_km > 20_000 for s in history.sessions)
     if history.next_token:
         more = await env.client.charging_history(
             OWNER, DEFAULT_BEV_VIN, now - timedelta(days=60), now, next_token=history.next_token
@@ -242,9 +290,11 @@ async def test_the_budget_stops_normal_reads_keeps_the_reserve_for_linking_and_s
     assert env.client.calls_left(OWNER) == 0
     with pytest.raises(BudgetSpent) as caught:
         await env.client.telematic_data(OWNER, DEFAULT_BEV_VIN)
-    midnight = datetime.fromtimestamp(env.sim.now(), UTC).date() + timedelta(days=1)
-    assert caught.value.retry_at == datetime(midnight.year, midnight.month, midnight.day, tzinfo=UTC)
-    assert f"{midnight:%Y-%m-%d} 00:00 UTC" in str(caught.value)
+    # BMW's reset is midnight UTC or 24 h after the day's first call: the later, 10:00:05 the next day
+    first = min(r.time for r in env.sim.requests if r.path.startswith("/customers"))
+    assert first == T0 + 5  # linked after one 5 s poll
+    assert caught.value.retry_at == datetime.fromtimestamp(first + 86400, UTC)
+    assert "2026-05-05 10:00 UTC" in str(caught.value)
     calls_at_bmw = env.sim.calls_today(DEFAULT_GCID)
 
     await env.client.aclose()

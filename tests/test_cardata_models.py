@@ -83,7 +83,17 @@ HISTORY = {
             "displayedSoc": 80,
             "energyConsumedFromPowerGridKwh": 26.4,
             "totalChargingDurationSec": 10000,
-        }
+            "mileage": 23400,
+            "mileageUnits": "KM",
+        },
+        {  # a charge still running: no endTime (Guide §3.4)
+            "startTime": 1759700000,
+            "displayedStartSoc": 30,
+            "displayedSoc": 41,
+            "totalChargingDurationSec": 600,
+            "mileage": 14560,
+            "mileageUnits": "MI",
+        },
     ],
     "next_token": "page-2",
 }
@@ -168,9 +178,11 @@ def test_a_stream_message_merges_into_the_state_and_an_older_value_does_not_win(
 
 def test_charging_history_and_basic_data() -> None:
     history = m.ChargingHistory.from_api(HISTORY)
-    (session,) = history.sessions
+    session, running = history.sessions
     assert (session.start_soc, session.end_soc, session.energy_kwh) == (20, 80, 26.4)
     assert session.start == datetime.fromtimestamp(1759600000, UTC)
+    assert not session.running and session.mileage_km == 23400
+    assert running.running and running.end is None and running.mileage_km == round(14560 * 1.609344)
     assert history.next_token == "page-2"
     basic = m.BasicData.from_api(BASIC)
     assert (basic.brand, basic.model_name, basic.battery_kwh) == ("BMWi", "i3 120Ah", 42.2)

@@ -81,7 +81,7 @@ def refresh(url: str, refresh_token: str, client_id: str = DEFAULT_CLIENT_ID) ->
 
 
 def oauth_error(response: httpx.Response) -> str:
-    assert response.status_code in (400, 401), response.text
+    assert response.status_code in (400, 401, 403), response.text
     error: str = response.json()["error"]
     return error
 
@@ -141,6 +141,27 @@ def test_polling_faster_than_the_interval_answers_slow_down_and_widens_it(
     assert oauth_error(poll(cardata_url, code, verifier)) == "slow_down"
     cardata_simulator.advance(15)
     assert oauth_error(poll(cardata_url, code, verifier)) == "authorization_pending"
+
+
+def test_device_flow_answers_carry_the_status_of_bmws_spec(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    # BMW's device-flow spec v1.6: pending and denied are 403, an expired code 401, slow_down 400.
+    flow, verifier = start_flow(cardata_url)
+    code, user_code = flow.json()["device_code"], flow.json()["user_code"]
+    pending = poll(cardata_url, code, verifier)
+    assert (pending.status_code, oauth_error(pending)) == (403, "authorization_pending")
+    slow = poll(cardata_url, code, verifier)
+    assert (slow.status_code, oauth_error(slow)) == (400, "slow_down")
+    cardata_simulator.decide(user_code, "denied")
+    cardata_simulator.advance(10)
+    denied = poll(cardata_url, code, verifier)
+    assert (denied.status_code, oauth_error(denied)) == (403, "access_denied")
+
+    late, late_verifier = start_flow(cardata_url)
+    cardata_simulator.advance(300)
+    expired = poll(cardata_url, late.json()["device_code"], late_verifier)
+    assert (expired.status_code, oauth_error(expired)) == (401, "expired_token")
 
 
 def test_a_wrong_code_verifier_is_refused_after_approval(
@@ -288,15 +309,16 @@ def test_containers_are_listed_found_by_name_deleted_and_at_most_ten(api: httpx.
     first = make_container(api, "bmw-i3-bot")
     listed = api.get("/containers").json()["containers"]
     assert [(c["containerId"], c["name"], c["state"]) for c in listed] == [(first, "bmw-i3-bot", "ACTIVE")]
+    assert len(first) == 13 and first.isalnum()  # BMW's ids are 13 characters (Guide §3.4)
     for n in range(9):
         make_container(api, f"other-{n}")
     refused = api.post(
         "/containers", json={"name": "11th", "purpose": "p", "technicalDescriptors": [fleet.SOC]}
     )
-    assert refused.status_code == 403 and refused.json()["exveErrorId"]
+    assert refused.status_code == 403 and refused.json()["exveErrorId"] == "CU-124"
 
     assert api.delete(f"/containers/{first}").status_code == 204
-    assert api.get(f"/containers/{first}").json()["state"] == "INACTIVE"
+    assert api.get(f"/containers/{first}").json()["state"] == "DELETED"
     gone = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/telematicData", params={"containerId": first})
     assert gone.status_code == 404
     make_container(api, "room-again")
@@ -305,7 +327,15 @@ def test_containers_are_listed_found_by_name_deleted_and_at_most_ten(api: httpx.
 def test_a_secondary_user_may_not_read_the_car(api: httpx.Client) -> None:
     container = make_container(api)
     response = api.get(f"/vehicles/{DEFAULT_SECONDARY_VIN}/telematicData", params={"containerId": container})
-    assert response.status_code == 403 and response.json()["exveErrorId"] == "CU-403"
+    assert response.status_code == 403 and response.json()["exveErrorId"] == "CU-104"
+    unmapped = api.get("/vehicles/WBY00000000000000/basicData")
+    assert unmapped.status_code == 403 and unmapped.json()["exveErrorId"] == "CU-104"
+
+
+def test_a_container_with_an_unknown_key_is_refused_with_cu_402(api: httpx.Client) -> None:
+    body = {"name": "bot", "purpose": "p", "technicalDescriptors": [fleet.SOC, "no.such.key"]}
+    refused = api.post("/containers", json=body)
+    assert refused.status_code == 400 and refused.json()["exveErrorId"] == "CU-402"
 
 
 def test_basic_data_of_both_i3s(api: httpx.Client) -> None:
@@ -334,6 +364,22 @@ def test_charging_history_lists_past_and_new_charges_page_by_page(
     assert (last["startTime"], last["endTime"]) == (int(T0), int(T0 + 16 * 60))
     assert (last["displayedStartSoc"], last["displayedSoc"]) == (64, 80)
     assert last["totalChargingDurationSec"] == 960 and last["energyConsumedFromPowerGridKwh"] > 0
+    # mileage is a required integer in BMW's spec, with its unit
+    assert all(type(s["mileage"]) is int and s["mileageUnits"] == "KM" for s in sessions), sessions
+    assert last["mileage"] == int(cardata_simulator.value(DEFAULT_BEV_VIN, fleet.MILEAGE) or 0)
+
+
+def test_a_running_charge_is_listed_without_an_end_time(
+    api: httpx.Client, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    cardata_simulator.advance(5 * 60)
+    page = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/chargingHistory", params={"from": str(int(T0 - 60))}).json()
+    assert len(page["data"]) == 1
+    running = page["data"][0]
+    assert "endTime" not in running and running["startTime"] == int(T0)
+    assert (running["displayedStartSoc"], running["displayedSoc"]) == (64, 69)
+    assert running["totalChargingDurationSec"] == 300 and type(running["mileage"]) is int
 
 
 def test_the_51st_call_of_a_day_answers_cu_429_until_the_next_day(

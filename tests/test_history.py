@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from PIL import Image
@@ -184,14 +184,15 @@ def test_bmw_history_replaces_the_estimate_it_overlaps_and_keeps_what_the_bot_kn
     assert (merged[1].ended, merged[1].lat, merged[1].lon) == ("full", 48.1, 11.5)
 
 
-def test_a_charge_of_bmws_history_needs_its_start_and_an_end_or_a_duration():
+def test_a_charge_of_bmws_history_needs_its_start_and_its_end():
     start = datetime(2025, 11, 3, 18, 0, tzinfo=UTC)
-    timed = ChargingSession(start, None, 20.0, 80.0, 15.4, 3600.0)
-    found = from_bmw_history(1, BEV_VIN, timed)
+    done = ChargingSession(start, start + timedelta(hours=1), 20.0, 80.0, 15.4, 3600.0)
+    found = from_bmw_history(1, BEV_VIN, done)
     assert found is not None and found.seconds == 3600 and found.started_at == start.timestamp()
     assert (found.energy_kwh, found.ended, found.source) == (15.4, "", BMW_HISTORY)
     assert from_bmw_history(1, BEV_VIN, ChargingSession(None, start, 20.0, 80.0, 15.4, 3600.0)) is None
-    assert from_bmw_history(1, BEV_VIN, ChargingSession(start, None, 20.0, 80.0, 15.4, None)) is None
+    # BMW lists a charge still running without its end (Guide §3.4): not a charge that ended
+    assert from_bmw_history(1, BEV_VIN, ChargingSession(start, None, 20.0, 80.0, 15.4, 3600.0)) is None
 
 
 def test_usable_capacity_follows_the_model_string():

@@ -439,7 +439,9 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     store.delete_user(ALICE)
     assert set(rows_per_table(db_path, ALICE).values()) == {0}
     # BMW's count of her account's calls goes on: a new link the same day must not find it reset.
-    assert store.cardata_calls("gcid-alice", ALICE, "2026-05-04") == AccountCalls(total=1)
+    assert store.cardata_calls("gcid-alice", ALICE, "2026-05-04") == AccountCalls(
+        total=1, first_call_at=1_000.0
+    )
     assert rows_per_table(db_path, BOB) == bob_before
     assert store.user_ids() == [BOB]
     assert store.account(ALICE) is None and store.notify_prefs(ALICE) == NotifyPrefs()
@@ -638,6 +640,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m009_account_backends",
         "m010_cardata_relink_asked",
         "m011_cardata_calls_per_account",
+        "m016_cardata_first_call",
     ]
 
 

@@ -5,9 +5,9 @@ spends at most `daily_calls` of them on normal reads and keeps the rest for link
 basic data), so an owner who used up the day's reads can still link again. Co-owners (several owners who
 linked the same account) share it: each is guaranteed an equal share of the reads, and a read is refused
 when it would leave too few for another's unspent share (docs/cardata.md). The count lives in the store (it
-survives a restart and an unlink); a day is a UTC date, and a spent budget raises `BudgetSpent` with the next
-UTC midnight (BMW says only "the next day"; midnight UTC is the earliest moment a new day can have begun
-anywhere in the EU). The token endpoint is not the REST API and costs no budget.
+survives a restart and an unlink); a day is a UTC date, and a spent budget raises `BudgetSpent` with the time
+calls surely work again: BMW's reset is disputed (midnight UTC, or 24 h after the day's first call), so the
+later of the two. The token endpoint is not the REST API and costs no budget.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from bot.cardata.errors import (
     CarDataError,
     CarDataUnavailable,
     ContainerLimit,
+    KeysRefused,
     NotLinked,
+    NotYourCar,
     VehicleNotFound,
 )
 from bot.cardata.models import (
@@ -55,16 +57,27 @@ MAX_CONTAINERS = 10
 CONTAINER_NAME = "bmw-telegram-bot"
 CONTAINER_PURPOSE = "Status and charge notifications for the owner's Telegram bot"
 QUOTA_ERROR = "CU-429"
+# BMW's error ids that are a refusal of their own (Guide §3.4): each its own error class.
+REFUSALS: dict[str, type[CarDataError]] = {
+    "CU-124": ContainerLimit,
+    "CU-104": NotYourCar,
+    "CU-402": KeysRefused,
+}
 
 
 def budget_day(now: float) -> str:
     return datetime.fromtimestamp(now, UTC).date().isoformat()
 
 
-def next_budget_day(now: float) -> datetime:
-    """When a spent budget is usable again: the next UTC midnight."""
+def next_budget_day(now: float, first_call_at: float | None = None) -> datetime:
+    """When a spent budget is surely usable again: the later of BMW's two possible resets, the next UTC
+    midnight or 24 h after the day's first call (`first_call_at`, when known). Which one BMW uses is
+    disputed (docs/cardata.md)."""
     today = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    return today + timedelta(days=1)
+    midnight = today + timedelta(days=1)
+    if first_call_at is None:
+        return midnight
+    return max(midnight, datetime.fromtimestamp(first_call_at + 86400, UTC))
 
 
 class CarDataClient:
@@ -140,7 +153,10 @@ class CarDataClient:
         alone = replace(calls, total=calls.total - by_others, others=(0,) * len(calls.others))
         why = by_others if self._left(alone, linking=False) else 0
         return BudgetSpent(
-            next_budget_day(self._clock()), co_owner_calls=why, status_code=status_code, error_id=error_id
+            next_budget_day(self._clock(), calls.first_call_at),
+            co_owner_calls=why,
+            status_code=status_code,
+            error_id=error_id,
         )
 
     def _spend(self, owner: int, gcid: str, *, linking: bool) -> None:
@@ -172,10 +188,13 @@ class CarDataClient:
         body = await self._call(owner, "GET", "/customers/vehicles/mappings", linking=linking, tokens=tokens)
         return VehicleMapping.list_from_api(body)
 
-    async def ensure_container(self, owner: int, tokens: Tokens) -> str:
-        """The bot's container id for a new link's tokens: found by its name among the account's (a co-owner
-        or an earlier link made it), else created (≤ 10)."""
-        body = await self._call(owner, "GET", "/customers/containers", linking=True, tokens=tokens)
+    async def ensure_container(
+        self, owner: int, tokens: Tokens | None = None, *, linking: bool = True
+    ) -> str:
+        """The bot's container id: found by its name among the account's active ones (a co-owner or an
+        earlier link made it), else created (≤ 10). `tokens`: a new link's (`check_link`); None: the stored
+        link's. From the linking reserve unless `linking=False` (the day's reads)."""
+        body = await self._call(owner, "GET", "/customers/containers", linking=linking, tokens=tokens)
         existing = [c for c in Container.list_from_api(body) if c.active]
         ours = next((c for c in existing if c.name == CONTAINER_NAME), None)
         if ours is None:
@@ -185,7 +204,7 @@ class CarDataClient:
                 owner,
                 "POST",
                 "/customers/containers",
-                linking=True,
+                linking=linking,
                 json={
                     "name": CONTAINER_NAME,
                     "purpose": CONTAINER_PURPOSE,
@@ -207,15 +226,25 @@ class CarDataClient:
     # --- reads ----------------------------------------------------------------------------------------------
 
     async def telematic_data(self, owner: int, vin: str) -> dict[str, TelematicValue]:
-        container_id = self._link(owner).container_id
-        if container_id is None:
+        """The car's values through the bot's container. BMW answers a read through a container it lost
+        (deleted in the portal, purged) as it answers one of an unknown car, 404: the bot then looks for its
+        container once, makes it again when it is gone and reads again, all within the day's reads."""
+        link = self._link(owner)
+        if link.container_id is None:
             raise NotLinked()
-        body = await self._call(
-            owner,
-            "GET",
-            f"/customers/vehicles/{_vin(vin)}/telematicData",
-            params={"containerId": container_id},
-        )
+        try:
+            return await self._telematic_data(owner, vin, link.container_id)
+        except VehicleNotFound:
+            container_id = await self.ensure_container(owner, linking=False)
+            if container_id == link.container_id:
+                raise  # the container is there: BMW does not know the car
+        log.info("cardata: the container was lost and made again for owner %s", owner)
+        self._store.replace_cardata_container(link.tokens.gcid, link.container_id, container_id)
+        return await self._telematic_data(owner, vin, container_id)
+
+    async def _telematic_data(self, owner: int, vin: str, container_id: str) -> dict[str, TelematicValue]:
+        path = f"/customers/vehicles/{_vin(vin)}/telematicData"
+        body = await self._call(owner, "GET", path, params={"containerId": container_id})
         return telematic_data_from_api(body)
 
     async def charging_history(
@@ -309,6 +338,8 @@ class CarDataClient:
             return self._spent(self._store.cardata_calls(gcid, owner, day), status, error_id)
         if status >= 500:
             return CarDataUnavailable(status_code=status, error_id=error_id)
+        if error_id in REFUSALS:
+            return REFUSALS[error_id](status_code=status, error_id=error_id)
         if status == 404:
             return VehicleNotFound(status_code=status, error_id=error_id)
         return CarDataError(status_code=status, error_id=error_id)

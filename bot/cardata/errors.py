@@ -89,6 +89,22 @@ class VehicleNotFound(CarDataError):
     default_message = "BMW CarData does not know this car on your account."
 
 
+class NotYourCar(CarDataError):
+    """BMW's CU-104: the account may not read this car (not mapped to it, or only as a SECONDARY user)."""
+
+    default_message = (
+        "BMW CarData says this car is not yours to read: only the account of its primary user may read it."
+    )
+
+
+class KeysRefused(CarDataError):
+    """BMW's CU-402: the container asked for a data key BMW does not know (its catalogue changed)."""
+
+    default_message = (
+        "BMW CarData refused the data this bot asks for; the bot's operator must update the bot."
+    )
+
+
 class CarDataUnavailable(CarDataError):
     """Network errors, time-outs and 5xx answers."""
 

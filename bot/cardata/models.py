@@ -99,6 +99,8 @@ REFRESH_LIFETIME = 14 * 24 * 3600.0  # BMW's refresh tokens last two weeks
 TOKEN_LIFETIME = 3600.0  # access and id tokens: one hour
 # No charge lasts longer (an i3 from empty at 2.3 kW: under a day); a longer duration from BMW is no duration.
 MAX_CHARGE_SECONDS = 7 * 24 * 3600.0
+MAX_MILEAGE = 10_000_000  # km or mi; more is no mileage
+KM_PER_MILE = 1.609344
 
 
 # --- tolerant readers ---------------------------------------------------------------------------------------
@@ -292,7 +294,7 @@ class Container:
     container_id: str
     name: str | None
     purpose: str | None
-    state: str | None  # ACTIVE, or INACTIVE once deleted
+    state: str | None  # ACTIVE, or DELETED (older answers: INACTIVE)
     descriptors: tuple[str, ...] = ()
 
     @property
@@ -560,15 +562,25 @@ class CarState:
 
 @dataclass(frozen=True)
 class ChargingSession:
+    """One charge of BMW's history; a charge still running comes without `endTime` (Guide §3.4)."""
+
     start: datetime | None
     end: datetime | None
     start_soc: float | None
     end_soc: float | None
     energy_kwh: float | None  # drawn from the grid
     duration_seconds: float | None
+    mileage_km: int | None = None  # when it began; BMW sends an integer in `mileageUnits` (KM or MI)
+
+    @property
+    def running(self) -> bool:
+        return self.end is None
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
+        mileage = _within(_float(data, "mileage"), 0, MAX_MILEAGE)
+        if mileage is not None and (_str(data, "mileageUnits") or "KM").upper() == "MI":
+            mileage *= KM_PER_MILE
         return cls(
             start=_datetime(data.get("startTime")),
             end=_datetime(data.get("endTime")),
@@ -576,6 +588,7 @@ class ChargingSession:
             end_soc=_float(data, "displayedSoc"),
             energy_kwh=_float(data, "energyConsumedFromPowerGridKwh"),
             duration_seconds=_within(_float(data, "totalChargingDurationSec"), 0, MAX_CHARGE_SECONDS),
+            mileage_km=None if mileage is None else round(mileage),
         )
 
 

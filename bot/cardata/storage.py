@@ -62,11 +62,13 @@ class EndedCharge:
 class AccountCalls:
     """One BMW account's calls of one day, as seen by one owner: `total` every call counted against the
     account (by anyone who linked it, unlinked since or not, and at least BMW's count when it said the quota
-    was spent), `own` the owner's, `others` each co-owner's (the other owners linked to it now)."""
+    was spent), `own` the owner's, `others` each co-owner's (the other owners linked to it now),
+    `first_call_at` when the account's first call of that day was counted (None: none, or not recorded)."""
 
     total: int = 0
     own: int = 0
     others: tuple[int, ...] = ()
+    first_call_at: float | None = None
 
 
 class CarDataStore(Protocol):
@@ -75,6 +77,11 @@ class CarDataStore(Protocol):
     def cardata_links(self) -> list[CarDataLink]: ...
     def save_cardata_link(self, link: CarDataLink) -> None: ...
     def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None: ...
+    def replace_cardata_container(self, gcid: str, old: str, new: str) -> None:
+        """Every link of account `gcid` that reads through container `old` reads through `new` from now on
+        (BMW lost `old`; co-owners share the container)."""
+        ...
+
     def cardata_container_shared(self, owner: int) -> bool:
         """Whether another owner linked to the same account (gcid) uses this owner's container."""
         ...

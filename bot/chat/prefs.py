@@ -22,10 +22,10 @@ from babel.numbers import NumberPattern, parse_pattern
 from babel.units import format_unit
 from tzlocal import get_localzone
 
+from bot.cardata.models import KM_PER_MILE
 from bot.store import UserSettings
 
 LANGUAGES = ("en", "de")  # what the texts speak; the first is the fallback
-KM_PER_MILE = 1.609344
 MILES_REGIONS = frozenset({"US", "GB"})  # Telegram's region of the user's language: miles by default
 CLOCK_12_REGIONS = frozenset({"US"})  # ... and a 12-hour clock
 QUIET_START, QUIET_END = 22 * 60, 7 * 60  # the window quiet hours start with, minutes after midnight

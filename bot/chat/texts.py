@@ -391,6 +391,12 @@ ERROR_SENTENCES: dict[type[Exception], Msg] = {
         "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
     ),
     cd.VehicleNotFound: Msg("BMW CarData does not know this car on your account."),
+    cd.NotYourCar: Msg(
+        "BMW CarData says this car is not yours to read: only the account of its primary user may read it."
+    ),
+    cd.KeysRefused: Msg(
+        "BMW CarData refused the data this bot asks for; the bot's operator must update the bot."
+    ),
     cd.CarDataUnavailable: Msg("BMW CarData is not reachable right now; please try again later."),
     cd.BadResponse: Msg("BMW CarData answered with something this bot does not understand."),
 }
@@ -1202,7 +1208,13 @@ CARDATA_COPY_BUTTON = Msg("📋 Copy the code {code}")
 CARDATA_APPROVED = Msg("✅ Approved. Setting up the data stream of your cars…")
 CARDATA_EXPIRED = Msg("⌛ The code expired before it was confirmed; nothing was stored.")
 CARDATA_RETRY_BUTTON = Msg("🔄 Try again")
-CARDATA_DENIED = Msg("🚫 The login was declined at BMW; nothing was stored. /link to start again.")
+# BMW answers access_denied to a decline, and sometimes right after the owner approved (a BMW-side bug the bot
+# cannot tell apart): both get BMW's advice for the latter (docs/cardata.md).
+CARDATA_DENIED = Msg(
+    "🚫 BMW says the login was declined; nothing was stored. If you did confirm it, BMW advises: delete the "
+    "CarData client in the MyBMW portal, create a new one, then /link again with its client id. Otherwise "
+    "/link to start again."
+)
 CARDATA_GRANT_REFUSED = Msg(
     "⚠️ BMW refused the login (it sometimes does, even after a confirmation); nothing was stored."
 )

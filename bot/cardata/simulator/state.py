@@ -42,6 +42,7 @@ POLL_INTERVAL = 5
 SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: each slow_down adds 5 s to the interval
 DAILY_QUOTA = 50
 MAX_CONTAINERS = 10
+CONTAINER_ID_LENGTH = 13  # BMW's container ids (Guide §3.4)
 HISTORY_PAGE = 5
 MAX_QUEUED_MESSAGES = 10_000
 SECRET_FIELDS = {"code_verifier", "device_code", "refresh_token", "access_token", "id_token"}
@@ -63,7 +64,11 @@ class CardataError(Exception):
 
 
 class OAuthError(Exception):
-    """An OAuth answer: HTTP `status` (400 unless said) with `{"error", "error_description"}`."""
+    """An OAuth answer: HTTP `status` (400 unless said) with `{"error", "error_description"}`.
+
+    The device flow's answers carry the status of BMW's device-flow spec v1.6: `authorization_pending` and
+    `access_denied` 403, `expired_token` 401, `slow_down` 400.
+    """
 
     def __init__(self, error: str, description: str, status: int = 400) -> None:
         super().__init__(description)
@@ -419,7 +424,7 @@ class CardataState:
         self._write_charge(car, t)
         if car.session_start is not None:
             started, soc = car.session_start
-            car.history.append(_session(car.spec, started, t, soc, car.soc))
+            car.history.append(_session(car.spec, started, t, soc, car.soc, _mileage(car)))
             car.session_start = None
 
     def _plug(self, car: SimCar, t: float) -> None:
@@ -654,10 +659,10 @@ class CardataState:
             raise OAuthError("invalid_grant", "Unknown or used device code")
         now = self.now()
         if code.expires_at <= now:
-            raise OAuthError("expired_token", "The device code has expired")
+            raise OAuthError("expired_token", "The device code has expired", 401)
         if code.decision == "denied":
             code.used = True
-            raise OAuthError("access_denied", "The user denied the request")
+            raise OAuthError("access_denied", "The user denied the request", 403)
         too_fast = code.last_poll is not None and now - code.last_poll < code.interval
         code.last_poll = now
         if too_fast:
@@ -666,7 +671,7 @@ class CardataState:
         if code.decision is None and code.approve_at is not None and now >= code.approve_at:
             code.decision = "approved"
         if code.decision is None:
-            raise OAuthError("authorization_pending", "The user has not yet approved the request")
+            raise OAuthError("authorization_pending", "The user has not yet approved the request", 403)
         code.used = True
         if not hmac.compare_digest(s256(form.get("code_verifier", "")), code.challenge):
             raise OAuthError("invalid_grant", "PKCE verification failed")
@@ -762,6 +767,14 @@ class CardataState:
                 {"vin": v, "mappedSince": since, "mappingType": "SECONDARY"} for v in account.secondary
             ]
 
+    def make_secondary(self, vin: str) -> None:
+        """The car's account is now only its SECONDARY user (e.g. it sold the car and stays a driver): BMW
+        answers CU-104 to its reads."""
+        with self._lock:
+            account = self._accounts[self.car(vin).gcid]
+            account.vins.remove(vin)
+            account.secondary.append(vin)
+
     def create_container(self, gcid: str, body: dict[str, Any]) -> dict[str, Any]:
         with self._lock:
             name, purpose, keys = body.get("name"), body.get("purpose"), body.get("technicalDescriptors")
@@ -771,14 +784,19 @@ class CardataState:
                 raise CardataError(400, "CU-400", "Bad Request", "technicalDescriptors must list keys")
             unknown = [k for k in keys if not k.startswith("vehicle.")]
             if unknown:
-                raise CardataError(400, "CU-400", "Bad Request", f"unknown descriptors: {', '.join(unknown)}")
+                raise CardataError(400, "CU-402", "Invalid key", f"unknown descriptors: {', '.join(unknown)}")
             active = [c for c in self._containers.values() if c.gcid == gcid and c.state == "ACTIVE"]
             if len(active) >= MAX_CONTAINERS:
                 raise CardataError(
-                    403, "CU-403", "Container limit reached", f"at most {MAX_CONTAINERS} containers per user"
+                    403, "CU-124", "Container limit reached", f"at most {MAX_CONTAINERS} containers per user"
                 )
             container = Container(
-                uuid.uuid4().hex, gcid, name, purpose, list(dict.fromkeys(keys)), self.now()
+                uuid.uuid4().hex[:CONTAINER_ID_LENGTH],
+                gcid,
+                name,
+                purpose,
+                list(dict.fromkeys(keys)),
+                self.now(),
             )
             self._containers[container.container_id] = container
             return self.container(gcid, container.container_id)
@@ -794,7 +812,7 @@ class CardataState:
 
     def delete_container(self, gcid: str, container_id: str) -> None:
         with self._lock:
-            self._own_container(gcid, container_id).state = "INACTIVE"
+            self._own_container(gcid, container_id).state = "DELETED"
 
     def _own_container(self, gcid: str, container_id: str) -> Container:
         container = self._containers.get(container_id)
@@ -805,9 +823,9 @@ class CardataState:
     def _readable_car(self, gcid: str, vin: str) -> SimCar:
         account = self._accounts[gcid]
         if vin in account.secondary:
-            raise CardataError(403, "CU-403", "Forbidden", "only the PRIMARY user may read this vehicle")
+            raise CardataError(403, "CU-104", "Forbidden", "only the PRIMARY user may read this vehicle")
         if vin not in account.vins:
-            raise CardataError(404, "CU-404", "Not Found", "vehicle not mapped to this user")
+            raise CardataError(403, "CU-104", "Forbidden", "vehicle not mapped to this user")
         return self.car(vin)
 
     def telematic_data(self, gcid: str, vin: str, container_id: str | None) -> dict[str, Any]:
@@ -837,7 +855,12 @@ class CardataState:
                 offset = int(next_token) if next_token else 0
             except ValueError as exc:
                 raise CardataError(400, "CU-400", "Bad Request", "from, to or nextToken malformed") from exc
-            sessions = [s for s in car.history if lower <= s["startTime"] <= upper]
+            listed = list(car.history)
+            if car.session_start is not None:  # a charge still running: listed without endTime
+                started, soc = car.session_start
+                running = _session(car.spec, started, self.now(), soc, car.soc, _mileage(car))
+                listed.append({k: v for k, v in running.items() if k != "endTime"})
+            sessions = [s for s in listed if lower <= s["startTime"] <= upper]
             page = sessions[offset : offset + HISTORY_PAGE]
             more = offset + HISTORY_PAGE < len(sessions)
             return {"data": page, "next_token": str(offset + HISTORY_PAGE) if more else None}
@@ -932,8 +955,15 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 6371.0 * 2 * math.asin(math.sqrt(a))
 
 
-def _session(spec: CarSpec, start: float, end: float, soc_start: float, soc_end: float) -> dict[str, Any]:
-    """A chargingHistory entry: times in epoch seconds, energy from the battery size (90 % efficient)."""
+def _mileage(car: SimCar) -> int:
+    return int(car.values[fleet.MILEAGE][0])
+
+
+def _session(
+    spec: CarSpec, start: float, end: float, soc_start: float, soc_end: float, mileage: int
+) -> dict[str, Any]:
+    """A chargingHistory entry: times in epoch seconds, energy from the battery size (90 % efficient), the
+    mileage (a required integer in BMW's spec) when it began."""
     capacity = float(spec.basic_data.get("hvsMaxEnergyAbsolute") or 0)
     energy = max(0.0, soc_end - soc_start) / 100 * capacity / 0.9
     return {
@@ -944,15 +974,17 @@ def _session(spec: CarSpec, start: float, end: float, soc_start: float, soc_end:
         "energyConsumedFromPowerGridKwh": round(energy, 2),
         "totalChargingDurationSec": int(end - start),
         "isPreconditioningActivated": False,
-        "mileage": None,
-        "mileageUnits": "km",
+        "mileage": mileage,
+        "mileageUnits": "KM",
     }
 
 
 def _past_sessions(spec: CarSpec, now: float) -> list[dict[str, Any]]:
     """Three charges in the past week, oldest first, so the history has something on a fresh account."""
     sessions = []
+    mileage = int(spec.values[fleet.MILEAGE][0])
     for days, start_soc in ((6, 22.0), (4, 31.0), (2, 18.0)):
         start = now - days * 86400
-        sessions.append(_session(spec, start, start + (spec.target - start_soc) * 60, start_soc, spec.target))
+        end = start + (spec.target - start_soc) * 60
+        sessions.append(_session(spec, start, end, start_soc, spec.target, mileage - 30 * days))
     return sessions
