@@ -430,7 +430,7 @@ def m011_cardata_calls_per_account(db: Database) -> None:
     db.execute("DELETE FROM cardata_calls WHERE tg_id NOT IN (SELECT tg_id FROM cardata_accounts)")
 
 
-def m016_cardata_first_call(db: Database) -> None:
+def m012_cardata_first_call(db: Database) -> None:
     # When the account's first call of the day was made: BMW's quota may reset 24 h after it rather than at
     # midnight UTC, so "calls work again by" names the later of the two (docs/cardata.md). Unknown (NULL)
     # for the days counted before.
@@ -452,7 +452,7 @@ _STEPS = [
         m009_account_backends,
         m010_cardata_relink_asked,
         m011_cardata_calls_per_account,
-        m016_cardata_first_call,
+        m012_cardata_first_call,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
