@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,6 +306,57 @@ async def test_a_refused_refresh_stops_the_stream_asks_for_a_new_link_and_a_new_
     bot.supervisor.add(OWNER)
     await until(lambda: _connects(world) == 2, "streaming again")
     await asyncio.wait_for(bot.supervisor.wait_connected(OWNER), 20)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+
+# Messages no car sends: the deep ones kill a recursive parser (RecursionError), the others are malformed.
+HOSTILE = [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"data": ' * 50_000 + b"{}" + b"}" * 50_000,
+    b"\xff\xfe not UTF-8",
+    b"",
+    b"[1, 2, 3]",
+    b'{"vin": 5, "data": 7}',
+    b'{"data": {"vehicle.cabin.door.status": "SECRET-LOOKING"}}',
+    b'{"data": {"vehicle.cabin.door.status": {"value": {"nested": 1}, "timestamp": 1e400}}}',
+    b'{"data": {"vehicle.travelledDistance": {"value": ' + b"9" * 5000 + b"}}}",
+]
+
+
+async def test_hostile_payloads_are_dropped_one_at_a_time_and_the_stream_goes_on(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.cardata")
+    bot = await _linked_bot(world)
+    for payload in HOSTILE:
+        world.broker.publish(f"{DEFAULT_GCID}/{BEV}", payload)
+    await until(lambda: getattr(bot.supervisor.stats(OWNER), "messages", 0) >= len(HOSTILE), "all received")
+    world.sim.set_locked(BEV, False)  # then a real message
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+    assert _subscribed(bot) == 1  # the same connection all along
+    dropped = [r for r in caplog.records if "stream message" in r.getMessage()]
+    assert 2 <= len(dropped) <= len(HOSTILE)  # the deep ones at least, each once, no traceback
+    assert all(r.exc_info is None for r in dropped)
+    assert not [word for word in ("SECRET-LOOKING", "nested", "[[[", "999") if word in caplog.text]
+
+
+async def test_a_stream_that_dies_of_an_unexpected_error_is_restarted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await _linked_bot(world)
+    link = bot.store.cardata_link
+    failures = [sqlite3.OperationalError("database is locked")]
+
+    def cardata_link(owner: int) -> object:
+        if failures:
+            raise failures.pop()
+        return link(owner)
+
+    monkeypatch.setattr(bot.store, "cardata_link", cardata_link)
+    world.sim.drop_connections()  # the reconnect reads the tokens: the store fails once, the task dies
+    await until(lambda: not failures, "the failure happened")
+    await until(lambda: _subscribed(bot) == 2, "a restarted stream")
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
 

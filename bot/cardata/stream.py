@@ -27,7 +27,7 @@ import aiomqtt
 from paho.mqtt.client import MQTTv311
 
 from bot.cardata.auth import TokenKeeper
-from bot.cardata.errors import BadResponse, CarDataError, NotLinked, RelinkNeeded
+from bot.cardata.errors import CarDataError, NotLinked, RelinkNeeded
 from bot.cardata.events import ChargeDetector
 from bot.cardata.models import CarState, StreamMessage, TelematicValue, Tokens
 from bot.cardata.storage import CarDataStore
@@ -183,7 +183,7 @@ class StreamSupervisor:
             return
         stream = _GcidStream(gcid, [owner])
         self._streams[gcid] = stream
-        stream.task = asyncio.create_task(self._run(stream), name=f"cardata-stream-{owner}")
+        stream.task = asyncio.create_task(self._supervise(stream), name=f"cardata-stream-{owner}")
 
     async def remove(self, owner: int) -> None:
         """Stop streaming an owner's cars (unlink); the connection closes when no owner is left on it."""
@@ -225,6 +225,22 @@ class StreamSupervisor:
         return next((s for s in self._streams.values() if owner in s.owners), None)
 
     # --- one connection -------------------------------------------------------------------------------------
+
+    async def _supervise(self, stream: _GcidStream) -> None:
+        """`_run`, started again with back-off should it ever die of an unexpected error (a bug, the
+        database): a stream task that ended silently would leave its owners stale until the next restart."""
+        crashes = 0
+        while True:
+            started = self._clock()
+            try:
+                await self._run(stream)
+                return
+            except Exception:
+                log.exception("cardata: a stream failed unexpectedly; starting it again")
+            if self._clock() - started >= self._backoff.stable_after:
+                crashes = 0
+            await asyncio.sleep(self._backoff.delay(crashes, self._rng))
+            crashes += 1
 
     async def _run(self, stream: _GcidStream) -> None:
         failures = 0
@@ -286,14 +302,20 @@ class StreamSupervisor:
                 await self._handle(stream, str(message.topic), message.payload)
 
     async def _handle(self, stream: _GcidStream, topic: str, payload: object) -> None:
+        """One message into its car's state for each owner. Whatever fails drops this message only, never the
+        stream (a hostile payload nests deep enough to raise RecursionError); the log names the error's type,
+        never the payload."""
         try:
             body = json.loads(payload if isinstance(payload, bytes | str) else b"")
             message = StreamMessage.from_api(body, topic_vin=topic.rpartition("/")[2] or None)
-        except (ValueError, BadResponse):
-            log.info("cardata: a stream message was not understood")
+        except Exception as exc:
+            log.info("cardata: a stream message was dropped (%s)", type(exc).__name__)
             return
         for owner in list(stream.owners):
-            await self.apply(owner, message.vin, message.values)
+            try:
+                await self.apply(owner, message.vin, message.values)
+            except Exception as exc:
+                log.warning("cardata: a stream message was lost for owner %s (%s)", owner, type(exc).__name__)
 
     async def apply(self, owner: int, vin: str, values: Mapping[str, TelematicValue]) -> CarState:
         """Merge values into the car's state, persist it and tell the detector and listener what changed.
