@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -26,13 +28,15 @@ from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
     DEFAULT_GCID,
+    DEFAULT_REX_VIN,
+    DEFAULT_SECONDARY_VIN,
     CardataBroker,
     CardataSimulator,
 )
 from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
-from bot.store import Store
+from bot.store import Store, StoredVehicle
 
 OWNER, OTHER_OWNER = 1, 2
 KEY = generate_secret_key()
@@ -111,7 +115,11 @@ class World:
         self.sim.decide(flow.code.user_code, "approved")
         outcome = await bot.client.auth.poll(flow)
         assert isinstance(outcome, Approved)
-        await bot.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
+        vins = await bot.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
+        # What the garage does: the owner's cars are the PRIMARY ones BMW listed at linking.
+        bot.store.save_vehicles(
+            owner, [StoredVehicle(owner, vin, None, None, None, frozenset(), i) for i, vin in enumerate(vins)]
+        )
 
     def kinds(self) -> list[ChargeEventKind]:
         return [e.kind for e in self.pushes]
@@ -359,6 +367,30 @@ async def test_a_stream_that_dies_of_an_unexpected_error_is_restarted(
     await until(lambda: _subscribed(bot) == 2, "a restarted stream")
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+
+def _door_message(body_vin: str, status: str, at: float) -> bytes:
+    stamp = m.TelematicValue(status, None, datetime.fromtimestamp(at, UTC)).to_json()
+    return json.dumps({"vin": body_vin, "data": {m.DOOR_STATUS: stamp}}).encode()
+
+
+async def test_the_topic_names_the_car_and_a_car_the_owner_did_not_link_gets_no_state(world: World) -> None:
+    bot = await _linked_bot(world)  # the BEV and the REX are linked; the SECONDARY car is not
+    rex = bot.supervisor.state(OWNER, DEFAULT_REX_VIN)
+    now = world.sim.now() - 60  # older than the real message below
+    world.broker.publish(f"{DEFAULT_GCID}/{BEV}", _door_message(DEFAULT_REX_VIN, "OPEN", now))
+    world.broker.publish(
+        f"{DEFAULT_GCID}/{DEFAULT_SECONDARY_VIN}", _door_message(DEFAULT_SECONDARY_VIN, "X", now)
+    )
+    world.broker.publish(f"{DEFAULT_GCID}/{DEFAULT_SECONDARY_VIN}", _door_message(BEV, "Y", now))
+    await until(lambda: getattr(bot.supervisor.stats(OWNER), "messages", 0) >= 3, "all received")
+    world.sim.set_locked(BEV, False)  # a real message after them: they were all handled before it
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+    assert bot.supervisor.state(OWNER, DEFAULT_REX_VIN) == rex  # the body's VIN wrote into no other car
+    assert bot.supervisor.state(OWNER, DEFAULT_SECONDARY_VIN) is None
+    assert (OWNER, DEFAULT_SECONDARY_VIN) not in bot.supervisor.cars()
+    assert set(bot.store.cardata_states(OWNER)) <= {BEV, DEFAULT_REX_VIN}
 
 
 @pytest.mark.parametrize(

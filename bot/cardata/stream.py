@@ -305,14 +305,20 @@ class StreamSupervisor:
         """One message into its car's state for each owner. Whatever fails drops this message only, never the
         stream (a hostile payload nests deep enough to raise RecursionError); the log names the error's type,
         never the payload."""
+        gcid, _, vin = topic.partition("/")
+        if gcid != stream.gcid or not vin:  # we subscribe to `{gcid}/+`: nothing else is ours
+            log.info("cardata: a stream message on a foreign topic was dropped")
+            return
         try:
             body = json.loads(payload if isinstance(payload, bytes | str) else b"")
-            message = StreamMessage.from_api(body, topic_vin=topic.rpartition("/")[2] or None)
+            message = StreamMessage.from_api(body, topic_vin=vin)
         except Exception as exc:
             log.info("cardata: a stream message was dropped (%s)", type(exc).__name__)
             return
         for owner in list(stream.owners):
             try:
+                if message.vin not in self._store.cardata_vins(owner):
+                    continue  # a car of the account the owner did not link (e.g. a SECONDARY one)
                 await self.apply(owner, message.vin, message.values)
             except Exception as exc:
                 log.warning("cardata: a stream message was lost for owner %s (%s)", owner, type(exc).__name__)
