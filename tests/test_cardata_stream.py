@@ -103,6 +103,7 @@ class World:
             connect_interval=0.0,
             backoff=Backoff(base=0.05, cap=0.5),
             on_relink=relink,
+            renew_every=0.05,
         )
         if start_streams:
             supervisor.start()
@@ -391,6 +392,57 @@ async def test_the_topic_names_the_car_and_a_car_the_owner_did_not_link_gets_no_
     assert bot.supervisor.state(OWNER, DEFAULT_SECONDARY_VIN) is None
     assert (OWNER, DEFAULT_SECONDARY_VIN) not in bot.supervisor.cars()
     assert set(bot.store.cardata_states(OWNER)) <= {BEV, DEFAULT_REX_VIN}
+
+
+def _door(bot: Bot, owner: int) -> str | None:
+    return getattr(bot.supervisor.state(owner, BEV), "door_status", None)
+
+
+async def test_a_co_owners_refused_refresh_drops_only_them_and_the_others_keep_streaming(
+    world: World,
+) -> None:
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)  # the stream uses the first owner's tokens
+    await world.link(bot, OTHER_OWNER)  # a partner, the same BMW account through their own Telegram
+    bot.supervisor.start()
+    await bot.supervisor.wait_connected(OWNER)
+    first = bot.store.cardata_link(OWNER)
+    assert first is not None
+    world.sim.revoke_refresh_token(first.tokens.refresh_token)  # the first owner's login ended at BMW
+    world.sim.advance(3600)  # the broker drops the stream; the first owner's renewal is refused
+
+    await until(lambda: world.relinks == [OWNER], "the refused owner asked to link again")
+    world.sim.plug_in(BEV)
+    await until(
+        lambda: [(e.owner, e.kind) for e in world.pushes] == [(OTHER_OWNER, ChargeEventKind.STARTED)], "push"
+    )
+    assert bot.supervisor.stats(OWNER) is None and world.broker.connected_gcids() == {DEFAULT_GCID}
+    await bot.stop()
+
+    again = world.start_bot()  # after a restart: the refused link is tried, dropped, and the other streams
+    await until(lambda: world.relinks == [OWNER, OWNER], "refused again")
+    await asyncio.wait_for(again.supervisor.wait_connected(OTHER_OWNER), 20)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: _door(again, OTHER_OWNER) == "UNLOCKED", "the other owner's car state")
+    assert _door(again, OWNER) != "UNLOCKED"
+
+
+async def test_every_co_owners_tokens_are_renewed_so_none_ages_out_unseen(world: World) -> None:
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)
+    await world.link(bot, OTHER_OWNER)  # never streams, never reads: only renewal keeps their link alive
+    bot.supervisor.start()
+    await bot.supervisor.wait_connected(OWNER)
+
+    def renewed() -> bool:
+        link = bot.store.cardata_link(OTHER_OWNER)
+        return link is not None and link.tokens.refresh_expires_at > world.sim.now() + 7 * 86400
+
+    for _ in range(3):  # six weeks; a refresh token lasts two
+        world.sim.advance(8 * 86400)
+        await until(renewed, "the other owner's tokens renewed")
+    assert await bot.client.telematic_data(OTHER_OWNER, BEV)  # their link still works
+    assert world.relinks == []
 
 
 @pytest.mark.parametrize(
