@@ -412,7 +412,10 @@ async def test_a_co_owners_refused_refresh_drops_only_them_and_the_others_keep_s
     world.sim.advance(3600)  # the broker drops the stream; the first owner's renewal is refused
 
     await until(lambda: world.relinks == [OWNER], "the refused owner asked to link again")
-    world.sim.plug_in(BEV)
+    await until(
+        lambda: getattr(bot.supervisor.stats(OTHER_OWNER), "connects", 0) == 2, "on the other's tokens"
+    )
+    world.sim.plug_in(BEV)  # (QoS 0: what is sent before the subscription is lost)
     await until(
         lambda: [(e.owner, e.kind) for e in world.pushes] == [(OTHER_OWNER, ChargeEventKind.STARTED)], "push"
     )
