@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
 ID_TOKEN_MARGIN = 300.0  # a connection should outlive the next few minutes before the broker drops it
-# Co-owners' tokens are renewed when their refresh token (two weeks) has less than a week left, checked every
-# few hours: the stream renews only the tokens it uses, and a link unused for two weeks is gone.
+# Every streamed owner's tokens are renewed once their refresh token (two weeks) has less than a week left,
+# checked every few hours: the stream renews only the tokens it uses, and a link unused two weeks is gone.
 RENEW_EVERY = 6 * 3600.0
 REFRESH_MARGIN = 7 * 86400.0
 _AUTH_REFUSED = frozenset({4, 5, 134, 135})  # MQTT 3.1.1 CONNACK 4/5 and their MQTT 5 reason codes
