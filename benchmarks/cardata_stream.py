@@ -36,7 +36,7 @@ from bot.cardata.storage import CarDataLink
 from bot.cardata.stream import StreamSupervisor
 from bot.crypto import generate_secret_key
 from bot.servers import BackgroundServer
-from bot.store import Store
+from bot.store import Store, StoredVehicle
 
 
 def client_id(owner: int) -> str:
@@ -100,6 +100,8 @@ async def run(owners: int, rate: float, seconds: float, samples: int, folder: Pa
             outcome = await client.auth.poll(flow)
             assert isinstance(outcome, Approved), outcome
             store.save_cardata_link(CarDataLink(owner, client_id(owner), outcome.tokens))
+            # the owner's car, as the garage stores it at linking (the stream writes no other car's state)
+            store.save_vehicles(owner, [StoredVehicle(owner, vins[owner], None, None, None, frozenset(), 0)])
 
     await asyncio.gather(*(link(n) for n in range(owners)))
 

@@ -683,7 +683,8 @@ class Garage:
         await self._notify(ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged))
 
     async def _cardata_relink(self, owner: int) -> None:
-        """CarData refused the owner's refresh token: the stream stopped until a new /link; tell them once.
+        """CarData refused the owner's refresh token: they left the stream until a new /link (co-owners of
+        the account stream on); tell them once.
         Each start tries the stored link and is refused again, so the ask is stored (a new link clears it)."""
         if not self.store.mark_cardata_relink_asked(owner):
             return

@@ -1271,6 +1271,9 @@ class Store:
                 (gcid, day, calls),
             )
 
+    def cardata_vins(self, owner: int) -> list[str]:
+        return [row["vin"] for row in self._rows("SELECT vin FROM vehicles WHERE tg_id = ?", (owner,))]
+
     def cardata_states(self, owner: int) -> dict[str, Any]:
         rows = self._rows("SELECT vin, state FROM cardata_states WHERE tg_id = ? ORDER BY vin", (owner,))
         return {row["vin"]: json.loads(row["state"]) for row in rows}

@@ -6,6 +6,7 @@ token lifetime and the next UTC midnight are exact and cost no waiting.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -274,6 +275,31 @@ async def test_telematic_data_history_and_basic_data_are_typed(env: Env) -> None
         assert more.sessions[0] != history.sessions[0]
     basic = await env.client.basic_data(OWNER, DEFAULT_REX_VIN)
     assert basic.vin == DEFAULT_REX_VIN and basic.model_name
+
+
+async def test_no_vin_is_logged_at_info_by_any_call(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """VINs are personal data: the bot's own logs name them at DEBUG only (as the i Remote client does)."""
+    caplog.set_level(logging.DEBUG)
+    await _linked(env)
+    await env.client.telematic_data(OWNER, DEFAULT_BEV_VIN)
+    now = datetime.fromtimestamp(env.sim.now(), UTC)
+    await env.client.charging_history(OWNER, DEFAULT_BEV_VIN, now - timedelta(days=7), now)
+    await env.client.basic_data(OWNER, DEFAULT_REX_VIN)
+    env.sim.spend_quota(DEFAULT_GCID)
+    with pytest.raises(BudgetSpent):  # a refused call too
+        await env.client.telematic_data(OWNER, DEFAULT_REX_VIN)
+
+    def naming_a_vin(level: int) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name.startswith("bot.") and r.levelno >= level and r.levelno < level + 10
+            for vin in (DEFAULT_BEV_VIN, DEFAULT_REX_VIN)
+            if vin in r.getMessage()
+        ]
+
+    assert naming_a_vin(logging.DEBUG)  # each call is still there for debugging
+    assert not [level for level in (logging.INFO, logging.WARNING, logging.ERROR) if naming_a_vin(level)]
 
 
 # --- the daily budget ---------------------------------------------------------------------------------------

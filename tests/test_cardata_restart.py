@@ -20,7 +20,7 @@ from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
 from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_CLIENT_ID, CardataBroker, CardataSimulator
 from bot.crypto import generate_secret_key
-from bot.store import Store
+from bot.store import Store, StoredVehicle
 
 OWNER = 5
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,11 @@ async def test_a_sigkill_during_the_debounce_loses_no_event_and_repeats_none(
         sim.decide(flow.code.user_code, "approved")
         outcome = await client.auth.poll(flow)
         assert isinstance(outcome, Approved)
-        await client.link(OWNER, DEFAULT_CLIENT_ID, outcome.tokens)
+        vins = await client.link(OWNER, DEFAULT_CLIENT_ID, outcome.tokens)
+    # the owner's cars, as the garage stores them at linking (the stream writes no other car's state)
+    store.save_vehicles(
+        OWNER, [StoredVehicle(OWNER, vin, None, None, None, frozenset(), i) for i, vin in enumerate(vins)]
+    )
 
     def lines() -> list[str]:
         return pushes.read_text().splitlines() if pushes.exists() else []

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,13 +28,15 @@ from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
     DEFAULT_GCID,
+    DEFAULT_REX_VIN,
+    DEFAULT_SECONDARY_VIN,
     CardataBroker,
     CardataSimulator,
 )
 from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
-from bot.store import Store
+from bot.store import Store, StoredVehicle
 
 OWNER, OTHER_OWNER = 1, 2
 KEY = generate_secret_key()
@@ -97,6 +103,7 @@ class World:
             connect_interval=0.0,
             backoff=Backoff(base=0.05, cap=0.5),
             on_relink=relink,
+            renew_every=0.05,
         )
         if start_streams:
             supervisor.start()
@@ -109,7 +116,11 @@ class World:
         self.sim.decide(flow.code.user_code, "approved")
         outcome = await bot.client.auth.poll(flow)
         assert isinstance(outcome, Approved)
-        await bot.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
+        vins = await bot.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
+        # What the garage does: the owner's cars are the PRIMARY ones BMW listed at linking.
+        bot.store.save_vehicles(
+            owner, [StoredVehicle(owner, vin, None, None, None, frozenset(), i) for i, vin in enumerate(vins)]
+        )
 
     def kinds(self) -> list[ChargeEventKind]:
         return [e.kind for e in self.pushes]
@@ -306,6 +317,135 @@ async def test_a_refused_refresh_stops_the_stream_asks_for_a_new_link_and_a_new_
     await asyncio.wait_for(bot.supervisor.wait_connected(OWNER), 20)
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+
+# Messages no car sends: the deep ones kill a recursive parser (RecursionError), the others are malformed.
+HOSTILE = [
+    b"[" * 100_000 + b"]" * 100_000,
+    b'{"data": ' * 50_000 + b"{}" + b"}" * 50_000,
+    b"\xff\xfe not UTF-8",
+    b"",
+    b"[1, 2, 3]",
+    b'{"vin": 5, "data": 7}',
+    b'{"data": {"vehicle.cabin.door.status": "SECRET-LOOKING"}}',
+    b'{"data": {"vehicle.cabin.door.status": {"value": {"nested": 1}, "timestamp": 1e400}}}',
+    b'{"data": {"vehicle.travelledDistance": {"value": ' + b"9" * 5000 + b"}}}",
+]
+
+
+async def test_hostile_payloads_are_dropped_one_at_a_time_and_the_stream_goes_on(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="bot.cardata")
+    bot = await _linked_bot(world)
+    for payload in HOSTILE:
+        world.broker.publish(f"{DEFAULT_GCID}/{BEV}", payload)
+    await until(lambda: getattr(bot.supervisor.stats(OWNER), "messages", 0) >= len(HOSTILE), "all received")
+    world.sim.set_locked(BEV, False)  # then a real message
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+    assert _subscribed(bot) == 1  # the same connection all along
+    dropped = [r for r in caplog.records if "stream message" in r.getMessage()]
+    assert 2 <= len(dropped) <= len(HOSTILE)  # the deep ones at least, each once, no traceback
+    assert all(r.exc_info is None for r in dropped)
+    assert not [word for word in ("SECRET-LOOKING", "nested", "[[[", "999") if word in caplog.text]
+
+
+async def test_a_stream_that_dies_of_an_unexpected_error_is_restarted(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = await _linked_bot(world)
+    link = bot.store.cardata_link
+    failures = [sqlite3.OperationalError("database is locked")]
+
+    def cardata_link(owner: int) -> object:
+        if failures:
+            raise failures.pop()
+        return link(owner)
+
+    monkeypatch.setattr(bot.store, "cardata_link", cardata_link)
+    world.sim.drop_connections()  # the reconnect reads the tokens: the store fails once, the task dies
+    await until(lambda: not failures, "the failure happened")
+    await until(lambda: _subscribed(bot) == 2, "a restarted stream")
+    world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+
+def _door_message(body_vin: str, status: str, at: float) -> bytes:
+    stamp = m.TelematicValue(status, None, datetime.fromtimestamp(at, UTC)).to_json()
+    return json.dumps({"vin": body_vin, "data": {m.DOOR_STATUS: stamp}}).encode()
+
+
+async def test_the_topic_names_the_car_and_a_car_the_owner_did_not_link_gets_no_state(world: World) -> None:
+    bot = await _linked_bot(world)  # the BEV and the REX are linked; the SECONDARY car is not
+    rex = bot.supervisor.state(OWNER, DEFAULT_REX_VIN)
+    now = world.sim.now() - 60  # older than the real message below
+    world.broker.publish(f"{DEFAULT_GCID}/{BEV}", _door_message(DEFAULT_REX_VIN, "OPEN", now))
+    world.broker.publish(
+        f"{DEFAULT_GCID}/{DEFAULT_SECONDARY_VIN}", _door_message(DEFAULT_SECONDARY_VIN, "X", now)
+    )
+    world.broker.publish(f"{DEFAULT_GCID}/{DEFAULT_SECONDARY_VIN}", _door_message(BEV, "Y", now))
+    await until(lambda: getattr(bot.supervisor.stats(OWNER), "messages", 0) >= 3, "all received")
+    world.sim.set_locked(BEV, False)  # a real message after them: they were all handled before it
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+    assert bot.supervisor.state(OWNER, DEFAULT_REX_VIN) == rex  # the body's VIN wrote into no other car
+    assert bot.supervisor.state(OWNER, DEFAULT_SECONDARY_VIN) is None
+    assert (OWNER, DEFAULT_SECONDARY_VIN) not in bot.supervisor.cars()
+    assert set(bot.store.cardata_states(OWNER)) <= {BEV, DEFAULT_REX_VIN}
+
+
+def _door(bot: Bot, owner: int) -> str | None:
+    return getattr(bot.supervisor.state(owner, BEV), "door_status", None)
+
+
+async def test_a_co_owners_refused_refresh_drops_only_them_and_the_others_keep_streaming(
+    world: World,
+) -> None:
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)  # the stream uses the first owner's tokens
+    await world.link(bot, OTHER_OWNER)  # a partner, the same BMW account through their own Telegram
+    bot.supervisor.start()
+    await bot.supervisor.wait_connected(OWNER)
+    first = bot.store.cardata_link(OWNER)
+    assert first is not None
+    world.sim.revoke_refresh_token(first.tokens.refresh_token)  # the first owner's login ended at BMW
+    world.sim.advance(3600)  # the broker drops the stream; the first owner's renewal is refused
+
+    await until(lambda: world.relinks == [OWNER], "the refused owner asked to link again")
+    await until(
+        lambda: getattr(bot.supervisor.stats(OTHER_OWNER), "connects", 0) == 2, "on the other's tokens"
+    )
+    world.sim.plug_in(BEV)  # (QoS 0: what is sent before the subscription is lost)
+    await until(
+        lambda: [(e.owner, e.kind) for e in world.pushes] == [(OTHER_OWNER, ChargeEventKind.STARTED)], "push"
+    )
+    assert bot.supervisor.stats(OWNER) is None and world.broker.connected_gcids() == {DEFAULT_GCID}
+    await bot.stop()
+
+    again = world.start_bot()  # after a restart: the refused link is tried, dropped, and the other streams
+    await until(lambda: world.relinks == [OWNER, OWNER], "refused again")
+    await asyncio.wait_for(again.supervisor.wait_connected(OTHER_OWNER), 20)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: _door(again, OTHER_OWNER) == "UNLOCKED", "the other owner's car state")
+    assert _door(again, OWNER) != "UNLOCKED"
+
+
+async def test_every_co_owners_tokens_are_renewed_so_none_ages_out_unseen(world: World) -> None:
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)
+    await world.link(bot, OTHER_OWNER)  # never streams, never reads: only renewal keeps their link alive
+    bot.supervisor.start()
+    await bot.supervisor.wait_connected(OWNER)
+
+    def renewed() -> bool:
+        link = bot.store.cardata_link(OTHER_OWNER)
+        return link is not None and link.tokens.refresh_expires_at > world.sim.now() + 7 * 86400
+
+    for _ in range(3):  # six weeks; a refresh token lasts two
+        world.sim.advance(8 * 86400)
+        await until(renewed, "the other owner's tokens renewed")
+    assert await bot.client.telematic_data(OTHER_OWNER, BEV)  # their link still works
+    assert world.relinks == []
 
 
 @pytest.mark.parametrize(

@@ -610,6 +610,53 @@ async def test_the_link_again_prompt_goes_out_once_not_at_every_restart(
         await user.wait_for(lambda u: len(texts_of(u, "Please /link again")) == 2)
 
 
+async def test_a_co_owners_refused_link_asks_only_them_and_the_other_keeps_getting_pushes(
+    cardata_bot_settings: Settings,
+    simulator_url: str,
+    sandbox: Sandbox,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+) -> None:
+    sim, partner_id = cardata_simulator, OWNER + 1
+    partner = sandbox.user(partner_id, "Ben")  # the same BMW account, linked through their own Telegram
+
+    def partner_charging(application: Application, vin: str) -> Callable[[], bool]:
+        store = cardata_of(application).store
+        return lambda: (t := store.cardata_track(partner_id, vin)) is not None and t.session_start is not None
+
+    def partner_connects(application: Application) -> int:
+        return getattr(cardata_of(application).supervisor.stats(partner_id), "connects", 0)
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, sim)  # the stream runs on the first owner's tokens
+        await link_cardata(partner, sim)
+        cardata = cardata_of(application)
+        await cardata.supervisor.wait_connected(OWNER)
+        link = cardata.store.cardata_link(OWNER)
+        assert link is not None
+        sim.revoke_refresh_token(link.tokens.refresh_token)  # the first owner's login ended at BMW
+        sim.expire_tokens(DEFAULT_GCID)  # the broker drops the stream; the first owner's renewal is refused
+
+        await user.wait_for_bot_message("Please /link again")
+        await until(lambda: partner_connects(application) == 2, "streaming on the partner's tokens")
+        sim.plug_in(DEFAULT_BEV_VIN)
+        await until(partner_charging(application, DEFAULT_BEV_VIN), "the partner's charge seen")
+        sim.set_soc(DEFAULT_BEV_VIN, 80)
+        await partner.wait_for_bot_message("has finished charging")
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await until(lambda: partner_connects(application) == 1, "the partner streams after a restart")
+        sim.start_charging(DEFAULT_REX_VIN)
+        await until(partner_charging(application, DEFAULT_REX_VIN), "the REX's charge seen")
+        sim.unplug(DEFAULT_REX_VIN)
+        await partner.wait_for_bot_message("stopped charging before it was full")
+
+    assert len(texts_of(user, "Please /link again")) == 1, user.transcript()
+    assert not texts_of(partner, "Please /link again"), partner.transcript()
+    pushed = texts_of(user, "has finished charging") + texts_of(user, "stopped charging")
+    assert not pushed, user.transcript()  # the refused owner left the stream
+
+
 async def test_help_says_what_a_cardata_car_cannot_do(
     cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:

@@ -219,16 +219,26 @@ class TokenKeeper:
         self, owner: int, *, margin: float = TOKEN_MARGIN, stale: Tokens | None = None
     ) -> Tokens:
         """Tokens valid for at least `margin` s; renews `stale` ones (a server refused them) if stored."""
+        return await self._renewed(owner, lambda tokens: self._needs_refresh(tokens, margin, stale))
+
+    async def keep_alive(self, owner: int, refresh_margin: float) -> Tokens:
+        """Renew the owner's tokens when their refresh token has less than `refresh_margin` s left, whether
+        or not they are in use: one unused for its two weeks expires, and the owner must link again."""
+        return await self._renewed(
+            owner, lambda tokens: tokens.refresh_expires_at - self._clock() < refresh_margin
+        )
+
+    async def _renewed(self, owner: int, needed: Callable[[Tokens], bool]) -> Tokens:
         link = self._store.cardata_link(owner)
         if link is None:
             raise NotLinked()
-        if not self._needs_refresh(link.tokens, margin, stale):
+        if not needed(link.tokens):
             return link.tokens
         async with self._locks.setdefault(owner, asyncio.Lock()):
             link = self._store.cardata_link(owner)
             if link is None:
                 raise NotLinked()
-            if not self._needs_refresh(link.tokens, margin, stale):
+            if not needed(link.tokens):
                 return link.tokens  # another task renewed them meanwhile
             tokens = await self._auth.refresh(link.client_id, link.tokens)
             self._store.save_cardata_tokens(owner, tokens)

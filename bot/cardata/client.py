@@ -298,7 +298,8 @@ class CarDataClient:
                 tokens = await self.tokens.tokens(owner, stale=tokens)
                 continue
             break
-        log.info("cardata: %s %s -> %s", method, path.split("?")[0], response.status_code)
+        # The path names the car: VINs are personal data, logged at DEBUG only (as bot/bmw/client.py does).
+        log.debug("cardata: %s %s -> %s", method, path.split("?")[0], response.status_code)
         if response.status_code >= 400:
             raise self._error(owner, tokens.gcid, response)
         if not body:

@@ -409,8 +409,10 @@ class StreamMessage:
 
     @classmethod
     def from_api(cls, body: Any, *, topic_vin: str | None = None) -> Self:
+        """`topic_vin`, the VIN of the topic `{gcid}/{vin}` it came on, wins over the body's: the broker
+        decides what reaches whom by topic, so a body naming another car must not write into that one."""
         data = _object(body, "a stream message")
-        vin = _str(data, "vin") or topic_vin
+        vin = topic_vin or _str(data, "vin")
         if not vin:
             raise BadResponse("a stream message without a VIN")
         return cls(vin=vin, timestamp=_datetime(data.get("timestamp")), values=_values(data.get("data")))

@@ -4,8 +4,12 @@ BMW allows one connection per gcid at a time (a second drops the first) and limi
 per minute. So the supervisor keeps exactly one `_GcidStream` per gcid, paces every connection attempt of the
 process through one `ConnectPacer` (staggered starts), and each stream reconnects with capped exponential
 backoff and full jitter. The password is the id token, renewed before connecting when it is near its expiry,
-or at once when the broker refused it. Each message updates the car's last known values (in memory and in the
-store, so a restart shows them at once) and feeds the charge-event detector.
+or at once when the broker refused it. Owners who linked the same account (co-owners) share its stream: it
+uses one owner's tokens at a time, and when BMW refuses an owner's link only that owner leaves the stream (and
+is asked to link again); the next owner's tokens carry it on. Every owner's tokens are renewed well before
+their refresh token ages out (`renew`). Each message updates the car's last known values (in memory and in
+the store, so a restart shows them at once) and feeds the charge-event detector; a message that fails in any
+way is dropped alone, and a stream task that dies unexpectedly is started again.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import aiomqtt
 from paho.mqtt.client import MQTTv311
 
 from bot.cardata.auth import TokenKeeper
-from bot.cardata.errors import BadResponse, CarDataError, NotLinked, RelinkNeeded
+from bot.cardata.errors import CarDataError, NotLinked, RelinkNeeded
 from bot.cardata.events import ChargeDetector
 from bot.cardata.models import CarState, StreamMessage, TelematicValue, Tokens
 from bot.cardata.storage import CarDataStore
@@ -36,6 +40,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
 ID_TOKEN_MARGIN = 300.0  # a connection should outlive the next few minutes before the broker drops it
+# Every streamed owner's tokens are renewed once their refresh token (two weeks) has less than a week left,
+# checked every few hours: the stream renews only the tokens it uses, and a link unused two weeks is gone.
+RENEW_EVERY = 6 * 3600.0
+REFRESH_MARGIN = 7 * 86400.0
 _AUTH_REFUSED = frozenset({4, 5, 134, 135})  # MQTT 3.1.1 CONNACK 4/5 and their MQTT 5 reason codes
 
 Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
@@ -144,6 +152,7 @@ class StreamSupervisor:
         keepalive: int = 30,
         listener: Listener | None = None,
         on_relink: Callable[[int], Awaitable[None]] | None = None,
+        renew_every: float = RENEW_EVERY,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -159,15 +168,19 @@ class StreamSupervisor:
         self._on_relink = on_relink
         self._rng = rng or random.Random()
         self._clock = clock
+        self._renew_every = renew_every
+        self._renewing: asyncio.Task[None] | None = None
         self._streams: dict[str, _GcidStream] = {}
         self._states: dict[tuple[int, str], CarState] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """A stream for every stored link (connections are paced, so starts are staggered)."""
+        """A stream for every stored link (connections are paced, so starts are staggered), and the renewal
+        of every streamed owner's tokens."""
         for link in self._store.cardata_links():
             self.add(link.owner)
+        self._renewing = asyncio.create_task(self._renew_forever(), name="cardata-token-renewal")
 
     def add(self, owner: int) -> None:
         """Stream an owner's cars (after linking); a second owner of the same gcid shares its connection."""
@@ -184,7 +197,7 @@ class StreamSupervisor:
             return
         stream = _GcidStream(gcid, [owner])
         self._streams[gcid] = stream
-        stream.task = asyncio.create_task(self._run(stream), name=f"cardata-stream-{owner}")
+        stream.task = asyncio.create_task(self._supervise(stream), name=f"cardata-stream-{owner}")
 
     async def remove(self, owner: int) -> None:
         """Stop streaming an owner's cars (unlink); the connection closes when no owner is left on it."""
@@ -198,6 +211,7 @@ class StreamSupervisor:
             del self._states[car]
 
     async def aclose(self) -> None:
+        await _cancel(self._renewing)
         streams, self._streams = list(self._streams.values()), {}
         for stream in streams:
             await _cancel(stream.task)
@@ -225,7 +239,59 @@ class StreamSupervisor:
     def _stream_of(self, owner: int) -> _GcidStream | None:
         return next((s for s in self._streams.values() if owner in s.owners), None)
 
+    # --- the owners of one account -------------------------------------------------------------------------
+
+    async def renew(self) -> None:
+        """Renew each streamed owner's tokens that come near the end of their refresh token (REFRESH_MARGIN),
+        so any co-owner can carry the stream, and none has to link again for having been quiet. An owner BMW
+        refuses is dropped from the stream (and asked to link again); the others stream on."""
+        for stream in list(self._streams.values()):
+            for owner in list(stream.owners):
+                try:
+                    await self._tokens.keep_alive(owner, REFRESH_MARGIN)
+                except (RelinkNeeded, NotLinked):
+                    await self._drop(stream, owner)
+                    if not stream.owners:
+                        await _cancel(stream.task)
+                except CarDataError as exc:
+                    log.info("cardata: token renewal failed for owner %s (%s)", owner, type(exc).__name__)
+
+    async def _renew_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._renew_every)
+            try:
+                await self.renew()
+            except Exception:
+                log.exception("cardata: renewing tokens failed")
+
+    async def _drop(self, stream: _GcidStream, owner: int) -> None:
+        """BMW refused the owner's link: stop streaming to them, ask them to link again; a co-owner's link
+        carries the stream on. The last one's drop ends it, so that `add` after a new link starts afresh."""
+        log.warning("cardata: owner %s leaves the stream: the link must be renewed", owner)
+        if owner in stream.owners:
+            stream.owners.remove(owner)
+        if not stream.owners and self._streams.get(stream.gcid) is stream:
+            del self._streams[stream.gcid]
+        if self._on_relink is not None:
+            await self._on_relink(owner)
+
     # --- one connection -------------------------------------------------------------------------------------
+
+    async def _supervise(self, stream: _GcidStream) -> None:
+        """`_run`, started again with back-off should it ever die of an unexpected error (a bug, the
+        database): a stream task that ended silently would leave its owners stale until the next restart."""
+        crashes = 0
+        while True:
+            started = self._clock()
+            try:
+                await self._run(stream)
+                return
+            except Exception:
+                log.exception("cardata: a stream failed unexpectedly; starting it again")
+            if self._clock() - started >= self._backoff.stable_after:
+                crashes = 0
+            await asyncio.sleep(self._backoff.delay(crashes, self._rng))
+            crashes += 1
 
     async def _run(self, stream: _GcidStream) -> None:
         failures = 0
@@ -236,12 +302,8 @@ class StreamSupervisor:
             try:
                 tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=refused)
             except (RelinkNeeded, NotLinked):
-                log.warning("cardata: stream of owner %s stops: the link must be renewed", owner)
-                if self._streams.get(stream.gcid) is stream:
-                    del self._streams[stream.gcid]  # so that `add` after a new link starts afresh
-                if self._on_relink is not None:
-                    await self._on_relink(owner)
-                return
+                await self._drop(stream, owner)  # the next owner's tokens, if any, at once
+                continue
             except CarDataError as exc:
                 log.info("cardata: token renewal failed for owner %s (%s)", owner, type(exc).__name__)
                 await asyncio.sleep(self._backoff.delay(failures, self._rng))
@@ -287,14 +349,26 @@ class StreamSupervisor:
                 await self._handle(stream, str(message.topic), message.payload)
 
     async def _handle(self, stream: _GcidStream, topic: str, payload: object) -> None:
+        """One message into its car's state for each owner. Whatever fails drops this message only, never the
+        stream (a hostile payload nests deep enough to raise RecursionError); the log names the error's type,
+        never the payload."""
+        gcid, _, vin = topic.partition("/")
+        if gcid != stream.gcid or not vin:  # we subscribe to `{gcid}/+`: nothing else is ours
+            log.info("cardata: a stream message on a foreign topic was dropped")
+            return
         try:
             body = json.loads(payload if isinstance(payload, bytes | str) else b"")
-            message = StreamMessage.from_api(body, topic_vin=topic.rpartition("/")[2] or None)
-        except (ValueError, BadResponse):
-            log.info("cardata: a stream message was not understood")
+            message = StreamMessage.from_api(body, topic_vin=vin)
+        except Exception as exc:
+            log.info("cardata: a stream message was dropped (%s)", type(exc).__name__)
             return
         for owner in list(stream.owners):
-            await self.apply(owner, message.vin, message.values)
+            try:
+                if message.vin not in self._store.cardata_vins(owner):
+                    continue  # a car of the account the owner did not link (e.g. a SECONDARY one)
+                await self.apply(owner, message.vin, message.values)
+            except Exception as exc:
+                log.warning("cardata: a stream message was lost for owner %s (%s)", owner, type(exc).__name__)
 
     async def apply(self, owner: int, vin: str, values: Mapping[str, TelematicValue]) -> CarState:
         """Merge values into the car's state, persist it and tell the detector and listener what changed.

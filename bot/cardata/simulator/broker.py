@@ -72,6 +72,7 @@ class CardataBroker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
+        self._broker: Broker | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"mqtt:{self.port}", daemon=True)
@@ -83,6 +84,14 @@ class CardataBroker:
     def connected_gcids(self) -> set[str]:
         """The gcids with a live stream right now."""
         return set(self._connections)
+
+    def publish(self, topic: str, payload: bytes, timeout: float = 10.0) -> None:
+        """Deliver `payload` on `topic` as it is, not as the simulator's cars would (garbage, hostile JSON, a
+        body naming another car); returns once it is on its way to the subscribers, before anything later."""
+        if self._loop is None or self._broker is None:
+            raise RuntimeError("the broker is not running")
+        broadcast = self._broker.internal_message_broadcast(topic, payload, 0)
+        asyncio.run_coroutine_threadsafe(broadcast, self._loop).result(timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -124,7 +133,7 @@ class CardataBroker:
             listeners={"default": ListenerConfig(type=ListenerType.EXTERNAL)},
             plugins={f"{__name__}.StreamAuth": hub, f"{__name__}.StreamTopics": hub},
         )
-        broker = Broker(config, loop=loop)
+        broker = self._broker = Broker(config, loop=loop)
         await broker.start()
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -721,6 +721,11 @@ class CardataState:
         with self._lock:
             self._refresh = {k: t for k, t in self._refresh.items() if gcid is not None and t.gcid != gcid}
 
+    def revoke_refresh_token(self, refresh_token: str) -> None:
+        """One login's refresh token ends; the account's other logins (a co-owner's) keep theirs."""
+        with self._lock:
+            self._refresh.pop(refresh_token, None)
+
     # -- REST --------------------------------------------------------------------------------------------
 
     def authenticate(self, authorization: str | None) -> str:
