@@ -13,7 +13,9 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import aiomqtt
 import pytest
 
 from bot.cardata import models as m
@@ -306,6 +308,37 @@ async def test_a_refused_refresh_stops_the_stream_asks_for_a_new_link_and_a_new_
     await asyncio.wait_for(bot.supervisor.wait_connected(OWNER), 20)
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+
+async def test_a_stream_stopped_just_as_the_broker_accepts_it_still_stops(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands in the loop turn that brings the broker's CONNACK. On Python 3.11 the wait for that
+    CONNACK (asyncio.wait_for, inside aiomqtt) then returns the reply and drops the cancellation: the stream
+    went on to subscribe and listen, and the stop waited for it forever (a hung suite's teardown)."""
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)
+    stopping: list[asyncio.Task[None]] = []
+    on_connect = aiomqtt.Client._on_connect
+
+    def connack_as_the_bot_stops(client: aiomqtt.Client, *args: Any) -> None:
+        loop = asyncio.get_running_loop()
+
+        def race() -> None:
+            if not client._connected._callbacks:  # the stream does not wait for the CONNACK yet
+                loop.call_soon(race)
+                return
+            stopping.append(asyncio.ensure_future(bot.supervisor.aclose()))  # its first step cancels
+            loop.call_soon(on_connect, client, *args)  # the CONNACK, before the stream's task runs again
+
+        race()
+
+    monkeypatch.setattr(aiomqtt.Client, "_on_connect", connack_as_the_bot_stops)
+    bot.supervisor.add(OWNER)
+    await until(lambda: bool(stopping), "the CONNACK")
+    done, _ = await asyncio.wait(stopping, timeout=10)
+    assert done, "the stream's stop never ended"
+    await until(lambda: DEFAULT_GCID not in world.broker.connected_gcids(), "the connection closed")
 
 
 @pytest.mark.parametrize(
