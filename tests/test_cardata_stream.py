@@ -33,6 +33,7 @@ from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
 from bot.store import Store
+from tests.support.waits import bounded
 
 OWNER, OTHER_OWNER = 1, 2
 KEY = generate_secret_key()
@@ -125,8 +126,9 @@ async def world(
     world = World(cardata_simulator, cardata_url, cardata_broker, tmp_path / "bot.sqlite3")
     yield world
     for bot in world.bots:
-        with contextlib.suppress(Exception):
-            await bot.stop()
+        async with bounded("a bot's stop"):
+            with contextlib.suppress(Exception):  # the test may have stopped it already
+                await bot.stop()
 
 
 async def _linked_bot(world: World) -> Bot:
