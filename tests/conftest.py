@@ -29,7 +29,7 @@ pytest_plugins = [
 _LAST_RESORT = pytest.StashKey[threading.Timer]()
 
 
-@pytest.hookimpl(wrapper=True)
+@pytest.hookimpl(wrapper=True, optionalhook=True)  # -p no:timeout (e.g. under a debugger) still runs
 def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Generator[None, bool, bool]:
     """Around pytest-timeout's signal handler, which fails the test and prints the threads' stacks: print
     the event loop's tasks too (a hung asyncio test sits in select(), only they show what it waits for).
