@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
 import warnings
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -51,6 +52,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
 HEARTBEAT_MAX_AGE = 180.0  # three missed beats: the bot is stuck or gone
 TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has its own poll interval
+STOP_STEP_FLOOR = 5.0  # s each step of stopping may take even with a shorter SHUTDOWN_GRACE_SECONDS
 
 # Our conversations mix message and button states on purpose (per chat, not per message); PTB warns
 # about exactly that combination.
@@ -238,11 +240,54 @@ def _touch(path: Path) -> None:
     path.touch()
 
 
+class StopTimedOut(RuntimeError):
+    """A step of stopping the bot did not end within its bound; the message names it."""
+
+
+async def _within_grace(application: Application, what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """One step of stopping, cancelled after the stop grace (at least STOP_STEP_FLOOR s): a task that never
+    ends must not hold the process until the service manager kills it, nor a test run forever."""
+    data: BotData = application.bot_data
+    seconds = max(data.settings.shutdown_grace_seconds, STOP_STEP_FLOOR)
+    try:
+        async with asyncio.timeout(seconds):
+            await step()
+    except TimeoutError:
+        raise StopTimedOut(f"stopping the bot: {what} did not end within {seconds:g} s") from None
+
+
+async def _stop(application: Application, *first: tuple[str, Callable[[], Awaitable[object]]]) -> None:
+    """`first`'s steps, then Application.stop() and post_shutdown, each within the grace; one that hangs
+    does not keep the others from running, and is named once they have run."""
+    stuck: list[StopTimedOut] = []
+    steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        *first,
+        # Application.stop waits for its tasks: a login waiting for BMW's approval would hold it for minutes.
+        ("the waiting logins' end", functools.partial(link_cardata.end_all_waits, application)),
+        ("Application.stop()", application.stop),
+    ]
+    for what, step in steps:
+        try:
+            await _within_grace(application, what, step)
+        except StopTimedOut as exc:
+            stuck.append(exc)
+    try:
+        if application.post_shutdown:
+            await application.post_shutdown(application)  # bounds itself: run_polling calls it too
+    except StopTimedOut as exc:
+        stuck.append(exc)
+    if stuck:
+        raise StopTimedOut("; ".join(str(exc) for exc in stuck))
+
+
 async def _post_shutdown(application: Application) -> None:
     services = application.bot_data.services
-    await services.garage.aclose()
-    services.renderer.close()
-    services.garage.store.close()
+    try:
+        # The streams, pushes and alerts under way: bounded, so the store below is closed whatever hangs.
+        await _within_grace(application, "the garage's close", services.garage.aclose)
+    finally:
+        services.renderer.close()
+        services.garage.store.close()
 
 
 @asynccontextmanager
@@ -259,11 +304,7 @@ async def polling(application: Application) -> AsyncIterator[Application]:
         try:
             yield application
         finally:
-            await updater.stop()
-            await link_cardata.end_all_waits(application)  # Application.stop waits for its tasks
-            await application.stop()
-            if application.post_shutdown:
-                await application.post_shutdown(application)
+            await _stop(application, ("Updater.stop()", updater.stop))
 
 
 @asynccontextmanager
@@ -292,11 +333,8 @@ async def webhook(application: Application, settings: Settings) -> AsyncIterator
             )
             yield secret_token
         finally:
-            await server.stop()  # first: no update may arrive once the Application stops taking them
-            await link_cardata.end_all_waits(application)  # Application.stop waits for its tasks
-            await application.stop()
-            if application.post_shutdown:
-                await application.post_shutdown(application)
+            # The server first: no update may arrive once the Application stops taking them.
+            await _stop(application, ("the webhook server's stop", server.stop))
 
 
 def _run_webhook(application: Application, settings: Settings) -> None:

@@ -14,6 +14,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -577,6 +578,25 @@ async def test_plain_tcp_is_not_the_tls_port(cardata_broker: CardataBroker, toke
             "127.0.0.1", cardata_broker.port, username=DEFAULT_GCID, password=tokens["id_token"], timeout=5
         ):
             pass
+
+
+def test_a_broker_that_does_not_stop_says_so(cardata_simulator: CardataSimulator) -> None:
+    """Its thread is joined for a bounded time only; one that is still running fails loudly, not silently."""
+    broker = CardataBroker(cardata_simulator, tls=False).start()
+    pumping, release = threading.Event(), threading.Event()
+
+    def stuck() -> list[Any]:  # the broker's event loop hangs in its pump
+        pumping.set()
+        release.wait(30)
+        return []
+
+    cardata_simulator.drain_messages = stuck  # type: ignore[method-assign]
+    try:
+        assert pumping.wait(10)
+        with pytest.raises(RuntimeError, match=rf"MQTT broker on {broker.url} did not stop within 0\.5 s"):
+            broker.stop(timeout=0.5)
+    finally:
+        release.set()
 
 
 async def test_clients_may_subscribe_to_their_own_gcid_only_and_publish_nothing(

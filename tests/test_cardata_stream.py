@@ -17,7 +17,9 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import aiomqtt
 import pytest
 
 from bot.cardata import models as m
@@ -37,6 +39,7 @@ from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
 from bot.store import Store, StoredVehicle
+from tests.support.waits import bounded
 
 OWNER, OTHER_OWNER = 1, 2
 KEY = generate_secret_key()
@@ -134,8 +137,9 @@ async def world(
     world = World(cardata_simulator, cardata_url, cardata_broker, tmp_path / "bot.sqlite3")
     yield world
     for bot in world.bots:
-        with contextlib.suppress(Exception):
-            await bot.stop()
+        async with bounded("a bot's stop"):
+            with contextlib.suppress(Exception):  # the test may have stopped it already
+                await bot.stop()
 
 
 async def _linked_bot(world: World) -> Bot:
@@ -446,6 +450,37 @@ async def test_every_co_owners_tokens_are_renewed_so_none_ages_out_unseen(world:
         await until(renewed, "the other owner's tokens renewed")
     assert await bot.client.telematic_data(OTHER_OWNER, BEV)  # their link still works
     assert world.relinks == []
+
+
+async def test_a_stream_stopped_just_as_the_broker_accepts_it_still_stops(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands in the loop turn that brings the broker's CONNACK. On Python 3.11 the wait for that
+    CONNACK (asyncio.wait_for, inside aiomqtt) then returns the reply and drops the cancellation: the stream
+    went on to subscribe and listen, and the stop waited for it forever (a hung suite's teardown)."""
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)
+    stopping: list[asyncio.Task[None]] = []
+    on_connect = aiomqtt.Client._on_connect
+
+    def connack_as_the_bot_stops(client: aiomqtt.Client, *args: Any) -> None:
+        loop = asyncio.get_running_loop()
+
+        def race() -> None:
+            if not client._connected._callbacks:  # the stream does not wait for the CONNACK yet
+                loop.call_soon(race)
+                return
+            stopping.append(asyncio.ensure_future(bot.supervisor.aclose()))  # its first step cancels
+            loop.call_soon(on_connect, client, *args)  # the CONNACK, before the stream's task runs again
+
+        race()
+
+    monkeypatch.setattr(aiomqtt.Client, "_on_connect", connack_as_the_bot_stops)
+    bot.supervisor.add(OWNER)
+    await until(lambda: bool(stopping), "the CONNACK")
+    done, _ = await asyncio.wait(stopping, timeout=10)
+    assert done, "the stream's stop never ended"
+    await until(lambda: DEFAULT_GCID not in world.broker.connected_gcids(), "the connection closed")
 
 
 @pytest.mark.parametrize(

@@ -360,6 +360,16 @@ def test_systemd_analyze_verifies_the_unit(tmp_path: Path) -> None:
 # --- README ------------------------------------------------------------------------------------------
 
 
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"\*\*Test it[^\n]*\n+```sh\n(.+?)\n```", readme, re.S)
+    assert block, "README.md has no 'Test it' command"
+    command = block.group(1).strip()
+    assert "pytest" in command and "\n" not in command
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert command in ci_lines, f".ci/run does not run {command!r}"
+
+
 def test_readme_env_template_names_only_real_settings() -> None:
     readme = (DEPLOY / "README.md").read_text()
     blocks = re.findall(r"```dotenv\n(.*?)```", readme, flags=re.DOTALL)
@@ -431,6 +441,7 @@ def docker_engine_problem() -> str | None:
     return None if info.returncode == 0 else "no Docker engine answers `docker info`"
 
 
+@pytest.mark.timeout(1200)  # a cold `docker build` may take its whole 900 s
 def test_image_builds_and_runs_as_configured() -> None:
     problem = docker_engine_problem()
     if problem:

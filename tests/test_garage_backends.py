@@ -36,6 +36,7 @@ from bot.garage import Garage, NotSupported
 from bot.store import Store
 from tests.support.bot import BEV_VIN as IREMOTE_BEV
 from tests.support.bot import fast_client
+from tests.support.waits import bounded
 
 OWNER, IREMOTE_OWNER = 41, 42
 KEY = generate_secret_key()
@@ -117,8 +118,11 @@ async def world(
     try:
         yield world
     finally:
-        await garage.aclose()
-        store.close()
+        try:
+            async with bounded("the garage's close"):
+                await garage.aclose()
+        finally:
+            store.close()
 
 
 def charge_pushes(world: World) -> list[ChargeNotice]:

@@ -3,13 +3,22 @@ the next start finishes that command's message with its outcome, without sending
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from tests.support.bot import commands_in_flight, free_port, link
+from bot.app import STOP_STEP_FLOOR, StopTimedOut
+from tests.support.bot import (
+    commands_in_flight,
+    fast_client,
+    free_port,
+    link,
+    running_bot,
+    running_webhook_bot,
+)
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -52,3 +61,21 @@ async def test_sigterm_reports_the_unfinished_command_and_exits(tmp_path, bot_en
         process.wait(10)
     assert len(simulator.requests_to("executeService", "POST")) == 1
     assert "Traceback" not in log_file.read_text()
+
+
+@pytest.mark.parametrize("mode", ["polling", "webhook"])
+async def test_a_stop_that_hangs_fails_naming_the_step_instead_of_waiting_forever(
+    bot_settings, simulator_url, sandbox, mode
+):
+    settings = bot_settings.model_copy(update={"shutdown_grace_seconds": 0})  # each step gets the floor
+    client = fast_client(simulator_url)
+    running = running_bot(settings, client) if mode == "polling" else running_webhook_bot(settings, client)
+    named = rf"Application\.stop\(\) did not end within {STOP_STEP_FLOOR:g} s"
+    with pytest.raises(StopTimedOut, match=named):
+        async with asyncio.timeout(STOP_STEP_FLOOR + 15):  # it used to wait forever: a failure, not a hang
+            async with running as application:
+                user = sandbox.user(601)
+                user.send("/start")
+                await user.wait_for_bot_message("")
+                # A task Application.stop() waits for, and it never ends.
+                application.create_task(asyncio.Event().wait())

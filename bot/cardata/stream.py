@@ -45,6 +45,7 @@ ID_TOKEN_MARGIN = 300.0  # a connection should outlive the next few minutes befo
 RENEW_EVERY = 6 * 3600.0
 REFRESH_MARGIN = 7 * 86400.0
 _AUTH_REFUSED = frozenset({4, 5, 134, 135})  # MQTT 3.1.1 CONNACK 4/5 and their MQTT 5 reason codes
+_CANCEL_AGAIN_AFTER = 2.0  # s a cancelled stream may take to say goodbye to the broker before another cancel
 
 Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
 
@@ -400,6 +401,11 @@ def _code(exc: aiomqtt.MqttCodeError) -> int | None:
 async def _cancel(task: asyncio.Task[None] | None) -> None:
     if task is None or task.done():
         return
-    task.cancel()
+    # One cancel can be lost: on Python 3.11, asyncio.wait_for (aiomqtt waits for the broker's CONNACK and
+    # SUBACK with it) returns the reply instead of raising when the cancel lands in the loop turn that brings
+    # it, and the stream would listen on while we wait for it forever. So cancel until it has ended.
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=_CANCEL_AGAIN_AFTER)
     with contextlib.suppress(asyncio.CancelledError):
-        await task
+        task.result()

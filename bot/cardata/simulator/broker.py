@@ -109,6 +109,8 @@ class CardataBroker:
         self._sock.close()
         if self._tmp is not None:
             self._tmp.cleanup()
+        if self._thread.is_alive():  # its loop hangs: say so, rather than leave it running unnoticed
+            raise RuntimeError(f"MQTT broker on {self.url} did not stop within {timeout:g} s")
 
     def __enter__(self) -> CardataBroker:
         return self.start()
