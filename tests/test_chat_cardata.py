@@ -40,7 +40,10 @@ from bot.store import UserSettings
 from tests.support.bot import fast_client, running_bot
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
-pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
+# The cars stream every change (live, iDrive 7 and later): these tests push from a streamed charge.
+pytestmark = pytest.mark.parametrize(
+    "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True
+)
 
 OWNER = 4242
 CO_OWNER = 4343  # another Telegram user who links the same BMW account
