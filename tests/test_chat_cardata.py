@@ -689,6 +689,27 @@ async def test_the_left_open_alert_comes_once_minutes_after_the_car_was_left_unl
     assert len(texts_of(user, "is not closed up")) == 1, user.transcript()  # the REX stayed locked
 
 
+async def test_a_selective_lock_is_not_locked_and_an_open_window_is_open(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata = cardata_of(linked)
+    cardata_simulator.set_locked(DEFAULT_BEV_VIN, True, "SELECTIVELOCKED")  # the driver's door opens to a key
+    cardata_simulator.set_window(DEFAULT_BEV_VIN, "row1.driver", "INTERMEDIATE")  # part open
+    window = ("windowDriverFront",)
+    await until(lambda: cardata.status(OWNER, DEFAULT_BEV_VIN).open_items == window, "the window streamed")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert "🚪 open: driver's window" in (status.text or "")
+
+    cardata_simulator.advance(10 * 60)
+    await cardata.alert_tick(cardata_simulator.now())
+    alert = await user.wait_for_bot_message("is not closed up")
+    car = f"<b>i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})</b>"
+    assert alert.text == (
+        f"⚠️ {car} has been parked for 10 min and is not closed up:\n🔓 unlocked\n🚪 open: driver's window"
+    )
+
+
 async def test_location_and_copy_buttons_come_from_the_stream_without_a_bmw_call(
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
