@@ -395,6 +395,8 @@ def test_a_cars_kind_is_set_by_the_control_surface_and_decides_its_keys(
     assert quiet["kind"] == "quiet" and quiet["target"] == 100  # an i3 has no charge target
     assert fleet.HVPM_FINISH_REASON in quiet["values"]
     assert not {fleet.SOC_TARGET, fleet.HV_STATUS, fleet.END_REASON} & set(quiet["values"])
+    with_target = {"soc": 50, "target": 90}
+    assert control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/soc", with_target).status_code == 400
 
     live = control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/kind", {"kind": "live"})
     assert live.status_code == 200 and live.json()["kind"] == "live" and live.json()["target"] == 80

@@ -540,6 +540,8 @@ class CardataState:
             raise ValueError("soc in 0..100 and target in 1..100 required")
 
         def act(car: SimCar, t: float) -> None:
+            if target is not None and car.kind == "quiet":
+                raise ValueError("a quiet car (an i3) has no charge target: it charges to 100 %")
             car.soc = float(soc)
             if target is not None:
                 car.target = target
