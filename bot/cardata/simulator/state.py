@@ -470,7 +470,7 @@ class CardataState:
 
     def report(self, vin: str, key: str, value: str, unit: str | None = None) -> None:
         """The car reports `value` for `key` as it is (a future or hostile value too), streamed like any
-        change."""
+        change: at once from a live car, at the next burst from a quiet one."""
         self._act(vin, lambda car, t: self._put(car, key, value, unit, t))
 
     def plug_in(self, vin: str, *, charging: bool = True) -> None:
