@@ -31,7 +31,7 @@ from benchmarks.report import result
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
 from bot.cardata.events import ChargeDetector, ChargeEvent
-from bot.cardata.simulator import CardataBroker, CardataSimulator
+from bot.cardata.simulator import CardataBroker, CardataSimulator, i3_bev
 from bot.cardata.storage import CarDataLink
 from bot.cardata.stream import StreamSupervisor
 from bot.crypto import generate_secret_key
@@ -48,7 +48,10 @@ def serve(conn: Connection, owners: int) -> None:
     (VINs, seconds between them: each car's running charge ended by its driver), the last two with the time
     of each change."""
     sim = CardataSimulator(auto_approve_seconds=0, daily_quota=1_000_000)
-    vins = [sim.add_account(client_id(n), vins=[f"WBY8P2C0{n:09d}"])[1][0] for n in range(owners)]
+    # Live cars (iDrive 7 and later) stream every change: the load this measures; an i3 streams far less.
+    vins = [
+        sim.add_account(client_id(n), cars=[i3_bev(f"WBY8P2C0{n:09d}", "live")])[1][0] for n in range(owners)
+    ]
     with BackgroundServer(sim.app) as http, CardataBroker(sim, tick=0.01) as broker:
         conn.send((http.url, broker.url, str(broker.ca_file), vins))
         while (request := conn.recv()) != "stop":

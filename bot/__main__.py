@@ -62,12 +62,13 @@ def _cardata_simulator(settings: Settings, args: argparse.Namespace) -> int:
 
     port = args.port or 8490
     sim = CardataSimulator(auto_approve_seconds=args.auto_approve)
-    vins = sim.add_default_account()
+    vins = sim.add_default_account(args.car_kind)
     url = f"http://{args.host}:{port}"
     with CardataBroker(sim, args.host, args.mqtt_port, tls=args.tls) as broker:
         print(f"BMW CarData simulator on {url}, stream on {broker.url}", flush=True)
         print(
-            f"account {DEFAULT_GCID} with vehicles {', '.join(vins)}; client id {DEFAULT_CLIENT_ID}",
+            f"account {DEFAULT_GCID} with {args.car_kind} vehicles {', '.join(vins)}; "
+            f"client id {DEFAULT_CLIENT_ID}",
             flush=True,
         )
         approval = (
@@ -177,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument(
         "--auto-approve", type=float, metavar="SECONDS", help="cardata: approve device codes after SECONDS"
+    )
+    sim.add_argument(
+        "--car-kind",
+        choices=["quiet", "live"],
+        default="quiet",
+        help="cardata: how the cars stream. quiet (iDrive 6, every i3; the default): a burst of all keys at "
+        "switch-off and when a charge ends at 100 %%, nothing between, no charge target, the end reason in "
+        "hvpmFinishReason; live (iDrive 7 and later): every change, the end reason in reasonChargingEnd. "
+        'One car\'s kind: POST /_sim/vehicles/{vin}/kind {"kind": ...}',
     )
     sim.add_argument("--api-key", default=sim_defaults.DEFAULT_API_KEY)
     sim.add_argument("--api-secret", default=sim_defaults.DEFAULT_API_SECRET)

@@ -44,7 +44,15 @@ PARKED_REASONS = frozenset(
 )
 MOVING = "VEHICLE_MOVING"
 # The last charge ended as its owner wanted: no "not charging" alert for the rest of that plug-in.
-_CHARGE_ENDED_OK = frozenset({"CHARGING_GOAL_REACHED", "END_REQUESTED_BY_DRIVER"})
+# CarData's SP25 cars say the same in their own words (docs/cardata.md).
+_CHARGE_ENDED_OK = frozenset(
+    {
+        "CHARGING_GOAL_REACHED",
+        "END_REQUESTED_BY_DRIVER",
+        "HV_BATTERY_FULLY_CHARGED",
+        "CUSTOMER_INTERACTION_STOP_CHARGING",
+    }
+)
 
 
 class AlertKind(StrEnum):
@@ -121,11 +129,10 @@ class Reading:
 
     @classmethod
     def of_cardata(cls, state: CarState) -> Reading:
-        """A CarData car's last known values. CarData streams no window, no per-door state and no "moving";
-        the last change of its door (lock) status stands for parking. CHARGINGPAUSED counts as waiting:
-        better no alert than one for a car waiting for its window."""
+        """A CarData car's last known values. CarData streams no per-door state and no "moving" (an open
+        window it does); the last change of its door (lock) status stands for parking. CHARGINGPAUSED counts
+        as waiting: better no alert than one for a car waiting for its window."""
         charging_status = state.charging_status
-        door = state.lock_state
         changed = state.values.get(DOOR_STATUS) or state.values.get(DOOR_LOCK)
         updated = state.updated_at
         return cls(
@@ -134,9 +141,9 @@ class Reading:
             plugged_in=state.plugged_in,
             waiting=charging_status == ChargingStatus.CHARGINGPAUSED,
             charge_ended_ok=str(state.hv_status or "").startswith("FINISHED_")
-            or state.reason_charging_end in _CHARGE_ENDED_OK,
-            locked=None if door is None else door != "UNLOCKED",
-            open_items=(),
+            or state.end_reason in _CHARGE_ENDED_OK,
+            locked=state.locked,
+            open_items=state.open_windows or (),
             moving=False,
             reported_at=None if updated is None else updated.timestamp(),
             parked_at=None if changed is None or changed.timestamp is None else changed.timestamp.timestamp(),

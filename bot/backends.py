@@ -159,11 +159,12 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         charging_state=None if status is None else str(status),
         minutes_left=round(minutes) if state.is_charging and minutes is not None and minutes > 0 else None,
         plugged_in=True if state.is_charging else state.plugged_in,
-        open_items=None,  # CarData streams a door state, not which door is open
+        # CarData streams the windows but no door's own state: only an open window is worth saying.
+        open_items=state.open_windows or None,
         lock_state=state.lock_state,
         mileage_km=None if mileage is None else round(mileage),
         position=None if lat_lon is None else CarPosition(lat_lon[0], lat_lon[1], state.heading),
-        end_reason=state.reason_charging_end,
+        end_reason=state.end_reason,
         end_result=state.last_charging_result,
         reported_at=reported,
     )

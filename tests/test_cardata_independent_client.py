@@ -29,7 +29,7 @@ from bot.cardata.simulator import (
 # Approved a second after the code is asked for, polled every second: the client sees authorization_pending
 # (BMW's 403) first, then the tokens.
 pytestmark = pytest.mark.parametrize(
-    "cardata_simulator", [{"poll_interval": 1, "auto_approve_seconds": 1}], indirect=True
+    "cardata_simulator", [{"poll_interval": 1, "auto_approve_seconds": 1, "kind": "live"}], indirect=True
 )
 BOUND = 20.0  # seconds: a hang fails the test instead of stalling the suite
 

@@ -156,9 +156,71 @@ def test_telematic_strings_become_typed_values_and_unknown_keys_and_values_are_k
     assert state.values["vehicle.some.futureKey"].value == "FUTURE_VALUE"
     assert state.updated_at == datetime(2025, 10, 5, 12, 34, 56, tzinfo=UTC)
     # Keys the car did not send are None, not errors.
-    assert (state.fuel_litres, state.total_range_km, state.reason_charging_end, state.heading) == (None,) * 4
+    assert (state.fuel_litres, state.total_range_km, state.end_reason, state.heading) == (None,) * 4
     state.merge({m.CHARGING_STATUS: m.TelematicValue("SUPERCHARGING", None, None)})
     assert state.charging_status == "SUPERCHARGING" and not state.is_charging
+
+
+def value(text: str, unit: str | None = None, second: int = 56) -> m.TelematicValue:
+    return m.TelematicValue(text, unit, datetime(2025, 10, 5, 12, 34, second, tzinfo=UTC))
+
+
+def test_an_i3s_burst_as_bmw_sends_it_reads_its_lock_end_reason_and_mileage() -> None:
+    # a 2018 i3's keys (docs/cardata.md): topic the VIN alone, entityId the gcid, no unit where none
+    burst = {
+        m.CHARGING_STATUS: "NOCHARGING",
+        m.SOC_HEADER: "47",
+        m.DOOR_STATUS: "LOCKED",
+        m.HVPM_FINISH_REASON: "END_REQUESTED_BY_DRIVER",
+        m.MILEAGE: "23456",
+    }
+    state = m.CarState(VIN)
+    for key, text in burst.items():
+        body = {
+            "vin": VIN,
+            "entityId": TOKENS["gcid"],
+            "topic": VIN,
+            "timestamp": "2025-10-05T12:34:56.809Z",
+            "data": {key: {"timestamp": "2025-10-05T12:34:56Z", "value": text}},
+        }
+        message = m.StreamMessage.from_api(body, topic_vin=VIN)
+        assert message.vin == VIN
+        state.merge(message.values)
+    assert (state.soc, state.mileage_km, state.locked) == (47, 23456, True)  # no unit: km
+    assert state.end_reason == "END_REQUESTED_BY_DRIVER" and state.target_soc is None
+    state.merge({m.MILEAGE: value("14575", "mi")})
+    assert state.mileage_km == pytest.approx(23456, abs=1)
+    # the newer of the two end reasons counts
+    state.merge({m.REASON_CHARGING_END: value("HV_BATTERY_FULLY_CHARGED", second=57)})
+    assert state.end_reason == "HV_BATTERY_FULLY_CHARGED"
+
+
+@pytest.mark.parametrize(
+    ("door", "locked"),
+    [
+        ("LOCKED", True),
+        ("SECURED", True),
+        ("UNLOCKED", False),
+        ("SELECTIVELOCKED", False),  # the driver's door opens to the key: not locked
+        ("SELECTIVE-LOCKED", False),  # the same from REST's lock status
+        ("ASN_UNKNOWN", None),
+    ],
+)
+def test_only_locked_and_secured_are_locked(door: str, locked: bool | None) -> None:
+    state = m.CarState(VIN)
+    state.merge({m.DOOR_STATUS: value(door)})
+    assert state.locked is locked
+
+
+def test_an_open_or_part_open_window_counts_as_open() -> None:
+    state = m.CarState(VIN)
+    assert state.open_windows is None  # nothing reported: not known
+    keys = list(m.WINDOW_KEYS)
+    state.merge({key: value("CLOSED") for key in keys})
+    assert state.open_windows == ()
+    state.merge({keys[0]: value("OPEN", second=57), keys[3]: value("INTERMEDIATE", second=57)})
+    assert state.open_windows == ("windowDriverFront", "windowPassengerRear")
+    assert set(keys) <= set(m.BOT_KEYS) and m.HVPM_FINISH_REASON in m.BOT_KEYS  # the container asks for them
 
 
 def test_a_stream_message_merges_into_the_state_and_an_older_value_does_not_win() -> None:

@@ -35,7 +35,10 @@ from tests.test_chat_cardata import (
 from tests.test_forget import _on_disk as on_disk
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
-pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
+# The cars stream every change (live, iDrive 7 and later): these tests push from a streamed charge.
+pytestmark = pytest.mark.parametrize(
+    "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True
+)
 
 CO_OWNER = 4343
 MAPPINGS = "/customers/vehicles/mappings"

@@ -42,14 +42,19 @@ from tests.support.cardata import device_login
 T0 = 1_767_268_800.0  # 2026-01-01T12:00:00Z: the next UTC day starts 12 h later
 HOUR = 3600.0
 Payload = dict[str, Any]
+# The default account's cars streaming every change (iDrive 7 and later), for the tests of the stream itself.
+LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect=True)
 
 
 @pytest.fixture
 def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
     """Overrides the plugin's fixture with a frozen clock; `cardata_url` and `cardata_broker` serve it.
-    Indirect parameters are constructor options."""
-    sim = CardataSimulator(clock=lambda: T0, **getattr(request, "param", {}))
-    sim.add_default_account()
+    Indirect parameters are constructor options, and "kind" that of the default account's cars (quiet
+    unless said)."""
+    options = dict(getattr(request, "param", {}))
+    kind = options.pop("kind", "quiet")
+    sim = CardataSimulator(clock=lambda: T0, **options)
+    sim.add_default_account(kind)
     return sim
 
 
@@ -347,6 +352,7 @@ def test_basic_data_of_both_i3s(api: httpx.Client) -> None:
     assert isinstance(bev["hvsMaxEnergyAbsolute"], str) and float(bev["hvsMaxEnergyAbsolute"]) > 0
 
 
+@LIVE
 def test_charging_history_lists_past_and_new_charges_page_by_page(
     api: httpx.Client, cardata_simulator: CardataSimulator
 ) -> None:
@@ -429,6 +435,28 @@ def test_control_of_an_unknown_car_is_404_and_of_a_car_not_charging_400(cardata_
     assert control(cardata_url, "vehicles/" + DEFAULT_BEV_VIN + "/finish").status_code == 400
 
 
+def test_a_cars_kind_is_set_by_the_control_surface_and_decides_its_keys(
+    cardata_url: str, cardata_simulator: CardataSimulator
+) -> None:
+    quiet = cardata_simulator.vehicle_view(DEFAULT_BEV_VIN)
+    assert quiet["kind"] == "quiet" and quiet["target"] == 100  # an i3 has no charge target
+    assert fleet.HVPM_FINISH_REASON in quiet["values"]
+    assert not {fleet.SOC_TARGET, fleet.HV_STATUS, fleet.END_REASON} & set(quiet["values"])
+    with_target = {"soc": 50, "target": 90}
+    assert control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/soc", with_target).status_code == 400
+
+    live = control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/kind", {"kind": "live"})
+    assert live.status_code == 200 and live.json()["kind"] == "live" and live.json()["target"] == 80
+    assert live.json()["values"][fleet.SOC_TARGET] == "80" and fleet.HV_STATUS in live.json()["values"]
+    assert live.json()["values"][fleet.END_REASON] == "HV_BATTERY_FULLY_CHARGED"
+    assert fleet.HVPM_FINISH_REASON not in live.json()["values"]
+    assert control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/kind", {"kind": "loud"}).status_code == 400
+
+    added = control(cardata_url, "accounts", {"client_id": "c-2", "kind": "live"})
+    assert all(cardata_simulator.car(vin).kind == "live" for vin in added.json()["vins"])
+    assert control(cardata_url, "accounts", {"client_id": "c-3", "kind": "loud"}).status_code == 400
+
+
 def test_accounts_are_added_with_their_client_id(
     cardata_url: str, cardata_simulator: CardataSimulator
 ) -> None:
@@ -449,16 +477,23 @@ def mqtt_client(
     )
 
 
-async def until(client: aiomqtt.Client, done: Callable[[list[Payload]], bool]) -> list[Payload]:
-    """Stream payloads until `done(seen)`; a guard ends a test that would otherwise hang."""
-    seen: list[Payload] = []
+async def topics_until(
+    client: aiomqtt.Client, done: Callable[[list[Payload]], bool]
+) -> list[tuple[str, Payload]]:
+    """(MQTT topic, payload) of each message until `done(payloads)`; a guard ends a test that would hang."""
+    seen: list[tuple[str, Payload]] = []
     async with asyncio.timeout(20):
         async for message in client.messages:
             assert isinstance(message.payload, bytes)
-            seen.append(json.loads(message.payload))
-            if done(seen):
+            seen.append((str(message.topic), json.loads(message.payload)))
+            if done([payload for _, payload in seen]):
                 return seen
     raise AssertionError("the stream ended")
+
+
+async def until(client: aiomqtt.Client, done: Callable[[list[Payload]], bool]) -> list[Payload]:
+    """Stream payloads until `done(seen)`."""
+    return [payload for _, payload in await topics_until(client, done)]
 
 
 def values(seen: list[Payload], key: str) -> list[str]:
@@ -480,6 +515,7 @@ async def dropped(client: aiomqtt.Client) -> bool:
     return False
 
 
+@LIVE
 async def test_the_stream_publishes_a_charge_as_it_happens(
     cardata_broker: CardataBroker,
     cardata_tls: ssl.SSLContext,
@@ -496,22 +532,130 @@ async def test_the_stream_publishes_a_charge_as_it_happens(
         assert message["vin"] == DEFAULT_BEV_VIN and message["entityId"] == DEFAULT_GCID
         assert len(message["data"]) == 1  # one key per message
         (entry,) = message["data"].values()
-        assert set(entry) == {"timestamp", "value", "unit"} and isinstance(entry["value"], str)
+        assert isinstance(entry["value"], str)
 
         cardata_simulator.advance(60)
         seen = await until(client, has(fleet.SOC, "65"))
-        assert seen[-1]["data"][fleet.SOC] == {
-            "timestamp": "2026-01-01T12:01:00.000Z",
-            "value": "65",
-            "unit": "%",
-        }
+        soc = {"timestamp": "2026-01-01T12:01:00Z", "value": "65", "unit": "%"}
+        assert seen[-1]["data"][fleet.SOC] == soc
 
         cardata_simulator.advance(15 * 60)
-        seen = await until(client, has(fleet.CHARGING_STATUS, "CHARGINGENDED"))
+        seen = await until(client, has(fleet.HV_STATUS, "FINISHED_FULLY_CHARGED"))
+        assert values(seen, fleet.CHARGING_STATUS) == ["CHARGINGENDED"]
         assert values(seen, fleet.SOC)[-1] == "80"
-        assert "CHARGING_GOAL_REACHED" in values(seen, fleet.END_REASON)
+        # the end reason in BMW's SP25 values, in reasonChargingEnd only
+        assert values(seen, fleet.END_REASON) == ["HV_BATTERY_FULLY_CHARGED"]
+        assert not values(seen, fleet.HVPM_FINISH_REASON)
 
 
+async def burst(
+    client: aiomqtt.Client, sim: CardataSimulator, vin: str
+) -> tuple[list[Payload], dict[str, Payload]]:
+    """The messages up to the end of a burst of `vin` (one message for each key it streams), and that
+    burst's entries by key."""
+    size = len([k for k in sim.car(vin).values if k not in fleet.REST_ONLY_KEYS])
+    seen = await until(client, lambda s: sum(p["vin"] == vin for p in s) == size)
+    mine = [p for p in seen if p["vin"] == vin]
+    assert all(len(p["data"]) == 1 for p in mine)  # one key per message
+    entries = {k: v for p in mine for k, v in p["data"].items()}
+    assert len(entries) == size  # each key once
+    return seen, entries
+
+
+async def sentinel(client: aiomqtt.Client, sim: CardataSimulator) -> list[Payload]:
+    """What the stream holds up to a burst of the REX switched off now: the messages published before it
+    come first, so a car that stays silent sent nothing before the REX's burst."""
+    sim.switch_off(DEFAULT_REX_VIN)
+    seen, _ = await burst(client, sim, DEFAULT_REX_VIN)
+    return seen
+
+
+async def test_a_quiet_car_is_silent_while_charging_and_bursts_when_full(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        cardata_simulator.plug_in(DEFAULT_BEV_VIN)  # an i3 (iDrive 6): quiet by default
+        cardata_simulator.advance(20 * 60)  # 64 % -> 84 %, past the 80 % a live car would stop at
+        assert cardata_simulator.value(DEFAULT_BEV_VIN, fleet.SOC) == "84"
+        before = await sentinel(client, cardata_simulator)
+        assert [p for p in before if p["vin"] == DEFAULT_BEV_VIN] == []  # nothing while charging
+
+        cardata_simulator.advance(16 * 60)  # 100 %: the end of the charge comes as one burst
+        seen, entries = await burst(client, cardata_simulator, DEFAULT_BEV_VIN)
+        reported = {k: v["value"] for k, v in entries.items()}
+        assert reported[fleet.CHARGING_STATUS] == "CHARGINGENDED" and reported[fleet.SOC] == "100"
+        assert reported[fleet.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
+        assert reported[fleet.PORT_STATUS] == "CONNECTED" and reported[fleet.DOOR_STATUS] == "SECURED"
+        assert {v["timestamp"] for v in entries.values()} == {"2026-01-01T12:36:00Z"}  # all as of the burst
+        # no charge target, no hvStatus, no reasonChargingEnd, never CHARGINGACTIVE
+        assert not {fleet.SOC_TARGET, fleet.HV_STATUS, fleet.END_REASON} & set(entries)
+        assert "CHARGINGACTIVE" not in values(before + seen, fleet.CHARGING_STATUS)
+
+
+async def test_a_quiet_car_stopped_short_reports_at_the_next_switch_off(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+        cardata_simulator.advance(10 * 60)
+        cardata_simulator.finish_charging(DEFAULT_BEV_VIN)  # the owner stops it at 74 %
+        cardata_simulator.unplug(DEFAULT_BEV_VIN)
+        cardata_simulator.move(DEFAULT_BEV_VIN, 48.2, 11.6)
+        before = await sentinel(client, cardata_simulator)
+        assert [p for p in before if p["vin"] == DEFAULT_BEV_VIN] == []
+
+        cardata_simulator.switch_off(DEFAULT_BEV_VIN)
+        _, entries = await burst(client, cardata_simulator, DEFAULT_BEV_VIN)
+        reported = {k: v["value"] for k, v in entries.items()}
+        assert reported[fleet.CHARGING_STATUS] == "NOCHARGING" and reported[fleet.SOC] == "74"
+        assert reported[fleet.HVPM_FINISH_REASON] == "END_REQUESTED_BY_DRIVER"
+        assert reported[fleet.PORT_STATUS] == "DISCONNECTED" and reported[fleet.LATITUDE] == "48.200000"
+
+
+@LIVE
+async def test_messages_have_bmws_shape_door_values_and_window_keys(
+    cardata_url: str,
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        cardata_simulator.advance(0.25)  # a time with a fraction: values in whole seconds, the envelope not
+        cardata_simulator.move(DEFAULT_REX_VIN, 48.1, 11.5)
+        vin = DEFAULT_BEV_VIN
+        selective = control(cardata_url, f"vehicles/{vin}/lock", {"state": "SELECTIVELOCKED"})
+        assert selective.json()["values"][fleet.LOCK_STATUS] == "SELECTIVE-LOCKED"  # REST's own word
+        assert control(cardata_url, f"vehicles/{vin}/lock", {"state": "OPEN"}).status_code == 400
+        window = {"window": "row1.driver", "state": "OPEN"}
+        assert control(cardata_url, f"vehicles/{vin}/window", window).status_code == 200
+        assert control(cardata_url, f"vehicles/{vin}/lock", {"state": "LOCKED"}).status_code == 200
+        seen = await topics_until(client, has(fleet.DOOR_STATUS, "LOCKED"))
+    payloads = [payload for _, payload in seen]
+    for topic, payload in seen:
+        assert topic == f"{DEFAULT_GCID}/{payload['vin']}"  # the MQTT topic is gcid/VIN
+        assert payload["topic"] == payload["vin"] and payload["entityId"] == DEFAULT_GCID
+        assert payload["timestamp"].endswith(".250Z")
+        (entry,) = payload["data"].values()
+        assert entry["timestamp"] == "2026-01-01T12:00:00Z" or entry["timestamp"] == "2026-01-01T12:00:01Z"
+    mileage = next(p["data"][fleet.MILEAGE] for p in payloads if fleet.MILEAGE in p["data"])
+    assert "unit" not in mileage and int(mileage["value"]) > 41268  # no unit: BMW sends none for it
+    latitude = next(p["data"][fleet.LATITUDE] for p in payloads if fleet.LATITUDE in p["data"])
+    assert latitude["unit"] == "degrees"
+    assert values(payloads, fleet.DOOR_STATUS) == ["SELECTIVELOCKED", "LOCKED"]
+    assert values(payloads, "vehicle.cabin.window.row1.driver.status") == ["OPEN"]
+
+
+@LIVE
 async def test_a_flapping_charge_pauses_and_resumes(
     cardata_broker: CardataBroker,
     cardata_tls: ssl.SSLContext,
@@ -533,6 +677,7 @@ def control_flap(sim: CardataSimulator) -> bool:
     return sim.value(DEFAULT_BEV_VIN, fleet.CHARGING_STATUS) == "CHARGINGPAUSED"
 
 
+@LIVE
 async def test_position_comes_as_two_messages_and_locks_stream(
     cardata_broker: CardataBroker,
     cardata_tls: ssl.SSLContext,
@@ -599,6 +744,7 @@ def test_a_broker_that_does_not_stop_says_so(cardata_simulator: CardataSimulator
         release.set()
 
 
+@LIVE
 async def test_clients_may_subscribe_to_their_own_gcid_only_and_publish_nothing(
     cardata_broker: CardataBroker,
     cardata_tls: ssl.SSLContext,
@@ -617,6 +763,7 @@ async def test_clients_may_subscribe_to_their_own_gcid_only_and_publish_nothing(
         assert all("forged" not in p for p in seen)
 
 
+@LIVE
 async def test_a_second_connection_of_a_gcid_drops_the_first(
     cardata_broker: CardataBroker,
     cardata_tls: ssl.SSLContext,
@@ -633,6 +780,7 @@ async def test_a_second_connection_of_a_gcid_drops_the_first(
             assert cardata_broker.connected_gcids() == {DEFAULT_GCID}
 
 
+@LIVE
 async def test_the_connection_drops_when_its_id_token_expires(
     cardata_url: str,
     cardata_broker: CardataBroker,
@@ -732,8 +880,9 @@ async def test_the_command_line_serves_oauth_rest_and_a_tls_broker(cardata_proce
         "127.0.0.1", port, username=tokens["gcid"], password=tokens["id_token"], tls_context=tls
     ) as client:
         await client.subscribe(f"{tokens['gcid']}/+")
-        assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").status_code == 200
-        await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
+        assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").json()["kind"] == "quiet"
+        assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/switch-off").status_code == 200
+        await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))  # in the burst at switch-off
 
 
 def test_faults_fail_matching_requests_then_wear_off(cardata_url: str, api: httpx.Client) -> None:

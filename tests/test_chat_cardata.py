@@ -41,7 +41,10 @@ from bot.store import UserSettings
 from tests.support.bot import fast_client, running_bot
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
-pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
+# The cars stream every change (live, iDrive 7 and later): these tests push from a streamed charge.
+pytestmark = pytest.mark.parametrize(
+    "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True
+)
 
 OWNER = 4242
 CO_OWNER = 4343  # another Telegram user who links the same BMW account
@@ -738,6 +741,27 @@ async def test_the_left_open_alert_comes_once_minutes_after_the_car_was_left_unl
     assert labels(alert) == ["🔄 Status"]  # CarData cannot lock: no Lock button
     await cardata.alert_tick(cardata_simulator.now() + 60 * 60)
     assert len(texts_of(user, "is not closed up")) == 1, user.transcript()  # the REX stayed locked
+
+
+async def test_a_selective_lock_is_not_locked_and_an_open_window_is_open(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata = cardata_of(linked)
+    cardata_simulator.set_locked(DEFAULT_BEV_VIN, True, "SELECTIVELOCKED")  # the driver's door opens to a key
+    cardata_simulator.set_window(DEFAULT_BEV_VIN, "row1.driver", "INTERMEDIATE")  # part open
+    window = ("windowDriverFront",)
+    await until(lambda: cardata.status(OWNER, DEFAULT_BEV_VIN).open_items == window, "the window streamed")
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert "🚪 open: driver's window" in (status.text or "")
+
+    cardata_simulator.advance(10 * 60)
+    await cardata.alert_tick(cardata_simulator.now())
+    alert = await user.wait_for_bot_message("is not closed up")
+    car = f"<b>i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})</b>"
+    assert alert.text == (
+        f"⚠️ {car} has been parked for 10 min and is not closed up:\n🔓 unlocked\n🚪 open: driver's window"
+    )
 
 
 async def test_location_and_copy_buttons_come_from_the_stream_without_a_bmw_call(

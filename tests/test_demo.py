@@ -22,6 +22,8 @@ from playwright.sync_api import expect, sync_playwright
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
 from bot.cardata.simulator import DEFAULT_CLIENT_ID as CARDATA_CLIENT_ID
+from bot.cardata.simulator import fleet
+from bot.demo import CARDATA_CHARGE_MINUTES, demo_cardata_simulator
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
 from tests.support.bot import link
@@ -343,6 +345,17 @@ async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Pat
         demo.close()
     assert list(demo.tmp.iterdir()) == []
     assert server.token not in demo.stderr.read_text()
+
+
+def test_the_demos_cardata_i3_reports_like_a_real_one_and_the_banner_says_when(demo: DemoProcess) -> None:
+    says = "Like a real i3, each car reports only when it is switched off and when a charge reaches 100 %"
+    assert says in demo.banner
+    sim = demo_cardata_simulator()
+    assert sim.car(CARDATA_BEV_VIN).kind == "quiet" and sim.value(CARDATA_BEV_VIN, fleet.SOC) == "80"
+    assert sim.drain_messages() == []  # charging: silent
+    sim.advance(CARDATA_CHARGE_MINUTES * 60)
+    reported = {m.key: m.value for m in sim.drain_messages() if m.vin == CARDATA_BEV_VIN}
+    assert reported[fleet.SOC] == "100" and reported[fleet.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
 
 
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:

@@ -39,6 +39,8 @@ from tests.support.bot import fast_client
 from tests.support.waits import bounded
 
 OWNER, IREMOTE_OWNER = 41, 42
+# The cars stream every change (live, iDrive 7 and later): these tests follow a streamed charge.
+LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect=True)
 KEY = generate_secret_key()
 DEBOUNCE = 0.3  # seconds a stopped charge must stay stopped; short, so the tests need not wait long
 
@@ -159,6 +161,7 @@ async def test_linking_by_device_flow_stores_the_primary_cars_read_only(world: W
         await world.garage.range_map(OWNER, DEFAULT_BEV_VIN)
 
 
+@LIVE
 async def test_status_comes_from_the_stream_with_the_age_of_each_part(world: World) -> None:
     await world.link_cardata()
     first = await world.garage.status(OWNER, DEFAULT_BEV_VIN)  # the snapshot taken at linking
@@ -189,6 +192,7 @@ async def test_status_comes_from_the_stream_with_the_age_of_each_part(world: Wor
     assert refreshed.calls_left == left - 1 and refreshed.status.charging
 
 
+@LIVE
 async def test_a_charge_end_is_pushed_once_through_the_push_path(world: World) -> None:
     await world.link_cardata()
     world.sim.plug_in(DEFAULT_BEV_VIN, charging=True)
@@ -206,6 +210,7 @@ async def test_a_charge_end_is_pushed_once_through_the_push_path(world: World) -
     assert track is not None and track.pending is None and track.last_event is not None
 
 
+@LIVE
 async def test_notify_preferences_govern_cardata_pushes(world: World) -> None:
     await world.link_cardata()
     prefs = world.garage.notify_prefs(OWNER)
@@ -231,7 +236,8 @@ async def test_notify_preferences_govern_cardata_pushes(world: World) -> None:
     world.sim.finish_charging(DEFAULT_BEV_VIN)
     await until(lambda: len(charge_pushes(world)) == 3, "the stopped push")
     stopped = charge_pushes(world)[2]
-    assert stopped.kind is NoticeKind.EARLY and stopped.status.end_reason == "END_REQUESTED_BY_DRIVER"
+    assert stopped.kind is NoticeKind.EARLY
+    assert stopped.status.end_reason == "CUSTOMER_INTERACTION_STOP_CHARGING"  # a live car's (SP25) words
 
 
 async def test_unlink_stops_the_stream_retires_the_container_and_wipes_every_row(world: World) -> None:
@@ -268,6 +274,7 @@ async def test_an_i_remote_account_beside_keeps_its_full_set_and_alone_is_polled
     assert world.cardata.supervisor.stats(OWNER) is None
 
 
+@LIVE
 async def test_the_bot_with_both_backends_pushes_a_cardata_charge_end_into_the_chat_once(
     bot_settings: Settings, cardata_env: dict[str, str], cardata_simulator: CardataSimulator, sandbox
 ) -> None:
@@ -305,6 +312,7 @@ async def test_the_bot_with_both_backends_pushes_a_cardata_charge_end_into_the_c
         assert len([m for m in user.bot_messages if "finished charging" in (m.text or "")]) == 1
 
 
+@LIVE
 async def test_charging_history_spends_one_call_then_is_cached(world: World) -> None:
     await world.link_cardata()
     world.sim.plug_in(DEFAULT_BEV_VIN, charging=True)

@@ -3,9 +3,9 @@
 CHARGINGACTIVE -> any other state starts a debounce (the state flaps for a moment, e.g. on a phase switch):
 only when no CHARGINGACTIVE arrives before the deadline did the charge end. Then it is *complete* when the
 state of charge reached the target - 1 % (with no target known: the car said FINISHED_FULLY_CHARGED or
-CHARGING_GOAL_REACHED, or the battery is full), else *stopped*, with the car's `reasonChargingEnd` when it
-sent one. Values are read at the deadline, so keys that follow the status change
-(SoC, reason) count.
+that the goal was reached, or the battery is full), else *stopped*, with the car's end reason
+(`reasonChargingEnd`, or an i3's `hvpmFinishReason`) when it sent one. Values are read at the deadline, so
+keys that follow the status change (SoC, reason) count.
 
 Exactly once across restarts, with the same protocol as bot/watcher.py, the store's `ChargeTrack` being the
 only memory: an event is written to the track (`pending`) before its push leaves; after the push,
@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from typing import Any, Self
 
-from bot.cardata.models import CHARGING_STATUS, HV_STATUS, CarState, HvStatus
+from bot.cardata.models import CHARGING_STATUS, GOAL_REACHED_REASONS, HV_STATUS, CarState, HvStatus
 from bot.cardata.storage import CarDataStore, ChargeTrack, EndedCharge
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 DEFAULT_DEBOUNCE_SECONDS = 120.0
 PUSH_RETRY_SECONDS = 30.0
 COMPLETE_TOLERANCE = 1.0  # % below the target still counts as complete
-GOAL_REACHED = "CHARGING_GOAL_REACHED"
 
 
 class ChargeEventKind(StrEnum):
@@ -173,7 +172,7 @@ class ChargeDetector:
             else:  # no target known: the car's own word, else a full battery
                 complete = (
                     state.hv_status == HvStatus.FINISHED_FULLY_CHARGED
-                    or state.reason_charging_end == GOAL_REACHED
+                    or state.end_reason in GOAL_REACHED_REASONS
                     or (soc is not None and soc >= 100.0 - COMPLETE_TOLERANCE)
                 )
             event = ChargeEvent(
@@ -185,7 +184,7 @@ class ChargeDetector:
                 soc_at_start=track.soc_at_start,
                 soc=soc,
                 target_soc=target,
-                reason=None if complete else state.reason_charging_end,
+                reason=None if complete else state.end_reason,
             )
             ended = EndedCharge(
                 owner,
@@ -195,7 +194,7 @@ class ChargeDetector:
                 soc_start=track.soc_at_start,
                 soc_end=soc,
                 outcome=event.kind.value,
-                reason=state.reason_charging_end,
+                reason=state.end_reason,
                 position=state.position,
             )
             # The charge joins the history in the write that ends its session: once, whatever the push does.

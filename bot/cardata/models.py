@@ -37,9 +37,17 @@ LATITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.latitude"
 LONGITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.longitude"
 HEADING = "vehicle.cabin.infotainment.navigation.currentLocation.heading"
 REASON_CHARGING_END = "vehicle.drivetrain.electricEngine.charging.reasonChargingEnd"
+HVPM_FINISH_REASON = "vehicle.drivetrain.electricEngine.charging.hvpmFinishReason"  # iDrive 6 cars (i3)
 LAST_CHARGING_RESULT = "vehicle.drivetrain.electricEngine.charging.lastChargingResult"
 DOOR_STATUS = "vehicle.cabin.door.status"
 DOOR_LOCK = "vehicle.cabin.door.lock.status"
+# Each window's state (CLOSED, OPEN, INTERMEDIATE), by the i Remote API's name for it (texts.OPEN_NAMES).
+WINDOW_KEYS = {
+    "vehicle.cabin.window.row1.driver.status": "windowDriverFront",
+    "vehicle.cabin.window.row1.passenger.status": "windowPassengerFront",
+    "vehicle.cabin.window.row2.driver.status": "windowDriverRear",
+    "vehicle.cabin.window.row2.passenger.status": "windowPassengerRear",
+}
 
 # What the bot's container asks for: status, charge events and position.
 BOT_KEYS: tuple[str, ...] = (
@@ -60,9 +68,11 @@ BOT_KEYS: tuple[str, ...] = (
     LONGITUDE,
     HEADING,
     REASON_CHARGING_END,
+    HVPM_FINISH_REASON,
     LAST_CHARGING_RESULT,
     DOOR_STATUS,
     DOOR_LOCK,
+    *WINDOW_KEYS,
 )
 
 
@@ -91,6 +101,15 @@ class MappingType(StrEnum):
     PRIMARY = "PRIMARY"
     SECONDARY = "SECONDARY"
 
+
+# The streamed door status says LOCKED, UNLOCKED, SELECTIVELOCKED (the driver's door open to the key) or
+# SECURED; the REST-only lock status writes the selective lock SELECTIVE-LOCKED. Only two of them are locked.
+LOCKED_STATES = frozenset({"LOCKED", "SECURED"})
+UNLOCKED_STATES = frozenset({"UNLOCKED", "SELECTIVELOCKED", "SELECTIVE-LOCKED", "SELECTIVE_LOCKED"})
+OPEN_WINDOW_STATES = frozenset({"OPEN", "INTERMEDIATE"})  # INTERMEDIATE: part open
+MILES_TO_KM = 1.609344
+# A charge that reached its goal, in hvpmFinishReason's words and in reasonChargingEnd's (SP25).
+GOAL_REACHED_REASONS = frozenset({"CHARGING_GOAL_REACHED", "HV_BATTERY_FULLY_CHARGED"})
 
 _E = TypeVar("_E", bound=StrEnum)
 TRUE_STRINGS = frozenset({"true", "1", "yes", "on"})
@@ -507,7 +526,13 @@ class CarState:
 
     @property
     def mileage_km(self) -> float | None:
-        return self._number(MILEAGE)
+        """The odometer in km: BMW sends it without a unit, which means km; one in miles is converted."""
+        value = self._get(MILEAGE)
+        number = None if value is None else value.number
+        if number is None or value is None:
+            return None
+        unit = (value.unit or "km").strip().lower()
+        return number * MILES_TO_KM if unit in ("mi", "miles") else number if unit == "km" else None
 
     @property
     def fuel_litres(self) -> float | None:
@@ -529,9 +554,10 @@ class CarState:
         return self._number(HEADING)
 
     @property
-    def reason_charging_end(self) -> str | None:
-        value = self._get(REASON_CHARGING_END)
-        return None if value is None else value.value
+    def end_reason(self) -> str | None:
+        """Why the last charge ended: `reasonChargingEnd` (cars from SP25 on) or `hvpmFinishReason` (iDrive 6,
+        every i3), the newer where a car sends both."""
+        return self._newest(REASON_CHARGING_END, HVPM_FINISH_REASON)
 
     @property
     def last_charging_result(self) -> str | None:
@@ -552,7 +578,25 @@ class CarState:
     def lock_state(self) -> str | None:
         """The newer of the lock status (REST snapshots only) and the door status (streamed too): a car
         unlocked since the last snapshot streams its door status alone."""
-        known = [v for v in (self._get(DOOR_LOCK), self._get(DOOR_STATUS)) if v is not None]
+        return self._newest(DOOR_LOCK, DOOR_STATUS)
+
+    @property
+    def locked(self) -> bool | None:
+        """Whether the car is locked: LOCKED or SECURED; UNLOCKED and a selective lock are not; None for a
+        state not known (yet)."""
+        state = (self.lock_state or "").upper()
+        return True if state in LOCKED_STATES else False if state in UNLOCKED_STATES else None
+
+    @property
+    def open_windows(self) -> tuple[str, ...] | None:
+        """The open (or part open) windows by their i Remote names; None when the car reported none."""
+        reported = {name: value for key, name in WINDOW_KEYS.items() if (value := self._get(key)) is not None}
+        if not reported:
+            return None
+        return tuple(n for n, v in reported.items() if (v.value or "").upper() in OPEN_WINDOW_STATES)
+
+    def _newest(self, *keys: str) -> str | None:
+        known = [v for v in (self._get(key) for key in keys) if v is not None]
         if not known:
             return None
         epoch = datetime.min.replace(tzinfo=UTC)

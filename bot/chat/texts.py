@@ -611,11 +611,17 @@ PUSH_CHARGE_FROM = Msg("🔋 {start} % → {soc} · {range} electric")
 PUSH_TO_FULL = Msg("⏳ about {duration} to full")
 PUSH_CHARGED_FOR = Msg("⏱ charged for {duration}")
 PUSH_END_REASON = Msg("ℹ️ {reason}")
-GOAL_REACHED = "CHARGING_GOAL_REACHED"
+# Why a charge ended, in the i Remote API's words, an i3's on CarData (hvpmFinishReason) and SP25 cars'
+# (reasonChargingEnd; docs/cardata.md).
+GOAL_REACHED = frozenset({"CHARGING_GOAL_REACHED", "HV_BATTERY_FULLY_CHARGED"})
+_GOAL, _UNPLUGGED = Msg("charge goal reached"), Msg("the cable was unplugged")
+_BY_DRIVER = Msg("stopped by the driver")
 END_REASONS = {
-    GOAL_REACHED: Msg("charge goal reached"),
-    "CONNECTOR_REMOVAL": Msg("the cable was unplugged"),
-    "END_REQUESTED_BY_DRIVER": Msg("stopped by the driver"),
+    **dict.fromkeys(GOAL_REACHED, _GOAL),
+    **dict.fromkeys(
+        ("CONNECTOR_REMOVAL", "CONNECTOR_REMOVED", "CUSTOMER_INTERACTION_PLUG_REMOVED"), _UNPLUGGED
+    ),
+    **dict.fromkeys(("END_REQUESTED_BY_DRIVER", "CUSTOMER_INTERACTION_STOP_CHARGING"), _BY_DRIVER),
 }
 
 
@@ -647,7 +653,7 @@ def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
         lines.append(PUSH_CHARGED_FOR.format(duration=_duration(round(charged_seconds / 60))))
         reason = status.end_reason
         # A car that stops short without a reason of its own still reports the last charge's: not this one's.
-        stale = reason == GOAL_REACHED and notice.kind != "full"
+        stale = reason in GOAL_REACHED and notice.kind != "full"
         if reason in END_REASONS and not stale:
             lines.append(PUSH_END_REASON.format(reason=END_REASONS[reason]))
     return joined(lines)

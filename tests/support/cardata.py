@@ -44,10 +44,14 @@ def _cardata_server() -> Iterator[tuple[str, _CurrentSimulator]]:
 @pytest.fixture
 def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
     """A fresh CarData simulator on the wall clock with the default account: DEFAULT_CLIENT_ID of
-    DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN). Indirect parameters are
-    constructor options (e.g. `{"poll_interval": 1}`: the device flow polled every second, not BMW's 5 s)."""
-    sim = CardataSimulator(**getattr(request, "param", {}))
-    sim.add_default_account()
+    DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN), quiet as real i3s are.
+    Indirect parameters are constructor options (e.g. `{"poll_interval": 1}`: the device flow polled every
+    second, not BMW's 5 s) and "kind", that of the default account's cars (`{"kind": "live"}`: both stream
+    every change, as iDrive 7 cars do)."""
+    options = dict(getattr(request, "param", {}))
+    kind = options.pop("kind", "quiet")
+    sim = CardataSimulator(**options)
+    sim.add_default_account(kind)
     return sim
 
 

@@ -133,17 +133,20 @@ class CardataSimulator(CardataState):
             Route("/_sim/vehicles/{vin}/finish", self._vehicle(self._sim_finish), methods=["POST"]),
             Route("/_sim/vehicles/{vin}/flap", self._vehicle(self._sim_flap), methods=["POST"]),
             Route("/_sim/vehicles/{vin}/soc", self._vehicle(self._sim_soc), methods=["POST"]),
-            Route(
-                "/_sim/vehicles/{vin}/lock",
-                self._vehicle(lambda v, b: self.set_locked(v, True)),
-                methods=["POST"],
-            ),
+            Route("/_sim/vehicles/{vin}/lock", self._vehicle(self._sim_lock), methods=["POST"]),
             Route(
                 "/_sim/vehicles/{vin}/unlock",
                 self._vehicle(lambda v, b: self.set_locked(v, False)),
                 methods=["POST"],
             ),
             Route("/_sim/vehicles/{vin}/move", self._vehicle(self._sim_move), methods=["POST"]),
+            Route("/_sim/vehicles/{vin}/window", self._vehicle(self._sim_window), methods=["POST"]),
+            Route(
+                "/_sim/vehicles/{vin}/switch-off",
+                self._vehicle(lambda v, b: self.switch_off(v)),
+                methods=["POST"],
+            ),
+            Route("/_sim/vehicles/{vin}/kind", self._vehicle(self._sim_kind), methods=["POST"]),
         ]
 
     # -- OAuth and REST ----------------------------------------------------------------------------------
@@ -281,6 +284,7 @@ class CardataSimulator(CardataState):
             car = self.car(vin)
             return {
                 "vin": vin,
+                "kind": car.kind,
                 "soc": round(car.soc, 3),
                 "target": car.target,
                 "values": {key: value for key, (value, _, _) in car.values.items()},
@@ -291,6 +295,9 @@ class CardataSimulator(CardataState):
 
     def _sim_accounts(self, request: Request, body: dict[str, Any]) -> Any:
         client_id, gcid, vins = body.get("client_id"), body.get("gcid"), body.get("vins")
+        kind = body.get("kind", "quiet")
+        if kind not in fleet.CAR_KINDS:
+            raise SimError(400, f"kind must be one of {', '.join(fleet.CAR_KINDS)}")
         if not (isinstance(client_id, str) and client_id):
             raise SimError(400, "client_id is required")
         if gcid is not None and not (isinstance(gcid, str) and gcid):
@@ -303,6 +310,8 @@ class CardataSimulator(CardataState):
             gcid, vins = self.add_account(client_id, gcid, vins=vins)
         except ValueError as exc:
             raise SimError(409, str(exc)) from exc
+        for vin in vins:
+            self.set_kind(vin, kind)
         return 201, {"client_id": client_id, "gcid": gcid, "vins": vins}
 
     def _sim_add_fault(self, request: Request, body: dict[str, Any]) -> Any:
@@ -374,6 +383,24 @@ class CardataSimulator(CardataState):
         if target is not None and (not isinstance(target, int) or isinstance(target, bool)):
             raise SimError(400, "target must be a whole percent")
         self.set_soc(vin, _number(body, "soc"), target)
+
+    def _sim_lock(self, vin: str, body: dict[str, Any]) -> None:
+        state = body.get("state")
+        if state is not None and state not in fleet.DOOR_STATES:
+            raise SimError(400, f"state must be one of {', '.join(fleet.DOOR_STATES)}")
+        self.set_locked(vin, True, state)
+
+    def _sim_window(self, vin: str, body: dict[str, Any]) -> None:
+        which, state = body.get("window"), body.get("state", "OPEN")
+        if not isinstance(which, str) or not isinstance(state, str):
+            raise SimError(400, "window and state must be strings")
+        self.set_window(vin, which, state)
+
+    def _sim_kind(self, vin: str, body: dict[str, Any]) -> None:
+        kind = body.get("kind")
+        if kind not in fleet.CAR_KINDS:
+            raise SimError(400, f"kind must be one of {', '.join(fleet.CAR_KINDS)}")
+        self.set_kind(vin, kind)
 
     def _sim_move(self, vin: str, body: dict[str, Any]) -> None:
         heading = body.get("heading")

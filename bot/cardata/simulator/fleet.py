@@ -1,14 +1,19 @@
 """The CarData simulator's cars: the telematic keys it serves and the two i3s of every account.
 
-A car is a spec: its `basicData` body, its drive (range per %, fuel) and its starting telematic values as
-`{key: (value, unit)}`. Values are strings, as CarData sends them. Where the public sources name a key but
-not its values (end reasons, lock states) the simulator uses BMW's i Remote vocabulary; a client must keep
-unknown values anyway.
+A car is a spec: its `basicData` body, its drive (range per %, fuel), its kind and its starting telematic
+values as `{key: (value, unit)}`. Values are strings, as CarData sends them; `unit` None where BMW sends none.
+
+The kind is how the car streams (docs/cardata.md, "What the simulator reproduces"): a *quiet* car (iDrive 6,
+every i3) sends a burst of all its keys when it is switched off and when a charge ends at 100 %, nothing in
+between, has no charge target, `hvStatus` or `reasonChargingEnd`, and says why a charge ended in
+`hvpmFinishReason`; a *live* car (iDrive 7 and later) streams each change, with `reasonChargingEnd` in BMW's
+SP25 values. A client must keep values it does not know anyway.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 DEFAULT_BEV_VIN = "WBY8P2C05K7D40001"
 DEFAULT_REX_VIN = "WBY1Z8C55HV550002"
@@ -31,9 +36,39 @@ LATITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.latitude"
 LONGITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.longitude"
 HEADING = "vehicle.cabin.infotainment.navigation.currentLocation.heading"
 END_REASON = "vehicle.drivetrain.electricEngine.charging.reasonChargingEnd"
+HVPM_FINISH_REASON = "vehicle.drivetrain.electricEngine.charging.hvpmFinishReason"
 LAST_RESULT = "vehicle.drivetrain.electricEngine.charging.lastChargingResult"
 DOOR_STATUS = "vehicle.cabin.door.status"
 LOCK_STATUS = "vehicle.cabin.door.lock.status"
+WINDOWS = ("row1.driver", "row1.passenger", "row2.driver", "row2.passenger")
+WINDOW_STATUS = {which: f"vehicle.cabin.window.{which}.status" for which in WINDOWS}
+WINDOW_STATES = ("CLOSED", "OPEN", "INTERMEDIATE")
+# The streamed door status, and the REST-only lock status each of them goes with.
+DOOR_STATES = {
+    "LOCKED": "LOCKED",
+    "UNLOCKED": "UNLOCKED",
+    "SELECTIVELOCKED": "SELECTIVE-LOCKED",
+    "SECURED": "SECURED",
+}
+
+CarKind = Literal["quiet", "live"]
+CAR_KINDS: tuple[CarKind, ...] = ("quiet", "live")
+# Why a charge ended, as a quiet car says it in hvpmFinishReason (the simulator's own vocabulary too), and
+# as a live car says it in reasonChargingEnd. The catalogue names HV_BATTERY_FULLY_CHARGED and the
+# CUSTOMER_INTERACTION_… family; these two spellings of the latter are the simulator's assumption.
+GOAL_REACHED = "CHARGING_GOAL_REACHED"
+BY_DRIVER = "END_REQUESTED_BY_DRIVER"
+CONNECTOR_REMOVED = "CONNECTOR_REMOVED"
+SP25_END_REASONS = {
+    GOAL_REACHED: "HV_BATTERY_FULLY_CHARGED",
+    BY_DRIVER: "CUSTOMER_INTERACTION_STOP_CHARGING",
+    CONNECTOR_REMOVED: "CUSTOMER_INTERACTION_PLUG_REMOVED",
+}
+# Keys a car of that kind does not have at all (neither streamed nor served over REST).
+ABSENT_KEYS: dict[CarKind, frozenset[str]] = {
+    "quiet": frozenset({SOC_TARGET, HV_STATUS, END_REASON}),
+    "live": frozenset({HVPM_FINISH_REASON}),
+}
 
 # Served over REST but never streamed (the sources list the lock state as REST-only).
 REST_ONLY_KEYS = frozenset({LOCK_STATUS})
@@ -56,9 +91,11 @@ KNOWN_KEYS = frozenset(
         LONGITUDE,
         HEADING,
         END_REASON,
+        HVPM_FINISH_REASON,
         LAST_RESULT,
         DOOR_STATUS,
         LOCK_STATUS,
+        *WINDOW_STATUS.values(),
     }
 )
 CHARGING_STATES = (
@@ -80,30 +117,35 @@ class CarSpec:
     target: int
     values: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     fuel_range_km: int = 0  # the REX's range on fuel, added to the total range
+    kind: CarKind = "quiet"  # every i3 is an iDrive 6 car
 
 
 def _parked(
     mileage: int, lat: float, lon: float, heading: int, reason: str
 ) -> dict[str, tuple[str, str | None]]:
+    """A parked, locked car; `reason` why its last charge ended (each kind keeps the key it has)."""
     return {
         CHARGING_STATUS: ("NOCHARGING", None),
         HV_STATUS: ("INVALID", None),
         PORT_STATUS: ("DISCONNECTED", None),
         PLUGGED: ("false", None),
         TIME_REMAINING: ("0", "min"),
-        MILEAGE: (str(mileage), "km"),
+        MILEAGE: (str(mileage), None),  # BMW sends this one without a unit
         LATITUDE: (f"{lat:.6f}", "degrees"),
         LONGITUDE: (f"{lon:.6f}", "degrees"),
         HEADING: (str(heading), "degrees"),
-        END_REASON: (reason, None),
+        END_REASON: (SP25_END_REASONS.get(reason, reason), None),
+        HVPM_FINISH_REASON: (reason, None),
         LAST_RESULT: ("SUCCESS", None),
         DOOR_STATUS: ("SECURED", None),
         LOCK_STATUS: ("SECURED", None),
+        **{key: ("CLOSED", None) for key in WINDOW_STATUS.values()},
     }
 
 
-def i3_bev(vin: str = DEFAULT_BEV_VIN) -> CarSpec:
-    """A 2019 i3 120 Ah at BMW Welt: 64 %, 258 km at 100 %, target 80 %."""
+def i3_bev(vin: str = DEFAULT_BEV_VIN, kind: CarKind = "quiet") -> CarSpec:
+    """A 2019 i3 120 Ah at BMW Welt: 64 %, 258 km at 100 %; target 80 % when live (a quiet car charges to
+    100 %)."""
     return CarSpec(
         vin=vin,
         basic_data={
@@ -123,13 +165,14 @@ def i3_bev(vin: str = DEFAULT_BEV_VIN) -> CarSpec:
         range_per_percent=2.58,
         soc=64,
         target=80,
-        values=_parked(23417, 48.177540, 11.556350, 214, "CHARGING_GOAL_REACHED"),
+        values=_parked(23417, 48.177540, 11.556350, 214, GOAL_REACHED),
+        kind=kind,
     )
 
 
-def i3_rex(vin: str = DEFAULT_REX_VIN) -> CarSpec:
+def i3_rex(vin: str = DEFAULT_REX_VIN, kind: CarKind = "quiet") -> CarSpec:
     """A 2017 i3 94 Ah with range extender in Schwabing: 38 %, 183 km electric at 100 %, 6.5 l of fuel."""
-    values = _parked(41268, 48.161950, 11.586240, 87, "END_REQUESTED_BY_DRIVER")
+    values = _parked(41268, 48.161950, 11.586240, 87, BY_DRIVER)
     values[FUEL_LITRES] = ("6.5", "l")
     values[FUEL_PERCENT] = ("72", "%")
     return CarSpec(
@@ -153,8 +196,11 @@ def i3_rex(vin: str = DEFAULT_REX_VIN) -> CarSpec:
         target=100,
         values=values,
         fuel_range_km=112,
+        kind=kind,
     )
 
 
-def default_fleet(bev_vin: str = DEFAULT_BEV_VIN, rex_vin: str = DEFAULT_REX_VIN) -> list[CarSpec]:
-    return [i3_bev(bev_vin), i3_rex(rex_vin)]
+def default_fleet(
+    bev_vin: str = DEFAULT_BEV_VIN, rex_vin: str = DEFAULT_REX_VIN, kind: CarKind = "quiet"
+) -> list[CarSpec]:
+    return [i3_bev(bev_vin, kind), i3_rex(rex_vin, kind)]

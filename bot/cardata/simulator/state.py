@@ -2,9 +2,11 @@
 
 Time is lazy, as in the i Remote simulator (bot/bmw/simulator/state.py): each read of a car first brings
 it up to "now" in time order (charge gained one percent at a time, a flapping charge resuming), so
-`advance()` and wall-clock time behave the same. Every change of a streamed key is queued as a stream
-message stamped with the simulated time it happened; the broker (broker.py) drains the queue. State is
-shared between the HTTP thread, the broker thread and the test thread: public methods hold one lock.
+`advance()` and wall-clock time behave the same. Every change of a streamed key of a *live* car is queued as
+a stream message stamped with the simulated time it happened; a *quiet* car queues a burst of all its keys
+when it is switched off and when a charge ends at 100 % (fleet.py); the broker (broker.py) drains the queue.
+State is shared between the HTTP thread, the broker thread and the test thread: public methods hold one
+lock.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any, Literal
 from bot.bmw.simulator import Fault
 from bot.bmw.simulator.faults import Faults, RequestLog
 from bot.cardata.simulator import fleet
-from bot.cardata.simulator.fleet import CarSpec
+from bot.cardata.simulator.fleet import CarKind, CarSpec
 
 DEFAULT_CLIENT_ID = "6f1c2b9e-3d4a-4e8b-9c7d-2a5b8e1f0c31"
 DEFAULT_GCID = "b2f7e4a1-5c3d-4f6e-8a9b-0c1d2e3f4a5b"
@@ -83,6 +85,11 @@ def iso(t: float) -> str:
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
 
 
+def iso_seconds(t: float) -> str:
+    """Epoch seconds as a stream value's timestamp: whole seconds, e.g. "2025-10-01T10:12:39Z"."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_time(text: str) -> float:
     """An ISO timestamp (a trailing Z allowed) or epoch seconds, as epoch seconds; ValueError otherwise."""
     try:
@@ -104,7 +111,8 @@ def _b64url(data: bytes) -> str:
 
 @dataclass
 class StreamMessage:
-    """One stream message: topic `{gcid}/{vin}`, one key, BMW's payload shape."""
+    """One stream message: MQTT topic `{gcid}/{vin}`, one key, BMW's payload shape (inside it `topic` is the
+    VIN alone, `entityId` the gcid, no `unit` where the key has none, the value's time in whole seconds)."""
 
     gcid: str
     vin: str
@@ -118,12 +126,15 @@ class StreamMessage:
         return f"{self.gcid}/{self.vin}"
 
     def payload(self) -> dict[str, Any]:
+        entry = {"timestamp": iso_seconds(self.time), "value": self.value}
+        if self.unit is not None:
+            entry["unit"] = self.unit
         return {
             "vin": self.vin,
             "entityId": self.gcid,
-            "topic": self.topic,
+            "topic": self.vin,
             "timestamp": iso(self.time),
-            "data": {self.key: {"timestamp": iso(self.time), "value": self.value, "unit": self.unit}},
+            "data": {self.key: entry},
         }
 
 
@@ -195,8 +206,9 @@ class SimCar:
     vin: str
     gcid: str
     spec: CarSpec
+    kind: CarKind
     soc: float
-    target: int
+    target: int  # where a charge ends: 100 on a quiet car, which has no target
     values: dict[str, tuple[str, str | None, float]]  # key -> (value, unit, time it last changed)
     synced_at: float
     resume_at: float | None = None  # a flapping charge goes back to CHARGINGACTIVE at this time
@@ -297,13 +309,19 @@ class CardataState:
                 raise ValueError("VINs must be unique across the simulator")
             now = self.now()
             for spec in cars:
+                absent = fleet.ABSENT_KEYS[spec.kind]
                 self._cars[spec.vin] = SimCar(
                     vin=spec.vin,
                     gcid=gcid,
                     spec=spec,
+                    kind=spec.kind,
                     soc=float(spec.soc),
-                    target=spec.target,
-                    values={key: (value, unit, now - 3600) for key, (value, unit) in spec.values.items()},
+                    target=spec.target if spec.kind == "live" else 100,
+                    values={
+                        key: (value, unit, now - 3600)
+                        for key, (value, unit) in spec.values.items()
+                        if key not in absent
+                    },
                     synced_at=now,
                     history=_past_sessions(spec, now),
                 )
@@ -313,10 +331,10 @@ class CardataState:
             self._clients[client_id] = gcid
             return gcid, car_vins
 
-    def add_default_account(self) -> list[str]:
-        """DEFAULT_CLIENT_ID / DEFAULT_GCID with the i3 BEV and the i3 REX on their fixed VINs."""
+    def add_default_account(self, kind: CarKind = "quiet") -> list[str]:
+        """DEFAULT_CLIENT_ID / DEFAULT_GCID: the i3 BEV and the i3 REX on their fixed VINs, both `kind`."""
         with self._lock:
-            _, vins = self.add_account(DEFAULT_CLIENT_ID, DEFAULT_GCID, cars=fleet.default_fleet())
+            _, vins = self.add_account(DEFAULT_CLIENT_ID, DEFAULT_GCID, cars=fleet.default_fleet(kind=kind))
             self._accounts[DEFAULT_GCID].secondary = [fleet.DEFAULT_SECONDARY_VIN]
             return vins
 
@@ -352,13 +370,23 @@ class CardataState:
         quiet: bool = False,
         again: bool = False,
     ) -> None:
-        """Set a telematic value; a change of a streamed key (any write with again=True) is streamed."""
+        """Set a telematic value the car has; on a live car a change of a streamed key (any write with
+        again=True) is streamed, a quiet car keeps it for its next burst."""
+        if key in fleet.ABSENT_KEYS[car.kind]:
+            return
         old = car.values.get(key)
         if not again and old is not None and old[0] == value and old[1] == unit:
             return
         car.values[key] = (value, unit, t)
-        if not quiet and key not in fleet.REST_ONLY_KEYS:
+        if not quiet and car.kind == "live" and key not in fleet.REST_ONLY_KEYS:
             self._outbox.append(StreamMessage(car.gcid, car.vin, key, value, unit, t))
+
+    def _burst(self, car: SimCar, t: float) -> None:
+        """A quiet car reports: every streamable key it has, as of `t`, one message each."""
+        for key, (value, unit, _) in list(car.values.items()):
+            if key not in fleet.REST_ONLY_KEYS:
+                car.values[key] = (value, unit, t)
+                self._outbox.append(StreamMessage(car.gcid, car.vin, key, value, unit, t))
 
     def _write_charge(self, car: SimCar, t: float, *, quiet: bool = False) -> None:
         """The keys derived from the state of charge: SoC, target, ranges, time remaining."""
@@ -397,7 +425,7 @@ class CardataState:
             if until == step_end:
                 self._write_charge(car, until)  # the last percent arrives before the end of the charge
                 if car.soc >= car.target:
-                    self._end_charge(car, until, "CHARGINGENDED", "CHARGING_GOAL_REACHED")
+                    self._end_charge(car, until, "CHARGINGENDED", fleet.GOAL_REACHED)
             if car.resume_at is not None and until >= car.resume_at:
                 car.resume_at = None
                 if car.status == "CHARGINGPAUSED":
@@ -410,14 +438,17 @@ class CardataState:
         self._put(car, fleet.HV_STATUS, "CHARGING", None, t)
         self._write_charge(car, t)
         if car.soc >= car.target:
-            self._end_charge(car, t, "CHARGINGENDED", "CHARGING_GOAL_REACHED")
+            self._end_charge(car, t, "CHARGINGENDED", fleet.GOAL_REACHED)
 
     def _end_charge(self, car: SimCar, t: float, status: str, reason: str) -> None:
+        """End the charge; `reason` in the quiet cars' words (fleet.py), a live car says it in SP25's. A quiet
+        car reports the end of a charge at 100 % at once, any other end at its next switch-off."""
         car.resume_at = None
         full = car.soc >= car.target
         # This charge's end reason comes first, and comes even when it equals the last charge's.
         result = "FAILED" if status == "CHARGINGERROR" else "SUCCESS"
-        self._put(car, fleet.END_REASON, reason, None, t, again=True)
+        self._put(car, fleet.END_REASON, fleet.SP25_END_REASONS.get(reason, reason), None, t, again=True)
+        self._put(car, fleet.HVPM_FINISH_REASON, reason, None, t, again=True)
         self._put(car, fleet.LAST_RESULT, result, None, t, again=True)
         self._put(car, fleet.CHARGING_STATUS, status, None, t)
         self._put(car, fleet.HV_STATUS, "FINISHED_FULLY_CHARGED" if full else "FINISHED_NOT_FULL", None, t)
@@ -426,6 +457,8 @@ class CardataState:
             started, soc = car.session_start
             car.history.append(_session(car.spec, started, t, soc, car.soc, _mileage(car)))
             car.session_start = None
+        if car.kind == "quiet" and car.soc >= 100:
+            self._burst(car, t)
 
     def _plug(self, car: SimCar, t: float) -> None:
         self._put(car, fleet.PORT_STATUS, "CONNECTED", None, t)
@@ -442,7 +475,7 @@ class CardataState:
 
     def report(self, vin: str, key: str, value: str, unit: str | None = None) -> None:
         """The car reports `value` for `key` as it is (a future or hostile value too), streamed like any
-        change."""
+        change: at once from a live car, at the next burst from a quiet one."""
         self._act(vin, lambda car, t: self._put(car, key, value, unit, t))
 
     def plug_in(self, vin: str, *, charging: bool = True) -> None:
@@ -457,11 +490,11 @@ class CardataState:
         self._act(vin, act)
 
     def unplug(self, vin: str) -> None:
-        """Pull the cable: a running charge ends early (CONNECTOR_REMOVAL) and the car reads NOCHARGING."""
+        """Pull the cable: a running charge ends early (CONNECTOR_REMOVED) and the car reads NOCHARGING."""
 
         def act(car: SimCar, t: float) -> None:
             if self._charging(car):
-                self._end_charge(car, t, "NOCHARGING", "CONNECTOR_REMOVAL")
+                self._end_charge(car, t, "NOCHARGING", fleet.CONNECTOR_REMOVED)
             else:
                 self._put(car, fleet.CHARGING_STATUS, "NOCHARGING", None, t)
                 self._put(car, fleet.HV_STATUS, "INVALID", None, t)
@@ -480,9 +513,10 @@ class CardataState:
         self._act(vin, act)
 
     def finish_charging(
-        self, vin: str, *, status: str = "CHARGINGENDED", reason: str = "END_REQUESTED_BY_DRIVER"
+        self, vin: str, *, status: str = "CHARGINGENDED", reason: str = fleet.BY_DRIVER
     ) -> None:
-        """End the running charge now with this status (CHARGINGENDED, CHARGINGERROR...) and reason."""
+        """End the running charge now with this status (CHARGINGENDED, CHARGINGERROR...) and reason, in the
+        quiet cars' words (a live car says fleet.SP25_END_REASONS' instead; any other reason as given)."""
         if status in ("CHARGINGACTIVE", "CHARGINGPAUSED"):
             raise ValueError("a charge ends in a state other than CHARGINGACTIVE or CHARGINGPAUSED")
 
@@ -511,26 +545,69 @@ class CardataState:
             raise ValueError("soc in 0..100 and target in 1..100 required")
 
         def act(car: SimCar, t: float) -> None:
+            if target is not None and car.kind == "quiet":
+                raise ValueError("a quiet car (an i3) has no charge target: it charges to 100 %")
             car.soc = float(soc)
             if target is not None:
                 car.target = target
             if car.status == "CHARGINGACTIVE" and car.soc >= car.target:
-                self._end_charge(car, t, "CHARGINGENDED", "CHARGING_GOAL_REACHED")
+                self._end_charge(car, t, "CHARGINGENDED", fleet.GOAL_REACHED)
             else:
                 self._write_charge(car, t)
 
         self._act(vin, act)
 
-    def set_locked(self, vin: str, locked: bool) -> None:
+    def set_locked(self, vin: str, locked: bool, state: str | None = None) -> None:
+        """Lock (SECURED) or unlock; `state` one of fleet.DOOR_STATES instead (SELECTIVELOCKED: only the
+        driver's door unlocked), the REST-only lock status following in its own words."""
+        door = state or ("SECURED" if locked else "UNLOCKED")
+        if door not in fleet.DOOR_STATES:
+            raise ValueError(f"state must be one of {', '.join(fleet.DOOR_STATES)}")
+
         def act(car: SimCar, t: float) -> None:
-            state = "SECURED" if locked else "UNLOCKED"
-            self._put(car, fleet.LOCK_STATUS, state, None, t)
-            self._put(car, fleet.DOOR_STATUS, state, None, t)
+            self._put(car, fleet.LOCK_STATUS, fleet.DOOR_STATES[door], None, t)
+            self._put(car, fleet.DOOR_STATUS, door, None, t)
+
+        self._act(vin, act)
+
+    def set_window(self, vin: str, which: str, state: str) -> None:
+        """A window (fleet.WINDOWS, e.g. "row1.driver") reads CLOSED, OPEN or INTERMEDIATE (half open)."""
+        if which not in fleet.WINDOW_STATUS or state not in fleet.WINDOW_STATES:
+            windows, states = ", ".join(fleet.WINDOWS), ", ".join(fleet.WINDOW_STATES)
+            raise ValueError(f"window must be one of {windows}; state one of {states}")
+        self._act(vin, lambda car, t: self._put(car, fleet.WINDOW_STATUS[which], state, None, t))
+
+    def switch_off(self, vin: str) -> None:
+        """The driver switches the car off: a quiet car reports (a burst of all its keys); a live car has
+        streamed everything already."""
+
+        def act(car: SimCar, t: float) -> None:
+            if car.kind == "quiet":
+                self._burst(car, t)
+
+        self._act(vin, act)
+
+    def set_kind(self, vin: str, kind: CarKind) -> None:
+        """Make the car quiet or live (fleet.py) from now on: it drops the keys that kind does not have and
+        gains those it has (as its spec starts them); a quiet car's charge then ends at 100 %."""
+        if kind not in fleet.CAR_KINDS:
+            raise ValueError(f"kind must be one of {', '.join(fleet.CAR_KINDS)}")
+
+        def act(car: SimCar, t: float) -> None:
+            car.kind = kind
+            car.target = car.spec.target if kind == "live" else 100
+            for key in fleet.ABSENT_KEYS[kind]:
+                car.values.pop(key, None)
+            for key, (value, unit) in car.spec.values.items():
+                if key not in car.values and key not in fleet.ABSENT_KEYS[kind]:
+                    car.values[key] = (value, unit, t)
+            self._write_charge(car, t, quiet=True)
 
         self._act(vin, act)
 
     def move(self, vin: str, lat: float, lon: float, heading: int | None = None) -> None:
-        """Drive to (lat, lon): mileage grows by the distance; latitude and longitude come 1 s apart."""
+        """Drive to (lat, lon): mileage grows by the distance; latitude and longitude come 1 s apart. A quiet
+        car reports it all when switched off (switch_off) after the drive."""
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError("lat in -90..90 and lon in -180..180 required")
 
@@ -539,7 +616,7 @@ class CardataState:
             old_lon = float(car.values[fleet.LONGITUDE][0])
             km = _distance_km(old_lat, old_lon, lat, lon)
             mileage = int(car.values[fleet.MILEAGE][0]) + round(km)
-            self._put(car, fleet.MILEAGE, str(mileage), "km", t)
+            self._put(car, fleet.MILEAGE, str(mileage), None, t)
             self._put(car, fleet.LATITUDE, f"{lat:.6f}", "degrees", t)
             self._put(car, fleet.LONGITUDE, f"{lon:.6f}", "degrees", t + 1)
             if heading is not None:
@@ -938,6 +1015,7 @@ class CardataState:
                     {
                         "vin": car.vin,
                         "gcid": car.gcid,
+                        "kind": car.kind,
                         "soc": round(car.soc, 3),
                         "target": car.target,
                         "values": {
