@@ -215,7 +215,7 @@ def test_demo_links_with_cardata_by_device_flow(demo: DemoProcess, page) -> None
 
     _send(page, "/status")
     status = _bubble(page, "🕒")
-    expect(status).to_contain_text("charging to 80 %")  # the demo's BEV, from the stream
+    expect(status).to_contain_text("⚡ charging")  # the demo's BEV, from the snapshot taken at linking
     expect(status.get_by_role("button", name="Range (estimate)")).to_be_visible()
     expect(status.get_by_role("button", name="Lock")).to_have_count(0)
     status.get_by_role("button", name="Range (estimate)").click()
