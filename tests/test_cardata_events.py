@@ -288,6 +288,7 @@ async def test_a_failed_push_is_tried_again_after_the_retry_time_not_at_a_poll(p
         await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
         pushes.failing = False
         await pushes.until(1)
+        await detector.drain()
         track = store.cardata_track(OWNER, VIN)
         assert (
             track is not None
@@ -299,7 +300,7 @@ async def test_a_failed_push_is_tried_again_after_the_retry_time_not_at_a_poll(p
 
 async def test_a_debounce_running_at_a_restart_is_decided_at_its_deadline(path: Path) -> None:
     pushes = Pushes()
-    async with _running(path, pushes, debounce_seconds=1.0) as (store, detector):
+    async with _running(path, pushes, debounce_seconds=2.0) as (store, detector):
         state = m.CarState(VIN)
         await _send(store, detector, state, status="CHARGINGACTIVE", soc="70", target="100")
         await _send(store, detector, state, status="CHARGINGENDED", soc="99")
@@ -307,6 +308,6 @@ async def test_a_debounce_running_at_a_restart_is_decided_at_its_deadline(path: 
         track = store.cardata_track(OWNER, VIN)
     assert track is not None and track.deadline is not None and track.deadline > time.time()  # still running
 
-    async with _running(path, pushes, debounce_seconds=1.0):  # the restart: its first tick finds nothing due
+    async with _running(path, pushes, debounce_seconds=2.0):  # the restart: its first tick finds nothing due
         await pushes.until(2)
     assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.COMPLETE]
