@@ -1326,6 +1326,10 @@ class Store:
             (now,),
         )
 
+    def cardata_next_deadline(self, after: float) -> float | None:
+        [row] = self._rows("SELECT MIN(deadline) FROM cardata_tracks WHERE deadline > ?", (after,))
+        return None if row[0] is None else float(row[0])
+
 
 def _params(names: Iterable[str]) -> str:
     """Named parameters for these columns, `:a, :b`, filled from a dict (often a dataclass's `vars`)."""

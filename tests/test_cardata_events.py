@@ -8,6 +8,10 @@ tests/test_cardata_stream.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -37,11 +41,20 @@ class Pushes(list[ChargeEvent]):
     def __init__(self) -> None:
         super().__init__()
         self.failing = False
+        self._tried = asyncio.Event()
 
     async def __call__(self, event: ChargeEvent) -> None:
+        self._tried.set()
         if self.failing:
             raise ConnectionError("Telegram is away")
         self.append(event)
+
+    async def until(self, count: int) -> None:
+        """Wait for `count` pushes in all; the 10 s bound only turns a hang into a failure."""
+        async with asyncio.timeout(10.0):
+            while len(self) < count:
+                self._tried.clear()
+                await self._tried.wait()
 
 
 def _open(path: Path, clock: Clock, pushes: Pushes, debounce: float = 120.0) -> tuple[Store, ChargeDetector]:
@@ -229,3 +242,72 @@ async def test_a_stopped_charge_keeps_the_cars_reason_in_the_history(path: Path)
     await detector.tick()
     [session] = store.charge_sessions(OWNER, VIN)
     assert (session.ended, session.reason, session.lat) == ("stopped", "CONNECTOR_REMOVED", None)
+
+
+# --- woken at each deadline ---------------------------------------------------------------------------------
+# The detector runs on the real clock with an hour between polls: only a wake at the deadline (or at the
+# retry) decides in time, so a detector that polls fails these within their 10 s bound.
+
+NO_POLL = 3600.0
+
+
+@contextlib.asynccontextmanager
+async def _running(
+    path: Path, pushes: Pushes, **options: float
+) -> AsyncIterator[tuple[Store, ChargeDetector]]:
+    store = Store(path, [KEY])
+    detector = ChargeDetector(store, pushes, **options)
+    task = asyncio.create_task(detector.run(interval=NO_POLL))
+    try:
+        yield store, detector
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await detector.drain()
+        store.close()
+
+
+async def test_the_end_is_decided_when_its_debounce_runs_out_not_at_a_poll(path: Path) -> None:
+    pushes = Pushes()
+    async with _running(path, pushes, debounce_seconds=0.3) as (store, detector):
+        state = m.CarState(VIN)
+        await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+        stopped = time.time()
+        await _send(store, detector, state, status="NOCHARGING", soc="55")
+        await pushes.until(2)
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.STOPPED]
+    assert pushes[1].at >= stopped + 0.3  # decided at the deadline, not before it
+
+
+async def test_a_failed_push_is_tried_again_after_the_retry_time_not_at_a_poll(path: Path) -> None:
+    pushes = Pushes()
+    pushes.failing = True
+    async with _running(path, pushes, retry_seconds=0.2) as (store, detector):
+        state = m.CarState(VIN)
+        await _send(store, detector, state, status="CHARGINGACTIVE", soc="40", target="80")
+        pushes.failing = False
+        await pushes.until(1)
+        await detector.drain()
+        track = store.cardata_track(OWNER, VIN)
+        assert (
+            track is not None
+            and track.pending is None
+            and track.last_event == f"started:{track.session_start:.0f}"
+        )
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED]
+
+
+async def test_a_debounce_running_at_a_restart_is_decided_at_its_deadline(path: Path) -> None:
+    pushes = Pushes()
+    async with _running(path, pushes, debounce_seconds=2.0) as (store, detector):
+        state = m.CarState(VIN)
+        await _send(store, detector, state, status="CHARGINGACTIVE", soc="70", target="100")
+        await _send(store, detector, state, status="CHARGINGENDED", soc="99")
+    with Store(path, [KEY]) as store:
+        track = store.cardata_track(OWNER, VIN)
+    assert track is not None and track.deadline is not None and track.deadline > time.time()  # still running
+
+    async with _running(path, pushes, debounce_seconds=2.0):  # the restart: its first tick finds nothing due
+        await pushes.until(2)
+    assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.COMPLETE]

@@ -88,7 +88,7 @@ class World:
     relinks: list[int] = field(default_factory=list)
     bots: list[Bot] = field(default_factory=list)
 
-    def start_bot(self, *, start_streams: bool = True) -> Bot:
+    def start_bot(self, *, start_streams: bool = True, debounce: float = 120.0, poll: float = 0.02) -> Bot:
         store = Store(self.path, [KEY], clock=self.sim.now)
         client = CarDataClient(store, api_url=self.url, auth_url=f"{self.url}/gcdm/oauth", clock=self.sim.now)
 
@@ -98,7 +98,7 @@ class World:
         async def relink(owner: int) -> None:
             self.relinks.append(owner)
 
-        detector = ChargeDetector(store, push, clock=self.sim.now)
+        detector = ChargeDetector(store, push, debounce_seconds=debounce, clock=self.sim.now)
         supervisor = StreamSupervisor(
             store,
             client.tokens,
@@ -112,7 +112,7 @@ class World:
         )
         if start_streams:
             supervisor.start()
-        bot = Bot(store, client, detector, supervisor, asyncio.create_task(detector.run(interval=0.02)))
+        bot = Bot(store, client, detector, supervisor, asyncio.create_task(detector.run(interval=poll)))
         self.bots.append(bot)
         return bot
 
@@ -144,8 +144,8 @@ async def world(
                 await bot.stop()
 
 
-async def _linked_bot(world: World) -> Bot:
-    bot = world.start_bot(start_streams=False)
+async def _linked_bot(world: World, *, debounce: float = 120.0, poll: float = 0.02) -> Bot:
+    bot = world.start_bot(start_streams=False, debounce=debounce, poll=poll)
     await world.link(bot, OWNER)
     # What the garage does after linking: one REST read gives every key a value before the stream runs.
     await bot.supervisor.apply(OWNER, BEV, await bot.client.telematic_data(OWNER, BEV))
@@ -308,6 +308,17 @@ async def test_a_restart_during_the_debounce_pushes_the_end_exactly_once(world: 
     await third.supervisor.wait_connected(OWNER)
     await third.detector.tick()
     assert len(world.pushes) == 2
+
+
+async def test_the_end_is_pushed_when_its_debounce_runs_out_with_no_poll_in_between(world: World) -> None:
+    # The detector polls once an hour here: only its wake at the deadline pushes the end within the bound.
+    await _linked_bot(world, debounce=0.3, poll=3600)
+    world.sim.plug_in(BEV)
+    await until(lambda: world.kinds() == [ChargeEventKind.STARTED], "started")
+    world.sim.unplug(BEV)
+    await until(lambda: len(world.pushes) == 2, "the end pushed at its deadline")
+    assert world.kinds() == [ChargeEventKind.STARTED, ChargeEventKind.STOPPED]
+    assert world.pushes[1].reason == "CONNECTOR_REMOVAL"
 
 
 def _status(world: World) -> str | None:

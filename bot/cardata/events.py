@@ -14,13 +14,18 @@ a restart between sending and recording repeats that one push once (Telegram off
 and never loses it. The debounce deadline is stored too, so a restart mid-debounce still decides the end.
 The write that ends a session also records it in the charging history (`EndedCharge`), so it is recorded
 exactly once, pushed or not.
+
+`run` sleeps until the earliest stored deadline or retry time and is woken when a new one is set, so an end
+is decided as its debounce runs out, not at the next poll (benchmarks/README.md has the latency).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
@@ -34,6 +39,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEBOUNCE_SECONDS = 120.0
 PUSH_RETRY_SECONDS = 30.0
+POLL_SECONDS = 60.0  # `run`'s longest sleep: catches up with a clock that jumps (a wall clock set, a test's)
 COMPLETE_TOLERANCE = 1.0  # % below the target still counts as complete
 
 
@@ -96,6 +102,7 @@ class ChargeDetector:
         self._locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._deliveries: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._retry_at: dict[tuple[int, str], float] = {}
+        self._wake = asyncio.Event()  # a deadline or retry time was set that `run` may sleep past
 
     # --- input ----------------------------------------------------------------------------------------------
 
@@ -126,6 +133,7 @@ class ChargeDetector:
                     )
             elif track.session_start is not None and track.deadline is None:
                 track = replace(track, deadline=now + self._debounce)
+                self._wake.set()
             if event is not None:
                 track = replace(track, pending=event.to_json())
             self._store.save_cardata_track(track)
@@ -136,7 +144,31 @@ class ChargeDetector:
 
     async def tick(self, now: float | None = None) -> None:
         """End the charges whose debounce ran out, push what is pending; waits for those pushes."""
-        now = self._clock() if now is None else now
+        await self._decide(self._clock() if now is None else now)
+        await self.drain()
+
+    async def run(self, interval: float = POLL_SECONDS) -> None:
+        """Decide what is due at each deadline and retry time, and at least every `interval` seconds (cancel
+        to stop). Pushes run in the background: a slow one holds up no other car's deadline."""
+        while True:
+            self._wake.clear()  # what is set from here on is seen by the `_next_due` below or wakes the sleep
+            now = self._clock()
+            try:
+                await self._decide(now)
+                due = self._next_due(now)
+            except Exception:
+                log.exception("cardata: charge detector tick failed")
+                due = now + self._retry
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(interval, max(0.0, due - self._clock()))):
+                    await self._wake.wait()
+
+    async def drain(self) -> None:
+        """Wait for the pushes under way."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries.values()), return_exceptions=True)
+
+    async def _decide(self, now: float) -> None:
         for track in self._store.cardata_tracks_due(now):
             car = (track.owner, track.vin)
             if track.deadline is not None and track.deadline <= now:
@@ -144,21 +176,13 @@ class ChargeDetector:
             elif self._retry_at.get(car, 0.0) > now:
                 continue
             self._deliver_soon(*car)
-        await self.drain()
 
-    async def run(self, interval: float = 1.0) -> None:
-        """`tick` forever (cancel to stop)."""
-        while True:
-            try:
-                await self.tick()
-            except Exception:
-                log.exception("cardata: charge detector tick failed")
-            await asyncio.sleep(interval)
-
-    async def drain(self) -> None:
-        """Wait for the pushes under way."""
-        while self._deliveries:
-            await asyncio.gather(*list(self._deliveries.values()), return_exceptions=True)
+    def _next_due(self, after: float) -> float:
+        """When the next debounce runs out or a failed push is tried again, later than `after` (a past retry
+        was just taken, or its car has nothing pending any more); infinity when nothing waits."""
+        retries = [at for at in self._retry_at.values() if at > after]
+        deadline = self._store.cardata_next_deadline(after)
+        return min([*retries, deadline] if deadline is not None else retries, default=math.inf)
 
     async def _end(self, owner: int, vin: str, now: float) -> None:
         async with self._lock(owner, vin):
@@ -226,6 +250,7 @@ class ChargeDetector:
                     await self._push(event)
                 except Exception as exc:
                     self._retry_at[car] = self._clock() + self._retry
+                    self._wake.set()
                     log.warning(
                         "cardata: %s push to %s failed (%s); trying again later",
                         event.kind,

@@ -117,3 +117,7 @@ class CarDataStore(Protocol):
     def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:
         """Tracks whose debounce deadline has passed, or whose event is still pending."""
         ...
+
+    def cardata_next_deadline(self, after: float) -> float | None:
+        """The earliest debounce deadline later than `after`, if any: when the detector next has work."""
+        ...
