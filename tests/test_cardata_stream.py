@@ -310,6 +310,7 @@ async def test_a_restart_during_the_debounce_pushes_the_end_exactly_once(world: 
     assert len(world.pushes) == 2
 
 
+@LIVE
 async def test_the_end_is_pushed_when_its_debounce_runs_out_with_no_poll_in_between(world: World) -> None:
     # The detector polls once an hour here: only its wake at the deadline pushes the end within the bound.
     await _linked_bot(world, debounce=0.3, poll=3600)
