@@ -319,7 +319,7 @@ async def test_the_end_is_pushed_when_its_debounce_runs_out_with_no_poll_in_betw
     world.sim.unplug(BEV)
     await until(lambda: len(world.pushes) == 2, "the end pushed at its deadline")
     assert world.kinds() == [ChargeEventKind.STARTED, ChargeEventKind.STOPPED]
-    assert world.pushes[1].reason == "CONNECTOR_REMOVAL"
+    assert world.pushes[1].reason == "CUSTOMER_INTERACTION_PLUG_REMOVED"
 
 
 def _status(world: World) -> str | None:
