@@ -15,6 +15,7 @@ from telegram.ext import Application
 from bot.alerts import AlertKind, AlertPrefs, AlertState, Reading, decide, settle
 from bot.bmw.simulator.fleet import car_time
 from bot.cardata.models import CHARGING_STATUS, DOOR_STATUS, PORT_STATUS, SOC_HEADER, CarState, TelematicValue
+from bot.chat import texts
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.watcher import Cycles
@@ -64,6 +65,8 @@ async def test_charge_level_fires_once_not_when_started_above_and_not_when_off(b
     await link(alice)
     menu = await _menu(alice)
     assert "⬜ Charge level: 80 %" in _labels(menu)  # off by default
+    assert texts.ALERTS_TIMING in menu.text  # an i Remote car: the watcher's polling delay applies
+    assert texts.ALERTS_TIMING_CARDATA not in menu.text
     await _press(alice, menu, "Charge level", "✅ Charge level: 80 %")
     await _press(alice, menu, "➕ 5 %", "✅ Charge level: 85 %")
     assert any("Charge level: on, 85 %" in (a.text or "") for a in alice.callback_answers())
