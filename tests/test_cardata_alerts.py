@@ -7,9 +7,12 @@ CarData simulator over HTTP and its stream over TLS MQTT.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from telegram.ext import Application
 
+from bot.car_status import CarStatus
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.chat import texts
 from bot.sandbox.driver import SandboxUser
@@ -22,18 +25,11 @@ LIVE = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind"
 CAR = f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})"
 
 
-async def switched_off(application: Application, sim: CardataSimulator) -> float:
-    """The quiet car is switched off: its burst reaches the bot; the burst's time."""
-    at = sim.now()
+async def switched_off(app: Application, sim: CardataSimulator, shows: Callable[[CarStatus], bool]) -> None:
+    """The quiet car is switched off: wait until its burst (one message a key) has brought what `shows`."""
     sim.switch_off(DEFAULT_BEV_VIN)
-    cardata = cardata_of(application)
-
-    def arrived() -> bool:
-        updated = cardata.status(OWNER, DEFAULT_BEV_VIN).updated_at
-        return updated is not None and updated.timestamp() >= int(at)
-
-    await until(arrived, "the switch-off burst")
-    return at
+    cardata = cardata_of(app)
+    await until(lambda: shows(cardata.status(OWNER, DEFAULT_BEV_VIN)), "the switch-off burst")
 
 
 @QUIET
@@ -42,8 +38,7 @@ async def test_a_quiet_cars_stale_plug_state_fires_no_not_charging_alert(
 ) -> None:
     sim, cardata = cardata_simulator, cardata_of(linked)
     sim.plug_in(DEFAULT_BEV_VIN, charging=False)  # plugged in, waiting: a quiet car says nothing
-    await switched_off(linked, sim)  # the burst: plugged in, not charging
-    assert cardata.status(OWNER, DEFAULT_BEV_VIN).plugged_in is True
+    await switched_off(linked, sim, lambda s: s.plugged_in is True and s.charging_state == "NOCHARGING")
     sim.start_charging(DEFAULT_BEV_VIN)  # not reported: the car is quiet while it charges
     sim.advance(20 * 60)  # 1 %/min: 84 %
     sim.finish_charging(DEFAULT_BEV_VIN)  # the owner stops it below 100 %: reported at the next switch-off
@@ -51,7 +46,8 @@ async def test_a_quiet_cars_stale_plug_state_fires_no_not_charging_alert(
     await cardata.alert_tick(sim.now())  # the plug state is 50 min old: it says nothing of now
     assert not texts_of(user, "is plugged in but"), user.transcript()
 
-    await switched_off(linked, sim)  # still plugged in, the charge ended by the driver: it did charge
+    # Still plugged in, the charge ended by the driver: it did charge.
+    await switched_off(linked, sim, lambda s: s.plugged_in is True and s.charging_state == "CHARGINGENDED")
     await cardata.alert_tick(sim.now() + 60 * 60)
     assert not texts_of(user, "is plugged in but"), user.transcript()
 
@@ -62,8 +58,8 @@ async def test_a_quiet_cars_switch_off_report_fires_no_left_open_alert(
 ) -> None:
     sim, cardata = cardata_simulator, cardata_of(linked)
     sim.set_locked(DEFAULT_BEV_VIN, False)
-    await switched_off(linked, sim)  # the driver switches off, still inside: the burst says UNLOCKED
-    assert cardata.status(OWNER, DEFAULT_BEV_VIN).lock_state == "UNLOCKED"
+    # The driver switches off, still inside: the burst says UNLOCKED.
+    await switched_off(linked, sim, lambda status: status.lock_state == "UNLOCKED")
     sim.set_locked(DEFAULT_BEV_VIN, True)  # then locks the car, which a quiet car does not report
     sim.advance(60 * 60)
     await cardata.alert_tick(sim.now())
