@@ -248,8 +248,8 @@ def _stall(
         return _with(state, stall_since=None), None
     as_of = now if reading.plug_as_of is None else min(reading.plug_as_of, now)
     if state.stall_since is None:
-        since = reading.plug_as_of if reading.plug_as_of is not None else reading.reported_at
-        state = _with(state, stall_since=now if since is None else min(since, now))
+        seen = reading.plug_as_of if reading.plug_as_of is not None else reading.reported_at
+        state = _with(state, stall_since=now if seen is None else min(seen, now))
     assert state.stall_since is not None
     key = f"{AlertKind.STALL}:{state.stall_since:.0f}"
     if prefs.stall_on and as_of - state.stall_since >= prefs.stall_minutes * 60 and key != state.done_stall:

@@ -70,7 +70,8 @@ async def menu_text(garage: Garage, tg_id: int, prefs: AlertPrefs) -> str:
     """/alerts for this user: with the delay of their backend and what their quiet CarData cars cannot
     show (their status is what the stream last said: no call to BMW)."""
     cars = garage.all_cars(tg_id)
-    streamed = [car for car in cars if STATUS_STREAM in car.capabilities]
+    # No CarData backend configured (any more): no stream to say how its cars report.
+    streamed = [car for car in cars if STATUS_STREAM in car.capabilities] if garage.cardata else []
     quiet = [car for car in streamed if (await garage.status(tg_id, car.vin)).reports_rarely]
     return texts.alerts_menu(prefs, cardata=any(keyboards.read_only(car) for car in cars), quiet=quiet)
 
