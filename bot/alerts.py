@@ -12,7 +12,10 @@ occurrence lasts (a car locked meanwhile needs no "left unlocked" any more); a r
 its record repeats that one push once.
 
 Times are checked when a reading comes: "N minutes after" is noticed at the first reading after N minutes
-(for i Remote cars, the watcher's next poll: at most `IDLE_POLL_SECONDS` later for a parked car).
+(for i Remote cars, the watcher's next poll: at most `IDLE_POLL_SECONDS` later for a parked car). A car that
+reports only now and then (a quiet CarData car) proves nothing by its silence: "not charging" and "left
+open" fire only when its reports themselves span the N minutes (docs/cardata.md, "Alerts"), which for
+"left open" they never do: each report is a switch-off, a parking anew.
 """
 
 from __future__ import annotations
@@ -25,7 +28,18 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.bmw.models import VehicleStatus
-from bot.cardata.models import DOOR_LOCK, DOOR_STATUS, CarState, ChargingStatus
+from bot.cardata.models import (
+    CHARGING_KEYS,
+    DOOR_KEYS,
+    DOOR_LOCK,
+    DOOR_STATUS,
+    HVPM_FINISH_REASON,
+    PLUG_KEYS,
+    REASON_CHARGING_END,
+    WINDOW_KEYS,
+    CarState,
+    ChargingStatus,
+)
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +121,11 @@ class Reading:
     moving: bool
     reported_at: float | None  # epoch seconds of the car's report
     parked_at: float | None  # when the car last reported being parked, locked, or a door moving, if known
+    # For a car that reports only now and then: as of when its plug and charging state, and its locks,
+    # doors and windows, are known (None: until now, as for a polled car or one that streams each change).
+    plug_as_of: float | None = None
+    doors_as_of: float | None = None
+    charge_ended_at: float | None = None  # when the car last said why a charge ended, if it says when
 
     @classmethod
     def of_status(cls, status: VehicleStatus) -> Reading:
@@ -135,6 +154,11 @@ class Reading:
         charging_status = state.charging_status
         changed = state.values.get(DOOR_STATUS) or state.values.get(DOOR_LOCK)
         updated = state.updated_at
+        plug_as_of = doors_as_of = None
+        if not state.reports_changes:
+            plug_as_of = _oldest(state.reported_at(*PLUG_KEYS), state.reported_at(*CHARGING_KEYS))
+            doors_as_of = _oldest(state.reported_at(*DOOR_KEYS), state.reported_at(*WINDOW_KEYS))
+        ended = state.reported_at(REASON_CHARGING_END, HVPM_FINISH_REASON)
         return cls(
             soc=state.soc,
             charging=state.is_charging,
@@ -147,6 +171,9 @@ class Reading:
             moving=False,
             reported_at=None if updated is None else updated.timestamp(),
             parked_at=None if changed is None or changed.timestamp is None else changed.timestamp.timestamp(),
+            plug_as_of=plug_as_of,
+            doors_as_of=doors_as_of,
+            charge_ended_at=None if ended is None else ended.timestamp(),
         )
 
 
@@ -210,16 +237,22 @@ def _stall(
 ) -> tuple[AlertState, Alert | None]:
     if not reading.plugged_in:
         return _with(state, charged_on_plug=False, stall_since=None), None
-    if reading.charging:
-        return _with(state, charged_on_plug=True, stall_since=None), None
+    ended, since = reading.charge_ended_at, state.stall_since
+    if reading.charging or (ended is not None and since is not None and ended > since):
+        # Charging, or a charge ended since the car was seen not charging: a quiet car reports no start.
+        state = _with(state, charged_on_plug=True, stall_since=None)
+        if reading.charging:
+            return state, None
     full = reading.soc is not None and reading.soc >= 100
     if reading.waiting or full or (state.charged_on_plug and reading.charge_ended_ok):
         return _with(state, stall_since=None), None
+    as_of = now if reading.plug_as_of is None else min(reading.plug_as_of, now)
     if state.stall_since is None:
-        state = _with(state, stall_since=_since(reading, now))
+        seen = reading.plug_as_of if reading.plug_as_of is not None else reading.reported_at
+        state = _with(state, stall_since=now if seen is None else min(seen, now))
     assert state.stall_since is not None
     key = f"{AlertKind.STALL}:{state.stall_since:.0f}"
-    if prefs.stall_on and now - state.stall_since >= prefs.stall_minutes * 60 and key != state.done_stall:
+    if prefs.stall_on and as_of - state.stall_since >= prefs.stall_minutes * 60 and key != state.done_stall:
         return state, Alert(AlertKind.STALL, key, soc=reading.soc, value=prefs.stall_minutes)
     return state, None
 
@@ -257,7 +290,9 @@ def _open(
         state = _with(state, open_since=state.parked_at)
     assert state.parked_at is not None and state.open_since is not None
     key = f"{AlertKind.OPEN}:{state.open_since:.0f}"
-    if prefs.open_on and now - state.parked_at >= prefs.open_minutes * 60 and key != state.done_open:
+    # Still open N minutes after parking: as of the car's last report of its doors when it reports rarely.
+    as_of = now if reading.doors_as_of is None else min(reading.doors_as_of, now)
+    if prefs.open_on and as_of - state.parked_at >= prefs.open_minutes * 60 and key != state.done_open:
         alert = Alert(
             AlertKind.OPEN,
             key,
@@ -276,6 +311,12 @@ def _with(state: AlertState, **changes: Any) -> AlertState:
     if all(getattr(state, name) == value for name, value in changes.items()):
         return state
     return replace(state, **changes)
+
+
+def _oldest(*times: datetime | None) -> float | None:
+    """The oldest of these report times (epoch seconds), those not reported left out."""
+    known = [t.timestamp() for t in times if t is not None]
+    return min(known) if known else None
 
 
 def _since(reading: Reading, now: float) -> float:

@@ -121,9 +121,9 @@ _PART_KEYS: dict[Part, tuple[str, ...]] = {
         cd.FUEL_LITRES,
         cd.FUEL_PERCENT,
     ),
-    Part.CHARGING: (cd.CHARGING_STATUS, cd.HV_STATUS, cd.TIME_REMAINING),
-    Part.PLUG: (cd.PORT_STATUS, cd.IS_PLUGGED),
-    Part.DOORS: (cd.DOOR_STATUS, cd.DOOR_LOCK),
+    Part.CHARGING: cd.CHARGING_KEYS,
+    Part.PLUG: cd.PLUG_KEYS,
+    Part.DOORS: cd.DOOR_KEYS,
     Part.MILEAGE: (cd.MILEAGE,),
     Part.POSITION: (cd.LATITUDE, cd.LONGITUDE),
 }
@@ -133,11 +133,7 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
     """What CarData's stream and snapshots last said, each part as old as the car's newest report of it."""
     if state is None:
         return CarStatus(vin=vin)
-    reported: dict[Part, datetime] = {}
-    for part, keys in _PART_KEYS.items():
-        stamps = [v.timestamp for key in keys if (v := state.values.get(key)) and v.timestamp and v.value]
-        if stamps:
-            reported[part] = max(stamps)
+    reported = {part: at for part, keys in _PART_KEYS.items() if (at := state.reported_at(*keys)) is not None}
     has_tank = state.fuel_litres is not None or state.fuel_percent is not None
     electric, total = state.electric_range_km, state.total_range_km
     fuel_range = None  # the REX: its total range less the electric one
@@ -167,6 +163,7 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         end_reason=state.end_reason,
         end_result=state.last_charging_result,
         reported_at=reported,
+        reports_rarely=not state.reports_changes,
     )
 
 

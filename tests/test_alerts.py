@@ -14,7 +14,16 @@ from telegram.ext import Application
 
 from bot.alerts import AlertKind, AlertPrefs, AlertState, Reading, decide, settle
 from bot.bmw.simulator.fleet import car_time
-from bot.cardata.models import CHARGING_STATUS, DOOR_STATUS, PORT_STATUS, SOC_HEADER, CarState, TelematicValue
+from bot.cardata.models import (
+    CHARGING_STATUS,
+    DOOR_STATUS,
+    PORT_STATUS,
+    SOC_HEADER,
+    SOC_TARGET,
+    CarState,
+    TelematicValue,
+)
+from bot.chat import texts
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.watcher import Cycles
@@ -64,6 +73,8 @@ async def test_charge_level_fires_once_not_when_started_above_and_not_when_off(b
     await link(alice)
     menu = await _menu(alice)
     assert "⬜ Charge level: 80 %" in _labels(menu)  # off by default
+    assert texts.ALERTS_TIMING in menu.text  # an i Remote car: the watcher's polling delay applies
+    assert texts.ALERTS_TIMING_CARDATA not in menu.text
     await _press(alice, menu, "Charge level", "✅ Charge level: 80 %")
     await _press(alice, menu, "➕ 5 %", "✅ Charge level: 85 %")
     assert any("Charge level: on, 85 %" in (a.text or "") for a in alice.callback_answers())
@@ -256,7 +267,8 @@ async def test_alerts_persist_across_a_restart_and_are_each_users_own(
 
 
 def test_a_cardata_state_decides_the_same_alerts():
-    """The seam for CarData: its stream state read as a Reading, decided by the same function."""
+    """The seam for CarData: its stream state read as a Reading, decided by the same function. A car with a
+    charge target streams each change (a live car), so its door status holds until it says otherwise."""
     t0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
     def value(text: str, minutes: int = 0) -> TelematicValue:
@@ -268,6 +280,7 @@ def test_a_cardata_state_decides_the_same_alerts():
             CHARGING_STATUS: value("CHARGINGACTIVE"),
             PORT_STATUS: value("CONNECTED"),
             SOC_HEADER: value("70"),
+            SOC_TARGET: value("90"),
             DOOR_STATUS: value("UNLOCKED"),
         },
     )
@@ -283,3 +296,16 @@ def test_a_cardata_state_decides_the_same_alerts():
     for alert in alerts:
         state = settle(state, alert)
     assert decide(state, Reading.of_cardata(car), prefs, t0.timestamp() + 30 * 60)[1] == []
+
+
+def test_a_quiet_cardata_state_is_never_left_open_on_its_switch_off_report():
+    """A car without a target or SP25 end reason reports only at switch-off (an i3): its door status is as
+    of that moment, before the driver locks, so it says nothing of N minutes later. The same report from a
+    car that streams each change (it has a target) holds: a selective lock is not locked."""
+    t0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+    car = CarState("WBY1Z21000V000001", {DOOR_STATUS: TelematicValue("SELECTIVELOCKED", None, t0)})
+    prefs, later = AlertPrefs(), t0.timestamp() + 60 * 60
+    assert decide(AlertState(), Reading.of_cardata(car), prefs, later)[1] == []
+    car.merge({SOC_TARGET: TelematicValue("80", "%", t0)})
+    alerts = decide(AlertState(), Reading.of_cardata(car), prefs, later)[1]
+    assert [(a.kind, a.locked) for a in alerts] == [(AlertKind.OPEN, False)]

@@ -49,6 +49,14 @@ WINDOW_KEYS = {
     "vehicle.cabin.window.row2.passenger.status": "windowPassengerRear",
 }
 
+# The keys of the plug, the charging state and the doors (each part's age: the newest of them).
+PLUG_KEYS = (PORT_STATUS, IS_PLUGGED)
+CHARGING_KEYS = (CHARGING_STATUS, HV_STATUS, TIME_REMAINING)
+DOOR_KEYS = (DOOR_STATUS, DOOR_LOCK)
+# Keys only a car that streams each change sends (iDrive 7 and later): an i3 has no charge target and no
+# reasonChargingEnd (docs/cardata.md, "What the simulator reproduces").
+LIVE_ONLY_KEYS = (SOC_TARGET, REASON_CHARGING_END)
+
 # What the bot's container asks for: status, charge events and position.
 BOT_KEYS: tuple[str, ...] = (
     CHARGING_STATUS,
@@ -473,6 +481,18 @@ class CarState:
     def _number(self, *keys: str) -> float | None:
         value = self._get(*keys)
         return None if value is None else value.number
+
+    def reported_at(self, *keys: str) -> datetime | None:
+        """When the car last reported any of these keys (with a value); None: never."""
+        times = [v.timestamp for key in keys if (v := self.values.get(key)) and v.value and v.timestamp]
+        return max(times) if times else None
+
+    @property
+    def reports_changes(self) -> bool:
+        """Whether the car streams each change (iDrive 7 and later), so its values hold until it says
+        otherwise. A quiet car (iDrive 6, every i3) reports only at switch-off and at a full charge: its
+        values are as of their own times, however old."""
+        return any(self._get(key) is not None for key in LIVE_ONLY_KEYS)
 
     @property
     def updated_at(self) -> datetime | None:

@@ -10,8 +10,10 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.alerts import Alert, AlertKind, AlertPrefs
+from bot.backends import STATUS_STREAM
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, edit, pressed_message, query_of, say, services, user_id
+from bot.garage import Garage
 from bot.store import StoredVehicle
 
 # Per alert: the prefs fields of its switch and its value, the value's step and bounds.
@@ -64,9 +66,20 @@ def changed(prefs: AlertPrefs, kind: AlertKind, op: str) -> AlertPrefs | None:
     return None
 
 
+async def menu_text(garage: Garage, tg_id: int, prefs: AlertPrefs) -> str:
+    """/alerts for this user: with the delay of their backend and what their quiet CarData cars cannot
+    show (their status is what the stream last said: no call to BMW)."""
+    cars = garage.all_cars(tg_id)
+    # No CarData backend configured (any more): no stream to say how its cars report.
+    streamed = [car for car in cars if STATUS_STREAM in car.capabilities] if garage.cardata else []
+    quiet = [car for car in streamed if (await garage.status(tg_id, car.vin)).reports_rarely]
+    return texts.alerts_menu(prefs, cardata=any(keyboards.read_only(car) for car in cars), quiet=quiet)
+
+
 async def alerts_command(update: Update, context: Context) -> None:
-    prefs = services(context).garage.alert_prefs(user_id(update))
-    await say(update, texts.alerts_menu(prefs), menu(prefs))
+    garage, tg_id = services(context).garage, user_id(update)
+    prefs = garage.alert_prefs(tg_id)
+    await say(update, await menu_text(garage, tg_id, prefs), menu(prefs))
 
 
 async def change(update: Update, context: Context) -> None:
@@ -84,7 +97,7 @@ async def change(update: Update, context: Context) -> None:
     if new != prefs:
         garage.save_alert_prefs(tg_id, new)
     await answer(query, texts.alert_changed(kind, new))
-    await edit(pressed_message(query), texts.alerts_menu(new), menu(new))
+    await edit(pressed_message(query), await menu_text(garage, tg_id, new), menu(new))
 
 
 def push(car: StoredVehicle, alert: Alert, ref: str) -> tuple[str, InlineKeyboardMarkup]:

@@ -159,6 +159,16 @@ ALERTS_TIMING = Msg(
     "I check alerts whenever I look at a car: every minute while it is plugged in, otherwise every "
     '15 minutes, so an alert "after N minutes" can come up to 15 minutes later.'
 )
+ALERTS_TIMING_CARDATA = Msg(
+    "A car linked through BMW CarData reports to me itself: I check alerts at each report and every minute, "
+    'so an alert "after N minutes" comes at most a minute late, as soon as the car has reported.'
+)
+ALERTS_QUIET_CAR = Msg(
+    "ℹ️ {car} reports to BMW CarData only when it is switched off and when a charge reaches 100 % (as every "
+    'i3 does), so I cannot watch it in between: "Left open" never comes (it reports before you lock it), '
+    '"Not charging" only when two of its reports N minutes apart show it, and the charge level and the '
+    "plug-in reminder go by its last report, which can be hours old."
+)
 HELP = Msg("Here is what I can do:")
 HELP_READ_ONLY = Msg(
     "ℹ️ Your car is linked through BMW CarData, which is read-only: I cannot lock or unlock it, start climate "
@@ -204,7 +214,8 @@ def start(first_name: str | None, linked: bool) -> str:
 def help_text(read_only: bool = False) -> str:
     """/help; with what a read-only car (BMW CarData) cannot do, for a user who has one."""
     commands = joined(f"/{name} — {text}" for name, text in COMMANDS)
-    lines = [HELP, commands, "", HELP_PLACES, "", f"🔔 {ALERTS_TIMING}"]
+    timing = ALERTS_TIMING_CARDATA if read_only else ALERTS_TIMING
+    lines = [HELP, commands, "", HELP_PLACES, "", f"🔔 {timing}"]
     return joined([*lines, "", HELP_READ_ONLY] if read_only else lines)
 
 
@@ -1068,13 +1079,17 @@ def alert_on(kind: AlertKind, prefs: AlertPrefs) -> bool:
     }[kind]
 
 
-def alerts_menu(prefs: AlertPrefs) -> str:
+def alerts_menu(prefs: AlertPrefs, cardata: bool = False, quiet: Iterable[StoredVehicle] = ()) -> str:
+    """/alerts; which delay applies: the i Remote polling, or CarData's reports for a `cardata` user, with
+    what cannot be watched of each `quiet` car (one that reports rarely)."""
     lines = [
         f"{check(alert_on(kind, prefs))} <b>{ALERT_NAMES[kind]}</b>: "
         + ALERT_LINES[kind].format(value=alert_value(kind, prefs), time=clock_time(prefs.plug_minute))
         for kind in AlertKind
     ]
-    return ALERTS_ASK.format(lines=joined(lines), timing=ALERTS_TIMING)
+    timing: list[str] = [ALERTS_TIMING_CARDATA if cardata else ALERTS_TIMING]
+    timing += [ALERTS_QUIET_CAR.format(car=f"<b>{car_label(car)}</b>") for car in quiet]
+    return ALERTS_ASK.format(lines=joined(lines), timing=joined(timing))
 
 
 def _alert_setting(kind: AlertKind, prefs: AlertPrefs) -> str:

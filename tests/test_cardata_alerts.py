@@ -1,0 +1,125 @@
+"""Alerts of CarData cars as real ones report (issue 17): a quiet car (iDrive 6, every i3) reports only at
+switch-off and at a full charge, so its values are as old as its last report, and "plugged in but not
+charging" or "left open" must not fire on them; a live car, which streams each change, still gets both.
+/alerts says which delay applies: CarData's reports, not the i Remote polling. Through the sandbox, the
+CarData simulator over HTTP and its stream over TLS MQTT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from telegram.ext import Application
+
+from bot.car_status import CarStatus
+from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
+from bot.chat import texts
+from bot.sandbox.driver import SandboxUser
+from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of, until, user
+
+__all__ = ["linked", "user"]  # the fixtures, shared with tests/test_chat_cardata.py
+
+QUIET = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "quiet"}], indirect=True)
+LIVE = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True)
+CAR = f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})"
+
+
+async def switched_off(app: Application, sim: CardataSimulator, shows: Callable[[CarStatus], bool]) -> None:
+    """The quiet car is switched off: wait until its burst (one message a key) has brought what `shows`."""
+    sim.switch_off(DEFAULT_BEV_VIN)
+    cardata = cardata_of(app)
+    await until(lambda: shows(cardata.status(OWNER, DEFAULT_BEV_VIN)), "the switch-off burst")
+
+
+@QUIET
+async def test_a_quiet_cars_stale_plug_state_fires_no_not_charging_alert(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(linked)
+    sim.plug_in(DEFAULT_BEV_VIN, charging=False)  # plugged in, waiting: a quiet car says nothing
+    await switched_off(linked, sim, lambda s: s.plugged_in is True and s.charging_state == "NOCHARGING")
+    sim.start_charging(DEFAULT_BEV_VIN)  # not reported: the car is quiet while it charges
+    sim.advance(20 * 60)  # 1 %/min: 84 %
+    sim.finish_charging(DEFAULT_BEV_VIN)  # the owner stops it below 100 %: reported at the next switch-off
+    sim.advance(30 * 60)  # (within the id token's hour: the stream stays up)
+    await cardata.alert_tick(sim.now())  # the plug state is 50 min old: it says nothing of now
+    assert not texts_of(user, "is plugged in but"), user.transcript()
+
+    # Still plugged in, the charge ended by the driver: it did charge.
+    await switched_off(linked, sim, lambda s: s.plugged_in is True and s.charging_state == "CHARGINGENDED")
+    await cardata.alert_tick(sim.now() + 60 * 60)
+    assert not texts_of(user, "is plugged in but"), user.transcript()
+
+
+@QUIET
+async def test_a_quiet_cars_switch_off_report_fires_no_left_open_alert(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(linked)
+    sim.set_locked(DEFAULT_BEV_VIN, False)
+    # The driver switches off, still inside: the burst says UNLOCKED.
+    await switched_off(linked, sim, lambda status: status.lock_state == "UNLOCKED")
+    sim.set_locked(DEFAULT_BEV_VIN, True)  # then locks the car, which a quiet car does not report
+    sim.advance(60 * 60)
+    await cardata.alert_tick(sim.now())
+    assert not texts_of(user, "is not closed up"), user.transcript()
+
+
+@LIVE
+async def test_a_live_cars_fresh_plug_state_still_fires_not_charging(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(linked)
+    sim.plug_in(DEFAULT_BEV_VIN, charging=False)  # streamed at once: plugged in, not charging
+    await until(lambda: cardata.status(OWNER, DEFAULT_BEV_VIN).plugged_in is True, "the plug streamed")
+    await cardata.alert_tick(sim.now() + 14 * 60)  # on in /alerts by default, after 15 min
+    assert not texts_of(user, "is plugged in but")
+    sim.advance(15 * 60)  # nothing streamed meanwhile: a live car would have said so
+    await cardata.alert_tick(sim.now())
+    alert = await user.wait_for_bot_message("is plugged in but")
+    assert alert.text == f"🔌 <b>{CAR}</b> is plugged in but has not been charging for 15 min.\n🔋 64 %"
+
+
+@LIVE
+async def test_a_live_cars_open_window_on_a_locked_car_is_left_open(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(linked)
+    sim.set_locked(DEFAULT_BEV_VIN, True, "LOCKED")
+    sim.set_window(DEFAULT_BEV_VIN, "row2.passenger", "OPEN")
+    await until(lambda: cardata.status(OWNER, DEFAULT_BEV_VIN).open_items, "the window streamed")
+    sim.advance(10 * 60)
+    await cardata.alert_tick(sim.now())
+    alert = await user.wait_for_bot_message("is not closed up")
+    assert "unlocked" not in (alert.text or "")  # LOCKED is locked
+    assert alert.text == (
+        f"⚠️ <b>{CAR}</b> has been parked for 10 min and is not closed up:\n🚪 open: "
+        f"{texts.OPEN_NAMES['windowPassengerRear']}"
+    )
+
+
+@QUIET
+async def test_alerts_of_a_quiet_car_say_what_cardata_reports_and_when(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/alerts")
+    menu = await user.wait_for_bot_message("Alerts about your cars")
+    text = menu.text or ""
+    assert texts.ALERTS_TIMING not in text  # no i Remote polling here
+    assert texts.ALERTS_TIMING_CARDATA in text
+    assert texts.ALERTS_QUIET_CAR.format(car=f"<b>{CAR}</b>") in text
+    user.press(menu, "alr:level:on")  # the menu stays honest when edited
+    await user.wait_for(lambda u: "✅ <b>Charge level</b>" in (u.now(menu).text or ""))
+    assert texts.ALERTS_QUIET_CAR.format(car=f"<b>{CAR}</b>") in (user.now(menu).text or "")
+
+
+@LIVE
+async def test_alerts_of_a_live_car_say_cardata_reports_each_change(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    user.send("/alerts")
+    menu = await user.wait_for_bot_message("Alerts about your cars")
+    assert texts.ALERTS_TIMING_CARDATA in (menu.text or "")
+    assert texts.ALERTS_TIMING not in (menu.text or "")
+    assert "only when switched off" not in (menu.text or "")
