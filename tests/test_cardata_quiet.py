@@ -158,3 +158,22 @@ async def test_a_restart_between_the_burst_and_the_push_still_pushes_once(
         assert len(garage_of(application).charge_sessions(OWNER, DEFAULT_BEV_VIN)) == 1
 
     assert len(texts_of(user, FINISHED)) == 1, user.transcript()
+
+
+async def test_linked_while_charging_like_the_demos_i3_the_report_at_100_is_pushed_once(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim = cardata_simulator
+    sim.set_soc(DEFAULT_BEV_VIN, 80)
+    sim.plug_in(DEFAULT_BEV_VIN)  # charging when linked: the snapshot at linking shows it
+    await link_cardata(user, sim)
+    await cardata_of(cardata_bot).supervisor.wait_connected(OWNER)
+    await until(reported(cardata_bot), "the snapshot at linking decided on")
+    sim.advance(20 * 60)  # 100 %: the car reports
+    full = await user.wait_for_bot_message(FINISHED)
+    assert "80 % → 100 %" in (full.text or ""), full.text
+    before = reported_at(cardata_bot)
+    sim.advance(60)
+    sim.switch_off(DEFAULT_BEV_VIN)
+    await until(reported(cardata_bot, before), "the switch-off decided on")
+    assert len(texts_of(user, FINISHED)) == 1 and not texts_of(user, STOPPED), user.transcript()
