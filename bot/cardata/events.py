@@ -21,8 +21,8 @@ known is waited out like a stop (a burst comes a key a message) and then compare
 on, kept in the track: the level up by at least 1 %, or a new end reason, is a charge that ended unseen; a
 value counts only when the car sent it after that report. An end reason is new when it differs from the one
 last reported, or when the car stamped it earlier than the report that brings it (it kept when the charge
-ended): a car that restamps every key of a burst, as the simulator does, so repeats its last one. Such an
-event starts at that earlier report, with its level.
+ended); the same reason restamped with its report, as the simulator restamps a whole burst, is only the last
+charge's again. Such an event starts at the last report, with its level.
 
 `run` sleeps until the earliest stored deadline or retry time and is woken when a new one is set, so an end
 is decided as its debounce runs out, not at the next poll (benchmarks/README.md has the latency).
