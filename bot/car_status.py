@@ -112,7 +112,7 @@ class ChargeNotice:
     vin: str
     status: CarStatus  # the car as it was when the change was seen
     soc_at_start: float | None = None
-    charged_seconds: float | None = None  # ended charges only
+    charged_seconds: float | None = None  # ended charges only, when known
 
     @property
     def ended(self) -> bool:

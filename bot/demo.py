@@ -59,7 +59,7 @@ SERVICE_POLL_INITIAL, SERVICE_POLL_MAX = 1.0, 2.0
 # CarData: the code is approved by itself this long after it is shown (time to look at the message), the
 # bot polls for it every 2 s (BMW: 5 s); the BEV, quiet like every real i3 (docs/cardata.md), charges to
 # 100 % a few minutes after the start (a little later than the i Remote one: linking takes longer) and only
-# then reports; a stop is a stop after 5 s.
+# then reports, which the bot pushes; a stop is a stop after 5 s.
 CARDATA_APPROVE_SECONDS = 6.0
 CARDATA_POLL_SECONDS = 2
 CARDATA_CHARGE_MINUTES = 4
@@ -166,7 +166,7 @@ def _banner(chat_url: str | None) -> str:
         "/status shows what the car last reported.\n"
         "    Like a real i3, each car reports only when it is switched off and when a charge reaches 100 %:\n"
         f"    its i3 …{CARDATA_BEV_VIN[-4:]} is charging and reports at 100 %, about "
-        f"{CARDATA_CHARGE_MINUTES} minutes after the start.\n\n"
+        f"{CARDATA_CHARGE_MINUTES} minutes after the start: the bot tells you when.\n\n"
         "Ctrl-C stops the demo and deletes its data."
     )
 

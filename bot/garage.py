@@ -676,8 +676,9 @@ class Garage:
             return
         if self.store.vehicle(event.owner, event.vin) is None:  # unlinked since
             return
-        charged = None
-        if kind is not NoticeKind.STARTED:  # it ended when first seen stopped, a debounce before the decision
+        charged = None  # how long it ran: not known of a start, nor of a charge that ended unseen
+        if kind is not NoticeKind.STARTED and not event.unseen:
+            # It ended when first seen stopped, a debounce before the decision.
             charged = max(0.0, event.at - self._cardata().debounce_seconds - event.session_start)
         status = self._cardata().status(event.owner, event.vin)
         await self._notify(ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged))

@@ -437,6 +437,13 @@ def m012_cardata_first_call(db: Database) -> None:
     db.table("cardata_account_calls").add_column("first_call_at", float)
 
 
+def m013_cardata_last_report(db: Database) -> None:
+    # The last report the charge detector decided on (level, end reason, when): a quiet car's charge ends
+    # unseen, and is told from what changed since (docs/cardata.md). NULL until the next report is decided on.
+    for column, kind in (("known_soc", float), ("known_reason", str), ("known_at", float)):
+        db.table("cardata_tracks").add_column(column, kind)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -453,6 +460,7 @@ _STEPS = [
         m010_cardata_relink_asked,
         m011_cardata_calls_per_account,
         m012_cardata_first_call,
+        m013_cardata_last_report,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -478,7 +486,10 @@ _CARDATA_COLUMNS = (
     "tg_id, client_id_enc, gcid, access_token_enc, id_token_enc, refresh_token_enc, expires_at,"
     " refresh_expires_at, container_id"
 )
-_TRACK_COLUMNS = "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event"
+_TRACK_COLUMNS = (
+    "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event, known_soc, known_reason,"
+    " known_at"
+)
 _TRACK_SELECT = _TRACK_COLUMNS.replace("tg_id", "tg_id AS owner", 1)  # read by ChargeTrack's field names
 
 
@@ -1296,7 +1307,8 @@ class Store:
         """Ignored when the owner is no longer linked."""
         with self._write() as db:
             db.execute(
-                f"INSERT OR REPLACE INTO cardata_tracks ({_TRACK_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?"
+                f"INSERT OR REPLACE INTO cardata_tracks ({_TRACK_COLUMNS})"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
                 " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
                 (
                     track.owner,
@@ -1307,6 +1319,9 @@ class Store:
                     track.deadline,
                     track.pending,
                     track.last_event,
+                    track.known_soc,
+                    track.known_reason,
+                    track.known_at,
                     track.owner,
                 ),
             )

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -154,7 +155,6 @@ async def test_a_debounce_running_at_a_restart_still_ends_the_charge_once(path: 
     await detector.tick()
     await detector.tick()
     assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.COMPLETE]
-    store.close()
     store, detector = _open(path, clock, pushes)
     await detector.tick()
     assert len(pushes) == 2
@@ -174,7 +174,6 @@ async def test_an_event_is_stored_before_its_push_and_a_failed_push_goes_out_onc
     track = store.cardata_track(OWNER, VIN)
     assert track is not None and track.pending is not None  # on disk, not yet delivered
     assert ChargeEvent.from_json(track.pending).kind is ChargeEventKind.STOPPED
-    store.close()
 
     pushes.failing = False
     store, detector = _open(path, clock, pushes)
@@ -212,7 +211,6 @@ async def test_an_ended_charge_joins_the_history_once_with_its_numbers_pushed_or
     clock.now += 120
     await detector.tick()
     assert [e.kind for e in pushes] == [ChargeEventKind.STARTED]
-    store.close()
 
     pushes.failing = False
     store, detector = _open(path, clock, pushes)
@@ -311,3 +309,54 @@ async def test_a_debounce_running_at_a_restart_is_decided_at_its_deadline(path: 
     async with _running(path, pushes, debounce_seconds=2.0):  # the restart: its first tick finds nothing due
         await pushes.until(2)
     assert [e.kind for e in pushes] == [ChargeEventKind.STARTED, ChargeEventKind.COMPLETE]
+
+
+async def _report(
+    store: Store, detector: ChargeDetector, state: m.CarState, values: dict[str, m.TelematicValue]
+) -> None:
+    """A quiet car's burst, a key a message, as the supervisor feeds it."""
+    for key, value in values.items():
+        changed = state.merge({key: value})
+        store.save_cardata_state(OWNER, state.vin, state.to_json())
+        await detector.observe(OWNER, state, changed)
+
+
+def _stamped(at: float, soc: str, reason: str, reason_at: float | None = None) -> dict[str, m.TelematicValue]:
+    """A quiet car's report at `at`: not charging, its level and its last end reason (stamped `reason_at`)."""
+    stamp = datetime.fromtimestamp(at, UTC)
+    return {
+        m.CHARGING_STATUS: m.TelematicValue("NOCHARGING", None, stamp),
+        m.SOC_HEADER: m.TelematicValue(soc, "%", stamp),
+        m.HVPM_FINISH_REASON: m.TelematicValue(reason, None, datetime.fromtimestamp(reason_at or at, UTC)),
+    }
+
+
+async def test_an_end_reason_stamped_before_its_report_is_a_charge_that_ended_unseen(path: Path) -> None:
+    # A car that keeps when each value changed (unlike the simulator, which restamps a burst): the same end
+    # reason as last time, but stamped after the last report and before this one, tells of a new charge.
+    clock, pushes = Clock(), Pushes()
+    store, detector = _open(path, clock, pushes)
+    state = m.CarState(VIN)
+    await _report(store, detector, state, _stamped(T0, "50", "END_REQUESTED_BY_DRIVER"))
+    clock.now += 121
+    await detector.tick()  # the first report: where the next is compared from, nothing to push
+    assert pushes == []
+
+    clock.now += 1000
+    await _report(store, detector, state, _stamped(clock.now, "50", "END_REQUESTED_BY_DRIVER", T0 + 500))
+    clock.now += 121
+    await detector.tick()
+    [event] = pushes
+    assert (event.kind, event.soc_at_start, event.soc, event.reason, event.unseen) == (
+        ChargeEventKind.STOPPED,
+        50,
+        50,
+        "END_REQUESTED_BY_DRIVER",
+        True,
+    )
+
+    clock.now += 1000  # switched off again: every value restamped, the same reason, the same level
+    await _report(store, detector, state, _stamped(clock.now, "50", "END_REQUESTED_BY_DRIVER"))
+    clock.now += 121
+    await detector.tick()
+    assert len(pushes) == 1

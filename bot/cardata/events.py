@@ -15,6 +15,15 @@ and never loses it. The debounce deadline is stored too, so a restart mid-deboun
 The write that ends a session also records it in the charging history (`EndedCharge`), so it is recorded
 exactly once, pushed or not.
 
+A car that streams nothing while it charges (a *quiet* car, iDrive 6: every i3) reports a charge's end in a
+burst of its keys, with no active state before it (docs/cardata.md). Every report that comes with no charge
+known is waited out like a stop (a burst comes a key a message) and then compared with the last report decided
+on, kept in the track: the level up by at least 1 %, or a new end reason, is a charge that ended unseen; a
+value counts only when the car sent it after that report. An end reason is new when it differs from the one
+last reported, or when the car stamped it earlier than the report that brings it (it kept when the charge
+ended); the same reason restamped with its report, as the simulator restamps a whole burst, is only the last
+charge's again. Such an event starts at the last report, with its level.
+
 `run` sleeps until the earliest stored deadline or retry time and is woken when a new one is set, so an end
 is decided as its debounce runs out, not at the next poll (benchmarks/README.md has the latency).
 """
@@ -29,10 +38,21 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from bot.cardata.models import CHARGING_STATUS, GOAL_REACHED_REASONS, HV_STATUS, CarState, HvStatus
+from bot.cardata.models import (
+    CHARGING_STATUS,
+    GOAL_REACHED_REASONS,
+    HV_STATUS,
+    HVPM_FINISH_REASON,
+    REASON_CHARGING_END,
+    SOC_DISPLAYED,
+    SOC_HEADER,
+    CarState,
+    HvStatus,
+)
 from bot.cardata.storage import CarDataStore, ChargeTrack, EndedCharge
 
 log = logging.getLogger(__name__)
@@ -41,6 +61,11 @@ DEFAULT_DEBOUNCE_SECONDS = 120.0
 PUSH_RETRY_SECONDS = 30.0
 POLL_SECONDS = 60.0  # `run`'s longest sleep: catches up with a clock that jumps (a wall clock set, a test's)
 COMPLETE_TOLERANCE = 1.0  # % below the target still counts as complete
+CHARGED_AT_LEAST = 1.0  # % more than the last report: a charge happened since
+# What a report that tells of a charge carries: the charging state, the level, the end reason.
+REPORT_KEYS = frozenset(
+    {CHARGING_STATUS, HV_STATUS, SOC_DISPLAYED, SOC_HEADER, REASON_CHARGING_END, HVPM_FINISH_REASON}
+)
 
 
 class ChargeEventKind(StrEnum):
@@ -54,12 +79,13 @@ class ChargeEvent:
     kind: ChargeEventKind
     owner: int
     vin: str
-    session_start: float  # epoch seconds: when the charge was first seen active
+    session_start: float  # epoch seconds: when the charge was first seen active (unseen: the report before)
     at: float  # epoch seconds: when the event was decided
     soc_at_start: float | None = None
     soc: float | None = None
     target_soc: float | None = None
     reason: str | None = None  # reasonChargingEnd, for an ended charge when the car sent one
+    unseen: bool = False  # it ended with no active state seen (a quiet car): how long it ran is not known
 
     @property
     def key(self) -> str:
@@ -107,21 +133,23 @@ class ChargeDetector:
     # --- input ----------------------------------------------------------------------------------------------
 
     async def observe(self, owner: int, state: CarState, changed: set[str]) -> None:
-        """A car's state changed; only a charging-status change matters here. Pushes run in the background."""
-        if CHARGING_STATUS not in changed and HV_STATUS not in changed:
+        """A car's state changed; only the charging state, level and end reason matter here. Pushes run in the
+        background."""
+        if not changed & REPORT_KEYS:
             return
         now = self._clock()
         async with self._lock(owner, state.vin):
-            track = self._store.cardata_track(owner, state.vin) or ChargeTrack(owner, state.vin)
+            stored = self._store.cardata_track(owner, state.vin)
+            track = stored or ChargeTrack(owner, state.vin)
             status = state.charging_status or state.hv_status
             track = replace(track, status=None if status is None else str(status))
             event = None
             if state.is_charging:
-                if track.deadline is not None:
+                if track.session_start is not None and track.deadline is not None:
                     track = replace(track, deadline=None)  # it flapped: the same charge goes on
                     log.info("cardata: charge of %s resumed within the debounce", owner)
-                elif track.session_start is None:
-                    track = replace(track, session_start=now, soc_at_start=state.soc)
+                elif track.session_start is None:  # a report being waited out was this charge's start
+                    track = replace(track, session_start=now, soc_at_start=state.soc, deadline=None)
                     event = ChargeEvent(
                         ChargeEventKind.STARTED,
                         owner,
@@ -131,12 +159,15 @@ class ChargeDetector:
                         soc_at_start=state.soc,
                         soc=state.soc,
                     )
-            elif track.session_start is not None and track.deadline is None:
+            elif (
+                track.deadline is None
+            ):  # a stop, or a report with no charge known: decided once it is all in
                 track = replace(track, deadline=now + self._debounce)
                 self._wake.set()
             if event is not None:
                 track = replace(track, pending=event.to_json())
-            self._store.save_cardata_track(track)
+            if track != stored:
+                self._store.save_cardata_track(track)
         if event is not None:
             self._deliver_soon(owner, state.vin)
 
@@ -187,18 +218,14 @@ class ChargeDetector:
     async def _end(self, owner: int, vin: str, now: float) -> None:
         async with self._lock(owner, vin):
             track = self._store.cardata_track(owner, vin)
-            if track is None or track.deadline is None or track.deadline > now or track.session_start is None:
+            if track is None or track.deadline is None or track.deadline > now:
                 return
             state = self._state_of(owner, vin) or CarState(vin)
+            if track.session_start is None:
+                self._end_unseen(track, state, now)
+                return
             soc, target = state.soc, state.target_soc
-            if target is not None:
-                complete = soc is not None and soc >= target - COMPLETE_TOLERANCE
-            else:  # no target known: the car's own word, else a full battery
-                complete = (
-                    state.hv_status == HvStatus.FINISHED_FULLY_CHARGED
-                    or state.end_reason in GOAL_REACHED_REASONS
-                    or (soc is not None and soc >= 100.0 - COMPLETE_TOLERANCE)
-                )
+            complete = _complete(state)
             event = ChargeEvent(
                 ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
                 owner,
@@ -223,10 +250,51 @@ class ChargeDetector:
             )
             # The charge joins the history in the write that ends its session: once, whatever the push does.
             self._store.end_cardata_charge(
-                replace(track, session_start=None, soc_at_start=None, deadline=None, pending=event.to_json()),
+                replace(
+                    _known(track, state),
+                    session_start=None,
+                    soc_at_start=None,
+                    deadline=None,
+                    pending=event.to_json(),
+                ),
                 ended,
             )
             log.info("cardata: charge of %s ended: %s", owner, event.kind)
+
+    def _end_unseen(self, track: ChargeTrack, state: CarState, now: float) -> None:
+        """Decide a report that came with no charge known (the module's docstring); it is the next one's
+        starting point. The first report of a car (the snapshot at linking) tells nothing."""
+        known = replace(_known(track, state), deadline=None)
+        reported_at = _epoch(state.updated_at)
+        if track.known_at is None or reported_at is None or not _ended_since(track, state, reported_at):
+            self._store.save_cardata_track(known)
+            return
+        soc, complete = state.soc, _complete(state)
+        event = ChargeEvent(
+            ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
+            track.owner,
+            track.vin,
+            track.known_at,
+            now,
+            soc_at_start=track.known_soc,
+            soc=soc,
+            target_soc=state.target_soc,
+            reason=None if complete else state.end_reason,
+            unseen=True,
+        )
+        ended = EndedCharge(
+            track.owner,
+            track.vin,
+            started_at=track.known_at,
+            ended_at=max(track.known_at, reported_at),
+            soc_start=track.known_soc,
+            soc_end=soc,
+            outcome=event.kind.value,
+            reason=state.end_reason,
+            position=state.position,
+        )
+        self._store.end_cardata_charge(replace(known, pending=event.to_json()), ended)
+        log.info("cardata: charge of %s ended unseen: %s", track.owner, event.kind)
 
     # --- delivery -------------------------------------------------------------------------------------------
 
@@ -275,3 +343,54 @@ class ChargeDetector:
     def _stored_state(self, owner: int, vin: str) -> CarState | None:
         values = self._store.cardata_states(owner).get(vin)
         return None if values is None else CarState.from_json(vin, values)
+
+
+def _complete(state: CarState) -> bool:
+    """Whether an ended charge reached its goal: the target - 1 %; with no target known (an i3 has none) the
+    car's own word, else a full battery."""
+    soc, target = state.soc, state.target_soc
+    if target is not None:
+        return soc is not None and soc >= target - COMPLETE_TOLERANCE
+    return (
+        state.hv_status == HvStatus.FINISHED_FULLY_CHARGED
+        or state.end_reason in GOAL_REACHED_REASONS
+        or (soc is not None and soc >= 100.0 - COMPLETE_TOLERANCE)
+    )
+
+
+def _ended_since(track: ChargeTrack, state: CarState, reported_at: float) -> bool:
+    """Whether `state`, reported at `reported_at` with no charge known, shows a charge that ended since the
+    track's last report (the module's docstring)."""
+    if state.is_charging or track.known_at is None:
+        return False
+    since = track.known_at
+    soc, soc_at = state.soc, _epoch(state.soc_reported_at)
+    charged = (
+        soc is not None
+        and track.known_soc is not None
+        and soc >= track.known_soc + CHARGED_AT_LEAST
+        and soc_at is not None
+        and soc_at > since
+    )
+    reason, reason_at = state.end_reason, _epoch(state.end_reason_reported_at)
+    new_reason = (
+        reason is not None
+        and reason_at is not None
+        and reason_at > since
+        and (reason != track.known_reason or reason_at < reported_at)
+    )
+    return charged or new_reason
+
+
+def _known(track: ChargeTrack, state: CarState) -> ChargeTrack:
+    """The track with `state` as the last report decided on."""
+    return replace(
+        track,
+        known_soc=state.soc,
+        known_reason=state.end_reason,
+        known_at=_epoch(state.updated_at),
+    )
+
+
+def _epoch(at: datetime | None) -> float | None:
+    return None if at is None else at.timestamp()

@@ -574,10 +574,23 @@ class CarState:
         return self._number(HEADING)
 
     @property
+    def soc_reported_at(self) -> datetime | None:
+        """When the car sent the state of charge `soc` is."""
+        value = self._get(SOC_DISPLAYED, SOC_HEADER)
+        return None if value is None else value.timestamp
+
+    @property
     def end_reason(self) -> str | None:
         """Why the last charge ended: `reasonChargingEnd` (cars from SP25 on) or `hvpmFinishReason` (iDrive 6,
         every i3), the newer where a car sends both."""
-        return self._newest(REASON_CHARGING_END, HVPM_FINISH_REASON)
+        value = self._newest_value(REASON_CHARGING_END, HVPM_FINISH_REASON)
+        return None if value is None else value.value
+
+    @property
+    def end_reason_reported_at(self) -> datetime | None:
+        """When the car sent `end_reason`."""
+        value = self._newest_value(REASON_CHARGING_END, HVPM_FINISH_REASON)
+        return None if value is None else value.timestamp
 
     @property
     def last_charging_result(self) -> str | None:
@@ -616,11 +629,15 @@ class CarState:
         return tuple(n for n, v in reported.items() if (v.value or "").upper() in OPEN_WINDOW_STATES)
 
     def _newest(self, *keys: str) -> str | None:
+        value = self._newest_value(*keys)
+        return None if value is None else value.value
+
+    def _newest_value(self, *keys: str) -> TelematicValue | None:
         known = [v for v in (self._get(key) for key in keys) if v is not None]
         if not known:
             return None
         epoch = datetime.min.replace(tzinfo=UTC)
-        return str(max(known, key=lambda v: v.timestamp or epoch).value)
+        return max(known, key=lambda v: v.timestamp or epoch)
 
 
 # --- charging history and basic data ------------------------------------------------------------------------

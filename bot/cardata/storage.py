@@ -29,8 +29,10 @@ class ChargeTrack:
     """The charge-event detector's memory of one car, persisted so a restart neither misses nor repeats.
 
     `session_start` is set while a charge is known (CHARGINGACTIVE seen); `deadline` while a stop is being
-    debounced; `pending` holds an event written but not yet confirmed pushed (JSON), `last_event` the key of
-    the last one pushed.
+    debounced (or a report with no charge known, as a quiet car's burst, is waited out); `pending` holds an
+    event written but not yet confirmed pushed (JSON), `last_event` the key of the last one pushed.
+    `known_soc`, `known_reason` and `known_at` are the last report decided on: its level, the end reason it
+    carried and when the car sent it (epoch seconds), what a charge that ended unseen is told from.
     """
 
     owner: int
@@ -41,6 +43,9 @@ class ChargeTrack:
     deadline: float | None = None
     pending: str | None = None
     last_event: str | None = None
+    known_soc: float | None = None
+    known_reason: str | None = None
+    known_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class EndedCharge:
 
     owner: int
     vin: str
-    started_at: float  # when the charge was first seen active
-    ended_at: float  # when it was first seen no longer active (the debounce's start)
+    started_at: float  # when the charge was first seen active (one that ended unseen: the report before it)
+    ended_at: float  # when it was first seen no longer active (the debounce's start; unseen: its report)
     soc_start: float | None
     soc_end: float | None
     outcome: str  # "complete" or "stopped" (ChargeEventKind)

@@ -653,15 +653,16 @@ def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
     status, soc_at_start, charged_seconds = notice.status, notice.soc_at_start, notice.charged_seconds
     soc = "–" if status.soc is None else f"{status.soc:.0f} %"
     electric = _km(status.electric_range_km)
-    if soc_at_start is not None and charged_seconds is not None:
+    if soc_at_start is not None and notice.ended:
         lines.append(PUSH_CHARGE_FROM.format(start=f"{soc_at_start:.0f}", soc=soc, range=electric))
     else:
         lines.append(PUSH_CHARGE.format(soc=soc, range=electric))
-    if charged_seconds is None:
+    if not notice.ended:
         if status.minutes_left is not None:
             lines.append(PUSH_TO_FULL.format(duration=_duration(status.minutes_left)))
     else:
-        lines.append(PUSH_CHARGED_FOR.format(duration=_duration(round(charged_seconds / 60))))
+        if charged_seconds is not None:  # not known of a charge that ended unseen (a quiet car's)
+            lines.append(PUSH_CHARGED_FOR.format(duration=_duration(round(charged_seconds / 60))))
         reason = status.end_reason
         # A car that stops short without a reason of its own still reports the last charge's: not this one's.
         stale = reason in GOAL_REACHED and notice.kind != "full"
