@@ -47,9 +47,11 @@ def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
     DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN), quiet as real i3s are.
     Indirect parameters are constructor options (e.g. `{"poll_interval": 1}`: the device flow polled every
     second, not BMW's 5 s) and "kind", that of the default account's cars (`{"kind": "live"}`: both stream
-    every change, as iDrive 7 cars do)."""
+    every change, as iDrive 7 cars do). A closed stream does not linger (`stream_linger` 0, BMW's a few
+    seconds): tests that reconnect at once (drops, restarts) need not wait it out; those about it set it."""
     options = dict(getattr(request, "param", {}))
     kind = options.pop("kind", "quiet")
+    options.setdefault("stream_linger", 0.0)
     sim = CardataSimulator(**options)
     sim.add_default_account(kind)
     return sim
