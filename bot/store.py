@@ -437,6 +437,12 @@ def m012_cardata_first_call(db: Database) -> None:
     db.table("cardata_account_calls").add_column("first_call_at", float)
 
 
+def m015_cardata_stream_held_told(db: Database) -> None:
+    # When the owner was told that another app holds their car's stream (BMW refuses ours with CONNACK 5):
+    # told once per episode, not at each start; cleared when the stream connects again.
+    db.table("cardata_accounts").add_column("stream_held_told_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -453,6 +459,7 @@ _STEPS = [
         m010_cardata_relink_asked,
         m011_cardata_calls_per_account,
         m012_cardata_first_call,
+        m015_cardata_stream_held_told,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -1200,6 +1207,17 @@ class Store:
                 "UPDATE cardata_accounts SET relink_asked_at = ?"
                 " WHERE tg_id = ? AND (relink_asked_at IS NULL) = ?",
                 (self._clock() if asked else None, owner, asked),
+            )
+            return cursor.rowcount == 1
+
+    def mark_cardata_stream_held_told(self, owner: int, told: bool = True) -> bool:
+        """Mark (or unmark) the owner as told that another app holds their account's stream; whether this
+        changed the mark (False when it was so already, or when the owner has no link)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE cardata_accounts SET stream_held_told_at = ?"
+                " WHERE tg_id = ? AND (stream_held_told_at IS NULL) = ?",
+                (self._clock() if told else None, owner, told),
             )
             return cursor.rowcount == 1
 
