@@ -32,6 +32,7 @@ from tests.support.bot import fast_client, running_bot
 from tests.support.simulator import _CurrentSimulator
 
 CHARGE_DEBOUNCE_SECONDS = 0.5  # the bot's CarData debounce in tests: a stop must last that long to count
+STREAM_RETRY_SECONDS = 0.2  # the bot's retry after a CONNACK 5 in tests (BMW's closed streams do not linger)
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +95,8 @@ def cardata_env(cardata_url: str, cardata_broker: CardataBroker) -> dict[str, st
 
 @pytest.fixture
 def cardata_bot_settings(bot_settings: Settings, cardata_env: dict[str, str]) -> Settings:
-    """`bot_settings` (the i Remote simulator) with CarData pointed at its simulator and broker, and a short
-    charge debounce; CAR_BACKENDS the default, both."""
+    """`bot_settings` (the i Remote simulator) with CarData pointed at its simulator and broker, a short
+    charge debounce and retry after a CONNACK 5; CAR_BACKENDS the default, both."""
     return bot_settings.model_copy(
         update={
             "car_backends": CAR_BACKENDS,
@@ -104,6 +105,7 @@ def cardata_bot_settings(bot_settings: Settings, cardata_env: dict[str, str]) ->
             "cardata_mqtt_url": cardata_env["CARDATA_MQTT_URL"],
             "cardata_ca_file": Path(cardata_env["CARDATA_CA_FILE"]),
             "cardata_charge_debounce_seconds": CHARGE_DEBOUNCE_SECONDS,
+            "cardata_stream_retry_seconds": STREAM_RETRY_SECONDS,
         }
     )
 
