@@ -641,6 +641,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m010_cardata_relink_asked",
         "m011_cardata_calls_per_account",
         "m012_cardata_first_call",
+        "m015_cardata_stream_held_told",
     ]
 
 

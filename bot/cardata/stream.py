@@ -330,13 +330,14 @@ class StreamSupervisor:
 
     async def _run(self, stream: _GcidStream) -> None:
         failures = taken = 0
-        refused: Tokens | None = None  # the id token the broker refused (CONNACK 4): renew it
+        refused: tuple[int, Tokens] | None = None  # an owner's id token the broker refused (CONNACK 4)
         renewed: int | None = None  # the owner whose token was renewed for a refusal: refused again, relink
         while stream.owners:
             owner = stream.owners[0]
             await self._pacer.wait()
+            stale = refused[1] if refused is not None and refused[0] == owner else None
             try:
-                tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=refused)
+                tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=stale)
             except (RelinkNeeded, NotLinked):
                 await self._drop(stream, owner)  # the next owner's tokens, if any, at once
                 continue
@@ -345,8 +346,9 @@ class StreamSupervisor:
                 await asyncio.sleep(self._backoff.delay(failures, self._rng))
                 failures += 1
                 continue
-            if refused is not None:
-                renewed, refused = owner, None
+            if stale is not None:
+                renewed = owner
+            refused = None
             started = self._clock()
             try:
                 await self._connect(stream, tokens)
@@ -364,7 +366,7 @@ class StreamSupervisor:
                         renewed = None
                         await self._drop(stream, owner)
                         continue
-                    refused = tokens
+                    refused = (owner, tokens)
             except aiomqtt.MqttError as exc:
                 log.info("cardata: stream of owner %s dropped (%s)", owner, type(exc).__name__)
             finally:
