@@ -152,6 +152,7 @@ def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
         mqtt_url=settings.cardata_mqtt_url,
         ca_file=settings.cardata_ca_file,
         debounce_seconds=settings.cardata_charge_debounce_seconds,
+        stream_retry_seconds=settings.cardata_stream_retry_seconds,
     )
 
 

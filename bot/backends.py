@@ -30,7 +30,7 @@ from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
-from bot.cardata.stream import DEFAULT_MQTT_URL, StreamSupervisor
+from bot.cardata.stream import DEFAULT_MQTT_URL, HELD_RETRY, StreamSupervisor
 
 log = logging.getLogger(__name__)
 HISTORY_CACHE_SECONDS = 3600.0
@@ -180,6 +180,7 @@ class CarDataCar:
 
 OnEvent = Callable[[ChargeEvent], Awaitable[None]]
 OnRelink = Callable[[int], Awaitable[None]]
+OnHeld = Callable[[int, bool], Awaitable[None]]  # (owner, whether another app holds their stream now)
 
 
 class CarDataBackend:
@@ -202,6 +203,7 @@ class CarDataBackend:
         ca_file: str | Path | None = None,
         debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS,
         connect_interval: float = 0.2,
+        stream_retry_seconds: float = HELD_RETRY,
         alert_tick_seconds: float = ALERT_TICK_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -219,10 +221,13 @@ class CarDataBackend:
             connect_interval=connect_interval,
             listener=self._changed,
             on_relink=self._relink,
+            on_held=self._held,
+            held_retry=stream_retry_seconds,
         )
         self.debounce_seconds = debounce_seconds
         self._on_event: OnEvent | None = None
         self._on_relink: OnRelink | None = None
+        self._on_held: OnHeld | None = None
         self._alerter: Alerter | None = None
         self._alert_tick = alert_tick_seconds
         self._clock = clock
@@ -233,8 +238,14 @@ class CarDataBackend:
         self._alerts_stale: set[tuple[int, str]] = set()
         self._history: dict[tuple[int, str], tuple[float, list[ChargingSession]]] = {}
 
-    def bind(self, on_event: OnEvent, on_relink: OnRelink, alerter: Alerter | None = None) -> None:
-        self._on_event, self._on_relink, self._alerter = on_event, on_relink, alerter
+    def bind(
+        self,
+        on_event: OnEvent,
+        on_relink: OnRelink,
+        alerter: Alerter | None = None,
+        on_held: OnHeld | None = None,
+    ) -> None:
+        self._on_event, self._on_relink, self._alerter, self._on_held = on_event, on_relink, alerter, on_held
 
     async def start(self) -> None:
         """Stream every stored link (connections staggered), run the detector's deadlines and retries and the
@@ -395,3 +406,7 @@ class CarDataBackend:
     async def _relink(self, owner: int) -> None:
         if self._on_relink is not None:
             await self._on_relink(owner)
+
+    async def _held(self, owner: int, held: bool) -> None:
+        if self._on_held is not None:
+            await self._on_held(owner, held)

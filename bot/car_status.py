@@ -128,4 +128,12 @@ class RelinkNeeded:
     username: str | None = None
 
 
-Notice = ChargeNotice | RelinkNeeded
+@dataclass(frozen=True)
+class StreamHeld:
+    """Another app (Home Assistant, evcc...) holds the stream of the owner's CarData account, and BMW allows
+    one: nothing arrives until it lets go."""
+
+    tg_id: int
+
+
+Notice = ChargeNotice | RelinkNeeded | StreamHeld

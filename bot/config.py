@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # BMW allows 50 calls a day per owner; the rest up to 50 stays in reserve for linking.
     cardata_daily_calls: int = Field(40, ge=1, le=50)
     cardata_charge_debounce_seconds: float = Field(120.0, ge=0)
+    # After a CONNACK 5, the one retry before another app is taken to hold the stream (docs/cardata.md); the
+    # stream's own default (bot.cardata.stream.HELD_RETRY).
+    cardata_stream_retry_seconds: float = Field(10.0, ge=0)
 
     # Storage and secrets
     database_path: Path = Path("data/bot.sqlite3")

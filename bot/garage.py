@@ -50,7 +50,7 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded
+from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded, StreamHeld
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
@@ -205,7 +205,12 @@ class Garage:
         # Each owner's time zone (bot/chat/prefs.py, set by the wiring): their alerts' times are theirs.
         self.zone_of = zone_of
         if cardata is not None:
-            cardata.bind(self._cardata_event, self._cardata_relink, Alerter(store, self._notify, zone_of))
+            cardata.bind(
+                self._cardata_event,
+                self._cardata_relink,
+                Alerter(store, self._notify, zone_of),
+                on_held=self._cardata_held,
+            )
         self._commands_per_minute = commands_per_minute
         self._clock = clock
         self._wall_clock = wall_clock  # cool-downs are stored, so they are in Unix time
@@ -694,6 +699,28 @@ class Garage:
         except Exception as exc:  # the stream is stopped either way; the next start asks again
             self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
+
+    async def _cardata_held(self, owner: int, held: bool) -> None:
+        """Another app holds (or let go of) the stream of the owner's account: told once per episode; the mark
+        is stored, so a restart during it does not tell again, and cleared when the stream is back."""
+        if not held:
+            self.store.mark_cardata_stream_held_told(owner, told=False)
+            return
+        if not self.store.mark_cardata_stream_held_told(owner):
+            return
+        try:
+            await self._notify(StreamHeld(owner))
+        except Exception as exc:  # told at the next refusal after a restart, or the next episode
+            self.store.mark_cardata_stream_held_told(owner, told=False)
+            log.warning("cardata: held-stream push to user %s failed (%s)", owner, type(exc).__name__)
+
+    def stream_held(self, tg_id: int) -> bool:
+        """Whether another app holds the stream of the owner's CarData account (nothing arrives meanwhile)."""
+        return self.cardata is not None and self.cardata.supervisor.held(tg_id)
+
+    def try_stream_now(self, tg_id: int) -> bool:
+        """The owner's "Try now": connect their held stream at once; False when it is not held."""
+        return self.cardata is not None and self.cardata.supervisor.try_now(tg_id)
 
     async def _notify(self, notice: Notice | CarAlert) -> None:
         if self.notify is None:

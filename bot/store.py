@@ -442,6 +442,10 @@ def m013_cardata_last_report(db: Database) -> None:
     # unseen, and is told from what changed since (docs/cardata.md). NULL until the next report is decided on.
     for column, kind in (("known_soc", float), ("known_reason", str), ("known_at", float)):
         db.table("cardata_tracks").add_column(column, kind)
+def m014_cardata_stream_held_told(db: Database) -> None:
+    # When the owner was told that another app holds their car's stream (BMW refuses ours with CONNACK 5):
+    # told once per episode, not at each start; cleared when the stream connects again.
+    db.table("cardata_accounts").add_column("stream_held_told_at", float)
 
 
 MIGRATIONS = Migrations("bmw_telegram_bot")
@@ -461,6 +465,7 @@ _STEPS = [
         m011_cardata_calls_per_account,
         m012_cardata_first_call,
         m013_cardata_last_report,
+        m014_cardata_stream_held_told,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -1211,6 +1216,17 @@ class Store:
                 "UPDATE cardata_accounts SET relink_asked_at = ?"
                 " WHERE tg_id = ? AND (relink_asked_at IS NULL) = ?",
                 (self._clock() if asked else None, owner, asked),
+            )
+            return cursor.rowcount == 1
+
+    def mark_cardata_stream_held_told(self, owner: int, told: bool = True) -> bool:
+        """Mark (or unmark) the owner as told that another app holds their account's stream; whether this
+        changed the mark (False when it was so already, or when the owner has no link)."""
+        with self._write() as db:
+            cursor = db.execute(
+                "UPDATE cardata_accounts SET stream_held_told_at = ?"
+                " WHERE tg_id = ? AND (stream_held_told_at IS NULL) = ?",
+                (self._clock() if told else None, owner, told),
             )
             return cursor.rowcount == 1
 

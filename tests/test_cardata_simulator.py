@@ -50,9 +50,10 @@ LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect
 def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
     """Overrides the plugin's fixture with a frozen clock; `cardata_url` and `cardata_broker` serve it.
     Indirect parameters are constructor options, and "kind" that of the default account's cars (quiet
-    unless said)."""
+    unless said); a closed stream does not linger unless said (`stream_linger`)."""
     options = dict(getattr(request, "param", {}))
     kind = options.pop("kind", "quiet")
+    options.setdefault("stream_linger", 0.0)
     sim = CardataSimulator(clock=lambda: T0, **options)
     sim.add_default_account(kind)
     return sim
@@ -708,13 +709,19 @@ async def test_the_broker_wants_the_gcid_and_a_valid_id_token(
     with pytest.raises(aiomqtt.MqttCodeError) as wrong_password:
         async with mqtt_client(cardata_broker, cardata_tls, "not-a-token"):
             pass
-    assert str(wrong_password.value.rc) == "Not authorized"  # CONNACK 5
+    assert str(wrong_password.value.rc) == "Bad user name or password"  # CONNACK 4, as BMW's
     cardata_simulator.add_account("c-2", "g-2")
-    with pytest.raises(aiomqtt.MqttCodeError):
+    with pytest.raises(aiomqtt.MqttCodeError) as other_gcid:
         async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"], gcid="g-2"):
             pass
+    assert str(other_gcid.value.rc) == "Bad user name or password"
+    cardata_simulator.expire_tokens(DEFAULT_GCID)
+    with pytest.raises(aiomqtt.MqttCodeError) as expired:
+        async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]):
+            pass
+    assert str(expired.value.rc) == "Bad user name or password"
     refused = [r.status for r in cardata_simulator.requests_to("mqtt", "CONNECT")]
-    assert refused == [5, 5]
+    assert refused == [4, 4, 4]
 
 
 async def test_plain_tcp_is_not_the_tls_port(cardata_broker: CardataBroker, tokens: Payload) -> None:
@@ -763,21 +770,62 @@ async def test_clients_may_subscribe_to_their_own_gcid_only_and_publish_nothing(
         assert all("forged" not in p for p in seen)
 
 
-@LIVE
-async def test_a_second_connection_of_a_gcid_drops_the_first(
+NOT_AUTHORIZED = "Not authorized"  # CONNACK 5 (paho's name)
+
+
+async def refused_with(broker: CardataBroker, tls: ssl.SSLContext, password: str) -> str | None:
+    """Why a connection attempt is refused (the CONNACK code's name); None if it was accepted."""
+    try:
+        async with mqtt_client(broker, tls, password):
+            return None
+    except aiomqtt.MqttCodeError as exc:
+        return str(exc.rc)
+
+
+@pytest.mark.parametrize("cardata_simulator", [{"kind": "live", "stream_linger": 60.0}], indirect=True)
+async def test_a_second_connection_of_a_gcid_is_refused_while_the_first_streams_on(
     cardata_broker: CardataBroker,
     cardata_tls: ssl.SSLContext,
     cardata_simulator: CardataSimulator,
     tokens: Payload,
 ) -> None:
+    """BMW's broker allows one stream per gcid: a second is refused with CONNACK 5 (the first is not dropped),
+    and so is one within the few seconds the closed stream still counts."""
     async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as first:
         await first.subscribe(f"{DEFAULT_GCID}/+")
-        async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as second:
-            assert await dropped(first)
-            await second.subscribe(f"{DEFAULT_GCID}/+")
-            cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
-            await until(second, has(fleet.DOOR_STATUS, "UNLOCKED"))
-            assert cardata_broker.connected_gcids() == {DEFAULT_GCID}
+        assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) == NOT_AUTHORIZED
+        cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
+        await until(first, has(fleet.DOOR_STATUS, "UNLOCKED"))  # the first streams on
+        assert cardata_broker.connected_gcids() == {DEFAULT_GCID}
+    # closed, it still counts:
+    assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) == NOT_AUTHORIZED
+    cardata_simulator.advance(60)
+    assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) is None
+    codes = [r.status for r in cardata_simulator.requests_to("mqtt", "CONNECT")]
+    assert codes == [0, 5, 5, 0]
+
+
+@pytest.mark.parametrize("cardata_simulator", [{"stream_linger": 60.0}], indirect=True)
+async def test_another_app_holds_the_stream_until_it_lets_go(
+    cardata_url: str,
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        assert control(cardata_url, "stream/hold", {"gcid": DEFAULT_GCID}).status_code == 200
+        assert await dropped(client)  # the other app took the stream as ours ended
+    cardata_simulator.advance(60)
+    # held, not lingering:
+    assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) == NOT_AUTHORIZED
+    assert control(cardata_url, "stream/release", {"gcid": DEFAULT_GCID}).status_code == 200
+    # its session lingers:
+    assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) == NOT_AUTHORIZED
+    cardata_simulator.advance(60)
+    assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) is None
+    assert control(cardata_url, "stream/hold", {}).status_code == 400  # which gcid
 
 
 @LIVE

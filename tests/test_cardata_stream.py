@@ -45,6 +45,8 @@ OWNER, OTHER_OWNER = 1, 2
 # The cars stream every change (live, iDrive 7 and later): these tests follow a streamed charge.
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect=True)
 KEY = generate_secret_key()
+# The retry after a CONNACK 5 outlasts our own closed session's linger at BMW (bot: 10 s after 5 s).
+HELD_RETRY, LINGER = 0.5, 0.3
 BEV = DEFAULT_BEV_VIN
 
 
@@ -86,6 +88,7 @@ class World:
     path: Path
     pushes: list[ChargeEvent] = field(default_factory=list)
     relinks: list[int] = field(default_factory=list)
+    held: list[tuple[int, bool]] = field(default_factory=list)  # (owner, another app holds the stream)
     bots: list[Bot] = field(default_factory=list)
 
     def start_bot(self, *, start_streams: bool = True, debounce: float = 120.0, poll: float = 0.02) -> Bot:
@@ -98,6 +101,9 @@ class World:
         async def relink(owner: int) -> None:
             self.relinks.append(owner)
 
+        async def held(owner: int, held: bool) -> None:
+            self.held.append((owner, held))
+
         detector = ChargeDetector(store, push, debounce_seconds=debounce, clock=self.sim.now)
         supervisor = StreamSupervisor(
             store,
@@ -108,6 +114,9 @@ class World:
             connect_interval=0.0,
             backoff=Backoff(base=0.05, cap=0.5),
             on_relink=relink,
+            on_held=held,
+            held_retry=HELD_RETRY,
+            held_backoff=Backoff(base=0.2, cap=0.2),  # minutes for the bot; a fraction of a second here
             renew_every=0.05,
         )
         if start_streams:
@@ -226,6 +235,12 @@ async def test_after_the_hour_the_broker_drops_the_stream_and_it_comes_back_with
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
 
 
+def _renewals(world: World) -> int:
+    """Token renewals the bot asked BMW for."""
+    token_requests = world.sim.requests_to("/gcdm/oauth/token")
+    return len([r for r in token_requests if r.form.get("grant_type") == "refresh_token"])
+
+
 async def test_an_id_token_the_broker_refuses_is_renewed_before_the_next_attempt(world: World) -> None:
     bot = await _linked_bot(world)
     world.sim.expire_tokens(DEFAULT_GCID)  # BMW ends it early: our clock still thinks it valid
@@ -233,7 +248,43 @@ async def test_an_id_token_the_broker_refuses_is_renewed_before_the_next_attempt
     stats = bot.supervisor.stats(OWNER)
     assert stats is not None and stats.refused >= 1
     refused = [r for r in world.sim.requests_to("mqtt", "CONNECT") if r.status != 0]
-    assert len(refused) == stats.refused == 1  # one refusal, then a fresh token, not a retry loop
+    assert [r.status for r in refused] == [4]  # CONNACK 4: the id token
+    assert stats.refused == _renewals(world) == 1  # one refusal, one fresh token, not a retry loop
+
+
+@LIVE
+async def test_another_app_holds_the_stream_its_owner_is_told_once_no_token_is_renewed_and_it_comes_back(
+    world: World,
+) -> None:
+    bot = await _linked_bot(world)
+    world.sim.hold_stream(DEFAULT_GCID)  # Home Assistant takes the stream as ours drops
+    await until(lambda: (OWNER, True) in world.held, "the owner told that another app holds it")
+    assert bot.supervisor.held(OWNER)
+    await until(lambda: getattr(bot.supervisor.stats(OWNER), "taken", 0) >= 4, "tries, minutes apart")
+    assert world.held.count((OWNER, True)) == 1
+    assert _renewals(world) == 0  # a CONNACK 5 is not the token's fault
+    assert {r.status for r in world.sim.requests_to("mqtt", "CONNECT")} == {0, 5}
+
+    world.sim.release_stream(DEFAULT_GCID)  # the other app lets go: the stream comes back by itself
+    await until(lambda: _subscribed(bot) == 2, "the stream back")
+    assert not bot.supervisor.held(OWNER) and world.held[-1] == (OWNER, False)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+    assert world.held.count((OWNER, True)) == 1 and _renewals(world) == 0
+
+
+@LIVE
+async def test_our_own_closed_session_still_counting_is_retried_once_without_telling_anyone(
+    world: World,
+) -> None:
+    bot = await _linked_bot(world)
+    world.sim.stream_linger = LINGER  # BMW counts a closed stream a few seconds more
+    world.sim.drop_connections(DEFAULT_GCID)
+    await until(lambda: _subscribed(bot) == 2, "reconnect")
+    stats = bot.supervisor.stats(OWNER)
+    assert stats is not None and stats.taken == 1  # refused once, then the retry got it
+    assert (OWNER, True) not in world.held and _renewals(world) == 0
+    assert not bot.supervisor.try_now(OWNER)  # not held: nothing to try
 
 
 @LIVE

@@ -943,3 +943,69 @@ async def test_access_denied_right_after_approving_gets_bmws_advice(
     said = user.now(flow).text or ""
     assert "delete the CarData client" in said and "create a new one" in said and "/link" in said
     assert not garage_of(cardata_bot).is_linked(OWNER)
+
+
+HELD_PUSH = "Another app holds your car's data stream"
+
+
+def renewals(sim: CardataSimulator) -> int:
+    """Token renewals the bot asked BMW for."""
+    return len(
+        [r for r in sim.requests_to("/gcdm/oauth/token") if r.form.get("grant_type") == "refresh_token"]
+    )
+
+
+async def test_another_app_holding_the_stream_is_told_once_to_each_owner_and_try_now_picks_it_up(
+    cardata_bot_settings: Settings,
+    simulator_url: str,
+    sandbox: Sandbox,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+) -> None:
+    sim, partner = cardata_simulator, sandbox.user(CO_OWNER, "Ben")
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        await link_cardata(user, sim)
+        await link_cardata(partner, sim)  # a co-owner of the same BMW account: the same stream
+        supervisor = cardata_of(application).supervisor
+        await asyncio.wait_for(supervisor.wait_connected(OWNER), 20)
+        renewed = renewals(sim)
+        sim.hold_stream(DEFAULT_GCID)  # Home Assistant takes the stream as ours drops
+
+        notice = await user.wait_for_bot_message(HELD_PUSH)
+        assert notice.text == texts.CARDATA_STREAM_HELD_PUSH
+        await partner.wait_for_bot_message(HELD_PUSH)
+        user.send("/status")
+        status = await user.wait_for_bot_message("🕒")
+        assert texts.CARDATA_STREAM_HELD_STATUS in (status.text or ""), status.text
+
+        stats = supervisor.stats(OWNER)
+        assert stats is not None
+        taken = stats.taken
+        user.press(notice, "Try now")  # still held: tried at once (not minutes later), refused again
+        await until(lambda: stats.taken == taken + 1, "tried at once")
+        assert supervisor.held(OWNER)
+        partner.press_data(
+            notice.message_id, "stry:"
+        )  # not their message; their stream is held too: harmless
+
+    async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
+        supervisor = cardata_of(application).supervisor
+        await until(lambda: supervisor.held(OWNER), "held again after the restart")  # told before: not again
+        sim.release_stream(DEFAULT_GCID)  # the owner stops Home Assistant's stream
+        user.press(notice, "Try now")
+        await asyncio.wait_for(supervisor.wait_connected(OWNER), 20)
+        sim.set_locked(DEFAULT_BEV_VIN, False)
+        await until(
+            lambda: cardata_of(application).status(OWNER, DEFAULT_BEV_VIN).lock_state == "UNLOCKED", "lock"
+        )
+        user.send("/status")
+        await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 2)
+        assert texts.CARDATA_STREAM_HELD_STATUS not in texts_of(user, "🕒")[-1]
+        user.press(notice, "Try now")  # a stale press: the stream is back
+        await user.wait_for(
+            lambda u: any(a.text == texts.CARDATA_STREAM_NOT_HELD for a in u.callback_answers())
+        )
+
+    assert len(texts_of(user, HELD_PUSH)) == 1, user.transcript()
+    assert len(texts_of(partner, HELD_PUSH)) == 1, partner.transcript()
+    assert renewals(sim) == renewed  # a CONNACK 5 renews no token

@@ -1,10 +1,14 @@
 """The CarData MQTT stream: one connection per gcid, many owners' cars in one process.
 
-BMW allows one connection per gcid at a time (a second drops the first) and limits connection attempts per IP
-per minute. So the supervisor keeps exactly one `_GcidStream` per gcid, paces every connection attempt of the
-process through one `ConnectPacer` (staggered starts), and each stream reconnects with capped exponential
-backoff and full jitter. The password is the id token, renewed before connecting when it is near its expiry,
-or at once when the broker refused it. Owners who linked the same account (co-owners) share its stream: it
+BMW allows one connection per gcid at a time (a second is refused with CONNACK 5) and limits connection
+attempts per IP per minute. So the supervisor keeps exactly one `_GcidStream` per gcid, paces every connection
+attempt of the process through one `ConnectPacer` (staggered starts), and each stream reconnects with capped
+exponential backoff and full jitter. The password is the id token, renewed before connecting when it is near
+its expiry, or once when the broker refused it (CONNACK 4; refused again, the owner is asked to link again).
+A CONNACK 5 is never the token: our own closed session may still count for a few seconds, so the stream tries
+once more after `held_retry` seconds; refused again, another app holds the stream (docs/cardata.md): its
+owners are told (`on_held`), and it tries again every few minutes, or at once on `try_now`. Owners who linked
+the same account (co-owners) share its stream: it
 uses one owner's tokens at a time, and when BMW refuses an owner's link only that owner leaves the stream (and
 is asked to link again); the next owner's tokens carry it on. Every owner's tokens are renewed well before
 their refresh token ages out (`renew`). Each message updates the car's last known values (in memory and in
@@ -44,7 +48,9 @@ ID_TOKEN_MARGIN = 300.0  # a connection should outlive the next few minutes befo
 # checked every few hours: the stream renews only the tokens it uses, and a link unused two weeks is gone.
 RENEW_EVERY = 6 * 3600.0
 REFRESH_MARGIN = 7 * 86400.0
-_AUTH_REFUSED = frozenset({4, 5, 134, 135})  # MQTT 3.1.1 CONNACK 4/5 and their MQTT 5 reason codes
+_BAD_TOKEN = frozenset({4, 134})  # MQTT 3.1.1 CONNACK 4 (bad user name or password), its MQTT 5 reason code
+_TAKEN = frozenset({5, 135})  # CONNACK 5 (not authorised): BMW's answer while another client holds the stream
+HELD_RETRY = 10.0  # s: BMW may count a closed session ~10 s (BD and others retry after ~3 s)
 _CANCEL_AGAIN_AFTER = 2.0  # s a cancelled stream may take to say goodbye to the broker before another cancel
 
 Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
@@ -120,10 +126,16 @@ class Backoff:
         return rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(failures, 30)))
 
 
+# While another app holds the stream: at least `base` (a minute), then up to `cap` more, jittered, so that
+# many owners' retries spread out and BMW's per-IP limit is not spent on streams that stay taken.
+HELD_BACKOFF = Backoff(base=60.0, cap=900.0)
+
+
 @dataclass
 class StreamStats:
     connects: int = 0
-    refused: int = 0
+    refused: int = 0  # CONNACK 4: the id token
+    taken: int = 0  # CONNACK 5: the stream is another client's
     drops: int = 0
     messages: int = 0
 
@@ -135,6 +147,8 @@ class _GcidStream:
     task: asyncio.Task[None] | None = None
     stats: StreamStats = field(default_factory=StreamStats)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    held: bool = False  # another app holds the stream (refused with CONNACK 5 after the retry)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # `try_now`: end the wait at once
 
 
 class StreamSupervisor:
@@ -153,6 +167,9 @@ class StreamSupervisor:
         keepalive: int = 30,
         listener: Listener | None = None,
         on_relink: Callable[[int], Awaitable[None]] | None = None,
+        on_held: Callable[[int, bool], Awaitable[None]] | None = None,
+        held_retry: float = HELD_RETRY,
+        held_backoff: Backoff = HELD_BACKOFF,
         renew_every: float = RENEW_EVERY,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -167,6 +184,9 @@ class StreamSupervisor:
         self._keepalive = keepalive
         self._listener = listener
         self._on_relink = on_relink
+        self._on_held = on_held
+        self._held_retry = held_retry
+        self._held_backoff = held_backoff
         self._rng = rng or random.Random()
         self._clock = clock
         self._renew_every = renew_every
@@ -230,6 +250,20 @@ class StreamSupervisor:
     def stats(self, owner: int) -> StreamStats | None:
         stream = self._stream_of(owner)
         return None if stream is None else stream.stats
+
+    def held(self, owner: int) -> bool:
+        """Whether another app holds the stream of the owner's account (BMW refuses ours with CONNACK 5)."""
+        stream = self._stream_of(owner)
+        return stream is not None and stream.held
+
+    def try_now(self, owner: int) -> bool:
+        """Connect the owner's held stream at once instead of at the end of its wait; False when it is not
+        held (streaming, or not linked): nothing to do."""
+        stream = self._stream_of(owner)
+        if stream is None or not stream.held:
+            return False
+        stream.wake.set()
+        return True
 
     async def wait_connected(self, owner: int) -> None:
         stream = self._stream_of(owner)
@@ -295,13 +329,15 @@ class StreamSupervisor:
             crashes += 1
 
     async def _run(self, stream: _GcidStream) -> None:
-        failures = 0
-        refused: Tokens | None = None
+        failures = taken = 0
+        refused: tuple[int, Tokens] | None = None  # an owner's id token the broker refused (CONNACK 4)
+        renewed: int | None = None  # the owner whose token was renewed for a refusal: refused again, relink
         while stream.owners:
             owner = stream.owners[0]
             await self._pacer.wait()
+            stale = refused[1] if refused is not None and refused[0] == owner else None
             try:
-                tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=refused)
+                tokens = await self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN, stale=stale)
             except (RelinkNeeded, NotLinked):
                 await self._drop(stream, owner)  # the next owner's tokens, if any, at once
                 continue
@@ -310,25 +346,64 @@ class StreamSupervisor:
                 await asyncio.sleep(self._backoff.delay(failures, self._rng))
                 failures += 1
                 continue
+            if stale is not None:
+                renewed = owner
             refused = None
             started = self._clock()
             try:
                 await self._connect(stream, tokens)
             except aiomqtt.MqttCodeError as exc:
-                if _code(exc) in _AUTH_REFUSED:
+                code = _code(exc)
+                log.info("cardata: stream of owner %s failed (rc %s)", owner, code)
+                if code in _TAKEN:
+                    stream.stats.taken += 1
+                    taken += 1
+                    await self._taken(stream, taken)
+                    continue
+                if code in _BAD_TOKEN:
                     stream.stats.refused += 1
-                    refused = tokens  # the broker no longer takes this id token: renew it before the next try
-                log.info("cardata: stream of owner %s failed (rc %s)", owner, _code(exc))
+                    if renewed == owner:  # a fresh token refused too: the link is no good
+                        renewed = None
+                        await self._drop(stream, owner)
+                        continue
+                    refused = (owner, tokens)
             except aiomqtt.MqttError as exc:
                 log.info("cardata: stream of owner %s dropped (%s)", owner, type(exc).__name__)
             finally:
                 if stream.connected.is_set():
                     stream.stats.drops += 1
+                    taken, renewed = 0, None
                 stream.connected.clear()
             if self._clock() - started >= self._backoff.stable_after:
                 failures = 0
             await asyncio.sleep(self._backoff.delay(failures, self._rng))
             failures += 1
+
+    async def _taken(self, stream: _GcidStream, refusals: int) -> None:
+        """The broker refused the stream with CONNACK 5 for the `refusals`-th time in a row: wait before the
+        next try, without touching the tokens. The first may be our own closed session still counting: one
+        retry soon; then another app holds it: its owners are told, and the tries are minutes apart."""
+        if refusals == 1:
+            delay = self._held_retry
+        else:
+            if not stream.held:
+                stream.held = True
+                log.info("cardata: another client holds the stream of owner %s", stream.owners[0])
+                await self._tell_held(stream, True)
+            delay = self._held_backoff.base + self._held_backoff.delay(refusals - 2, self._rng)
+        stream.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stream.wake.wait(), delay)
+
+    async def _tell_held(self, stream: _GcidStream, held: bool) -> None:
+        """Tell each owner of the stream whether another app holds it; a failure is the owner's alone."""
+        if self._on_held is None:
+            return
+        for owner in list(stream.owners):
+            try:
+                await self._on_held(owner, held)
+            except Exception:
+                log.exception("cardata: telling owner %s about their held stream failed", owner)
 
     async def _connect(self, stream: _GcidStream, tokens: Tokens) -> None:
         async with aiomqtt.Client(
@@ -345,6 +420,8 @@ class StreamSupervisor:
             await client.subscribe(f"{tokens.gcid}/+", qos=0)
             stream.stats.connects += 1
             stream.connected.set()
+            stream.held = False
+            await self._tell_held(stream, False)  # an episode's notice is over (a restart's too)
             async for message in client.messages:
                 stream.stats.messages += 1
                 await self._handle(stream, str(message.topic), message.payload)

@@ -39,6 +39,7 @@ REGION = "reg"
 BACKEND = "be"  # which backend /link uses: "be:cardata", "be:iremote"
 RELINK = "relink"
 UNLINK = "unlink"
+STREAM_TRY = "stry"  # "Try now" under the held-stream push: the pressing user's own stream, nothing else
 REMEMBER = "ans"
 YES, NO = "yes", "no"
 
@@ -189,6 +190,10 @@ def notify_toggles(switches: dict[str, bool]) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [[_button(texts.notify_button(name, on), NOTIFY, name)] for name, on in switches.items()]
     )
+
+
+def stream_try_now() -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[_button(texts.CARDATA_TRY_NOW_BUTTON, STREAM_TRY)]])
 
 
 def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:

@@ -32,6 +32,7 @@ from bot.chat.common import (
     say,
     services,
     user_data,
+    user_id,
     user_of,
 )
 from bot.garage import TooManyLoginCodes
@@ -241,5 +242,16 @@ async def retry(update: Update, context: Context) -> None:
     await begin(update, context, given, message)
 
 
+async def try_stream_now(update: Update, context: Context) -> None:
+    """ "Try now" under the held-stream push: the pressing user's own stream connects at once; pressed when
+    it is not held (back already, unlinked, or data from anywhere else), it only says so."""
+    query = query_of(update)
+    tried = services(context).garage.try_stream_now(user_id(update))
+    await answer(query, texts.CARDATA_TRYING_NOW if tried else texts.CARDATA_STREAM_NOT_HELD)
+
+
 def handlers() -> list:
-    return [CallbackQueryHandler(retry, pattern=f"^{RETRY}{keyboards.SEP}")]
+    return [
+        CallbackQueryHandler(retry, pattern=f"^{RETRY}{keyboards.SEP}"),
+        CallbackQueryHandler(try_stream_now, pattern=f"^{keyboards.STREAM_TRY}{keyboards.SEP}"),
+    ]

@@ -20,7 +20,7 @@ from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.alerts import CarAlert
-from bot.car_status import Notice, RelinkNeeded
+from bot.car_status import Notice, RelinkNeeded, StreamHeld
 from bot.chat import alerts, keyboards, prefs, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
 from bot.chat.i18n import tr
@@ -61,7 +61,8 @@ async def toggle(update: Update, context: Context) -> None:
 
 def pusher(application: Application) -> Push:
     """The push of every backend (the watcher's polls, CarData's stream) and of the alerts: one message with
-    the numbers and the car's buttons, or the one line asking the owner to link again; in the owner's units
+    the numbers and the car's buttons, the one line asking the owner to link again, or the one saying another
+    app holds their stream (with "Try now"); in the owner's units
     and language, silent in their quiet hours. Whether the owner wants a push was decided before; raising
     here makes its backend try again later."""
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
@@ -75,6 +76,10 @@ def pusher(application: Application) -> Push:
                 name = notice.username
                 text = texts.CARDATA_RELINK_PUSH if name is None else texts.password_refused(name, push=True)
                 await send(notice.tg_id, "re-link", text)
+                return
+            if isinstance(notice, StreamHeld):
+                markup = keyboards.stream_try_now()
+                await send(notice.tg_id, "held-stream", texts.CARDATA_STREAM_HELD_PUSH, markup)
                 return
             car = svc.garage.find_car(notice.tg_id, notice.vin)
             if car is None:  # unlinked since: nothing to tell

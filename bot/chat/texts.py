@@ -251,6 +251,16 @@ CARDATA_RELINK_PUSH = Msg(
     "🔑 BMW CarData no longer accepts the link to your car (unused for two weeks, or revoked), so I receive "
     "nothing from it and won't send charging messages. Please /link again."
 )
+CARDATA_STREAM_HELD_PUSH = Msg(
+    "📡 Another app holds your car's data stream at BMW (Home Assistant, evcc, ioBroker or a bridge, for "
+    "example), and BMW allows only one, so nothing reaches me and I can't send charging messages. To get "
+    "them here, stop that app's stream (or remove that app); I try again every few minutes by myself, or at "
+    "once with the button."
+)
+CARDATA_STREAM_HELD_STATUS = Msg("📡 Another app holds this car's data stream at BMW: nothing new arrives.")
+CARDATA_TRY_NOW_BUTTON = Msg("🔄 Try now")
+CARDATA_TRYING_NOW = Msg("Trying again now…")
+CARDATA_STREAM_NOT_HELD = Msg("Your car's stream is not held by another app right now.")
 NOT_LINKED = Msg("You have not linked a BMW account yet: use /link.")
 LINK_PASSWORD_TOO_LONG = Msg(
     "That is longer than any password BMW takes (at most {limit} characters); please send it again, "

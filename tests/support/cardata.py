@@ -32,6 +32,7 @@ from tests.support.bot import fast_client, running_bot
 from tests.support.simulator import _CurrentSimulator
 
 CHARGE_DEBOUNCE_SECONDS = 0.5  # the bot's CarData debounce in tests: a stop must last that long to count
+STREAM_RETRY_SECONDS = 0.2  # the bot's retry after a CONNACK 5 in tests (BMW's closed streams do not linger)
 
 
 @pytest.fixture(scope="session")
@@ -47,9 +48,11 @@ def cardata_simulator(request: pytest.FixtureRequest) -> CardataSimulator:
     DEFAULT_GCID, an i3 BEV (DEFAULT_BEV_VIN) and an i3 REX (DEFAULT_REX_VIN), quiet as real i3s are.
     Indirect parameters are constructor options (e.g. `{"poll_interval": 1}`: the device flow polled every
     second, not BMW's 5 s) and "kind", that of the default account's cars (`{"kind": "live"}`: both stream
-    every change, as iDrive 7 cars do)."""
+    every change, as iDrive 7 cars do). A closed stream does not linger (`stream_linger` 0, BMW's a few
+    seconds): tests that reconnect at once (drops, restarts) need not wait it out; those about it set it."""
     options = dict(getattr(request, "param", {}))
     kind = options.pop("kind", "quiet")
+    options.setdefault("stream_linger", 0.0)
     sim = CardataSimulator(**options)
     sim.add_default_account(kind)
     return sim
@@ -92,8 +95,8 @@ def cardata_env(cardata_url: str, cardata_broker: CardataBroker) -> dict[str, st
 
 @pytest.fixture
 def cardata_bot_settings(bot_settings: Settings, cardata_env: dict[str, str]) -> Settings:
-    """`bot_settings` (the i Remote simulator) with CarData pointed at its simulator and broker, and a short
-    charge debounce; CAR_BACKENDS the default, both."""
+    """`bot_settings` (the i Remote simulator) with CarData pointed at its simulator and broker, a short
+    charge debounce and retry after a CONNACK 5; CAR_BACKENDS the default, both."""
     return bot_settings.model_copy(
         update={
             "car_backends": CAR_BACKENDS,
@@ -102,6 +105,7 @@ def cardata_bot_settings(bot_settings: Settings, cardata_env: dict[str, str]) ->
             "cardata_mqtt_url": cardata_env["CARDATA_MQTT_URL"],
             "cardata_ca_file": Path(cardata_env["CARDATA_CA_FILE"]),
             "cardata_charge_debounce_seconds": CHARGE_DEBOUNCE_SECONDS,
+            "cardata_stream_retry_seconds": STREAM_RETRY_SECONDS,
         }
     )
 

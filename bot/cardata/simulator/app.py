@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from bot.bmw.simulator import Fault
 from bot.cardata.simulator import fleet
-from bot.cardata.simulator.state import POLL_INTERVAL, CardataError, CardataState, OAuthError
+from bot.cardata.simulator.state import POLL_INTERVAL, STREAM_LINGER, CardataError, CardataState, OAuthError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -50,6 +50,7 @@ class CardataSimulator(CardataState):
         auto_approve_seconds: float | None = None,
         daily_quota: int = 50,
         poll_interval: int = POLL_INTERVAL,
+        stream_linger: float = STREAM_LINGER,
         clock: Callable[[], float] | None = None,
     ) -> None:
         super().__init__(
@@ -57,6 +58,7 @@ class CardataSimulator(CardataState):
             auto_approve_seconds=auto_approve_seconds,
             daily_quota=daily_quota,
             poll_interval=poll_interval,
+            stream_linger=stream_linger,
             clock=clock,
         )
         self.app = Starlette(routes=self._routes())
@@ -118,6 +120,8 @@ class CardataSimulator(CardataState):
             Route("/_sim/deny", self._control(self._sim_decide("denied")), methods=["POST"]),
             Route("/_sim/advance", self._control(self._sim_advance), methods=["POST"]),
             Route("/_sim/connections/drop", self._control(self._sim_drop), methods=["POST"]),
+            Route("/_sim/stream/hold", self._control(self._sim_hold), methods=["POST"]),
+            Route("/_sim/stream/release", self._control(self._sim_release), methods=["POST"]),
             Route("/_sim/tokens/expire", self._control(self._sim_expire), methods=["POST"]),
             Route("/_sim/tokens/revoke", self._control(self._sim_revoke), methods=["POST"]),
             Route("/_sim/quota/spend", self._control(self._sim_spend), methods=["POST"]),
@@ -344,6 +348,14 @@ class CardataSimulator(CardataState):
         self.drop_connections(_gcid(body))
         return {"ok": True}
 
+    def _sim_hold(self, request: Request, body: dict[str, Any]) -> Any:
+        self.hold_stream(_required_gcid(body))
+        return {"ok": True}
+
+    def _sim_release(self, request: Request, body: dict[str, Any]) -> Any:
+        self.release_stream(_required_gcid(body))
+        return {"ok": True}
+
     def _sim_expire(self, request: Request, body: dict[str, Any]) -> Any:
         self.expire_tokens(_gcid(body))
         return {"ok": True}
@@ -414,6 +426,13 @@ def _number(body: dict[str, Any], key: str, default: float | None = None) -> flo
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise SimError(400, f"{key} must be a number")
     return float(value)
+
+
+def _required_gcid(body: dict[str, Any]) -> str:
+    gcid = _gcid(body)
+    if gcid is None:
+        raise SimError(400, "gcid is required")
+    return gcid
 
 
 def _gcid(body: dict[str, Any]) -> str | None:

@@ -1,8 +1,10 @@
 """The CarData stream: an embedded amqtt broker on loopback, with BMW's rules, in a background thread.
 
-User name = gcid, password = a valid id token issued to it; one connection per gcid (a second drops
-the first); a connection is dropped when its id token expires; a client may subscribe to `{gcid}/+` or
-`{gcid}/{vin}` of its own gcid only and may publish nothing. The broker's own event loop also pumps the
+User name = gcid, password = a valid id token issued to it, else CONNACK 4; one connection per gcid: a
+second is refused with CONNACK 5 while one is live, for `stream_linger` seconds after it closed, and while
+"another app" holds the stream (`sim.hold_stream`), the first is never dropped for it; a connection is
+dropped when its id token expires; a client may subscribe to `{gcid}/+` or `{gcid}/{vin}` of its own gcid
+only and may publish nothing. The broker's own event loop also pumps the
 simulator: every `tick` seconds (or at once after a control action) it brings the cars up to "now" and
 publishes what changed, so a charging car streams while the clock runs.
 """
@@ -24,6 +26,8 @@ from typing import Any
 from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter  # type: ignore[import-untyped]
 from amqtt.broker import Broker  # type: ignore[import-untyped]
 from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType  # type: ignore[import-untyped]
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket  # type: ignore[import-untyped]
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler  # type: ignore[import-untyped]
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
 from amqtt.session import Session  # type: ignore[import-untyped]
 
@@ -69,6 +73,7 @@ class CardataBroker:
             self._ssl.load_cert_chain(certs.cert_file, certs.key_file)
         self._connections: dict[str, _Connection] = {}  # by gcid: the one live stream each may have
         self._writers: dict[tuple[str, int], asyncio.StreamWriter] = {}  # by peer address
+        self._admitted: set[int] = set()  # id() of the sessions `admit` let in, for StreamAuth
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -135,7 +140,7 @@ class CardataBroker:
             listeners={"default": ListenerConfig(type=ListenerType.EXTERNAL)},
             plugins={f"{__name__}.StreamAuth": hub, f"{__name__}.StreamTopics": hub},
         )
-        broker = self._broker = Broker(config, loop=loop)
+        broker = self._broker = _Broker(self, config, loop=loop)
         await broker.start()
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -149,7 +154,7 @@ class CardataBroker:
                 self._writers.pop(peer, None)
                 for gcid, connection in list(self._connections.items()):
                     if connection.writer is writer:
-                        del self._connections[gcid]
+                        self._drop(gcid)
                 writer.close()
 
         server = await asyncio.start_server(connected, sock=self._sock, ssl=self._ssl)
@@ -191,22 +196,28 @@ class CardataBroker:
         connection = self._connections.pop(gcid, None)
         if connection is not None:
             connection.writer.transport.abort()
+            self.sim.stream_closed(gcid)
 
     # -- the plugins' rules ------------------------------------------------------------------------------
 
-    def admit(self, session: Session) -> bool:
-        """CONNECT: gcid + a valid id token of it; the gcid's previous stream, if any, is dropped."""
-        gcid, password = session.username, session.password
-        if gcid is None or password is None or not self.sim.stream_login(gcid, password):
-            return False
+    def admit(self, session: Session) -> int:
+        """CONNECT: its CONNACK code (`sim.stream_login`); the gcid's live stream is never dropped for it."""
         writer = self._writers.get((session.remote_address or "", session.remote_port or 0))
         if writer is None:  # the client hung up while being checked
-            return False
-        previous = self._connections.get(gcid)
-        if previous is not None and previous.writer is not writer:
-            previous.writer.transport.abort()
-        self._connections[gcid] = _Connection(writer, password)
-        return True
+            return NOT_AUTHORIZED
+        gcid = session.username
+        code = self.sim.stream_login(gcid, session.password, live=gcid in self._connections)
+        if code == 0:
+            self._connections[gcid] = _Connection(writer, session.password)
+            self._admitted.add(id(session))
+        return code
+
+    def admitted(self, session: Session) -> bool:
+        """Whether `admit` let this session in (asked once, by StreamAuth)."""
+        if id(session) in self._admitted:
+            self._admitted.discard(id(session))
+            return True
+        return False
 
     def permits(self, session: Session | None, topic: str | None, action: Action | None) -> bool:
         gcid = session.username if session is not None else None
@@ -219,8 +230,35 @@ class CardataBroker:
         return False  # the stream is read-only: clients publish nothing
 
 
+class _Broker(Broker):
+    """amqtt's broker answers every refused CONNECT with CONNACK 5, and hands a refused client's id over
+    (dropping a live session of that id) before it answers: the hub checks each CONNECT first, and a refused
+    one gets its own code (4: bad credentials, 5: the stream is taken) and nothing else."""
+
+    def __init__(self, hub: CardataBroker, config: BrokerConfig, *, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(config, loop=loop)
+        self._hub = hub
+
+    async def _handle_client_session(
+        self,
+        reader: Any,
+        writer: Any,
+        client_session: Session,
+        handler: BrokerProtocolHandler,
+        server: Any,
+        listener_name: str,
+    ) -> None:
+        code = self._hub.admit(client_session)
+        if code:
+            with contextlib.suppress(ConnectionError):  # the client may hang up first: it has its answer
+                await ConnackPacket.build(0, code).to_stream(writer)
+                await writer.close()
+            return
+        await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
+
+
 class StreamAuth(BaseAuthPlugin):
-    """amqtt plugin: CONNECT checked by the CardataBroker given in the config as `hub`."""
+    """amqtt plugin: CONNECT checked by the CardataBroker given in the config as `hub` (`_Broker`)."""
 
     @dataclass
     class Config:
@@ -231,7 +269,7 @@ class StreamAuth(BaseAuthPlugin):
         self.hub: CardataBroker = self.config.hub
 
     async def authenticate(self, *, session: Session) -> bool:
-        return self.hub.admit(session)
+        return self.hub.admitted(session)
 
 
 class StreamTopics(BaseTopicPlugin):

@@ -41,6 +41,9 @@ ID_TTL = 3600
 REFRESH_TTL = 14 * 86400
 DEVICE_CODE_TTL = 300
 POLL_INTERVAL = 5
+# s a gcid's stream still counts as taken after it closed: a CONNACK 5 within ~10 s of one's own disconnect is
+# the old session still counting (docs/cardata.md); our assumed value.
+STREAM_LINGER = 5.0
 SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: each slow_down adds 5 s to the interval
 DAILY_QUOTA = 50
 MAX_CONTAINERS = 10
@@ -234,16 +237,21 @@ class CardataState:
         auto_approve_seconds: float | None = None,
         daily_quota: int = DAILY_QUOTA,
         poll_interval: int = POLL_INTERVAL,
+        stream_linger: float = STREAM_LINGER,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        if charge_percent_per_minute <= 0 or daily_quota < 0 or poll_interval < 1:
-            raise ValueError("charge_percent_per_minute > 0, daily_quota >= 0, poll_interval >= 1 required")
+        if charge_percent_per_minute <= 0 or daily_quota < 0 or poll_interval < 1 or stream_linger < 0:
+            raise ValueError(
+                "charge_percent_per_minute > 0, daily_quota >= 0, poll_interval >= 1, stream_linger >= 0"
+                " required"
+            )
         if auto_approve_seconds is not None and auto_approve_seconds < 0:
             raise ValueError("auto_approve_seconds must be None or >= 0")
         self.charge_percent_per_minute = charge_percent_per_minute
         self.auto_approve_seconds = auto_approve_seconds
         self.daily_quota = daily_quota
         self.poll_interval = poll_interval  # the device flow's: BMW's 5 s, shorter in tests and the demo
+        self.stream_linger = stream_linger
         self._clock = clock or time.time
         self._offset = 0.0
         self._lock = threading.RLock()
@@ -257,6 +265,8 @@ class CardataState:
         self._containers: dict[str, Container] = {}
         self._outbox: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
         self._drops: list[str | None] = []  # gcids whose stream the broker must drop (None = all)
+        self._held: set[str] = set()  # gcids whose stream "another app" holds (`hold_stream`)
+        self._closed_at: dict[str, float] = {}  # when each gcid's last stream closed (`stream_linger`)
         self._faults = Faults(self._lock)
         self._next_serial = 600001
         self._log = RequestLog(self._lock, self.now, make=RequestRecord, secret_fields=SECRET_FIELDS)
@@ -635,13 +645,40 @@ class CardataState:
             self.published.extend(messages)
             return messages
 
-    def stream_login(self, gcid: str | None, password: str | None) -> bool:
-        """Whether (user name, password) opens the stream: a gcid and a valid id token issued to it."""
+    def stream_login(self, gcid: str | None, password: str | None, *, live: bool = False) -> int:
+        """The CONNACK code for (user name, password): 4 unless a gcid and a valid id token issued to it; then
+        5 while the gcid's stream is taken (`live`: the broker has one open; or another app holds it) or
+        closed less than `stream_linger` seconds ago; else 0 (docs/cardata.md: the values are assumptions)."""
         with self._lock:
             token = self._id_tokens.get(password or "")
-            ok = token is not None and token.gcid == gcid and token.expires_at > self.now()
-            self.record("CONNECT", "mqtt", {}, {}, gcid, 0 if ok else 5)
-            return ok
+            lingers = self.now() < self._closed_at.get(gcid or "", -math.inf) + self.stream_linger
+            if token is None or token.gcid != gcid or token.expires_at <= self.now():
+                code = 4
+            elif live or gcid in self._held or lingers:
+                code = 5
+            else:
+                code = 0
+            self.record("CONNECT", "mqtt", {}, {}, gcid, code)
+            return code
+
+    def stream_closed(self, gcid: str) -> None:
+        """The broker closed the gcid's stream: BMW still counts it as taken for `stream_linger` seconds."""
+        with self._lock:
+            self._closed_at[gcid] = self.now()
+
+    def hold_stream(self, gcid: str) -> None:
+        """Another app (Home Assistant, evcc...) takes the gcid's stream: ours is dropped, and every
+        connection for the gcid is refused with CONNACK 5 until `release_stream`."""
+        with self._lock:
+            self._held.add(gcid)
+        self.drop_connections(gcid)
+
+    def release_stream(self, gcid: str) -> None:
+        """The other app lets go of the gcid's stream; it counts as taken for `stream_linger` seconds more."""
+        with self._lock:
+            if gcid in self._held:
+                self._held.discard(gcid)
+                self._closed_at[gcid] = self.now()
 
     def id_token_valid(self, password: str) -> bool:
         with self._lock:
