@@ -442,6 +442,8 @@ def m013_cardata_last_report(db: Database) -> None:
     # unseen, and is told from what changed since (docs/cardata.md). NULL until the next report is decided on.
     for column, kind in (("known_soc", float), ("known_reason", str), ("known_at", float)):
         db.table("cardata_tracks").add_column(column, kind)
+
+
 def m014_cardata_stream_held_told(db: Database) -> None:
     # When the owner was told that another app holds their car's stream (BMW refuses ours with CONNACK 5):
     # told once per episode, not at each start; cleared when the stream connects again.
