@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
 import sqlite3
@@ -35,7 +36,7 @@ from bot.cardata.simulator import (
     CardataBroker,
     CardataSimulator,
 )
-from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
+from bot.cardata.stream import Backoff, ConnectPacer, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
 from bot.store import Store, StoredVehicle
@@ -582,3 +583,37 @@ def test_plain_mqtt_only_on_loopback(url: str, accepted: bool) -> None:
             MqttEndpoint.parse(url)
         with pytest.raises(ConfigError, match="CARDATA_MQTT_URL"):
             load_settings(cardata_mqtt_url=url)
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps on it: minutes of pacing pass at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+async def test_a_hundred_streams_starting_at_once_stay_within_the_limit_per_minute_and_are_staggered() -> (
+    None
+):
+    fake = FakeTime()
+    pacer = ConnectPacer(30, 0.2, clock=fake.clock, sleep=fake.sleep)
+    attempts: list[float] = []
+
+    async def start() -> None:
+        await pacer.wait()
+        attempts.append(fake.now)
+
+    async with bounded("a hundred paced starts"):
+        await asyncio.gather(*(start() for _ in range(100)))
+    assert len(attempts) == 100
+    attempts.sort()
+    assert all(b - a > 0.2 - 1e-9 for a, b in itertools.pairwise(attempts))  # staggered
+    # No 60 s window holds more than 30 attempts, wherever it starts.
+    assert max(len([t for t in attempts if start <= t < start + 60]) for start in attempts) == 30

@@ -2,18 +2,18 @@
 
 BMW allows one connection per gcid at a time (a second is refused with CONNACK 5) and limits connection
 attempts per IP per minute. So the supervisor keeps exactly one `_GcidStream` per gcid, paces every connection
-attempt of the process through one `ConnectPacer` (staggered starts), and each stream reconnects with capped
-exponential backoff and full jitter. The password is the id token, renewed before connecting when it is near
-its expiry, or once when the broker refused it (CONNACK 4; refused again, the owner is asked to link again).
-A CONNACK 5 is never the token: our own closed session may still count for a few seconds, so the stream tries
-once more after `held_retry` seconds; refused again, another app holds the stream (docs/cardata.md): its
-owners are told (`on_held`), and it tries again every few minutes, or at once on `try_now`. Owners who linked
-the same account (co-owners) share its stream: it
-uses one owner's tokens at a time, and when BMW refuses an owner's link only that owner leaves the stream (and
-is asked to link again); the next owner's tokens carry it on. Every owner's tokens are renewed well before
-their refresh token ages out (`renew`). Each message updates the car's last known values (in memory and in
-the store, so a restart shows them at once) and feeds the charge-event detector; a message that fails in any
-way is dropped alone, and a stream task that dies unexpectedly is started again.
+attempt of the process through one `ConnectPacer` (staggered starts, at most so many a minute), and each
+stream reconnects with capped exponential backoff and full jitter. The password is the id token, renewed
+before connecting when it is near its expiry, or once when the broker refused it (CONNACK 4; refused again,
+the owner is asked to link again). A CONNACK 5 is never the token: our own closed session may still count for
+a few seconds, so the stream tries once more after `held_retry` seconds; refused again, another app holds the
+stream (docs/cardata.md): its owners are told (`on_held`), and it tries again every few minutes, or at once on
+`try_now`. Owners who linked the same account (co-owners) share its stream: it uses one owner's tokens at a
+time, and when BMW refuses an owner's link only that owner leaves the stream (and is asked to link again); the
+next owner's tokens carry it on. Every owner's tokens are renewed well before their refresh token ages out
+(`renew`). Each message updates the car's last known values (in memory and in the store, so a restart shows
+them at once) and feeds the charge-event detector; a message that fails in any way is dropped alone, and a
+stream task that dies unexpectedly is started again.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import logging
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,9 @@ REFRESH_MARGIN = 7 * 86400.0
 _BAD_TOKEN = frozenset({4, 134})  # MQTT 3.1.1 CONNACK 4 (bad user name or password), its MQTT 5 reason code
 _TAKEN = frozenset({5, 135})  # CONNACK 5 (not authorised): BMW's answer while another client holds the stream
 HELD_RETRY = 10.0  # s: BMW may count a closed session ~10 s (BD and others retry after ~3 s)
+# Connection attempts the process makes per minute: BMW publishes no number, 30 is our conservative guess.
+CONNECTS_PER_MINUTE = 30
+_MINUTE = 60.0
 _CANCEL_AGAIN_AFTER = 2.0  # s a cancelled stream may take to say goodbye to the broker before another cancel
 
 Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
@@ -97,20 +101,38 @@ def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
 
 
 class ConnectPacer:
-    """At most one connection attempt per `interval` seconds in the process (BMW limits attempts per IP)."""
+    """The process's connection attempts: at most `per_minute` in any 60 s (BMW limits attempts per IP per
+    minute), and at least `interval` seconds apart, so that many streams starting at once are staggered."""
 
-    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._per_minute = per_minute
         self._interval = interval
         self._clock = clock
-        self._next = 0.0
+        self._sleep = sleep
+        self._attempts: deque[float] = deque()  # the times of the attempts of the last minute
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self._lock:
-            delay = self._next - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._next = self._clock() + self._interval
+            while (delay := self._delay()) > 0:
+                await self._sleep(delay)
+            self._attempts.append(self._clock())
+
+    def _delay(self) -> float:
+        now = self._clock()
+        while self._attempts and self._attempts[0] <= now - _MINUTE:
+            self._attempts.popleft()
+        delay = self._attempts[-1] + self._interval - now if self._attempts else 0.0
+        if len(self._attempts) >= self._per_minute:
+            delay = max(delay, self._attempts[0] + _MINUTE - now)
+        return delay
 
 
 @dataclass(frozen=True)
@@ -163,6 +185,7 @@ class StreamSupervisor:
         mqtt_url: str = DEFAULT_MQTT_URL,
         ca_file: str | Path | None = None,
         connect_interval: float = 0.2,
+        connects_per_minute: int = CONNECTS_PER_MINUTE,
         backoff: Backoff | None = None,
         keepalive: int = 30,
         listener: Listener | None = None,
@@ -179,7 +202,7 @@ class StreamSupervisor:
         self._detector = detector
         self._endpoint = MqttEndpoint.parse(mqtt_url)
         self._tls = tls_context(ca_file) if self._endpoint.tls else None
-        self._pacer = ConnectPacer(connect_interval)
+        self._pacer = ConnectPacer(connects_per_minute, connect_interval)
         self._backoff = backoff or Backoff()
         self._keepalive = keepalive
         self._listener = listener
