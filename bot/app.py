@@ -153,6 +153,7 @@ def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
         ca_file=settings.cardata_ca_file,
         debounce_seconds=settings.cardata_charge_debounce_seconds,
         stream_retry_seconds=settings.cardata_stream_retry_seconds,
+        connects_per_minute=settings.cardata_connects_per_minute,
     )
 
 

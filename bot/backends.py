@@ -30,7 +30,7 @@ from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
-from bot.cardata.stream import DEFAULT_MQTT_URL, HELD_RETRY, StreamSupervisor
+from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, StreamSupervisor
 
 log = logging.getLogger(__name__)
 HISTORY_CACHE_SECONDS = 3600.0
@@ -203,6 +203,7 @@ class CarDataBackend:
         ca_file: str | Path | None = None,
         debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS,
         connect_interval: float = 0.2,
+        connects_per_minute: int = CONNECTS_PER_MINUTE,
         stream_retry_seconds: float = HELD_RETRY,
         alert_tick_seconds: float = ALERT_TICK_SECONDS,
         clock: Callable[[], float] = time.time,
@@ -219,6 +220,7 @@ class CarDataBackend:
             mqtt_url=mqtt_url,
             ca_file=ca_file,
             connect_interval=connect_interval,
+            connects_per_minute=connects_per_minute,
             listener=self._changed,
             on_relink=self._relink,
             on_held=self._held,

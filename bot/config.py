@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # After a CONNACK 5, the one retry before another app is taken to hold the stream (docs/cardata.md); the
     # stream's own default (bot.cardata.stream.HELD_RETRY).
     cardata_stream_retry_seconds: float = Field(10.0, ge=0)
+    # The process's stream connection attempts per minute: BMW limits them per IP and publishes no number.
+    cardata_connects_per_minute: int = Field(30, ge=1)
 
     # Storage and secrets
     database_path: Path = Path("data/bot.sqlite3")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
+import random
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -35,7 +37,14 @@ from bot.cardata.simulator import (
     CardataBroker,
     CardataSimulator,
 )
-from bot.cardata.stream import Backoff, MqttEndpoint, StreamSupervisor
+from bot.cardata.stream import (
+    ID_TOKEN_MARGIN,
+    Backoff,
+    ConnectPacer,
+    MqttEndpoint,
+    OutageBreaker,
+    StreamSupervisor,
+)
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
 from bot.store import Store, StoredVehicle
@@ -118,6 +127,7 @@ class World:
             held_retry=HELD_RETRY,
             held_backoff=Backoff(base=0.2, cap=0.2),  # minutes for the bot; a fraction of a second here
             renew_every=0.05,
+            expiry_check=0.02,  # the simulator's clock jumps: look often
         )
         if start_streams:
             supervisor.start()
@@ -206,6 +216,11 @@ async def test_one_connection_per_gcid_serves_every_owner_of_that_account(world:
     assert world.broker.connected_gcids() == {DEFAULT_GCID}
 
 
+async def test_the_stream_connects_with_the_gcid_as_its_client_id(world: World) -> None:
+    await _linked_bot(world)
+    assert world.broker.client_ids() == {DEFAULT_GCID: DEFAULT_GCID}  # as BMW asks, not a random one
+
+
 @LIVE
 async def test_the_stream_reconnects_after_the_broker_dropped_it(world: World) -> None:
     bot = await _linked_bot(world)
@@ -232,6 +247,24 @@ async def test_after_the_hour_the_broker_drops_the_stream_and_it_comes_back_with
         r for r in world.sim.requests_to("/gcdm/oauth/token") if r.form.get("grant_type") == "refresh_token"
     ]
     world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+
+
+@LIVE
+async def test_the_stream_renews_its_id_token_before_expiry_and_reconnects_at_once_losing_nothing(
+    world: World,
+) -> None:
+    bot = await _linked_bot(world)
+    before = bot.store.cardata_link(OWNER)
+    world.sim.advance(
+        3600 - ID_TOKEN_MARGIN + 10
+    )  # still valid for a few minutes: the broker has not dropped us
+    await until(lambda: _subscribed(bot) == 2, "a reconnect with a fresh token")
+    after = bot.store.cardata_link(OWNER)
+    assert before and after and after.tokens.id_token != before.tokens.id_token and _renewals(world) == 1
+    stats = bot.supervisor.stats(OWNER)
+    assert stats is not None and stats.drops == 0  # ours was the reconnect, not the broker's drop
+    world.sim.set_locked(BEV, False)  # right after the reconnect
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
 
 
@@ -582,3 +615,74 @@ def test_plain_mqtt_only_on_loopback(url: str, accepted: bool) -> None:
             MqttEndpoint.parse(url)
         with pytest.raises(ConfigError, match="CARDATA_MQTT_URL"):
             load_settings(cardata_mqtt_url=url)
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps on it: minutes of pacing pass at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+async def test_a_hundred_streams_starting_at_once_stay_within_the_limit_per_minute_and_are_staggered() -> (
+    None
+):
+    fake = FakeTime()
+    pacer = ConnectPacer(30, 0.2, clock=fake.clock, sleep=fake.sleep)
+    attempts: list[float] = []
+
+    async def start() -> None:
+        await pacer.wait()
+        attempts.append(fake.now)
+
+    async with bounded("a hundred paced starts"):
+        await asyncio.gather(*(start() for _ in range(100)))
+    assert len(attempts) == 100
+    attempts.sort()
+    assert all(b - a > 0.2 - 1e-9 for a, b in itertools.pairwise(attempts))  # staggered
+    # No 60 s window holds more than 30 attempts, wherever it starts.
+    assert max(len([t for t in attempts if start <= t < start + 60]) for start in attempts) == 30
+
+
+async def test_when_bmw_refuses_many_accounts_at_once_nobody_tries_for_minutes_then_one_probes() -> None:
+    fake = FakeTime()
+    breaker = OutageBreaker(5, 60.0, 180.0, rng=random.Random(7), clock=fake.clock, sleep=fake.sleep)
+    for _ in range(10):
+        breaker.failed("one-account")  # one account's trouble is its own, not an outage
+    for gcid in ("a", "b", "c"):
+        breaker.failed(gcid)
+    async with bounded("no outage yet"):
+        await breaker.wait()
+    assert fake.now == 0.0
+    breaker.failed("d")  # the fifth account within the minute: BMW is down
+
+    waiting = [asyncio.create_task(breaker.wait()) for _ in range(10)]
+    probe = await _the_one_done(waiting)
+    first_probe_at = fake.now
+    assert 180.0 <= first_probe_at <= 360.0  # a few minutes, jittered
+    breaker.failed("a")  # the probe is refused too: the pause starts again
+
+    waiting.remove(probe)
+    probe = await _the_one_done(waiting)
+    assert 180.0 <= fake.now - first_probe_at <= 360.0
+    breaker.succeeded()  # the probe got through: everyone goes
+    async with bounded("the others after the probe"):
+        await asyncio.gather(*waiting)
+    assert not breaker.open
+
+
+async def _the_one_done(tasks: list[asyncio.Task[None]]) -> asyncio.Task[None]:
+    """Let waiters run until one of them returns, then check that it is the only one."""
+    async with bounded("a probe"):
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert [t for t in tasks if t.done()] == list(done) and len(done) == 1
+    return done.pop()

@@ -245,7 +245,11 @@ class TokenKeeper:
             log.info("cardata: tokens renewed for owner %s", owner)
             return tokens
 
+    def expires_in(self, tokens: Tokens) -> float:
+        """Seconds the access and id token have left."""
+        return tokens.expires_at - self._clock()
+
     def _needs_refresh(self, tokens: Tokens, margin: float, stale: Tokens | None) -> bool:
         if stale is not None and stale.access_token == tokens.access_token:
             return True
-        return tokens.expires_at - self._clock() < margin
+        return self.expires_in(tokens) < margin

@@ -2,18 +2,20 @@
 
 BMW allows one connection per gcid at a time (a second is refused with CONNACK 5) and limits connection
 attempts per IP per minute. So the supervisor keeps exactly one `_GcidStream` per gcid, paces every connection
-attempt of the process through one `ConnectPacer` (staggered starts), and each stream reconnects with capped
-exponential backoff and full jitter. The password is the id token, renewed before connecting when it is near
-its expiry, or once when the broker refused it (CONNACK 4; refused again, the owner is asked to link again).
-A CONNACK 5 is never the token: our own closed session may still count for a few seconds, so the stream tries
-once more after `held_retry` seconds; refused again, another app holds the stream (docs/cardata.md): its
-owners are told (`on_held`), and it tries again every few minutes, or at once on `try_now`. Owners who linked
-the same account (co-owners) share its stream: it
-uses one owner's tokens at a time, and when BMW refuses an owner's link only that owner leaves the stream (and
-is asked to link again); the next owner's tokens carry it on. Every owner's tokens are renewed well before
-their refresh token ages out (`renew`). Each message updates the car's last known values (in memory and in
-the store, so a restart shows them at once) and feeds the charge-event detector; a message that fails in any
-way is dropped alone, and a stream task that dies unexpectedly is started again.
+attempt of the process through one `ConnectPacer` (staggered starts, at most so many a minute), pauses them
+all while BMW refuses many accounts at once (`OutageBreaker`), and each stream reconnects with capped
+exponential backoff and full jitter. The client id and user name are the gcid, the password is the id token,
+renewed shortly before it expires (and the stream reconnected at once with it), or once when the broker
+refused it (CONNACK 4; refused again,
+the owner is asked to link again). A CONNACK 5 is never the token: our own closed session may still count for
+a few seconds, so the stream tries once more after `held_retry` seconds; refused again, another app holds the
+stream (docs/cardata.md): its owners are told (`on_held`), and it tries again every few minutes, or at once on
+`try_now`. Owners who linked the same account (co-owners) share its stream: it uses one owner's tokens at a
+time, and when BMW refuses an owner's link only that owner leaves the stream (and is asked to link again); the
+next owner's tokens carry it on. Every owner's tokens are renewed well before their refresh token ages out
+(`renew`). Each message updates the car's last known values (in memory and in the store, so a restart shows
+them at once) and feeds the charge-event detector; a message that fails in any way is dropped alone, and a
+stream task that dies unexpectedly is started again.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 import random
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +47,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
 ID_TOKEN_MARGIN = 300.0  # a connection should outlive the next few minutes before the broker drops it
+EXPIRY_CHECK = 30.0  # s between looks at a live connection's id token (the clock may jump, e.g. on resume)
 # Every streamed owner's tokens are renewed once their refresh token (two weeks) has less than a week left,
 # checked every few hours: the stream renews only the tokens it uses, and a link unused two weeks is gone.
 RENEW_EVERY = 6 * 3600.0
@@ -51,6 +55,13 @@ REFRESH_MARGIN = 7 * 86400.0
 _BAD_TOKEN = frozenset({4, 134})  # MQTT 3.1.1 CONNACK 4 (bad user name or password), its MQTT 5 reason code
 _TAKEN = frozenset({5, 135})  # CONNACK 5 (not authorised): BMW's answer while another client holds the stream
 HELD_RETRY = 10.0  # s: BMW may count a closed session ~10 s (BD and others retry after ~3 s)
+# Connection attempts the process makes per minute: BMW publishes no number, 30 is our conservative guess.
+CONNECTS_PER_MINUTE = 30
+_MINUTE = 60.0
+# An outage: BMW refuses or fails this many different accounts' connections within a minute; then no stream
+# tries for a few minutes (OUTAGE_PAUSE to twice that, jittered) before one probes.
+OUTAGE_ACCOUNTS = 5
+OUTAGE_PAUSE = 180.0
 _CANCEL_AGAIN_AFTER = 2.0  # s a cancelled stream may take to say goodbye to the broker before another cancel
 
 Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
@@ -97,20 +108,116 @@ def tls_context(ca_file: str | Path | None) -> ssl.SSLContext:
 
 
 class ConnectPacer:
-    """At most one connection attempt per `interval` seconds in the process (BMW limits attempts per IP)."""
+    """The process's connection attempts: at most `per_minute` in any 60 s (BMW limits attempts per IP per
+    minute), and at least `interval` seconds apart, so that many streams starting at once are staggered."""
 
-    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        interval: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._per_minute = per_minute
         self._interval = interval
         self._clock = clock
-        self._next = 0.0
+        self._sleep = sleep
+        self._attempts: deque[float] = deque()  # the times of the attempts of the last minute
         self._lock = asyncio.Lock()
 
     async def wait(self) -> None:
         async with self._lock:
-            delay = self._next - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            self._next = self._clock() + self._interval
+            while (delay := self._delay()) > 0:
+                await self._sleep(delay)
+            self._attempts.append(self._clock())
+
+    def _delay(self) -> float:
+        now = self._clock()
+        while self._attempts and self._attempts[0] <= now - _MINUTE:
+            self._attempts.popleft()
+        delay = self._attempts[-1] + self._interval - now if self._attempts else 0.0
+        if len(self._attempts) >= self._per_minute:
+            delay = max(delay, self._attempts[0] + _MINUTE - now)
+        return delay
+
+
+class OutageBreaker:
+    """When BMW refuses or fails the connections of `accounts` different gcids within `window` seconds, it is
+    an outage, not their links: no stream tries for `pause` seconds (plus up to as much again, jittered, so
+    that many bots do not all come back at once), then one stream probes and the others wait for its outcome:
+    connected, all go on; refused too, the pause starts again. So a restart during an outage never sends
+    thousands of owners' attempts to BMW."""
+
+    def __init__(
+        self,
+        accounts: int = OUTAGE_ACCOUNTS,
+        window: float = _MINUTE,
+        pause: float = OUTAGE_PAUSE,
+        *,
+        rng: random.Random,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._accounts = accounts
+        self._window = window
+        self._pause = pause
+        self._rng = rng
+        self._clock = clock
+        self._sleep = sleep
+        self._failed: dict[str, float] = {}  # gcid -> when its last attempt failed
+        self._closed_at: float | None = None  # while open: when the next probe may go
+        self._probing = False
+        self._settled = asyncio.Event()  # the probe's outcome is known
+
+    @property
+    def open(self) -> bool:
+        return self._closed_at is not None
+
+    async def wait(self) -> None:
+        """Return at once while BMW answers; during an outage, after the pause, as the probe or after it."""
+        while self._closed_at is not None:
+            if (delay := self._closed_at - self._clock()) > 0:
+                await self._sleep(delay)
+            elif not self._probing:
+                self._probing = True
+                return
+            else:
+                settled = self._settled
+                # A probe whose stream was stopped never tells: after a pause another one goes.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), self._pause)
+                if not settled.is_set():
+                    self._probing = False
+
+    def failed(self, gcid: str) -> None:
+        now = self._clock()
+        if self._probing:
+            self._trip(now)
+            return
+        self._failed = {g: t for g, t in self._failed.items() if t > now - self._window}
+        self._failed[gcid] = now
+        if self._closed_at is None and len(self._failed) >= self._accounts:
+            log.warning(
+                "cardata: BMW refused %s accounts' streams within a minute; pausing", len(self._failed)
+            )
+            self._trip(now)
+
+    def succeeded(self) -> None:
+        self._failed.clear()
+        if self._closed_at is not None:
+            log.info("cardata: BMW's broker answers again")
+            self._closed_at, self._probing = None, False
+            self._tell()
+
+    def _trip(self, now: float) -> None:
+        self._closed_at = now + self._pause + self._rng.uniform(0.0, self._pause)
+        self._probing = False
+        self._tell()
+
+    def _tell(self) -> None:
+        self._settled.set()
+        self._settled = asyncio.Event()
 
 
 @dataclass(frozen=True)
@@ -163,6 +270,7 @@ class StreamSupervisor:
         mqtt_url: str = DEFAULT_MQTT_URL,
         ca_file: str | Path | None = None,
         connect_interval: float = 0.2,
+        connects_per_minute: int = CONNECTS_PER_MINUTE,
         backoff: Backoff | None = None,
         keepalive: int = 30,
         listener: Listener | None = None,
@@ -171,6 +279,8 @@ class StreamSupervisor:
         held_retry: float = HELD_RETRY,
         held_backoff: Backoff = HELD_BACKOFF,
         renew_every: float = RENEW_EVERY,
+        expiry_check: float = EXPIRY_CHECK,
+        outage: OutageBreaker | None = None,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -179,7 +289,7 @@ class StreamSupervisor:
         self._detector = detector
         self._endpoint = MqttEndpoint.parse(mqtt_url)
         self._tls = tls_context(ca_file) if self._endpoint.tls else None
-        self._pacer = ConnectPacer(connect_interval)
+        self._pacer = ConnectPacer(connects_per_minute, connect_interval)
         self._backoff = backoff or Backoff()
         self._keepalive = keepalive
         self._listener = listener
@@ -188,8 +298,10 @@ class StreamSupervisor:
         self._held_retry = held_retry
         self._held_backoff = held_backoff
         self._rng = rng or random.Random()
+        self._outage = outage or OutageBreaker(rng=self._rng)
         self._clock = clock
         self._renew_every = renew_every
+        self._expiry_check = expiry_check
         self._renewing: asyncio.Task[None] | None = None
         self._streams: dict[str, _GcidStream] = {}
         self._states: dict[tuple[int, str], CarState] = {}
@@ -334,6 +446,7 @@ class StreamSupervisor:
         renewed: int | None = None  # the owner whose token was renewed for a refusal: refused again, relink
         while stream.owners:
             owner = stream.owners[0]
+            await self._outage.wait()
             await self._pacer.wait()
             stale = refused[1] if refused is not None and refused[0] == owner else None
             try:
@@ -351,7 +464,10 @@ class StreamSupervisor:
             refused = None
             started = self._clock()
             try:
-                await self._connect(stream, tokens)
+                if await self._connect(stream, owner, tokens):
+                    stream.connected.clear()  # a reconnect with a fresh id token, not a drop: no back-off
+                    failures, taken, renewed = 0, 0, None
+                    continue
             except aiomqtt.MqttCodeError as exc:
                 code = _code(exc)
                 log.info("cardata: stream of owner %s failed (rc %s)", owner, code)
@@ -360,6 +476,8 @@ class StreamSupervisor:
                     taken += 1
                     await self._taken(stream, taken)
                     continue
+                if not stream.connected.is_set():
+                    self._outage.failed(stream.gcid)
                 if code in _BAD_TOKEN:
                     stream.stats.refused += 1
                     if renewed == owner:  # a fresh token refused too: the link is no good
@@ -369,6 +487,8 @@ class StreamSupervisor:
                     refused = (owner, tokens)
             except aiomqtt.MqttError as exc:
                 log.info("cardata: stream of owner %s dropped (%s)", owner, type(exc).__name__)
+                if not stream.connected.is_set():
+                    self._outage.failed(stream.gcid)
             finally:
                 if stream.connected.is_set():
                     stream.stats.drops += 1
@@ -405,10 +525,13 @@ class StreamSupervisor:
             except Exception:
                 log.exception("cardata: telling owner %s about their held stream failed", owner)
 
-    async def _connect(self, stream: _GcidStream, tokens: Tokens) -> None:
+    async def _connect(self, stream: _GcidStream, owner: int, tokens: Tokens) -> bool:
+        """Stream until the broker drops the connection (an MqttError), or until the owner's id token was
+        renewed near its expiry: True, reconnect at once with the fresh one."""
         async with aiomqtt.Client(
             self._endpoint.host,
             self._endpoint.port,
+            identifier=tokens.gcid,  # BMW asks for the gcid as the client id
             username=tokens.gcid,
             password=tokens.id_token,
             protocol=aiomqtt.ProtocolVersion(MQTTv311),
@@ -420,11 +543,39 @@ class StreamSupervisor:
             await client.subscribe(f"{tokens.gcid}/+", qos=0)
             stream.stats.connects += 1
             stream.connected.set()
+            self._outage.succeeded()
             stream.held = False
             await self._tell_held(stream, False)  # an episode's notice is over (a restart's too)
-            async for message in client.messages:
-                stream.stats.messages += 1
-                await self._handle(stream, str(message.topic), message.payload)
+            try:
+                async with asyncio.timeout(None) as renewal:
+                    renewing = asyncio.create_task(self._renew_before_expiry(owner, tokens, renewal))
+                    try:
+                        async for message in client.messages:
+                            stream.stats.messages += 1
+                            await self._handle(stream, str(message.topic), message.payload)
+                    finally:
+                        renewing.cancel()
+            except TimeoutError:
+                if not renewal.expired():
+                    raise
+                return True
+        return False
+
+    async def _renew_before_expiry(self, owner: int, tokens: Tokens, renewal: asyncio.Timeout) -> None:
+        """Renew the id token shortly before it expires, then end the connection (`renewal`) so that the
+        stream reconnects with the fresh one at once. Waiting for the broker's drop would lose what the car
+        sends until the drop is noticed and the stream is back: QoS 0 keeps nothing for us."""
+        # Looked at every `expiry_check` s, not slept through at once: the token's clock is the wall clock.
+        while (left := self._tokens.expires_in(tokens) - ID_TOKEN_MARGIN) >= 0:  # noqa: ASYNC110
+            await asyncio.sleep(min(self._expiry_check, left) + 0.001)  # past the margin, so it renews
+        try:
+            # Shielded: the broker's drop cancels this task, and a refresh cut off after BMW rotated the
+            # refresh token would lose the new one (the old one is then refused: the owner must link again).
+            await asyncio.shield(self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN))
+        except CarDataError as exc:  # the broker's drop at expiry brings the stream round to try again
+            log.info("cardata: token renewal failed for owner %s (%s)", owner, type(exc).__name__)
+            return
+        renewal.reschedule(asyncio.get_running_loop().time())
 
     async def _handle(self, stream: _GcidStream, topic: str, payload: object) -> None:
         """One message into its car's state for each owner. Whatever fails drops this message only, never the

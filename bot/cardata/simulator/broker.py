@@ -39,6 +39,7 @@ from bot.cardata.simulator.tls import make_certificates
 class _Connection:
     writer: asyncio.StreamWriter
     id_token: str
+    client_id: str
 
 
 class CardataBroker:
@@ -89,6 +90,10 @@ class CardataBroker:
     def connected_gcids(self) -> set[str]:
         """The gcids with a live stream right now."""
         return set(self._connections)
+
+    def client_ids(self) -> dict[str, str]:
+        """The MQTT client id of each gcid's live stream."""
+        return {gcid: connection.client_id for gcid, connection in self._connections.items()}
 
     def publish(self, topic: str, payload: bytes, timeout: float = 10.0) -> None:
         """Deliver `payload` on `topic` as it is, not as the simulator's cars would (garbage, hostile JSON, a
@@ -208,7 +213,7 @@ class CardataBroker:
         gcid = session.username
         code = self.sim.stream_login(gcid, session.password, live=gcid in self._connections)
         if code == 0:
-            self._connections[gcid] = _Connection(writer, session.password)
+            self._connections[gcid] = _Connection(writer, session.password, session.client_id or "")
             self._admitted.add(id(session))
         return code
 
