@@ -22,7 +22,7 @@ from pathlib import Path
 from bot.alerts import Alerter, Reading
 from bot.bmw.models import VehicleStatus
 from bot.bmw.models.vehicle import CAPABILITY_FLAGS
-from bot.car_status import CarPosition, CarStatus, Part
+from bot.car_status import CarPosition, CarStatus, Part, charge_rate, estimated
 from bot.cardata import models as cd
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.client import CarDataClient
@@ -232,7 +232,7 @@ class CarDataBackend:
         self._on_held: OnHeld | None = None
         self._alerter: Alerter | None = None
         self._alert_tick = alert_tick_seconds
-        self._clock = clock
+        self.clock = clock  # the wall clock (a test's: the simulator's)
         self._detecting: asyncio.Task[None] | None = None
         self._ticking: asyncio.Task[None] | None = None
         self._alert_locks: dict[tuple[int, str], asyncio.Lock] = {}
@@ -330,7 +330,12 @@ class CarDataBackend:
         return state
 
     def status(self, owner: int, vin: str) -> CarStatus:
-        return from_car_state(vin, self.state(owner, vin))
+        """The car's last known status; a quiet car charging unreported with its estimated level now."""
+        status = from_car_state(vin, self.state(owner, vin))
+        if not status.charging_unreported:
+            return status
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        return estimated(status, now, charge_rate(self.store.charge_sessions(owner, vin)))
 
     async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
         """The charging sessions of the last `days` days, newest first: one call (one page) of the day's
@@ -359,7 +364,7 @@ class CarDataBackend:
     async def alert_tick(self, now: float | None = None) -> None:
         """Decide every streamed car's alerts at `now` (default: the clock) from its last known state: the
         timed alerts come due between stream messages. Waits for their pushes."""
-        now = self._clock() if now is None else now
+        now = self.clock() if now is None else now
         for owner, vin in self.supervisor.cars():
             await self._alert(owner, vin, now)
 
@@ -386,7 +391,7 @@ class CarDataBackend:
         while car in self._alerts_stale:
             self._alerts_stale.discard(car)
             try:
-                await self._alert(*car, self._clock())
+                await self._alert(*car, self.clock())
             except Exception:
                 log.exception("cardata: deciding alerts of owner %s failed", car[0])
 

@@ -8,10 +8,21 @@ value on its own, so its parts can be of very different ages.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from statistics import median
+
+from bot.history import ChargeSession
+
+# An i3 on AC when its own past charges tell nothing: about 4.6 kW into a 42 kWh (120 Ah) pack, a modest
+# home supply; rather too slow than too fast (docs/cardata.md, "While a quiet car charges").
+DEFAULT_CHARGE_RATE = 11.0  # % per hour
+RATE_SESSIONS = 10  # the newest recorded charges the rate is taken from
+RATE_MIN_SECONDS = 10 * 60  # shorter charges say little about the rate
+# The words of a charge under way or about to go on: a quiet car plugged in with one has not been seen to end.
+CHARGE_UNDER_WAY = frozenset({"INITIALIZATION", "CHARGINGPAUSED"})
 
 
 class Part(StrEnum):
@@ -65,6 +76,16 @@ class CarStatus:
     # The car reports only now and then (a quiet CarData car: at switch-off and at a full charge), so its
     # values are as old as `reported_at` says, not confirmed since.
     reports_rarely: bool = False
+    # A quiet car charging unreported: the level it should be at now (`estimated_soc`), by `charge_rate`.
+    estimated_soc: float | None = None
+    charge_rate: float | None = None  # % per hour
+
+    @property
+    def charging_unreported(self) -> bool:
+        """A quiet car known to charge since its last report: that report says it charges, or that it is
+        plugged in with a charge about to start or paused (its end not seen)."""
+        under_way = self.charging or (self.plugged_in is True and self.charging_state in CHARGE_UNDER_WAY)
+        return self.reports_rarely and under_way and self.soc is not None and Part.CHARGE in self.reported_at
 
     @property
     def updated_at(self) -> datetime | None:
@@ -75,6 +96,30 @@ class CarStatus:
     def empty(self) -> bool:
         """Nothing reported yet (a CarData car whose stream has sent nothing and no snapshot was taken)."""
         return not self.reported_at
+
+
+def charge_rate(sessions: Iterable[ChargeSession]) -> float:
+    """The car's charge rate in % per hour: the median of its newest recorded charges (a quiet car's span
+    from the report before its charge, so rather too slow than too fast), else DEFAULT_CHARGE_RATE."""
+    rates = [
+        (s.soc_end - s.soc_start) / s.seconds * 3600
+        for s in list(sessions)[:RATE_SESSIONS]
+        if s.soc_start is not None
+        and s.soc_end is not None
+        and s.soc_end > s.soc_start
+        and s.seconds >= RATE_MIN_SECONDS
+    ]
+    return median(rates) if rates else DEFAULT_CHARGE_RATE
+
+
+def estimated(status: CarStatus, now: datetime, rate: float) -> CarStatus:
+    """`status` with the level a quiet car charging unreported should be at `now`: its last reported level
+    plus `rate` (% per hour) since that report, at most 100 %. Any other car's status as it is."""
+    if not status.charging_unreported or status.soc is None:
+        return status
+    hours = max(0.0, (now - status.reported_at[Part.CHARGE]).total_seconds() / 3600)
+    soc = min(100.0, status.soc + rate * hours)
+    return replace(status, estimated_soc=soc, charge_rate=rate)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.cardata.models import Tokens
+
+if TYPE_CHECKING:  # bot.history reads this module's EndedCharge
+    from bot.history import ChargeSession
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,10 @@ class CarDataStore(Protocol):
     def end_cardata_charge(self, track: ChargeTrack, ended: EndedCharge) -> None:
         """Save the track that ends a charge and record the charge in the owner's history, atomically (so
         it is recorded once); ignored, as the track is, when the owner is no longer linked."""
+        ...
+
+    def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
+        """The car's recorded charges, newest first (its charge rate for the estimate of a quiet car)."""
         ...
 
     def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:

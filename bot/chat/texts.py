@@ -1324,6 +1324,8 @@ AGE_TODAY = Msg("today {time}")
 AGE_YESTERDAY = Msg("yesterday {time}")
 AGE_DAY = Msg("{day} {time}")
 STATUS_CHARGING_TO = Msg("⚡ charging to {target} %")
+# A quiet car charging unreported (bot/car_status.py `estimated`): its level now, by its charge rate.
+STATUS_ESTIMATE = Msg("📈 ≈ {charge} % now (estimate: {rate} % an hour since the charge was reported)")
 STATUS_CHARGING_TO_LEFT = Msg("⚡ charging to {target} %, {left} left")
 STATUS_AGES = "🕒 {ages}"
 AGES_ONE = Msg("updated {age}")
@@ -1434,6 +1436,9 @@ def car_status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) ->
         return joined([*lines, STREAM_NO_DATA])
     charge = "–" if s.soc is None else f"{s.soc:.0f} %"
     lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
+    if s.estimated_soc is not None and s.charge_rate is not None:
+        rate = prefs.number(s.charge_rate)
+        lines.append(STATUS_ESTIMATE.format(charge=f"{s.estimated_soc:.0f}", rate=rate))
     if s.fuel_range_km or s.fuel_litres:  # a BEV reports 0 for a tank it does not have
         fuel_range = _km(s.fuel_range_km)
         if s.fuel_litres is None:
