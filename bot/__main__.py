@@ -32,7 +32,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
-    import uvicorn
+    from bot.servers import listening_socket, serve
 
     if args.backend == "cardata":
         return _cardata_simulator(settings, args)
@@ -40,6 +40,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     from bot.bmw.simulator import Simulator
 
     port = args.port or 8480
+    sock = listening_socket(args.host, port)  # before the address is printed: a reader may connect at once
     sim = Simulator(api_key=args.api_key, api_secret=args.api_secret, service_seconds=args.service_seconds)
     vins = sim.add_account(args.username, args.password, security_answer=args.security_answer)
     hidden = {"command", "handler", "password", "security_answer", "backend", *CARDATA_SIMULATOR_OPTIONS}
@@ -47,7 +48,7 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     print("BMW i Remote API simulator:", ", ".join(f"{k}={v}" for k, v in shown.items()), flush=True)
     print(f"account {args.username} with vehicles {', '.join(vins)}", flush=True)
     print(f"point the bot at it with BMW_API_URL=http://{args.host}:{port}", flush=True)
-    uvicorn.run(sim.app, host=args.host, port=port, log_level=settings.log_level.lower())
+    serve(sim.app, sock, log_level=settings.log_level.lower())
     return 0
 
 
@@ -56,11 +57,11 @@ CARDATA_SIMULATOR_OPTIONS = ("mqtt_port", "tls", "auto_approve")
 
 def _cardata_simulator(settings: Settings, args: argparse.Namespace) -> int:
     """The CarData simulator: OAuth + REST over HTTP and the MQTT broker beside it, one clock."""
-    import uvicorn
-
     from bot.cardata.simulator import DEFAULT_CLIENT_ID, DEFAULT_GCID, CardataBroker, CardataSimulator
+    from bot.servers import listening_socket, serve
 
     port = args.port or 8490
+    sock = listening_socket(args.host, port)  # before the address is printed: a reader may connect at once
     sim = CardataSimulator(auto_approve_seconds=args.auto_approve)
     vins = sim.add_default_account(args.car_kind)
     url = f"http://{args.host}:{port}"
@@ -84,7 +85,7 @@ def _cardata_simulator(settings: Settings, args: argparse.Namespace) -> int:
         print(f"  CARDATA_MQTT_URL={broker.url}", flush=True)
         if broker.ca_file is not None:
             print(f"  CARDATA_CA_FILE={broker.ca_file}", flush=True)
-        uvicorn.run(sim.app, host=args.host, port=port, log_level=settings.log_level.lower())
+        serve(sim.app, sock, log_level=settings.log_level.lower())
     return 0
 
 

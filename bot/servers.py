@@ -15,16 +15,29 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound and listening: a client may connect (its connection waits in the backlog) as soon
+    as this returns, before uvicorn serves it, so a server can announce its address without a race."""
+    # IPPROTO_TCP explicitly: only then does asyncio set TCP_NODELAY on accepted connections; without it
+    # every loopback answer waits ~40 ms on Nagle and delayed ACKs.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen()
+    return sock
+
+
+def serve(app: ASGIApp, sock: socket.socket, *, log_level: str) -> None:
+    """Serve `app` on a socket from `listening_socket`, in the foreground, until interrupted."""
+    uvicorn.Server(uvicorn.Config(app, log_level=log_level)).run(sockets=[sock])
+
+
 class BackgroundServer:
     """`with BackgroundServer(app) as server: server.url` — uvicorn in a daemon thread."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, log_level: str = "warning"):
-        # IPPROTO_TCP explicitly: only then does asyncio set TCP_NODELAY on accepted connections; without it
-        # every loopback answer waits ~40 ms on Nagle and delayed ACKs.
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Binding here (not in uvicorn) makes port 0 usable: the caller learns the port before start().
-        self._sock.bind((host, port))
+        self._sock = listening_socket(host, port)
         self.host, self.port = self._sock.getsockname()[:2]
         config = uvicorn.Config(
             app, log_level=log_level, lifespan="off", access_log=False, timeout_keep_alive=30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,39 @@ def test_a_plain_http_cardata_url_stops_the_bot_with_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "configuration error: CARDATA_API_URL is invalid: expected https://host (or http:// on loopback)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("backend", "announces"), [("iremote", "BMW_API_URL=http://"), ("cardata", "CARDATA_API_URL=http://")]
+)
+def test_a_simulator_answers_as_soon_as_it_prints_its_address(tmp_path, backend, announces):
+    """A script (or a test) may connect the moment the address is printed: the port listens before that."""
+    port = _free_port()
+    args = ["simulator", "--backend", backend, "--port", str(port)]
+    if backend == "cardata":
+        args += ["--mqtt-port", str(_free_port())]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args],
+        cwd=tmp_path,
+        env={**CLEAN_ENV, "PYTHONPATH": str(Path(__file__).parents[1]), "LOG_LEVEL": "WARNING"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:  # bounded: the process prints a few lines, then serves (or dies: EOF)
+            if announces in line:
+                break
+        else:
+            raise AssertionError("the simulator never printed its address")
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass  # refused here when the address was printed before the port listened
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
