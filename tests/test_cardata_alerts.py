@@ -16,9 +16,9 @@ from bot.car_status import CarStatus
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.chat import texts
 from bot.sandbox.driver import SandboxUser
-from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of, until, user
+from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of, until
 
-__all__ = ["linked", "user"]  # the fixtures, shared with tests/test_chat_cardata.py
+__all__ = ["linked"]  # the fixture, shared with tests/test_chat_cardata.py
 
 QUIET = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "quiet"}], indirect=True)
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True)

@@ -12,7 +12,7 @@ import pytest
 from telegram.ext import Application
 
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
-from bot.sandbox.driver import Sandbox, SandboxUser
+from bot.sandbox.driver import SandboxUser
 from tests.test_cardata_quiet import reported
 from tests.test_chat_cardata import OWNER, cardata_of, choose, garage_of, link_cardata, texts_of, until
 
@@ -22,11 +22,6 @@ SLOW = {"poll_interval": 1, "charge_percent_per_minute": 0.1}
 QUIET = pytest.mark.parametrize("cardata_simulator", [SLOW], indirect=True)
 LIVE = pytest.mark.parametrize("cardata_simulator", [{**SLOW, "kind": "live"}], indirect=True)
 HOUR = 3600.0
-
-
-@pytest.fixture
-def user(sandbox: Sandbox) -> SandboxUser:
-    return sandbox.user(OWNER, "Carla")
 
 
 @pytest.fixture

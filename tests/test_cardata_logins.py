@@ -24,8 +24,8 @@ from tests.support.bot import fast_client, running_bot
 from tests.test_chat_cardata import OWNER, garage_of, rows_about, start_flow, texts_of
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
-# The fixtures of those tests: the owner in the sandbox, and the bot with them linked through CarData.
-user, linked = test_chat_cardata.user, test_chat_cardata.linked
+# The fixture of those tests: the bot with the owner linked through CarData.
+linked = test_chat_cardata.linked
 HANG = 8.0  # seconds a hanging BMW takes to answer: far beyond the shrunk budget of the Refresh test
 
 

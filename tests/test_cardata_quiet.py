@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.config import Settings
-from bot.sandbox.driver import Sandbox, SandboxUser
+from bot.sandbox.driver import SandboxUser
 from tests.support.bot import fast_client, running_bot
 from tests.test_chat_cardata import OWNER, cardata_of, garage_of, link_cardata, texts_of, until
 
@@ -56,11 +56,6 @@ async def linked(
     await cardata_of(cardata_bot).supervisor.wait_connected(OWNER)
     await until(reported(cardata_bot), "the snapshot at linking decided on")
     yield cardata_bot
-
-
-@pytest.fixture
-def user(sandbox: Sandbox) -> SandboxUser:
-    return sandbox.user(OWNER, "Carla")
 
 
 async def test_a_quiet_i3_charged_to_100_is_pushed_once_and_recorded_once(

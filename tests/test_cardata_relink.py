@@ -45,11 +45,6 @@ MAPPINGS = "/customers/vehicles/mappings"
 OTHER_CLIENT_ID = "5f0c2d6e-0000-4000-8000-00000000c1d2"
 
 
-@pytest.fixture
-def user(sandbox: Sandbox) -> SandboxUser:
-    return sandbox.user(OWNER, "Carla")
-
-
 def link_rows(db_path: Path) -> list[tuple[object, ...]]:
     """The owner's CarData link as stored: ciphertexts, gcid, container."""
     db = sqlite3.connect(db_path)

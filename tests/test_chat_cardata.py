@@ -39,6 +39,7 @@ from bot.history import CSV_COLUMNS
 from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
 from bot.store import UserSettings
 from tests.support.bot import fast_client, running_bot
+from tests.support.cardata import OWNER
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
 # The cars stream every change (live, iDrive 7 and later): these tests push from a streamed charge.
@@ -46,7 +47,6 @@ pytestmark = pytest.mark.parametrize(
     "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True
 )
 
-OWNER = 4242
 CO_OWNER = 4343  # another Telegram user who links the same BMW account
 REMOTE_BUTTONS = ("Lock", "Unlock", "Climate", "Charge", "Flash", "Horn", "Find", "Range map")
 TYPED_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule")
@@ -133,11 +133,6 @@ async def link_cardata(user: SandboxUser, sim: CardataSimulator) -> ChatMessage:
     sim.decide(code, "approved")
     await user.wait_for(lambda u: "Linked with BMW CarData" in (u.now(flow).text or ""))
     return user.now(flow)  # one message, edited as the flow went
-
-
-@pytest.fixture
-def user(sandbox: Sandbox) -> SandboxUser:
-    return sandbox.user(OWNER, "Carla")
 
 
 @pytest.fixture

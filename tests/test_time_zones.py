@@ -16,7 +16,7 @@ from telegram.ext import Application
 
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.history import CSV_COLUMNS
-from bot.sandbox.driver import Sandbox, SandboxUser
+from bot.sandbox.driver import SandboxUser
 from tests.test_chat_cardata import (
     OWNER,
     cardata_of,
@@ -35,11 +35,6 @@ pytestmark = pytest.mark.parametrize(
     [{"poll_interval": 1, "clock": lambda: time.time() - HOURS_BEHIND * 3600}],
     indirect=True,
 )
-
-
-@pytest.fixture
-def user(sandbox: Sandbox) -> SandboxUser:
-    return sandbox.user(OWNER, "Carla")
 
 
 def clock_in_zone(moment: datetime) -> str:

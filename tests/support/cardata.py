@@ -27,10 +27,12 @@ from bot.cardata.simulator import (
 )
 from bot.cardata.simulator.state import DEVICE_GRANT
 from bot.config import CAR_BACKENDS, Settings
+from bot.sandbox.driver import Sandbox, SandboxUser
 from bot.servers import BackgroundServer
 from tests.support.bot import fast_client, running_bot
 from tests.support.simulator import _CurrentSimulator
 
+OWNER = 4242  # the Telegram user who links CarData in the chat tests
 CHARGE_DEBOUNCE_SECONDS = 0.5  # the bot's CarData debounce in tests: a stop must last that long to count
 STREAM_RETRY_SECONDS = 0.2  # the bot's retry after a CONNACK 5 in tests (BMW's closed streams do not linger)
 
@@ -144,3 +146,9 @@ def device_login(url: str, sim: CardataSimulator, client_id: str = DEFAULT_CLIEN
     tokens.raise_for_status()
     answer: dict[str, Any] = tokens.json()
     return answer
+
+
+@pytest.fixture
+def user(sandbox: Sandbox) -> SandboxUser:
+    """The owner in the chat tests, Carla."""
+    return sandbox.user(OWNER, "Carla")
