@@ -143,12 +143,15 @@ class Settings(BaseSettings):
         MqttEndpoint.parse(value)
         return value
 
-    @field_validator("cardata_auth_url", "cardata_api_url")
+    @field_validator("cardata_auth_url", "cardata_api_url", "bmw_api_url", "telegram_api_url")
     @classmethod
-    def _https_url(cls, value: str) -> str:
+    def _https_url(cls, value: str | None) -> str | None:
         from bot.cardata.stream import is_loopback  # as for the MQTT URL: loaded only when set
 
-        # Client ids and tokens travel on these: never in the clear beyond this machine.
+        # Passwords, the bot token (in every Bot API path), client ids and tokens travel on these: never in
+        # the clear beyond this machine.
+        if value is None:
+            return None
         parts = urlsplit(value)
         plain_on_loopback = parts.scheme == "http" and is_loopback(parts.hostname or "")
         if not parts.hostname or not (parts.scheme == "https" or plain_on_loopback):

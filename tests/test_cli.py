@@ -166,7 +166,9 @@ def test_wrong_secret_key_stops_run_and_check_with_one_line(tmp_path, bot_env):
     assert f"✘ BOT_SECRET_KEY cannot decrypt {database}: the key has changed" in check.stdout.splitlines()
 
 
-@pytest.mark.parametrize("name", ["CARDATA_AUTH_URL", "CARDATA_API_URL"])
+# Passwords (BMW_API_URL), the bot token (TELEGRAM_API_URL, in every request's path), client ids and tokens
+# (CARDATA_*) travel on these.
+@pytest.mark.parametrize("name", ["CARDATA_AUTH_URL", "CARDATA_API_URL", "BMW_API_URL", "TELEGRAM_API_URL"])
 @pytest.mark.parametrize(
     ("url", "accepted"),
     [
@@ -180,7 +182,7 @@ def test_wrong_secret_key_stops_run_and_check_with_one_line(tmp_path, bot_env):
         ("api-cardata.bmwgroup.com", False),
     ],
 )
-def test_cardata_urls_need_https_except_on_loopback(name: str, url: str, accepted: bool) -> None:
+def test_service_urls_need_https_except_on_loopback(name: str, url: str, accepted: bool) -> None:
     if accepted:
         assert getattr(load_settings(**{name.lower(): url}), name.lower()) == url
     else:
