@@ -1194,11 +1194,13 @@ class Store:
                 (new, gcid, old),
             )
 
-    def save_cardata_tokens(self, owner: int, tokens: Tokens) -> None:
+    def save_cardata_tokens(self, owner: int, tokens: Tokens, renewed: Tokens) -> bool:
+        # The ciphertexts differ at each encryption: the expiry times tell the renewed tokens apart.
         with self._write() as db:
-            db.execute(
+            cursor = db.execute(
                 "UPDATE cardata_accounts SET gcid = ?, access_token_enc = ?, id_token_enc = ?,"
-                " refresh_token_enc = ?, expires_at = ?, refresh_expires_at = ? WHERE tg_id = ?",
+                " refresh_token_enc = ?, expires_at = ?, refresh_expires_at = ?"
+                " WHERE tg_id = ? AND expires_at = ? AND refresh_expires_at = ?",
                 (
                     tokens.gcid,
                     self._secrets.encrypt(tokens.access_token),
@@ -1207,8 +1209,11 @@ class Store:
                     tokens.expires_at,
                     tokens.refresh_expires_at,
                     owner,
+                    renewed.expires_at,
+                    renewed.refresh_expires_at,
                 ),
             )
+            return cursor.rowcount == 1
 
     def mark_cardata_relink_asked(self, owner: int, asked: bool = True) -> bool:
         """Mark (or unmark) the owner as asked to link CarData again since their link was refused; whether

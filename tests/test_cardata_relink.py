@@ -167,6 +167,33 @@ async def test_a_relink_cancelled_half_way_keeps_the_working_link(
     await works_as_before(cardata_bot, user, cardata_simulator)
 
 
+async def test_a_token_renewal_that_ends_after_a_relink_keeps_the_new_links_tokens(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """A renewal of the old link's tokens that BMW answers only after the owner linked again must not write
+    the old link's tokens over the new ones."""
+    await link_cardata(user, cardata_simulator)
+    keeper = cardata_of(cardata_bot).client.tokens
+    store = cardata_of(cardata_bot).store
+    old = store.cardata_link(OWNER)
+    assert old is not None
+    cardata_simulator.add_fault(Fault(path="/gcdm/oauth/token$", kind="slow", delay=6.0))  # this renewal only
+    renewal = asyncio.create_task(keeper.tokens(OWNER, stale=old.tokens))
+    await until(lambda: bool(cardata_simulator.requests_to("/gcdm/oauth/token")), "the renewal under way")
+
+    await link_cardata(user, cardata_simulator)
+    assert not renewal.done()  # the race under test: the link changed while the renewal was out
+    new = store.cardata_link(OWNER)
+    assert new is not None and new.tokens != old.tokens
+    renewed = await asyncio.wait_for(renewal, 20.0)
+
+    assert renewed == new.tokens  # the caller gets the link's tokens as they are now
+    stored = store.cardata_link(OWNER)
+    assert stored is not None and stored.tokens == new.tokens
+    await cardata_of(cardata_bot).supervisor.wait_connected(OWNER)
+    await works_as_before(cardata_bot, user, cardata_simulator)
+
+
 async def test_a_failed_cardata_link_leaves_the_i_remote_account_and_no_row_of_its_own(
     cardata_bot: Application,
     user: SandboxUser,

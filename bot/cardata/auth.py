@@ -241,7 +241,13 @@ class TokenKeeper:
             if not needed(link.tokens):
                 return link.tokens  # another task renewed them meanwhile
             tokens = await self._auth.refresh(link.client_id, link.tokens)
-            self._store.save_cardata_tokens(owner, tokens)
+            if not self._store.save_cardata_tokens(owner, tokens, link.tokens):
+                # The owner linked again (or unlinked) while BMW answered: the link as it is now wins.
+                log.info("cardata: renewed tokens of owner %s dropped, the link changed meanwhile", owner)
+                link = self._store.cardata_link(owner)
+                if link is None:
+                    raise NotLinked()
+                return link.tokens
             log.info("cardata: tokens renewed for owner %s", owner)
             return tokens
 
