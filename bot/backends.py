@@ -108,6 +108,7 @@ def from_vehicle_status(vin: str, s: VehicleStatus) -> CarStatus:
         end_reason=s.last_charging_end_reason,
         end_result=s.last_charging_end_result,
         reported_at={} if s.update_time is None else dict.fromkeys(Part, s.update_time),
+        snapshot=True,
     )
 
 
@@ -139,6 +140,7 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
     fuel_range = None  # the REX: its total range less the electric one
     if has_tank and total is not None and electric is not None:
         fuel_range = max(0.0, total - electric)
+    has_tank = bool(fuel_range or state.fuel_litres)  # a BEV may report 0 for a tank it does not have
     status = state.charging_status or state.hv_status
     lat_lon = state.position
     minutes = state.minutes_remaining
@@ -148,9 +150,9 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         soc=state.soc,
         target_soc=state.target_soc,
         electric_range_km=electric,
-        fuel_range_km=fuel_range,
-        fuel_litres=state.fuel_litres,
-        fuel_percent=state.fuel_percent,
+        fuel_range_km=fuel_range if has_tank else None,
+        fuel_litres=state.fuel_litres if has_tank else None,
+        fuel_percent=state.fuel_percent if has_tank else None,
         charging=state.is_charging,
         charging_state=None if status is None else str(status),
         minutes_left=round(minutes) if state.is_charging and minutes is not None and minutes > 0 else None,

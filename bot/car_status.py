@@ -73,6 +73,9 @@ class CarStatus:
     end_reason: str | None = None  # why the last charge ended (CHARGING_GOAL_REACHED, CONNECTOR_REMOVAL…)
     end_result: str | None = None  # how it ended (SUCCESS, FAILED…), where the car says
     reported_at: Mapping[Part, datetime] = field(default_factory=dict)  # when the car reported each part
+    # The whole status is one snapshot (the i Remote API's poll): a value it lacks is unknown rather than
+    # not reported yet, and the status has one age, the snapshot's.
+    snapshot: bool = False
     # The car reports only now and then (a quiet CarData car: at switch-off and at a full charge), so its
     # values are as old as `reported_at` says, not confirmed since.
     reports_rarely: bool = False

@@ -82,7 +82,7 @@ async def show_streamed(
     garage = services(context).garage
     tg_id = user_id(update)
     if message is None:
-        text = texts.car_status(car, await garage.status(tg_id, car.vin))
+        text = texts.status(car, await garage.status(tg_id, car.vin))
         if garage.stream_held(tg_id):
             text += f"\n{texts.CARDATA_STREAM_HELD_STATUS}"
         if (spent := garage.calls_spent(tg_id)) is not None:
@@ -126,7 +126,7 @@ async def refresh_streamed(
 
     async def render(shown: tuple[CarStatus, str]) -> Reply:
         status, note = shown
-        return Reply(texts.car_status(car, status) + note, markup)
+        return Reply(texts.status(car, status) + note, markup)
 
     await answer_slowly(
         update,

@@ -522,38 +522,6 @@ STATUS_POSITION = "📍 {where}"
 STATUS_UPDATED = Msg("🕒 updated {ago}{at}")
 
 
-def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
-    lines = [STATUS_TITLE.format(car=car_label(car))]
-    charge = "–" if s.soc is None else f"{s.soc:.0f} %"
-    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
-    # Fuel only for cars with a tank (the backend leaves it out for a BEV's `remainingFuel: 0`).
-    if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
-        fuel_range = _km(s.fuel_range_km)
-        if s.fuel_litres is None:
-            lines.append(STATUS_FUEL.format(range=fuel_range))
-        else:
-            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=prefs.number(s.fuel_litres, 1)))
-    if s.charging:
-        if s.minutes_left is None:
-            lines.append(STATUS_CHARGING)
-        else:
-            lines.append(STATUS_CHARGING_LEFT.format(left=_duration(s.minutes_left)))
-    elif s.plugged_in:
-        lines.append(STATUS_PLUGGED_IN.format(state=escape(_words(s.charging_state))))
-    else:
-        lines.append(STATUS_NOT_PLUGGED_IN)
-    other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.lock_state)))
-    lines.append(LOCK_STATES.get(s.lock_state or "", other_lock))
-    if s.open_items is not None:  # unknown for cars that do not say which door is open
-        open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-        lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
-    if s.mileage_km is not None:
-        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
-    lines.append(STATUS_POSITION.format(where=where(s.position)))
-    lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
-    return joined(lines)
-
-
 def progress(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
     step = PROGRESS.get(state or "", PROGRESS_WAITING)
     return PROGRESS_LINE.format(name=SERVICE_NAMES[service], car=car_label(car), step=step)
@@ -1429,47 +1397,46 @@ def status_ages(s: CarStatus, now: datetime | None = None) -> str:
     )
 
 
-def car_status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
-    """A car's last known status, each part as old as the car's report of it."""
+def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
+    """A car's last known status, whichever backend read it: a snapshot with its one age, a streamed status
+    with each part as old as the car's report of it."""
     lines = [STATUS_TITLE.format(car=car_label(car))]
-    if s.empty:
+    if s.empty and not s.snapshot:
         return joined([*lines, STREAM_NO_DATA])
     charge = "–" if s.soc is None else f"{s.soc:.0f} %"
     lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
     if s.estimated_soc is not None and s.charge_rate is not None:
         rate = prefs.number(s.charge_rate)
         lines.append(STATUS_ESTIMATE.format(charge=f"{s.estimated_soc:.0f}", rate=rate))
-    if s.fuel_range_km or s.fuel_litres:  # a BEV reports 0 for a tank it does not have
+    # Fuel only for cars with a tank (the backends leave it out for a BEV's 0 l of fuel).
+    if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
         fuel_range = _km(s.fuel_range_km)
         if s.fuel_litres is None:
             lines.append(STATUS_FUEL.format(range=fuel_range))
         else:
             lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=prefs.number(s.fuel_litres, 1)))
     if s.charging:
-        left = _duration(s.minutes_left) if s.minutes_left else None
+        left = None if s.minutes_left is None else _duration(s.minutes_left)
         if s.target_soc is None:
             lines.append(STATUS_CHARGING if left is None else STATUS_CHARGING_LEFT.format(left=left))
         else:
             target = f"{s.target_soc:.0f}"
-            charging_to = STATUS_CHARGING_TO_LEFT if left else STATUS_CHARGING_TO
+            charging_to = STATUS_CHARGING_TO if left is None else STATUS_CHARGING_TO_LEFT
             lines.append(charging_to.format(target=target, left=left))
     elif s.plugged_in is not None:
         state = CHARGING_WORDS.get(s.charging_state or "", escape(_words(s.charging_state)))
         lines.append(STATUS_PLUGGED_IN.format(state=state) if s.plugged_in else STATUS_NOT_PLUGGED_IN)
-    if s.lock_state is not None:
+    if s.lock_state is not None or s.snapshot:  # not streamed yet: nothing to say
         other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.lock_state)))
-        lines.append(LOCK_STATES.get(s.lock_state, other_lock))
-    if s.open_items is not None:
+        lines.append(LOCK_STATES.get(s.lock_state or "", other_lock))
+    if s.open_items is not None:  # unknown for cars that do not say which door is open
         open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
         lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
     if s.mileage_km is not None:
         lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
-    lines.append(STATUS_POSITION.format(where=_car_where(s.position)))
-    lines.append(STATUS_AGES.format(ages=status_ages(s, now)))
+    lines.append(STATUS_POSITION.format(where=where(s.position)))
+    if s.snapshot:
+        lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
+    else:
+        lines.append(STATUS_AGES.format(ages=status_ages(s, now)))
     return joined(lines)
-
-
-def _car_where(position: CarPosition | None) -> str:
-    if position is not None and position.usable:
-        return f"{position.lat:.5f}, {position.lon:.5f}"
-    return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION
