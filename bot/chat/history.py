@@ -12,7 +12,7 @@ from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.backends import CHARGING_HISTORY
-from bot.cardata.errors import CarDataError, CarDataUnavailable
+from bot.car_errors import CarServiceError, ErrorKind
 from bot.charts import HistoryWords, history_chart
 from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
@@ -55,8 +55,8 @@ async def bmw_history(
         async with deadline(GIVE_UP_SECONDS):
             found = await garage.charging_history(tg_id, car.vin, days=CHART_DAYS)
     except TimeoutError:
-        return [], texts.refusal(CarDataUnavailable())
-    except CarDataError as exc:
+        return [], tr(texts.ERROR_SENTENCES[ErrorKind.UNAVAILABLE])
+    except CarServiceError as exc:
         return [], texts.refusal(exc)
     sessions = (from_bmw_history(tg_id, car.vin, session) for session in found)
     return [session for session in sessions if session is not None], None

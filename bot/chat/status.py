@@ -6,8 +6,9 @@ from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.car_errors import CarServiceError
 from bot.car_status import CarStatus
-from bot.cardata.errors import BudgetSpent, CarDataError
+from bot.cardata.errors import BudgetSpent
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -115,7 +116,7 @@ async def refresh_streamed(
     async def snapshot() -> tuple[CarStatus, str]:
         try:
             refreshed = await garage.refresh(tg_id, car.vin)
-        except CarDataError as exc:
+        except CarServiceError as exc:
             # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
             co_owners = texts.co_owners_used(exc.co_owner_calls) if isinstance(exc, BudgetSpent) else ""
             return await garage.status(

@@ -11,7 +11,6 @@ from html import escape, unescape
 from babel import Locale
 
 from bot.alerts import Alert, AlertKind, AlertPrefs
-from bot.bmw import errors as bmw
 from bot.bmw.models import (
     AllTrips,
     ChargingProfile,
@@ -23,6 +22,7 @@ from bot.bmw.models import (
     ServiceType,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.car_errors import CarServiceError, ErrorKind
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.cardata import errors as cd
 from bot.chat import prefs
@@ -383,50 +383,48 @@ def bmw_trouble(reason: str) -> str:
     return BMW_TROUBLE.format(reason=escape(reason))
 
 
-# What a refusal of BMW says, by the error's class (bot/bmw/errors.py, bot/cardata/errors.py): their own
-# messages are English, for logs. `python -m bot i18n check` names a class missing here (bot/chat/i18n.py).
-ERROR_SENTENCES: dict[type[Exception], Msg] = {
-    bmw.BMWError: Msg("The BMW service failed."),
-    bmw.AuthenticationError: Msg("BMW refused the username or password."),
-    bmw.ApiCredentialsError: Msg(
+# What a refusal of a car service says, by its kind (bot/car_errors.py): the errors' own messages are English,
+# for logs. `python -m bot i18n check` names a kind missing here (bot/chat/i18n.py).
+ERROR_SENTENCES: dict[ErrorKind, Msg] = {
+    ErrorKind.FAILED: Msg("The BMW service failed."),
+    ErrorKind.UNAVAILABLE: Msg("The BMW service is not reachable right now; please try again later."),
+    ErrorKind.BAD_RESPONSE: Msg("BMW answered with something this bot does not understand."),
+    ErrorKind.UNKNOWN_CAR: Msg("BMW does not know this car on your account."),
+    ErrorKind.LOGIN_REFUSED: Msg("BMW refused the username or password."),
+    ErrorKind.API_KEY_REFUSED: Msg(
         "BMW refused this bot's API key; the bot's operator must fix its configuration."
     ),
-    bmw.SecurityAnswerRequired: Msg("BMW needs the answer to your security question for this command."),
-    bmw.WrongSecurityAnswer: Msg("BMW refused the security answer."),
-    bmw.NotSupported: Msg("This car does not support that command."),
-    bmw.VehicleNotFound: Msg("BMW does not know this car on your account."),
-    bmw.BMWUnavailable: Msg("The BMW service is not reachable right now; please try again later."),
-    bmw.BadResponse: Msg("BMW answered with something this bot does not understand."),
-    bmw.OtherRequest: Msg("BMW now shows a later command of that kind, so this one's outcome is unknown."),
-    bmw.ServiceTimeout: Msg("The car did not confirm the command in time; it may still carry it out."),
-    cd.CarDataError: Msg("BMW CarData failed."),
-    cd.RelinkNeeded: Msg("BMW CarData no longer accepts this link; please link the car again."),
-    cd.BudgetSpent: Msg("Today's BMW CarData calls are used up; more are possible from {when}."),
-    cd.NotLinked: Msg("No BMW CarData account is linked."),
-    cd.ContainerLimit: Msg(
+    ErrorKind.SECURITY_ANSWER_NEEDED: Msg("BMW needs the answer to your security question for this command."),
+    ErrorKind.SECURITY_ANSWER_WRONG: Msg("BMW refused the security answer."),
+    ErrorKind.NOT_SUPPORTED: Msg("This car does not support that command."),
+    ErrorKind.OTHER_REQUEST: Msg(
+        "BMW now shows a later command of that kind, so this one's outcome is unknown."
+    ),
+    ErrorKind.COMMAND_TIMEOUT: Msg("The car did not confirm the command in time; it may still carry it out."),
+    ErrorKind.RELINK: Msg("BMW CarData no longer accepts this link; please link the car again."),
+    ErrorKind.BUDGET_SPENT: Msg("Today's BMW CarData calls are used up; more are possible from {when}."),
+    ErrorKind.NOT_LINKED: Msg("No BMW CarData account is linked."),
+    ErrorKind.CONTAINER_LIMIT: Msg(
         "Your BMW CarData account already has 10 data containers; delete one in the MyBMW portal,"
         " then link again."
     ),
-    cd.UnknownClient: Msg("BMW does not know this client id; check it in the MyBMW portal."),
-    cd.ClientNotSubscribed: Msg(
+    ErrorKind.UNKNOWN_CLIENT: Msg("BMW does not know this client id; check it in the MyBMW portal."),
+    ErrorKind.CLIENT_NOT_SUBSCRIBED: Msg(
         "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
     ),
-    cd.VehicleNotFound: Msg("BMW CarData does not know this car on your account."),
-    cd.NotYourCar: Msg(
+    ErrorKind.NOT_YOUR_CAR: Msg(
         "BMW CarData says this car is not yours to read: only the account of its primary user may read it."
     ),
-    cd.KeysRefused: Msg(
+    ErrorKind.KEYS_REFUSED: Msg(
         "BMW CarData refused the data this bot asks for; the bot's operator must update the bot."
     ),
-    cd.CarDataUnavailable: Msg("BMW CarData is not reachable right now; please try again later."),
-    cd.BadResponse: Msg("BMW CarData answered with something this bot does not understand."),
 }
 
 
-def refusal(exc: bmw.BMWError | cd.CarDataError) -> str:
-    """A refusal of BMW in the user's language: its class's sentence (a spent budget says from when, in the
-    user's zone)."""
-    sentence = next(ERROR_SENTENCES[kind] for kind in type(exc).__mro__ if kind in ERROR_SENTENCES)
+def refusal(exc: CarServiceError) -> str:
+    """A refusal of a car service in the user's language: its kind's sentence (a spent budget says from when,
+    in the user's zone)."""
+    sentence = ERROR_SENTENCES[exc.kind]
     if isinstance(exc, cd.BudgetSpent):
         return sentence.format(when=prefs.date_time(exc.retry_at))
     return tr(sentence)
