@@ -11,7 +11,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.backends import CHARGING_HISTORY
+from bot.backends import CHARGING_HISTORY, from_bmw_history
 from bot.car_errors import CarServiceError, ErrorKind
 from bot.charts import HistoryWords, history_chart
 from bot.chat import keyboards, prefs, texts
@@ -29,7 +29,7 @@ from bot.chat.common import (
 )
 from bot.chat.i18n import tr
 from bot.garage import Garage, deadline
-from bot.history import CHART_DAYS, ChargeSession, energy_per_day, from_bmw_history, local, merge, to_csv
+from bot.history import CHART_DAYS, ChargeSession, energy_per_day, local, merge, to_csv
 from bot.store import StoredVehicle
 
 SESSIONS_SHOWN = 10

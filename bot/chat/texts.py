@@ -1421,7 +1421,7 @@ def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str
             target = f"{s.target_soc:.0f}"
             charging_to = STATUS_CHARGING_TO if left is None else STATUS_CHARGING_TO_LEFT
             lines.append(charging_to.format(target=target, left=left))
-    elif s.plugged_in is not None:
+    elif s.plugged_in is not None or s.snapshot:
         state = CHARGING_WORDS.get(s.charging_state or "", escape(_words(s.charging_state)))
         lines.append(STATUS_PLUGGED_IN.format(state=state) if s.plugged_in else STATUS_NOT_PLUGGED_IN)
     if s.lock_state is not None or s.snapshot:  # not streamed yet: nothing to say
