@@ -27,36 +27,13 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.bmw.models import VehicleStatus
-from bot.cardata.models import (
-    CHARGING_KEYS,
-    DOOR_KEYS,
-    DOOR_LOCK,
-    DOOR_STATUS,
-    HVPM_FINISH_REASON,
-    PLUG_KEYS,
-    REASON_CHARGING_END,
-    WINDOW_KEYS,
-    CarState,
-    ChargingStatus,
-)
+from bot.car_status import CarStatus
 
 log = logging.getLogger(__name__)
 
 # The owner's reminder is checked at the first reading after its time, unless that comes this much later
 # (the bot was down all evening): a reminder at 2 a.m. helps nobody.
 REMINDER_LATE_SECONDS = 3 * 3600.0
-# i Remote updateReason values of a car that was parked (not VEHICLE_MOVING, not a charging report).
-PARKED_REASONS = frozenset(
-    {
-        "VEHICLE_SHUTDOWN",
-        "VEHICLE_SHUTDOWN_SECURED",
-        "VEHICLE_SECURED",
-        "VEHICLE_UNSECURED",
-        "DOOR_STATE_CHANGED",
-    }
-)
-MOVING = "VEHICLE_MOVING"
 # The last charge ended as its owner wanted: no "not charging" alert for the rest of that plug-in.
 # CarData's SP25 cars say the same in their own words (docs/cardata.md).
 _CHARGE_ENDED_OK = frozenset(
@@ -128,52 +105,22 @@ class Reading:
     charge_ended_at: float | None = None  # when the car last said why a charge ended, if it says when
 
     @classmethod
-    def of_status(cls, status: VehicleStatus) -> Reading:
-        """An i Remote status."""
-        charging_status = status.charging_status or ""
-        reported_at = None if status.update_time is None else status.update_time.timestamp()
+    def of(cls, status: CarStatus) -> Reading:
+        """A car's status, whichever backend read it (bot/backends.py converts both)."""
         return cls(
-            soc=status.charging_level_hv,
-            charging=status.is_charging,
-            plugged_in=None if status.connection_status is None else status.is_plugged_in,
-            waiting=charging_status == "WAITING_FOR_CHARGING",
-            charge_ended_ok=charging_status.startswith("FINISHED_")
-            or status.last_charging_end_reason in _CHARGE_ENDED_OK,
-            locked=None if status.door_lock_state is None else status.door_lock_state != "UNLOCKED",
-            open_items=tuple(status.open_items),
-            moving=status.update_reason == MOVING,
-            reported_at=reported_at,
-            parked_at=reported_at if status.update_reason in PARKED_REASONS else None,
-        )
-
-    @classmethod
-    def of_cardata(cls, state: CarState) -> Reading:
-        """A CarData car's last known values. CarData streams no per-door state and no "moving" (an open
-        window it does); the last change of its door (lock) status stands for parking. CHARGINGPAUSED counts
-        as waiting: better no alert than one for a car waiting for its window."""
-        charging_status = state.charging_status
-        changed = state.values.get(DOOR_STATUS) or state.values.get(DOOR_LOCK)
-        updated = state.updated_at
-        plug_as_of = doors_as_of = None
-        if not state.reports_changes:
-            plug_as_of = _oldest(state.reported_at(*PLUG_KEYS), state.reported_at(*CHARGING_KEYS))
-            doors_as_of = _oldest(state.reported_at(*DOOR_KEYS), state.reported_at(*WINDOW_KEYS))
-        ended = state.reported_at(REASON_CHARGING_END, HVPM_FINISH_REASON)
-        return cls(
-            soc=state.soc,
-            charging=state.is_charging,
-            plugged_in=state.plugged_in,
-            waiting=charging_status == ChargingStatus.CHARGINGPAUSED,
-            charge_ended_ok=str(state.hv_status or "").startswith("FINISHED_")
-            or state.end_reason in _CHARGE_ENDED_OK,
-            locked=state.locked,
-            open_items=state.open_windows or (),
-            moving=False,
-            reported_at=None if updated is None else updated.timestamp(),
-            parked_at=None if changed is None or changed.timestamp is None else changed.timestamp.timestamp(),
-            plug_as_of=plug_as_of,
-            doors_as_of=doors_as_of,
-            charge_ended_at=None if ended is None else ended.timestamp(),
+            soc=status.soc,
+            charging=status.charging,
+            plugged_in=status.plugged_in,
+            waiting=status.waiting,
+            charge_ended_ok=status.charge_finished or status.end_reason in _CHARGE_ENDED_OK,
+            locked=status.locked,
+            open_items=status.open_items or (),
+            moving=status.moving,
+            reported_at=_epoch(status.updated_at),
+            parked_at=_epoch(status.parked_at),
+            plug_as_of=_epoch(status.plug_as_of),
+            doors_as_of=_epoch(status.doors_as_of),
+            charge_ended_at=_epoch(status.end_reported_at),
         )
 
 
@@ -313,10 +260,8 @@ def _with(state: AlertState, **changes: Any) -> AlertState:
     return replace(state, **changes)
 
 
-def _oldest(*times: datetime | None) -> float | None:
-    """The oldest of these report times (epoch seconds), those not reported left out."""
-    known = [t.timestamp() for t in times if t is not None]
-    return min(known) if known else None
+def _epoch(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
 
 
 def _since(reading: Reading, now: float) -> float:

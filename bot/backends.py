@@ -31,6 +31,7 @@ from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeE
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
 from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, StreamSupervisor
+from bot.history import BMW_HISTORY, ChargeSession
 
 log = logging.getLogger(__name__)
 HISTORY_CACHE_SECONDS = 3600.0
@@ -80,6 +81,18 @@ BACKENDS = {
 
 # --- statuses in the neutral shape --------------------------------------------------------------------------
 
+# i Remote updateReason values of a car that was parked (not VEHICLE_MOVING, not a charging report).
+PARKED_REASONS = frozenset(
+    {
+        "VEHICLE_SHUTDOWN",
+        "VEHICLE_SHUTDOWN_SECURED",
+        "VEHICLE_SECURED",
+        "VEHICLE_UNSECURED",
+        "DOOR_STATE_CHANGED",
+    }
+)
+MOVING = "VEHICLE_MOVING"
+
 
 def from_vehicle_status(vin: str, s: VehicleStatus) -> CarStatus:
     """An i Remote status: one snapshot, so every reported part has the snapshot's time."""
@@ -100,14 +113,20 @@ def from_vehicle_status(vin: str, s: VehicleStatus) -> CarStatus:
         charging=s.is_charging,
         charging_state=s.charging_status,
         minutes_left=s.charging_time_remaining,
-        plugged_in=s.is_plugged_in,
+        plugged_in=None if s.connection_status is None else s.is_plugged_in,
         open_items=tuple(s.open_items),
         lock_state=s.door_lock_state,
+        locked=None if s.door_lock_state is None else s.door_lock_state != "UNLOCKED",
+        waiting=s.charging_status == "WAITING_FOR_CHARGING",
+        charge_finished=(s.charging_status or "").startswith("FINISHED_"),
+        moving=s.update_reason == MOVING,
+        parked_at=s.update_time if s.update_reason in PARKED_REASONS else None,
         mileage_km=s.mileage,
         position=position,
         end_reason=s.last_charging_end_reason,
         end_result=s.last_charging_end_result,
         reported_at={} if s.update_time is None else dict.fromkeys(Part, s.update_time),
+        snapshot=True,
     )
 
 
@@ -139,8 +158,12 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
     fuel_range = None  # the REX: its total range less the electric one
     if has_tank and total is not None and electric is not None:
         fuel_range = max(0.0, total - electric)
+    has_tank = bool(fuel_range or state.fuel_litres)  # a BEV may report 0 for a tank it does not have
     status = state.charging_status or state.hv_status
     lat_lon = state.position
+    # The last change of its door (lock) status stands for parking: CarData streams no "moving".
+    parked = state.values.get(cd.DOOR_STATUS) or state.values.get(cd.DOOR_LOCK)
+    quiet = not state.reports_changes
     minutes = state.minutes_remaining
     mileage = state.mileage_km
     return CarStatus(
@@ -148,9 +171,9 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         soc=state.soc,
         target_soc=state.target_soc,
         electric_range_km=electric,
-        fuel_range_km=fuel_range,
-        fuel_litres=state.fuel_litres,
-        fuel_percent=state.fuel_percent,
+        fuel_range_km=fuel_range if has_tank else None,
+        fuel_litres=state.fuel_litres if has_tank else None,
+        fuel_percent=state.fuel_percent if has_tank else None,
         charging=state.is_charging,
         charging_state=None if status is None else str(status),
         minutes_left=round(minutes) if state.is_charging and minutes is not None and minutes > 0 else None,
@@ -158,12 +181,49 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         # CarData streams the windows but no door's own state: only an open window is worth saying.
         open_items=state.open_windows or None,
         lock_state=state.lock_state,
+        locked=state.locked,
+        # Better no "not charging" alert than one for a car waiting for its window.
+        waiting=state.charging_status == cd.ChargingStatus.CHARGINGPAUSED,
+        charge_finished=str(state.hv_status or "").startswith("FINISHED_"),
+        parked_at=None if parked is None else parked.timestamp,
+        end_reported_at=state.reported_at(cd.REASON_CHARGING_END, cd.HVPM_FINISH_REASON),
+        plug_as_of=_oldest(state, cd.PLUG_KEYS, cd.CHARGING_KEYS) if quiet else None,
+        doors_as_of=_oldest(state, cd.DOOR_KEYS, tuple(cd.WINDOW_KEYS)) if quiet else None,
+        newest_report=state.updated_at,
         mileage_km=None if mileage is None else round(mileage),
         position=None if lat_lon is None else CarPosition(lat_lon[0], lat_lon[1], state.heading),
         end_reason=state.end_reason,
         end_result=state.last_charging_result,
         reported_at=reported,
-        reports_rarely=not state.reports_changes,
+        reports_rarely=quiet,
+    )
+
+
+def _oldest(state: CarState, *groups: tuple[str, ...]) -> datetime | None:
+    """The oldest of the groups' newest reports: as of when all of them are known (unreported: left out)."""
+    return min((t for keys in groups if (t := state.reported_at(*keys)) is not None), default=None)
+
+
+def from_bmw_history(tg_id: int, vin: str, session: ChargingSession) -> ChargeSession | None:
+    """A charge of BMW's own CarData charging history (kWh measured from the grid); None when BMW gave no
+    start, or the charge is still running (BMW lists it without an end). How it ended is unknown (""),
+    unless `merge` finds it recorded."""
+    if session.start is None or session.end is None:
+        return None
+    started, ended = session.start.timestamp(), session.end.timestamp()
+    return ChargeSession(
+        tg_id=tg_id,
+        vin=vin,
+        started_at=started,
+        ended_at=ended,
+        soc_start=session.start_soc,
+        soc_end=session.end_soc,
+        energy_kwh=session.energy_kwh,
+        ended="",
+        reason=None,
+        lat=None,
+        lon=None,
+        source=BMW_HISTORY,
     )
 
 
@@ -401,7 +461,7 @@ class CarDataBackend:
         async with self._alert_locks.setdefault((owner, vin), asyncio.Lock()):
             state = self.supervisor.state(owner, vin)
             if state is not None:
-                await self._alerter.observe(owner, vin, Reading.of_cardata(state), now)
+                await self._alerter.observe(owner, vin, Reading.of(from_car_state(vin, state)), now)
 
     # --- what the stream reports ----------------------------------------------------------------------------
 

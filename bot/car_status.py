@@ -73,6 +73,21 @@ class CarStatus:
     end_reason: str | None = None  # why the last charge ended (CHARGING_GOAL_REACHED, CONNECTOR_REMOVAL…)
     end_result: str | None = None  # how it ended (SUCCESS, FAILED…), where the car says
     reported_at: Mapping[Part, datetime] = field(default_factory=dict)  # when the car reported each part
+    # What the alerts read besides (bot/alerts.py `Reading.of`):
+    locked: bool | None = None  # None: not known; a selective lock is not locked
+    waiting: bool = False  # plugged in and waiting for its charging window
+    charge_finished: bool = False  # the car's charging state says its last charge finished (FINISHED_…)
+    moving: bool = False  # reported while driving (the i Remote API says so; CarData never does)
+    parked_at: datetime | None = None  # when the car last reported being parked, locked, or a door moving
+    end_reported_at: datetime | None = None  # when the car last said why a charge ended, if it says when
+    # A car that reports rarely: as of when its plug and charging state, and its locks, doors and windows, are
+    # known (None: until now, as for a polled car or one that streams each change).
+    plug_as_of: datetime | None = None
+    doors_as_of: datetime | None = None
+    newest_report: datetime | None = None  # of any value, a part's or not (None: the newest part's)
+    # The whole status is one snapshot (the i Remote API's poll): a value it lacks is unknown rather than
+    # not reported yet, and the status has one age, the snapshot's.
+    snapshot: bool = False
     # The car reports only now and then (a quiet CarData car: at switch-off and at a full charge), so its
     # values are as old as `reported_at` says, not confirmed since.
     reports_rarely: bool = False
@@ -89,8 +104,9 @@ class CarStatus:
 
     @property
     def updated_at(self) -> datetime | None:
-        """The newest report of any part."""
-        return max(self.reported_at.values(), default=None)
+        """The newest report of any value."""
+        reports = [*self.reported_at.values(), *([self.newest_report] if self.newest_report else [])]
+        return max(reports, default=None)
 
     @property
     def empty(self) -> bool:

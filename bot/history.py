@@ -19,9 +19,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 
-from bot.cardata.models import ChargingSession
-from bot.cardata.storage import EndedCharge
-
 # Usable capacity of the i3's batteries by cell size (Ah): BMW's figures.
 USABLE_KWH_BY_AH = {"120": 37.9, "94": 27.2, "60": 18.8}
 # "i3" / "I3 +REX" without a cell size: the launch model, 60 Ah.
@@ -85,48 +82,6 @@ def energy_kwh(soc_start: float | None, soc_end: float | None, capacity_kwh: flo
     if soc_start is None or soc_end is None:
         return None
     return round(max(0.0, soc_end - soc_start) / 100 * capacity_kwh, 2)
-
-
-def from_cardata(ended: EndedCharge, battery_kwh: float | None = None) -> ChargeSession:
-    """A session the CarData detector saw end; `battery_kwh` is basic data's hvsMaxEnergyAbsolute if known."""
-    position = ended.position or (None, None)
-    return ChargeSession(
-        tg_id=ended.owner,
-        vin=ended.vin,
-        started_at=ended.started_at,
-        ended_at=ended.ended_at,
-        soc_start=ended.soc_start,
-        soc_end=ended.soc_end,
-        energy_kwh=energy_kwh(ended.soc_start, ended.soc_end, usable_kwh(None, battery_kwh)),
-        ended=ended.outcome,
-        reason=ended.reason,
-        lat=position[0],
-        lon=position[1],
-        source=CARDATA,
-    )
-
-
-def from_bmw_history(tg_id: int, vin: str, session: ChargingSession) -> ChargeSession | None:
-    """A charge of BMW's own CarData charging history (kWh measured from the grid); None when BMW gave no
-    start, or the charge is still running (BMW lists it without an end). How it ended is unknown (""),
-    unless `merge` finds it recorded."""
-    if session.start is None or session.end is None:
-        return None
-    started, ended = session.start.timestamp(), session.end.timestamp()
-    return ChargeSession(
-        tg_id=tg_id,
-        vin=vin,
-        started_at=started,
-        ended_at=ended,
-        soc_start=session.start_soc,
-        soc_end=session.end_soc,
-        energy_kwh=session.energy_kwh,
-        ended="",
-        reason=None,
-        lat=None,
-        lon=None,
-        source=BMW_HISTORY,
-    )
 
 
 def merge(recorded: Iterable[ChargeSession], extra: Iterable[ChargeSession] = ()) -> list[ChargeSession]:

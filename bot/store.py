@@ -34,7 +34,7 @@ from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import Tokens
 from bot.cardata.storage import AccountCalls, CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import Secrets
-from bot.history import ChargeSession, from_cardata
+from bot.history import ChargeSession
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -1352,9 +1352,7 @@ class Store:
     def end_cardata_charge(self, track: ChargeTrack, ended: EndedCharge) -> None:
         with self._write() as db:  # one transaction: the inner write is a savepoint
             self.save_cardata_track(track)
-            self._record_session(
-                db, from_cardata(ended), "SELECT 1 FROM cardata_accounts WHERE tg_id = :tg_id"
-            )
+            self._record_session(db, ended.session(), "SELECT 1 FROM cardata_accounts WHERE tg_id = :tg_id")
 
     def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:
         return self._records(

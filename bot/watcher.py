@@ -295,7 +295,7 @@ class Watcher:
         done = await self._alerter.observe(
             watch.tg_id,
             watch.vin,
-            Reading.of_status(status),
+            Reading.of(from_vehicle_status(watch.vin, status)),
             now,
             state=states.get((watch.tg_id, watch.vin), AlertState()),
             prefs=prefs.get(watch.tg_id, AlertPrefs()),

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from telegram.ext import Application
 
 from bot.alerts import AlertKind, AlertPrefs, AlertState, Reading, decide, settle
+from bot.backends import from_car_state
 from bot.bmw.simulator.fleet import car_time
 from bot.cardata.models import (
     CHARGING_STATUS,
@@ -266,6 +267,10 @@ async def test_alerts_persist_across_a_restart_and_are_each_users_own(
         assert "✅ Charge level: 80 %" in _labels(bobs) and "✅ Not charging: 15 min" in _labels(bobs)
 
 
+def _reading(car: CarState) -> Reading:
+    return Reading.of(from_car_state(car.vin, car))
+
+
 def test_a_cardata_state_decides_the_same_alerts():
     """The seam for CarData: its stream state read as a Reading, decided by the same function. A car with a
     charge target streams each change (a live car), so its door status holds until it says otherwise."""
@@ -285,17 +290,17 @@ def test_a_cardata_state_decides_the_same_alerts():
         },
     )
     prefs = AlertPrefs(level_on=True)
-    state, alerts = decide(AlertState(), Reading.of_cardata(car), prefs, t0.timestamp() + 5 * 60)
+    state, alerts = decide(AlertState(), _reading(car), prefs, t0.timestamp() + 5 * 60)
     assert alerts == []
     car.merge({SOC_HEADER: value("81", 11)})
-    state, alerts = decide(state, Reading.of_cardata(car), prefs, t0.timestamp() + 11 * 60)
+    state, alerts = decide(state, _reading(car), prefs, t0.timestamp() + 11 * 60)
     assert [(a.kind, a.soc, a.locked) for a in alerts] == [
         (AlertKind.LEVEL, 81.0, None),
         (AlertKind.OPEN, 81.0, False),
     ]
     for alert in alerts:
         state = settle(state, alert)
-    assert decide(state, Reading.of_cardata(car), prefs, t0.timestamp() + 30 * 60)[1] == []
+    assert decide(state, _reading(car), prefs, t0.timestamp() + 30 * 60)[1] == []
 
 
 def test_a_quiet_cardata_state_is_never_left_open_on_its_switch_off_report():
@@ -305,7 +310,7 @@ def test_a_quiet_cardata_state_is_never_left_open_on_its_switch_off_report():
     t0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
     car = CarState("WBY1Z21000V000001", {DOOR_STATUS: TelematicValue("SELECTIVELOCKED", None, t0)})
     prefs, later = AlertPrefs(), t0.timestamp() + 60 * 60
-    assert decide(AlertState(), Reading.of_cardata(car), prefs, later)[1] == []
+    assert decide(AlertState(), _reading(car), prefs, later)[1] == []
     car.merge({SOC_TARGET: TelematicValue("80", "%", t0)})
-    alerts = decide(AlertState(), Reading.of_cardata(car), prefs, later)[1]
+    alerts = decide(AlertState(), _reading(car), prefs, later)[1]
     assert [(a.kind, a.locked) for a in alerts] == [(AlertKind.OPEN, False)]

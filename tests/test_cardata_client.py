@@ -21,11 +21,11 @@ from bot.cardata.auth import Approved, Refusal, Refused
 from bot.cardata.client import BMW_DAILY_CALLS, CONTAINER_NAME, CarDataClient
 from bot.cardata.errors import (
     BudgetSpent,
-    CarDataError,
     ContainerLimit,
     KeysRefused,
     NotYourCar,
     RelinkNeeded,
+    UnknownClient,
 )
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
@@ -151,7 +151,7 @@ async def test_the_owner_who_never_approves_gets_expired_after_five_minutes(env:
 
 
 async def test_an_unknown_client_id_is_a_typed_error_with_a_hint(env: Env) -> None:
-    with pytest.raises(CarDataError, match="client id"):
+    with pytest.raises(UnknownClient):
         await env.client.auth.start("not-a-client")
 
 
@@ -215,7 +215,7 @@ async def test_ten_foreign_containers_leave_no_room_and_say_so(env: Env) -> None
         env.sim.create_container(
             DEFAULT_GCID, {"name": f"other-{n}", "purpose": "x", "technicalDescriptors": [m.MILEAGE]}
         )
-    with pytest.raises(ContainerLimit, match="10"):
+    with pytest.raises(ContainerLimit):
         await _linked(env)
 
 

@@ -22,7 +22,7 @@ from telegram.ext import Application
 
 from bot.backends import CarDataBackend
 from bot.bmw.simulator import Fault
-from bot.cardata.errors import NotYourCar
+from bot.car_errors import ErrorKind
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -862,7 +862,7 @@ async def test_cardatas_refusals_reach_a_german_owner_in_german(
         return said
 
     cardata_simulator.add_fault(Fault(path="telematicData", kind="error", status=404, times=1))
-    await refresh_says("BMW CarData kennt dieses Auto in deinem Konto nicht.")
+    await refresh_says("BMW kennt dieses Auto in deinem Konto nicht.")  # as for the i Remote API
 
     cardata_simulator.add_fault(Fault(path="telematicData", kind="error", status=401, times=1))
     cardata_simulator.add_fault(Fault(path="/token$", kind="error", status=400, times=1))  # renewal refused
@@ -881,7 +881,9 @@ async def test_a_car_bmw_says_is_not_the_owners_is_refused_in_plain_words(
     user.press(status, "Refresh")
     await user.wait_for(lambda u: "No fresh snapshot from BMW" in (u.now(status).text or ""))
     said = html.unescape(user.now(status).text or "")
-    assert said.endswith(f"⚠️ No fresh snapshot from BMW: {texts.ERROR_SENTENCES[NotYourCar]}"), said
+    assert said.endswith(f"⚠️ No fresh snapshot from BMW: {texts.ERROR_SENTENCES[ErrorKind.NOT_YOUR_CAR]}"), (
+        said
+    )
     assert "not yours to read" in said
 
 

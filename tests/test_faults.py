@@ -12,13 +12,16 @@ import logging
 
 import pytest
 
-from bot.bmw.errors import BadResponse, BMWUnavailable
 from bot.bmw.models import Region
 from bot.bmw.simulator import Fault
+from bot.car_errors import ErrorKind
 from bot.chat import texts
 from bot.sandbox import SandboxUser
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
 from tests.support.watcher import FINISHED, Cycles
+
+UNAVAILABLE = texts.ERROR_SENTENCES[ErrorKind.UNAVAILABLE]
+BAD_RESPONSE = texts.ERROR_SENTENCES[ErrorKind.BAD_RESPONSE]
 
 BOB_LOGIN = ("bob@example.com", "bob-password")
 WENT_WRONG = "Something went wrong"
@@ -55,16 +58,16 @@ def _one_new_line(user: SandboxUser, before: int, expected: str) -> None:
 
 
 STATUS_FAULTS = [
-    (dict(path=r"/status$", kind="error", status=503, times=None), BMWUnavailable.default_message),
-    (dict(path=r"/status$", kind="timeout", delay=1.0, times=None), BMWUnavailable.default_message),
-    (dict(path=r"/status$", kind="reset", times=None), BMWUnavailable.default_message),
-    (dict(path=r"/status$", kind="malformed", times=None), BadResponse.default_message),
+    (dict(path=r"/status$", kind="error", status=503, times=None), UNAVAILABLE),
+    (dict(path=r"/status$", kind="timeout", delay=1.0, times=None), UNAVAILABLE),
+    (dict(path=r"/status$", kind="reset", times=None), UNAVAILABLE),
+    (dict(path=r"/status$", kind="malformed", times=None), BAD_RESPONSE),
 ]
 COMMAND_FAULTS = [
-    (dict(path="executeService", kind="error", status=502), BMWUnavailable.default_message),
-    (dict(path="executeService", kind="reset"), BMWUnavailable.default_message),
-    (dict(path="executeService", kind="timeout", delay=1.0), BMWUnavailable.default_message),
-    (dict(path="executeService", kind="malformed"), BadResponse.default_message),
+    (dict(path="executeService", kind="error", status=502), UNAVAILABLE),
+    (dict(path="executeService", kind="reset"), UNAVAILABLE),
+    (dict(path="executeService", kind="timeout", delay=1.0), UNAVAILABLE),
+    (dict(path="executeService", kind="malformed"), BAD_RESPONSE),
 ]
 POLL_FAULTS = [
     dict(path="serviceExecutionStatus", kind="error", status=500, times=4),

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 from telegram.ext import Application
 
+from bot.backends import from_bmw_history
 from bot.cardata.models import ChargingSession
 from bot.charts import BAR_COLOUR, LINE_COLOUR, HistoryWords, history_chart
 from bot.chat import texts
@@ -19,7 +20,6 @@ from bot.history import (
     CSV_COLUMNS,
     ChargeSession,
     energy_per_day,
-    from_bmw_history,
     merge,
     to_csv,
     usable_kwh,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from bot.bmw import errors as bmw_errors
+from bot.car_errors import ErrorKind
 from bot.cardata import errors as cardata_errors
 from bot.chat import i18n, prefs, texts
 from bot.chat import settings as user_settings
@@ -197,13 +198,8 @@ async def test_a_conversation_that_times_out_says_so_in_the_users_language(
 def test_the_check_names_a_refusal_that_would_reach_a_user_in_english(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """A new CarData error without its sentence, and a chat module showing a caught error's own English."""
-
-    class QuotaChanged(cardata_errors.CarDataError):
-        default_message = "BMW changed its quota."
-
-    QuotaChanged.__module__ = cardata_errors.__name__
-    monkeypatch.setattr(cardata_errors, "QuotaChanged", QuotaChanged, raising=False)
+    """An error kind without its sentence, and a chat module showing a caught error's own English."""
+    monkeypatch.delitem(texts.ERROR_SENTENCES, ErrorKind.KEYS_REFUSED)
     chat = tmp_path / "chat"
     chat.mkdir()
     (chat / "refresh.py").write_text(
@@ -223,7 +219,7 @@ def test_the_check_names_a_refusal_that_would_reach_a_user_in_english(
     monkeypatch.setattr(i18n, "ROOT", tmp_path)
 
     assert i18n.problems() == [
-        "bot.cardata.errors.QuotaChanged has no sentence in texts.ERROR_SENTENCES",
+        "ErrorKind.KEYS_REFUSED has no sentence in texts.ERROR_SENTENCES",
         "chat/refresh.py:8: the English of exc reaches the user: say texts.refusal(exc)",
         "chat/refresh.py:10: the English of exc reaches the user: say texts.refusal(exc)",
     ]

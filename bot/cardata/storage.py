@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.cardata.models import Tokens
+from bot.history import CARDATA, ChargeSession, energy_kwh, usable_kwh
 
 if TYPE_CHECKING:  # bot.history reads this module's EndedCharge
     from bot.history import ChargeSession
@@ -64,6 +65,25 @@ class EndedCharge:
     outcome: str  # "complete" or "stopped" (ChargeEventKind)
     reason: str | None  # reasonChargingEnd, when the car sent one
     position: tuple[float, float] | None  # (lat, lon), where the car last reported being
+
+    def session(self, battery_kwh: float | None = None) -> ChargeSession:
+        """The charge in the history's neutral shape; `battery_kwh` is basic data's hvsMaxEnergyAbsolute if
+        known."""
+        position = self.position or (None, None)
+        return ChargeSession(
+            tg_id=self.owner,
+            vin=self.vin,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            soc_start=self.soc_start,
+            soc_end=self.soc_end,
+            energy_kwh=energy_kwh(self.soc_start, self.soc_end, usable_kwh(None, battery_kwh)),
+            ended=self.outcome,
+            reason=self.reason,
+            lat=position[0],
+            lon=position[1],
+            source=CARDATA,
+        )
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.bmw.errors import BMWError
+from bot.car_errors import CarServiceError
 from bot.chat import keyboards, texts
 from bot.chat.i18n import tr
 from bot.config import Settings
@@ -226,12 +226,13 @@ async def answer(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(texts.plain(text)[:200] if text else None)
 
 
-# What error_text words: a refusal of BMW or of the garage (anything else is a bug, for the error handler).
-REFUSALS = (BMWError, GarageError)
+# What error_text words: a refusal of a car service (either backend) or of the garage (anything else is a bug,
+# for the error handler).
+REFUSALS = (CarServiceError, GarageError)
 
 
 def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
-    """One friendly line for any refusal of BMW or of the garage."""
+    """One friendly line for any refusal of a car service or of the garage."""
     if isinstance(exc, NotLinked):
         return texts.NOT_LINKED
     if isinstance(exc, NotYourCar):
@@ -250,7 +251,7 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         )
     if isinstance(exc, PasswordRefused):
         return texts.password_refused(exc.username)
-    if isinstance(exc, BMWError):
+    if isinstance(exc, CarServiceError):
         return texts.bmw_trouble(texts.refusal(exc))
     raise exc
 

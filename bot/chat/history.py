@@ -11,8 +11,8 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.backends import CHARGING_HISTORY
-from bot.cardata.errors import CarDataError, CarDataUnavailable
+from bot.backends import CHARGING_HISTORY, from_bmw_history
+from bot.car_errors import CarServiceError, ErrorKind
 from bot.charts import HistoryWords, history_chart
 from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
@@ -29,7 +29,7 @@ from bot.chat.common import (
 )
 from bot.chat.i18n import tr
 from bot.garage import Garage, deadline
-from bot.history import CHART_DAYS, ChargeSession, energy_per_day, from_bmw_history, local, merge, to_csv
+from bot.history import CHART_DAYS, ChargeSession, energy_per_day, local, merge, to_csv
 from bot.store import StoredVehicle
 
 SESSIONS_SHOWN = 10
@@ -55,8 +55,8 @@ async def bmw_history(
         async with deadline(GIVE_UP_SECONDS):
             found = await garage.charging_history(tg_id, car.vin, days=CHART_DAYS)
     except TimeoutError:
-        return [], texts.refusal(CarDataUnavailable())
-    except CarDataError as exc:
+        return [], tr(texts.ERROR_SENTENCES[ErrorKind.UNAVAILABLE])
+    except CarServiceError as exc:
         return [], texts.refusal(exc)
     sessions = (from_bmw_history(tg_id, car.vin, session) for session in found)
     return [session for session in sessions if session is not None], None

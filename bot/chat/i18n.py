@@ -31,6 +31,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 from babel.support import Translations
 
+from bot.car_errors import ErrorKind
 from bot.chat import prefs
 
 DOMAIN = "bot"
@@ -38,8 +39,8 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
 TEXTS = Path(__file__).resolve().with_name("texts.py")
 CHAT = TEXTS.parent  # the modules that talk to users
-# Where the errors of BMW's clients live: each class needs a sentence in texts.ERROR_SENTENCES.
-ERROR_MODULES = ("bot.bmw.errors", "bot.cardata.errors")
+# Where the errors of the car services live: a chat module must not show their own (English) messages.
+ERROR_MODULES = ("bot.car_errors", "bot.bmw.errors", "bot.cardata.errors")
 # Babel's extraction keywords: Msg("...") and Plural("... {n} ...", "... {n} ...").
 KEYWORDS: dict[str, Any] = {"Msg": None, "Plural": (1, 2)}
 _NULL = gettext.NullTranslations()
@@ -249,17 +250,21 @@ def _codes(call: ast.Call) -> list[ast.expr]:
 
 
 def english_refusals() -> list[str]:
-    """Where a refusal of BMW would reach a user in English: an error class without a sentence in
+    """Where a refusal of BMW would reach a user in English: an error kind without a sentence in
     texts.ERROR_SENTENCES, and a chat module showing a caught error's own message (say `texts.refusal`)."""
     from bot.chat import texts  # texts.py imports this module: only once both are loaded
 
-    found, names = [], set()
-    for module in map(importlib.import_module, ERROR_MODULES):
-        for name, kind in vars(module).items():
-            if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == module.__name__:
-                names.add(name)
-                if kind not in texts.ERROR_SENTENCES:
-                    found.append(f"{module.__name__}.{name} has no sentence in texts.ERROR_SENTENCES")
+    found = [
+        f"ErrorKind.{kind.name} has no sentence in texts.ERROR_SENTENCES"
+        for kind in ErrorKind
+        if kind not in texts.ERROR_SENTENCES
+    ]
+    names = {
+        name
+        for module in map(importlib.import_module, ERROR_MODULES)
+        for name, kind in vars(module).items()
+        if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == module.__name__
+    }
     for path in sorted(CHAT.glob("*.py")):
         for handler in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(handler, ast.ExceptHandler) and handler.name and _catches(handler, names):
@@ -283,7 +288,7 @@ def _catches(handler: ast.ExceptHandler, names: set[str]) -> bool:
 
 def _own_text(node: ast.AST, name: str) -> TypeGuard[ast.expr]:
     """`name.message`, `str(name)` or `f"{name}"`: the error's own (English) text."""
-    if isinstance(node, ast.Attribute) and node.attr in ("message", "default_message", "args"):
+    if isinstance(node, ast.Attribute) and node.attr in ("message", "args"):
         return isinstance(node.value, ast.Name) and node.value.id == name
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("str", "repr"):
         return any(isinstance(arg, ast.Name) and arg.id == name for arg in node.args)

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from telegram import CopyTextButton, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import Application, CallbackQueryHandler, ConversationHandler
 
+from bot.car_errors import CarServiceError
 from bot.cardata.auth import Approved, DeviceFlow, DeviceOutcome, Refusal
-from bot.cardata.errors import CarDataError
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -101,7 +101,7 @@ async def begin(update: Update, context: Context, client_id: str, message: Messa
     except TooManyLoginCodes as exc:  # the client id stays: "Try again" works once the minutes have passed
         await edit(shown, error_text(exc), _retry_markup())
         return ConversationHandler.END
-    except CarDataError as exc:
+    except CarServiceError as exc:
         await edit(shown, texts.cardata_start_failed(texts.refusal(exc)))
         return None
     await edit(shown, _waiting_text(flow), _waiting_markup(flow))
@@ -173,7 +173,7 @@ async def _follow_to_the_end(
 ) -> None:
     try:
         outcome = await _wait(context, flow)
-    except CarDataError as exc:
+    except CarServiceError as exc:
         await edit(message, texts.cardata_link_failed(texts.refusal(exc)))
         return
     if not isinstance(outcome, Approved):
@@ -184,7 +184,7 @@ async def _follow_to_the_end(
     await edit(message, texts.CARDATA_APPROVED)
     try:
         cars = await _finish(context, tg_id, first_name, flow, outcome)
-    except CarDataError as exc:
+    except CarServiceError as exc:
         await edit(message, texts.cardata_link_failed(texts.refusal(exc)))
         return
     finally:

@@ -6,8 +6,9 @@ from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.car_errors import CarServiceError
 from bot.car_status import CarStatus
-from bot.cardata.errors import BudgetSpent, CarDataError
+from bot.cardata.errors import BudgetSpent
 from bot.chat import keyboards, texts
 from bot.chat.common import (
     Context,
@@ -82,7 +83,7 @@ async def show_streamed(
     garage = services(context).garage
     tg_id = user_id(update)
     if message is None:
-        text = texts.car_status(car, await garage.status(tg_id, car.vin))
+        text = texts.status(car, await garage.status(tg_id, car.vin))
         if garage.stream_held(tg_id):
             text += f"\n{texts.CARDATA_STREAM_HELD_STATUS}"
         if (spent := garage.calls_spent(tg_id)) is not None:
@@ -115,7 +116,7 @@ async def refresh_streamed(
     async def snapshot() -> tuple[CarStatus, str]:
         try:
             refreshed = await garage.refresh(tg_id, car.vin)
-        except CarDataError as exc:
+        except CarServiceError as exc:
             # What the car last sent is still worth showing; why no fresh snapshot came is said under it.
             co_owners = texts.co_owners_used(exc.co_owner_calls) if isinstance(exc, BudgetSpent) else ""
             return await garage.status(
@@ -126,7 +127,7 @@ async def refresh_streamed(
 
     async def render(shown: tuple[CarStatus, str]) -> Reply:
         status, note = shown
-        return Reply(texts.car_status(car, status) + note, markup)
+        return Reply(texts.status(car, status) + note, markup)
 
     await answer_slowly(
         update,

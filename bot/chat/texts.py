@@ -11,7 +11,6 @@ from html import escape, unescape
 from babel import Locale
 
 from bot.alerts import Alert, AlertKind, AlertPrefs
-from bot.bmw import errors as bmw
 from bot.bmw.models import (
     AllTrips,
     ChargingProfile,
@@ -23,6 +22,7 @@ from bot.bmw.models import (
     ServiceType,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.car_errors import CarServiceError, ErrorKind
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.cardata import errors as cd
 from bot.chat import prefs
@@ -383,50 +383,48 @@ def bmw_trouble(reason: str) -> str:
     return BMW_TROUBLE.format(reason=escape(reason))
 
 
-# What a refusal of BMW says, by the error's class (bot/bmw/errors.py, bot/cardata/errors.py): their own
-# messages are English, for logs. `python -m bot i18n check` names a class missing here (bot/chat/i18n.py).
-ERROR_SENTENCES: dict[type[Exception], Msg] = {
-    bmw.BMWError: Msg("The BMW service failed."),
-    bmw.AuthenticationError: Msg("BMW refused the username or password."),
-    bmw.ApiCredentialsError: Msg(
+# What a refusal of a car service says, by its kind (bot/car_errors.py): the errors' own messages are English,
+# for logs. `python -m bot i18n check` names a kind missing here (bot/chat/i18n.py).
+ERROR_SENTENCES: dict[ErrorKind, Msg] = {
+    ErrorKind.FAILED: Msg("The BMW service failed."),
+    ErrorKind.UNAVAILABLE: Msg("The BMW service is not reachable right now; please try again later."),
+    ErrorKind.BAD_RESPONSE: Msg("BMW answered with something this bot does not understand."),
+    ErrorKind.UNKNOWN_CAR: Msg("BMW does not know this car on your account."),
+    ErrorKind.LOGIN_REFUSED: Msg("BMW refused the username or password."),
+    ErrorKind.API_KEY_REFUSED: Msg(
         "BMW refused this bot's API key; the bot's operator must fix its configuration."
     ),
-    bmw.SecurityAnswerRequired: Msg("BMW needs the answer to your security question for this command."),
-    bmw.WrongSecurityAnswer: Msg("BMW refused the security answer."),
-    bmw.NotSupported: Msg("This car does not support that command."),
-    bmw.VehicleNotFound: Msg("BMW does not know this car on your account."),
-    bmw.BMWUnavailable: Msg("The BMW service is not reachable right now; please try again later."),
-    bmw.BadResponse: Msg("BMW answered with something this bot does not understand."),
-    bmw.OtherRequest: Msg("BMW now shows a later command of that kind, so this one's outcome is unknown."),
-    bmw.ServiceTimeout: Msg("The car did not confirm the command in time; it may still carry it out."),
-    cd.CarDataError: Msg("BMW CarData failed."),
-    cd.RelinkNeeded: Msg("BMW CarData no longer accepts this link; please link the car again."),
-    cd.BudgetSpent: Msg("Today's BMW CarData calls are used up; more are possible from {when}."),
-    cd.NotLinked: Msg("No BMW CarData account is linked."),
-    cd.ContainerLimit: Msg(
+    ErrorKind.SECURITY_ANSWER_NEEDED: Msg("BMW needs the answer to your security question for this command."),
+    ErrorKind.SECURITY_ANSWER_WRONG: Msg("BMW refused the security answer."),
+    ErrorKind.NOT_SUPPORTED: Msg("This car does not support that command."),
+    ErrorKind.OTHER_REQUEST: Msg(
+        "BMW now shows a later command of that kind, so this one's outcome is unknown."
+    ),
+    ErrorKind.COMMAND_TIMEOUT: Msg("The car did not confirm the command in time; it may still carry it out."),
+    ErrorKind.RELINK: Msg("BMW CarData no longer accepts this link; please link the car again."),
+    ErrorKind.BUDGET_SPENT: Msg("Today's BMW CarData calls are used up; more are possible from {when}."),
+    ErrorKind.NOT_LINKED: Msg("No BMW CarData account is linked."),
+    ErrorKind.CONTAINER_LIMIT: Msg(
         "Your BMW CarData account already has 10 data containers; delete one in the MyBMW portal,"
         " then link again."
     ),
-    cd.UnknownClient: Msg("BMW does not know this client id; check it in the MyBMW portal."),
-    cd.ClientNotSubscribed: Msg(
+    ErrorKind.UNKNOWN_CLIENT: Msg("BMW does not know this client id; check it in the MyBMW portal."),
+    ErrorKind.CLIENT_NOT_SUBSCRIBED: Msg(
         "BMW refused the request; subscribe the client to CarData API and CarData Stream, then retry."
     ),
-    cd.VehicleNotFound: Msg("BMW CarData does not know this car on your account."),
-    cd.NotYourCar: Msg(
+    ErrorKind.NOT_YOUR_CAR: Msg(
         "BMW CarData says this car is not yours to read: only the account of its primary user may read it."
     ),
-    cd.KeysRefused: Msg(
+    ErrorKind.KEYS_REFUSED: Msg(
         "BMW CarData refused the data this bot asks for; the bot's operator must update the bot."
     ),
-    cd.CarDataUnavailable: Msg("BMW CarData is not reachable right now; please try again later."),
-    cd.BadResponse: Msg("BMW CarData answered with something this bot does not understand."),
 }
 
 
-def refusal(exc: bmw.BMWError | cd.CarDataError) -> str:
-    """A refusal of BMW in the user's language: its class's sentence (a spent budget says from when, in the
-    user's zone)."""
-    sentence = next(ERROR_SENTENCES[kind] for kind in type(exc).__mro__ if kind in ERROR_SENTENCES)
+def refusal(exc: CarServiceError) -> str:
+    """A refusal of a car service in the user's language: its kind's sentence (a spent budget says from when,
+    in the user's zone)."""
+    sentence = ERROR_SENTENCES[exc.kind]
     if isinstance(exc, cd.BudgetSpent):
         return sentence.format(when=prefs.date_time(exc.retry_at))
     return tr(sentence)
@@ -520,38 +518,6 @@ STATUS_ALL_CLOSED = Msg("🚪 all doors and windows closed")
 STATUS_MILEAGE = "🛣 {distance}"
 STATUS_POSITION = "📍 {where}"
 STATUS_UPDATED = Msg("🕒 updated {ago}{at}")
-
-
-def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
-    lines = [STATUS_TITLE.format(car=car_label(car))]
-    charge = "–" if s.soc is None else f"{s.soc:.0f} %"
-    lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
-    # Fuel only for cars with a tank (the backend leaves it out for a BEV's `remainingFuel: 0`).
-    if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
-        fuel_range = _km(s.fuel_range_km)
-        if s.fuel_litres is None:
-            lines.append(STATUS_FUEL.format(range=fuel_range))
-        else:
-            lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=prefs.number(s.fuel_litres, 1)))
-    if s.charging:
-        if s.minutes_left is None:
-            lines.append(STATUS_CHARGING)
-        else:
-            lines.append(STATUS_CHARGING_LEFT.format(left=_duration(s.minutes_left)))
-    elif s.plugged_in:
-        lines.append(STATUS_PLUGGED_IN.format(state=escape(_words(s.charging_state))))
-    else:
-        lines.append(STATUS_NOT_PLUGGED_IN)
-    other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.lock_state)))
-    lines.append(LOCK_STATES.get(s.lock_state or "", other_lock))
-    if s.open_items is not None:  # unknown for cars that do not say which door is open
-        open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
-        lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
-    if s.mileage_km is not None:
-        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
-    lines.append(STATUS_POSITION.format(where=where(s.position)))
-    lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
-    return joined(lines)
 
 
 def progress(service: ServiceType, car: StoredVehicle, state: str | None) -> str:
@@ -1429,47 +1395,46 @@ def status_ages(s: CarStatus, now: datetime | None = None) -> str:
     )
 
 
-def car_status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
-    """A car's last known status, each part as old as the car's report of it."""
+def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str:
+    """A car's last known status, whichever backend read it: a snapshot with its one age, a streamed status
+    with each part as old as the car's report of it."""
     lines = [STATUS_TITLE.format(car=car_label(car))]
-    if s.empty:
+    if s.empty and not s.snapshot:
         return joined([*lines, STREAM_NO_DATA])
     charge = "–" if s.soc is None else f"{s.soc:.0f} %"
     lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
     if s.estimated_soc is not None and s.charge_rate is not None:
         rate = prefs.number(s.charge_rate)
         lines.append(STATUS_ESTIMATE.format(charge=f"{s.estimated_soc:.0f}", rate=rate))
-    if s.fuel_range_km or s.fuel_litres:  # a BEV reports 0 for a tank it does not have
+    # Fuel only for cars with a tank (the backends leave it out for a BEV's 0 l of fuel).
+    if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
         fuel_range = _km(s.fuel_range_km)
         if s.fuel_litres is None:
             lines.append(STATUS_FUEL.format(range=fuel_range))
         else:
             lines.append(STATUS_FUEL_LITRES.format(range=fuel_range, litres=prefs.number(s.fuel_litres, 1)))
     if s.charging:
-        left = _duration(s.minutes_left) if s.minutes_left else None
+        left = None if s.minutes_left is None else _duration(s.minutes_left)
         if s.target_soc is None:
             lines.append(STATUS_CHARGING if left is None else STATUS_CHARGING_LEFT.format(left=left))
         else:
             target = f"{s.target_soc:.0f}"
-            charging_to = STATUS_CHARGING_TO_LEFT if left else STATUS_CHARGING_TO
+            charging_to = STATUS_CHARGING_TO if left is None else STATUS_CHARGING_TO_LEFT
             lines.append(charging_to.format(target=target, left=left))
-    elif s.plugged_in is not None:
+    elif s.plugged_in is not None or s.snapshot:
         state = CHARGING_WORDS.get(s.charging_state or "", escape(_words(s.charging_state)))
         lines.append(STATUS_PLUGGED_IN.format(state=state) if s.plugged_in else STATUS_NOT_PLUGGED_IN)
-    if s.lock_state is not None:
+    if s.lock_state is not None or s.snapshot:  # not streamed yet: nothing to say
         other_lock = STATUS_OTHER_LOCK.format(state=escape(_words(s.lock_state)))
-        lines.append(LOCK_STATES.get(s.lock_state, other_lock))
-    if s.open_items is not None:
+        lines.append(LOCK_STATES.get(s.lock_state or "", other_lock))
+    if s.open_items is not None:  # unknown for cars that do not say which door is open
         open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
         lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
     if s.mileage_km is not None:
         lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
-    lines.append(STATUS_POSITION.format(where=_car_where(s.position)))
-    lines.append(STATUS_AGES.format(ages=status_ages(s, now)))
+    lines.append(STATUS_POSITION.format(where=where(s.position)))
+    if s.snapshot:
+        lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
+    else:
+        lines.append(STATUS_AGES.format(ages=status_ages(s, now)))
     return joined(lines)
-
-
-def _car_where(position: CarPosition | None) -> str:
-    if position is not None and position.usable:
-        return f"{position.lat:.5f}, {position.lon:.5f}"
-    return IMPOSSIBLE_POSITION if position is not None and position.impossible else NO_POSITION
