@@ -72,9 +72,12 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 class DemoProcess:
-    """`python -m bot demo ...` in its own temp dir; the banner's lines are read as they come."""
+    """`python -m bot demo ...` in its own temp dir; the banner's lines are read as they come. `one_stream`
+    sends its log lines to stdout too, in the order a terminal shows them."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, one_stream: bool = False
+    ) -> None:
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
         self.stderr = tmp_path / "demo.stderr"
@@ -92,7 +95,7 @@ class DemoProcess:
                 cwd=tmp_path,
                 env=environment,
                 stdout=subprocess.PIPE,
-                stderr=stderr,
+                stderr=subprocess.STDOUT if one_stream else stderr,
             )
         self.banner = self._read_banner()
 
@@ -361,6 +364,15 @@ def test_the_demos_cardata_i3_reports_like_a_real_one_and_the_banner_says_when(d
     sim.advance(CARDATA_CHARGE_MINUTES * 60)
     reported = {m.key: m.value for m in sim.drain_messages() if m.vin == CARDATA_BEV_VIN}
     assert reported[fleet.SOC] == "100" and reported[fleet.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
+
+
+def test_the_demos_banner_is_the_first_thing_printed(tmp_path: Path) -> None:
+    """Libraries' INFO lines (amqtt, transitions) would bury it in a terminal, where stdout and stderr mix."""
+    demo = DemoProcess(tmp_path, "--port", "0", env={"LOG_LEVEL": "INFO"}, one_stream=True)
+    try:
+        assert demo.banner.startswith("BMW i3 bot demo:"), demo.banner[:2000]
+    finally:
+        demo.close()
 
 
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
