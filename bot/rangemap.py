@@ -56,6 +56,7 @@ _TILE_FETCHERS = 4  # parallel downloads per renderer: the OSM policy asks for f
 _EARTH_CIRCUMFERENCE_M = 2 * math.pi * 6_378_137
 METRES_PER_MILE = KM_PER_MILE * 1000
 _METRES_PER_FOOT = 0.3048
+_SCALE_FONT_SIZE = 28  # a phone shows the 800 px map about 300-400 px wide: 28 px there are 11-14 px
 # The scale bar's units, largest first, in metres: the bar uses the largest one it can show one of.
 _METRE_UNITS = ((1000.0, "km"), (1.0, "m"))
 _MILE_UNITS = ((METRES_PER_MILE, "mi"), (_METRES_PER_FOOT, "ft"))
@@ -255,10 +256,11 @@ def _draw_scale_bar(image: Image.Image, smap: _TileMap, *, miles: bool) -> None:
     metres_per_px = _EARTH_CIRCUMFERENCE_M * math.cos(math.radians(lat)) / (TILE_SIZE * 2**smap.zoom)
     _, length, label = _scale_bar(metres_per_px, image.width // 4, miles=miles)
     draw = ImageDraw.Draw(image, "RGBA")
-    font = ImageFont.load_default(size=13)
+    font = ImageFont.load_default(size=_SCALE_FONT_SIZE)
     x0, y0 = 12, image.height - 14  # the bar's left end, near the bottom-left corner
     text_w = draw.textlength(label, font=font)
-    draw.rectangle((x0 - 6, y0 - 24, x0 + max(length, text_w) + 6, y0 + 6), fill=(255, 255, 255, 200))
+    box_top = y0 - 8 - _SCALE_FONT_SIZE - 4
+    draw.rectangle((x0 - 6, box_top, x0 + max(length, text_w) + 6, y0 + 6), fill=(255, 255, 255, 200))
     draw.text((x0, y0 - 8), label, fill="black", font=font, anchor="ls")
     draw.line((x0, y0, x0 + length, y0), fill="black", width=3)
     for x in (x0, x0 + length):  # end ticks

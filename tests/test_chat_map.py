@@ -71,9 +71,9 @@ async def test_a_miles_users_scale_bar_differs_from_a_km_users(bot, sandbox):
         maps.append(Image.open(io.BytesIO(photo.photo)).convert("RGB"))
     miles, km = maps
     assert ImageChops.difference(miles, km).getbbox() is not None
-    corner = (0, miles.height - 40, miles.width // 3, miles.height)  # where the scale bar is
+    corner = (0, miles.height - 60, miles.width // 3, miles.height)  # where the scale bar is
     assert ImageChops.difference(miles.crop(corner), km.crop(corner)).getbbox() is not None
-    rest = (0, 0, miles.width, miles.height - 40)
+    rest = (0, 0, miles.width, miles.height - 60)
     assert ImageChops.difference(miles.crop(rest), km.crop(rest)).getbbox() is None
 
 
