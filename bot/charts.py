@@ -8,108 +8,163 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from PIL import Image, ImageDraw, ImageFont
 
-WIDTH, HEIGHT = 800, 600
+# Sized for a phone: Telegram shows a photo 300-400 px wide there, so at 600 px the digits' glyphs (about
+# 0.73 of the font size) are 16-21 px tall on screen, at least the message text's 15-16 px
+# (tests/test_history.py and tests/test_demo.py measure it).
+WIDTH = 600
+_MAX_HEIGHT = 1400  # the canvas drawn on; the picture is cut below its last line
 BACKGROUND = (255, 255, 255)
 BAR_COLOUR = (28, 105, 212)  # energy bars: the i3's blue; nothing else is drawn in it
 LINE_COLOUR = (0, 150, 80)  # state of charge
 TEXT_COLOUR = (40, 40, 40)
 GRID_COLOUR = (225, 225, 225)
 AXIS_COLOUR = (150, 150, 150)
-_LEFT, _RIGHT = 60, 30  # px: room for the value labels on the left
-_ENERGY_TOP, _ENERGY_BOTTOM = 50, 300
-_SOC_TOP, _SOC_BOTTOM = 390, 540
-_FONT_SIZE = 14
-_DAY_LABEL_EVERY = 5
+_FONT_SIZE = 44
+_SYSTEM_FONT = "DejaVuSans.ttf"  # Debian's fonts-dejavu-core; Pillow finds it in the system's font folders
+_LINE = round(_FONT_SIZE * 1.2)  # px from one line of text to the next
+_MARGIN = 16
+_LEFT, _RIGHT = 100, 16  # px: room for the kWh axis' labels on the left
+_BARS_HEIGHT, _SOC_HEIGHT = 280, 160
+_DAY_LABEL_EVERY = 10  # a date under every 10th bar, the newest day's always
+_GAP = 10  # px at least between two value labels
 
 
 @dataclass(frozen=True)
 class HistoryWords:
-    """The chart's words, in the user's language."""
+    """The chart's words and the user's way of writing numbers, days and times."""
 
     energy_title: str  # above the bars
     soc_title: str  # above the state-of-charge line
     no_soc: str  # in place of the line when the last session's state of charge is unknown
+    number: Callable[[float], str]  # kWh on the axis and the bars, the state of charge
+    day: Callable[[date], str]  # under the bars
+    moment: Callable[[datetime], str]  # the last charge's start and end
 
 
 def history_chart(
     days: Sequence[tuple[date, float]], soc: Sequence[tuple[datetime, float]], words: HistoryWords
 ) -> bytes:
     """Bars of kWh per day (oldest day left) over a line of the state of charge (%) at the given times."""
-    image = Image.new("RGB", (WIDTH, HEIGHT), BACKGROUND)
+    image = Image.new("RGB", (WIDTH, _MAX_HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(_FONT_SIZE)
-    _energy(draw, font, days, words.energy_title)
-    _soc(draw, font, soc, words)
+    font = _font()
+    y = _energy(draw, font, days, words, _MARGIN)
+    y = _soc(draw, font, soc, words, y + _LINE)
     out = io.BytesIO()
-    image.save(out, format="PNG", optimize=True)
+    image.crop((0, 0, WIDTH, y + _MARGIN)).save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
 Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
 
 
-def _energy(draw: ImageDraw.ImageDraw, font: Font, days: Sequence[tuple[date, float]], title: str) -> None:
-    draw.text((_LEFT, _ENERGY_TOP - 35), title, fill=TEXT_COLOUR, font=font)
+def _font() -> Font:
+    """DejaVu Sans where the system has it: Pillow's own font has no umlauts ("geschätzt" showed a box)."""
+    try:
+        return ImageFont.truetype(_SYSTEM_FONT, _FONT_SIZE)
+    except OSError:
+        return ImageFont.load_default(_FONT_SIZE)
+
+
+def _title(draw: ImageDraw.ImageDraw, font: Font, text: str, y: float) -> float:
+    """`text` from the left margin, wrapped at the picture's width: the y below it."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= WIDTH - 2 * _MARGIN:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    for line in lines:
+        draw.text((_MARGIN, y), line, fill=TEXT_COLOUR, font=font)
+        y += _LINE
+    return y
+
+
+def _energy(
+    draw: ImageDraw.ImageDraw, font: Font, days: Sequence[tuple[date, float]], words: HistoryWords, y: float
+) -> float:
+    """The title and the bars from `y` down, each bar labelled with its kWh: the y below the dates."""
+    top_y = _title(draw, font, words.energy_title, y) + _LINE  # a line for the highest bar's label
+    bottom = top_y + _BARS_HEIGHT
     top = _nice_ceiling(max((kwh for _, kwh in days), default=0.0))
-    height = _ENERGY_BOTTOM - _ENERGY_TOP
-    for step in range(6):
-        value = top * step / 5
-        y = _ENERGY_BOTTOM - height * step / 5
-        draw.line((_LEFT, y, WIDTH - _RIGHT, y), fill=GRID_COLOUR)
-        draw.text((_LEFT - 8, y), f"{value:g}", fill=TEXT_COLOUR, font=font, anchor="rm")
-    if days:
-        slot = (WIDTH - _RIGHT - _LEFT) / len(days)
-        for index, (day, kwh) in enumerate(days):
-            x = _LEFT + index * slot
-            if kwh > 0:
-                bar_top = _ENERGY_BOTTOM - max(1.0, height * kwh / top)
-                draw.rectangle((x + slot * 0.15, bar_top, x + slot * 0.85, _ENERGY_BOTTOM), fill=BAR_COLOUR)
-            if (len(days) - 1 - index) % _DAY_LABEL_EVERY == 0:  # the newest day always labelled
-                draw.text(
-                    (x + slot / 2, _ENERGY_BOTTOM + 8),
-                    f"{day:%d.%m}",
-                    fill=TEXT_COLOUR,
-                    font=font,
-                    anchor="mt",
-                )
-    draw.line((_LEFT, _ENERGY_BOTTOM, WIDTH - _RIGHT, _ENERGY_BOTTOM), fill=AXIS_COLOUR)
+    # One grid line at the axis' top (0 is the axis): each bar says its own kWh.
+    draw.line((_LEFT, top_y, WIDTH - _RIGHT, top_y), fill=GRID_COLOUR)
+    draw.text((_LEFT - 8, top_y), words.number(top), fill=TEXT_COLOUR, font=font, anchor="rm")
+    slot = (WIDTH - _RIGHT - _LEFT) / max(len(days), 1)
+    middles = [_LEFT + (index + 0.5) * slot for index in range(len(days))]
+    tops = [bottom - max(1.0, _BARS_HEIGHT * kwh / top) if kwh > 0 else bottom for _, kwh in days]
+    for middle, (_, kwh), bar_top in zip(middles, days, tops, strict=True):
+        if kwh > 0:
+            draw.rectangle((middle - slot * 0.35, bar_top, middle + slot * 0.35, bottom), fill=BAR_COLOUR)
+    # Labels right to left, the newest first: one that would touch the last one drawn is left out.
+    values_from = dates_from = math.inf  # the left edge of the last label drawn in each row
+    for index in range(len(days) - 1, -1, -1):
+        day, kwh = days[index]
+        if kwh > 0:
+            label = words.number(kwh)
+            half = draw.textlength(label, font=font) / 2
+            x = min(middles[index], WIDTH - _RIGHT - half)
+            if x + half + _GAP <= values_from:
+                # Above every bar it spans, so no neighbour's bar runs through it.
+                under = [t for m, t in zip(middles, tops, strict=True) if abs(m - x) <= half + slot / 2]
+                draw.text((x, min(under) - 6), label, fill=TEXT_COLOUR, font=font, anchor="mb")
+                values_from = x - half
+        if (len(days) - 1 - index) % _DAY_LABEL_EVERY == 0:
+            label = words.day(day)
+            half = draw.textlength(label, font=font) / 2
+            x = min(max(middles[index], half + 4), WIDTH - half - 4)  # inside the picture
+            if x + half + _GAP <= dates_from:
+                draw.text((x, bottom + 10), label, fill=TEXT_COLOUR, font=font, anchor="mt")
+                dates_from = x - half
+    draw.line((_LEFT, bottom, WIDTH - _RIGHT, bottom), fill=AXIS_COLOUR)
+    return bottom + 10 + _LINE
 
 
 def _soc(
-    draw: ImageDraw.ImageDraw, font: Font, points: Sequence[tuple[datetime, float]], words: HistoryWords
-) -> None:
-    draw.text((_LEFT, _SOC_TOP - 35), words.soc_title, fill=TEXT_COLOUR, font=font)
-    height = _SOC_BOTTOM - _SOC_TOP
-    for percent in (0, 50, 100):
-        y = _SOC_BOTTOM - height * percent / 100
-        draw.line((_LEFT, y, WIDTH - _RIGHT, y), fill=GRID_COLOUR)
-        draw.text((_LEFT - 8, y), f"{percent} %", fill=TEXT_COLOUR, font=font, anchor="rm")
-    draw.line((_LEFT, _SOC_BOTTOM, WIDTH - _RIGHT, _SOC_BOTTOM), fill=AXIS_COLOUR)
+    draw: ImageDraw.ImageDraw,
+    font: Font,
+    points: Sequence[tuple[datetime, float]],
+    words: HistoryWords,
+    y: float,
+) -> float:
+    """The title and the state of charge over the last charge from `y` down: the y below its last line."""
+    top = _title(draw, font, words.soc_title, y) + _LINE  # a line for the values over the points
+    bottom = top + _SOC_HEIGHT
+    for line_y in (top, bottom):  # 100 % and 0 %; the points carry their values
+        draw.line((_MARGIN, line_y, WIDTH - _MARGIN, line_y), fill=GRID_COLOUR)
     if len(points) < 2:
-        middle = ((_LEFT + WIDTH - _RIGHT) / 2, (_SOC_TOP + _SOC_BOTTOM) / 2)
-        draw.text(middle, words.no_soc, fill=TEXT_COLOUR, font=font, anchor="mm")
-        return
+        return _title(draw, font, words.no_soc, top + _SOC_HEIGHT / 3)
     first, last = points[0][0].timestamp(), points[-1][0].timestamp()
     span = max(last - first, 1.0)
-    inner = WIDTH - _RIGHT - _LEFT - 80  # room for the end labels inside the frame
+    left, inner = _MARGIN + 60, WIDTH - 2 * _MARGIN - 120  # room for the end values inside the frame
     xy = [
-        (
-            _LEFT + 40 + inner * (moment.timestamp() - first) / span,
-            _SOC_BOTTOM - height * min(100.0, soc) / 100,
-        )
+        (left + inner * (moment.timestamp() - first) / span, bottom - _SOC_HEIGHT * min(100.0, soc) / 100)
         for moment, soc in points
     ]
-    draw.line(xy, fill=LINE_COLOUR, width=3)
-    for (x, y), (moment, soc) in ((xy[0], points[0]), (xy[-1], points[-1])):
-        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=LINE_COLOUR)
-        draw.text((x, y - 8), f"{soc:.0f} %", fill=TEXT_COLOUR, font=font, anchor="mb")
-        draw.text((x, _SOC_BOTTOM + 8), f"{moment:%d.%m %H:%M}", fill=TEXT_COLOUR, font=font, anchor="mt")
+    draw.line(xy, fill=LINE_COLOUR, width=4)
+    for x, point_y in (xy[0], xy[-1]):
+        draw.ellipse((x - 6, point_y - 6, x + 6, point_y + 6), fill=LINE_COLOUR)
+    for (x, point_y), (_, soc) in ((xy[0], points[0]), (xy[-1], points[-1])):
+        draw.text(
+            (x, point_y - 10), f"{words.number(min(100.0, soc))} %", fill=TEXT_COLOUR, font=font, anchor="mb"
+        )
+    # Start under the left end, end under the right end; on a line of its own when both do not fit.
+    start, end = words.moment(points[0][0]), words.moment(points[-1][0])
+    y = bottom + 10
+    draw.text((_MARGIN, y), start, fill=TEXT_COLOUR, font=font)
+    fits = (
+        draw.textlength(start, font=font) + draw.textlength(end, font=font) + 2 * _GAP <= WIDTH - 2 * _MARGIN
+    )
+    if not fits:
+        y += _LINE
+    draw.text((WIDTH - _MARGIN, y), end, fill=TEXT_COLOUR, font=font, anchor="ra")
+    return y + _LINE
 
 
 def _nice_ceiling(value: float) -> float:

@@ -17,6 +17,16 @@ _SECRET_BEARING = ("telegram",)
 
 
 _HANDLER_NAME = "bot"
+_OURS = "bot"  # our loggers' names start with the package's name
+
+
+class LibrariesQuiet(logging.Filter):
+    """Libraries' records below WARNING are dropped: amqtt and transitions alone print a screenful of INFO
+    at start-up, before the demo's banner. LOG_LEVEL=DEBUG lets them through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        return record.levelno >= logging.WARNING or name == _OURS or name.startswith(_OURS + ".")
 
 
 def redact(text: str) -> str:
@@ -53,6 +63,8 @@ class TextFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(RedactingFilter())
+    if logging.getLevelName(level) > logging.DEBUG:
+        handler.addFilter(LibrariesQuiet())
     handler.setFormatter(
         JsonFormatter() if fmt == "json" else TextFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )

@@ -10,6 +10,7 @@ still gets a useful picture. Rendering blocks (Pillow, tile downloads), so the c
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import io
 import itertools
@@ -29,6 +30,7 @@ from staticmap import CircleMarker, Line, StaticMap
 from staticmap.staticmap import _y_to_lat
 
 from bot.bmw.models import RangeMap, RangePolyline
+from bot.cardata.models import KM_PER_MILE
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,12 @@ _LINE_WIDTH = 4  # px; staticmap draws at double size and scales down, 4 keeps a
 _PADDING = 40  # px between the outlines and the picture's edge
 _TILE_FETCHERS = 4  # parallel downloads per renderer: the OSM policy asks for few connections
 _EARTH_CIRCUMFERENCE_M = 2 * math.pi * 6_378_137
+METRES_PER_MILE = KM_PER_MILE * 1000
+_METRES_PER_FOOT = 0.3048
+_SCALE_FONT_SIZE = 28  # a phone shows the 800 px map about 300-400 px wide: 28 px there are 11-14 px
+# The scale bar's units, largest first, in metres: the bar uses the largest one it can show one of.
+_METRE_UNITS = ((1000.0, "km"), (1.0, "m"))
+_MILE_UNITS = ((METRES_PER_MILE, "mi"), (_METRES_PER_FOOT, "ft"))
 SUBDOMAINS = "abc"  # what `{s}` stands for in the tile URL templates of OSM-style providers
 
 
@@ -229,26 +237,30 @@ def _decode(data: bytes) -> Image.Image:
     return image.convert("RGBA")  # forces the full decode, so damage shows up here
 
 
-def _scale_bar(metres_per_px: float, max_px: int) -> tuple[float, int, str]:
-    """The longest 1/2/5 x 10^n distance that fits in `max_px`: (metres, length in px, label)."""
+def _scale_bar(metres_per_px: float, max_px: int, *, miles: bool = False) -> tuple[float, int, str]:
+    """The longest 1/2/5 x 10^n distance that fits in `max_px`, in km or m (mi or ft for a user who counts
+    in miles): (metres, length in px, label)."""
     limit = metres_per_px * max_px
-    unit = 10.0 ** math.floor(math.log10(limit))
-    if unit > limit:  # log10 rounds up just below a power of ten (9999999.999… -> 7.0)
-        unit /= 10
-    metres = max(m * unit for m in (1, 2, 5) if m * unit <= limit)
-    label = f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m"
-    return metres, round(metres / metres_per_px), label
+    units = _MILE_UNITS if miles else _METRE_UNITS
+    size, name = next(((size, name) for size, name in units if size <= limit), units[-1])
+    power = 10.0 ** math.floor(math.log10(limit / size))
+    if power > limit / size:  # log10 rounds up just below a power of ten (9999999.999… -> 7.0)
+        power /= 10
+    count = max(m * power for m in (1, 2, 5) if m * power <= limit / size)
+    metres = count * size
+    return metres, round(metres / metres_per_px), f"{count:g} {name}"
 
 
-def _draw_scale_bar(image: Image.Image, smap: _TileMap) -> None:
+def _draw_scale_bar(image: Image.Image, smap: _TileMap, *, miles: bool) -> None:
     lat = _y_to_lat(smap.y_center, smap.zoom)
     metres_per_px = _EARTH_CIRCUMFERENCE_M * math.cos(math.radians(lat)) / (TILE_SIZE * 2**smap.zoom)
-    _, length, label = _scale_bar(metres_per_px, image.width // 4)
+    _, length, label = _scale_bar(metres_per_px, image.width // 4, miles=miles)
     draw = ImageDraw.Draw(image, "RGBA")
-    font = ImageFont.load_default(size=13)
+    font = ImageFont.load_default(size=_SCALE_FONT_SIZE)
     x0, y0 = 12, image.height - 14  # the bar's left end, near the bottom-left corner
     text_w = draw.textlength(label, font=font)
-    draw.rectangle((x0 - 6, y0 - 24, x0 + max(length, text_w) + 6, y0 + 6), fill=(255, 255, 255, 200))
+    box_top = y0 - 8 - _SCALE_FONT_SIZE - 4
+    draw.rectangle((x0 - 6, box_top, x0 + max(length, text_w) + 6, y0 + 6), fill=(255, 255, 255, 200))
     draw.text((x0, y0 - 8), label, fill="black", font=font, anchor="ls")
     draw.line((x0, y0, x0 + length, y0), fill="black", width=3)
     for x in (x0, x0 + length):  # end ticks
@@ -292,8 +304,10 @@ class RangeMapRenderer:
         self._fetchers = ThreadPoolExecutor(_TILE_FETCHERS, thread_name_prefix="rangemap-tile")
         self._workers = ThreadPoolExecutor(max_workers, thread_name_prefix="rangemap")
 
-    def render(self, range_map: RangeMap, car: tuple[float, float] | None) -> MapImage:
-        """Blocking: downloads tiles and draws. `car` is (lat, lon)."""
+    def render(
+        self, range_map: RangeMap, car: tuple[float, float] | None, *, miles: bool = False
+    ) -> MapImage:
+        """Blocking: downloads tiles and draws. `car` is (lat, lon); `miles`: the scale bar in miles."""
         polylines = [p for p in range_map.polylines if p.points]
         if not polylines:
             raise RangeMapUnavailable("the car sent no range map")
@@ -312,7 +326,7 @@ class RangeMapRenderer:
             smap.add_marker(CircleMarker((car[1], car[0]), _CAR_RING, 18))
             smap.add_marker(CircleMarker((car[1], car[0]), CAR_COLOUR, 12))
         image = smap.render()
-        _draw_scale_bar(image, smap)
+        _draw_scale_bar(image, smap, miles=miles)
         if smap.base_map and self._attribution:
             _draw_attribution(image, self._attribution)
         out = io.BytesIO()
@@ -320,10 +334,13 @@ class RangeMapRenderer:
         legend = tuple((kind, name) for kind, (_, name) in colours.items())
         return MapImage(png=out.getvalue(), base_map=smap.base_map, legend=legend)
 
-    async def render_async(self, range_map: RangeMap, car: tuple[float, float] | None) -> MapImage:
+    async def render_async(
+        self, range_map: RangeMap, car: tuple[float, float] | None, *, miles: bool = False
+    ) -> MapImage:
         """`render` in this renderer's thread pool: the event loop stays free while tiles download."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._workers, self.render, range_map, car)
+        draw = functools.partial(self.render, range_map, car, miles=miles)
+        return await loop.run_in_executor(self._workers, draw)
 
     def close(self) -> None:
         """Waits for renders in progress (at most a tile timeout), then releases threads and connections."""

@@ -655,17 +655,37 @@ async def test_a_co_owners_refused_link_asks_only_them_and_the_other_keeps_getti
     assert not pushed, user.transcript()  # the refused owner left the stream
 
 
-async def test_help_says_what_a_cardata_car_cannot_do(
+REMOTE_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule", "/trips")
+
+
+async def test_start_and_help_say_what_a_cardata_car_can_do(
     cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
+    user.send("/start")
+    greeting = await user.wait_for_bot_message("Hi Carla")
+    # Before linking: both ways, in brief, and which one a real car takes today.
+    assert "BMW CarData" in greeting.text and "i Remote API" in greeting.text
+    assert "read-only" in greeting.text and "real i3" in greeting.text
     user.send("/help")
     before = await user.wait_for_bot_message("Here is what I can do")
-    assert before.text == texts.help_text()  # nothing linked: nothing to except
+    assert "BMW CarData" in before.text and "i Remote API" in before.text
+    assert all(command in before.text for command in REMOTE_COMMANDS)  # nothing linked: everything there is
+
     await link_cardata(user, cardata_simulator)
+    user.send("/start")
+    await user.wait_for(lambda u: len(texts_of(u, "Hi Carla")) == 2)
+    linked = texts_of(user, "Hi Carla")[1]
+    for can in ("/status", "/map", "range", "finished", "/alerts", "/history", "read-only"):
+        assert can in linked, linked
+    for cannot in ("lock", "climate", "start charging", "lights", "i Remote"):
+        assert cannot not in linked.lower(), linked
     user.send("/help")
     await user.wait_for(lambda u: len(texts_of(u, "Here is what I can do")) == 2)
     after = texts_of(user, "Here is what I can do")[1]
-    assert after == texts.help_text(read_only=True) and after.endswith(texts.HELP_READ_ONLY)
+    commands = [line.split()[0] for line in after.splitlines() if line.startswith("/")]
+    assert {"/status", "/map", "/history", "/alerts", "/notify", "/settings", "/unlink"} <= set(commands)
+    assert not set(REMOTE_COMMANDS) & set(commands), commands
+    assert "navigation" not in after  # no places to send to a read-only car
     assert "read-only" in after and "no trips or destinations" in after and "estimated" in after
 
 

@@ -29,6 +29,20 @@ async def test_start_help_and_command_menu(bot, sandbox, bot_api):
     assert registered and "unlock" in str(registered[-1].params)
 
 
+async def test_start_names_the_one_way_offered_then_what_an_i_remote_car_can_do(bot, sandbox):
+    alice = sandbox.user(104, "Alice")
+    alice.send("/start")
+    greeting = await alice.wait_for_bot_message("Hi Alice")
+    assert "i Remote API" in greeting.text and "CarData" not in greeting.text  # this bot offers only it
+    await link(alice)
+    alice.send("/start")
+    await alice.wait_for(lambda u: len([m for m in u.bot_messages if "Hi Alice" in (m.text or "")]) == 2)
+    linked = [m for m in alice.bot_messages if "Hi Alice" in (m.text or "")][1].text
+    for can in ("lock and unlock", "climate", "charging", "lights", "navigation", "finished", "/status"):
+        assert can in linked, linked
+    assert "read-only" not in linked
+
+
 async def test_link_deletes_the_password_and_stores_nothing_plain(bot, bot_settings, sandbox, caplog):
     setup_logging("DEBUG")  # the most an operator can ask for
     caplog.set_level(logging.DEBUG)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from PIL import Image, ImageColor
+from PIL import Image, ImageChops, ImageColor
 
 from bot.rangemap import TYPE_COLOURS
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
@@ -58,6 +58,23 @@ async def test_range_map_without_tiles_still_arrives(bot, sandbox):
     image = Image.open(io.BytesIO(photo.photo)).convert("RGB")
     assert _pixels_near(image, TYPE_COLOURS["ECO_PRO_PLUS"][0]) > 200
     assert "plain background" in photo.caption
+
+
+async def test_a_miles_users_scale_bar_differs_from_a_km_users(bot, sandbox):
+    """The same car and map: only the scale bar bottom-left (a round distance in miles, not km) differs."""
+    maps = []
+    for user in (sandbox.user(304, language_code="en-US"), sandbox.user(305, language_code="en-AU")):
+        await link(user)
+        user.send("/map")
+        await user.wait_for(lambda u: any(m.photo for m in u.bot_messages))
+        photo = next(m for m in user.bot_messages if m.photo)
+        maps.append(Image.open(io.BytesIO(photo.photo)).convert("RGB"))
+    miles, km = maps
+    assert ImageChops.difference(miles, km).getbbox() is not None
+    corner = (0, miles.height - 60, miles.width // 3, miles.height)  # where the scale bar is
+    assert ImageChops.difference(miles.crop(corner), km.crop(corner)).getbbox() is not None
+    rest = (0, 0, miles.width, miles.height - 60)
+    assert ImageChops.difference(miles.crop(rest), km.crop(rest)).getbbox() is None
 
 
 async def test_car_without_range_map_gets_a_clear_message(bot, sandbox, simulator):

@@ -27,6 +27,7 @@ from bot.demo import CARDATA_CHARGE_MINUTES, demo_cardata_simulator
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
 from tests.support.bot import link
+from tests.support.charts import ink_height_below_the_bars
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -72,9 +73,12 @@ def page(browser):  # type: ignore[no-untyped-def]
 
 
 class DemoProcess:
-    """`python -m bot demo ...` in its own temp dir; the banner's lines are read as they come."""
+    """`python -m bot demo ...` in its own temp dir; the banner's lines are read as they come. `one_stream`
+    sends its log lines to stdout too, in the order a terminal shows them."""
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, one_stream: bool = False
+    ) -> None:
         self.tmp = tmp_path / "tmp"
         self.tmp.mkdir()
         self.stderr = tmp_path / "demo.stderr"
@@ -92,7 +96,7 @@ class DemoProcess:
                 cwd=tmp_path,
                 env=environment,
                 stdout=subprocess.PIPE,
-                stderr=stderr,
+                stderr=subprocess.STDOUT if one_stream else stderr,
             )
         self.banner = self._read_banner()
 
@@ -363,6 +367,15 @@ def test_the_demos_cardata_i3_reports_like_a_real_one_and_the_banner_says_when(d
     assert reported[fleet.SOC] == "100" and reported[fleet.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
 
 
+def test_the_demos_banner_is_the_first_thing_printed(tmp_path: Path) -> None:
+    """Libraries' INFO lines (amqtt, transitions) would bury it in a terminal, where stdout and stderr mix."""
+    demo = DemoProcess(tmp_path, "--port", "0", env={"LOG_LEVEL": "INFO"}, one_stream=True)
+    try:
+        assert demo.banner.startswith("BMW i3 bot demo:"), demo.banner[:2000]
+    finally:
+        demo.close()
+
+
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}, **THIS_TREE}
     result = subprocess.run(
@@ -375,3 +388,62 @@ def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN is required" in result.stderr
+
+
+def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: DemoProcess, browser) -> None:  # type: ignore[no-untyped-def]
+    """The demo's chat page 400 px wide, as a phone shows Telegram: a screenshot of each answer (paths
+    printed), and the chart's words at least as tall as the message text there."""
+    context = browser.new_context(viewport={"width": 400, "height": 860})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    shots = demo.tmp.parent / "phone"
+    shots.mkdir()
+    page.goto(demo.url())
+    _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="BMW CarData").click()
+    expect(_bubble(page, "Send me the client")).to_be_visible()
+    _send(page, CARDATA_CLIENT_ID)
+    expect(_bubble(page, "Linked with BMW CarData")).to_be_visible()
+
+    def shot(name: str) -> None:
+        page.locator("#messages").evaluate("list => { list.scrollTop = list.scrollHeight; }")
+        path = shots / f"{name}.png"
+        page.screenshot(path=str(path))
+        print(f"screenshot: {path}")
+
+    _send(page, "/status")
+    expect(_bubble(page, "🕒")).to_be_visible()
+    shot("status")
+    _send(page, "/history")
+    chart = page.locator(".msg.bot", has=page.locator(".photo"), has_text="last 30 days").last
+    expect(chart).to_be_visible()
+    image = chart.locator(".photo")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.msg.bot .photo')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    shot("history")
+    # The chart's words as the phone shows them: the date labels' glyph height in the PNG (rows of dark
+    # pixels under the bars), scaled by the width the page shows the picture at, against the font size the
+    # page computes for a message's text.
+    png = httpx.get(image.evaluate("img => img.src"), timeout=10).content
+    shown_width = image.evaluate("img => img.getBoundingClientRect().width")
+    natural_width = image.evaluate("img => img.naturalWidth")
+    text_px = float(chart.locator(".text").evaluate("t => getComputedStyle(t).fontSize").removesuffix("px"))
+    glyphs_px = ink_height_below_the_bars(png) * shown_width / natural_width
+    print(
+        f"chart: {natural_width} px shown {shown_width:.0f} px wide, "
+        f"glyphs {glyphs_px:.1f} px, text {text_px} px"
+    )
+    assert glyphs_px >= text_px
+    _send(page, "/map")
+    expect(
+        page.locator(".msg.bot", has=page.locator(".photo"), has_text="Estimated range").last
+    ).to_be_visible()
+    shot("map")
+    _send(page, "/alerts")
+    expect(_bubble(page, "Alerts about your cars")).to_be_visible()
+    shot("alerts")
+    _send(page, "/settings")
+    expect(_bubble(page, "Time zone")).to_be_visible()
+    shot("settings")
+    context.close()

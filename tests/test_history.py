@@ -13,8 +13,9 @@ from telegram.ext import Application
 
 from bot.backends import from_bmw_history
 from bot.cardata.models import ChargingSession
-from bot.charts import BAR_COLOUR, LINE_COLOUR, HistoryWords, history_chart
-from bot.chat import texts
+from bot.charts import BAR_COLOUR, LINE_COLOUR, WIDTH, HistoryWords, history_chart
+from bot.chat import prefs, texts
+from bot.chat.history import chart_title
 from bot.history import (
     BMW_HISTORY,
     CSV_COLUMNS,
@@ -24,8 +25,9 @@ from bot.history import (
     to_csv,
     usable_kwh,
 )
-from bot.store import Store
+from bot.store import Store, UserSettings
 from tests.support.bot import BEV_VIN, fast_client, link, running_bot
+from tests.support.charts import MESSAGE_TEXT_PX, PHONE_PHOTO_PX, ink_height_below_the_bars
 from tests.support.watcher import FINISHED, Cycles
 
 
@@ -49,7 +51,7 @@ async def _full_charge(bot: Application, simulator, cycle: Cycles, soc: int = 80
 def _pixels(png: bytes, colour: tuple[int, int, int]) -> int:
     with Image.open(io.BytesIO(png)) as image:
         image.load()
-        assert image.format == "PNG" and image.size == (800, 600)
+        assert image.format == "PNG" and image.width == WIDTH
         return sum(count for count, value in image.convert("RGB").getcolors(1 << 16) if value == colour)
 
 
@@ -201,6 +203,9 @@ def test_usable_capacity_follows_the_model_string():
     assert usable_kwh(None) == 27.2 and usable_kwh("I3", battery_kwh=42.2) == 42.2
 
 
+WORDS = HistoryWords("kWh per day", "State of charge", "unknown", "{:g}".format, str, str)
+
+
 def test_the_chart_sums_each_day_and_does_without_an_unknown_state_of_charge():
     def ended(day: int, kwh: float | None) -> ChargeSession:
         end = datetime(2026, 5, day, 18, 0, tzinfo=UTC).timestamp()
@@ -211,9 +216,9 @@ def test_the_chart_sums_each_day_and_does_without_an_unknown_state_of_charge():
     sessions = [ended(3, 2.5), ended(3, 1.5), ended(1, None), ended(4, 9.0), ended(2, 4.0)]
     days = energy_per_day(sessions, date(2026, 5, 3), days=3, tz=UTC)
     assert days == [(date(2026, 5, 1), 0.0), (date(2026, 5, 2), 4.0), (date(2026, 5, 3), 4.0)]
-    png = history_chart(days, [], HistoryWords("kWh per day", "State of charge", "unknown"))
+    png = history_chart(days, [], WORDS)
     assert _pixels(png, BAR_COLOUR) > 100 and _pixels(png, LINE_COLOUR) == 0
-    empty = history_chart([(day, 0.0) for day, _ in days], [], HistoryWords("kWh", "SoC", "unknown"))
+    empty = history_chart([(day, 0.0) for day, _ in days], [], WORDS)
     assert _pixels(empty, BAR_COLOUR) == 0
 
 
@@ -226,3 +231,28 @@ def test_no_text_cell_of_the_csv_starts_a_formula(start: str):
     row = dict(zip(CSV_COLUMNS, rows[1], strict=True))
     assert row["reason"] == row["ended_how"] == row["source"] == "'" + text
     assert (row["latitude"], row["longitude"]) == ("-33.9", "-70.6")  # numbers stay numbers
+
+
+def test_the_charts_words_read_on_a_phone():
+    days = [(date(2026, 11, 12) - timedelta(days=n), float(n % 3)) for n in range(29, -1, -1)]
+    png = history_chart(days, [], WORDS)
+    with Image.open(io.BytesIO(png)) as image:
+        width = image.width
+    assert ink_height_below_the_bars(png) * PHONE_PHOTO_PX / width >= MESSAGE_TEXT_PX
+
+
+@pytest.mark.parametrize(("language", "shown"), [("en-US", "11/12"), ("de-DE", "12.11."), ("en-GB", "12/11")])
+def test_the_charts_days_are_written_as_the_users_locale_does(language: str, shown: str):
+    with prefs.using(prefs.resolve(UserSettings(), language)):
+        assert prefs.numeric_day(date(2026, 11, 12)) == shown
+
+
+def test_the_charts_title_says_estimated_only_when_a_figure_is():
+    def charge(source: str) -> ChargeSession:
+        end = datetime(2026, 11, 12, 18, tzinfo=UTC).timestamp()
+        return ChargeSession(1, BEV_VIN, end - 3600, end, 40, 80, 7.5, "", None, None, None, source)
+
+    assert "estimated" not in chart_title([charge(BMW_HISTORY)])
+    assert "measured" in chart_title([charge(BMW_HISTORY)])
+    assert "estimated" in chart_title([charge(BMW_HISTORY), charge("cardata")])
+    assert "estimated" in chart_title([charge("iremote")])

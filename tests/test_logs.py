@@ -41,3 +41,18 @@ def test_debug_never_reaches_telegrams_update_dumps(capsys):
     logging.getLogger("bot.test").debug("our own debug line")
     err = capsys.readouterr().err
     assert "my-password" not in err and "our own debug line" in err
+
+
+def test_libraries_say_only_warnings_unless_debugging(capsys):
+    setup_logging("INFO", "text")
+    logging.getLogger("amqtt.broker").info("Starting session expiration monitor.")
+    logging.getLogger("transitions.core").info("Finished processing state")
+    logging.getLogger("amqtt.broker").warning("a library's warning")
+    logging.getLogger("bot.app").info("starting with long polling")
+    err = capsys.readouterr().err
+    assert "Starting session" not in err and "Finished processing" not in err
+    assert "a library's warning" in err and "starting with long polling" in err
+
+    setup_logging("DEBUG", "text")
+    logging.getLogger("amqtt.broker").debug("a library's detail")
+    assert "a library's detail" in capsys.readouterr().err

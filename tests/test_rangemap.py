@@ -21,6 +21,7 @@ from bot.bmw.models import RangeMap, RangePolyline
 from bot.rangemap import (
     BACKGROUND,
     CAR_COLOUR,
+    METRES_PER_MILE,
     OTHER_COLOURS,
     ROAD_FACTOR,
     TYPE_COLOURS,
@@ -332,6 +333,22 @@ def test_scale_bar_is_a_round_distance_that_fits(metres_per_px: float, max_px: i
     value, unit = label.split()
     assert float(value) * (1000 if unit == "km" else 1) == pytest.approx(metres)
     assert unit == ("km" if metres >= 1000 else "m")
+
+
+@given(metres_per_px=st.floats(0.01, 10_000), max_px=st.integers(40, 1000))
+def test_a_miles_users_scale_bar_is_a_round_distance_in_miles_or_feet(
+    metres_per_px: float, max_px: int
+) -> None:
+    metres, length, label = _scale_bar(metres_per_px, max_px, miles=True)
+
+    value, unit = label.split()
+    assert unit in ("mi", "ft") and (unit == "mi") == (metres >= METRES_PER_MILE)
+    mantissa = float(value) / 10 ** math.floor(math.log10(float(value)))
+    assert any(math.isclose(mantissa, m) for m in (1, 2, 5))
+    assert metres == pytest.approx(float(value) * (METRES_PER_MILE if unit == "mi" else 0.3048))
+    assert metres <= metres_per_px * max_px * (1 + 1e-9)
+    assert metres > metres_per_px * max_px / 2.5  # the longest such distance
+    assert abs(length - metres / metres_per_px) <= 0.5
 
 
 @given(

@@ -71,13 +71,20 @@ async def stay_out(update: Update, context: Context) -> None:
 
 
 async def start(update: Update, context: Context) -> None:
-    linked = services(context).garage.is_linked(user_id(update))
-    await say(update, texts.start(user_of(update).first_name, linked))
+    cars = services(context).garage.all_cars(user_id(update))
+    read_only = bool(cars) and all(keyboards.read_only(car) for car in cars)
+    ways = context.settings.car_backends
+    await say(update, texts.start(user_of(update).first_name, cars, ways, read_only))
 
 
 async def help_command(update: Update, context: Context) -> None:
+    """The commands the user's cars can use; before linking all of them, and the ways to link."""
     cars = services(context).garage.all_cars(user_id(update))
-    await say(update, texts.help_text(any(keyboards.read_only(car) for car in cars)))
+    if not cars:
+        await say(update, texts.help_text(ways=context.settings.car_backends))
+        return
+    capabilities = frozenset().union(*(car.capabilities for car in cars))
+    await say(update, texts.help_text(capabilities, read_only=any(keyboards.read_only(car) for car in cars)))
 
 
 async def nothing_to_cancel(update: Update, context: Context) -> None:

@@ -29,7 +29,15 @@ from bot.chat.common import (
 )
 from bot.chat.i18n import tr
 from bot.garage import Garage, deadline
-from bot.history import CHART_DAYS, ChargeSession, energy_per_day, local, merge, to_csv
+from bot.history import (
+    BMW_HISTORY,
+    CHART_DAYS,
+    ChargeSession,
+    energy_per_day,
+    local,
+    merge,
+    to_csv,
+)
 from bot.store import StoredVehicle
 
 SESSIONS_SHOWN = 10
@@ -73,11 +81,21 @@ def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[byte
     if last.soc_start is not None and last.soc_end is not None:
         soc = [(local(last.started_at, zone), last.soc_start), (local(last.ended_at, zone), last.soc_end)]
     words = HistoryWords(
-        texts.HISTORY_CHART_ENERGY.format(days=CHART_DAYS),
+        chart_title(shown),
         tr(texts.HISTORY_CHART_SOC),
         tr(texts.HISTORY_CHART_NO_SOC),
+        number=lambda value: prefs.number(value, 0 if value >= 10 or value == round(value) else 1),
+        day=prefs.numeric_day,
+        moment=prefs.numeric_date_time,
     )
     return history_chart(days, soc, words), sum(kwh for _, kwh in days), len(shown)
+
+
+def chart_title(shown: list[ChargeSession]) -> str:
+    """The chart's title: its kWh are estimated unless every charge on it has BMW's measured figure."""
+    measured = bool(shown) and all(session.source == BMW_HISTORY for session in shown)
+    title = texts.HISTORY_CHART_ENERGY_MEASURED if measured else texts.HISTORY_CHART_ENERGY
+    return title.format(days=CHART_DAYS)
 
 
 async def history_command(update: Update, context: Context) -> None:

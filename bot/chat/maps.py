@@ -8,7 +8,7 @@ from telegram.constants import ChatAction
 
 from bot.bmw.models import RangeMap
 from bot.car_status import CarStatus
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
     Context,
     Reply,
@@ -40,7 +40,7 @@ async def send_range_map(update: Update, context: Context, car: StoredVehicle) -
         # Drawing takes a moment even when BMW was quick (tiles, the picture itself).
         await chat_of(update).send_chat_action(ChatAction.UPLOAD_PHOTO)
         try:
-            image = await svc.renderer.render_async(range_map, here)
+            image = await svc.renderer.render_async(range_map, here, miles=prefs.current().miles)
         except RangeMapUnavailable:
             return Reply(texts.map_unavailable(car, position))
         centre = range_map.center or here
@@ -73,7 +73,7 @@ async def send_range_estimate(update: Update, context: Context, car: StoredVehic
     position = (where.lat, where.lon)
     await chat_of(update).send_chat_action(ChatAction.UPLOAD_PHOTO)
     ring = range_ring(position, range_km)
-    image = await svc.renderer.render_async(ring, position)
+    image = await svc.renderer.render_async(ring, position, miles=prefs.current().miles)
     reach, colour = reach_km(ring.polylines[0], position), image.legend[0][1]
     caption = texts.estimate_caption(car, state, reach, colour, base_map=image.base_map)
     await chat_of(update).send_photo(

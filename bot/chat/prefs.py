@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from datetime import date as Day
 from datetime import datetime, timedelta, tzinfo
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -197,6 +198,17 @@ def date(moment: datetime) -> str:
 def day_month(moment: datetime) -> str:
     """The day without the year, in the user's zone (Mar 5; 5. März)."""
     return format_skeleton("MMMd", in_zone(moment), locale=_babel(current().locale))
+
+
+def numeric_day(day: Day) -> str:
+    """A day in digits, as short as the user's locale writes it (11/12; 12.11.): a chart's axis."""
+    return format_skeleton("Md", day, locale=_babel(current().locale))
+
+
+def numeric_date_time(moment: datetime) -> str:
+    """`numeric_day` and the time, in the user's zone (11/12, 9:30 PM; 12.11., 21:30)."""
+    pattern = _babel(current().locale).datetime_formats["short"]
+    return str(pattern).format(clock(moment), numeric_day(in_zone(moment)))
 
 
 def weekday(index: int) -> str:

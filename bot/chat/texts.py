@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape, unescape
@@ -149,12 +149,31 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("cancel", Msg("Stop what we are doing")),
 )
 
-START = Msg(
-    "Hi {name}! I show your BMW i3's charge and range, lock and unlock it, start climate and charging, "
-    "and tell you when charging has finished.\n\n{next_step}"
+START_UNLINKED = Msg(
+    "Hi {name}! I show your BMW i3's charge, range and position, tell you when a charge has finished, send "
+    "the alerts you choose and keep a charging history.\n\nFirst, link your car with /link:\n{ways}"
 )
-START_UNLINKED = Msg("First, link your BMW ConnectedDrive account with /link.")
-START_LINKED = Msg("Your account is linked: try /status.")
+# Before linking: each way /link offers, in brief (bot/config.py CAR_BACKENDS).
+LINK_WAYS = {
+    "cardata": Msg(
+        "• <b>BMW CarData</b>, BMW's official service: read-only, so no remote commands. This is how a "
+        "real i3 links today."
+    ),
+    "iremote": Msg(
+        "• <b>i Remote API</b>: all of the above, and lock, unlock, climate, charging and the lights, for "
+        "accounts that still have it."
+    ),
+}
+START_LINKED = Msg(
+    "Hi {name}! Your account is linked. I show your i3's charge, range and position, lock and unlock it, "
+    "start climate and charging, flash its lights, send places to its navigation, and tell you when "
+    "charging has finished. Try /status; /help lists everything."
+)
+START_LINKED_READ_ONLY = Msg(
+    "Hi {name}! Your i3 is linked through BMW CarData, which is read-only. I show its charge, range and "
+    "last position (/status), estimate its range on a map (/map), tell you when a charge has finished, "
+    "send the /alerts you choose and keep its charging /history. Try /status; /help lists everything."
+)
 ALERTS_TIMING = Msg(
     "I check alerts whenever I look at a car: every minute while it is plugged in, otherwise every "
     '15 minutes, so an alert "after N minutes" can come up to 15 minutes later.'
@@ -206,16 +225,47 @@ def joined(parts: Iterable[str], separator: str = "\n") -> str:
     return separator.join(map(tr, parts))
 
 
-def start(first_name: str | None, linked: bool) -> str:
-    next_step = START_LINKED if linked else START_UNLINKED
-    return START.format(name=escape(first_name) if first_name else THERE, next_step=next_step)
+def start(first_name: str | None, cars: Sequence[StoredVehicle], ways: Sequence[str], read_only: bool) -> str:
+    """/start: what the user's `cars` can do (`read_only`: BMW CarData's); before linking, the `ways` /link
+    offers."""
+    name = escape(first_name) if first_name else THERE
+    if not cars:
+        return START_UNLINKED.format(name=name, ways=link_ways(ways))
+    return (START_LINKED_READ_ONLY if read_only else START_LINKED).format(name=name)
 
 
-def help_text(read_only: bool = False) -> str:
-    """/help; with what a read-only car (BMW CarData) cannot do, for a user who has one."""
-    commands = joined(f"/{name} — {text}" for name, text in COMMANDS)
+def link_ways(ways: Sequence[str]) -> str:
+    return joined(LINK_WAYS[way] for way in ways if way in LINK_WAYS)
+
+
+# What a command needs of a car: /help leaves it out when none of the user's cars has that capability.
+COMMAND_NEEDS: dict[str, str] = {
+    **{action.command: action.capability for action in REMOTE_ACTIONS if action.command},
+    "schedule": REMOTE_ACTION[ServiceType.CHARGING_CONTROL].capability,
+    "trips": "statisticsAvailable",
+    "destinations": "lastDestinations",
+}
+SEND_POI = "sendPoi"  # what a shared place needs (bot/chat/poi.py)
+
+
+def help_text(
+    capabilities: frozenset[str] | None = None, *, read_only: bool = False, ways: Sequence[str] = ()
+) -> str:
+    """/help: the commands the user's cars can use (their `capabilities`; None before linking: every
+    command, and the `ways` /link offers); with what a read-only car (BMW CarData) cannot do, for a user
+    who has one."""
+    commands = joined(
+        f"/{name} — {text}"
+        for name, text in COMMANDS
+        if capabilities is None or COMMAND_NEEDS.get(name, "") in capabilities | {""}
+    )
     timing = ALERTS_TIMING_CARDATA if read_only else ALERTS_TIMING
-    lines = [HELP, commands, "", HELP_PLACES, "", f"🔔 {timing}"]
+    lines = [HELP, commands, ""]
+    if capabilities is None or SEND_POI in capabilities:
+        lines += [HELP_PLACES, ""]
+    lines.append(f"🔔 {timing}")
+    if capabilities is None and ways:
+        lines += ["", link_ways(ways)]
     return joined([*lines, "", HELP_READ_ONLY] if read_only else lines)
 
 
@@ -928,6 +978,7 @@ HISTORY_BMW_FAILED = Msg(
 )
 HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {charges}")
 HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
+HISTORY_CHART_ENERGY_MEASURED = Msg("Energy charged per day, last {days} days (kWh, measured by BMW)")
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
 HISTORY_CHART_NO_SOC = Msg("The car did not report its state of charge for this charge.")
 HISTORY_CSV_BUTTON = Msg("📄 CSV of all charges")
