@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--mqtt-connects-per-minute",
         type=int,
         metavar="N",
-        help="cardata: connection attempts per client IP in any minute; more are closed without a CONNACK "
+        help="cardata: connection attempts per client IP in any minute; more get CONNACK 3 "
         "(BMW publishes no number; the default is our assumption, docs/cardata.md)",
     )
     sim.add_argument(

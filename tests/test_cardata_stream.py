@@ -38,6 +38,7 @@ from bot.cardata.simulator import (
     CardataSimulator,
 )
 from bot.cardata.stream import (
+    CONNECTS_PER_MINUTE,
     ID_TOKEN_MARGIN,
     Backoff,
     ConnectPacer,
@@ -100,7 +101,14 @@ class World:
     held: list[tuple[int, bool]] = field(default_factory=list)  # (owner, another app holds the stream)
     bots: list[Bot] = field(default_factory=list)
 
-    def start_bot(self, *, start_streams: bool = True, debounce: float = 120.0, poll: float = 0.02) -> Bot:
+    def start_bot(
+        self,
+        *,
+        start_streams: bool = True,
+        debounce: float = 120.0,
+        poll: float = 0.02,
+        connects_per_minute: int = CONNECTS_PER_MINUTE,
+    ) -> Bot:
         store = Store(self.path, [KEY], clock=self.sim.now)
         client = CarDataClient(store, api_url=self.url, auth_url=f"{self.url}/gcdm/oauth", clock=self.sim.now)
 
@@ -121,6 +129,7 @@ class World:
             mqtt_url=self.broker.url,
             ca_file=self.broker.ca_file,
             connect_interval=0.0,
+            connects_per_minute=connects_per_minute,
             backoff=Backoff(base=0.05, cap=0.5),
             on_relink=relink,
             on_held=held,
@@ -135,12 +144,12 @@ class World:
         self.bots.append(bot)
         return bot
 
-    async def link(self, bot: Bot, owner: int) -> None:
-        flow = await bot.client.auth.start(DEFAULT_CLIENT_ID)
+    async def link(self, bot: Bot, owner: int, client_id: str = DEFAULT_CLIENT_ID) -> None:
+        flow = await bot.client.auth.start(client_id)
         self.sim.decide(flow.code.user_code, "approved")
         outcome = await bot.client.auth.poll(flow)
         assert isinstance(outcome, Approved)
-        vins = await bot.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
+        vins = await bot.client.link(owner, client_id, outcome.tokens)
         # What the garage does: the owner's cars are the PRIMARY ones BMW listed at linking.
         bot.store.save_vehicles(
             owner, [StoredVehicle(owner, vin, None, None, None, frozenset(), i) for i, vin in enumerate(vins)]
@@ -615,6 +624,54 @@ def test_plain_mqtt_only_on_loopback(url: str, accepted: bool) -> None:
             MqttEndpoint.parse(url)
         with pytest.raises(ConfigError, match="CARDATA_MQTT_URL"):
             load_settings(cardata_mqtt_url=url)
+
+
+async def _link_accounts(world: World, owners: range) -> None:
+    """Each owner links an account of their own (one gcid each, so one stream each), streams not started."""
+    bot = world.start_bot(start_streams=False)
+    for owner in owners:
+        world.sim.add_account(f"client-{owner}", f"gcid-{owner}")
+        await world.link(bot, owner, f"client-{owner}")
+    await bot.stop()
+
+
+def _over_the_limit(world: World) -> int:
+    """Connection attempts the broker closed for its per-IP limit."""
+    return len([r for r in world.sim.requests_to("mqtt", "CONNECT") if r.status == 3])  # CONNACK 3
+
+
+async def test_a_restart_with_many_owners_stays_under_the_brokers_per_ip_limit(world: World) -> None:
+    limit = load_settings().cardata_connects_per_minute  # the bot's default, under the simulator's
+    owners = range(1, world.broker.connects_per_minute + 2)  # more streams than BMW takes in a minute
+    await _link_accounts(world, owners)
+    bot = world.start_bot(connects_per_minute=limit)  # the restart: every stored link at once
+    attempts = min(limit, len(owners))
+    await until(lambda: len(world.sim.requests_to("mqtt", "CONNECT")) >= attempts, "the first minute's tries")
+    assert len(world.broker.connected_gcids()) == limit  # the rest wait for the next minute
+    assert _over_the_limit(world) == 0 and world.relinks == [] and _renewals(world) == 0
+    assert all(bot.supervisor.stats(owner) is not None for owner in owners)
+
+
+async def test_attempts_over_the_brokers_per_ip_limit_are_refused_and_the_streams_come_up_later(
+    cardata_simulator: CardataSimulator, cardata_url: str, tmp_path: Path
+) -> None:
+    with CardataBroker(cardata_simulator, connects_per_minute=3) as broker:
+        world = World(cardata_simulator, cardata_url, broker, tmp_path / "bot.sqlite3")
+        owners = range(1, 6)
+        await _link_accounts(world, owners)
+        bot = world.start_bot()  # its own limit (30) is far above this broker's
+        try:
+            await until(lambda: _over_the_limit(world) >= 2, "attempts refused over the limit")
+            assert len(broker.connected_gcids()) == 3
+            cardata_simulator.advance(61)  # the next minute: the refused streams get their turn
+            await until(lambda: len(broker.connected_gcids()) == 5, "every stream up")
+            for owner in owners:
+                await asyncio.wait_for(bot.supervisor.wait_connected(owner), 20)
+        finally:
+            async with bounded("the bot's stop"):
+                await bot.stop()
+    # Nobody is asked to link again or told another app holds the stream, and no token was renewed for it.
+    assert world.relinks == [] and not any(held for _, held in world.held) and _renewals(world) == 0
 
 
 class FakeTime:

@@ -7,8 +7,8 @@ dropped when its id token expires; a client may subscribe to `{gcid}/+` or `{gci
 only, and not at all while the gcid's stream is not configured (`sim.unconfigure_stream`): SUBACK 0x80, the
 connection left open and silent, as BMW does; it may publish nothing. TLS 1.3 only, as BMW's broker since
 2026. At most `connects_per_minute` connection attempts per client IP in any minute of the simulator's
-clock (BMW publishes no number: docs/cardata.md); the ones over it are closed without a CONNACK, and count
-too. The broker's own event loop also pumps the
+clock (BMW publishes no number: docs/cardata.md); the ones over it get CONNACK 3 (server unavailable), and
+count too. The broker's own event loop also pumps the
 simulator: every `tick` seconds (or at once after a control action) it brings the cars up to "now" and
 publishes what changed, so a charging car streams while the clock runs.
 """
@@ -31,7 +31,7 @@ from typing import Any
 from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter  # type: ignore[import-untyped]
 from amqtt.broker import Broker  # type: ignore[import-untyped]
 from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType  # type: ignore[import-untyped]
-from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket  # type: ignore[import-untyped]
+from amqtt.mqtt.connack import NOT_AUTHORIZED, SERVER_UNAVAILABLE, ConnackPacket  # type: ignore[import-untyped]
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler  # type: ignore[import-untyped]
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
 from amqtt.session import Session  # type: ignore[import-untyped]
@@ -42,7 +42,6 @@ from bot.cardata.simulator.tls import make_certificates
 # Connection attempts one IP may make in any minute (our assumption: BMW publishes no number). Above the
 # bot's own CARDATA_CONNECTS_PER_MINUTE (30), so a bot that keeps to its limit is never refused for it.
 CONNECTS_PER_IP_PER_MINUTE = 40
-NO_CONNACK = -1  # the request log's status of an attempt closed over the per-IP limit, before any CONNACK
 
 
 @dataclass
@@ -165,10 +164,6 @@ class CardataBroker:
 
         async def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             peer = writer.get_extra_info("peername")[:2]
-            if not self._within_limit(peer[0]):
-                self.sim.record("CONNECT", "mqtt", {}, {}, None, NO_CONNACK)
-                writer.transport.abort()
-                return
             self._writers[peer] = writer
             try:
                 await broker.external_connected(
@@ -234,11 +229,16 @@ class CardataBroker:
     # -- the plugins' rules ------------------------------------------------------------------------------
 
     def admit(self, session: Session) -> int:
-        """CONNECT: its CONNACK code (`sim.stream_login`); the gcid's live stream is never dropped for it."""
+        """CONNECT: its CONNACK code (3 over the per-IP limit, else `sim.stream_login`); the gcid's live
+        stream is never dropped for it."""
         writer = self._writers.get((session.remote_address or "", session.remote_port or 0))
         if writer is None:  # the client hung up while being checked
             return NOT_AUTHORIZED
         gcid = session.username
+        if not self._within_limit(session.remote_address or ""):
+            # MQTT 3.1.1 has no "too many connections" (MQTT 5's 0x9F): "server unavailable" is the closest.
+            self.sim.record("CONNECT", "mqtt", {}, {}, gcid, SERVER_UNAVAILABLE)
+            return SERVER_UNAVAILABLE
         code = self.sim.stream_login(gcid, session.password, live=gcid in self._connections)
         if code == 0:
             self._connections[gcid] = _Connection(writer, session.password, session.client_id or "")
@@ -267,7 +267,8 @@ class CardataBroker:
 class _Broker(Broker):
     """amqtt's broker answers every refused CONNECT with CONNACK 5, and hands a refused client's id over
     (dropping a live session of that id) before it answers: the hub checks each CONNECT first, and a refused
-    one gets its own code (4: bad credentials, 5: the stream is taken) and nothing else."""
+    one gets its own code (3: over the per-IP limit, 4: bad credentials, 5: the stream is taken) and nothing
+    else."""
 
     def __init__(self, hub: CardataBroker, config: BrokerConfig, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(config, loop=loop)

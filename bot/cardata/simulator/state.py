@@ -149,8 +149,8 @@ class RequestRecord:
     query: dict[str, str]
     form: dict[str, str]
     gcid: str | None
-    # HTTP status; for CONNECT the CONNACK code (0 accepted, 5 not authorised; -1 closed over the per-IP
-    # limit, no CONNACK), for SUBSCRIBE the SUBACK code (0 granted, 0x80 refused)
+    # HTTP status; for CONNECT the CONNACK code (0 accepted, 3 over the per-IP limit, 4 bad token, 5 not
+    # authorised), for SUBSCRIBE the SUBACK code (0 granted, 0x80 refused)
     status: int
 
 
