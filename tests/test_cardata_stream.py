@@ -57,6 +57,7 @@ LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect
 KEY = generate_secret_key()
 # The retry after a CONNACK 5 outlasts our own closed session's linger at BMW (bot: 10 s after 5 s).
 HELD_RETRY, LINGER = 0.5, 0.3
+HELD, NOT_CONFIGURED = m.StreamBlock.HELD, m.StreamBlock.NOT_CONFIGURED
 BEV = DEFAULT_BEV_VIN
 
 
@@ -98,7 +99,8 @@ class World:
     path: Path
     pushes: list[ChargeEvent] = field(default_factory=list)
     relinks: list[int] = field(default_factory=list)
-    held: list[tuple[int, bool]] = field(default_factory=list)  # (owner, another app holds the stream)
+    # (owner, why BMW lets nothing through their stream now, None once it flows)
+    blocked: list[tuple[int, m.StreamBlock | None]] = field(default_factory=list)
     bots: list[Bot] = field(default_factory=list)
 
     def start_bot(
@@ -118,8 +120,8 @@ class World:
         async def relink(owner: int) -> None:
             self.relinks.append(owner)
 
-        async def held(owner: int, held: bool) -> None:
-            self.held.append((owner, held))
+        async def blocked(owner: int, block: m.StreamBlock | None) -> None:
+            self.blocked.append((owner, block))
 
         detector = ChargeDetector(store, push, debounce_seconds=debounce, clock=self.sim.now)
         supervisor = StreamSupervisor(
@@ -132,9 +134,9 @@ class World:
             connects_per_minute=connects_per_minute,
             backoff=Backoff(base=0.05, cap=0.5),
             on_relink=relink,
-            on_held=held,
+            on_blocked=blocked,
             held_retry=HELD_RETRY,
-            held_backoff=Backoff(base=0.2, cap=0.2),  # minutes for the bot; a fraction of a second here
+            blocked_backoff=Backoff(base=0.2, cap=0.2),  # minutes for the bot; a fraction of a second here
             renew_every=0.05,
             expiry_check=0.02,  # the simulator's clock jumps: look often
         )
@@ -300,19 +302,44 @@ async def test_another_app_holds_the_stream_its_owner_is_told_once_no_token_is_r
 ) -> None:
     bot = await _linked_bot(world)
     world.sim.hold_stream(DEFAULT_GCID)  # Home Assistant takes the stream as ours drops
-    await until(lambda: (OWNER, True) in world.held, "the owner told that another app holds it")
-    assert bot.supervisor.held(OWNER)
+    await until(lambda: (OWNER, HELD) in world.blocked, "the owner told that another app holds it")
+    assert bot.supervisor.blocked(OWNER) is HELD
     await until(lambda: getattr(bot.supervisor.stats(OWNER), "taken", 0) >= 4, "tries, minutes apart")
-    assert world.held.count((OWNER, True)) == 1
+    assert world.blocked.count((OWNER, HELD)) == 1
     assert _renewals(world) == 0  # a CONNACK 5 is not the token's fault
     assert {r.status for r in world.sim.requests_to("mqtt", "CONNECT")} == {0, 5}
 
     world.sim.release_stream(DEFAULT_GCID)  # the other app lets go: the stream comes back by itself
     await until(lambda: _subscribed(bot) == 2, "the stream back")
-    assert not bot.supervisor.held(OWNER) and world.held[-1] == (OWNER, False)
+    assert bot.supervisor.blocked(OWNER) is None and world.blocked[-1] == (OWNER, None)
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
-    assert world.held.count((OWNER, True)) == 1 and _renewals(world) == 0
+    assert world.blocked.count((OWNER, HELD)) == 1 and _renewals(world) == 0
+
+
+def _refused_subscriptions(world: World) -> int:
+    return len([r for r in world.sim.requests_to("mqtt", "SUBSCRIBE") if r.status == 0x80])
+
+
+@LIVE
+async def test_a_refused_subscription_is_no_stream_its_owner_is_told_once_and_it_is_picked_up_once_set_up(
+    world: World,
+) -> None:
+    bot = await _linked_bot(world)
+    world.sim.unconfigure_stream(DEFAULT_GCID)  # the owner unticked the stream's keys in BMW's portal
+    await until(lambda: (OWNER, NOT_CONFIGURED) in world.blocked, "the owner told the stream is not set up")
+    assert bot.supervisor.blocked(OWNER) is NOT_CONFIGURED
+    await until(lambda: _refused_subscriptions(world) >= 4, "tries, minutes apart")
+    assert world.blocked.count((OWNER, NOT_CONFIGURED)) == 1 and _subscribed(bot) == 1
+    assert _renewals(world) == 0  # a refused subscription is not the token's fault
+    assert world.relinks == []
+
+    world.sim.configure_stream(DEFAULT_GCID)  # set up in the portal: the stream comes back by itself
+    await until(lambda: _subscribed(bot) == 2, "the stream back")
+    assert bot.supervisor.blocked(OWNER) is None and world.blocked[-1] == (OWNER, None)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+    assert world.blocked.count((OWNER, NOT_CONFIGURED)) == 1 and _renewals(world) == 0
 
 
 @LIVE
@@ -325,7 +352,7 @@ async def test_our_own_closed_session_still_counting_is_retried_once_without_tel
     await until(lambda: _subscribed(bot) == 2, "reconnect")
     stats = bot.supervisor.stats(OWNER)
     assert stats is not None and stats.taken == 1  # refused once, then the retry got it
-    assert (OWNER, True) not in world.held and _renewals(world) == 0
+    assert (OWNER, HELD) not in world.blocked and _renewals(world) == 0
     assert not bot.supervisor.try_now(OWNER)  # not held: nothing to try
 
 
@@ -671,7 +698,7 @@ async def test_attempts_over_the_brokers_per_ip_limit_are_refused_and_the_stream
             async with bounded("the bot's stop"):
                 await bot.stop()
     # Nobody is asked to link again or told another app holds the stream, and no token was renewed for it.
-    assert world.relinks == [] and not any(held for _, held in world.held) and _renewals(world) == 0
+    assert world.relinks == [] and not any(block for _, block in world.blocked) and _renewals(world) == 0
 
 
 class FakeTime:
