@@ -52,12 +52,13 @@ def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-CARDATA_SIMULATOR_OPTIONS = ("mqtt_port", "tls", "auto_approve")
+CARDATA_SIMULATOR_OPTIONS = ("mqtt_port", "tls", "auto_approve", "mqtt_connects_per_minute")
 
 
 def _cardata_simulator(settings: Settings, args: argparse.Namespace) -> int:
     """The CarData simulator: OAuth + REST over HTTP and the MQTT broker beside it, one clock."""
     from bot.cardata.simulator import DEFAULT_CLIENT_ID, DEFAULT_GCID, CardataBroker, CardataSimulator
+    from bot.cardata.simulator.broker import CONNECTS_PER_IP_PER_MINUTE
     from bot.servers import listening_socket, serve
 
     port = args.port or 8490
@@ -65,8 +66,10 @@ def _cardata_simulator(settings: Settings, args: argparse.Namespace) -> int:
     sim = CardataSimulator(auto_approve_seconds=args.auto_approve)
     vins = sim.add_default_account(args.car_kind)
     url = f"http://{args.host}:{port}"
-    with CardataBroker(sim, args.host, args.mqtt_port, tls=args.tls) as broker:
+    limit = args.mqtt_connects_per_minute or CONNECTS_PER_IP_PER_MINUTE
+    with CardataBroker(sim, args.host, args.mqtt_port, tls=args.tls, connects_per_minute=limit) as broker:
         print(f"BMW CarData simulator on {url}, stream on {broker.url}", flush=True)
+        print(f"the stream takes at most {limit} connection attempts per IP a minute", flush=True)
         print(
             f"account {DEFAULT_GCID} with {args.car_kind} vehicles {', '.join(vins)}; "
             f"client id {DEFAULT_CLIENT_ID}",
@@ -176,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mqtt-port", type=int, default=9000, help="cardata: the MQTT broker's port")
     sim.add_argument(
         "--tls", action=argparse.BooleanOptionalAction, default=True, help="cardata: MQTT over TLS (mqtts://)"
+    )
+    sim.add_argument(
+        "--mqtt-connects-per-minute",
+        type=int,
+        metavar="N",
+        help="cardata: connection attempts per client IP in any minute; more get CONNACK 3 "
+        "(BMW publishes no number; the default is our assumption, docs/cardata.md)",
     )
     sim.add_argument(
         "--auto-approve", type=float, metavar="SECONDS", help="cardata: approve device codes after SECONDS"

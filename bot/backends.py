@@ -30,7 +30,7 @@ from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
-from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, StreamSupervisor
+from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
 from bot.history import BMW_HISTORY, ChargeSession
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,6 @@ class CarDataCar:
 
 OnEvent = Callable[[ChargeEvent], Awaitable[None]]
 OnRelink = Callable[[int], Awaitable[None]]
-OnHeld = Callable[[int, bool], Awaitable[None]]  # (owner, whether another app holds their stream now)
 
 
 class CarDataBackend:
@@ -283,13 +282,13 @@ class CarDataBackend:
             connects_per_minute=connects_per_minute,
             listener=self._changed,
             on_relink=self._relink,
-            on_held=self._held,
+            on_blocked=self._blocked,
             held_retry=stream_retry_seconds,
         )
         self.debounce_seconds = debounce_seconds
         self._on_event: OnEvent | None = None
         self._on_relink: OnRelink | None = None
-        self._on_held: OnHeld | None = None
+        self._on_blocked: OnBlocked | None = None
         self._alerter: Alerter | None = None
         self._alert_tick = alert_tick_seconds
         self.clock = clock  # the wall clock (a test's: the simulator's)
@@ -305,9 +304,10 @@ class CarDataBackend:
         on_event: OnEvent,
         on_relink: OnRelink,
         alerter: Alerter | None = None,
-        on_held: OnHeld | None = None,
+        on_blocked: OnBlocked | None = None,
     ) -> None:
-        self._on_event, self._on_relink, self._alerter, self._on_held = on_event, on_relink, alerter, on_held
+        self._on_event, self._on_relink, self._alerter = on_event, on_relink, alerter
+        self._on_blocked = on_blocked
 
     async def start(self) -> None:
         """Stream every stored link (connections staggered), run the detector's deadlines and retries and the
@@ -474,6 +474,6 @@ class CarDataBackend:
         if self._on_relink is not None:
             await self._on_relink(owner)
 
-    async def _held(self, owner: int, held: bool) -> None:
-        if self._on_held is not None:
-            await self._on_held(owner, held)
+    async def _blocked(self, owner: int, block: cd.StreamBlock | None) -> None:
+        if self._on_blocked is not None:
+            await self._on_blocked(owner, block)

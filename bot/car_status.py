@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from statistics import median
 
+from bot.cardata.models import StreamBlock
 from bot.history import ChargeSession
 
 # An i3 on AC when its own past charges tell nothing: about 4.6 kW into a 42 kWh (120 Ah) pack, a modest
@@ -190,11 +191,12 @@ class RelinkNeeded:
 
 
 @dataclass(frozen=True)
-class StreamHeld:
-    """Another app (Home Assistant, evcc...) holds the stream of the owner's CarData account, and BMW allows
-    one: nothing arrives until it lets go."""
+class StreamBlocked:
+    """BMW lets nothing through the stream of the owner's CarData account, for `reason`: another app (Home
+    Assistant, evcc...) holds it and BMW allows one, or it is not set up in BMW's portal."""
 
     tg_id: int
+    reason: StreamBlock
 
 
-Notice = ChargeNotice | RelinkNeeded | StreamHeld
+Notice = ChargeNotice | RelinkNeeded | StreamBlocked

@@ -50,11 +50,11 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded, StreamHeld
+from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded, StreamBlocked
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
-from bot.cardata.models import ChargingSession, Tokens
+from bot.cardata.models import ChargingSession, StreamBlock, Tokens
 from bot.history import ChargeSession
 from bot.store import (
     CommandInFlight,
@@ -209,7 +209,7 @@ class Garage:
                 self._cardata_event,
                 self._cardata_relink,
                 Alerter(store, self._notify, zone_of),
-                on_held=self._cardata_held,
+                on_blocked=self._cardata_blocked,
             )
         self._commands_per_minute = commands_per_minute
         self._clock = clock
@@ -700,26 +700,27 @@ class Garage:
             self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
 
-    async def _cardata_held(self, owner: int, held: bool) -> None:
-        """Another app holds (or let go of) the stream of the owner's account: told once per episode; the mark
-        is stored, so a restart during it does not tell again, and cleared when the stream is back."""
-        if not held:
-            self.store.mark_cardata_stream_held_told(owner, told=False)
+    async def _cardata_blocked(self, owner: int, block: StreamBlock | None) -> None:
+        """BMW lets nothing through the stream of the owner's account, for `block` (None: it flows again):
+        told once per episode and reason; the mark is stored, so a restart during it does not tell again, and
+        cleared when the stream is back."""
+        if block is None:
+            self.store.mark_cardata_stream_block_told(owner, None)
             return
-        if not self.store.mark_cardata_stream_held_told(owner):
+        if not self.store.mark_cardata_stream_block_told(owner, block):
             return
         try:
-            await self._notify(StreamHeld(owner))
+            await self._notify(StreamBlocked(owner, block))
         except Exception as exc:  # told at the next refusal after a restart, or the next episode
-            self.store.mark_cardata_stream_held_told(owner, told=False)
-            log.warning("cardata: held-stream push to user %s failed (%s)", owner, type(exc).__name__)
+            self.store.mark_cardata_stream_block_told(owner, None)
+            log.warning("cardata: blocked-stream push to user %s failed (%s)", owner, type(exc).__name__)
 
-    def stream_held(self, tg_id: int) -> bool:
-        """Whether another app holds the stream of the owner's CarData account (nothing arrives meanwhile)."""
-        return self.cardata is not None and self.cardata.supervisor.held(tg_id)
+    def stream_block(self, tg_id: int) -> StreamBlock | None:
+        """Why BMW lets nothing through the stream of the owner's CarData account now (None: it flows)."""
+        return None if self.cardata is None else self.cardata.supervisor.blocked(tg_id)
 
     def try_stream_now(self, tg_id: int) -> bool:
-        """The owner's "Try now": connect their held stream at once; False when it is not held."""
+        """The owner's "Try now": connect their blocked stream at once; False when it is not blocked."""
         return self.cardata is not None and self.cardata.supervisor.try_now(tg_id)
 
     async def _notify(self, notice: Notice | CarAlert) -> None:

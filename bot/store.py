@@ -450,6 +450,14 @@ def m014_cardata_stream_held_told(db: Database) -> None:
     db.table("cardata_accounts").add_column("stream_held_told_at", float)
 
 
+def m016_cardata_stream_block_told(db: Database) -> None:
+    # Why BMW lets nothing through the owner's stream, as they were told: another app holds it (CONNACK 5) or
+    # it is not set up in BMW's portal (SUBACK 0x80). A new reason within one episode is told too. An owner
+    # told before this column existed was told about another app.
+    db.table("cardata_accounts").add_column("stream_block_told", str)
+    db.execute("UPDATE cardata_accounts SET stream_block_told = 'held' WHERE stream_held_told_at IS NOT NULL")
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -468,6 +476,7 @@ _STEPS = [
         m012_cardata_first_call,
         m013_cardata_last_report,
         m014_cardata_stream_held_told,
+        m016_cardata_stream_block_told,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -1226,14 +1235,15 @@ class Store:
             )
             return cursor.rowcount == 1
 
-    def mark_cardata_stream_held_told(self, owner: int, told: bool = True) -> bool:
-        """Mark (or unmark) the owner as told that another app holds their account's stream; whether this
-        changed the mark (False when it was so already, or when the owner has no link)."""
+    def mark_cardata_stream_block_told(self, owner: int, reason: str | None) -> bool:
+        """Mark the owner as told why BMW lets nothing through their account's stream (`reason`; None: unmark,
+        it flows); whether this changed the mark (False when it was so already, or when the owner has no
+        link)."""
         with self._write() as db:
             cursor = db.execute(
-                "UPDATE cardata_accounts SET stream_held_told_at = ?"
-                " WHERE tg_id = ? AND (stream_held_told_at IS NULL) = ?",
-                (self._clock() if told else None, owner, told),
+                "UPDATE cardata_accounts SET stream_block_told = ?, stream_held_told_at = ?"
+                " WHERE tg_id = ? AND stream_block_told IS NOT ?",
+                (reason, None if reason is None else self._clock(), owner, reason),
             )
             return cursor.rowcount == 1
 

@@ -36,7 +36,10 @@ from bot.cardata.simulator import (
     fleet,
     s256,
 )
+from bot.cardata.simulator.broker import CONNECTS_PER_IP_PER_MINUTE
 from bot.cardata.simulator.state import DEVICE_GRANT
+from bot.cardata.stream import tls_context
+from bot.config import load_settings
 from tests.support.cardata import device_login
 
 T0 = 1_767_268_800.0  # 2026-01-01T12:00:00Z: the next UTC day starts 12 h later
@@ -829,6 +832,60 @@ async def test_another_app_holds_the_stream_until_it_lets_go(
 
 
 @LIVE
+async def test_a_stream_not_configured_in_the_portal_refuses_the_subscription_and_leaves_the_socket_open(
+    cardata_url: str,
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    """BMW answers SUBACK 0x80 when the stream is not set up in the portal (no keys ticked under "Configure
+    data stream", or the client not subscribed to "CarData Stream"); the connection stays, silent."""
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        assert control(cardata_url, "stream/unconfigure", {"gcid": DEFAULT_GCID}).status_code == 200
+        assert await dropped(client)  # the owner unticked the stream: ours ends
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        refused = [getattr(code, "value", code) for code in await client.subscribe(f"{DEFAULT_GCID}/+")]
+        assert refused == [0x80]
+        assert cardata_broker.connected_gcids() == {DEFAULT_GCID}  # connected, yet nothing will come
+        assert control(cardata_url, "stream/configure", {"gcid": DEFAULT_GCID}).status_code == 200
+        granted = [getattr(code, "value", code) for code in await client.subscribe(f"{DEFAULT_GCID}/+")]
+        assert granted == [0]
+        cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
+        await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))
+    codes = [r.status for r in cardata_simulator.requests_to("mqtt", "SUBSCRIBE")]
+    assert codes == [0, 0x80, 0]
+    assert control(cardata_url, "stream/unconfigure", {}).status_code == 400  # which gcid
+
+
+async def test_connection_attempts_over_the_per_ip_limit_are_refused_with_connack_3(
+    cardata_simulator: CardataSimulator, tokens: Payload
+) -> None:
+    with CardataBroker(cardata_simulator, connects_per_minute=2) as broker:
+        tls = ssl.create_default_context(cafile=str(broker.ca_file))
+        assert await refused_with(broker, tls, "not-a-token") == "Bad user name or password"  # counts too
+        assert await refused_with(broker, tls, tokens["id_token"]) is None
+        # the third within the minute:
+        assert await refused_with(broker, tls, tokens["id_token"]) == "Server unavailable"
+        cardata_simulator.advance(60)  # a new minute
+        assert await refused_with(broker, tls, tokens["id_token"]) is None
+    codes = [r.status for r in cardata_simulator.requests_to("mqtt", "CONNECT")]
+    assert codes == [4, 0, 3, 0]
+    assert load_settings().cardata_connects_per_minute < CONNECTS_PER_IP_PER_MINUTE  # the bot keeps under it
+
+
+async def test_the_broker_speaks_tls_1_3_only(cardata_broker: CardataBroker, tokens: Payload) -> None:
+    """BMW requires TLS 1.3 (since 2026): a client capped at 1.2 gets no connection; the bot's does."""
+    old = ssl.create_default_context(cafile=str(cardata_broker.ca_file))
+    old.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises(aiomqtt.MqttError):
+        async with mqtt_client(cardata_broker, old, tokens["id_token"]):
+            pass
+    assert await refused_with(cardata_broker, tls_context(cardata_broker.ca_file), tokens["id_token"]) is None
+
+
+@LIVE
 async def test_the_connection_drops_when_its_id_token_expires(
     cardata_url: str,
     cardata_broker: CardataBroker,
@@ -877,9 +934,11 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def cardata_process(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """`python -m bot simulator --backend cardata` on free ports; yields the settings it printed."""
+def cardata_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """`python -m bot simulator --backend cardata` on free ports, plus the options given as indirect
+    parameter; yields the settings it printed."""
     args = ["simulator", "--backend", "cardata", "--port", str(free_port()), "--mqtt-port", str(free_port())]
+    args += getattr(request, "param", [])
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CARDATA_", "LOG_"))},
         "PYTHONPATH": str(Path(__file__).parents[1]),
@@ -931,6 +990,24 @@ async def test_the_command_line_serves_oauth_rest_and_a_tls_broker(cardata_proce
         assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").json()["kind"] == "quiet"
         assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/switch-off").status_code == 200
         await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))  # in the burst at switch-off
+
+
+@pytest.mark.parametrize("cardata_process", [["--mqtt-connects-per-minute", "1"]], indirect=True)
+async def test_the_command_line_sets_the_per_ip_connection_limit(cardata_process: dict[str, str]) -> None:
+    tokens = approved_login(cardata_process["CARDATA_API_URL"])
+    tls = ssl.create_default_context(cafile=cardata_process["CARDATA_CA_FILE"])
+    port = int(cardata_process["CARDATA_MQTT_URL"].rsplit(":", 1)[1])
+
+    def client() -> aiomqtt.Client:
+        return aiomqtt.Client(
+            "127.0.0.1", port, username=tokens["gcid"], password=tokens["id_token"], tls_context=tls
+        )
+
+    async with client():
+        pass
+    with pytest.raises(aiomqtt.MqttError):  # the second attempt within the minute
+        async with client():
+            pass
 
 
 def test_faults_fail_matching_requests_then_wear_off(cardata_url: str, api: httpx.Client) -> None:

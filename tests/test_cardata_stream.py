@@ -38,6 +38,7 @@ from bot.cardata.simulator import (
     CardataSimulator,
 )
 from bot.cardata.stream import (
+    CONNECTS_PER_MINUTE,
     ID_TOKEN_MARGIN,
     Backoff,
     ConnectPacer,
@@ -56,6 +57,7 @@ LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect
 KEY = generate_secret_key()
 # The retry after a CONNACK 5 outlasts our own closed session's linger at BMW (bot: 10 s after 5 s).
 HELD_RETRY, LINGER = 0.5, 0.3
+HELD, NOT_CONFIGURED = m.StreamBlock.HELD, m.StreamBlock.NOT_CONFIGURED
 BEV = DEFAULT_BEV_VIN
 
 
@@ -97,10 +99,18 @@ class World:
     path: Path
     pushes: list[ChargeEvent] = field(default_factory=list)
     relinks: list[int] = field(default_factory=list)
-    held: list[tuple[int, bool]] = field(default_factory=list)  # (owner, another app holds the stream)
+    # (owner, why BMW lets nothing through their stream now, None once it flows)
+    blocked: list[tuple[int, m.StreamBlock | None]] = field(default_factory=list)
     bots: list[Bot] = field(default_factory=list)
 
-    def start_bot(self, *, start_streams: bool = True, debounce: float = 120.0, poll: float = 0.02) -> Bot:
+    def start_bot(
+        self,
+        *,
+        start_streams: bool = True,
+        debounce: float = 120.0,
+        poll: float = 0.02,
+        connects_per_minute: int = CONNECTS_PER_MINUTE,
+    ) -> Bot:
         store = Store(self.path, [KEY], clock=self.sim.now)
         client = CarDataClient(store, api_url=self.url, auth_url=f"{self.url}/gcdm/oauth", clock=self.sim.now)
 
@@ -110,8 +120,8 @@ class World:
         async def relink(owner: int) -> None:
             self.relinks.append(owner)
 
-        async def held(owner: int, held: bool) -> None:
-            self.held.append((owner, held))
+        async def blocked(owner: int, block: m.StreamBlock | None) -> None:
+            self.blocked.append((owner, block))
 
         detector = ChargeDetector(store, push, debounce_seconds=debounce, clock=self.sim.now)
         supervisor = StreamSupervisor(
@@ -121,11 +131,12 @@ class World:
             mqtt_url=self.broker.url,
             ca_file=self.broker.ca_file,
             connect_interval=0.0,
+            connects_per_minute=connects_per_minute,
             backoff=Backoff(base=0.05, cap=0.5),
             on_relink=relink,
-            on_held=held,
+            on_blocked=blocked,
             held_retry=HELD_RETRY,
-            held_backoff=Backoff(base=0.2, cap=0.2),  # minutes for the bot; a fraction of a second here
+            blocked_backoff=Backoff(base=0.2, cap=0.2),  # minutes for the bot; a fraction of a second here
             renew_every=0.05,
             expiry_check=0.02,  # the simulator's clock jumps: look often
         )
@@ -135,12 +146,12 @@ class World:
         self.bots.append(bot)
         return bot
 
-    async def link(self, bot: Bot, owner: int) -> None:
-        flow = await bot.client.auth.start(DEFAULT_CLIENT_ID)
+    async def link(self, bot: Bot, owner: int, client_id: str = DEFAULT_CLIENT_ID) -> None:
+        flow = await bot.client.auth.start(client_id)
         self.sim.decide(flow.code.user_code, "approved")
         outcome = await bot.client.auth.poll(flow)
         assert isinstance(outcome, Approved)
-        vins = await bot.client.link(owner, DEFAULT_CLIENT_ID, outcome.tokens)
+        vins = await bot.client.link(owner, client_id, outcome.tokens)
         # What the garage does: the owner's cars are the PRIMARY ones BMW listed at linking.
         bot.store.save_vehicles(
             owner, [StoredVehicle(owner, vin, None, None, None, frozenset(), i) for i, vin in enumerate(vins)]
@@ -291,19 +302,44 @@ async def test_another_app_holds_the_stream_its_owner_is_told_once_no_token_is_r
 ) -> None:
     bot = await _linked_bot(world)
     world.sim.hold_stream(DEFAULT_GCID)  # Home Assistant takes the stream as ours drops
-    await until(lambda: (OWNER, True) in world.held, "the owner told that another app holds it")
-    assert bot.supervisor.held(OWNER)
+    await until(lambda: (OWNER, HELD) in world.blocked, "the owner told that another app holds it")
+    assert bot.supervisor.blocked(OWNER) is HELD
     await until(lambda: getattr(bot.supervisor.stats(OWNER), "taken", 0) >= 4, "tries, minutes apart")
-    assert world.held.count((OWNER, True)) == 1
+    assert world.blocked.count((OWNER, HELD)) == 1
     assert _renewals(world) == 0  # a CONNACK 5 is not the token's fault
     assert {r.status for r in world.sim.requests_to("mqtt", "CONNECT")} == {0, 5}
 
     world.sim.release_stream(DEFAULT_GCID)  # the other app lets go: the stream comes back by itself
     await until(lambda: _subscribed(bot) == 2, "the stream back")
-    assert not bot.supervisor.held(OWNER) and world.held[-1] == (OWNER, False)
+    assert bot.supervisor.blocked(OWNER) is None and world.blocked[-1] == (OWNER, None)
     world.sim.set_locked(BEV, False)
     await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
-    assert world.held.count((OWNER, True)) == 1 and _renewals(world) == 0
+    assert world.blocked.count((OWNER, HELD)) == 1 and _renewals(world) == 0
+
+
+def _refused_subscriptions(world: World) -> int:
+    return len([r for r in world.sim.requests_to("mqtt", "SUBSCRIBE") if r.status == 0x80])
+
+
+@LIVE
+async def test_a_refused_subscription_is_no_stream_its_owner_is_told_once_and_it_is_picked_up_once_set_up(
+    world: World,
+) -> None:
+    bot = await _linked_bot(world)
+    world.sim.unconfigure_stream(DEFAULT_GCID)  # the owner unticked the stream's keys in BMW's portal
+    await until(lambda: (OWNER, NOT_CONFIGURED) in world.blocked, "the owner told the stream is not set up")
+    assert bot.supervisor.blocked(OWNER) is NOT_CONFIGURED
+    await until(lambda: _refused_subscriptions(world) >= 4, "tries, minutes apart")
+    assert world.blocked.count((OWNER, NOT_CONFIGURED)) == 1 and _subscribed(bot) == 1
+    assert _renewals(world) == 0  # a refused subscription is not the token's fault
+    assert world.relinks == []
+
+    world.sim.configure_stream(DEFAULT_GCID)  # set up in the portal: the stream comes back by itself
+    await until(lambda: _subscribed(bot) == 2, "the stream back")
+    assert bot.supervisor.blocked(OWNER) is None and world.blocked[-1] == (OWNER, None)
+    world.sim.set_locked(BEV, False)
+    await until(lambda: getattr(bot.supervisor.state(OWNER, BEV), "door_status", None) == "UNLOCKED", "lock")
+    assert world.blocked.count((OWNER, NOT_CONFIGURED)) == 1 and _renewals(world) == 0
 
 
 @LIVE
@@ -316,7 +352,7 @@ async def test_our_own_closed_session_still_counting_is_retried_once_without_tel
     await until(lambda: _subscribed(bot) == 2, "reconnect")
     stats = bot.supervisor.stats(OWNER)
     assert stats is not None and stats.taken == 1  # refused once, then the retry got it
-    assert (OWNER, True) not in world.held and _renewals(world) == 0
+    assert (OWNER, HELD) not in world.blocked and _renewals(world) == 0
     assert not bot.supervisor.try_now(OWNER)  # not held: nothing to try
 
 
@@ -615,6 +651,54 @@ def test_plain_mqtt_only_on_loopback(url: str, accepted: bool) -> None:
             MqttEndpoint.parse(url)
         with pytest.raises(ConfigError, match="CARDATA_MQTT_URL"):
             load_settings(cardata_mqtt_url=url)
+
+
+async def _link_accounts(world: World, owners: range) -> None:
+    """Each owner links an account of their own (one gcid each, so one stream each), streams not started."""
+    bot = world.start_bot(start_streams=False)
+    for owner in owners:
+        world.sim.add_account(f"client-{owner}", f"gcid-{owner}")
+        await world.link(bot, owner, f"client-{owner}")
+    await bot.stop()
+
+
+def _over_the_limit(world: World) -> int:
+    """Connection attempts the broker closed for its per-IP limit."""
+    return len([r for r in world.sim.requests_to("mqtt", "CONNECT") if r.status == 3])  # CONNACK 3
+
+
+async def test_a_restart_with_many_owners_stays_under_the_brokers_per_ip_limit(world: World) -> None:
+    limit = load_settings().cardata_connects_per_minute  # the bot's default, under the simulator's
+    owners = range(1, world.broker.connects_per_minute + 2)  # more streams than BMW takes in a minute
+    await _link_accounts(world, owners)
+    bot = world.start_bot(connects_per_minute=limit)  # the restart: every stored link at once
+    attempts = min(limit, len(owners))
+    await until(lambda: len(world.sim.requests_to("mqtt", "CONNECT")) >= attempts, "the first minute's tries")
+    assert len(world.broker.connected_gcids()) == limit  # the rest wait for the next minute
+    assert _over_the_limit(world) == 0 and world.relinks == [] and _renewals(world) == 0
+    assert all(bot.supervisor.stats(owner) is not None for owner in owners)
+
+
+async def test_attempts_over_the_brokers_per_ip_limit_are_refused_and_the_streams_come_up_later(
+    cardata_simulator: CardataSimulator, cardata_url: str, tmp_path: Path
+) -> None:
+    with CardataBroker(cardata_simulator, connects_per_minute=3) as broker:
+        world = World(cardata_simulator, cardata_url, broker, tmp_path / "bot.sqlite3")
+        owners = range(1, 6)
+        await _link_accounts(world, owners)
+        bot = world.start_bot()  # its own limit (30) is far above this broker's
+        try:
+            await until(lambda: _over_the_limit(world) >= 2, "attempts refused over the limit")
+            assert len(broker.connected_gcids()) == 3
+            cardata_simulator.advance(61)  # the next minute: the refused streams get their turn
+            await until(lambda: len(broker.connected_gcids()) == 5, "every stream up")
+            for owner in owners:
+                await asyncio.wait_for(bot.supervisor.wait_connected(owner), 20)
+        finally:
+            async with bounded("the bot's stop"):
+                await bot.stop()
+    # Nobody is asked to link again or told another app holds the stream, and no token was renewed for it.
+    assert world.relinks == [] and not any(block for _, block in world.blocked) and _renewals(world) == 0
 
 
 class FakeTime:

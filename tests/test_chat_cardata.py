@@ -23,6 +23,7 @@ from telegram.ext import Application
 from bot.backends import CarDataBackend
 from bot.bmw.simulator import Fault
 from bot.car_errors import ErrorKind
+from bot.cardata.models import StreamBlock
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -989,25 +990,27 @@ async def test_another_app_holding_the_stream_is_told_once_to_each_owner_and_try
         sim.hold_stream(DEFAULT_GCID)  # Home Assistant takes the stream as ours drops
 
         notice = await user.wait_for_bot_message(HELD_PUSH)
-        assert notice.text == texts.CARDATA_STREAM_HELD_PUSH
+        assert notice.text == texts.CARDATA_STREAM_BLOCKED_PUSH[StreamBlock.HELD]
         await partner.wait_for_bot_message(HELD_PUSH)
         user.send("/status")
         status = await user.wait_for_bot_message("🕒")
-        assert texts.CARDATA_STREAM_HELD_STATUS in (status.text or ""), status.text
+        assert texts.CARDATA_STREAM_BLOCKED_STATUS[StreamBlock.HELD] in (status.text or ""), status.text
 
         stats = supervisor.stats(OWNER)
         assert stats is not None
         taken = stats.taken
         user.press(notice, "Try now")  # still held: tried at once (not minutes later), refused again
         await until(lambda: stats.taken == taken + 1, "tried at once")
-        assert supervisor.held(OWNER)
+        assert supervisor.blocked(OWNER) is StreamBlock.HELD
         partner.press_data(
             notice.message_id, "stry:"
         )  # not their message; their stream is held too: harmless
 
     async with running_bot(cardata_bot_settings, fast_client(simulator_url)) as application:
         supervisor = cardata_of(application).supervisor
-        await until(lambda: supervisor.held(OWNER), "held again after the restart")  # told before: not again
+        await until(
+            lambda: supervisor.blocked(OWNER) is StreamBlock.HELD, "held again after the restart"
+        )  # told before: not again
         sim.release_stream(DEFAULT_GCID)  # the owner stops Home Assistant's stream
         user.press(notice, "Try now")
         await asyncio.wait_for(supervisor.wait_connected(OWNER), 20)
@@ -1017,12 +1020,47 @@ async def test_another_app_holding_the_stream_is_told_once_to_each_owner_and_try
         )
         user.send("/status")
         await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 2)
-        assert texts.CARDATA_STREAM_HELD_STATUS not in texts_of(user, "🕒")[-1]
+        assert texts.CARDATA_STREAM_BLOCKED_STATUS[StreamBlock.HELD] not in texts_of(user, "🕒")[-1]
         user.press(notice, "Try now")  # a stale press: the stream is back
         await user.wait_for(
-            lambda u: any(a.text == texts.CARDATA_STREAM_NOT_HELD for a in u.callback_answers())
+            lambda u: any(a.text == texts.CARDATA_STREAM_NOT_BLOCKED for a in u.callback_answers())
         )
 
     assert len(texts_of(user, HELD_PUSH)) == 1, user.transcript()
     assert len(texts_of(partner, HELD_PUSH)) == 1, partner.transcript()
     assert renewals(sim) == renewed  # a CONNACK 5 renews no token
+
+
+NOT_SET_UP_PUSH = "the data stream is not set up"
+
+
+async def test_a_stream_not_set_up_in_bmws_portal_is_told_once_with_what_to_do_and_picked_up_once_it_is(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim = cardata_simulator
+    await link_cardata(user, sim)
+    supervisor = cardata_of(cardata_bot).supervisor
+    await asyncio.wait_for(supervisor.wait_connected(OWNER), 20)
+    renewed = renewals(sim)
+    sim.unconfigure_stream(DEFAULT_GCID)  # the owner unticked the keys: BMW refuses the subscription (0x80)
+
+    notice = await user.wait_for_bot_message(NOT_SET_UP_PUSH)
+    assert notice.text == texts.CARDATA_STREAM_BLOCKED_PUSH[StreamBlock.NOT_CONFIGURED]
+    assert "Configure data stream" in notice.text and "CarData Stream" in notice.text  # what to do
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    assert texts.CARDATA_STREAM_BLOCKED_STATUS[StreamBlock.NOT_CONFIGURED] in (status.text or ""), status.text
+    assert supervisor.blocked(OWNER) is StreamBlock.NOT_CONFIGURED
+
+    sim.configure_stream(DEFAULT_GCID)  # done in the portal
+    user.press(notice, "Try now")  # else minutes later by itself
+    await asyncio.wait_for(supervisor.wait_connected(OWNER), 20)
+    sim.set_locked(DEFAULT_BEV_VIN, False)
+    await until(
+        lambda: cardata_of(cardata_bot).status(OWNER, DEFAULT_BEV_VIN).lock_state == "UNLOCKED", "lock"
+    )
+    user.send("/status")
+    await user.wait_for(lambda u: len(texts_of(u, "🕒")) == 2)
+    assert texts.CARDATA_STREAM_BLOCKED_STATUS[StreamBlock.NOT_CONFIGURED] not in texts_of(user, "🕒")[-1]
+    assert len(texts_of(user, NOT_SET_UP_PUSH)) == 1, user.transcript()
+    assert renewals(sim) == renewed  # a refused subscription renews no token

@@ -486,6 +486,29 @@ def test_the_cardata_relink_ask_is_marked_once_and_a_new_link_clears_it(store: S
     assert store.mark_cardata_relink_asked(ALICE)
 
 
+def test_a_blocked_stream_is_told_once_per_reason_until_it_flows(store: Store) -> None:
+    assert not store.mark_cardata_stream_block_told(ALICE, "held")  # no link: nothing to mark
+    link_alice_cardata(store)
+    assert store.mark_cardata_stream_block_told(ALICE, "held")
+    assert not store.mark_cardata_stream_block_told(ALICE, "held")  # told already (a restart's refusal)
+    assert store.mark_cardata_stream_block_told(ALICE, "not_configured")  # a new reason is news
+    assert store.mark_cardata_stream_block_told(ALICE, None)  # it flows: the next episode is told
+    assert not store.mark_cardata_stream_block_told(ALICE, None)
+    assert store.mark_cardata_stream_block_told(ALICE, "not_configured")
+
+
+def test_an_owner_told_of_a_held_stream_before_m016_is_not_told_again(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as store:
+        link_alice_cardata(store)
+    with Database(db_path) as db:  # as m014 left it: told, reason unknown
+        db.execute("UPDATE cardata_accounts SET stream_held_told_at = 1.0, stream_block_told = NULL")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm016_cardata_stream_block_told'")
+        db.execute("ALTER TABLE cardata_accounts DROP COLUMN stream_block_told")
+    with Store(db_path, [key]) as store:
+        assert not store.mark_cardata_stream_block_told(ALICE, "held")
+        assert store.mark_cardata_stream_block_told(ALICE, "not_configured")
+
+
 def test_no_secret_is_ever_written_in_plain_text(db_path: Path, key: str) -> None:
     wal = db_path.with_name(db_path.name + "-wal")
     needles = [value.encode() for value in [*SECRETS.values(), *CARDATA_SECRETS.values()]]
@@ -643,6 +666,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m012_cardata_first_call",
         "m013_cardata_last_report",
         "m014_cardata_stream_held_told",
+        "m016_cardata_stream_block_told",
     ]
 
 

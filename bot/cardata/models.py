@@ -119,6 +119,14 @@ MILES_TO_KM = 1.609344
 # A charge that reached its goal, in hvpmFinishReason's words and in reasonChargingEnd's (SP25).
 GOAL_REACHED_REASONS = frozenset({"CHARGING_GOAL_REACHED", "HV_BATTERY_FULLY_CHARGED"})
 
+
+class StreamBlock(StrEnum):
+    """Why BMW lets nothing through a linked account's stream (docs/cardata.md, "Refusals")."""
+
+    HELD = "held"  # CONNACK 5, also after the retry: another app holds the account's one stream
+    NOT_CONFIGURED = "not_configured"  # SUBACK 0x80: the stream is not set up in BMW's portal
+
+
 _E = TypeVar("_E", bound=StrEnum)
 TRUE_STRINGS = frozenset({"true", "1", "yes", "on"})
 FALSE_STRINGS = frozenset({"false", "0", "no", "off"})

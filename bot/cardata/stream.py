@@ -9,8 +9,11 @@ renewed shortly before it expires (and the stream reconnected at once with it), 
 refused it (CONNACK 4; refused again,
 the owner is asked to link again). A CONNACK 5 is never the token: our own closed session may still count for
 a few seconds, so the stream tries once more after `held_retry` seconds; refused again, another app holds the
-stream (docs/cardata.md): its owners are told (`on_held`), and it tries again every few minutes, or at once on
-`try_now`. Owners who linked the same account (co-owners) share its stream: it uses one owner's tokens at a
+stream (docs/cardata.md): its owners are told (`on_blocked`), and it tries again every few minutes, or at
+once on `try_now`. A subscription BMW refuses (SUBACK 0x80: the stream is not set up in its portal) is no
+stream either: the connection is closed, the owners are told the same way (`on_blocked`, with the reason)
+and it is tried again minutes apart, never with renewed tokens. Owners who linked the same account (co-owners)
+share its stream: it uses one owner's tokens at a
 time, and when BMW refuses an owner's link only that owner leaves the stream (and is asked to link again); the
 next owner's tokens carry it on. Every owner's tokens are renewed well before their refresh token ages out
 (`renew`). Each message updates the car's last known values (in memory and in the store, so a restart shows
@@ -40,7 +43,7 @@ from paho.mqtt.client import MQTTv311
 from bot.cardata.auth import TokenKeeper
 from bot.cardata.errors import CarDataError, NotLinked, RelinkNeeded
 from bot.cardata.events import ChargeDetector
-from bot.cardata.models import CarState, StreamMessage, TelematicValue, Tokens
+from bot.cardata.models import CarState, StreamBlock, StreamMessage, TelematicValue, Tokens
 from bot.cardata.storage import CarDataStore
 
 log = logging.getLogger(__name__)
@@ -65,6 +68,8 @@ OUTAGE_PAUSE = 180.0
 _CANCEL_AGAIN_AFTER = 2.0  # s a cancelled stream may take to say goodbye to the broker before another cancel
 
 Listener = Callable[[int, CarState, set[str]], Awaitable[None]]
+# (owner, why BMW lets nothing through their account's stream now; None once it flows again)
+OnBlocked = Callable[[int, StreamBlock | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -233,9 +238,10 @@ class Backoff:
         return rng.uniform(0.0, min(self.cap, self.base * 2.0 ** min(failures, 30)))
 
 
-# While another app holds the stream: at least `base` (a minute), then up to `cap` more, jittered, so that
-# many owners' retries spread out and BMW's per-IP limit is not spent on streams that stay taken.
-HELD_BACKOFF = Backoff(base=60.0, cap=900.0)
+# While BMW lets nothing through (another app holds the stream, or it is not set up in the portal): at least
+# `base` (a minute), then up to `cap` more, jittered, so that many owners' retries spread out and BMW's per-IP
+# limit is not spent on streams that stay blocked.
+BLOCKED_BACKOFF = Backoff(base=60.0, cap=900.0)
 
 
 @dataclass
@@ -243,6 +249,7 @@ class StreamStats:
     connects: int = 0
     refused: int = 0  # CONNACK 4: the id token
     taken: int = 0  # CONNACK 5: the stream is another client's
+    unsubscribed: int = 0  # SUBACK 0x80: the stream is not set up in BMW's portal
     drops: int = 0
     messages: int = 0
 
@@ -254,7 +261,7 @@ class _GcidStream:
     task: asyncio.Task[None] | None = None
     stats: StreamStats = field(default_factory=StreamStats)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
-    held: bool = False  # another app holds the stream (refused with CONNACK 5 after the retry)
+    blocked: StreamBlock | None = None  # why BMW lets nothing through now, if it does not
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # `try_now`: end the wait at once
 
 
@@ -275,9 +282,9 @@ class StreamSupervisor:
         keepalive: int = 30,
         listener: Listener | None = None,
         on_relink: Callable[[int], Awaitable[None]] | None = None,
-        on_held: Callable[[int, bool], Awaitable[None]] | None = None,
+        on_blocked: OnBlocked | None = None,
         held_retry: float = HELD_RETRY,
-        held_backoff: Backoff = HELD_BACKOFF,
+        blocked_backoff: Backoff = BLOCKED_BACKOFF,
         renew_every: float = RENEW_EVERY,
         expiry_check: float = EXPIRY_CHECK,
         outage: OutageBreaker | None = None,
@@ -294,9 +301,9 @@ class StreamSupervisor:
         self._keepalive = keepalive
         self._listener = listener
         self._on_relink = on_relink
-        self._on_held = on_held
+        self._on_blocked = on_blocked
         self._held_retry = held_retry
-        self._held_backoff = held_backoff
+        self._blocked_backoff = blocked_backoff
         self._rng = rng or random.Random()
         self._outage = outage or OutageBreaker(rng=self._rng)
         self._clock = clock
@@ -363,16 +370,16 @@ class StreamSupervisor:
         stream = self._stream_of(owner)
         return None if stream is None else stream.stats
 
-    def held(self, owner: int) -> bool:
-        """Whether another app holds the stream of the owner's account (BMW refuses ours with CONNACK 5)."""
+    def blocked(self, owner: int) -> StreamBlock | None:
+        """Why BMW lets nothing through the stream of the owner's account now (None: it does, or no link)."""
         stream = self._stream_of(owner)
-        return stream is not None and stream.held
+        return None if stream is None else stream.blocked
 
     def try_now(self, owner: int) -> bool:
-        """Connect the owner's held stream at once instead of at the end of its wait; False when it is not
-        held (streaming, or not linked): nothing to do."""
+        """Connect the owner's blocked stream at once instead of at the end of its wait; False when it is not
+        blocked (streaming, or not linked): nothing to do."""
         stream = self._stream_of(owner)
-        if stream is None or not stream.held:
+        if stream is None or stream.blocked is None:
             return False
         stream.wake.set()
         return True
@@ -441,7 +448,7 @@ class StreamSupervisor:
             crashes += 1
 
     async def _run(self, stream: _GcidStream) -> None:
-        failures = taken = 0
+        failures = taken = unsubscribed = 0
         refused: tuple[int, Tokens] | None = None  # an owner's id token the broker refused (CONNACK 4)
         renewed: int | None = None  # the owner whose token was renewed for a refusal: refused again, relink
         while stream.owners:
@@ -466,8 +473,14 @@ class StreamSupervisor:
             try:
                 if await self._connect(stream, owner, tokens):
                     stream.connected.clear()  # a reconnect with a fresh id token, not a drop: no back-off
-                    failures, taken, renewed = 0, 0, None
+                    failures, taken, unsubscribed, renewed = 0, 0, 0, None
                     continue
+            except _SubscriptionRefused:
+                log.info("cardata: the stream of owner %s is not set up at BMW (SUBACK 0x80)", owner)
+                stream.stats.unsubscribed += 1
+                await self._wait_blocked(stream, StreamBlock.NOT_CONFIGURED, unsubscribed)
+                unsubscribed += 1
+                continue
             except aiomqtt.MqttCodeError as exc:
                 code = _code(exc)
                 log.info("cardata: stream of owner %s failed (rc %s)", owner, code)
@@ -492,7 +505,7 @@ class StreamSupervisor:
             finally:
                 if stream.connected.is_set():
                     stream.stats.drops += 1
-                    taken, renewed = 0, None
+                    taken, unsubscribed, renewed = 0, 0, None
                 stream.connected.clear()
             if self._clock() - started >= self._backoff.stable_after:
                 failures = 0
@@ -504,30 +517,40 @@ class StreamSupervisor:
         next try, without touching the tokens. The first may be our own closed session still counting: one
         retry soon; then another app holds it: its owners are told, and the tries are minutes apart."""
         if refusals == 1:
-            delay = self._held_retry
+            await self._wait(stream, self._held_retry)
         else:
-            if not stream.held:
-                stream.held = True
-                log.info("cardata: another client holds the stream of owner %s", stream.owners[0])
-                await self._tell_held(stream, True)
-            delay = self._held_backoff.base + self._held_backoff.delay(refusals - 2, self._rng)
+            await self._wait_blocked(stream, StreamBlock.HELD, refusals - 2)
+
+    async def _wait_blocked(self, stream: _GcidStream, block: StreamBlock, retries: int) -> None:
+        """BMW lets nothing through, for `block`, the `retries`+1-th time in a row: its owners are told when
+        that is news, and the next try is minutes away (or `try_now`)."""
+        if stream.blocked is not block:
+            stream.blocked = block
+            log.info("cardata: the stream of owner %s is blocked (%s)", stream.owners[0], block)
+            await self._tell_blocked(stream, block)
+        await self._wait(stream, self._blocked_backoff.base + self._blocked_backoff.delay(retries, self._rng))
+
+    async def _wait(self, stream: _GcidStream, delay: float) -> None:
+        """`delay` seconds, or until `try_now`."""
         stream.wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stream.wake.wait(), delay)
 
-    async def _tell_held(self, stream: _GcidStream, held: bool) -> None:
-        """Tell each owner of the stream whether another app holds it; a failure is the owner's alone."""
-        if self._on_held is None:
+    async def _tell_blocked(self, stream: _GcidStream, block: StreamBlock | None) -> None:
+        """Tell each owner of the stream why BMW lets nothing through (None: it flows again); a failure is
+        the owner's alone."""
+        if self._on_blocked is None:
             return
         for owner in list(stream.owners):
             try:
-                await self._on_held(owner, held)
+                await self._on_blocked(owner, block)
             except Exception:
-                log.exception("cardata: telling owner %s about their held stream failed", owner)
+                log.exception("cardata: telling owner %s about their blocked stream failed", owner)
 
     async def _connect(self, stream: _GcidStream, owner: int, tokens: Tokens) -> bool:
         """Stream until the broker drops the connection (an MqttError), or until the owner's id token was
-        renewed near its expiry: True, reconnect at once with the fresh one."""
+        renewed near its expiry: True, reconnect at once with the fresh one. A refused subscription leaves
+        the connection open and silent at BMW: it is closed (`_SubscriptionRefused`)."""
         async with aiomqtt.Client(
             self._endpoint.host,
             self._endpoint.port,
@@ -540,12 +563,14 @@ class StreamSupervisor:
             clean_session=True,
             timeout=30,
         ) as client:
-            await client.subscribe(f"{tokens.gcid}/+", qos=0)
+            granted = await client.subscribe(f"{tokens.gcid}/+", qos=0)
+            self._outage.succeeded()  # BMW's broker answers: whatever the subscription, no outage
+            if any(getattr(code, "value", code) >= 0x80 for code in granted):  # MQTT 3.1.1: 0x80 refused
+                raise _SubscriptionRefused()
             stream.stats.connects += 1
             stream.connected.set()
-            self._outage.succeeded()
-            stream.held = False
-            await self._tell_held(stream, False)  # an episode's notice is over (a restart's too)
+            stream.blocked = None
+            await self._tell_blocked(stream, None)  # an episode's notice is over (a restart's too)
             try:
                 async with asyncio.timeout(None) as renewal:
                     renewing = asyncio.create_task(self._renew_before_expiry(owner, tokens, renewal))
@@ -618,6 +643,10 @@ class StreamSupervisor:
         except Exception:
             log.exception("cardata: handling a car's new values failed")
         return state
+
+
+class _SubscriptionRefused(Exception):
+    """SUBACK 0x80: BMW refused the subscription to `{gcid}/+` (the stream is not set up in its portal)."""
 
 
 def _code(exc: aiomqtt.MqttCodeError) -> int | None:

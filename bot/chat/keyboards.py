@@ -39,7 +39,7 @@ REGION = "reg"
 BACKEND = "be"  # which backend /link uses: "be:cardata", "be:iremote"
 RELINK = "relink"
 UNLINK = "unlink"
-STREAM_TRY = "stry"  # "Try now" under the held-stream push: the pressing user's own stream, nothing else
+STREAM_TRY = "stry"  # "Try now" under the blocked-stream push: the pressing user's own stream, nothing else
 REMEMBER = "ans"
 YES, NO = "yes", "no"
 

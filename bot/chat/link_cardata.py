@@ -243,11 +243,11 @@ async def retry(update: Update, context: Context) -> None:
 
 
 async def try_stream_now(update: Update, context: Context) -> None:
-    """ "Try now" under the held-stream push: the pressing user's own stream connects at once; pressed when
-    it is not held (back already, unlinked, or data from anywhere else), it only says so."""
+    """ "Try now" under the blocked-stream push: the pressing user's own stream connects at once; pressed when
+    it is not blocked (back already, unlinked, or data from anywhere else), it only says so."""
     query = query_of(update)
     tried = services(context).garage.try_stream_now(user_id(update))
-    await answer(query, texts.CARDATA_TRYING_NOW if tried else texts.CARDATA_STREAM_NOT_HELD)
+    await answer(query, texts.CARDATA_TRYING_NOW if tried else texts.CARDATA_STREAM_NOT_BLOCKED)
 
 
 def handlers() -> list:

@@ -20,7 +20,7 @@ from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.alerts import CarAlert
-from bot.car_status import Notice, RelinkNeeded, StreamHeld
+from bot.car_status import Notice, RelinkNeeded, StreamBlocked
 from bot.chat import alerts, keyboards, prefs, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
 from bot.chat.i18n import tr
@@ -61,8 +61,9 @@ async def toggle(update: Update, context: Context) -> None:
 
 def pusher(application: Application) -> Push:
     """The push of every backend (the watcher's polls, CarData's stream) and of the alerts: one message with
-    the numbers and the car's buttons, the one line asking the owner to link again, or the one saying another
-    app holds their stream (with "Try now"); in the owner's units
+    the numbers and the car's buttons, the one line asking the owner to link again, or the one saying why BMW
+    lets nothing through their stream (another app holds it, or it is not set up; with "Try now"); in the
+    owner's units
     and language, silent in their quiet hours. Whether the owner wants a push was decided before; raising
     here makes its backend try again later."""
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
@@ -77,9 +78,10 @@ def pusher(application: Application) -> Push:
                 text = texts.CARDATA_RELINK_PUSH if name is None else texts.password_refused(name, push=True)
                 await send(notice.tg_id, "re-link", text)
                 return
-            if isinstance(notice, StreamHeld):
+            if isinstance(notice, StreamBlocked):
                 markup = keyboards.stream_try_now()
-                await send(notice.tg_id, "held-stream", texts.CARDATA_STREAM_HELD_PUSH, markup)
+                text = texts.CARDATA_STREAM_BLOCKED_PUSH[notice.reason]
+                await send(notice.tg_id, f"{notice.reason}-stream", text, markup)
                 return
             car = svc.garage.find_car(notice.tg_id, notice.vin)
             if car is None:  # unlinked since: nothing to tell

@@ -84,8 +84,8 @@ async def show_streamed(
     tg_id = user_id(update)
     if message is None:
         text = texts.status(car, await garage.status(tg_id, car.vin))
-        if garage.stream_held(tg_id):
-            text += f"\n{texts.CARDATA_STREAM_HELD_STATUS}"
+        if (block := garage.stream_block(tg_id)) is not None:
+            text += f"\n{texts.CARDATA_STREAM_BLOCKED_STATUS[block]}"
         if (spent := garage.calls_spent(tg_id)) is not None:
             text += texts.no_calls_left(spent.retry_at, spent.co_owner_calls)
         await say(update, text, markup)

@@ -25,6 +25,7 @@ from bot.bmw.models.charging_profile import WEEKDAYS
 from bot.car_errors import CarServiceError, ErrorKind
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.cardata import errors as cd
+from bot.cardata.models import StreamBlock
 from bot.chat import prefs
 from bot.chat.i18n import Msg, Plural, tr
 from bot.history import BMW_HISTORY, ChargeSession, local
@@ -301,16 +302,30 @@ CARDATA_RELINK_PUSH = Msg(
     "🔑 BMW CarData no longer accepts the link to your car (unused for two weeks, or revoked), so I receive "
     "nothing from it and won't send charging messages. Please /link again."
 )
-CARDATA_STREAM_HELD_PUSH = Msg(
-    "📡 Another app holds your car's data stream at BMW (Home Assistant, evcc, ioBroker or a bridge, for "
-    "example), and BMW allows only one, so nothing reaches me and I can't send charging messages. To get "
-    "them here, stop that app's stream (or remove that app); I try again every few minutes by myself, or at "
-    "once with the button."
-)
-CARDATA_STREAM_HELD_STATUS = Msg("📡 Another app holds this car's data stream at BMW: nothing new arrives.")
+# Why BMW lets nothing through an owner's stream: the push (told once, with "Try now") and /status's line.
+CARDATA_STREAM_BLOCKED_PUSH = {
+    StreamBlock.HELD: Msg(
+        "📡 Another app holds your car's data stream at BMW (Home Assistant, evcc, ioBroker or a bridge, for "
+        "example), and BMW allows only one, so nothing reaches me and I can't send charging messages. To get "
+        "them here, stop that app's stream (or remove that app); I try again every few minutes by myself, or "
+        "at once with the button."
+    ),
+    StreamBlock.NOT_CONFIGURED: Msg(
+        "📡 BMW sends me nothing from your car: the data stream is not set up for it, so I can't send "
+        "charging messages. In the MyBMW portal (your car → BMW CarData), open “Configure data stream” and "
+        "tick the data to stream, and check that your CarData client is subscribed to “CarData Stream”. I "
+        "try again every few minutes by myself, or at once with the button."
+    ),
+}
+CARDATA_STREAM_BLOCKED_STATUS = {
+    StreamBlock.HELD: Msg("📡 Another app holds this car's data stream at BMW: nothing new arrives."),
+    StreamBlock.NOT_CONFIGURED: Msg(
+        "📡 This car's data stream is not set up in the MyBMW portal: nothing new arrives."
+    ),
+}
 CARDATA_TRY_NOW_BUTTON = Msg("🔄 Try now")
 CARDATA_TRYING_NOW = Msg("Trying again now…")
-CARDATA_STREAM_NOT_HELD = Msg("Your car's stream is not held by another app right now.")
+CARDATA_STREAM_NOT_BLOCKED = Msg("Your car's stream is not waiting for BMW right now: nothing to try.")
 NOT_LINKED = Msg("You have not linked a BMW account yet: use /link.")
 LINK_PASSWORD_TOO_LONG = Msg(
     "That is longer than any password BMW takes (at most {limit} characters); please send it again, "

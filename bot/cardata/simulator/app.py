@@ -122,6 +122,8 @@ class CardataSimulator(CardataState):
             Route("/_sim/connections/drop", self._control(self._sim_drop), methods=["POST"]),
             Route("/_sim/stream/hold", self._control(self._sim_hold), methods=["POST"]),
             Route("/_sim/stream/release", self._control(self._sim_release), methods=["POST"]),
+            Route("/_sim/stream/unconfigure", self._control(self._sim_unconfigure), methods=["POST"]),
+            Route("/_sim/stream/configure", self._control(self._sim_configure), methods=["POST"]),
             Route("/_sim/tokens/expire", self._control(self._sim_expire), methods=["POST"]),
             Route("/_sim/tokens/revoke", self._control(self._sim_revoke), methods=["POST"]),
             Route("/_sim/quota/spend", self._control(self._sim_spend), methods=["POST"]),
@@ -354,6 +356,14 @@ class CardataSimulator(CardataState):
 
     def _sim_release(self, request: Request, body: dict[str, Any]) -> Any:
         self.release_stream(_required_gcid(body))
+        return {"ok": True}
+
+    def _sim_unconfigure(self, request: Request, body: dict[str, Any]) -> Any:
+        self.unconfigure_stream(_required_gcid(body))
+        return {"ok": True}
+
+    def _sim_configure(self, request: Request, body: dict[str, Any]) -> Any:
+        self.configure_stream(_required_gcid(body))
         return {"ok": True}
 
     def _sim_expire(self, request: Request, body: dict[str, Any]) -> Any:

@@ -4,7 +4,11 @@ User name = gcid, password = a valid id token issued to it, else CONNACK 4; one 
 second is refused with CONNACK 5 while one is live, for `stream_linger` seconds after it closed, and while
 "another app" holds the stream (`sim.hold_stream`), the first is never dropped for it; a connection is
 dropped when its id token expires; a client may subscribe to `{gcid}/+` or `{gcid}/{vin}` of its own gcid
-only and may publish nothing. The broker's own event loop also pumps the
+only, and not at all while the gcid's stream is not configured (`sim.unconfigure_stream`): SUBACK 0x80, the
+connection left open and silent, as BMW does; it may publish nothing. TLS 1.3 only, as BMW's broker since
+2026. At most `connects_per_minute` connection attempts per client IP in any minute of the simulator's
+clock (BMW publishes no number: docs/cardata.md); the ones over it get CONNACK 3 (server unavailable), and
+count too. The broker's own event loop also pumps the
 simulator: every `tick` seconds (or at once after a control action) it brings the cars up to "now" and
 publishes what changed, so a charging car streams while the clock runs.
 """
@@ -18,6 +22,7 @@ import socket
 import ssl
 import tempfile
 import threading
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -26,13 +31,17 @@ from typing import Any
 from amqtt.adapters import StreamReaderAdapter, StreamWriterAdapter  # type: ignore[import-untyped]
 from amqtt.broker import Broker  # type: ignore[import-untyped]
 from amqtt.contexts import Action, BaseContext, BrokerConfig, ListenerConfig, ListenerType  # type: ignore[import-untyped]
-from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket  # type: ignore[import-untyped]
+from amqtt.mqtt.connack import NOT_AUTHORIZED, SERVER_UNAVAILABLE, ConnackPacket  # type: ignore[import-untyped]
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler  # type: ignore[import-untyped]
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin  # type: ignore[import-untyped]
 from amqtt.session import Session  # type: ignore[import-untyped]
 
 from bot.cardata.simulator.state import CardataState
 from bot.cardata.simulator.tls import make_certificates
+
+# Connection attempts one IP may make in any minute (our assumption: BMW publishes no number). Above the
+# bot's own CARDATA_CONNECTS_PER_MINUTE (30), so a bot that keeps to its limit is never refused for it.
+CONNECTS_PER_IP_PER_MINUTE = 40
 
 
 @dataclass
@@ -55,8 +64,11 @@ class CardataBroker:
         tls: bool = True,
         cert_dir: Path | None = None,
         tick: float = 0.25,
+        connects_per_minute: int = CONNECTS_PER_IP_PER_MINUTE,
     ) -> None:
-        self.sim, self.tick = sim, tick
+        if connects_per_minute < 1:
+            raise ValueError("connects_per_minute must be at least 1")
+        self.sim, self.tick, self.connects_per_minute = sim, tick, connects_per_minute
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
@@ -71,10 +83,12 @@ class CardataBroker:
             certs = make_certificates(cert_dir, [host, "localhost", "127.0.0.1"])
             self.ca_file = certs.ca_file
             self._ssl = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._ssl.minimum_version = ssl.TLSVersion.TLSv1_3
             self._ssl.load_cert_chain(certs.cert_file, certs.key_file)
         self._connections: dict[str, _Connection] = {}  # by gcid: the one live stream each may have
         self._writers: dict[tuple[str, int], asyncio.StreamWriter] = {}  # by peer address
         self._admitted: set[int] = set()  # id() of the sessions `admit` let in, for StreamAuth
+        self._attempts: dict[str, deque[float]] = {}  # by client IP: its connection attempts' times
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -197,6 +211,15 @@ class CardataBroker:
                 for name in [wanted] if wanted is not None else list(self._connections):
                     self._drop(name)
 
+    def _within_limit(self, ip: str) -> bool:
+        """Count a connection attempt from `ip`: whether it is within the limit of the last minute."""
+        now = self.sim.now()
+        attempts = self._attempts.setdefault(ip, deque())
+        while attempts and attempts[0] <= now - 60.0:
+            attempts.popleft()
+        attempts.append(now)
+        return len(attempts) <= self.connects_per_minute
+
     def _drop(self, gcid: str) -> None:
         connection = self._connections.pop(gcid, None)
         if connection is not None:
@@ -206,11 +229,16 @@ class CardataBroker:
     # -- the plugins' rules ------------------------------------------------------------------------------
 
     def admit(self, session: Session) -> int:
-        """CONNECT: its CONNACK code (`sim.stream_login`); the gcid's live stream is never dropped for it."""
+        """CONNECT: its CONNACK code (3 over the per-IP limit, else `sim.stream_login`); the gcid's live
+        stream is never dropped for it."""
         writer = self._writers.get((session.remote_address or "", session.remote_port or 0))
         if writer is None:  # the client hung up while being checked
             return NOT_AUTHORIZED
         gcid = session.username
+        if not self._within_limit(session.remote_address or ""):
+            # MQTT 3.1.1 has no "too many connections" (MQTT 5's 0x9F): "server unavailable" is the closest.
+            self.sim.record("CONNECT", "mqtt", {}, {}, gcid, SERVER_UNAVAILABLE)
+            return SERVER_UNAVAILABLE
         code = self.sim.stream_login(gcid, session.password, live=gcid in self._connections)
         if code == 0:
             self._connections[gcid] = _Connection(writer, session.password, session.client_id or "")
@@ -229,7 +257,8 @@ class CardataBroker:
         if gcid is None or topic is None:
             return False
         if action == Action.SUBSCRIBE:
-            return topic == f"{gcid}/+" or topic in {f"{gcid}/{vin}" for vin in self.sim.vins_of(gcid)}
+            ours = topic == f"{gcid}/+" or topic in {f"{gcid}/{vin}" for vin in self.sim.vins_of(gcid)}
+            return self.sim.stream_subscribe(gcid, ours)
         if action == Action.RECEIVE:
             return topic.startswith(f"{gcid}/")
         return False  # the stream is read-only: clients publish nothing
@@ -238,7 +267,8 @@ class CardataBroker:
 class _Broker(Broker):
     """amqtt's broker answers every refused CONNECT with CONNACK 5, and hands a refused client's id over
     (dropping a live session of that id) before it answers: the hub checks each CONNECT first, and a refused
-    one gets its own code (4: bad credentials, 5: the stream is taken) and nothing else."""
+    one gets its own code (3: over the per-IP limit, 4: bad credentials, 5: the stream is taken) and nothing
+    else."""
 
     def __init__(self, hub: CardataBroker, config: BrokerConfig, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(config, loop=loop)

@@ -144,12 +144,14 @@ class StreamMessage:
 @dataclass
 class RequestRecord:
     time: float
-    method: str  # CONNECT for a stream connection attempt
-    path: str  # "mqtt" for a stream connection attempt
+    method: str  # CONNECT for a stream connection attempt, SUBSCRIBE for its subscription
+    path: str  # "mqtt" for the stream
     query: dict[str, str]
     form: dict[str, str]
     gcid: str | None
-    status: int  # HTTP status; for CONNECT the CONNACK code (0 accepted, 5 not authorised)
+    # HTTP status; for CONNECT the CONNACK code (0 accepted, 3 over the per-IP limit, 4 bad token, 5 not
+    # authorised), for SUBSCRIBE the SUBACK code (0 granted, 0x80 refused)
+    status: int
 
 
 @dataclass
@@ -266,6 +268,7 @@ class CardataState:
         self._outbox: deque[StreamMessage] = deque(maxlen=MAX_QUEUED_MESSAGES)
         self._drops: list[str | None] = []  # gcids whose stream the broker must drop (None = all)
         self._held: set[str] = set()  # gcids whose stream "another app" holds (`hold_stream`)
+        self._unconfigured: set[str] = set()  # gcids whose subscriptions are refused (`unconfigure_stream`)
         self._closed_at: dict[str, float] = {}  # when each gcid's last stream closed (`stream_linger`)
         self._faults = Faults(self._lock)
         self._next_serial = 600001
@@ -679,6 +682,27 @@ class CardataState:
             if gcid in self._held:
                 self._held.discard(gcid)
                 self._closed_at[gcid] = self.now()
+
+    def unconfigure_stream(self, gcid: str) -> None:
+        """The account's stream is not set up in BMW's portal (no keys ticked under "Configure data stream",
+        or the client not subscribed to "CarData Stream"): a live stream is dropped, and every subscription
+        is refused with SUBACK 0x80 until `configure_stream`."""
+        with self._lock:
+            self._unconfigured.add(gcid)
+        self.drop_connections(gcid)
+
+    def configure_stream(self, gcid: str) -> None:
+        """The owner set the stream up in the portal: subscriptions are granted again."""
+        with self._lock:
+            self._unconfigured.discard(gcid)
+
+    def stream_subscribe(self, gcid: str, ours: bool) -> bool:
+        """SUBSCRIBE by the gcid's connection to a topic that is `ours` (its gcid, its cars) or not: whether
+        it is granted (logged with its SUBACK code, 0 or 0x80)."""
+        with self._lock:
+            granted = ours and gcid not in self._unconfigured
+            self.record("SUBSCRIBE", "mqtt", {}, {}, gcid, 0 if granted else 0x80)
+            return granted
 
     def id_token_valid(self, password: str) -> bool:
         with self._lock:
