@@ -450,6 +450,12 @@ def m014_cardata_stream_held_told(db: Database) -> None:
     db.table("cardata_accounts").add_column("stream_held_told_at", float)
 
 
+def m015_cardata_late_read(db: Database) -> None:
+    # When the bot read a quiet car's snapshot because its charge should have ended and BMW streamed nothing:
+    # one such read per charge, across restarts (docs/cardata.md). NULL: none for the charge under way.
+    db.table("cardata_tracks").add_column("late_read_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -468,6 +474,7 @@ _STEPS = [
         m012_cardata_first_call,
         m013_cardata_last_report,
         m014_cardata_stream_held_told,
+        m015_cardata_late_read,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -495,7 +502,7 @@ _CARDATA_COLUMNS = (
 )
 _TRACK_COLUMNS = (
     "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event, known_soc, known_reason,"
-    " known_at"
+    " known_at, late_read_at"
 )
 _TRACK_SELECT = _TRACK_COLUMNS.replace("tg_id", "tg_id AS owner", 1)  # read by ChargeTrack's field names
 
@@ -1326,7 +1333,7 @@ class Store:
         with self._write() as db:
             db.execute(
                 f"INSERT OR REPLACE INTO cardata_tracks ({_TRACK_COLUMNS})"
-                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
                 " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
                 (
                     track.owner,
@@ -1340,6 +1347,7 @@ class Store:
                     track.known_soc,
                     track.known_reason,
                     track.known_at,
+                    track.late_read_at,
                     track.owner,
                 ),
             )

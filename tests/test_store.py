@@ -643,6 +643,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m012_cardata_first_call",
         "m013_cardata_last_report",
         "m014_cardata_stream_held_told",
+        "m015_cardata_late_read",
     ]
 
 

@@ -36,6 +36,8 @@ class ChargeTrack:
     event written but not yet confirmed pushed (JSON), `last_event` the key of the last one pushed.
     `known_soc`, `known_reason` and `known_at` are the last report decided on: its level, the end reason it
     carried and when the car sent it (epoch seconds), what a charge that ended unseen is told from.
+    `late_read_at`: when the bot read the car's snapshot because its charge should have ended unreported
+    (bot/cardata/late.py), once per charge; cleared when a report that is no charge is decided on.
     """
 
     owner: int
@@ -49,6 +51,7 @@ class ChargeTrack:
     known_soc: float | None = None
     known_reason: str | None = None
     known_at: float | None = None
+    late_read_at: float | None = None
 
 
 @dataclass(frozen=True)
