@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
 from functools import cache
 from operator import itemgetter
 from pathlib import Path
@@ -1261,18 +1262,19 @@ class Store:
             )
 
     def spend_cardata_call(
-        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool]
+        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool], now: float
     ) -> bool:
         with self._write() as db:
-            # Past days are over for everyone: an account nobody links any more leaves no row behind.
-            db.execute("DELETE FROM cardata_account_calls WHERE day < ?", (day,))
+            # Days before yesterday are over for everyone (yesterday's calls may count until 24 h after its
+            # first): an account nobody links any more leaves no row behind.
+            db.execute("DELETE FROM cardata_account_calls WHERE day < ?", (_day_before(day),))
             db.execute("DELETE FROM cardata_calls WHERE tg_id = ? AND day < ?", (owner, day))
             if not allowed(self.cardata_calls(gcid, owner, day)):
                 return False
             db.execute(
                 "INSERT INTO cardata_account_calls (gcid, day, calls, first_call_at) VALUES (?, ?, 1, ?)"
                 " ON CONFLICT (gcid, day) DO UPDATE SET calls = calls + 1",
-                (gcid, day, self._clock()),
+                (gcid, day, now),
             )
             db.execute(
                 "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, 1)"
@@ -1282,9 +1284,9 @@ class Store:
             return True
 
     def cardata_calls(self, gcid: str, owner: int, day: str) -> AccountCalls:
-        total = self._rows(
-            "SELECT calls, first_call_at FROM cardata_account_calls WHERE gcid = ? AND day = ?", (gcid, day)
-        )
+        query = "SELECT calls, first_call_at FROM cardata_account_calls WHERE gcid = ? AND day = ?"
+        total = self._rows(query, (gcid, day))
+        before = self._rows(query, (gcid, _day_before(day)))
         own = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
         others = self._rows(
             "SELECT coalesce(c.calls, 0) AS calls FROM cardata_accounts a"
@@ -1297,6 +1299,8 @@ class Store:
             own=own[0]["calls"] if own else 0,
             others=tuple(row["calls"] for row in others),
             first_call_at=total[0]["first_call_at"] if total else None,
+            day_before=before[0]["calls"] if before else 0,
+            day_before_first_call_at=before[0]["first_call_at"] if before else None,
         )
 
     def exhaust_cardata_calls(self, gcid: str, day: str, calls: int) -> None:
@@ -1370,6 +1374,10 @@ class Store:
     def cardata_next_deadline(self, after: float) -> float | None:
         [row] = self._rows("SELECT MIN(deadline) FROM cardata_tracks WHERE deadline > ?", (after,))
         return None if row[0] is None else float(row[0])
+
+
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def _params(names: Iterable[str]) -> str:
