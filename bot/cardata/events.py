@@ -24,6 +24,9 @@ last reported, or when the car stamped it earlier than the report that brings it
 ended); the same reason restamped with its report, as the simulator restamps a whole burst, is only the last
 charge's again. Such an event starts at the last report, with its level.
 
+A quiet car's end burst that never came may be read from the car once (bot/cardata/late.py, noted on the
+track by `claim_late_read`): its snapshot is decided on like a report, and the event says when it was read.
+
 `run` sleeps until the earliest stored deadline or retry time and is woken when a new one is set, so an end
 is decided as its debounce runs out, not at the next poll (benchmarks/README.md has the latency).
 """
