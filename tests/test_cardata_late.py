@@ -92,7 +92,7 @@ async def test_a_lost_end_burst_is_read_once_from_the_car_and_pushed_once_saying
 
     sim.advance(over + LATE_MARGIN_SECONDS - sim.now() + MINUTE)
     read_at = sim.now()
-    await late.tick()
+    await late.tick(read_at)
     full = await user.wait_for_bot_message(FINISHED)
     text = full.text or ""
     assert "64 % → 100 %" in text and f"{READ_LATE} {local_time(read_at)}." in text, text

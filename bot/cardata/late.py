@@ -55,7 +55,7 @@ class LateReads:
         self._client = client
         self._overdue = overdue
         self._read = read
-        self.clock = clock  # the wall clock (a test's: the simulator's)
+        self._clock = clock
         self._due: dict[tuple[int, str], float] = {}
         self._wake = asyncio.Event()
 
@@ -75,7 +75,7 @@ class LateReads:
 
     async def tick(self, now: float | None = None) -> None:
         """Read the cars whose deadline has passed, one after the other."""
-        now = self.clock() if now is None else now
+        now = self._clock() if now is None else now
         for car in [car for car, at in self._due.items() if at <= now]:
             if self._due.get(car, math.inf) > now:
                 continue  # taken by another tick meanwhile, or its report came
@@ -92,7 +92,7 @@ class LateReads:
             await self.tick()
             due = min(self._due.values(), default=math.inf)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(interval, max(0.0, due - self.clock()))):
+                async with asyncio.timeout(min(interval, max(0.0, due - self._clock()))):
                     await self._wake.wait()
 
     async def _late_read(self, owner: int, vin: str, now: float) -> None:
