@@ -22,12 +22,13 @@ from pathlib import Path
 from bot.alerts import Alerter, Reading
 from bot.bmw.models import VehicleStatus
 from bot.bmw.models.vehicle import CAPABILITY_FLAGS
-from bot.car_status import CarPosition, CarStatus, Part, charge_rate, estimated
+from bot.car_status import CarPosition, CarStatus, Part, charge_over_at, charge_rate, estimated
 from bot.cardata import models as cd
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.client import CarDataClient
 from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
+from bot.cardata.late import LateReads
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
 from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
@@ -292,7 +293,11 @@ class CarDataBackend:
         self._alerter: Alerter | None = None
         self._alert_tick = alert_tick_seconds
         self.clock = clock  # the wall clock (a test's: the simulator's)
+        self.late_reads = LateReads(
+            self.detector, client, self._charge_over_at, self._snapshot, clock=lambda: self.clock()
+        )
         self._detecting: asyncio.Task[None] | None = None
+        self._reading_late: asyncio.Task[None] | None = None
         self._ticking: asyncio.Task[None] | None = None
         self._alert_locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._alerting: dict[tuple[int, str], asyncio.Task[None]] = {}
@@ -310,14 +315,17 @@ class CarDataBackend:
         self._on_blocked = on_blocked
 
     async def start(self) -> None:
-        """Stream every stored link (connections staggered), run the detector's deadlines and retries and the
-        alerts' ticks."""
+        """Stream every stored link (connections staggered), run the detector's deadlines and retries, the
+        late reads' deadlines and the alerts' ticks."""
         self.supervisor.start()
+        for owner, vin in self.supervisor.cars():
+            self.late_reads.schedule(owner, vin)
         self._detecting = asyncio.create_task(self.detector.run(), name="cardata-charge-detector")
+        self._reading_late = asyncio.create_task(self.late_reads.run(), name="cardata-late-reads")
         self._ticking = asyncio.create_task(self.run_alerts(), name="cardata-alerts")
 
     async def aclose(self) -> None:
-        for task in (self._detecting, self._ticking):
+        for task in (self._detecting, self._reading_late, self._ticking):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -358,7 +366,7 @@ class CarDataBackend:
         self.supervisor.add(owner)
         for vin in vins:
             try:
-                await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
+                await self._snapshot(owner, vin)
             except CarDataError as exc:
                 log.info("cardata: no first snapshot for owner %s (%s)", owner, type(exc).__name__)
 
@@ -366,6 +374,7 @@ class CarDataBackend:
         """Stop the stream and retire the container where the day's calls allow and no co-owner (another
         owner linked to the same BMW account) still uses it; the caller wipes the rows."""
         await self.supervisor.remove(owner)
+        self.late_reads.forget(owner)
         for car in [car for car in self._history if car[0] == owner]:
             del self._history[car]
         for car in [car for car in self._alert_locks if car[0] == owner]:
@@ -397,6 +406,19 @@ class CarDataBackend:
         now = datetime.fromtimestamp(self.clock(), UTC)
         return estimated(status, now, charge_rate(self.store.charge_sessions(owner, vin)))
 
+    def _charge_over_at(self, owner: int, vin: str) -> float | None:
+        """When a quiet car charging unreported should be done (None for any other car): the late read's
+        deadline (bot/cardata/late.py)."""
+        status = from_car_state(vin, self.state(owner, vin))
+        if not status.charging_unreported:
+            return None
+        over = charge_over_at(status, charge_rate(self.store.charge_sessions(owner, vin)))
+        return None if over is None else over.timestamp()
+
+    async def _snapshot(self, owner: int, vin: str) -> None:
+        """One REST snapshot (one call of the day's reads) merged into the state like the stream's values."""
+        await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
+
     async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
         """The charging sessions of the last `days` days, newest first: one call (one page) of the day's
         budget, then kept for HISTORY_CACHE_SECONDS (sessions change only when a charge ends)."""
@@ -416,7 +438,7 @@ class CarDataBackend:
 
     async def refresh(self, owner: int, vin: str) -> tuple[CarStatus, int]:
         """One REST snapshot (one call of the day's budget) merged into the state; the calls left today."""
-        await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
+        await self._snapshot(owner, vin)
         return self.status(owner, vin), self.client.calls_left(owner)
 
     # --- alerts ---------------------------------------------------------------------------------------------
@@ -438,7 +460,9 @@ class CarDataBackend:
                 log.exception("cardata: alert tick failed")
 
     async def _changed(self, owner: int, state: CarState, changed: set[str]) -> None:
-        """The stream's listener: the car's alerts are decided soon, in the background."""
+        """The stream's listener: the car's late read is due anew, its alerts are decided soon, in the
+        background."""
+        self.late_reads.schedule(owner, state.vin)
         car = (owner, state.vin)
         self._alerts_stale.add(car)
         if car in self._alerting:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from statistics import median
 
@@ -139,6 +139,16 @@ def estimated(status: CarStatus, now: datetime, rate: float) -> CarStatus:
     return replace(status, estimated_soc=soc, charge_rate=rate)
 
 
+def charge_over_at(status: CarStatus, rate: float) -> datetime | None:
+    """When a quiet car charging unreported should be done: as its last report's own time left says, else
+    when its estimated level (`estimated`, at `rate`) reaches 100 %. None for any other car."""
+    if not status.charging_unreported or status.soc is None:
+        return None
+    if status.minutes_left is not None and Part.CHARGING in status.reported_at:
+        return status.reported_at[Part.CHARGING] + timedelta(minutes=status.minutes_left)
+    return status.reported_at[Part.CHARGE] + timedelta(hours=max(0.0, 100.0 - status.soc) / rate)
+
+
 @dataclass(frozen=True)
 class Refreshed:
     """A status read from the car's backend on the owner's request; `calls_left`: how many more such reads
@@ -175,6 +185,8 @@ class ChargeNotice:
     status: CarStatus  # the car as it was when the change was seen
     soc_at_start: float | None = None
     charged_seconds: float | None = None  # ended charges only, when known
+    # A quiet car's end BMW did not stream: when the bot read it from the car (bot/cardata/late.py).
+    read_at: datetime | None = None
 
     @property
     def ended(self) -> bool:

@@ -23,6 +23,7 @@ import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from bot.alerts import Alerter, AlertPrefs, CarAlert, ZoneOf
@@ -681,12 +682,15 @@ class Garage:
             return
         if self.store.vehicle(event.owner, event.vin) is None:  # unlinked since
             return
-        charged = None  # how long it ran: not known of a start, nor of a charge that ended unseen
-        if kind is not NoticeKind.STARTED and not event.unseen:
+        # How long it ran: not known of a start, nor of a charge that ended unseen or was read late.
+        charged = None
+        if kind is not NoticeKind.STARTED and not event.unseen and event.read_at is None:
             # It ended when first seen stopped, a debounce before the decision.
             charged = max(0.0, event.at - self._cardata().debounce_seconds - event.session_start)
         status = self._cardata().status(event.owner, event.vin)
-        await self._notify(ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged))
+        read_at = None if event.read_at is None else datetime.fromtimestamp(event.read_at, UTC)
+        notice = ChargeNotice(kind, event.owner, event.vin, status, event.soc_at_start, charged, read_at)
+        await self._notify(notice)
 
     async def _cardata_relink(self, owner: int) -> None:
         """CarData refused the owner's refresh token: they left the stream until a new /link (co-owners of

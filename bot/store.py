@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
 from functools import cache
 from operator import itemgetter
 from pathlib import Path
@@ -450,6 +451,12 @@ def m014_cardata_stream_held_told(db: Database) -> None:
     db.table("cardata_accounts").add_column("stream_held_told_at", float)
 
 
+def m015_cardata_late_read(db: Database) -> None:
+    # When the bot read a quiet car's snapshot because its charge should have ended and BMW streamed nothing:
+    # one such read per charge, across restarts (docs/cardata.md). NULL: none for the charge under way.
+    db.table("cardata_tracks").add_column("late_read_at", float)
+
+
 def m016_cardata_stream_block_told(db: Database) -> None:
     # Why BMW lets nothing through the owner's stream, as they were told: another app holds it (CONNACK 5) or
     # it is not set up in BMW's portal (SUBACK 0x80). A new reason within one episode is told too. An owner
@@ -476,6 +483,7 @@ _STEPS = [
         m012_cardata_first_call,
         m013_cardata_last_report,
         m014_cardata_stream_held_told,
+        m015_cardata_late_read,
         m016_cardata_stream_block_told,
     )
 ]
@@ -504,7 +512,7 @@ _CARDATA_COLUMNS = (
 )
 _TRACK_COLUMNS = (
     "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event, known_soc, known_reason,"
-    " known_at"
+    " known_at, late_read_at"
 )
 _TRACK_SELECT = _TRACK_COLUMNS.replace("tg_id", "tg_id AS owner", 1)  # read by ChargeTrack's field names
 
@@ -1269,18 +1277,19 @@ class Store:
             )
 
     def spend_cardata_call(
-        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool]
+        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool], now: float
     ) -> bool:
         with self._write() as db:
-            # Past days are over for everyone: an account nobody links any more leaves no row behind.
-            db.execute("DELETE FROM cardata_account_calls WHERE day < ?", (day,))
+            # Days before yesterday are over for everyone (yesterday's calls may count until 24 h after its
+            # first): an account nobody links any more leaves no row behind.
+            db.execute("DELETE FROM cardata_account_calls WHERE day < ?", (_day_before(day),))
             db.execute("DELETE FROM cardata_calls WHERE tg_id = ? AND day < ?", (owner, day))
             if not allowed(self.cardata_calls(gcid, owner, day)):
                 return False
             db.execute(
                 "INSERT INTO cardata_account_calls (gcid, day, calls, first_call_at) VALUES (?, ?, 1, ?)"
                 " ON CONFLICT (gcid, day) DO UPDATE SET calls = calls + 1",
-                (gcid, day, self._clock()),
+                (gcid, day, now),
             )
             db.execute(
                 "INSERT INTO cardata_calls (tg_id, day, calls) VALUES (?, ?, 1)"
@@ -1290,9 +1299,9 @@ class Store:
             return True
 
     def cardata_calls(self, gcid: str, owner: int, day: str) -> AccountCalls:
-        total = self._rows(
-            "SELECT calls, first_call_at FROM cardata_account_calls WHERE gcid = ? AND day = ?", (gcid, day)
-        )
+        query = "SELECT calls, first_call_at FROM cardata_account_calls WHERE gcid = ? AND day = ?"
+        total = self._rows(query, (gcid, day))
+        before = self._rows(query, (gcid, _day_before(day)))
         own = self._rows("SELECT calls FROM cardata_calls WHERE tg_id = ? AND day = ?", (owner, day))
         others = self._rows(
             "SELECT coalesce(c.calls, 0) AS calls FROM cardata_accounts a"
@@ -1305,6 +1314,8 @@ class Store:
             own=own[0]["calls"] if own else 0,
             others=tuple(row["calls"] for row in others),
             first_call_at=total[0]["first_call_at"] if total else None,
+            day_before=before[0]["calls"] if before else 0,
+            day_before_first_call_at=before[0]["first_call_at"] if before else None,
         )
 
     def exhaust_cardata_calls(self, gcid: str, day: str, calls: int) -> None:
@@ -1341,7 +1352,7 @@ class Store:
         with self._write() as db:
             db.execute(
                 f"INSERT OR REPLACE INTO cardata_tracks ({_TRACK_COLUMNS})"
-                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
                 " WHERE EXISTS (SELECT 1 FROM cardata_accounts WHERE tg_id = ?)",
                 (
                     track.owner,
@@ -1355,6 +1366,7 @@ class Store:
                     track.known_soc,
                     track.known_reason,
                     track.known_at,
+                    track.late_read_at,
                     track.owner,
                 ),
             )
@@ -1375,6 +1387,10 @@ class Store:
     def cardata_next_deadline(self, after: float) -> float | None:
         [row] = self._rows("SELECT MIN(deadline) FROM cardata_tracks WHERE deadline > ?", (after,))
         return None if row[0] is None else float(row[0])
+
+
+def _day_before(day: str) -> str:
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 def _params(names: Iterable[str]) -> str:

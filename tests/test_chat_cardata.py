@@ -331,6 +331,46 @@ async def test_refresh_says_how_many_calls_are_left_then_from_when_more_are_poss
         assert "70 %" in (spent.text or "") and spent.message_id == status.message_id
 
 
+async def test_calls_spent_in_the_evening_stay_spent_after_midnight_until_24_hours_after_the_first(
+    cardata_bot_settings: Settings, simulator_url: str, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    # BMW may reset its count at midnight UTC or 24 h after the day's first call: the bot's clock is the
+    # simulator's, which is set to 18:00 UTC before the owner links and spends the day's reads.
+    sim = cardata_simulator
+    settings = cardata_bot_settings.model_copy(update={"cardata_daily_calls": 12})
+    async with running_bot(settings, fast_client(simulator_url)) as application:
+        cardata_of(application).client.clock = sim.now
+        now = datetime.fromtimestamp(sim.now(), UTC)
+        evening = now.replace(hour=18, minute=0, second=0, microsecond=0)
+        sim.advance(((evening - now).total_seconds()) % 86400)
+        await link_cardata(user, sim)
+        choose(application, time_zone="America/New_York")
+        user.send("/status")
+        status = await user.wait_for_bot_message("🕒")
+        for calls in range(cardata_of(application).client.calls_left(OWNER) - 1, -1, -1):
+            user.press(status, "Refresh")
+            await user.wait_for_bot_message(f"🔄 {calls} of today's BMW calls left")
+        first = min(r.time for r in sim.requests if r.path.startswith("/customers"))
+        again = datetime.fromtimestamp(first, UTC) + timedelta(days=1)
+        assert again.hour == 18
+
+        sim.advance(6.5 * 3600)  # 00:30 UTC: a new UTC day, but not 24 h since the first call
+        assert datetime.fromtimestamp(sim.now(), UTC).strftime("%H:%M") == "00:30"
+        before = len(sim.requests_to("/telematicData"))
+        user.press(status, "Refresh")
+        spent = html.unescape((await user.wait_for_bot_message("No fresh snapshot from BMW")).text or "")
+        local = again.astimezone(ZoneInfo("America/New_York"))
+        when = f"{local:%b} {local.day}, {local.year}, {local:%H:%M}"
+        assert f"Today's BMW CarData calls are used up; more are possible from {when}." in spent, spent
+        assert len(sim.requests_to("/telematicData")) == before
+
+        sim.advance(again.timestamp() + 60 - sim.now())  # 18:01 UTC: 24 h since the first call
+        user.press(status, "Refresh")
+        await user.wait_for(lambda u: "No fresh snapshot" not in (u.now(status).text or ""))
+        reads = sim.requests_to("/telematicData")[before:]
+        assert reads and reads[-1].status == 200, reads  # (after a 401: the access token aged in the jump)
+
+
 async def test_refresh_when_bmw_says_the_quota_is_spent(
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:

@@ -101,7 +101,7 @@ def link_alice_cardata(store: Store) -> None:
     c = CARDATA_SECRETS
     tokens = Tokens(c["access"], c["id"], c["refresh"], "gcid-alice", 1_700_003_600.0, 1_701_209_600.0)
     store.save_cardata_link(CarDataLink(ALICE, c["client_id"], tokens, "container-1"))
-    assert store.spend_cardata_call("gcid-alice", ALICE, "2026-05-04", lambda calls: True)
+    assert store.spend_cardata_call("gcid-alice", ALICE, "2026-05-04", lambda calls: True, 1_000.0)
     store.save_cardata_state(ALICE, "WBY1Z21000V000001", {"k": TelematicValue("1").to_json()})
     store.save_cardata_track(ChargeTrack(ALICE, "WBY1Z21000V000001", status="CHARGINGACTIVE"))
     ended = EndedCharge(ALICE, "WBY1Z21000V000001", 500.0, 900.0, 40, 80, "complete", None, (48.1, 11.5))
@@ -666,6 +666,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m012_cardata_first_call",
         "m013_cardata_last_report",
         "m014_cardata_stream_held_told",
+        "m015_cardata_late_read",
         "m016_cardata_stream_block_told",
     ]
 
@@ -719,7 +720,9 @@ def test_m011_sums_the_owners_day_counts_into_their_bmw_accounts(db_path: Path, 
         )
     with Store(db_path, [key]) as store:
         assert store.cardata_calls("gcid-home", ALICE, "2026-05-04") == AccountCalls(42, 30, (12,))
-        assert store.cardata_calls("gcid-home", BOB, "2026-05-05") == AccountCalls(50, 50, (50,))
+        assert store.cardata_calls("gcid-home", BOB, "2026-05-05") == AccountCalls(
+            50, 50, (50,), day_before=42
+        )
         assert store.cardata_calls("gcid-other", 3003, "2026-05-04") == AccountCalls(5, 5, ())
         assert rows_per_table(db_path, 4004)["cardata_calls"] == 0
 

@@ -5,9 +5,10 @@ spends at most `daily_calls` of them on normal reads and keeps the rest for link
 basic data), so an owner who used up the day's reads can still link again. Co-owners (several owners who
 linked the same account) share it: each is guaranteed an equal share of the reads, and a read is refused
 when it would leave too few for another's unspent share (docs/cardata.md). The count lives in the store (it
-survives a restart and an unlink); a day is a UTC date, and a spent budget raises `BudgetSpent` with the time
-calls surely work again: BMW's reset is disputed (midnight UTC, or 24 h after the day's first call), so the
-later of the two. The token endpoint is not the REST API and costs no budget.
+survives a restart and an unlink). BMW's reset is disputed (midnight UTC, or 24 h after the day's first call):
+a day is a UTC date, and the day before's calls still count until 24 h after its first call, so the bot never
+spends a call either rule refuses; a spent budget raises `BudgetSpent` with the time calls surely work
+again. The token endpoint is not the REST API and costs no budget.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ DEFAULT_DAILY_CALLS = 40
 MAX_CONTAINERS = 10
 CONTAINER_NAME = "bmw-telegram-bot"
 CONTAINER_PURPOSE = "Status and charge notifications for the owner's Telegram bot"
+DAY_SECONDS = 24 * 3600.0
 QUOTA_ERROR = "CU-429"
 # BMW's error ids that are a refusal of their own (Guide §3.4): each its own error class.
 REFUSALS: dict[str, type[CarDataError]] = {
@@ -77,7 +79,7 @@ def next_budget_day(now: float, first_call_at: float | None = None) -> datetime:
     midnight = today + timedelta(days=1)
     if first_call_at is None:
         return midnight
-    return max(midnight, datetime.fromtimestamp(first_call_at + 86400, UTC))
+    return max(midnight, datetime.fromtimestamp(first_call_at + DAY_SECONDS, UTC))
 
 
 class CarDataClient:
@@ -101,7 +103,7 @@ class CarDataClient:
         self._store = store
         self._api = api_url.rstrip("/")
         self._daily_calls = daily_calls
-        self._clock = clock
+        self.clock = clock  # the budget's wall clock (a test's: the simulator's)
         self._http = httpx.AsyncClient(
             transport=transport,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -135,15 +137,22 @@ class CarDataClient:
 
     def _calls(self, owner: int) -> AccountCalls:
         gcid = self._link(owner).tokens.gcid
-        return self._store.cardata_calls(gcid, owner, budget_day(self._clock()))
+        return self._store.cardata_calls(gcid, owner, budget_day(self.clock()))
 
     def _left(self, calls: AccountCalls, *, linking: bool) -> int:
+        used = calls.total + self._carried(calls)
         if linking:
-            return max(0, BMW_DAILY_CALLS - calls.total)
+            return max(0, BMW_DAILY_CALLS - used)
         # The reads left to the account, less what each co-owner is still owed of their equal share.
         share = self._daily_calls // (1 + len(calls.others))
         owed = sum(max(0, share - used) for used in calls.others)
-        return max(0, self._daily_calls - calls.total - owed)
+        return max(0, self._daily_calls - used - owed)
+
+    def _carried(self, calls: AccountCalls) -> int:
+        """The day before's calls while BMW may still count them: its quota may run 24 h from a day's first
+        call rather than to midnight UTC (docs/cardata.md), so they count until then, today's on top."""
+        first = calls.day_before_first_call_at
+        return calls.day_before if first is not None and self.clock() < first + DAY_SECONDS else 0
 
     def _spent(
         self, calls: AccountCalls, status_code: int | None = None, error_id: str | None = None
@@ -152,16 +161,22 @@ class CarDataClient:
         by_others = sum(calls.others)
         alone = replace(calls, total=calls.total - by_others, others=(0,) * len(calls.others))
         why = by_others if self._left(alone, linking=False) else 0
+        again = next_budget_day(self.clock(), calls.first_call_at)
+        before = calls.day_before_first_call_at
+        if before is not None and self._left(replace(calls, day_before=0), linking=False):
+            again = datetime.fromtimestamp(before + DAY_SECONDS, UTC)  # the day before's calls are why
         return BudgetSpent(
-            next_budget_day(self._clock(), calls.first_call_at),
+            again,
             co_owner_calls=why,
             status_code=status_code,
             error_id=error_id,
         )
 
     def _spend(self, owner: int, gcid: str, *, linking: bool) -> None:
-        day = budget_day(self._clock())
-        if not self._store.spend_cardata_call(gcid, owner, day, lambda c: self._left(c, linking=linking) > 0):
+        day = budget_day(self.clock())
+        if not self._store.spend_cardata_call(
+            gcid, owner, day, lambda c: self._left(c, linking=linking) > 0, self.clock()
+        ):
             raise self._spent(self._store.cardata_calls(gcid, owner, day))
 
     # --- linking --------------------------------------------------------------------------------------------
@@ -333,7 +348,7 @@ class CarDataClient:
         error_id = body.get("exveErrorId") if isinstance(body, dict) else None
         error_id = error_id if isinstance(error_id, str) else None
         if error_id == QUOTA_ERROR or status == 429:
-            day = budget_day(self._clock())
+            day = budget_day(self.clock())
             # BMW counts calls we could not see (another client of the same account): trust its word.
             self._store.exhaust_cardata_calls(gcid, day, BMW_DAILY_CALLS)
             return self._spent(self._store.cardata_calls(gcid, owner, day), status, error_id)

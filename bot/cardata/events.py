@@ -24,6 +24,9 @@ last reported, or when the car stamped it earlier than the report that brings it
 ended); the same reason restamped with its report, as the simulator restamps a whole burst, is only the last
 charge's again. Such an event starts at the last report, with its level.
 
+A quiet car's end burst that never came may be read from the car once (bot/cardata/late.py, noted on the
+track by `claim_late_read`): its snapshot is decided on like a report, and the event says when it was read.
+
 `run` sleeps until the earliest stored deadline or retry time and is woken when a new one is set, so an end
 is decided as its debounce runs out, not at the next poll (benchmarks/README.md has the latency).
 """
@@ -86,6 +89,8 @@ class ChargeEvent:
     target_soc: float | None = None
     reason: str | None = None  # reasonChargingEnd, for an ended charge when the car sent one
     unseen: bool = False  # it ended with no active state seen (a quiet car): how long it ran is not known
+    # When the bot read the end from the car itself, BMW having streamed nothing of it (bot/cardata/late.py).
+    read_at: float | None = None
 
     @property
     def key(self) -> str:
@@ -173,6 +178,16 @@ class ChargeDetector:
 
     # --- deadlines and retries ------------------------------------------------------------------------------
 
+    async def claim_late_read(self, owner: int, vin: str, now: float) -> bool:
+        """Whether the car's charge under way may have its one late read (bot/cardata/late.py) now; noted on
+        its track first, so neither a second look nor a restart reads again for the same charge."""
+        async with self._lock(owner, vin):
+            track = self._store.cardata_track(owner, vin) or ChargeTrack(owner, vin)
+            if track.late_read_at is not None:
+                return False
+            self._store.save_cardata_track(replace(track, late_read_at=now))
+            return True
+
     async def tick(self, now: float | None = None) -> None:
         """End the charges whose debounce ran out, push what is pending; waits for those pushes."""
         await self._decide(self._clock() if now is None else now)
@@ -226,6 +241,7 @@ class ChargeDetector:
                 return
             soc, target = state.soc, state.target_soc
             complete = _complete(state)
+            read_at = _read_late(track, state)
             event = ChargeEvent(
                 ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
                 owner,
@@ -236,12 +252,16 @@ class ChargeDetector:
                 soc=soc,
                 target_soc=target,
                 reason=None if complete else state.end_reason,
+                read_at=read_at,
             )
+            # Read late, it ended when the car last reported (its snapshot's time), not when the bot saw it.
+            reported_at = _epoch(state.updated_at) if read_at is not None else None
+            ended_at = track.deadline - self._debounce if reported_at is None else reported_at
             ended = EndedCharge(
                 owner,
                 vin,
                 started_at=track.session_start,
-                ended_at=max(track.session_start, track.deadline - self._debounce),
+                ended_at=max(track.session_start, ended_at),
                 soc_start=track.soc_at_start,
                 soc_end=soc,
                 outcome=event.kind.value,
@@ -281,6 +301,7 @@ class ChargeDetector:
             target_soc=state.target_soc,
             reason=None if complete else state.end_reason,
             unseen=True,
+            read_at=_read_late(track, state),
         )
         ended = EndedCharge(
             track.owner,
@@ -383,13 +404,24 @@ def _ended_since(track: ChargeTrack, state: CarState, reported_at: float) -> boo
 
 
 def _known(track: ChargeTrack, state: CarState) -> ChargeTrack:
-    """The track with `state` as the last report decided on."""
+    """The track with `state` as the last report decided on: no charge goes on, so the next may have its
+    own late read."""
     return replace(
         track,
         known_soc=state.soc,
         known_reason=state.end_reason,
         known_at=_epoch(state.updated_at),
+        late_read_at=None,
     )
+
+
+def _read_late(track: ChargeTrack, state: CarState) -> float | None:
+    """When the bot read the car for this charge's end, if the report decided on is that read's (a burst the
+    stream brought after it is the car's own word)."""
+    reported_at = _epoch(state.updated_at)
+    if track.late_read_at is None or reported_at is None or reported_at > track.late_read_at:
+        return None
+    return track.late_read_at
 
 
 def _epoch(at: datetime | None) -> float | None:

@@ -37,6 +37,8 @@ class ChargeTrack:
     event written but not yet confirmed pushed (JSON), `last_event` the key of the last one pushed.
     `known_soc`, `known_reason` and `known_at` are the last report decided on: its level, the end reason it
     carried and when the car sent it (epoch seconds), what a charge that ended unseen is told from.
+    `late_read_at`: when the bot read the car's snapshot because its charge should have ended unreported
+    (bot/cardata/late.py), once per charge; cleared when a report that is no charge is decided on.
     """
 
     owner: int
@@ -50,6 +52,7 @@ class ChargeTrack:
     known_soc: float | None = None
     known_reason: str | None = None
     known_at: float | None = None
+    late_read_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,12 +94,16 @@ class AccountCalls:
     """One BMW account's calls of one day, as seen by one owner: `total` every call counted against the
     account (by anyone who linked it, unlinked since or not, and at least BMW's count when it said the quota
     was spent), `own` the owner's, `others` each co-owner's (the other owners linked to it now),
-    `first_call_at` when the account's first call of that day was counted (None: none, or not recorded)."""
+    `first_call_at` when the account's first call of that day was counted (None: none, or not recorded).
+    `day_before` and `day_before_first_call_at`: the same of the day before, which BMW may still count
+    (bot/cardata/client.py)."""
 
     total: int = 0
     own: int = 0
     others: tuple[int, ...] = ()
     first_call_at: float | None = None
+    day_before: int = 0
+    day_before_first_call_at: float | None = None
 
 
 class CarDataStore(Protocol):
@@ -120,9 +127,9 @@ class CarDataStore(Protocol):
 
     # the daily call budget, per BMW account: `day` is the UTC date, e.g. "2026-05-01"
     def spend_cardata_call(
-        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool]
+        self, gcid: str, owner: int, day: str, allowed: Callable[[AccountCalls], bool], now: float
     ) -> bool:
-        """Count one call of `owner` against account `gcid` if `allowed` says so of that day's calls,
+        """Count one call of `owner` against account `gcid` at `now` if `allowed` says so of that day's calls,
         atomically (the check and the count in one transaction); False when it did not."""
         ...
 

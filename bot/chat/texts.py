@@ -663,6 +663,7 @@ PUSH_CHARGE_FROM = Msg("🔋 {start} % → {soc} · {range} electric")
 PUSH_TO_FULL = Msg("⏳ about {duration} to full")
 PUSH_CHARGED_FOR = Msg("⏱ charged for {duration}")
 PUSH_END_REASON = Msg("ℹ️ {reason}")
+PUSH_READ_LATE = Msg("📡 BMW had not reported it; read from the car at {time}.")
 # Why a charge ended, in the i Remote API's words, an i3's on CarData (hvpmFinishReason) and SP25 cars'
 # (reasonChargingEnd; docs/cardata.md).
 GOAL_REACHED = frozenset({"CHARGING_GOAL_REACHED", "HV_BATTERY_FULLY_CHARGED"})
@@ -709,6 +710,8 @@ def charge_push(car: StoredVehicle, notice: ChargeNotice) -> str:
         stale = reason in GOAL_REACHED and notice.kind != "full"
         if reason in END_REASONS and not stale:
             lines.append(PUSH_END_REASON.format(reason=END_REASONS[reason]))
+        if notice.read_at is not None:
+            lines.append(PUSH_READ_LATE.format(time=prefs.clock(notice.read_at)))
     return joined(lines)
 
 

@@ -153,6 +153,11 @@ class CardataSimulator(CardataState):
                 methods=["POST"],
             ),
             Route("/_sim/vehicles/{vin}/kind", self._vehicle(self._sim_kind), methods=["POST"]),
+            Route(
+                "/_sim/vehicles/{vin}/lose-burst",
+                self._vehicle(lambda v, b: self.lose_next_burst(v)),
+                methods=["POST"],
+            ),
         ]
 
     # -- OAuth and REST ----------------------------------------------------------------------------------

@@ -219,6 +219,7 @@ class SimCar:
     resume_at: float | None = None  # a flapping charge goes back to CHARGINGACTIVE at this time
     session_start: tuple[float, float] | None = None  # (time, soc) of the running charge
     history: list[dict[str, Any]] = field(default_factory=list)
+    bursts_lost: int = 0  # the next bursts that never reach the stream (`lose_next_burst`)
 
     @property
     def status(self) -> str:
@@ -395,11 +396,14 @@ class CardataState:
             self._outbox.append(StreamMessage(car.gcid, car.vin, key, value, unit, t))
 
     def _burst(self, car: SimCar, t: float) -> None:
-        """A quiet car reports: every streamable key it has, as of `t`, one message each."""
+        """A quiet car reports: every streamable key it has, as of `t`, one message each (none of them when
+        the burst is lost: telematicData has it all the same)."""
+        lost, car.bursts_lost = car.bursts_lost > 0, max(0, car.bursts_lost - 1)
         for key, (value, unit, _) in list(car.values.items()):
             if key not in fleet.REST_ONLY_KEYS:
                 car.values[key] = (value, unit, t)
-                self._outbox.append(StreamMessage(car.gcid, car.vin, key, value, unit, t))
+                if not lost:
+                    self._outbox.append(StreamMessage(car.gcid, car.vin, key, value, unit, t))
 
     def _write_charge(self, car: SimCar, t: float, *, quiet: bool = False) -> None:
         """The keys derived from the state of charge: SoC, target, ranges, time remaining."""
@@ -597,6 +601,15 @@ class CardataState:
         def act(car: SimCar, t: float) -> None:
             if car.kind == "quiet":
                 self._burst(car, t)
+
+        self._act(vin, act)
+
+    def lose_next_burst(self, vin: str) -> None:
+        """The car's next burst is lost on the way (BMW streams with QoS 0): the car reported it, REST reads
+        show it, the stream never brings it."""
+
+        def act(car: SimCar, t: float) -> None:
+            car.bursts_lost += 1
 
         self._act(vin, act)
 
