@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, TypeVar
 
-from bot.alerts import Alerter, AlertPrefs, CarAlert, ZoneOf
+from bot.alerts import AlertPrefs, CarAlert, ZoneOf
 from bot.backends import (
     CARDATA,
     CARDATA_CAPABILITIES,
@@ -56,7 +56,7 @@ from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
 from bot.cardata.models import ChargingSession, Tokens
 from bot.history import ChargeSession
-from bot.sharing import Sharing
+from bot.sharing import SharedAlerter, Sharing
 from bot.store import (
     CommandInFlight,
     LoginAttempts,
@@ -222,7 +222,7 @@ class Garage:
             cardata.bind(
                 self._cardata_event,
                 self._cardata_relink,
-                Alerter(store, self._notify, zone_of),
+                SharedAlerter(store, self._notify, zone_of),
                 on_held=self._cardata_held,
             )
         self._commands_per_minute = commands_per_minute

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 
+from bot.alerts import Alerter, AlertPrefs, AlertPush, AlertReport, AlertState, Reading, ZoneOf
 from bot.store import Share, Store
 
 INVITE_SECONDS = 24 * 60 * 60.0
@@ -78,3 +79,28 @@ class Sharing:
     def first_name(self, tg_id: int) -> str | None:
         """How the bot names a user to the other side of a share (their Telegram first name)."""
         return self.store.first_name(tg_id)
+
+
+class SharedAlerter(Alerter):
+    """The alerts of a car for its owner and for each person it is shared with, each by their own /alerts,
+    zone and memory (exactly once per person): one Alerter for both backends' readings."""
+
+    def __init__(self, store: Store, push: AlertPush, zone_of: ZoneOf | None = None) -> None:
+        super().__init__(store, push, zone_of)
+        self._shares = store
+
+    async def observe(
+        self,
+        tg_id: int,
+        vin: str,
+        reading: Reading,
+        now: float,
+        *,
+        state: AlertState | None = None,
+        prefs: AlertPrefs | None = None,
+    ) -> AlertReport:
+        report = await super().observe(tg_id, vin, reading, now, state=state, prefs=prefs)
+        for share in self._shares.members(tg_id, vin):
+            theirs = await super().observe(share.member, vin, reading, now)
+            report = AlertReport(report.pushed + theirs.pushed, report.failed + theirs.failed)
+        return report

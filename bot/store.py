@@ -736,7 +736,7 @@ class Store:
                 "share_invites",
             ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
-            db.execute("DELETE FROM shares WHERE owner = ?", (tg_id,))  # the people who saw their cars
+            _end_shares(db, "s.owner = ?", (tg_id,))  # the people who saw their cars
         self._forget_deleted()
 
     # --- account and secrets --------------------------------------------------------------------------------
@@ -1025,7 +1025,8 @@ class Store:
             db.execute(
                 f"INSERT OR REPLACE INTO charge_watches ({_WATCH_COLUMNS})"
                 f" SELECT {_params(_WATCH_FIELDS)}"
-                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
+                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)"
+                " OR EXISTS (SELECT 1 FROM shares WHERE tg_id = :tg_id AND vin = :vin)",
                 vars(watch),
             )
             if ended is not None:
@@ -1079,7 +1080,8 @@ class Store:
             db.execute(
                 f"INSERT OR REPLACE INTO alert_states (tg_id, vin, {_ALERT_STATE_COLUMNS})"
                 f" SELECT :tg_id, :vin, {_params(_ALERT_STATE_FIELDS)}"
-                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
+                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)"
+                " OR EXISTS (SELECT 1 FROM shares WHERE tg_id = :tg_id AND vin = :vin)",
                 {"tg_id": tg_id, "vin": vin, **vars(state)},
             )
 
@@ -1189,10 +1191,7 @@ class Store:
     def end_share(self, owner: int, vin: str, member: int) -> bool:
         """False when there was no such share (revoked or left already)."""
         with self._write() as db:
-            gone = db.execute(
-                "DELETE FROM shares WHERE owner = ? AND vin = ? AND tg_id = ?", (owner, vin, member)
-            )
-            return gone.rowcount > 0
+            return _end_shares(db, "s.owner = ? AND s.vin = ? AND s.tg_id = ?", (owner, vin, member)) > 0
 
     def set_share_remote(self, owner: int, vin: str, member: int, remote: bool) -> bool:
         with self._write() as db:
@@ -1212,7 +1211,7 @@ class Store:
         """End every share with that user; the ones that were ended (of cars still linked)."""
         left = self.memberships(member)
         with self._write() as db:
-            db.execute("DELETE FROM shares WHERE tg_id = ?", (member,))
+            _end_shares(db, "s.tg_id = ?", (member,))
         return left
 
     # --- refused logins -------------------------------------------------------------------------------------
@@ -1529,6 +1528,18 @@ class Store:
     def cardata_next_deadline(self, after: float) -> float | None:
         [row] = self._rows("SELECT MIN(deadline) FROM cardata_tracks WHERE deadline > ?", (after,))
         return None if row[0] is None else float(row[0])
+
+
+def _end_shares(db: Database, where: str, params: Sequence[Any]) -> int:
+    """Delete the shares matching `where` (shares as s) and their people's alert memory of those cars, unless
+    they own that VIN too; how many shares ended."""
+    db.execute(
+        f"DELETE FROM alert_states WHERE (tg_id, vin) IN (SELECT s.tg_id, s.vin FROM shares s WHERE {where})"
+        " AND NOT EXISTS"
+        " (SELECT 1 FROM vehicles v WHERE v.tg_id = alert_states.tg_id AND v.vin = alert_states.vin)",
+        params,
+    )
+    return db.execute(f"DELETE FROM shares AS s WHERE {where}", params).rowcount
 
 
 def _params(names: Iterable[str]) -> str:

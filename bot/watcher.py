@@ -37,13 +37,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from bot.alerts import Alerter, AlertPrefs, AlertState, CarAlert, Reading
+from bot.alerts import AlertPrefs, AlertState, CarAlert, Reading
 from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
 from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNeeded
 from bot.garage import Garage, GarageError, PasswordRefused
 from bot.history import IREMOTE, ChargeSession, energy_kwh, usable_kwh
+from bot.sharing import SharedAlerter
 from bot.store import ChargeWatch
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class Watcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._status_timeout = status_timeout
         self._clock = clock
-        self._alerter = Alerter(self._store, push, garage.zone_of)
+        self._alerter = SharedAlerter(self._store, push, garage.zone_of)  # the owner's and shared
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
 

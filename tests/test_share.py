@@ -311,3 +311,27 @@ async def test_nothing_of_a_share_in_a_group(bot: Application, sandbox: Sandbox)
     assert all(m.text == said(texts.PRIVATE_ONLY) for m in stranger.bot_messages)
     assert garage_of(bot).sharing.invitation(payload(link_to).removeprefix("share-")) is not None
     assert DEFAULT_PASSWORD not in "".join(m.describe() for m in stranger.messages)
+
+
+async def test_a_shared_person_gets_their_own_alerts_once(
+    bot: Application, sandbox: Sandbox, simulator
+) -> None:
+    owner, member = await shared(sandbox)  # the owner's alerts: the defaults, charge level off
+    menu = await after(member, lambda: member.send("/alerts"), "Alerts about your cars")
+    member.press(menu, "Charge level")
+    await member.wait_for(lambda u: "✅ Charge level: 80 %" in (u.now(menu).describe()))
+    cycle = Cycles()
+    await cycle(bot)
+    simulator.set_status(BEV_VIN, chargingLevelHv=70)
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)
+    simulator.advance(12 * 60)  # 1 %/min: 82 %
+    await cycle(bot)
+    await cycle(bot)
+    await member.wait_for_bot_message("has reached")
+    simulator.advance(30 * 60)  # full
+    await cycle(bot)
+    await cycle(bot)
+    reached = [m for m in member.bot_messages if "has reached" in (m.text or "")]
+    assert len(reached) == 1 and BEV_VIN[-4:] in (reached[0].text or "")
+    assert not any("has reached" in (m.text or "") for m in owner.bot_messages)  # not the owner's choice
