@@ -453,6 +453,14 @@ class Garage:
             raise OwnerOnly
         return car
 
+    def may_command(self, tg_id: int, car: StoredVehicle) -> bool:
+        """Whether the user may send that car remote commands (and places): their own car, or a car shared
+        with them whose owner switched them on for them."""
+        if car.tg_id == tg_id:
+            return True
+        share = self.store.share(car.tg_id, car.vin, tg_id)
+        return share is not None and share.remote
+
     def select(self, tg_id: int, vin: str) -> StoredVehicle:
         if not self.store.select_vin(tg_id, vin):
             raise NotYourCar
@@ -518,6 +526,8 @@ class Garage:
         return await self._call(tg_id, vin, self.api.range_map)
 
     async def send_poi(self, tg_id: int, vin: str, poi: Poi) -> None:
+        if not self.may_command(tg_id, self.car(tg_id, vin)):
+            raise RemoteNotAllowed
         await self._call(tg_id, vin, lambda account, v: self.api.send_poi(account, v, poi))
 
     # Remote commands ---------------------------------------------------------------------------------------
@@ -539,12 +549,10 @@ class Garage:
         and then BMW's event id, so that a restart can finish it (`resume`).
         """
         car = self.car(tg_id, vin)
-        if car.tg_id != tg_id:
-            share = self.store.share(car.tg_id, vin, tg_id)
-            if service is ServiceType.CHARGING_CONTROL:  # the charging schedule is the owner's
-                raise OwnerOnly
-            if share is None or not share.remote:
-                raise RemoteNotAllowed
+        if car.tg_id != tg_id and service is ServiceType.CHARGING_CONTROL:  # the schedule is the owner's
+            raise OwnerOnly
+        if not self.may_command(tg_id, car):
+            raise RemoteNotAllowed
         if (tg_id, vin) in self._running:
             raise CommandInProgress
         self._take_command_slot(tg_id)

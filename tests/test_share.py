@@ -215,9 +215,18 @@ async def test_remote_commands_per_person_unlock_asks_the_answer_and_the_owner_i
     garage_of(bot).remember_security_answer(OWNER, "Rex the dog")  # the owner's own, stored
     await join(member, await invite(owner, vin))
 
+    status = await after(member, lambda: member.send("/status"), "updated")
+    labels = [b.text for row in status.buttons for b in row]
+    assert "🔄 Refresh" in labels and not [label for label in labels if "Lock" in label or "Climate" in label]
+    place = await after(
+        member, lambda: member.send_location(48.1, 11.5), said(texts.SHARE_REMOTE_NOT_ALLOWED)
+    )
+    assert not place.buttons  # no place sent to the owner's car either
     menu = await after(owner, lambda: owner.send("/share"), "with your household")
     owner.press(menu, "Remote commands for Max")
     await owner.wait_for(lambda u: "remote commands on" in (u.now(menu).text or ""))
+    status = await after(member, lambda: member.send("/status"), "updated")
+    assert "🔒 Lock" in [b.text for row in status.buttons for b in row]
 
     await after(member, lambda: member.send("/lock"), "Lock —")
     simulator.advance(60)
@@ -311,6 +320,20 @@ async def test_nothing_of_a_share_in_a_group(bot: Application, sandbox: Sandbox)
     assert all(m.text == said(texts.PRIVATE_ONLY) for m in stranger.bot_messages)
     assert garage_of(bot).sharing.invitation(payload(link_to).removeprefix("share-")) is not None
     assert DEFAULT_PASSWORD not in "".join(m.describe() for m in stranger.messages)
+
+    # The owner's own, valid revoke and remote buttons, pressed in the group: a neutral answer, no change.
+    menu = await after(owner, lambda: owner.send("/share"), "with your household")
+    datas = [
+        b.callback_data for row in menu.buttons for b in row if b.callback_data and "Invite" not in b.text
+    ]
+    assert len(datas) == 2
+    queries = [in_group.press_data(1, data) for data in datas]
+    await in_group.wait_for(lambda u: {a.query_id for a in u.callback_answers()} >= set(queries))
+    assert {a.text for a in in_group.callback_answers() if a.query_id in queries} == {
+        said(texts.STALE_BUTTON)
+    }
+    assert [(s.member, s.remote) for s in garage_of(bot).sharing.shares(OWNER)] == [(MEMBER, False)]
+    assert len(stranger.bot_messages) == 2
 
 
 async def test_a_shared_person_gets_their_own_alerts_once(

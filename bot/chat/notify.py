@@ -21,7 +21,7 @@ from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.alerts import CarAlert
 from bot.car_status import ChargeNotice, Notice, RelinkNeeded, StreamHeld
-from bot.chat import alerts, keyboards, prefs, texts
+from bot.chat import alerts, keyboards, prefs, share, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
 from bot.chat.i18n import tr
 from bot.store import StoredVehicle
@@ -87,7 +87,8 @@ def pusher(application: Application) -> Push:
             if car is None:  # unlinked since: nothing to tell
                 return
             if isinstance(notice, CarAlert):
-                text, markup = alerts.push(car, notice.alert, svc.refs.ref(notice.tg_id, car.vin))
+                shown = share.as_shown(svc.garage, notice.tg_id, car)  # no Lock for whom may not
+                text, markup = alerts.push(shown, notice.alert, svc.refs.ref(notice.tg_id, car.vin))
                 await send(notice.tg_id, f"{notice.alert.kind} alert", text, markup)
                 return
             wanting = svc.garage.sharing.push_recipients(notice.tg_id, notice.vin, notice.kind.preference)

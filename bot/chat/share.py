@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from html import escape
 
 from telegram import Bot, Update
@@ -200,6 +201,14 @@ async def leave(application: Application, member: int) -> None:
         car = garage.find_car(share.owner, share.vin)
         if car is not None:
             await tell(application, share.owner, texts.SHARE_LEFT.format(name=name, car=texts.car_label(car)))
+
+
+def as_shown(garage: Garage, tg_id: int, car: StoredVehicle) -> StoredVehicle:
+    """The car as its buttons are offered to the user: without remote commands when it is shared with them
+    and its owner has not switched those on for them (the garage refuses them either way)."""
+    if garage.may_command(tg_id, car):
+        return car
+    return replace(car, capabilities=car.capabilities - keyboards.REMOTE_CAPABILITIES)
 
 
 # Telling the other side ------------------------------------------------------------------------------------
