@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
 
-from telegram import Bot, Update
+from telegram import Bot, InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
@@ -50,7 +50,8 @@ def name_of(garage: Garage, tg_id: int) -> str:
     return escape(garage.sharing.first_name(tg_id) or tr(texts.THERE))
 
 
-def menu(garage: Garage, refs: keyboards.CarRefs, owner: int) -> tuple[str, keyboards.InlineKeyboardMarkup]:
+def menu(garage: Garage, refs: keyboards.CarRefs, owner: int) -> tuple[str, InlineKeyboardMarkup]:
+    """/share's message: per own car, who sees it (and whether they may send it commands), with buttons."""
     shares = garage.sharing.shares(owner)
     own = [car for car in garage.all_cars(owner) if car.tg_id == owner]
     lines: list[str] = [texts.SHARE_INTRO]
