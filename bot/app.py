@@ -33,6 +33,7 @@ from bot.chat import (
     prefs,
     remote,
     schedule,
+    share,
     status,
     texts,
     trips,
@@ -131,6 +132,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + schedule.handlers()
         + trips.handlers()
         + history.handlers()
+        + share.handlers()
         + poi.handlers()
         + basics.last_handlers()
     ):

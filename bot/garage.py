@@ -26,7 +26,7 @@ from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from bot.alerts import Alerter, AlertPrefs, CarAlert, ZoneOf
+from bot.alerts import AlertPrefs, CarAlert, ZoneOf
 from bot.backends import (
     CARDATA,
     CARDATA_CAPABILITIES,
@@ -57,6 +57,7 @@ from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
 from bot.cardata.models import ChargingSession, StreamBlock, Tokens
 from bot.history import ChargeSession
+from bot.sharing import SharedAlerter, Sharing
 from bot.store import (
     CommandInFlight,
     LoginAttempts,
@@ -172,6 +173,18 @@ class LoginCoolDown(GarageError):
         self.retry_after = retry_after
 
 
+class OwnerOnly(GarageError):
+    """Only the car's owner may do that (a person it is shared with sees it, and no more: bot/sharing.py)."""
+
+
+class OwnerMustRelink(GarageError):
+    """BMW no longer accepts the stored password of the account of a car shared with the user."""
+
+
+class RemoteNotAllowed(GarageError):
+    """A person the car is shared with, whom its owner has not allowed remote commands."""
+
+
 class NotSupported(GarageError):
     """The backend of this user's account cannot do that (CarData is read-only, has no trips...)."""
 
@@ -201,6 +214,7 @@ class Garage:
         self.store = store
         self.api = api
         self.cardata = cardata
+        self.sharing = Sharing(store, wall_clock)
         # Where owners' pushes go (the chat's pusher), set by the wiring once the bot exists (bot/app.py).
         self.notify: Notify | None = None
         # Each owner's time zone (bot/chat/prefs.py, set by the wiring): their alerts' times are theirs.
@@ -209,7 +223,7 @@ class Garage:
             cardata.bind(
                 self._cardata_event,
                 self._cardata_relink,
-                Alerter(store, self._notify, zone_of),
+                SharedAlerter(store, self._notify, zone_of),
                 on_blocked=self._cardata_blocked,
             )
         self._commands_per_minute = commands_per_minute
@@ -404,30 +418,49 @@ class Garage:
 
     # Cars --------------------------------------------------------------------------------------------------
 
+    # A car shared with a user (bot/sharing.py) is one of the cars they see, and its StoredVehicle is its
+    # owner's (tg_id the owner's): every read below goes to the owner's account through `car(...).tg_id`.
+
     def cars(self, tg_id: int) -> list[StoredVehicle]:
-        cars = self.store.vehicles(tg_id)
+        cars = self.store.vehicles_seen(tg_id)
         if not cars:
             raise NotLinked
         return cars
 
     def all_cars(self, tg_id: int) -> list[StoredVehicle]:
-        """The user's cars in their order; none (rather than NotLinked) when nothing is linked."""
-        return self.store.vehicles(tg_id)
+        """The user's cars in their order, then those shared with them; none (rather than NotLinked) when
+        there are none."""
+        return self.store.vehicles_seen(tg_id)
 
     def find_car(self, tg_id: int, vin: str) -> StoredVehicle | None:
-        """That car when it is one of this user's, else None (a car unlinked since a button was sent)."""
-        return self.store.vehicle(tg_id, vin)
+        """That car when this user sees it, else None (a car unlinked or unshared since a button was sent)."""
+        return self.store.vehicle_seen(tg_id, vin)
 
     def car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
-        """The given car of this user, or the chosen one; NotYourCar for any VIN the user has not linked."""
+        """The given car of this user, or the chosen one; NotYourCar for any VIN the user does not see."""
         if vin is None:
             vin = self.store.selected_vin(tg_id)
             if vin is None:
                 raise NotLinked
-        car = self.store.vehicle(tg_id, vin)
+        car = self.store.vehicle_seen(tg_id, vin)
         if car is None:
-            raise NotLinked if not self.store.vehicles(tg_id) else NotYourCar
+            raise NotLinked if not self.store.vehicles_seen(tg_id) else NotYourCar
         return car
+
+    def own_car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
+        """`car`, when the user owns it: OwnerOnly for a car shared with them (its schedule, its shares)."""
+        car = self.car(tg_id, vin)
+        if car.tg_id != tg_id:
+            raise OwnerOnly
+        return car
+
+    def may_command(self, tg_id: int, car: StoredVehicle) -> bool:
+        """Whether the user may send that car remote commands (and places): their own car, or a car shared
+        with them whose owner switched them on for them."""
+        if car.tg_id == tg_id:
+            return True
+        share = self.store.share(car.tg_id, car.vin, tg_id)
+        return share is not None and share.remote
 
     def select(self, tg_id: int, vin: str) -> StoredVehicle:
         if not self.store.select_vin(tg_id, vin):
@@ -439,17 +472,20 @@ class Garage:
     async def status(self, tg_id: int, vin: str) -> CarStatus:
         """What the car last reported: the i Remote API is asked; a CarData car's is what its stream and
         snapshots said (no call to BMW; `CarStatus.empty` until the car has sent anything)."""
-        if self._is_cardata(tg_id):
-            self.car(tg_id, vin)
-            return self._cardata().status(tg_id, vin)
+        owner = self.car(tg_id, vin).tg_id
+        if self._is_cardata(owner):
+            return self._cardata().status(owner, vin)
         return from_vehicle_status(vin, await self.poll_status(tg_id, vin))
 
     async def refresh(self, tg_id: int, vin: str) -> Refreshed:
         """A status fresh from BMW on the owner's request. For CarData one REST snapshot, from the day's
         budget (BudgetSpent, a CarDataError, when it is spent: its message says from when), with the calls
-        left today; the i Remote API is simply asked (no budget)."""
-        if self._is_cardata(tg_id):
-            self.car(tg_id, vin)
+        left today; the i Remote API is simply asked (no budget). The budget is the owner's: a person the car
+        is shared with gets what its stream last said, and spends none of it."""
+        owner = self.car(tg_id, vin).tg_id
+        if self._is_cardata(owner):
+            if owner != tg_id:
+                return Refreshed(self._cardata().status(owner, vin))
             status, calls_left = await self._cardata().refresh(tg_id, vin)
             return Refreshed(status, calls_left)
         return Refreshed(await self.status(tg_id, vin))
@@ -461,16 +497,15 @@ class Garage:
 
     def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
         """The charges of this user's car that the bot recorded, newest first (no call to BMW)."""
-        self.car(tg_id, vin)
-        return self.store.charge_sessions(tg_id, vin)
+        return self.store.charge_sessions(self.car(tg_id, vin).tg_id, vin)
 
     async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
         """The car's charging sessions of the last `days` days, newest first (capability "chargingHistory":
         CarData; NotSupported otherwise). One call of the day's budget, then cached for an hour."""
-        if not self._is_cardata(tg_id):
+        owner = self.car(tg_id, vin).tg_id
+        if not self._is_cardata(owner):
             raise NotSupported("no charging history with the i Remote API")
-        self.car(tg_id, vin)
-        return await self._cardata().charging_history(tg_id, vin, days)
+        return await self._cardata().charging_history(owner, vin, days)
 
     async def poll_status(self, tg_id: int, vin: str) -> VehicleStatus:
         """The i Remote API's own status, for the watcher that polls it."""
@@ -492,6 +527,8 @@ class Garage:
         return await self._call(tg_id, vin, self.api.range_map)
 
     async def send_poi(self, tg_id: int, vin: str, poi: Poi) -> None:
+        if not self.may_command(tg_id, self.car(tg_id, vin)):
+            raise RemoteNotAllowed
         await self._call(tg_id, vin, lambda account, v: self.api.send_poi(account, v, poi))
 
     # Remote commands ---------------------------------------------------------------------------------------
@@ -512,7 +549,11 @@ class Garage:
         It is recorded before it is sent, with `shown_in` (chat id, message id: where its progress shows)
         and then BMW's event id, so that a restart can finish it (`resume`).
         """
-        self.car(tg_id, vin)
+        car = self.car(tg_id, vin)
+        if car.tg_id != tg_id and service is ServiceType.CHARGING_CONTROL:  # the schedule is the owner's
+            raise OwnerOnly
+        if not self.may_command(tg_id, car):
+            raise RemoteNotAllowed
         if (tg_id, vin) in self._running:
             raise CommandInProgress
         self._take_command_slot(tg_id)
@@ -678,7 +719,7 @@ class Garage:
     async def _cardata_event(self, event: ChargeEvent) -> None:
         """A charge event the CarData detector decided (already on disk): pushed if the owner wants it."""
         kind = _NOTICE_KINDS[event.kind]
-        if not getattr(self.store.notify_prefs(event.owner), kind.preference):
+        if not self.store.push_recipients(event.owner, event.vin, kind.preference):  # the owner's or shared
             return
         if self.store.vehicle(event.owner, event.vin) is None:  # unlinked since
             return
@@ -733,7 +774,17 @@ class Garage:
         await self.notify(notice)
 
     async def _call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
-        self.car(tg_id, vin)
+        """`method` with the account of the car's owner (the user's own, or the owner's of a car shared with
+        them); a shared person learns that the owner must link again, never the owner's e-mail."""
+        owner = self.car(tg_id, vin).tg_id
+        try:
+            return await self._owners_call(owner, vin, method)
+        except PasswordRefused as exc:
+            if owner == tg_id:
+                raise
+            raise OwnerMustRelink from exc
+
+    async def _owners_call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
         if self._is_cardata(tg_id):  # only the i Remote API has trips, maps, commands...
             raise NotSupported("not with BMW CarData")
         account = self._session(tg_id)

@@ -144,6 +144,17 @@ class CommandInFlight:
     event_id: str | None  # BMW's id of the request, once the POST was answered
 
 
+@dataclass(frozen=True)
+class Share:
+    """One car of its owner that another Telegram user (the member) sees through /share."""
+
+    owner: int
+    vin: str
+    member: int
+    remote: bool  # the owner lets the member send remote commands (i Remote cars)
+    since: float  # Unix time
+
+
 # --- schema -------------------------------------------------------------------------------------------------
 # Migrations are append-only: never edit one that has shipped, add the next one.
 
@@ -465,6 +476,25 @@ def m016_cardata_stream_block_told(db: Database) -> None:
     db.execute("UPDATE cardata_accounts SET stream_block_told = 'held' WHERE stream_held_told_at IS NOT NULL")
 
 
+def m017_shares(db: Database) -> None:
+    # /share (docs/telegram.md): who (tg_id) sees which owner's car, and the owners' (tg_id) open invitations,
+    # by the SHA-256 of their token only: the link itself is never stored. A share is about two users: either
+    # one's /unlink ends it.
+    db.create_table(
+        "shares",
+        {"tg_id": int, "owner": int, "vin": str, "remote": bool, "since": float},
+        pk=("owner", "vin", "tg_id"),
+        not_null=["remote", "since"],
+        defaults={"remote": False},
+    )
+    db.create_table(
+        "share_invites",
+        {"token_hash": str, "tg_id": int, "vin": str, "expires_at": float},
+        pk="token_hash",
+        not_null=["tg_id", "vin", "expires_at"],
+    )
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -485,6 +515,7 @@ _STEPS = [
         m014_cardata_stream_held_told,
         m015_cardata_late_read,
         m016_cardata_stream_block_told,
+        m017_shares,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
@@ -513,6 +544,13 @@ _CARDATA_COLUMNS = (
 _TRACK_COLUMNS = (
     "tg_id, vin, status, session_start, soc_at_start, deadline, pending, last_event, known_soc, known_reason,"
     " known_at, late_read_at"
+)
+# The cars a user sees, by the named parameter :me: their own, then (with `shared` 1) those shared with them
+# whose VIN they do not own too; each row is the owner's (its tg_id is the owner's).
+_SEEN = (
+    "SELECT v.*, 0 AS shared FROM vehicles v WHERE v.tg_id = :me"
+    " UNION ALL SELECT v.*, 1 AS shared FROM shares s JOIN vehicles v ON v.tg_id = s.owner AND v.vin = s.vin"
+    " WHERE s.tg_id = :me AND s.vin NOT IN (SELECT vin FROM vehicles WHERE tg_id = :me)"
 )
 _TRACK_SELECT = _TRACK_COLUMNS.replace("tg_id", "tg_id AS owner", 1)  # read by ChargeTrack's field names
 
@@ -561,6 +599,7 @@ _ALERT_STATE_COLUMNS = ", ".join(_ALERT_STATE_FIELDS)
 _SETTINGS_FIELDS = _field_names(UserSettings)
 _SETTINGS_QUERY = f"SELECT {', '.join(_SETTINGS_FIELDS)} FROM users WHERE tg_id = ?"
 _CHOSEN_SETTINGS = _SETTINGS_FIELDS[1:]  # what /settings saves; language_code comes from Telegram
+_SHARE_COLUMNS = "s.owner, s.vin, s.tg_id AS member, s.remote, s.since"  # Share's fields
 
 
 class Store:
@@ -638,7 +677,7 @@ class Store:
         with self._lock, self._db.atomic() as db:
             yield db
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """The rows, read by column name (`row["vin"]`); inside `_write` they see its transaction."""
         with self._lock:
             cursor = self._db.conn.cursor()
@@ -686,6 +725,10 @@ class Store:
         )
         return bool(rows)
 
+    def first_name(self, tg_id: int) -> str | None:
+        rows = self._rows("SELECT first_name FROM users WHERE tg_id = ?", (tg_id,))
+        return rows[0]["first_name"] if rows else None
+
     def user_ids(self) -> list[int]:
         return [row["tg_id"] for row in self._rows("SELECT tg_id FROM users ORDER BY tg_id")]
 
@@ -706,8 +749,11 @@ class Store:
                 "charge_sessions",
                 "alert_prefs",
                 "alert_states",
+                "shares",
+                "share_invites",
             ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
+            _end_shares(db, "s.owner = ?", (tg_id,))  # the people who saw their cars
         self._forget_deleted()
 
     # --- account and secrets --------------------------------------------------------------------------------
@@ -897,21 +943,19 @@ class Store:
         return _vehicle(rows[0]) if rows else None
 
     def selected_vin(self, tg_id: int) -> str | None:
-        """The chosen car, else the first car of the list, else None."""
+        """The chosen car, else the first car of the list (own cars before shared ones), else None."""
         rows = self._rows(
-            "SELECT v.vin FROM vehicles v LEFT JOIN users u ON u.tg_id = v.tg_id WHERE v.tg_id = ?"
-            " ORDER BY v.vin IS u.selected_vin DESC, v.position, v.vin LIMIT 1",
-            (tg_id,),
+            f"SELECT seen.vin FROM ({_SEEN}) seen LEFT JOIN users u ON u.tg_id = :me"
+            " ORDER BY seen.vin IS u.selected_vin DESC, seen.shared, seen.position, seen.vin LIMIT 1",
+            {"me": tg_id},
         )
         return rows[0]["vin"] if rows else None
 
     def select_vin(self, tg_id: int, vin: str) -> bool:
-        """Choose a car; False (and no change) when the VIN is not one of this user's."""
+        """Choose a car; False (and no change) when the VIN is not one this user sees."""
         with self._write() as db:
-            if (
-                db.execute("SELECT 1 FROM vehicles WHERE tg_id = ? AND vin = ?", (tg_id, vin)).fetchone()
-                is None
-            ):
+            seen = f"SELECT 1 FROM ({_SEEN}) WHERE vin = :vin"
+            if db.execute(seen, {"me": tg_id, "vin": vin}).fetchone() is None:
                 return False
             db.execute(
                 "INSERT INTO users (tg_id, selected_vin) VALUES (?, ?)"
@@ -919,6 +963,16 @@ class Store:
                 (tg_id, vin),
             )
             return True
+
+    def vehicles_seen(self, tg_id: int) -> list[StoredVehicle]:
+        """The user's own cars, then those shared with them (each with its owner's tg_id)."""
+        rows = self._rows(f"SELECT * FROM ({_SEEN}) ORDER BY shared, position, vin", {"me": tg_id})
+        return [_vehicle(row) for row in rows]
+
+    def vehicle_seen(self, tg_id: int, vin: str) -> StoredVehicle | None:
+        """That car when the user owns it or it is shared with them, else None."""
+        rows = self._rows(f"SELECT * FROM ({_SEEN}) WHERE vin = :vin", {"me": tg_id, "vin": vin})
+        return _vehicle(rows[0]) if rows else None
 
     # --- notification preferences ---------------------------------------------------------------------------
 
@@ -988,7 +1042,8 @@ class Store:
             db.execute(
                 f"INSERT OR REPLACE INTO charge_watches ({_WATCH_COLUMNS})"
                 f" SELECT {_params(_WATCH_FIELDS)}"
-                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
+                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)"
+                " OR EXISTS (SELECT 1 FROM shares WHERE tg_id = :tg_id AND vin = :vin)",
                 vars(watch),
             )
             if ended is not None:
@@ -1042,7 +1097,8 @@ class Store:
             db.execute(
                 f"INSERT OR REPLACE INTO alert_states (tg_id, vin, {_ALERT_STATE_COLUMNS})"
                 f" SELECT :tg_id, :vin, {_params(_ALERT_STATE_FIELDS)}"
-                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)",
+                " WHERE EXISTS (SELECT 1 FROM vehicles WHERE tg_id = :tg_id AND vin = :vin)"
+                " OR EXISTS (SELECT 1 FROM shares WHERE tg_id = :tg_id AND vin = :vin)",
                 {"tg_id": tg_id, "vin": vin, **vars(state)},
             )
 
@@ -1064,6 +1120,116 @@ class Store:
             {(row[0], row[1]): _booleans(AlertState(*row[2:])) for row in states},
             {row[0]: _booleans(AlertPrefs(*row[1:])) for row in prefs},
         )
+
+    # --- shares (/share) ------------------------------------------------------------------------------------
+
+    def open_invite(self, token_hash: str, owner: int, vin: str, expires_at: float, limit: int) -> bool:
+        """Store an invitation to that car; False (nothing stored) while `limit` of its invitations are open.
+        Expired ones are dropped first."""
+        with self._write() as db:
+            db.execute("DELETE FROM share_invites WHERE expires_at <= ?", (self._clock(),))
+            (open_now,) = db.execute(
+                "SELECT count(*) FROM share_invites WHERE tg_id = ? AND vin = ?", (owner, vin)
+            ).fetchone()
+            if open_now >= limit:
+                return False
+            db.execute(
+                "INSERT INTO share_invites (token_hash, tg_id, vin, expires_at) VALUES (?, ?, ?, ?)",
+                (token_hash, owner, vin, expires_at),
+            )
+            return True
+
+    def invite(self, token_hash: str) -> tuple[int, str] | None:
+        """(owner, VIN) of an open, unexpired invitation of a car still linked; None for anything else."""
+        rows = self._rows(
+            "SELECT i.tg_id AS owner, i.vin FROM share_invites i"
+            " JOIN vehicles v ON v.tg_id = i.tg_id AND v.vin = i.vin"
+            " WHERE i.token_hash = ? AND i.expires_at > ?",
+            (token_hash, self._clock()),
+        )
+        return (rows[0]["owner"], rows[0]["vin"]) if rows else None
+
+    def take_invite(self, token_hash: str, member: int, first_name: str | None) -> Share | None:
+        """Use the invitation up and share its car with `member`, in one transaction: None (and the invitation
+        gone all the same when it was the owner's own) when it is not open, expired, the member's own car's or
+        one they already see."""
+        now = self._clock()
+        with self._write() as db:
+            found = db.execute(
+                "DELETE FROM share_invites WHERE token_hash = ? RETURNING tg_id, vin, expires_at",
+                (token_hash,),
+            ).fetchone()
+            if found is None or found[2] <= now or found[0] == member:
+                return None
+            owner, vin = found[0], found[1]
+            linked = db.execute("SELECT 1 FROM vehicles WHERE tg_id = ? AND vin = ?", (owner, vin)).fetchone()
+            seen = db.execute(
+                f"SELECT 1 FROM ({_SEEN}) WHERE vin = :vin", {"me": member, "vin": vin}
+            ).fetchone()
+            if linked is None or seen is not None:
+                return None
+            db.execute(
+                "INSERT INTO users (tg_id, first_name) VALUES (?, ?)"
+                " ON CONFLICT (tg_id) DO UPDATE SET first_name = excluded.first_name",
+                (member, first_name),
+            )
+            db.execute(
+                "INSERT INTO shares (owner, vin, tg_id, remote, since) VALUES (?, ?, ?, 0, ?)",
+                (owner, vin, member, now),
+            )
+        return Share(owner, vin, member, False, now)
+
+    def shares(self, owner: int) -> list[Share]:
+        """The owner's shares of cars still linked, by car and then in the order they began."""
+        sql = (
+            f"SELECT {_SHARE_COLUMNS} FROM shares s JOIN vehicles v ON v.tg_id = s.owner AND v.vin = s.vin"
+            " WHERE s.owner = ? ORDER BY v.position, s.vin, s.since"
+        )
+        return [_booleans(share) for share in self._records(Share, sql, (owner,))]
+
+    def members(self, owner: int, vin: str) -> list[Share]:
+        """Who sees that car of the owner."""
+        sql = f"SELECT {_SHARE_COLUMNS} FROM shares s WHERE s.owner = ? AND s.vin = ? ORDER BY s.since"
+        return [_booleans(share) for share in self._records(Share, sql, (owner, vin))]
+
+    def share(self, owner: int, vin: str, member: int) -> Share | None:
+        sql = f"SELECT {_SHARE_COLUMNS} FROM shares s WHERE s.owner = ? AND s.vin = ? AND s.tg_id = ?"
+        found = self._records(Share, sql, (owner, vin, member))
+        return _booleans(found[0]) if found else None
+
+    def memberships(self, member: int) -> list[Share]:
+        """The cars shared with that user (of cars still linked)."""
+        sql = (
+            f"SELECT {_SHARE_COLUMNS} FROM shares s JOIN vehicles v ON v.tg_id = s.owner AND v.vin = s.vin"
+            " WHERE s.tg_id = ? ORDER BY s.since"
+        )
+        return [_booleans(share) for share in self._records(Share, sql, (member,))]
+
+    def end_share(self, owner: int, vin: str, member: int) -> bool:
+        """False when there was no such share (revoked or left already)."""
+        with self._write() as db:
+            return _end_shares(db, "s.owner = ? AND s.vin = ? AND s.tg_id = ?", (owner, vin, member)) > 0
+
+    def set_share_remote(self, owner: int, vin: str, member: int, remote: bool) -> bool:
+        with self._write() as db:
+            changed = db.execute(
+                "UPDATE shares SET remote = ? WHERE owner = ? AND vin = ? AND tg_id = ?",
+                (remote, owner, vin, member),
+            )
+            return changed.rowcount > 0
+
+    def push_recipients(self, owner: int, vin: str, preference: str) -> list[int]:
+        """Who wants that charge push (`preference`, a NotifyPrefs field) of the owner's car: the owner, then
+        each person it is shared with, by their own /notify."""
+        people = [owner, *(share.member for share in self.members(owner, vin))]
+        return [tg_id for tg_id in people if getattr(self.notify_prefs(tg_id), preference)]
+
+    def leave_shares(self, member: int) -> list[Share]:
+        """End every share with that user; the ones that were ended (of cars still linked)."""
+        left = self.memberships(member)
+        with self._write() as db:
+            _end_shares(db, "s.tg_id = ?", (member,))
+        return left
 
     # --- refused logins -------------------------------------------------------------------------------------
 
@@ -1391,6 +1557,18 @@ class Store:
 
 def _day_before(day: str) -> str:
     return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+
+
+def _end_shares(db: Database, where: str, params: Sequence[Any]) -> int:
+    """Delete the shares matching `where` (shares as s) and their people's alert memory of those cars, unless
+    they own that VIN too; how many shares ended."""
+    db.execute(
+        f"DELETE FROM alert_states WHERE (tg_id, vin) IN (SELECT s.tg_id, s.vin FROM shares s WHERE {where})"
+        " AND NOT EXISTS"
+        " (SELECT 1 FROM vehicles v WHERE v.tg_id = alert_states.tg_id AND v.vin = alert_states.vin)",
+        params,
+    )
+    return db.execute(f"DELETE FROM shares AS s WHERE {where}", params).rowcount
 
 
 def _params(names: Iterable[str]) -> str:

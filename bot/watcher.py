@@ -37,14 +37,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from bot.alerts import Alerter, AlertPrefs, AlertState, CarAlert, Reading
+from bot.alerts import AlertPrefs, AlertState, CarAlert, Reading
 from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
 from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNeeded
 from bot.garage import Garage, GarageError, PasswordRefused
 from bot.history import IREMOTE, ChargeSession, energy_kwh, usable_kwh
-from bot.store import ChargeWatch, NotifyPrefs
+from bot.sharing import SharedAlerter
+from bot.store import ChargeWatch
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ class Watcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._status_timeout = status_timeout
         self._clock = clock
-        self._alerter = Alerter(self._store, push, garage.zone_of)
+        self._alerter = SharedAlerter(self._store, push, garage.zone_of)  # the owner's and shared
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
 
@@ -245,7 +246,7 @@ class Watcher:
             return
         done = _settled(pending, event)
         ended = None if event.kind is EventKind.STARTED else self._session(event)
-        if not _wanted(self._store.notify_prefs(watch.tg_id), event.kind):
+        if not self._store.push_recipients(watch.tg_id, watch.vin, event.kind.value):  # owner's or shared
             self._store.save_watch(done, ended)
             return
         self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
@@ -337,7 +338,3 @@ def _settled(watch: ChargeWatch, event: ChargeEvent) -> ChargeWatch:
     if event.kind is EventKind.STARTED:
         return replace(watch, last_event=event.key)
     return replace(watch, last_event=event.key, charging_since=None, soc_at_start=None)
-
-
-def _wanted(prefs: NotifyPrefs, kind: EventKind) -> bool:
-    return bool(getattr(prefs, kind.value))

@@ -163,6 +163,8 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "charge_sessions",
             "alert_prefs",
             "alert_states",
+            "shares",
+            "share_invites",
         }
         assert set(tables(conn)) - set(rows_per_table(db_path, 0)) == ACCOUNT_TABLES
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
@@ -425,13 +427,17 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     store.select_vin(ALICE, "WBY1Z21000V000002")
     store.upsert_user(BOB, "Bob")
     store.save_account(BOB, region="EU", username="bob@example.org", password="bob's password")
-    store.save_vehicles(BOB, [car(BOB, "WBY1Z21000V000001")])
+    store.save_vehicles(BOB, [car(BOB, "WBY1Z21000V000001"), car(BOB, "WBY1Z21000V000009", 1)])
     alice_subject, email_subject = store.login_subjects(ALICE, SECRETS["username"])
     for subject in (alice_subject, email_subject, *store.login_subjects(BOB)):
         store.save_login_attempts(subject, LoginAttempts(1, None, 1e12), 0.0)
     store.begin_command(ALICE, "WBY1Z21000V000001", "DOOR_LOCK", ALICE, 7)
     store.save_alert_prefs(ALICE, AlertPrefs(level_on=True))
     store.save_alert_state(ALICE, "WBY1Z21000V000001", AlertState(parked_at=1.0))
+    assert store.open_invite("hash", ALICE, "WBY1Z21000V000001", 1e12, limit=5)
+    assert store.open_invite("hash-bob", BOB, "WBY1Z21000V000009", 1e12, limit=5)
+    assert store.take_invite("hash-bob", ALICE, "Alice") is not None  # she sees Bob's car
+    assert store.open_invite("hash-bob-2", BOB, "WBY1Z21000V000001", 1e12, limit=5)
     alice_before = rows_per_table(db_path, ALICE)
     bob_before = rows_per_table(db_path, BOB)
     assert all(alice_before.values()), alice_before  # she has rows in every table
@@ -668,6 +674,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m014_cardata_stream_held_told",
         "m015_cardata_late_read",
         "m016_cardata_stream_block_told",
+        "m017_shares",
     ]
 
 

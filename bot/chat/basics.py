@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.chat import keyboards, link_cardata, texts
+from bot.chat import keyboards, link_cardata, share, texts
 from bot.chat.common import OUR_COMMANDS, Context, answer, query_of, say, services, user_id, user_of
 from bot.chat.i18n import tr
 
@@ -71,6 +71,10 @@ async def stay_out(update: Update, context: Context) -> None:
 
 
 async def start(update: Update, context: Context) -> None:
+    payload = context.args[0] if context.args else ""
+    if payload.startswith(share.SHARE_START):  # an invitation's deep link (/share)
+        await share.offer(update, context, payload.removeprefix(share.SHARE_START))
+        return
     cars = services(context).garage.all_cars(user_id(update))
     read_only = bool(cars) and all(keyboards.read_only(car) for car in cars)
     ways = context.settings.car_backends

@@ -55,7 +55,10 @@ from bot.garage import (
     NotLinked,
     NotSupported,
     NotYourCar,
+    OwnerMustRelink,
+    OwnerOnly,
     PasswordRefused,
+    RemoteNotAllowed,
     TooManyCommands,
     TooManyLoginCodes,
     deadline,
@@ -237,6 +240,12 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         return texts.NOT_LINKED
     if isinstance(exc, NotYourCar):
         return texts.STALE_BUTTON
+    if isinstance(exc, OwnerOnly):
+        return texts.SHARE_OWNER_ONLY
+    if isinstance(exc, RemoteNotAllowed):
+        return texts.SHARE_REMOTE_NOT_ALLOWED
+    if isinstance(exc, OwnerMustRelink):
+        return texts.SHARE_OWNER_MUST_RELINK
     if isinstance(exc, NotSupported):
         return texts.unsupported(car)
     if isinstance(exc, CommandInProgress):

@@ -41,6 +41,14 @@ RELINK = "relink"
 UNLINK = "unlink"
 STREAM_TRY = "stry"  # "Try now" under the blocked-stream push: the pressing user's own stream, nothing else
 REMEMBER = "ans"
+# /share: "<action>:<car ref>" invites to that car; "<action>:<share ref>" (`share_ref`) revokes or switches
+# remote commands of one person; "<action>:<nonce>" accepts or declines an invitation.
+SHARE_INVITE = "shi"
+SHARE_REVOKE = "shr"
+SHARE_REMOTE = "shm"
+SHARE_ACCEPT = "sha"
+SHARE_DECLINE = "shn"
+SHARE_LEAVE = "shl"
 YES, NO = "yes", "no"
 
 # Capabilities of a car whose status comes from a stream (BMW CarData): the status is what the car last sent,
@@ -414,4 +422,44 @@ def zones() -> InlineKeyboardMarkup:
             [_set(texts.ZONE_SERVER, SET_ZONE), _set(texts.ZONE_TYPE, SET_ZONE_TYPE)],
             [_set(texts.BACK, SET_MAIN)],
         ]
+    )
+
+
+def share_ref(refs: CarRefs, owner: int, vin: str, member: int) -> str:
+    """Names one share in callback data, bound to its owner: only the owner's own presses resolve it."""
+    return refs.ref(owner, f"{vin}/{member}")
+
+
+def share_menu(
+    refs: CarRefs, owner: int, cars: Sequence[tuple[StoredVehicle, Sequence[tuple[int, str, bool]]]]
+) -> InlineKeyboardMarkup:
+    """/share: per car of the owner, an invitation button, then per person (member id, name, remote on) one
+    button that ends the share and, for a car that takes commands, one that switches them."""
+    rows = []
+    for car, people in cars:
+        rows.append(
+            [
+                _button(
+                    texts.SHARE_INVITE_BUTTON.format(car=texts.car_label(car)),
+                    SHARE_INVITE,
+                    refs.ref(owner, car.vin),
+                )
+            ]
+        )
+        for member, name, remote in people:
+            ref = share_ref(refs, owner, car.vin, member)
+            rows.append([_button(texts.SHARE_REVOKE_BUTTON.format(name=name), SHARE_REVOKE, ref)])
+            if not read_only(car):
+                label = texts.SHARE_REMOTE_BUTTON.format(name=name, state=texts.on_off(remote))
+                rows.append([_button(label, SHARE_REMOTE, ref)])
+    return InlineKeyboardMarkup(rows)
+
+
+def share_link(link: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([[_copy(texts.SHARE_COPY_BUTTON, link)]])
+
+
+def share_accept(nonce: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[_button(texts.SHARE_ACCEPT_BUTTON, SHARE_ACCEPT, nonce), _button(texts.NO, SHARE_DECLINE, nonce)]]
     )

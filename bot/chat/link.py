@@ -17,7 +17,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import AuthenticationError, BMWError
 from bot.bmw.models import Region
-from bot.chat import keyboards, link_cardata, texts
+from bot.chat import keyboards, link_cardata, share, texts
 from bot.chat.common import (
     SECRET_MAX,
     SECRET_TEXT,
@@ -201,6 +201,14 @@ async def unlink_command(update: Update, context: Context) -> None:
     garage = services(context).garage
     if garage.is_linked(user_id(update)):
         ask = texts.UNLINK_ASK
+    elif garage.sharing.memberships(user_id(update)):  # a shared person's /unlink only leaves the shares
+        nonce = confirmation(context, "unlink", keyboards.SHARE_LEAVE, UNLINK_CONFIRM_SECONDS)
+        await say(
+            update,
+            texts.SHARE_LEAVE_ASK,
+            keyboards.yes_no(keyboards.UNLINK, texts.SHARE_LEAVE_BUTTON, yes_arg=nonce),
+        )
+        return
     elif await link_cardata.end_wait(context.application, user_id(update)):
         # Nothing linked yet, but a first CarData login waited: it ends at once, without asking.
         await say(update, texts.CARDATA_LOGIN_STOPPED)
@@ -219,14 +227,19 @@ async def unlink_command(update: Update, context: Context) -> None:
 async def unlink_answer(update: Update, context: Context) -> None:
     query = query_of(update)
     await answer(query)
-    yes = confirmed(context, "unlink", keyboards.parse(query.data)[1]) is not None
+    yes = confirmed(context, "unlink", keyboards.parse(query.data)[1])
     garage = services(context).garage
     linked = garage.is_linked(user_id(update))
-    if yes and (linked or garage.keeps_settings(user_id(update))):
+    if yes == keyboards.SHARE_LEAVE:
+        await share.leave(context.application, user_id(update))
+        await edit(pressed_message(query), texts.SHARE_LEAVE_DONE)
+    elif yes is not None and (linked or garage.keeps_settings(user_id(update))):
         await link_cardata.end_wait(context.application, user_id(update))  # first: no later approval links
+        owner, ended = share.ending(garage, user_id(update))
         await garage.unlink(user_id(update))
         user_data(context).clear()
         await edit(pressed_message(query), texts.UNLINK_DONE if linked else texts.UNLINK_SETTINGS_DONE)
+        await share.tell_ended(context.application, owner, ended)
     else:
         await edit(pressed_message(query), texts.UNLINK_KEPT)
 

@@ -20,10 +20,11 @@ from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.alerts import CarAlert
-from bot.car_status import Notice, RelinkNeeded, StreamBlocked
-from bot.chat import alerts, keyboards, prefs, texts
+from bot.car_status import ChargeNotice, Notice, RelinkNeeded, StreamBlocked
+from bot.chat import alerts, keyboards, prefs, share, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
 from bot.chat.i18n import tr
+from bot.store import StoredVehicle
 from bot.watcher import Push
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,9 @@ def pusher(application: Application) -> Push:
     """The push of every backend (the watcher's polls, CarData's stream) and of the alerts: one message with
     the numbers and the car's buttons, the one line asking the owner to link again, or the one saying why BMW
     lets nothing through their stream (another app holds it, or it is not set up; with "Try now"); in the
-    owner's units
-    and language, silent in their quiet hours. Whether the owner wants a push was decided before; raising
-    here makes its backend try again later."""
+    owner's units and language, silent in their quiet hours. Whether anyone wants a push was decided before;
+    a charge push goes to the owner if they want it and to each person the car is shared with who wants it
+    (their own /notify, language and units). Raising here makes its backend try again later."""
     in_flight = asyncio.Semaphore(PUSHES_IN_FLIGHT)
     pace = AsyncLimiter(1, 1 / PUSHES_PER_SECOND)  # one at a time: no burst
 
@@ -87,11 +88,25 @@ def pusher(application: Application) -> Push:
             if car is None:  # unlinked since: nothing to tell
                 return
             if isinstance(notice, CarAlert):
-                text, markup = alerts.push(car, notice.alert, svc.refs.ref(notice.tg_id, car.vin))
+                shown = share.as_shown(svc.garage, notice.tg_id, car)  # no Lock for whom may not
+                text, markup = alerts.push(shown, notice.alert, svc.refs.ref(notice.tg_id, car.vin))
                 await send(notice.tg_id, f"{notice.alert.kind} alert", text, markup)
                 return
-            markup = keyboards.charge_push(svc.refs.ref(notice.tg_id, car.vin), car)
-            await send(notice.tg_id, notice.kind, texts.charge_push(car, notice), markup)
+            wanting = svc.garage.sharing.push_recipients(notice.tg_id, notice.vin, notice.kind.preference)
+            if notice.tg_id in wanting:
+                await charge(notice.tg_id, car, notice)
+        # Then each person the car is shared with who wants it, in their own prefs. The owner's push is out:
+        # a failure here is logged, not raised, so that it is not sent again.
+        for member in (tg_id for tg_id in wanting if tg_id != notice.tg_id):
+            with prefs.using(prefs.stored(svc.garage.user_settings(member))):
+                try:
+                    await charge(member, car, notice)
+                except Exception as exc:
+                    log.warning("%s push to user %s failed (%s)", notice.kind, member, type(exc).__name__)
+
+    async def charge(tg_id: int, car: StoredVehicle, notice: ChargeNotice) -> None:
+        markup = keyboards.charge_push(application.bot_data.services.refs.ref(tg_id, car.vin), car)
+        await send(tg_id, notice.kind, texts.charge_push(car, notice), markup)
 
     async def send(tg_id: int, kind: str, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
         """Sent in the current prefs' quiet hours: without a sound, never held back."""

@@ -8,7 +8,7 @@ from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.bmw.models import Poi
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, share, texts
 from bot.chat.common import (
     Context,
     answer,
@@ -44,8 +44,11 @@ async def place_received(update: Update, context: Context) -> None:
     svc = services(context)
     tg_id = user_id(update)
     cars = svc.garage.cars(tg_id)
-    able = [car for car in cars if "sendPoi" in car.capabilities]
+    able = [car for car in cars if "sendPoi" in share.as_shown(svc.garage, tg_id, car).capabilities]
     if not able:
+        if any("sendPoi" in car.capabilities for car in cars):  # shared with them, without remote commands
+            await say(update, texts.SHARE_REMOTE_NOT_ALLOWED)
+            return
         only = texts.POI_UNSUPPORTED.format(car=texts.car_label(cars[0])) if len(cars) == 1 else None
         await say(update, only or texts.POI_NO_CAR)
         return

@@ -28,7 +28,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import SecurityAnswerRequired, ServiceTimeout, WrongSecurityAnswer
 from bot.bmw.models import ExecutionStatus, ServiceType
-from bot.chat import keyboards, prefs, texts
+from bot.chat import keyboards, prefs, share, texts
 from bot.chat.common import (
     REFUSALS,
     SECRET_MAX,
@@ -103,6 +103,8 @@ async def run_service(
         await edit(message, error_text(exc, car))
         return None
     await edit(message, texts.outcome(service, car, result.status))
+    if result.status == "EXECUTED":
+        await share.tell_owner(context, user_id(update), car, service)
     if service is ServiceType.VEHICLE_FINDER and result.status == "EXECUTED":
         await location_of(update, context, car)
     return result
@@ -259,7 +261,8 @@ async def receive_answer(update: Update, context: Context) -> int:
     except (SecurityAnswerRequired, WrongSecurityAnswer):
         await say(update, texts.ANSWER_WRONG)
         return ConversationHandler.END
-    if result is None or result.status != "EXECUTED":
+    # The answer of a car shared with the user is its owner's: not theirs to keep.
+    if result is None or result.status != "EXECUTED" or car.tg_id != user_id(update):
         return ConversationHandler.END
     user_data(context)["answer_to_remember"] = given
     offer = keyboards.yes_no(keyboards.REMEMBER, texts.YES_REMEMBER, texts.NO)

@@ -140,6 +140,9 @@ async def schedule_command(update: Update, context: Context) -> None:
     if car is None:
         return
     tg_id = user_id(update)
+    if car.tg_id != tg_id:  # a car shared with the user: its schedule is the owner's (garage.execute agrees)
+        await say(update, texts.SHARE_OWNER_ONLY)
+        return
     ref = services(context).refs.ref(tg_id, car.vin)
     read: ChargingProfile | None = None
 

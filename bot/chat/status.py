@@ -9,7 +9,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler
 from bot.car_errors import CarServiceError
 from bot.car_status import CarStatus
 from bot.cardata.errors import BudgetSpent
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, share, texts
 from bot.chat.common import (
     Context,
     Reply,
@@ -37,7 +37,7 @@ def status_markup(update: Update, context: Context, car: StoredVehicle) -> Inlin
     svc = services(context)
     return keyboards.car_actions(
         svc.refs.ref(tg_id, car.vin),
-        car,
+        share.as_shown(svc.garage, tg_id, car),
         several_cars=len(svc.garage.all_cars(tg_id)) > 1,
     )
 

@@ -1,6 +1,8 @@
 // The sandbox's chat page: one Telegram user talking to the bot through the /_sandbox/ routes.
 // Open /_sandbox/<token>/chat; ?user=<id>&name=<first name> picks who you are (default 1001, Alex), and
-// ?lang=<language code> the language your Telegram app reports (default: the browser's).
+// ?lang=<language code> the language your Telegram app reports (default: the browser's). The header switches
+// to a second person of the household (1002, Sam), to show /share; a t.me link of the bot sent as a message
+// opens it as Telegram does: /start with its payload.
 "use strict";
 
 (() => {
@@ -18,6 +20,8 @@
   const languageCode = query.get("lang") || navigator.language || "en";
   const root = `/_sandbox/${encodeURIComponent(token)}`;
   const userRoot = `${root}/users/${userId}`;
+  const PEOPLE = [[1001, "Alex"], [1002, "Sam"]]; // one household: the owner and whom they share a car with
+  let botUsername = null;
 
   const $ = (id) => document.getElementById(id);
   const list = $("messages");
@@ -291,9 +295,16 @@
 
   // ----- composer, menu, location ----------------------------------------------------------------------
 
+  // The payload of a t.me link of this bot ("https://t.me/<bot>?start=<payload>"), else null.
+  function deepLinkPayload(text) {
+    const match = /^https:\/\/t\.me\/(\w+)\?start=([\w-]{1,64})$/.exec(text.trim());
+    return match && match[1] === botUsername ? match[2] : null;
+  }
+
   async function sendText(text) {
+    const payload = deepLinkPayload(text);
     keepAtBottom(true);
-    await act(`${userRoot}/messages`, { text });
+    await act(`${userRoot}/messages`, { text: payload === null ? text : `/start ${payload}` });
     keepAtBottom(true);
   }
 
@@ -310,6 +321,7 @@
       const bot = await call(`${root}/bot?language_code=${encodeURIComponent(languageCode)}`);
       $("bot-name").textContent = bot.first_name;
       $("bot-sub").textContent = `@${bot.username} · sandbox chat`;
+      botUsername = bot.username;
       const commands = $("commands");
       commands.replaceChildren();
       for (const command of bot.commands) {
@@ -334,6 +346,12 @@
   ];
 
   $("me").textContent = `you: ${firstName} (${userId})`;
+  const [otherId, otherName] = PEOPLE.find(([id]) => id !== userId);
+  const other = new URLSearchParams(query);
+  other.set("user", String(otherId));
+  other.set("name", otherName);
+  $("switch").href = `?${other}`;
+  $("switch").textContent = `switch to ${otherName}`;
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = $("text");

@@ -1,0 +1,63 @@
+"""/share of a car linked through BMW CarData (issue 19, points 2 and 4): the shared person's /status comes
+from the owner's stream, their Refresh spends none of the owner's daily BMW calls, the charge push reaches
+them, and the owner's /unlink ends the share. The i Remote side and the abuse cases: tests/test_share.py."""
+
+from __future__ import annotations
+
+import pytest
+from telegram.ext import Application
+
+from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
+from bot.chat import texts
+from bot.sandbox.driver import Sandbox, SandboxUser
+from tests.support.bot import said
+from tests.support.cardata import OWNER
+from tests.test_chat_cardata import cardata_of, link_cardata, texts_of, until
+from tests.test_share import after, invite, join
+
+pytestmark = pytest.mark.parametrize(
+    "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True
+)
+MEMBER = 4343
+
+
+async def test_a_shared_cardata_car_streams_to_its_person_within_the_owners_budget(
+    cardata_bot: Application, user: SandboxUser, sandbox: Sandbox, cardata_simulator: CardataSimulator
+) -> None:
+    sim = cardata_simulator
+    await link_cardata(user, sim)
+    cardata = cardata_of(cardata_bot)
+    await cardata.supervisor.wait_connected(OWNER)
+    member = sandbox.user(MEMBER, "Max")
+    await join(member, await invite(user, DEFAULT_BEV_VIN))
+
+    status = await after(member, lambda: member.send("/status"), "🕒")
+    assert DEFAULT_BEV_VIN[-4:] in (status.text or "") and "64 %" in (status.text or "")
+    labels = [b.text for row in status.buttons for b in row]
+    assert "🔄 Refresh" in labels and not any("Other car" in label for label in labels)
+    calls = cardata.client.calls_left(OWNER)
+    sim.set_soc(DEFAULT_BEV_VIN, 70)  # not streamed yet: only a snapshot from BMW would show it
+    member.press(status, "Refresh")
+    await member.wait_for(lambda u: u.now(status).edits > 0)
+    assert cardata.client.calls_left(OWNER) == calls  # the owner's budget is the owner's
+    assert "calls left" not in (member.now(status).text or "")
+
+    sim.plug_in(DEFAULT_BEV_VIN)
+    await until(
+        lambda: (
+            (t := cardata.store.cardata_track(OWNER, DEFAULT_BEV_VIN)) is not None
+            and t.session_start is not None
+        ),
+        "the charge seen",
+    )
+    sim.set_soc(DEFAULT_BEV_VIN, 80)  # the target: complete
+    await user.wait_for_bot_message("has finished charging")
+    push = await member.wait_for_bot_message("has finished charging")
+    assert DEFAULT_BEV_VIN[-4:] in (push.text or "") and DEFAULT_REX_VIN[-4:] not in (push.text or "")
+    assert len(texts_of(member, "has finished charging")) == 1
+
+    ask = await after(user, lambda: user.send("/unlink"), said(texts.UNLINK_ASK)[:20])
+    user.press(ask, said(texts.REMOVE_EVERYTHING))
+    told = await member.wait_for_bot_message("no longer shares")
+    assert "Carla" in (told.text or "")
+    await after(member, lambda: member.send("/status"), said(texts.NOT_LINKED))
