@@ -235,7 +235,7 @@ class Garage:
         self._sessions: dict[int, Account] = {}
         self._recent_commands: dict[int, deque[float]] = {}
         self._recent_codes: dict[int, deque[float]] = {}
-        self._running: set[tuple[int, str]] = set()
+        self._running: set[str] = set()  # the VINs of the cars a command runs on
         self._command_tasks: set[asyncio.Task[object]] = set()
 
     async def start(self) -> None:
@@ -554,7 +554,7 @@ class Garage:
             raise OwnerOnly
         if not self.may_command(tg_id, car):
             raise RemoteNotAllowed
-        if (tg_id, vin) in self._running:
+        if vin in self._running:  # the car is busy, whoever sent its command (an owner, a co-owner, a share)
             raise CommandInProgress
         self._take_command_slot(tg_id)
 
@@ -607,8 +607,7 @@ class Garage:
     def _command(self, tg_id: int, vin: str) -> Iterator[None]:
         """While a recorded command runs: its car is busy and `drain` may cancel it. Its record goes when it
         ends, unless it was cancelled (a shutdown): then the next start finishes it."""
-        key = (tg_id, vin)
-        self._running.add(key)
+        self._running.add(vin)
         task = asyncio.current_task()
         if task is not None:
             self._command_tasks.add(task)
@@ -621,7 +620,7 @@ class Garage:
         finally:
             if not cancelled:
                 self.store.end_command(tg_id, vin)
-            self._running.discard(key)
+            self._running.discard(vin)
             if task is not None:
                 self._command_tasks.discard(task)
 

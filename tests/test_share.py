@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from telegram.ext import Application
 
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.bmw.simulator import Fault
 from bot.chat import texts
 from bot.config import Settings
 from bot.garage import Garage
@@ -25,6 +26,7 @@ from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot, said
 from tests.support.watcher import FINISHED, Cycles
+from tests.test_chat_cardata import until
 
 OWNER, MEMBER, STRANGER = 601, 602, 603
 OPEN_INVITES = 5  # per car, the design's "a handful"
@@ -248,6 +250,26 @@ async def test_remote_commands_per_person_unlock_asks_the_answer_and_the_owner_i
     owner.press(owner.now(menu), "Remote commands for Max")
     await owner.wait_for(lambda u: "remote commands on" not in (u.now(menu).text or ""))
     await after(member, lambda: member.send("/lock"), said(texts.SHARE_REMOTE_NOT_ALLOWED))
+
+
+async def test_one_command_at_a_time_per_car_whoever_sends_it(
+    bot: Application, sandbox: Sandbox, simulator
+) -> None:
+    """The owner and a person with remote commands share one car: while one's command runs, the other's waits."""
+    owner, member = sandbox.user(OWNER, "Olga"), sandbox.user(MEMBER, "Max")
+    await link(owner)
+    await join(member, await invite(owner))
+    menu = await after(owner, lambda: owner.send("/share"), "with your household")
+    owner.press(menu, "Remote commands for Max")
+    await owner.wait_for(lambda u: "remote commands on" in (u.now(menu).text or ""))
+
+    simulator.add_fault(Fault(path="executeService", kind="slow", delay=3.0, method="POST"))  # Max's only
+    member.send("/lock")
+    await until(lambda: simulator.requests_to("executeService"), "Max's lock on its way")
+    busy = texts.COMMAND_IN_PROGRESS.split("{car}")[1]
+    await after(owner, lambda: owner.send("/lock"), busy)
+    await member.wait_for_bot_message("is locked")
+    assert not [m for m in owner.bot_messages if "Lock —" in (m.text or "")]  # the second was never sent
 
 
 async def test_a_shared_person_gets_the_charge_push_in_their_own_language(
