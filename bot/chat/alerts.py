@@ -18,21 +18,25 @@ TIME_STEP_MINUTES = 30  # ➖ ➕ of an alert at a time of day
 
 
 def menu(prefs: AlertPrefs) -> InlineKeyboardMarkup:
-    """Per alert kind (`ALERT_SPECS`): its switch, its ➖ ➕, and for one at a time of day its 🕘 ➖ ➕."""
+    """Per alert kind (`ALERT_SPECS`): its switch, its ➖ ➕, and for one at a time of day its 🕘 ➖ ➕ on a
+    row of their own, as four buttons in a row are cut at a phone's width."""
     rows: list[list[tuple[str, str, str]]] = []
     for spec in ALERT_SPECS:
         kind = spec.kind
         rows.append([(texts.alert_switch(kind, prefs), kind, keyboards.ALERT_SWITCH)])
-        values: list[tuple[str, str, str]] = [
-            (texts.alert_step(kind, "➖"), kind, keyboards.ALERT_DOWN),
-            (texts.alert_step(kind, "➕"), kind, keyboards.ALERT_UP),
-        ]
-        if spec.clock is not None:
-            values += [
-                (texts.ALERT_TIME_BUTTON.format(sign=sign, minutes=TIME_STEP_MINUTES), kind, op)
-                for sign, op in (("➖", keyboards.ALERT_EARLIER), ("➕", keyboards.ALERT_LATER))
+        rows.append(
+            [
+                (texts.alert_step(kind, "➖"), kind, keyboards.ALERT_DOWN),
+                (texts.alert_step(kind, "➕"), kind, keyboards.ALERT_UP),
             ]
-        rows.append(values)
+        )
+        if spec.clock is not None:
+            rows.append(
+                [
+                    (texts.ALERT_TIME_BUTTON.format(sign=sign, minutes=TIME_STEP_MINUTES), kind, op)
+                    for sign, op in (("➖", keyboards.ALERT_EARLIER), ("➕", keyboards.ALERT_LATER))
+                ]
+            )
     return keyboards.alerts(rows)
 
 

@@ -183,11 +183,16 @@ ALERTS_TIMING_CARDATA = Msg(
     "A car linked through BMW CarData reports to me itself: I check alerts at each report and every minute, "
     'so an alert "after N minutes" comes at most a minute late, as soon as the car has reported.'
 )
-ALERTS_QUIET_CAR = Msg(
-    "ℹ️ {car} reports to BMW CarData only when it is switched off and when a charge reaches 100 % (as every "
+# Said once for all of an owner's quiet cars ({cars}: their names), as it is the same for each.
+ALERTS_QUIET_CARS = Plural(
+    "ℹ️ {cars} reports to BMW CarData only when it is switched off and when a charge reaches 100 % (as every "
     'i3 does), so I cannot watch it in between: "Left open" never comes (it reports before you lock it), '
     '"Not charging" only when two of its reports N minutes apart show it, and the charge level and the '
-    "plug-in reminder go by its last report, which can be hours old."
+    "plug-in reminder go by its last report, which can be hours old.",
+    "ℹ️ {cars} report to BMW CarData only when they are switched off and when a charge reaches 100 % (as "
+    'every i3 does), so I cannot watch them in between: "Left open" never comes (they report before you lock '
+    'them), "Not charging" only when two reports of a car N minutes apart show it, and the charge level and '
+    "the plug-in reminder go by each car's last report, which can be hours old.",
 )
 HELP = Msg("Here is what I can do:")
 HELP_READ_ONLY = Msg(
@@ -1120,16 +1125,18 @@ def clock_time(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def alerts_menu(prefs: AlertPrefs, cardata: bool = False, quiet: Iterable[StoredVehicle] = ()) -> str:
-    """/alerts; which delay applies: the i Remote polling, or CarData's reports for a `cardata` user, with
-    what cannot be watched of each `quiet` car (one that reports rarely)."""
+def alerts_menu(prefs: AlertPrefs, cardata: bool = False, quiet: Sequence[StoredVehicle] = ()) -> str:
+    """/alerts; which delay applies: the i Remote polling, or CarData's reports for a `cardata` user, and what
+    cannot be watched of the `quiet` cars (those that report rarely), said once for all of them."""
     lines = []
     for spec in ALERT_SPECS:
         words, minute = ALERT_TEXTS[spec.kind], spec.minute(prefs)
         line = words.line.format(value=spec.setting(prefs), time="" if minute is None else clock_time(minute))
         lines.append(f"{check(spec.on(prefs))} <b>{words.name}</b>: {line}")
     timing: list[str] = [ALERTS_TIMING_CARDATA if cardata else ALERTS_TIMING]
-    timing += [ALERTS_QUIET_CAR.format(car=f"<b>{car_label(car)}</b>") for car in quiet]
+    if quiet:
+        cars = joined((f"<b>{car_label(car)}</b>" for car in quiet), ", ")
+        timing.append(ALERTS_QUIET_CARS.format(len(quiet), cars=cars))
     return ALERTS_ASK.format(lines=joined(lines), timing=joined(timing))
 
 
