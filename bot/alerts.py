@@ -2,13 +2,14 @@
 open. Decided from what a backend already reads (the i Remote watcher's status, or CarData's stream state):
 no call of their own, no Telegram, no SQLite.
 
-`decide` is pure: (the car's alert memory, a `Reading`, the owner's `AlertPrefs`, now) -> (new memory, the
-alerts to send). Each alert belongs to an occurrence (a charging session, a stretch of being plugged in
-without charging, an evening, a stretch of being parked unlocked or open) named by a key; an alert is due
-while its occurrence lasts and its key is not yet `done`. `Alerter` runs the protocol of the charge push
-(docs/exactly-once-push.md) over a store: the new memory is written before the pushes leave, and each
-alert's key is recorded as done after its push. A failed push is tried again at the next reading while its
-occurrence lasts (a car locked meanwhile needs no "left unlocked" any more); a restart between a push and
+Each kind is one row of `ALERT_SPECS`: its prefs fields, step, bounds and decision function
+(docs/where-to-change.md). `decide` is pure: (the car's alert memory, a `Reading`, the owner's `AlertPrefs`,
+now) -> (new memory, the alerts to send). Each alert belongs to an occurrence (a charging session, a stretch
+of being plugged in without charging, an evening, a stretch of being parked unlocked or open) named by a key;
+an alert is due while its occurrence lasts and its key is not yet `done`. `Alerter` runs the protocol of the
+charge push (docs/exactly-once-push.md) over a store: the new memory is written before the pushes leave, and
+each alert's key is recorded as done after its push. A failed push is tried again at the next reading while
+its occurrence lasts (a car locked meanwhile needs no "left unlocked" any more); a restart between a push and
 its record repeats that one push once.
 
 Times are checked when a reading comes: "N minutes after" is noticed at the first reading after N minutes
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 # The owner's reminder is checked at the first reading after its time, unless that comes this much later
 # (the bot was down all evening): a reminder at 2 a.m. helps nobody.
 REMINDER_LATE_SECONDS = 3 * 3600.0
+DAY_MINUTES = 24 * 60
 # The last charge ended as its owner wanted: no "not charging" alert for the rest of that plug-in.
 # CarData's SP25 cars say the same in their own words (docs/cardata.md).
 _CHARGE_ENDED_OK = frozenset(
@@ -137,30 +139,23 @@ class Alert:
 def decide(
     state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None = None
 ) -> tuple[AlertState, list[Alert]]:
-    """The car's new alert memory and the alerts due now. `zone`: the owner's time zone for the evening
-    reminder (None: the server's)."""
-    state, level = _level(state, reading, prefs, now)
-    state, stall = _stall(state, reading, prefs, now)
-    state, plug = _plug(state, reading, prefs, now, zone)
-    state, opened = _open(state, reading, prefs, now)
-    return state, [alert for alert in (level, stall, plug, opened) if alert is not None]
+    """The car's new alert memory and the alerts due now. `zone`: the owner's time zone for an alert at a time
+    of day (None: the server's)."""
+    alerts = []
+    for spec in ALERT_SPECS:
+        state, alert = spec.decision(state, reading, prefs, now, zone)
+        if alert is not None:
+            alerts.append(alert)
+    return state, alerts
 
 
 def settle(state: AlertState, alert: Alert) -> AlertState:
     """The memory once `alert` was pushed: its occurrence is done."""
-    match alert.kind:
-        case AlertKind.LEVEL:
-            return replace(state, done_level=alert.key)
-        case AlertKind.STALL:
-            return replace(state, done_stall=alert.key)
-        case AlertKind.PLUG:
-            return replace(state, done_plug=alert.key)
-        case AlertKind.OPEN:
-            return replace(state, done_open=alert.key)
+    return _with(state, **{ALERT_SPEC[alert.kind].done: alert.key})
 
 
 def _level(
-    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
 ) -> tuple[AlertState, Alert | None]:
     if reading.charging and state.charge_since is None:
         # A new session, or the first sight of a car already charging: it started where it is now.
@@ -180,7 +175,7 @@ def _level(
 
 
 def _stall(
-    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
 ) -> tuple[AlertState, Alert | None]:
     if not reading.plugged_in:
         return _with(state, charged_on_plug=False, stall_since=None), None
@@ -223,7 +218,7 @@ def _plug(
 
 
 def _open(
-    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
 ) -> tuple[AlertState, Alert | None]:
     if reading.moving:
         return _with(state, parked_at=None, open_since=None), None
@@ -260,6 +255,10 @@ def _with(state: AlertState, **changes: Any) -> AlertState:
     return replace(state, **changes)
 
 
+def _with_prefs(prefs: AlertPrefs, changes: dict[str, Any]) -> AlertPrefs:
+    return replace(prefs, **changes)
+
+
 def _epoch(moment: datetime | None) -> float | None:
     return None if moment is None else moment.timestamp()
 
@@ -267,6 +266,61 @@ def _epoch(moment: datetime | None) -> float | None:
 def _since(reading: Reading, now: float) -> float:
     """When the car reported what this reading shows (its own time when it sent one)."""
     return now if reading.reported_at is None else min(reading.reported_at, now)
+
+
+# A kind's decision: (its car's memory, a reading, the owner's prefs, now, the owner's zone) -> (the new
+# memory, its alert if one is due now). Pure; it reads and writes only its own fields of the memory.
+Decision = Callable[[AlertState, Reading, AlertPrefs, float, tzinfo | None], tuple[AlertState, Alert | None]]
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """One alert kind: a row is all of it but its decision function, the columns of its fields (a migration in
+    bot/store.py) and its sentences (`texts.ALERT_TEXTS`). /alerts' buttons, `decide` and `settle` read it.
+    Its defaults are those of its `AlertPrefs` fields, the store's columns."""
+
+    kind: AlertKind
+    switch: str  # the AlertPrefs field: on or off
+    value: str  # the AlertPrefs field of its level (%) or minutes, set by ➖ ➕
+    step: int
+    low: int
+    high: int
+    done: str  # the AlertState field: the key of its last occurrence dealt with
+    decision: Decision
+    # The AlertPrefs field of its time of day (minutes after midnight), with its own earlier/later buttons.
+    clock: str | None = None
+
+    def on(self, prefs: AlertPrefs) -> bool:
+        return bool(getattr(prefs, self.switch))
+
+    def setting(self, prefs: AlertPrefs) -> int:
+        return int(getattr(prefs, self.value))
+
+    def minute(self, prefs: AlertPrefs) -> int | None:
+        return None if self.clock is None else int(getattr(prefs, self.clock))
+
+    # The owner's changes in /alerts: each stays within its bounds, a time of day within the day.
+    def switched(self, prefs: AlertPrefs) -> AlertPrefs:
+        return _with_prefs(prefs, {self.switch: not self.on(prefs)})
+
+    def stepped(self, prefs: AlertPrefs, steps: int) -> AlertPrefs:
+        value = self.setting(prefs) + steps * self.step
+        return _with_prefs(prefs, {self.value: max(self.low, min(self.high, value))})
+
+    def shifted(self, prefs: AlertPrefs, minutes: int) -> AlertPrefs:
+        if self.clock is None:
+            return prefs
+        return _with_prefs(prefs, {self.clock: (int(getattr(prefs, self.clock)) + minutes) % DAY_MINUTES})
+
+
+# In the order of /alerts and of the pushes of one reading.
+ALERT_SPECS: tuple[AlertSpec, ...] = (
+    AlertSpec(AlertKind.LEVEL, "level_on", "level_percent", 5, 10, 100, "done_level", _level),
+    AlertSpec(AlertKind.STALL, "stall_on", "stall_minutes", 5, 5, 120, "done_stall", _stall),
+    AlertSpec(AlertKind.PLUG, "plug_on", "plug_percent", 5, 10, 95, "done_plug", _plug, clock="plug_minute"),
+    AlertSpec(AlertKind.OPEN, "open_on", "open_minutes", 5, 5, 120, "done_open", _open),
+)
+ALERT_SPEC: dict[AlertKind, AlertSpec] = {spec.kind: spec for spec in ALERT_SPECS}
 
 
 # --- the protocol over a store ------------------------------------------------------------------------------
@@ -325,8 +379,9 @@ class Alerter:
         """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once)."""
         before = self._store.alert_state(tg_id, vin) if state is None else state
         prefs = self._store.alert_prefs(tg_id) if prefs is None else prefs
-        # Only the evening reminder asks the time of day: the owner's zone is read for it alone.
-        zone = self._zone_of(tg_id) if self._zone_of is not None and prefs.plug_on else None
+        # Only an alert at a time of day (the evening reminder) needs the owner's zone: read for it alone.
+        timed = any(spec.clock is not None and spec.on(prefs) for spec in ALERT_SPECS)
+        zone = self._zone_of(tg_id) if self._zone_of is not None and timed else None
         after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()
         if after != before:

@@ -75,3 +75,26 @@ def test_the_pure_rooms_import_neither_backend() -> None:
         modules = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         modules += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [m for m in modules if m.startswith(("bot.bmw", "bot.cardata"))], room
+
+
+def test_every_alert_kind_is_one_row_of_the_table_with_its_texts() -> None:
+    """A new AlertKind without its AlertSpec row, or its row without its sentences, fails here; and every
+    switch, value and memory field belongs to a row (none is read by per-kind code any more)."""
+    from dataclasses import fields
+
+    from bot.alerts import ALERT_SPECS
+    from bot.chat import texts
+
+    assert [spec.kind for spec in ALERT_SPECS] == list(AlertKind)
+    assert set(texts.ALERT_TEXTS) == set(AlertKind)
+    prefs, memory = AlertPrefs(), AlertState()
+    named: set[str] = set()
+    for spec in ALERT_SPECS:
+        assert isinstance(getattr(prefs, spec.switch), bool)
+        assert spec.low <= getattr(prefs, spec.value) <= spec.high and spec.step > 0
+        assert getattr(memory, spec.done) is None
+        named |= {spec.switch, spec.value} | ({spec.clock} if spec.clock else set())
+    assert named == {field.name for field in fields(AlertPrefs)}
+    assert {spec.done for spec in ALERT_SPECS} == {
+        f.name for f in fields(AlertState) if f.name.startswith("done_")
+    }

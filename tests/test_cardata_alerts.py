@@ -13,7 +13,7 @@ import pytest
 from telegram.ext import Application
 
 from bot.car_status import CarStatus
-from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
+from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
 from bot.chat import texts
 from bot.sandbox.driver import SandboxUser
 from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of, until
@@ -23,6 +23,7 @@ __all__ = ["linked"]  # the fixture, shared with tests/test_chat_cardata.py
 QUIET = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "quiet"}], indirect=True)
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True)
 CAR = f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})"
+REX = f"i3 94 (+REX) (…{DEFAULT_REX_VIN[-4:]})"
 
 
 async def switched_off(app: Application, sim: CardataSimulator, shows: Callable[[CarStatus], bool]) -> None:
@@ -108,10 +109,13 @@ async def test_alerts_of_a_quiet_car_say_what_cardata_reports_and_when(
     text = menu.text or ""
     assert texts.ALERTS_TIMING not in text  # no i Remote polling here
     assert texts.ALERTS_TIMING_CARDATA in text
-    assert texts.ALERTS_QUIET_CAR.format(car=f"<b>{CAR}</b>") in text
+    # The owner's two i3s are both quiet: what that means is said once, naming both.
+    assert text.count("reports to BMW CarData") + text.count("report to BMW CarData") == 1, text
+    both = texts.ALERTS_QUIET_CARS.format(2, cars=f"<b>{CAR}</b>, <b>{REX}</b>")
+    assert both in text
     user.press(menu, "alr:level:on")  # the menu stays honest when edited
     await user.wait_for(lambda u: "✅ <b>Charge level</b>" in (u.now(menu).text or ""))
-    assert texts.ALERTS_QUIET_CAR.format(car=f"<b>{CAR}</b>") in (user.now(menu).text or "")
+    assert both in (user.now(menu).text or "")
 
 
 @LIVE

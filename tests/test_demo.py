@@ -390,6 +390,14 @@ def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     assert "TELEGRAM_BOT_TOKEN is required" in result.stderr
 
 
+def _cut_buttons(message) -> list[str]:  # type: ignore[no-untyped-def]
+    """The labels of a message's buttons that do not fit (the page ellipsizes them, as Telegram does)."""
+    return message.evaluate(  # type: ignore[no-any-return]
+        "m => [...m.querySelectorAll('.key')]"
+        ".filter(k => k.scrollWidth > k.clientWidth).map(k => k.textContent)"
+    )
+
+
 def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: DemoProcess, browser) -> None:  # type: ignore[no-untyped-def]
     """The demo's chat page 400 px wide, as a phone shows Telegram: a screenshot of each answer (paths
     printed), and the chart's words at least as tall as the message text there."""
@@ -443,7 +451,13 @@ def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: 
     _send(page, "/alerts")
     expect(_bubble(page, "Alerts about your cars")).to_be_visible()
     shot("alerts")
+    assert _cut_buttons(_bubble(page, "Alerts about your cars")) == []
     _send(page, "/settings")
     expect(_bubble(page, "Time zone")).to_be_visible()
     shot("settings")
+    _bubble(page, "Time zone").get_by_role("button", name="Deutsch").click()
+    _send(page, "/alerts")
+    expect(_bubble(page, "Hinweise zu deinen Autos")).to_be_visible()
+    shot("alerts-de")
+    assert _cut_buttons(_bubble(page, "Hinweise zu deinen Autos")) == []
     context.close()

@@ -4,65 +4,51 @@ pusher in bot/chat/notify.py)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.alerts import Alert, AlertKind, AlertPrefs
+from bot.alerts import ALERT_SPEC, ALERT_SPECS, Alert, AlertKind, AlertPrefs
 from bot.backends import STATUS_STREAM
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, edit, pressed_message, query_of, say, services, user_id
 from bot.garage import Garage
 from bot.store import StoredVehicle
 
-# Per alert: the prefs fields of its switch and its value, the value's step and bounds.
-SETTINGS: dict[AlertKind, tuple[str, str, int, int, int]] = {
-    AlertKind.LEVEL: ("level_on", "level_percent", 5, 10, 100),
-    AlertKind.STALL: ("stall_on", "stall_minutes", 5, 5, 120),
-    AlertKind.PLUG: ("plug_on", "plug_percent", 5, 10, 95),
-    AlertKind.OPEN: ("open_on", "open_minutes", 5, 5, 120),
-}
-TIME_STEP_MINUTES = 30
-DAY_MINUTES = 24 * 60
+TIME_STEP_MINUTES = 30  # ➖ ➕ of an alert at a time of day
 
 
 def menu(prefs: AlertPrefs) -> InlineKeyboardMarkup:
+    """Per alert kind (`ALERT_SPECS`): its switch, its ➖ ➕, and for one at a time of day its 🕘 ➖ ➕ on a
+    row of their own, as four buttons in a row are cut at a phone's width."""
     rows: list[list[tuple[str, str, str]]] = []
-    for kind, (_, _, step, _, _) in SETTINGS.items():
+    for spec in ALERT_SPECS:
+        kind = spec.kind
         rows.append([(texts.alert_switch(kind, prefs), kind, keyboards.ALERT_SWITCH)])
-        values: list[tuple[str, str, str]] = [
-            (texts.alert_step(kind, "➖", step), kind, keyboards.ALERT_DOWN),
-            (texts.alert_step(kind, "➕", step), kind, keyboards.ALERT_UP),
-        ]
-        if kind is AlertKind.PLUG:
-            values += [
-                (
-                    texts.ALERT_TIME_BUTTON.format(sign="➖", minutes=TIME_STEP_MINUTES),
-                    kind,
-                    keyboards.ALERT_EARLIER,
-                ),
-                (
-                    texts.ALERT_TIME_BUTTON.format(sign="➕", minutes=TIME_STEP_MINUTES),
-                    kind,
-                    keyboards.ALERT_LATER,
-                ),
+        rows.append(
+            [
+                (texts.alert_step(kind, "➖"), kind, keyboards.ALERT_DOWN),
+                (texts.alert_step(kind, "➕"), kind, keyboards.ALERT_UP),
             ]
-        rows.append(values)
+        )
+        if spec.clock is not None:
+            rows.append(
+                [
+                    (texts.ALERT_TIME_BUTTON.format(sign=sign, minutes=TIME_STEP_MINUTES), kind, op)
+                    for sign, op in (("➖", keyboards.ALERT_EARLIER), ("➕", keyboards.ALERT_LATER))
+                ]
+            )
     return keyboards.alerts(rows)
 
 
 def changed(prefs: AlertPrefs, kind: AlertKind, op: str) -> AlertPrefs | None:
     """The prefs after pressing `op` of `kind`'s buttons; None for an op that is none of ours."""
-    switch, field, step, low, high = SETTINGS[kind]
+    spec = ALERT_SPEC[kind]
     if op == keyboards.ALERT_SWITCH:
-        return replace(prefs, **{switch: not getattr(prefs, switch)})
+        return spec.switched(prefs)
     if op in (keyboards.ALERT_UP, keyboards.ALERT_DOWN):
-        value = getattr(prefs, field) + (step if op == keyboards.ALERT_UP else -step)
-        return replace(prefs, **{field: max(low, min(high, value))})
-    if kind is AlertKind.PLUG and op in (keyboards.ALERT_LATER, keyboards.ALERT_EARLIER):
-        shift = TIME_STEP_MINUTES if op == keyboards.ALERT_LATER else -TIME_STEP_MINUTES
-        return replace(prefs, plug_minute=(prefs.plug_minute + shift) % DAY_MINUTES)
+        return spec.stepped(prefs, 1 if op == keyboards.ALERT_UP else -1)
+    if spec.clock is not None and op in (keyboards.ALERT_LATER, keyboards.ALERT_EARLIER):
+        return spec.shifted(prefs, TIME_STEP_MINUTES if op == keyboards.ALERT_LATER else -TIME_STEP_MINUTES)
     return None
 
 
@@ -89,7 +75,7 @@ async def change(update: Update, context: Context) -> None:
     garage = services(context).garage
     tg_id = user_id(update)
     prefs = garage.alert_prefs(tg_id)
-    new = changed(prefs, AlertKind(kind_name), op) if kind_name in SETTINGS else None
+    new = changed(prefs, AlertKind(kind_name), op) if kind_name in ALERT_SPEC else None
     if new is None:
         await answer(query, texts.STALE_BUTTON)
         return
@@ -102,8 +88,7 @@ async def change(update: Update, context: Context) -> None:
 
 def push(car: StoredVehicle, alert: Alert, ref: str) -> tuple[str, InlineKeyboardMarkup]:
     """An alert's message and its buttons (Lock for a car left unlocked that can lock)."""
-    lock = alert.kind is AlertKind.OPEN and alert.locked is False
-    return texts.alert_push(car, alert), keyboards.alert_push(ref, car, lock=lock)
+    return texts.alert_push(car, alert), keyboards.alert_push(ref, car, lock=alert.locked is False)
 
 
 def handlers() -> list:
