@@ -17,8 +17,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 from telegram.ext import Application
 
-from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
-from bot.bmw.simulator import Fault
+from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME, Fault
 from bot.chat import texts
 from bot.config import Settings
 from bot.garage import Garage
@@ -255,7 +254,7 @@ async def test_remote_commands_per_person_unlock_asks_the_answer_and_the_owner_i
 async def test_one_command_at_a_time_per_car_whoever_sends_it(
     bot: Application, sandbox: Sandbox, simulator
 ) -> None:
-    """The owner and a person with remote commands share one car: while one's command runs, the other's waits."""
+    """An owner and a person with remote commands share a car: while one's command runs, the other's waits."""
     owner, member = sandbox.user(OWNER, "Olga"), sandbox.user(MEMBER, "Max")
     await link(owner)
     await join(member, await invite(owner))
