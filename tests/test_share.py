@@ -145,8 +145,12 @@ async def test_guessed_replayed_expired_second_and_own_uses_link_nothing_and_say
     # Used: a second person, the same person again, a replayed Accept.
     await after(stranger, lambda: stranger.send(f"/start {payload(link_to)}"), invalid)
     await after(member, lambda: member.send(f"/start {payload(link_to)}"), invalid)
+    # A second tap on Accept (or a replay) changes nothing: the message still says the car is theirs.
+    answers = len(member.callback_answers())
     member.press_data(ask.message_id, accept)
-    await member.wait_for(lambda u: invalid in (u.now(ask).text or ""))
+    await member.wait_for(lambda u: len(u.callback_answers()) > answers)
+    assert said(texts.STALE_BUTTON) in (member.callback_answers()[-1].text or "")
+    assert "You now see" in (member.now(ask).text or "")
     assert [s.member for s in garage_of(bot).sharing.shares(OWNER)] == [MEMBER]
 
     # Expired: opened within the day, accepted after it.

@@ -170,11 +170,14 @@ async def offer(update: Update, context: Context, token: str) -> None:
 
 async def accept(update: Update, context: Context) -> None:
     query = query_of(update)
-    await answer(query)
     token = confirmed(context, "share", keyboards.parse(query.data)[1])
+    if token is None:  # a second tap, a replay or a late press: the first tap's answer stays as it is
+        await answer(query, texts.STALE_BUTTON)
+        return
+    await answer(query)
     garage = services(context).garage
     user = user_of(update)
-    share = garage.sharing.accept(token, user.id, user.first_name) if token else None
+    share = garage.sharing.accept(token, user.id, user.first_name)
     car = garage.find_car(user.id, share.vin) if share else None
     if share is None or car is None:
         await edit(pressed_message(query), texts.SHARE_INVALID)
