@@ -1553,7 +1553,9 @@ SHARE_LEAVE_ASK = Msg("Stop seeing the cars shared with you? Your own settings s
 SHARE_LEAVE_BUTTON = Msg("Yes, stop")
 SHARE_LEAVE_DONE = Msg("Done: you no longer see the cars shared with you.")
 SHARE_OWNER_ONLY = Msg("Only the car's owner can do that.")
-SHARE_REMOTE_NOT_ALLOWED = Msg("The car's owner has not switched on remote commands for you (/share).")
+SHARE_REMOTE_NOT_ALLOWED = Msg(
+    "Remote commands are off for you on this car: its owner can switch them on for you in their /share."
+)
 SHARE_OWNER_MUST_RELINK = Msg(
     "The car's owner has to link their BMW account again before I can reach the car."
 )
