@@ -1,21 +1,14 @@
-"""Tolerant readers of CarData's JSON: a wrong type or a missing key reads as None."""
+"""Tolerant readers of CarData's JSON (those the i Remote models share too are in bot/values.py): a wrong type
+or a missing key reads as None."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from bot.cardata.errors import BadResponse
-
-_E = TypeVar("_E", bound=StrEnum)
-
-
-def _str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
 
 
 def _number(value: Any) -> float | None:
@@ -64,16 +57,6 @@ def _datetime(value: Any) -> datetime | None:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def _enum(enum: type[_E], value: str | None) -> _E | str | None:
-    """The enum member when known, else the raw string: a new server value must never be fatal."""
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        return value
 
 
 def _object(body: Any, what: str) -> dict[str, Any]:

@@ -9,7 +9,8 @@ from enum import StrEnum
 from typing import Any, Self
 
 from bot.cardata.errors import BadResponse
-from bot.cardata.models._read import _datetime, _enum, _object, _str
+from bot.cardata.models._read import _datetime, _object
+from bot.values import enum_of, str_of
 
 
 class MappingType(StrEnum):
@@ -40,11 +41,11 @@ class VehicleMapping:
             raise BadResponse("expected the vehicle mappings as a list")
         mappings = []
         for item in items:
-            if isinstance(item, dict) and (vin := _str(item, "vin")):
+            if isinstance(item, dict) and (vin := str_of(item, "vin")):
                 mappings.append(
                     cls(
                         vin=vin,
-                        mapping_type=_enum(MappingType, _str(item, "mappingType")),
+                        mapping_type=enum_of(MappingType, str_of(item, "mappingType")),
                         mapped_since=_datetime(item.get("mappedSince")),
                     )
                 )
@@ -66,15 +67,15 @@ class Container:
     @classmethod
     def from_api(cls, body: Any) -> Self:
         data = _object(body, "a container")
-        container_id = _str(data, "containerId")
+        container_id = str_of(data, "containerId")
         if not container_id:
             raise BadResponse("a container without containerId")
         descriptors = data.get("technicalDescriptors")
         return cls(
             container_id=container_id,
-            name=_str(data, "name"),
-            purpose=_str(data, "purpose"),
-            state=_str(data, "state"),
+            name=str_of(data, "name"),
+            purpose=str_of(data, "purpose"),
+            state=str_of(data, "state"),
             descriptors=tuple(d for d in descriptors if isinstance(d, str))
             if isinstance(descriptors, list)
             else (),

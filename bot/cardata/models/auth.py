@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from bot.cardata.errors import BadResponse
-from bot.cardata.models._read import _float, _object, _str
+from bot.cardata.models._read import _float, _object
+from bot.values import str_of
 
 REFRESH_LIFETIME = 14 * 24 * 3600.0  # BMW's refresh tokens last two weeks
 TOKEN_LIFETIME = 3600.0  # access and id tokens: one hour
@@ -31,8 +32,8 @@ class DeviceCode:
     @classmethod
     def from_api(cls, body: Any, *, now: float) -> Self:
         data = _object(body, "the device code")
-        device_code, user_code = _str(data, "device_code"), _str(data, "user_code")
-        uri = _str(data, "verification_uri")
+        device_code, user_code = str_of(data, "device_code"), str_of(data, "user_code")
+        uri = str_of(data, "verification_uri")
         if not (device_code and user_code and uri):
             raise BadResponse("the device code answer lacks device_code, user_code or verification_uri")
         expires_in = _float(data, "expires_in")
@@ -41,7 +42,7 @@ class DeviceCode:
             device_code=device_code,
             user_code=user_code,
             verification_uri=uri,
-            verification_uri_complete=_str(data, "verification_uri_complete"),
+            verification_uri_complete=str_of(data, "verification_uri_complete"),
             expires_at=now + (expires_in if expires_in is not None and expires_in > 0 else 300.0),
             interval=interval if interval is not None and 0 < interval <= 300 else 5.0,
         )
@@ -62,14 +63,14 @@ class Tokens:
     def from_api(cls, body: Any, *, now: float, previous: Tokens | None = None) -> Self:
         """A token answer; a refresh answer that omits the gcid or refresh token keeps `previous`'s."""
         data = _object(body, "the token answer")
-        access, id_token = _str(data, "access_token"), _str(data, "id_token")
-        refresh = _str(data, "refresh_token") or (previous.refresh_token if previous else None)
-        gcid = _str(data, "gcid") or (previous.gcid if previous else None)
+        access, id_token = str_of(data, "access_token"), str_of(data, "id_token")
+        refresh = str_of(data, "refresh_token") or (previous.refresh_token if previous else None)
+        gcid = str_of(data, "gcid") or (previous.gcid if previous else None)
         if not (access and id_token and refresh and gcid):
             raise BadResponse("the token answer lacks access_token, id_token, refresh_token or gcid")
         expires_in = _float(data, "expires_in")
         refresh_in = _float(data, "refresh_expires_in")
-        renewed_refresh = _str(data, "refresh_token") is not None
+        renewed_refresh = str_of(data, "refresh_token") is not None
         if refresh_in is not None and refresh_in > 0:
             refresh_expires_at = now + refresh_in
         elif renewed_refresh or previous is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Self
 
-from bot.cardata.models._read import _float, _object, _str
+from bot.cardata.models._read import _float, _object
+from bot.values import str_of
 
 
 @dataclass(frozen=True)
@@ -21,10 +22,10 @@ class BasicData:
     def from_api(cls, body: Any) -> Self:
         data = _object(body, "basic data")
         return cls(
-            vin=_str(data, "vin"),
-            brand=_str(data, "brand"),
-            model_name=_str(data, "modelName"),
-            drive_train=_str(data, "driveTrain"),
-            propulsion_type=_str(data, "propulsionType"),
+            vin=str_of(data, "vin"),
+            brand=str_of(data, "brand"),
+            model_name=str_of(data, "modelName"),
+            drive_train=str_of(data, "driveTrain"),
+            propulsion_type=str_of(data, "propulsionType"),
             battery_kwh=_float(data, "hvsMaxEnergyAbsolute"),
         )

@@ -8,8 +8,9 @@ from datetime import datetime
 from typing import Any, Self
 
 from bot.cardata.errors import BadResponse
-from bot.cardata.models._read import _datetime, _float, _object, _str, _within
+from bot.cardata.models._read import _datetime, _float, _object, _within
 from bot.cardata.models.keys import KM_PER_MILE, MAX_MILEAGE
+from bot.values import str_of
 
 # No charge lasts longer (an i3 from empty at 2.3 kW: under a day); a longer duration from BMW is no duration.
 MAX_CHARGE_SECONDS = 7 * 24 * 3600.0
@@ -34,7 +35,7 @@ class ChargingSession:
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
         mileage = _within(_float(data, "mileage"), 0, MAX_MILEAGE)
-        if mileage is not None and (_str(data, "mileageUnits") or "KM").upper() == "MI":
+        if mileage is not None and (str_of(data, "mileageUnits") or "KM").upper() == "MI":
             mileage *= KM_PER_MILE
         return cls(
             start=_datetime(data.get("startTime")),
@@ -60,5 +61,5 @@ class ChargingHistory:
             raise BadResponse("expected 'data' to be a list of charging sessions")
         return cls(
             sessions=[ChargingSession.from_api(item) for item in items if isinstance(item, dict)],
-            next_token=_str(data, "next_token") or _str(data, "nextToken") or None,
+            next_token=str_of(data, "next_token") or str_of(data, "nextToken") or None,
         )

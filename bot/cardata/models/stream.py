@@ -8,8 +8,9 @@ from enum import StrEnum
 from typing import Any, Self
 
 from bot.cardata.errors import BadResponse
-from bot.cardata.models._read import _datetime, _object, _str
+from bot.cardata.models._read import _datetime, _object
 from bot.cardata.models.telematic import TelematicValue, telematic_values
+from bot.values import str_of
 
 
 class StreamBlock(StrEnum):
@@ -32,7 +33,7 @@ class StreamMessage:
         """`topic_vin`, the VIN of the topic `{gcid}/{vin}` it came on, wins over the body's: the broker
         decides what reaches whom by topic, so a body naming another car must not write into that one."""
         data = _object(body, "a stream message")
-        vin = topic_vin or _str(data, "vin")
+        vin = topic_vin or str_of(data, "vin")
         if not vin:
             raise BadResponse("a stream message without a VIN")
         return cls(

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any, Self
 
 from bot.cardata.errors import BadResponse
-from bot.cardata.models._read import _E, _datetime, _enum, _number, _object, _str
+from bot.cardata.models._read import _datetime, _number, _object
+from bot.values import EnumT, enum_of, str_of
 
 TRUE_STRINGS = frozenset({"true", "1", "yes", "on"})
 FALSE_STRINGS = frozenset({"false", "0", "no", "off"})
@@ -34,7 +35,7 @@ class TelematicValue:
             value = str(raw)
         else:
             value = None
-        return cls(value=value, unit=_str(data, "unit"), timestamp=_datetime(data.get("timestamp")))
+        return cls(value=value, unit=str_of(data, "unit"), timestamp=_datetime(data.get("timestamp")))
 
     @property
     def number(self) -> float | None:
@@ -50,8 +51,8 @@ class TelematicValue:
         text = (self.value or "").strip().lower()
         return True if text in TRUE_STRINGS else False if text in FALSE_STRINGS else None
 
-    def enum(self, enum: type[_E]) -> _E | str | None:
-        return _enum(enum, self.value)
+    def enum(self, enum: type[EnumT]) -> EnumT | str | None:
+        return enum_of(enum, self.value)
 
     def to_json(self) -> dict[str, str | None]:
         return {
