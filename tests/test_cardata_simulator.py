@@ -37,7 +37,7 @@ from bot.cardata.simulator import (
     s256,
 )
 from bot.cardata.simulator.broker import CONNECTS_PER_IP_PER_MINUTE
-from bot.cardata.simulator.state import DEVICE_GRANT
+from bot.cardata.simulator.oauth import DEVICE_GRANT
 from bot.cardata.stream import tls_context
 from bot.config import load_settings
 from tests.support.cardata import device_login

@@ -25,7 +25,7 @@ from bot.cardata.simulator import (
     CardataSimulator,
     s256,
 )
-from bot.cardata.simulator.state import DEVICE_GRANT
+from bot.cardata.simulator.oauth import DEVICE_GRANT
 from bot.config import CAR_BACKENDS, Settings
 from bot.sandbox.driver import Sandbox, SandboxUser
 from bot.servers import BackgroundServer

@@ -1,16 +1,15 @@
-"""Tolerant field readers shared by the models: a wrong type or a missing key reads as None."""
+"""Tolerant field readers of the i Remote models (those CarData's share too: bot/values.py): a wrong type or
+a missing key reads as None."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any, TypeVar
+from typing import Any
 
 from bot.bmw.errors import BadResponse
-
-_E = TypeVar("_E", bound=StrEnum)
+from bot.values import str_of
 
 
 def _top(body: Any, key: str) -> dict[str, Any]:
@@ -26,11 +25,6 @@ def _top(body: Any, key: str) -> dict[str, Any]:
 def _dict(data: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     value = data.get(key)
     return value if isinstance(value, dict) else None
-
-
-def _str(data: Mapping[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return value if isinstance(value, str) else None
 
 
 def _float(data: Mapping[str, Any], key: str) -> float | None:
@@ -57,7 +51,7 @@ def _bool(data: Mapping[str, Any], key: str) -> bool | None:
 
 def _datetime(data: Mapping[str, Any], key: str) -> datetime | None:
     """The API's "2015-10-30T18:45:04+0100" form (Python 3.11 reads it); naive times are taken as UTC."""
-    value = _str(data, key)
+    value = str_of(data, key)
     if value is None:
         return None
     try:
@@ -65,16 +59,6 @@ def _datetime(data: Mapping[str, Any], key: str) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _enum(enum: type[_E], value: str | None) -> _E | str | None:
-    """The enum member when known, else the raw string: a new server value must never be fatal."""
-    if value is None:
-        return None
-    try:
-        return enum(value)
-    except ValueError:
-        return value
 
 
 def _list(value: Any, what: str) -> list[Any]:

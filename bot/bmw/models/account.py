@@ -7,7 +7,8 @@ from enum import StrEnum
 from typing import Any, Self
 
 from bot.bmw.errors import BadResponse
-from bot.bmw.models._read import _float, _str
+from bot.bmw.models._read import _float
+from bot.values import str_of
 
 
 class Region(StrEnum):
@@ -38,7 +39,7 @@ class Token:
         expires_in = _float(body, "expires_in")
         return cls(
             access_token=body["access_token"],
-            refresh_token=_str(body, "refresh_token"),
+            refresh_token=str_of(body, "refresh_token"),
             expires_at=now + (expires_in if expires_in is not None else 3600.0),
         )
 

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Self, TypedDict, Unpack
 
-from bot.bmw.models._read import _bool, _dict, _str, _top
+from bot.bmw.models._read import _bool, _dict, _top
+from bot.values import str_of
 
 PROFILE_KINDS = ("weeklyPlanner", "twoTimesTimer")
 TWO_TIMES_TIMER = "twoTimesTimer"  # its timers have no weekdays
@@ -41,7 +42,7 @@ class Timer:
     def from_api(cls, data: Mapping[str, Any]) -> Self:
         days = data.get("weekdays")
         weekdays = tuple(day for day in days if isinstance(day, str)) if isinstance(days, list) else None
-        return cls(_str(data, "departureTime"), _bool(data, "timerEnabled"), weekdays)
+        return cls(str_of(data, "departureTime"), _bool(data, "timerEnabled"), weekdays)
 
     def to_api(self, raw: Mapping[str, Any], *, with_weekdays: bool) -> dict[str, Any]:
         data = dict(raw)
@@ -77,7 +78,7 @@ class ChargingWindow:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Self:
-        return cls(_bool(data, "enabled"), _str(data, "startTime"), _str(data, "endTime"))
+        return cls(_bool(data, "enabled"), str_of(data, "startTime"), str_of(data, "endTime"))
 
     def to_api(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         data = dict(raw)
@@ -109,8 +110,8 @@ class ChargingProfile:
         return cls(
             kind=kind,
             climatization_enabled=_bool(data, "climatizationEnabled"),
-            charging_mode=_str(data, "chargingMode"),
-            charging_preferences=_str(data, "chargingPreferences"),
+            charging_mode=str_of(data, "chargingMode"),
+            charging_preferences=str_of(data, "chargingPreferences"),
             timers=timers,
             window=None if window is None else ChargingWindow.from_api(window),
             raw=data,

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any, Self
 
 from bot.bmw.errors import BadResponse
-from bot.bmw.models._read import _datetime, _list, _point, _str
+from bot.bmw.models._read import _datetime, _list, _point
+from bot.values import str_of
 
 
 @dataclass(frozen=True)
@@ -27,10 +28,10 @@ class Destination:
         return cls(
             lat=lat,
             lon=lon,
-            country=_str(data, "country"),
-            city=_str(data, "city"),
-            street=_str(data, "street"),
-            type=_str(data, "type"),
+            country=str_of(data, "country"),
+            city=str_of(data, "city"),
+            street=str_of(data, "street"),
+            type=str_of(data, "type"),
             created_at=_datetime(data, "createdAt"),
         )
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Self
 
-from bot.bmw.models._read import _point, _str, _top
+from bot.bmw.models._read import _point, _top
+from bot.values import str_of
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,9 @@ class RangeMap:
                 continue
             points = tuple(p for p in map(_point, item["polyline"]) if p is not None)
             if points:
-                polylines.append(RangePolyline(type=_str(item, "type") or "UNKNOWN", points=points))
+                polylines.append(RangePolyline(type=str_of(item, "type") or "UNKNOWN", points=points))
         center = _point(data.get("center"))
-        return cls(center=center, quality=_str(data, "quality"), polylines=tuple(polylines))
+        return cls(center=center, quality=str_of(data, "quality"), polylines=tuple(polylines))
 
     @property
     def empty(self) -> bool:

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Self
 
-from bot.bmw.models._read import _enum, _str, _top
+from bot.bmw.models._read import _top
+from bot.values import enum_of, str_of
 
 
 class ServiceType(StrEnum):
@@ -42,9 +43,9 @@ class ExecutionStatus:
     def from_api(cls, body: Any) -> Self:
         data = _top(body, "executionStatus")
         return cls(
-            service_type=_enum(ServiceType, _str(data, "serviceType")),
-            status=_enum(ExecutionState, _str(data, "status")),
-            event_id=_str(data, "eventId"),
+            service_type=enum_of(ServiceType, str_of(data, "serviceType")),
+            status=enum_of(ExecutionState, str_of(data, "status")),
+            event_id=str_of(data, "eventId"),
         )
 
     @property

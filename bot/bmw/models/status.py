@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
-from bot.bmw.models._read import _datetime, _dict, _float, _int, _point, _str, _top
+from bot.bmw.models._read import _datetime, _dict, _float, _int, _point, _top
+from bot.values import str_of
 
 _OPEN_STATES = frozenset({"OPEN", "INTERMEDIATE"})
 _DOOR_KEYS = ("doorDriverFront", "doorDriverRear", "doorPassengerFront", "doorPassengerRear")
@@ -35,7 +36,7 @@ class Position:
         point = _point(data)
         sent = data.get("lat") is not None or data.get("lon") is not None
         lat, lon = point or (None, None)
-        return cls(lat, lon, _int(data, "heading"), _str(data, "status"), impossible=sent and point is None)
+        return cls(lat, lon, _int(data, "heading"), str_of(data, "status"), impossible=sent and point is None)
 
     @property
     def usable(self) -> bool:
@@ -78,17 +79,17 @@ class VehicleStatus:
         data = _top(body, "vehicleStatus")
         position = _dict(data, "position")
         return cls(
-            vin=_str(data, "vin"),
+            vin=str_of(data, "vin"),
             mileage=_int(data, "mileage"),
             update_time=_datetime(data, "updateTime"),
-            update_reason=_str(data, "updateReason"),
-            door_lock_state=_str(data, "doorLockState"),
+            update_reason=str_of(data, "updateReason"),
+            door_lock_state=str_of(data, "doorLockState"),
             doors={key: data[key] for key in _DOOR_KEYS if isinstance(data.get(key), str)},
             windows={key: data[key] for key in _WINDOW_KEYS if isinstance(data.get(key), str)},
-            trunk=_str(data, "trunk"),
-            hood=_str(data, "hood"),
-            rear_window=_str(data, "rearWindow"),
-            convertible_roof=_str(data, "convertibleRoofState"),
+            trunk=str_of(data, "trunk"),
+            hood=str_of(data, "hood"),
+            rear_window=str_of(data, "rearWindow"),
+            convertible_roof=str_of(data, "convertibleRoofState"),
             charging_level_hv=_float(data, "chargingLevelHv"),
             remaining_range_electric=_float(data, "remainingRangeElectric"),
             max_range_electric=_float(data, "maxRangeElectric"),
@@ -96,11 +97,11 @@ class VehicleStatus:
             remaining_fuel=_float(data, "remainingFuel"),
             max_fuel=_float(data, "maxFuel"),
             fuel_percent=_float(data, "fuelPercent"),
-            connection_status=_str(data, "connectionStatus"),
-            charging_status=_str(data, "chargingStatus"),
+            connection_status=str_of(data, "connectionStatus"),
+            charging_status=str_of(data, "chargingStatus"),
             charging_time_remaining=_int(data, "chargingTimeRemaining"),
-            last_charging_end_reason=_str(data, "lastChargingEndReason"),
-            last_charging_end_result=_str(data, "lastChargingEndResult"),
+            last_charging_end_reason=str_of(data, "lastChargingEndReason"),
+            last_charging_end_result=str_of(data, "lastChargingEndResult"),
             position=None if position is None else Position.from_api(position),
             raw=data,
             remaining_range_electric_mls=_float(data, "remainingRangeElectricMls"),

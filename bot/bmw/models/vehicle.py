@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 from bot.bmw.errors import BadResponse
-from bot.bmw.models._read import _int, _list, _str
+from bot.bmw.models._read import _int, _list
+from bot.values import str_of
 
 # Capability flags of a vehicles-list entry (the API's own names), as documented and seen in real bodies.
 CAPABILITY_FLAGS = (
@@ -66,14 +67,14 @@ class Vehicle:
             raise BadResponse("a vehicle entry has no VIN")
         return cls(
             vin=entry["vin"],
-            model=_str(entry, "model"),
-            brand=_str(entry, "brand"),
-            drive_train=_str(entry, "driveTrain"),
-            body_type=_str(entry, "bodytype"),
-            license_plate=_str(entry, "licensePlate"),
+            model=str_of(entry, "model"),
+            brand=str_of(entry, "brand"),
+            drive_train=str_of(entry, "driveTrain"),
+            body_type=str_of(entry, "bodytype"),
+            license_plate=str_of(entry, "licensePlate"),
             year=_int(entry, "yearOfConstruction"),
-            color=_str(entry, "color"),
-            charging_control=_str(entry, "chargingControl"),
+            color=str_of(entry, "color"),
+            charging_control=str_of(entry, "chargingControl"),
             capabilities=frozenset(flag for flag in CAPABILITY_FLAGS if _flag_on(entry.get(flag))),
             raw=entry,
         )

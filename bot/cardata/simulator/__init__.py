@@ -16,17 +16,10 @@ from bot.cardata.simulator.fleet import (
     i3_bev,
     i3_rex,
 )
-from bot.cardata.simulator.state import (
-    DAILY_QUOTA,
-    DEFAULT_CLIENT_ID,
-    DEFAULT_GCID,
-    SCOPE,
-    CardataError,
-    OAuthError,
-    RequestRecord,
-    StreamMessage,
-    s256,
-)
+from bot.cardata.simulator.oauth import SCOPE, s256
+from bot.cardata.simulator.rest import DAILY_QUOTA
+from bot.cardata.simulator.state import DEFAULT_CLIENT_ID, DEFAULT_GCID
+from bot.cardata.simulator.wire import CardataError, OAuthError, RequestRecord, StreamMessage
 
 __all__ = [
     "DAILY_QUOTA",

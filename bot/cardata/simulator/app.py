@@ -21,7 +21,10 @@ from starlette.routing import Route
 
 from bot.bmw.simulator import Fault
 from bot.cardata.simulator import fleet
-from bot.cardata.simulator.state import POLL_INTERVAL, STREAM_LINGER, CardataError, CardataState, OAuthError
+from bot.cardata.simulator.oauth import POLL_INTERVAL
+from bot.cardata.simulator.state import CardataState
+from bot.cardata.simulator.stream import STREAM_LINGER
+from bot.cardata.simulator.wire import CardataError, OAuthError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
