@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from statistics import median
 
-from bot.cardata.models import StreamBlock
 from bot.history import ChargeSession
 
 # An i3 on AC when its own past charges tell nothing: about 4.6 kW into a 42 kWh (120 Ah) pack, a modest
@@ -200,6 +199,14 @@ class RelinkNeeded:
 
     tg_id: int
     username: str | None = None
+
+
+class StreamBlock(StrEnum):
+    """Why BMW lets nothing through a linked CarData account's stream (docs/cardata.md, "Refusals"); neutral,
+    as the notice that tells it (`StreamBlocked`) is."""
+
+    HELD = "held"  # CONNACK 5, also after the retry: another app holds the account's one stream
+    NOT_CONFIGURED = "not_configured"  # SUBACK 0x80: the stream is not set up in BMW's portal
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,18 @@
-"""A stream message, and why a stream lets nothing through."""
+"""A stream message; why a stream lets nothing through is `bot.car_status.StreamBlock` (re-exported)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Self
 
+from bot.car_status import StreamBlock
 from bot.cardata.errors import BadResponse
 from bot.cardata.models._read import _datetime, _object
 from bot.cardata.models.telematic import TelematicValue, telematic_values
 from bot.values import str_of
 
-
-class StreamBlock(StrEnum):
-    """Why BMW lets nothing through a linked account's stream (docs/cardata.md, "Refusals")."""
-
-    HELD = "held"  # CONNACK 5, also after the retry: another app holds the account's one stream
-    NOT_CONFIGURED = "not_configured"  # SUBACK 0x80: the stream is not set up in BMW's portal
+__all__ = ["StreamBlock", "StreamMessage"]
 
 
 @dataclass(frozen=True)
