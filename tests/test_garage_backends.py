@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,23 +36,13 @@ from bot.garage import Garage, NotSupported
 from bot.store import Store
 from tests.support.bot import BEV_VIN as IREMOTE_BEV
 from tests.support.bot import fast_client
-from tests.support.waits import bounded
+from tests.support.waits import bounded, until
 
 OWNER, IREMOTE_OWNER = 41, 42
 # The cars stream every change (live, iDrive 7 and later): these tests follow a streamed charge.
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect=True)
 KEY = generate_secret_key()
 DEBOUNCE = 0.3  # seconds a stopped charge must stay stopped; short, so the tests need not wait long
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for what the stream brings; the bound only turns a hang into a failure naming it."""
-    try:
-        async with asyncio.timeout(20.0):
-            while not condition():  # noqa: ASYNC110 (the broker and the stream run on other tasks and threads)
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 async def no_wait(seconds: float) -> None:
