@@ -182,7 +182,7 @@ class ChargeNotice:
 
 
 @dataclass(frozen=True)
-class RelinkNeeded:
+class RelinkNotice:
     """The backend no longer accepts the stored link: nothing is read for this owner until a new /link.
     `username` names the account where it has a name (the i Remote e-mail; None for CarData)."""
 
@@ -199,4 +199,4 @@ class StreamBlocked:
     reason: StreamBlock
 
 
-Notice = ChargeNotice | RelinkNeeded | StreamBlocked
+Notice = ChargeNotice | RelinkNotice | StreamBlocked

@@ -11,7 +11,8 @@ whose stored password BMW refuses RELINK_AFTER_REFUSALS times in a row is not as
 Each linked account has a backend (bot/backends.py): the i Remote API (`api`, a `CarApi`; linked with e-mail
 and password, polled by bot/watcher.py, remote commands) or BMW CarData (`cardata`; linked with the OAuth
 device flow, read-only, pushed by its stream). Statuses and pushes come out in the neutral shapes of
-bot/car_status.py whatever the backend; what the i Remote API alone can do raises `NotSupported` for others.
+bot/car_status.py whatever the backend; what the i Remote API alone can do raises `UnsupportedByBackend`
+for others.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded, StreamBlocked
+from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNotice, StreamBlocked
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
@@ -136,11 +137,11 @@ class GarageError(Exception):
     """A refusal of the car service itself (not of BMW); the chat layer words it for the user."""
 
 
-class NotLinked(GarageError):
+class NothingLinked(GarageError):
     pass
 
 
-class NotYourCar(GarageError):
+class CarNotLinked(GarageError):
     pass
 
 
@@ -171,7 +172,7 @@ class LoginCoolDown(GarageError):
         self.retry_after = retry_after
 
 
-class NotSupported(GarageError):
+class UnsupportedByBackend(GarageError):
     """The backend of this user's account cannot do that (CarData is read-only, has no trips...)."""
 
 
@@ -295,7 +296,7 @@ class Garage:
     async def start_device_flow(self, tg_id: int, client_id: str) -> DeviceFlow:
         """Ask BMW for a device code for the owner's own client id: show `flow.code.url` (the verification
         link, complete form where BMW gives one), `flow.code.user_code` and `flow.code.expires_at` (epoch s).
-        CarDataError when BMW refuses (a wrong client id: its message says so); NotSupported without
+        CarDataError when BMW refuses (a wrong client id: its message says so); UnsupportedByBackend without
         CarData; TooManyLoginCodes, before BMW is asked, once this user had DEVICE_CODES_PER_WINDOW codes
         (asked for, whatever BMW answered) within DEVICE_CODE_WINDOW_SECONDS."""
         cardata = self._cardata()
@@ -406,11 +407,11 @@ class Garage:
     def cars(self, tg_id: int) -> list[StoredVehicle]:
         cars = self.store.vehicles(tg_id)
         if not cars:
-            raise NotLinked
+            raise NothingLinked
         return cars
 
     def all_cars(self, tg_id: int) -> list[StoredVehicle]:
-        """The user's cars in their order; none (rather than NotLinked) when nothing is linked."""
+        """The user's cars in their order; none (rather than NothingLinked) when nothing is linked."""
         return self.store.vehicles(tg_id)
 
     def find_car(self, tg_id: int, vin: str) -> StoredVehicle | None:
@@ -418,19 +419,19 @@ class Garage:
         return self.store.vehicle(tg_id, vin)
 
     def car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
-        """The given car of this user, or the chosen one; NotYourCar for any VIN the user has not linked."""
+        """The given car of this user, or the chosen one; CarNotLinked for any VIN the user has not linked."""
         if vin is None:
             vin = self.store.selected_vin(tg_id)
             if vin is None:
-                raise NotLinked
+                raise NothingLinked
         car = self.store.vehicle(tg_id, vin)
         if car is None:
-            raise NotLinked if not self.store.vehicles(tg_id) else NotYourCar
+            raise NothingLinked if not self.store.vehicles(tg_id) else CarNotLinked
         return car
 
     def select(self, tg_id: int, vin: str) -> StoredVehicle:
         if not self.store.select_vin(tg_id, vin):
-            raise NotYourCar
+            raise CarNotLinked
         return self.car(tg_id, vin)
 
     # Reads -------------------------------------------------------------------------------------------------
@@ -465,9 +466,9 @@ class Garage:
 
     async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
         """The car's charging sessions of the last `days` days, newest first (capability "chargingHistory":
-        CarData; NotSupported otherwise). One call of the day's budget, then cached for an hour."""
+        CarData; UnsupportedByBackend otherwise). One call of the day's budget, then cached for an hour."""
         if not self._is_cardata(tg_id):
-            raise NotSupported("no charging history with the i Remote API")
+            raise UnsupportedByBackend("no charging history with the i Remote API")
         self.car(tg_id, vin)
         return await self._cardata().charging_history(tg_id, vin, days)
 
@@ -655,7 +656,7 @@ class Garage:
         if account is None:
             stored = self.store.account(tg_id)
             if stored is None:
-                raise NotLinked
+                raise NothingLinked
             token = stored.token
             account = Account(
                 username=stored.username,
@@ -671,7 +672,7 @@ class Garage:
 
     def _cardata(self) -> CarDataBackend:
         if self.cardata is None:
-            raise NotSupported("BMW CarData is not configured (CAR_BACKENDS)")
+            raise UnsupportedByBackend("BMW CarData is not configured (CAR_BACKENDS)")
         return self.cardata
 
     async def _cardata_event(self, event: ChargeEvent) -> None:
@@ -695,7 +696,7 @@ class Garage:
         if not self.store.mark_cardata_relink_asked(owner):
             return
         try:
-            await self._notify(RelinkNeeded(owner))
+            await self._notify(RelinkNotice(owner))
         except Exception as exc:  # the stream is stopped either way; the next start asks again
             self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
@@ -731,7 +732,7 @@ class Garage:
     async def _call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
         self.car(tg_id, vin)
         if self._is_cardata(tg_id):  # only the i Remote API has trips, maps, commands...
-            raise NotSupported("not with BMW CarData")
+            raise UnsupportedByBackend("not with BMW CarData")
         account = self._session(tg_id)
         refusals, relink_needed = self.store.password_refusals(tg_id)
         if relink_needed:  # asking again would only bring the account closer to a lock-out at BMW

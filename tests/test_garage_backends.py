@@ -32,7 +32,7 @@ from bot.cardata.simulator import (
 )
 from bot.config import ConfigError, Settings, load_settings
 from bot.crypto import generate_secret_key
-from bot.garage import Garage, NotSupported
+from bot.garage import Garage, UnsupportedByBackend
 from bot.store import Store
 from tests.support.bot import BEV_VIN as IREMOTE_BEV
 from tests.support.bot import fast_client
@@ -147,7 +147,7 @@ async def test_linking_by_device_flow_stores_the_primary_cars_read_only(world: W
     assert link.tokens.access_token.encode() not in raw and DEFAULT_CLIENT_ID.encode() not in raw
     assert world.rows("charge_watches", OWNER) == 0
     # Only the i Remote API reads trips, maps and the rest.
-    with pytest.raises(NotSupported):
+    with pytest.raises(UnsupportedByBackend):
         await world.garage.range_map(OWNER, DEFAULT_BEV_VIN)
 
 
@@ -316,7 +316,7 @@ async def test_charging_history_spends_one_call_then_is_cached(world: World) -> 
     assert sessions == again and sessions and sessions[0].start_soc == 64
     assert world.cardata.client.calls_left(OWNER) == left - 1
     await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-    with pytest.raises(NotSupported):  # the i Remote API has none
+    with pytest.raises(UnsupportedByBackend):  # the i Remote API has none
         await world.garage.charging_history(IREMOTE_OWNER, IREMOTE_BEV)
 
 

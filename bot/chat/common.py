@@ -48,16 +48,16 @@ from bot.config import Settings
 from bot.garage import (
     DEVICE_CODE_WINDOW_SECONDS,
     DEVICE_CODES_PER_WINDOW,
+    CarNotLinked,
     CommandInProgress,
     Garage,
     GarageError,
     LoginCoolDown,
-    NotLinked,
-    NotSupported,
-    NotYourCar,
+    NothingLinked,
     PasswordRefused,
     TooManyCommands,
     TooManyLoginCodes,
+    UnsupportedByBackend,
     deadline,
 )
 from bot.rangemap import RangeMapRenderer
@@ -233,11 +233,11 @@ REFUSALS = (CarServiceError, GarageError)
 
 def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     """One friendly line for any refusal of a car service or of the garage."""
-    if isinstance(exc, NotLinked):
+    if isinstance(exc, NothingLinked):
         return texts.NOT_LINKED
-    if isinstance(exc, NotYourCar):
+    if isinstance(exc, CarNotLinked):
         return texts.STALE_BUTTON
-    if isinstance(exc, NotSupported):
+    if isinstance(exc, UnsupportedByBackend):
         return texts.unsupported(car)
     if isinstance(exc, CommandInProgress):
         return texts.command_in_progress(car)

@@ -57,7 +57,7 @@ FAULT_KINDS = ("error", "timeout", "slow")  # of the i Remote simulator's Fault 
 Decision = Literal["approved", "denied"]
 
 
-class CardataError(Exception):
+class RestError(Exception):
     """A REST answer: HTTP `status` with `{"exveErrorId", "exveErrorMsg", "exveNote"}`."""
 
     def __init__(self, status: int, error_id: str, message: str, note: str = "") -> None:
@@ -872,13 +872,13 @@ class CardataState:
             scheme, _, value = (authorization or "").partition(" ")
             token = self._access.get(value.strip()) if scheme.lower() == "bearer" else None
             if token is None or token.expires_at <= self.now():
-                raise CardataError(401, "CU-401", "Unauthorized", "Access token missing, invalid or expired")
+                raise RestError(401, "CU-401", "Unauthorized", "Access token missing, invalid or expired")
             account = self._accounts[token.gcid]
             day = datetime.fromtimestamp(self.now(), UTC).date().isoformat()
             if account.quota_day != day:
                 account.quota_day, account.calls = day, 0
             if account.calls >= self.daily_quota:
-                raise CardataError(
+                raise RestError(
                     403, "CU-429", "API rate limit reached", "The daily quota resets at 00:00 UTC"
                 )
             account.calls += 1
@@ -922,15 +922,15 @@ class CardataState:
         with self._lock:
             name, purpose, keys = body.get("name"), body.get("purpose"), body.get("technicalDescriptors")
             if not (isinstance(name, str) and name and isinstance(purpose, str) and purpose):
-                raise CardataError(400, "CU-400", "Bad Request", "name and purpose are required")
+                raise RestError(400, "CU-400", "Bad Request", "name and purpose are required")
             if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
-                raise CardataError(400, "CU-400", "Bad Request", "technicalDescriptors must list keys")
+                raise RestError(400, "CU-400", "Bad Request", "technicalDescriptors must list keys")
             unknown = [k for k in keys if not k.startswith("vehicle.")]
             if unknown:
-                raise CardataError(400, "CU-402", "Invalid key", f"unknown descriptors: {', '.join(unknown)}")
+                raise RestError(400, "CU-402", "Invalid key", f"unknown descriptors: {', '.join(unknown)}")
             active = [c for c in self._containers.values() if c.gcid == gcid and c.state == "ACTIVE"]
             if len(active) >= MAX_CONTAINERS:
-                raise CardataError(
+                raise RestError(
                     403, "CU-124", "Container limit reached", f"at most {MAX_CONTAINERS} containers per user"
                 )
             container = Container(
@@ -960,25 +960,25 @@ class CardataState:
     def _own_container(self, gcid: str, container_id: str) -> Container:
         container = self._containers.get(container_id)
         if container is None or container.gcid != gcid:
-            raise CardataError(404, "CU-404", "Not Found", "no such container")
+            raise RestError(404, "CU-404", "Not Found", "no such container")
         return container
 
     def _readable_car(self, gcid: str, vin: str) -> SimCar:
         account = self._accounts[gcid]
         if vin in account.secondary:
-            raise CardataError(403, "CU-104", "Forbidden", "only the PRIMARY user may read this vehicle")
+            raise RestError(403, "CU-104", "Forbidden", "only the PRIMARY user may read this vehicle")
         if vin not in account.vins:
-            raise CardataError(403, "CU-104", "Forbidden", "vehicle not mapped to this user")
+            raise RestError(403, "CU-104", "Forbidden", "vehicle not mapped to this user")
         return self.car(vin)
 
     def telematic_data(self, gcid: str, vin: str, container_id: str | None) -> dict[str, Any]:
         with self._lock:
             car = self._readable_car(gcid, vin)
             if not container_id:
-                raise CardataError(400, "CU-400", "Bad Request", "containerId is required")
+                raise RestError(400, "CU-400", "Bad Request", "containerId is required")
             container = self._own_container(gcid, container_id)
             if container.state != "ACTIVE":
-                raise CardataError(404, "CU-404", "Not Found", "the container is inactive")
+                raise RestError(404, "CU-404", "Not Found", "the container is inactive")
             data = {
                 key: {"value": value, "unit": unit, "timestamp": iso(t)}
                 for key in container.descriptors
@@ -997,7 +997,7 @@ class CardataState:
                 upper = parse_time(end) if end else math.inf
                 offset = int(next_token) if next_token else 0
             except ValueError as exc:
-                raise CardataError(400, "CU-400", "Bad Request", "from, to or nextToken malformed") from exc
+                raise RestError(400, "CU-400", "Bad Request", "from, to or nextToken malformed") from exc
             listed = list(car.history)
             if car.session_start is not None:  # a charge still running: listed without endTime
                 started, soc = car.session_start
