@@ -592,10 +592,6 @@ class Garage:
         """Drop a recorded command that will not be followed (its car was unlinked meanwhile)."""
         self.store.end_command(tg_id, vin)
 
-    @property
-    def commands_running(self) -> int:
-        return len(self._running)
-
     async def drain(self, grace: float) -> int:
         """On shutdown: let running commands finish for up to `grace` seconds, then cancel the rest (their
         chat handlers tell the user); returns how many were cancelled."""

@@ -1,6 +1,6 @@
 """Typed views of BMW CarData's JSON: the device flow, tokens, REST bodies and stream messages.
 
-Tolerant inside, strict at the top (as in bot/bmw/models.py): a missing or mistyped field becomes None, an
+Tolerant inside, strict at the top (as in bot/bmw/models/): a missing or mistyped field becomes None, an
 unknown enum value is kept as its raw string, but a body that is not the documented shape at all raises
 `BadResponse`. Telematic values arrive as strings with a unit and a timestamp (`{"value": "80", "unit": "%",
 "timestamp": "..."}`); `TelematicValue` keeps the string and parses it on demand, so a value the bot does not
