@@ -33,11 +33,12 @@ from bot.bmw.client import BMWClient
 from bot.bmw.models import Account, Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET, Simulator
 from bot.bmw.simulator.fleet import car_time
+from bot.car_status import Notice
 from bot.config import Settings
 from bot.crypto import generate_secret_key
 from bot.garage import Garage
 from bot.store import Store
-from bot.watcher import ChargeEvent, RelinkNeeded, Watcher
+from bot.watcher import Watcher
 
 PASSWORD = "bench-password"
 
@@ -110,10 +111,10 @@ async def run(cars: int, charging_share: float, concurrency: int, folder: Path) 
     )
     for tg_id in users:  # the worst case for the cycle: every owner has every alert on
         store.save_alert_prefs(tg_id, AlertPrefs(level_on=True, plug_on=True))
-    pushed: list[ChargeEvent | RelinkNeeded] = []
+    pushed: list[Notice] = []
     alerted: list[CarAlert] = []
 
-    async def push(event: ChargeEvent | RelinkNeeded | CarAlert) -> None:
+    async def push(event: Notice | CarAlert) -> None:
         (alerted if isinstance(event, CarAlert) else pushed).append(event)
 
     watcher = Watcher(

@@ -193,7 +193,7 @@ class ChargeNotice:
 
 
 @dataclass(frozen=True)
-class RelinkNeeded:
+class RelinkNotice:
     """The backend no longer accepts the stored link: nothing is read for this owner until a new /link.
     `username` names the account where it has a name (the i Remote e-mail; None for CarData)."""
 
@@ -218,4 +218,4 @@ class StreamBlocked:
     reason: StreamBlock
 
 
-Notice = ChargeNotice | RelinkNeeded | StreamBlocked
+Notice = ChargeNotice | RelinkNotice | StreamBlocked

@@ -11,7 +11,8 @@ whose stored password BMW refuses RELINK_AFTER_REFUSALS times in a row is not as
 Each linked account has a backend (bot/backends.py): the i Remote API (`api`, a `CarApi`; linked with e-mail
 and password, polled by bot/watcher.py, remote commands) or BMW CarData (`cardata`; linked with the OAuth
 device flow, read-only, pushed by its stream). Statuses and pushes come out in the neutral shapes of
-bot/car_status.py whatever the backend; what the i Remote API alone can do raises `NotSupported` for others.
+bot/car_status.py whatever the backend; what the i Remote API alone can do raises `UnsupportedByBackend`
+for others.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from bot.bmw.models import (
     Vehicle,
     VehicleStatus,
 )
-from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNeeded, StreamBlocked
+from bot.car_status import CarStatus, ChargeNotice, Notice, NoticeKind, Refreshed, RelinkNotice, StreamBlocked
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.errors import BudgetSpent
 from bot.cardata.events import ChargeEvent, ChargeEventKind
@@ -138,11 +139,11 @@ class GarageError(Exception):
     """A refusal of the car service itself (not of BMW); the chat layer words it for the user."""
 
 
-class NotLinked(GarageError):
+class NothingLinked(GarageError):
     pass
 
 
-class NotYourCar(GarageError):
+class CarNotLinked(GarageError):
     pass
 
 
@@ -185,7 +186,7 @@ class RemoteNotAllowed(GarageError):
     """A person the car is shared with, whom its owner has not allowed remote commands."""
 
 
-class NotSupported(GarageError):
+class UnsupportedByBackend(GarageError):
     """The backend of this user's account cannot do that (CarData is read-only, has no trips...)."""
 
 
@@ -310,7 +311,7 @@ class Garage:
     async def start_device_flow(self, tg_id: int, client_id: str) -> DeviceFlow:
         """Ask BMW for a device code for the owner's own client id: show `flow.code.url` (the verification
         link, complete form where BMW gives one), `flow.code.user_code` and `flow.code.expires_at` (epoch s).
-        CarDataError when BMW refuses (a wrong client id: its message says so); NotSupported without
+        CarDataError when BMW refuses (a wrong client id: its message says so); UnsupportedByBackend without
         CarData; TooManyLoginCodes, before BMW is asked, once this user had DEVICE_CODES_PER_WINDOW codes
         (asked for, whatever BMW answered) within DEVICE_CODE_WINDOW_SECONDS."""
         cardata = self._cardata()
@@ -424,11 +425,11 @@ class Garage:
     def cars(self, tg_id: int) -> list[StoredVehicle]:
         cars = self.store.vehicles_seen(tg_id)
         if not cars:
-            raise NotLinked
+            raise NothingLinked
         return cars
 
     def all_cars(self, tg_id: int) -> list[StoredVehicle]:
-        """The user's cars in their order, then those shared with them; none (rather than NotLinked) when
+        """The user's cars in their order, then those shared with them; none (rather than NothingLinked) when
         there are none."""
         return self.store.vehicles_seen(tg_id)
 
@@ -437,21 +438,14 @@ class Garage:
         return self.store.vehicle_seen(tg_id, vin)
 
     def car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
-        """The given car of this user, or the chosen one; NotYourCar for any VIN the user does not see."""
+        """The given car of this user, or the chosen one; CarNotLinked for any VIN the user does not see."""
         if vin is None:
             vin = self.store.selected_vin(tg_id)
             if vin is None:
-                raise NotLinked
+                raise NothingLinked
         car = self.store.vehicle_seen(tg_id, vin)
         if car is None:
-            raise NotLinked if not self.store.vehicles_seen(tg_id) else NotYourCar
-        return car
-
-    def own_car(self, tg_id: int, vin: str | None = None) -> StoredVehicle:
-        """`car`, when the user owns it: OwnerOnly for a car shared with them (its schedule, its shares)."""
-        car = self.car(tg_id, vin)
-        if car.tg_id != tg_id:
-            raise OwnerOnly
+            raise NothingLinked if not self.store.vehicles_seen(tg_id) else CarNotLinked
         return car
 
     def may_command(self, tg_id: int, car: StoredVehicle) -> bool:
@@ -464,7 +458,7 @@ class Garage:
 
     def select(self, tg_id: int, vin: str) -> StoredVehicle:
         if not self.store.select_vin(tg_id, vin):
-            raise NotYourCar
+            raise CarNotLinked
         return self.car(tg_id, vin)
 
     # Reads -------------------------------------------------------------------------------------------------
@@ -501,10 +495,10 @@ class Garage:
 
     async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
         """The car's charging sessions of the last `days` days, newest first (capability "chargingHistory":
-        CarData; NotSupported otherwise). One call of the day's budget, then cached for an hour."""
+        CarData; UnsupportedByBackend otherwise). One call of the day's budget, then cached for an hour."""
         owner = self.car(tg_id, vin).tg_id
         if not self._is_cardata(owner):
-            raise NotSupported("no charging history with the i Remote API")
+            raise UnsupportedByBackend("no charging history with the i Remote API")
         return await self._cardata().charging_history(owner, vin, days)
 
     async def poll_status(self, tg_id: int, vin: str) -> VehicleStatus:
@@ -632,10 +626,6 @@ class Garage:
         """Drop a recorded command that will not be followed (its car was unlinked meanwhile)."""
         self.store.end_command(tg_id, vin)
 
-    @property
-    def commands_running(self) -> int:
-        return len(self._running)
-
     async def drain(self, grace: float) -> int:
         """On shutdown: let running commands finish for up to `grace` seconds, then cancel the rest (their
         chat handlers tell the user); returns how many were cancelled."""
@@ -696,7 +686,7 @@ class Garage:
         if account is None:
             stored = self.store.account(tg_id)
             if stored is None:
-                raise NotLinked
+                raise NothingLinked
             token = stored.token
             account = Account(
                 username=stored.username,
@@ -712,7 +702,7 @@ class Garage:
 
     def _cardata(self) -> CarDataBackend:
         if self.cardata is None:
-            raise NotSupported("BMW CarData is not configured (CAR_BACKENDS)")
+            raise UnsupportedByBackend("BMW CarData is not configured (CAR_BACKENDS)")
         return self.cardata
 
     async def _cardata_event(self, event: ChargeEvent) -> None:
@@ -739,7 +729,7 @@ class Garage:
         if not self.store.mark_cardata_relink_asked(owner):
             return
         try:
-            await self._notify(RelinkNeeded(owner))
+            await self._notify(RelinkNotice(owner))
         except Exception as exc:  # the stream is stopped either way; the next start asks again
             self.store.mark_cardata_relink_asked(owner, asked=False)
             log.warning("cardata: re-link push to user %s failed (%s)", owner, type(exc).__name__)
@@ -785,7 +775,7 @@ class Garage:
 
     async def _owners_call(self, tg_id: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:
         if self._is_cardata(tg_id):  # only the i Remote API has trips, maps, commands...
-            raise NotSupported("not with BMW CarData")
+            raise UnsupportedByBackend("not with BMW CarData")
         account = self._session(tg_id)
         refusals, relink_needed = self.store.password_refusals(tg_id)
         if relink_needed:  # asking again would only bring the account closer to a lock-out at BMW

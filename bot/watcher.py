@@ -41,7 +41,7 @@ from bot.alerts import AlertPrefs, AlertState, CarAlert, Reading
 from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
-from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNeeded
+from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNotice
 from bot.garage import Garage, GarageError, PasswordRefused
 from bot.history import IREMOTE, ChargeSession, energy_kwh, usable_kwh
 from bot.sharing import SharedAlerter
@@ -72,7 +72,10 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class ChargeEvent:
+class ChargeTransition:
+    """A charge start or end that polling saw between two statuses (bot/cardata/events.py decides the
+    streamed ones)."""
+
     kind: EventKind
     tg_id: int
     vin: str
@@ -105,7 +108,7 @@ class ChargeEvent:
         )
 
 
-# Raises when a push should be tried again later; a RelinkNeeded push (BMW no longer takes the stored
+# Raises when a push should be tried again later; a RelinkNotice push (BMW no longer takes the stored
 # password of `username`: polling stopped until its owner links again) is never repeated.
 Push = Callable[[Notice | CarAlert], Awaitable[None]]
 
@@ -166,7 +169,7 @@ class Watcher:
         report: CycleReport,
         alerts: tuple[dict[tuple[int, str], AlertState], dict[int, AlertPrefs]],
     ) -> None:
-        relink: RelinkNeeded | None = None
+        relink: RelinkNotice | None = None
         async with self._slots:
             try:
                 async with asyncio.timeout(self._status_timeout):
@@ -184,7 +187,7 @@ class Watcher:
                     replace(watch, failures=failures, next_poll_at=now + self._backoff(watch, failures))
                 )
                 if isinstance(exc, PasswordRefused) and exc.just_marked:
-                    relink = RelinkNeeded(watch.tg_id, exc.username)
+                    relink = RelinkNotice(watch.tg_id, exc.username)
                 else:
                     return
         # Outside the slot: a push waiting on Telegram's rate limit must not hold up other cars' polls.
@@ -195,7 +198,7 @@ class Watcher:
         await self._observe(watch, status, now, report)
         await self._alert(watch, status, now, report, alerts)
 
-    async def _tell_relink(self, relink: RelinkNeeded, report: CycleReport) -> None:
+    async def _tell_relink(self, relink: RelinkNotice, report: CycleReport) -> None:
         log.warning(
             "watcher: BMW keeps refusing the password of user %s; polling stops until /link", relink.tg_id
         )
@@ -213,7 +216,7 @@ class Watcher:
     ) -> None:
         seen_at = status.update_time.timestamp() if status.update_time else now
         since, soc_at_start, last_event = watch.charging_since, watch.soc_at_start, watch.last_event
-        event: ChargeEvent | None = None
+        event: ChargeTransition | None = None
         if status.is_charging:
             if since is None or watch.charging_status != CHARGING:
                 # A new session. An older session's end push still pending is dropped: the car charges again.
@@ -221,14 +224,16 @@ class Watcher:
                 if watch.charging_status is None:
                     # First sight of this car: it did not start charging now, so there is nothing to announce.
                     last_event = f"{EventKind.STARTED}:{since:.0f}"
-            event = ChargeEvent(
+            event = ChargeTransition(
                 EventKind.STARTED, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at
             )
             if event.key == last_event:
                 event = None
         elif since is not None:  # the charge ended now, or in an earlier cycle whose push failed
             kind, outcome = _ending(status)
-            event = ChargeEvent(kind, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at, outcome)
+            event = ChargeTransition(
+                kind, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at, outcome
+            )
 
         interval = self._charge_poll if status.is_plugged_in or event is not None else self._idle_poll
         pending = replace(
@@ -264,7 +269,7 @@ class Watcher:
         report.pushed += 1
         self._store.save_watch(done)
 
-    def _session(self, event: ChargeEvent) -> ChargeSession:
+    def _session(self, event: ChargeTransition) -> ChargeSession:
         """The ended charge of `event`, for the history; its kWh estimated from the model's battery."""
         car = self._store.vehicle(event.tg_id, event.vin)
         soc_end, position = _soc(event.status), event.status.position
@@ -333,7 +338,7 @@ def _ending(status: VehicleStatus) -> tuple[EventKind, Outcome | None]:
     return (EventKind.FINISHED, Outcome.EARLY) if stopped_by_owner else (EventKind.INTERRUPTED, None)
 
 
-def _settled(watch: ChargeWatch, event: ChargeEvent) -> ChargeWatch:
+def _settled(watch: ChargeWatch, event: ChargeTransition) -> ChargeWatch:
     """The watch once `event` is dealt with (pushed, or not wanted): an ended session is closed."""
     if event.kind is EventKind.STARTED:
         return replace(watch, last_event=event.key)

@@ -16,7 +16,8 @@ from bot.car_status import CarStatus
 from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
 from bot.chat import texts
 from bot.sandbox.driver import SandboxUser
-from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of, until
+from tests.support.waits import until
+from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of
 
 __all__ = ["linked"]  # the fixture, shared with tests/test_chat_cardata.py
 

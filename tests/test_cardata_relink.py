@@ -22,6 +22,7 @@ from bot.chat import texts
 from bot.config import Settings
 from bot.sandbox.driver import Sandbox, SandboxUser
 from tests.support.bot import link
+from tests.support.waits import until
 from tests.test_chat_cardata import (
     OWNER,
     cardata_of,
@@ -30,7 +31,6 @@ from tests.test_chat_cardata import (
     link_cardata,
     rows_about,
     start_flow,
-    until,
 )
 from tests.test_forget import _on_disk as on_disk
 

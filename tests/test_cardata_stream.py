@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,7 +49,7 @@ from bot.cardata.stream import (
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
 from bot.store import Store, StoredVehicle
-from tests.support.waits import bounded
+from tests.support.waits import bounded, until
 
 OWNER, OTHER_OWNER = 1, 2
 # The cars stream every change (live, iDrive 7 and later): these tests follow a streamed charge.
@@ -59,16 +59,6 @@ KEY = generate_secret_key()
 HELD_RETRY, LINGER = 0.5, 0.3
 HELD, NOT_CONFIGURED = m.StreamBlock.HELD, m.StreamBlock.NOT_CONFIGURED
 BEV = DEFAULT_BEV_VIN
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for something the stream brings; the 20 s bound only turns a hang into a failure naming it."""
-    try:
-        async with asyncio.timeout(20.0):
-            while not condition():  # noqa: ASYNC110 (the broker and the stream run on other tasks and threads)
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 @dataclass

@@ -41,6 +41,7 @@ from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
 from bot.store import UserSettings
 from tests.support.bot import fast_client, running_bot
 from tests.support.cardata import OWNER
+from tests.support.waits import until
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.
 # The cars stream every change (live, iDrive 7 and later): these tests push from a streamed charge.
@@ -62,16 +63,6 @@ def cardata_of(application: Application) -> CarDataBackend:
     cardata = garage_of(application).cardata
     assert cardata is not None  # the bot was built with both backends
     return cardata
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for what the stream brings; the bound only turns a hang into a failure naming it."""
-    try:
-        async with asyncio.timeout(20.0):
-            while not condition():  # noqa: ASYNC110 (the broker and the stream run on other tasks and threads)
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 def charging(application: Application, vin: str) -> Callable[[], bool]:

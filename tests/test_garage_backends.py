@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,27 +32,17 @@ from bot.cardata.simulator import (
 )
 from bot.config import ConfigError, Settings, load_settings
 from bot.crypto import generate_secret_key
-from bot.garage import Garage, NotSupported
+from bot.garage import Garage, UnsupportedByBackend
 from bot.store import Store
 from tests.support.bot import BEV_VIN as IREMOTE_BEV
 from tests.support.bot import fast_client
-from tests.support.waits import bounded
+from tests.support.waits import bounded, until
 
 OWNER, IREMOTE_OWNER = 41, 42
 # The cars stream every change (live, iDrive 7 and later): these tests follow a streamed charge.
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect=True)
 KEY = generate_secret_key()
 DEBOUNCE = 0.3  # seconds a stopped charge must stay stopped; short, so the tests need not wait long
-
-
-async def until(condition: Callable[[], bool], what: str) -> None:
-    """Wait for what the stream brings; the bound only turns a hang into a failure naming it."""
-    try:
-        async with asyncio.timeout(20.0):
-            while not condition():  # noqa: ASYNC110 (the broker and the stream run on other tasks and threads)
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"never happened: {what}") from None
 
 
 async def no_wait(seconds: float) -> None:
@@ -157,7 +147,7 @@ async def test_linking_by_device_flow_stores_the_primary_cars_read_only(world: W
     assert link.tokens.access_token.encode() not in raw and DEFAULT_CLIENT_ID.encode() not in raw
     assert world.rows("charge_watches", OWNER) == 0
     # Only the i Remote API reads trips, maps and the rest.
-    with pytest.raises(NotSupported):
+    with pytest.raises(UnsupportedByBackend):
         await world.garage.range_map(OWNER, DEFAULT_BEV_VIN)
 
 
@@ -326,7 +316,7 @@ async def test_charging_history_spends_one_call_then_is_cached(world: World) -> 
     assert sessions == again and sessions and sessions[0].start_soc == 64
     assert world.cardata.client.calls_left(OWNER) == left - 1
     await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-    with pytest.raises(NotSupported):  # the i Remote API has none
+    with pytest.raises(UnsupportedByBackend):  # the i Remote API has none
         await world.garage.charging_history(IREMOTE_OWNER, IREMOTE_BEV)
 
 

@@ -48,19 +48,19 @@ from bot.config import Settings
 from bot.garage import (
     DEVICE_CODE_WINDOW_SECONDS,
     DEVICE_CODES_PER_WINDOW,
+    CarNotLinked,
     CommandInProgress,
     Garage,
     GarageError,
     LoginCoolDown,
-    NotLinked,
-    NotSupported,
-    NotYourCar,
+    NothingLinked,
     OwnerMustRelink,
     OwnerOnly,
     PasswordRefused,
     RemoteNotAllowed,
     TooManyCommands,
     TooManyLoginCodes,
+    UnsupportedByBackend,
     deadline,
 )
 from bot.rangemap import RangeMapRenderer
@@ -236,9 +236,9 @@ REFUSALS = (CarServiceError, GarageError)
 
 def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     """One friendly line for any refusal of a car service or of the garage."""
-    if isinstance(exc, NotLinked):
+    if isinstance(exc, NothingLinked):
         return texts.NOT_LINKED
-    if isinstance(exc, NotYourCar):
+    if isinstance(exc, CarNotLinked):
         return texts.STALE_BUTTON
     if isinstance(exc, OwnerOnly):
         return texts.SHARE_OWNER_ONLY
@@ -246,7 +246,7 @@ def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
         return texts.SHARE_REMOTE_NOT_ALLOWED
     if isinstance(exc, OwnerMustRelink):
         return texts.SHARE_OWNER_MUST_RELINK
-    if isinstance(exc, NotSupported):
+    if isinstance(exc, UnsupportedByBackend):
         return texts.unsupported(car)
     if isinstance(exc, CommandInProgress):
         return texts.command_in_progress(car)

@@ -20,7 +20,7 @@ from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
 from bot.alerts import CarAlert
-from bot.car_status import ChargeNotice, Notice, RelinkNeeded, StreamBlocked
+from bot.car_status import ChargeNotice, Notice, RelinkNotice, StreamBlocked
 from bot.chat import alerts, keyboards, prefs, share, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
 from bot.chat.i18n import tr
@@ -74,7 +74,7 @@ def pusher(application: Application) -> Push:
         svc = application.bot_data.services
         # No update to take them from: the owner's stored prefs, for the text and for quiet hours.
         with prefs.using(prefs.stored(svc.garage.user_settings(notice.tg_id))):
-            if isinstance(notice, RelinkNeeded):
+            if isinstance(notice, RelinkNotice):
                 name = notice.username
                 text = texts.CARDATA_RELINK_PUSH if name is None else texts.password_refused(name, push=True)
                 await send(notice.tg_id, "re-link", text)

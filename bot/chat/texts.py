@@ -408,7 +408,6 @@ SERVICE_OUTCOME_UNKNOWN = Msg(
     "❔ {name}: the bot restarted while {car} was on it, and BMW no longer tells how it ended. "
     "Check /status before you send it again."
 )
-SERVICE_FAILED = Msg("⚠️ {name} failed: {reason}")
 SERVICE_UNSUPPORTED = Msg("{car} does not support that.")
 SERVICE_UNSUPPORTED_SOME_CAR = Msg("The car does not support that.")
 COMMAND_IN_PROGRESS = Msg("{car} is still busy with the previous command; please wait for it.")
@@ -1207,7 +1206,6 @@ ZONE_UNKNOWN = Msg(
 )
 ZONE_SET = Msg("OK, your time zone is {zone}.")
 ZONE_TIMEOUT = Msg("I stopped waiting for the time zone; /settings shows your settings.")
-BACK = Msg("⬅️ Back")
 QUIET_BUTTON = Msg("Quiet hours")
 QUIET_EDGES = {"start": Msg("🌙 Start"), "end": Msg("☀️ End")}
 
@@ -1348,12 +1346,6 @@ CHARGING_WORDS = {
     "CHARGINGPAUSED": Msg("charging paused"),
     "CHARGINGENDED": Msg("charging ended"),
     "CHARGINGERROR": Msg("charging error"),
-}
-DOOR_WORDS = {
-    "SECURED": Msg("🔒 secured"),
-    "LOCKED": Msg("🔒 locked"),
-    "UNLOCKED": Msg("🔓 unlocked"),
-    "CLOSED": Msg("🚪 closed"),
 }
 AGE_MINUTES = Msg("{minutes} min ago")
 AGE_TODAY = Msg("today {time}")

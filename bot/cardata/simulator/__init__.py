@@ -19,7 +19,7 @@ from bot.cardata.simulator.fleet import (
 from bot.cardata.simulator.oauth import SCOPE, s256
 from bot.cardata.simulator.rest import DAILY_QUOTA
 from bot.cardata.simulator.state import DEFAULT_CLIENT_ID, DEFAULT_GCID
-from bot.cardata.simulator.wire import CardataError, OAuthError, RequestRecord, StreamMessage
+from bot.cardata.simulator.wire import OAuthError, RequestRecord, RestError, StreamMessage
 
 __all__ = [
     "DAILY_QUOTA",
@@ -31,10 +31,10 @@ __all__ = [
     "SCOPE",
     "CarSpec",
     "CardataBroker",
-    "CardataError",
     "CardataSimulator",
     "OAuthError",
     "RequestRecord",
+    "RestError",
     "StreamMessage",
     "default_fleet",
     "i3_bev",

@@ -24,7 +24,7 @@ from bot.cardata.simulator import fleet
 from bot.cardata.simulator.oauth import POLL_INTERVAL
 from bot.cardata.simulator.state import CardataState
 from bot.cardata.simulator.stream import STREAM_LINGER
-from bot.cardata.simulator.wire import CardataError, OAuthError
+from bot.cardata.simulator.wire import OAuthError, RestError
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
@@ -174,7 +174,7 @@ class CardataSimulator(CardataState):
                 body, status = handler(form, str(request.base_url).rstrip("/")), 200
             except OAuthError as exc:
                 body, status = exc.body(), exc.status
-            except CardataError as exc:
+            except RestError as exc:
                 body, status = exc.body(), exc.status
             self.record(request.method, request.url.path, {}, form, gcid, status)
             return JSONResponse(body, status, headers={"Cache-Control": "no-store"})
@@ -190,12 +190,12 @@ class CardataSimulator(CardataState):
             try:
                 await self._fault(request)
                 if request.headers.get("x-version") != "v1":
-                    raise CardataError(400, "CU-400", "Bad Request", "header x-version: v1 is required")
+                    raise RestError(400, "CU-400", "Bad Request", "header x-version: v1 is required")
                 gcid = self.authenticate(authorization)
                 result = await handler(request, gcid)
                 status, body = result if isinstance(result, tuple) else (200, result)
                 response = Response(status_code=204) if body is None else JSONResponse(body, status)
-            except CardataError as exc:
+            except RestError as exc:
                 response = JSONResponse(exc.body(), exc.status)
             self.record(
                 request.method, request.url.path, dict(request.query_params), {}, gcid, response.status_code
@@ -212,11 +212,9 @@ class CardataSimulator(CardataState):
         if fault.kind != "error":
             await anyio.sleep(fault.delay)
         if fault.kind == "timeout":
-            raise CardataError(504, "CU-504", "Gateway Timeout", "simulated fault")
+            raise RestError(504, "CU-504", "Gateway Timeout", "simulated fault")
         if fault.kind == "error":
-            raise CardataError(
-                fault.status, f"CU-{fault.status}", "Simulated server fault", "simulated fault"
-            )
+            raise RestError(fault.status, f"CU-{fault.status}", "Simulated server fault", "simulated fault")
 
     async def _http_mappings(self, request: Request, gcid: str) -> Any:
         return self.mappings(gcid)
@@ -225,9 +223,9 @@ class CardataSimulator(CardataState):
         try:
             body = json.loads(await request.body())
         except ValueError as exc:
-            raise CardataError(400, "CU-400", "Bad Request", "the body must be JSON") from exc
+            raise RestError(400, "CU-400", "Bad Request", "the body must be JSON") from exc
         if not isinstance(body, dict):
-            raise CardataError(400, "CU-400", "Bad Request", "the body must be a JSON object")
+            raise RestError(400, "CU-400", "Bad Request", "the body must be a JSON object")
         return 201, self.create_container(gcid, body)
 
     async def _http_containers(self, request: Request, gcid: str) -> Any:

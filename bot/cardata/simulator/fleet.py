@@ -72,32 +72,6 @@ ABSENT_KEYS: dict[CarKind, frozenset[str]] = {
 
 # Served over REST but never streamed (the sources list the lock state as REST-only).
 REST_ONLY_KEYS = frozenset({LOCK_STATUS})
-KNOWN_KEYS = frozenset(
-    {
-        CHARGING_STATUS,
-        HV_STATUS,
-        SOC,
-        SOC_DISPLAYED,
-        SOC_TARGET,
-        PORT_STATUS,
-        PLUGGED,
-        TIME_REMAINING,
-        ELECTRIC_RANGE,
-        TOTAL_RANGE,
-        FUEL_LITRES,
-        FUEL_PERCENT,
-        MILEAGE,
-        LATITUDE,
-        LONGITUDE,
-        HEADING,
-        END_REASON,
-        HVPM_FINISH_REASON,
-        LAST_RESULT,
-        DOOR_STATUS,
-        LOCK_STATUS,
-        *WINDOW_STATUS.values(),
-    }
-)
 CHARGING_STATES = (
     "NOCHARGING",
     "INITIALIZATION",

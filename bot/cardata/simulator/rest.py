@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.cardata.simulator.engine import Engine, SimCar, charging_session, mileage_of
 from bot.cardata.simulator.oauth import OAuth
-from bot.cardata.simulator.wire import CardataError, iso, parse_time
+from bot.cardata.simulator.wire import RestError, iso, parse_time
 
 DAILY_QUOTA = 50
 MAX_CONTAINERS = 10
@@ -53,13 +53,13 @@ class Rest(OAuth, Engine):
             scheme, _, value = (authorization or "").partition(" ")
             token = self._access.get(value.strip()) if scheme.lower() == "bearer" else None
             if token is None or token.expires_at <= self.now():
-                raise CardataError(401, "CU-401", "Unauthorized", "Access token missing, invalid or expired")
+                raise RestError(401, "CU-401", "Unauthorized", "Access token missing, invalid or expired")
             account = self._accounts[token.gcid]
             day = datetime.fromtimestamp(self.now(), UTC).date().isoformat()
             if account.quota_day != day:
                 account.quota_day, account.calls = day, 0
             if account.calls >= self.daily_quota:
-                raise CardataError(
+                raise RestError(
                     403, "CU-429", "API rate limit reached", "The daily quota resets at 00:00 UTC"
                 )
             account.calls += 1
@@ -103,15 +103,15 @@ class Rest(OAuth, Engine):
         with self._lock:
             name, purpose, keys = body.get("name"), body.get("purpose"), body.get("technicalDescriptors")
             if not (isinstance(name, str) and name and isinstance(purpose, str) and purpose):
-                raise CardataError(400, "CU-400", "Bad Request", "name and purpose are required")
+                raise RestError(400, "CU-400", "Bad Request", "name and purpose are required")
             if not (isinstance(keys, list) and keys and all(isinstance(k, str) for k in keys)):
-                raise CardataError(400, "CU-400", "Bad Request", "technicalDescriptors must list keys")
+                raise RestError(400, "CU-400", "Bad Request", "technicalDescriptors must list keys")
             unknown = [k for k in keys if not k.startswith("vehicle.")]
             if unknown:
-                raise CardataError(400, "CU-402", "Invalid key", f"unknown descriptors: {', '.join(unknown)}")
+                raise RestError(400, "CU-402", "Invalid key", f"unknown descriptors: {', '.join(unknown)}")
             active = [c for c in self._containers.values() if c.gcid == gcid and c.state == "ACTIVE"]
             if len(active) >= MAX_CONTAINERS:
-                raise CardataError(
+                raise RestError(
                     403, "CU-124", "Container limit reached", f"at most {MAX_CONTAINERS} containers per user"
                 )
             container = Container(
@@ -141,25 +141,25 @@ class Rest(OAuth, Engine):
     def _own_container(self, gcid: str, container_id: str) -> Container:
         container = self._containers.get(container_id)
         if container is None or container.gcid != gcid:
-            raise CardataError(404, "CU-404", "Not Found", "no such container")
+            raise RestError(404, "CU-404", "Not Found", "no such container")
         return container
 
     def _readable_car(self, gcid: str, vin: str) -> SimCar:
         account = self._accounts[gcid]
         if vin in account.secondary:
-            raise CardataError(403, "CU-104", "Forbidden", "only the PRIMARY user may read this vehicle")
+            raise RestError(403, "CU-104", "Forbidden", "only the PRIMARY user may read this vehicle")
         if vin not in account.vins:
-            raise CardataError(403, "CU-104", "Forbidden", "vehicle not mapped to this user")
+            raise RestError(403, "CU-104", "Forbidden", "vehicle not mapped to this user")
         return self.car(vin)
 
     def telematic_data(self, gcid: str, vin: str, container_id: str | None) -> dict[str, Any]:
         with self._lock:
             car = self._readable_car(gcid, vin)
             if not container_id:
-                raise CardataError(400, "CU-400", "Bad Request", "containerId is required")
+                raise RestError(400, "CU-400", "Bad Request", "containerId is required")
             container = self._own_container(gcid, container_id)
             if container.state != "ACTIVE":
-                raise CardataError(404, "CU-404", "Not Found", "the container is inactive")
+                raise RestError(404, "CU-404", "Not Found", "the container is inactive")
             data = {
                 key: {"value": value, "unit": unit, "timestamp": iso(t)}
                 for key in container.descriptors
@@ -178,7 +178,7 @@ class Rest(OAuth, Engine):
                 upper = parse_time(end) if end else math.inf
                 offset = int(next_token) if next_token else 0
             except ValueError as exc:
-                raise CardataError(400, "CU-400", "Bad Request", "from, to or nextToken malformed") from exc
+                raise RestError(400, "CU-400", "Bad Request", "from, to or nextToken malformed") from exc
             listed = list(car.history)
             if car.session_start is not None:  # a charge still running: listed without endTime
                 started, soc = car.session_start

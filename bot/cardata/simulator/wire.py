@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-class CardataError(Exception):
+class RestError(Exception):
     """A REST answer: HTTP `status` with `{"exveErrorId", "exveErrorMsg", "exveNote"}`."""
 
     def __init__(self, status: int, error_id: str, message: str, note: str = "") -> None:
