@@ -24,8 +24,8 @@ from bot.garage import Garage
 from bot.sandbox.driver import ChatMessage, Sandbox, SandboxUser
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot, said
+from tests.support.waits import until
 from tests.support.watcher import FINISHED, Cycles
-from tests.test_chat_cardata import until
 
 OWNER, MEMBER, STRANGER = 601, 602, 603
 OPEN_INVITES = 5  # per car, the design's "a handful"

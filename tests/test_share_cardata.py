@@ -12,7 +12,8 @@ from bot.chat import texts
 from bot.sandbox.driver import Sandbox, SandboxUser
 from tests.support.bot import said
 from tests.support.cardata import OWNER
-from tests.test_chat_cardata import cardata_of, link_cardata, texts_of, until
+from tests.support.waits import until
+from tests.test_chat_cardata import cardata_of, link_cardata, texts_of
 from tests.test_share import after, invite, join
 
 pytestmark = pytest.mark.parametrize(
