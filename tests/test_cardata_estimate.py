@@ -7,10 +7,12 @@ the simulator's, so the estimate follows simulated time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from telegram.ext import Application
 
+from bot.car_status import Part
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.sandbox.driver import SandboxUser
 from tests.support.waits import until
@@ -43,7 +45,16 @@ async def plugged_in_and_reported(application: Application, sim: CardataSimulato
     """The owner plugs the car in and switches it off: a quiet car reports once, charging at 64 %."""
     sim.plug_in(DEFAULT_BEV_VIN)
     sim.switch_off(DEFAULT_BEV_VIN)
-    await until(lambda: cardata_of(application).status(OWNER, DEFAULT_BEV_VIN).charging, "the burst")
+    switched_off = datetime.fromtimestamp(sim.now(), UTC).replace(microsecond=0)
+
+    def whole_burst_in() -> (
+        bool
+    ):  # its keys may come in several messages: the level's too, not only the state's
+        status = cardata_of(application).status(OWNER, DEFAULT_BEV_VIN)
+        charge_at = status.reported_at.get(Part.CHARGE)
+        return status.charging and charge_at is not None and charge_at >= switched_off
+
+    await until(whole_burst_in, "the burst")
 
 
 async def status_text(user: SandboxUser) -> str:
