@@ -8,6 +8,7 @@ CarData simulator over HTTP and its stream over TLS MQTT.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from telegram.ext import Application
@@ -30,8 +31,14 @@ REX = f"i3 94 (+REX) (…{DEFAULT_REX_VIN[-4:]})"
 async def switched_off(app: Application, sim: CardataSimulator, shows: Callable[[CarStatus], bool]) -> None:
     """The quiet car is switched off: wait until its burst (one message a key) has brought what `shows`."""
     sim.switch_off(DEFAULT_BEV_VIN)
+    at = datetime.fromtimestamp(sim.now(), UTC).replace(microsecond=0)
     cardata = cardata_of(app)
-    await until(lambda: shows(cardata.status(OWNER, DEFAULT_BEV_VIN)), "the switch-off burst")
+
+    def all_in() -> bool:  # every part of the status from this burst, not only the first messages of it
+        status = cardata.status(OWNER, DEFAULT_BEV_VIN)
+        return shows(status) and all(reported >= at for reported in status.reported_at.values())
+
+    await until(all_in, "the switch-off burst")
 
 
 @QUIET
