@@ -43,7 +43,8 @@ from bot.chat import settings as user_settings  # `settings` is the bot's config
 from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, job_queue
 from bot.chat.i18n import tr
 from bot.config import Settings
-from bot.garage import CarApi, Garage
+from bot.garage import Garage
+from bot.iremote import CarApi
 from bot.rangemap import RangeMapRenderer
 from bot.store import Store, exclusive_use
 from bot.updates import ChatOrderedProcessor

@@ -122,8 +122,7 @@ class Garage:
         return self.store.backend(tg_id)
 
     def backend_of(self, tg_id: int) -> Backend:
-        """The backend of the user's account: NotLinked without one, NotSupported when it is not configured
-        (CAR_BACKENDS) any more."""
+        """The backend of the user's account: NotLinked without one, NotSupported when not configured."""
         backend = self._linked(tg_id)
         if backend is None:
             raise NotLinked if self.store.backend(tg_id) is None else NotSupported("not in CAR_BACKENDS")
@@ -158,18 +157,12 @@ class Garage:
         self.iremote.link(tg_id, first_name, account, vehicles)
         return vehicles
 
-    def check_login(self, tg_id: int, username: str | None = None) -> None:
-        """LoginCoolDown while this user, or (when given) this e-mail, may not try to log in."""
-        self.logins.check(tg_id, username)
-
     # Linking with a device code (BMW CarData) ---------------------------------------------------------------
 
     async def start_device_flow(self, tg_id: int, client_id: str) -> DeviceFlow:
-        """Ask BMW for a device code for the owner's own client id: show `flow.code.url` (the verification
-        link, complete form where BMW gives one), `flow.code.user_code` and `flow.code.expires_at` (epoch s).
-        CarDataError when BMW refuses (a wrong client id: its message says so); NotSupported without
-        CarData; TooManyLoginCodes, before BMW is asked, once this user had DEVICE_CODES_PER_WINDOW codes
-        (asked for, whatever BMW answered) within DEVICE_CODE_WINDOW_SECONDS."""
+        """A device code from BMW for the owner's own client id (show `flow.code.url`, `.user_code` and
+        `.expires_at`). CarDataError when BMW refuses (a wrong client id); NotSupported without CarData;
+        TooManyLoginCodes, before BMW is asked, past the login guard's limit (bot/login_guard.py)."""
         cardata = self._cardata()
         self.logins.take_login_code(tg_id)
         return await cardata.start_device_flow(client_id)

@@ -61,7 +61,7 @@ async def start(update: Update, context: Context) -> int:
     prompt(context, FLOW)
     garage = services(context).garage
     try:
-        garage.check_login(user_id(update))
+        garage.logins.check(user_id(update))
     except LoginCoolDown as exc:
         await say(update, error_text(exc))
         return ConversationHandler.END
@@ -141,7 +141,7 @@ async def email(update: Update, context: Context) -> int:
         await say(update, texts.LINK_EMAIL_INVALID)
         return EMAIL
     try:  # said before the user types a password in vain; garage.link checks again before BMW is asked
-        services(context).garage.check_login(user_id(update), given)
+        services(context).garage.logins.check(user_id(update), given)
     except LoginCoolDown as exc:
         _forget(context)
         await say(update, error_text(exc))
