@@ -91,7 +91,7 @@ async def measure(
         connect_interval=0.0,
         connects_per_minute=UNLIMITED,
     )
-    garage = services.garage = Garage(store, services.garage.api, cardata=cardata)
+    garage = services.garage = Garage(store, services.garage.iremote.api, cardata=cardata)
     users = list(range(1, owners + 1))
     await ask(telegram, ("open", users))  # each owner has talked to the bot: their chat exists
 

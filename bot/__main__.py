@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bot.capabilities import BackendName
 from bot.config import ConfigError, Settings, load_settings
 from bot.crypto import SecretKeyMismatch, generate_secret_key
 from bot.logs import setup_logging
@@ -34,7 +35,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 def _simulator(settings: Settings, args: argparse.Namespace) -> int:
     from bot.servers import listening_socket, serve
 
-    if args.backend == "cardata":
+    if args.backend == BackendName.CARDATA:
         return _cardata_simulator(settings, args)
 
     from bot.bmw.simulator import Simulator
@@ -172,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         "simulator", help="serve the BMW i Remote API simulator (or, with --backend cardata, BMW CarData's)"
     )
     sim.add_argument(
-        "--backend", choices=["iremote", "cardata"], default="iremote", help="which BMW API to simulate"
+        "--backend", choices=list(BackendName), default=BackendName.IREMOTE, help="which BMW API to simulate"
     )
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, help="HTTP port (default 8480; 8490 for cardata)")

@@ -17,8 +17,9 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
-from bot.backends import CARDATA, CarDataBackend
+from bot.backends import CarDataBackend
 from bot.bmw.client import BMWClient
+from bot.capabilities import BackendName
 from bot.cardata.client import CarDataClient
 from bot.chat import (
     alerts,
@@ -42,7 +43,8 @@ from bot.chat import settings as user_settings  # `settings` is the bot's config
 from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, job_queue
 from bot.chat.i18n import tr
 from bot.config import Settings
-from bot.garage import CarApi, Garage
+from bot.garage import Garage
+from bot.iremote import CarApi
 from bot.rangemap import RangeMapRenderer
 from bot.store import Store, exclusive_use
 from bot.updates import ChatOrderedProcessor
@@ -87,7 +89,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
     garage = Garage(
         store,
         api,
-        cardata=_cardata_backend(settings, store) if CARDATA in settings.car_backends else None,
+        cardata=_cardata_backend(settings, store) if BackendName.CARDATA in settings.car_backends else None,
         zone_of=lambda tg_id: prefs.stored(store.user_settings(tg_id)).zone,
         commands_per_minute=settings.remote_commands_per_minute,
     )
@@ -162,7 +164,7 @@ def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
 async def _stop_gracefully(application: Application) -> None:
     data: BotData = application.bot_data
     await link_cardata.end_all_waits(application)
-    cancelled = await data.services.garage.drain(data.settings.shutdown_grace_seconds)
+    cancelled = await data.services.garage.commands.drain(data.settings.shutdown_grace_seconds)
     if cancelled:
         log.warning("stopped with %d remote command(s) unfinished; their users were told", cancelled)
     application.stop_running()

@@ -1,10 +1,11 @@
-"""The car backends: what each can do, how an owner links it, how it reports change, and the CarData one.
+"""The car backends' seam: the `Backend` protocol the garage asks, both backends' statuses converted into the
+neutral shapes of bot/car_status.py, and the BMW CarData backend.
 
-A linked account has one backend (the store's `users.backend`): "iremote", the i Remote API (the garage's
-`CarApi`, `bot.bmw.client.BMWClient`), or "cardata", BMW CarData (`CarDataBackend` below, over bot/cardata/).
-The chat never asks which: it asks a car for capabilities (`StoredVehicle.capabilities`: the i Remote API's
-own flag names, e.g. "doorLock", "rangeMap"; CarData cars get `CARDATA_CAPABILITIES`), and reads statuses and
-pushes in the backend-neutral shapes of bot/car_status.py, which this module converts both backends' into.
+A linked account has one backend (the store's `users.backend`, a `BackendName` of bot/capabilities.py): the
+i Remote API (`IRemoteBackend`, bot/iremote.py) or BMW CarData (`CarDataBackend` below, over bot/cardata/).
+Neither the garage nor the chat asks which: they ask capabilities, the backend's (`Backend.capabilities`) or
+a car's (`StoredVehicle.capabilities`: the i Remote API's flag names, e.g. "doorLock"; CarData cars get
+`CARDATA_CAPABILITIES`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from bot.alerts import Alerter, Reading
 from bot.bmw.models import VehicleStatus
-from bot.bmw.models.vehicle import CAPABILITY_FLAGS
-from bot.car_status import CarPosition, CarStatus, Part, charge_over_at, charge_rate, estimated
+from bot.capabilities import CARDATA_CAPABILITIES, BackendName
+from bot.car_status import CarPosition, CarStatus, Part, Refreshed, charge_over_at, charge_rate, estimated
 from bot.cardata import models as cd
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.client import CarDataClient
@@ -33,6 +34,7 @@ from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
 from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
 from bot.history import BMW_HISTORY, ChargeSession
+from bot.store import StoredVehicle
 
 log = logging.getLogger(__name__)
 HISTORY_CACHE_SECONDS = 3600.0
@@ -40,44 +42,43 @@ HISTORY_CACHE_SECONDS = 3600.0
 # messages: at most this late, as the i Remote watcher's alerts are at most a poll late.
 ALERT_TICK_SECONDS = 60.0
 
-IREMOTE = "iremote"
-CARDATA = "cardata"
 
-# Capabilities of our own naming, beside the i Remote API's flags.
-STATUS = "status"  # a status can be shown
-POSITION = "position"  # the status may carry the car's position
-STATUS_STREAM = "statusStream"  # the status is what the car last pushed (each part with its own age)
-RANGE_ESTIMATE = "rangeEstimate"  # no range polylines: a ring estimated from the electric range
-CHARGING_HISTORY = "chargingHistory"  # past charging sessions (CarData's chargingHistory)
-CARDATA_CAPABILITIES = frozenset({STATUS, POSITION, STATUS_STREAM, RANGE_ESTIMATE, CHARGING_HISTORY})
+@runtime_checkable
+class Backend(Protocol):
+    """What the garage needs of a car backend, whichever it is. Linking differs (e-mail and password, or a
+    device code) and stays with each; so do what only one offers behind a capability (the i Remote API's
+    `CAR_CALLS`). A new backend: docs/where-to-change.md."""
 
+    @property
+    def name(self) -> BackendName:
+        """As stored in users.backend."""
 
-class Linking(StrEnum):
-    CREDENTIALS = "credentials"  # e-mail and password, checked by a login
-    DEVICE_CODE = "device_code"  # OAuth device flow: the owner approves at BMW with a code
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """The most any of its cars can have; a car's own set may be smaller."""
 
+    async def start(self) -> None:
+        """At start, once the garage's push path is set (a stream starts listening)."""
 
-class Reporting(StrEnum):
-    POLLED = "polled"  # bot/watcher.py polls the status and decides charge events
-    PUSHED = "pushed"  # a stream pushes each change; the backend decides charge events itself
+    async def aclose(self) -> None: ...
+    async def unlink(self, owner: int) -> None:
+        """Let go of the owner's link (sessions, streams, BMW's side); the garage wipes the rows."""
 
+    def account_name(self, owner: int) -> str | None:
+        """What names the linked account to its owner; None when it has no name."""
 
-@dataclass(frozen=True)
-class Backend:
-    """What a backend is, for the wiring and /link; the chat reads capabilities from the car, not here."""
+    async def read(self, owner: int, vin: str) -> CarStatus:
+        """What the car last reported, in the neutral shape."""
 
-    name: str
-    linking: Linking
-    reporting: Reporting
-    capabilities: frozenset[str]  # the most any of its cars can have; a car's own set may be smaller
+    async def refresh(self, owner: int, vin: str, *, own: bool) -> Refreshed:
+        """A status fresh from BMW on request; `own`: asked by the owner (not a person it is shared with),
+        whose budget, where there is one, it may spend."""
 
+    def calls_spent(self, owner: int) -> BudgetSpent | None:
+        """Why the owner has no Refresh left today; None while they have one, and without a budget."""
 
-BACKENDS = {
-    IREMOTE: Backend(
-        IREMOTE, Linking.CREDENTIALS, Reporting.POLLED, frozenset(CAPABILITY_FLAGS) | {STATUS, POSITION}
-    ),
-    CARDATA: Backend(CARDATA, Linking.DEVICE_CODE, Reporting.PUSHED, CARDATA_CAPABILITIES),
-}
+    async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
+        """BMW's own charging sessions of the last `days` days, newest first (`CHARGING_HISTORY`)."""
 
 
 # --- statuses in the neutral shape --------------------------------------------------------------------------
@@ -238,6 +239,12 @@ class CarDataCar:
     vin: str
     basic: BasicData | None
 
+    def stored(self, owner: int, position: int) -> StoredVehicle:
+        """As the garage keeps it: model and drive train from its basic data, CarData's capabilities."""
+        basic = self.basic
+        model, drive_train = (basic.model_name, basic.drive_train) if basic else (None, None)
+        return StoredVehicle(owner, self.vin, model, None, drive_train, CARDATA_CAPABILITIES, position)
+
 
 OnEvent = Callable[[ChargeEvent], Awaitable[None]]
 OnRelink = Callable[[int], Awaitable[None]]
@@ -253,6 +260,9 @@ class CarDataBackend:
     change of a car's state, in the background (a push waiting on Telegram never holds up the stream), and
     every `alert_tick_seconds` for the timed ones. One car's alerts are decided one reading at a time, and
     readings that arrive meanwhile are taken together (the latest state counts). No call to BMW."""
+
+    name = BackendName.CARDATA
+    capabilities = CARDATA_CAPABILITIES
 
     def __init__(
         self,
@@ -390,6 +400,13 @@ class CarDataBackend:
 
     # --- reads ----------------------------------------------------------------------------------------------
 
+    def account_name(self, owner: int) -> str | None:
+        return None  # a CarData link has no name of its own
+
+    async def read(self, owner: int, vin: str) -> CarStatus:
+        """`status`: what the stream and snapshots said (no call to BMW)."""
+        return self.status(owner, vin)
+
     def state(self, owner: int, vin: str) -> CarState | None:
         """The car's last known values: the stream's, else the store's (after a restart, before streaming)."""
         state = self.supervisor.state(owner, vin)
@@ -436,10 +453,13 @@ class CarDataBackend:
         """Why the owner has no reads left today (see CarDataClient.spent); None while they have."""
         return self.client.spent(owner)
 
-    async def refresh(self, owner: int, vin: str) -> tuple[CarStatus, int]:
-        """One REST snapshot (one call of the day's budget) merged into the state; the calls left today."""
+    async def refresh(self, owner: int, vin: str, *, own: bool) -> Refreshed:
+        """One REST snapshot (one call of the owner's day's budget) merged into the state, with the calls left
+        today; a person the car is shared with gets what its stream last said, and spends none of it."""
+        if not own:
+            return Refreshed(self.status(owner, vin))
         await self._snapshot(owner, vin)
-        return self.status(owner, vin), self.client.calls_left(owner)
+        return Refreshed(self.status(owner, vin), self.client.calls_left(owner))
 
     # --- alerts ---------------------------------------------------------------------------------------------
 

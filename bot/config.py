@@ -14,13 +14,15 @@ from cryptography.fernet import Fernet
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.capabilities import BackendName
+
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org"
 DEFAULT_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_CARDATA_AUTH_URL = "https://customer.bmwgroup.com/gcdm/oauth"
 DEFAULT_CARDATA_API_URL = "https://api-cardata.bmwgroup.com"
 DEFAULT_CARDATA_MQTT_URL = "mqtts://customer.streaming-cardata.bmwgroup.com:9000"
 NEW_KEY_HINT = "make one with: python -m bot genkey"
-CAR_BACKENDS = ("cardata", "iremote")  # bot/backends.py declares each
+CAR_BACKENDS = (BackendName.CARDATA, BackendName.IREMOTE)
 
 
 class ConfigError(Exception):
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     allowed_telegram_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
     # What /link offers, in this order: "cardata" (BMW CarData, read-only) and/or "iremote" (the i Remote API)
-    car_backends: Annotated[tuple[str, ...], NoDecode] = CAR_BACKENDS
+    car_backends: Annotated[tuple[BackendName, ...], NoDecode] = CAR_BACKENDS
 
     # BMW i Remote API
     bmw_api_url: str | None = None
@@ -109,7 +111,7 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = tuple(dict.fromkeys(part.strip().lower() for part in value.split(",") if part.strip()))
         if isinstance(value, tuple | list):
-            unknown = [name for name in value if name not in CAR_BACKENDS]
+            unknown = [name for name in value if name not in set(BackendName)]
             if unknown or not value:
                 raise ValueError(f"a comma list of {', '.join(CAR_BACKENDS)}")
         return value

@@ -28,7 +28,7 @@ UNKNOWN_MODEL_KWH = USABLE_KWH_BY_AH["94"]
 _CELL_SIZE = re.compile(r"\b(120|94|60)\b")
 
 # How a session ended: i Remote outcomes (bot.watcher.Outcome, or "interrupted") and CarData's events.
-IREMOTE, CARDATA, BMW_HISTORY = "iremote", "cardata", "bmw"
+BMW_HISTORY = "bmw"  # a source beside the backends' names (bot/capabilities.py BackendName)
 CSV_COLUMNS = (
     "started",
     "ended",
@@ -60,7 +60,7 @@ class ChargeSession:
     reason: str | None  # the car's own end reason, when it sent one
     lat: float | None
     lon: float | None
-    source: str  # IREMOTE, CARDATA, or BMW_HISTORY for sessions from BMW's own charging history
+    source: str  # the recording backend's name, or BMW_HISTORY for sessions from BMW's own charging history
 
     @property
     def seconds(self) -> float:

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlite_utils import Database, Migrations
 
 from bot.alerts import AlertPrefs, AlertState
+from bot.capabilities import BackendName
 from bot.cardata.models import Tokens
 from bot.cardata.storage import AccountCalls, CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import Secrets
@@ -411,8 +412,8 @@ def m008_user_settings(db: Database) -> None:
 
 
 def m009_account_backends(db: Database) -> None:
-    # The backend of the user's linked account (bot/backends.py): "iremote" (the accounts table) or "cardata"
-    # (cardata_accounts). Every account linked before this version is an i Remote one.
+    # The backend of the user's linked account (bot/capabilities.py): "iremote" (the accounts table) or
+    # "cardata" (cardata_accounts). Every account linked before this version is an i Remote one.
     db.table("users").add_column("backend", str, not_null_default="iremote")
 
 
@@ -532,7 +533,6 @@ _LOGIN_SUBJECT_PURPOSE = "login-attempts"  # renaming it orphans every stored e-
 _REFUSALS_QUERY = (
     "SELECT password_refusals, relink_needed_at IS NOT NULL AS waiting FROM accounts WHERE tg_id = ?"
 )
-IREMOTE, CARDATA = "iremote", "cardata"  # users.backend (bot/backends.py names them)
 # A CarData link's rows, the owner's own calls of the day among them; not cardata_account_calls: BMW's count
 # of the account's calls goes on, whoever unlinks.
 _CARDATA_LINK_TABLES = ("cardata_accounts", "cardata_calls", "cardata_states", "cardata_tracks")
@@ -767,7 +767,10 @@ class Store:
                 for table in ("accounts", *_CARDATA_LINK_TABLES)
             )
             db.execute("INSERT INTO users (tg_id) VALUES (?) ON CONFLICT (tg_id) DO NOTHING", (tg_id,))
-            db.execute("UPDATE users SET selected_vin = NULL, backend = ? WHERE tg_id = ?", (IREMOTE, tg_id))
+            db.execute(
+                "UPDATE users SET selected_vin = NULL, backend = ? WHERE tg_id = ?",
+                (BackendName.IREMOTE, tg_id),
+            )
             for table in _CARDATA_LINK_TABLES:  # a CarData link it replaces (the caller stopped its stream)
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
             db.execute("DELETE FROM charge_watches WHERE tg_id = ?", (tg_id,))
@@ -798,7 +801,7 @@ class Store:
                 "INSERT INTO users (tg_id, first_name, backend) VALUES (?, ?, ?)"
                 " ON CONFLICT (tg_id) DO UPDATE"
                 " SET first_name = excluded.first_name, backend = excluded.backend, selected_vin = NULL",
-                (tg_id, first_name, CARDATA),
+                (tg_id, first_name, BackendName.CARDATA),
             )
             for table in ("charge_watches", "vehicles", "accounts"):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
@@ -806,15 +809,15 @@ class Store:
         if replaced:  # a first link deletes no secret: no checkpoint to pay for
             self._forget_deleted()  # the replaced link's or account's secrets
 
-    def backend(self, tg_id: int) -> str | None:
-        """The backend of the user's linked account ("iremote" or "cardata"); None when nothing is linked."""
+    def backend(self, tg_id: int) -> BackendName | None:
+        """The backend of the user's linked account; None when nothing is linked."""
         rows = self._rows(
             "SELECT u.backend FROM users u WHERE u.tg_id = ? AND CASE u.backend"
             " WHEN ? THEN EXISTS (SELECT 1 FROM cardata_accounts c WHERE c.tg_id = u.tg_id)"
             " ELSE EXISTS (SELECT 1 FROM accounts a WHERE a.tg_id = u.tg_id) END",
-            (tg_id, CARDATA),
+            (tg_id, BackendName.CARDATA),
         )
-        return rows[0]["backend"] if rows else None
+        return BackendName(rows[0]["backend"]) if rows else None
 
     def account(self, tg_id: int) -> StoredAccount | None:
         rows = self._rows("SELECT * FROM accounts WHERE tg_id = ?", (tg_id,))
@@ -925,7 +928,7 @@ class Store:
             db.conn.executemany(
                 "INSERT OR IGNORE INTO charge_watches (tg_id, vin, next_poll_at, failures) SELECT ?, ?, ?, 0"
                 " WHERE NOT EXISTS (SELECT 1 FROM users WHERE tg_id = ? AND backend != ?)",
-                [(tg_id, vin, now, tg_id, IREMOTE) for vin in vins],
+                [(tg_id, vin, now, tg_id, BackendName.IREMOTE) for vin in vins],
             )
             db.execute(
                 f"UPDATE users SET selected_vin = NULL WHERE tg_id = ? AND selected_vin IS NOT NULL"

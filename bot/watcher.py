@@ -41,9 +41,11 @@ from bot.alerts import AlertPrefs, AlertState, CarAlert, Reading
 from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
+from bot.capabilities import BackendName
 from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNotice
-from bot.garage import Garage, GarageError, PasswordRefused
-from bot.history import IREMOTE, ChargeSession, energy_kwh, usable_kwh
+from bot.garage import Garage
+from bot.garage_errors import GarageError, PasswordRefused
+from bot.history import ChargeSession, energy_kwh, usable_kwh
 from bot.sharing import SharedAlerter
 from bot.store import ChargeWatch
 
@@ -286,7 +288,7 @@ class Watcher:
             reason=event.status.last_charging_end_reason,
             lat=here.lat if here else None,
             lon=here.lon if here else None,
-            source=IREMOTE,
+            source=BackendName.IREMOTE,
         )
 
     async def _alert(

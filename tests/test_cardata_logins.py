@@ -17,7 +17,7 @@ from bot.bmw.simulator import Fault
 from bot.cardata.simulator import DEFAULT_CLIENT_ID, CardataSimulator
 from bot.chat import common, keyboards, link_cardata, texts
 from bot.config import Settings
-from bot.garage import DEVICE_CODES_PER_WINDOW
+from bot.login_guard import DEVICE_CODES_PER_WINDOW
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests import test_chat_cardata
 from tests.support.bot import fast_client, running_bot

@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_application, polling
-from bot.backends import CARDATA, CARDATA_CAPABILITIES, IREMOTE, CarDataBackend
+from bot.backends import Backend, CarDataBackend
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.capabilities import CARDATA_CAPABILITIES, BackendName, Capability
 from bot.car_status import ChargeNotice, Notice, NoticeKind, Part
 from bot.cardata.auth import Approved, Refusal, Refused
 from bot.cardata.client import CarDataClient
@@ -138,7 +139,7 @@ async def test_linking_by_device_flow_stores_the_primary_cars_read_only(world: W
     }
     assert all(car.capabilities == CARDATA_CAPABILITIES for car in cars)
     assert not any(cap in CARDATA_CAPABILITIES for cap in ("doorLock", "rangeMap", "sendPoi"))
-    assert world.garage.is_linked(OWNER) and world.garage.backend(OWNER) == CARDATA
+    assert world.garage.is_linked(OWNER) and world.garage.backend(OWNER) == BackendName.CARDATA
     assert world.garage.account_name(OWNER) is None
     # The tokens and the client id are stored encrypted, the cars are never polled by the watcher.
     link = world.store.cardata_link(OWNER)
@@ -250,7 +251,7 @@ async def test_unlink_stops_the_stream_retires_the_container_and_wipes_every_row
 async def test_an_i_remote_account_beside_keeps_its_full_set_and_alone_is_polled(world: World) -> None:
     await world.link_cardata()
     await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-    assert world.garage.backend(IREMOTE_OWNER) == IREMOTE
+    assert world.garage.backend(IREMOTE_OWNER) == BackendName.IREMOTE
     assert world.garage.account_name(IREMOTE_OWNER) == DEFAULT_USERNAME
     status = await world.garage.status(IREMOTE_OWNER, IREMOTE_BEV)
     assert status.open_items == () and status.soc is not None
@@ -260,7 +261,7 @@ async def test_an_i_remote_account_beside_keeps_its_full_set_and_alone_is_polled
 
     # Linking i Remote replaces the owner's CarData link: its stream stops, its rows go.
     await world.garage.link(OWNER, "Carla", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
-    assert world.garage.backend(OWNER) == IREMOTE and world.store.cardata_link(OWNER) is None
+    assert world.garage.backend(OWNER) == BackendName.IREMOTE and world.store.cardata_link(OWNER) is None
     assert world.cardata.supervisor.stats(OWNER) is None
 
 
@@ -270,7 +271,7 @@ async def test_the_bot_with_both_backends_pushes_a_cardata_charge_end_into_the_c
 ) -> None:
     settings = bot_settings.model_copy(
         update={
-            "car_backends": (CARDATA, IREMOTE),
+            "car_backends": (BackendName.CARDATA, BackendName.IREMOTE),
             "cardata_auth_url": cardata_env["CARDATA_AUTH_URL"],
             "cardata_api_url": cardata_env["CARDATA_API_URL"],
             "cardata_mqtt_url": cardata_env["CARDATA_MQTT_URL"],
@@ -320,8 +321,26 @@ async def test_charging_history_spends_one_call_then_is_cached(world: World) -> 
         await world.garage.charging_history(IREMOTE_OWNER, IREMOTE_BEV)
 
 
+async def test_both_backends_offer_the_garage_one_shape_and_it_asks_capabilities(world: World) -> None:
+    await world.link_cardata()
+    await world.garage.link(IREMOTE_OWNER, "Ivo", Region.REST_OF_WORLD, DEFAULT_USERNAME, DEFAULT_PASSWORD)
+    for owner, name in ((OWNER, BackendName.CARDATA), (IREMOTE_OWNER, BackendName.IREMOTE)):
+        backend = world.garage.backend_of(owner)
+        assert isinstance(backend, Backend) and backend.name is name
+        assert all(car.capabilities <= backend.capabilities for car in world.garage.cars(owner))
+    # What only the i Remote API does, it alone offers; CarData's own reads, CarData alone.
+    assert Capability.CAR_CALLS in world.garage.backend_of(IREMOTE_OWNER).capabilities
+    assert Capability.CAR_CALLS not in world.garage.backend_of(OWNER).capabilities
+    assert Capability.CHARGING_HISTORY not in world.garage.backend_of(IREMOTE_OWNER).capabilities
+    with pytest.raises(UnsupportedByBackend):
+        await world.garage.last_trip(OWNER, DEFAULT_BEV_VIN)
+    refreshed = await world.garage.refresh(IREMOTE_OWNER, IREMOTE_BEV)
+    assert refreshed.calls_left is None and refreshed.status.soc is not None  # no budget
+    assert world.garage.calls_spent(IREMOTE_OWNER) is None
+
+
 def test_car_backends_setting() -> None:
-    assert load_settings().car_backends == (CARDATA, IREMOTE)  # both, CarData first
-    assert load_settings(car_backends=" iremote ,IREMOTE").car_backends == (IREMOTE,)
+    assert load_settings().car_backends == (BackendName.CARDATA, BackendName.IREMOTE)  # both, CarData first
+    assert load_settings(car_backends=" iremote ,IREMOTE").car_backends == (BackendName.IREMOTE,)
     with pytest.raises(ConfigError, match="CAR_BACKENDS"):
         load_settings(car_backends="cardata,bimmer")

@@ -33,10 +33,10 @@ class Clock:
 
 @pytest.fixture
 def clock(bot, monkeypatch: pytest.MonkeyPatch) -> Clock:
-    """The garage's clock for stored cool-downs, moved by the test."""
+    """The login guard's clock for stored cool-downs, moved by the test."""
     clock = Clock()
     garage: Garage = bot.bot_data.services.garage
-    monkeypatch.setattr(garage, "_wall_clock", clock)
+    monkeypatch.setattr(garage.logins, "_wall_clock", clock)
     return clock
 
 

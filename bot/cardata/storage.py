@@ -11,8 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bot.capabilities import BackendName
 from bot.cardata.models import Tokens
-from bot.history import CARDATA, ChargeSession, energy_kwh, usable_kwh
+from bot.history import ChargeSession, energy_kwh, usable_kwh
 
 if TYPE_CHECKING:  # bot.history reads this module's EndedCharge
     from bot.history import ChargeSession
@@ -85,7 +86,7 @@ class EndedCharge:
             reason=self.reason,
             lat=position[0],
             lon=position[1],
-            source=CARDATA,
+            source=BackendName.CARDATA,
         )
 
 

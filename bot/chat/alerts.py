@@ -8,7 +8,7 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
 from bot.alerts import ALERT_SPEC, ALERT_SPECS, Alert, AlertKind, AlertPrefs
-from bot.backends import STATUS_STREAM
+from bot.capabilities import Capability
 from bot.chat import keyboards, texts
 from bot.chat.common import Context, answer, edit, pressed_message, query_of, say, services, user_id
 from bot.garage import Garage
@@ -57,7 +57,7 @@ async def menu_text(garage: Garage, tg_id: int, prefs: AlertPrefs) -> str:
     show (their status is what the stream last said: no call to BMW)."""
     cars = garage.all_cars(tg_id)
     # No CarData backend configured (any more): no stream to say how its cars report.
-    streamed = [car for car in cars if STATUS_STREAM in car.capabilities] if garage.cardata else []
+    streamed = [car for car in cars if Capability.STATUS_STREAM in car.capabilities] if garage.cardata else []
     quiet = [car for car in streamed if (await garage.status(tg_id, car.vin)).reports_rarely]
     return texts.alerts_menu(prefs, cardata=any(keyboards.read_only(car) for car in cars), quiet=quiet)
 

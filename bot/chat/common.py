@@ -45,12 +45,10 @@ from bot.car_errors import CarServiceError
 from bot.chat import keyboards, texts
 from bot.chat.i18n import tr
 from bot.config import Settings
-from bot.garage import (
-    DEVICE_CODE_WINDOW_SECONDS,
-    DEVICE_CODES_PER_WINDOW,
+from bot.garage import Garage, deadline
+from bot.garage_errors import (
     CarNotLinked,
     CommandInProgress,
-    Garage,
     GarageError,
     LoginCoolDown,
     NothingLinked,
@@ -61,8 +59,8 @@ from bot.garage import (
     TooManyCommands,
     TooManyLoginCodes,
     UnsupportedByBackend,
-    deadline,
 )
+from bot.login_guard import DEVICE_CODE_WINDOW_SECONDS, DEVICE_CODES_PER_WINDOW
 from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
 from bot.watcher import Watcher

@@ -11,7 +11,8 @@ from telegram import Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.backends import CHARGING_HISTORY, from_bmw_history
+from bot.backends import from_bmw_history
+from bot.capabilities import Capability
 from bot.car_errors import CarServiceError, ErrorKind
 from bot.charts import HistoryWords, history_chart
 from bot.chat import keyboards, prefs, texts
@@ -57,7 +58,7 @@ async def bmw_history(
     """BMW's own charging history of the last CHART_DAYS days, for a car that has one (CarData): one call of
     the day's budget, then cached for an hour. When BMW cannot give it, none, and why (a spent budget says
     from when calls work again): the recorded sessions are shown all the same."""
-    if CHARGING_HISTORY not in car.capabilities:
+    if Capability.CHARGING_HISTORY not in car.capabilities:
         return [], None
     try:
         async with deadline(GIVE_UP_SECONDS):

@@ -16,6 +16,7 @@ from telegram.constants import KeyboardButtonStyle
 
 from bot.bmw.models import ChargingProfile, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.capabilities import BackendName, Capability
 from bot.chat import texts
 from bot.chat.prefs import Prefs
 from bot.crypto import Secrets
@@ -31,7 +32,6 @@ LOCATION = "loc"
 SELECT = "sel"
 PICK = "pick"
 MAP = "map"
-RANGE_MAP = "rangeMap"  # the capability the range map needs
 # One-shot answers, "<action>:<nonce or choice>"
 UNLOCK_YES = "uy"
 UNLOCK_NO = "un"
@@ -51,10 +51,6 @@ SHARE_DECLINE = "shn"
 SHARE_LEAVE = "shl"
 YES, NO = "yes", "no"
 
-# Capabilities of a car whose status comes from a stream (BMW CarData): the status is what the car last sent,
-# and its range can only be estimated (a ring round the car, no polylines).
-STREAMED = "statusStream"
-RANGE_ESTIMATE = "rangeEstimate"
 # Status-message buttons: (action, label, capability that must be on); None = always shown.
 CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
     (REFRESH, texts.REFRESH_BUTTON, None),
@@ -63,8 +59,8 @@ CAR_BUTTONS: tuple[tuple[str, str, str | None], ...] = (
         for action in texts.REMOTE_ACTIONS
         if action.code and action.button
     ),
-    (MAP, texts.MAP_BUTTON, RANGE_MAP),
-    (MAP, texts.RANGE_ESTIMATE_BUTTON, RANGE_ESTIMATE),
+    (MAP, texts.MAP_BUTTON, Capability.RANGE_MAP),
+    (MAP, texts.RANGE_ESTIMATE_BUTTON, Capability.RANGE_ESTIMATE),
     (LOCATION, texts.LOCATION_BUTTON, None),
 )
 
@@ -175,7 +171,7 @@ def regions() -> InlineKeyboardMarkup:
     )
 
 
-def backends(choices: Sequence[str]) -> InlineKeyboardMarkup:
+def backends(choices: Sequence[BackendName]) -> InlineKeyboardMarkup:
     """One button per backend /link offers, each naming what it can do."""
     return InlineKeyboardMarkup([[_button(texts.BACKEND_BUTTONS[name], BACKEND, name)] for name in choices])
 
@@ -207,7 +203,7 @@ def stream_try_now() -> InlineKeyboardMarkup:
 def charge_push(ref: str, car: StoredVehicle) -> InlineKeyboardMarkup:
     """Under a charge push: the car's status (Refresh edits the push into it) and its range map."""
     buttons = [_button(texts.STATUS_BUTTON, REFRESH, ref)]
-    if RANGE_MAP in car.capabilities:
+    if Capability.RANGE_MAP in car.capabilities:
         buttons.append(_button(texts.MAP_BUTTON, MAP, ref))
     return InlineKeyboardMarkup([buttons])
 

@@ -17,6 +17,7 @@ from telegram.ext import (
 
 from bot.bmw.errors import AuthenticationError, BMWError
 from bot.bmw.models import Region
+from bot.capabilities import BackendName
 from bot.chat import keyboards, link_cardata, share, texts
 from bot.chat.common import (
     SECRET_MAX,
@@ -40,11 +41,10 @@ from bot.chat.common import (
     user_of,
 )
 from bot.chat.settings import locale_handler
-from bot.garage import LoginCoolDown
+from bot.garage_errors import LoginCoolDown
 
 FLOW = "link"
 CONFIRM_REPLACE, REGION, EMAIL, PASSWORD, BACKEND, CLIENT_ID = range(6)
-CARDATA, IREMOTE = "cardata", "iremote"  # the names CAR_BACKENDS uses
 LINK_TIMEOUT_SECONDS = 600.0
 UNLINK_CONFIRM_SECONDS = 60.0
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -61,7 +61,7 @@ async def start(update: Update, context: Context) -> int:
     prompt(context, FLOW)
     garage = services(context).garage
     try:
-        garage.check_login(user_id(update))
+        garage.logins.check(user_id(update))
     except LoginCoolDown as exc:
         await say(update, error_text(exc))
         return ConversationHandler.END
@@ -98,7 +98,7 @@ def _first_question(context: Context) -> tuple[str, InlineKeyboardMarkup | None,
 
 
 def _backend_question(context: Context, name: str) -> tuple[str, InlineKeyboardMarkup | None, int]:
-    if name == CARDATA:
+    if name == BackendName.CARDATA:  # linked by a device code, not e-mail and password
         prompt(context, FLOW)  # the client id is typed next
         return texts.cardata_steps(), None, CLIENT_ID
     return texts.LINK_REGION, keyboards.regions(), REGION
@@ -141,7 +141,7 @@ async def email(update: Update, context: Context) -> int:
         await say(update, texts.LINK_EMAIL_INVALID)
         return EMAIL
     try:  # said before the user types a password in vain; garage.link checks again before BMW is asked
-        services(context).garage.check_login(user_id(update), given)
+        services(context).garage.logins.check(user_id(update), given)
     except LoginCoolDown as exc:
         _forget(context)
         await say(update, error_text(exc))

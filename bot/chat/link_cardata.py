@@ -35,7 +35,7 @@ from bot.chat.common import (
     user_id,
     user_of,
 )
-from bot.garage import TooManyLoginCodes
+from bot.garage_errors import TooManyLoginCodes
 from bot.store import StoredVehicle
 
 log = logging.getLogger(__name__)

@@ -7,6 +7,7 @@ from telegram import Update
 from telegram.constants import ChatAction
 
 from bot.bmw.models import RangeMap
+from bot.capabilities import Capability
 from bot.car_status import CarStatus
 from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
@@ -83,9 +84,9 @@ async def send_range_estimate(update: Update, context: Context, car: StoredVehic
 
 async def send_map(update: Update, context: Context, car: StoredVehicle) -> None:
     """The range polylines where BMW draws them, else the ring estimated from the range."""
-    if keyboards.RANGE_ESTIMATE in car.capabilities:
+    if Capability.RANGE_ESTIMATE in car.capabilities:
         await send_range_estimate(update, context, car)
-    elif keyboards.RANGE_MAP in car.capabilities:
+    elif Capability.RANGE_MAP in car.capabilities:
         await send_range_map(update, context, car)
     else:
         await say(update, texts.SERVICE_UNSUPPORTED.format(car=texts.car_label(car)))

@@ -6,6 +6,7 @@ from telegram import InlineKeyboardMarkup, MaybeInaccessibleMessage, Update
 from telegram.constants import ChatAction
 from telegram.ext import CallbackQueryHandler, CommandHandler
 
+from bot.capabilities import Capability
 from bot.car_errors import CarServiceError
 from bot.car_status import CarStatus
 from bot.cardata.errors import BudgetSpent
@@ -47,7 +48,7 @@ async def show_status(
 ) -> None:
     """Fetch and show the status, editing `message` in place when given (Refresh)."""
     markup = status_markup(update, context, car)
-    if keyboards.STREAMED in car.capabilities:
+    if Capability.STATUS_STREAM in car.capabilities:
         await show_streamed(update, context, car, markup, message)
         return
 

@@ -22,6 +22,7 @@ from bot.bmw.models import (
     ServiceType,
 )
 from bot.bmw.models.charging_profile import WEEKDAYS
+from bot.capabilities import BackendName
 from bot.car_errors import CarServiceError, ErrorKind
 from bot.car_status import CarPosition, CarStatus, ChargeNotice, Part
 from bot.cardata import errors as cd
@@ -157,11 +158,11 @@ START_UNLINKED = Msg(
 )
 # Before linking: each way /link offers, in brief (bot/config.py CAR_BACKENDS).
 LINK_WAYS = {
-    "cardata": Msg(
+    BackendName.CARDATA: Msg(
         "• <b>BMW CarData</b>, BMW's official service: read-only, so no remote commands. This is how a "
         "real i3 links today."
     ),
-    "iremote": Msg(
+    BackendName.IREMOTE: Msg(
         "• <b>i Remote API</b>: all of the above, and lock, unlock, climate, charging and the lights, for "
         "accounts that still have it."
     ),
@@ -232,7 +233,9 @@ def joined(parts: Iterable[str], separator: str = "\n") -> str:
     return separator.join(map(tr, parts))
 
 
-def start(first_name: str | None, cars: Sequence[StoredVehicle], ways: Sequence[str], read_only: bool) -> str:
+def start(
+    first_name: str | None, cars: Sequence[StoredVehicle], ways: Sequence[BackendName], read_only: bool
+) -> str:
     """/start: what the user's `cars` can do (`read_only`: BMW CarData's); before linking, the `ways` /link
     offers."""
     name = escape(first_name) if first_name else THERE
@@ -241,7 +244,7 @@ def start(first_name: str | None, cars: Sequence[StoredVehicle], ways: Sequence[
     return (START_LINKED_READ_ONLY if read_only else START_LINKED).format(name=name)
 
 
-def link_ways(ways: Sequence[str]) -> str:
+def link_ways(ways: Sequence[BackendName]) -> str:
     return joined(LINK_WAYS[way] for way in ways if way in LINK_WAYS)
 
 
@@ -256,7 +259,7 @@ SEND_POI = "sendPoi"  # what a shared place needs (bot/chat/poi.py)
 
 
 def help_text(
-    capabilities: frozenset[str] | None = None, *, read_only: bool = False, ways: Sequence[str] = ()
+    capabilities: frozenset[str] | None = None, *, read_only: bool = False, ways: Sequence[BackendName] = ()
 ) -> str:
     """/help: the commands the user's cars can use (their `capabilities`; None before linking: every
     command, and the `ways` /link offers); with what a read-only car (BMW CarData) cannot do, for a user
@@ -1245,8 +1248,8 @@ LINK_BACKEND = Msg(
     "<b>i Remote API</b>: full remote control, for older ConnectedDrive accounts that still have it."
 )
 BACKEND_BUTTONS = {
-    "cardata": Msg("BMW CarData (official, EU, read-only)"),
-    "iremote": Msg("i Remote API (full remote control)"),
+    BackendName.CARDATA: Msg("BMW CarData (official, EU, read-only)"),
+    BackendName.IREMOTE: Msg("i Remote API (full remote control)"),
 }
 CARDATA_PORTAL_URL = "https://www.bmw.de/de-de/mybmw/vehicle-overview"
 CARDATA_STEPS = Msg(
