@@ -485,7 +485,10 @@ async def test_hostile_payloads_are_dropped_one_at_a_time_and_the_stream_goes_on
     dropped = [r for r in caplog.records if "stream message" in r.getMessage()]
     assert 2 <= len(dropped) <= len(HOSTILE)  # the deep ones at least, each once, no traceback
     assert all(r.exc_info is None for r in dropped)
-    assert not [word for word in ("SECRET-LOOKING", "nested", "[[[", "999") if word in caplog.text]
+    # The bot's own lines never repeat a payload (the simulated broker's debug lines, when another test left
+    # amqtt at DEBUG, are BMW's side and not ours).
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("bot."))
+    assert not [word for word in ("SECRET-LOOKING", "nested", "[[[", "999") if word in ours]
 
 
 @LIVE
