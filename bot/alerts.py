@@ -275,9 +275,9 @@ Decision = Callable[[AlertState, Reading, AlertPrefs, float, tzinfo | None], tup
 
 @dataclass(frozen=True)
 class AlertSpec:
-    """One alert kind: a row is all of it but its decision function, the columns of its fields (a migration in
-    bot/store.py) and its sentences (`texts.ALERT_TEXTS`). /alerts' buttons, `decide` and `settle` read it.
-    Its defaults are those of its `AlertPrefs` fields, the store's columns."""
+    """One alert kind: a row is all of it but its decision function, the columns of its fields (a migration
+    in bot/store/schema.py) and its sentences (`texts.ALERT_TEXTS`). /alerts' buttons, `decide` and `settle`
+    read it. Its defaults are those of its `AlertPrefs` fields, the store's columns."""
 
     kind: AlertKind
     switch: str  # the AlertPrefs field: on or off
@@ -327,7 +327,7 @@ ALERT_SPEC: dict[AlertKind, AlertSpec] = {spec.kind: spec for spec in ALERT_SPEC
 
 
 class AlertStore(Protocol):
-    """What the alerts keep (bot/store.py implements it)."""
+    """What the alerts keep (bot/store/prefs.py implements it)."""
 
     def alert_prefs(self, tg_id: int) -> AlertPrefs: ...
     def alert_state(self, tg_id: int, vin: str) -> AlertState: ...

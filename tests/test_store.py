@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import stat
 import threading
@@ -843,3 +844,28 @@ def test_refusals_of_the_stored_password_mark_the_account_once_and_stop_its_watc
     assert store.password_refusals(ALICE) == (0, False)
     assert {w.tg_id for w in store.watches_due(1e12)} == {ALICE, BOB}
     assert store.count_password_refusal(BOB, 1) is False  # no account: nothing to mark
+
+
+STORE_PACKAGE = Path(__file__).resolve().parent.parent / "bot" / "store"
+STORE_MODULES = {
+    "records",
+    "schema",
+    "connection",
+    "accounts",
+    "vehicles",
+    "prefs",
+    "charging",
+    "commands",
+    "shares",
+    "cardata",
+}
+
+
+def test_the_store_is_rooms_a_reader_can_hold() -> None:
+    """One module per area composed into Store (issue 18, point 5): none over ~400 lines, none that reaches
+    Telegram or HTTP."""
+    modules = {path.stem: path.read_text() for path in STORE_PACKAGE.glob("*.py")}
+    assert modules.keys() >= STORE_MODULES
+    assert {name: text.count("\n") for name, text in modules.items() if text.count("\n") > 400} == {}
+    outside = re.compile(r"^(?:from|import) (?:telegram|httpx)\b", re.MULTILINE)
+    assert [name for name, text in modules.items() if outside.search(text)] == []

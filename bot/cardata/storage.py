@@ -1,4 +1,4 @@
-"""What the CarData package needs from storage, as a Protocol: bot/store.py implements it with SQLite.
+"""What the CarData package needs from storage, as a Protocol: bot/store/cardata.py implements it with SQLite.
 
 The package itself never imports a database. `owner` is the caller's id of a linked account (the bot uses the
 Telegram user id); `gcid` is BMW's id of the account, which co-owners (several owners who linked the same BMW
