@@ -1,6 +1,6 @@
 """Remote commands in flight: at most `per_minute` of one user a minute, one at a time per car, and each
-recorded (bot/store/commands.py) until it ends, so that a restart finishes what a shutdown cancelled. Who may command
-which car, and the call itself, are the garage's."""
+recorded (bot/store/commands.py) until it ends, so that a restart finishes what a shutdown cancelled. Who may
+command which car, and the call itself, are the garage's."""
 
 from __future__ import annotations
 
