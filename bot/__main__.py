@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     i18n.add_argument(
         "action",
         choices=["check", "update"],
-        help="check: list what has no translation yet; update: add texts.py's new sentences first",
+        help="check: list what has no translation yet; update: add the texts' new sentences first",
     )
     return parser
 

@@ -1,8 +1,8 @@
 """The refusals of the car services, whichever backend (the i Remote API in bot/bmw/errors.py, BMW CarData in
 bot/cardata/errors.py): one base, `CarServiceError`, that the chat catches once, and each refusal's kind,
-which the chat words in the user's language (`ERROR_SENTENCES` in bot/chat/texts.py; `python -m bot i18n
-check` names a kind without one). An error's own message is English, for logs: it never carries a password,
-token, client id or a server's free text (which may echo what was sent)."""
+which the chat words in the user's language (`ERROR_SENTENCES` in bot/chat/texts/errors.py; `python -m bot
+i18n check` names a kind without one). An error's own message is English, for logs: it never carries a
+password, token, client id or a server's free text (which may echo what was sent)."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ class CarStatus:
     charging_state: str | None = None  # the backend's own word (CHARGING, CHARGINGENDED, FINISHED_NOT_FULL…)
     minutes_left: int | None = None  # until charging ends, while it charges
     plugged_in: bool | None = None
-    # Open doors, windows, trunk, hood, as the i Remote API names them (bot/chat/texts.py OPEN_NAMES);
+    # Open doors, windows, trunk, hood, as the i Remote API names them (bot/chat/texts/status.py OPEN_NAMES);
     # empty: all closed; None: not reported (CarData streams no per-door state).
     open_items: tuple[str, ...] | None = None
     lock_state: str | None = None  # SECURED, LOCKED, UNLOCKED, SELECTIVE_LOCKED…
@@ -158,7 +158,7 @@ class Refreshed:
 
 
 class NoticeKind(StrEnum):
-    """What a charge push says (bot/chat/texts.py CHARGE_HEADLINES has a headline for each)."""
+    """What a charge push says (bot/chat/texts/notify.py CHARGE_HEADLINES has a headline for each)."""
 
     STARTED = "started"
     FULL = "full"  # finished: charged to the target (or full)

@@ -1,7 +1,7 @@
 """Charts as PNG pictures, drawn with Pillow: the charging history's energy per day and state of charge.
 
 Drawing blocks (Pillow), so the chat layer runs `history_chart` in a thread. The words on the chart come
-from the caller (bot/chat/texts.py); numbers, dates and times are formatted here.
+from the caller (bot/chat/texts/history.py); numbers, dates and times are formatted here.
 """
 
 from __future__ import annotations

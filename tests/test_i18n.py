@@ -1,4 +1,4 @@
-"""English and German: every sentence of bot/chat/texts.py has its German in the gettext catalogue, and a
+"""English and German: every sentence of bot/chat/texts/ has its German in the gettext catalogue, and a
 user reads the bot in their language (Telegram's, or the one chosen in /settings), pushes and menus too."""
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ def test_every_sentence_has_a_german_translation_with_the_same_placeholders_and_
 def test_the_check_names_what_a_new_sentence_still_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """What the lead sees after merging a branch with new sentences: an unmarked one, a missing translation
     and a broken one are named; `update` adds the missing one untranslated; its German makes it pass."""
-    source = tmp_path / "texts.py"
-    source.write_text(
-        i18n.TEXTS.read_text(encoding="utf-8")
-        + '\nNEW = Msg("🆕 A new sentence for <b>{car}</b>.")\nPLAIN = "Forgot to mark this one."\n',
+    source = tmp_path / "texts"
+    shutil.copytree(i18n.TEXTS, source)
+    (source / "new.py").write_text(
+        'NEW = Msg("🆕 A new sentence for <b>{car}</b>.")\nPLAIN = "Forgot to mark this one."\n',
         encoding="utf-8",
     )
     shutil.copytree(i18n.LOCALE_DIR, tmp_path / "locale")
@@ -48,7 +48,7 @@ def test_the_check_names_what_a_new_sentence_still_needs(tmp_path: Path, monkeyp
 
     found = i18n.problems()
     assert len(found) == 3, found
-    assert "'Forgot to mark this one.' is not marked: wrap it in Msg(...)" in found[0]
+    assert "texts/new.py:2: 'Forgot to mark this one.' is not marked: wrap it in Msg(...)" in found[0]
     assert "locale/de/LC_MESSAGES/bot.po: placeholders or HTML tags differ: '🔒 {car} is locked.'" in found
     assert "locale/de/LC_MESSAGES/bot.po: missing: '🆕 A new sentence for <b>{car}</b>.'" in found
 
@@ -65,6 +65,33 @@ def test_the_check_names_what_a_new_sentence_still_needs(tmp_path: Path, monkeyp
     assert translated != text
     po.write_text(translated, encoding="utf-8")
     assert [p for p in i18n.problems() if "is not marked" not in p] == []
+    i18n.translations.cache_clear()  # the copied catalogue must not stay in the cache
+
+
+def test_moving_a_sentence_to_another_text_module_leaves_the_catalogue_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """The texts are one module per intent (bot/chat/texts/), all of them the catalogue's source: a sentence
+    moved from one to another is still translated, and `update` leaves the .po byte for byte as it was."""
+    source = tmp_path / "texts"
+    shutil.copytree(i18n.TEXTS, source)
+    basics, share = source / "basics.py", source / "share.py"
+    moved = 'HELP = Msg("Here is what I can do:")\n'
+    assert moved in basics.read_text(encoding="utf-8")
+    basics.write_text(basics.read_text(encoding="utf-8").replace(moved, ""), encoding="utf-8")
+    share.write_text(share.read_text(encoding="utf-8") + moved, encoding="utf-8")
+    shutil.copytree(i18n.LOCALE_DIR, tmp_path / "locale")
+    po = tmp_path / "locale" / "de" / "LC_MESSAGES" / "bot.po"
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path / "locale")
+    monkeypatch.setattr(i18n, "ROOT", tmp_path)
+    i18n.update()  # the catalogue as the repository's sources write it, before the move
+    before = po.read_bytes()
+    monkeypatch.setattr(i18n, "TEXTS", source)
+
+    assert i18n.problems() == []
+    assert "Here is what I can do:" in i18n.extracted()
+    i18n.update()
+    assert po.read_bytes() == before
     i18n.translations.cache_clear()  # the copied catalogue must not stay in the cache
 
 

@@ -1,10 +1,10 @@
 """The texts in the user's language: gettext catalogues, read and checked with Babel.
 
-English is the source language. Every sentence in bot/chat/texts.py is a `Msg` (or a `Plural`), its English
-the msgid; bot/locale/<language>/LC_MESSAGES/bot.po holds its translation. A Msg translates itself into the
-current user's language (bot/chat/prefs.py) when it is formatted (`.format()`, an f-string); one sent as it
-is goes through `tr` where texts leave the bot (say, edit, answer, buttons, captions, pushes). Only a Msg is
-ever looked up: a formatted text, a name or a BMW string passes unchanged.
+English is the source language. Every sentence in the modules of bot/chat/texts/ is a `Msg` (or a
+`Plural`), its English the msgid; bot/locale/<language>/LC_MESSAGES/bot.po holds its translation. A Msg
+translates itself into the current user's language (bot/chat/prefs.py) when it is formatted (`.format()`,
+an f-string); one sent as it is goes through `tr` where texts leave the bot (say, edit, answer, buttons,
+captions, pushes). Only a Msg is ever looked up: a formatted text, a name or a BMW string passes unchanged.
 
 The catalogues are compiled in memory when first used: no binary file in the repository. A new sentence:
 `python -m bot i18n update` adds its msgid to every catalogue, untranslated (a reworded one comes as a fuzzy
@@ -37,7 +37,7 @@ from bot.chat import prefs
 DOMAIN = "bot"
 ROOT = Path(__file__).resolve().parents[2]
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locale"
-TEXTS = Path(__file__).resolve().with_name("texts.py")
+TEXTS = Path(__file__).resolve().with_name("texts")  # the package of sentences, one module per intent
 CHAT = TEXTS.parent  # the modules that talk to users
 # Where the errors of the car services live: a chat module must not show their own (English) messages.
 ERROR_MODULES = ("bot.car_errors", "bot.bmw.errors", "bot.cardata.errors")
@@ -47,7 +47,7 @@ _NULL = gettext.NullTranslations()
 
 
 class Msg(str):
-    """An English sentence of texts.py, translated into the current user's language wherever it is formatted;
+    """An English sentence of the texts, translated into the current user's language wherever it is formatted;
     as a `str` it is the English itself (the msgid)."""
 
     __slots__ = ()
@@ -77,7 +77,7 @@ class Plural:
 
 
 def tr(text: str) -> str:
-    """`text` in the current user's language if it is one of texts.py's sentences as it is, else unchanged."""
+    """`text` in the current user's language if it is one of the texts' sentences as it is, else unchanged."""
     return text.translated() if isinstance(text, Msg) else text
 
 
@@ -103,19 +103,46 @@ def translations(language: str) -> gettext.NullTranslations:
 # Keeping the catalogues complete -------------------------------------------------------------------------
 
 
+def sources() -> list[Path]:
+    """The modules of the texts package, by name: the catalogue's source."""
+    return sorted(TEXTS.glob("*.py"))
+
+
 def extracted() -> Catalog:
-    """Every msgid of texts.py, in the order they appear there, as Babel extracts them."""
+    """Every msgid of the texts, module by module, in the order they appear there, as Babel extracts them."""
     template = Catalog(domain=DOMAIN, project="bmw-telegram-bot", charset="utf-8")
-    with TEXTS.open("rb") as source:
-        for line, message, comments, context in extract("python", source, KEYWORDS):
-            template.add(
-                message, locations=[(_relative(TEXTS), line)], auto_comments=comments, context=context
-            )
+    for path in sources():
+        with path.open("rb") as source:
+            for line, message, comments, context in extract("python", source, KEYWORDS):
+                template.add(
+                    message, locations=[(_relative(path), line)], auto_comments=comments, context=context
+                )
     return template
 
 
+def _in_order_of(template: Catalog, catalog: Catalog) -> Catalog:
+    """The template with the msgids the catalogue has in the catalogue's order, new ones after them: moving a
+    sentence within or between the modules changes nothing in a .po."""
+    known = {_key(message): index for index, message in enumerate(catalog) if message.id}
+    ordered = Catalog(domain=DOMAIN, project="bmw-telegram-bot", charset="utf-8")
+    for message in sorted(
+        (message for message in template if message.id), key=lambda m: known.get(_key(m), len(known))
+    ):
+        ordered.add(
+            message.id,
+            locations=message.locations,
+            auto_comments=message.auto_comments,
+            context=message.context,
+        )
+    return ordered
+
+
+def _key(message: Message) -> tuple[str, str | None]:
+    return _forms(message.id)[0], message.context
+
+
 def update() -> list[Path]:
-    """Bring every catalogue in line with texts.py: new msgids untranslated, reworded ones as fuzzy guesses,
+    """Bring every catalogue in line with the texts: new msgids untranslated, reworded ones as fuzzy guesses,
     gone ones dropped. Returns the files written."""
     template = extracted()
     written = []
@@ -133,10 +160,10 @@ def update() -> list[Path]:
                 charset="utf-8",
                 fuzzy=False,
             )
-        catalog.update(template, update_creation_date=False)
+        catalog.update(_in_order_of(template, catalog), update_creation_date=False)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as po:
-            # Without locations: moving a sentence in texts.py changes nothing here.
+            # Without locations, in the catalogue's own order: moving a sentence changes nothing here.
             write_po(po, catalog, width=110, no_location=True, ignore_obsolete=True, include_previous=True)
         written.append(path)
     translations.cache_clear()
@@ -144,10 +171,12 @@ def update() -> list[Path]:
 
 
 def problems() -> list[str]:
-    """What keeps a language from saying everything texts.py says, one line each: sentences not marked as
+    """What keeps a language from saying everything the texts say, one line each: sentences not marked as
     Msg, refusals that would reach a user in English (`english_refusals`), and per catalogue msgids missing,
     fuzzy, or with other placeholders or HTML tags than the English."""
-    found = [f"texts.py:{line}: {text!r} is not marked: wrap it in Msg(...)" for line, text in unmarked()]
+    found = [
+        f"{where}:{line}: {text!r} is not marked: wrap it in Msg(...)" for where, line, text in unmarked()
+    ]
     found += english_refusals()
     template = extracted()
     for language in prefs.LANGUAGES[1:]:
@@ -192,20 +221,25 @@ def _forms(text: str | Iterable[str] | None) -> list[str]:
 
 
 def _relative(path: Path) -> str:
-    """A path as the repository names it (bot/chat/texts.py)."""
+    """A path as the repository names it (bot/chat/texts/status.py)."""
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-# Words users read, as plain literals in texts.py: a sentence needs letters and, to tell it from an API key
+# Words users read, as plain literals in the texts: a sentence needs letters and, to tell it from an API key
 # ("doorDriverFront") or a code ("lock"), a space or a capital in front.
 _SENTENCE = re.compile(r"[^\W\d_]{2}")
 _PLACEHOLDERS_AND_TAGS = re.compile(r"\{[^}]*\}|<[^>]*>")
 
 
-def unmarked() -> list[tuple[int, str]]:
-    """String literals of texts.py that read like a sentence but are no Msg or Plural: they would stay
-    English. Docstrings, dict keys, RemoteAction's codes and format specs are no sentences."""
-    tree = ast.parse(TEXTS.read_text(encoding="utf-8"))
+def unmarked() -> list[tuple[str, int, str]]:
+    """String literals of the texts that read like a sentence but are no Msg or Plural, with their module
+    and line: they would stay English. Docstrings, dict keys, RemoteAction's codes and format specs are no
+    sentences."""
+    return [(_relative(path), line, text) for path in sources() for line, text in _unmarked_in(path)]
+
+
+def _unmarked_in(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     skip: set[int] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in KEYWORDS:
@@ -252,7 +286,7 @@ def _codes(call: ast.Call) -> list[ast.expr]:
 def english_refusals() -> list[str]:
     """Where a refusal of BMW would reach a user in English: an error kind without a sentence in
     texts.ERROR_SENTENCES, and a chat module showing a caught error's own message (say `texts.refusal`)."""
-    from bot.chat import texts  # texts.py imports this module: only once both are loaded
+    from bot.chat import texts  # the texts import this module: only once both are loaded
 
     found = [
         f"ErrorKind.{kind.name} has no sentence in texts.ERROR_SENTENCES"

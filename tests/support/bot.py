@@ -164,7 +164,7 @@ async def link(
 
 
 def said(text: str, language: str = "en") -> str:
-    """A sentence of texts.py as a user of `language` reads it (HTML as text), placeholders still in."""
+    """A sentence of bot/chat/texts/ as a user of `language` reads it (HTML as text), unformatted."""
     with prefs.using(prefs.Prefs(language=language, locale=language)):
         return texts.plain(text)
 
