@@ -1,5 +1,5 @@
 """The alerts' pure decisions, one kind at a time, from the neutral `CarStatus` whichever backend read it
-(the end-to-end alerts are in test_alerts.py and test_cardata_alerts.py)."""
+(the end-to-end alerts are in test_alerts.py and cardata/test_alerts.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One error path for both backends: every refusal of a car service is a `CarServiceError` with a kind, and
 the chat words each kind once, in the user's language (the end-to-end refusals are in test_faults.py,
-test_chat_cardata.py and test_i18n.py)."""
+chat/test_cardata.py and chat/test_i18n.py)."""
 
 from __future__ import annotations
 

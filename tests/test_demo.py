@@ -354,7 +354,7 @@ async def test_demo_on_telegram_runs_the_bot_against_the_simulator(tmp_path: Pat
 def test_the_demos_cardata_i3_reports_like_a_real_one_and_the_banner_says_when(demo: DemoProcess) -> None:
     says = "Like a real i3, each car reports only when it is switched off and when a charge reaches 100 %"
     assert says in demo.banner
-    # The report at 100 % is pushed (tests/test_cardata_quiet.py), and the banner promises it.
+    # The report at 100 % is pushed (tests/cardata/test_quiet.py), and the banner promises it.
     promise = (
         f"reports at 100 %, about {CARDATA_CHARGE_MINUTES} minutes after the start: the bot tells you when"
     )

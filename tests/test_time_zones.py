@@ -17,7 +17,7 @@ from telegram.ext import Application
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.history import CSV_COLUMNS
 from bot.sandbox.driver import SandboxUser
-from tests.test_chat_cardata import (
+from tests.chat.test_cardata import (
     OWNER,
     cardata_of,
     choose,

@@ -3,7 +3,7 @@
 The detector is fed what the stream supervisor feeds it (a car state and the keys that changed) and runs on
 an injected clock, so the 120 s debounce is exact without waiting. A "restart" is a new Store and detector
 on the same database file. The same scenarios run end to end against the simulator's broker in
-tests/test_cardata_stream.py.
+tests/cardata/test_stream.py.
 """
 
 from __future__ import annotations

@@ -21,9 +21,7 @@ from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_CLIENT_ID, DEFAULT_GC
 from bot.chat import texts
 from bot.config import Settings
 from bot.sandbox.driver import Sandbox, SandboxUser
-from tests.support.bot import link
-from tests.support.waits import until
-from tests.test_chat_cardata import (
+from tests.chat.test_cardata import (
     OWNER,
     cardata_of,
     charging,
@@ -32,6 +30,8 @@ from tests.test_chat_cardata import (
     rows_about,
     start_flow,
 )
+from tests.support.bot import link
+from tests.support.waits import until
 from tests.test_forget import _on_disk as on_disk
 
 # The device flow polled every second (BMW: 5 s), so linking takes a second, not five.

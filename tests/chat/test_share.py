@@ -1,8 +1,8 @@
 """/share (issue 19, points 1-5): an owner shares one car with their household through a one-time invitation.
 
-Driven through the sandbox Bot API and the i Remote simulator (tests/test_share_cardata.py: a CarData car):
-the deep link with its copy button, stored only as a hash; accepting in a private chat; what a shared person
-sees and may not do; remote commands per person; revoking, /unlink on either side; restarts and key
+Driven through the sandbox Bot API and the i Remote simulator (tests/chat/test_share_cardata.py: a CarData
+car): the deep link with its copy button, stored only as a hash; accepting in a private chat; what a shared
+person sees and may not do; remote commands per person; revoking, /unlink on either side; restarts and key
 rotation; and every abuse of an invitation.
 """
 

@@ -15,9 +15,9 @@ from telegram.ext import Application
 from bot.car_status import Part
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.sandbox.driver import SandboxUser
+from tests.cardata.test_quiet import reported
+from tests.chat.test_cardata import OWNER, cardata_of, choose, garage_of, link_cardata, texts_of
 from tests.support.waits import until
-from tests.test_cardata_quiet import reported
-from tests.test_chat_cardata import OWNER, cardata_of, choose, garage_of, link_cardata, texts_of
 
 # The device flow polled every second; the simulator's i3s gain 0.1 % a minute (6 % an hour), slower than
 # the bot's default estimate of 11 % an hour, so a charge does not end (and report) within a test.

@@ -20,10 +20,9 @@ from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.cardata.simulator.fleet import CHARGING_STATUS
 from bot.config import Settings
 from bot.sandbox.driver import SandboxUser
-from tests.support.bot import fast_client, running_bot
-from tests.test_cardata_estimate import plugged_in_and_reported
-from tests.test_cardata_quiet import FINISHED, STOPPED, reported
-from tests.test_chat_cardata import (
+from tests.cardata.test_estimate import plugged_in_and_reported
+from tests.cardata.test_quiet import FINISHED, STOPPED, reported
+from tests.chat.test_cardata import (
     OWNER,
     cardata_of,
     choose,
@@ -32,6 +31,7 @@ from tests.test_chat_cardata import (
     texts_of,
     until,
 )
+from tests.support.bot import fast_client, running_bot
 
 # The device flow polled every second; the default account's i3s are quiet and charge 1 % a minute, so a
 # charge reported at 64 % says 36 minutes are left.

@@ -1,5 +1,5 @@
 """One status renderer for both backends: `texts.status` of the neutral `CarStatus`, whichever backend read it
-(the end-to-end /status tests of each backend are in test_chat_car.py and test_chat_cardata.py)."""
+(the end-to-end /status tests of each backend are in chat/test_car.py and chat/test_cardata.py)."""
 
 from __future__ import annotations
 

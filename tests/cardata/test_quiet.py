@@ -14,9 +14,9 @@ from telegram.ext import Application
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.config import Settings
 from bot.sandbox.driver import SandboxUser
+from tests.chat.test_cardata import OWNER, cardata_of, garage_of, link_cardata, texts_of
 from tests.support.bot import fast_client, running_bot
 from tests.support.waits import until
-from tests.test_chat_cardata import OWNER, cardata_of, garage_of, link_cardata, texts_of
 
 # The device flow polled every second; the default account's two i3s are quiet, as real i3s are.
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)

@@ -1,6 +1,7 @@
 """/share of a car linked through BMW CarData (issue 19, points 2 and 4): the shared person's /status comes
 from the owner's stream, their Refresh spends none of the owner's daily BMW calls, the charge push reaches
-them, and the owner's /unlink ends the share. The i Remote side and the abuse cases: tests/test_share.py."""
+them, and the owner's /unlink ends the share. The i Remote side and the abuse cases:
+tests/chat/test_share.py."""
 
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ from telegram.ext import Application
 from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
 from bot.chat import texts
 from bot.sandbox.driver import Sandbox, SandboxUser
+from tests.chat.test_cardata import cardata_of, link_cardata, texts_of
+from tests.chat.test_share import after, invite, join
 from tests.support.bot import said
 from tests.support.cardata import OWNER
 from tests.support.waits import until
-from tests.test_chat_cardata import cardata_of, link_cardata, texts_of
-from tests.test_share import after, invite, join
 
 pytestmark = pytest.mark.parametrize(
     "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True

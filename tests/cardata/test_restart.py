@@ -27,7 +27,7 @@ from bot.store import Store, StoredVehicle
 # The cars stream every change (live, iDrive 7 and later): these tests follow a streamed charge.
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"kind": "live"}], indirect=True)
 OWNER = 5
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def child(config_path: str) -> None:
@@ -101,7 +101,7 @@ class Child:
         path = tmp / "child.json"
         path.write_text(json.dumps(config))
         self.process = subprocess.Popen(
-            [sys.executable, "-c", f"import tests.test_cardata_restart as t; t.child({str(path)!r})"],
+            [sys.executable, "-c", f"import tests.cardata.test_restart as t; t.child({str(path)!r})"],
             cwd=ROOT,
         )
 

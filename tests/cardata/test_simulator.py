@@ -941,7 +941,7 @@ def cardata_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
     args += getattr(request, "param", [])
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("CARDATA_", "LOG_"))},
-        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "PYTHONPATH": str(Path(__file__).parents[2]),
         "LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(

@@ -17,10 +17,10 @@ from bot.car_status import CarStatus
 from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
 from bot.chat import texts
 from bot.sandbox.driver import SandboxUser
+from tests.chat.test_cardata import OWNER, cardata_of, linked, texts_of
 from tests.support.waits import until
-from tests.test_chat_cardata import OWNER, cardata_of, linked, texts_of
 
-__all__ = ["linked"]  # the fixture, shared with tests/test_chat_cardata.py
+__all__ = ["linked"]  # the fixture, shared with tests/chat/test_cardata.py
 
 QUIET = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "quiet"}], indirect=True)
 LIVE = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True)

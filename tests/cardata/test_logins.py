@@ -19,13 +19,13 @@ from bot.chat import common, keyboards, link_cardata, texts
 from bot.config import Settings
 from bot.login_guard import DEVICE_CODES_PER_WINDOW
 from bot.sandbox.driver import ChatMessage, SandboxUser
-from tests import test_chat_cardata
+from tests.chat import test_cardata as chat_cardata
+from tests.chat.test_cardata import OWNER, garage_of, rows_about, start_flow, texts_of
 from tests.support.bot import fast_client, running_bot
-from tests.test_chat_cardata import OWNER, garage_of, rows_about, start_flow, texts_of
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 # The fixture of those tests: the bot with the owner linked through CarData.
-linked = test_chat_cardata.linked
+linked = chat_cardata.linked
 HANG = 8.0  # seconds a hanging BMW takes to answer: far beyond the shrunk budget of the Refresh test
 
 
