@@ -376,6 +376,17 @@ def test_the_demos_banner_is_the_first_thing_printed(tmp_path: Path) -> None:
         demo.close()
 
 
+def test_ctrl_c_right_after_the_banner_stops_the_demo_cleanly(tmp_path: Path) -> None:
+    """The banner offers Ctrl-C to stop the demo: right after it, the demo exits 0 and leaves no files."""
+    demo = DemoProcess(tmp_path, "--port", "0")
+    try:
+        assert demo.interrupt() == 0, demo.stderr.read_text()[-2000:]
+    finally:
+        demo.close()
+    assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
+    assert "Traceback" not in demo.stderr.read_text()
+
+
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}, **THIS_TREE}
     result = subprocess.run(
