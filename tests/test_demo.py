@@ -401,6 +401,37 @@ def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     assert "TELEGRAM_BOT_TOKEN is required" in result.stderr
 
 
+def _cut_labels(message) -> list[str]:  # type: ignore[no-untyped-def]
+    """The message's button labels the page cuts short ("Range …"): wider than their button."""
+    keys = message.locator(".key")
+    expect(keys.first).to_be_visible()
+    widths = keys.evaluate_all("keys => keys.map(k => [k.textContent, k.scrollWidth, k.clientWidth])")
+    return [label for label, needed, shown in widths if needed > shown]
+
+
+def test_on_a_phone_no_label_of_an_i_remote_cars_status_buttons_is_cut(demo: DemoProcess, browser) -> None:  # type: ignore[no-untyped-def]
+    """Its /status has the most buttons: every remote command, the range map, and the other car."""
+    context = browser.new_context(viewport={"width": 400, "height": 860})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(demo.url())
+    _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
+    _bubble(page, "Where is your ConnectedDrive account registered").get_by_role(
+        "button", name="Europe"
+    ).click()
+    expect(_bubble(page, "e-mail address")).to_be_visible()
+    _send(page, DEFAULT_USERNAME)
+    expect(_bubble(page, "password")).to_be_visible()
+    _send(page, DEFAULT_PASSWORD)
+    expect(_bubble(page, "Linked!")).to_be_visible()
+    _send(page, "/status")
+    status = _bubble(page, "updated")
+    expect(status.get_by_role("button", name="Other car")).to_be_visible()
+    assert _cut_labels(status) == []
+    context.close()
+
+
 def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: DemoProcess, browser) -> None:  # type: ignore[no-untyped-def]
     """The demo's chat page 400 px wide, as a phone shows Telegram: a screenshot of each answer (paths
     printed), and the chart's words at least as tall as the message text there."""
@@ -424,6 +455,7 @@ def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: 
 
     _send(page, "/status")
     expect(_bubble(page, "🕒")).to_be_visible()
+    assert _cut_labels(_bubble(page, "🕒")) == []
     shot("status")
     _send(page, "/history")
     chart = page.locator(".msg.bot", has=page.locator(".photo"), has_text="last 30 days").last
