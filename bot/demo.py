@@ -213,6 +213,11 @@ def run_demo(settings: Settings, *, telegram: bool = False, port: int | None = N
             poll_max=SERVICE_POLL_MAX,
         )
         application = build_application(bot_settings, car_api=client)
-        print(_banner(chat_url), flush=True)
-        run_bot(bot_settings, application)  # the demo always polls: demo_settings cleared WEBHOOK_URL
+        try:
+            print(_banner(chat_url), flush=True)
+            run_bot(bot_settings, application)  # the demo always polls: demo_settings cleared WEBHOOK_URL
+        except KeyboardInterrupt:
+            # Ctrl-C before the bot has set up its own stop handling (bot/app.py): the banner offers Ctrl-C
+            # as the way to stop, so it stops the demo the same way, servers and files removed below.
+            pass
     return 0

@@ -376,6 +376,17 @@ def test_the_demos_banner_is_the_first_thing_printed(tmp_path: Path) -> None:
         demo.close()
 
 
+def test_ctrl_c_right_after_the_banner_stops_the_demo_cleanly(tmp_path: Path) -> None:
+    """The banner offers Ctrl-C to stop the demo: right after it, the demo exits 0 and leaves no files."""
+    demo = DemoProcess(tmp_path, "--port", "0")
+    try:
+        assert demo.interrupt() == 0, demo.stderr.read_text()[-2000:]
+    finally:
+        demo.close()
+    assert list(demo.tmp.iterdir()) == [], "the demo left temporary files behind"
+    assert "Traceback" not in demo.stderr.read_text()
+
+
 def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     env = {**{k: v for k, v in os.environ.items() if k != "TELEGRAM_BOT_TOKEN"}, **THIS_TREE}
     result = subprocess.run(
@@ -390,12 +401,35 @@ def test_demo_on_telegram_needs_a_token(tmp_path: Path) -> None:
     assert "TELEGRAM_BOT_TOKEN is required" in result.stderr
 
 
-def _cut_buttons(message) -> list[str]:  # type: ignore[no-untyped-def]
-    """The labels of a message's buttons that do not fit (the page ellipsizes them, as Telegram does)."""
-    return message.evaluate(  # type: ignore[no-any-return]
-        "m => [...m.querySelectorAll('.key')]"
-        ".filter(k => k.scrollWidth > k.clientWidth).map(k => k.textContent)"
-    )
+def _cut_labels(message) -> list[str]:  # type: ignore[no-untyped-def]
+    """The message's button labels the page cuts short ("Range …"): wider than their button."""
+    keys = message.locator(".key")
+    expect(keys.first).to_be_visible()
+    widths = keys.evaluate_all("keys => keys.map(k => [k.textContent, k.scrollWidth, k.clientWidth])")
+    return [label for label, needed, shown in widths if needed > shown]
+
+
+def test_on_a_phone_no_label_of_an_i_remote_cars_status_buttons_is_cut(demo: DemoProcess, browser) -> None:  # type: ignore[no-untyped-def]
+    """Its /status has the most buttons: every remote command, the range map, and the other car."""
+    context = browser.new_context(viewport={"width": 400, "height": 860})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    page.goto(demo.url())
+    _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
+    _bubble(page, "Where is your ConnectedDrive account registered").get_by_role(
+        "button", name="Europe"
+    ).click()
+    expect(_bubble(page, "e-mail address")).to_be_visible()
+    _send(page, DEFAULT_USERNAME)
+    expect(_bubble(page, "password")).to_be_visible()
+    _send(page, DEFAULT_PASSWORD)
+    expect(_bubble(page, "Linked!")).to_be_visible()
+    _send(page, "/status")
+    status = _bubble(page, "updated")
+    expect(status.get_by_role("button", name="Other car")).to_be_visible()
+    assert _cut_labels(status) == []
+    context.close()
 
 
 def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: DemoProcess, browser) -> None:  # type: ignore[no-untyped-def]
@@ -421,6 +455,7 @@ def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: 
 
     _send(page, "/status")
     expect(_bubble(page, "🕒")).to_be_visible()
+    assert _cut_labels(_bubble(page, "🕒")) == []
     shot("status")
     _send(page, "/history")
     chart = page.locator(".msg.bot", has=page.locator(".photo"), has_text="last 30 days").last
@@ -451,7 +486,7 @@ def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: 
     _send(page, "/alerts")
     expect(_bubble(page, "Alerts about your cars")).to_be_visible()
     shot("alerts")
-    assert _cut_buttons(_bubble(page, "Alerts about your cars")) == []
+    assert _cut_labels(_bubble(page, "Alerts about your cars")) == []
     _send(page, "/settings")
     expect(_bubble(page, "Time zone")).to_be_visible()
     shot("settings")
@@ -459,5 +494,5 @@ def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: 
     _send(page, "/alerts")
     expect(_bubble(page, "Hinweise zu deinen Autos")).to_be_visible()
     shot("alerts-de")
-    assert _cut_buttons(_bubble(page, "Hinweise zu deinen Autos")) == []
+    assert _cut_labels(_bubble(page, "Hinweise zu deinen Autos")) == []
     context.close()

@@ -272,6 +272,16 @@ def test_image_runs_the_bot_and_checks_its_health(final_stage: list[tuple[str, s
     assert seconds(options["timeout"]) < seconds(options["interval"]) <= 180
 
 
+def test_image_has_the_charts_font_installed_lean(final_stage: list[tuple[str, str]]) -> None:
+    """The slim base has no fonts: without DejaVu, Pillow's own font draws a box for a German chart's "ä"."""
+    runs = [args for keyword, args in final_stage if keyword == "RUN"]
+    installs = [args for args in runs if "apt-get install" in args]
+    assert installs, "the final stage installs no Debian package"
+    words = only(installs).split()
+    assert "fonts-dejavu-core" in words and "--no-install-recommends" in words
+    assert "rm -rf /var/lib/apt/lists/*" in only(installs), "apt's lists stay in the image"
+
+
 def test_image_environment_names_are_settings_or_the_interpreters(final_stage: list[tuple[str, str]]) -> None:
     env = env_assignments(final_stage)
     ours = {name for name in env if name != "PATH" and not name.startswith(("PYTHON", "PIP_"))}
@@ -441,6 +451,11 @@ def docker_engine_problem() -> str | None:
     return None if info.returncode == 0 else "no Docker engine answers `docker info`"
 
 
+CHART_FONT_LOADS = (
+    "from PIL import ImageFont; from bot.charts import _SYSTEM_FONT; ImageFont.truetype(_SYSTEM_FONT, 16)"
+)
+
+
 @pytest.mark.timeout(1200)  # a cold `docker build` may take its whole 900 s
 def test_image_builds_and_runs_as_configured() -> None:
     problem = docker_engine_problem()
@@ -472,5 +487,11 @@ def test_image_builds_and_runs_as_configured() -> None:
             ["docker", "run", "--rm", tag, "genkey"], check=True, capture_output=True, text=True
         ).stdout
         Fernet(key.strip())
+        # The chart's font, as bot/charts.py loads it (Pillow's fallback has no umlauts).
+        subprocess.run(
+            ["docker", "run", "--rm", "--entrypoint", "python", tag, "-c", CHART_FONT_LOADS],
+            check=True,
+            capture_output=True,
+        )
     finally:
         subprocess.run(["docker", "image", "rm", "-f", tag], capture_output=True, check=False)

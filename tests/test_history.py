@@ -15,7 +15,7 @@ from bot.backends import from_bmw_history
 from bot.cardata.models import ChargingSession
 from bot.charts import BAR_COLOUR, LINE_COLOUR, WIDTH, HistoryWords, history_chart
 from bot.chat import prefs, texts
-from bot.chat.history import chart_title
+from bot.chat.history import all_measured, chart_title
 from bot.history import (
     BMW_HISTORY,
     CSV_COLUMNS,
@@ -252,7 +252,10 @@ def test_the_charts_title_says_estimated_only_when_a_figure_is():
         end = datetime(2026, 11, 12, 18, tzinfo=UTC).timestamp()
         return ChargeSession(1, BEV_VIN, end - 3600, end, 40, 80, 7.5, "", None, None, None, source)
 
-    assert "estimated" not in chart_title([charge(BMW_HISTORY)])
-    assert "measured" in chart_title([charge(BMW_HISTORY)])
-    assert "estimated" in chart_title([charge(BMW_HISTORY), charge("cardata")])
-    assert "estimated" in chart_title([charge("iremote")])
+    def title(*shown: ChargeSession) -> str:
+        return chart_title(all_measured(list(shown)))
+
+    assert "estimated" not in title(charge(BMW_HISTORY))
+    assert "measured" in title(charge(BMW_HISTORY))
+    assert "estimated" in title(charge(BMW_HISTORY), charge("cardata"))
+    assert "estimated" in title(charge("iremote"))

@@ -71,9 +71,9 @@ async def bmw_history(
     return [session for session in sessions if session is not None], None
 
 
-def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[bytes, float, int]:
-    """The chart's PNG, and the kWh and number of charges it shows, its days those of the user's `zone`
-    (blocking: run it in a thread)."""
+def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[bytes, float, int, bool]:
+    """The chart's PNG, the kWh and number of charges it shows and whether BMW measured all of them, its
+    days those of the user's `zone` (blocking: run it in a thread)."""
     last = sessions[0]
     # The car's report times can run ahead of the server's clock: its newest charge is always on the chart.
     days = energy_per_day(sessions, local(max(now, last.ended_at), zone).date(), tz=zone)
@@ -81,20 +81,25 @@ def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[byte
     soc = []
     if last.soc_start is not None and last.soc_end is not None:
         soc = [(local(last.started_at, zone), last.soc_start), (local(last.ended_at, zone), last.soc_end)]
+    measured = all_measured(shown)
     words = HistoryWords(
-        chart_title(shown),
+        chart_title(measured),
         tr(texts.HISTORY_CHART_SOC),
         tr(texts.HISTORY_CHART_NO_SOC),
         number=lambda value: prefs.number(value, 0 if value >= 10 or value == round(value) else 1),
         day=prefs.numeric_day,
         moment=prefs.numeric_date_time,
     )
-    return history_chart(days, soc, words), sum(kwh for _, kwh in days), len(shown)
+    return history_chart(days, soc, words), sum(kwh for _, kwh in days), len(shown), measured
 
 
-def chart_title(shown: list[ChargeSession]) -> str:
+def all_measured(shown: list[ChargeSession]) -> bool:
+    """Whether every charge shown has BMW's measured kWh; otherwise some are the bot's estimate."""
+    return bool(shown) and all(session.source == BMW_HISTORY for session in shown)
+
+
+def chart_title(measured: bool) -> str:
     """The chart's title: its kWh are estimated unless every charge on it has BMW's measured figure."""
-    measured = bool(shown) and all(session.source == BMW_HISTORY for session in shown)
     title = texts.HISTORY_CHART_ENERGY_MEASURED if measured else texts.HISTORY_CHART_ENERGY
     return title.format(days=CHART_DAYS)
 
@@ -114,8 +119,8 @@ async def history_command(update: Update, context: Context) -> None:
     await say(update, text, keyboards.history_csv(ref))
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)
-    png, kwh, count = await asyncio.to_thread(chart, sessions, time.time(), prefs.current().zone)
-    caption = texts.history_caption(car, CHART_DAYS, kwh, count)
+    png, kwh, count, measured = await asyncio.to_thread(chart, sessions, time.time(), prefs.current().zone)
+    caption = texts.history_caption(car, CHART_DAYS, kwh, count, measured)
     await chat.send_photo(png, caption=caption, filename="charging-history.png", parse_mode="HTML")
 
 

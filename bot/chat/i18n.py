@@ -8,7 +8,8 @@ captions, pushes). Only a Msg is ever looked up: a formatted text, a name or a B
 
 The catalogues are compiled in memory when first used: no binary file in the repository. A new sentence:
 `python -m bot i18n update` adds its msgid to every catalogue, untranslated (a reworded one comes as a fuzzy
-guess); fill in its msgstr; `python -m bot i18n check` (and tests/chat/test_i18n.py) lists what is still missing.
+guess); fill in its msgstr; `python -m bot i18n check` (and tests/chat/test_i18n.py) lists what is still
+missing.
 """
 
 from __future__ import annotations

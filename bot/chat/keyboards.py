@@ -122,6 +122,27 @@ def _rows(buttons: list[InlineKeyboardButton], width: int = 3) -> list[list[Inli
     return [buttons[i : i + width] for i in range(0, len(buttons), width)]
 
 
+# The longest label (in characters) a button shows uncut at phone width (400 px) in a row of 3 and of 2:
+# rows of three only for short labels, else two, else one.
+_LABEL_CHARS_IN_ROW_OF = {3: 10, 2: 16}
+
+
+def _rows_that_fit(buttons: list[InlineKeyboardButton]) -> list[list[InlineKeyboardButton]]:
+    """`buttons` in order, as many to a row as the longest label in it allows (at most three)."""
+
+    def most(row: list[InlineKeyboardButton]) -> int:
+        longest = max(len(button.text) for button in row)
+        return max((n for n, chars in _LABEL_CHARS_IN_ROW_OF.items() if longest <= chars), default=1)
+
+    rows: list[list[InlineKeyboardButton]] = []
+    for button in buttons:
+        if rows and len(rows[-1]) < most([*rows[-1], button]):
+            rows[-1].append(button)
+        else:
+            rows.append([button])
+    return rows
+
+
 def car_actions(ref: str, car: StoredVehicle, *, several_cars: bool) -> InlineKeyboardMarkup:
     buttons = [
         _button(label, action, ref)
@@ -131,7 +152,7 @@ def car_actions(ref: str, car: StoredVehicle, *, several_cars: bool) -> InlineKe
     if several_cars:
         buttons.append(_button(texts.OTHER_CAR, PICK))
     buttons.append(_copy(texts.COPY_VIN_BUTTON, car.vin))
-    return InlineKeyboardMarkup(_rows(buttons))
+    return InlineKeyboardMarkup(_rows_that_fit(buttons))
 
 
 def position_copy(lat: float, lon: float) -> InlineKeyboardMarkup:

@@ -583,6 +583,8 @@ async def test_history_joins_bmws_own_charging_history_to_the_recorded_charges(
     assert [line.split(" · ")[1] for line in charges] == ["64–80 %", "18–80 %", "31–80 %", "22–80 %"]
     assert charges[0].endswith("🔋 complete") and not any("≈" in line for line in charges), shown.text
     assert texts.HISTORY_MEASURED in lines and texts.HISTORY_ESTIMATED not in lines
+    chart = await user.wait_for_bot_message("last 30 days")  # every figure on it BMW's measured one
+    assert chart.photo is not None and " kWh in 4 charges" in chart.caption and "≈" not in chart.caption
     assert cardata_of(linked).client.calls_left(OWNER) == calls - 1
 
     user.send("/history")  # within the hour: from the cache, no second call

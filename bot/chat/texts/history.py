@@ -21,6 +21,7 @@ HISTORY_BMW_FAILED = Msg(
     "⚠️ BMW's own charging history could not be fetched, so only the charges I recorded show: {reason}"
 )
 HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {charges}")
+HISTORY_CHART_CAPTION_MEASURED = Msg("📊 {car}, last {days} days: {kwh} kWh in {charges}")
 HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
 HISTORY_CHART_ENERGY_MEASURED = Msg("Energy charged per day, last {days} days (kWh, measured by BMW)")
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
@@ -78,10 +79,10 @@ def _charges(count: int) -> str:
     return CHARGES.format(count)
 
 
-def history_caption(car: StoredVehicle, days: int, kwh: float, count: int) -> str:
-    return HISTORY_CHART_CAPTION.format(
-        car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count)
-    )
+def history_caption(car: StoredVehicle, days: int, kwh: float, count: int, measured: bool) -> str:
+    """The chart's caption: its total is "≈" unless BMW measured every charge in it."""
+    caption = HISTORY_CHART_CAPTION_MEASURED if measured else HISTORY_CHART_CAPTION
+    return caption.format(car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count))
 
 
 def history_csv_caption(car: StoredVehicle, count: int) -> str:

@@ -138,9 +138,10 @@ def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str
         return joined([*lines, STREAM_NO_DATA])
     charge = "–" if s.soc is None else f"{s.soc:.0f} %"
     lines.append(STATUS_CHARGE.format(charge=charge, range=_km(s.electric_range_km)))
-    if s.estimated_soc is not None and s.charge_rate is not None:
-        rate = prefs.number(s.charge_rate)
-        lines.append(STATUS_ESTIMATE.format(charge=f"{s.estimated_soc:.0f}", rate=rate))
+    # The estimate only when it adds something: a whole percent other than the reported level's.
+    estimate, rate = s.estimated_soc, s.charge_rate
+    if estimate is not None and rate is not None and s.soc is not None and round(estimate) != round(s.soc):
+        lines.append(STATUS_ESTIMATE.format(charge=f"{estimate:.0f}", rate=prefs.number(rate)))
     # Fuel only for cars with a tank (the backends leave it out for a BEV's 0 l of fuel).
     if car.drive_train != "BEV" and (s.fuel_range_km is not None or s.fuel_litres is not None):
         fuel_range = _km(s.fuel_range_km)
