@@ -84,6 +84,9 @@ SECRET_TEXT = filters.TEXT & ~filters.Regex(
     re.compile(rf"^/({'|'.join(OUR_COMMANDS)})(@\w+)?(\s|$)", re.IGNORECASE)
 )
 PROMPT = "prompt"  # user_data: the conversation (its name) that asked last for something to type
+LOGIN_WAITING = (
+    "cardata_wait"  # user_data: a CarData login waiting for BMW's approval (bot/chat/link_cardata.py)
+)
 
 
 @dataclass
@@ -290,6 +293,12 @@ async def pressed_car(update: Update, context: Context, ref: str | None = None) 
     return car
 
 
+def login_waiting(context: Context) -> bool:
+    """Whether the user's CarData login waits for their approval at BMW (or links right after it)."""
+    task = getattr(user_data(context).get(LOGIN_WAITING), "task", None)
+    return isinstance(task, asyncio.Task) and not task.done()
+
+
 async def chosen_car(
     update: Update,
     context: Context,
@@ -303,7 +312,9 @@ async def chosen_car(
     try:
         car = services(context).garage.car(user_id(update))
     except REFUSALS as exc:
-        await say(update, error_text(exc))
+        # Half-way through a CarData /link, "use /link" would send the owner round in a circle.
+        pending = isinstance(exc, NothingLinked) and login_waiting(context)
+        await say(update, texts.CARDATA_LOGIN_PENDING if pending else error_text(exc))
         return None
     if needs is not None and needs not in car.capabilities:
         text = read_only if keyboards.read_only(car) else unsupported

@@ -21,6 +21,7 @@ from bot.car_errors import CarServiceError
 from bot.cardata.auth import Approved, DeviceFlow, DeviceOutcome, Refusal
 from bot.chat import keyboards, texts
 from bot.chat.common import (
+    LOGIN_WAITING,
     Context,
     answer,
     delete_secret,
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 # As the portal shows it (a UUID); anything else is refused before BMW is asked.
 CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{7,63}$")
 CLIENT_ID = "cardata_client_id"  # user_data: the client id, while a flow of this user may be retried
-WAITING = "cardata_wait"  # user_data: the Wait of the owner's approval (and the link after it)
 RETRY = "cdretry"  # callback data of "Try again"
 # Refusals a new flow with the same client id may cure.
 RETRYABLE = (Refusal.EXPIRED, Refusal.INVALID_GRANT, Refusal.OTHER)
@@ -110,10 +110,10 @@ async def begin(update: Update, context: Context, client_id: str, message: Messa
         _follow(context, context.application, user.id, user.first_name, flow, shown, wait),
         name=f"cardata-link-{user.id}",
     )
-    previous = user_data(context).get(WAITING)
+    previous = user_data(context).get(LOGIN_WAITING)
     if isinstance(previous, Wait):
         previous.task.cancel()  # an older code of this user: only the newest may link
-    user_data(context)[WAITING] = wait
+    user_data(context)[LOGIN_WAITING] = wait
     return ConversationHandler.END
 
 
@@ -123,7 +123,7 @@ async def end_wait(application: Application, tg_id: int, text: str = texts.CARDA
     data = application.user_data.get(tg_id)
     if data is None:
         return False
-    wait = data.pop(WAITING, None)
+    wait = data.pop(LOGIN_WAITING, None)
     if not isinstance(wait, Wait) or wait.task.done():
         return False
     data.pop(CLIENT_ID, None)

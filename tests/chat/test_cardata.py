@@ -137,6 +137,21 @@ async def linked(
     yield cardata_bot
 
 
+async def test_status_while_the_login_waits_for_bmw_says_so_not_link_first(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Half-way through /link (the code shown, not yet approved at BMW), /status says the login is waiting;
+    "use /link" would send the owner round in a circle."""
+    flow = await start_flow(user)
+    user.send("/status")
+    waiting = await user.wait_for_bot_message(texts.CARDATA_LOGIN_PENDING[:30])
+    assert texts.NOT_LINKED not in (waiting.text or "")
+    code = flow.button("Copy the code").copy_text
+    assert code is not None
+    cardata_simulator.decide(code, "approved")
+    await user.wait_for(lambda u: "Linked with BMW CarData" in (u.now(flow).text or ""))
+
+
 async def test_link_by_device_flow_lists_the_primary_cars(
     cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:

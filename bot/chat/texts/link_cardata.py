@@ -72,6 +72,10 @@ CARDATA_LINKED = Msg(
     "CarData is read-only: /status shows what the car last reported, and I tell you when charging ends."
 )
 CARDATA_RETRY_GONE = Msg("That login has ended; start again with /link.")
+CARDATA_LOGIN_PENDING = Msg(
+    "Your BMW CarData login is not finished yet: confirm the code at BMW with the link above. I tell you as "
+    "soon as your cars are linked."
+)
 CARDATA_LOGIN_STOPPED = Msg(
     "⏹ I stopped waiting for BMW's approval; confirming that code now links nothing. /link to start again."
 )
