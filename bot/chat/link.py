@@ -235,6 +235,7 @@ async def unlink_answer(update: Update, context: Context) -> None:
         await edit(pressed_message(query), texts.SHARE_LEAVE_DONE)
     elif yes is not None and (linked or garage.keeps_settings(user_id(update))):
         await link_cardata.end_wait(context.application, user_id(update))  # first: no later approval links
+        await share.leave(context.application, user_id(update))  # cars shared with them: their owners told
         owner, ended = share.ending(garage, user_id(update))
         await garage.unlink(user_id(update))
         user_data(context).clear()

@@ -318,6 +318,21 @@ async def test_unlink_by_the_owner_ends_every_share_and_by_the_person_only_their
     await after(other, lambda: other.send("/status"), said(texts.NOT_LINKED))
 
 
+async def test_a_person_with_an_account_of_their_own_who_unlinks_is_gone_and_the_owner_told(
+    bot: Application, sandbox: Sandbox, simulator
+) -> None:
+    """Max sees Olga's car and links a BMW account of his own; his /unlink removes everything of his, his
+    share too, and Olga learns it as when he only leaves."""
+    owner, member = await shared(sandbox)
+    simulator.add_account("max@example.com", "max-password")
+    await link(member, "max@example.com", "max-password")
+
+    ask = await after(member, lambda: member.send("/unlink"), said(texts.UNLINK_ASK)[:20])
+    member.press(ask, said(texts.REMOVE_EVERYTHING))
+    await owner.wait_for_bot_message("Max no longer sees")
+    assert not garage_of(bot).sharing.members(OWNER, BEV_VIN)
+
+
 async def test_shares_survive_a_restart_and_a_key_rotation(
     bot_settings: Settings, simulator_url: str, sandbox: Sandbox, tmp_path: Path
 ) -> None:
