@@ -35,6 +35,10 @@ class DriveRows(Connection):
                     vars(drive),
                 )
 
+    def cardata_model(self, owner: int, vin: str) -> str | None:
+        rows = self._rows("SELECT model FROM vehicles WHERE tg_id = ? AND vin = ?", (owner, vin))
+        return rows[0]["model"] if rows else None
+
     def drives(self, tg_id: int, vin: str, since: float | None = None) -> list[Drive]:
         """The car's recorded drives, newest first; those that ended at `since` or later when given."""
         query = (
