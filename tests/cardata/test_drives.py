@@ -10,10 +10,10 @@ import pytest
 from telegram.ext import Application
 
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator, fleet
-from bot.history import usable_kwh
+from bot.history import CSV_COLUMNS, usable_kwh
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests.cardata.test_quiet import linked, reported, reported_at
-from tests.chat.test_cardata import OWNER, garage_of
+from tests.chat.test_cardata import OWNER, csv_rows, garage_of
 from tests.support.waits import until
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
@@ -88,3 +88,18 @@ async def test_a_charge_between_two_reports_leaves_the_level_used_unknown_and_sa
     assert f"🚗 {km} km" in shown and "It charged between: the level used is not known." in shown, shown
     assert "The energy of 1 drive is not known" in shown and "about" not in shown, shown
     assert len(garage_of(linked).charge_sessions(OWNER, DEFAULT_BEV_VIN)) == 1
+
+
+async def test_the_history_csv_has_the_drives_beside_the_charges(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    km = await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)
+    user.send("/history")
+    listing = await user.wait_for_bot_message("Charging history of")
+    rows = [dict(zip(CSV_COLUMNS, row, strict=True)) for row in (await csv_rows(user, listing))[1:]]
+    drives = [row for row in rows if row["kind"] == "drive"]
+    assert len(drives) == 1 and {row["kind"] for row in rows} == {"charge", "drive"}, rows
+    [drive] = drives
+    assert (drive["km"], drive["soc_start"], drive["soc_end"]) == (str(km), "64", "60"), drive
+    assert (drive["latitude"], drive["longitude"], drive["minutes"]) == ("48.2", "11.6", ""), drive
+    assert [row["started"] for row in rows] == sorted(row["started"] for row in rows)  # oldest first
