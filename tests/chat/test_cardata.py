@@ -704,7 +704,8 @@ async def test_a_co_owners_refused_link_asks_only_them_and_the_other_keeps_getti
     assert not pushed, user.transcript()  # the refused owner left the stream
 
 
-REMOTE_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule", "/trips")
+# Not /trips: it lists a CarData car's drives.
+REMOTE_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule")
 
 
 async def test_start_and_help_say_what_a_cardata_car_can_do(
