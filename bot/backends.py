@@ -33,7 +33,8 @@ from bot.cardata.late import LateReads
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
 from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
-from bot.history import BMW_HISTORY, ChargeSession
+from bot.drives import Parked, drive_between
+from bot.history import BMW_HISTORY, ChargeSession, usable_kwh
 from bot.store import StoredVehicle
 
 log = logging.getLogger(__name__)
@@ -281,7 +282,7 @@ class CarDataBackend:
         self.store = store
         self.client = client
         self.detector = ChargeDetector(
-            store, self._event, debounce_seconds=debounce_seconds, state_of=self.state
+            store, self._event, debounce_seconds=debounce_seconds, state_of=self.state, on_report=self._parked
         )
         self.supervisor = StreamSupervisor(
             store,
@@ -508,6 +509,27 @@ class CarDataBackend:
                 await self._alerter.observe(owner, vin, Reading.of(from_car_state(vin, state)), now)
 
     # --- what the stream reports ----------------------------------------------------------------------------
+
+    def _parked(self, owner: int, state: CarState) -> None:
+        """A report the charge detector decided on: a quiet car's is its switch-off burst (or a snapshot of
+        it parked), which closes the drive since its last one when the mileage grew (bot/drives.py). A live
+        car's reports come one value at a time, while it drives too: its drives are not recorded yet."""
+        at = state.updated_at
+        if state.reports_changes or at is None:
+            return
+        lat, lon = state.position or (None, None)
+        now = Parked(at.timestamp(), state.mileage_km, state.soc, lat, lon)
+        before = self.store.drive_mark(owner, state.vin)
+        if before is not None and now.at <= before.at:
+            return  # the same report decided again (a restart), or an older one read late
+        # A charge between the two reports (the charging history tells) leaves the level used unknown.
+        sessions = self.store.charge_sessions(owner, state.vin) if before is not None else []
+        charged = before is not None and any(
+            s.ended_at > before.at and s.started_at < now.at for s in sessions
+        )
+        capacity = usable_kwh(self.store.cardata_model(owner, state.vin))
+        drive = drive_between(owner, state.vin, before, now, charged=charged, capacity_kwh=capacity)
+        self.store.save_drive_mark(owner, state.vin, now, drive)
 
     async def _event(self, event: ChargeEvent) -> None:
         if self._on_event is None:

@@ -43,6 +43,7 @@ from bot.cardata.errors import BudgetSpent
 from bot.cardata.models import ChargingSession, StreamBlock, Tokens
 from bot.cardata_pushes import CarDataPushes
 from bot.commands import RemoteCommands
+from bot.drives import Drive
 from bot.garage_errors import (
     CarNotLinked,
     NothingLinked,
@@ -324,6 +325,11 @@ class Garage:
     def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
         """The charges of this user's car that the bot recorded, newest first (no call to BMW)."""
         return self.store.charge_sessions(self.car(tg_id, vin).tg_id, vin)
+
+    def drives(self, tg_id: int, vin: str, since: float | None = None) -> list[Drive]:
+        """The drives of this user's car that the bot recorded (CarData cars), newest first; those that ended
+        at `since` or later when given (no call to BMW)."""
+        return self.store.drives(self.car(tg_id, vin).tg_id, vin, since)
 
     async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
         """The car's charging sessions of the last `days` days, newest first (capability CHARGING_HISTORY:

@@ -18,6 +18,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING
+
+from bot.capabilities import BackendName
+
+if TYPE_CHECKING:  # bot/drives.py reads the CarData models, which read this module's neighbours
+    from bot.drives import Drive
 
 # Usable capacity of the i3's batteries by cell size (Ah): BMW's figures.
 USABLE_KWH_BY_AH = {"120": 37.9, "94": 27.2, "60": 18.8}
@@ -29,10 +35,14 @@ _CELL_SIZE = re.compile(r"\b(120|94|60)\b")
 
 # How a session ended: i Remote outcomes (bot.watcher.Outcome, or "interrupted") and CarData's events.
 BMW_HISTORY = "bmw"  # a source beside the backends' names (bot/capabilities.py BackendName)
+# A row per charge or drive (`kind`); a drive's `started`: the parked report it began after (docs/cardata.md).
+CHARGE, DRIVE = "charge", "drive"
 CSV_COLUMNS = (
+    "kind",
     "started",
     "ended",
     "minutes",
+    "km",
     "soc_start",
     "soc_end",
     "energy_kwh_estimated",
@@ -118,18 +128,24 @@ def energy_per_day(
     return list(totals.items())
 
 
-def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes:
-    """All sessions, oldest first, one row each, times as ISO 8601 with their offset (UTF-8)."""
-    out = io.StringIO()
-    # RFC 4180's CRLF: a cell holding a CR or LF of the car's is then quoted, never a row break.
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for s in sorted(sessions, key=lambda s: s.started_at):
-        writer.writerow(
-            (
-                local(s.started_at, tz).isoformat(timespec="seconds"),
-                local(s.ended_at, tz).isoformat(timespec="seconds"),
-                round(s.seconds / 60),
+def to_csv(
+    sessions: Sequence[ChargeSession], tz: tzinfo | None = None, drives: Sequence[Drive] = ()
+) -> bytes:
+    """All charges and drives, oldest first, one row each, times as ISO 8601 with their offset (UTF-8). A
+    drive has no minutes (when it began is not reported), a charge no km."""
+
+    def when(moment: float) -> str:
+        return local(moment, tz).isoformat(timespec="seconds")
+
+    rows: list[tuple[float, list[str]]] = [
+        (
+            s.started_at,
+            [
+                CHARGE,
+                when(s.started_at),
+                when(s.ended_at),
+                str(round(s.seconds / 60)),
+                "",
                 _cell(s.soc_start),
                 _cell(s.soc_end),
                 _cell(s.energy_kwh),
@@ -138,8 +154,36 @@ def to_csv(sessions: Sequence[ChargeSession], tz: tzinfo | None = None) -> bytes
                 _cell(s.lat),
                 _cell(s.lon),
                 _text(s.source),
-            )
+            ],
         )
+        for s in sessions
+    ]
+    rows += [
+        (
+            d.started_after,
+            [
+                DRIVE,
+                when(d.started_after),
+                when(d.ended_at),
+                "",
+                _cell(d.km),
+                _cell(d.soc_start),
+                _cell(d.soc_end),
+                _cell(d.energy_kwh),
+                "",
+                "",
+                _cell(d.to_lat),
+                _cell(d.to_lon),
+                BackendName.CARDATA,
+            ],
+        )
+        for d in drives
+    ]
+    out = io.StringIO()
+    # RFC 4180's CRLF: a cell holding a CR or LF of the car's is then quoted, never a row break.
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(cells for _, cells in sorted(rows, key=lambda row: row[0]))
     return out.getvalue().encode()
 
 

@@ -9,6 +9,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import TelematicValue, Tokens
 from bot.cardata.storage import AccountCalls, CarDataLink, ChargeTrack, EndedCharge
 from bot.crypto import SecretKeyMismatch, Secrets, generate_secret_key
+from bot.drives import Drive, Parked
 from bot.history import ChargeSession
 from bot.store import (
     _SECRET_COLUMNS,
@@ -107,6 +109,11 @@ def link_alice_cardata(store: Store) -> None:
     store.save_cardata_track(ChargeTrack(ALICE, "WBY1Z21000V000001", status="CHARGINGACTIVE"))
     ended = EndedCharge(ALICE, "WBY1Z21000V000001", 500.0, 900.0, 40, 80, "complete", None, (48.1, 11.5))
     store.end_cardata_charge(ChargeTrack(ALICE, "WBY1Z21000V000001", last_event="ended:500"), ended)
+    store.save_drive_mark(ALICE, "WBY1Z21000V000001", PARKED, DRIVE)
+
+
+PARKED = Parked(at=2_000.0, mileage_km=23_421, soc=60, lat=48.2, lon=11.6)
+DRIVE = Drive(ALICE, "WBY1Z21000V000001", 900.0, 2_000.0, 21, 80, 60, 7.58, 48.1, 11.5, 48.2, 11.6)
 
 
 @contextmanager
@@ -162,6 +169,8 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "cardata_states",
             "cardata_tracks",
             "charge_sessions",
+            "drives",
+            "drive_marks",
             "alert_prefs",
             "alert_states",
             "shares",
@@ -676,6 +685,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m015_cardata_late_read",
         "m016_cardata_stream_block_told",
         "m017_shares",
+        "m019_drives",
     ]
 
 
@@ -869,3 +879,18 @@ def test_the_store_is_rooms_a_reader_can_hold() -> None:
     assert {name: text.count("\n") for name, text in modules.items() if text.count("\n") > 400} == {}
     outside = re.compile(r"^(?:from|import) (?:telegram|httpx)\b", re.MULTILINE)
     assert [name for name, text in modules.items() if outside.search(text)] == []
+
+
+def test_a_drive_is_recorded_once_with_its_mark_across_a_reopening(db_path: Path, key: str) -> None:
+    with Store(db_path, [key]) as store:
+        link_alice_cardata(store)
+        store.save_drive_mark(ALICE, DRIVE.vin, PARKED, DRIVE)  # the same report decided again
+        charged = Drive(BOB, DRIVE.vin, 2_000.0, 3_000.0, 5, None, 58, None, 48.2, 11.6, 48.3, 11.7, True)
+        store.save_drive_mark(BOB, DRIVE.vin, PARKED, charged)  # Bob has no CarData link: nothing of his
+    with Store(db_path, [key]) as store:
+        assert store.drives(ALICE, DRIVE.vin) == [DRIVE]
+        assert store.drive_mark(ALICE, DRIVE.vin) == PARKED
+        assert store.drives(BOB, DRIVE.vin) == [] and store.drive_mark(BOB, DRIVE.vin) is None
+        store.save_drive_mark(ALICE, DRIVE.vin, replace(PARKED, at=3_000.0), replace(charged, tg_id=ALICE))
+        assert store.drives(ALICE, DRIVE.vin) == [replace(charged, tg_id=ALICE), DRIVE]
+        assert store.drives(ALICE, DRIVE.vin, since=2_500.0) == [replace(charged, tg_id=ALICE)]

@@ -27,6 +27,9 @@ charge's again. Such an event starts at the last report, with its level.
 A quiet car's end burst that never came may be read from the car once (bot/cardata/late.py, noted on the
 track by `claim_late_read`): its snapshot is decided on like a report, and the event says when it was read.
 
+Each report decided on (its charge recorded, if any) is told to `on_report`: the backend closes drives there
+(bot/drives.py).
+
 `run` sleeps until the earliest stored deadline or retry time and is woken when a new one is set, so an end
 is decided as its debounce runs out, not at the next poll (benchmarks/README.md has the latency).
 """
@@ -109,6 +112,8 @@ class ChargeEvent:
 
 Push = Callable[[ChargeEvent], Awaitable[None]]  # raises when the push should be tried again later
 StateOf = Callable[[int, str], CarState | None]
+# Told of each report decided on, after its charge (if any) is recorded: where drives are closed.
+OnReport = Callable[[int, CarState], None]
 
 
 class ChargeDetector:
@@ -122,9 +127,11 @@ class ChargeDetector:
         debounce_seconds: float = DEFAULT_DEBOUNCE_SECONDS,
         retry_seconds: float = PUSH_RETRY_SECONDS,
         state_of: StateOf | None = None,
+        on_report: OnReport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._on_report = on_report
         self._push = push
         self._debounce = debounce_seconds
         self._retry = retry_seconds
@@ -238,48 +245,60 @@ class ChargeDetector:
             state = self._state_of(owner, vin) or CarState(vin)
             if track.session_start is None:
                 self._end_unseen(track, state, now)
-                return
-            soc, target = state.soc, state.target_soc
-            complete = _complete(state)
-            read_at = _read_late(track, state)
-            event = ChargeEvent(
-                ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
-                owner,
-                vin,
-                track.session_start,
-                now,
-                soc_at_start=track.soc_at_start,
-                soc=soc,
-                target_soc=target,
-                reason=None if complete else state.end_reason,
-                read_at=read_at,
-            )
-            # Read late, it ended when the car last reported (its snapshot's time), not when the bot saw it.
-            reported_at = _epoch(state.updated_at) if read_at is not None else None
-            ended_at = track.deadline - self._debounce if reported_at is None else reported_at
-            ended = EndedCharge(
-                owner,
-                vin,
-                started_at=track.session_start,
-                ended_at=max(track.session_start, ended_at),
-                soc_start=track.soc_at_start,
-                soc_end=soc,
-                outcome=event.kind.value,
-                reason=state.end_reason,
-                position=state.position,
-            )
-            # The charge joins the history in the write that ends its session: once, whatever the push does.
-            self._store.end_cardata_charge(
-                replace(
-                    _known(track, state),
-                    session_start=None,
-                    soc_at_start=None,
-                    deadline=None,
-                    pending=event.to_json(),
-                ),
-                ended,
-            )
-            log.info("cardata: charge of %s ended: %s", owner, event.kind)
+            else:
+                self._end_seen(track, state, now)
+            if self._on_report is not None:
+                try:
+                    self._on_report(owner, state)
+                except Exception:  # the charge is decided: a failing listener holds up no other car
+                    log.exception("cardata: a decided report of owner %s was not taken", owner)
+
+    def _end_seen(self, track: ChargeTrack, state: CarState, now: float) -> None:
+        """End the charge under way at its debounce's deadline."""
+        owner, vin = track.owner, track.vin
+        if track.session_start is None or track.deadline is None:
+            return
+        soc, target = state.soc, state.target_soc
+        complete = _complete(state)
+        read_at = _read_late(track, state)
+        event = ChargeEvent(
+            ChargeEventKind.COMPLETE if complete else ChargeEventKind.STOPPED,
+            owner,
+            vin,
+            track.session_start,
+            now,
+            soc_at_start=track.soc_at_start,
+            soc=soc,
+            target_soc=target,
+            reason=None if complete else state.end_reason,
+            read_at=read_at,
+        )
+        # Read late, it ended when the car last reported (its snapshot's time), not when the bot saw it.
+        reported_at = _epoch(state.updated_at) if read_at is not None else None
+        ended_at = track.deadline - self._debounce if reported_at is None else reported_at
+        ended = EndedCharge(
+            owner,
+            vin,
+            started_at=track.session_start,
+            ended_at=max(track.session_start, ended_at),
+            soc_start=track.soc_at_start,
+            soc_end=soc,
+            outcome=event.kind.value,
+            reason=state.end_reason,
+            position=state.position,
+        )
+        # The charge joins the history in the write that ends its session: once, whatever the push does.
+        self._store.end_cardata_charge(
+            replace(
+                _known(track, state),
+                session_start=None,
+                soc_at_start=None,
+                deadline=None,
+                pending=event.to_json(),
+            ),
+            ended,
+        )
+        log.info("cardata: charge of %s ended: %s", owner, event.kind)
 
     def _end_unseen(self, track: ChargeTrack, state: CarState, now: float) -> None:
         """Decide a report that came with no charge known (the module's docstring); it is the next one's

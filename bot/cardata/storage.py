@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.capabilities import BackendName
 from bot.cardata.models import Tokens
+from bot.drives import Drive, Parked
 from bot.history import ChargeSession, energy_kwh, usable_kwh
 
 if TYPE_CHECKING:  # bot.history reads this module's EndedCharge
@@ -156,6 +157,17 @@ class CarDataStore(Protocol):
 
     def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
         """The car's recorded charges, newest first (its charge rate for the estimate of a quiet car)."""
+        ...
+
+    # drives (bot/drives.py): each car's last parked report, and the drive the next one closes
+    def drive_mark(self, owner: int, vin: str) -> Parked | None: ...
+    def save_drive_mark(self, owner: int, vin: str, mark: Parked, drive: Drive | None = None) -> None:
+        """Keep `mark` and record `drive` (once per car and `ended_at`), atomically; ignored when the owner
+        is no longer linked."""
+        ...
+
+    def cardata_model(self, owner: int, vin: str) -> str | None:
+        """The car's model as stored at linking (its battery's usable capacity follows it)."""
         ...
 
     def cardata_tracks_due(self, now: float) -> list[ChargeTrack]:

@@ -125,7 +125,8 @@ async def history_command(update: Update, context: Context) -> None:
 
 
 async def csv_button(update: Update, context: Context) -> None:
-    """All the pressed car's sessions as a CSV document; the car must be the pressing user's own."""
+    """All the pressed car's charges and drives as a CSV document; the car must be one the pressing user
+    sees."""
     car = await pressed_car(update, context)
     if car is None:
         return
@@ -135,7 +136,7 @@ async def csv_button(update: Update, context: Context) -> None:
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_DOCUMENT)
     await chat.send_document(
-        to_csv(sessions, prefs.current().zone),
+        to_csv(sessions, prefs.current().zone, garage.drives(tg_id, car.vin)),
         filename=f"charging-history-{car.vin[-4:]}.csv",
         caption=texts.history_csv_caption(car, len(sessions)),
         parse_mode="HTML",

@@ -377,6 +377,21 @@ def history_csv(ref: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)]])
 
 
+# /trips of a CarData car: "<DRIVE_PIN>:<car ref>:<drive's end, epoch seconds>" sends where that drive ended.
+DRIVE_PIN = "dpin"
+
+
+def drive_pins(ref: str, ends: Sequence[float]) -> InlineKeyboardMarkup:
+    """One 📍 button per drive listed, numbered as in the list."""
+    buttons = [
+        InlineKeyboardButton(
+            texts.DRIVE_PIN.format(number=n), callback_data=data(DRIVE_PIN, f"{ref}{SEP}{end:.0f}")
+        )
+        for n, end in enumerate(ends, 1)
+    ]
+    return InlineKeyboardMarkup(_rows(buttons, width=5))
+
+
 # /settings: "set:<op>[:<arg>]" changes the pressing user's own settings (nothing in the data names anyone).
 SETTINGS = "set"
 SET_UNITS, SET_CLOCK, SET_LANGUAGE = "u", "c", "l"  # arg: km|mi, 24|12, en|de

@@ -71,6 +71,8 @@ class AccountRows(CarDataRows, VehicleRows):
                 "cardata_states",
                 "cardata_tracks",
                 "charge_sessions",
+                "drives",
+                "drive_marks",
                 "alert_prefs",
                 "alert_states",
                 "shares",

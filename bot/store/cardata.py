@@ -14,7 +14,13 @@ from bot.store.charging import ChargingRows
 
 # A CarData link's rows, the owner's own calls of the day among them; not cardata_account_calls: BMW's count
 # of the account's calls goes on, whoever unlinks.
-_CARDATA_LINK_TABLES = ("cardata_accounts", "cardata_calls", "cardata_states", "cardata_tracks")
+_CARDATA_LINK_TABLES = (
+    "cardata_accounts",
+    "cardata_calls",
+    "cardata_states",
+    "cardata_tracks",
+    "drive_marks",
+)
 _CARDATA_SECRET_COLUMNS = ("client_id_enc", "access_token_enc", "id_token_enc", "refresh_token_enc")
 _CARDATA_COLUMNS = (
     "tg_id, client_id_enc, gcid, access_token_enc, id_token_enc, refresh_token_enc, expires_at,"
@@ -70,7 +76,7 @@ class CarDataRows(ChargingRows):
         with self._write() as db:
             old = db.execute("SELECT gcid FROM cardata_accounts WHERE tg_id = ?", (link.owner,)).fetchone()
             if old is not None and old[0] != t.gcid:
-                for table in ("cardata_calls", "cardata_states", "cardata_tracks"):
+                for table in ("cardata_calls", "cardata_states", "cardata_tracks", "drive_marks"):
                     db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (link.owner,))
             db.execute(
                 f"INSERT OR REPLACE INTO cardata_accounts ({_CARDATA_COLUMNS})"

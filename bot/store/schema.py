@@ -345,6 +345,21 @@ def m017_shares(db: Database) -> None:
     )
 
 
+def m019_drives(db: Database) -> None:
+    # Drives of CarData cars (bot/drives.py, docs/cardata.md "Drives"), each once: keyed by car and the
+    # report that closed it. `drive_marks` holds each car's last parked report, the next drive's start.
+    columns = ("started_after", "ended_at", "km", "soc_start", "soc_end", "energy_kwh")
+    places = ("from_lat", "from_lon", "to_lat", "to_lon")
+    db.create_table(
+        "drives",
+        {"tg_id": int, "vin": str, **dict.fromkeys(columns + places, float), "charged": bool},
+        pk=("tg_id", "vin", "ended_at"),
+        not_null=["started_after", "km", "charged"],
+    )
+    marks = dict.fromkeys(("at", "mileage_km", "soc", "lat", "lon"), float)
+    db.create_table("drive_marks", {"tg_id": int, "vin": str, **marks}, pk=("tg_id", "vin"), not_null=["at"])
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -366,6 +381,7 @@ _STEPS = [
         m015_cardata_late_read,
         m016_cardata_stream_block_told,
         m017_shares,
+        m019_drives,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)

@@ -704,7 +704,8 @@ async def test_a_co_owners_refused_link_asks_only_them_and_the_other_keeps_getti
     assert not pushed, user.transcript()  # the refused owner left the stream
 
 
-REMOTE_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule", "/trips")
+# Not /trips: it lists a CarData car's drives.
+REMOTE_COMMANDS = ("/lock", "/unlock", "/climate", "/charge", "/flash", "/schedule")
 
 
 async def test_start_and_help_say_what_a_cardata_car_can_do(
@@ -735,22 +736,17 @@ async def test_start_and_help_say_what_a_cardata_car_can_do(
     assert {"/status", "/map", "/history", "/alerts", "/notify", "/settings", "/unlink"} <= set(commands)
     assert not set(REMOTE_COMMANDS) & set(commands), commands
     assert "navigation" not in after  # no places to send to a read-only car
-    assert "read-only" in after and "no trips or destinations" in after and "estimated" in after
+    assert "read-only" in after and "no destinations" in after and "estimated" in after
+    assert "/trips" in commands and "drives the car reported" in after
 
 
-async def test_trips_and_destinations_say_cardata_does_not_share_them(
-    linked: Application, user: SandboxUser
-) -> None:
+async def test_destinations_say_cardata_does_not_share_them(linked: Application, user: SandboxUser) -> None:
     car = f"i3 120Ah (…{DEFAULT_BEV_VIN[-4:]})"
-    for command, answer in (
-        ("/trips", texts.TRIPS_READ_ONLY.format(car=car)),
-        ("/destinations", texts.DESTINATIONS_READ_ONLY.format(car=car)),
-    ):
-        before = len(user.bot_messages)
-        user.send(command)
-        await user.wait_for(lambda u, n=before: len(u.bot_messages) > n)  # type: ignore[misc]
-        assert [(m.text, m.buttons) for m in user.bot_messages[before:]] == [(answer, [])], user.transcript()
-    assert "does not share trip statistics" in texts.TRIPS_READ_ONLY
+    answer = texts.DESTINATIONS_READ_ONLY.format(car=car)
+    before = len(user.bot_messages)
+    user.send("/destinations")
+    await user.wait_for(lambda u: len(u.bot_messages) > before)
+    assert [(m.text, m.buttons) for m in user.bot_messages[before:]] == [(answer, [])], user.transcript()
     assert "does not share its last destinations" in texts.DESTINATIONS_READ_ONLY
 
 

@@ -20,7 +20,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     *((action.command, action.describe) for action in REMOTE_ACTIONS if action.command and action.describe),
     ("map", Msg("Range map: how far you can go")),
     ("schedule", Msg("Charging schedule: timers, window, mode")),
-    ("trips", Msg("Last trip and statistics of all trips")),
+    ("trips", Msg("Trips: BMW's statistics, or the drives the car reported")),
     ("destinations", Msg("The car's last destinations")),
     ("history", Msg("Charging history: last charges, chart, CSV")),
     ("cars", Msg("Choose which car to use")),
@@ -65,8 +65,8 @@ HELP = Msg("Here is what I can do:")
 HELP_READ_ONLY = Msg(
     "ℹ️ Your car is linked through BMW CarData, which is read-only: I cannot lock or unlock it, start climate "
     "or charging, flash the lights or sound the horn, change its charging schedule or send it places, and "
-    "CarData shares no trips or destinations. /map draws a ring estimated from the electric range instead "
-    "of BMW's range map."
+    "CarData shares no destinations; /trips lists the drives the car reported. /map draws a ring estimated "
+    "from the electric range instead of BMW's range map."
 )
 HELP_PLACES = Msg("📎 Send me a location or a place, and I'll offer to send it to your car's navigation.")
 NOT_ALLOWED = Msg("Sorry, this is a private bot. Ask its owner to add your Telegram ID ({tg_id}).")
@@ -107,7 +107,6 @@ def link_ways(ways: Sequence[BackendName]) -> str:
 COMMAND_NEEDS: dict[str, str] = {
     **{action.command: action.capability for action in REMOTE_ACTIONS if action.command},
     "schedule": REMOTE_ACTION[ServiceType.CHARGING_CONTROL].capability,
-    "trips": "statisticsAvailable",
     "destinations": "lastDestinations",
 }
 SEND_POI = "sendPoi"  # what a shared place needs (bot/chat/poi.py)

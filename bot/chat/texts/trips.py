@@ -12,8 +12,10 @@ from bot.bmw.models import (
     LastTrip,
 )
 from bot.chat import prefs
-from bot.chat.i18n import Msg
-from bot.chat.texts.formatting import _duration, _km, _num, _per_100, car_label, joined
+from bot.chat.i18n import Msg, Plural
+from bot.chat.texts.formatting import KWH, _duration, _km, _num, _per_100, car_label, joined
+from bot.drives import Drive
+from bot.history import local
 from bot.store import StoredVehicle
 
 # Trips and destinations
@@ -23,7 +25,6 @@ NO_LAST_TRIP = Msg("No trip recorded yet.")
 NO_ALL_TRIPS = Msg("No statistics over all trips yet.")
 DESTINATIONS_LOADING = Msg("Fetching the last destinations of {car}…")
 DESTINATIONS_UNSUPPORTED = Msg("{car} does not share its last destinations.")
-TRIPS_READ_ONLY = Msg("{car} is linked through BMW CarData, which does not share trip statistics.")
 DESTINATIONS_READ_ONLY = Msg(
     "{car} is linked through BMW CarData, which does not share its last destinations."
 )
@@ -49,6 +50,29 @@ DRIVEN_ELECTRICALLY = Msg("🛣 {distance} driven electrically")
 CO2_SAVED = Msg("🌱 {kg} CO₂ saved")
 CO2_SAVED_GREEN = Msg("🌱 {kg} CO₂ saved ({green} with green power)")
 VERSUS_COMMUNITY = Msg("{yours} (community {community})")
+# Drives of a CarData car (bot/drives.py): as far as its parked reports tell.
+DRIVES_TITLE = Msg("🛣 <b>Drives of {car}</b>")
+DRIVES_NONE = Msg(
+    "No drive recorded yet: one shows here when {car} reports being parked after it moved. Drives before the"
+    " bot first saw it parked are not known."
+)
+DRIVES_WEEK = Plural(
+    "<b>Last 7 days</b>: {n} drive, {distance}", "<b>Last 7 days</b>: {n} drives, {distance}"
+)
+DRIVES_WEEK_ENERGY = Msg("⚡ about {energy} used · {consumption}")
+DRIVES_WEEK_UNKNOWN = Plural(
+    "The energy of {n} drive is not known: the car charged between its reports.",
+    "The energy of {n} drives is not known: the car charged between its reports.",
+)
+DRIVES_LAST = Msg("<b>Last drives</b>")
+DRIVE_LINE = "{number}. {after} – {ended} · 🚗 {distance}"
+DRIVE_USED = Msg("🔋 {start} → {end} · ⚡ about {energy} · {consumption}")
+DRIVE_CHARGED = Msg("🔌 It charged between: the level used is not known.")
+DRIVES_TIMES = Msg(
+    "The car reports only when it is parked: a drive began after the first time and ended by the second."
+)
+DRIVE_PIN = "📍 {number}"
+DRIVE_GONE = Msg("That drive is no longer recorded.")
 DESTINATIONS_TITLE = Msg("🧭 <b>Last destinations of {car}</b>")
 DESTINATION = "{number}. {where}"
 DESTINATION_DATED = "{number}. {where} · {date}"
@@ -137,3 +161,40 @@ def destinations(car: StoredVehicle, items: list[Destination]) -> str:
             date = prefs.date(item.created_at)
             lines.append(DESTINATION_DATED.format(number=number, where=where, date=date))
     return joined(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{prefs.number(value)} %"
+
+
+def drive_lines(number: int, drive: Drive) -> list[str]:
+    """One drive: when, how far, and the level and energy it used where the reports tell."""
+    when = [prefs.numeric_date_time(local(t)) for t in (drive.started_after, drive.ended_at)]
+    lines = [DRIVE_LINE.format(number=number, after=when[0], ended=when[1], distance=_km(drive.km))]
+    if drive.charged:
+        lines.append(DRIVE_CHARGED.format())
+    elif drive.energy_kwh is not None:
+        energy, consumption = _num(drive.energy_kwh, KWH), _per_100(drive.kwh_per_100_km)
+        start, end = _percent(drive.soc_start), _percent(drive.soc_end)
+        lines.append(DRIVE_USED.format(start=start, end=end, energy=energy, consumption=consumption))
+    return lines
+
+
+def drives(car: StoredVehicle, last: list[Drive], week: list[Drive]) -> str:
+    """/trips of a CarData car: the week's totals and the last drives, numbered as their 📍 buttons."""
+    label = car_label(car)
+    if not last:
+        return "\n".join([DRIVES_TITLE.format(car=label), "", DRIVES_NONE.format(car=label)])
+    lines = [DRIVES_TITLE.format(car=label), ""]
+    lines.append(DRIVES_WEEK.format(len(week), distance=_km(sum(d.km for d in week))))
+    known = [d for d in week if d.energy_kwh is not None]
+    if known:
+        energy = sum(d.energy_kwh or 0.0 for d in known)
+        consumption = _per_100(energy / sum(d.km for d in known) * 100)
+        lines.append(DRIVES_WEEK_ENERGY.format(energy=_num(energy, KWH), consumption=consumption))
+    if unknown := sum(d.charged for d in week):
+        lines.append(DRIVES_WEEK_UNKNOWN.format(unknown))
+    lines += ["", DRIVES_LAST.format()]
+    for number, drive in enumerate(last, 1):
+        lines += drive_lines(number, drive)
+    return "\n".join([*lines, "", f"<i>{DRIVES_TIMES.format()}</i>"])

@@ -1,0 +1,105 @@
+"""Drives of a quiet i3 through BMW CarData, end to end: the bot in the sandbox, CarData's simulator over HTTP
+and its stream over TLS MQTT. A switch-off after the car moved closes a drive from the last parked report;
+/trips lists it with the week's totals, and its 📍 sends where it ended. The first report is no drive; a
+charge between two reports leaves the level used unknown, and /trips says so.
+"""
+
+from __future__ import annotations
+
+import pytest
+from telegram.ext import Application
+
+from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator, fleet
+from bot.history import CSV_COLUMNS, usable_kwh
+from bot.sandbox.driver import ChatMessage, SandboxUser
+from tests.cardata.test_quiet import linked, reported, reported_at
+from tests.chat.test_cardata import OWNER, csv_rows, garage_of
+from tests.support.waits import until
+
+pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
+__all__ = ["linked"]  # the fixture, linked and the snapshot at linking decided on
+
+DRIVES = "Drives of i3 120Ah"
+
+
+async def trips(user: SandboxUser) -> ChatMessage:
+    before = len(user.bot_messages)
+    user.send("/trips")
+    await user.wait_for(lambda u: any(DRIVES in (m.text or "") for m in u.bot_messages[before:]))
+    return next(m for m in user.bot_messages[before:] if DRIVES in (m.text or ""))
+
+
+def mileage(sim: CardataSimulator) -> int:
+    return int(sim.value(DEFAULT_BEV_VIN, fleet.MILEAGE) or 0)
+
+
+async def drive_to(app: Application, sim: CardataSimulator, lat: float, lon: float, soc: float | None) -> int:
+    """Drive, switch off, and wait for the burst to be decided on; the km the odometer grew."""
+    before, start = reported_at(app), mileage(sim)
+    sim.move(DEFAULT_BEV_VIN, lat, lon)
+    if soc is not None:
+        sim.set_soc(DEFAULT_BEV_VIN, soc)
+    sim.advance(60)
+    sim.switch_off(DEFAULT_BEV_VIN)
+    await until(reported(app, before), "the switch-off decided on")
+    return mileage(sim) - start
+
+
+async def test_a_switch_off_after_a_drive_is_listed_in_trips_with_its_end_as_a_pin(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    first = await trips(user)  # the snapshot at linking is the first report: no drive yet
+    assert "No drive recorded yet" in (first.text or "") and not first.buttons, first.text
+
+    km = await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)  # from 64 %
+    assert km >= 2
+    shown = (await trips(user)).text or ""
+    kwh = round(4 / 100 * usable_kwh("i3 120Ah"), 2)
+    assert f"Last 7 days</b>: 1 drive, {km} km" in shown, shown
+    assert f"🚗 {km} km" in shown and f"🔋 64 % → 60 % · ⚡ about {kwh:.1f} kWh" in shown, shown
+    assert f"{kwh / km * 100:.1f} kWh/100 km" in shown, shown
+    assert "began after the first time and ended by the second" in shown
+
+    km2 = await drive_to(linked, cardata_simulator, 48.25, 11.65, soc=55)
+    message = await trips(user)
+    assert f"2 drives, {km + km2} km" in (message.text or ""), message.text
+    # Numbered newest first; the button carries neither the VIN nor a coordinate.
+    pin = message.button("📍 2")
+    assert DEFAULT_BEV_VIN not in (pin.callback_data or "") and "48.2" not in (pin.callback_data or "")
+    before = len(user.bot_messages)
+    user.press(message, "📍 2")
+    await user.wait_for(lambda u: any(m.location for m in u.bot_messages[before:]))
+    [sent] = [m.location for m in user.bot_messages[before:] if m.location]
+    assert sent == pytest.approx((48.2, 11.6)), sent
+    # Each drive recorded once.
+    assert len(garage_of(linked).drives(OWNER, DEFAULT_BEV_VIN)) == 2
+
+
+async def test_a_charge_between_two_reports_leaves_the_level_used_unknown_and_says_so(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    sim = cardata_simulator
+    sim.plug_in(DEFAULT_BEV_VIN)
+    sim.advance(6 * 60)  # 70 %, silently
+    sim.finish_charging(DEFAULT_BEV_VIN)
+    sim.unplug(DEFAULT_BEV_VIN)
+    km = await drive_to(linked, sim, 48.2, 11.6, soc=None)  # the burst tells the charge and the drive
+    shown = (await trips(user)).text or ""
+    assert f"🚗 {km} km" in shown and "It charged between: the level used is not known." in shown, shown
+    assert "The energy of 1 drive is not known" in shown and "about" not in shown, shown
+    assert len(garage_of(linked).charge_sessions(OWNER, DEFAULT_BEV_VIN)) == 1
+
+
+async def test_the_history_csv_has_the_drives_beside_the_charges(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    km = await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)
+    user.send("/history")
+    listing = await user.wait_for_bot_message("Charging history of")
+    rows = [dict(zip(CSV_COLUMNS, row, strict=True)) for row in (await csv_rows(user, listing))[1:]]
+    drives = [row for row in rows if row["kind"] == "drive"]
+    assert len(drives) == 1 and {row["kind"] for row in rows} == {"charge", "drive"}, rows
+    [drive] = drives
+    assert (drive["km"], drive["soc_start"], drive["soc_end"]) == (str(km), "64", "60"), drive
+    assert (drive["latitude"], drive["longitude"], drive["minutes"]) == ("48.2", "11.6", ""), drive
+    assert [row["started"] for row in rows] == sorted(row["started"] for row in rows)  # oldest first
