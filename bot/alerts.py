@@ -358,7 +358,7 @@ class Alerter:
     """Decides a car's alerts from each new reading and pushes them exactly once (see the module's doc).
 
     The i Remote watcher calls `observe` after each status it reads. A stream backend (CarData) calls
-    `observe(owner, vin, Reading.of_cardata(state), now)` on each state update and, for the timed alerts
+    `observe(owner, vin, Reading.of(status), now)` on each state update and, for the timed alerts
     (minutes after, the evening reminder), at a steady tick with the last state it has."""
 
     def __init__(self, store: AlertStore, push: AlertPush, zone_of: ZoneOf | None = None) -> None:
