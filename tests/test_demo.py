@@ -147,6 +147,20 @@ def _send(page, text: str) -> None:  # type: ignore[no-untyped-def]
     page.press("#text", "Enter")
 
 
+def _link_i_remote(page) -> None:  # type: ignore[no-untyped-def]
+    """/link with the i Remote API and the demo account, as the banner says, until "Linked!"."""
+    _send(page, "/link")
+    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
+    _bubble(page, "Where is your ConnectedDrive account registered").get_by_role(
+        "button", name="Europe"
+    ).click()
+    expect(_bubble(page, "e-mail address")).to_be_visible()
+    _send(page, DEFAULT_USERNAME)
+    expect(_bubble(page, "password")).to_be_visible()
+    _send(page, DEFAULT_PASSWORD)
+    expect(_bubble(page, "Linked!")).to_be_visible()
+
+
 def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess, page) -> None:  # type: ignore[no-untyped-def]
     url = demo.url()
     assert url.startswith("http://127.0.0.1:")
@@ -154,15 +168,7 @@ def test_demo_links_shows_status_locks_and_draws_the_range_map(demo: DemoProcess
     page.goto(url)
     expect(page.locator("#bot-name")).to_have_text("BMW i3 (demo)")
 
-    _send(page, "/link")
-    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
-    region = _bubble(page, "Where is your ConnectedDrive account registered")
-    region.get_by_role("button", name="Europe").click()
-    expect(_bubble(page, "e-mail address")).to_be_visible()
-    _send(page, DEFAULT_USERNAME)
-    expect(_bubble(page, "password")).to_be_visible()
-    _send(page, DEFAULT_PASSWORD)
-    expect(_bubble(page, "Linked!")).to_be_visible()
+    _link_i_remote(page)
     # The bot deletes the message with the password: it disappears from the page.
     expect(page.locator(".msg.user", has_text=DEFAULT_PASSWORD)).to_have_count(0)
     expect(page.locator(".msg.user", has_text=DEFAULT_USERNAME)).to_have_count(1)
@@ -415,16 +421,7 @@ def test_on_a_phone_no_label_of_an_i_remote_cars_status_buttons_is_cut(demo: Dem
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.goto(demo.url())
-    _send(page, "/link")
-    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
-    _bubble(page, "Where is your ConnectedDrive account registered").get_by_role(
-        "button", name="Europe"
-    ).click()
-    expect(_bubble(page, "e-mail address")).to_be_visible()
-    _send(page, DEFAULT_USERNAME)
-    expect(_bubble(page, "password")).to_be_visible()
-    _send(page, DEFAULT_PASSWORD)
-    expect(_bubble(page, "Linked!")).to_be_visible()
+    _link_i_remote(page)
     _send(page, "/status")
     status = _bubble(page, "updated")
     expect(status.get_by_role("button", name="Other car")).to_be_visible()

@@ -7,11 +7,11 @@ import re
 
 from playwright.sync_api import expect
 
-from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from tests.test_demo import (  # noqa: F401 (browser, demo and page are fixtures)
     ARTIFACTS,
     DemoProcess,
     _bubble,
+    _link_i_remote,
     _send,
     browser,
     demo,
@@ -22,16 +22,7 @@ from tests.test_demo import (  # noqa: F401 (browser, demo and page are fixtures
 def test_the_demo_page_shares_a_car_between_two_people(demo: DemoProcess, page) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     page.goto(demo.url())
     expect(page.locator("#me")).to_have_text("you: Alex (1001)")
-    _send(page, "/link")
-    _bubble(page, "How should I reach your BMW?").get_by_role("button", name="i Remote API").click()
-    _bubble(page, "Where is your ConnectedDrive account registered").get_by_role(
-        "button", name="Europe"
-    ).click()
-    expect(_bubble(page, "e-mail address")).to_be_visible()
-    _send(page, DEFAULT_USERNAME)
-    expect(_bubble(page, "password")).to_be_visible()
-    _send(page, DEFAULT_PASSWORD)
-    expect(_bubble(page, "Linked!")).to_be_visible()
+    _link_i_remote(page)
 
     _send(page, "/share")
     _bubble(page, "with your household").get_by_role("button", name=re.compile("Invite to")).first.click()
