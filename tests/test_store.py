@@ -894,3 +894,20 @@ def test_a_drive_is_recorded_once_with_its_mark_across_a_reopening(db_path: Path
         store.save_drive_mark(ALICE, DRIVE.vin, replace(PARKED, at=3_000.0), replace(charged, tg_id=ALICE))
         assert store.drives(ALICE, DRIVE.vin) == [replace(charged, tg_id=ALICE), DRIVE]
         assert store.drives(ALICE, DRIVE.vin, since=2_500.0) == [replace(charged, tg_id=ALICE)]
+
+
+def test_a_car_gone_from_a_relinked_account_takes_its_shares_and_invitations_along(store: Store) -> None:
+    """Were the car linked again one day, nobody would see it without a new invitation."""
+    owner, member = 1, 2
+    store.save_vehicles(owner, [car(owner, "WBY_KEPT"), car(owner, "WBY_GONE", 1)])
+    for vin, token in (("WBY_KEPT", "kept"), ("WBY_GONE", "gone")):
+        assert store.open_invite(f"{token}-1", owner, vin, store._clock() + 3600, limit=5)
+        assert store.open_invite(f"{token}-2", owner, vin, store._clock() + 3600, limit=5)
+        assert store.take_invite(f"{token}-1", member, "Max") is not None
+
+    store.save_vehicles(owner, [car(owner, "WBY_KEPT")])  # linked again: the account has one car now
+    assert [s.vin for s in store.members(owner, "WBY_KEPT")] == ["WBY_KEPT"]
+    assert store.invite("kept-2") == (owner, "WBY_KEPT")
+    store.save_vehicles(owner, [car(owner, "WBY_KEPT"), car(owner, "WBY_GONE", 1)])  # and back again
+    assert store.members(owner, "WBY_GONE") == []
+    assert store.invite("gone-2") is None

@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from bot.capabilities import BackendName
 from bot.cardata.storage import CarDataLink
 from bot.store.cardata import _CARDATA_LINK_TABLES, _CARDATA_SECRET_COLUMNS, CarDataRows
-from bot.store.connection import _field_names, _params
+from bot.store.connection import _end_shares, _field_names, _params
 from bot.store.records import LoginAttempts, StoredAccount, StoredToken, StoredVehicle
-from bot.store.shares import _end_shares
 from bot.store.vehicles import VehicleRows
 
 _SECRET_COLUMNS = (

@@ -85,6 +85,18 @@ def _booleans(record: _Record) -> _Record:
     return replace(record, **flags)
 
 
+def _end_shares(db: Database, where: str, params: Sequence[Any]) -> int:
+    """Delete the shares matching `where` (shares as s) and their people's alert memory of those cars, unless
+    they own that VIN too; how many shares ended."""
+    db.execute(
+        f"DELETE FROM alert_states WHERE (tg_id, vin) IN (SELECT s.tg_id, s.vin FROM shares s WHERE {where})"
+        " AND NOT EXISTS"
+        " (SELECT 1 FROM vehicles v WHERE v.tg_id = alert_states.tg_id AND v.vin = alert_states.vin)",
+        params,
+    )
+    return db.execute(f"DELETE FROM shares AS s WHERE {where}", params).rowcount
+
+
 class Connection:
     """The connection and its plumbing; the areas (accounts, vehicles, ...) are its subclasses."""
 

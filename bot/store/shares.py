@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from sqlite_utils import Database
-
-from bot.store.connection import _booleans
+from bot.store.connection import _booleans, _end_shares
 from bot.store.prefs import PrefRows
 from bot.store.records import Share
 from bot.store.vehicles import _SEEN
@@ -127,15 +122,3 @@ class ShareRows(PrefRows):
         with self._write() as db:
             _end_shares(db, "s.tg_id = ?", (member,))
         return left
-
-
-def _end_shares(db: Database, where: str, params: Sequence[Any]) -> int:
-    """Delete the shares matching `where` (shares as s) and their people's alert memory of those cars, unless
-    they own that VIN too; how many shares ended."""
-    db.execute(
-        f"DELETE FROM alert_states WHERE (tg_id, vin) IN (SELECT s.tg_id, s.vin FROM shares s WHERE {where})"
-        " AND NOT EXISTS"
-        " (SELECT 1 FROM vehicles v WHERE v.tg_id = alert_states.tg_id AND v.vin = alert_states.vin)",
-        params,
-    )
-    return db.execute(f"DELETE FROM shares AS s WHERE {where}", params).rowcount

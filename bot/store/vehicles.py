@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from bot.capabilities import BackendName
-from bot.store.connection import Connection, _field_names, _params
+from bot.store.connection import Connection, _end_shares, _field_names, _params
 from bot.store.records import StoredVehicle
 
 # The cars a user sees, by the named parameter :me: their own, then (with `shared` 1) those shared with them
@@ -50,6 +50,11 @@ class VehicleRows(Connection):
                 f" AND NOT EXISTS ({linked.format('alert_states', 'vin')})",
                 (tg_id,),
             )
+            # A car gone from the account takes its shares and open invitations along: were it linked again
+            # one day, nobody would see it again without a new invitation.
+            gone = "vin NOT IN (SELECT vin FROM vehicles WHERE tg_id = ?)"
+            _end_shares(db, f"s.owner = ? AND s.{gone}", (tg_id, tg_id))
+            db.execute(f"DELETE FROM share_invites WHERE tg_id = ? AND {gone}", (tg_id, tg_id))
             db.conn.executemany(
                 "INSERT OR IGNORE INTO charge_watches (tg_id, vin, next_poll_at, failures) SELECT ?, ?, ?, 0"
                 " WHERE NOT EXISTS (SELECT 1 FROM users WHERE tg_id = ? AND backend != ?)",
