@@ -320,7 +320,7 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         f"commands: confirmed in the chat {tally['commands_confirmed']}, sent to BMW"
         f" {tally['commands_sent']}, re-sent {resent}\n"
         f"chats: {tally['chats']}\nmissed (chat, backend, expected, delivered): {tally['missed']}\n"
-        f"Telegram refusals: {tally['refusals']}\nTelegram refusals: {tally['telegram_refused']}\nfaults: {tally['faults']}\n"
+        f"Telegram refusals: {tally['telegram_refused']} {tally['refusals']}\nfaults: {tally['faults']}\n"
         f"errors by kind:"
     )
     for kind, n in errors.kinds.most_common(25):

@@ -81,8 +81,8 @@ class World:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
         self.bmw = Simulator(service_seconds=6.0)
-        # No linger of a closed stream (BMW's 5 s, simulated): the bot's retry after a CONNACK 5 is on the wall
-        # clock, where 10 s stand for many simulated minutes here (see README).
+        # No linger of a closed stream (BMW's 5 s, simulated): the bot's retry after a CONNACK 5 is on the
+        # wall clock, where 10 s stand for many simulated minutes here (see README).
         self.cardata = CardataSimulator(auto_approve_seconds=0, daily_quota=50, stream_linger=0.0)
         self.telegram = BotApiServer(flood_limit_per_second=30.0)
         self.telegram.add_bot(BOT_TOKEN)
