@@ -61,6 +61,7 @@ class Interaction:
     kind: str
     stage: str
     since: int  # the step it started
+    seen: int  # the bot's messages in that chat before it
 
 
 @dataclass
@@ -77,6 +78,7 @@ class World:
     chats: Counter[str] = field(default_factory=Counter)  # chat exchanges by kind and outcome
     faults_done: list[str] = field(default_factory=list)
     ends_iremote: Counter[int] = field(default_factory=Counter)  # charge ends per i Remote owner
+    executes: int = 0  # remote commands that reached BMW's i Remote API
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -136,11 +138,15 @@ class World:
     # -- a step ------------------------------------------------------------------------------------------
 
     def advance(self, step: int) -> float:
-        """Both clocks to the end of step `step`; then what happens at that time."""
+        """Both clocks to the end of step `step`."""
         self.step = step
         self.bmw.advance(self.step_seconds)
         self.cardata.advance(self.step_seconds)
-        now = self.cardata.now()
+        return self.cardata.now()
+
+    def act(self) -> None:
+        """What happens at the end of the step: the owners' days, the chats, the faults."""
+        step, now = self.step, self.cardata.now()
         minute = int(now % DAY) // 60
         if step < self.days * DAY // self.step_seconds:
             for person in self.people:
@@ -150,7 +156,6 @@ class World:
         self._interact()
         if self.faults:
             self._faults(now)
-        return now
 
     def _live(self, p: Owner, minute: int) -> None:
         """One owner's day, decided per owner and day from the seed: a drive in the morning, a charge in the
@@ -173,14 +178,16 @@ class World:
                 self._unplug(p)  # stopped short
         if any(m in now_in for m in status_at):
             user = self.sandbox.user(p.tg_id, f"Owner{p.tg_id}")
+            seen = len(user.bot_messages)
             user.send("/status")
             self.chats["/status sent"] += 1
             if p.backend == "cardata" and plan.random() < 0.3:
-                self.interactions.append(Interaction(user, "refresh", "status", self.step))
+                self.interactions.append(Interaction(user, "refresh", "status", self.step, seen))
         if unlock and p.backend == "iremote" and unlock_at in now_in:
             user = self.sandbox.user(p.tg_id, f"Owner{p.tg_id}")
+            seen = len(user.bot_messages)
             user.send("/unlock")
-            self.interactions.append(Interaction(user, "unlock", "ask", self.step))
+            self.interactions.append(Interaction(user, "unlock", "ask", self.step, seen))
 
     def _park(self) -> None:
         """The soak's end: every car unplugged and switched off, so every charge has ended and reported."""
@@ -224,29 +231,34 @@ class World:
         return self.bmw.vehicle(vin).status.get("connectionStatus") == "CONNECTED"
 
     def _interact(self) -> None:
-        """Move each chat exchange on when the bot has answered; one silent for 30 steps counts as lost."""
+        """Move each chat exchange on when the bot has answered (its words since the exchange began); one
+        silent for 30 steps counts as unanswered."""
         going = []
         for it in self.interactions:
-            last = it.user.last_bot_message()
-            text = "" if last is None else last.text or ""
-            if it.kind == "unlock" and it.stage == "ask" and "Make sure" in text:
-                it.user.press(last, "Yes, unlock")  # type: ignore[arg-type]
-                self.commands += 1
-                it.stage = "sent"
-            elif it.kind == "unlock" and it.stage == "sent" and "security question" in text:
-                it.user.send(ANSWER)
-                it.stage = "answered"
-            elif it.kind == "unlock" and it.stage in ("sent", "answered") and "is unlocked" in text:
-                self.chats["unlock done"] += 1
-                continue
-            elif it.kind == "unlock" and "Remember the security answer" in text:
-                it.user.press(last, "No")  # type: ignore[arg-type]
-                it.stage = "answered"
-            elif it.kind == "refresh" and last is not None and _has(last, "Refresh"):
+            said = it.user.bot_messages[it.seen :]
+            last = said[-1] if said else None
+            if it.kind == "refresh" and last is not None and _has(last, "Refresh"):
                 it.user.press(last, "Refresh")
                 self.chats["refresh pressed"] += 1
                 continue
-            elif self.step - it.since > 30:
+            if it.kind == "unlock":
+                if any("is unlocked" in (m.text or "") for m in said):
+                    self.chats["unlock done"] += 1
+                    continue
+                asked = next((m for m in said if "Make sure" in (m.text or "")), None)
+                if it.stage == "ask" and asked is not None:
+                    it.user.press(asked, "Yes, unlock")
+                    self.commands += 1
+                    it.stage = "sent"
+                elif it.stage == "sent" and any("security question" in (m.text or "") for m in said):
+                    it.user.send(ANSWER)
+                    it.stage = "answered"
+                elif it.stage != "remembered" and (
+                    remember := next((m for m in said if "Remember the security" in (m.text or "")), None)
+                ):
+                    it.user.press(remember, "No")
+                    it.stage = "remembered"
+            if self.step - it.since > 30:
                 self.chats[f"{it.kind} unanswered at {it.stage}"] += 1
                 continue
             going.append(it)
@@ -312,7 +324,34 @@ class World:
             if expected[c] != delivered[c]
         ]
         refused = Counter(c.error_code for c in self.telegram.calls if not c.ok)
-        executes = [r for r in self.bmw.requests if "executeService" in r.path and r.method == "POST"]
+        import datetime as _dt  # DEBUG
+
+        for c, b, e, d in missed[:6]:
+            p = next((p for p in self.people if p.tg_id == c), None)
+            if p is None or p.backend != "cardata":
+                continue
+            print("DEBUG", c, b, e, d, flush=True)
+            for x in self.telegram.calls_to("sendMessage"):
+                if (
+                    x.ok
+                    and int(x.params.get("chat_id") or 0) == c
+                    and any(end in str(x.params.get("text")) for end in ENDS)
+                ):
+                    print(
+                        "   push",
+                        _dt.datetime.fromtimestamp(x.time, _dt.UTC),
+                        str(x.params.get("text")).replace("\n", " | "),
+                        flush=True,
+                    )
+            for h in self.cardata.car(p.vin).history[self.history_before[p.vin] :]:
+                print(
+                    "   sim",
+                    _dt.datetime.fromtimestamp(h["startTime"], _dt.UTC),
+                    _dt.datetime.fromtimestamp(h["endTime"], _dt.UTC),
+                    h["displayedStartSoc"],
+                    h["displayedSoc"],
+                    flush=True,
+                )
         return {
             "expected": sum(expected.values()),
             "delivered": sum(min(expected[c], delivered[c]) for c in chats),
@@ -322,7 +361,8 @@ class World:
             "missed": missed[:20],
             "refusals": sorted({str(c.description)[:80] for c in self.telegram.calls if not c.ok})[:10],
             "commands_confirmed": self.commands,
-            "commands_sent": len(executes),
+            "commands_sent": self.executes
+            + sum(200 <= r.status < 300 for r in self.bmw.requests_to("executeService")),
             "telegram_refused": dict(refused),
             "chats": dict(self.chats),
             "faults": list(self.faults_done),
@@ -334,6 +374,8 @@ class World:
         bmw: Counter[str] = Counter()
         for r in self.bmw.requests:
             bmw[_kind(r.path)] += 1
+            # An unlock BMW refused for want of the security answer is sent again with it: not a re-send.
+            self.executes += _kind(r.path) == "executeService" and 200 <= r.status < 300
         cardata: Counter[str] = Counter()
         over = 0
         for r in self.cardata.requests:
@@ -343,7 +385,6 @@ class World:
             r.gcid for r in self.cardata.requests if not r.path.startswith(("/gcdm", "mqtt"))
         )
         most = max(per_account.values(), default=0)
-        executes = sum(n for k, n in bmw.items() if k == "executeService")
         self.bmw.requests.clear()
         self.cardata.requests.clear()
         return {
@@ -351,7 +392,6 @@ class World:
             "cardata": dict(cardata),
             "cardata_429": over,
             "cardata_most": most,
-            "executes": executes,
         }
 
 
@@ -392,8 +432,10 @@ def serve(conn: Connection, owners: int, days: int, step_seconds: int, faults: b
         )
         while (request := conn.recv()) != "stop":
             kind, argument = request
-            if kind == "step":
+            if kind == "advance":
                 conn.send(world.advance(argument))
+            elif kind == "act":
+                conn.send(world.act())
             elif kind == "calls":
                 conn.send(world.calls())
             elif kind == "tally":
