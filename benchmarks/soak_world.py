@@ -324,34 +324,6 @@ class World:
             if expected[c] != delivered[c]
         ]
         refused = Counter(c.error_code for c in self.telegram.calls if not c.ok)
-        import datetime as _dt  # DEBUG
-
-        for c, b, e, d in missed[:6]:
-            p = next((p for p in self.people if p.tg_id == c), None)
-            if p is None or p.backend != "cardata":
-                continue
-            print("DEBUG", c, b, e, d, flush=True)
-            for x in self.telegram.calls_to("sendMessage"):
-                if (
-                    x.ok
-                    and int(x.params.get("chat_id") or 0) == c
-                    and any(end in str(x.params.get("text")) for end in ENDS)
-                ):
-                    print(
-                        "   push",
-                        _dt.datetime.fromtimestamp(x.time, _dt.UTC),
-                        str(x.params.get("text")).replace("\n", " | "),
-                        flush=True,
-                    )
-            for h in self.cardata.car(p.vin).history[self.history_before[p.vin] :]:
-                print(
-                    "   sim",
-                    _dt.datetime.fromtimestamp(h["startTime"], _dt.UTC),
-                    _dt.datetime.fromtimestamp(h["endTime"], _dt.UTC),
-                    h["displayedStartSoc"],
-                    h["displayedSoc"],
-                    flush=True,
-                )
         return {
             "expected": sum(expected.values()),
             "delivered": sum(min(expected[c], delivered[c]) for c in chats),
