@@ -48,7 +48,7 @@ from bot.sharing import Sharing
 
 RENEW_SECONDS = 6 * 3600  # the supervisor's token renewal (stream.py's RENEW_EVERY), on the simulated clock
 LINKS_AT_ONCE = 20
-STREAMS_UP_SECONDS = 0.5
+STREAMS_UP_SECONDS = 2.0
 # The retry after a CONNACK 5 (CARDATA_STREAM_RETRY_SECONDS, 10 s on the wall clock): our own session
 # closing at the token renewal's reconnect still counts for a moment, and 10 wall seconds stand for up to
 # half a simulated hour here; scaled down as the tests do.
@@ -57,7 +57,7 @@ EXPIRY_CHECK = 0.02  # wall s: well under a step's
 LAG_PROBE = 0.05  # s between two looks of the event-loop lag probe
 RSS_GROWTH = 0.10  # target: after the first simulated day RSS grows by at most 10 %
 LAG_P99_MS = 100.0
-SETTLE_STEPS = 36  # after the last day: every car parked; 3 simulated hours for the last ends to arrive
+SETTLE_HOURS = 3  # after the last day: every car parked, 3 simulated hours for the last ends to arrive
 
 
 async def no_wait(seconds: float) -> None:
@@ -260,8 +260,9 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
     logging.getLogger().addHandler(errors)
     lag = Lag()
     steps_per_day = DAY // (args.step * 60)
-    total = args.days * steps_per_day + SETTLE_STEPS
-    restart_at = steps_per_day * args.days // 2 + (19 * 60) // args.step if args.restart else None
+    scripted = (args.hours or args.days * 24) * 60 // args.step
+    total = scripted + SETTLE_HOURS * 60 // args.step
+    restart_at = (args.days // 2) * steps_per_day + 19 * 60 // args.step if args.restart else None  # 19:00
     days: list[dict[str, Any]] = []
     started = time.monotonic()
     application_cm = running(settings, info, clock)
@@ -376,19 +377,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=1, help="simulated days (default 1)")
     parser.add_argument("--owners", type=int, default=100, help="owners, half on each backend (default 100)")
     parser.add_argument("--step", type=int, default=5, help="simulated minutes per step (default 5)")
+    parser.add_argument("--hours", type=int, help="simulated hours instead of whole days (a smoke run)")
+    parser.add_argument("--start-hour", type=int, default=0, help="UTC hour of day the soak begins at")
     parser.add_argument("--faults", action="store_true", help="the fault schedule (soak_world._faults)")
     parser.add_argument("--restart", action="store_true", help="a new Application mid-run, mid-charge")
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args(argv)
     if 60 % args.step or args.owners < 2:
         parser.error("--step must divide 60 and --owners be at least 2")
+    scripted = (args.hours or args.days * 24) * 60 // args.step
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger().handlers[0].setLevel(logging.ERROR)  # warnings are counted (Errors), not printed
     spawn = multiprocessing.get_context("spawn")
     parent, child = spawn.Pipe()
     process = spawn.Process(
         target=serve,
-        args=(child, args.owners, args.days, args.step * 60, args.faults, args.seed),
+        args=(child, args.owners, scripted, args.step * 60, args.start_hour, args.faults, args.seed),
         daemon=True,
     )
     process.start()

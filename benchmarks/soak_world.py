@@ -68,7 +68,7 @@ class Interaction:
 class World:
     owners: int
     seed: int
-    days: int
+    steps: int  # scripted steps; then every car is parked
     step_seconds: int
     faults: bool
     rng: random.Random = field(init=False)
@@ -148,10 +148,10 @@ class World:
         """What happens at the end of the step: the owners' days, the chats, the faults."""
         step, now = self.step, self.cardata.now()
         minute = int(now % DAY) // 60
-        if step < self.days * DAY // self.step_seconds:
+        if step < self.steps:
             for person in self.people:
                 self._live(person, minute)
-        elif step == self.days * DAY // self.step_seconds:
+        elif step == self.steps:
             self._park()
         self._interact()
         if self.faults:
@@ -376,12 +376,14 @@ def _kind(path: str) -> str:
     return parts[-1] if parts else path
 
 
-def serve(conn: Connection, owners: int, days: int, step_seconds: int, faults: bool, seed: int) -> None:
+def serve(
+    conn: Connection, owners: int, steps: int, step_seconds: int, start_hour: int, faults: bool, seed: int
+) -> None:
     """Child process: the world, answering the bot process's requests until "stop"."""
-    world = World(owners, seed, days, step_seconds, faults)
+    world = World(owners, seed, steps, step_seconds, faults)
     world.populate()
-    # Start at the next midnight UTC: days of the soak are BMW's budget days.
-    lead = DAY - world.cardata.now() % DAY
+    # Start at the next midnight UTC (then `start_hour`): days of the soak are BMW's budget days.
+    lead = DAY - world.cardata.now() % DAY + start_hour * 3600
     world.cardata.advance(lead)
     world.bmw.advance(world.cardata.now() - world.bmw.now())
     broker = CardataBroker(world.cardata, tick=0.01, connects_per_minute=UNLIMITED)
