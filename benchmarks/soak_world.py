@@ -48,6 +48,7 @@ class Owner:
     co_owner_of: int | None = None  # CarData: linked to that owner's BMW account and car
     member: int | None = None  # a person the car is shared with (store shares)
     security_answer: bool = False
+    gcid: str | None = None  # CarData: the BMW account's
 
     def describe(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -116,13 +117,21 @@ class World:
             previous = self.people[-1] if self.people else None
             if j % 10 == 9 and previous is not None and previous.backend == "cardata":
                 self.people.append(
-                    Owner(tg_id, "cardata", previous.login, previous.vin, previous.kind, previous.tg_id)
+                    Owner(
+                        tg_id,
+                        "cardata",
+                        previous.login,
+                        previous.vin,
+                        previous.kind,
+                        previous.tg_id,
+                        gcid=previous.gcid,
+                    )
                 )
                 continue
             kind = "live" if j % 5 == 4 else "quiet"
             client_id, vin = f"soak-client-{j:05d}", f"WBY8P2C0{j:09d}"
-            self.cardata.add_account(client_id, cars=[i3_bev(vin, kind)])
-            self.people.append(Owner(tg_id, "cardata", client_id, vin, kind))
+            gcid, _ = self.cardata.add_account(client_id, cars=[i3_bev(vin, kind)])
+            self.people.append(Owner(tg_id, "cardata", client_id, vin, kind, gcid=gcid))
         for n, person in enumerate(self.people):
             if n % 20 == 7 and person.co_owner_of is None:
                 person.member = first + 500_000 + n
@@ -281,14 +290,14 @@ class World:
         if 13 * 60 in hit:
             self.cardata.drop_connections()
             self.faults_done.append("broker drops everyone")
-        held = [p.login for p in self.cardata_cars()][::20]
+        held = [p.gcid for p in self.cardata_cars() if p.gcid is not None][::20]
         if 15 * 60 in hit:
-            for client in held:
-                self.cardata.hold_stream(self.cardata._clients[client])
+            for gcid in held:
+                self.cardata.hold_stream(gcid)
             self.faults_done.append(f"another app holds {len(held)} streams")
         if 16 * 60 in hit:
-            for client in held:
-                self.cardata.release_stream(self.cardata._clients[client])
+            for gcid in held:
+                self.cardata.release_stream(gcid)
 
     # -- the ground truth --------------------------------------------------------------------------------
 
