@@ -80,6 +80,10 @@ class World:
     faults_done: list[str] = field(default_factory=list)
     ends_iremote: Counter[int] = field(default_factory=Counter)  # charge ends per i Remote owner
     executes: int = 0  # remote commands that reached BMW's i Remote API
+    bmw_calls: Counter[str] = field(default_factory=Counter)  # since the last `calls`, by kind
+    cardata_calls: Counter[str] = field(default_factory=Counter)
+    cardata_per_account: Counter[str | None] = field(default_factory=Counter)
+    cardata_429: int = 0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -151,6 +155,7 @@ class World:
         self.step = step
         self.bmw.advance(self.step_seconds)
         self.cardata.advance(self.step_seconds)
+        self.count()
         return self.cardata.now()
 
     def act(self) -> None:
@@ -304,7 +309,8 @@ class World:
     def tally(self) -> dict[str, Any]:
         """Charge-end pushes expected per chat (the simulators' ended charges: each to its owners and the
         person it is shared with), delivered and doubled (the sandbox's accepted sendMessages), commands
-        sent to BMW vs confirmed in the chat, BMW calls by kind."""
+        sent to BMW vs confirmed in the chat."""
+        self.count()
         expected: Counter[int] = Counter()
         for p in self.people:
             if p.backend == "iremote":
@@ -342,38 +348,40 @@ class World:
             "missed": missed[:20],
             "refusals": sorted({str(c.description)[:80] for c in self.telegram.calls if not c.ok})[:10],
             "commands_confirmed": self.commands,
-            "commands_sent": self.executes
-            + sum(200 <= r.status < 300 for r in self.bmw.requests_to("executeService")),
+            "commands_sent": self.executes,
             "telegram_refused": dict(refused),
             "chats": dict(self.chats),
             "faults": list(self.faults_done),
         }
 
-    def calls(self) -> dict[str, Any]:
-        """BMW calls since the last look, by kind (i Remote per car; CarData REST per account and the most
-        any account made today), then forgotten (the logs would otherwise hold a week)."""
-        bmw: Counter[str] = Counter()
+    def count(self) -> None:
+        """Move the simulators' request logs into the day's counts (their logs keep only the newest 10,000
+        requests, fewer than a day of 500 cars)."""
         for r in self.bmw.requests:
-            bmw[_kind(r.path)] += 1
+            self.bmw_calls[_kind(r.path)] += 1
             # An unlock BMW refused for want of the security answer is sent again with it: not a re-send.
             self.executes += _kind(r.path) == "executeService" and 200 <= r.status < 300
-        cardata: Counter[str] = Counter()
-        over = 0
         for r in self.cardata.requests:
-            cardata[_kind(r.path)] += 1
-            over += r.status == 429
-        per_account = Counter(
-            r.gcid for r in self.cardata.requests if not r.path.startswith(("/gcdm", "mqtt"))
-        )
-        most = max(per_account.values(), default=0)
+            self.cardata_calls[_kind(r.path)] += 1
+            self.cardata_429 += r.status == 429
+            if not r.path.startswith(("/gcdm", "mqtt")):
+                self.cardata_per_account[r.gcid] += 1
         self.bmw.requests.clear()
         self.cardata.requests.clear()
-        return {
-            "bmw": dict(bmw),
-            "cardata": dict(cardata),
-            "cardata_429": over,
-            "cardata_most": most,
+
+    def calls(self) -> dict[str, Any]:
+        """BMW calls since the last look, by kind (i Remote; CarData REST, with the most any one account
+        made), then forgotten."""
+        self.count()
+        answer = {
+            "bmw": dict(self.bmw_calls),
+            "cardata": dict(self.cardata_calls),
+            "cardata_429": self.cardata_429,
+            "cardata_most": max(self.cardata_per_account.values(), default=0),
         }
+        self.bmw_calls, self.cardata_calls, self.cardata_per_account = Counter(), Counter(), Counter()
+        self.cardata_429 = 0
+        return answer
 
 
 def _has(message: ChatMessage, button: str) -> bool:
