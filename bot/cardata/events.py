@@ -22,7 +22,9 @@ on, kept in the track: the level up by at least 1 %, or a new end reason, is a c
 value counts only when the car sent it after that report. An end reason is new when it differs from the one
 last reported, or when the car stamped it earlier than the report that brings it (it kept when the charge
 ended); the same reason restamped with its report, as the simulator restamps a whole burst, is only the last
-charge's again. Such an event starts at the last report, with its level.
+charge's again. Such an event starts at the last report, with its level. A level that rose under an older
+charging state is a charge whose start the stream lost (QoS 0): it is decided when the car reports its
+state again, not at each rise.
 
 A quiet car's end burst that never came may be read from the car once (bot/cardata/late.py, noted on the
 track by `claim_late_read`): its snapshot is decided on like a report, and the event says when it was read.
@@ -303,6 +305,9 @@ class ChargeDetector:
     def _end_unseen(self, track: ChargeTrack, state: CarState, now: float) -> None:
         """Decide a report that came with no charge known (the module's docstring); it is the next one's
         starting point. The first report of a car (the snapshot at linking) tells nothing."""
+        if _charging_unseen(track, state):  # decided at its end; the last report stays the starting point
+            self._store.save_cardata_track(replace(track, deadline=None))
+            return
         known = replace(_known(track, state), deadline=None)
         reported_at = _epoch(state.updated_at)
         if track.known_at is None or reported_at is None or not _ended_since(track, state, reported_at):
@@ -420,6 +425,21 @@ def _ended_since(track: ChargeTrack, state: CarState, reported_at: float) -> boo
         and (reason != track.known_reason or reason_at < reported_at)
     )
     return charged or new_reason
+
+
+def _charging_unseen(track: ChargeTrack, state: CarState) -> bool:
+    """Whether the level rose since the last report while the car's charging state is older than that
+    level: it said it started charging and the stream lost it (QoS 0), and the charge goes on. A report of
+    a charge's end states it with the level (a burst, a live car's status change)."""
+    soc, soc_at = state.soc, _epoch(state.soc_reported_at)
+    status_at = _epoch(state.reported_at(CHARGING_STATUS, HV_STATUS))
+    return (
+        soc is not None
+        and soc_at is not None
+        and track.known_soc is not None
+        and soc >= track.known_soc + CHARGED_AT_LEAST
+        and (status_at is None or status_at < soc_at)
+    )
 
 
 def _known(track: ChargeTrack, state: CarState) -> ChargeTrack:

@@ -399,6 +399,32 @@ async def test_a_charge_that_reaches_its_target_is_complete(world: World) -> Non
 
 
 @LIVE
+async def test_a_charge_whose_start_the_stream_lost_is_pushed_once_when_it_ends(world: World) -> None:
+    """Found by the soak (benchmarks/soak.py): QoS 0 lost the car's CHARGINGACTIVE (the stream was down as
+    it was plugged in). Its level then rises under the older NOCHARGING: a charge under way, not one that
+    ended at each rise (that was a "stopped charging" push every debounce until the charge was over)."""
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)
+    world.sim.set_soc(BEV, 60, target=80)
+    await bot.supervisor.apply(OWNER, BEV, await bot.client.telematic_data(OWNER, BEV))
+    world.sim.advance(121)  # the snapshot at linking decided on: no charge, 60 %
+    await until(lambda: getattr(bot.store.cardata_track(OWNER, BEV), "known_soc", None) == 60, "known")
+    published = len(world.sim.published)
+    world.sim.plug_in(BEV)
+    await until(lambda: len(world.sim.published) > published, "the start published to no one")
+    bot.supervisor.add(OWNER)
+    await bot.supervisor.wait_connected(OWNER)
+    for soc in range(61, 81):  # 1 % a minute, each level streamed: the debounce runs out again and again
+        world.sim.advance(60)
+        await until(lambda soc=soc: getattr(bot.supervisor.state(OWNER, BEV), "soc", None) == soc, f"{soc} %")
+    await until(lambda: _status(world) == "CHARGINGENDED", "end seen")
+    world.sim.advance(121)
+    await until(lambda: world.pushes != [], "ended")
+    await bot.detector.tick(world.sim.now() + 3600)
+    assert [(e.kind, e.soc_at_start, e.soc) for e in world.pushes] == [(ChargeEventKind.COMPLETE, 60, 80)]
+
+
+@LIVE
 async def test_a_restart_during_the_debounce_pushes_the_end_exactly_once(world: World) -> None:
     bot = await _linked_bot(world)
     world.sim.plug_in(BEV)

@@ -1,0 +1,410 @@
+"""A week in an hour (issue 20): one bot process with both backends, against both BMW simulators and the Bot
+API sandbox on loopback, on a simulated clock, with owners living scripted days; then the targets.
+
+    .venv/bin/python -m benchmarks.soak [--days 1] [--owners 100] [--step 5] [--faults] [--restart]
+
+The world (benchmarks/soak_world.py: the i Remote simulator, the CarData simulator and its TLS broker, the
+sandbox with Telegram's 30 messages/s, the owners' scripts and the faults) runs in a process of its own, so
+this process's memory, descriptors and tasks are the bot's. Each step (`--step` simulated minutes) the world
+advances both simulators' clocks and plays what happens then; this process then runs the bot's timed work
+at that simulated time, as the tests do: a watcher cycle, the CarData detector's, late reads' and alerts'
+ticks, and every 6 simulated hours the CarData token renewal. What stays on the wall clock is in
+benchmarks/README.md ("Soak").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from telegram.ext import Application
+
+from benchmarks.memory import rss_mb
+from benchmarks.soak_world import BOT_TOKEN, DAY, PASSWORD, UNLIMITED, serve
+from bot.app import build_application, polling
+from bot.backends import CarDataBackend
+from bot.bmw.models import Region
+from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from bot.cardata.auth import Approved
+from bot.cardata.client import CarDataClient
+from bot.chat import prefs
+from bot.config import Settings, load_settings
+from bot.garage import Garage
+from bot.sharing import Sharing
+
+RENEW_SECONDS = 6 * 3600  # the supervisor's token renewal (stream.py's RENEW_EVERY), on the simulated clock
+LINKS_AT_ONCE = 20
+STREAMS_UP_SECONDS = 2.0
+# The retry after a CONNACK 5 (CARDATA_STREAM_RETRY_SECONDS, 10 s on the wall clock): our own session
+# closing at the token renewal's reconnect still counts for a moment, and 10 wall seconds stand for up to
+# half a simulated hour here; scaled down as the tests do.
+HELD_RETRY = 0.2
+EXPIRY_CHECK = 0.02  # wall s: well under a step's
+LAG_PROBE = 0.05  # s between two looks of the event-loop lag probe
+RSS_GROWTH = 0.10  # target: after the first simulated day RSS grows by at most 10 %
+LAG_P99_MS = 100.0
+SETTLE_HOURS = 3  # after the last day: every car parked, 3 simulated hours for the last ends to arrive
+
+
+async def no_wait(seconds: float) -> None:
+    """The device flow's pause between token polls: the simulator approves each code at once."""
+
+
+class World:
+    """The world process, asked one request at a time (off the event loop: its answers take a while)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def ask(self, kind: str, argument: Any = None) -> Any:
+        loop = asyncio.get_running_loop()
+        answer = await loop.run_in_executor(
+            None, lambda: (self.conn.send((kind, argument)), self.conn.recv())[1]
+        )
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Errors(logging.Handler):
+    """Warnings and errors the bot logs, by logger and message template (never their arguments: no secret
+    reaches the report)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.kinds: Counter[str] = Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        what = record.exc_info[0].__name__ if record.exc_info and record.exc_info[0] else ""
+        self.kinds[f"{record.levelname} {record.name}: {str(record.msg)[:70]} {what}".strip()] += 1
+
+
+@dataclass
+class Lag:
+    """Event-loop lag: how late a sleep of LAG_PROBE wakes, sampled all along."""
+
+    samples: list[float] = field(default_factory=list)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            await asyncio.sleep(LAG_PROBE)
+            self.samples.append(max(0.0, loop.time() - started - LAG_PROBE) * 1000)
+
+    def p99(self) -> float:
+        if not self.samples:
+            return 0.0
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def process_figures(database: Path) -> dict[str, float]:
+    fds = os.listdir("/proc/self/fd")
+    sockets = 0
+    for fd in fds:
+        try:
+            sockets += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+        except OSError:
+            continue  # closed meanwhile
+    wal = database.with_name(database.name + "-wal")
+    return {
+        "rss_mb": rss_mb(),
+        "fds": len(fds),
+        "sockets": sockets,
+        "tasks": len(asyncio.all_tasks()),
+        "db_mb": database.stat().st_size / 1e6,
+        "wal_mb": wal.stat().st_size / 1e6 if wal.exists() else 0.0,
+    }
+
+
+def settings_for(info: dict[str, Any], folder: Path) -> Settings:
+    return load_settings(
+        telegram_bot_token=BOT_TOKEN,
+        telegram_api_url=info["telegram_url"],
+        bmw_api_url=info["bmw_url"],
+        bmw_api_key=DEFAULT_API_KEY,
+        bmw_api_secret=DEFAULT_API_SECRET,
+        database_path=folder / "bot.sqlite3",
+        map_tile_cache_dir=folder / "tiles",
+        map_tile_url="http://127.0.0.1:9/{z}/{x}/{y}.png",  # no map is drawn; nothing leaves loopback
+        bot_secret_key=Fernet.generate_key().decode(),
+        car_backends="iremote,cardata",
+    )
+
+
+def build(settings: Settings, info: dict[str, Any], clock: SimClock) -> Application:
+    """The Application as `python -m bot run` builds it, its CarData backend on the simulated clock (its
+    budget day, token lifetimes, charge estimates) and without the connect pacing (see README)."""
+    application = build_application(settings)
+    services = application.bot_data.services
+    store = services.garage.store
+    client = CarDataClient(
+        store,
+        api_url=info["cardata_url"],
+        auth_url=f"{info['cardata_url']}/gcdm/oauth",
+        sleep=no_wait,
+        clock=clock,
+    )
+    cardata = CarDataBackend(
+        store,
+        client,
+        mqtt_url=info["mqtt_url"],
+        ca_file=info["ca_file"],
+        debounce_seconds=settings.cardata_charge_debounce_seconds,
+        connect_interval=0.0,
+        connects_per_minute=UNLIMITED,
+        stream_retry_seconds=HELD_RETRY,
+        clock=clock,
+    )
+    # The stream looks at its id token's expiry every 30 wall seconds (stream.EXPIRY_CHECK); a simulated hour
+    # passes in a few wall seconds here, so it looks every step instead, else the broker drops each stream
+    # at the token's expiry and the cars' messages meanwhile are lost (see README).
+    cardata.supervisor._expiry_check = EXPIRY_CHECK
+    services.garage = Garage(
+        store,
+        services.garage.api,
+        cardata=cardata,
+        zone_of=lambda tg_id: prefs.stored(store.user_settings(tg_id)).zone,
+        commands_per_minute=settings.remote_commands_per_minute,
+    )
+    return application
+
+
+class SimClock:
+    """The simulators' time in this process: the wall clock plus their offset, which each step moves on."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def link_everyone(garage: Garage, owners: list[dict[str, Any]]) -> None:
+    slots = asyncio.Semaphore(LINKS_AT_ONCE)
+
+    async def link(o: dict[str, Any]) -> None:
+        async with slots:
+            if o["backend"] == "iremote":
+                await garage.link(
+                    o["tg_id"], f"Owner{o['tg_id']}", Region.REST_OF_WORLD, o["login"], PASSWORD
+                )
+                return
+            flow = await garage.start_device_flow(o["tg_id"], o["login"])
+            outcome = await garage.wait_device_flow(flow)
+            assert isinstance(outcome, Approved), outcome
+            await garage.finish_device_flow(o["tg_id"], f"Owner{o['tg_id']}", flow, outcome.tokens)
+
+    firsts = [o for o in owners if o["co_owner_of"] is None]
+    await asyncio.gather(*(link(o) for o in firsts))
+    await asyncio.gather(*(link(o) for o in owners if o["co_owner_of"] is not None))
+    sharing = Sharing(garage.store)
+    for o in owners:
+        if o["member"] is not None:
+            share = sharing.accept(sharing.invite(o["tg_id"], o["vin"]), o["member"], "Family")
+            assert share is not None
+
+
+@asynccontextmanager
+async def running(settings: Settings, info: dict[str, Any], clock: SimClock) -> AsyncIterator[Application]:
+    async with polling(build(settings, info, clock)) as application:
+        yield application
+
+
+async def streams_up(cardata: CarDataBackend, owners: list[int]) -> bool:
+    """Wait (at most STREAMS_UP_SECONDS) until every stream is connected. A stream renews its id token a few
+    minutes before expiry and reconnects: a few hundred milliseconds in a real hour, but here a simulated
+    hour lasts seconds, and the reconnect would coincide with the step's events, lost to QoS 0 far more
+    often than in life. A stream held elsewhere or refused stays down: the bound lets the soak go on.
+    Whether every stream was up in time."""
+    try:
+        async with asyncio.timeout(STREAMS_UP_SECONDS):
+            for owner in owners:
+                await cardata.supervisor.wait_connected(owner)
+    except TimeoutError:
+        return False
+    return True
+
+
+async def tick(application: Application, now: float) -> None:
+    """The bot's timed work at simulated time `now`, as the JobQueue and the backends' loops would run it."""
+    services = application.bot_data.services
+    await services.watcher.cycle(now)
+    cardata = services.garage.cardata
+    assert cardata is not None
+    await cardata.detector.tick(now)
+    await cardata.late_reads.tick(now)
+    await cardata.alert_tick(now)
+
+
+async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], folder: Path) -> int:
+    clock = SimClock(info["offset"])
+    settings = settings_for(info, folder)
+    owners: list[dict[str, Any]] = info["owners"]
+    errors = Errors()
+    logging.getLogger().addHandler(errors)
+    lag = Lag()
+    steps_per_day = DAY // (args.step * 60)
+    scripted = (args.hours or args.days * 24) * 60 // args.step
+    total = scripted + SETTLE_HOURS * 60 // args.step
+    restart_at = (args.days // 2) * steps_per_day + 19 * 60 // args.step if args.restart else None  # 19:00
+    days: list[dict[str, Any]] = []
+    started = time.monotonic()
+    application_cm = running(settings, info, clock)
+    application = await application_cm.__aenter__()
+    try:
+        garage = application.bot_data.services.garage
+        await link_everyone(garage, owners)
+        cardata = garage.cardata
+        assert cardata is not None
+        print(f"{len(owners)} owners linked in {time.monotonic() - started:.0f} s", flush=True)
+        await world.ask("calls")  # linking's calls are not a day's
+        cardata_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata"]
+        probe = asyncio.create_task(lag.run(), name="soak-lag-probe")
+        last_renew = clock()
+        late_streams = 0  # steps that began with a stream still down after STREAMS_UP_SECONDS
+        for step in range(total):
+            if step == restart_at:
+                print("restart: a new Application on the same database, mid-charge", flush=True)
+                await application_cm.__aexit__(None, None, None)
+                application_cm = running(settings.model_copy(), info, clock)
+                application = await application_cm.__aenter__()
+                cardata = application.bot_data.services.garage.cardata
+                assert cardata is not None
+            # The bot's clock moves first: a stream whose id token is due for renewal reconnects before the
+            # simulators' step brings the cars' messages (see streams_up).
+            clock.offset += args.step * 60
+            late_streams += not await streams_up(cardata, cardata_owners)
+            now = await world.ask("advance", step)
+            clock.offset = now - time.time()
+            await world.ask("act")
+            await asyncio.sleep(0.05)  # the stream's messages of this step reach the bot
+            await tick(application, now)
+            if now - last_renew >= RENEW_SECONDS:
+                await cardata.supervisor.renew()
+                last_renew = now
+            if (step + 1) % steps_per_day == 0 or step == total - 1:
+                days.append(await day_report(len(days) + 1, world, folder, lag, errors, owners, started))
+                print(f"  steps that began with a stream down: {late_streams}", flush=True)
+                lag.samples.clear()
+        probe.cancel()
+    finally:
+        await application_cm.__aexit__(*sys.exc_info())
+    tally = await world.ask("tally")
+    return verdict(days, tally, errors, time.monotonic() - started)
+
+
+async def day_report(
+    day: int,
+    world: World,
+    folder: Path,
+    lag: Lag,
+    errors: Errors,
+    owners: list[dict[str, Any]],
+    started: float,
+) -> dict[str, Any]:
+    figures = process_figures(folder / "bot.sqlite3")
+    calls = await world.ask("calls")
+    iremote = sum(o["backend"] == "iremote" for o in owners)
+    cardata_accounts = sum(o["backend"] == "cardata" and o["co_owner_of"] is None for o in owners)
+    figures.update(day=day, lag_p99_ms=lag.p99(), wall_s=time.monotonic() - started, calls=calls)
+    per_car = ", ".join(f"{k} {n / max(1, iremote):.1f}" for k, n in sorted(calls["bmw"].items()))
+    rest = ", ".join(f"{k} {n / max(1, cardata_accounts):.1f}" for k, n in sorted(calls["cardata"].items()))
+    print(
+        f"day {day}: RSS {figures['rss_mb']:.1f} MB, fds {figures['fds']}, sockets {figures['sockets']},"
+        f" tasks {figures['tasks']}, DB {figures['db_mb']:.2f} MB + WAL {figures['wal_mb']:.2f} MB,"
+        f" loop lag p99 {figures['lag_p99_ms']:.0f} ms, wall {figures['wall_s']:.0f} s\n"
+        f"  i Remote calls per car: {per_car}\n"
+        f"  CarData REST calls per account: {rest}; most by one account {calls['cardata_most']}"
+        f" of 50, 429s {calls['cardata_429']}\n"
+        f"  errors logged so far: {sum(errors.kinds.values())}",
+        flush=True,
+    )
+    return figures
+
+
+def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, wall: float) -> int:
+    first = days[0]["rss_mb"]
+    peak = max(d["rss_mb"] for d in days)
+    lag_p99 = max(d["lag_p99_ms"] for d in days)
+    over = any(d["calls"]["cardata_429"] or d["calls"]["cardata_most"] > 50 for d in days)
+    resent = max(0, tally["commands_sent"] - tally["commands_confirmed"])
+    print(
+        f"\npushes: expected {tally['expected']}, delivered {tally['delivered']}, lost {tally['lost']},"
+        f" doubled {tally['doubled']}; alerts pushed {tally['alerts']}\n"
+        f"commands: confirmed in the chat {tally['commands_confirmed']}, sent to BMW"
+        f" {tally['commands_sent']}, re-sent {resent}\n"
+        f"chats: {tally['chats']}\nmissed (chat, backend, expected, delivered): {tally['missed']}\n"
+        f"Telegram refusals: {tally['telegram_refused']} {tally['refusals']}\nfaults: {tally['faults']}\n"
+        f"errors by kind:"
+    )
+    for kind, n in errors.kinds.most_common(25):
+        print(f"  {n:6d}  {kind}")
+    checks = {
+        f"RSS after day 1 grows <= 10 % ({first:.1f} -> peak {peak:.1f} MB)": peak
+        <= first * (1 + RSS_GROWTH),
+        f"0 pushes lost ({tally['lost']})": tally["lost"] == 0,
+        f"0 pushes doubled ({tally['doubled']})": tally["doubled"] == 0,
+        f"0 commands re-sent ({resent})": resent == 0,
+        f"event-loop lag p99 <= {LAG_P99_MS:.0f} ms ({lag_p99:.0f} ms)": lag_p99 <= LAG_P99_MS,
+        "CarData calls never over budget": not over,
+    }
+    print(f"\ntargets ({wall:.0f} s wall):")
+    for what, met in checks.items():
+        print(f"  {'met ' if met else 'MISSED'}  {what}")
+    return 0 if all(checks.values()) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--days", type=int, default=1, help="simulated days (default 1)")
+    parser.add_argument("--owners", type=int, default=100, help="owners, half on each backend (default 100)")
+    parser.add_argument("--step", type=int, default=5, help="simulated minutes per step (default 5)")
+    parser.add_argument("--hours", type=int, help="simulated hours instead of whole days (a smoke run)")
+    parser.add_argument("--start-hour", type=int, default=0, help="UTC hour of day the soak begins at")
+    parser.add_argument("--faults", action="store_true", help="the fault schedule (soak_world._faults)")
+    parser.add_argument("--restart", action="store_true", help="a new Application mid-run, mid-charge")
+    parser.add_argument("--seed", type=int, default=20)
+    args = parser.parse_args(argv)
+    if 60 % args.step or args.owners < 2:
+        parser.error("--step must divide 60 and --owners be at least 2")
+    scripted = (args.hours or args.days * 24) * 60 // args.step
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    logging.getLogger().handlers[0].setLevel(logging.ERROR)  # warnings are counted (Errors), not printed
+    spawn = multiprocessing.get_context("spawn")
+    parent, child = spawn.Pipe()
+    process = spawn.Process(
+        target=serve,
+        args=(child, args.owners, scripted, args.step * 60, args.start_hour, args.faults, args.seed),
+        daemon=True,
+    )
+    process.start()
+    child.close()  # so a world that dies is an EOFError here, not a hang
+    try:
+        info = parent.recv()
+        with tempfile.TemporaryDirectory() as folder:
+            return asyncio.run(soak(args, World(parent), info, Path(folder)))
+    finally:
+        parent.send("stop")
+        process.join(30)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,22 @@
+"""The soak (benchmarks/soak.py, issue 20) in small, so that it does not rot: ten owners on both backends
+for six simulated hours of an evening (their charges) in 15-minute steps, against both simulators and the
+Bot API sandbox on loopback."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from benchmarks import soak
+
+
+def test_a_short_soak_runs_and_doubles_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    soak.main(["--hours", "6", "--start-hour", "16", "--owners", "10", "--step", "15"])
+    out = capsys.readouterr().out
+    pushes = re.search(r"pushes: expected (\d+), delivered (\d+)", out)
+    assert pushes is not None and int(pushes[1]) > 0 and int(pushes[2]) > 0, out  # charges ended, pushed
+    assert "day 1: RSS" in out and "i Remote calls per car" in out, out
+    # Lost pushes are not asserted: some CarData ends still go missing in the soak (benchmarks/README.md).
+    for target in ("0 pushes doubled", "0 commands re-sent", "CarData calls never over budget"):
+        assert re.search(rf"met +{target}", out), out
