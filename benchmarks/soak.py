@@ -177,7 +177,7 @@ def build(settings: Settings, info: dict[str, Any], clock: SimClock) -> Applicat
     cardata.supervisor._expiry_check = EXPIRY_CHECK
     services.garage = Garage(
         store,
-        services.garage.api,
+        services.garage.iremote.api,
         cardata=cardata,
         zone_of=lambda tg_id: prefs.stored(store.user_settings(tg_id)).zone,
         commands_per_minute=settings.remote_commands_per_minute,
