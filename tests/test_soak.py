@@ -11,7 +11,7 @@ import pytest
 from benchmarks import soak
 
 
-# About 50 s on a busy 2-core machine, the suite's slowest test: the limit stays a hang guard, not a speed bar.
+# About 50 s on a busy 2-core machine, the suite's slowest test: the limit is a hang guard, not a speed bar.
 @pytest.mark.timeout(300)
 def test_a_short_soak_runs_and_doubles_nothing(capsys: pytest.CaptureFixture[str]) -> None:
     soak.main(["--hours", "6", "--start-hour", "16", "--owners", "10", "--step", "15"])
