@@ -523,9 +523,9 @@ class CarDataBackend:
         if before is not None and now.at <= before.at:
             return  # the same report decided again (a restart), or an older one read late
         # A charge between the two reports (the charging history tells) leaves the level used unknown.
-        sessions = self.store.charge_sessions(owner, state.vin) if before is not None else []
         charged = before is not None and any(
-            s.ended_at > before.at and s.started_at < now.at for s in sessions
+            s.ended_at > before.at and s.started_at < now.at
+            for s in self.store.charge_sessions(owner, state.vin)
         )
         capacity = usable_kwh(self.store.cardata_model(owner, state.vin))
         drive = drive_between(owner, state.vin, before, now, charged=charged, capacity_kwh=capacity)
