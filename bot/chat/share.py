@@ -9,6 +9,7 @@ locks or unlocks.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from html import escape
@@ -31,6 +32,7 @@ from bot.chat.common import (
     query_of,
     say,
     services,
+    user_data,
     user_id,
     user_of,
 )
@@ -42,6 +44,9 @@ from bot.store import Share, StoredVehicle
 log = logging.getLogger(__name__)
 SHARE_START = "share-"  # the /start payload of an invitation: this, then the token
 ACCEPT_SECONDS = 10 * 60.0  # the Accept button under an opened invitation
+# A second press of one menu's Invite for the same car this soon is a double tap, not a second person.
+DOUBLE_TAP_SECONDS = 10.0
+INVITED = "share_invited"  # user_data: (menu message, VIN, monotonic time) of the last invitation made
 _TOLD_OF = {ServiceType.DOOR_LOCK: texts.SHARE_LOCKED_BY, ServiceType.DOOR_UNLOCK: texts.SHARE_UNLOCKED_BY}
 
 
@@ -87,12 +92,18 @@ async def invite(update: Update, context: Context) -> None:
     if car.tg_id != owner:  # a car shared with the presser is not theirs to share on
         await answer(query, texts.SHARE_OWNER_ONLY)
         return
+    pressed = (pressed_message(query).message_id, car.vin)
+    last = user_data(context).get(INVITED)
+    if last is not None and last[:2] == pressed and time.monotonic() - last[2] < DOUBLE_TAP_SECONDS:
+        await answer(query, texts.SHARE_LINK_SENT)
+        return
     await answer(query)
     try:
         token = services(context).garage.sharing.invite(owner, car.vin)
     except TooManyInvitations:
         await say(update, texts.SHARE_TOO_MANY.format(car=texts.car_label(car), limit=OPEN_INVITES))
         return
+    user_data(context)[INVITED] = (*pressed, time.monotonic())
     link = f"https://t.me/{context.bot.username}?start={SHARE_START}{token}"
     text = texts.SHARE_INVITE_LINK.format(car=texts.car_label(car), link=link)
     await say(update, text, keyboards.share_link(link))

@@ -176,6 +176,20 @@ async def test_a_car_has_a_handful_of_open_invitations_at_most(bot: Application,
     await invite(owner, REX_VIN)  # per car: the other car still invites
 
 
+async def test_a_double_tap_on_invite_makes_one_invitation(bot: Application, sandbox: Sandbox) -> None:
+    owner = sandbox.user(OWNER, "Olga")
+    await link(owner)
+    menu = await after(owner, lambda: owner.send("/share"), "with your household")
+    answered = len(owner.callback_answers())
+    owner.press(menu, f"…{BEV_VIN[-4:]}")
+    owner.press(menu, f"…{BEV_VIN[-4:]}")
+    await owner.wait_for(lambda u: len(u.callback_answers()) == answered + 2)
+    await after(owner, lambda: owner.send("/help"), "/status")  # both presses handled before it
+    assert len([m for m in owner.bot_messages if "Send this link" in (m.text or "")]) == 1
+    assert said(texts.SHARE_LINK_SENT) in [a.text for a in owner.callback_answers()[answered:]]
+    assert len(await invite(owner)) > 0  # from a new /share menu, a second person's invitation
+
+
 async def test_revoking_ends_the_share_at_once_and_tells_the_person(
     bot: Application, sandbox: Sandbox
 ) -> None:

@@ -23,6 +23,7 @@ SHARE_INVITE_LINK = Msg(
     "Send this link to the person you want to share {car} with. It works once, within 24 hours:\n{link}"
 )
 SHARE_COPY_BUTTON = Msg("📋 Copy the link")
+SHARE_LINK_SENT = Msg("The link is in the chat below. For another person, tap again in a few seconds.")
 SHARE_TOO_MANY = Msg(
     "{car} has {limit} open invitations already: wait until one is used or expires (after 24 hours)."
 )
