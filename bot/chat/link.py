@@ -160,10 +160,10 @@ async def password(update: Update, context: Context) -> int:
     status = await say(update, texts.LINK_CHECKING)
     user = user_of(update)
     data = user_data(context)
+    garage = services(context).garage
+    before = share.ending(garage, user.id)
     try:
-        vehicles = await services(context).garage.link(
-            user.id, user.first_name, data["link_region"], data["link_email"], given
-        )
+        vehicles = await garage.link(user.id, user.first_name, data["link_region"], data["link_email"], given)
     except AuthenticationError:
         await edit(status, texts.LINK_WRONG_PASSWORD)
         return PASSWORD
@@ -177,11 +177,11 @@ async def password(update: Update, context: Context) -> int:
         return ConversationHandler.END
     _forget(context)
     if not vehicles:
-        await services(context).garage.unlink(user.id)
+        await garage.unlink(user.id)
         await edit(status, texts.LINK_NO_CARS)
-        return ConversationHandler.END
-    cars = services(context).garage.cars(user.id)
-    await edit(status, texts.LINK_DONE.format(cars=texts.cars_list(cars)))
+    else:
+        await edit(status, texts.LINK_DONE.format(cars=texts.cars_list(garage.cars(user.id))))
+    await share.tell_gone(context.application, garage, before, user.id)
     return ConversationHandler.END
 
 

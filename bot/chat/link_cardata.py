@@ -19,7 +19,7 @@ from telegram.ext import Application, CallbackQueryHandler, ConversationHandler
 
 from bot.car_errors import CarServiceError
 from bot.cardata.auth import Approved, DeviceFlow, DeviceOutcome, Refusal
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, share, texts
 from bot.chat.common import (
     LOGIN_WAITING,
     Context,
@@ -182,6 +182,7 @@ async def _follow_to_the_end(
         await edit(message, *_refused(outcome.reason))
         return
     await edit(message, texts.CARDATA_APPROVED)
+    before = share.ending(services(context).garage, tg_id)
     try:
         cars = await _finish(context, tg_id, first_name, flow, outcome)
     except CarServiceError as exc:
@@ -189,10 +190,10 @@ async def _follow_to_the_end(
         return
     finally:
         application.user_data[tg_id].pop(CLIENT_ID, None)
-    if not cars:
-        await edit(message, texts.CARDATA_NO_CARS)
-        return
-    await edit(message, texts.CARDATA_LINKED.format(cars=texts.cars_list(cars)))
+    await edit(
+        message, texts.CARDATA_LINKED.format(cars=texts.cars_list(cars)) if cars else texts.CARDATA_NO_CARS
+    )
+    await share.tell_gone(application, services(context).garage, before, tg_id)
 
 
 def _retry_markup() -> InlineKeyboardMarkup:

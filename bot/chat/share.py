@@ -244,7 +244,10 @@ async def _send(bot: Bot, tg_id: int, text: str) -> None:
         log.warning("share: a message to user %s failed (%s)", tg_id, type(exc).__name__)
 
 
-def ending(garage: Garage, owner: int) -> tuple[str, list[tuple[Share, StoredVehicle]]]:
+Ending = tuple[str, list[tuple[Share, StoredVehicle]]]  # an owner's name and their shares with the cars
+
+
+def ending(garage: Garage, owner: int) -> Ending:
     """Before the owner's /unlink: their name and every share with its car, to tell each person after."""
     cars = {car.vin: car for car in garage.all_cars(owner)}
     shares = garage.sharing.shares(owner)
@@ -257,6 +260,19 @@ async def tell_ended(
     """Each person of these ended shares learns that `owner` (a name) no longer shares the car with them."""
     for share, car in ended:
         await tell(application, share.member, texts.SHARE_ENDED.format(owner=owner, car=texts.car_label(car)))
+
+
+async def tell_gone(
+    application: Application,
+    garage: Garage,
+    before: tuple[str, list[tuple[Share, StoredVehicle]]],
+    owner: int,
+) -> None:
+    """After a new link (`before`: `ending` just before it): each person whose car the new account lacks
+    learns that the share ended."""
+    still = {(share.vin, share.member) for share in garage.sharing.shares(owner)}
+    name, shares = before
+    await tell_ended(application, name, [(s, car) for s, car in shares if (s.vin, s.member) not in still])
 
 
 async def tell_owner(context: Context, member: int, car: StoredVehicle, service: ServiceType) -> None:

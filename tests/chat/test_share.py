@@ -332,6 +332,24 @@ async def test_unlink_by_the_owner_ends_every_share_and_by_the_person_only_their
     await after(other, lambda: other.send("/status"), said(texts.NOT_LINKED))
 
 
+async def test_a_relink_to_an_account_without_the_car_ends_its_share_and_tells_the_person(
+    bot: Application, sandbox: Sandbox, simulator
+) -> None:
+    owner, member = await shared(sandbox)
+    simulator.add_account("olga.new@example.com", "new-password")
+    ask = await after(owner, lambda: owner.send("/link"), "Link another account instead")
+    owner.press(ask, said(texts.LINK_ANOTHER))
+    region = await owner.wait_for_bot_message(said(texts.LINK_REGION))
+    owner.press(region, said(texts.REGION_NAMES["rest_of_world"]))
+    await owner.wait_for(lambda u: said(texts.LINK_EMAIL) in (u.now(region).text or ""))
+    await after(owner, lambda: owner.send("olga.new@example.com"), said(texts.LINK_PASSWORD))
+    await after(owner, lambda: owner.send("new-password"), said(texts.LINK_DONE).partition("\n")[0])
+    told = await member.wait_for_bot_message("no longer shares")
+    assert "Olga" in (told.text or "") and BEV_VIN[-4:] in (told.text or "")
+    assert garage_of(bot).sharing.shares(OWNER) == []
+    await after(member, lambda: member.send("/status"), said(texts.NOT_LINKED))
+
+
 async def test_a_person_with_an_account_of_their_own_who_unlinks_is_gone_and_the_owner_told(
     bot: Application, sandbox: Sandbox, simulator
 ) -> None:
