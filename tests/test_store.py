@@ -175,6 +175,8 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "alert_states",
             "shares",
             "share_invites",
+            "tariffs",
+            "charge_prices",
         }
         assert set(tables(conn)) - set(rows_per_table(db_path, 0)) == ACCOUNT_TABLES
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
@@ -686,6 +688,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m016_cardata_stream_block_told",
         "m017_shares",
         "m019_drives",
+        "m020_costs",
     ]
 
 
