@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from bot.history import ChargeSession, local
 
@@ -181,3 +181,25 @@ def total(costs: Iterable[Cost | None]) -> list[Cost]:
         if cost is not None:
             sums[cost.currency] = sums.get(cost.currency, 0.0) + cost.amount
     return sorted((Cost(amount, currency) for currency, amount in sums.items()), key=lambda c: -c.amount)
+
+
+@dataclass(frozen=True)
+class MonthCost:
+    """What a month's charges cost (by the day each ended, in the owner's zone); `priced` of `charges`."""
+
+    month: date  # its first day
+    costs: list[Cost]  # one per currency (`total`)
+    priced: int
+    charges: int
+
+
+def per_month(sessions: Iterable[ChargeSession], costing: Costing) -> list[MonthCost]:
+    """The cost of each month the sessions fall in, newest first."""
+    months: dict[date, list[Cost | None]] = {}
+    for session in sessions:
+        month = local(session.ended_at, costing.zone).date().replace(day=1)
+        months.setdefault(month, []).append(charge_cost(session, costing))
+    return [
+        MonthCost(month, total(costs), sum(cost is not None for cost in costs), len(costs))
+        for month, costs in sorted(months.items(), reverse=True)
+    ]
