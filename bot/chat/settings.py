@@ -160,23 +160,24 @@ async def ask_typed(update: Update, context: Context) -> int:
 async def receive_typed(update: Update, context: Context) -> int:
     asked, message = user_data(context).get(TYPED, (ZONE, None))
     typed = (message_of(update).text or "").strip()
-    done = await (receive_tariff if asked == TARIFF else receive_zone)(update, context, typed)
-    if not done:
+    done = (receive_tariff if asked == TARIFF else receive_zone)(update, context, typed)
+    if done is None:
+        await say(update, texts.tariff_unclear(typed) if asked == TARIFF else texts.zone_unknown(typed))
         return ASKING
     user_data(context).pop(TYPED, None)
-    if message is not None:
+    if message is not None:  # the settings show it before the answer says so
         await edit(message, *_message(context, user_id(update)))
+    await say(update, done)
     return ConversationHandler.END
 
 
-async def receive_zone(update: Update, context: Context, typed: str) -> bool:
+def receive_zone(update: Update, context: Context, typed: str) -> str | None:
+    """The typed zone saved, and what to say; None when there is no such zone."""
     zone = prefs.zone_named(typed) if len(typed) <= ZONE_MAX else None
     if zone is None:
-        await say(update, texts.zone_unknown(typed))
-        return False
+        return None
     _save(update, context, replace(_settings(context, user_id(update)), time_zone=zone.key))
-    await say(update, texts.ZONE_SET.format(zone=texts.zone_name(zone)))
-    return True
+    return texts.ZONE_SET.format(zone=texts.zone_name(zone))
 
 
 def parse_tariff(typed: str, now: float) -> Tariff | None:
@@ -201,14 +202,13 @@ def _minutes(clock: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-async def receive_tariff(update: Update, context: Context, typed: str) -> bool:
+def receive_tariff(update: Update, context: Context, typed: str) -> str | None:
+    """The typed tariff saved from now on, and what to say; None when it cannot be read."""
     tariff = parse_tariff(typed, time.time())
     if tariff is None:
-        await say(update, texts.tariff_unclear(typed))
-        return False
+        return None
     services(context).garage.save_tariff(user_id(update), tariff)
-    await say(update, texts.TARIFF_SET)
-    return True
+    return texts.TARIFF_SET
 
 
 def handlers() -> list:

@@ -361,29 +361,13 @@ def m019_drives(db: Database) -> None:
 
 
 def m020_costs(db: Database) -> None:
-    # Costs (bot/costs.py): each owner's home tariffs, each from its moment on, so a tariff changed later
-    # leaves older charges' costs as they were (a NULL price: cleared from then on); and the prices owners
-    # gave single charges away from home, by car and the charge's start.
-    db.create_table(
-        "tariffs",
-        {
-            "tg_id": int,
-            "valid_from": float,
-            "price": float,
-            "currency": str,
-            "night_start": int,
-            "night_end": int,
-            "night_price": float,
-        },
-        pk=("tg_id", "valid_from"),
-        not_null=["currency"],
-    )
-    db.create_table(
-        "charge_prices",
-        {"tg_id": int, "vin": str, "started_at": float, "price": float, "currency": str},
-        pk=("tg_id", "vin", "started_at"),
-        not_null=["price", "currency"],
-    )
+    # Costs (bot/costs.py): each owner's home tariffs, each from its moment on, so a later one leaves older
+    # charges' costs (a NULL price: cleared); and the prices owners gave single charges away from home.
+    night = {"night_start": int, "night_end": int, "night_price": float}
+    tariff = {"tg_id": int, "valid_from": float, "price": float, "currency": str, **night}
+    db.create_table("tariffs", tariff, pk=("tg_id", "valid_from"), not_null=["currency"])
+    price = {"tg_id": int, "vin": str, "started_at": float, "price": float, "currency": str}
+    db.create_table("charge_prices", price, pk=("tg_id", "vin", "started_at"), not_null=["price", "currency"])
 
 
 MIGRATIONS = Migrations("bmw_telegram_bot")
