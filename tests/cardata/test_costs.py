@@ -1,5 +1,5 @@
-"""Costs of a CarData car's charges (issue 21, point 7): the ones the bot recorded from the stream and BMW's own
-charging history get the owner's home tariff, in /history and its CSV, like an i Remote car's."""
+"""Costs of a CarData car's charges (issue 21, point 7): the ones the bot recorded from the stream and BMW's
+own charging history get the owner's home tariff, in /history and its CSV, like an i Remote car's."""
 
 from __future__ import annotations
 
