@@ -21,6 +21,7 @@ from bot.history import ChargeSession, local
 
 HOME_RADIUS_M = 300.0
 _EARTH_RADIUS_M = 6_371_000.0
+_GRID_DECIMALS = 3  # degrees to 3 decimals: cells of about 110 m by 75 m in central Europe
 
 
 @dataclass(frozen=True)
@@ -75,14 +76,22 @@ def _place(session: ChargeSession) -> Place | None:
 
 
 def home_of(sessions: Iterable[ChargeSession]) -> Place | None:
-    """The recorded position with the most charges within HOME_RADIUS_M (the newest on a tie); None without
-    any position."""
-    places = [place for place in map(_place, sorted(sessions, key=lambda s: s.started_at)) if place]
+    """Where most charges with a position lie within HOME_RADIUS_M of (the newest such place on a tie); None
+    without any position. Positions are counted on a grid of about 100 m (3 decimals), so years of charges
+    at a handful of places compare a handful of cells, not every pair of charges."""
+    cells: dict[Place, tuple[int, int]] = {}  # a cell -> its charges, the newest one's order
+    for order, session in enumerate(sorted(sessions, key=lambda s: s.started_at)):
+        place = _place(session)
+        if place is not None:
+            cell = Place(round(place.lat, _GRID_DECIMALS), round(place.lon, _GRID_DECIMALS))
+            cells[cell] = (cells.get(cell, (0, 0))[0] + 1, order)
     best: tuple[int, int] | None = None
-    for index, place in enumerate(places):
-        score = (sum(metres(place, other) <= HOME_RADIUS_M for other in places), index)
-        best = score if best is None or score >= best else best
-    return None if best is None else places[best[1]]
+    home = None
+    for cell, (_, newest) in cells.items():
+        score = (sum(n for other, (n, _) in cells.items() if metres(cell, other) <= HOME_RADIUS_M), newest)
+        if best is None or score > best:
+            best, home = score, cell
+    return home
 
 
 def in_force(tariffs: Sequence[Tariff], moment: float) -> Tariff | None:
