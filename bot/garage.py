@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import tzinfo
 from typing import TypeVar
 
 from bot.alerts import AlertPrefs, CarAlert, ZoneOf
@@ -43,6 +44,7 @@ from bot.cardata.errors import BudgetSpent
 from bot.cardata.models import ChargingSession, StreamBlock, Tokens
 from bot.cardata_pushes import CarDataPushes
 from bot.commands import RemoteCommands
+from bot.costs import ChargePrice, Costing, Tariff, costing
 from bot.drives import Drive
 from bot.garage_errors import (
     CarNotLinked,
@@ -325,6 +327,27 @@ class Garage:
     def charge_sessions(self, tg_id: int, vin: str) -> list[ChargeSession]:
         """The charges of this user's car that the bot recorded, newest first (no call to BMW)."""
         return self.store.charge_sessions(self.car(tg_id, vin).tg_id, vin)
+
+    def costing(self, tg_id: int, vin: str, sessions: list[ChargeSession], zone: tzinfo) -> Costing:
+        """What the car's charges cost: its owner's tariffs and prices (a person it is shared with sees the
+        owner's), its home found among `sessions` (all it has), night windows in `zone`."""
+        owner = self.car(tg_id, vin).tg_id
+        return costing(sessions, self.store.tariffs(owner), zone, self.store.charge_prices(owner, vin))
+
+    def tariff(self, tg_id: int) -> Tariff | None:
+        """The user's home tariff now; None when none is set or it was cleared."""
+        tariffs = self.store.tariffs(tg_id)
+        return tariffs[-1] if tariffs and tariffs[-1].price is not None else None
+
+    def save_tariff(self, tg_id: int, tariff: Tariff) -> None:
+        self.store.save_tariff(tg_id, tariff)
+
+    def save_charge_price(self, tg_id: int, vin: str, price: ChargePrice) -> bool:
+        """Give one charge of the user's own car its price; False when the car is not theirs (shared)."""
+        if self.car(tg_id, vin).tg_id != tg_id:
+            return False
+        self.store.save_charge_price(tg_id, vin, price)
+        return True
 
     def drives(self, tg_id: int, vin: str, since: float | None = None) -> list[Drive]:
         """The drives of this user's car that the bot recorded (CarData cars), newest first; those that ended

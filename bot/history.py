@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from bot.capabilities import BackendName
 
 if TYPE_CHECKING:  # bot/drives.py reads the CarData models, which read this module's neighbours
+    from bot.costs import Cost
     from bot.drives import Drive
 
 # Usable capacity of the i3's batteries by cell size (Ah): BMW's figures.
@@ -51,6 +52,8 @@ CSV_COLUMNS = (
     "latitude",
     "longitude",
     "source",
+    "cost_estimated",
+    "currency",
 )
 CHART_DAYS = 30
 
@@ -129,13 +132,21 @@ def energy_per_day(
 
 
 def to_csv(
-    sessions: Sequence[ChargeSession], tz: tzinfo | None = None, drives: Sequence[Drive] = ()
+    sessions: Sequence[ChargeSession],
+    tz: tzinfo | None = None,
+    drives: Sequence[Drive] = (),
+    cost: Callable[[ChargeSession], Cost | None] = lambda _: None,
 ) -> bytes:
     """All charges and drives, oldest first, one row each, times as ISO 8601 with their offset (UTF-8). A
-    drive has no minutes (when it began is not reported), a charge no km."""
+    drive has no minutes (when it began is not reported), a charge no km; a charge its `cost` where known
+    (bot/costs.py)."""
 
     def when(moment: float) -> str:
         return local(moment, tz).isoformat(timespec="seconds")
+
+    def money(session: ChargeSession) -> list[str]:
+        known = cost(session)
+        return ["", ""] if known is None else [f"{known.amount:.2f}", known.currency]
 
     rows: list[tuple[float, list[str]]] = [
         (
@@ -154,6 +165,7 @@ def to_csv(
                 _cell(s.lat),
                 _cell(s.lon),
                 _text(s.source),
+                *money(s),
             ],
         )
         for s in sessions
@@ -175,6 +187,8 @@ def to_csv(
                 _cell(d.to_lat),
                 _cell(d.to_lon),
                 BackendName.CARDATA,
+                "",
+                "",
             ],
         )
         for d in drives

@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from bot.alerts import AlertPrefs, AlertState
 from bot.cardata.models import TelematicValue, Tokens
 from bot.cardata.storage import AccountCalls, CarDataLink, ChargeTrack, EndedCharge
+from bot.costs import ChargePrice, Tariff
 from bot.crypto import SecretKeyMismatch, Secrets, generate_secret_key
 from bot.drives import Drive, Parked
 from bot.history import ChargeSession
@@ -175,6 +176,8 @@ def test_open_creates_folder_private_file_in_wal_mode_at_current_schema(store: S
             "alert_states",
             "shares",
             "share_invites",
+            "tariffs",
+            "charge_prices",
         }
         assert set(tables(conn)) - set(rows_per_table(db_path, 0)) == ACCOUNT_TABLES
         indexed = {row[1] for row in conn.execute("SELECT * FROM pragma_index_list('charge_watches')")}
@@ -448,6 +451,9 @@ def test_delete_user_removes_every_row_of_that_user_only(store: Store, db_path: 
     assert store.open_invite("hash-bob", BOB, "WBY1Z21000V000009", 1e12, limit=5)
     assert store.take_invite("hash-bob", ALICE, "Alice") is not None  # she sees Bob's car
     assert store.open_invite("hash-bob-2", BOB, "WBY1Z21000V000001", 1e12, limit=5)
+    for tg_id in (ALICE, BOB):
+        store.save_tariff(tg_id, Tariff(1.0, 0.3, "EUR"))
+    store.save_charge_price(ALICE, "WBY1Z21000V000002", ChargePrice(1.0, 0.59, "EUR"))
     alice_before = rows_per_table(db_path, ALICE)
     bob_before = rows_per_table(db_path, BOB)
     assert all(alice_before.values()), alice_before  # she has rows in every table
@@ -686,6 +692,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m016_cardata_stream_block_told",
         "m017_shares",
         "m019_drives",
+        "m020_costs",
     ]
 
 

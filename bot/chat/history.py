@@ -1,4 +1,5 @@
-"""/history: the selected car's last charge sessions, a chart of the last 30 days, and all of them as CSV."""
+"""/history: the selected car's last charge sessions with their costs, a chart of the last 30 days, all of
+them as CSV, and the price its owner gives a charge away from home."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import tzinfo
 
 from telegram import Update
 from telegram.constants import ChatAction
-from telegram.ext import CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler, ConversationHandler
 
 from bot.backends import from_bmw_history
 from bot.capabilities import Capability
@@ -17,18 +18,25 @@ from bot.car_errors import CarServiceError, ErrorKind
 from bot.charts import HistoryWords, history_chart
 from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
+    ASKING,
     GIVE_UP_SECONDS,
     Context,
     answer,
     chat_of,
     chosen_car,
+    message_of,
     pressed_car,
+    prompt,
     query_of,
     say,
     services,
+    typed_answer,
+    user_data,
     user_id,
 )
 from bot.chat.i18n import tr
+from bot.chat.settings import MOST_PER_KWH, locale_handler
+from bot.costs import ChargePrice, Cost, per_month
 from bot.garage import Garage, deadline
 from bot.history import (
     BMW_HISTORY,
@@ -42,6 +50,10 @@ from bot.history import (
 from bot.store import StoredVehicle
 
 SESSIONS_SHOWN = 10
+PRICE_FLOW = "history_price"
+PRICE_CHARGE = "history_price_charge"  # user_data: (VIN, ChargeSession) of the charge being priced
+PRICE_WAIT_SECONDS = 300.0
+PRICE_MAX = 16
 
 
 def sessions_of(
@@ -115,8 +127,15 @@ async def history_command(update: Update, context: Context) -> None:
         await say(update, texts.history_none(car, bmw_failed))
         return
     ref = svc.refs.ref(tg_id, car.vin)
-    text = texts.history(car, sessions[:SESSIONS_SHOWN], bmw_failed)
-    await say(update, text, keyboards.history_csv(ref))
+    zone = prefs.current().zone
+    shown = sessions[:SESSIONS_SHOWN]
+    costing = svc.garage.costing(tg_id, car.vin, sessions, zone)
+    listed = {local(s.ended_at, zone).date().replace(day=1) for s in shown}
+    months = [m for m in per_month(sessions, costing) if m.month in listed]
+    # Only the owner prices a charge: a person the car is shared with sees the owner's costs.
+    needs_price = [s.started_at for s in shown if car.tg_id == tg_id and costing.needs_price(s)]
+    text = texts.history(car, shown, bmw_failed, costing, months, needs_price)
+    await say(update, text, keyboards.history(ref, needs_price))
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)
     png, kwh, count, measured = await asyncio.to_thread(chart, sessions, time.time(), prefs.current().zone)
@@ -135,16 +154,68 @@ async def csv_button(update: Update, context: Context) -> None:
     sessions = sessions_of(garage, tg_id, car.vin, (await bmw_history(garage, tg_id, car))[0])
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_DOCUMENT)
+    zone = prefs.current().zone
+    costing = garage.costing(tg_id, car.vin, sessions, zone)
     await chat.send_document(
-        to_csv(sessions, prefs.current().zone, garage.drives(tg_id, car.vin)),
+        to_csv(sessions, zone, garage.drives(tg_id, car.vin), costing.cost),
         filename=f"charging-history-{car.vin[-4:]}.csv",
         caption=texts.history_csv_caption(car, len(sessions)),
         parse_mode="HTML",
     )
 
 
+async def ask_price(update: Update, context: Context) -> int:
+    """A 💶 button under /history: the price of that charge of the pressing owner's own car, typed next."""
+    query = query_of(update)
+    ref, _, start = keyboards.parse(query.data)[1].partition(keyboards.SEP)
+    car = await pressed_car(update, context, ref)
+    if car is None:
+        return ConversationHandler.END
+    tg_id = user_id(update)
+    garage = services(context).garage
+    # BMW's own history too (cached from the /history just shown): its charges are priced by their start.
+    sessions = sessions_of(garage, tg_id, car.vin, (await bmw_history(garage, tg_id, car))[0])
+    found = [s for s in sessions if f"{s.started_at:.0f}" == start]
+    if car.tg_id != tg_id or not found:  # a shared car's, or a charge no longer there
+        await answer(query, texts.STALE_BUTTON)
+        return ConversationHandler.END
+    await answer(query)
+    user_data(context)[PRICE_CHARGE] = (car.vin, found[0])
+    prompt(context, PRICE_FLOW)
+    await say(update, texts.price_ask(found[0]))
+    return ASKING
+
+
+async def receive_price(update: Update, context: Context) -> int:
+    typed = (message_of(update).text or "").strip()
+    price = prefs.number_typed(typed) if len(typed) <= PRICE_MAX else None
+    if price is None or not 0 <= price < MOST_PER_KWH:
+        await say(update, texts.price_unclear(typed))
+        return ASKING
+    vin, session = user_data(context).pop(PRICE_CHARGE)
+    services(context).garage.save_charge_price(
+        user_id(update), vin, ChargePrice(session.started_at, price, prefs.currency())
+    )
+    cost = Cost((session.energy_kwh or 0.0) * price, prefs.currency())
+    await say(update, texts.PRICE_SET.format(cost=texts.money(cost)))
+    return ConversationHandler.END
+
+
 def handlers() -> list:
+    csv_pattern = f"^{keyboards.HISTORY_CSV}:"
+    price = typed_answer(
+        PRICE_FLOW,
+        ask=CallbackQueryHandler(ask_price, pattern=f"^{keyboards.HISTORY_PRICE}:"),
+        receive=receive_price,
+        press=csv_button,
+        pattern=csv_pattern,
+        waiting=PRICE_CHARGE,
+        timeout_text=texts.PRICE_TIMEOUT,
+        seconds=PRICE_WAIT_SECONDS,
+        before_timeout=locale_handler(),
+    )
     return [
+        price,
         CommandHandler("history", history_command),
-        CallbackQueryHandler(csv_button, pattern=f"^{keyboards.HISTORY_CSV}:"),
+        CallbackQueryHandler(csv_button, pattern=csv_pattern),
     ]

@@ -369,12 +369,20 @@ def send_place(nonce: str, targets: Sequence[tuple[str, StoredVehicle]]) -> Inli
     )
 
 
-# The charging history's CSV: "<HISTORY_CSV>:<car ref>".
+# The charging history's CSV: "<HISTORY_CSV>:<car ref>"; the price of one charge away from home:
+# "<HISTORY_PRICE>:<car ref>:<the charge's start, epoch seconds>".
 HISTORY_CSV = "hcsv"
+HISTORY_PRICE = "hprc"
 
 
-def history_csv(ref: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)]])
+def history(ref: str, needs_price: Sequence[float] = ()) -> InlineKeyboardMarkup:
+    """The CSV button, and a 💶 button per charge listed that the owner may give a price, numbered as in the
+    list."""
+    prices = [
+        _button(texts.PRICE_BUTTON.format(number=n), HISTORY_PRICE, f"{ref}{SEP}{start:.0f}")
+        for n, start in enumerate(needs_price, 1)
+    ]
+    return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)], *_rows(prices)])
 
 
 # /trips of a CarData car: "<DRIVE_PIN>:<car ref>:<drive's end, epoch seconds>" sends where that drive ended.
@@ -397,6 +405,7 @@ SETTINGS = "set"
 SET_UNITS, SET_CLOCK, SET_LANGUAGE = "u", "c", "l"  # arg: km|mi, 24|12, en|de
 SET_QUIET, SET_QUIET_SHIFT = "q", "qs"  # arg: 1|0; start|end and ±minutes
 SET_ZONES, SET_ZONE, SET_ZONE_TYPE, SET_MAIN = "zm", "z", "zt", "m"  # SET_ZONE arg: index, or "" (server)
+SET_TARIFF, SET_TARIFF_CLEAR = "tf", "tx"  # the home tariff: type one; clear it
 QUIET_STEP_MINUTES = 30
 # The zones offered as buttons; any other is typed.
 COMMON_ZONES = (
@@ -416,7 +425,7 @@ def _set(text: str, op: str, *args: int | str) -> InlineKeyboardButton:
     return _button(text, SETTINGS, SEP.join([op, *map(str, args)]))
 
 
-def settings(p: Prefs) -> InlineKeyboardMarkup:
+def settings(p: Prefs, tariff_set: bool = False) -> InlineKeyboardMarkup:
     check = texts.check
     rows = [
         [
@@ -443,7 +452,10 @@ def settings(p: Prefs) -> InlineKeyboardMarkup:
             ]
             for edge, label in texts.QUIET_EDGES.items()
         ]
-    return InlineKeyboardMarkup(rows)
+    tariff = [_set(texts.TARIFF_BUTTON, SET_TARIFF)]
+    if tariff_set:
+        tariff.append(_set(texts.TARIFF_CLEAR_BUTTON, SET_TARIFF_CLEAR))
+    return InlineKeyboardMarkup([*rows, tariff])
 
 
 def zones() -> InlineKeyboardMarkup:

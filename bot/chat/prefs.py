@@ -8,6 +8,7 @@ function needs no extra argument, and a translation layer finds the language in 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,8 +19,16 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
+from babel.core import get_global
 from babel.dates import format_skeleton, format_timedelta, get_day_names
-from babel.numbers import NumberPattern, parse_pattern
+from babel.numbers import (
+    NumberFormatError,
+    NumberPattern,
+    format_currency,
+    get_territory_currencies,
+    parse_decimal,
+    parse_pattern,
+)
 from babel.units import format_unit
 from tzlocal import get_localzone
 
@@ -156,6 +165,45 @@ def in_user_units(km: float) -> float:
 def number(value: float, digits: int = 0) -> str:
     """`value` with `digits` decimals, grouped, in the user's locale (12,345.6 or 12.345,6)."""
     return _number_pattern(digits).apply(value, _babel(current().locale))
+
+
+TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
+TIME_MAX = 16  # "07:45" with room for spaces; longer text is no time, and slow for the pattern
+
+
+def parse_time(text: str) -> str | None:
+    """ "7:45", "07.45", "0745" -> "07:45"; None when it is not a time of day."""
+    match = TIME_PATTERN.match(text) if len(text) <= TIME_MAX else None
+    return f"{int(match[1]):02d}:{match[2]}" if match else None
+
+
+def number_typed(text: str) -> float | None:
+    """A number the user typed as their locale writes it ("0,32" in German, "0.32" in English); None for
+    anything else."""
+    try:
+        return float(parse_decimal(text.strip(), locale=_babel(current().locale), strict=True))
+    except (NumberFormatError, ValueError):
+        return None
+
+
+def currency() -> str:
+    """The currency of the user's locale: its country's (Telegram's region, else the country Babel deems
+    likeliest for the language: Germany for "de", the US for "en"), EUR when Babel knows none."""
+    locale = _babel(current().locale)
+    likeliest = get_global("likely_subtags").get(locale.language)
+    territory = locale.territory or (Locale.parse(likeliest).territory if likeliest else None)
+    found = get_territory_currencies(territory) if territory else []
+    return found[0] if found else "EUR"
+
+
+def money(amount: float, code: str) -> str:
+    """An amount in a currency as the user's locale writes it (1,20 €; $1.20)."""
+    return format_currency(amount, code, locale=_babel(current().locale))
+
+
+def month(moment: datetime) -> str:
+    """The month and year in the user's zone (December 2026; Dezember 2026)."""
+    return format_skeleton("yMMMM", in_zone(moment), locale=_babel(current().locale))
 
 
 def distance(km: float | None, *, miles: float | None = None, digits: int = 0) -> str:

@@ -9,7 +9,6 @@ neutral "no longer valid" answer and changes nothing.
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, field
 
 from telegram import Message, Update
@@ -21,7 +20,7 @@ from telegram.ext import (
 
 from bot.bmw.models import ChargingProfile, ExecutionState, ServiceType
 from bot.bmw.models.charging_profile import WEEKDAYS, WindowEdge
-from bot.chat import keyboards, texts
+from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
     ASKING,
     Context,
@@ -47,8 +46,6 @@ from bot.store import StoredVehicle
 FLOW = "schedule_time"
 ASKING_KEY = "schedule_asking"  # user_data: (VIN, target) of the time being typed
 TIME_WAIT_SECONDS = 300.0
-TIME_PATTERN = re.compile(r"^\s*([01]?\d|2[0-3])\s*[:.h]?\s*([0-5]\d)\s*$")
-TIME_MAX = 16  # "07:45" with room for spaces; longer text is no time, and slow for the pattern
 NAVIGATION = {keyboards.S_MAIN, keyboards.S_TIMER, keyboards.S_WINDOW}
 
 
@@ -70,12 +67,6 @@ def _drafts(context: Context) -> dict[str, Draft]:
 
 
 # Pure edits of a profile ------------------------------------------------------------------------------------
-
-
-def parse_time(text: str) -> str | None:
-    """ "7:45", "07.45", "0745" -> "07:45"; None when it is not a time of day."""
-    match = TIME_PATTERN.match(text) if len(text) <= TIME_MAX else None
-    return f"{int(match[1]):02d}:{match[2]}" if match else None
 
 
 EDGES: dict[str, WindowEdge] = {keyboards.WINDOW_START: "start", keyboards.WINDOW_END: "end"}
@@ -276,7 +267,7 @@ async def receive_time(update: Update, context: Context) -> int:
         user_data(context).pop(ASKING_KEY, None)
         await say(update, texts.SCHEDULE_CLOSED)
         return ConversationHandler.END
-    value = parse_time(message_of(update).text or "")
+    value = prefs.parse_time(message_of(update).text or "")
     if value is None:
         await say(update, texts.SCHEDULE_BAD_TIME)
         return ASKING

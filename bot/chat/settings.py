@@ -3,6 +3,8 @@ the handler that sets each update's prefs (bot/chat/prefs.py) before any other r
 
 from __future__ import annotations
 
+import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -30,12 +32,19 @@ from bot.chat.common import (
     user_data,
     user_id,
 )
+from bot.costs import Tariff
 from bot.store import UserSettings
 
-FLOW = "settings_zone"
-ZONE_WAIT_SECONDS = 300.0
+FLOW = "settings_typed"
+TYPED_WAIT_SECONDS = 300.0
 ZONE_MAX = 64  # longer than any IANA name
-ZONE_MESSAGE = "settings_zone_message"  # user_data: the message whose "Type a name" was pressed
+TARIFF_MAX = 64  # "0,32 0,22 22:00-06:00" with room to spare
+# user_data: what is being typed (a zone or the tariff) and the settings message whose button asked for it
+TYPED = "settings_typed"
+ZONE, TARIFF = "zone", "tariff"
+# A price, or a price, the night price and its window ("0,32 0,22 22:00-06:00"; any dash)
+TARIFF_PATTERN = re.compile(r"^(\S+)(?:\s+(\S+)\s+(\S+?)\s*[-–—]\s*(\S+))?$")
+MOST_PER_KWH = 100.0  # no home tariff comes near it: a larger number is a typo
 UNITS = ("km", "mi")
 CLOCKS = (24, 12)
 
@@ -71,13 +80,14 @@ def _save(update: Update, context: Context, chosen: UserSettings) -> prefs.Prefs
     return current
 
 
-def _message() -> tuple[str, InlineKeyboardMarkup]:
+def _message(context: Context, tg_id: int) -> tuple[str, InlineKeyboardMarkup]:
     shown = prefs.current()
-    return texts.settings(shown, datetime.now(UTC)), keyboards.settings(shown)
+    tariff = services(context).garage.tariff(tg_id)
+    return texts.settings(shown, datetime.now(UTC), tariff), keyboards.settings(shown, tariff is not None)
 
 
 async def settings_command(update: Update, context: Context) -> None:
-    await say(update, *_message())
+    await say(update, *_message(context, user_id(update)))
 
 
 def apply(chosen: UserSettings, shown: prefs.Prefs, op: str, args: list[str]) -> UserSettings:
@@ -114,11 +124,18 @@ async def press(update: Update, context: Context) -> None:
         await answer(query)
         await edit(message, texts.ZONE_PICK, keyboards.zones())
         return
+    tg_id = user_id(update)
     if op == keyboards.SET_MAIN:
         await answer(query)
-        await edit(message, *_message())
+        await edit(message, *_message(context, tg_id))
         return
-    tg_id = user_id(update)
+    if op == keyboards.SET_TARIFF_CLEAR:
+        garage = services(context).garage
+        if garage.tariff(tg_id) is not None:
+            garage.save_tariff(tg_id, Tariff(time.time(), None, prefs.currency()))
+        await answer(query, texts.TARIFF_CLEARED)
+        await edit(message, *_message(context, tg_id))
+        return
     try:
         chosen = apply(_settings(context, tg_id), prefs.current(), op, args)
     except (LookupError, ValueError):
@@ -126,47 +143,90 @@ async def press(update: Update, context: Context) -> None:
         return
     _save(update, context, chosen)
     await answer(query, texts.SETTINGS_SAVED)
-    await edit(message, *_message())
+    await edit(message, *_message(context, tg_id))
 
 
-async def ask_zone(update: Update, context: Context) -> int:
+async def ask_typed(update: Update, context: Context) -> int:
+    """ "Type a name" (time zone) or "Home tariff": one typed answer, then the settings show it."""
     query = query_of(update)
     await answer(query)
-    user_data(context)[ZONE_MESSAGE] = pressed_message(query)  # shows the settings again once it is set
+    asked = TARIFF if keyboards.parse(query.data)[1] == keyboards.SET_TARIFF else ZONE
+    user_data(context)[TYPED] = (asked, pressed_message(query))
     prompt(context, FLOW)
-    await say(update, texts.ZONE_ASK)
+    await say(update, texts.tariff_ask() if asked == TARIFF else texts.ZONE_ASK)
     return ASKING
 
 
-async def receive_zone(update: Update, context: Context) -> int:
+async def receive_typed(update: Update, context: Context) -> int:
+    asked, message = user_data(context).get(TYPED, (ZONE, None))
     typed = (message_of(update).text or "").strip()
+    done = (receive_tariff if asked == TARIFF else receive_zone)(update, context, typed)
+    if done is None:
+        await say(update, texts.tariff_unclear(typed) if asked == TARIFF else texts.zone_unknown(typed))
+        return ASKING
+    user_data(context).pop(TYPED, None)
+    if message is not None:  # the settings show it before the answer says so
+        await edit(message, *_message(context, user_id(update)))
+    await say(update, done)
+    return ConversationHandler.END
+
+
+def receive_zone(update: Update, context: Context, typed: str) -> str | None:
+    """The typed zone saved, and what to say; None when there is no such zone."""
     zone = prefs.zone_named(typed) if len(typed) <= ZONE_MAX else None
     if zone is None:
-        await say(update, texts.zone_unknown(typed))
-        return ASKING
+        return None
     _save(update, context, replace(_settings(context, user_id(update)), time_zone=zone.key))
-    message = user_data(context).pop(ZONE_MESSAGE, None)
-    if message is not None:
-        await edit(message, *_message())
-    await say(update, texts.ZONE_SET.format(zone=texts.zone_name(zone)))
-    return ConversationHandler.END
+    return texts.ZONE_SET.format(zone=texts.zone_name(zone))
+
+
+def parse_tariff(typed: str, now: float) -> Tariff | None:
+    """The tariff a user typed, from `now` on, in their locale's numbers and currency; None if unreadable."""
+    match = TARIFF_PATTERN.match(typed) if len(typed) <= TARIFF_MAX else None
+    if match is None:
+        return None
+    price = prefs.number_typed(match[1])
+    if price is None or not 0 <= price < MOST_PER_KWH:
+        return None
+    tariff = Tariff(now, price, prefs.currency())
+    if match[2] is None:
+        return tariff
+    night, start, end = prefs.number_typed(match[2]), prefs.parse_time(match[3]), prefs.parse_time(match[4])
+    if night is None or not 0 <= night < MOST_PER_KWH or start is None or end is None or start == end:
+        return None
+    return replace(tariff, night_start=_minutes(start), night_end=_minutes(end), night_price=night)
+
+
+def _minutes(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def receive_tariff(update: Update, context: Context, typed: str) -> str | None:
+    """The typed tariff saved from now on, and what to say; None when it cannot be read."""
+    tariff = parse_tariff(typed, time.time())
+    if tariff is None:
+        return None
+    services(context).garage.save_tariff(user_id(update), tariff)
+    return texts.TARIFF_SET
 
 
 def handlers() -> list:
     pattern = f"^{keyboards.SETTINGS}{keyboards.SEP}"
-    typed_zone = typed_answer(
+    asks = f"{pattern}({keyboards.SET_ZONE_TYPE}|{keyboards.SET_TARIFF})$"
+    typed = typed_answer(
         FLOW,
-        ask=CallbackQueryHandler(ask_zone, pattern=f"{pattern}{keyboards.SET_ZONE_TYPE}$"),
-        receive=receive_zone,
+        ask=CallbackQueryHandler(ask_typed, pattern=asks),
+        receive=receive_typed,
         press=press,
         pattern=pattern,
-        waiting=ZONE_MESSAGE,
-        timeout_text=texts.ZONE_TIMEOUT,
-        seconds=ZONE_WAIT_SECONDS,
+        waiting=TYPED,
+        timeout_text=texts.SETTINGS_TIMEOUT,
+        seconds=TYPED_WAIT_SECONDS,
         before_timeout=locale_handler(),
     )
     return [
-        typed_zone,
+        typed,
         CommandHandler("settings", settings_command),
         CallbackQueryHandler(press, pattern=pattern),
     ]

@@ -76,6 +76,8 @@ class AccountRows(CarDataRows, VehicleRows):
                 "alert_states",
                 "shares",
                 "share_invites",
+                "tariffs",
+                "charge_prices",
             ):
                 db.execute(f"DELETE FROM {table} WHERE tg_id = ?", (tg_id,))
             _end_shares(db, "s.owner = ?", (tg_id,))  # the people who saw their cars

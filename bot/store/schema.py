@@ -360,6 +360,16 @@ def m019_drives(db: Database) -> None:
     db.create_table("drive_marks", {"tg_id": int, "vin": str, **marks}, pk=("tg_id", "vin"), not_null=["at"])
 
 
+def m020_costs(db: Database) -> None:
+    # Costs (bot/costs.py): each owner's home tariffs, each from its moment on, so a later one leaves older
+    # charges' costs (a NULL price: cleared); and the prices owners gave single charges away from home.
+    night = {"night_start": int, "night_end": int, "night_price": float}
+    tariff = {"tg_id": int, "valid_from": float, "price": float, "currency": str, **night}
+    db.create_table("tariffs", tariff, pk=("tg_id", "valid_from"), not_null=["currency"])
+    price = {"tg_id": int, "vin": str, "started_at": float, "price": float, "currency": str}
+    db.create_table("charge_prices", price, pk=("tg_id", "vin", "started_at"), not_null=["price", "currency"])
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -382,6 +392,7 @@ _STEPS = [
         m016_cardata_stream_block_told,
         m017_shares,
         m019_drives,
+        m020_costs,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)

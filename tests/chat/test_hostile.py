@@ -13,7 +13,7 @@ import pytest
 
 from bot.bmw.models import Position, RangeMap
 from bot.chat import link as link_chat
-from bot.chat import schedule, texts
+from bot.chat import prefs, texts
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from bot.sandbox.server import html_visible_text
 from tests.support.bot import BEV_VIN, link
@@ -141,10 +141,10 @@ async def test_long_security_answer_is_refused_and_deleted(bot, sandbox, simulat
 
 
 def test_long_time_is_no_time_and_never_reaches_the_pattern(monkeypatch):
-    pattern = _Recording(schedule.TIME_PATTERN)
-    monkeypatch.setattr(schedule, "TIME_PATTERN", pattern)
-    assert schedule.parse_time("1" + " " * 4095) is None  # the slowest kind of text for the pattern
-    assert schedule.parse_time(" 7 : 45 ") == "07:45"
+    pattern = _Recording(prefs.TIME_PATTERN)
+    monkeypatch.setattr(prefs, "TIME_PATTERN", pattern)
+    assert prefs.parse_time("1" + " " * 4095) is None  # the slowest kind of text for the pattern
+    assert prefs.parse_time(" 7 : 45 ") == "07:45"
     assert pattern.lengths == [len(" 7 : 45 ")]
 
 

@@ -210,7 +210,7 @@ async def test_a_conversation_that_times_out_says_so_in_the_users_language(
     bot_settings, sandbox, simulator_url, monkeypatch: pytest.MonkeyPatch
 ):
     """A timeout runs on the JobQueue, without the update's prefs: it takes the user's language itself."""
-    monkeypatch.setattr(user_settings, "ZONE_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(user_settings, "TYPED_WAIT_SECONDS", 0.5)
     hans = sandbox.user(1303, "Hans", language_code="de")
     async with running_bot(bot_settings, fast_client(simulator_url)):
         hans.send("/settings")
@@ -219,7 +219,7 @@ async def test_a_conversation_that_times_out_says_so_in_the_users_language(
         await hans.wait_for(lambda u: "Welche Zeitzone?" in u.now(menu).text)
         hans.press(menu, "Namen eingeben")
         await hans.wait_for_bot_message("Schick mir den Namen deiner Zeitzone")
-        await hans.wait_for_bot_message("Ich warte nicht mehr auf die Zeitzone")
+        await hans.wait_for_bot_message("Ich warte nicht mehr auf deine Antwort")
 
 
 def test_the_check_names_a_refusal_that_would_reach_a_user_in_english(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime, time
 from html import escape
 
 from bot.chat import prefs
 from bot.chat.i18n import Msg, Plural
 from bot.chat.texts.formatting import KWH, _duration, _num, _words, car_label, joined
+from bot.costs import Cost, Costing, MonthCost, charge_cost
 from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
 
@@ -27,6 +30,25 @@ HISTORY_CHART_ENERGY_MEASURED = Msg("Energy charged per day, last {days} days (k
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
 HISTORY_CHART_NO_SOC = Msg("The car did not report its state of charge for this charge.")
 HISTORY_CSV_BUTTON = Msg("📄 CSV of all charges")
+HISTORY_AWAY = Msg("📍 away, no price")
+HISTORY_MONTH = Msg("💶 {month}: ≈ {cost} for {charges}")
+HISTORY_MONTH_SOME = Msg("💶 {month}: ≈ {cost} for {priced} of {charges}")
+HISTORY_COSTS = Msg(
+    "≈ costs: each charge's kWh at your home tariff (/settings) when it charged. A charge away from home "
+    "has none until you give it its price with the 💶 button below."
+)
+HISTORY_NO_TARIFF = Msg("💶 Set your home tariff in /settings, and I show what each charge cost.")
+PRICE_BUTTON = Msg("💶 {number}: price")
+PRICE_ASK = Msg(
+    "💶 What did a kWh cost at the charge of {when}, in {currency}? Send a number like <code>{price}</code>, "
+    "or /cancel."
+)
+PRICE_UNCLEAR = Msg(
+    "I could not read “{typed}” as a price. Send a number like <code>{price}</code>, or /cancel."
+)
+EXAMPLE_AWAY_PRICE = 0.59  # a public charger's price per kWh, the example a price prompt shows
+PRICE_SET = Msg("💶 Saved: that charge cost ≈ {cost}. /history shows it.")
+PRICE_TIMEOUT = Msg("I stopped waiting for the charge's price; /history shows your charges.")
 HISTORY_CSV_CAPTION = Msg("📄 {car}: all {charges} recorded")
 SESSION_ENDINGS = {
     "full": Msg("🔋 full"),
@@ -38,31 +60,91 @@ SESSION_ENDINGS = {
 }
 
 
-def _session(session: ChargeSession) -> str:
+def when_charged(session: ChargeSession) -> str:
     started = local(session.started_at)
-    when = f"{prefs.day_month(started)} {prefs.clock(started)}"
+    return f"{prefs.day_month(started)} {prefs.clock(started)}"
+
+
+def money(cost: Cost) -> str:
+    return prefs.money(cost.amount, cost.currency)
+
+
+def _money(costs: list[Cost]) -> str:
+    return " + ".join(map(money, costs))
+
+
+def _cost(session: ChargeSession, costing: Costing | None) -> str:
+    """ " · ≈ 1,20 €", " · away, no price", or nothing without a tariff or kWh."""
+    if costing is None:
+        return ""
+    if costing.needs_price(session):
+        return f" · {HISTORY_AWAY}"
+    cost = charge_cost(session, costing)
+    return "" if cost is None else f" · ≈ {money(cost)}"
+
+
+def _session(session: ChargeSession, costing: Costing | None = None, number: int | None = None) -> str:
+    when = when_charged(session)
+    if number is not None:  # the charge a 💶 button names
+        when = f"{number}. {when}"
     start, end = session.soc_start, session.soc_end
     socs = "–" if start is None or end is None else f"{start:.0f}–{end:.0f} %"
     about = "" if session.source == BMW_HISTORY else "≈"  # BMW's own history measured it
     kwh = f"– {KWH}" if session.energy_kwh is None else f"{about}{_num(session.energy_kwh, KWH)}"
     line = f"{when} · {socs} · {kwh} · {_duration(round(session.seconds / 60))}"
-    if not session.ended:  # BMW's history does not say how a charge ended
-        return line
-    return f"{line} · {SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))}"
+    if session.ended:  # BMW's history does not say how a charge ended
+        line = f"{line} · {SESSION_ENDINGS.get(session.ended, escape(_words(session.ended)))}"
+    return line + _cost(session, costing)
 
 
-def history(car: StoredVehicle, sessions: list[ChargeSession], bmw_failed: str | None = None) -> str:
+def _month(month: MonthCost) -> str:
+    when = prefs.month(datetime.combine(month.month, time(12), prefs.current().zone))
+    if month.priced == month.charges:
+        return HISTORY_MONTH.format(month=when, cost=_money(month.costs), charges=_charges(month.charges))
+    return HISTORY_MONTH_SOME.format(
+        month=when, cost=_money(month.costs), priced=month.priced, charges=_charges(month.charges)
+    )
+
+
+def history(
+    car: StoredVehicle,
+    sessions: list[ChargeSession],
+    bmw_failed: str | None = None,
+    costing: Costing | None = None,
+    months: Sequence[MonthCost] = (),
+    numbered: Sequence[float] = (),
+) -> str:
     """The last sessions, newest first, one line each, and where their kWh come from; `bmw_failed`: why BMW's
-    own history is missing from them (a CarData error's message)."""
-    lines = [HISTORY_TITLE.format(car=car_label(car)), *map(_session, sessions), ""]
+    own history is missing from them (a CarData error's message). With the owner's `costing`: each one's cost,
+    the cost of `months`, and the charges whose start is in `numbered` numbered for their price buttons."""
+    lines = [HISTORY_TITLE.format(car=car_label(car))]
+    for session in sessions:
+        number = numbered.index(session.started_at) + 1 if session.started_at in numbered else None
+        lines.append(_session(session, costing, number))
+    priced = [month for month in months if month.costs]
+    lines += ["", *map(_month, priced)] if priced else []
+    lines.append("")
     measured = [session.source == BMW_HISTORY for session in sessions]
     if not all(measured):
         lines.append(HISTORY_ESTIMATED)
     if any(measured):
         lines.append(HISTORY_MEASURED)
+    if costing is not None and not costing.tariffs:
+        lines.append(HISTORY_NO_TARIFF)
+    if priced or numbered:
+        lines.append(HISTORY_COSTS)
     if bmw_failed:
         lines.append(HISTORY_BMW_FAILED.format(reason=escape(bmw_failed)))
     return joined(lines)
+
+
+def price_ask(session: ChargeSession) -> str:
+    price = prefs.number(EXAMPLE_AWAY_PRICE, 2)
+    return PRICE_ASK.format(when=when_charged(session), currency=prefs.currency(), price=price)
+
+
+def price_unclear(typed: str) -> str:
+    return PRICE_UNCLEAR.format(typed=escape(typed[:64]), price=prefs.number(EXAMPLE_AWAY_PRICE, 2))
 
 
 def history_none(car: StoredVehicle, bmw_failed: str | None = None) -> str:

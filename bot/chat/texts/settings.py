@@ -10,6 +10,7 @@ from babel import Locale
 from bot.chat import prefs
 from bot.chat.i18n import Msg
 from bot.chat.texts.formatting import joined
+from bot.costs import Tariff
 
 # Settings
 SETTINGS_TITLE = Msg("⚙️ <b>Your settings</b>")
@@ -39,8 +40,25 @@ ZONE_UNKNOWN = Msg(
     "or /cancel."
 )
 ZONE_SET = Msg("OK, your time zone is {zone}.")
-ZONE_TIMEOUT = Msg("I stopped waiting for the time zone; /settings shows your settings.")
+SETTINGS_TIMEOUT = Msg("I stopped waiting for your answer; /settings shows your settings.")
 QUIET_BUTTON = Msg("Quiet hours")
+SETTINGS_TARIFF = Msg("💶 Home tariff: {price} per kWh")
+SETTINGS_TARIFF_NIGHT = Msg("💶 Home tariff: {price} per kWh, {night} from {start} to {end}")
+SETTINGS_TARIFF_NONE = Msg("💶 Home tariff: not set, so /history shows no costs")
+TARIFF_BUTTON = Msg("💶 Home tariff")
+TARIFF_CLEAR_BUTTON = Msg("🗑 Clear tariff")
+TARIFF_ASK = Msg(
+    "💶 Send what a kWh costs you at home in {currency}, for example <code>{price}</code>. With a cheaper "
+    "night rate, add it and its hours: <code>{price} {night} 22:00-06:00</code>. The currency is that of "
+    "your language's country. Your first tariff prices earlier charges too; a change counts from then on. "
+    "Or /cancel."
+)
+TARIFF_UNCLEAR = Msg(
+    "I could not read “{typed}” as a price. Send a number like <code>{price}</code>, or with a night rate "
+    "<code>{price} {night} 22:00-06:00</code>, or /cancel."
+)
+TARIFF_SET = Msg("💶 Saved. /history shows what your charges cost, as an estimate.")
+TARIFF_CLEARED = Msg("Tariff cleared: charges from now on get no cost")
 QUIET_EDGES = {"start": Msg("🌙 Start"), "end": Msg("☀️ End")}
 
 
@@ -48,8 +66,9 @@ def zone_name(zone: object) -> str:
     return escape(str(zone))
 
 
-def settings(p: prefs.Prefs, now: datetime) -> str:
-    """The /settings message, in the prefs it shows (they are also the current ones)."""
+def settings(p: prefs.Prefs, now: datetime, tariff: Tariff | None = None) -> str:
+    """The /settings message, in the prefs it shows (they are also the current ones), and the user's home
+    tariff now."""
     unit = UNIT_NAMES["mi" if p.miles else "km"]
     lines = [
         SETTINGS_TITLE,
@@ -64,7 +83,39 @@ def settings(p: prefs.Prefs, now: datetime) -> str:
     else:
         start, end = (prefs.minutes_of_day(edge) for edge in p.quiet)
         lines.append(SETTINGS_QUIET_ON.format(start=start, end=end))
+    lines.append(_tariff(tariff))
     return joined([*lines, "", SETTINGS_NOTE])
+
+
+def _tariff(tariff: Tariff | None) -> str:
+    if tariff is None or tariff.price is None:
+        return SETTINGS_TARIFF_NONE
+    price = prefs.money(tariff.price, tariff.currency)
+    if tariff.night is None:
+        return SETTINGS_TARIFF.format(price=price)
+    start, end, night = tariff.night
+    return SETTINGS_TARIFF_NIGHT.format(
+        price=price,
+        night=prefs.money(night, tariff.currency),
+        start=prefs.minutes_of_day(start),
+        end=prefs.minutes_of_day(end),
+    )
+
+
+# What the examples of a typed tariff show, in the user's locale.
+EXAMPLE_PRICE, EXAMPLE_NIGHT = 0.32, 0.22
+
+
+def _examples() -> dict[str, str]:
+    return {"price": prefs.number(EXAMPLE_PRICE, 2), "night": prefs.number(EXAMPLE_NIGHT, 2)}
+
+
+def tariff_ask() -> str:
+    return TARIFF_ASK.format(currency=prefs.currency(), **_examples())
+
+
+def tariff_unclear(typed: str) -> str:
+    return TARIFF_UNCLEAR.format(typed=escape(typed[:64]), **_examples())
 
 
 def zone_unknown(name: str) -> str:
