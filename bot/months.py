@@ -12,9 +12,10 @@ is known; what was not recorded is None, never 0.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
+from typing import Protocol
 
 from bot.drives import Drive
 from bot.history import ChargeSession, local
@@ -43,7 +44,7 @@ class Month:
         return cls(int(found.group(1)), int(found.group(2)))
 
     @classmethod
-    def of(cls, moment: float, zone: tzinfo) -> Month:
+    def of(cls, moment: float, zone: tzinfo | None) -> Month:
         day = local(moment, zone)
         return cls(day.year, day.month)
 
@@ -73,9 +74,10 @@ def _midnight(day: date, zone: tzinfo) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
 
 
-def summary_due(now: float, zone: tzinfo) -> Month | None:
+def summary_due(now: float, zone: tzinfo | None) -> Month | None:
     """The month whose summary is due at `now`: last month's, on the 1st from 9:00 until that day ends in
-    `zone`; None at any other time (a bot down all that day sends none: /history shows it on demand)."""
+    `zone` (None: the server's); None at any other time (a bot down all that day sends none: /history shows
+    it on demand)."""
     moment = local(now, zone)
     if moment.day != SUMMARY_DAY or moment.hour < SUMMARY_HOUR:
         return None
@@ -110,6 +112,7 @@ class MonthFigures:
     charges: int
     kwh: float | None  # estimated (bot/history.py)
     kwh_per_100_km: float | None
+    cost: Cost | None = None
     km_per_day: list[tuple[date, float]] = field(default_factory=list)  # empty: no drives recorded
     kwh_per_week: list[tuple[date, float]] = field(
         default_factory=list
@@ -126,8 +129,10 @@ def figures(
     sessions: Iterable[ChargeSession],
     drives: Iterable[Drive] = (),
     marks: Sequence[MileageMark] = (),
+    cost_of: Callable[[Sequence[ChargeSession]], Cost | None] | None = None,
 ) -> MonthFigures:
-    """The month's figures: charges and drives counted in the month they ended, in `zone`."""
+    """The month's figures: charges and drives counted in the month they ended, in `zone`; `cost_of`: what
+    the month's charges cost (None: no tariff)."""
     start, end = month.bounds(zone)
     charged = [s for s in sessions if start <= s.ended_at < end]
     driven = [d for d in drives if start <= d.ended_at < end]
@@ -145,6 +150,7 @@ def figures(
         charges=len(charged),
         kwh=round(sum(known), 2) if known else None,
         kwh_per_100_km=consumption,
+        cost=None if cost_of is None or not charged else cost_of(charged),
         km_per_day=_per_day(month, zone, ((d.ended_at, d.km) for d in driven)) if driven else [],
         kwh_per_week=_per_week(month, zone, ((s.ended_at, s.energy_kwh or 0.0) for s in charged)),
     )
@@ -180,3 +186,22 @@ def _per_week(month: Month, zone: tzinfo, amounts: Iterable[tuple[float, float]]
         week = max(month.first, day - timedelta(days=day.weekday()))
         weeks[week] = weeks.get(week, 0.0) + amount
     return list(weeks.items())
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a month's charges cost, estimated from the owner's tariff."""
+
+    amount: float
+    currency: str  # ISO 4217
+
+
+class MonthCost(Protocol):
+    """The cost of a car's charges at its owner's tariff; None when no tariff is set. The tariffs' own module
+    implements it; until it is wired (bot/app.py), `no_tariff`."""
+
+    def __call__(self, owner: int, vin: str, sessions: Sequence[ChargeSession]) -> Cost | None: ...
+
+
+def no_tariff(owner: int, vin: str, sessions: Sequence[ChargeSession]) -> Cost | None:
+    return None

@@ -46,6 +46,7 @@ from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNotice
 from bot.garage import Garage
 from bot.garage_errors import GarageError, PasswordRefused
 from bot.history import ChargeSession, energy_kwh, usable_kwh
+from bot.months import Month
 from bot.sharing import SharedAlerter
 from bot.store import ChargeWatch
 
@@ -197,6 +198,7 @@ class Watcher:
             await self._tell_relink(relink, report)
             return
         report.polled += 1
+        self._mark_mileage(watch, status, now)
         await self._observe(watch, status, now, report)
         await self._alert(watch, status, now, report, alerts)
 
@@ -270,6 +272,14 @@ class Watcher:
             return
         report.pushed += 1
         self._store.save_watch(done)
+
+    def _mark_mileage(self, watch: ChargeWatch, status: VehicleStatus, now: float) -> None:
+        """The month's mileage mark (bot/months.py): BMW's trip statistics are not per month, so the monthly
+        summary counts an i Remote car's km from the mileage read in each month of its owner's zone."""
+        if status.mileage is None:
+            return
+        zone = self._garage.zone_of(watch.tg_id) if self._garage.zone_of is not None else None
+        self._store.mark_mileage(watch.tg_id, watch.vin, str(Month.of(now, zone)), now, float(status.mileage))
 
     def _session(self, event: ChargeTransition) -> ChargeSession:
         """The ended charge of `event`, for the history; its kWh estimated from the model's battery."""

@@ -111,10 +111,10 @@ async def history_command(update: Update, context: Context) -> None:
     svc, tg_id = services(context), user_id(update)
     extra, bmw_failed = await bmw_history(svc.garage, tg_id, car)
     sessions = sessions_of(svc.garage, tg_id, car.vin, extra)
-    if not sessions:
-        await say(update, texts.history_none(car, bmw_failed))
-        return
     ref = svc.refs.ref(tg_id, car.vin)
+    if not sessions:
+        await say(update, texts.history_none(car, bmw_failed), keyboards.months(ref))
+        return
     text = texts.history(car, sessions[:SESSIONS_SHOWN], bmw_failed)
     await say(update, text, keyboards.history_csv(ref))
     chat = chat_of(update)

@@ -373,8 +373,22 @@ def send_place(nonce: str, targets: Sequence[tuple[str, StoredVehicle]]) -> Inli
 HISTORY_CSV = "hcsv"
 
 
+# The monthly summary on demand (bot/chat/monthly.py): "<MONTH_NOW or MONTH_LAST>:<car ref>".
+MONTH_NOW, MONTH_LAST = "mnow", "mlast"
+
+
 def history_csv(ref: str) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)]])
+    """Under /history: the CSV, and the month so far and last month."""
+    return InlineKeyboardMarkup(
+        [[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)], *months(ref).inline_keyboard]
+    )
+
+
+def months(ref: str) -> InlineKeyboardMarkup:
+    """This month so far and last month, under /history even before any charge."""
+    return InlineKeyboardMarkup(
+        [[_button(texts.MONTH_NOW_BUTTON, MONTH_NOW, ref), _button(texts.MONTH_LAST_BUTTON, MONTH_LAST, ref)]]
+    )
 
 
 # /trips of a CarData car: "<DRIVE_PIN>:<car ref>:<drive's end, epoch seconds>" sends where that drive ended.

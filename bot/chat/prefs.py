@@ -18,8 +18,8 @@ from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
-from babel.dates import format_skeleton, format_timedelta, get_day_names
-from babel.numbers import NumberPattern, parse_pattern
+from babel.dates import format_date, format_skeleton, format_timedelta, get_day_names
+from babel.numbers import NumberPattern, format_currency, parse_pattern
 from babel.units import format_unit
 from tzlocal import get_localzone
 
@@ -209,6 +209,21 @@ def numeric_date_time(moment: datetime) -> str:
     """`numeric_day` and the time, in the user's zone (11/12, 9:30 PM; 12.11., 21:30)."""
     pattern = _babel(current().locale).datetime_formats["short"]
     return str(pattern).format(clock(moment), numeric_day(in_zone(moment)))
+
+
+def month_year(day: Day) -> str:
+    """A month with its year, as the user's locale writes it (November 2026)."""
+    return format_skeleton("yMMMM", day, locale=_babel(current().locale))
+
+
+def month_name(day: Day) -> str:
+    """A month's name alone, as a word of its own (November; in German "November" too, "März")."""
+    return format_date(day, "LLLL", locale=_babel(current().locale))
+
+
+def money(amount: float, currency: str) -> str:
+    """An amount of `currency` (ISO 4217) as the user's locale writes it (€12.30; 12,30 €)."""
+    return format_currency(amount, currency, locale=_babel(current().locale))
 
 
 def weekday(index: int) -> str:
