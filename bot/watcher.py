@@ -149,6 +149,9 @@ class Watcher:
         self._alerter = SharedAlerter(self._store, push, garage.zone_of)  # the owner's and shared
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
+        # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
+        # cost a third more per cycle; benchmarks/watcher_cycle.py).
+        self._marked: dict[tuple[int, str], tuple[str, float]] = {}
 
     async def cycle(self, now: float | None = None) -> CycleReport:
         """Poll every car whose watch is due at `now` (default: the clock) and push what changed."""
@@ -279,7 +282,11 @@ class Watcher:
         if status.mileage is None:
             return
         zone = self._garage.zone_of(watch.tg_id) if self._garage.zone_of is not None else None
-        self._store.mark_mileage(watch.tg_id, watch.vin, str(Month.of(now, zone)), now, float(status.mileage))
+        mark = (str(Month.of(now, zone)), float(status.mileage))
+        # A watch that never saw the car is a (re)link's: its marks may have gone with an unlink.
+        if watch.charging_status is None or self._marked.get((watch.tg_id, watch.vin)) != mark:
+            self._store.mark_mileage(watch.tg_id, watch.vin, mark[0], now, mark[1])
+            self._marked[(watch.tg_id, watch.vin)] = mark
 
     def _session(self, event: ChargeTransition) -> ChargeSession:
         """The ended charge of `event`, for the history; its kWh estimated from the model's battery."""
