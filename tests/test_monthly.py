@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -26,6 +27,7 @@ from bot.history import usable_kwh
 from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from bot.store import Store, UserSettings
+from tests.chat.test_share import invite, join
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.charts import MESSAGE_TEXT_PX, PHONE_PHOTO_PX, ink_height_below_the_bars
 
@@ -166,3 +168,26 @@ async def test_the_month_on_demand_under_history_and_a_month_without_data_says_s
     before = await alice.wait_for_bot_message(named(M.previous))
     assert "Nothing recorded" in (before.text or "") and "0 km" not in (before.text or ""), before.text
     assert before.photo is None
+
+
+async def test_a_person_the_car_is_shared_with_gets_it_by_their_own_switch(
+    bot, sandbox, simulator: Simulator
+) -> None:
+    """The owner left it off; the person Olga shared her BEV with switched it on: the summary of that car
+    (not of her other car) reaches that person alone, in their zone."""
+    owner, member = sandbox.user(ALICE, "Olga"), sandbox.user(BOB, "Max")
+    await link(owner)
+    await join(member, await invite(owner))
+    store = _store(bot)
+    for tg_id in (ALICE, BOB):
+        store.save_user_settings(tg_id, UserSettings(time_zone="Europe/Berlin"))
+    store.save_alert_prefs(BOB, replace(store.alert_prefs(BOB), monthly_on=True))
+    watcher = bot.bot_data.services.watcher
+    simulator.set_status(BEV_VIN, mileage=3000)
+    await watcher.cycle(_at(BERLIN, M, 1, 0, 10))
+    simulator.set_status(BEV_VIN, mileage=3042)
+    await watcher.cycle(_at(BERLIN, N, 1, 9, 0))
+    summary = await member.wait_for_bot_message(named(M))
+    assert BEV_VIN[-4:] in (summary.caption or "") and "42 km" in (summary.caption or ""), summary.caption
+    await watcher.cycle(_at(BERLIN, N, 1, 9, 30))
+    assert len(summaries(member, named(M))) == 1 and summaries(owner, named(M)) == []
