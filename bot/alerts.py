@@ -1,5 +1,7 @@
 """Alerts about a car: charge level reached, plugged in but not charging, forgot to plug in, left unlocked or
-open. Decided from what a backend already reads (the i Remote watcher's status, or CarData's stream state):
+open, and the monthly summary (its figures in bot/months.py).
+
+Decided from what a backend already reads (the i Remote watcher's status, or CarData's stream state):
 no call of their own, no Telegram, no SQLite.
 
 Each kind is one row of `ALERT_SPECS`: its prefs fields, step, bounds and decision function
@@ -29,6 +31,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from bot.car_status import CarStatus
+from bot.months import Month, summary_due
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ class AlertKind(StrEnum):
     STALL = "stall"  # plugged in, not charging, not waiting for a charging window
     PLUG = "plug"  # the owner's evening reminder: low and not plugged in
     OPEN = "open"  # parked and unlocked, or a door or window open
+    MONTHLY = "monthly"  # last month in one message, on the 1st at 9:00 (bot/months.py)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class AlertPrefs:
     plug_minute: int = 21 * 60  # minutes after local midnight
     open_on: bool = True
     open_minutes: int = 10
+    monthly_on: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class AlertState:
     done_stall: str | None = None
     done_plug: str | None = None
     done_open: str | None = None
+    done_monthly: str | None = None
 
 
 @dataclass(frozen=True)
@@ -247,6 +253,27 @@ def _open(
     return state, None
 
 
+def _monthly(
+    state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
+) -> tuple[AlertState, Alert | None]:
+    """Last month's summary at the first reading on the 1st from 9:00 in the owner's zone; its key names the
+    month, so it is pushed once per person and car whatever the reading says."""
+    month = summary_due(now, zone) if prefs.monthly_on else None
+    key = None if month is None else monthly_key(month)
+    if key is None or key == state.done_monthly:
+        return state, None
+    return state, Alert(AlertKind.MONTHLY, key)
+
+
+def monthly_key(month: Month) -> str:
+    return f"{AlertKind.MONTHLY}:{month}"
+
+
+def summarised(alert: Alert) -> Month | None:
+    """The month a MONTHLY alert sums up."""
+    return Month.parse(alert.key.removeprefix(f"{AlertKind.MONTHLY}:"))
+
+
 def _with(state: AlertState, **changes: Any) -> AlertState:
     """`state` with these changes; the same object when nothing changes (most readings of a parked car), as
     the watcher decides for every car it polls."""
@@ -281,7 +308,7 @@ class AlertSpec:
 
     kind: AlertKind
     switch: str  # the AlertPrefs field: on or off
-    value: str  # the AlertPrefs field of its level (%) or minutes, set by ➖ ➕
+    value: str | None  # the AlertPrefs field of its level (%) or minutes, set by ➖ ➕; None: a switch alone
     step: int
     low: int
     high: int
@@ -289,12 +316,18 @@ class AlertSpec:
     decision: Decision
     # The AlertPrefs field of its time of day (minutes after midnight), with its own earlier/later buttons.
     clock: str | None = None
+    zoned: bool = False  # decided at a fixed time of the owner's day (besides one with a `clock`)
 
     def on(self, prefs: AlertPrefs) -> bool:
         return bool(getattr(prefs, self.switch))
 
-    def setting(self, prefs: AlertPrefs) -> int:
-        return int(getattr(prefs, self.value))
+    def setting(self, prefs: AlertPrefs) -> int | None:
+        return None if self.value is None else int(getattr(prefs, self.value))
+
+    @property
+    def local(self) -> bool:
+        """Whether its decision needs the owner's time zone."""
+        return self.clock is not None or self.zoned
 
     def minute(self, prefs: AlertPrefs) -> int | None:
         return None if self.clock is None else int(getattr(prefs, self.clock))
@@ -304,7 +337,10 @@ class AlertSpec:
         return _with_prefs(prefs, {self.switch: not self.on(prefs)})
 
     def stepped(self, prefs: AlertPrefs, steps: int) -> AlertPrefs:
-        value = self.setting(prefs) + steps * self.step
+        setting = self.setting(prefs)
+        if self.value is None or setting is None:
+            return prefs
+        value = setting + steps * self.step
         return _with_prefs(prefs, {self.value: max(self.low, min(self.high, value))})
 
     def shifted(self, prefs: AlertPrefs, minutes: int) -> AlertPrefs:
@@ -319,6 +355,7 @@ ALERT_SPECS: tuple[AlertSpec, ...] = (
     AlertSpec(AlertKind.STALL, "stall_on", "stall_minutes", 5, 5, 120, "done_stall", _stall),
     AlertSpec(AlertKind.PLUG, "plug_on", "plug_percent", 5, 10, 95, "done_plug", _plug, clock="plug_minute"),
     AlertSpec(AlertKind.OPEN, "open_on", "open_minutes", 5, 5, 120, "done_open", _open),
+    AlertSpec(AlertKind.MONTHLY, "monthly_on", None, 0, 0, 0, "done_monthly", _monthly, zoned=True),
 )
 ALERT_SPEC: dict[AlertKind, AlertSpec] = {spec.kind: spec for spec in ALERT_SPECS}
 
@@ -379,8 +416,9 @@ class Alerter:
         """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once)."""
         before = self._store.alert_state(tg_id, vin) if state is None else state
         prefs = self._store.alert_prefs(tg_id) if prefs is None else prefs
-        # Only an alert at a time of day (the evening reminder) needs the owner's zone: read for it alone.
-        timed = any(spec.clock is not None and spec.on(prefs) for spec in ALERT_SPECS)
+        # Only an alert at a time of day (the evening reminder, the monthly summary) needs the owner's zone:
+        # read for it alone.
+        timed = any(spec.local and spec.on(prefs) for spec in ALERT_SPECS)
         zone = self._zone_of(tg_id) if self._zone_of is not None and timed else None
         after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()

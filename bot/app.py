@@ -29,6 +29,7 @@ from bot.chat import (
     link,
     link_cardata,
     maps,
+    monthly,
     notify,
     poi,
     prefs,
@@ -134,6 +135,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         + schedule.handlers()
         + trips.handlers()
         + history.handlers()
+        + monthly.handlers()
         + share.handlers()
         + poi.handlers()
         + basics.last_handlers()

@@ -1,4 +1,5 @@
-"""Charts as PNG pictures, drawn with Pillow: the charging history's energy per day and state of charge.
+"""Charts as PNG pictures, drawn with Pillow: the charging history's energy per day and state of charge, and
+a month's km per day and kWh per week (the monthly summary, bot/months.py).
 
 Drawing blocks (Pillow), so the chat layer runs `history_chart` in a thread. The words on the chart come
 from the caller (bot/chat/texts/history.py); numbers, dates and times are formatted here.
@@ -54,7 +55,7 @@ def history_chart(
     image = Image.new("RGB", (WIDTH, _MAX_HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = _font()
-    y = _energy(draw, font, days, words, _MARGIN)
+    y = _bars(draw, font, days, words.energy_title, words.number, words.day, _MARGIN)
     y = _soc(draw, font, soc, words, y + _LINE)
     out = io.BytesIO()
     image.crop((0, 0, WIDTH, y + _MARGIN)).save(out, format="PNG", optimize=True)
@@ -86,16 +87,52 @@ def _title(draw: ImageDraw.ImageDraw, font: Font, text: str, y: float) -> float:
     return y
 
 
-def _energy(
-    draw: ImageDraw.ImageDraw, font: Font, days: Sequence[tuple[date, float]], words: HistoryWords, y: float
+@dataclass(frozen=True)
+class MonthWords:
+    """The monthly chart's titles and the user's way of writing numbers and days."""
+
+    km_title: str  # above the distance per day (in the user's unit)
+    kwh_title: str  # above the kWh per week
+    number: Callable[[float], str]
+    day: Callable[[date], str]
+
+
+def month_chart(
+    km_per_day: Sequence[tuple[date, float]], kwh_per_week: Sequence[tuple[date, float]], words: MonthWords
+) -> bytes:
+    """Bars of the distance per day (none when no drive was recorded) over bars of kWh per week, each week
+    under its first day."""
+    image = Image.new("RGB", (WIDTH, _MAX_HEIGHT), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font = _font()
+    y: float = _MARGIN
+    if km_per_day:
+        y = _bars(draw, font, km_per_day, words.km_title, words.number, words.day, y) + _LINE
+    y = _bars(draw, font, kwh_per_week, words.kwh_title, words.number, words.day, y, label_every=1)
+    out = io.BytesIO()
+    image.crop((0, 0, WIDTH, y + _MARGIN)).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _bars(
+    draw: ImageDraw.ImageDraw,
+    font: Font,
+    days: Sequence[tuple[date, float]],
+    title: str,
+    number: Callable[[float], str],
+    day_label: Callable[[date], str],
+    y: float,
+    *,
+    label_every: int = _DAY_LABEL_EVERY,
 ) -> float:
-    """The title and the bars from `y` down, each bar labelled with its kWh: the y below the dates."""
-    top_y = _title(draw, font, words.energy_title, y) + _LINE  # a line for the highest bar's label
+    """The title and the bars from `y` down, each bar labelled with its value, a date under every
+    `label_every`th: the y below the dates."""
+    top_y = _title(draw, font, title, y) + _LINE  # a line for the highest bar's label
     bottom = top_y + _BARS_HEIGHT
     top = _nice_ceiling(max((kwh for _, kwh in days), default=0.0))
     # One grid line at the axis' top (0 is the axis): each bar says its own kWh.
     draw.line((_LEFT, top_y, WIDTH - _RIGHT, top_y), fill=GRID_COLOUR)
-    draw.text((_LEFT - 8, top_y), words.number(top), fill=TEXT_COLOUR, font=font, anchor="rm")
+    draw.text((_LEFT - 8, top_y), number(top), fill=TEXT_COLOUR, font=font, anchor="rm")
     slot = (WIDTH - _RIGHT - _LEFT) / max(len(days), 1)
     middles = [_LEFT + (index + 0.5) * slot for index in range(len(days))]
     tops = [bottom - max(1.0, _BARS_HEIGHT * kwh / top) if kwh > 0 else bottom for _, kwh in days]
@@ -107,7 +144,7 @@ def _energy(
     for index in range(len(days) - 1, -1, -1):
         day, kwh = days[index]
         if kwh > 0:
-            label = words.number(kwh)
+            label = number(kwh)
             half = draw.textlength(label, font=font) / 2
             x = min(middles[index], WIDTH - _RIGHT - half)
             if x + half + _GAP <= values_from:
@@ -115,8 +152,8 @@ def _energy(
                 under = [t for m, t in zip(middles, tops, strict=True) if abs(m - x) <= half + slot / 2]
                 draw.text((x, min(under) - 6), label, fill=TEXT_COLOUR, font=font, anchor="mb")
                 values_from = x - half
-        if (len(days) - 1 - index) % _DAY_LABEL_EVERY == 0:
-            label = words.day(day)
+        if (len(days) - 1 - index) % label_every == 0:
+            label = day_label(day)
             half = draw.textlength(label, font=font) / 2
             x = min(max(middles[index], half + 4), WIDTH - half - 4)  # inside the picture
             if x + half + _GAP <= dates_from:

@@ -58,6 +58,7 @@ from bot.garage_errors import (
 from bot.history import ChargeSession
 from bot.iremote import CarApi, IRemoteBackend, OnStatus
 from bot.login_guard import LoginGuard
+from bot.months import MileageMark
 from bot.sharing import SharedAlerter, Sharing
 from bot.store import CommandInFlight, NotifyPrefs, Store, StoredVehicle, UserSettings
 
@@ -353,6 +354,10 @@ class Garage:
         """The drives of this user's car that the bot recorded (CarData cars), newest first; those that ended
         at `since` or later when given (no call to BMW)."""
         return self.store.drives(self.car(tg_id, vin).tg_id, vin, since)
+
+    def mileage_marks(self, tg_id: int, vin: str) -> list[MileageMark]:
+        """The car's mileage per month as the watcher read it (i Remote cars; bot/months.py)."""
+        return self.store.mileage_marks(self.car(tg_id, vin).tg_id, vin)
 
     async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
         """The car's charging sessions of the last `days` days, newest first (capability CHARGING_HISTORY:

@@ -46,6 +46,7 @@ from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNotice
 from bot.garage import Garage
 from bot.garage_errors import GarageError, PasswordRefused
 from bot.history import ChargeSession, energy_kwh, usable_kwh
+from bot.months import Month
 from bot.sharing import SharedAlerter
 from bot.store import ChargeWatch
 
@@ -148,6 +149,9 @@ class Watcher:
         self._alerter = SharedAlerter(self._store, push, garage.zone_of)  # the owner's and shared
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
+        # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
+        # cost a third more per cycle; benchmarks/watcher_cycle.py).
+        self._marked: dict[tuple[int, str], tuple[str, float]] = {}
 
     async def cycle(self, now: float | None = None) -> CycleReport:
         """Poll every car whose watch is due at `now` (default: the clock) and push what changed."""
@@ -197,6 +201,7 @@ class Watcher:
             await self._tell_relink(relink, report)
             return
         report.polled += 1
+        self._mark_mileage(watch, status, now)
         await self._observe(watch, status, now, report)
         await self._alert(watch, status, now, report, alerts)
 
@@ -270,6 +275,18 @@ class Watcher:
             return
         report.pushed += 1
         self._store.save_watch(done)
+
+    def _mark_mileage(self, watch: ChargeWatch, status: VehicleStatus, now: float) -> None:
+        """The month's mileage mark (bot/months.py): BMW's trip statistics are not per month, so the monthly
+        summary counts an i Remote car's km from the mileage read in each month of its owner's zone."""
+        if status.mileage is None:
+            return
+        zone = self._garage.zone_of(watch.tg_id) if self._garage.zone_of is not None else None
+        mark = (str(Month.of(now, zone)), float(status.mileage))
+        # A watch that never saw the car is a (re)link's: its marks may have gone with an unlink.
+        if watch.charging_status is None or self._marked.get((watch.tg_id, watch.vin)) != mark:
+            self._store.mark_mileage(watch.tg_id, watch.vin, mark[0], now, mark[1])
+            self._marked[(watch.tg_id, watch.vin)] = mark
 
     def _session(self, event: ChargeTransition) -> ChargeSession:
         """The ended charge of `event`, for the history; its kWh estimated from the model's battery."""

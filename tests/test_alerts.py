@@ -244,6 +244,7 @@ async def test_alerts_persist_across_a_restart_and_are_each_users_own(
             "✅ Left open: 10 min",
             "➖ 5 min",
             "➕ 5 min",
+            "⬜ Monthly summary",
         ]
         await _press(alice, menu, "Not charging", "⬜ Not charging: 15 min")
         await _press(alice, menu, "🕘 ➖ 30 min", "Plug-in reminder: 50 % at 20:30")

@@ -18,18 +18,19 @@ TIME_STEP_MINUTES = 30  # ➖ ➕ of an alert at a time of day
 
 
 def menu(prefs: AlertPrefs) -> InlineKeyboardMarkup:
-    """Per alert kind (`ALERT_SPECS`): its switch, its ➖ ➕, and for one at a time of day its 🕘 ➖ ➕ on a
-    row of their own, as four buttons in a row are cut at a phone's width."""
+    """Per alert kind (`ALERT_SPECS`): its switch, its ➖ ➕ (unless it is a switch alone), and for one at a
+    time of day its 🕘 ➖ ➕ on a row of their own, as four buttons in a row are cut at a phone's width."""
     rows: list[list[tuple[str, str, str]]] = []
     for spec in ALERT_SPECS:
         kind = spec.kind
         rows.append([(texts.alert_switch(kind, prefs), kind, keyboards.ALERT_SWITCH)])
-        rows.append(
-            [
-                (texts.alert_step(kind, "➖"), kind, keyboards.ALERT_DOWN),
-                (texts.alert_step(kind, "➕"), kind, keyboards.ALERT_UP),
-            ]
-        )
+        if spec.value is not None:
+            rows.append(
+                [
+                    (texts.alert_step(kind, "➖"), kind, keyboards.ALERT_DOWN),
+                    (texts.alert_step(kind, "➕"), kind, keyboards.ALERT_UP),
+                ]
+            )
         if spec.clock is not None:
             rows.append(
                 [

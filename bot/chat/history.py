@@ -123,10 +123,10 @@ async def history_command(update: Update, context: Context) -> None:
     svc, tg_id = services(context), user_id(update)
     extra, bmw_failed = await bmw_history(svc.garage, tg_id, car)
     sessions = sessions_of(svc.garage, tg_id, car.vin, extra)
-    if not sessions:
-        await say(update, texts.history_none(car, bmw_failed))
-        return
     ref = svc.refs.ref(tg_id, car.vin)
+    if not sessions:
+        await say(update, texts.history_none(car, bmw_failed), keyboards.months(ref))
+        return
     zone = prefs.current().zone
     shown = sessions[:SESSIONS_SHOWN]
     costing = svc.garage.costing(tg_id, car.vin, sessions, zone)

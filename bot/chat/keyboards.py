@@ -376,13 +376,26 @@ HISTORY_PRICE = "hprc"
 
 
 def history(ref: str, needs_price: Sequence[float] = ()) -> InlineKeyboardMarkup:
-    """The CSV button, and a 💶 button per charge listed that the owner may give a price, numbered as in the
-    list."""
+    """The CSV button, this month so far and last month, and a 💶 button per charge listed that the owner may
+    give a price, numbered as in the list."""
     prices = [
         _button(texts.PRICE_BUTTON.format(number=n), HISTORY_PRICE, f"{ref}{SEP}{start:.0f}")
         for n, start in enumerate(needs_price, 1)
     ]
-    return InlineKeyboardMarkup([[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)], *_rows(prices)])
+    return InlineKeyboardMarkup(
+        [[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)], *months(ref).inline_keyboard, *_rows(prices)]
+    )
+
+
+# The monthly summary on demand (bot/chat/monthly.py): "<MONTH_NOW or MONTH_LAST>:<car ref>".
+MONTH_NOW, MONTH_LAST = "mnow", "mlast"
+
+
+def months(ref: str) -> InlineKeyboardMarkup:
+    """This month so far and last month, under /history even before any charge."""
+    return InlineKeyboardMarkup(
+        [[_button(texts.MONTH_NOW_BUTTON, MONTH_NOW, ref), _button(texts.MONTH_LAST_BUTTON, MONTH_LAST, ref)]]
+    )
 
 
 # /trips of a CarData car: "<DRIVE_PIN>:<car ref>:<drive's end, epoch seconds>" sends where that drive ended.

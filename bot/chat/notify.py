@@ -19,9 +19,9 @@ from telegram.constants import ParseMode
 from telegram.error import Forbidden
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler
 
-from bot.alerts import CarAlert
+from bot.alerts import AlertKind, CarAlert, summarised
 from bot.car_status import ChargeNotice, Notice, RelinkNotice, StreamBlocked
-from bot.chat import alerts, keyboards, prefs, share, texts
+from bot.chat import alerts, keyboards, monthly, prefs, share, texts
 from bot.chat.common import Context, answer, edit, query_of, say, services, user_id
 from bot.chat.i18n import tr
 from bot.store import StoredVehicle
@@ -87,6 +87,12 @@ def pusher(application: Application) -> Push:
             car = svc.garage.find_car(notice.tg_id, notice.vin)
             if car is None:  # unlinked since: nothing to tell
                 return
+            if isinstance(notice, CarAlert) and notice.alert.kind is AlertKind.MONTHLY:
+                month = summarised(notice.alert)
+                if month is not None:
+                    text, png = await monthly.summary(svc, notice.tg_id, car, month)
+                    await send(notice.tg_id, "monthly summary", text, photo=png)
+                return
             if isinstance(notice, CarAlert):
                 shown = share.as_shown(svc.garage, notice.tg_id, car)  # no Lock for whom may not
                 text, markup = alerts.push(shown, notice.alert, svc.refs.ref(notice.tg_id, car.vin))
@@ -108,11 +114,28 @@ def pusher(application: Application) -> Push:
         markup = keyboards.charge_push(application.bot_data.services.refs.ref(tg_id, car.vin), car)
         await send(tg_id, notice.kind, texts.charge_push(car, notice), markup)
 
-    async def send(tg_id: int, kind: str, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
-        """Sent in the current prefs' quiet hours: without a sound, never held back."""
-        silent = prefs.current().is_quiet(datetime.now(UTC))
+    async def send(
+        tg_id: int,
+        kind: str,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        photo: bytes | None = None,
+    ) -> None:
+        """Sent in the current prefs' quiet hours: without a sound, never held back. With a `photo`, the text
+        is its caption."""
+        silent = prefs.current().is_quiet(datetime.fromtimestamp(application.bot_data.services.clock(), UTC))
         try:
             async with in_flight, pace:
+                if photo is not None:
+                    await application.bot.send_photo(
+                        tg_id,
+                        photo,
+                        caption=tr(text),
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                        disable_notification=silent,
+                    )
+                    return
                 await application.bot.send_message(
                     tg_id,
                     tr(text),

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale, UnknownLocaleError
 from babel.core import get_global
-from babel.dates import format_skeleton, format_timedelta, get_day_names
+from babel.dates import format_date, format_skeleton, format_timedelta, get_day_names
 from babel.numbers import (
     NumberFormatError,
     NumberPattern,
@@ -257,6 +257,16 @@ def numeric_date_time(moment: datetime) -> str:
     """`numeric_day` and the time, in the user's zone (11/12, 9:30 PM; 12.11., 21:30)."""
     pattern = _babel(current().locale).datetime_formats["short"]
     return str(pattern).format(clock(moment), numeric_day(in_zone(moment)))
+
+
+def month_year(day: Day) -> str:
+    """A month with its year, as the user's locale writes it (November 2026)."""
+    return format_skeleton("yMMMM", day, locale=_babel(current().locale))
+
+
+def month_name(day: Day) -> str:
+    """A month's name alone, as a word of its own (November; in German "November" too, "März")."""
+    return format_date(day, "LLLL", locale=_babel(current().locale))
 
 
 def weekday(index: int) -> str:

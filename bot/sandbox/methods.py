@@ -284,7 +284,12 @@ class BotApiMethods:
             check_text(caption, parse_mode, MAX_CAPTION, "message caption is too long")
         markup = inline_keyboard(params)
         message = chat.new_message(
-            from_bot=True, caption=caption, parse_mode=parse_mode, reply_markup=markup, **file
+            from_bot=True,
+            caption=caption,
+            parse_mode=parse_mode,
+            reply_markup=markup,
+            disable_notification=params.flag("disable_notification"),
+            **file,
         )
         return bot.message_json(message)
 

@@ -7,8 +7,8 @@ event-loop thread and worker threads; a lock serialises it. Rows of one Telegram
 keyed by `tg_id`; there are no SQL foreign keys, so each method that removes a parent row removes its
 children in the same transaction.
 
-`Store` is composed of one module per area (accounts, vehicles, prefs, charging, costs, drives, commands,
-shares, cardata) over the plumbing of connection.py; schema.py holds the migrations.
+`Store` is composed of one module per area (accounts, vehicles, prefs, charging, costs, drives, mileage,
+commands, shares, cardata) over the plumbing of connection.py; schema.py holds the migrations.
 """
 
 from bot.store.accounts import _SECRET_COLUMNS, AccountRows
@@ -18,6 +18,7 @@ from bot.store.commands import CommandRows
 from bot.store.connection import DatabaseInUse, StoreError, exclusive_use
 from bot.store.costs import CostRows
 from bot.store.drives import DriveRows
+from bot.store.mileage import MileageRows
 from bot.store.prefs import PrefRows
 from bot.store.records import (
     ChargeWatch,
@@ -55,6 +56,15 @@ __all__ = [
 
 
 class Store(
-    AccountRows, ShareRows, CarDataRows, DriveRows, ChargingRows, CostRows, VehicleRows, PrefRows, CommandRows
+    AccountRows,
+    ShareRows,
+    CarDataRows,
+    DriveRows,
+    MileageRows,
+    ChargingRows,
+    CostRows,
+    VehicleRows,
+    PrefRows,
+    CommandRows,
 ):
     """The bot's database. Methods are short and synchronous: call them on the event loop or in threads."""

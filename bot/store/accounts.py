@@ -72,6 +72,7 @@ class AccountRows(CarDataRows, VehicleRows):
                 "charge_sessions",
                 "drives",
                 "drive_marks",
+                "mileage_marks",
                 "alert_prefs",
                 "alert_states",
                 "shares",

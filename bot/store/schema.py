@@ -370,6 +370,18 @@ def m020_costs(db: Database) -> None:
     db.create_table("charge_prices", price, pk=("tg_id", "vin", "started_at"), not_null=["price", "currency"])
 
 
+def m021_monthly_summary(db: Database) -> None:
+    # The monthly summary (bot/months.py): its switch, each person's last month pushed, and a mileage mark per
+    # car and month (the owner's zone) from the watcher's polls (i Remote).
+    db.table("alert_prefs").add_column("monthly_on", bool, not_null_default=0)
+    db.table("alert_states").add_column("done_monthly", str)
+    key, marks = (
+        {"tg_id": int, "vin": str, "month": str},
+        dict.fromkeys(("first_at", "first_km", "last_at", "last_km"), float),
+    )
+    db.create_table("mileage_marks", {**key, **marks}, pk=tuple(key), not_null=list(marks))
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -393,6 +405,7 @@ _STEPS = [
         m017_shares,
         m019_drives,
         m020_costs,
+        m021_monthly_summary,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)

@@ -6,14 +6,19 @@ charge between two reports leaves the level used unknown, and /trips says so.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from telegram.ext import Application
 
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator, fleet
 from bot.history import CSV_COLUMNS, usable_kwh
+from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests.cardata.test_quiet import linked, reported, reported_at
-from tests.chat.test_cardata import OWNER, csv_rows, garage_of
+from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of
 from tests.support.waits import until
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
@@ -103,3 +108,28 @@ async def test_the_history_csv_has_the_drives_beside_the_charges(
     assert (drive["km"], drive["soc_start"], drive["soc_end"]) == (str(km), "64", "60"), drive
     assert (drive["latitude"], drive["longitude"], drive["minutes"]) == ("48.2", "11.6", ""), drive
     assert [row["started"] for row in rows] == sorted(row["started"] for row in rows)  # oldest first
+
+
+async def test_the_monthly_summary_of_a_cardata_car_counts_its_drives_and_charts_them(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Issue 21, point 6 for a CarData car: km and consumption from the recorded drives, pushed by CarData's
+    alert tick (no poll, no BMW call) on the 1st at 9:00 in the owner's zone."""
+    berlin = ZoneInfo("Europe/Berlin")
+    choose(linked, time_zone="Europe/Berlin")
+    store = garage_of(linked).store
+    store.save_alert_prefs(OWNER, replace(store.alert_prefs(OWNER), monthly_on=True))
+    km = await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)  # from 64 %
+    km += await drive_to(linked, cardata_simulator, 48.25, 11.65, soc=55)
+    month = Month.of(cardata_simulator.now(), berlin)
+    first = datetime(month.next.year, month.next.month, 1, tzinfo=berlin)
+    cardata = cardata_of(linked)
+    await cardata.alert_tick((first + timedelta(hours=8, minutes=59)).timestamp())
+    assert not [m for m in user.bot_messages if m.photo is not None]
+    await cardata.alert_tick((first + timedelta(hours=9)).timestamp())
+    summary = await user.wait_for_bot_message("🛣 Driven")
+    await cardata.alert_tick((first + timedelta(hours=9, minutes=1)).timestamp())
+    caption = summary.caption or ""
+    kwh = round(9 / 100 * usable_kwh("i3 120Ah"), 2)
+    assert f"{km} km" in caption and f"{kwh / km * 100:.1f} kWh/100 km" in caption, caption
+    assert summary.photo is not None and len([m for m in user.bot_messages if m.photo is not None]) == 1

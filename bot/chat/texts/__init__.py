@@ -14,6 +14,7 @@ from bot.chat.texts.history import *  # noqa: F403
 from bot.chat.texts.link import *  # noqa: F403
 from bot.chat.texts.link_cardata import *  # noqa: F403
 from bot.chat.texts.maps import *  # noqa: F403
+from bot.chat.texts.monthly import *  # noqa: F403
 from bot.chat.texts.notify import *  # noqa: F403
 from bot.chat.texts.poi import *  # noqa: F403
 from bot.chat.texts.remote import *  # noqa: F403

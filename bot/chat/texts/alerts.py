@@ -48,8 +48,8 @@ class AlertTexts:
 
     name: str  # its button, its toast and its line's title
     line: str  # its line in /alerts: {value}, and {time} for an alert at a time of day
-    unit: str  # after its value
-    push: str  # the alert itself: {car}, {soc}, {value}
+    unit: str = ""  # after its value
+    push: str = ""  # the alert itself: {car}, {soc}, {value} (the monthly summary: texts/monthly.py)
     soc_line: bool = False  # the push adds the charge level on a line of its own
 
 
@@ -78,6 +78,13 @@ ALERT_TEXTS: dict[AlertKind, AlertTexts] = {
         Msg("unlocked, or a door or window open, {value} min after the car was parked"),
         Msg("min"),
         Msg("⚠️ {car} has been parked for {value} min and is not closed up:"),
+    ),
+    AlertKind.MONTHLY: AlertTexts(
+        Msg("Monthly summary"),
+        Msg(
+            "on the 1st at 9:00, last month of each car in one message: distance, charges, kWh, cost and "
+            "consumption against the month before, with a chart"
+        ),
     ),
 }
 ALERT_TIME_BUTTON = Msg("🕘 {sign} {minutes} min")
@@ -110,15 +117,18 @@ def alerts_menu(prefs: AlertPrefs, cardata: bool = False, quiet: Sequence[Stored
 
 
 def _alert_setting(kind: AlertKind, prefs: AlertPrefs) -> str:
+    """ ": 80 %", ": 50 % at 21:00"; nothing for an alert that is a switch alone."""
     spec = ALERT_SPEC[kind]
-    minute = spec.minute(prefs)
+    minute, value = spec.minute(prefs), spec.setting(prefs)
+    if value is None:
+        return ""
     when = "" if minute is None else ALERT_AT.format(time=clock_time(minute))
-    return f"{spec.setting(prefs)} {ALERT_TEXTS[kind].unit}{when}"
+    return f": {value} {ALERT_TEXTS[kind].unit}{when}"
 
 
 def alert_switch(kind: AlertKind, prefs: AlertPrefs) -> str:
     """An alert's button: on or off, and its value."""
-    return f"{check(ALERT_SPEC[kind].on(prefs))} {ALERT_TEXTS[kind].name}: {_alert_setting(kind, prefs)}"
+    return f"{check(ALERT_SPEC[kind].on(prefs))} {ALERT_TEXTS[kind].name}{_alert_setting(kind, prefs)}"
 
 
 def alert_step(kind: AlertKind, sign: str) -> str:
@@ -127,7 +137,11 @@ def alert_step(kind: AlertKind, sign: str) -> str:
 
 def alert_changed(kind: AlertKind, prefs: AlertPrefs) -> str:
     """The toast after a press: the alert as it is now."""
-    return f"{ALERT_TEXTS[kind].name}: {on_off(ALERT_SPEC[kind].on(prefs))}, {_alert_setting(kind, prefs)}"
+    setting = _alert_setting(kind, prefs).removeprefix(": ")
+    state = on_off(ALERT_SPEC[kind].on(prefs))
+    return (
+        f"{ALERT_TEXTS[kind].name}: {state}, {setting}" if setting else f"{ALERT_TEXTS[kind].name}: {state}"
+    )
 
 
 def alert_push(car: StoredVehicle, alert: Alert) -> str:
