@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Protocol
 
+from bot.costs import Cost
 from bot.drives import Drive
 from bot.history import ChargeSession, local
 
@@ -186,22 +186,3 @@ def _per_week(month: Month, zone: tzinfo, amounts: Iterable[tuple[float, float]]
         week = max(month.first, day - timedelta(days=day.weekday()))
         weeks[week] = weeks.get(week, 0.0) + amount
     return list(weeks.items())
-
-
-@dataclass(frozen=True)
-class Cost:
-    """What a month's charges cost, estimated from the owner's tariff."""
-
-    amount: float
-    currency: str  # ISO 4217
-
-
-class MonthCost(Protocol):
-    """The cost of a car's charges at its owner's tariff; None when no tariff is set. The tariffs' own module
-    implements it; until it is wired (bot/app.py), `no_tariff`."""
-
-    def __call__(self, owner: int, vin: str, sessions: Sequence[ChargeSession]) -> Cost | None: ...
-
-
-def no_tariff(owner: int, vin: str, sessions: Sequence[ChargeSession]) -> Cost | None:
-    return None

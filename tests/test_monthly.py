@@ -23,6 +23,7 @@ from telegram.ext import Application
 from bot.bmw.simulator import Simulator
 from bot.charts import WIDTH
 from bot.chat import prefs
+from bot.costs import Tariff
 from bot.history import usable_kwh
 from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
@@ -75,6 +76,7 @@ async def test_the_summary_comes_once_at_nine_on_the_first_in_each_owners_zone(
             await link(user)
         store = _store(app)
         store.save_user_settings(ALICE, UserSettings(time_zone="Europe/Berlin"))
+        store.save_tariff(ALICE, Tariff(valid_from=0, price=0.30, currency="EUR"))  # Bob has none
         # Bob reads German, lives in New York and sleeps until 10:00: his summary at 9:00 comes silently.
         quiet = UserSettings(language="de", time_zone="America/New_York", quiet=True, quiet_start=22 * 60)
         store.save_user_settings(BOB, UserSettings(**{**vars(quiet), "quiet_end": 10 * 60}))
@@ -115,7 +117,9 @@ async def test_the_summary_comes_once_at_nine_on_the_first_in_each_owners_zone(
         kwh = round(0.3 * usable_kwh(store.vehicle(ALICE, BEV_VIN).model), 1)
         caption = bev.caption or ""
         assert "500 km" in caption and "1 charge" in caption and f"{kwh:.1f} kWh" in caption, caption
-        assert "no tariff set" in caption and "/settings" in caption, caption
+        with prefs.using(prefs.Prefs(language="en", locale="en")):
+            cost = prefs.money(0.3 * usable_kwh(store.vehicle(ALICE, BEV_VIN).model) * 0.30, "EUR")
+        assert f"≈ {cost}" in caption, caption  # the month's charge at her tariff
         assert not bev.disable_notification
         [rex] = [m for m in summaries(alice, named(M)) if REX_VIN[-4:] in (m.caption or "")]
         assert "0 km" in (rex.caption or "") and "No charge" in (rex.caption or ""), rex.caption

@@ -61,7 +61,6 @@ from bot.garage_errors import (
     UnsupportedByBackend,
 )
 from bot.login_guard import DEVICE_CODE_WINDOW_SECONDS, DEVICE_CODES_PER_WINDOW
-from bot.months import MonthCost, no_tariff
 from bot.rangemap import RangeMapRenderer
 from bot.store import StoredVehicle
 from bot.watcher import Watcher
@@ -99,7 +98,6 @@ class Services:
     renderer: RangeMapRenderer
     watcher: Watcher | None = None  # started in post_init
     # What a month's charges cost (the monthly summary): no tariff until the tariffs' module is wired here.
-    month_cost: MonthCost = no_tariff
     # The wall clock of quiet hours and of "this month" on demand (tests set a simulated one).
     clock: Callable[[], float] = time.time
 

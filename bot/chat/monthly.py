@@ -25,8 +25,9 @@ from bot.chat.common import (
     user_id,
 )
 from bot.chat.i18n import tr
+from bot.costs import Cost, charge_cost, total
 from bot.history import ChargeSession
-from bot.months import Cost, Month, figures
+from bot.months import Month, figures
 from bot.store import StoredVehicle
 
 
@@ -40,8 +41,11 @@ async def summary(
     drives = garage.drives(tg_id, car.vin)
     marks = garage.mileage_marks(tg_id, car.vin)
 
+    costing = garage.costing(tg_id, car.vin, sessions, zone)  # the owner's tariffs and prices
+
     def cost_of(charged: Sequence[ChargeSession]) -> Cost | None:
-        return svc.month_cost(car.tg_id, car.vin, charged)  # the owner's tariff
+        costs = total(charge_cost(session, costing) for session in charged)
+        return costs[0] if costs else None  # the main currency's; another is rare (a charge priced abroad)
 
     this = figures(month, zone, sessions, drives, marks, cost_of)
     before = None if so_far else figures(month.previous, zone, sessions, drives, marks, cost_of)
