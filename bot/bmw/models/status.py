@@ -108,6 +108,10 @@ class VehicleStatus:
             remaining_range_fuel_mls=_float(data, "remainingRangeFuelMls"),
         )
 
+    def reading(self, key: str) -> float | None:
+        """A number of the body by its key (the field table's, bot/car_status.py FIELDS)."""
+        return _float(self.raw, key)
+
     @property
     def open_items(self) -> list[str]:
         """API keys of the doors, windows, trunk and hood that are OPEN or INTERMEDIATE."""
