@@ -41,8 +41,9 @@ from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.late import LateReads
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
+from bot.cardata.pacing import CONNECTS_PER_MINUTE
 from bot.cardata.storage import CarDataLink, CarDataStore
-from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
+from bot.cardata.stream import DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
 from bot.drives import Parked, drive_between
 from bot.history import BMW_HISTORY, ChargeSession, usable_kwh
 from bot.store import StoredVehicle
