@@ -23,7 +23,17 @@ from typing import Protocol, runtime_checkable
 from bot.alerts import Alerter, Reading
 from bot.bmw.models import VehicleStatus
 from bot.capabilities import CARDATA_CAPABILITIES, BackendName
-from bot.car_status import CarPosition, CarStatus, Part, Refreshed, charge_over_at, charge_rate, estimated
+from bot.car_status import (
+    FIELDS,
+    CarPosition,
+    CarStatus,
+    Part,
+    Refreshed,
+    charge_over_at,
+    charge_rate,
+    estimated,
+    with_readings,
+)
 from bot.cardata import models as cd
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.client import CarDataClient
@@ -31,8 +41,9 @@ from bot.cardata.errors import BudgetSpent, CarDataError
 from bot.cardata.events import DEFAULT_DEBOUNCE_SECONDS, ChargeDetector, ChargeEvent
 from bot.cardata.late import LateReads
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
+from bot.cardata.pacing import CONNECTS_PER_MINUTE
 from bot.cardata.storage import CarDataLink, CarDataStore
-from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
+from bot.cardata.stream import DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
 from bot.drives import Parked, drive_between
 from bot.history import BMW_HISTORY, ChargeSession, usable_kwh
 from bot.store import StoredVehicle
@@ -106,13 +117,12 @@ def from_vehicle_status(vin: str, s: VehicleStatus) -> CarStatus:
         position = CarPosition(
             p.lat, p.lon, p.heading, hidden=p.status not in (None, "OK"), impossible=p.impossible
         )
-    return CarStatus(
+    readings = {field.name: s.reading(field.iremote) for field in FIELDS.values() if field.iremote}
+    if not has_tank:
+        readings.update(fuel_litres=None, fuel_percent=None)
+    neutral = CarStatus(
         vin=vin,
-        soc=s.charging_level_hv,
-        electric_range_km=s.remaining_range_electric,
         fuel_range_km=s.remaining_range_fuel if has_tank else None,
-        fuel_litres=s.remaining_fuel if has_tank else None,
-        fuel_percent=s.fuel_percent if has_tank else None,
         charging=s.is_charging,
         charging_state=s.charging_status,
         minutes_left=s.charging_time_remaining,
@@ -124,30 +134,30 @@ def from_vehicle_status(vin: str, s: VehicleStatus) -> CarStatus:
         charge_finished=(s.charging_status or "").startswith("FINISHED_"),
         moving=s.update_reason == MOVING,
         parked_at=s.update_time if s.update_reason in PARKED_REASONS else None,
-        mileage_km=s.mileage,
         position=position,
         end_reason=s.last_charging_end_reason,
         end_result=s.last_charging_end_result,
         reported_at={} if s.update_time is None else dict.fromkeys(Part, s.update_time),
         snapshot=True,
     )
+    return with_readings(neutral, readings)
 
 
-# The CarData keys each part of a status is read from (its age: the newest of them).
-_PART_KEYS: dict[Part, tuple[str, ...]] = {
-    Part.CHARGE: (
-        cd.SOC_DISPLAYED,
-        cd.SOC_HEADER,
-        cd.ELECTRIC_RANGE,
-        cd.TOTAL_RANGE,
-        cd.FUEL_LITRES,
-        cd.FUEL_PERCENT,
-    ),
+# The CarData keys each part of a status is read from (its age: the newest of them): the field table's of
+# that part, and those of the readings composed here.
+_COMPOSED_PART_KEYS: dict[Part, tuple[str, ...]] = {
+    Part.CHARGE: (cd.TOTAL_RANGE,),
     Part.CHARGING: cd.CHARGING_KEYS,
     Part.PLUG: cd.PLUG_KEYS,
     Part.DOORS: cd.DOOR_KEYS,
-    Part.MILEAGE: (cd.MILEAGE,),
     Part.POSITION: (cd.LATITUDE, cd.LONGITUDE),
+}
+_PART_KEYS: dict[Part, tuple[str, ...]] = {
+    part: (
+        *(key for field in FIELDS.values() if field.part is part for key in field.cardata),
+        *_COMPOSED_PART_KEYS.get(part, ()),
+    )
+    for part in Part
 }
 
 
@@ -168,15 +178,12 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
     parked = state.values.get(cd.DOOR_STATUS) or state.values.get(cd.DOOR_LOCK)
     quiet = not state.reports_changes
     minutes = state.minutes_remaining
-    mileage = state.mileage_km
-    return CarStatus(
+    readings = {field.name: state.reading(field) for field in FIELDS.values()}
+    if not has_tank:
+        readings.update(fuel_litres=None, fuel_percent=None)
+    neutral = CarStatus(
         vin=vin,
-        soc=state.soc,
-        target_soc=state.target_soc,
-        electric_range_km=electric,
         fuel_range_km=fuel_range if has_tank else None,
-        fuel_litres=state.fuel_litres if has_tank else None,
-        fuel_percent=state.fuel_percent if has_tank else None,
         charging=state.is_charging,
         charging_state=None if status is None else str(status),
         minutes_left=round(minutes) if state.is_charging and minutes is not None and minutes > 0 else None,
@@ -193,13 +200,13 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         plug_as_of=_oldest(state, cd.PLUG_KEYS, cd.CHARGING_KEYS) if quiet else None,
         doors_as_of=_oldest(state, cd.DOOR_KEYS, tuple(cd.WINDOW_KEYS)) if quiet else None,
         newest_report=state.updated_at,
-        mileage_km=None if mileage is None else round(mileage),
         position=None if lat_lon is None else CarPosition(lat_lon[0], lat_lon[1], state.heading),
         end_reason=state.end_reason,
         end_result=state.last_charging_result,
         reported_at=reported,
         reports_rarely=quiet,
     )
+    return with_readings(neutral, readings)
 
 
 def _oldest(state: CarState, *groups: tuple[str, ...]) -> datetime | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from statistics import median
+from typing import Any
 
 from bot.history import ChargeSession
 
@@ -34,6 +35,90 @@ class Part(StrEnum):
     DOORS = "doors"  # open doors and windows, lock state
     MILEAGE = "mileage"
     POSITION = "position"
+
+
+class Unit(StrEnum):
+    """A reading's unit, as CLDR names it (the chat formats it in the user's locale with Babel)."""
+
+    PERCENT = "concentr-percent"
+    KM = "length-kilometer"  # shown in the user's unit; a CarData value sent in miles is converted
+    LITRE = "volume-liter"
+
+    @property
+    def symbol(self) -> str:
+        """As BMW CarData writes it beside a value."""
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {Unit.PERCENT: "%", Unit.KM: "km", Unit.LITRE: "l"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """A simple numeric reading of a status, declared once for both backends: the converters
+    (bot/backends.py) fill the `CarStatus` attribute `name` from it, CarData's container asks for its keys,
+    both simulators serve it, and /status gives it its own line where bot/chat/texts/status.py FIELD_LINES
+    has one (docs/where-to-change.md, "A new read-only field")."""
+
+    name: str  # the CarStatus attribute
+    part: Part | None  # whose age it shares; None: it tells no age of its own
+    iremote: str | None  # its key in the i Remote API's vehicleStatus; None: that API does not report it
+    cardata: tuple[str, ...]  # its CarData telematic keys, the preferred first
+    unit: Unit
+    # What a simulated car reports when its spec does not say; None: only where the spec says (a tank).
+    sample: float | None = None
+    digits: int = 0  # decimals worth showing
+
+
+FIELDS: Mapping[str, Field] = {
+    field.name: field
+    for field in (
+        Field(
+            "soc",
+            Part.CHARGE,
+            "chargingLevelHv",
+            (
+                "vehicle.powertrain.electric.battery.stateOfCharge.displayed",
+                "vehicle.drivetrain.batteryManagement.header",
+            ),
+            Unit.PERCENT,
+        ),
+        # Only cars that stream each change have a charge target; an i3 has none (docs/cardata.md).
+        Field(
+            "target_soc",
+            None,
+            None,
+            ("vehicle.powertrain.electric.battery.stateOfCharge.target",),
+            Unit.PERCENT,
+        ),
+        Field(
+            "electric_range_km",
+            Part.CHARGE,
+            "remainingRangeElectric",
+            ("vehicle.drivetrain.electricEngine.kombiRemainingElectricRange",),
+            Unit.KM,
+        ),
+        Field(
+            "fuel_litres",
+            Part.CHARGE,
+            "remainingFuel",
+            ("vehicle.drivetrain.fuelSystem.remainingFuel",),
+            Unit.LITRE,
+            digits=1,
+        ),
+        Field(
+            "fuel_percent", Part.CHARGE, "fuelPercent", ("vehicle.drivetrain.fuelSystem.level",), Unit.PERCENT
+        ),
+        Field(
+            "mileage_km",
+            Part.MILEAGE,
+            "mileage",
+            ("vehicle.vehicle.travelledDistance",),
+            Unit.KM,
+            sample=23417,
+        ),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -68,7 +153,7 @@ class CarStatus:
     # empty: all closed; None: not reported (CarData streams no per-door state).
     open_items: tuple[str, ...] | None = None
     lock_state: str | None = None  # SECURED, LOCKED, UNLOCKED, SELECTIVE_LOCKED…
-    mileage_km: int | None = None
+    mileage_km: float | None = None
     position: CarPosition | None = None
     end_reason: str | None = None  # why the last charge ended (CHARGING_GOAL_REACHED, CONNECTOR_REMOVAL…)
     end_result: str | None = None  # how it ended (SUCCESS, FAILED…), where the car says
@@ -112,6 +197,12 @@ class CarStatus:
     def empty(self) -> bool:
         """Nothing reported yet (a CarData car whose stream has sent nothing and no snapshot was taken)."""
         return not self.reported_at
+
+
+def with_readings(status: CarStatus, readings: Mapping[str, float | None]) -> CarStatus:
+    """`status` with readings of the field table, each by its `Field.name` (bot/backends.py's converters)."""
+    changes: dict[str, Any] = dict(readings)  # attributes by name: beyond what a type checker can follow
+    return replace(status, **changes)
 
 
 def charge_rate(sessions: Iterable[ChargeSession]) -> float:

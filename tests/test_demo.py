@@ -20,9 +20,9 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
+from bot.cardata.models import keys as cd
 from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
 from bot.cardata.simulator import DEFAULT_CLIENT_ID as CARDATA_CLIENT_ID
-from bot.cardata.simulator import fleet
 from bot.demo import CARDATA_CHARGE_MINUTES, demo_cardata_simulator
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
@@ -366,11 +366,11 @@ def test_the_demos_cardata_i3_reports_like_a_real_one_and_the_banner_says_when(d
     )
     assert promise in demo.banner
     sim = demo_cardata_simulator()
-    assert sim.car(CARDATA_BEV_VIN).kind == "quiet" and sim.value(CARDATA_BEV_VIN, fleet.SOC) == "80"
+    assert sim.car(CARDATA_BEV_VIN).kind == "quiet" and sim.value(CARDATA_BEV_VIN, cd.SOC_HEADER) == "80"
     assert sim.drain_messages() == []  # charging: silent
     sim.advance(CARDATA_CHARGE_MINUTES * 60)
     reported = {m.key: m.value for m in sim.drain_messages() if m.vin == CARDATA_BEV_VIN}
-    assert reported[fleet.SOC] == "100" and reported[fleet.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
+    assert reported[cd.SOC_HEADER] == "100" and reported[cd.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
 
 
 def test_the_demos_banner_is_the_first_thing_printed(tmp_path: Path) -> None:

@@ -107,3 +107,15 @@ def test_no_module_level_name_is_assigned_twice() -> None:
         if count > 1
     }
     assert not twice
+
+
+ROOM_LINES = 600  # issue 18, point 5: rooms a reader can hold
+
+
+def test_no_module_of_the_bot_is_longer_than_a_reader_can_hold() -> None:
+    long = {
+        f"{path.relative_to(ROOT)}: {lines}"
+        for path in BOT.rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > ROOM_LINES
+    }
+    assert not long

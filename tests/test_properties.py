@@ -241,7 +241,7 @@ def test_non_finite_and_huge_numbers_read_as_missing() -> None:
         + ', "position": {"heading": 1e999, "lat": NaN, "lon": 11.5}}}'
     )
     status = VehicleStatus.from_api(body)
-    assert status.mileage is None and status.charging_time_remaining is None
+    assert status.reading("mileage") is None and status.charging_time_remaining is None
     assert status.charging_level_hv is None and status.remaining_range_electric is None
     assert status.position is not None and not status.position.usable
     assert Token.from_api({"access_token": "a", "expires_in": math.inf}, now=0.0).expires_at == 3600.0

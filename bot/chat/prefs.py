@@ -215,6 +215,11 @@ def distance(km: float | None, *, miles: float | None = None, digits: int = 0) -
         value, unit = (in_user_units(km) if miles is None else miles), "length-mile"
     else:
         value, unit = km, "length-kilometer"
+    return measure(value, unit, digits=digits)
+
+
+def measure(value: float, unit: str, *, digits: int = 0) -> str:
+    """`value` in a CLDR unit ("12.4 V", "6.5 L"), short, in the user's locale."""
     # The number formatted once (a str is taken as is); short units have one form for any number.
     return format_unit(number(value, digits), unit, length="short", locale=_babel(current().locale))
 

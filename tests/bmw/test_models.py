@@ -129,7 +129,7 @@ def test_vehicle_flags_off_values_and_conventional_drive_train() -> None:
 def test_status_from_reference() -> None:
     status = VehicleStatus.from_api(STATUS)
     assert status.vin == "WAB1C23456V123456"
-    assert status.mileage == 1234
+    assert status.reading("mileage") == 1234
     assert status.update_time == datetime(2015, 10, 30, 18, 45, 4, tzinfo=PLUS_ONE)
     assert status.update_time is not None and status.update_time.utcoffset() == timedelta(hours=1)
     assert status.update_reason == "VEHICLE_SHUTDOWN_SECURED"
@@ -155,7 +155,7 @@ def test_status_from_reference() -> None:
     assert status.charging_level_hv == 58
     assert (status.remaining_range_electric, status.max_range_electric) == (73, 134)
     assert (status.remaining_range_fuel, status.remaining_fuel, status.max_fuel) == (126, 8.9, 9)
-    assert status.fuel_percent == 99
+    assert status.reading("fuelPercent") == 99
     assert (status.connection_status, status.charging_status) == ("DISCONNECTED", "INVALID")
     assert status.charging_time_remaining == 45
     assert (status.last_charging_end_reason, status.last_charging_end_result) == ("UNKNOWN", "FAILED")
@@ -198,7 +198,7 @@ def test_status_is_tolerant_inside() -> None:
         }
     }
     status = VehicleStatus.from_api(body)
-    assert status.mileage is None and status.update_time is None and status.vin is None
+    assert status.reading("mileage") is None and status.update_time is None and status.vin is None
     assert status.charging_status == "SOME_FUTURE_STATE"
     assert status.doors == {}
     assert status.position == Position(None, None, None, "DRIVER_DISABLED")

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.ext import Application
 
-from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator, fleet
+from bot.cardata.models import keys as cd
+from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.history import CSV_COLUMNS, usable_kwh
 from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
@@ -35,7 +36,7 @@ async def trips(user: SandboxUser) -> ChatMessage:
 
 
 def mileage(sim: CardataSimulator) -> int:
-    return int(sim.value(DEFAULT_BEV_VIN, fleet.MILEAGE) or 0)
+    return int(sim.value(DEFAULT_BEV_VIN, cd.MILEAGE) or 0)
 
 
 async def drive_to(app: Application, sim: CardataSimulator, lat: float, lon: float, soc: float | None) -> int:

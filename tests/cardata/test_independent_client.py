@@ -15,6 +15,7 @@ from bmw_cardata.models.common import Brand, ContainerState, MappingType, Mileag
 from bmw_cardata.models.container import CreateContainerRequest
 from bmw_cardata.models.streaming import StreamingMessage
 
+from bot.cardata.models import keys as cd
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -23,7 +24,6 @@ from bot.cardata.simulator import (
     DEFAULT_SECONDARY_VIN,
     CardataBroker,
     CardataSimulator,
-    fleet,
 )
 
 # Approved a second after the code is asked for, polled every second: the client sees authorization_pending
@@ -54,7 +54,7 @@ async def test_bmw_cardata_runs_the_device_flow_and_every_rest_call_against_the_
             DEFAULT_SECONDARY_VIN: MappingType.SECONDARY,
         }
 
-        keys = [fleet.SOC, fleet.CHARGING_STATUS, fleet.MILEAGE]
+        keys = [cd.SOC_HEADER, cd.CHARGING_STATUS, cd.MILEAGE]
         made = await api.create_container(CreateContainerRequest("independent", "a check", keys))
         assert made.container_id and len(made.container_id) == 13 and made.state is ContainerState.ACTIVE
         assert made.technical_descriptors == keys
@@ -69,7 +69,7 @@ async def test_bmw_cardata_runs_the_device_flow_and_every_rest_call_against_the_
         )
 
         data = await api.get_telematic_data(DEFAULT_BEV_VIN, made.container_id)
-        assert data.telematic_data[fleet.SOC].value == "64"
+        assert data.telematic_data[cd.SOC_HEADER].value == "64"
         assert set(data.telematic_data) == set(keys)
 
         cardata_simulator.plug_in(DEFAULT_BEV_VIN)  # a charge still running: listed without its end
@@ -114,7 +114,7 @@ async def test_bmw_cardata_streams_from_the_simulators_tls_broker(
             # The subscription is made inside the library's generator: report until the first message comes.
             message = None
             for battery in range(65, 100):
-                cardata_simulator.report(DEFAULT_BEV_VIN, fleet.SOC, str(battery), "%")
+                cardata_simulator.report(DEFAULT_BEV_VIN, cd.SOC_HEADER, str(battery), "%")
                 try:
                     message = await asyncio.wait_for(received.get(), 0.5)
                     break
@@ -126,4 +126,4 @@ async def test_bmw_cardata_streams_from_the_simulators_tls_broker(
     assert message.vin == DEFAULT_BEV_VIN and message.entity_id == DEFAULT_GCID
     assert message.topic == f"{DEFAULT_GCID}/{DEFAULT_BEV_VIN}"
     (key,) = message.data
-    assert key == fleet.SOC and message.data[key].value == str(battery)
+    assert key == cd.SOC_HEADER and message.data[key].value == str(battery)

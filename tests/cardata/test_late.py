@@ -16,8 +16,8 @@ import pytest
 from telegram.ext import Application
 
 from bot.cardata.late import LATE_MARGIN_SECONDS
+from bot.cardata.models.keys import CHARGING_STATUS
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
-from bot.cardata.simulator.fleet import CHARGING_STATUS
 from bot.config import Settings
 from bot.sandbox.driver import SandboxUser
 from tests.cardata.test_estimate import plugged_in_and_reported

@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def child(config_path: str) -> None:
     """The bot's CarData side in a process of its own (run by the test through `python -c`)."""
     from bot.cardata.events import ChargeDetector, ChargeEvent
-    from bot.cardata.stream import Backoff, StreamSupervisor
+    from bot.cardata.pacing import Backoff
+    from bot.cardata.stream import StreamSupervisor
 
     config = json.loads(Path(config_path).read_text())
     offset = config["offset"]

@@ -23,6 +23,7 @@ import aiomqtt
 import httpx
 import pytest
 
+from bot.cardata.models import keys as cd
 from bot.cardata.simulator import (
     DAILY_QUOTA,
     DEFAULT_BEV_VIN,
@@ -275,7 +276,7 @@ def make_container(api: httpx.Client, name: str = "bot", keys: list[str] | None 
     body = {
         "name": name,
         "purpose": "status",
-        "technicalDescriptors": keys or [fleet.SOC, fleet.CHARGING_STATUS],
+        "technicalDescriptors": keys or [cd.SOC_HEADER, cd.CHARGING_STATUS],
     }
     response = api.post("/containers", json=body)
     assert response.status_code == 201, response.text
@@ -305,14 +306,14 @@ def test_rest_wants_x_version_and_a_valid_bearer(cardata_url: str, tokens: dict[
 
 
 def test_telematic_data_serves_the_containers_keys_as_strings_with_unit_and_time(api: httpx.Client) -> None:
-    container = make_container(api, keys=[fleet.SOC, fleet.CHARGING_STATUS, fleet.LOCK_STATUS, "vehicle.x.y"])
+    container = make_container(api, keys=[cd.SOC_HEADER, cd.CHARGING_STATUS, cd.DOOR_LOCK, "vehicle.x.y"])
     response = api.get(f"/vehicles/{DEFAULT_BEV_VIN}/telematicData", params={"containerId": container})
     assert response.status_code == 200
     data = response.json()["telematicData"]
-    assert set(data) == {fleet.SOC, fleet.CHARGING_STATUS, fleet.LOCK_STATUS}  # no value, no key
-    assert data[fleet.SOC]["value"] == "64" and data[fleet.SOC]["unit"] == "%"
-    assert data[fleet.CHARGING_STATUS]["value"] == "NOCHARGING"
-    assert data[fleet.SOC]["timestamp"].endswith("Z")
+    assert set(data) == {cd.SOC_HEADER, cd.CHARGING_STATUS, cd.DOOR_LOCK}  # no value, no key
+    assert data[cd.SOC_HEADER]["value"] == "64" and data[cd.SOC_HEADER]["unit"] == "%"
+    assert data[cd.CHARGING_STATUS]["value"] == "NOCHARGING"
+    assert data[cd.SOC_HEADER]["timestamp"].endswith("Z")
 
 
 def test_containers_are_listed_found_by_name_deleted_and_at_most_ten(api: httpx.Client) -> None:
@@ -323,7 +324,7 @@ def test_containers_are_listed_found_by_name_deleted_and_at_most_ten(api: httpx.
     for n in range(9):
         make_container(api, f"other-{n}")
     refused = api.post(
-        "/containers", json={"name": "11th", "purpose": "p", "technicalDescriptors": [fleet.SOC]}
+        "/containers", json={"name": "11th", "purpose": "p", "technicalDescriptors": [cd.SOC_HEADER]}
     )
     assert refused.status_code == 403 and refused.json()["exveErrorId"] == "CU-124"
 
@@ -343,7 +344,7 @@ def test_a_secondary_user_may_not_read_the_car(api: httpx.Client) -> None:
 
 
 def test_a_container_with_an_unknown_key_is_refused_with_cu_402(api: httpx.Client) -> None:
-    body = {"name": "bot", "purpose": "p", "technicalDescriptors": [fleet.SOC, "no.such.key"]}
+    body = {"name": "bot", "purpose": "p", "technicalDescriptors": [cd.SOC_HEADER, "no.such.key"]}
     refused = api.post("/containers", json=body)
     assert refused.status_code == 400 and refused.json()["exveErrorId"] == "CU-402"
 
@@ -377,7 +378,7 @@ def test_charging_history_lists_past_and_new_charges_page_by_page(
     assert last["totalChargingDurationSec"] == 960 and last["energyConsumedFromPowerGridKwh"] > 0
     # mileage is a required integer in BMW's spec, with its unit
     assert all(type(s["mileage"]) is int and s["mileageUnits"] == "KM" for s in sessions), sessions
-    assert last["mileage"] == int(cardata_simulator.value(DEFAULT_BEV_VIN, fleet.MILEAGE) or 0)
+    assert last["mileage"] == int(cardata_simulator.value(DEFAULT_BEV_VIN, cd.MILEAGE) or 0)
 
 
 def test_a_running_charge_is_listed_without_an_end_time(
@@ -444,16 +445,16 @@ def test_a_cars_kind_is_set_by_the_control_surface_and_decides_its_keys(
 ) -> None:
     quiet = cardata_simulator.vehicle_view(DEFAULT_BEV_VIN)
     assert quiet["kind"] == "quiet" and quiet["target"] == 100  # an i3 has no charge target
-    assert fleet.HVPM_FINISH_REASON in quiet["values"]
-    assert not {fleet.SOC_TARGET, fleet.HV_STATUS, fleet.END_REASON} & set(quiet["values"])
+    assert cd.HVPM_FINISH_REASON in quiet["values"]
+    assert not {cd.SOC_TARGET, cd.HV_STATUS, cd.REASON_CHARGING_END} & set(quiet["values"])
     with_target = {"soc": 50, "target": 90}
     assert control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/soc", with_target).status_code == 400
 
     live = control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/kind", {"kind": "live"})
     assert live.status_code == 200 and live.json()["kind"] == "live" and live.json()["target"] == 80
-    assert live.json()["values"][fleet.SOC_TARGET] == "80" and fleet.HV_STATUS in live.json()["values"]
-    assert live.json()["values"][fleet.END_REASON] == "HV_BATTERY_FULLY_CHARGED"
-    assert fleet.HVPM_FINISH_REASON not in live.json()["values"]
+    assert live.json()["values"][cd.SOC_TARGET] == "80" and cd.HV_STATUS in live.json()["values"]
+    assert live.json()["values"][cd.REASON_CHARGING_END] == "HV_BATTERY_FULLY_CHARGED"
+    assert cd.HVPM_FINISH_REASON not in live.json()["values"]
     assert control(cardata_url, f"vehicles/{DEFAULT_BEV_VIN}/kind", {"kind": "loud"}).status_code == 400
 
     added = control(cardata_url, "accounts", {"client_id": "c-2", "kind": "live"})
@@ -529,9 +530,9 @@ async def test_the_stream_publishes_a_charge_as_it_happens(
     async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
         await client.subscribe(f"{DEFAULT_GCID}/+")
         cardata_simulator.plug_in(DEFAULT_BEV_VIN)
-        seen = await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
-        seen += await until(client, has(fleet.TIME_REMAINING, "16"))
-        assert values(seen, fleet.PORT_STATUS) == ["CONNECTED"]
+        seen = await until(client, has(cd.CHARGING_STATUS, "CHARGINGACTIVE"))
+        seen += await until(client, has(cd.TIME_REMAINING, "16"))
+        assert values(seen, cd.PORT_STATUS) == ["CONNECTED"]
         message = seen[0]
         assert message["vin"] == DEFAULT_BEV_VIN and message["entityId"] == DEFAULT_GCID
         assert len(message["data"]) == 1  # one key per message
@@ -539,17 +540,17 @@ async def test_the_stream_publishes_a_charge_as_it_happens(
         assert isinstance(entry["value"], str)
 
         cardata_simulator.advance(60)
-        seen = await until(client, has(fleet.SOC, "65"))
+        seen = await until(client, has(cd.SOC_HEADER, "65"))
         soc = {"timestamp": "2026-01-01T12:01:00Z", "value": "65", "unit": "%"}
-        assert seen[-1]["data"][fleet.SOC] == soc
+        assert seen[-1]["data"][cd.SOC_HEADER] == soc
 
         cardata_simulator.advance(15 * 60)
-        seen = await until(client, has(fleet.HV_STATUS, "FINISHED_FULLY_CHARGED"))
-        assert values(seen, fleet.CHARGING_STATUS) == ["CHARGINGENDED"]
-        assert values(seen, fleet.SOC)[-1] == "80"
+        seen = await until(client, has(cd.HV_STATUS, "FINISHED_FULLY_CHARGED"))
+        assert values(seen, cd.CHARGING_STATUS) == ["CHARGINGENDED"]
+        assert values(seen, cd.SOC_HEADER)[-1] == "80"
         # the end reason in BMW's SP25 values, in reasonChargingEnd only
-        assert values(seen, fleet.END_REASON) == ["HV_BATTERY_FULLY_CHARGED"]
-        assert not values(seen, fleet.HVPM_FINISH_REASON)
+        assert values(seen, cd.REASON_CHARGING_END) == ["HV_BATTERY_FULLY_CHARGED"]
+        assert not values(seen, cd.HVPM_FINISH_REASON)
 
 
 async def burst(
@@ -584,20 +585,20 @@ async def test_a_quiet_car_is_silent_while_charging_and_bursts_when_full(
         await client.subscribe(f"{DEFAULT_GCID}/+")
         cardata_simulator.plug_in(DEFAULT_BEV_VIN)  # an i3 (iDrive 6): quiet by default
         cardata_simulator.advance(20 * 60)  # 64 % -> 84 %, past the 80 % a live car would stop at
-        assert cardata_simulator.value(DEFAULT_BEV_VIN, fleet.SOC) == "84"
+        assert cardata_simulator.value(DEFAULT_BEV_VIN, cd.SOC_HEADER) == "84"
         before = await sentinel(client, cardata_simulator)
         assert [p for p in before if p["vin"] == DEFAULT_BEV_VIN] == []  # nothing while charging
 
         cardata_simulator.advance(16 * 60)  # 100 %: the end of the charge comes as one burst
         seen, entries = await burst(client, cardata_simulator, DEFAULT_BEV_VIN)
         reported = {k: v["value"] for k, v in entries.items()}
-        assert reported[fleet.CHARGING_STATUS] == "CHARGINGENDED" and reported[fleet.SOC] == "100"
-        assert reported[fleet.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
-        assert reported[fleet.PORT_STATUS] == "CONNECTED" and reported[fleet.DOOR_STATUS] == "SECURED"
+        assert reported[cd.CHARGING_STATUS] == "CHARGINGENDED" and reported[cd.SOC_HEADER] == "100"
+        assert reported[cd.HVPM_FINISH_REASON] == "CHARGING_GOAL_REACHED"
+        assert reported[cd.PORT_STATUS] == "CONNECTED" and reported[cd.DOOR_STATUS] == "SECURED"
         assert {v["timestamp"] for v in entries.values()} == {"2026-01-01T12:36:00Z"}  # all as of the burst
         # no charge target, no hvStatus, no reasonChargingEnd, never CHARGINGACTIVE
-        assert not {fleet.SOC_TARGET, fleet.HV_STATUS, fleet.END_REASON} & set(entries)
-        assert "CHARGINGACTIVE" not in values(before + seen, fleet.CHARGING_STATUS)
+        assert not {cd.SOC_TARGET, cd.HV_STATUS, cd.REASON_CHARGING_END} & set(entries)
+        assert "CHARGINGACTIVE" not in values(before + seen, cd.CHARGING_STATUS)
 
 
 async def test_a_quiet_car_stopped_short_reports_at_the_next_switch_off(
@@ -619,9 +620,9 @@ async def test_a_quiet_car_stopped_short_reports_at_the_next_switch_off(
         cardata_simulator.switch_off(DEFAULT_BEV_VIN)
         _, entries = await burst(client, cardata_simulator, DEFAULT_BEV_VIN)
         reported = {k: v["value"] for k, v in entries.items()}
-        assert reported[fleet.CHARGING_STATUS] == "NOCHARGING" and reported[fleet.SOC] == "74"
-        assert reported[fleet.HVPM_FINISH_REASON] == "END_REQUESTED_BY_DRIVER"
-        assert reported[fleet.PORT_STATUS] == "DISCONNECTED" and reported[fleet.LATITUDE] == "48.200000"
+        assert reported[cd.CHARGING_STATUS] == "NOCHARGING" and reported[cd.SOC_HEADER] == "74"
+        assert reported[cd.HVPM_FINISH_REASON] == "END_REQUESTED_BY_DRIVER"
+        assert reported[cd.PORT_STATUS] == "DISCONNECTED" and reported[cd.LATITUDE] == "48.200000"
 
 
 @LIVE
@@ -638,12 +639,12 @@ async def test_messages_have_bmws_shape_door_values_and_window_keys(
         cardata_simulator.move(DEFAULT_REX_VIN, 48.1, 11.5)
         vin = DEFAULT_BEV_VIN
         selective = control(cardata_url, f"vehicles/{vin}/lock", {"state": "SELECTIVELOCKED"})
-        assert selective.json()["values"][fleet.LOCK_STATUS] == "SELECTIVE-LOCKED"  # REST's own word
+        assert selective.json()["values"][cd.DOOR_LOCK] == "SELECTIVE-LOCKED"  # REST's own word
         assert control(cardata_url, f"vehicles/{vin}/lock", {"state": "OPEN"}).status_code == 400
         window = {"window": "row1.driver", "state": "OPEN"}
         assert control(cardata_url, f"vehicles/{vin}/window", window).status_code == 200
         assert control(cardata_url, f"vehicles/{vin}/lock", {"state": "LOCKED"}).status_code == 200
-        seen = await topics_until(client, has(fleet.DOOR_STATUS, "LOCKED"))
+        seen = await topics_until(client, has(cd.DOOR_STATUS, "LOCKED"))
     payloads = [payload for _, payload in seen]
     for topic, payload in seen:
         assert topic == f"{DEFAULT_GCID}/{payload['vin']}"  # the MQTT topic is gcid/VIN
@@ -651,11 +652,11 @@ async def test_messages_have_bmws_shape_door_values_and_window_keys(
         assert payload["timestamp"].endswith(".250Z")
         (entry,) = payload["data"].values()
         assert entry["timestamp"] == "2026-01-01T12:00:00Z" or entry["timestamp"] == "2026-01-01T12:00:01Z"
-    mileage = next(p["data"][fleet.MILEAGE] for p in payloads if fleet.MILEAGE in p["data"])
+    mileage = next(p["data"][cd.MILEAGE] for p in payloads if cd.MILEAGE in p["data"])
     assert "unit" not in mileage and int(mileage["value"]) > 41268  # no unit: BMW sends none for it
-    latitude = next(p["data"][fleet.LATITUDE] for p in payloads if fleet.LATITUDE in p["data"])
+    latitude = next(p["data"][cd.LATITUDE] for p in payloads if cd.LATITUDE in p["data"])
     assert latitude["unit"] == "degrees"
-    assert values(payloads, fleet.DOOR_STATUS) == ["SELECTIVELOCKED", "LOCKED"]
+    assert values(payloads, cd.DOOR_STATUS) == ["SELECTIVELOCKED", "LOCKED"]
     assert values(payloads, "vehicle.cabin.window.row1.driver.status") == ["OPEN"]
 
 
@@ -670,15 +671,15 @@ async def test_a_flapping_charge_pauses_and_resumes(
     async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
         await client.subscribe(f"{DEFAULT_GCID}/{DEFAULT_BEV_VIN}")
         assert control_flap(cardata_simulator)
-        seen = await until(client, has(fleet.CHARGING_STATUS, "CHARGINGPAUSED"))
+        seen = await until(client, has(cd.CHARGING_STATUS, "CHARGINGPAUSED"))
         cardata_simulator.advance(5)
-        seen += await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))
-        assert values(seen, fleet.CHARGING_STATUS) == ["CHARGINGPAUSED", "CHARGINGACTIVE"]
+        seen += await until(client, has(cd.CHARGING_STATUS, "CHARGINGACTIVE"))
+        assert values(seen, cd.CHARGING_STATUS) == ["CHARGINGPAUSED", "CHARGINGACTIVE"]
 
 
 def control_flap(sim: CardataSimulator) -> bool:
     sim.flap(DEFAULT_BEV_VIN, 5)
-    return sim.value(DEFAULT_BEV_VIN, fleet.CHARGING_STATUS) == "CHARGINGPAUSED"
+    return sim.value(DEFAULT_BEV_VIN, cd.CHARGING_STATUS) == "CHARGINGPAUSED"
 
 
 @LIVE
@@ -692,15 +693,15 @@ async def test_position_comes_as_two_messages_and_locks_stream(
         await client.subscribe(f"{DEFAULT_GCID}/+")
         cardata_simulator.move(DEFAULT_REX_VIN, 48.1, 11.5, heading=90)
         cardata_simulator.set_locked(DEFAULT_REX_VIN, False)
-        seen = await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))
-        lat = next(p for p in seen if fleet.LATITUDE in p["data"])
-        lon = next(p for p in seen if fleet.LONGITUDE in p["data"])
-        assert lat is not lon and lat["data"][fleet.LATITUDE]["value"] == "48.100000"
+        seen = await until(client, has(cd.DOOR_STATUS, "UNLOCKED"))
+        lat = next(p for p in seen if cd.LATITUDE in p["data"])
+        lon = next(p for p in seen if cd.LONGITUDE in p["data"])
+        assert lat is not lon and lat["data"][cd.LATITUDE]["value"] == "48.100000"
         assert (
             lon["timestamp"] == "2026-01-01T12:00:01.000Z" and lat["timestamp"] == "2026-01-01T12:00:00.000Z"
         )
-        assert int(values(seen, fleet.MILEAGE)[0]) > 41268
-        assert fleet.LOCK_STATUS not in {k for p in seen for k in p["data"]}  # REST only
+        assert int(values(seen, cd.MILEAGE)[0]) > 41268
+        assert cd.DOOR_LOCK not in {k for p in seen for k in p["data"]}  # REST only
 
 
 async def test_the_broker_wants_the_gcid_and_a_valid_id_token(
@@ -769,7 +770,7 @@ async def test_clients_may_subscribe_to_their_own_gcid_only_and_publish_nothing(
             assert codes == [128], topic
         await client.publish(f"{DEFAULT_GCID}/{DEFAULT_BEV_VIN}", b'{"forged": true}')
         cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
-        seen = await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))
+        seen = await until(client, has(cd.DOOR_STATUS, "UNLOCKED"))
         assert all("forged" not in p for p in seen)
 
 
@@ -798,7 +799,7 @@ async def test_a_second_connection_of_a_gcid_is_refused_while_the_first_streams_
         await first.subscribe(f"{DEFAULT_GCID}/+")
         assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) == NOT_AUTHORIZED
         cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
-        await until(first, has(fleet.DOOR_STATUS, "UNLOCKED"))  # the first streams on
+        await until(first, has(cd.DOOR_STATUS, "UNLOCKED"))  # the first streams on
         assert cardata_broker.connected_gcids() == {DEFAULT_GCID}
     # closed, it still counts:
     assert await refused_with(cardata_broker, cardata_tls, tokens["id_token"]) == NOT_AUTHORIZED
@@ -853,7 +854,7 @@ async def test_a_stream_not_configured_in_the_portal_refuses_the_subscription_an
         granted = [getattr(code, "value", code) for code in await client.subscribe(f"{DEFAULT_GCID}/+")]
         assert granted == [0]
         cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
-        await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))
+        await until(client, has(cd.DOOR_STATUS, "UNLOCKED"))
     codes = [r.status for r in cardata_simulator.requests_to("mqtt", "SUBSCRIBE")]
     assert codes == [0, 0x80, 0]
     assert control(cardata_url, "stream/unconfigure", {}).status_code == 400  # which gcid
@@ -897,7 +898,7 @@ async def test_the_connection_drops_when_its_id_token_expires(
         await client.subscribe(f"{DEFAULT_GCID}/+")
         cardata_simulator.advance(HOUR - 1)
         cardata_simulator.set_locked(DEFAULT_BEV_VIN, False)
-        await until(client, has(fleet.DOOR_STATUS, "UNLOCKED"))  # still connected a second before
+        await until(client, has(cd.DOOR_STATUS, "UNLOCKED"))  # still connected a second before
         cardata_simulator.advance(1)
         assert await dropped(client)
     with pytest.raises(aiomqtt.MqttCodeError):
@@ -989,7 +990,7 @@ async def test_the_command_line_serves_oauth_rest_and_a_tls_broker(cardata_proce
         await client.subscribe(f"{tokens['gcid']}/+")
         assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/plug").json()["kind"] == "quiet"
         assert control(api_url, f"vehicles/{DEFAULT_BEV_VIN}/switch-off").status_code == 200
-        await until(client, has(fleet.CHARGING_STATUS, "CHARGINGACTIVE"))  # in the burst at switch-off
+        await until(client, has(cd.CHARGING_STATUS, "CHARGINGACTIVE"))  # in the burst at switch-off
 
 
 @pytest.mark.parametrize("cardata_process", [["--mqtt-connects-per-minute", "1"]], indirect=True)

@@ -28,6 +28,7 @@ from bot.cardata import models as m
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
 from bot.cardata.events import ChargeDetector, ChargeEvent, ChargeEventKind
+from bot.cardata.pacing import CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -37,15 +38,7 @@ from bot.cardata.simulator import (
     CardataBroker,
     CardataSimulator,
 )
-from bot.cardata.stream import (
-    CONNECTS_PER_MINUTE,
-    ID_TOKEN_MARGIN,
-    Backoff,
-    ConnectPacer,
-    MqttEndpoint,
-    OutageBreaker,
-    StreamSupervisor,
-)
+from bot.cardata.stream import ID_TOKEN_MARGIN, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
 from bot.crypto import generate_secret_key
 from bot.store import Store, StoredVehicle

@@ -24,6 +24,7 @@ from bot.backends import CarDataBackend
 from bot.bmw.simulator import Fault
 from bot.car_errors import ErrorKind
 from bot.cardata.models import StreamBlock
+from bot.cardata.models.keys import CHARGING_STATUS, DOOR_STATUS
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
     DEFAULT_CLIENT_ID,
@@ -32,7 +33,6 @@ from bot.cardata.simulator import (
     DEFAULT_SECONDARY_VIN,
     CardataSimulator,
 )
-from bot.cardata.simulator.fleet import CHARGING_STATUS, DOOR_STATUS
 from bot.chat import texts
 from bot.config import Settings
 from bot.garage import Garage

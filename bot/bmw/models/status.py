@@ -46,7 +46,6 @@ class Position:
 @dataclass(frozen=True)
 class VehicleStatus:
     vin: str | None
-    mileage: int | None  # km
     update_time: datetime | None
     update_reason: str | None
     door_lock_state: str | None
@@ -62,7 +61,6 @@ class VehicleStatus:
     remaining_range_fuel: float | None
     remaining_fuel: float | None  # litres
     max_fuel: float | None
-    fuel_percent: float | None
     connection_status: str | None
     charging_status: str | None
     charging_time_remaining: int | None  # minutes, only while charging
@@ -80,7 +78,6 @@ class VehicleStatus:
         position = _dict(data, "position")
         return cls(
             vin=str_of(data, "vin"),
-            mileage=_int(data, "mileage"),
             update_time=_datetime(data, "updateTime"),
             update_reason=str_of(data, "updateReason"),
             door_lock_state=str_of(data, "doorLockState"),
@@ -96,7 +93,6 @@ class VehicleStatus:
             remaining_range_fuel=_float(data, "remainingRangeFuel"),
             remaining_fuel=_float(data, "remainingFuel"),
             max_fuel=_float(data, "maxFuel"),
-            fuel_percent=_float(data, "fuelPercent"),
             connection_status=str_of(data, "connectionStatus"),
             charging_status=str_of(data, "chargingStatus"),
             charging_time_remaining=_int(data, "chargingTimeRemaining"),
@@ -107,6 +103,10 @@ class VehicleStatus:
             remaining_range_electric_mls=_float(data, "remainingRangeElectricMls"),
             remaining_range_fuel_mls=_float(data, "remainingRangeFuelMls"),
         )
+
+    def reading(self, key: str) -> float | None:
+        """A number of the body by its key (the field table's, bot/car_status.py FIELDS)."""
+        return _float(self.raw, key)
 
     @property
     def open_items(self) -> list[str]:

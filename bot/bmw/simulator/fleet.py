@@ -146,8 +146,7 @@ def _closed_car(now: float) -> dict[str, Any]:
 def i3_bev(vin: str = DEFAULT_BEV_VIN, *, now: float) -> dict[str, Any]:
     """A 2019 i3 120 Ah parked at BMW Welt: two-times timer, CHARGE_NOW and horn supported."""
     status = {
-        "vin": vin,
-        "mileage": 23417,
+        "vin": vin,  # its mileage: the bot's field table's sample (bot/car_status.py FIELDS)
         **_closed_car(now),
         "sunroof": "CLOSED",
         "remainingFuel": 0,  # real BEVs report an empty tank they do not have

@@ -31,6 +31,7 @@ from bot.bmw.simulator.bodies import Bodies
 from bot.bmw.simulator.car import SimVehicle
 from bot.bmw.simulator.engine import TimeEngine
 from bot.bmw.simulator.faults import Fault, Faults, RequestLog, RequestRecord
+from bot.car_status import FIELDS
 
 
 class Simulator:
@@ -134,6 +135,9 @@ class Simulator:
         info = spec["vehicle"]
         status = spec.get("status", {})
         status["vin"] = info["vin"]
+        for field in FIELDS.values():  # the bot's field table: each reading the spec leaves out, its sample
+            if field.iremote is not None and field.sample is not None:
+                status.setdefault(field.iremote, field.sample)
         self._vehicles[info["vin"]] = SimVehicle(
             vin=info["vin"],
             owner=owner,

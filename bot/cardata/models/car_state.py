@@ -7,13 +7,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Self
 
+from bot.car_status import FIELDS, Field, Unit
 from bot.cardata.models.keys import (
     CHARGING_STATUS,
     DOOR_LOCK,
     DOOR_STATUS,
-    ELECTRIC_RANGE,
-    FUEL_LITRES,
-    FUEL_PERCENT,
     HEADING,
     HV_STATUS,
     HVPM_FINISH_REASON,
@@ -24,13 +22,9 @@ from bot.cardata.models.keys import (
     LIVE_ONLY_KEYS,
     LOCKED_STATES,
     LONGITUDE,
-    MILEAGE,
     OPEN_WINDOW_STATES,
     PORT_STATUS,
     REASON_CHARGING_END,
-    SOC_DISPLAYED,
-    SOC_HEADER,
-    SOC_TARGET,
     TIME_REMAINING,
     TOTAL_RANGE,
     UNLOCKED_STATES,
@@ -79,6 +73,17 @@ class CarState:
         value = self._get(*keys)
         return None if value is None else value.number
 
+    def reading(self, field: Field) -> float | None:
+        """A reading of the field table (bot/car_status.py FIELDS): its first key with a value, in the field's
+        unit. BMW sends a distance without a unit, which means km; one in miles is converted, one in any
+        other unit is no reading."""
+        value = self._get(*field.cardata)
+        number = None if value is None else value.number
+        if number is None or value is None or field.unit is not Unit.KM:
+            return number
+        unit = (value.unit or "km").strip().lower()
+        return number * KM_PER_MILE if unit in ("mi", "miles") else number if unit == "km" else None
+
     def reported_at(self, *keys: str) -> datetime | None:
         """When the car last reported any of these keys (with a value); None: never."""
         times = [v.timestamp for key in keys if (v := self.values.get(key)) and v.value and v.timestamp]
@@ -115,11 +120,11 @@ class CarState:
     @property
     def soc(self) -> float | None:
         """State of charge in %: the displayed one, else the battery management's."""
-        return self._number(SOC_DISPLAYED, SOC_HEADER)
+        return self.reading(FIELDS["soc"])
 
     @property
     def target_soc(self) -> float | None:
-        return self._number(SOC_TARGET)
+        return self.reading(FIELDS["target_soc"])
 
     @property
     def plugged_in(self) -> bool | None:
@@ -135,7 +140,7 @@ class CarState:
 
     @property
     def electric_range_km(self) -> float | None:
-        return self._number(ELECTRIC_RANGE)
+        return self.reading(FIELDS["electric_range_km"])
 
     @property
     def total_range_km(self) -> float | None:
@@ -143,21 +148,16 @@ class CarState:
 
     @property
     def mileage_km(self) -> float | None:
-        """The odometer in km: BMW sends it without a unit, which means km; one in miles is converted."""
-        value = self._get(MILEAGE)
-        number = None if value is None else value.number
-        if number is None or value is None:
-            return None
-        unit = (value.unit or "km").strip().lower()
-        return number * KM_PER_MILE if unit in ("mi", "miles") else number if unit == "km" else None
+        """The odometer in km."""
+        return self.reading(FIELDS["mileage_km"])
 
     @property
     def fuel_litres(self) -> float | None:
-        return self._number(FUEL_LITRES)
+        return self.reading(FIELDS["fuel_litres"])
 
     @property
     def fuel_percent(self) -> float | None:
-        return self._number(FUEL_PERCENT)
+        return self.reading(FIELDS["fuel_percent"])
 
     @property
     def position(self) -> tuple[float, float] | None:
@@ -173,7 +173,7 @@ class CarState:
     @property
     def soc_reported_at(self) -> datetime | None:
         """When the car sent the state of charge `soc` is."""
-        value = self._get(SOC_DISPLAYED, SOC_HEADER)
+        value = self._get(*FIELDS["soc"].cardata)
         return None if value is None else value.timestamp
 
     @property

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from bot.car_status import FIELDS
+
 CHARGING_STATUS = "vehicle.drivetrain.electricEngine.charging.status"
 HV_STATUS = "vehicle.drivetrain.electricEngine.charging.hvStatus"
-SOC_HEADER = "vehicle.drivetrain.batteryManagement.header"
-SOC_DISPLAYED = "vehicle.powertrain.electric.battery.stateOfCharge.displayed"
-SOC_TARGET = "vehicle.powertrain.electric.battery.stateOfCharge.target"
+# The field table's keys (bot/car_status.py FIELDS), by name for the code that reads one on its own.
+SOC_DISPLAYED, SOC_HEADER = FIELDS["soc"].cardata
+(SOC_TARGET,) = FIELDS["target_soc"].cardata
+(ELECTRIC_RANGE,) = FIELDS["electric_range_km"].cardata
+(MILEAGE,) = FIELDS["mileage_km"].cardata
+(FUEL_LITRES,) = FIELDS["fuel_litres"].cardata
+(FUEL_PERCENT,) = FIELDS["fuel_percent"].cardata
 PORT_STATUS = "vehicle.body.chargingPort.status"
 IS_PLUGGED = "vehicle.powertrain.tractionBattery.charging.port.anyPosition.isPlugged"
 TIME_REMAINING = "vehicle.drivetrain.electricEngine.charging.timeRemaining"
-ELECTRIC_RANGE = "vehicle.drivetrain.electricEngine.kombiRemainingElectricRange"
 TOTAL_RANGE = "vehicle.drivetrain.lastRemainingRange"
-MILEAGE = "vehicle.vehicle.travelledDistance"
-FUEL_LITRES = "vehicle.drivetrain.fuelSystem.remainingFuel"
-FUEL_PERCENT = "vehicle.drivetrain.fuelSystem.level"
 LATITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.latitude"
 LONGITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.longitude"
 HEADING = "vehicle.cabin.infotainment.navigation.currentLocation.heading"
@@ -41,21 +43,15 @@ DOOR_KEYS = (DOOR_STATUS, DOOR_LOCK)
 # reasonChargingEnd (docs/cardata.md, "What the simulator reproduces").
 LIVE_ONLY_KEYS = (SOC_TARGET, REASON_CHARGING_END)
 
-# What the bot's container asks for: status, charge events and position.
+# What the bot's container asks for: status, charge events and position; every key of the field table.
 BOT_KEYS: tuple[str, ...] = (
+    *(key for field in FIELDS.values() for key in field.cardata),
     CHARGING_STATUS,
     HV_STATUS,
-    SOC_HEADER,
-    SOC_DISPLAYED,
-    SOC_TARGET,
     PORT_STATUS,
     IS_PLUGGED,
     TIME_REMAINING,
-    ELECTRIC_RANGE,
     TOTAL_RANGE,
-    MILEAGE,
-    FUEL_LITRES,
-    FUEL_PERCENT,
     LATITUDE,
     LONGITUDE,
     HEADING,

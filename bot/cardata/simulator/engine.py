@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.cardata.models import keys as cd
 from bot.cardata.simulator import fleet
 from bot.cardata.simulator.core import Core
 from bot.cardata.simulator.fleet import CarKind, CarSpec
@@ -40,11 +41,11 @@ class SimCar:
 
     @property
     def status(self) -> str:
-        return self.values[fleet.CHARGING_STATUS][0]
+        return self.values[cd.CHARGING_STATUS][0]
 
     @property
     def plugged(self) -> bool:
-        return self.values[fleet.PORT_STATUS][0] == "CONNECTED"
+        return self.values[cd.PORT_STATUS][0] == "CONNECTED"
 
 
 class Engine(Core):
@@ -114,17 +115,17 @@ class Engine(Core):
     def _write_charge(self, car: SimCar, t: float, *, quiet: bool = False) -> None:
         """The keys derived from the state of charge: SoC, target, ranges, time remaining."""
         soc = str(math.floor(car.soc + 1e-9))
-        self._put(car, fleet.SOC, soc, "%", t, quiet=quiet)
-        self._put(car, fleet.SOC_DISPLAYED, soc, "%", t, quiet=quiet)
-        self._put(car, fleet.SOC_TARGET, str(car.target), "%", t, quiet=quiet)
+        self._put(car, cd.SOC_HEADER, soc, "%", t, quiet=quiet)
+        self._put(car, cd.SOC_DISPLAYED, soc, "%", t, quiet=quiet)
+        self._put(car, cd.SOC_TARGET, str(car.target), "%", t, quiet=quiet)
         electric = round(car.soc * car.spec.range_per_percent)
-        self._put(car, fleet.ELECTRIC_RANGE, str(electric), "km", t, quiet=quiet)
+        self._put(car, cd.ELECTRIC_RANGE, str(electric), "km", t, quiet=quiet)
         if car.spec.fuel_range_km:
-            self._put(car, fleet.TOTAL_RANGE, str(electric + car.spec.fuel_range_km), "km", t, quiet=quiet)
+            self._put(car, cd.TOTAL_RANGE, str(electric + car.spec.fuel_range_km), "km", t, quiet=quiet)
         minutes = 0
         if car.status in ("CHARGINGACTIVE", "CHARGINGPAUSED"):
             minutes = math.ceil(max(0.0, car.target - car.soc) / self.charge_percent_per_minute)
-        self._put(car, fleet.TIME_REMAINING, str(minutes), "min", t, quiet=quiet)
+        self._put(car, cd.TIME_REMAINING, str(minutes), "min", t, quiet=quiet)
 
     def _sync_all(self) -> None:
         now = self.now()
@@ -152,13 +153,13 @@ class Engine(Core):
             if car.resume_at is not None and until >= car.resume_at:
                 car.resume_at = None
                 if car.status == "CHARGINGPAUSED":
-                    self._put(car, fleet.CHARGING_STATUS, "CHARGINGACTIVE", None, until)
+                    self._put(car, cd.CHARGING_STATUS, "CHARGINGACTIVE", None, until)
 
     def _start_charge(self, car: SimCar, t: float) -> None:
         self._plug(car, t)
         car.session_start = (t, car.soc)
-        self._put(car, fleet.CHARGING_STATUS, "CHARGINGACTIVE", None, t)
-        self._put(car, fleet.HV_STATUS, "CHARGING", None, t)
+        self._put(car, cd.CHARGING_STATUS, "CHARGINGACTIVE", None, t)
+        self._put(car, cd.HV_STATUS, "CHARGING", None, t)
         self._write_charge(car, t)
         if car.soc >= car.target:
             self._end_charge(car, t, "CHARGINGENDED", fleet.GOAL_REACHED)
@@ -170,11 +171,13 @@ class Engine(Core):
         full = car.soc >= car.target
         # This charge's end reason comes first, and comes even when it equals the last charge's.
         result = "FAILED" if status == "CHARGINGERROR" else "SUCCESS"
-        self._put(car, fleet.END_REASON, fleet.SP25_END_REASONS.get(reason, reason), None, t, again=True)
-        self._put(car, fleet.HVPM_FINISH_REASON, reason, None, t, again=True)
-        self._put(car, fleet.LAST_RESULT, result, None, t, again=True)
-        self._put(car, fleet.CHARGING_STATUS, status, None, t)
-        self._put(car, fleet.HV_STATUS, "FINISHED_FULLY_CHARGED" if full else "FINISHED_NOT_FULL", None, t)
+        self._put(
+            car, cd.REASON_CHARGING_END, fleet.SP25_END_REASONS.get(reason, reason), None, t, again=True
+        )
+        self._put(car, cd.HVPM_FINISH_REASON, reason, None, t, again=True)
+        self._put(car, cd.LAST_CHARGING_RESULT, result, None, t, again=True)
+        self._put(car, cd.CHARGING_STATUS, status, None, t)
+        self._put(car, cd.HV_STATUS, "FINISHED_FULLY_CHARGED" if full else "FINISHED_NOT_FULL", None, t)
         self._write_charge(car, t)
         if car.session_start is not None:
             started, soc = car.session_start
@@ -184,8 +187,8 @@ class Engine(Core):
             self._burst(car, t)
 
     def _plug(self, car: SimCar, t: float) -> None:
-        self._put(car, fleet.PORT_STATUS, "CONNECTED", None, t)
-        self._put(car, fleet.PLUGGED, "true", None, t)
+        self._put(car, cd.PORT_STATUS, "CONNECTED", None, t)
+        self._put(car, cd.IS_PLUGGED, "true", None, t)
 
     def _charging(self, car: SimCar) -> bool:
         return car.status in ("CHARGINGACTIVE", "CHARGINGPAUSED")
@@ -219,10 +222,10 @@ class Engine(Core):
             if self._charging(car):
                 self._end_charge(car, t, "NOCHARGING", fleet.CONNECTOR_REMOVED)
             else:
-                self._put(car, fleet.CHARGING_STATUS, "NOCHARGING", None, t)
-                self._put(car, fleet.HV_STATUS, "INVALID", None, t)
-            self._put(car, fleet.PORT_STATUS, "DISCONNECTED", None, t)
-            self._put(car, fleet.PLUGGED, "false", None, t)
+                self._put(car, cd.CHARGING_STATUS, "NOCHARGING", None, t)
+                self._put(car, cd.HV_STATUS, "INVALID", None, t)
+            self._put(car, cd.PORT_STATUS, "DISCONNECTED", None, t)
+            self._put(car, cd.IS_PLUGGED, "false", None, t)
 
         self._act(vin, act)
 
@@ -258,7 +261,7 @@ class Engine(Core):
         def act(car: SimCar, t: float) -> None:
             if car.status != "CHARGINGACTIVE":
                 raise ValueError("only an active charge flaps")
-            self._put(car, fleet.CHARGING_STATUS, "CHARGINGPAUSED", None, t)
+            self._put(car, cd.CHARGING_STATUS, "CHARGINGPAUSED", None, t)
             car.resume_at = t + seconds
 
         self._act(vin, act)
@@ -288,8 +291,8 @@ class Engine(Core):
             raise ValueError(f"state must be one of {', '.join(fleet.DOOR_STATES)}")
 
         def act(car: SimCar, t: float) -> None:
-            self._put(car, fleet.LOCK_STATUS, fleet.DOOR_STATES[door], None, t)
-            self._put(car, fleet.DOOR_STATUS, door, None, t)
+            self._put(car, cd.DOOR_LOCK, fleet.DOOR_STATES[door], None, t)
+            self._put(car, cd.DOOR_STATUS, door, None, t)
 
         self._act(vin, act)
 
@@ -330,7 +333,7 @@ class Engine(Core):
             car.target = car.spec.target if kind == "live" else 100
             for key in fleet.ABSENT_KEYS[kind]:
                 car.values.pop(key, None)
-            for key, (value, unit) in car.spec.values.items():
+            for key, (value, unit) in car.spec.served.items():
                 if key not in car.values and key not in fleet.ABSENT_KEYS[kind]:
                     car.values[key] = (value, unit, t)
             self._write_charge(car, t, quiet=True)
@@ -344,15 +347,15 @@ class Engine(Core):
             raise ValueError("lat in -90..90 and lon in -180..180 required")
 
         def act(car: SimCar, t: float) -> None:
-            old_lat = float(car.values[fleet.LATITUDE][0])
-            old_lon = float(car.values[fleet.LONGITUDE][0])
+            old_lat = float(car.values[cd.LATITUDE][0])
+            old_lon = float(car.values[cd.LONGITUDE][0])
             km = _distance_km(old_lat, old_lon, lat, lon)
-            mileage = int(car.values[fleet.MILEAGE][0]) + round(km)
-            self._put(car, fleet.MILEAGE, str(mileage), None, t)
-            self._put(car, fleet.LATITUDE, f"{lat:.6f}", "degrees", t)
-            self._put(car, fleet.LONGITUDE, f"{lon:.6f}", "degrees", t + 1)
+            mileage = int(car.values[cd.MILEAGE][0]) + round(km)
+            self._put(car, cd.MILEAGE, str(mileage), None, t)
+            self._put(car, cd.LATITUDE, f"{lat:.6f}", "degrees", t)
+            self._put(car, cd.LONGITUDE, f"{lon:.6f}", "degrees", t + 1)
             if heading is not None:
-                self._put(car, fleet.HEADING, str(heading), "degrees", t + 1)
+                self._put(car, cd.HEADING, str(heading), "degrees", t + 1)
 
         self._act(vin, act)
 
@@ -365,7 +368,7 @@ def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def mileage_of(car: SimCar) -> int:
-    return int(car.values[fleet.MILEAGE][0])
+    return int(car.values[cd.MILEAGE][0])
 
 
 def charging_session(
@@ -391,7 +394,7 @@ def charging_session(
 def past_sessions(spec: CarSpec, now: float) -> list[dict[str, Any]]:
     """Three charges in the past week, oldest first, so the history has something on a fresh account."""
     sessions = []
-    mileage = int(spec.values[fleet.MILEAGE][0])
+    mileage = int(spec.served[cd.MILEAGE][0])
     for days, start_soc in ((6, 22.0), (4, 31.0), (2, 18.0)):
         start = now - days * 86400
         end = start + (spec.target - start_soc) * 60

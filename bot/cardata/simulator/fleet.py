@@ -15,33 +15,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.car_status import FIELDS
+from bot.cardata.models import keys as cd
+
 DEFAULT_BEV_VIN = "WBY8P2C05K7D40001"
 DEFAULT_REX_VIN = "WBY1Z8C55HV550002"
 DEFAULT_SECONDARY_VIN = "WBY7Z8C53JVB40003"  # a car the default account may see but not read (SECONDARY)
 
-CHARGING_STATUS = "vehicle.drivetrain.electricEngine.charging.status"
-HV_STATUS = "vehicle.drivetrain.electricEngine.charging.hvStatus"
-SOC = "vehicle.drivetrain.batteryManagement.header"
-SOC_DISPLAYED = "vehicle.powertrain.electric.battery.stateOfCharge.displayed"
-SOC_TARGET = "vehicle.powertrain.electric.battery.stateOfCharge.target"
-PORT_STATUS = "vehicle.body.chargingPort.status"
-PLUGGED = "vehicle.powertrain.tractionBattery.charging.port.anyPosition.isPlugged"
-TIME_REMAINING = "vehicle.drivetrain.electricEngine.charging.timeRemaining"
-ELECTRIC_RANGE = "vehicle.drivetrain.electricEngine.kombiRemainingElectricRange"
-TOTAL_RANGE = "vehicle.drivetrain.lastRemainingRange"
-FUEL_LITRES = "vehicle.drivetrain.fuelSystem.remainingFuel"
-FUEL_PERCENT = "vehicle.drivetrain.fuelSystem.level"
-MILEAGE = "vehicle.vehicle.travelledDistance"
-LATITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.latitude"
-LONGITUDE = "vehicle.cabin.infotainment.navigation.currentLocation.longitude"
-HEADING = "vehicle.cabin.infotainment.navigation.currentLocation.heading"
-END_REASON = "vehicle.drivetrain.electricEngine.charging.reasonChargingEnd"
-HVPM_FINISH_REASON = "vehicle.drivetrain.electricEngine.charging.hvpmFinishReason"
-LAST_RESULT = "vehicle.drivetrain.electricEngine.charging.lastChargingResult"
-DOOR_STATUS = "vehicle.cabin.door.status"
-LOCK_STATUS = "vehicle.cabin.door.lock.status"
-WINDOWS = ("row1.driver", "row1.passenger", "row2.driver", "row2.passenger")
-WINDOW_STATUS = {which: f"vehicle.cabin.window.{which}.status" for which in WINDOWS}
+# The telematic keys are the bot's own (bot/cardata/models/keys.py): one spelling for the car and its reader.
+# The windows by the part of their key the simulator's control surface takes ("row1.driver").
+WINDOW_STATUS = {
+    key.removeprefix("vehicle.cabin.window.").removesuffix(".status"): key for key in cd.WINDOW_KEYS
+}
+WINDOWS = tuple(WINDOW_STATUS)
 WINDOW_STATES = ("CLOSED", "OPEN", "INTERMEDIATE")
 # The streamed door status, and the REST-only lock status each of them goes with.
 DOOR_STATES = {
@@ -66,12 +52,12 @@ SP25_END_REASONS = {
 }
 # Keys a car of that kind does not have at all (neither streamed nor served over REST).
 ABSENT_KEYS: dict[CarKind, frozenset[str]] = {
-    "quiet": frozenset({SOC_TARGET, HV_STATUS, END_REASON}),
-    "live": frozenset({HVPM_FINISH_REASON}),
+    "quiet": frozenset({cd.SOC_TARGET, cd.HV_STATUS, cd.REASON_CHARGING_END}),
+    "live": frozenset({cd.HVPM_FINISH_REASON}),
 }
 
 # Served over REST but never streamed (the sources list the lock state as REST-only).
-REST_ONLY_KEYS = frozenset({LOCK_STATUS})
+REST_ONLY_KEYS = frozenset({cd.DOOR_LOCK})
 CHARGING_STATES = (
     "NOCHARGING",
     "INITIALIZATION",
@@ -93,33 +79,41 @@ class CarSpec:
     fuel_range_km: int = 0  # the REX's range on fuel, added to the total range
     kind: CarKind = "quiet"  # every i3 is an iDrive 6 car
 
+    @property
+    def served(self) -> dict[str, tuple[str, str | None]]:
+        """What the car starts with: its `values`, and the sample of each field of the bot's table
+        (bot/car_status.py FIELDS) whose keys it has none of."""
+        samples = {
+            field.cardata[0]: (f"{field.sample:g}", field.unit.symbol)
+            for field in FIELDS.values()
+            if field.sample is not None and not set(field.cardata) & set(self.values)
+        }
+        return {**samples, **self.values}
 
-def _parked(
-    mileage: int, lat: float, lon: float, heading: int, reason: str
-) -> dict[str, tuple[str, str | None]]:
+
+def _parked(lat: float, lon: float, heading: int, reason: str) -> dict[str, tuple[str, str | None]]:
     """A parked, locked car; `reason` why its last charge ended (each kind keeps the key it has)."""
     return {
-        CHARGING_STATUS: ("NOCHARGING", None),
-        HV_STATUS: ("INVALID", None),
-        PORT_STATUS: ("DISCONNECTED", None),
-        PLUGGED: ("false", None),
-        TIME_REMAINING: ("0", "min"),
-        MILEAGE: (str(mileage), None),  # BMW sends this one without a unit
-        LATITUDE: (f"{lat:.6f}", "degrees"),
-        LONGITUDE: (f"{lon:.6f}", "degrees"),
-        HEADING: (str(heading), "degrees"),
-        END_REASON: (SP25_END_REASONS.get(reason, reason), None),
-        HVPM_FINISH_REASON: (reason, None),
-        LAST_RESULT: ("SUCCESS", None),
-        DOOR_STATUS: ("SECURED", None),
-        LOCK_STATUS: ("SECURED", None),
+        cd.CHARGING_STATUS: ("NOCHARGING", None),
+        cd.HV_STATUS: ("INVALID", None),
+        cd.PORT_STATUS: ("DISCONNECTED", None),
+        cd.IS_PLUGGED: ("false", None),
+        cd.TIME_REMAINING: ("0", "min"),
+        cd.LATITUDE: (f"{lat:.6f}", "degrees"),
+        cd.LONGITUDE: (f"{lon:.6f}", "degrees"),
+        cd.HEADING: (str(heading), "degrees"),
+        cd.REASON_CHARGING_END: (SP25_END_REASONS.get(reason, reason), None),
+        cd.HVPM_FINISH_REASON: (reason, None),
+        cd.LAST_CHARGING_RESULT: ("SUCCESS", None),
+        cd.DOOR_STATUS: ("SECURED", None),
+        cd.DOOR_LOCK: ("SECURED", None),
         **{key: ("CLOSED", None) for key in WINDOW_STATUS.values()},
     }
 
 
 def i3_bev(vin: str = DEFAULT_BEV_VIN, kind: CarKind = "quiet") -> CarSpec:
     """A 2019 i3 120 Ah at BMW Welt: 64 %, 258 km at 100 %; target 80 % when live (a quiet car charges to
-    100 %)."""
+    100 %); the table's sample mileage."""
     return CarSpec(
         vin=vin,
         basic_data={
@@ -139,16 +133,17 @@ def i3_bev(vin: str = DEFAULT_BEV_VIN, kind: CarKind = "quiet") -> CarSpec:
         range_per_percent=2.58,
         soc=64,
         target=80,
-        values=_parked(23417, 48.177540, 11.556350, 214, GOAL_REACHED),
+        values=_parked(48.177540, 11.556350, 214, GOAL_REACHED),
         kind=kind,
     )
 
 
 def i3_rex(vin: str = DEFAULT_REX_VIN, kind: CarKind = "quiet") -> CarSpec:
     """A 2017 i3 94 Ah with range extender in Schwabing: 38 %, 183 km electric at 100 %, 6.5 l of fuel."""
-    values = _parked(41268, 48.161950, 11.586240, 87, BY_DRIVER)
-    values[FUEL_LITRES] = ("6.5", "l")
-    values[FUEL_PERCENT] = ("72", "%")
+    values = _parked(48.161950, 11.586240, 87, BY_DRIVER)
+    values[cd.MILEAGE] = ("41268", None)  # BMW sends this one without a unit
+    values[cd.FUEL_LITRES] = ("6.5", "l")
+    values[cd.FUEL_PERCENT] = ("72", "%")
     return CarSpec(
         vin=vin,
         basic_data={

@@ -95,7 +95,7 @@ class CardataState(Rest, Stream):
                     target=spec.target if spec.kind == "live" else 100,
                     values={
                         key: (value, unit, now - 3600)
-                        for key, (value, unit) in spec.values.items()
+                        for key, (value, unit) in spec.served.items()
                         if key not in absent
                     },
                     synced_at=now,

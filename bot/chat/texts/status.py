@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from html import escape
 
-from bot.car_status import CarPosition, CarStatus, Part
+from bot.car_status import FIELDS, CarPosition, CarStatus, Field, Part, Unit
 from bot.chat import prefs
 from bot.chat.i18n import Msg, tr
 from bot.chat.texts.formatting import JUST_NOW, _at, _duration, _km, _words, ago, car_label, joined
@@ -59,7 +59,6 @@ STATUS_NOT_PLUGGED_IN = Msg("🔌 not plugged in")
 STATUS_OTHER_LOCK = "🔐 {state}"
 STATUS_OPEN = Msg("🚪 open: {items}")
 STATUS_ALL_CLOSED = Msg("🚪 all doors and windows closed")
-STATUS_MILEAGE = "🛣 {distance}"
 STATUS_POSITION = "📍 {where}"
 STATUS_UPDATED = Msg("🕒 updated {ago}{at}")
 
@@ -90,6 +89,16 @@ STATUS_CHARGING_TO_LEFT = Msg("⚡ charging to {target} %, {left} left")
 STATUS_AGES = "🕒 {ages}"
 AGES_ONE = Msg("updated {age}")
 PART_AGE = "{parts}: {age}"
+# Each reading of the field table (bot/car_status.py FIELDS) -> its own line in /status, `{value}` in the
+# field's unit; None where `status` puts it into a line of its own (charge, fuel, charging) or shows it not.
+FIELD_LINES: dict[str, Msg | None] = {
+    "soc": None,
+    "target_soc": None,
+    "electric_range_km": None,
+    "fuel_litres": None,
+    "fuel_percent": None,
+    "mileage_km": Msg("🛣 {value}"),
+}
 PART_NAMES = {
     Part.CHARGE: Msg("charge"),
     Part.CHARGING: Msg("charging"),
@@ -98,6 +107,14 @@ PART_NAMES = {
     Part.MILEAGE: Msg("mileage"),
     Part.POSITION: Msg("position"),
 }
+
+
+def field_line(field: Field, value: float) -> str:
+    """A reading's own line, its value in the user's locale (and distance unit)."""
+    line = FIELD_LINES[field.name]
+    assert line is not None, field.name  # `status` asks only for the fields that have one
+    shown = _km(value) if field.unit is Unit.KM else prefs.measure(value, field.unit, digits=field.digits)
+    return line.format(value=shown)
 
 
 def when(moment: datetime, now: datetime | None = None) -> str:
@@ -166,8 +183,9 @@ def status(car: StoredVehicle, s: CarStatus, now: datetime | None = None) -> str
     if s.open_items is not None:  # unknown for cars that do not say which door is open
         open_items = [OPEN_NAMES.get(item, escape(item)) for item in s.open_items]
         lines.append(STATUS_OPEN.format(items=joined(open_items, ", ")) if open_items else STATUS_ALL_CLOSED)
-    if s.mileage_km is not None:
-        lines.append(STATUS_MILEAGE.format(distance=_km(s.mileage_km)))
+    for name, line in FIELD_LINES.items():
+        if line is not None and (value := getattr(s, name)) is not None:
+            lines.append(field_line(FIELDS[name], value))
     lines.append(STATUS_POSITION.format(where=where(s.position)))
     if s.snapshot:
         lines.append(STATUS_UPDATED.format(ago=ago(s.updated_at, now), at=_at(s.updated_at, now)))
