@@ -42,7 +42,7 @@ from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
 from bot.capabilities import BackendName
-from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNotice
+from bot.car_status import FIELDS, ChargeNotice, Notice, NoticeKind, RelinkNotice
 from bot.garage import Garage
 from bot.garage_errors import GarageError, PasswordRefused
 from bot.history import ChargeSession, energy_kwh, usable_kwh
@@ -56,6 +56,7 @@ CHARGING = "CHARGING"
 ERROR = "ERROR"
 STATUS_TIMEOUT_SECONDS = 45.0  # the client retries GETs itself; this bounds one car's share of a slot
 MAX_BACKOFF_SECONDS = 3600.0
+MILEAGE_KEY = FIELDS["mileage_km"].iremote or ""  # the odometer in vehicleStatus, km
 _OK_RESULTS = frozenset({"SUCCESS", "UNKNOWN"})
 _OWNER_REASONS = frozenset({"END_REQUESTED_BY_DRIVER", "CONNECTOR_REMOVAL"})
 
@@ -279,10 +280,11 @@ class Watcher:
     def _mark_mileage(self, watch: ChargeWatch, status: VehicleStatus, now: float) -> None:
         """The month's mileage mark (bot/months.py): BMW's trip statistics are not per month, so the monthly
         summary counts an i Remote car's km from the mileage read in each month of its owner's zone."""
-        if status.mileage is None:
+        mileage = status.reading(MILEAGE_KEY)
+        if mileage is None:
             return
         zone = self._garage.zone_of(watch.tg_id) if self._garage.zone_of is not None else None
-        mark = (str(Month.of(now, zone)), float(status.mileage))
+        mark = (str(Month.of(now, zone)), mileage)
         # A watch that never saw the car is a (re)link's: its marks may have gone with an unlink.
         if watch.charging_status is None or self._marked.get((watch.tg_id, watch.vin)) != mark:
             self._store.mark_mileage(watch.tg_id, watch.vin, mark[0], now, mark[1])
