@@ -15,7 +15,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -33,7 +33,7 @@ from bot.cardata.late import LateReads
 from bot.cardata.models import BasicData, CarState, ChargingSession, Tokens
 from bot.cardata.storage import CarDataLink, CarDataStore
 from bot.cardata.stream import CONNECTS_PER_MINUTE, DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSupervisor
-from bot.drives import Parked, drive_between
+from bot.drives import SETTLED_SECONDS, Parked, drive_between
 from bot.history import BMW_HISTORY, ChargeSession, usable_kwh
 from bot.store import StoredVehicle
 
@@ -260,7 +260,10 @@ class CarDataBackend:
     The alerts (bot/alerts.py, with the `Alerter` the garage binds) are decided from the stream: at each
     change of a car's state, in the background (a push waiting on Telegram never holds up the stream), and
     every `alert_tick_seconds` for the timed ones. One car's alerts are decided one reading at a time, and
-    readings that arrive meanwhile are taken together (the latest state counts). No call to BMW."""
+    readings that arrive meanwhile are taken together (the latest state counts). No call to BMW.
+
+    Drives are closed from the same reports (bot/drives.py): a quiet car's when the detector decided on its
+    switch-off burst, a live car's at the tick once its mileage and position have settled."""
 
     name = BackendName.CARDATA
     capabilities = CARDATA_CAPABILITIES
@@ -472,17 +475,20 @@ class CarDataBackend:
             await self._alert(owner, vin, now)
 
     async def run_alerts(self) -> None:
-        """`alert_tick` every `alert_tick_seconds`, forever (cancel to stop)."""
+        """`alert_tick` and `settle_drives` every `alert_tick_seconds`, forever (cancel to stop)."""
         while True:
             await asyncio.sleep(self._alert_tick)
             try:
                 await self.alert_tick()
+                await self.settle_drives()
             except Exception:
                 log.exception("cardata: alert tick failed")
 
     async def _changed(self, owner: int, state: CarState, changed: set[str]) -> None:
-        """The stream's listener: the car's late read is due anew, its alerts are decided soon, in the
-        background."""
+        """The stream's listener: a live car's drive may have begun, the car's late read is due anew, its
+        alerts are decided soon, in the background."""
+        if cd.MILEAGE in changed and state.reports_changes:
+            self._moved(owner, state)
         self.late_reads.schedule(owner, state.vin)
         car = (owner, state.vin)
         self._alerts_stale.add(car)
@@ -513,23 +519,65 @@ class CarDataBackend:
     def _parked(self, owner: int, state: CarState) -> None:
         """A report the charge detector decided on: a quiet car's is its switch-off burst (or a snapshot of
         it parked), which closes the drive since its last one when the mileage grew (bot/drives.py). A live
-        car's reports come one value at a time, while it drives too: its drives are not recorded yet."""
+        car's reports come one value at a time, while it drives too: `settle_drives` closes its drives."""
         at = state.updated_at
         if state.reports_changes or at is None:
             return
         lat, lon = state.position or (None, None)
-        now = Parked(at.timestamp(), state.mileage_km, state.soc, lat, lon)
+        self._close(
+            owner, state.vin, Parked(at.timestamp(), state.mileage_km, state.soc, lat, lon), at.timestamp()
+        )
+
+    def _moved(self, owner: int, state: CarState) -> None:
+        """A live car's mileage changed: its first rise since it parked is when its drive began, kept with its
+        last parked report so that a restart before the drive settles keeps it."""
         before = self.store.drive_mark(owner, state.vin)
+        mileage, at = state.mileage_km, state.reported_at(cd.MILEAGE)
+        if before is None or before.moved_at is not None or before.mileage_km is None or mileage is None:
+            return
+        if mileage > before.mileage_km and at is not None:
+            self.store.save_drive_mark(owner, state.vin, replace(before, moved_at=at.timestamp()))
+
+    async def settle_drives(self, now: float | None = None) -> None:
+        """Close the drive of every live car whose mileage and position have not changed for SETTLED_SECONDS
+        by `now` (default: the clock); its parked report is their last change. A settled car whose level
+        or place changed without a drive (a charge) is parked anew there. No call to BMW."""
+        now = self.clock() if now is None else now
+        for owner, vin in self.supervisor.cars():
+            state = self.supervisor.state(owner, vin)
+            if state is None or not state.reports_changes:
+                continue
+            moved = state.reported_at(cd.MILEAGE, cd.LATITUDE, cd.LONGITUDE)
+            if moved is None or now - moved.timestamp() < SETTLED_SECONDS:
+                continue  # driving, or stopped for a moment
+            before = self.store.drive_mark(owner, vin)
+            lat, lon = state.position or (None, None)
+            parked = Parked(moved.timestamp(), state.mileage_km, state.soc, lat, lon)
+            if before is not None and before.mileage_km == parked.mileage_km:
+                if (before.soc, before.lat, before.lon) == (parked.soc, lat, lon):
+                    continue  # nothing new since it parked
+                at = state.updated_at or moved
+                parked = replace(parked, at=max(before.at, at.timestamp()))  # after what changed
+            self._close(owner, vin, parked, now, charging=state.is_charging)
+
+    def _close(self, owner: int, vin: str, now: Parked, seen_at: float, *, charging: bool = False) -> None:
+        """Keep `now` as the car's last parked report, with the drive since the one before when the mileage
+        grew; `seen_at`: when the bot saw the car so, up to which a charge makes the level used unknown, as
+        does one under way (`charging`)."""
+        before = self.store.drive_mark(owner, vin)
         if before is not None and now.at <= before.at:
             return  # the same report decided again (a restart), or an older one read late
         # A charge between the two reports (the charging history tells) leaves the level used unknown.
-        charged = before is not None and any(
-            s.ended_at > before.at and s.started_at < now.at
-            for s in self.store.charge_sessions(owner, state.vin)
+        charged = before is not None and (
+            charging
+            or any(
+                s.ended_at > before.at and s.started_at < seen_at
+                for s in self.store.charge_sessions(owner, vin)
+            )
         )
-        capacity = usable_kwh(self.store.cardata_model(owner, state.vin))
-        drive = drive_between(owner, state.vin, before, now, charged=charged, capacity_kwh=capacity)
-        self.store.save_drive_mark(owner, state.vin, now, drive)
+        capacity = usable_kwh(self.store.cardata_model(owner, vin))
+        drive = drive_between(owner, vin, before, now, charged=charged, capacity_kwh=capacity)
+        self.store.save_drive_mark(owner, vin, now, drive)
 
     async def _event(self, event: ChargeEvent) -> None:
         if self._on_event is None:

@@ -35,7 +35,8 @@ _CELL_SIZE = re.compile(r"\b(120|94|60)\b")
 
 # How a session ended: i Remote outcomes (bot.watcher.Outcome, or "interrupted") and CarData's events.
 BMW_HISTORY = "bmw"  # a source beside the backends' names (bot/capabilities.py BackendName)
-# A row per charge or drive (`kind`); a drive's `started`: the parked report it began after (docs/cardata.md).
+# A row per charge or drive (`kind`); a drive's `started`: when a live car began it, else the parked report
+# it began after (docs/cardata.md).
 CHARGE, DRIVE = "charge", "drive"
 CSV_COLUMNS = (
     "kind",
@@ -160,10 +161,10 @@ def to_csv(
     ]
     rows += [
         (
-            d.started_after,
+            d.began,
             [
                 DRIVE,
-                when(d.started_after),
+                when(d.began),
                 when(d.ended_at),
                 "",
                 _cell(d.km),

@@ -686,6 +686,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m016_cardata_stream_block_told",
         "m017_shares",
         "m019_drives",
+        "m022_live_drives",
     ]
 
 

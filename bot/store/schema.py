@@ -360,6 +360,13 @@ def m019_drives(db: Database) -> None:
     db.create_table("drive_marks", {"tg_id": int, "vin": str, **marks}, pk=("tg_id", "vin"), not_null=["at"])
 
 
+def m022_live_drives(db: Database) -> None:
+    # A live car's drive starts at its first mileage rise after parking (bot/drives.py): kept with its last
+    # parked report until the drive settles, then with the drive. NULL: not known (every quiet car's).
+    db.table("drive_marks").add_column("moved_at", float)
+    db.table("drives").add_column("started_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -382,6 +389,7 @@ _STEPS = [
         m016_cardata_stream_block_told,
         m017_shares,
         m019_drives,
+        m022_live_drives,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
