@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw, ImageFont
 # 0.73 of the font size) are 16-21 px tall on screen, at least the message text's 15-16 px
 # (tests/test_history.py and tests/test_demo.py measure it).
 WIDTH = 600
-_MAX_HEIGHT = 1400  # the canvas drawn on; the picture is cut below its last line
+_MAX_HEIGHT = 2000  # the canvas drawn on (three sections fit); the picture is cut below its last line
 BACKGROUND = (255, 255, 255)
 BAR_COLOUR = (28, 105, 212)  # energy bars: the i3's blue; nothing else is drawn in it
 DRIVE_COLOUR = (230, 120, 20)  # distance bars: apart from the energy's at a glance, nothing else in it
