@@ -317,6 +317,9 @@ class CarDataBackend:
         self._alerting: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._alerts_stale: set[tuple[int, str]] = set()
         self._history: dict[tuple[int, str], tuple[float, list[ChargingSession]]] = {}
+        # Each live car's newest report when `settle_drives` last found it settled: until it reports again,
+        # there is nothing to look up (the check runs every minute for every car).
+        self._settled: dict[tuple[int, str], datetime | None] = {}
 
     def bind(
         self,
@@ -393,6 +396,8 @@ class CarDataBackend:
             del self._history[car]
         for car in [car for car in self._alert_locks if car[0] == owner]:
             del self._alert_locks[car]
+        for car in [car for car in self._settled if car[0] == owner]:
+            del self._settled[car]
         if self.store.cardata_link(owner) is None:
             return
         if self.store.cardata_container_shared(owner):  # a co-owner still reads through it
@@ -550,6 +555,9 @@ class CarDataBackend:
             moved = state.reported_at(cd.MILEAGE, cd.LATITUDE, cd.LONGITUDE)
             if moved is None or now - moved.timestamp() < SETTLED_SECONDS:
                 continue  # driving, or stopped for a moment
+            if self._settled.get((owner, vin), False) == state.updated_at:
+                continue  # no report since it was last found settled
+            self._settled[(owner, vin)] = state.updated_at
             before = self.store.drive_mark(owner, vin)
             lat, lon = state.position or (None, None)
             parked = Parked(moved.timestamp(), state.mileage_km, state.soc, lat, lon)
