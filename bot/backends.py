@@ -320,6 +320,7 @@ class CarDataBackend:
         # Each live car's newest report when `settle_drives` last found it settled: until it reports again,
         # there is nothing to look up (the check runs every minute for every car).
         self._settled: dict[tuple[int, str], datetime | None] = {}
+        self._moving: set[tuple[int, str]] = set()  # live cars whose drive's start is kept: none to look up
 
     def bind(
         self,
@@ -398,6 +399,7 @@ class CarDataBackend:
             del self._alert_locks[car]
         for car in [car for car in self._settled if car[0] == owner]:
             del self._settled[car]
+        self._moving -= {car for car in self._moving if car[0] == owner}
         if self.store.cardata_link(owner) is None:
             return
         if self.store.cardata_container_shared(owner):  # a co-owner still reads through it
@@ -536,12 +538,18 @@ class CarDataBackend:
     def _moved(self, owner: int, state: CarState) -> None:
         """A live car's mileage changed: its first rise since it parked is when its drive began, kept with its
         last parked report so that a restart before the drive settles keeps it."""
+        car = (owner, state.vin)
+        if car in self._moving:
+            return  # its start is kept already: a km further on the same drive
         before = self.store.drive_mark(owner, state.vin)
         mileage, at = state.mileage_km, state.reported_at(cd.MILEAGE)
-        if before is None or before.moved_at is not None or before.mileage_km is None or mileage is None:
+        if before is None or before.mileage_km is None or mileage is None:
             return
-        if mileage > before.mileage_km and at is not None:
+        if before.moved_at is not None:
+            self._moving.add(car)
+        elif mileage > before.mileage_km and at is not None:
             self.store.save_drive_mark(owner, state.vin, replace(before, moved_at=at.timestamp()))
+            self._moving.add(car)
 
     async def settle_drives(self, now: float | None = None) -> None:
         """Close the drive of every live car whose mileage and position have not changed for SETTLED_SECONDS
@@ -586,6 +594,7 @@ class CarDataBackend:
         capacity = usable_kwh(self.store.cardata_model(owner, vin))
         drive = drive_between(owner, vin, before, now, charged=charged, capacity_kwh=capacity)
         self.store.save_drive_mark(owner, vin, now, drive)
+        self._moving.discard((owner, vin))  # parked: the next drive's start is still to come
 
     async def _event(self, event: ChargeEvent) -> None:
         if self._on_event is None:
