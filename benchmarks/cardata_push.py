@@ -39,9 +39,9 @@ from benchmarks.cardata_stream import UNLIMITED, client_id, serve
 from benchmarks.push_fanout import serve_sandbox
 from benchmarks.report import result
 from bot.app import build_application
-from bot.backends import CarDataBackend
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
+from bot.cardata_backend import CarDataBackend
 from bot.chat import notify
 from bot.config import load_settings
 from bot.garage import Garage

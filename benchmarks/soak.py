@@ -36,11 +36,11 @@ from telegram.ext import Application
 from benchmarks.memory import rss_mb
 from benchmarks.soak_world import BOT_TOKEN, DAY, PASSWORD, UNLIMITED, serve
 from bot.app import build_application, polling
-from bot.backends import CarDataBackend
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
+from bot.cardata_backend import CarDataBackend
 from bot.chat import prefs
 from bot.config import Settings, load_settings
 from bot.garage import Garage

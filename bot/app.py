@@ -17,10 +17,10 @@ from telegram import BotCommand, Update
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
-from bot.backends import CarDataBackend
 from bot.bmw.client import BMWClient
 from bot.capabilities import BackendName
 from bot.cardata.client import CarDataClient
+from bot.cardata_backend import CarDataBackend
 from bot.chat import (
     alerts,
     basics,

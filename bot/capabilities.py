@@ -13,7 +13,7 @@ from enum import StrEnum
 
 class BackendName(StrEnum):
     IREMOTE = "iremote"  # the i Remote API: e-mail and password, polled, remote commands (bot/iremote.py)
-    CARDATA = "cardata"  # BMW CarData: OAuth device flow, read-only, streamed (bot/backends.py)
+    CARDATA = "cardata"  # BMW CarData: OAuth device flow, read-only, streamed (bot/cardata_backend.py)
 
 
 class Capability(StrEnum):

@@ -8,10 +8,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from bot.backends import CarDataBackend
 from bot.car_status import ChargeNotice, Notice, NoticeKind, RelinkNotice, StreamBlocked
 from bot.cardata.events import ChargeEvent, ChargeEventKind
 from bot.cardata.models import StreamBlock
+from bot.cardata_backend import CarDataBackend
 from bot.store import Store
 
 log = logging.getLogger(__name__)

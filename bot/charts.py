@@ -1,5 +1,6 @@
-"""Charts as PNG pictures, drawn with Pillow: the charging history's energy per day and state of charge, and
-a month's km per day and kWh per week (the monthly summary, bot/months.py).
+"""Charts as PNG pictures, drawn with Pillow: the charging history's energy per day, distance driven per day
+(cars whose drives the bot records) and state of charge, and a month's km per day and kWh per week (the
+monthly summary, bot/months.py).
 
 Drawing blocks (Pillow), so the chat layer runs `history_chart` in a thread. The words on the chart come
 from the caller (bot/chat/texts/history.py); numbers, dates and times are formatted here.
@@ -19,9 +20,10 @@ from PIL import Image, ImageDraw, ImageFont
 # 0.73 of the font size) are 16-21 px tall on screen, at least the message text's 15-16 px
 # (tests/test_history.py and tests/test_demo.py measure it).
 WIDTH = 600
-_MAX_HEIGHT = 1400  # the canvas drawn on; the picture is cut below its last line
+_MAX_HEIGHT = 2000  # the canvas drawn on (three sections fit); the picture is cut below its last line
 BACKGROUND = (255, 255, 255)
 BAR_COLOUR = (28, 105, 212)  # energy bars: the i3's blue; nothing else is drawn in it
+DRIVE_COLOUR = (230, 120, 20)  # distance bars: apart from the energy's at a glance, nothing else in it
 LINE_COLOUR = (0, 150, 80)  # state of charge
 TEXT_COLOUR = (40, 40, 40)
 GRID_COLOUR = (225, 225, 225)
@@ -30,7 +32,7 @@ _FONT_SIZE = 44
 _SYSTEM_FONT = "DejaVuSans.ttf"  # Debian's fonts-dejavu-core; Pillow finds it in the system's font folders
 _LINE = round(_FONT_SIZE * 1.2)  # px from one line of text to the next
 _MARGIN = 16
-_LEFT, _RIGHT = 100, 16  # px: room for the kWh axis' labels on the left
+_LEFT, _RIGHT = 100, 16  # px: room for the axes' labels on the left
 _BARS_HEIGHT, _SOC_HEIGHT = 280, 160
 _DAY_LABEL_EVERY = 10  # a date under every 10th bar, the newest day's always
 _GAP = 10  # px at least between two value labels
@@ -43,19 +45,28 @@ class HistoryWords:
     energy_title: str  # above the bars
     soc_title: str  # above the state-of-charge line
     no_soc: str  # in place of the line when the last session's state of charge is unknown
-    number: Callable[[float], str]  # kWh on the axis and the bars, the state of charge
+    number: Callable[[float], str]  # kWh and distance on the axes and the bars, the state of charge
     day: Callable[[date], str]  # under the bars
     moment: Callable[[datetime], str]  # the last charge's start and end
+    distance_title: str = ""  # above the distance bars
 
 
 def history_chart(
-    days: Sequence[tuple[date, float]], soc: Sequence[tuple[datetime, float]], words: HistoryWords
+    days: Sequence[tuple[date, float]],
+    soc: Sequence[tuple[datetime, float]],
+    words: HistoryWords,
+    driven: Sequence[tuple[date, float]] = (),
 ) -> bytes:
-    """Bars of kWh per day (oldest day left) over a line of the state of charge (%) at the given times."""
+    """Bars of kWh per day (oldest day left), then, when given, bars of the distance `driven` per day (in the
+    user's unit, the same days), over a line of the state of charge (%) at the given times."""
     image = Image.new("RGB", (WIDTH, _MAX_HEIGHT), BACKGROUND)
     draw = ImageDraw.Draw(image)
     font = _font()
     y = _bars(draw, font, days, words.energy_title, words.number, words.day, _MARGIN)
+    if driven:
+        y = _bars(
+            draw, font, driven, words.distance_title, words.number, words.day, y + _LINE, colour=DRIVE_COLOUR
+        )
     y = _soc(draw, font, soc, words, y + _LINE)
     out = io.BytesIO()
     image.crop((0, 0, WIDTH, y + _MARGIN)).save(out, format="PNG", optimize=True)
@@ -107,7 +118,8 @@ def month_chart(
     font = _font()
     y: float = _MARGIN
     if km_per_day:
-        y = _bars(draw, font, km_per_day, words.km_title, words.number, words.day, y) + _LINE
+        y = _bars(draw, font, km_per_day, words.km_title, words.number, words.day, y, colour=DRIVE_COLOUR)
+        y += _LINE
     y = _bars(draw, font, kwh_per_week, words.kwh_title, words.number, words.day, y, label_every=1)
     out = io.BytesIO()
     image.crop((0, 0, WIDTH, y + _MARGIN)).save(out, format="PNG", optimize=True)
@@ -123,28 +135,29 @@ def _bars(
     day_label: Callable[[date], str],
     y: float,
     *,
+    colour: tuple[int, int, int] = BAR_COLOUR,
     label_every: int = _DAY_LABEL_EVERY,
 ) -> float:
-    """The title and the bars from `y` down, each bar labelled with its value, a date under every
+    """The title and the bars in `colour` from `y` down, each bar labelled with its value, a date under every
     `label_every`th: the y below the dates."""
     top_y = _title(draw, font, title, y) + _LINE  # a line for the highest bar's label
     bottom = top_y + _BARS_HEIGHT
-    top = _nice_ceiling(max((kwh for _, kwh in days), default=0.0))
-    # One grid line at the axis' top (0 is the axis): each bar says its own kWh.
+    top = _nice_ceiling(max((value for _, value in days), default=0.0))
+    # One grid line at the axis' top (0 is the axis): each bar says its own value.
     draw.line((_LEFT, top_y, WIDTH - _RIGHT, top_y), fill=GRID_COLOUR)
     draw.text((_LEFT - 8, top_y), number(top), fill=TEXT_COLOUR, font=font, anchor="rm")
     slot = (WIDTH - _RIGHT - _LEFT) / max(len(days), 1)
     middles = [_LEFT + (index + 0.5) * slot for index in range(len(days))]
-    tops = [bottom - max(1.0, _BARS_HEIGHT * kwh / top) if kwh > 0 else bottom for _, kwh in days]
-    for middle, (_, kwh), bar_top in zip(middles, days, tops, strict=True):
-        if kwh > 0:
-            draw.rectangle((middle - slot * 0.35, bar_top, middle + slot * 0.35, bottom), fill=BAR_COLOUR)
+    tops = [bottom - max(1.0, _BARS_HEIGHT * value / top) if value > 0 else bottom for _, value in days]
+    for middle, (_, value), bar_top in zip(middles, days, tops, strict=True):
+        if value > 0:
+            draw.rectangle((middle - slot * 0.35, bar_top, middle + slot * 0.35, bottom), fill=colour)
     # Labels right to left, the newest first: one that would touch the last one drawn is left out.
     values_from = dates_from = math.inf  # the left edge of the last label drawn in each row
     for index in range(len(days) - 1, -1, -1):
-        day, kwh = days[index]
-        if kwh > 0:
-            label = number(kwh)
+        day, value = days[index]
+        if value > 0:
+            label = number(value)
             half = draw.textlength(label, font=font) / 2
             x = min(middles[index], WIDTH - _RIGHT - half)
             if x + half + _GAP <= values_from:
@@ -205,7 +218,7 @@ def _soc(
 
 
 def _nice_ceiling(value: float) -> float:
-    """The axis' top: 1, 2, 2.5 or 5 times a power of ten, at least `value` (and at least 1 kWh)."""
+    """The axis' top: 1, 2, 2.5 or 5 times a power of ten, at least `value` (and at least 1)."""
     if value <= 1:
         return 1.0
     power = 10 ** math.floor(math.log10(value))

@@ -8,6 +8,13 @@ server for the range maps, the Telegram Bot API sandbox with its chat page, and 
 with both backends, on a temporary database and a freshly generated secret key. Ctrl-C stops the bot, then
 the servers, and removes the temporary files.
 
+The CarData i3 comes with a week already lived: BMW's charging history holds its charges of the past week
+(the simulator's), and as soon as an owner links it the demo records its drives of that week, two commutes
+a day and a Sunday trip, through the same functions the bot records drives with (`drive_between`,
+`save_drive_mark`), so /trips and /history show a week at once. Seeded, not played: the bot records a drive
+only from reports of a linked car, and the owner links in the chat, so a played week would run after the
+link, each quiet report waiting out the charge debounce (about 20 reports: minutes, not seconds).
+
 `--telegram` keeps the simulator as the car but runs the bot on Telegram itself (TELEGRAM_BOT_TOKEN), for
 trying it on a phone.
 
@@ -22,6 +29,8 @@ from __future__ import annotations
 import secrets
 import tempfile
 from contextlib import ExitStack
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -38,9 +47,13 @@ from bot.bmw.simulator import (
     DEFAULT_USERNAME,
     Simulator,
 )
+from bot.cardata.models import keys as cd
 from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
 from bot.cardata.simulator import DEFAULT_CLIENT_ID, CardataBroker, CardataSimulator
+from bot.chat.common import Context, job_queue
 from bot.config import CAR_BACKENDS, Settings
+from bot.drives import Parked, drive_between
+from bot.history import usable_kwh
 from bot.sandbox import BotApiServer
 from bot.servers import BackgroundServer
 from bot.tiles import tile_app
@@ -64,6 +77,15 @@ CARDATA_APPROVE_SECONDS = 6.0
 CARDATA_POLL_SECONDS = 2
 CARDATA_CHARGE_MINUTES = 4
 CARDATA_DEBOUNCE_SECONDS = 5.0
+
+# The CarData i3's week: from home (where the simulator parks it) to the office and back each day, and on the
+# last Sunday to Lake Starnberg and back; km by road, the level used at about 15 kWh/100 km.
+WEEK_DAYS = 7
+OFFICE = (48.1374, 11.5755)  # Marienplatz
+LAKE = (47.9990, 11.3440)  # Starnberg
+COMMUTE_KM, LAKE_KM = 8, 27
+KWH_PER_KM = 0.15
+SEED_EVERY_SECONDS = 1.0
 
 
 def demo_simulator() -> Simulator:
@@ -90,6 +112,78 @@ def demo_cardata_simulator() -> CardataSimulator:
     simulator.set_soc(CARDATA_BEV_VIN, 100 - CHARGE_PERCENT_PER_MINUTE * CARDATA_CHARGE_MINUTES)
     simulator.plug_in(CARDATA_BEV_VIN, charging=True)
     return simulator
+
+
+def week_of_parking(
+    now: datetime,
+    mileage: int,
+    home: tuple[float, float],
+    capacity_kwh: float,
+    charges: list[tuple[float, float]],
+) -> list[tuple[Parked, bool]]:
+    """Where the i3 was parked over the `WEEK_DAYS` days before today (local times), oldest first, the last
+    at home with today's `mileage`, each with whether one of the `charges` (when it ended, the level it
+    left) came since the stop before; the level falls with each drive."""
+    legs: list[tuple[datetime, tuple[float, float], int]] = []  # (parked at, where, km driven to get there)
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    for back in range(WEEK_DAYS, 0, -1):
+        day = midnight - timedelta(days=back)
+        if day.weekday() == 6:
+            legs += [(day.replace(hour=11), LAKE, LAKE_KM), (day.replace(hour=17, minute=30), home, LAKE_KM)]
+        else:
+            legs += [
+                (day.replace(hour=8, minute=30), OFFICE, COMMUTE_KM),
+                (day.replace(hour=18), home, COMMUTE_KM),
+            ]
+    km, soc = mileage - sum(leg[2] for leg in legs), 70.0
+    first = (midnight - timedelta(days=WEEK_DAYS + 1) + timedelta(hours=20)).timestamp()
+    marks = [(Parked(first, km, soc, *home), False)]
+    for parked, (lat, lon), driven in legs:
+        at = parked.timestamp()
+        charged = [level for ended, level in charges if marks[-1][0].at < ended <= at]
+        soc = charged[-1] if charged else soc
+        km += driven
+        soc = max(5.0, soc - driven * KWH_PER_KM / capacity_kwh * 100)
+        marks.append((Parked(at, km, round(soc), lat, lon), bool(charged)))
+    return marks
+
+
+@dataclass(frozen=True)
+class DemoWeek:
+    """`live_a_week`'s job data: the CarData simulator and the owners whose week is recorded."""
+
+    simulator: CardataSimulator
+    seeded: set[int] = field(default_factory=set)
+
+
+async def live_a_week(context: Context) -> None:
+    """A JobQueue job: the drives of the CarData i3's past week (module docstring), once for each owner who
+    linked it, as the bot would have recorded them; a charge of BMW's history between two stops leaves the
+    drive's level used unknown, as the bot's own would."""
+    week = context.job.data if context.job else None
+    assert isinstance(week, DemoWeek)
+    store = context.bot_data.services.garage.store
+    car = week.simulator.car(CARDATA_BEV_VIN)
+    charges = [(float(entry["endTime"]), float(entry["displayedSoc"])) for entry in car.history]
+    sim = week.simulator
+    home = (
+        float(sim.value(CARDATA_BEV_VIN, cd.LATITUDE) or 0),
+        float(sim.value(CARDATA_BEV_VIN, cd.LONGITUDE) or 0),
+    )
+    mileage = int(float(sim.value(CARDATA_BEV_VIN, cd.MILEAGE) or 0))
+    for link in store.cardata_links():
+        owner = link.owner
+        if owner in week.seeded or CARDATA_BEV_VIN not in store.cardata_vins(owner):
+            continue
+        week.seeded.add(owner)
+        capacity = usable_kwh(store.cardata_model(owner, CARDATA_BEV_VIN))
+        before = None
+        for mark, charged in week_of_parking(datetime.now().astimezone(), mileage, home, capacity, charges):
+            drive = drive_between(
+                owner, CARDATA_BEV_VIN, before, mark, charged=charged, capacity_kwh=capacity
+            )
+            store.save_drive_mark(owner, CARDATA_BEV_VIN, mark, drive)
+            before = mark
 
 
 def sandbox_token() -> str:
@@ -213,6 +307,7 @@ def run_demo(settings: Settings, *, telegram: bool = False, port: int | None = N
             poll_max=SERVICE_POLL_MAX,
         )
         application = build_application(bot_settings, car_api=client)
+        job_queue(application).run_repeating(live_a_week, SEED_EVERY_SECONDS, data=DemoWeek(cardata))
         try:
             print(_banner(chat_url), flush=True)
             run_bot(bot_settings, application)  # the demo always polls: demo_settings cleared WEBHOOK_URL

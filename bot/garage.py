@@ -21,7 +21,7 @@ from datetime import tzinfo
 from typing import TypeVar
 
 from bot.alerts import AlertPrefs, CarAlert, ZoneOf
-from bot.backends import Backend, CarDataBackend
+from bot.backends import Backend
 from bot.bmw.client import budget
 from bot.bmw.models import (
     Account,
@@ -42,6 +42,7 @@ from bot.car_status import CarStatus, Notice, Refreshed
 from bot.cardata.auth import DeviceFlow, DeviceOutcome
 from bot.cardata.errors import BudgetSpent
 from bot.cardata.models import ChargingSession, StreamBlock, Tokens
+from bot.cardata_backend import CarDataBackend
 from bot.cardata_pushes import CarDataPushes
 from bot.commands import RemoteCommands
 from bot.costs import ChargePrice, Costing, Tariff, costing

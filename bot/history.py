@@ -36,7 +36,8 @@ _CELL_SIZE = re.compile(r"\b(120|94|60)\b")
 
 # How a session ended: i Remote outcomes (bot.watcher.Outcome, or "interrupted") and CarData's events.
 BMW_HISTORY = "bmw"  # a source beside the backends' names (bot/capabilities.py BackendName)
-# A row per charge or drive (`kind`); a drive's `started`: the parked report it began after (docs/cardata.md).
+# A row per charge or drive (`kind`); a drive's `started`: when a live car began it, else the parked report
+# it began after (docs/cardata.md).
 CHARGE, DRIVE = "charge", "drive"
 CSV_COLUMNS = (
     "kind",
@@ -122,12 +123,26 @@ def energy_per_day(
     sessions: Iterable[ChargeSession], today: date, *, days: int = CHART_DAYS, tz: tzinfo | None = None
 ) -> list[tuple[date, float]]:
     """kWh charged on each of the `days` days up to `today`, a session counted on the day it ended."""
+    return _per_day(((s.ended_at, s.energy_kwh) for s in sessions), today, days, tz)
+
+
+def km_per_day(
+    drives: Iterable[Drive], today: date, *, days: int = CHART_DAYS, tz: tzinfo | None = None
+) -> list[tuple[date, float]]:
+    """km driven on each of the `days` days up to `today`, a drive counted on the day it ended."""
+    return _per_day(((d.ended_at, d.km) for d in drives), today, days, tz)
+
+
+def _per_day(
+    amounts: Iterable[tuple[float, float | None]], today: date, days: int, tz: tzinfo | None
+) -> list[tuple[date, float]]:
+    """The sum of the amounts (each with when it counts) on each of the `days` days up to `today`."""
     first = today - timedelta(days=days - 1)
     totals = {first + timedelta(days=n): 0.0 for n in range(days)}
-    for session in sessions:
-        day = local(session.ended_at, tz).date()
-        if day in totals and session.energy_kwh:
-            totals[day] += session.energy_kwh
+    for at, amount in amounts:
+        day = local(at, tz).date()
+        if day in totals and amount:
+            totals[day] += amount
     return list(totals.items())
 
 
@@ -172,10 +187,10 @@ def to_csv(
     ]
     rows += [
         (
-            d.started_after,
+            d.began,
             [
                 DRIVE,
-                when(d.started_after),
+                when(d.began),
                 when(d.ended_at),
                 "",
                 _cell(d.km),

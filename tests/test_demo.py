@@ -23,11 +23,13 @@ from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from bot.cardata.models import keys as cd
 from bot.cardata.simulator import DEFAULT_BEV_VIN as CARDATA_BEV_VIN
 from bot.cardata.simulator import DEFAULT_CLIENT_ID as CARDATA_CLIENT_ID
+from bot.charts import DRIVE_COLOUR
 from bot.demo import CARDATA_CHARGE_MINUTES, demo_cardata_simulator
 from bot.sandbox import BotApiServer, Sandbox
 from bot.servers import BackgroundServer
 from tests.support.bot import link
 from tests.support.charts import ink_height_below_the_bars
+from tests.test_history import _pixels
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -475,6 +477,12 @@ def test_an_owner_on_a_phone_reads_status_history_map_alerts_and_settings(demo: 
         f"glyphs {glyphs_px:.1f} px, text {text_px} px"
     )
     assert glyphs_px >= text_px
+    # The demo's CarData i3 lived a week before it was linked: its km per day beside the kWh, and /trips.
+    assert _pixels(png, DRIVE_COLOUR) > 100
+    expect(chart).to_contain_text("driven in")
+    _send(page, "/trips")
+    expect(_bubble(page, "Drives of")).to_contain_text("Last 7 days")
+    shot("trips")
     _send(page, "/map")
     expect(
         page.locator(".msg.bot", has=page.locator(".photo"), has_text="Estimated range").last

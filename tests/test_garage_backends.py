@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import build_application, polling
-from bot.backends import Backend, CarDataBackend
+from bot.backends import Backend
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_PASSWORD, DEFAULT_USERNAME
 from bot.capabilities import CARDATA_CAPABILITIES, BackendName, Capability
@@ -31,6 +31,7 @@ from bot.cardata.simulator import (
     CardataBroker,
     CardataSimulator,
 )
+from bot.cardata_backend import CarDataBackend
 from bot.config import ConfigError, Settings, load_settings
 from bot.crypto import generate_secret_key
 from bot.garage import Garage, UnsupportedByBackend

@@ -13,7 +13,7 @@ from telegram.ext import Application
 
 from bot.backends import from_bmw_history
 from bot.cardata.models import ChargingSession
-from bot.charts import BAR_COLOUR, LINE_COLOUR, WIDTH, HistoryWords, history_chart
+from bot.charts import BACKGROUND, BAR_COLOUR, DRIVE_COLOUR, LINE_COLOUR, WIDTH, HistoryWords, history_chart
 from bot.chat import prefs, texts
 from bot.chat.history import all_measured, chart_title
 from bot.history import (
@@ -259,3 +259,18 @@ def test_the_charts_title_says_estimated_only_when_a_figure_is():
     assert "measured" in title(charge(BMW_HISTORY))
     assert "estimated" in title(charge(BMW_HISTORY), charge("cardata"))
     assert "estimated" in title(charge("iremote"))
+
+
+def test_the_chart_draws_the_distance_per_day_below_the_energy_at_phone_width():
+    days = [(date(2026, 11, 12) - timedelta(days=n), float(n % 3)) for n in range(29, -1, -1)]
+    driven = [(day, 40.0 * (n % 2)) for n, (day, _) in enumerate(days)]
+    png = history_chart(days, [], WORDS, driven)
+    assert _pixels(png, BAR_COLOUR) > 100 and _pixels(png, DRIVE_COLOUR) > 100
+    with Image.open(io.BytesIO(png)) as image:
+        rgb = image.convert("RGB")
+    pixels = rgb.load()
+    rows = [y for y in range(rgb.height) if any(pixels[x, y] == DRIVE_COLOUR for x in range(rgb.width))]
+    energy = [y for y in range(rgb.height) if any(pixels[x, y] == BAR_COLOUR for x in range(rgb.width))]
+    assert min(rows) > max(energy)  # one below the other, each as wide as the picture
+    assert rgb.getpixel((0, rgb.height - 1)) == BACKGROUND  # nothing cut off below
+    assert ink_height_below_the_bars(png) * PHONE_PHOTO_PX / rgb.width >= MESSAGE_TEXT_PX

@@ -697,6 +697,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m019_drives",
         "m020_costs",
         "m021_monthly_summary",
+        "m022_live_drives",
     ]
 
 

@@ -1,11 +1,13 @@
-"""/history: the selected car's last charge sessions with their costs, a chart of the last 30 days, all of
-them as CSV, and the price its owner gives a charge away from home."""
+"""/history: the selected car's last charge sessions with their costs, a chart of the last 30 days (with the
+distance driven per day where the bot records drives), all of them, drives too, as CSV, and the price its
+owner gives a charge away from home."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import tzinfo
 
 from telegram import Update
@@ -37,12 +39,14 @@ from bot.chat.common import (
 from bot.chat.i18n import tr
 from bot.chat.settings import MOST_PER_KWH, locale_handler
 from bot.costs import ChargePrice, Cost, per_month
+from bot.drives import Drive
 from bot.garage import Garage, deadline
 from bot.history import (
     BMW_HISTORY,
     CHART_DAYS,
     ChargeSession,
     energy_per_day,
+    km_per_day,
     local,
     merge,
     to_csv,
@@ -83,15 +87,29 @@ async def bmw_history(
     return [session for session in sessions if session is not None], None
 
 
-def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[bytes, float, int, bool]:
-    """The chart's PNG, the kWh and number of charges it shows and whether BMW measured all of them, its
-    days those of the user's `zone` (blocking: run it in a thread)."""
-    last = sessions[0]
+@dataclass(frozen=True)
+class Chart:
+    """The chart's PNG and the figures its caption gives."""
+
+    png: bytes
+    kwh: float
+    charges: int
+    measured: bool  # BMW measured every charge on it
+    km: float
+    drives: int
+
+
+def chart(sessions: list[ChargeSession], drives: list[Drive], now: float, zone: tzinfo) -> Chart:
+    """The chart of the sessions and drives (both newest first), its days those of the user's `zone`
+    (blocking: run it in a thread)."""
     # The car's report times can run ahead of the server's clock: its newest charge is always on the chart.
-    days = energy_per_day(sessions, local(max(now, last.ended_at), zone).date(), tz=zone)
+    newest = max([now, *(s.ended_at for s in sessions[:1]), *(d.ended_at for d in drives[:1])])
+    today = local(newest, zone).date()
+    days = energy_per_day(sessions, today, tz=zone)
     shown = [s for s in sessions if local(s.ended_at, zone).date() >= days[0][0]]
+    driven = km_per_day(drives, today, tz=zone) if drives else []
     soc = []
-    if last.soc_start is not None and last.soc_end is not None:
+    if sessions and (last := sessions[0]).soc_start is not None and last.soc_end is not None:
         soc = [(local(last.started_at, zone), last.soc_start), (local(last.ended_at, zone), last.soc_end)]
     measured = all_measured(shown)
     words = HistoryWords(
@@ -101,8 +119,18 @@ def chart(sessions: list[ChargeSession], now: float, zone: tzinfo) -> tuple[byte
         number=lambda value: prefs.number(value, 0 if value >= 10 or value == round(value) else 1),
         day=prefs.numeric_day,
         moment=prefs.numeric_date_time,
+        distance_title=texts.HISTORY_CHART_DISTANCE.format(days=CHART_DAYS, unit=prefs.distance_unit()),
     )
-    return history_chart(days, soc, words), sum(kwh for _, kwh in days), len(shown), measured
+    in_units = [(day, prefs.in_user_units(km)) for day, km in driven]
+    km = sum(km for _, km in driven)
+    return Chart(
+        history_chart(days, soc, words, in_units),
+        sum(kwh for _, kwh in days),
+        len(shown),
+        measured,
+        km,
+        sum(local(d.ended_at, zone).date() >= days[0][0] for d in drives),
+    )
 
 
 def all_measured(shown: list[ChargeSession]) -> bool:
@@ -123,24 +151,30 @@ async def history_command(update: Update, context: Context) -> None:
     svc, tg_id = services(context), user_id(update)
     extra, bmw_failed = await bmw_history(svc.garage, tg_id, car)
     sessions = sessions_of(svc.garage, tg_id, car.vin, extra)
+    drives = svc.garage.drives(tg_id, car.vin)
     ref = svc.refs.ref(tg_id, car.vin)
-    if not sessions:
-        await say(update, texts.history_none(car, bmw_failed), keyboards.months(ref))
-        return
-    zone = prefs.current().zone
-    shown = sessions[:SESSIONS_SHOWN]
-    costing = svc.garage.costing(tg_id, car.vin, sessions, zone)
-    listed = {local(s.ended_at, zone).date().replace(day=1) for s in shown}
-    months = [m for m in per_month(sessions, costing) if m.month in listed]
-    # Only the owner prices a charge: a person the car is shared with sees the owner's costs.
-    needs_price = [s.started_at for s in shown if car.tg_id == tg_id and costing.needs_price(s)]
-    text = texts.history(car, shown, bmw_failed, costing, months, needs_price)
-    await say(update, text, keyboards.history(ref, needs_price))
+    if sessions:
+        zone = prefs.current().zone
+        shown = sessions[:SESSIONS_SHOWN]
+        costing = svc.garage.costing(tg_id, car.vin, sessions, zone)
+        listed = {local(s.ended_at, zone).date().replace(day=1) for s in shown}
+        months = [m for m in per_month(sessions, costing) if m.month in listed]
+        # Only the owner prices a charge: a person the car is shared with sees the owner's costs.
+        needs_price = [s.started_at for s in shown if car.tg_id == tg_id and costing.needs_price(s)]
+        text = texts.history(car, shown, bmw_failed, costing, months, needs_price)
+        await say(update, text, keyboards.history(ref, needs_price))
+    else:  # the drives, where there are any, still have their chart and CSV
+        markup = keyboards.history(ref) if drives else keyboards.months(ref)
+        await say(update, texts.history_none(car, bmw_failed), markup)
+        if not drives:
+            return
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_PHOTO)
-    png, kwh, count, measured = await asyncio.to_thread(chart, sessions, time.time(), prefs.current().zone)
-    caption = texts.history_caption(car, CHART_DAYS, kwh, count, measured)
-    await chat.send_photo(png, caption=caption, filename="charging-history.png", parse_mode="HTML")
+    drawn = await asyncio.to_thread(chart, sessions, drives, time.time(), prefs.current().zone)
+    caption = texts.history_caption(
+        car, CHART_DAYS, drawn.kwh, drawn.charges, drawn.measured, drawn.km, drawn.drives
+    )
+    await chat.send_photo(drawn.png, caption=caption, filename="charging-history.png", parse_mode="HTML")
 
 
 async def csv_button(update: Update, context: Context) -> None:
@@ -152,14 +186,15 @@ async def csv_button(update: Update, context: Context) -> None:
     await answer(query_of(update))
     garage, tg_id = services(context).garage, user_id(update)
     sessions = sessions_of(garage, tg_id, car.vin, (await bmw_history(garage, tg_id, car))[0])
+    drives = garage.drives(tg_id, car.vin)
     chat = chat_of(update)
     await chat.send_chat_action(ChatAction.UPLOAD_DOCUMENT)
     zone = prefs.current().zone
     costing = garage.costing(tg_id, car.vin, sessions, zone)
     await chat.send_document(
-        to_csv(sessions, zone, garage.drives(tg_id, car.vin), costing.cost),
+        to_csv(sessions, zone, drives, costing.cost),
         filename=f"charging-history-{car.vin[-4:]}.csv",
-        caption=texts.history_csv_caption(car, len(sessions)),
+        caption=texts.history_csv_caption(car, len(sessions), len(drives)),
         parse_mode="HTML",
     )
 

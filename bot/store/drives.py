@@ -7,7 +7,7 @@ from bot.store.connection import Connection, _booleans, _field_names, _params
 
 _DRIVE_FIELDS = _field_names(Drive)
 _DRIVE_COLUMNS = ", ".join(_DRIVE_FIELDS)
-_MARK_COLUMNS = "at, mileage_km, soc, lat, lon"  # Parked's fields
+_MARK_COLUMNS = ", ".join(_field_names(Parked))
 
 
 class DriveRows(Connection):

@@ -382,6 +382,13 @@ def m021_monthly_summary(db: Database) -> None:
     db.create_table("mileage_marks", {**key, **marks}, pk=tuple(key), not_null=list(marks))
 
 
+def m022_live_drives(db: Database) -> None:
+    # A live car's drive starts at its first mileage rise after parking (bot/drives.py): kept with its last
+    # parked report until the drive settles, then with the drive. NULL: not known (every quiet car's).
+    db.table("drive_marks").add_column("moved_at", float)
+    db.table("drives").add_column("started_at", float)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -406,6 +413,7 @@ _STEPS = [
         m019_drives,
         m020_costs,
         m021_monthly_summary,
+        m022_live_drives,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)

@@ -1,7 +1,8 @@
 """Drives of a quiet i3 through BMW CarData, end to end: the bot in the sandbox, CarData's simulator over HTTP
 and its stream over TLS MQTT. A switch-off after the car moved closes a drive from the last parked report;
 /trips lists it with the week's totals, and its 📍 sends where it ended. The first report is no drive; a
-charge between two reports leaves the level used unknown, and /trips says so.
+charge between two reports leaves the level used unknown, and /trips says so. /history draws the km driven per
+day beside the kWh charged, for a car with drives and no charge too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from telegram.ext import Application
 
 from bot.cardata.models import keys as cd
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
+from bot.charts import BAR_COLOUR, DRIVE_COLOUR
 from bot.history import CSV_COLUMNS, usable_kwh
 from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests.cardata.test_quiet import linked, reported, reported_at
 from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of
 from tests.support.waits import until
+from tests.test_history import _pixels
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 __all__ = ["linked"]  # the fixture, linked and the snapshot at linking decided on
@@ -134,3 +137,18 @@ async def test_the_monthly_summary_of_a_cardata_car_counts_its_drives_and_charts
     kwh = round(9 / 100 * usable_kwh("i3 120Ah"), 2)
     assert f"{km} km" in caption and f"{kwh / km * 100:.1f} kWh/100 km" in caption, caption
     assert summary.photo is not None and len([m for m in user.bot_messages if m.photo is not None]) == 1
+
+
+async def test_history_with_drives_and_no_charge_shows_the_km_per_day_and_the_csv(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    cardata_simulator.car(DEFAULT_BEV_VIN).history.clear()  # BMW knows no charge of it either
+    km = await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)
+    user.send("/history")
+    listing = await user.wait_for_bot_message("No charge of")
+    chart = await user.wait_for_bot_message("driven in")
+    assert f"🚗 {km} km driven in 1 drive" in (chart.caption or ""), chart.caption
+    assert chart.photo is not None and _pixels(chart.photo, DRIVE_COLOUR) > 100
+    assert _pixels(chart.photo, BAR_COLOUR) == 0  # no kWh bar: nothing charged
+    rows = await csv_rows(user, listing)
+    assert [row[0] for row in rows[1:]] == ["drive"], rows

@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from telegram.ext import Application
 
-from bot.backends import CarDataBackend
 from bot.bmw.simulator import Fault
 from bot.car_errors import ErrorKind
 from bot.cardata.models import StreamBlock
@@ -33,6 +32,7 @@ from bot.cardata.simulator import (
     DEFAULT_SECONDARY_VIN,
     CardataSimulator,
 )
+from bot.cardata_backend import CarDataBackend
 from bot.chat import texts
 from bot.config import Settings
 from bot.garage import Garage

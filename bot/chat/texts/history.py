@@ -8,7 +8,7 @@ from html import escape
 
 from bot.chat import prefs
 from bot.chat.i18n import Msg, Plural
-from bot.chat.texts.formatting import KWH, _duration, _num, _words, car_label, joined
+from bot.chat.texts.formatting import KWH, _duration, _km, _num, _words, car_label, joined
 from bot.costs import Cost, Costing, MonthCost, charge_cost
 from bot.history import BMW_HISTORY, ChargeSession, local
 from bot.store import StoredVehicle
@@ -27,6 +27,8 @@ HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {cha
 HISTORY_CHART_CAPTION_MEASURED = Msg("📊 {car}, last {days} days: {kwh} kWh in {charges}")
 HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
 HISTORY_CHART_ENERGY_MEASURED = Msg("Energy charged per day, last {days} days (kWh, measured by BMW)")
+HISTORY_CHART_DISTANCE = Msg("Distance driven per day, last {days} days ({unit})")
+HISTORY_CHART_DRIVEN = Msg("🚗 {distance} driven in {drives}")
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
 HISTORY_CHART_NO_SOC = Msg("The car did not report its state of charge for this charge.")
 HISTORY_CSV_BUTTON = Msg("📄 CSV of all charges")
@@ -50,6 +52,7 @@ EXAMPLE_AWAY_PRICE = 0.59  # a public charger's price per kWh, the example a pri
 PRICE_SET = Msg("💶 Saved: that charge cost ≈ {cost}. /history shows it.")
 PRICE_TIMEOUT = Msg("I stopped waiting for the charge's price; /history shows your charges.")
 HISTORY_CSV_CAPTION = Msg("📄 {car}: all {charges} recorded")
+HISTORY_CSV_CAPTION_DRIVES = Msg("📄 {car}: all {charges} and {drives} recorded")
 SESSION_ENDINGS = {
     "full": Msg("🔋 full"),
     "complete": Msg("🔋 complete"),
@@ -155,17 +158,28 @@ def history_none(car: StoredVehicle, bmw_failed: str | None = None) -> str:
 
 
 CHARGES = Plural("{n} charge", "{n} charges")
+DRIVES = Plural("{n} drive", "{n} drives")
 
 
 def _charges(count: int) -> str:
     return CHARGES.format(count)
 
 
-def history_caption(car: StoredVehicle, days: int, kwh: float, count: int, measured: bool) -> str:
-    """The chart's caption: its total is "≈" unless BMW measured every charge in it."""
+def history_caption(
+    car: StoredVehicle, days: int, kwh: float, count: int, measured: bool, km: float = 0.0, drives: int = 0
+) -> str:
+    """The chart's caption: its total is "≈" unless BMW measured every charge in it; the distance driven
+    in its `drives`, when there are any."""
     caption = HISTORY_CHART_CAPTION_MEASURED if measured else HISTORY_CHART_CAPTION
-    return caption.format(car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count))
+    text = caption.format(car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count))
+    if not drives:
+        return text
+    return joined([text, HISTORY_CHART_DRIVEN.format(distance=_km(km), drives=DRIVES.format(drives))])
 
 
-def history_csv_caption(car: StoredVehicle, count: int) -> str:
+def history_csv_caption(car: StoredVehicle, count: int, drives: int = 0) -> str:
+    if drives:
+        return HISTORY_CSV_CAPTION_DRIVES.format(
+            car=car_label(car), charges=_charges(count), drives=DRIVES.format(drives)
+        )
     return HISTORY_CSV_CAPTION.format(car=car_label(car), charges=_charges(count))

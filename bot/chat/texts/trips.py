@@ -169,7 +169,7 @@ def _percent(value: float | None) -> str:
 
 def drive_lines(number: int, drive: Drive) -> list[str]:
     """One drive: when, how far, and the level and energy it used where the reports tell."""
-    when = [prefs.numeric_date_time(local(t)) for t in (drive.started_after, drive.ended_at)]
+    when = [prefs.numeric_date_time(local(t)) for t in (drive.began, drive.ended_at)]
     lines = [DRIVE_LINE.format(number=number, after=when[0], ended=when[1], distance=_km(drive.km))]
     if drive.charged:
         lines.append(DRIVE_CHARGED.format())
@@ -197,4 +197,6 @@ def drives(car: StoredVehicle, last: list[Drive], week: list[Drive]) -> str:
     lines += ["", DRIVES_LAST.format()]
     for number, drive in enumerate(last, 1):
         lines += drive_lines(number, drive)
-    return "\n".join([*lines, "", f"<i>{DRIVES_TIMES.format()}</i>"])
+    if any(drive.started_at is None for drive in last):  # a quiet car's: when it began is not reported
+        lines += ["", f"<i>{DRIVES_TIMES.format()}</i>"]
+    return "\n".join(lines)
