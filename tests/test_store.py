@@ -924,3 +924,22 @@ def test_a_car_gone_from_a_relinked_account_takes_its_shares_and_invitations_alo
     store.save_vehicles(owner, [car(owner, "WBY_KEPT"), car(owner, "WBY_GONE", 1)])  # and back again
     assert store.members(owner, "WBY_GONE") == []
     assert store.invite("gone-2") is None
+
+
+def test_a_new_alert_kinds_switch_value_and_memory_need_no_migration(db_path: Path, key: str) -> None:
+    """The alert tables follow AlertPrefs and AlertState (docs/where-to-change.md, "A new alert kind"): a
+    database made before a field existed gains its column, at the field's default, when the store opens."""
+    with Store(db_path, [key]) as store:
+        store.save_vehicles(1, [car(1, "VIN1")])
+        store.save_alert_prefs(1, replace(AlertPrefs(), level_on=True))
+        store.save_alert_state(1, "VIN1", replace(AlertState(), done_level="x"))
+    db = Database(db_path)
+    for table, column in (("alert_prefs", "monthly_on"), ("alert_states", "done_monthly")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")  # as made before the monthly summary
+    db.close()
+    with Store(db_path, [key]) as store:
+        assert store.alert_prefs(1) == replace(AlertPrefs(), level_on=True)
+        assert store.alert_state(1, "VIN1") == replace(AlertState(), done_level="x")
+        store.save_alert_prefs(1, replace(AlertPrefs(), monthly_on=True))
+        store.save_alert_state(1, "VIN1", replace(AlertState(), done_monthly="2026-11"))
+        assert store.alert_prefs(1).monthly_on and store.alert_state(1, "VIN1").done_monthly == "2026-11"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from sqlite_utils import Database
 
 from bot.crypto import Secrets
-from bot.store.schema import _STEPS, MIGRATIONS
+from bot.store.schema import _STEPS, MIGRATIONS, follow_alert_fields
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -133,6 +133,7 @@ class Connection:
                 f"the database was written by a newer version of the bot (migration {unknown[0]})"
             )
         MIGRATIONS.apply(self._db)
+        follow_alert_fields(self._db)
 
     def _check_key(self) -> None:
         # Fail at start-up, before any new secret is written with a key that cannot read the old ones.

@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+from dataclasses import MISSING, fields
+from typing import get_type_hints
+
 from sqlite_utils import Database, Migrations
+
+from bot.alerts import AlertPrefs, AlertState
 
 # --- schema -------------------------------------------------------------------------------------------------
 # Migrations are append-only: never edit one that has shipped, add the next one.
@@ -371,10 +376,8 @@ def m020_costs(db: Database) -> None:
 
 
 def m021_monthly_summary(db: Database) -> None:
-    # The monthly summary (bot/months.py): its switch, each person's last month pushed, and a mileage mark per
-    # car and month (the owner's zone) from the watcher's polls (i Remote).
-    db.table("alert_prefs").add_column("monthly_on", bool, not_null_default=0)
-    db.table("alert_states").add_column("done_monthly", str)
+    # The monthly summary (bot/months.py): a mileage mark per car and month (the owner's zone) from the
+    # watcher's polls (i Remote); its switch and memory are alert columns (`follow_alert_fields`).
     key, marks = (
         {"tg_id": int, "vin": str, "month": str},
         dict.fromkeys(("first_at", "first_km", "last_at", "last_km"), float),
@@ -417,3 +420,23 @@ _STEPS = [
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
+
+
+# --- tables that follow their dataclass ---------------------------------------------------------------------
+# An alert kind is a row of bot/alerts.py ALERT_SPECS; its switch, value and memory are fields of AlertPrefs
+# and AlertState, and these tables' columns are those fields. So a new kind needs no migration: a missing
+# column is added, at the field's default, each time the store opens (after the migrations).
+FOLLOWED = {"alert_prefs": AlertPrefs, "alert_states": AlertState}
+
+
+def follow_alert_fields(db: Database) -> None:
+    for table, shape in FOLLOWED.items():
+        have, hints = db.table(table).columns_dict, get_type_hints(shape)
+        for field in fields(shape):
+            if field.name in have:
+                continue
+            kinds = [
+                t for t in getattr(hints[field.name], "__args__", (hints[field.name],)) if t is not type(None)
+            ]
+            default = None if field.default is MISSING else field.default
+            db.table(table).add_column(field.name, kinds[0], not_null_default=default)
