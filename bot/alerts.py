@@ -302,9 +302,9 @@ Decision = Callable[[AlertState, Reading, AlertPrefs, float, tzinfo | None], tup
 
 @dataclass(frozen=True)
 class AlertSpec:
-    """One alert kind: a row is all of it but its decision function, the columns of its fields (a migration
-    in bot/store/schema.py) and its sentences (`texts.ALERT_TEXTS`). /alerts' buttons, `decide` and `settle`
-    read it. Its defaults are those of its `AlertPrefs` fields, the store's columns."""
+    """One alert kind: a row is all of it but its decision function and its sentences (`texts.ALERT_TEXTS`).
+    /alerts' buttons, `decide` and `settle` read it. Its defaults are those of its `AlertPrefs` fields, whose
+    columns the store adds by itself (bot/store/schema.py `follow_alert_fields`)."""
 
     kind: AlertKind
     switch: str  # the AlertPrefs field: on or off
