@@ -179,6 +179,11 @@ def build(settings: Settings, info: dict[str, Any], clock: SimClock) -> Applicat
     # passes in a few wall seconds here, so it looks several times a step instead, else the broker drops each
     # stream at the token's expiry and the cars' messages meanwhile are lost (see README).
     cardata.supervisor._expiry_check = EXPIRY_CHECK
+    # The charge detector's debounce (120 s) runs on the wall clock in the bot; ticked at simulated times it
+    # found every deadline due at once, and decided a burst of a thousand cars' keys (one a message) while
+    # its messages were still coming in: the end reason or level that came after the decision no longer
+    # counted, and the end was lost. On the simulated clock it is 120 simulated seconds, as in life.
+    cardata.detector._clock = clock
     services.garage = Garage(
         store,
         services.garage.iremote.api,
