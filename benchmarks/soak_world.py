@@ -36,6 +36,7 @@ ENDS = (
     "interrupted",
 )
 ALERT_WORDS = ("⚠️", "🔓", "🔌", "🪫")  # alert pushes start with one of these (texts.ALERT_TEXTS)
+RELINK_WORDS = "no longer accepts the link"  # texts.CARDATA_RELINK_PUSH
 
 
 @dataclass
@@ -84,6 +85,9 @@ class World:
     cardata_calls: Counter[str] = field(default_factory=Counter)
     cardata_per_account: Counter[str | None] = field(default_factory=Counter)
     cardata_429: int = 0
+    # CarData cars whose account's tokens BMW revoked: their charges recorded by then (ends after it cannot
+    # reach the bot until the owner links again, which the script does not do).
+    revoked: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -95,6 +99,7 @@ class World:
         self.telegram.add_bot(BOT_TOKEN)
         self.sandbox = Sandbox(self.telegram, BOT_TOKEN)
         self.history_before: dict[str, int] = {}
+        self.broker: CardataBroker | None = None  # set by `serve`: its record of messages nobody heard
         self.charging: dict[str, bool] = {}  # i Remote VIN -> a charge of it is running
         self.step = 0
 
@@ -282,13 +287,31 @@ class World:
 
     def _faults(self, now: float) -> None:
         """The schedule, by the minute of the simulated day (point 2 of issue 20): BMW i Remote 500s at
-        03:00 and a hang at 11:00, the broker dropping everyone at 13:00, another app holding one account's
-        stream in twenty from 15:00 to 16:00."""
+        03:00, its tokens revoked for one account in twenty at 03:30 (the bot logs in again with the stored
+        password), CarData's for one account in twenty-five at 04:00 (its owners must link again: told once),
+        a hang at 11:00, the broker dropping everyone at 13:00, another app holding one account's stream in
+        twenty from 15:00 to 16:00, Telegram answering 502 to 20 sendMessage calls at 19:30 (charge ends)."""
         minute = int(now % DAY) // 60
         hit = range(minute - self.step_seconds // 60 + 1, minute + 1)
         if 3 * 60 in hit:
             self.bmw.add_fault(Fault(r"/status$", "error", status=500, times=50))
             self.faults_done.append("bmw 500 x50")
+        if 3 * 60 + 30 in hit:
+            logins = [p.login for p in self.people if p.backend == "iremote"][3::20]
+            for login in logins:
+                self.bmw.expire_tokens(login)
+                self.bmw.revoke_refresh_tokens(login)
+            self.faults_done.append(f"i Remote tokens revoked for {len(logins)} accounts")
+        if 4 * 60 in hit and not self.revoked:
+            cars = self.cardata_cars()[4::25]
+            for p in cars:
+                if p.gcid is not None:
+                    self.cardata.revoke_refresh_tokens(p.gcid)
+                    self.revoked[p.vin] = len(self.cardata.car(p.vin).history)
+            self.faults_done.append(f"CarData tokens revoked for {len(self.revoked)} accounts")
+        if 19 * 60 + 30 in hit:
+            self.telegram.inject("sendMessage", "error", times=20, status=502)
+            self.faults_done.append("telegram 502 x20")
         if 11 * 60 in hit:
             self.bmw.add_fault(Fault(r"/status$", "timeout", delay=20.0, times=5))
             self.faults_done.append("bmw hang x5")
@@ -316,12 +339,14 @@ class World:
             if p.backend == "iremote":
                 ends = self.ends_iremote[p.tg_id]
             else:
-                ends = len(self.cardata.car(p.vin).history) - self.history_before[p.vin]
+                recorded = self.revoked.get(p.vin, len(self.cardata.car(p.vin).history))
+                ends = recorded - self.history_before[p.vin]
             expected[p.tg_id] += ends
             if p.member is not None:
                 expected[p.member] += ends
         delivered: Counter[int] = Counter()
         alerts: Counter[int] = Counter()
+        relinks: Counter[int] = Counter()
         for call in self.telegram.calls_to("sendMessage"):
             if not call.ok:
                 continue
@@ -331,7 +356,13 @@ class World:
                 delivered[chat] += 1
             elif text.startswith(ALERT_WORDS):
                 alerts[chat] += 1
+            elif RELINK_WORDS in text:
+                relinks[chat] += 1
         chats = set(expected) | set(delivered)
+        # Reports (bursts) the broker published while the car's account had no stream: QoS 0 lost them.
+        bursts = {(m.vin, m.time) for m in (self.broker.unheard if self.broker is not None else [])}
+        unheard = Counter(vin for vin, _ in bursts)
+        vin_of = {p.tg_id: p.vin for p in self.people} | {p.member: p.vin for p in self.people if p.member}
         backend = {p.tg_id: p.backend + ("/" + p.kind if p.backend == "cardata" else "") for p in self.people}
         missed = [
             (c, backend.get(c, "member"), expected[c], delivered[c])
@@ -339,14 +370,21 @@ class World:
             if expected[c] != delivered[c]
         ]
         refused = Counter(c.error_code for c in self.telegram.calls if not c.ok)
+        revoked = {p.tg_id for p in self.people if p.backend == "cardata" and p.vin in self.revoked}
         return {
             "expected": sum(expected.values()),
             "delivered": sum(min(expected[c], delivered[c]) for c in chats),
             "lost": sum(max(0, expected[c] - delivered[c]) for c in chats),
+            "lost_unheard": sum(
+                min(max(0, expected[c] - delivered[c]), unheard[vin_of.get(c, "")]) for c in chats
+            ),
             "doubled": sum(max(0, delivered[c] - expected[c]) for c in chats),
             "alerts": sum(alerts.values()),
             "missed": missed[:20],
             "refusals": sorted({str(c.description)[:80] for c in self.telegram.calls if not c.ok})[:10],
+            "relink_told_once": sum(relinks[c] == 1 for c in revoked),
+            "relink_revoked": len(revoked),
+            "relink_wrong": sum(n for c, n in relinks.items() if c not in revoked or n > 1),
             "commands_confirmed": self.commands,
             "commands_sent": self.executes,
             "telegram_refused": dict(refused),
@@ -403,7 +441,7 @@ def serve(
     lead = DAY - world.cardata.now() % DAY + start_hour * 3600
     world.cardata.advance(lead)
     world.bmw.advance(world.cardata.now() - world.bmw.now())
-    broker = CardataBroker(world.cardata, tick=0.01, connects_per_minute=UNLIMITED)
+    broker = world.broker = CardataBroker(world.cardata, tick=0.01, connects_per_minute=UNLIMITED)
     with (
         BackgroundServer(world.bmw.app) as bmw_http,
         BackgroundServer(world.cardata.app) as cardata_http,

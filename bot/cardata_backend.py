@@ -285,6 +285,9 @@ class CarDataBackend:
         now = self.clock() if now is None else now
         for owner, vin in self.supervisor.cars():
             await self._alert(owner, vin, now)
+            # A car is a few store reads and rarely a push: without a pause here a thousand cars held the
+            # event loop for a few hundred milliseconds (benchmarks/README.md, "Soak").
+            await asyncio.sleep(0)
 
     async def run_alerts(self) -> None:
         """`alert_tick` and `settle_drives` every `alert_tick_seconds`, forever (cancel to stop)."""

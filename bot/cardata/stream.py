@@ -34,6 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import aiomqtt
@@ -424,6 +425,10 @@ class StreamSupervisor:
             clean_session=True,
             timeout=30,
         ) as client:
+            # aiomqtt records a drop in a future it reads only while we wait for messages: a drop that comes
+            # as the stream stops or reconnects for its token would be reported as never retrieved (aiomqtt
+            # 2.5 has no public hook for it).
+            client._disconnected.add_done_callback(_retrieved)
             granted = await client.subscribe(f"{tokens.gcid}/+", qos=0)
             self._outage.succeeded()  # BMW's broker answers: whatever the subscription, no outage
             if any(getattr(code, "value", code) >= 0x80 for code in granted):  # MQTT 3.1.1: 0x80 refused
@@ -457,7 +462,10 @@ class StreamSupervisor:
         try:
             # Shielded: the broker's drop cancels this task, and a refresh cut off after BMW rotated the
             # refresh token would lose the new one (the old one is then refused: the owner must link again).
-            await asyncio.shield(self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN))
+            # Cut off, its failure is the reconnect's to meet: looked at here, never reported as unretrieved.
+            refresh = asyncio.ensure_future(self._tokens.tokens(owner, margin=ID_TOKEN_MARGIN))
+            refresh.add_done_callback(_retrieved)
+            await asyncio.shield(refresh)
         except CarDataError as exc:  # the broker's drop at expiry brings the stream round to try again
             log.info("cardata: token renewal failed for owner %s (%s)", owner, type(exc).__name__)
             return
@@ -514,6 +522,12 @@ def _code(exc: aiomqtt.MqttCodeError) -> int | None:
     rc = exc.rc
     value = getattr(rc, "value", rc)
     return value if isinstance(value, int) else None
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    """A done callback: the future's failure counts as seen (whoever needs it reads it too)."""
+    if not future.cancelled():
+        future.exception()
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

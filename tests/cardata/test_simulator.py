@@ -41,6 +41,7 @@ from bot.cardata.simulator.broker import CONNECTS_PER_IP_PER_MINUTE
 from bot.cardata.simulator.oauth import DEVICE_GRANT
 from bot.cardata.stream import tls_context
 from bot.config import load_settings
+from tests.support import waits
 from tests.support.cardata import device_login
 
 T0 = 1_767_268_800.0  # 2026-01-01T12:00:00Z: the next UTC day starts 12 h later
@@ -1026,3 +1027,21 @@ def test_faults_fail_matching_requests_then_wear_off(cardata_url: str, api: http
     assert httpx.delete(f"{cardata_url}/_sim/faults").status_code == 200
     assert oauth_error(httpx.post(f"{cardata_url}/gcdm/oauth/token", data={"grant_type": "refresh_token"}))
     assert control(cardata_url, "faults", {"path": "x", "kind": "reset"}).status_code == 400
+
+
+async def test_the_broker_notes_what_it_published_while_the_account_had_no_stream(
+    cardata_broker: CardataBroker,
+    cardata_tls: ssl.SSLContext,
+    cardata_simulator: CardataSimulator,
+    tokens: Payload,
+) -> None:
+    """BMW streams at QoS 0: a car's message published while its account has no subscribed connection is
+    lost. The simulator's broker notes which (a soak tells by them the charge ends no bot could have seen)."""
+    cardata_simulator.switch_off(DEFAULT_BEV_VIN)  # nobody listens yet
+    size = len([k for k in cardata_simulator.car(DEFAULT_BEV_VIN).values if k not in fleet.REST_ONLY_KEYS])
+    await waits.until(lambda: len(cardata_broker.unheard) == size, "the unheard burst noted")
+    assert {m.vin for m in cardata_broker.unheard} == {DEFAULT_BEV_VIN}
+    async with mqtt_client(cardata_broker, cardata_tls, tokens["id_token"]) as client:
+        await client.subscribe(f"{DEFAULT_GCID}/+")
+        await sentinel(client, cardata_simulator)  # the REX's burst, heard
+    assert {m.vin for m in cardata_broker.unheard} == {DEFAULT_BEV_VIN}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import logging
@@ -24,6 +25,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from bot.bmw.simulator import Fault
 from bot.cardata import models as m
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
@@ -640,6 +642,57 @@ async def test_a_stream_stopped_just_as_the_broker_accepts_it_still_stops(
     done, _ = await asyncio.wait(stopping, timeout=10)
     assert done, "the stream's stop never ended"
     await until(lambda: DEFAULT_GCID not in world.broker.connected_gcids(), "the connection closed")
+
+
+def _unretrieved() -> list[str]:
+    """What asyncio reports of the loop's futures and tasks that failed unseen ("... exception was never
+    retrieved"), collected from here on (its handler is the loop's for the rest of the test)."""
+    reports: list[str] = []
+    asyncio.get_running_loop().set_exception_handler(
+        lambda _, context: reports.append(f"{context.get('message')} {context.get('exception')!r}")
+    )
+    return reports
+
+
+@LIVE
+async def test_a_renewal_the_brokers_drop_cut_off_leaves_no_failure_unretrieved(world: World) -> None:
+    """The stream renews its id token shortly before expiry; the broker drops the connection while BMW still
+    answers the refresh, which then fails. The shielded refresh outlives the renewal's task: its failure was
+    logged as "Task exception was never retrieved" (soak logs)."""
+    bot = await _linked_bot(world)
+    unretrieved = _unretrieved()
+    hang = Fault(path="/gcdm/oauth/token$", kind="timeout", delay=1.0)  # then 504
+    world.sim.add_fault(hang)
+    world.sim.advance(3600 - ID_TOKEN_MARGIN + 10)  # the renewal begins
+    await until(lambda: hang.times == 0, "the renewal's refresh at BMW")
+    world.sim.drop_connections()
+    await until(lambda: _subscribed(bot) == 2, "a reconnect with a fresh token")
+    gc.collect()  # a failed task nobody looked at is reported when it is collected
+    assert unretrieved == []
+
+
+@LIVE
+async def test_a_stream_stopped_as_the_broker_drops_it_leaves_no_failure_unretrieved(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop lands in the loop turn that brings the broker's drop: aiomqtt's record of the drop was left
+    failed and unread ("Future exception was never retrieved: MqttCodeError", soak logs)."""
+    stopping: list[asyncio.Task[None]] = []
+    on_disconnect = aiomqtt.Client._on_disconnect
+
+    def drop_as_the_bot_stops(client: aiomqtt.Client, *args: Any, **kwargs: Any) -> None:
+        on_disconnect(client, *args, **kwargs)
+        if not stopping:
+            stopping.append(asyncio.ensure_future(bot.supervisor.remove(OWNER)))
+
+    monkeypatch.setattr(aiomqtt.Client, "_on_disconnect", drop_as_the_bot_stops)  # before it connects
+    bot = await _linked_bot(world)
+    unretrieved = _unretrieved()
+    world.sim.drop_connections()
+    await until(lambda: bool(stopping) and stopping[0].done(), "the stream stopped")
+    stopping[0].result()
+    gc.collect()
+    assert unretrieved == []
 
 
 @pytest.mark.parametrize(

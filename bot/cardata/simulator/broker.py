@@ -38,10 +38,12 @@ from amqtt.session import Session  # type: ignore[import-untyped]
 
 from bot.cardata.simulator.state import CardataState
 from bot.cardata.simulator.tls import make_certificates
+from bot.cardata.simulator.wire import StreamMessage
 
 # Connection attempts one IP may make in any minute (our assumption: BMW publishes no number). Above the
 # bot's own CARDATA_CONNECTS_PER_MINUTE (30), so a bot that keeps to its limit is never refused for it.
 CONNECTS_PER_IP_PER_MINUTE = 40
+MAX_UNHEARD = 100_000
 
 
 @dataclass
@@ -89,6 +91,9 @@ class CardataBroker:
         self._writers: dict[tuple[str, int], asyncio.StreamWriter] = {}  # by peer address
         self._admitted: set[int] = set()  # id() of the sessions `admit` let in, for StreamAuth
         self._attempts: dict[str, deque[float]] = {}  # by client IP: its connection attempts' times
+        # The cars' messages published while their account had no subscribed connection: lost, as BMW's QoS 0
+        # loses them (the newest MAX_UNHEARD; a soak tells the ends a bot could not have seen by them).
+        self.unheard: deque[StreamMessage] = deque(maxlen=MAX_UNHEARD)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -195,13 +200,15 @@ class CardataBroker:
                 writer.transport.abort()
             await broker.shutdown()
 
-    async def _pump(self, broker: Broker) -> None:
+    async def _pump(self, broker: _Broker) -> None:
         assert self._wake is not None
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.tick)
             self._wake.clear()
             for message in self.sim.drain_messages():
+                if not broker.listening(message.gcid):
+                    self.unheard.append(message)
                 data = json.dumps(message.payload()).encode()
                 await broker.internal_message_broadcast(message.topic, data, 0)
             for gcid, connection in list(self._connections.items()):
@@ -273,6 +280,15 @@ class _Broker(Broker):
     def __init__(self, hub: CardataBroker, config: BrokerConfig, *, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(config, loop=loop)
         self._hub = hub
+
+    def listening(self, gcid: str) -> bool:
+        """Whether a connected session of the gcid subscribed to its cars' topics."""
+        return any(
+            session.transitions.state == "connected"
+            for topic, subscribers in self._subscriptions.items()
+            if topic.startswith(f"{gcid}/")
+            for session, _ in subscribers
+        )
 
     async def _handle_client_session(
         self,
