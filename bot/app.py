@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import logging
 import signal
 import time
@@ -199,6 +200,10 @@ async def _post_init(application: Application) -> None:
     path = heartbeat_path(data.settings)
     await asyncio.to_thread(_touch, path)
     job_queue(application).run_repeating(_heartbeat, HEARTBEAT_SECONDS, name="heartbeat", data=path)
+    # What the start loaded (libraries, handlers, the catalogue, the stored links) lives as long as the
+    # process: kept out of the collector's generations, a full collection walks only what came since; at
+    # 1,000 owners full collections of 100-360 ms were the event loop's longest stalls (benchmarks/README.md).
+    gc.freeze()
 
 
 def _start_watcher(application: Application, push: Push) -> Watcher:
