@@ -162,9 +162,9 @@ async def history_command(update: Update, context: Context) -> None:
         # Only the owner prices a charge: a person the car is shared with sees the owner's costs.
         needs_price = [s.started_at for s in shown if car.tg_id == tg_id and costing.needs_price(s)]
         text = texts.history(car, shown, bmw_failed, costing, months, needs_price)
-        await say(update, text, keyboards.history(ref, needs_price))
+        await say(update, text, keyboards.history(ref, needs_price, drives=bool(drives)))
     else:  # the drives, where there are any, still have their chart and CSV
-        markup = keyboards.history(ref) if drives else keyboards.months(ref)
+        markup = keyboards.history(ref, drives=True) if drives else keyboards.months(ref)
         await say(update, texts.history_none(car, bmw_failed), markup)
         if not drives:
             return

@@ -152,3 +152,17 @@ async def test_history_with_drives_and_no_charge_shows_the_km_per_day_and_the_cs
     assert _pixels(chart.photo, BAR_COLOUR) == 0  # no kWh bar: nothing charged
     rows = await csv_rows(user, listing)
     assert [row[0] for row in rows[1:]] == ["drive"], rows
+
+
+async def test_a_car_with_drives_and_no_charge_speaks_of_its_drives_not_of_zero_charges(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: the chart's caption began "≈ 0 kWh in 0 charges" and the CSV button offered
+    "all charges" when there were only drives."""
+    cardata_simulator.car(DEFAULT_BEV_VIN).history.clear()
+    await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)
+    user.send("/history")
+    listing = await user.wait_for_bot_message("No charge of")
+    chart = await user.wait_for_bot_message("driven in")
+    assert "0 charges" not in (chart.caption or "") and "kWh" not in (chart.caption or ""), chart.caption
+    assert [b.text for b in listing.buttons[0]] == ["📄 CSV of all charges and drives"], listing.buttons

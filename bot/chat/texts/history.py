@@ -29,9 +29,11 @@ HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estim
 HISTORY_CHART_ENERGY_MEASURED = Msg("Energy charged per day, last {days} days (kWh, measured by BMW)")
 HISTORY_CHART_DISTANCE = Msg("Distance driven per day, last {days} days ({unit})")
 HISTORY_CHART_DRIVEN = Msg("🚗 {distance} driven in {drives}")
+HISTORY_CHART_CAPTION_DRIVES = Msg("📊 {car}, last {days} days: 🚗 {distance} driven in {drives}")
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
 HISTORY_CHART_NO_SOC = Msg("The car did not report its state of charge for this charge.")
 HISTORY_CSV_BUTTON = Msg("📄 CSV of all charges")
+HISTORY_CSV_BUTTON_DRIVES = Msg("📄 CSV of all charges and drives")
 HISTORY_AWAY = Msg("📍 away, no price")
 HISTORY_MONTH = Msg("💶 {month}: ≈ {cost} for {charges}")
 HISTORY_MONTH_SOME = Msg("💶 {month}: ≈ {cost} for {priced} of {charges}")
@@ -169,7 +171,11 @@ def history_caption(
     car: StoredVehicle, days: int, kwh: float, count: int, measured: bool, km: float = 0.0, drives: int = 0
 ) -> str:
     """The chart's caption: its total is "≈" unless BMW measured every charge in it; the distance driven
-    in its `drives`, when there are any."""
+    in its `drives`, when there are any (alone when nothing was charged: no "0 kWh in 0 charges")."""
+    if drives and not count:
+        return HISTORY_CHART_CAPTION_DRIVES.format(
+            car=car_label(car), days=days, distance=_km(km), drives=DRIVES.format(drives)
+        )
     caption = HISTORY_CHART_CAPTION_MEASURED if measured else HISTORY_CHART_CAPTION
     text = caption.format(car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count))
     if not drives:
