@@ -23,6 +23,9 @@ HISTORY_MEASURED = Msg("kWh without ≈ are BMW's own figures: the energy drawn 
 HISTORY_BMW_FAILED = Msg(
     "⚠️ BMW's own charging history could not be fetched, so only the charges I recorded show: {reason}"
 )
+HISTORY_OWNERS_CALLS = Msg(
+    "it takes one of its owner's daily calls to BMW, so it shows here for an hour after they open /history."
+)
 HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {charges}")
 HISTORY_CHART_CAPTION_MEASURED = Msg("📊 {car}, last {days} days: {kwh} kWh in {charges}")
 HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
