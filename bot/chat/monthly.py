@@ -5,7 +5,7 @@ month so far, last month). Read from what the bot recorded: no call to BMW."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from functools import partial
 
 from telegram import Update
 from telegram.constants import ChatAction, ParseMode
@@ -25,8 +25,7 @@ from bot.chat.common import (
     user_id,
 )
 from bot.chat.i18n import tr
-from bot.costs import Cost, charge_cost, total
-from bot.history import ChargeSession
+from bot.costs import charge_cost
 from bot.months import Month, figures
 from bot.store import StoredVehicle
 
@@ -42,14 +41,11 @@ async def summary(
     marks = garage.mileage_marks(tg_id, car.vin)
 
     costing = garage.costing(tg_id, car.vin, sessions, zone)  # the owner's tariffs and prices
-
-    def cost_of(charged: Sequence[ChargeSession]) -> Cost | None:
-        costs = total(charge_cost(session, costing) for session in charged)
-        return costs[0] if costs else None  # the main currency's; another is rare (a charge priced abroad)
-
+    cost_of = partial(charge_cost, costing=costing)
     this = figures(month, zone, sessions, drives, marks, cost_of)
     before = None if so_far else figures(month.previous, zone, sessions, drives, marks, cost_of)
-    text = texts.month_summary(car, this, before, so_far=so_far)
+    tariff = bool(costing.tariffs) and costing.tariffs[-1].price is not None
+    text = texts.month_summary(car, this, before, so_far=so_far, tariff=tariff)
     if not this.has_data:
         return text, None
     words = MonthWords(

@@ -12,8 +12,9 @@ from telegram.ext import Application
 
 from bot.chat import texts
 from bot.history import CSV_COLUMNS, usable_kwh
+from bot.months import Month
 from bot.store import Store
-from tests.support.bot import BEV_VIN, link
+from tests.support.bot import BEV_VIN, link, said
 from tests.support.watcher import Cycles
 
 KWH_80_TO_100 = 0.2 * usable_kwh("I3")  # 3.76 kWh of an i3 60 Ah
@@ -194,3 +195,34 @@ async def test_an_away_charge_has_no_price_until_its_owner_gives_it_one(bot, san
     # Mallory's own view of the car: no tariff and no price of hers (they are each owner's own).
     theirs = await _newest(mallory, "/history", "Charging history")
     assert "Set your home tariff in /settings" in theirs.text and "$" not in theirs.text
+
+
+async def test_a_months_away_charges_without_a_price_are_told_as_such_not_as_no_tariff(
+    bot, sandbox, simulator
+):
+    """Found trying the demo: the monthly summary said "no tariff set" to an owner with a tariff whose month's
+    charges were all away from home, without a price; a month partly away gave its cost as if all were
+    priced."""
+    cycle = Cycles()
+    alice = sandbox.user(2105)
+    await link(alice)
+    await cycle(bot)
+    home = dict(simulator.vehicle(BEV_VIN).status["position"])
+    for _ in range(3):
+        await _charge(bot, simulator, cycle, home)  # home: where it charged most often
+    await _charge(bot, simulator, cycle, AWAY)
+    month = Month.of(simulator.now(), None)
+    simulator.advance(datetime(month.next.year, month.next.month, 2, 12).timestamp() - simulator.now())
+    await _charge(bot, simulator, cycle, AWAY)
+    bot.bot_data.services.clock = simulator.now
+    await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+
+    listing = await _newest(alice, "/history", "Charging history")
+    alice.press(listing, "This month")
+    alice.press(listing, "Last month")
+    await alice.wait_for(lambda u: len([m for m in u.bot_messages if m.caption]) >= 3)
+    [now] = [m.caption or "" for m in alice.bot_messages if "so far" in (m.caption or "")]
+    assert "1 charge" in now and "no tariff" not in now, now
+    assert said(texts.MONTH_NO_PRICE)[-30:] in now, now
+    [before] = [m.caption or "" for m in alice.bot_messages if "4 charges" in (m.caption or "")]
+    assert f"💶 Cost: ≈ ${3 * KWH_80_TO_100 * 0.30:.2f} for 3 of 4 charges" in before, before
