@@ -1,6 +1,7 @@
 """The monthly summary (bot/months.py): a car's month in one message with its chart, pushed on the 1st (an
 alert of bot/alerts.py, sent by the pusher in bot/chat/notify.py) and shown on demand under /history (this
-month so far, last month). Read from what the bot recorded: no call to BMW."""
+month so far, last month). Read from what the bot recorded, and BMW's own charging history as /history fetched
+it within the hour: no call to BMW."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from bot.chat.common import (
     services,
     user_id,
 )
+from bot.chat.history import bmw_history, sessions_of
 from bot.chat.i18n import tr
 from bot.costs import charge_cost
 from bot.months import Month, figures
@@ -36,7 +38,11 @@ async def summary(
     """The month's text and chart (None when nothing was recorded), in the current prefs (units, language,
     zone); compared with the month before unless it is a month `so_far`."""
     garage, zone = svc.garage, prefs.current().zone
-    sessions = garage.charge_sessions(tg_id, car.vin)
+    # BMW's own charging history as /history fetched it within the hour (CarData): it lists charges from
+    # before the link, and the summary should count what /history just showed. No call of its own.
+    sessions = sessions_of(
+        garage, tg_id, car.vin, (await bmw_history(garage, tg_id, car, cached_only=True))[0]
+    )
     drives = garage.drives(tg_id, car.vin)
     marks = garage.mileage_marks(tg_id, car.vin)
 

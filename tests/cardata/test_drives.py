@@ -22,8 +22,10 @@ from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests.cardata.test_quiet import linked, reported, reported_at
 from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of
+from tests.chat.test_costs import _newest, _set_tariff
 from tests.support.waits import until
 from tests.test_history import _pixels
+from tests.test_monthly import named
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 __all__ = ["linked"]  # the fixture, linked and the snapshot at linking decided on
@@ -166,3 +168,31 @@ async def test_a_car_with_drives_and_no_charge_speaks_of_its_drives_not_of_zero_
     chart = await user.wait_for_bot_message("driven in")
     assert "0 charges" not in (chart.caption or "") and "kWh" not in (chart.caption or ""), chart.caption
     assert [b.text for b in listing.buttons[0]] == ["📄 CSV of all charges and drives"], listing.buttons
+
+
+async def test_this_month_counts_and_prices_bmws_own_charges_as_history_shows_them(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: /history listed and priced BMW's own charges of the month, and 📅 This month
+    under it said "No charge recorded". It counts them as fetched within the hour, spending no call."""
+    berlin = ZoneInfo("Europe/Berlin")
+    choose(linked, time_zone="Europe/Berlin")
+    history = cardata_simulator.car(DEFAULT_BEV_VIN).history
+    newest = max(float(entry["endTime"]) for entry in history)
+    month = Month.of(newest, berlin)
+    start, end = month.bounds(berlin)
+    ours = [entry for entry in history if start <= float(entry["endTime"]) < end]
+    linked.bot_data.services.clock = lambda: newest + 60
+    await _set_tariff(user, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+    listing = await _newest(user, "/history", "Charging history of")
+    calls = cardata_of(linked).client.calls_left(OWNER)
+    user.press(listing, "This month")
+    summary = await user.wait_for_bot_message("so far")
+    text = summary.caption or summary.text or ""
+    assert f"🔌 {len(ours)} charge" in text and "No charge recorded" not in text, text
+    [month_line] = [
+        line for line in (listing.text or "").splitlines() if line.startswith(f"💶 {named(month)}")
+    ]
+    cost = month_line.split("≈ ")[1].split(" for ")[0]  # /history's cost of the month
+    assert f"💶 Cost: ≈ {cost}" in text, (text, month_line)
+    assert cardata_of(linked).client.calls_left(OWNER) == calls
