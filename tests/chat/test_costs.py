@@ -226,3 +226,19 @@ async def test_a_months_away_charges_without_a_price_are_told_as_such_not_as_no_
     assert said(texts.MONTH_NO_PRICE)[-30:] in now, now
     [before] = [m.caption or "" for m in alice.bot_messages if "4 charges" in (m.caption or "")]
     assert f"💶 Cost: ≈ ${3 * KWH_80_TO_100 * 0.30:.2f} for 3 of 4 charges" in before, before
+
+
+async def test_a_tariff_prompt_left_for_another_command_does_not_take_the_next_text(bot, sandbox, simulator):
+    """Found trying the demo: 💶 Home tariff, then /trips, then "0.25" (meant for nothing, or for a newer
+    question) still set the tariff, and "hello" was "not a price". A command is a newer intent: it ends the
+    wait, as a newer prompt does (bot/chat/common.py, newest_prompt)."""
+    alice = sandbox.user(2106)
+    await link(alice)
+    menu = await _newest(alice, "/settings", "Your settings")
+    alice.press(menu, "💶 Home tariff")
+    await alice.wait_for_bot_message("Send what a kWh costs you at home")
+    await _newest(alice, "/status", "🕒")
+    await _newest(alice, "0.25", said(texts.DONT_UNDERSTAND)[:20])
+    assert _store(bot).tariffs(2106) == []
+    await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")  # asked again: it takes it
+    assert [t.price for t in _store(bot).tariffs(2106)] == [0.30]
