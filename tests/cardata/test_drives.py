@@ -17,12 +17,15 @@ from telegram.ext import Application
 from bot.cardata.models import keys as cd
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.charts import BAR_COLOUR, DRIVE_COLOUR
+from bot.chat.common import job_queue
+from bot.demo import DemoWeek, live_a_week
 from bot.history import CSV_COLUMNS, usable_kwh
 from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests.cardata.test_quiet import linked, reported, reported_at
-from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of
+from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of, link_cardata
 from tests.chat.test_costs import _newest, _set_tariff
+from tests.chat.test_share import after
 from tests.support.waits import until
 from tests.test_history import _pixels
 from tests.test_monthly import named
@@ -196,3 +199,18 @@ async def test_this_month_counts_and_prices_bmws_own_charges_as_history_shows_th
     cost = month_line.split("≈ ")[1].split(" for ")[0]  # /history's cost of the month
     assert f"💶 Cost: ≈ {cost}" in text, (text, month_line)
     assert cardata_of(linked).client.calls_left(OWNER) == calls
+
+
+async def test_the_demos_week_is_there_again_when_its_owner_links_after_an_unlink(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: /unlink, /link again, and /trips had no drive: the week was seeded once per
+    person, not once per link."""
+    job_queue(cardata_bot).run_repeating(live_a_week, 0.2, data=DemoWeek(cardata_simulator))
+    for _ in range(2):
+        await link_cardata(user, cardata_simulator)
+        await until(lambda: garage_of(cardata_bot).store.drives(OWNER, DEFAULT_BEV_VIN), "the week seeded")
+        assert "Last 7 days" in ((await trips(user)).text or "")
+        ask = await after(user, lambda: user.send("/unlink"), "Remove your BMW account")
+        user.press(ask, "Yes, remove everything")
+        await user.wait_for_bot_message("all its data are gone")
