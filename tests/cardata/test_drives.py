@@ -214,3 +214,25 @@ async def test_the_demos_week_is_there_again_when_its_owner_links_after_an_unlin
         ask = await after(user, lambda: user.send("/unlink"), "Remove your BMW account")
         user.press(ask, "Yes, remove everything")
         await user.wait_for_bot_message("all its data are gone")
+
+
+async def test_bmws_own_charges_stay_priced_once_the_bot_has_recorded_a_charge_at_home(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: BMW's own charging history gives no position; once the bot recorded its first
+    charge (at home) every one of BMW's turned "away, no price". Without a position of its own, one of BMW's
+    charges is priced at the tariff like the others."""
+    older = len(cardata_simulator.car(DEFAULT_BEV_VIN).history)
+    await _set_tariff(user, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    cardata_simulator.advance(40 * 60)  # 64 % -> 100 %: the car reports, and the bot records it where it is
+    await user.wait_for_bot_message("has finished charging")
+    await until(
+        lambda: garage_of(linked).store.charge_sessions(OWNER, DEFAULT_BEV_VIN), "the charge recorded"
+    )
+    listing = await _newest(user, "/history", "Charging history of")
+    lines = [line for line in (listing.text or "").splitlines() if " · " in line]
+    assert len(lines) == older + 1 and all("$" in line for line in lines), listing.text
+    assert "away, no price" not in (listing.text or "") and not [
+        b for row in listing.buttons for b in row if "💶" in b.text
+    ]
