@@ -164,7 +164,8 @@ async def history_command(update: Update, context: Context) -> None:
         months = [m for m in per_month(sessions, costing) if m.month in listed]
         # Only the owner prices a charge: a person the car is shared with sees the owner's costs.
         needs_price = [s.started_at for s in shown if car.tg_id == tg_id and costing.needs_price(s)]
-        text = texts.history(car, shown, bmw_failed, costing, months, needs_price)
+        shared = car.tg_id != tg_id
+        text = texts.history(car, shown, bmw_failed, costing, months, needs_price, shared=shared)
         await say(update, text, keyboards.history(ref, needs_price, drives=bool(drives)))
     else:  # the drives, where there are any, still have their chart and CSV
         markup = keyboards.history(ref, drives=True) if drives else keyboards.months(ref)

@@ -14,6 +14,7 @@ from bot.chat import texts
 from bot.history import CSV_COLUMNS, usable_kwh
 from bot.months import Month
 from bot.store import Store
+from tests.chat.test_share import invite, join
 from tests.support.bot import BEV_VIN, link, said
 from tests.support.watcher import Cycles
 
@@ -242,3 +243,23 @@ async def test_a_tariff_prompt_left_for_another_command_does_not_take_the_next_t
     assert _store(bot).tariffs(2106) == []
     await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")  # asked again: it takes it
     assert [t.price for t in _store(bot).tariffs(2106)] == [0.30]
+
+
+async def test_the_costs_note_speaks_of_buttons_only_where_there_are_some_and_of_the_owners_tariff(
+    bot, sandbox, simulator
+):
+    """Found trying the demo: a person the car is shared with read "your home tariff" and "give it its price
+    with the 💶 button below", with no button and no tariff of theirs; so did an owner with no away charge."""
+    cycle = Cycles()
+    alice, bob = sandbox.user(2107, "Alice"), sandbox.user(2108, "Bob")
+    await link(alice)
+    await cycle(bot)
+    await _charge(bot, simulator, cycle, dict(simulator.vehicle(BEV_VIN).status["position"]))
+    await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+    await join(bob, await invite(alice, BEV_VIN))
+
+    own = (await _newest(alice, "/history", "Charging history")).text
+    theirs = (await _newest(bob, "/history", "Charging history")).text
+    assert "≈ $" in own and "≈ $" in theirs, (own, theirs)
+    assert "button below" not in own and "button below" not in theirs, (own, theirs)
+    assert "your home tariff" not in theirs and said(texts.HISTORY_COSTS_SHARED)[:30] in theirs, theirs

@@ -44,6 +44,10 @@ HISTORY_COSTS = Msg(
     "≈ costs: each charge's kWh at your home tariff (/settings) when it charged. A charge away from home "
     "has none until you give it its price with the 💶 button below."
 )
+HISTORY_COSTS_HOME = Msg("≈ costs: each charge's kWh at your home tariff (/settings) when it charged.")
+HISTORY_COSTS_SHARED = Msg(
+    "≈ costs: each charge's kWh at its owner's home tariff when it charged, or the price they gave it."
+)
 HISTORY_NO_TARIFF = Msg("💶 Set your home tariff in /settings, and I show what each charge cost.")
 PRICE_BUTTON = Msg("💶 {number}: price")
 PRICE_ASK = Msg(
@@ -121,10 +125,12 @@ def history(
     costing: Costing | None = None,
     months: Sequence[MonthCost] = (),
     numbered: Sequence[float] = (),
+    shared: bool = False,
 ) -> str:
     """The last sessions, newest first, one line each, and where their kWh come from; `bmw_failed`: why BMW's
     own history is missing from them (a CarData error's message). With the owner's `costing`: each one's cost,
-    the cost of `months`, and the charges whose start is in `numbered` numbered for their price buttons."""
+    the cost of `months`, and the charges whose start is in `numbered` numbered for their price buttons;
+    `shared`: read by a person the car is shared with (the tariff and prices are its owner's)."""
     lines = [HISTORY_TITLE.format(car=car_label(car))]
     for session in sessions:
         number = numbered.index(session.started_at) + 1 if session.started_at in numbered else None
@@ -137,10 +143,12 @@ def history(
         lines.append(HISTORY_ESTIMATED)
     if any(measured):
         lines.append(HISTORY_MEASURED)
-    if costing is not None and not costing.tariffs:
+    if costing is not None and not costing.tariffs and not shared:  # their tariff would not count
         lines.append(HISTORY_NO_TARIFF)
-    if priced or numbered:
+    if numbered:  # the 💶 buttons are there
         lines.append(HISTORY_COSTS)
+    elif priced:
+        lines.append(HISTORY_COSTS_SHARED if shared else HISTORY_COSTS_HOME)
     if bmw_failed:
         lines.append(HISTORY_BMW_FAILED.format(reason=escape(bmw_failed)))
     return joined(lines)
