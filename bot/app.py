@@ -42,7 +42,7 @@ from bot.chat import (
     trips,
 )
 from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
-from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, job_queue
+from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, commands_end_prompts, job_queue
 from bot.chat.i18n import tr
 from bot.config import Settings
 from bot.garage import Garage
@@ -121,6 +121,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
     data.settings = settings
     # The sender's units, language and time zone for everything that answers the update (bot/chat/prefs.py).
     application.add_handler(user_settings.locale_handler(), group=-3)
+    application.add_handler(commands_end_prompts(), group=-4)  # first: before the locale (-3)
     application.add_handlers(basics.private_chats_only(), group=-2)
     if settings.allowed_telegram_ids:
         application.add_handler(basics.allow_list(settings.allowed_telegram_ids), group=-1)

@@ -66,8 +66,11 @@ class Backend(Protocol):
     def calls_spent(self, owner: int) -> BudgetSpent | None:
         """Why the owner has no Refresh left today; None while they have one, and without a budget."""
 
-    async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
-        """BMW's own charging sessions of the last `days` days, newest first (`CHARGING_HISTORY`)."""
+    async def charging_history(
+        self, owner: int, vin: str, days: int, *, spend: bool
+    ) -> list[ChargingSession] | None:
+        """BMW's own charging sessions of the last `days` days, newest first (`CHARGING_HISTORY`); without
+        `spend`, only what was fetched lately (None when nothing was): no call of the owner's budget."""
 
 
 # --- statuses in the neutral shape --------------------------------------------------------------------------

@@ -252,13 +252,18 @@ class CarDataBackend:
         """One REST snapshot (one call of the day's reads) merged into the state like the stream's values."""
         await self.supervisor.apply(owner, vin, await self.client.telematic_data(owner, vin))
 
-    async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
+    async def charging_history(
+        self, owner: int, vin: str, days: int, *, spend: bool
+    ) -> list[ChargingSession] | None:
         """The charging sessions of the last `days` days, newest first: one call (one page) of the day's
-        budget, then kept for HISTORY_CACHE_SECONDS (sessions change only when a charge ends)."""
+        budget, then kept for HISTORY_CACHE_SECONDS (sessions change only when a charge ends). Without
+        `spend` (a person the car is shared with, the monthly summary) only that copy, or None."""
         cached = self._history.get((owner, vin))
         now = time.monotonic()
         if cached is not None and now - cached[0] < HISTORY_CACHE_SECONDS:
             return cached[1]
+        if not spend:
+            return None
         end = datetime.now(UTC)
         history = await self.client.charging_history(owner, vin, end - timedelta(days=days), end)
         sessions = sorted(history.sessions, key=lambda s: s.start or end, reverse=True)

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from bot.history import ChargeSession, local
+from bot.history import BMW_HISTORY, ChargeSession, local
 
 HOME_RADIUS_M = 300.0
 _EARTH_RADIUS_M = 6_371_000.0
@@ -145,8 +145,10 @@ class Costing:
 
     def at_home(self, session: ChargeSession) -> bool:
         place = _place(session)
-        if place is None or self.home is None:
-            return self.home is None
+        if self.home is None:
+            return True
+        if place is None:  # BMW's own history never gives one: priced as home, where most charges are
+            return session.source == BMW_HISTORY
         return metres(place, self.home) <= HOME_RADIUS_M
 
     def cost(self, session: ChargeSession) -> Cost | None:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import secrets
 import tempfile
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -150,16 +150,16 @@ def week_of_parking(
 
 @dataclass(frozen=True)
 class DemoWeek:
-    """`live_a_week`'s job data: the CarData simulator and the owners whose week is recorded."""
+    """`live_a_week`'s job data: the CarData simulator."""
 
     simulator: CardataSimulator
-    seeded: set[int] = field(default_factory=set)
 
 
 async def live_a_week(context: Context) -> None:
-    """A JobQueue job: the drives of the CarData i3's past week (module docstring), once for each owner who
-    linked it, as the bot would have recorded them; a charge of BMW's history between two stops leaves the
-    drive's level used unknown, as the bot's own would."""
+    """A JobQueue job: the drives of the CarData i3's past week (module docstring), for each owner who linked
+    it and has no drive of it recorded (a link after an /unlink gets its week again), as the bot would have
+    recorded them; a charge of BMW's history between two stops leaves the drive's level used unknown, as
+    the bot's own would."""
     week = context.job.data if context.job else None
     assert isinstance(week, DemoWeek)
     store = context.bot_data.services.garage.store
@@ -173,9 +173,8 @@ async def live_a_week(context: Context) -> None:
     mileage = int(float(sim.value(CARDATA_BEV_VIN, cd.MILEAGE) or 0))
     for link in store.cardata_links():
         owner = link.owner
-        if owner in week.seeded or CARDATA_BEV_VIN not in store.cardata_vins(owner):
+        if CARDATA_BEV_VIN not in store.cardata_vins(owner) or store.drives(owner, CARDATA_BEV_VIN):
             continue
-        week.seeded.add(owner)
         capacity = usable_kwh(store.cardata_model(owner, CARDATA_BEV_VIN))
         before = None
         for mark, charged in week_of_parking(datetime.now().astimezone(), mileage, home, capacity, charges):

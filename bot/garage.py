@@ -360,11 +360,16 @@ class Garage:
         """The car's mileage per month as the watcher read it (i Remote cars; bot/months.py)."""
         return self.store.mileage_marks(self.car(tg_id, vin).tg_id, vin)
 
-    async def charging_history(self, tg_id: int, vin: str, days: int = 30) -> list[ChargingSession]:
+    async def charging_history(
+        self, tg_id: int, vin: str, days: int = 30, *, cached_only: bool = False
+    ) -> list[ChargingSession] | None:
         """The car's charging sessions of the last `days` days, newest first (capability CHARGING_HISTORY:
-        CarData; UnsupportedByBackend otherwise). One call of the day's budget, then cached for an hour."""
+        CarData; UnsupportedByBackend otherwise). One call of the day's budget, then cached for an hour. The
+        budget is the owner's: a person the car is shared with (and `cached_only`) gets that hour's copy, or
+        None when there is none."""
         owner = self.car(tg_id, vin).tg_id
-        return await self._able(owner, Capability.CHARGING_HISTORY).charging_history(owner, vin, days)
+        backend = self._able(owner, Capability.CHARGING_HISTORY)
+        return await backend.charging_history(owner, vin, days, spend=owner == tg_id and not cached_only)
 
     async def poll_status(self, tg_id: int, vin: str) -> VehicleStatus:
         """The i Remote API's own status, for the watcher that polls it."""

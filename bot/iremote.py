@@ -144,7 +144,9 @@ class IRemoteBackend:
     def calls_spent(self, owner: int) -> BudgetSpent | None:
         return None
 
-    async def charging_history(self, owner: int, vin: str, days: int) -> list[ChargingSession]:
+    async def charging_history(
+        self, owner: int, vin: str, days: int, *, spend: bool
+    ) -> list[ChargingSession] | None:
         raise UnsupportedByBackend("no charging history with the i Remote API")
 
     async def call(self, owner: int, vin: str, method: Callable[[Account, str], Awaitable[T]]) -> T:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 
-from bot.costs import Cost
+from bot.costs import Cost, total
 from bot.drives import Drive
 from bot.history import ChargeSession, local
 
@@ -112,7 +112,8 @@ class MonthFigures:
     charges: int
     kwh: float | None  # estimated (bot/history.py)
     kwh_per_100_km: float | None
-    cost: Cost | None = None
+    cost: Cost | None = None  # of the `priced` charges, in the main currency
+    priced: int = 0
     km_per_day: list[tuple[date, float]] = field(default_factory=list)  # empty: no drives recorded
     kwh_per_week: list[tuple[date, float]] = field(
         default_factory=list
@@ -129,10 +130,10 @@ def figures(
     sessions: Iterable[ChargeSession],
     drives: Iterable[Drive] = (),
     marks: Sequence[MileageMark] = (),
-    cost_of: Callable[[Sequence[ChargeSession]], Cost | None] | None = None,
+    cost_of: Callable[[ChargeSession], Cost | None] | None = None,
 ) -> MonthFigures:
     """The month's figures: charges and drives counted in the month they ended, in `zone`; `cost_of`: what
-    the month's charges cost (None: no tariff)."""
+    a charge cost (None: not known, as without a tariff or away from home without a price)."""
     start, end = month.bounds(zone)
     charged = [s for s in sessions if start <= s.ended_at < end]
     driven = [d for d in drives if start <= d.ended_at < end]
@@ -143,6 +144,8 @@ def figures(
     if measured_km > 0:
         consumption = sum(d.energy_kwh or 0.0 for d in measured) / measured_km * 100
     km, since = (sum(d.km for d in driven), None) if driven else _marked_km(month, marks, start, end)
+    costs = [] if cost_of is None else [cost_of(s) for s in charged]
+    totals = total(costs)  # another currency than the main one is rare (a charge priced abroad)
     return MonthFigures(
         month=month,
         km=km,
@@ -150,7 +153,8 @@ def figures(
         charges=len(charged),
         kwh=round(sum(known), 2) if known else None,
         kwh_per_100_km=consumption,
-        cost=None if cost_of is None or not charged else cost_of(charged),
+        cost=totals[0] if totals else None,
+        priced=sum(cost is not None for cost in costs),
         km_per_day=_per_day(month, zone, ((d.ended_at, d.km) for d in driven)) if driven else [],
         kwh_per_week=_per_week(month, zone, ((s.ended_at, s.energy_kwh or 0.0) for s in charged)),
     )

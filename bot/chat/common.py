@@ -446,6 +446,20 @@ def prompt(context: Context, flow: str) -> None:
     user_data(context)[PROMPT] = flow
 
 
+def commands_end_prompts() -> BaseHandler:
+    """A command is a newer intent than any question still waiting for text: the wait ends at the next text,
+    as for a newer prompt (`newest_prompt`); a flow the command starts asks anew. Not when the waiting flow
+    takes the command itself (/cancel, or a password that begins with "/"). Runs before every other handler
+    (its own group)."""
+
+    async def forget(update: Update, context: Context) -> None:
+        flow = user_data(context).get(PROMPT)
+        if flow is not None and _taking(context.application, flow, update) is None:
+            user_data(context).pop(PROMPT, None)
+
+    return MessageHandler(filters.COMMAND & filters.ChatType.PRIVATE, forget)  # prompts wait in private chats
+
+
 def newest_prompt(flow: str, step: Step, *, secret: bool = False) -> Step:
     """`step`, a typed-text step of conversation `flow`, as long as `flow` asked last. A conversation the user
     left for a newer prompt (an abandoned /link, say) ends at the next text instead, and the text goes to the
@@ -465,16 +479,24 @@ def newest_prompt(flow: str, step: Step, *, secret: bool = False) -> Step:
     return run
 
 
-async def _hand_over(update: Update, context: Context, flow: str | None) -> bool:
-    """Conversation `flow` handles the update if its current state takes it; whether it did."""
-    application = context.application
+def _taking(application: Application, flow: str, update: Update) -> tuple[ConversationHandler, Any] | None:
+    """Conversation `flow` and its check of the update, when its current state takes it."""
     for handler in (handler for group in application.handlers.values() for handler in group):
         if isinstance(handler, ConversationHandler) and handler.name == flow:
             check = handler.check_update(update)
             if check is not None and check is not False:
-                await handler.handle_update(update, application, check, context)
-                return True
-    return False
+                return handler, check
+    return None
+
+
+async def _hand_over(update: Update, context: Context, flow: str | None) -> bool:
+    """Conversation `flow` handles the update if its current state takes it; whether it did."""
+    taking = None if flow is None else _taking(context.application, flow, update)
+    if taking is None:
+        return False
+    handler, check = taking
+    await handler.handle_update(update, context.application, check, context)
+    return True
 
 
 async def delete_secret(update: Update) -> None:

@@ -69,20 +69,23 @@ def sessions_of(
 
 
 async def bmw_history(
-    garage: Garage, tg_id: int, car: StoredVehicle
+    garage: Garage, tg_id: int, car: StoredVehicle, *, cached_only: bool = False
 ) -> tuple[list[ChargeSession], str | None]:
     """BMW's own charging history of the last CHART_DAYS days, for a car that has one (CarData): one call of
-    the day's budget, then cached for an hour. When BMW cannot give it, none, and why (a spent budget says
-    from when calls work again): the recorded sessions are shown all the same."""
+    the owner's day's budget, then cached for an hour; a person the car is shared with (and `cached_only`)
+    gets only that hour's copy. When there is none, none, and why (a spent budget says from when calls work
+    again): the recorded sessions are shown all the same."""
     if Capability.CHARGING_HISTORY not in car.capabilities:
         return [], None
     try:
         async with deadline(GIVE_UP_SECONDS):
-            found = await garage.charging_history(tg_id, car.vin, days=CHART_DAYS)
+            found = await garage.charging_history(tg_id, car.vin, CHART_DAYS, cached_only=cached_only)
     except TimeoutError:
         return [], tr(texts.ERROR_SENTENCES[ErrorKind.UNAVAILABLE])
     except CarServiceError as exc:
         return [], texts.refusal(exc)
+    if found is None:
+        return [], tr(texts.HISTORY_OWNERS_CALLS)
     sessions = (from_bmw_history(tg_id, car.vin, session) for session in found)
     return [session for session in sessions if session is not None], None
 
@@ -161,10 +164,11 @@ async def history_command(update: Update, context: Context) -> None:
         months = [m for m in per_month(sessions, costing) if m.month in listed]
         # Only the owner prices a charge: a person the car is shared with sees the owner's costs.
         needs_price = [s.started_at for s in shown if car.tg_id == tg_id and costing.needs_price(s)]
-        text = texts.history(car, shown, bmw_failed, costing, months, needs_price)
-        await say(update, text, keyboards.history(ref, needs_price))
+        shared = car.tg_id != tg_id
+        text = texts.history(car, shown, bmw_failed, costing, months, needs_price, shared=shared)
+        await say(update, text, keyboards.history(ref, needs_price, drives=bool(drives)))
     else:  # the drives, where there are any, still have their chart and CSV
-        markup = keyboards.history(ref) if drives else keyboards.months(ref)
+        markup = keyboards.history(ref, drives=True) if drives else keyboards.months(ref)
         await say(update, texts.history_none(car, bmw_failed), markup)
         if not drives:
             return

@@ -375,15 +375,16 @@ HISTORY_CSV = "hcsv"
 HISTORY_PRICE = "hprc"
 
 
-def history(ref: str, needs_price: Sequence[float] = ()) -> InlineKeyboardMarkup:
-    """The CSV button, this month so far and last month, and a 💶 button per charge listed that the owner may
-    give a price, numbered as in the list."""
+def history(ref: str, needs_price: Sequence[float] = (), *, drives: bool = False) -> InlineKeyboardMarkup:
+    """The CSV button (naming the drives when the car has some), this month so far and last month, and a 💶
+    button per charge listed that the owner may give a price, numbered as in the list."""
     prices = [
         _button(texts.PRICE_BUTTON.format(number=n), HISTORY_PRICE, f"{ref}{SEP}{start:.0f}")
         for n, start in enumerate(needs_price, 1)
     ]
+    csv = texts.HISTORY_CSV_BUTTON_DRIVES if drives else texts.HISTORY_CSV_BUTTON
     return InlineKeyboardMarkup(
-        [[_button(texts.HISTORY_CSV_BUTTON, HISTORY_CSV, ref)], *months(ref).inline_keyboard, *_rows(prices)]
+        [[_button(csv, HISTORY_CSV, ref)], *months(ref).inline_keyboard, *_rows(prices)]
     )
 
 

@@ -1,11 +1,12 @@
 """The monthly summary (bot/months.py): a car's month in one message with its chart, pushed on the 1st (an
 alert of bot/alerts.py, sent by the pusher in bot/chat/notify.py) and shown on demand under /history (this
-month so far, last month). Read from what the bot recorded: no call to BMW."""
+month so far, last month). Read from what the bot recorded, and BMW's own charging history as /history fetched
+it within the hour: no call to BMW."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from functools import partial
 
 from telegram import Update
 from telegram.constants import ChatAction, ParseMode
@@ -24,9 +25,9 @@ from bot.chat.common import (
     services,
     user_id,
 )
+from bot.chat.history import bmw_history, sessions_of
 from bot.chat.i18n import tr
-from bot.costs import Cost, charge_cost, total
-from bot.history import ChargeSession
+from bot.costs import charge_cost
 from bot.months import Month, figures
 from bot.store import StoredVehicle
 
@@ -37,19 +38,20 @@ async def summary(
     """The month's text and chart (None when nothing was recorded), in the current prefs (units, language,
     zone); compared with the month before unless it is a month `so_far`."""
     garage, zone = svc.garage, prefs.current().zone
-    sessions = garage.charge_sessions(tg_id, car.vin)
+    # BMW's own charging history as /history fetched it within the hour (CarData): it lists charges from
+    # before the link, and the summary should count what /history just showed. No call of its own.
+    sessions = sessions_of(
+        garage, tg_id, car.vin, (await bmw_history(garage, tg_id, car, cached_only=True))[0]
+    )
     drives = garage.drives(tg_id, car.vin)
     marks = garage.mileage_marks(tg_id, car.vin)
 
     costing = garage.costing(tg_id, car.vin, sessions, zone)  # the owner's tariffs and prices
-
-    def cost_of(charged: Sequence[ChargeSession]) -> Cost | None:
-        costs = total(charge_cost(session, costing) for session in charged)
-        return costs[0] if costs else None  # the main currency's; another is rare (a charge priced abroad)
-
+    cost_of = partial(charge_cost, costing=costing)
     this = figures(month, zone, sessions, drives, marks, cost_of)
     before = None if so_far else figures(month.previous, zone, sessions, drives, marks, cost_of)
-    text = texts.month_summary(car, this, before, so_far=so_far)
+    tariff = bool(costing.tariffs) and costing.tariffs[-1].price is not None
+    text = texts.month_summary(car, this, before, so_far=so_far, tariff=tariff)
     if not this.has_data:
         return text, None
     words = MonthWords(

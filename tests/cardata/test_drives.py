@@ -17,13 +17,18 @@ from telegram.ext import Application
 from bot.cardata.models import keys as cd
 from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
 from bot.charts import BAR_COLOUR, DRIVE_COLOUR
+from bot.chat.common import job_queue
+from bot.demo import DemoWeek, live_a_week
 from bot.history import CSV_COLUMNS, usable_kwh
 from bot.months import Month
 from bot.sandbox.driver import ChatMessage, SandboxUser
 from tests.cardata.test_quiet import linked, reported, reported_at
-from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of
+from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of, link_cardata
+from tests.chat.test_costs import _newest, _set_tariff
+from tests.chat.test_share import after
 from tests.support.waits import until
 from tests.test_history import _pixels
+from tests.test_monthly import named
 
 pytestmark = pytest.mark.parametrize("cardata_simulator", [{"poll_interval": 1}], indirect=True)
 __all__ = ["linked"]  # the fixture, linked and the snapshot at linking decided on
@@ -152,3 +157,82 @@ async def test_history_with_drives_and_no_charge_shows_the_km_per_day_and_the_cs
     assert _pixels(chart.photo, BAR_COLOUR) == 0  # no kWh bar: nothing charged
     rows = await csv_rows(user, listing)
     assert [row[0] for row in rows[1:]] == ["drive"], rows
+
+
+async def test_a_car_with_drives_and_no_charge_speaks_of_its_drives_not_of_zero_charges(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: the chart's caption began "≈ 0 kWh in 0 charges" and the CSV button offered
+    "all charges" when there were only drives."""
+    cardata_simulator.car(DEFAULT_BEV_VIN).history.clear()
+    await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)
+    user.send("/history")
+    listing = await user.wait_for_bot_message("No charge of")
+    chart = await user.wait_for_bot_message("driven in")
+    assert "0 charges" not in (chart.caption or "") and "kWh" not in (chart.caption or ""), chart.caption
+    assert [b.text for b in listing.buttons[0]] == ["📄 CSV of all charges and drives"], listing.buttons
+
+
+async def test_this_month_counts_and_prices_bmws_own_charges_as_history_shows_them(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: /history listed and priced BMW's own charges of the month, and 📅 This month
+    under it said "No charge recorded". It counts them as fetched within the hour, spending no call."""
+    berlin = ZoneInfo("Europe/Berlin")
+    choose(linked, time_zone="Europe/Berlin")
+    history = cardata_simulator.car(DEFAULT_BEV_VIN).history
+    newest = max(float(entry["endTime"]) for entry in history)
+    month = Month.of(newest, berlin)
+    start, end = month.bounds(berlin)
+    ours = [entry for entry in history if start <= float(entry["endTime"]) < end]
+    linked.bot_data.services.clock = lambda: newest + 60
+    await _set_tariff(user, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+    listing = await _newest(user, "/history", "Charging history of")
+    calls = cardata_of(linked).client.calls_left(OWNER)
+    user.press(listing, "This month")
+    summary = await user.wait_for_bot_message("so far")
+    text = summary.caption or summary.text or ""
+    assert f"🔌 {len(ours)} charge" in text and "No charge recorded" not in text, text
+    [month_line] = [
+        line for line in (listing.text or "").splitlines() if line.startswith(f"💶 {named(month)}")
+    ]
+    cost = month_line.split("≈ ")[1].split(" for ")[0]  # /history's cost of the month
+    assert f"💶 Cost: ≈ {cost}" in text, (text, month_line)
+    assert cardata_of(linked).client.calls_left(OWNER) == calls
+
+
+async def test_the_demos_week_is_there_again_when_its_owner_links_after_an_unlink(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: /unlink, /link again, and /trips had no drive: the week was seeded once per
+    person, not once per link."""
+    job_queue(cardata_bot).run_repeating(live_a_week, 0.2, data=DemoWeek(cardata_simulator))
+    for _ in range(2):
+        await link_cardata(user, cardata_simulator)
+        await until(lambda: garage_of(cardata_bot).store.drives(OWNER, DEFAULT_BEV_VIN), "the week seeded")
+        assert "Last 7 days" in ((await trips(user)).text or "")
+        ask = await after(user, lambda: user.send("/unlink"), "Remove your BMW account")
+        user.press(ask, "Yes, remove everything")
+        await user.wait_for_bot_message("all its data are gone")
+
+
+async def test_bmws_own_charges_stay_priced_once_the_bot_has_recorded_a_charge_at_home(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    """Found trying the demo: BMW's own charging history gives no position; once the bot recorded its first
+    charge (at home) every one of BMW's turned "away, no price". Without a position of its own, one of BMW's
+    charges is priced at the tariff like the others."""
+    older = len(cardata_simulator.car(DEFAULT_BEV_VIN).history)
+    await _set_tariff(user, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+    cardata_simulator.plug_in(DEFAULT_BEV_VIN)
+    cardata_simulator.advance(40 * 60)  # 64 % -> 100 %: the car reports, and the bot records it where it is
+    await user.wait_for_bot_message("has finished charging")
+    await until(
+        lambda: garage_of(linked).store.charge_sessions(OWNER, DEFAULT_BEV_VIN), "the charge recorded"
+    )
+    listing = await _newest(user, "/history", "Charging history of")
+    lines = [line for line in (listing.text or "").splitlines() if " · " in line]
+    assert len(lines) == older + 1 and all("$" in line for line in lines), listing.text
+    assert "away, no price" not in (listing.text or "") and not [
+        b for row in listing.buttons for b in row if "💶" in b.text
+    ]

@@ -12,8 +12,10 @@ from telegram.ext import Application
 
 from bot.chat import texts
 from bot.history import CSV_COLUMNS, usable_kwh
+from bot.months import Month
 from bot.store import Store
-from tests.support.bot import BEV_VIN, link
+from tests.chat.test_share import invite, join
+from tests.support.bot import BEV_VIN, link, said
 from tests.support.watcher import Cycles
 
 KWH_80_TO_100 = 0.2 * usable_kwh("I3")  # 3.76 kWh of an i3 60 Ah
@@ -194,3 +196,70 @@ async def test_an_away_charge_has_no_price_until_its_owner_gives_it_one(bot, san
     # Mallory's own view of the car: no tariff and no price of hers (they are each owner's own).
     theirs = await _newest(mallory, "/history", "Charging history")
     assert "Set your home tariff in /settings" in theirs.text and "$" not in theirs.text
+
+
+async def test_a_months_away_charges_without_a_price_are_told_as_such_not_as_no_tariff(
+    bot, sandbox, simulator
+):
+    """Found trying the demo: the monthly summary said "no tariff set" to an owner with a tariff whose month's
+    charges were all away from home, without a price; a month partly away gave its cost as if all were
+    priced."""
+    cycle = Cycles()
+    alice = sandbox.user(2105)
+    await link(alice)
+    await cycle(bot)
+    home = dict(simulator.vehicle(BEV_VIN).status["position"])
+    for _ in range(3):
+        await _charge(bot, simulator, cycle, home)  # home: where it charged most often
+    await _charge(bot, simulator, cycle, AWAY)
+    month = Month.of(simulator.now(), None)
+    simulator.advance(datetime(month.next.year, month.next.month, 2, 12).timestamp() - simulator.now())
+    await _charge(bot, simulator, cycle, AWAY)
+    bot.bot_data.services.clock = simulator.now
+    await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+
+    listing = await _newest(alice, "/history", "Charging history")
+    alice.press(listing, "This month")
+    alice.press(listing, "Last month")
+    await alice.wait_for(lambda u: len([m for m in u.bot_messages if m.caption]) >= 3)
+    [now] = [m.caption or "" for m in alice.bot_messages if "so far" in (m.caption or "")]
+    assert "1 charge" in now and "no tariff" not in now, now
+    assert said(texts.MONTH_NO_PRICE)[-30:] in now, now
+    [before] = [m.caption or "" for m in alice.bot_messages if "4 charges" in (m.caption or "")]
+    assert f"💶 Cost: ≈ ${3 * KWH_80_TO_100 * 0.30:.2f} for 3 of 4 charges" in before, before
+
+
+async def test_a_tariff_prompt_left_for_another_command_does_not_take_the_next_text(bot, sandbox, simulator):
+    """Found trying the demo: 💶 Home tariff, then /trips, then "0.25" (meant for nothing, or for a newer
+    question) still set the tariff, and "hello" was "not a price". A command is a newer intent: it ends the
+    wait, as a newer prompt does (bot/chat/common.py, newest_prompt)."""
+    alice = sandbox.user(2106)
+    await link(alice)
+    menu = await _newest(alice, "/settings", "Your settings")
+    alice.press(menu, "💶 Home tariff")
+    await alice.wait_for_bot_message("Send what a kWh costs you at home")
+    await _newest(alice, "/status", "🕒")
+    await _newest(alice, "0.25", said(texts.DONT_UNDERSTAND)[:20])
+    assert _store(bot).tariffs(2106) == []
+    await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")  # asked again: it takes it
+    assert [t.price for t in _store(bot).tariffs(2106)] == [0.30]
+
+
+async def test_the_costs_note_speaks_of_buttons_only_where_there_are_some_and_of_the_owners_tariff(
+    bot, sandbox, simulator
+):
+    """Found trying the demo: a person the car is shared with read "your home tariff" and "give it its price
+    with the 💶 button below", with no button and no tariff of theirs; so did an owner with no away charge."""
+    cycle = Cycles()
+    alice, bob = sandbox.user(2107, "Alice"), sandbox.user(2108, "Bob")
+    await link(alice)
+    await cycle(bot)
+    await _charge(bot, simulator, cycle, dict(simulator.vehicle(BEV_VIN).status["position"]))
+    await _set_tariff(alice, "0.30", "Your settings", "💶 Home tariff", "Saved.")
+    await join(bob, await invite(alice, BEV_VIN))
+
+    own = (await _newest(alice, "/history", "Charging history")).text
+    theirs = (await _newest(bob, "/history", "Charging history")).text
+    assert "≈ $" in own and "≈ $" in theirs, (own, theirs)
+    assert "button below" not in own and "button below" not in theirs, (own, theirs)
+    assert "your home tariff" not in theirs and said(texts.HISTORY_COSTS_SHARED)[:30] in theirs, theirs

@@ -63,3 +63,28 @@ async def test_a_shared_cardata_car_streams_to_its_person_within_the_owners_budg
     told = await member.wait_for_bot_message("no longer shares")
     assert "Carla" in (told.text or "")
     await after(member, lambda: member.send("/status"), said(texts.NOT_LINKED))
+
+
+async def test_a_shared_persons_history_spends_none_of_the_owners_calls(
+    cardata_bot: Application, user: SandboxUser, sandbox: Sandbox, cardata_simulator: CardataSimulator
+) -> None:
+    """/history of a person the car is shared with: BMW's own charging history (one of the owner's daily
+    calls) only as the owner fetched it within the hour, else the recorded charges and a line saying why."""
+    await link_cardata(user, cardata_simulator)
+    cardata = cardata_of(cardata_bot)
+    member = sandbox.user(MEMBER, "Max")
+    await join(member, await invite(user, DEFAULT_BEV_VIN))
+    assert cardata_simulator.car(DEFAULT_BEV_VIN).history, "BMW knows charges of the car (a week's)"
+    calls = cardata.client.calls_left(OWNER)
+
+    before = await after(member, lambda: member.send("/history"), "No charge of")
+    assert cardata.client.calls_left(OWNER) == calls
+    assert said(texts.HISTORY_OWNERS_CALLS)[-50:] in (before.text or ""), before.text
+    assert said(texts.HISTORY_MEASURED)[:30] not in (before.text or "")
+
+    await after(user, lambda: user.send("/history"), "Charging history")  # the owner's call
+    calls = cardata.client.calls_left(OWNER)
+    now = await after(member, lambda: member.send("/history"), "Charging history")
+    assert cardata.client.calls_left(OWNER) == calls
+    assert said(texts.HISTORY_MEASURED)[:30] in (now.text or ""), now.text
+    assert said(texts.HISTORY_OWNERS_CALLS)[-50:] not in (now.text or "")

@@ -23,21 +23,30 @@ HISTORY_MEASURED = Msg("kWh without ≈ are BMW's own figures: the energy drawn 
 HISTORY_BMW_FAILED = Msg(
     "⚠️ BMW's own charging history could not be fetched, so only the charges I recorded show: {reason}"
 )
+HISTORY_OWNERS_CALLS = Msg(
+    "it takes one of its owner's daily calls to BMW, so it shows here for an hour after they open /history."
+)
 HISTORY_CHART_CAPTION = Msg("📊 {car}, last {days} days: ≈ {kwh} kWh in {charges}")
 HISTORY_CHART_CAPTION_MEASURED = Msg("📊 {car}, last {days} days: {kwh} kWh in {charges}")
 HISTORY_CHART_ENERGY = Msg("Energy charged per day, last {days} days (kWh, estimated)")
 HISTORY_CHART_ENERGY_MEASURED = Msg("Energy charged per day, last {days} days (kWh, measured by BMW)")
 HISTORY_CHART_DISTANCE = Msg("Distance driven per day, last {days} days ({unit})")
 HISTORY_CHART_DRIVEN = Msg("🚗 {distance} driven in {drives}")
+HISTORY_CHART_CAPTION_DRIVES = Msg("📊 {car}, last {days} days: 🚗 {distance} driven in {drives}")
 HISTORY_CHART_SOC = Msg("State of charge during the last charge")
 HISTORY_CHART_NO_SOC = Msg("The car did not report its state of charge for this charge.")
 HISTORY_CSV_BUTTON = Msg("📄 CSV of all charges")
+HISTORY_CSV_BUTTON_DRIVES = Msg("📄 CSV of all charges and drives")
 HISTORY_AWAY = Msg("📍 away, no price")
 HISTORY_MONTH = Msg("💶 {month}: ≈ {cost} for {charges}")
 HISTORY_MONTH_SOME = Msg("💶 {month}: ≈ {cost} for {priced} of {charges}")
 HISTORY_COSTS = Msg(
     "≈ costs: each charge's kWh at your home tariff (/settings) when it charged. A charge away from home "
     "has none until you give it its price with the 💶 button below."
+)
+HISTORY_COSTS_HOME = Msg("≈ costs: each charge's kWh at your home tariff (/settings) when it charged.")
+HISTORY_COSTS_SHARED = Msg(
+    "≈ costs: each charge's kWh at its owner's home tariff when it charged, or the price they gave it."
 )
 HISTORY_NO_TARIFF = Msg("💶 Set your home tariff in /settings, and I show what each charge cost.")
 PRICE_BUTTON = Msg("💶 {number}: price")
@@ -116,10 +125,12 @@ def history(
     costing: Costing | None = None,
     months: Sequence[MonthCost] = (),
     numbered: Sequence[float] = (),
+    shared: bool = False,
 ) -> str:
     """The last sessions, newest first, one line each, and where their kWh come from; `bmw_failed`: why BMW's
     own history is missing from them (a CarData error's message). With the owner's `costing`: each one's cost,
-    the cost of `months`, and the charges whose start is in `numbered` numbered for their price buttons."""
+    the cost of `months`, and the charges whose start is in `numbered` numbered for their price buttons;
+    `shared`: read by a person the car is shared with (the tariff and prices are its owner's)."""
     lines = [HISTORY_TITLE.format(car=car_label(car))]
     for session in sessions:
         number = numbered.index(session.started_at) + 1 if session.started_at in numbered else None
@@ -132,10 +143,12 @@ def history(
         lines.append(HISTORY_ESTIMATED)
     if any(measured):
         lines.append(HISTORY_MEASURED)
-    if costing is not None and not costing.tariffs:
+    if costing is not None and not costing.tariffs and not shared:  # their tariff would not count
         lines.append(HISTORY_NO_TARIFF)
-    if priced or numbered:
+    if numbered:  # the 💶 buttons are there
         lines.append(HISTORY_COSTS)
+    elif priced:
+        lines.append(HISTORY_COSTS_SHARED if shared else HISTORY_COSTS_HOME)
     if bmw_failed:
         lines.append(HISTORY_BMW_FAILED.format(reason=escape(bmw_failed)))
     return joined(lines)
@@ -169,7 +182,11 @@ def history_caption(
     car: StoredVehicle, days: int, kwh: float, count: int, measured: bool, km: float = 0.0, drives: int = 0
 ) -> str:
     """The chart's caption: its total is "≈" unless BMW measured every charge in it; the distance driven
-    in its `drives`, when there are any."""
+    in its `drives`, when there are any (alone when nothing was charged: no "0 kWh in 0 charges")."""
+    if drives and not count:
+        return HISTORY_CHART_CAPTION_DRIVES.format(
+            car=car_label(car), days=days, distance=_km(km), drives=DRIVES.format(drives)
+        )
     caption = HISTORY_CHART_CAPTION_MEASURED if measured else HISTORY_CHART_CAPTION
     text = caption.format(car=car_label(car), days=days, kwh=prefs.number(kwh, 1), charges=_charges(count))
     if not drives:

@@ -22,7 +22,9 @@ MONTH_CHARGES = Msg("🔌 {charges}: ≈ {kwh}")
 MONTH_CHARGES_NO_KWH = Msg("🔌 {charges}, kWh not known")
 MONTH_NO_CHARGE = Msg("🔌 No charge recorded")
 MONTH_COST = Msg("💶 Cost: ≈ {cost}")
+MONTH_COST_SOME = Msg("💶 Cost: ≈ {cost} for {priced} of {charges}")
 MONTH_NO_TARIFF = Msg("💶 Cost: no tariff set (set yours in /settings)")
+MONTH_NO_PRICE = Msg("💶 Cost: not known, no charge was at home (💶 under /history gives one its price)")
 MONTH_CONSUMPTION = Msg("📈 Consumption: {value}")
 MONTH_CONSUMPTION_UNKNOWN = Msg("📈 Consumption: not known")
 MONTH_AGAINST = Msg("{value} ({change} against {month})")
@@ -44,10 +46,15 @@ def _against(value: str, now: float | None, before: MonthFigures | None, then: f
 
 
 def month_summary(
-    car: StoredVehicle, this: MonthFigures, before: MonthFigures | None, *, so_far: bool = False
+    car: StoredVehicle,
+    this: MonthFigures,
+    before: MonthFigures | None,
+    *,
+    so_far: bool = False,
+    tariff: bool = False,
 ) -> str:
     """The month's lines; `before`: the month before, to compare with (None: no comparison, as for a month
-    so far). A month with nothing recorded says so instead of zeros."""
+    so far); `tariff`: the owner has one. A month with nothing recorded says so instead of zeros."""
     title = MONTH_SO_FAR if so_far else MONTH_TITLE
     lines = [title.format(car=car_label(car), month=prefs.month_year(this.month.first))]
     if not this.has_data:
@@ -69,7 +76,12 @@ def month_summary(
         kwh = _against(_num(this.kwh, KWH), this.kwh, before, None if before is None else before.kwh)
         lines.append(MONTH_CHARGES.format(charges=CHARGES.format(this.charges), kwh=kwh))
     if this.charges and this.cost is None:
-        lines.append(MONTH_NO_TARIFF)
+        lines.append(MONTH_NO_PRICE if tariff else MONTH_NO_TARIFF)
+    elif this.cost is not None and this.priced < this.charges:  # the rest away, without a price
+        cost = prefs.money(this.cost.amount, this.cost.currency)
+        lines.append(
+            MONTH_COST_SOME.format(cost=cost, priced=this.priced, charges=CHARGES.format(this.charges))
+        )
     elif this.cost is not None:
         then = None if before is None or before.cost is None else before.cost.amount
         cost = _against(prefs.money(this.cost.amount, this.cost.currency), this.cost.amount, before, then)
