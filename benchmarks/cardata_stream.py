@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from benchmarks.memory import rss_mb
+from benchmarks.memory import open_files, rss_mb
 from benchmarks.report import result
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
@@ -169,7 +169,7 @@ async def measure(
     print(f"connected {owners} streams over TLS in {took:.1f} s ({owners / took:.0f} a second)")
     print(
         f"memory: {before:.0f} MB before the streams, {after:.0f} MB with them "
-        f"({(after - before) * 1024 / owners:.1f} kB a stream)"
+        f"({(after - before) * 1024 / owners:.1f} kB a stream); {open_files()} open files"
     )
 
     def received() -> int:
