@@ -13,6 +13,7 @@ The database is on disk (SQLite): what memory holds is the interpreter, the libr
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,11 @@ def rss_mb() -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def open_files() -> int:
+    """This process's open file descriptors (Linux /proc)."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 def child(users: int, folder: Path | None) -> None:
