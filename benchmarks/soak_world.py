@@ -102,6 +102,7 @@ class World:
         self.broker: CardataBroker | None = None  # set by `serve`: its record of messages nobody heard
         self.charging: dict[str, bool] = {}  # i Remote VIN -> a charge of it is running
         self.step = 0
+        self.stamps: list[tuple[float, float]] = []  # (wall, simulated) time at each step: when a push came
 
     # -- the owners --------------------------------------------------------------------------------------
 
@@ -160,6 +161,7 @@ class World:
         self.step = step
         self.bmw.advance(self.step_seconds)
         self.cardata.advance(self.step_seconds)
+        self.stamps.append((time.time(), self.cardata.now()))
         self.count()
         return self.cardata.now()
 
@@ -345,6 +347,7 @@ class World:
             if p.member is not None:
                 expected[p.member] += ends
         delivered: Counter[int] = Counter()
+        said: dict[int, list[str]] = {}  # the end pushes per chat, with the simulated step they came in
         alerts: Counter[int] = Counter()
         relinks: Counter[int] = Counter()
         for call in self.telegram.calls_to("sendMessage"):
@@ -354,6 +357,7 @@ class World:
             chat = int(call.params.get("chat_id") or 0)
             if any(end in text for end in ENDS):
                 delivered[chat] += 1
+                said.setdefault(chat, []).append(f"{_step_at(self.stamps, call.time)} {text[:160]!r}")
             elif text.startswith(ALERT_WORDS):
                 alerts[chat] += 1
             elif RELINK_WORDS in text:
@@ -381,6 +385,22 @@ class World:
             "doubled": sum(max(0, delivered[c] - expected[c]) for c in chats),
             "alerts": sum(alerts.values()),
             "missed": missed[:20],
+            # What a doubled chat was told, and its car's charges: enough to tell a harness miscount from a
+            # bot pushing one end twice.
+            "doubled_detail": {
+                c: {
+                    "pushes": said.get(c, []),
+                    "charges": [
+                        f"{_clock(h['startTime'])}-{_clock(h['endTime'])}"
+                        f" {h['displayedStartSoc']}-{h['displayedSoc']} %"
+                        for h in self.cardata.car(vin_of[c]).history[self.history_before[vin_of[c]] :]
+                    ]
+                    if backend.get(c, "").startswith("cardata")
+                    else [],
+                }
+                for c, _, e, d in missed
+                if d > e
+            },
             "refusals": sorted({str(c.description)[:80] for c in self.telegram.calls if not c.ok})[:10],
             "relink_told_once": sum(relinks[c] == 1 for c in revoked),
             "relink_revoked": len(revoked),
@@ -420,6 +440,15 @@ class World:
         self.bmw_calls, self.cardata_calls, self.cardata_per_account = Counter(), Counter(), Counter()
         self.cardata_429 = 0
         return answer
+
+
+def _clock(simulated: float) -> str:
+    return time.strftime("%H:%M", time.gmtime(simulated))
+
+
+def _step_at(stamps: list[tuple[float, float]], wall: float) -> str:
+    """The simulated time (HH:MM UTC) of the step that was running at wall time `wall`."""
+    return _clock(next((sim for at, sim in reversed(stamps) if at <= wall), 0.0))
 
 
 def _has(message: ChatMessage, button: str) -> bool:

@@ -408,20 +408,22 @@ def _ended_since(track: ChargeTrack, state: CarState, reported_at: float) -> boo
     track's last report (the module's docstring)."""
     if state.is_charging or track.known_at is None:
         return False
-    since = track.known_at
+    # In whole seconds: the stream stamps a value so, a REST snapshot in milliseconds (docs/cardata.md), and
+    # the last burst's values read again by a Refresh are not stamped after it.
+    since = math.floor(track.known_at)
     soc, soc_at = state.soc, _epoch(state.soc_reported_at)
     charged = (
         soc is not None
         and track.known_soc is not None
         and soc >= track.known_soc + CHARGED_AT_LEAST
         and soc_at is not None
-        and soc_at > since
+        and math.floor(soc_at) > since
     )
     reason, reason_at = state.end_reason, _epoch(state.end_reason_reported_at)
     new_reason = (
         reason is not None
         and reason_at is not None
-        and reason_at > since
+        and math.floor(reason_at) > since
         and (reason != track.known_reason or reason_at < reported_at)
     )
     return charged or new_reason

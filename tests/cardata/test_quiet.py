@@ -107,6 +107,31 @@ async def test_a_quiet_i3_stopped_by_the_owner_is_pushed_at_the_next_switch_off(
     assert (session.soc_start, session.soc_end, session.ended) == (64, 70, "stopped")
 
 
+async def test_a_refresh_after_the_full_charge_and_the_unplug_pushes_that_charge_no_second_time(
+    linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
+) -> None:
+    # The soak's doubled ends (benchmarks/README.md, "Soak"): the stream stamps a value in whole seconds,
+    # a REST snapshot the same value in milliseconds, so the last charge's end reason read again by a
+    # Refresh looked stamped after the burst that had brought it.
+    sim = cardata_simulator
+    sim.plug_in(DEFAULT_BEV_VIN)
+    sim.advance(40 * 60)  # 100 %: the burst, pushed
+    await user.wait_for_bot_message(FINISHED)
+    await until(reported(linked), "the end burst decided on")
+    sim.advance(3 * 60)
+    sim.unplug(DEFAULT_BEV_VIN)  # NOCHARGING, kept for the next burst: a quiet car says nothing yet
+    sim.advance(10 * 60)
+    before = reported_at(linked)
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    user.press(status, "Refresh")  # the snapshot: unplugged, 100 %, the charge's end reason of 13 min ago
+    await until(reported(linked, before), "the Refresh's snapshot decided on")
+    await cardata_of(linked).detector.drain()
+    assert "not plugged in" in (user.now(status).text or ""), user.transcript()
+    assert len(texts_of(user, FINISHED)) == 1 and not texts_of(user, STOPPED), user.transcript()
+    assert len(garage_of(linked).charge_sessions(OWNER, DEFAULT_BEV_VIN)) == 1
+
+
 async def test_a_switch_off_after_a_drive_pushes_nothing(
     linked: Application, user: SandboxUser, cardata_simulator: CardataSimulator
 ) -> None:
