@@ -241,8 +241,12 @@ class CarDataBackend:
 
     def _charge_over_at(self, owner: int, vin: str) -> float | None:
         """When a quiet car charging unreported should be done (None for any other car): the late read's
-        deadline (bot/cardata/late.py)."""
-        status = from_car_state(vin, self.state(owner, vin))
+        deadline (bot/cardata/late.py). Asked at every stream message: a live car, or one neither charging
+        nor plugged in, is told apart from its state before its whole status is built."""
+        state = self.state(owner, vin)
+        if state is None or state.reports_changes or not (state.is_charging or state.plugged_in):
+            return None
+        status = from_car_state(vin, state)
         if not status.charging_unreported:
             return None
         over = charge_over_at(status, charge_rate(self.store.charge_sessions(owner, vin)))
