@@ -138,7 +138,14 @@ def _per_day(
 ) -> list[tuple[date, float]]:
     """The sum of the amounts (each with when it counts) on each of the `days` days up to `today`."""
     first = today - timedelta(days=days - 1)
-    totals = {first + timedelta(days=n): 0.0 for n in range(days)}
+    return per_day(amounts, [first + timedelta(days=n) for n in range(days)], tz)
+
+
+def per_day(
+    amounts: Iterable[tuple[float, float | None]], days: Iterable[date], tz: tzinfo | None
+) -> list[tuple[date, float]]:
+    """The sum of the amounts (each with when it counts, epoch seconds) on each of `days`, in zone `tz`."""
+    totals = dict.fromkeys(days, 0.0)
     for at, amount in amounts:
         day = local(at, tz).date()
         if day in totals and amount:

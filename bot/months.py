@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, tzinfo
 
 from bot.costs import Cost, total
 from bot.drives import Drive
-from bot.history import ChargeSession, local
+from bot.history import ChargeSession, local, per_day
 
 SUMMARY_DAY, SUMMARY_HOUR = 1, 9  # the summary of last month: on the 1st at 9:00, the owner's time
 # A mark this much after the month's start (or a next month's first mark this much after its end) began
@@ -155,7 +155,7 @@ def figures(
         kwh_per_100_km=consumption,
         cost=totals[0] if totals else None,
         priced=sum(cost is not None for cost in costs),
-        km_per_day=_per_day(month, zone, ((d.ended_at, d.km) for d in driven)) if driven else [],
+        km_per_day=per_day(((d.ended_at, d.km) for d in driven), month.days(), zone) if driven else [],
         kwh_per_week=_per_week(month, zone, ((s.ended_at, s.energy_kwh or 0.0) for s in charged)),
     )
 
@@ -174,19 +174,10 @@ def _marked_km(
     return max(0.0, last - first.first_km), since
 
 
-def _per_day(month: Month, zone: tzinfo, amounts: Iterable[tuple[float, float]]) -> list[tuple[date, float]]:
-    totals = dict.fromkeys(month.days(), 0.0)
-    for moment, amount in amounts:
-        day = local(moment, zone).date()
-        if day in totals:
-            totals[day] += amount
-    return list(totals.items())
-
-
 def _per_week(month: Month, zone: tzinfo, amounts: Iterable[tuple[float, float]]) -> list[tuple[date, float]]:
     """Totals per week (Monday to Sunday), each week named by its first day within the month."""
     weeks: dict[date, float] = {}
-    for day, amount in _per_day(month, zone, amounts):
+    for day, amount in per_day(amounts, month.days(), zone):
         week = max(month.first, day - timedelta(days=day.weekday()))
         weeks[week] = weeks.get(week, 0.0) + amount
     return list(weeks.items())
