@@ -165,12 +165,9 @@ async def live_a_week(context: Context) -> None:
     store = context.bot_data.services.garage.store
     car = week.simulator.car(CARDATA_BEV_VIN)
     charges = [(float(entry["endTime"]), float(entry["displayedSoc"])) for entry in car.history]
-    sim = week.simulator
-    home = (
-        float(sim.value(CARDATA_BEV_VIN, cd.LATITUDE) or 0),
-        float(sim.value(CARDATA_BEV_VIN, cd.LONGITUDE) or 0),
-    )
-    mileage = int(float(sim.value(CARDATA_BEV_VIN, cd.MILEAGE) or 0))
+    # The demo's BEV serves every one of these keys (its spec's value or the field table's sample).
+    lat, lon, km = (float(car.values[key][0]) for key in (cd.LATITUDE, cd.LONGITUDE, cd.MILEAGE))
+    home, mileage = (lat, lon), int(km)
     for link in store.cardata_links():
         owner = link.owner
         if CARDATA_BEV_VIN not in store.cardata_vins(owner) or store.drives(owner, CARDATA_BEV_VIN):
