@@ -97,7 +97,6 @@ class Services:
     refs: keyboards.CarRefs
     renderer: RangeMapRenderer
     watcher: Watcher | None = None  # started in post_init
-    # What a month's charges cost (the monthly summary): no tariff until the tariffs' module is wired here.
     # The wall clock of quiet hours and of "this month" on demand (tests set a simulated one).
     clock: Callable[[], float] = time.time
 
