@@ -23,8 +23,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -99,22 +99,57 @@ class Errors(logging.Handler):
 
 @dataclass
 class Lag:
-    """Event-loop lag: how late a sleep of LAG_PROBE wakes, sampled all along."""
+    """Event-loop lag: how late a sleep of LAG_PROBE wakes, sampled all along; and of each late wake, how much
+    this process ran meanwhile (CPU time): a loop held by its own work runs all along, a process waiting for
+    a core (the machine's other load) or blocked in a system call does not."""
 
     samples: list[float] = field(default_factory=list)
+    on_cpu: list[float] = field(default_factory=list)  # per sample: CPU time used / wall time, 0..1 or more
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            started = loop.time()
+            started, cpu = loop.time(), time.process_time()
             await asyncio.sleep(LAG_PROBE)
-            self.samples.append(max(0.0, loop.time() - started - LAG_PROBE) * 1000)
+            wall = loop.time() - started
+            self.samples.append(max(0.0, wall - LAG_PROBE) * 1000)
+            self.on_cpu.append((time.process_time() - cpu) / wall if wall > 0 else 0.0)
 
     def p99(self) -> float:
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+        return _p99(self.samples)
+
+    def p99_busy(self) -> float:
+        """The p99 of the lag of wakes during which the process ran at least half the time: its own work."""
+        return _p99([lag for lag, cpu in zip(self.samples, self.on_cpu, strict=True) if cpu >= 0.5])
+
+    def clear(self) -> None:
+        self.samples.clear()
+        self.on_cpu.clear()
+
+
+def _p99(values: list[float]) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+@dataclass
+class Phases:
+    """Wall seconds of each part of the soak's steps, summed over a day: where a day's time goes."""
+
+    seconds: Counter[str] = field(default_factory=Counter)
+
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.monotonic() - started
+
+    def line(self) -> str:
+        return ", ".join(f"{name} {seconds:.0f} s" for name, seconds in self.seconds.most_common())
 
 
 def process_figures(database: Path) -> dict[str, float]:
@@ -283,15 +318,17 @@ async def streams_up(cardata: CarDataBackend, owners: list[int], renewals: dict[
     return True
 
 
-async def tick(application: Application, now: float) -> None:
+async def tick(application: Application, now: float, phases: Phases) -> None:
     """The bot's timed work at simulated time `now`, as the JobQueue and the backends' loops would run it."""
     services = application.bot_data.services
-    await services.watcher.cycle(now)
+    with phases.timed("watcher cycle"):
+        await services.watcher.cycle(now)
     cardata = services.garage.cardata
     assert cardata is not None
-    await cardata.detector.tick(now)
-    await cardata.late_reads.tick(now)
-    await cardata.alert_tick(now)
+    with phases.timed("CarData ticks"):
+        await cardata.detector.tick(now)
+        await cardata.late_reads.tick(now)
+        await cardata.alert_tick(now)
 
 
 async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], folder: Path) -> int:
@@ -302,6 +339,7 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
     errors = Errors()
     logging.getLogger().addHandler(errors)
     lag = Lag()
+    phases = Phases()
     steps_per_day = DAY // (args.step * 60)
     scripted = (args.hours or args.days * 24) * 60 // args.step
     total = scripted + SETTLE_HOURS * 60 // args.step
@@ -335,19 +373,25 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
             # simulators' step brings the cars' messages (see streams_up).
             renewals = renewing(cardata, first_owners, args.step * 60)
             clock.offset += args.step * 60
-            late_streams += not await streams_up(cardata, cardata_owners, renewals)
-            now = await world.ask("advance", step)
+            with phases.timed("streams up"):
+                late_streams += not await streams_up(cardata, cardata_owners, renewals)
+            with phases.timed("world advance"):
+                now = await world.ask("advance", step)
             clock.offset = now - time.time()
-            await world.ask("act")
-            await asyncio.sleep(0.05)  # the stream's messages of this step reach the bot
-            await tick(application, now)
+            with phases.timed("world act"):
+                await world.ask("act")
+            with phases.timed("pause"):
+                await asyncio.sleep(0.05)  # the stream's messages of this step reach the bot
+            await tick(application, now, phases)
             if now - last_renew >= RENEW_SECONDS:
                 await cardata.supervisor.renew()
                 last_renew = now
             if (step + 1) % steps_per_day == 0 or step == total - 1:
                 days.append(await day_report(len(days) + 1, world, folder, lag, errors, owners, started))
                 print(f"  steps that began with a stream down: {late_streams}", flush=True)
-                lag.samples.clear()
+                print(f"  wall time by part: {phases.line()}", flush=True)
+                lag.clear()
+                phases = Phases()
         probe.cancel()
     finally:
         await application_cm.__aexit__(*sys.exc_info())
@@ -368,13 +412,15 @@ async def day_report(
     calls = await world.ask("calls")
     iremote = sum(o["backend"] == "iremote" for o in owners)
     cardata_accounts = sum(o["backend"] == "cardata" and o["co_owner_of"] is None for o in owners)
-    figures.update(day=day, lag_p99_ms=lag.p99(), wall_s=time.monotonic() - started, calls=calls)
+    lags = {"lag_p99_ms": lag.p99(), "busy_p99_ms": lag.p99_busy()}
+    figures.update(day=day, wall_s=time.monotonic() - started, calls=calls, **lags)
     per_car = ", ".join(f"{k} {n / max(1, iremote):.1f}" for k, n in sorted(calls["bmw"].items()))
     rest = ", ".join(f"{k} {n / max(1, cardata_accounts):.1f}" for k, n in sorted(calls["cardata"].items()))
     print(
         f"day {day}: RSS {figures['rss_mb']:.1f} MB, fds {figures['fds']}, sockets {figures['sockets']},"
         f" tasks {figures['tasks']}, DB {figures['db_mb']:.2f} MB + WAL {figures['wal_mb']:.2f} MB,"
-        f" loop lag p99 {figures['lag_p99_ms']:.0f} ms, wall {figures['wall_s']:.0f} s\n"
+        f" loop lag p99 {figures['lag_p99_ms']:.0f} ms (on CPU: {figures['busy_p99_ms']:.0f} ms),"
+        f" wall {figures['wall_s']:.0f} s\n"
         f"  i Remote calls per car: {per_car}\n"
         f"  CarData REST calls per account: {rest}; most by one account {calls['cardata_most']}"
         f" of 50, 429s {calls['cardata_429']}\n"
