@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import multiprocessing
 import os
@@ -125,6 +126,38 @@ class Lag:
     def clear(self) -> None:
         self.samples.clear()
         self.on_cpu.clear()
+
+
+class Collections:
+    """The garbage collector's pauses by generation (count, seconds in all, the longest), from gc.callbacks:
+    a full collection walks every object the bot keeps and holds the event loop meanwhile."""
+
+    def __init__(self) -> None:
+        self.count: Counter[int] = Counter()
+        self.seconds: Counter[int] = Counter()
+        self.longest: dict[int, float] = {}
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        generation, took = info["generation"], time.perf_counter() - self._started
+        self.count[generation] += 1
+        self.seconds[generation] += took
+        self.longest[generation] = max(self.longest.get(generation, 0.0), took)
+
+    def line(self) -> str:
+        return ", ".join(
+            f"gen {g} {self.count[g]}x {self.seconds[g]:.1f} s (longest {self.longest[g] * 1000:.0f} ms)"
+            for g in sorted(self.count)
+        )
+
+    def clear(self) -> None:
+        self.count.clear()
+        self.seconds.clear()
+        self.longest.clear()
 
 
 def _p99(values: list[float]) -> float:
@@ -340,6 +373,7 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
     logging.getLogger().addHandler(errors)
     lag = Lag()
     phases = Phases()
+    collections = Collections()
     steps_per_day = DAY // (args.step * 60)
     scripted = (args.hours or args.days * 24) * 60 // args.step
     total = scripted + SETTLE_HOURS * 60 // args.step
@@ -390,7 +424,9 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
                 days.append(await day_report(len(days) + 1, world, folder, lag, errors, owners, started))
                 print(f"  steps that began with a stream down: {late_streams}", flush=True)
                 print(f"  wall time by part: {phases.line()}", flush=True)
+                print(f"  garbage collections: {collections.line()}", flush=True)
                 lag.clear()
+                collections.clear()
                 phases = Phases()
         probe.cancel()
     finally:
