@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from telegram import BotCommand, Update
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 from telegram.warnings import PTBUserWarning
 
 from bot.bmw.client import BMWClient
@@ -44,6 +44,7 @@ from bot.chat import (
 from bot.chat import settings as user_settings  # `settings` is the bot's configuration here
 from bot.chat.common import CONTEXT_TYPES, BotContext, BotData, Services, commands_end_prompts, job_queue
 from bot.chat.i18n import tr
+from bot.chat.rate_limit import RateLimiter
 from bot.config import Settings
 from bot.garage import Garage
 from bot.iremote import CarApi
@@ -102,7 +103,7 @@ def build_application(settings: Settings, *, car_api: CarApi | None = None) -> A
         .context_types(CONTEXT_TYPES)
         .base_url(f"{root}/bot")
         .base_file_url(f"{root}/file/bot")
-        .rate_limiter(AIORateLimiter(max_retries=5))
+        .rate_limiter(RateLimiter())
         # Each chat's updates in order, chats side by side (a remote command's minutes run in their own task).
         .concurrent_updates(ChatOrderedProcessor())
         .post_init(_post_init)

@@ -232,16 +232,16 @@ async def test_watcher_recovers_by_itself_after_a_burst_of_5xx(bot, sandbox, sim
 # --- Telegram ----------------------------------------------------------------------------------------
 
 
+def helps(user: SandboxUser) -> int:
+    return sum((m.text or "").startswith(texts.HELP) for m in user.bot_messages)
+
+
 @pytest.mark.parametrize(("kind", "status"), [("flood", 429), ("error", 502), ("drop", 500)], ids=str)
 async def test_get_updates_faults_lose_and_repeat_no_update(bot, sandbox, bot_api, kind, status):
     """The first fault meets an idle poll and sends the bot into its back-off; the messages sent meanwhile
     are pending when the second fault meets the next poll (a "drop" even hands them out, then cuts the
     answer off). Every one is still handled exactly once."""
     alice = sandbox.user(409)
-
-    def helps(user: SandboxUser) -> int:
-        return sum((m.text or "").startswith(texts.HELP) for m in user.bot_messages)
-
     bot_api.inject("getUpdates", kind, times=2, status=status, retry_after=1)
     alice.send("/help")  # taken by the poll already waiting
     await alice.wait_for(lambda _: any(not c.ok for c in bot_api.calls_to("getUpdates")))
@@ -251,6 +251,19 @@ async def test_get_updates_faults_lose_and_repeat_no_update(bot, sandbox, bot_ap
     await asyncio.sleep(0.3)  # a repeated delivery would come with the very next poll
     assert helps(alice) == 3
     assert len([c for c in bot_api.calls_to("getUpdates") if not c.ok]) == 2  # both faults were met
+
+
+async def test_a_reply_that_meets_telegrams_server_errors_is_sent_once_they_pass(
+    bot, sandbox, bot_api, no_errors
+):
+    """A reply has no second chance of its own (a push does, at the next reading): a 5xx is tried again."""
+    alice = sandbox.user(410)
+    bot_api.inject("sendMessage", "error", times=2, status=502)
+    alice.send("/help")
+    await alice.wait_for(lambda u: helps(u) >= 1, timeout=10)
+    await asyncio.sleep(0.3)  # a second copy would follow at once
+    assert helps(alice) == 1
+    assert [c.error_code for c in bot_api.calls_to("sendMessage") if not c.ok] == [502, 502]
 
 
 @pytest.mark.parametrize(

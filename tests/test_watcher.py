@@ -12,6 +12,7 @@ from telegram.ext import Application
 
 from bot import app
 from bot.bmw.simulator import Fault
+from bot.chat.rate_limit import SERVER_ERROR_RETRIES
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.watcher import FINISHED, STOPPED, Cycles
@@ -218,7 +219,8 @@ async def test_push_that_failed_goes_out_once_on_a_later_cycle_even_after_restar
         await _charge(simulator, soc=90)
         await cycle(first)
         simulator.advance(15 * 60)
-        bot_api.inject("sendMessage", "error", status=500)
+        # More 500s than the bot's own tries again of a request (bot/chat/rate_limit.py): the push fails.
+        bot_api.inject("sendMessage", "error", status=500, times=SERVER_ERROR_RETRIES + 1)
         report = await cycle(first)
         assert report.push_failures == 1 and _pushes(alice, FINISHED) == []
         watch = _store(first).watch(307, BEV_VIN)

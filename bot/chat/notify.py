@@ -1,9 +1,9 @@
 """/notify (which charge pushes a user wants) and the pushes themselves, for every backend (the garage's
 `notify`: bot.watcher for polled cars, CarData's charge detector for streamed ones).
 
-Pushes go through the Application's bot, so its AIORateLimiter paces them and retries 429s. A push that
-still fails raises, and the watcher tries it again on its next cycle; only a user who blocked the bot
-(Forbidden) is given up on, since retrying cannot reach them.
+Pushes go through the Application's bot, so its rate limiter (bot/chat/rate_limit.py) paces them and tries
+429s and 5xx again. A push that still fails raises, and the watcher tries it again on its next cycle; only
+a user who blocked the bot (Forbidden) is given up on, since retrying cannot reach them.
 """
 
 from __future__ import annotations
