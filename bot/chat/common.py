@@ -431,6 +431,14 @@ def confirmation(context: Context, kind: str, value: str, seconds: float) -> str
     return nonce
 
 
+def asked_here(context: Context, kind: str, nonce: str) -> bool:
+    """Whether this process gave the pressing user the confirmation `nonce` of `kind` and nobody took it yet
+    (live or expired). Not so for a second tap, for a question an earlier process asked, or for the same
+    press delivered again to a process started after a kill: Telegram keeps an update until the next poll
+    acknowledges it."""
+    return nonce in user_data(context).get(f"confirm:{kind}", {})
+
+
 def confirmed(context: Context, kind: str, nonce: str) -> str | None:
     """The value a live confirmation of `kind` stands for, once and only before it expires; else None."""
     entry = user_data(context).get(f"confirm:{kind}", {}).pop(nonce, None)
