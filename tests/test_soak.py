@@ -9,11 +9,13 @@ import argparse
 import multiprocessing
 import os
 import re
+from multiprocessing.connection import Client
 from pathlib import Path
 
 import pytest
 
 from benchmarks import soak
+from benchmarks.soak_world import serve
 
 SHORT = ["--hours", "6", "--start-hour", "16", "--owners", "10", "--step", "15"]
 TARGETS = ("0 pushes lost", "0 pushes doubled", "0 commands re-sent", "CarData calls never over budget")
@@ -74,3 +76,28 @@ def test_a_bot_process_that_fails_fails_the_soak_with_its_traceback(tmp_path: Pa
         soak.follow(process, receiving, soak.Report(), "done")
     process.join(30)
     assert process.exitcode == 1
+
+
+def test_the_world_serves_the_next_bot_process_after_one_killed_mid_request(tmp_path: Path) -> None:
+    spawn = multiprocessing.get_context("spawn")
+    parent, child = spawn.Pipe()
+    address = str(tmp_path / "world.sock")
+    world = spawn.Process(target=serve, args=(child, 2, 4, 900, 16, False, 20, address), daemon=True)
+    world.start()
+    child.close()
+    try:
+        assert parent.poll(60), "the world did not come up"
+        parent.recv()
+        killed = Client(address, family="AF_UNIX")
+        killed.send(("advance", 0))
+        killed.close()  # gone before its answer came
+        with Client(address, family="AF_UNIX") as next_one:
+            next_one.send(("calls", None))
+            assert next_one.poll(30), "the world no longer answers"
+            assert set(next_one.recv()) >= {"bmw", "cardata"}  # its own answer, not the advance's
+        parent.send(("now", None))  # the soak's own line still works too
+        assert parent.poll(30) and isinstance(parent.recv(), float)
+    finally:
+        parent.send("stop")
+        world.join(30)
+    assert world.exitcode == 0
