@@ -432,11 +432,7 @@ def confirmation(context: Context, kind: str, value: str, seconds: float) -> str
 
 
 def asked_here(context: Context, kind: str, nonce: str) -> bool:
-    """Whether this process gave the pressing user the confirmation `nonce` of `kind` and nobody took it yet
-    (live or expired). Not so for a second tap, for a question an earlier process asked, or for the same
-    press delivered again to a process started after a kill: Telegram keeps an update until the next poll
-    acknowledges it."""
-    return nonce in user_data(context).get(f"confirm:{kind}", {})
+    return nonce in user_data(context).get(f"confirm:{kind}", {})  # given, not yet taken (remote._expired)
 
 
 def confirmed(context: Context, kind: str, nonce: str) -> str | None:

@@ -206,9 +206,10 @@ def _take_nonce(context: Context, query: CallbackQuery) -> tuple[str | None, boo
 
 
 async def _expired(query: CallbackQuery, asked: bool) -> None:
-    """A press whose confirmation is gone. The question this process asked, its time run out, says so; any
-    other message stays as it is: it may show the progress and outcome of the unlock the first press of
-    this button started, before a kill (`asked_here`)."""
+    """A press whose confirmation is gone. The question this process asked, its time run out, says so. Any
+    other press (a second tap, a question an earlier process asked, or the same press delivered again to a
+    process started after a kill: Telegram keeps an update until the next poll acknowledges it) leaves the
+    message as it is: it may show the progress and outcome of the unlock the first press started."""
     await answer(query, texts.UNLOCK_EXPIRED)
     if asked:
         await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
