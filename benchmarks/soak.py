@@ -1,7 +1,7 @@
 """A week in an hour (issue 20): one bot process with both backends, against both BMW simulators and the Bot
 API sandbox on loopback, on a simulated clock, with owners living scripted days; then the targets.
 
-    .venv/bin/python -m benchmarks.soak [--days 1] [--owners 100] [--step 5] [--faults] [--restart]
+    .venv/bin/python -m benchmarks.soak [--days 1] [--owners 100] [--step 5] [--faults] [--restart | --kill]
 
 The world (benchmarks/soak_world.py: the i Remote simulator, the CarData simulator and its TLS broker, the
 sandbox with Telegram's 30 messages/s, the owners' scripts and the faults) runs in a process of its own, so
@@ -10,6 +10,9 @@ advances both simulators' clocks and plays what happens then; this process then 
 at that simulated time, as the tests do: a watcher cycle, the CarData detector's, late reads' and alerts'
 ticks, and every 6 simulated hours the CarData token renewal. What stays on the wall clock is in
 benchmarks/README.md ("Soak").
+
+With `--kill` the bot runs in spawned processes of its own instead (`bot_process`), this one only
+orchestrating: the first is SIGKILLed mid-charge, the next goes on with the same database.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ import gc
 import logging
 import multiprocessing
 import os
+import random
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Client, Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +41,7 @@ from cryptography.fernet import Fernet
 from telegram.ext import Application
 
 from benchmarks.memory import rss_mb
-from benchmarks.soak_world import BOT_TOKEN, DAY, PASSWORD, UNLIMITED, serve
+from benchmarks.soak_world import BOT_TOKEN, DAY, PASSWORD, UNLIMITED, hhmm, serve
 from bot.app import build_application, polling
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
@@ -63,6 +69,10 @@ LAG_PROBE = 0.05  # s between two looks of the event-loop lag probe
 RSS_GROWTH = 0.10  # target: after the first simulated day RSS grows by at most 10 %
 LAG_P99_MS = 100.0
 SETTLE_HOURS = 3  # after the last day: every car parked, 3 simulated hours for the last ends to arrive
+EVENING = 19 * 60  # minute of the middle day when --restart and --kill strike: hundreds of cars charging
+KILL_WINDOW = (0.2, 2.0)  # wall s after the checkpoint when the SIGKILL lands (drawn from the seed)
+KILL_WINDOW_BOUND = 60.0  # wall s a checkpointed bot process lives on at most before it fails the soak
+SILENCE = 600.0  # wall s a bot process may go without a word (a step, linking 1,000 owners) before it fails
 
 
 async def no_wait(seconds: float) -> None:
@@ -75,14 +85,45 @@ class World:
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
 
-    async def ask(self, kind: str, argument: Any = None) -> Any:
-        loop = asyncio.get_running_loop()
-        answer = await loop.run_in_executor(
-            None, lambda: (self.conn.send((kind, argument)), self.conn.recv())[1]
-        )
+    def call(self, kind: str, argument: Any = None) -> Any:
+        self.conn.send((kind, argument))
+        answer = self.conn.recv()
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    async def ask(self, kind: str, argument: Any = None) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, self.call, kind, argument)
+
+
+@dataclass
+class Report:
+    """What the bot side of the soak tells: collected and printed here, or, in a bot process of its own
+    (--kill), sent to the soak's process, which collects them with a Report of its own (`follow`)."""
+
+    conn: Connection | None = None
+    days: list[dict[str, Any]] = field(default_factory=list)  # a day's figures, or a life's until its kill
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def __call__(self, kind: str, value: Any) -> None:
+        if self.conn is not None:
+            self.conn.send((kind, value))
+        elif kind == "say":
+            print(value, flush=True)
+        elif kind == "day":
+            self.days.append(value)
+        elif kind == "errors":
+            self.errors.update(value)
+
+
+@dataclass
+class Progress:
+    """Where the bot side stands: what the next bot process needs to go on after a kill."""
+
+    step: int = 0  # the next step to run
+    days: int = 0  # whole days reported
+    last_renew: float | None = None  # simulated time of the last token renewal; None: nobody linked yet
+    life: int = 1  # which bot process (with --kill, the second starts after the first was killed)
 
 
 class Errors(logging.Handler):
@@ -204,7 +245,7 @@ def process_figures(database: Path) -> dict[str, float]:
     }
 
 
-def settings_for(info: dict[str, Any], folder: Path) -> Settings:
+def settings_for(info: dict[str, Any], folder: Path, secret_key: str) -> Settings:
     return load_settings(
         telegram_bot_token=BOT_TOKEN,
         telegram_api_url=info["telegram_url"],
@@ -214,7 +255,7 @@ def settings_for(info: dict[str, Any], folder: Path) -> Settings:
         database_path=folder / "bot.sqlite3",
         map_tile_cache_dir=folder / "tiles",
         map_tile_url="http://127.0.0.1:9/{z}/{x}/{y}.png",  # no map is drawn; nothing leaves loopback
-        bot_secret_key=Fernet.generate_key().decode(),
+        bot_secret_key=secret_key,  # the same for every bot process on this database
         car_backends="iremote,cardata",
     )
 
@@ -278,6 +319,12 @@ class SimClock:
 
     def __call__(self) -> float:
         return time.time() + self.offset
+
+
+def evening_step(args: argparse.Namespace) -> int:
+    """The step that ends one step after 19:00 of the middle day, counted from the soak's start hour."""
+    days = args.days if args.hours is None else 1
+    return ((days // 2) * DAY // 60 + EVENING - args.start_hour * 60) // args.step
 
 
 async def link_everyone(garage: Garage, owners: list[dict[str, Any]]) -> None:
@@ -365,9 +412,30 @@ async def tick(application: Application, now: float, phases: Phases) -> None:
 
 
 async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], folder: Path) -> int:
-    clock = SimClock(info["offset"])
+    """The soak with the bot in this process."""
+    started = time.monotonic()
+    report = Report()
+    await bot_side(args, world, info, folder, Fernet.generate_key().decode(), report, Progress(), started)
+    tally = await world.ask("tally")
+    return verdict(report.days, tally, report.errors, time.monotonic() - started)
+
+
+async def bot_side(
+    args: argparse.Namespace,
+    world: World,
+    info: dict[str, Any],
+    folder: Path,
+    secret_key: str,
+    report: Report,
+    progress: Progress,
+    started: float,
+) -> None:
+    """The bot's part: build it, link everyone (unless `progress` says a bot process did before), then the
+    steps from `progress` on, with the day reports. With --kill the first process stops asking the world
+    for steps after the evening step (its checkpoint) and lives on until it is killed."""
+    clock = SimClock(await world.ask("now") - time.time())
     renew_a_step_early(args.step * 60)
-    settings = settings_for(info, folder)
+    settings = settings_for(info, folder, secret_key)
     owners: list[dict[str, Any]] = info["owners"]
     errors = Errors()
     logging.getLogger().addHandler(errors)
@@ -377,27 +445,28 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
     steps_per_day = DAY // (args.step * 60)
     scripted = (args.hours or args.days * 24) * 60 // args.step
     total = scripted + SETTLE_HOURS * 60 // args.step
-    restart_at = (args.days // 2) * steps_per_day + 19 * 60 // args.step if args.restart else None  # 19:00
-    days: list[dict[str, Any]] = []
-    started = time.monotonic()
+    restart_at = evening_step(args) if args.restart else None  # before it: 19:00
+    # The first process is killed after the first step from the evening on that ends with cars charging.
+    kill_after = evening_step(args) if args.kill and progress.life == 1 else None
     application_cm = running(settings, info, clock)
     application = await application_cm.__aenter__()
     try:
         garage = application.bot_data.services.garage
-        await link_everyone(garage, owners)
+        if progress.last_renew is None:
+            await link_everyone(garage, owners)
+            report("say", f"{len(owners)} owners linked in {time.monotonic() - started:.0f} s")
+            await world.ask("calls")  # linking's calls are not a day's
+            progress.last_renew = clock()
         cardata = garage.cardata
         assert cardata is not None
-        print(f"{len(owners)} owners linked in {time.monotonic() - started:.0f} s", flush=True)
-        await world.ask("calls")  # linking's calls are not a day's
         cardata_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata"]
         # The owner whose tokens an account's stream uses: the first to link it (co-owners follow).
         first_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata" and o["co_owner_of"] is None]
         probe = asyncio.create_task(lag.run(), name="soak-lag-probe")
-        last_renew = clock()
         late_streams = 0  # steps that began with a stream still down after STREAMS_UP_SECONDS
-        for step in range(total):
+        for step in range(progress.step, total):
             if step == restart_at:
-                print("restart: a new Application on the same database, mid-charge", flush=True)
+                report("say", "restart: a new Application on the same database, mid-charge")
                 await application_cm.__aexit__(None, None, None)
                 application_cm = running(settings.model_copy(), info, clock)
                 application = await application_cm.__aenter__()
@@ -413,38 +482,145 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
                 now = await world.ask("advance", step)
             clock.offset = now - time.time()
             with phases.timed("world act"):
-                await world.ask("act")
+                charging = await world.ask("act")
             with phases.timed("pause"):
                 await asyncio.sleep(0.05)  # the stream's messages of this step reach the bot
             await tick(application, now, phases)
-            if now - last_renew >= RENEW_SECONDS:
+            if now - progress.last_renew >= RENEW_SECONDS:
                 await cardata.supervisor.renew()
-                last_renew = now
-            if (step + 1) % steps_per_day == 0 or step == total - 1:
-                days.append(await day_report(len(days) + 1, world, folder, lag, errors, owners, started))
-                print(f"  steps that began with a stream down: {late_streams}", flush=True)
-                print(f"  wall time by part: {phases.line()}", flush=True)
-                print(f"  garbage collections: {collections.line()}", flush=True)
+                progress.last_renew = now
+            progress.step = step + 1
+            report("step", step)  # alive (see `follow`)
+            kill = kill_after is not None and step >= kill_after and charging > 0
+            whole_day = (step + 1) % steps_per_day == 0 or step == total - 1
+            if whole_day or kill:
+                label = f"{progress.days + 1}" + ("" if whole_day else f" until the kill at {hhmm(now)}")
+                day = await day_report(label, world, folder, lag, report, errors, owners, started)
+                report("day", day | {"life": progress.life})
+                progress.days += whole_day
+                report("say", f"  steps that began with a stream down: {late_streams}")
+                report("say", f"  wall time by part: {phases.line()}")
+                report("say", f"  garbage collections: {collections.line()}")
                 lag.clear()
                 collections.clear()
                 phases = Phases()
+            if kill:
+                report("errors", dict(errors.kinds))
+                report("checkpoint", progress)
+                # Its streams, debounces and pushes carry on meanwhile; the soak's process kills it.
+                await asyncio.sleep(KILL_WINDOW_BOUND)
+                raise RuntimeError(f"not killed within {KILL_WINDOW_BOUND:.0f} s of its checkpoint")
         probe.cancel()
     finally:
         await application_cm.__aexit__(*sys.exc_info())
-    tally = await world.ask("tally")
-    return verdict(days, tally, errors, time.monotonic() - started)
+        logging.getLogger().removeHandler(errors)
+    report("errors", dict(errors.kinds))
+
+
+def bot_process(
+    args: argparse.Namespace,
+    address: str,
+    info: dict[str, Any],
+    folder: Path,
+    secret_key: str,
+    progress: Progress,
+    started: float,
+    conn: Connection,
+) -> None:
+    """A spawned bot process (--kill): the bot side from `progress` on, on a connection of its own to the
+    world; all it reports goes to the soak's process through `conn`, a failure with its traceback."""
+    quiet_logging()
+    report = Report(conn)
+    try:
+        with Client(address, family="AF_UNIX") as world:
+            asyncio.run(bot_side(args, World(world), info, folder, secret_key, report, progress, started))
+    except BaseException:
+        report("failed", traceback.format_exc())
+        raise
+    report("done", None)
+
+
+def killed_soak(
+    args: argparse.Namespace, world: World, info: dict[str, Any], folder: Path, address: str
+) -> int:
+    """The soak with the bot in processes of its own: the first SIGKILLed at a random moment after its
+    checkpoint mid-charge, the second going on from the next step on the same database."""
+    started = time.monotonic()
+    spawn = multiprocessing.get_context("spawn")
+    secret_key = Fernet.generate_key().decode()
+    report = Report()
+    progress: Progress | None = Progress()
+    lives = 0
+    while progress is not None:
+        lives += 1
+        receiving, sending = spawn.Pipe(duplex=False)
+        process = spawn.Process(
+            target=bot_process,
+            args=(args, address, info, folder, secret_key, progress, started, sending),
+            name=f"soak-bot-{lives}",
+        )
+        process.start()
+        sending.close()  # so a bot process that dies is an EOFError here, not a hang
+        try:
+            checkpoint = follow(process, receiving, report, "checkpoint" if lives == 1 else "done")
+            if lives == 1:
+                time.sleep(random.Random(args.seed).uniform(*KILL_WINDOW))
+                killed_at = time.time()
+                process.kill()
+                after = killed_at - checkpoint["at"]
+                process.join(30)
+                assert process.exitcode == -9, process.exitcode
+                before = world.call("killed", killed_at)
+                report(
+                    "say",
+                    f"SIGKILL {after:.2f} s after the checkpoint at {before['at']} (simulated):"
+                    f" Telegram had accepted {before['pushes']} charge-end pushes,"
+                    f" {before['last_second']} of them in the last second",
+                )
+                progress = replace(checkpoint["progress"], life=2)
+            else:
+                progress = None
+        finally:
+            if process.is_alive():
+                process.kill()
+            process.join(30)
+            receiving.close()
+    return verdict(report.days, world.call("tally"), report.errors, time.monotonic() - started)
+
+
+def follow(process: BaseProcess, conn: Connection, report: Report, until: str) -> Any:
+    """Take what a bot process reports until it says `until` (returned): a process that fails, dies or
+    falls silent for SILENCE seconds fails the soak, with its traceback when it has one."""
+    while True:
+        if not conn.poll(SILENCE):
+            raise RuntimeError(f"{process.name} silent for {SILENCE:.0f} s")
+        try:
+            kind, value = conn.recv()
+        except EOFError:
+            process.join(30)
+            raise RuntimeError(f"{process.name} died, exit code {process.exitcode}") from None
+        if kind == "failed":
+            raise RuntimeError(f"{process.name} failed:\n{value}")
+        if kind == "checkpoint":
+            value = {"progress": value, "at": time.time()}
+        if kind == until:
+            return value
+        if kind == "done":
+            raise RuntimeError(f"{process.name} ended before its {until}")
+        report(kind, value)
 
 
 async def day_report(
-    day: int,
+    day: str,
     world: World,
     folder: Path,
     lag: Lag,
+    report: Report,
     errors: Errors,
     owners: list[dict[str, Any]],
     started: float,
 ) -> dict[str, Any]:
-    figures = process_figures(folder / "bot.sqlite3")
+    figures: dict[str, Any] = process_figures(folder / "bot.sqlite3")
     calls = await world.ask("calls")
     iremote = sum(o["backend"] == "iremote" for o in owners)
     cardata_accounts = sum(o["backend"] == "cardata" and o["co_owner_of"] is None for o in owners)
@@ -452,7 +628,8 @@ async def day_report(
     figures.update(day=day, wall_s=time.monotonic() - started, calls=calls, **lags)
     per_car = ", ".join(f"{k} {n / max(1, iremote):.1f}" for k, n in sorted(calls["bmw"].items()))
     rest = ", ".join(f"{k} {n / max(1, cardata_accounts):.1f}" for k, n in sorted(calls["cardata"].items()))
-    print(
+    report(
+        "say",
         f"day {day}: RSS {figures['rss_mb']:.1f} MB, fds {figures['fds']}, sockets {figures['sockets']},"
         f" tasks {figures['tasks']}, DB {figures['db_mb']:.2f} MB + WAL {figures['wal_mb']:.2f} MB,"
         f" loop lag p99 {figures['lag_p99_ms']:.0f} ms (on CPU: {figures['busy_p99_ms']:.0f} ms),"
@@ -461,20 +638,22 @@ async def day_report(
         f"  CarData REST calls per account: {rest}; most by one account {calls['cardata_most']}"
         f" of 50, 429s {calls['cardata_429']}\n"
         f"  errors logged so far: {sum(errors.kinds.values())}",
-        flush=True,
     )
     return figures
 
 
-def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, wall: float) -> int:
-    first = days[0]["rss_mb"]
-    peak = max(d["rss_mb"] for d in days)
+def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Counter[str], wall: float) -> int:
+    # RSS is judged per bot process life: a process started after a kill begins afresh.
+    rss: dict[int, list[float]] = {}
+    for d in days:
+        rss.setdefault(d["life"], []).append(d["rss_mb"])
+    growth = {life: (mb[0], max(mb)) for life, mb in rss.items()}
     lag_p99 = max(d["lag_p99_ms"] for d in days)
     over = any(d["calls"]["cardata_429"] or d["calls"]["cardata_most"] > 50 for d in days)
     resent = max(0, tally["commands_sent"] - tally["commands_confirmed"])
     print(
         f"\npushes: expected {tally['expected']}, delivered {tally['delivered']}, lost {tally['lost']},"
-        f" doubled {tally['doubled']}; alerts pushed {tally['alerts']}\n"
+        f" doubled {tally['doubled']}; alerts pushed {tally['alerts']}\n{across(tally['kill'])}"
         f"  of the lost, in a report published while the account had no stream (QoS 0): "
         f"{tally['lost_unheard']}\n"
         f"commands: confirmed in the chat {tally['commands_confirmed']}, sent to BMW"
@@ -486,11 +665,13 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         f"Telegram refusals: {tally['telegram_refused']} {tally['refusals']}\nfaults: {tally['faults']}\n"
         f"errors by kind:"
     )
-    for kind, n in errors.kinds.most_common(25):
+    for kind, n in errors.most_common(25):
         print(f"  {n:6d}  {kind}")
+    per_life = "; ".join(f"life {life}: {a:.1f} -> peak {b:.1f} MB" for life, (a, b) in growth.items())
     checks = {
-        f"RSS after day 1 grows <= 10 % ({first:.1f} -> peak {peak:.1f} MB)": peak
-        <= first * (1 + RSS_GROWTH),
+        f"RSS after day 1 grows <= 10 %, per bot process life ({per_life})": all(
+            peak <= first * (1 + RSS_GROWTH) for first, peak in growth.values()
+        ),
         f"0 pushes lost ({tally['lost']})": tally["lost"] == 0,
         f"0 pushes doubled ({tally['doubled']})": tally["doubled"] == 0,
         f"0 commands re-sent ({resent})": resent == 0,
@@ -500,10 +681,24 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         == tally["relink_revoked"]
         and not tally["relink_wrong"],
     }
+    if (kill := tally["kill"]) is not None:
+        checks[
+            f"the kill landed mid-charge ({kill['cars']} cars charging) and each chat had their ends after it"
+            f" once ({kill['exactly']} of {kill['chats']})"
+        ] = kill["cars"] > 0 and kill["exactly"] == kill["chats"]
     print(f"\ntargets ({wall:.0f} s wall):")
     for what, met in checks.items():
         print(f"  {'met ' if met else 'MISSED'}  {what}")
     return 0 if all(checks.values()) else 1
+
+
+def across(kill: dict[str, int] | None) -> str:
+    if kill is None:
+        return ""
+    return (
+        f"across the kill: {kill['cars']} cars charging at it, {kill['chats']} chats told of them;"
+        f" their ends after it: expected {kill['expected']}, delivered {kill['delivered']}\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -516,30 +711,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=int, help="simulated hours instead of whole days (a smoke run)")
     parser.add_argument("--start-hour", type=int, default=0, help="UTC hour of day the soak begins at")
     parser.add_argument("--faults", action="store_true", help="the fault schedule (soak_world._faults)")
-    parser.add_argument("--restart", action="store_true", help="a new Application mid-run, mid-charge")
+    ending = parser.add_mutually_exclusive_group()
+    ending.add_argument("--restart", action="store_true", help="a new Application at 19:00, mid-charge")
+    ending.add_argument(
+        "--kill",
+        action="store_true",
+        help="the bot in a process of its own, SIGKILLed mid-charge (19:00 + a step)",
+    )
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args(argv)
     if 60 % args.step or args.owners < 2:
         parser.error("--step must divide 60 and --owners be at least 2")
     scripted = (args.hours or args.days * 24) * 60 // args.step
+    if (args.restart or args.kill) and not 0 <= evening_step(args) < scripted:
+        parser.error("--restart and --kill need the soak to run through 19:00 of its middle day")
+    quiet_logging()
+    spawn = multiprocessing.get_context("spawn")
+    with tempfile.TemporaryDirectory() as folder:
+        address = str(Path(folder) / "world.sock") if args.kill else None
+        parent, child = spawn.Pipe()
+        process = spawn.Process(
+            target=serve,
+            args=(
+                child,
+                args.owners,
+                scripted,
+                args.step * 60,
+                args.start_hour,
+                args.faults,
+                args.seed,
+                address,
+            ),
+            daemon=True,
+        )
+        process.start()
+        child.close()  # so a world that dies is an EOFError here, not a hang
+        try:
+            info = parent.recv()
+            if address is not None:
+                return killed_soak(args, World(parent), info, Path(folder), address)
+            return asyncio.run(soak(args, World(parent), info, Path(folder)))
+        finally:
+            parent.send("stop")
+            process.join(30)
+
+
+def quiet_logging() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     logging.getLogger().handlers[0].setLevel(logging.ERROR)  # warnings are counted (Errors), not printed
-    spawn = multiprocessing.get_context("spawn")
-    parent, child = spawn.Pipe()
-    process = spawn.Process(
-        target=serve,
-        args=(child, args.owners, scripted, args.step * 60, args.start_hour, args.faults, args.seed),
-        daemon=True,
-    )
-    process.start()
-    child.close()  # so a world that dies is an EOFError here, not a hang
-    try:
-        info = parent.recv()
-        with tempfile.TemporaryDirectory() as folder:
-            return asyncio.run(soak(args, World(parent), info, Path(folder)))
-    finally:
-        parent.send("stop")
-        process.join(30)
 
 
 if __name__ == "__main__":

@@ -4,16 +4,20 @@ process of their own, the owners' scripted days, the faults, and the ground trut
 The bot's process steers it through a pipe, one simulated step at a time: "step" advances both simulators'
 clocks to the step's end, does what the owners' scripts and the fault schedule say happens then (as
 Telegram users through the sandbox, as drivers through the simulators), and answers with the simulated
-time. Nothing here knows the bot's code: it sees only what BMW and Telegram would see.
+time. Nothing here knows the bot's code: it sees only what BMW and Telegram would see. With `--kill` the
+bot runs in processes of its own, each with its own connection here (a Unix socket): one killed mid-request
+takes its half-read reply with it, and the next one starts on a clean connection.
 """
 
 from __future__ import annotations
 
+import queue
 import random
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, Listener, wait
 from typing import Any
 
 from bot.bmw.simulator import Simulator, fleet
@@ -67,6 +71,17 @@ class Interaction:
 
 
 @dataclass
+class Kill:
+    """A bot process SIGKILLed: when (wall and simulated time), the i Remote cars charging then, and the
+    i Remote charges (plug-ins) begun by then per owner."""
+
+    wall: float
+    simulated: float
+    iremote_charging: set[str]
+    iremote_plugged: Counter[int]
+
+
+@dataclass
 class World:
     owners: int
     seed: int
@@ -88,6 +103,7 @@ class World:
     # CarData cars whose account's tokens BMW revoked: their charges recorded by then (ends after it cannot
     # reach the bot until the owner links again, which the script does not do).
     revoked: dict[str, int] = field(default_factory=dict)
+    kill: Kill | None = None
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -165,8 +181,9 @@ class World:
         self.count()
         return self.cardata.now()
 
-    def act(self) -> None:
-        """What happens at the end of the step: the owners' days, the chats, the faults."""
+    def act(self) -> int:
+        """What happens at the end of the step: the owners' days, the chats, the faults. Answers with the
+        number of cars charging then."""
         step, now = self.step, self.cardata.now()
         minute = int(now % DAY) // 60
         if step < self.steps:
@@ -177,6 +194,7 @@ class World:
         self._interact()
         if self.faults:
             self._faults(now)
+        return sum(self._charging(p) for p in self.people if p.co_owner_of is None)
 
     def _live(self, p: Owner, minute: int) -> None:
         """One owner's day, decided per owner and day from the seed: a drive in the morning, a charge in the
@@ -355,7 +373,7 @@ class World:
                 continue
             text = str(call.params.get("text") or "")
             chat = int(call.params.get("chat_id") or 0)
-            if any(end in text for end in ENDS):
+            if _is_end(text):
                 delivered[chat] += 1
                 said.setdefault(chat, []).append(f"{_step_at(self.stamps, call.time)} {text[:160]!r}")
             elif text.startswith(ALERT_WORDS):
@@ -391,7 +409,7 @@ class World:
                 c: {
                     "pushes": said.get(c, []),
                     "charges": [
-                        f"{_clock(h['startTime'])}-{_clock(h['endTime'])}"
+                        f"{hhmm(h['startTime'])}-{hhmm(h['endTime'])}"
                         f" {h['displayedStartSoc']}-{h['displayedSoc']} %"
                         for h in self.cardata.car(vin_of[c]).history[self.history_before[vin_of[c]] :]
                     ]
@@ -407,10 +425,82 @@ class World:
             "relink_wrong": sum(n for c, n in relinks.items() if c not in revoked or n > 1),
             "commands_confirmed": self.commands,
             "commands_sent": self.executes,
+            "kill": self._across_the_kill(),
             "telegram_refused": dict(refused),
             "chats": dict(self.chats),
             "faults": list(self.faults_done),
         }
+
+    def killed(self, wall: float) -> dict[str, Any]:
+        """A bot process was SIGKILLed at wall time `wall` (between two steps: the simulators' state is the
+        last step's). Noted for `tally`; answers with the charge-end pushes Telegram had accepted by then."""
+        self.kill = Kill(
+            wall,
+            self.cardata.now(),
+            {p.vin for p in self.people if p.backend == "iremote" and self._charging(p)},
+            Counter(self.ends_iremote),
+        )
+        pushed = [t for t in self._end_pushes() if t <= wall]
+        return {
+            "at": hhmm(self.kill.simulated),
+            "pushes": len(pushed),
+            "last_second": sum(t > wall - 1 for t in pushed),
+        }
+
+    def _across_the_kill(self) -> dict[str, int] | None:
+        """The charges running at the kill (i Remote: charging then; CarData: a session of the car's history
+        that began before it and ended after): per chat told of them (owners, family members), their ends
+        expected after the kill against the end pushes Telegram accepted after it."""
+        kill = self.kill
+        if kill is None:
+            return None
+        expected: Counter[int] = Counter()
+        cars = 0
+        for p in self.people:
+            if p.backend == "iremote":
+                running = p.vin in kill.iremote_charging
+                after = self.ends_iremote[p.tg_id] - kill.iremote_plugged[p.tg_id] + running
+            else:
+                history = self.cardata.car(p.vin).history
+                sessions = history[self.history_before[p.vin] : self.revoked.get(p.vin, len(history))]
+                running = any(s["startTime"] <= kill.simulated < s["endTime"] for s in sessions)
+                after = sum(s["endTime"] > kill.simulated for s in sessions)
+            if not running:
+                continue
+            cars += p.co_owner_of is None
+            expected[p.tg_id] += after
+            if p.member is not None:
+                expected[p.member] += after
+        delivered: Counter[int] = Counter()
+        for call in self.telegram.calls_to("sendMessage"):
+            chat = int(call.params.get("chat_id") or 0)
+            if (
+                call.ok
+                and call.time > kill.wall
+                and chat in expected
+                and _is_end(str(call.params.get("text")))
+            ):
+                delivered[chat] += 1
+        return {
+            "cars": cars,
+            "chats": len(expected),
+            "expected": sum(expected.values()),
+            "delivered": sum(delivered.values()),
+            "exactly": sum(delivered[c] == n for c, n in expected.items()),
+        }
+
+    def _end_pushes(self) -> list[float]:
+        """When Telegram accepted each charge-end push so far (wall time)."""
+        return [
+            c.time
+            for c in self.telegram.calls_to("sendMessage")
+            if c.ok and _is_end(str(c.params.get("text") or ""))
+        ]
+
+    def _charging(self, p: Owner) -> bool:
+        if p.backend == "iremote":
+            return self.bmw.vehicle(p.vin).status.get("chargingStatus") == "CHARGING"
+        return self.cardata.car(p.vin).session_start is not None
 
     def count(self) -> None:
         """Move the simulators' request logs into the day's counts (their logs keep only the newest 10,000
@@ -442,13 +532,18 @@ class World:
         return answer
 
 
-def _clock(simulated: float) -> str:
+def _is_end(text: str) -> bool:
+    return any(end in text for end in ENDS)
+
+
+def hhmm(simulated: float) -> str:
+    """Simulated time as HH:MM UTC."""
     return time.strftime("%H:%M", time.gmtime(simulated))
 
 
 def _step_at(stamps: list[tuple[float, float]], wall: float) -> str:
     """The simulated time (HH:MM UTC) of the step that was running at wall time `wall`."""
-    return _clock(next((sim for at, sim in reversed(stamps) if at <= wall), 0.0))
+    return hhmm(next((sim for at, sim in reversed(stamps) if at <= wall), 0.0))
 
 
 def _has(message: ChatMessage, button: str) -> bool:
@@ -461,9 +556,17 @@ def _kind(path: str) -> str:
 
 
 def serve(
-    conn: Connection, owners: int, steps: int, step_seconds: int, start_hour: int, faults: bool, seed: int
+    conn: Connection,
+    owners: int,
+    steps: int,
+    step_seconds: int,
+    start_hour: int,
+    faults: bool,
+    seed: int,
+    address: str | None = None,
 ) -> None:
-    """Child process: the world, answering the bot process's requests until "stop"."""
+    """Child process: the world, answering the soak's requests until "stop": through `conn`, and (`address`
+    given) from each bot process that connects to that Unix socket, until its connection ends."""
     world = World(owners, seed, steps, step_seconds, faults)
     world.populate()
     # Start at the next midnight UTC (then `start_hour`): days of the soak are BMW's budget days.
@@ -471,6 +574,10 @@ def serve(
     world.cardata.advance(lead)
     world.bmw.advance(world.cardata.now() - world.bmw.now())
     broker = world.broker = CardataBroker(world.cardata, tick=0.01, connects_per_minute=UNLIMITED)
+    connected: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+    if address is not None:
+        listener = Listener(address, family="AF_UNIX")
+        threading.Thread(target=_accept, args=(listener, connected), daemon=True, name="world-accept").start()
     with (
         BackgroundServer(world.bmw.app) as bmw_http,
         BackgroundServer(world.cardata.app) as cardata_http,
@@ -488,17 +595,38 @@ def serve(
                 "owners": [p.describe() for p in world.people],
             }
         )
-        while (request := conn.recv()) != "stop":
-            kind, argument = request
-            if kind == "advance":
-                conn.send(world.advance(argument))
-            elif kind == "act":
-                conn.send(world.act())
-            elif kind == "calls":
-                conn.send(world.calls())
-            elif kind == "tally":
-                conn.send(world.tally())
-            elif kind == "now":
-                conn.send(world.cardata.now())
-            else:
-                conn.send(ValueError(f"unknown request {kind}"))
+        talking = [conn]
+        while True:
+            while not connected.empty():
+                talking.append(connected.get())
+            for ready in wait(talking, timeout=0.1):
+                assert isinstance(ready, Connection)
+                try:
+                    request = ready.recv()
+                    if request == "stop":
+                        return
+                    ready.send(_answer(world, *request))
+                except (EOFError, OSError):  # a bot process ended or was killed, mid-request or not
+                    talking.remove(ready)
+                    ready.close()
+
+
+def _accept(listener: Listener, connected: queue.SimpleQueue[Connection]) -> None:
+    while True:
+        connected.put(listener.accept())
+
+
+def _answer(world: World, kind: str, argument: Any) -> Any:
+    if kind == "advance":
+        return world.advance(argument)
+    if kind == "act":
+        return world.act()
+    if kind == "calls":
+        return world.calls()
+    if kind == "tally":
+        return world.tally()
+    if kind == "now":
+        return world.cardata.now()
+    if kind == "killed":
+        return world.killed(argument)
+    return ValueError(f"unknown request {kind}")

@@ -168,3 +168,39 @@ async def test_killed_before_bmw_answered_the_command_then_restart(
     await alice.wait_for(lambda u: "updated" in (u.last_bot_message().text or ""), timeout=15)
     assert len(simulator.requests_to("executeService", "POST")) == 1
     second.kill()
+
+
+async def test_a_confirmed_unlock_delivered_again_after_a_kill_is_not_sent_again(
+    start_bot, tmp_path, sandbox, simulator
+):
+    """Telegram keeps an update until the next getUpdates acknowledges it: a process killed after it took
+    the press on "Yes, unlock" but before that poll leaves the press to the next process. There it must not
+    unlock again, and the progress message still ends with the unlock's outcome."""
+    vin = simulator.add_account(*LOGIN)[0]
+    simulator.set_status(vin, doorLockState="LOCKED")
+    alice = sandbox.user(TG_ID, "Alice")
+    first = start_bot()
+    await link(alice, *LOGIN)
+    simulator.service_seconds = 3600  # the car takes its time: the unlock is under way at the kill
+    alice.send("/unlock")
+    asked = await alice.wait_for_bot_message("Make sure")
+    yes = asked.button("Yes, unlock").callback_data
+    assert yes is not None
+    alice.press(asked, "Yes, unlock")
+    await alice.wait_for(lambda u: "BMW has the request" in (u.now(asked).text or ""), timeout=20)
+    first.kill()
+    [(service, _)] = commands_in_flight(tmp_path)
+    assert service == "DOOR_UNLOCK"
+
+    simulator.advance(3600)  # meanwhile the car unlocked
+    second = start_bot()
+    # The same press again, on the same message: what the unacknowledged update brings the new process.
+    alice.press_data(asked.message_id, yes)
+    await alice.wait_for(lambda u: len(u.callback_answers()) == 2, timeout=30)  # it was taken
+    await alice.wait_for(lambda _: commands_in_flight(tmp_path) == [], timeout=30)
+    alice.send("/status")  # one more exchange: whatever the press was to start has had its turn
+    await alice.wait_for(lambda u: "updated" in (u.last_bot_message().text or ""), timeout=15)
+    assert len(simulator.requests_to("executeService", "POST")) == 1
+    assert "is unlocked" in (alice.now(asked).text or ""), alice.transcript()
+    second.kill()
+    alice.send("bye")  # ends the dead process's long poll, so the sandbox server can stop at once

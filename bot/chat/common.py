@@ -431,6 +431,10 @@ def confirmation(context: Context, kind: str, value: str, seconds: float) -> str
     return nonce
 
 
+def asked_here(context: Context, kind: str, nonce: str) -> bool:
+    return nonce in user_data(context).get(f"confirm:{kind}", {})  # given, not yet taken (remote._expired)
+
+
 def confirmed(context: Context, kind: str, nonce: str) -> str | None:
     """The value a live confirmation of `kind` stands for, once and only before it expires; else None."""
     entry = user_data(context).get(f"confirm:{kind}", {}).pop(nonce, None)

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from typing import Any
 
-from telegram import MaybeInaccessibleMessage, Update
+from telegram import CallbackQuery, MaybeInaccessibleMessage, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -36,6 +36,7 @@ from bot.chat.common import (
     CarStep,
     Context,
     answer,
+    asked_here,
     command_and_button,
     confirmation,
     confirmed,
@@ -197,30 +198,41 @@ async def ask_unlock(update: Update, context: Context, car: StoredVehicle) -> No
     await say(update, texts.UNLOCK_ASK.format(car=texts.car_label(car)), keyboards.unlock_confirm(nonce))
 
 
-def _take_nonce(context: Context, nonce: str) -> str | None:
-    """The VIN a live unlock confirmation was for."""
-    return confirmed(context, "unlock", nonce)
+def _take_nonce(context: Context, query: CallbackQuery) -> tuple[str | None, bool]:
+    """The VIN a live unlock confirmation was for, and whether this process asked it (`asked_here`)."""
+    nonce = keyboards.parse(query.data)[1]
+    asked = asked_here(context, "unlock", nonce)
+    return confirmed(context, "unlock", nonce), asked
+
+
+async def _expired(query: CallbackQuery, asked: bool) -> None:
+    """A press whose confirmation is gone. The question this process asked, its time run out, says so. Any
+    other press (a second tap, a question an earlier process asked, or the same press delivered again to a
+    process started after a kill: Telegram keeps an update until the next poll acknowledges it) leaves the
+    message as it is: it may show the progress and outcome of the unlock the first press started."""
+    await answer(query, texts.UNLOCK_EXPIRED)
+    if asked:
+        await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
 
 
 async def unlock_no(update: Update, context: Context) -> None:
     query = query_of(update)
-    vin = _take_nonce(context, keyboards.parse(query.data)[1])
-    await answer(query)
+    vin, asked = _take_nonce(context, query)
     if vin is None:
-        await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
+        await _expired(query, asked)
         return
+    await answer(query)
     car = services(context).garage.find_car(user_id(update), vin)
     await edit(pressed_message(query), texts.unlock_cancelled(car))
 
 
 async def unlock_yes(update: Update, context: Context) -> int:
     query = query_of(update)
-    vin = _take_nonce(context, keyboards.parse(query.data)[1])
+    vin, asked = _take_nonce(context, query)
     garage = services(context).garage
     car = garage.find_car(user_id(update), vin) if vin else None
     if car is None:
-        await answer(query, texts.UNLOCK_EXPIRED)
-        await edit(pressed_message(query), texts.UNLOCK_EXPIRED)
+        await _expired(query, asked)
         return ConversationHandler.END
     await answer(query, texts.SERVICE_NAMES[ServiceType.DOOR_UNLOCK])
     await edit(pressed_message(query), texts.progress(ServiceType.DOOR_UNLOCK, car, "SENDING"))
