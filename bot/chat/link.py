@@ -24,6 +24,7 @@ from bot.chat.common import (
     SECRET_TEXT,
     Context,
     answer,
+    asked_here,
     confirmation,
     confirmed,
     delete_secret,
@@ -226,10 +227,18 @@ async def unlink_command(update: Update, context: Context) -> None:
 
 async def unlink_answer(update: Update, context: Context) -> None:
     query = query_of(update)
-    await answer(query)
-    yes = confirmed(context, "unlink", keyboards.parse(query.data)[1])
+    arg = keyboards.parse(query.data)[1]
+    asked = arg == keyboards.NO or asked_here(context, "unlink", arg)
+    yes = confirmed(context, "unlink", arg)
     garage = services(context).garage
     linked = garage.is_linked(user_id(update))
+    if not asked:
+        # A "Yes" this process never gave or already took (forged, a second tap, or the press delivered again
+        # to a process started after a kill: Telegram keeps an update until the next poll acknowledges it):
+        # it removes nothing and leaves the message alone, which may show what the first press did.
+        await answer(query, texts.UNLINK_KEPT)
+        return
+    await answer(query)
     if yes == keyboards.SHARE_LEAVE:
         await share.leave(context.application, user_id(update))
         await edit(pressed_message(query), texts.SHARE_LEAVE_DONE)
