@@ -1,0 +1,21 @@
+"""A full disk, honestly: SQLite's own page cap (`Store.simulate_full_disk`), then the table under test filled
+to its last page, so that its next row needs a page the cap does not give (docs/failure-modes.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.store import StoreFull
+
+FILL_LIMIT = 20_000  # far more rows than a page holds: a cap that never bites fails the test
+
+
+def fill_up(write: Callable[[int], None]) -> int:
+    """`write(1)`, `write(2)`, ... (each a filler row as large as the row under test) until the capped store
+    refuses one; how many it took."""
+    for number in range(1, FILL_LIMIT):
+        try:
+            write(number)
+        except StoreFull:
+            return number - 1
+    raise AssertionError(f"{FILL_LIMIT} rows and the store is still not full: is it capped?")

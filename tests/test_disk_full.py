@@ -1,0 +1,94 @@
+"""A full disk under the real bot: SQLite's own page cap on the store's connection makes every write that needs
+a new page fail with SQLITE_FULL, as a full disk does (docs/failure-modes.md says what that does not cover).
+Meanwhile reads work, an owner whose change cannot be stored is told so in one kind line, other owners are
+served, no charge push is lost or doubled, nothing crashes, and the log says once that the database is full;
+once there is room again everything carries on."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from bot.chat import texts
+from bot.costs import Tariff
+from bot.store import Store
+from tests.support.bot import DEFAULT_PASSWORD, link, said
+from tests.support.disk import fill_up
+
+FULL_LOG = "the database is full"
+UPDATED = {"en": "updated", "de": "aktualisiert"}  # in every /status
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+def _store(bot) -> Store:
+    return bot.bot_data.services.garage.store
+
+
+def _errors(logs: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+
+
+def _full_warnings(logs: pytest.LogCaptureFixture) -> int:
+    return sum(FULL_LOG in r.getMessage() for r in logs.records)
+
+
+async def _status_works(user, language: str = "en") -> None:
+    sent = user.send("/status")
+    await user.wait_for(
+        lambda u: any(
+            m.message_id > sent.message_id and UPDATED[language] in (m.text or "") for m in u.bot_messages
+        )
+    )
+
+
+async def _type_tariff(user, typed: str, language: str = "en") -> int:
+    """/settings, 💶 Home tariff, `typed`: how many bot messages there were before the answer."""
+    sent = user.send("/settings")
+    await user.wait_for(lambda u: any(m.message_id > sent.message_id for m in u.bot_messages))
+    menu = user.bot_messages[-1]
+    asked = len(user.bot_messages)
+    user.press(menu, said(texts.TARIFF_BUTTON, language))
+    ask = said(texts.TARIFF_ASK, language).partition("{")[0]
+    await user.wait_for(lambda u: any(ask in (m.text or "") for m in u.bot_messages[asked:]))
+    before = len(user.bot_messages)
+    user.send(typed)
+    await user.wait_for(lambda u: len(u.bot_messages) > before)
+    return before
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_a_change_that_cannot_be_stored_is_one_kind_line_and_reads_and_others_go_on(
+    bot, sandbox, logs, language
+):
+    alice, bob = sandbox.user(801, "Alice", language_code=language), sandbox.user(802, "Bob")
+    await link(alice, language=language)
+    await link(bob)
+    store = _store(bot)
+    store.simulate_full_disk()
+    # Other owners' tariffs filled the tariffs' last page: Alice's, as large, needs a new one.
+    fill_up(lambda n: store.save_tariff(n, Tariff(n + 0.5, 0.30, "EUR")))
+
+    before = await _type_tariff(alice, "0.30" if language == "en" else "0,30", language)
+    [answer] = alice.bot_messages[before:]
+    assert answer.text == said(texts.NOT_SAVED, language)
+    assert store.tariffs(801) == []
+    await _status_works(alice, language)  # reads work
+    await _status_works(bob)  # and everyone else is served
+    await _type_tariff(bob, "0.25")
+    assert bob.bot_messages[-1].text == said(texts.NOT_SAVED)
+    assert _full_warnings(logs) == 1  # once for the stretch, not per update
+    assert not _errors(logs)
+    assert DEFAULT_PASSWORD not in logs.text
+
+    store.simulate_full_disk(False)  # space returns
+    await _type_tariff(alice, "0.30" if language == "en" else "0,30", language)
+    assert alice.bot_messages[-1].text.startswith(said(texts.TARIFF_SET, language)[:8])
+    assert [t.price for t in store.tariffs(801)] == [0.30]
+    assert "the database takes writes again" in logs.text
+    assert not _errors(logs)
