@@ -47,7 +47,7 @@ class DatabaseInUse(StoreError):
         self.path = path
 
 
-# A full disk is told in the log once per stretch, not per refused write: again after this long at the soonest.
+# A full disk is logged once a stretch, not per refused write: again after this long at the soonest.
 FULL_LOG_SECONDS = 600.0
 # SQLite's largest max_page_count: no cap below what the file system allows.
 _NO_PAGE_CAP = 1073741823
