@@ -13,8 +13,9 @@ import pytest
 from bot.chat import texts
 from bot.costs import Tariff
 from bot.store import Store
-from tests.support.bot import DEFAULT_PASSWORD, link, said
-from tests.support.disk import fill_up
+from tests.support.bot import BEV_VIN, DEFAULT_PASSWORD, link, said
+from tests.support.disk import fill_up, refuse
+from tests.support.watcher import FINISHED, Cycles
 
 FULL_LOG = "the database is full"
 UPDATED = {"en": "updated", "de": "aktualisiert"}  # in every /status
@@ -91,4 +92,74 @@ async def test_a_change_that_cannot_be_stored_is_one_kind_line_and_reads_and_oth
     assert alice.bot_messages[-1].text.startswith(said(texts.TARIFF_SET, language)[:8])
     assert [t.price for t in store.tariffs(801)] == [0.30]
     assert "the database takes writes again" in logs.text
+    assert not _errors(logs)
+
+
+def _finished(user) -> int:
+    return sum(FINISHED in (m.text or "") for m in user.bot_messages)
+
+
+async def test_an_i_remote_charge_end_pushed_while_its_record_finds_no_room_is_not_pushed_again(
+    bot, sandbox, simulator, logs, monkeypatch
+):
+    """The watcher's protocol: the end is on disk, the push goes out, and the disk fills meanwhile: the record
+    that it went out finds no room (its WAL frames: a row that shrinks fits the capped pages). It must not go
+    out again, neither while the disk is full nor after."""
+    cycle, store, watcher = Cycles(), _store(bot), bot.bot_data.services.watcher
+    alice = sandbox.user(803)
+    await link(alice)
+    await cycle(bot)
+    simulator.set_status(BEV_VIN, chargingLevelHv=95)
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)
+    simulator.advance(10 * 60)  # full now
+
+    push = watcher._push
+    room: list = []
+
+    async def disk_fills_meanwhile(notice) -> None:
+        await push(notice)
+        if not room:  # once
+            store.simulate_full_disk()
+            room.append(refuse(monkeypatch, store, "save_watch"))
+
+    monkeypatch.setattr(watcher, "_push", disk_fills_meanwhile)
+    for _ in range(3):
+        await cycle(bot)
+    assert _finished(alice) == 1
+    assert store.watch(803, BEV_VIN).charging_since is not None  # not recorded yet: no room
+
+    store.simulate_full_disk(False)  # space returns
+    room[0]()
+    await cycle(bot)
+    assert store.watch(803, BEV_VIN).charging_since is None  # recorded now, and not pushed again
+    await cycle(bot)
+    assert _finished(alice) == 1
+    assert [s.ended for s in store.charge_sessions(803, BEV_VIN)] == ["full"]
+    assert not _errors(logs)
+
+
+async def test_an_i_remote_charge_that_ends_while_the_disk_is_full_is_pushed_once_when_space_returns(
+    bot, sandbox, simulator, logs, monkeypatch
+):
+    cycle, store = Cycles(), _store(bot)
+    alice = sandbox.user(804)
+    await link(alice)
+    await cycle(bot)
+    simulator.set_status(BEV_VIN, chargingLevelHv=95)
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)
+    store.simulate_full_disk()
+    room = refuse(monkeypatch, store, "save_watch")
+    simulator.advance(10 * 60)  # full now, and the disk too
+    for _ in range(3):
+        report = await cycle(bot)
+        assert report.polled == 2  # the watcher goes on
+    assert _finished(alice) == 0  # not on disk, so not pushed yet: nothing is lost either
+
+    store.simulate_full_disk(False)
+    room()
+    await cycle(bot)
+    await cycle(bot)
+    assert _finished(alice) == 1
     assert not _errors(logs)

@@ -1,11 +1,17 @@
 """A full disk, honestly: SQLite's own page cap (`Store.simulate_full_disk`), then the table under test filled
-to its last page, so that its next row needs a page the cap does not give (docs/failure-modes.md)."""
+to its last page, so that its next row needs a page the cap does not give (docs/failure-modes.md).
+
+Where the cap cannot refuse a write (one that shrinks a row, or that SQLite balances into a neighbouring
+page's room), a real full disk still can: the write's WAL frames need room too. `refuse` is that case."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
-from bot.store import StoreFull
+import pytest
+
+from bot.store import Store, StoreFull
 
 FILL_LIMIT = 20_000  # far more rows than a page holds: a cap that never bites fails the test
 
@@ -19,3 +25,18 @@ def fill_up(write: Callable[[int], None]) -> int:
         except StoreFull:
             return number - 1
     raise AssertionError(f"{FILL_LIMIT} rows and the store is still not full: is it capped?")
+
+
+def refuse(monkeypatch: pytest.MonkeyPatch, store: Store, method: str) -> Callable[[], None]:
+    """Make `store.<method>` refuse every write as SQLite does on a full disk, until the returned function
+    (space returns) is called."""
+    write = getattr(store, method)
+    full = [True]
+
+    def refusing(*args: Any, **kwargs: Any) -> Any:
+        if full:
+            raise StoreFull("database or disk is full")
+        return write(*args, **kwargs)
+
+    monkeypatch.setattr(store, method, refusing)
+    return lambda: full.clear()
