@@ -150,8 +150,8 @@ class Watcher:
         self._alerter = SharedAlerter(self._store, push, garage.zone_of)  # the owner's and shared
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
-        # The event each car's push delivered while the disk had no room to record it (docs/failure-modes.md):
-        # recorded, not pushed again, at a later poll.
+        # The event each car's push delivered while the disk had no room to record it: recorded, not pushed
+        # again, at a later poll (docs/exactly-once-push.md, "A full disk").
         self._unrecorded: dict[tuple[int, str], str] = {}
         # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
         # cost a third more per cycle; benchmarks/watcher_cycle.py).

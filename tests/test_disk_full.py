@@ -1,5 +1,5 @@
 """A full disk under the real bot: SQLite's own page cap on the store's connection makes every write that
-needs a new page fail with SQLITE_FULL, as a full disk does (docs/failure-modes.md says what it leaves out).
+needs a new page fail with SQLITE_FULL, as a full disk does (docs/exactly-once-push.md: what it leaves out).
 Meanwhile reads work, an owner whose change cannot be stored is told so in one kind line, other owners are
 served, no charge push is lost or doubled, nothing crashes, and the log says once that the database is full;
 once there is room again everything carries on."""

@@ -143,8 +143,8 @@ class ChargeDetector:
         self._locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._deliveries: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._retry_at: dict[tuple[int, str], float] = {}
-        # A full disk (docs/failure-modes.md): cars whose report could not be written, and when to look at them
-        # again from their state; the event each car's push delivered while its record found no room.
+        # A full disk (docs/exactly-once-push.md): cars whose report could not be written, and when to look at
+        # them again from their state; the event each car's push delivered while its record found no room.
         self._unwritten: dict[tuple[int, str], float] = {}
         self._unrecorded: dict[tuple[int, str], str] = {}
         self._wake = asyncio.Event()  # a deadline or retry time was set that `run` may sleep past

@@ -505,7 +505,7 @@ class StreamSupervisor:
         if not changed:
             return state
         # On a full disk the state stays in memory, written with the car's next change; the detector still
-        # hears of this one (docs/failure-modes.md).
+        # hears of this one (docs/exactly-once-push.md).
         with contextlib.suppress(StoreFull):
             self._store.save_cardata_state(owner, vin, state.to_json())
         try:

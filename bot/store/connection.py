@@ -36,7 +36,7 @@ class StoreError(Exception):
 
 class StoreFull(StoreError):
     """SQLite had no room for a write (SQLITE_FULL, what a full disk gives): nothing of it was written, reads
-    still work, and the same write succeeds once there is room (docs/failure-modes.md)."""
+    still work, and the same write succeeds once there is room (docs/exactly-once-push.md)."""
 
 
 class DatabaseInUse(StoreError):
@@ -183,7 +183,7 @@ class Connection:
     def simulate_full_disk(self, full: bool = True) -> None:
         """For tests and the soak: SQLite's own `max_page_count`, set to the database's size now, makes every
         write that needs a new page fail with SQLITE_FULL, the error a full disk gives; `full=False` lifts the
-        cap. Only this connection is capped. What it does not simulate: docs/failure-modes.md."""
+        cap. Only this connection is capped. What it does not simulate: docs/exactly-once-push.md."""
         with self._lock:
             pages = self._db.execute("PRAGMA page_count").fetchone()[0] if full else _NO_PAGE_CAP
             self._db.execute(f"PRAGMA max_page_count = {int(pages)}")

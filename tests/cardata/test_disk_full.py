@@ -1,6 +1,6 @@
 """A full disk under the CarData half of the bot: the stream, the charge detector and its pushes, end to end
 (the simulator's broker over TLS, the Bot API sandbox). A charge that ends while nothing can be written is
-pushed once, now or once there is room again; never lost, never twice (docs/failure-modes.md)."""
+pushed once, now or once there is room again; never lost, never twice (docs/exactly-once-push.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """A full disk, honestly: SQLite's own page cap (`Store.simulate_full_disk`), then the table under test filled
-to its last page, so that its next row needs a page the cap does not give (docs/failure-modes.md).
+to its last page, so that its next row needs a page the cap does not give (docs/exactly-once-push.md).
 
 Where the cap cannot refuse a write (one that shrinks a row, or that SQLite balances into a neighbouring
 page's room), a real full disk still can: the write's WAL frames need room too. `refuse` is that case."""
