@@ -48,7 +48,7 @@ from bot.garage_errors import GarageError, PasswordRefused
 from bot.history import ChargeSession, energy_kwh, usable_kwh
 from bot.months import Month
 from bot.sharing import SharedAlerter
-from bot.store import ChargeWatch
+from bot.store import ChargeWatch, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,9 @@ class Watcher:
         self._alerter = SharedAlerter(self._store, push, garage.zone_of)  # the owner's and shared
         # Two cycles over the same car could both see one transition; cycles run one at a time.
         self._running = asyncio.Lock()
+        # The event each car's push delivered while the disk had no room to record it: recorded, not pushed
+        # again, at a later poll (docs/exactly-once-push.md, "A full disk").
+        self._unrecorded: dict[tuple[int, str], str] = {}
         # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
         # cost a third more per cycle; benchmarks/watcher_cycle.py).
         self._marked: dict[tuple[int, str], tuple[str, float]] = {}
@@ -165,7 +168,8 @@ class Watcher:
                 *(self._watch_car(watch, now, report, alerts) for watch in watches), return_exceptions=True
             )
             for result in results:
-                if isinstance(result, BaseException):
+                # A full disk is the store's to log, once a stretch; the car is looked at again next cycle.
+                if isinstance(result, BaseException) and not isinstance(result, StoreFull):
                     log.error("watcher: a car's check failed", exc_info=result)
             return report
 
@@ -262,6 +266,11 @@ class Watcher:
         if not self._store.push_recipients(watch.tg_id, watch.vin, event.kind.value):  # owner's or shared
             self._store.save_watch(done, ended)
             return
+        car = (watch.tg_id, watch.vin)
+        if self._unrecorded.get(car) == event.key:  # pushed already; only its record waited for room
+            self._store.save_watch(done, ended)
+            del self._unrecorded[car]
+            return
         self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
         try:
             await self._push(event.notice)
@@ -275,7 +284,11 @@ class Watcher:
             )
             return
         report.pushed += 1
-        self._store.save_watch(done)
+        try:
+            self._store.save_watch(done)
+        except StoreFull:
+            self._unrecorded[car] = event.key  # a restart meanwhile repeats this push once, as at step 3
+            raise
 
     def _mark_mileage(self, watch: ChargeWatch, status: VehicleStatus, now: float) -> None:
         """The month's mileage mark (bot/months.py): BMW's trip statistics are not per month, so the monthly

@@ -62,6 +62,7 @@ from bot.cardata.models import (
     HvStatus,
 )
 from bot.cardata.storage import CarDataStore, ChargeTrack, EndedCharge
+from bot.store.connection import StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,10 @@ class ChargeDetector:
         self._locks: dict[tuple[int, str], asyncio.Lock] = {}
         self._deliveries: dict[tuple[int, str], asyncio.Task[None]] = {}
         self._retry_at: dict[tuple[int, str], float] = {}
+        # A full disk (docs/exactly-once-push.md): cars whose report could not be written, and when to look at
+        # them again from their state; the event each car's push delivered while its record found no room.
+        self._unwritten: dict[tuple[int, str], float] = {}
+        self._unrecorded: dict[tuple[int, str], str] = {}
         self._wake = asyncio.Event()  # a deadline or retry time was set that `run` may sleep past
 
     # --- input ----------------------------------------------------------------------------------------------
@@ -151,6 +156,12 @@ class ChargeDetector:
         background."""
         if not changed & REPORT_KEYS:
             return
+        try:
+            await self._observe(owner, state)
+        except StoreFull:  # the store logs it, once a stretch
+            self._unwritten[(owner, state.vin)] = self._clock() + self._retry
+
+    async def _observe(self, owner: int, state: CarState) -> None:
         now = self._clock()
         async with self._lock(owner, state.vin):
             stored = self._store.cardata_track(owner, state.vin)
@@ -224,18 +235,27 @@ class ChargeDetector:
             await asyncio.gather(*list(self._deliveries.values()), return_exceptions=True)
 
     async def _decide(self, now: float) -> None:
+        for car in [car for car, at in self._unwritten.items() if at <= now]:
+            state = self._state_of(*car)
+            del self._unwritten[car]
+            if state is not None:
+                await self.observe(car[0], state, set(REPORT_KEYS))
         for track in self._store.cardata_tracks_due(now):
             car = (track.owner, track.vin)
             if track.deadline is not None and track.deadline <= now:
-                await self._end(track.owner, track.vin, now)
+                try:
+                    await self._end(track.owner, track.vin, now)
+                except StoreFull:
+                    continue  # its deadline is still on disk: decided at a later tick
             elif self._retry_at.get(car, 0.0) > now:
                 continue
             self._deliver_soon(*car)
 
     def _next_due(self, after: float) -> float:
-        """When the next debounce runs out or a failed push is tried again, later than `after` (a past retry
-        was just taken, or its car has nothing pending any more); infinity when nothing waits."""
-        retries = [at for at in self._retry_at.values() if at > after]
+        """When the next debounce runs out, a failed push is tried again or an unwritten report looked at
+        again, later than `after` (a past retry was just taken, or its car has nothing pending any more);
+        infinity when nothing waits."""
+        retries = [at for at in (*self._retry_at.values(), *self._unwritten.values()) if at > after]
         deadline = self._store.cardata_next_deadline(after)
         return min([*retries, deadline] if deadline is not None else retries, default=math.inf)
 
@@ -358,7 +378,7 @@ class ChargeDetector:
             if track is None or track.pending is None:
                 return
             event = ChargeEvent.from_json(track.pending)
-            if event.key != track.last_event:
+            if event.key not in (track.last_event, self._unrecorded.get(car)):
                 try:
                     await self._push(event)
                 except Exception as exc:
@@ -378,7 +398,14 @@ class ChargeDetector:
                     return
                 # A newer event may have been written while this one was pushed: it stays pending.
                 pending = None if current.pending == track.pending else current.pending
-                self._store.save_cardata_track(replace(current, pending=pending, last_event=event.key))
+                try:
+                    self._store.save_cardata_track(replace(current, pending=pending, last_event=event.key))
+                except (
+                    StoreFull
+                ):  # recorded at a later tick, not pushed again; a restart meanwhile repeats it
+                    self._unrecorded[car] = event.key
+                    return
+                self._unrecorded.pop(car, None)
             if pending is None:
                 return
 

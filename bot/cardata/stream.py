@@ -46,6 +46,7 @@ from bot.cardata.events import ChargeDetector
 from bot.cardata.models import CarState, StreamBlock, StreamMessage, TelematicValue, Tokens
 from bot.cardata.pacing import BLOCKED_BACKOFF, CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
 from bot.cardata.storage import CarDataStore
+from bot.store.connection import StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -503,7 +504,10 @@ class StreamSupervisor:
         changed = state.merge(values)
         if not changed:
             return state
-        self._store.save_cardata_state(owner, vin, state.to_json())
+        # On a full disk the state stays in memory, written with the car's next change; the detector still
+        # hears of this one (docs/exactly-once-push.md).
+        with contextlib.suppress(StoreFull):
+            self._store.save_cardata_state(owner, vin, state.to_json())
         try:
             if self._detector is not None:
                 await self._detector.observe(owner, state, changed)

@@ -19,6 +19,7 @@ from telegram.ext import (
 from bot.chat import keyboards, link_cardata, share, texts
 from bot.chat.common import OUR_COMMANDS, Context, answer, query_of, say, services, user_id, user_of
 from bot.chat.i18n import tr
+from bot.store import StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +120,12 @@ async def stale_button(update: Update, context: Context) -> None:
 async def on_error(update: object, context: Context) -> None:
     """Log without the update's content (it may hold a password) and tell the user something went wrong."""
     update_id = update.update_id if isinstance(update, Update) else None
-    log.error("update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
+    full = isinstance(context.error, StoreFull)  # not a bug: the store logs it, once a stretch
+    if not full:
+        log.error("update %s failed: %s", update_id, type(context.error).__name__, exc_info=context.error)
     if isinstance(update, Update) and update.effective_chat is not None:
         try:
-            await update.effective_chat.send_message(tr(texts.SOMETHING_WRONG))
+            await update.effective_chat.send_message(tr(texts.NOT_SAVED if full else texts.SOMETHING_WRONG))
         except Exception:  # the error handler must never raise
             log.warning("could not tell the user about the error")
 

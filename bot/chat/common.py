@@ -62,7 +62,7 @@ from bot.garage_errors import (
 )
 from bot.login_guard import DEVICE_CODE_WINDOW_SECONDS, DEVICE_CODES_PER_WINDOW
 from bot.rangemap import RangeMapRenderer
-from bot.store import StoredVehicle
+from bot.store import StoredVehicle, StoreFull
 from bot.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -232,13 +232,15 @@ async def answer(query: CallbackQuery, text: str | None = None) -> None:
         await query.answer(texts.plain(text)[:200] if text else None)
 
 
-# What error_text words: a refusal of a car service (either backend) or of the garage (anything else is a bug,
-# for the error handler).
-REFUSALS = (CarServiceError, GarageError)
+# What error_text words: a refusal of a car service (either backend), of the garage, or of a full disk
+# (anything else is a bug, for the error handler).
+REFUSALS = (CarServiceError, GarageError, StoreFull)
 
 
 def error_text(exc: Exception, car: StoredVehicle | None = None) -> str:
     """One friendly line for any refusal of a car service or of the garage."""
+    if isinstance(exc, StoreFull):  # the store logs it, once a stretch
+        return texts.NOT_SAVED
     if isinstance(exc, NothingLinked):
         return texts.NOT_LINKED
     if isinstance(exc, CarNotLinked):

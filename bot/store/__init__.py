@@ -15,7 +15,7 @@ from bot.store.accounts import _SECRET_COLUMNS, AccountRows
 from bot.store.cardata import CarDataRows
 from bot.store.charging import ChargingRows
 from bot.store.commands import CommandRows
-from bot.store.connection import DatabaseInUse, StoreError, exclusive_use
+from bot.store.connection import DatabaseInUse, StoreError, StoreFull, exclusive_use
 from bot.store.costs import CostRows
 from bot.store.drives import DriveRows
 from bot.store.mileage import MileageRows
@@ -47,6 +47,7 @@ __all__ = [
     "Share",
     "Store",
     "StoreError",
+    "StoreFull",
     "StoredAccount",
     "StoredToken",
     "StoredVehicle",

@@ -34,6 +34,11 @@ class StoreError(Exception):
     """The database cannot be used as it is."""
 
 
+class StoreFull(StoreError):
+    """SQLite had no room for a write (SQLITE_FULL, what a full disk gives): nothing of it was written, reads
+    still work, and the same write succeeds once there is room (docs/exactly-once-push.md)."""
+
+
 class DatabaseInUse(StoreError):
     """Another process holds the database for itself (a running bot, or rotate-key)."""
 
@@ -42,6 +47,10 @@ class DatabaseInUse(StoreError):
         self.path = path
 
 
+# A full disk is logged once a stretch, not per refused write: again after this long at the soonest.
+FULL_LOG_SECONDS = 600.0
+# SQLite's largest max_page_count: no cap below what the file system allows.
+_NO_PAGE_CAP = 1073741823
 _LOGIN_SUBJECT_PURPOSE = "login-attempts"  # renaming it orphans every stored e-mail subject
 
 
@@ -107,6 +116,9 @@ class Connection:
         self._subject_key = self._secrets.derive_key(_LOGIN_SUBJECT_PURPOSE)
         self._clock = clock
         self._lock = threading.RLock()
+        self._refused = 0  # writes refused for want of room since the log said so
+        self._full_told_at: float | None = None
+        self._tell_room = False  # the log said the database is full, and not yet that it takes writes again
 
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,10 +180,37 @@ class Connection:
 
     # --- plumbing -------------------------------------------------------------------------------------------
 
+    def simulate_full_disk(self, full: bool = True) -> None:
+        """For tests and the soak: SQLite's own `max_page_count`, set to the database's size now, makes every
+        write that needs a new page fail with SQLITE_FULL, the error a full disk gives; `full=False` lifts the
+        cap. Only this connection is capped. What it does not simulate: docs/exactly-once-push.md."""
+        with self._lock:
+            pages = self._db.execute("PRAGMA page_count").fetchone()[0] if full else _NO_PAGE_CAP
+            self._db.execute(f"PRAGMA max_page_count = {int(pages)}")
+
     @contextmanager
     def _write(self) -> Iterator[Database]:
-        with self._lock, self._db.atomic() as db:
-            yield db
+        """One transaction (a savepoint inside another); StoreFull when there is no room for it."""
+        with self._lock:
+            outermost = not self._db.conn.in_transaction
+            try:
+                with self._db.atomic() as db:
+                    yield db
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                    raise
+                self._note_full()
+                raise StoreFull(str(exc)) from None
+            if outermost and self._tell_room:
+                log.info("the database takes writes again (%d refused for want of room)", self._refused)
+                self._refused, self._tell_room = 0, False
+
+    def _note_full(self) -> None:
+        self._refused += 1
+        now = self._clock()
+        if self._full_told_at is None or now - self._full_told_at >= FULL_LOG_SECONDS:
+            self._full_told_at, self._tell_room = now, True
+            log.warning("the database is full: changes are not saved until there is room again; reads work")
 
     def _rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """The rows, read by column name (`row["vin"]`); inside `_write` they see its transaction."""

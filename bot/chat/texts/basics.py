@@ -73,6 +73,10 @@ NOT_ALLOWED = Msg("Sorry, this is a private bot. Ask its owner to add your Teleg
 UNKNOWN_COMMAND = Msg("I don't know that command. /help lists what I can do.")
 DONT_UNDERSTAND = Msg("I didn't understand that. Try /status, or /help for everything I can do.")
 SOMETHING_WRONG = Msg("⚠️ Something went wrong on my side; please try again.")
+NOT_SAVED = Msg(
+    "⚠️ I could not save that just now: the disk I keep my data on is full. Nothing else changed; "
+    "please try again later."
+)
 EDITED_IGNORED = Msg("I only act on new messages; please send it again instead of editing.")
 CANCELLED = Msg("OK, cancelled.")
 YES = Msg("Yes")

@@ -1,0 +1,100 @@
+"""A full disk under the CarData half of the bot: the stream, the charge detector and its pushes, end to end
+(the simulator's broker over TLS, the Bot API sandbox). A charge that ends while nothing can be written is
+pushed once, now or once there is room again; never lost, never twice (docs/exactly-once-push.md)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+from telegram.ext import Application
+
+from bot.cardata.events import PUSH_RETRY_SECONDS
+from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
+from bot.sandbox import SandboxUser
+from tests.chat.test_cardata import OWNER, cardata_of, charging, link_cardata, texts_of
+from tests.support.disk import refuse
+from tests.support.waits import until
+
+FINISHED = "has finished charging"
+# The device flow polled every second; the cars stream every change (live), their charge seen as it starts.
+pytestmark = pytest.mark.parametrize(
+    "cardata_simulator", [{"poll_interval": 1, "kind": "live"}], indirect=True
+)
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.INFO)
+    return caplog
+
+
+def _errors(logs: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+
+
+async def _charging(application: Application, user: SandboxUser, sim: CardataSimulator) -> None:
+    await link_cardata(user, sim)
+    await cardata_of(application).supervisor.wait_connected(OWNER)
+    sim.plug_in(DEFAULT_BEV_VIN)
+    await until(charging(application, DEFAULT_BEV_VIN), "the BEV's charge seen")
+
+
+async def test_a_charge_that_ends_while_nothing_can_be_written_is_pushed_once_there_is_room(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator, logs, monkeypatch
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(cardata_bot)
+    await _charging(cardata_bot, user, sim)
+    store = cardata.store
+    store.simulate_full_disk()
+    rooms = [
+        refuse(monkeypatch, store, "save_cardata_state"),
+        refuse(monkeypatch, store, "save_cardata_track"),
+    ]
+    sim.set_soc(DEFAULT_BEV_VIN, 80)  # the target: complete, and reported while the disk is full
+    state = cardata.supervisor.state
+    await until(lambda: (s := state(OWNER, DEFAULT_BEV_VIN)) is not None and s.soc == 80, "the report")
+    await cardata.detector.tick()
+    assert not texts_of(user, FINISHED)  # nothing on disk, nothing pushed yet
+
+    store.simulate_full_disk(False)
+    for room in rooms:
+        room()
+    # What the full disk held back is looked at again when its retry is due.
+    await cardata.detector.tick(time.time() + PUSH_RETRY_SECONDS)
+    await user.wait_for_bot_message(FINISHED)
+    await cardata.detector.tick()
+    assert len(texts_of(user, FINISHED)) == 1, user.transcript()
+    assert not _errors(logs)
+
+
+async def test_a_charge_end_pushed_while_its_record_finds_no_room_is_not_pushed_again(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator, logs, monkeypatch
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(cardata_bot)
+    await _charging(cardata_bot, user, sim)
+    store, detector = cardata.store, cardata.detector
+    push = detector._push
+    rooms: list = []
+
+    async def disk_fills_meanwhile(event) -> None:
+        await push(event)
+        if not rooms:  # once
+            store.simulate_full_disk()
+            rooms.append(refuse(monkeypatch, store, "save_cardata_track"))
+
+    monkeypatch.setattr(detector, "_push", disk_fills_meanwhile)
+    sim.set_soc(DEFAULT_BEV_VIN, 80)
+    await user.wait_for_bot_message(FINISHED)
+    for _ in range(3):
+        await detector.tick()  # the end is still pending on disk: its record found no room
+    assert store.cardata_track(OWNER, DEFAULT_BEV_VIN).pending is not None
+
+    store.simulate_full_disk(False)
+    rooms[0]()
+    await detector.tick()
+    assert store.cardata_track(OWNER, DEFAULT_BEV_VIN).pending is None  # recorded now
+    await detector.tick()
+    assert len(texts_of(user, FINISHED)) == 1, user.transcript()
+    assert not _errors(logs)
