@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
@@ -419,30 +418,6 @@ def typed_answer(
         name=flow,
         allow_reentry=True,
     )
-
-
-def confirmation(context: Context, kind: str, value: str, seconds: float) -> str:
-    """A one-shot nonce for a "Yes" button that stands for `value` for `seconds`. Kept per pressing user: a
-    nonce copied into another user's press, or replayed, or pressed late, finds nothing (`confirmed`)."""
-    nonce = secrets.token_urlsafe(9)
-    pending: dict[str, tuple[str, float]] = user_data(context).setdefault(f"confirm:{kind}", {})
-    now = time.monotonic()
-    for old in [n for n, (_, expires) in pending.items() if expires < now]:
-        del pending[old]
-    pending[nonce] = (value, now + seconds)
-    return nonce
-
-
-def asked_here(context: Context, kind: str, nonce: str) -> bool:
-    return nonce in user_data(context).get(f"confirm:{kind}", {})  # given, not yet taken (remote._expired)
-
-
-def confirmed(context: Context, kind: str, nonce: str) -> str | None:
-    """The value a live confirmation of `kind` stands for, once and only before it expires; else None."""
-    entry = user_data(context).get(f"confirm:{kind}", {}).pop(nonce, None)
-    if entry is None or entry[1] < time.monotonic():
-        return None
-    return entry[0]
 
 
 def prompt(context: Context, flow: str) -> None:

@@ -24,9 +24,6 @@ from bot.chat.common import (
     SECRET_TEXT,
     Context,
     answer,
-    asked_here,
-    confirmation,
-    confirmed,
     delete_secret,
     edit,
     error_text,
@@ -41,6 +38,7 @@ from bot.chat.common import (
     user_id,
     user_of,
 )
+from bot.chat.confirm import asked_here, confirmation, confirmed
 from bot.chat.settings import locale_handler
 from bot.garage_errors import LoginCoolDown
 

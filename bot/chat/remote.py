@@ -36,10 +36,7 @@ from bot.chat.common import (
     CarStep,
     Context,
     answer,
-    asked_here,
     command_and_button,
-    confirmation,
-    confirmed,
     delete_secret,
     edit,
     error_text,
@@ -54,6 +51,7 @@ from bot.chat.common import (
     user_data,
     user_id,
 )
+from bot.chat.confirm import asked_here, confirmation, confirmed
 from bot.chat.settings import locale_handler
 from bot.chat.status import location_of
 from bot.store import CommandInFlight, StoredVehicle

@@ -24,8 +24,6 @@ from bot.chat import keyboards, prefs, texts
 from bot.chat.common import (
     Context,
     answer,
-    confirmation,
-    confirmed,
     edit,
     pressed_car,
     pressed_message,
@@ -36,6 +34,7 @@ from bot.chat.common import (
     user_id,
     user_of,
 )
+from bot.chat.confirm import confirmation, confirmed
 from bot.chat.i18n import tr
 from bot.garage import Garage
 from bot.sharing import OPEN_INVITES, TooManyInvitations
