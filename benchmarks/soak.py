@@ -68,6 +68,9 @@ RENEWAL_MARGIN = stream.ID_TOKEN_MARGIN
 LAG_PROBE = 0.05  # s between two looks of the event-loop lag probe
 RSS_GROWTH = 0.10  # target: after the first simulated day RSS grows by at most 10 %
 LAG_P99_MS = 100.0
+# --faults: the bot's disk is full from 20:00 to 20:30 each simulated day, as charges end (the store's
+# simulate_full_disk: SQLite's page cap; what that does not simulate is in docs/exactly-once-push.md).
+DISK_FULL_MINUTES = range(20 * 60, 20 * 60 + 30)
 SETTLE_HOURS = 3  # after the last day: every car parked, 3 simulated hours for the last ends to arrive
 EVENING = 19 * 60  # minute of the middle day when --restart and --kill strike: hundreds of cars charging
 KILL_WINDOW = (0.2, 2.0)  # wall s after the checkpoint when the SIGKILL lands (drawn from the seed)
@@ -464,6 +467,7 @@ async def bot_side(
         first_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata" and o["co_owner_of"] is None]
         probe = asyncio.create_task(lag.run(), name="soak-lag-probe")
         late_streams = 0  # steps that began with a stream still down after STREAMS_UP_SECONDS
+        disk_full = False  # a new Application (restart, kill) opens the store uncapped
         for step in range(progress.step, total):
             if step == restart_at:
                 report("say", "restart: a new Application on the same database, mid-charge")
@@ -472,6 +476,7 @@ async def bot_side(
                 application = await application_cm.__aenter__()
                 cardata = application.bot_data.services.garage.cardata
                 assert cardata is not None
+                disk_full = False
             # The bot's clock moves first: a stream whose id token is due for renewal reconnects before the
             # simulators' step brings the cars' messages (see streams_up).
             renewals = renewing(cardata, first_owners, args.step * 60)
@@ -481,6 +486,12 @@ async def bot_side(
             with phases.timed("world advance"):
                 now = await world.ask("advance", step)
             clock.offset = now - time.time()
+            if args.faults:
+                full = int(now % DAY) // 60 in DISK_FULL_MINUTES
+                if full != disk_full:
+                    application.bot_data.services.garage.store.simulate_full_disk(full)
+                    report("say", f"  {hhmm(now)}: the bot's disk {'full' if full else 'has room again'}")
+                    disk_full = full
             with phases.timed("world act"):
                 charging = await world.ask("act")
             with phases.timed("pause"):
