@@ -412,6 +412,7 @@ async def tick(application: Application, now: float, phases: Phases) -> None:
         await cardata.detector.tick(now)
         await cardata.late_reads.tick(now)
         await cardata.alert_tick(now)
+        await cardata.settle_drives(now)  # with the alerts' tick, as the backend's own loop runs it
 
 
 async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], folder: Path) -> int:
