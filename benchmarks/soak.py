@@ -1,7 +1,7 @@
 """A week in an hour (issue 20): one bot process with both backends, against both BMW simulators and the Bot
 API sandbox on loopback, on a simulated clock, with owners living scripted days; then the targets.
 
-    .venv/bin/python -m benchmarks.soak [--days 1] [--owners 100] [--step 5] [--faults] [--restart | --kill]
+    .venv/bin/python -m benchmarks.soak [--days 1] [--owners 100] [--step 5] [--faults] [--restart] [--kill]
 
 The world (benchmarks/soak_world.py: the i Remote simulator, the CarData simulator and its TLS broker, the
 sandbox with Telegram's 30 messages/s, the owners' scripts and the faults) runs in a process of its own, so
@@ -324,10 +324,16 @@ class SimClock:
         return time.time() + self.offset
 
 
-def evening_step(args: argparse.Namespace) -> int:
-    """The step that ends one step after 19:00 of the middle day, counted from the soak's start hour."""
+def evening_step(args: argparse.Namespace, later: int = 0) -> int:
+    """The step that ends one step after 19:00 of the middle day (or `later` days after it), counted from the
+    soak's start hour."""
     days = args.days if args.hours is None else 1
-    return ((days // 2) * DAY // 60 + EVENING - args.start_hour * 60) // args.step
+    return (((days - 1) // 2 + later) * DAY // 60 + EVENING - args.start_hour * 60) // args.step
+
+
+def kill_day(args: argparse.Namespace) -> int:
+    """With both, the graceful restart strikes on the middle day's evening and the kill on the next one's."""
+    return 1 if args.restart else 0
 
 
 async def link_everyone(garage: Garage, owners: list[dict[str, Any]]) -> None:
@@ -451,7 +457,7 @@ async def bot_side(
     total = scripted + SETTLE_HOURS * 60 // args.step
     restart_at = evening_step(args) if args.restart else None  # before it: 19:00
     # The first process is killed after the first step from the evening on that ends with cars charging.
-    kill_after = evening_step(args) if args.kill and progress.life == 1 else None
+    kill_after = evening_step(args, kill_day(args)) if args.kill and progress.life == 1 else None
     application_cm = running(settings, info, clock)
     application = await application_cm.__aenter__()
     try:
@@ -723,12 +729,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=int, help="simulated hours instead of whole days (a smoke run)")
     parser.add_argument("--start-hour", type=int, default=0, help="UTC hour of day the soak begins at")
     parser.add_argument("--faults", action="store_true", help="the fault schedule (soak_world._faults)")
-    ending = parser.add_mutually_exclusive_group()
-    ending.add_argument("--restart", action="store_true", help="a new Application at 19:00, mid-charge")
-    ending.add_argument(
+    parser.add_argument("--restart", action="store_true", help="a new Application at 19:00, mid-charge")
+    parser.add_argument(
         "--kill",
         action="store_true",
-        help="the bot in a process of its own, SIGKILLed mid-charge (19:00 + a step)",
+        help="the bot in a process of its own, SIGKILLed mid-charge (19:00 + a step; --restart: a day later)",
     )
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args(argv)
@@ -737,6 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     scripted = (args.hours or args.days * 24) * 60 // args.step
     if (args.restart or args.kill) and not 0 <= evening_step(args) < scripted:
         parser.error("--restart and --kill need the soak to run through 19:00 of its middle day")
+    if args.kill and not evening_step(args, kill_day(args)) < scripted:
+        parser.error("--restart with --kill needs the soak to run through 19:00 of the day after its middle")
     quiet_logging()
     spawn = multiprocessing.get_context("spawn")
     with tempfile.TemporaryDirectory() as folder:
