@@ -29,8 +29,8 @@ async def test_charge_ends_at_once_use_telegrams_second_and_reach_every_owner_on
     bot, sandbox, simulator, bot_api
 ):
     """40 charges end in one watcher cycle. The first pushes leave together, as many as Telegram takes in a
-    second less one for chat answers (evenly paced, the 29th left a second after the first); the next waits
-    until a second after an answer. None is refused, every owner has exactly one."""
+    second less one for chat answers; the next waits until a second after an answer. None is refused, every
+    owner has exactly one."""
     cycle = Cycles()
     garage = bot.bot_data.services.garage
     users = {}
@@ -60,6 +60,7 @@ async def test_charge_ends_at_once_use_telegrams_second_and_reach_every_owner_on
     } == {tg_id: 1 for tg_id in users}
     sends = bot_api.calls_to("sendMessage")[sends_before:]
     assert [(c.error_code, c.params.get("text", "")[:20]) for c in sends if not c.ok] == []  # no 429
+    # No second holds more than PUSHES_PER_SECOND of them: one of Telegram's 30 stays free for chat answers.
+    # How soon they leave is speed, measured by benchmarks/push_fanout.py, not timed here.
     times = sorted(c.time for c in sends)
-    assert times[PUSHES_PER_SECOND - 1] - times[0] < 0.95
-    assert times[PUSHES_PER_SECOND] - times[0] >= 1.0
+    assert all(later - first >= 1.0 for first, later in zip(times, times[PUSHES_PER_SECOND:], strict=False))
