@@ -4,9 +4,11 @@ the next start finishes that command's message with its outcome, without sending
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import subprocess
 import sys
+import weakref
 
 import pytest
 
@@ -79,3 +81,25 @@ async def test_a_stop_that_hangs_fails_naming_the_step_instead_of_waiting_foreve
                 await user.wait_for_bot_message("")
                 # A task Application.stop() waits for, and it never ends.
                 application.create_task(asyncio.Event().wait())
+
+
+class _Node:
+    other: _Node | None = None
+
+
+async def test_a_start_freezes_no_garbage_of_what_ran_before_it(bot_settings, simulator_url):
+    """The start keeps what it loaded out of the collector's walks (gc.freeze); a cycle nobody holds any more,
+    say of an Application stopped before in the same process (the soak's restart), must not be kept with it:
+    frozen, a cycle is never freed."""
+    gc.disable()  # no collection of its own between here and the start: only the start's
+    try:
+        first, second = _Node(), _Node()
+        first.other, second.other = second, first
+        gone = weakref.ref(first)
+        del first, second
+        async with running_bot(bot_settings, fast_client(simulator_url)):
+            pass
+    finally:
+        gc.enable()
+    gc.collect()
+    assert gone() is None
