@@ -436,16 +436,25 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
     lag_p99 = max(d["lag_p99_ms"] for d in days)
     over = any(d["calls"]["cardata_429"] or d["calls"]["cardata_most"] > 50 for d in days)
     resent = max(0, tally["commands_sent"] - tally["commands_confirmed"])
+    alerts = tally["alerts"]
     print(
-        f"\npushes: expected {tally['expected']}, delivered {tally['delivered']}, lost {tally['lost']},"
-        f" doubled {tally['doubled']}; alerts pushed {tally['alerts']}\n"
+        f"\npushes: expected {tally['expected']} (and {tally['maybe']} that may come), delivered"
+        f" {tally['delivered']}, lost {tally['lost']}, doubled {tally['doubled']}\n"
+        f"  in German while their owner chose it: {tally['german_ends']} ends, {tally['german_wrong']} not in"
+        f" German ({tally['german_owners']} owners switched); /unlink {tally['unlinked']}, linked again"
+        f" {tally['relinked']}\n"
         f"  of the lost, in a report published while the account had no stream (QoS 0): "
         f"{tally['lost_unheard']}\n"
+        f"alerts: charge level ({tally['alert_owners']} people): expected {alerts['level_expected']} (and"
+        f" {alerts['level_maybe']} that may come), delivered {alerts['level_delivered']}, lost"
+        f" {alerts['level_lost']}, doubled {alerts['level_doubled']}\n"
+        f"  pushed by kind: {tally['alerts_by_kind']}\n"
+        f"  missed (chat, backend, expected, may, delivered): {tally['alerts_missed']}\n"
         f"commands: confirmed in the chat {tally['commands_confirmed']}, sent to BMW"
         f" {tally['commands_sent']}, re-sent {resent}\n"
         f"re-link: {tally['relink_told_once']} of {tally['relink_revoked']} owners whose CarData tokens BMW"
         f" revoked told once; other or repeated notices {tally['relink_wrong']}\n"
-        f"chats: {tally['chats']}\nmissed (chat, backend, expected, delivered): {tally['missed']}\n"
+        f"chats: {tally['chats']}\nmissed (chat, backend, expected, may, delivered): {tally['missed']}\n"
         f"doubled, what they were told: {tally['doubled_detail']}\n"
         f"Telegram refusals: {tally['telegram_refused']} {tally['refusals']}\nfaults: {tally['faults']}\n"
         f"errors by kind:"
@@ -457,6 +466,9 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         <= first * (1 + RSS_GROWTH),
         f"0 pushes lost ({tally['lost']})": tally["lost"] == 0,
         f"0 pushes doubled ({tally['doubled']})": tally["doubled"] == 0,
+        f"0 alerts lost ({alerts['level_lost']})": alerts["level_lost"] == 0,
+        f"0 alerts doubled ({alerts['level_doubled']})": alerts["level_doubled"] == 0,
+        f"charge ends in the owner's language ({tally['german_wrong']} not)": tally["german_wrong"] == 0,
         f"0 commands re-sent ({resent})": resent == 0,
         f"event-loop lag p99 <= {LAG_P99_MS:.0f} ms ({lag_p99:.0f} ms)": lag_p99 <= LAG_P99_MS,
         "CarData calls never over budget": not over,
