@@ -278,6 +278,13 @@ async def running(settings: Settings, info: dict[str, Any], clock: SimClock) -> 
         yield application
 
 
+def carriers(cardata: CarDataBackend, owners: list[int]) -> list[int]:
+    """The owners whose tokens their account's stream uses: the first of its owners (the first to link it,
+    until an /unlink and a new link put a co-owner first)."""
+    streams = {owner: cardata.supervisor._stream_of(owner) for owner in owners}
+    return [owner for owner, stream in streams.items() if stream is not None and stream.owners[0] == owner]
+
+
 def renewing(cardata: CarDataBackend, owners: list[int], ahead: float) -> dict[int, int]:
     """The streams (not blocked at BMW) whose id token comes within the renewal margin `ahead` seconds from
     now, by owner: their connections so far (the renewal's reconnect is one more)."""
@@ -356,8 +363,6 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
         print(f"{len(owners)} owners linked in {time.monotonic() - started:.0f} s", flush=True)
         await world.ask("calls")  # linking's calls are not a day's
         cardata_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata"]
-        # The owner whose tokens an account's stream uses: the first to link it (co-owners follow).
-        first_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata" and o["co_owner_of"] is None]
         probe = asyncio.create_task(lag.run(), name="soak-lag-probe")
         last_renew = clock()
         late_streams = 0  # steps that began with a stream still down after STREAMS_UP_SECONDS
@@ -371,7 +376,7 @@ async def soak(args: argparse.Namespace, world: World, info: dict[str, Any], fol
                 assert cardata is not None
             # The bot's clock moves first: a stream whose id token is due for renewal reconnects before the
             # simulators' step brings the cars' messages (see streams_up).
-            renewals = renewing(cardata, first_owners, args.step * 60)
+            renewals = renewing(cardata, carriers(cardata, cardata_owners), args.step * 60)
             clock.offset += args.step * 60
             with phases.timed("streams up"):
                 late_streams += not await streams_up(cardata, cardata_owners, renewals)
@@ -437,6 +442,13 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
     over = any(d["calls"]["cardata_429"] or d["calls"]["cardata_most"] > 50 for d in days)
     resent = max(0, tally["commands_sent"] - tally["commands_confirmed"])
     alerts = tally["alerts"]
+    alerts_lost = sum(f["lost"] for f in alerts.values())
+    alerts_doubled = sum(f["doubled"] for f in alerts.values())
+    per_kind = "".join(
+        f"  {kind}: expected {f['expected']} (and {f['maybe']} that may come), delivered {f['delivered']},"
+        f" lost {f['lost']}, doubled {f['doubled']}\n"
+        for kind, f in alerts.items()
+    )
     print(
         f"\npushes: expected {tally['expected']} (and {tally['maybe']} that may come), delivered"
         f" {tally['delivered']}, lost {tally['lost']}, doubled {tally['doubled']}\n"
@@ -445,10 +457,9 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         f" {tally['relinked']}\n"
         f"  of the lost, in a report published while the account had no stream (QoS 0): "
         f"{tally['lost_unheard']}\n"
-        f"alerts: charge level ({tally['alert_owners']} people): expected {alerts['level_expected']} (and"
-        f" {alerts['level_maybe']} that may come), delivered {alerts['level_delivered']}, lost"
-        f" {alerts['level_lost']}, doubled {alerts['level_doubled']}\n"
-        f"  pushed by kind: {tally['alerts_by_kind']}\n"
+        f"alerts (the charge level switched on by {tally['alert_owners']} people; left open after an unlock;"
+        f" none other expected): pushed {tally['alerts_by_kind']}\n"
+        f"{per_kind}"
         f"  missed (chat, backend, expected, may, delivered): {tally['alerts_missed']}\n"
         f"commands: confirmed in the chat {tally['commands_confirmed']}, sent to BMW"
         f" {tally['commands_sent']}, re-sent {resent}\n"
@@ -466,8 +477,8 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         <= first * (1 + RSS_GROWTH),
         f"0 pushes lost ({tally['lost']})": tally["lost"] == 0,
         f"0 pushes doubled ({tally['doubled']})": tally["doubled"] == 0,
-        f"0 alerts lost ({alerts['level_lost']})": alerts["level_lost"] == 0,
-        f"0 alerts doubled ({alerts['level_doubled']})": alerts["level_doubled"] == 0,
+        f"0 alerts lost ({alerts_lost})": alerts_lost == 0,
+        f"0 alerts doubled ({alerts_doubled})": alerts_doubled == 0,
         f"charge ends in the owner's language ({tally['german_wrong']} not)": tally["german_wrong"] == 0,
         f"0 commands re-sent ({resent})": resent == 0,
         f"event-loop lag p99 <= {LAG_P99_MS:.0f} ms ({lag_p99:.0f} ms)": lag_p99 <= LAG_P99_MS,

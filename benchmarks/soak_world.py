@@ -69,6 +69,9 @@ AFTERNOON = (12 * 3600, 16 * 3600 + 1800)  # when they do it (seconds of the day
 # The level an owner sets is this far above the car's charge then: the bot sees a charge start at its first
 # reading, which for i Remote is the watcher's next idle poll (15 min at the simulator's 1 %/min).
 LEVEL_MARGIN = {"iremote": 20, "cardata": 2}
+# An unlocked car is told "left open" 10 min after (AlertPrefs' default, on for everyone), seen at the
+# watcher's next idle poll (15 min): locked again sooner, it may or may not be told.
+OPEN_SURE = (10 + 15 + 10) * 60
 LEVEL_STEP, LEVEL_DEFAULT = 5, 80  # /alerts' ➖ ➕ of the charge level, and where it starts
 LEVEL_BUTTON = "Charge level"  # texts.ALERT_TEXTS[LEVEL].name
 # The /link and /unlink exchanges (texts/link.py, texts/link_cardata.py): what the bot says -> the answer.
@@ -195,6 +198,8 @@ class World:
     unlinked: dict[int, list[float]] = field(default_factory=dict)
     german: dict[int, list[float]] = field(default_factory=dict)  # chat -> [German since, English again]
     alerts_on: dict[int, tuple[int, float]] = field(default_factory=dict)  # chat -> (level, since)
+    unlocked: dict[str, float] = field(default_factory=dict)  # i Remote VIN -> left unlocked since
+    opened: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # VIN -> (unlocked, locked)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -327,7 +332,7 @@ class World:
             user = self.sandbox.user(p.tg_id, f"Owner{p.tg_id}")
             seen = len(user.bot_messages)
             user.send("/unlock")
-            self.interactions.append(Interaction(user, "unlock", "ask", self.step, seen))
+            self.interactions.append(Interaction(user, "unlock", "ask", self.step, seen, p))
 
     def _park(self) -> None:
         """The soak's end: every car unplugged and switched off, so every charge has ended and reported."""
@@ -341,6 +346,9 @@ class World:
         if p.backend == "iremote":
             if p.vin in self.running or self._bmw_plugged(p.vin):
                 self._unplug(p)
+            if p.vin in self.unlocked:  # the driver locks it when leaving again
+                self.opened.setdefault(p.vin, []).append((self.unlocked.pop(p.vin), self.bmw.now()))
+                self.bmw.set_status(p.vin, doorLockState="SECURED")
             soc = float(self.bmw.vehicle(p.vin).soc)
             self.bmw.set_status(p.vin, chargingLevelHv=max(5, int(soc) - used))
         else:
@@ -474,6 +482,8 @@ class World:
             if it.kind == "unlock":
                 if any("is unlocked" in (m.text or "") for m in said):
                     self.chats["unlock done"] += 1
+                    assert it.owner is not None
+                    self.unlocked.setdefault(it.owner.vin, self.cardata.now())  # left open (unless it was)
                     continue
                 asked = next((m for m in said if "Make sure" in (m.text or "")), None)
                 if it.stage == "ask" and asked is not None:
@@ -622,7 +632,9 @@ class World:
         /unlink or a re-link, or of the level the bot may first see a charge at) is `maybe`: pushed or not,
         both are right."""
         self.count()
-        ends, levels = Expected(), Expected()
+        ends = Expected()
+        alerts_expected = {kind: Expected() for kind in ALERTS}  # stall and plug: none (see README)
+        levels, opens = alerts_expected["level"], alerts_expected["open"]
         margin = 2 * self.step_seconds
         for p in self.people:
             gone = self.unlinked.get(p.tg_id)
@@ -630,6 +642,14 @@ class World:
                 ends.add(p.tg_id, _presence(gone, end, margin))
                 if p.member is not None:  # an /unlink ends the share for good (README: /unlink)
                     ends.add(p.member, _presence(None if gone is None else [gone[0], math.inf], end, margin))
+            for unlocked, locked in self._opened(p):
+                # "Left open" after 10 min, seen at the watcher's next poll (15 min); an /unlink meanwhile
+                # forgets that it was told: it may be told again.
+                sure = locked - unlocked > OPEN_SURE and p.tg_id not in self.unlinked
+                opens.add(p.tg_id, "yes" if sure else "maybe")
+                if p.member is not None:
+                    member = _presence(None if gone is None else [gone[0], math.inf], unlocked, margin)
+                    opens.add(p.member, "maybe" if member == "yes" and not sure else member)
             for chat in (p.tg_id, p.member):
                 if chat in self.alerts_on:
                     level, since = self.alerts_on[chat]
@@ -637,8 +657,8 @@ class World:
                         if start > since:
                             levels.add(chat, _crossing(soc_start, soc_end, level, LEVEL_MARGIN[p.backend]))
         delivered: Counter[int] = Counter()
-        level_delivered: Counter[int] = Counter()
-        said: dict[int, list[str]] = {}  # the end pushes per chat, with the simulated step they came in
+        alerts_delivered: dict[str, Counter[int]] = {kind: Counter() for kind in ALERTS}
+        said: dict[int, list[str]] = {}  # the end and alert pushes per chat, with the step they came in
         alerts: Counter[str] = Counter()
         relinks: Counter[int] = Counter()
         german, wrong_language = 0, 0  # ends pushed while their owner had German chosen, and not in German
@@ -662,7 +682,8 @@ class World:
                 relinks[chat] += 1
             else:
                 alerts[what] += 1
-                level_delivered[chat] += what == "level"
+                alerts_delivered[what][chat] += 1
+                said.setdefault(chat, []).append(f"{_step_at(self.stamps, call.time)} {text[:160]!r}")
         # Reports (bursts) the broker published while the car's account had no stream: QoS 0 lost them.
         bursts = {(m.vin, m.time) for m in (self.broker.unheard if self.broker is not None else [])}
         unheard = Counter(vin for vin, _ in bursts)
@@ -677,9 +698,14 @@ class World:
                 min(max(0, ends.must[c] - delivered[c]), unheard[vin_of.get(c, "")])
                 for c in ends.chats(delivered)
             ),
-            "alerts": {f"level_{k}": v for k, v in levels.figures(level_delivered).items()},
+            "alerts": {kind: alerts_expected[kind].figures(alerts_delivered[kind]) for kind in ALERTS},
             "alerts_by_kind": dict(alerts),
-            "alerts_missed": levels.missed(level_delivered, backend),
+            # A chat told too much or too little, and what it was told (charge ends and alerts, when)
+            "alerts_missed": {
+                kind: [(*chat, said.get(chat[0], [])) for chat in missed]
+                for kind in ALERTS
+                if (missed := alerts_expected[kind].missed(alerts_delivered[kind], backend))
+            },
             "alert_owners": len(self.alerts_on),
             "german_ends": german,
             "german_wrong": wrong_language,
@@ -729,6 +755,13 @@ class World:
                 if c.soc_end is not None
             ]
         return [(float(h["startTime"]), h["displayedStartSoc"], h["displayedSoc"]) for h in self._history(p)]
+
+    def _opened(self, p: Owner) -> list[tuple[float, float]]:
+        """When the owner's i Remote car was left unlocked after an unlock, until locked (inf: still open)."""
+        if p.co_owner_of is not None:
+            return []
+        still = [(self.unlocked[p.vin], math.inf)] if p.vin in self.unlocked else []
+        return self.opened.get(p.vin, []) + still
 
     def _history(self, p: Owner) -> list[dict[str, Any]]:
         history = self.cardata.car(p.vin).history
