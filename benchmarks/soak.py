@@ -466,7 +466,7 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Errors, w
         f"re-link: {tally['relink_told_once']} of {tally['relink_revoked']} owners whose CarData tokens BMW"
         f" revoked told once; other or repeated notices {tally['relink_wrong']}\n"
         f"chats: {tally['chats']}\nmissed (chat, backend, expected, may, delivered): {tally['missed']}\n"
-        f"doubled, what they were told: {tally['doubled_detail']}\n"
+        f"  what they were told, and their charges: {tally['missed_detail']}\n"
         f"Telegram refusals: {tally['telegram_refused']} {tally['refusals']}\nfaults: {tally['faults']}\n"
         f"errors by kind:"
     )

@@ -71,6 +71,7 @@ AFTERNOON = (12 * 3600, 16 * 3600 + 1800)  # when they do it (seconds of the day
 LEVEL_MARGIN = {"iremote": 20, "cardata": 2}
 # An unlocked car is told "left open" 10 min after (AlertPrefs' default, on for everyone), seen at the
 # watcher's next idle poll (15 min): locked again sooner, it may or may not be told.
+IDLE_POLL = 15 * 60  # the watcher's poll of a car not charging (bot IDLE_POLL_SECONDS)
 OPEN_SURE = (10 + 15 + 10) * 60
 LEVEL_STEP, LEVEL_DEFAULT = 5, 80  # /alerts' ➖ ➕ of the charge level, and where it starts
 LEVEL_BUTTON = "Charge level"  # texts.ALERT_TEXTS[LEVEL].name
@@ -499,7 +500,9 @@ class World:
                     it.user.press(remember, "No")
                     it.stage = "remembered"
             if self.step - it.since > 30:
-                self.chats[f"{it.kind} unanswered at {it.stage}"] += 1
+                backend = "" if it.owner is None else f" ({it.owner.backend})"
+                words = (last.text or "")[:50] if last is not None else "nothing"
+                self.chats[f"{it.kind} unanswered at {it.stage}{backend}, last: {words!r}"] += 1
                 continue
             going.append(it)
         self.interactions = going
@@ -638,10 +641,11 @@ class World:
         margin = 2 * self.step_seconds
         for p in self.people:
             gone = self.unlinked.get(p.tg_id)
-            for end in self._ends(p):
-                ends.add(p.tg_id, _presence(gone, end, margin))
+            for end, seen in self._ends(p):
+                ends.add(p.tg_id, _surely(seen, _presence(gone, end, margin)))
                 if p.member is not None:  # an /unlink ends the share for good (README: /unlink)
-                    ends.add(p.member, _presence(None if gone is None else [gone[0], math.inf], end, margin))
+                    shared = _presence(None if gone is None else [gone[0], math.inf], end, margin)
+                    ends.add(p.member, _surely(seen, shared))
             for unlocked, locked in self._opened(p):
                 # "Left open" after 10 min, seen at the watcher's next poll (15 min); an /unlink meanwhile
                 # forgets that it was told: it may be told again.
@@ -702,9 +706,9 @@ class World:
             "alerts_by_kind": dict(alerts),
             # A chat told too much or too little, and what it was told (charge ends and alerts, when)
             "alerts_missed": {
-                kind: [(*chat, said.get(chat[0], [])) for chat in missed]
+                kind: [(*chat, said.get(chat[0], [])) for chat in off]
                 for kind in ALERTS
-                if (missed := alerts_expected[kind].missed(alerts_delivered[kind], backend))
+                if (off := alerts_expected[kind].missed(alerts_delivered[kind], backend))
             },
             "alert_owners": len(self.alerts_on),
             "german_ends": german,
@@ -713,21 +717,11 @@ class World:
             "unlinked": len(self.unlinked),
             "relinked": sum(window[1] < math.inf for window in self.unlinked.values()),
             "missed": missed[:20],
-            # What a doubled chat was told, and its car's charges: enough to tell a harness miscount from a
-            # bot pushing one end twice.
-            "doubled_detail": {
-                c: {
-                    "pushes": said.get(c, []),
-                    "charges": [
-                        f"{_clock(h['startTime'])}-{_clock(h['endTime'])}"
-                        f" {h['displayedStartSoc']}-{h['displayedSoc']} %"
-                        for h in self.cardata.car(vin_of[c]).history[self.history_before[vin_of[c]] :]
-                    ]
-                    if backend.get(c, "").startswith("cardata")
-                    else [],
-                }
-                for c, _, must, maybe, got in missed
-                if got > must + maybe
+            # What a chat told too little or too much was told, and its car's charges: enough to tell a
+            # harness miscount from a bot pushing one end twice or none.
+            "missed_detail": {
+                c: {"pushes": said.get(c, []), "charges": self._charges_told(vin_of[c], backend.get(c, ""))}
+                for c, *_ in missed[:20]
             },
             "refusals": sorted({str(c.description)[:80] for c in self.telegram.calls if not c.ok})[:10],
             "relink_told_once": sum(relinks[c] == 1 for c in revoked),
@@ -740,11 +734,17 @@ class World:
             "faults": list(self.faults_done),
         }
 
-    def _ends(self, p: Owner) -> list[float]:
-        """When the charges of the owner's car ended (a CarData car's until BMW revoked its tokens)."""
+    def _ends(self, p: Owner) -> list[tuple[float, str]]:
+        """When the charges of the owner's car ended (a CarData car's until BMW revoked its tokens), and
+        whether the bot must see them: an i Remote charge shorter than the watcher's idle poll may fall
+        between two polls, unseen (at the soak's end: plugged in at the last step, parked at the next)."""
         if p.backend == "iremote":
-            return [c.end for c in self.charges.get(p.vin, []) if c.end is not None]
-        return [float(h["endTime"]) for h in self._history(p)]
+            return [
+                (c.end, "yes" if c.end - c.start > IDLE_POLL else "maybe")
+                for c in self.charges.get(p.vin, [])
+                if c.end is not None
+            ]
+        return [(float(h["endTime"]), "yes") for h in self._history(p)]
 
     def _charges(self, p: Owner) -> list[tuple[float, int, int]]:
         """The owner's car's charges: (start, level at its start, level at its end)."""
@@ -755,6 +755,16 @@ class World:
                 if c.soc_end is not None
             ]
         return [(float(h["startTime"]), h["displayedStartSoc"], h["displayedSoc"]) for h in self._history(p)]
+
+    def _charges_told(self, vin: str, backend: str) -> list[str]:
+        if backend.startswith("cardata"):
+            history = self.cardata.car(vin).history[self.history_before[vin] :]
+            told = [
+                (h["startTime"], h["endTime"], h["displayedStartSoc"], h["displayedSoc"]) for h in history
+            ]
+        else:
+            told = [(c.start, c.end or 0.0, c.soc_start, c.soc_end) for c in self.charges.get(vin, [])]
+        return [f"{_clock(start)}-{_clock(end)} {soc}-{soc_end} %" for start, end, soc, soc_end in told]
 
     def _opened(self, p: Owner) -> list[tuple[float, float]]:
         """When the owner's i Remote car was left unlocked after an unlock, until locked (inf: still open)."""
@@ -842,6 +852,11 @@ def _presence(gone: list[float] | None, at: float, margin: float) -> str:
     if gone is None or not gone[0] - margin <= at <= gone[1] + margin:
         return "yes"
     return "no" if gone[0] + margin < at < gone[1] - margin else "maybe"
+
+
+def _surely(*presences: str) -> str:
+    """ "no" if any says no, else "maybe" if any says maybe."""
+    return "no" if "no" in presences else "maybe" if "maybe" in presences else "yes"
 
 
 def _crossing(soc_start: int, soc_end: int, level: int, margin: int) -> str:
