@@ -886,7 +886,8 @@ def _has(message: ChatMessage, button: str) -> bool:
 
 
 def _kind(path: str) -> str:
-    parts = [p for p in path.split("/") if p and not p.startswith("WB") and not p[:1].isdigit()]
+    ids = re.compile(r"WB.*|\d.*|[0-9a-f]{12,}")  # VINs, numbers, container ids: not a kind of call
+    parts = [p for p in path.split("/") if p and not ids.fullmatch(p)]
     return parts[-1] if parts else path
 
 
