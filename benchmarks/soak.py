@@ -367,6 +367,13 @@ async def running(settings: Settings, info: dict[str, Any], clock: SimClock) -> 
         yield application
 
 
+def carriers(cardata: CarDataBackend, owners: list[int]) -> list[int]:
+    """The owners whose tokens their account's stream uses: the first of its owners (the first to link it,
+    until an /unlink and a new link put a co-owner first)."""
+    streams = {owner: cardata.supervisor._stream_of(owner) for owner in owners}
+    return [owner for owner, stream in streams.items() if stream is not None and stream.owners[0] == owner]
+
+
 def renewing(cardata: CarDataBackend, owners: list[int], ahead: float) -> dict[int, int]:
     """The streams (not blocked at BMW) whose id token comes within the renewal margin `ahead` seconds from
     now, by owner: their connections so far (the renewal's reconnect is one more)."""
@@ -470,8 +477,6 @@ async def bot_side(
         cardata = garage.cardata
         assert cardata is not None
         cardata_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata"]
-        # The owner whose tokens an account's stream uses: the first to link it (co-owners follow).
-        first_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata" and o["co_owner_of"] is None]
         probe = asyncio.create_task(lag.run(), name="soak-lag-probe")
         late_streams = 0  # steps that began with a stream still down after STREAMS_UP_SECONDS
         disk_full = False  # a new Application (restart, kill) opens the store uncapped
@@ -486,7 +491,7 @@ async def bot_side(
                 disk_full = False
             # The bot's clock moves first: a stream whose id token is due for renewal reconnects before the
             # simulators' step brings the cars' messages (see streams_up).
-            renewals = renewing(cardata, first_owners, args.step * 60)
+            renewals = renewing(cardata, carriers(cardata, cardata_owners), args.step * 60)
             clock.offset += args.step * 60
             with phases.timed("streams up"):
                 late_streams += not await streams_up(cardata, cardata_owners, renewals)
@@ -669,17 +674,32 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Counter[s
     lag_p99 = max(d["lag_p99_ms"] for d in days)
     over = any(d["calls"]["cardata_429"] or d["calls"]["cardata_most"] > 50 for d in days)
     resent = max(0, tally["commands_sent"] - tally["commands_confirmed"])
+    alerts = tally["alerts"]
+    alerts_lost = sum(f["lost"] for f in alerts.values())
+    alerts_doubled = sum(f["doubled"] for f in alerts.values())
+    per_kind = "".join(
+        f"  {kind}: expected {f['expected']} (and {f['maybe']} that may come), delivered {f['delivered']},"
+        f" lost {f['lost']}, doubled {f['doubled']}\n"
+        for kind, f in alerts.items()
+    )
     print(
-        f"\npushes: expected {tally['expected']}, delivered {tally['delivered']}, lost {tally['lost']},"
-        f" doubled {tally['doubled']}; alerts pushed {tally['alerts']}\n{across(tally['kill'])}"
+        f"\npushes: expected {tally['expected']} (and {tally['maybe']} that may come), delivered"
+        f" {tally['delivered']}, lost {tally['lost']}, doubled {tally['doubled']}\n"
+        f"  in German while their owner chose it: {tally['german_ends']} ends, {tally['german_wrong']} not in"
+        f" German ({tally['german_owners']} owners switched); /unlink {tally['unlinked']}, linked again"
+        f" {tally['relinked']}\n{across(tally['kill'])}"
         f"  of the lost, in a report published while the account had no stream (QoS 0): "
         f"{tally['lost_unheard']}\n"
+        f"alerts (the charge level switched on by {tally['alert_owners']} people; left open after an unlock;"
+        f" none other expected): pushed {tally['alerts_by_kind']}\n"
+        f"{per_kind}"
+        f"  missed (chat, backend, expected, may, delivered): {tally['alerts_missed']}\n"
         f"commands: confirmed in the chat {tally['commands_confirmed']}, sent to BMW"
         f" {tally['commands_sent']}, re-sent {resent}\n"
         f"re-link: {tally['relink_told_once']} of {tally['relink_revoked']} owners whose CarData tokens BMW"
         f" revoked told once; other or repeated notices {tally['relink_wrong']}\n"
-        f"chats: {tally['chats']}\nmissed (chat, backend, expected, delivered): {tally['missed']}\n"
-        f"doubled, what they were told: {tally['doubled_detail']}\n"
+        f"chats: {tally['chats']}\nmissed (chat, backend, expected, may, delivered): {tally['missed']}\n"
+        f"  what they were told, and their charges: {tally['missed_detail']}\n"
         f"Telegram refusals: {tally['telegram_refused']} {tally['refusals']}\nfaults: {tally['faults']}\n"
         f"errors by kind:"
     )
@@ -692,6 +712,9 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Counter[s
         ),
         f"0 pushes lost ({tally['lost']})": tally["lost"] == 0,
         f"0 pushes doubled ({tally['doubled']})": tally["doubled"] == 0,
+        f"0 alerts lost ({alerts_lost})": alerts_lost == 0,
+        f"0 alerts doubled ({alerts_doubled})": alerts_doubled == 0,
+        f"charge ends in the owner's language ({tally['german_wrong']} not)": tally["german_wrong"] == 0,
         f"0 commands re-sent ({resent})": resent == 0,
         f"event-loop lag p99 <= {LAG_P99_MS:.0f} ms ({lag_p99:.0f} ms)": lag_p99 <= LAG_P99_MS,
         "CarData calls never over budget": not over,

@@ -11,14 +11,19 @@ takes its half-read reply with it, and the next one starts on a clean connection
 
 from __future__ import annotations
 
+import math
 import queue
 import random
+import re
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, Listener, wait
+from pathlib import Path
 from typing import Any
+
+from babel.messages.pofile import read_po
 
 from bot.bmw.simulator import Simulator, fleet
 from bot.bmw.simulator.faults import Fault
@@ -32,15 +37,59 @@ PASSWORD = "soak-password"
 ANSWER = "Rex the dog"  # the security answer of the i Remote accounts that have one
 DAY = 86_400
 UNLIMITED = 1_000_000  # connections a minute: the broker's per-IP limit is off (see README)
-# The words of a charge's end in a push (texts.CHARGE_HEADLINES "full", "early", "error", "interrupted").
+# The bot's sentences as its English users read them (bot/chat/texts, copied: the world knows no bot code);
+# the German ones are read from the catalogue. A charge's end (texts.CHARGE_HEADLINES "full", "early",
+# "error", "interrupted"):
 ENDS = (
-    "has finished charging",
-    "stopped charging before it was full",
-    "stopped charging with",
-    "interrupted",
+    "🔋 {car} has finished charging.",
+    "🔌 {car} stopped charging before it was full.",
+    "⚠️ {car} stopped charging with an error.",
+    "⚠️ Charging of {car} was interrupted.",
 )
-ALERT_WORDS = ("⚠️", "🔓", "🔌", "🪫")  # alert pushes start with one of these (texts.ALERT_TEXTS)
-RELINK_WORDS = "no longer accepts the link"  # texts.CARDATA_RELINK_PUSH
+ALERTS = {  # texts.ALERT_TEXTS' pushes, by kind
+    "level": "🔋 {car} has reached {soc} (your alert: {value} %).",
+    "stall": "🔌 {car} is plugged in but has not been charging for {value} min.",
+    "plug": "🔌 Plug in {car}? It is at {soc}, below your {value} %, and not plugged in.",
+    "open": "⚠️ {car} has been parked for {value} min and is not closed up:",
+}
+RELINK = (  # texts.CARDATA_RELINK_PUSH
+    "🔑 BMW CarData no longer accepts the link to your car (unused for two weeks, or revoked), so I receive "
+    "nothing from it and won't send charging messages. Please /link again."
+)
+CATALOGUE = Path(__file__).resolve().parents[1] / "bot" / "locale" / "de" / "LC_MESSAGES" / "bot.po"
+LANGUAGE_BUTTONS = {"en": "English", "de": "Deutsch"}  # /settings names each language in its own (Babel's)
+MILES, KM = "miles", "km"  # /settings' unit buttons (texts.UNIT_BUTTONS)
+# The owners' changes (point 1 of issue 20), each on a day drawn from the seed, in the afternoon (before the
+# evening's charge): which owners, by their place in the list (co-owners never: their car is another's).
+SETTINGS_EVERY = (10, 2)  # n % 10 == 2: German and miles, English and km again the next late morning
+ALERTS_EVERY = (10, 4)  # the charge-level alert on, at a level their evening charge will cross
+ALERTS_FAMILY = (40, 7)  # also the person their car is shared with (n % 20 == 7 share one)
+UNLINKS = (
+    (10, 6),
+    (40, 18),
+    (40, 27),
+)  # /unlink, /link again 1-2 h later (18: a co-owner follows; 27: family)
+AFTERNOON = (12 * 3600, 16 * 3600 + 1800)  # when they do it (seconds of the day)
+# The level an owner sets is this far above the car's charge then: the bot sees a charge start at its first
+# reading, which for i Remote is the watcher's next idle poll (15 min at the simulator's 1 %/min).
+LEVEL_MARGIN = {"iremote": 20, "cardata": 2}
+# An unlocked car is told "left open" 10 min after (AlertPrefs' default, on for everyone), seen at the
+# watcher's next idle poll (15 min): locked again sooner, it may or may not be told.
+IDLE_POLL = 15 * 60  # the watcher's poll of a car not charging (bot IDLE_POLL_SECONDS)
+OPEN_SURE = (10 + 15 + 10) * 60
+LEVEL_STEP, LEVEL_DEFAULT = 5, 80  # /alerts' ➖ ➕ of the charge level, and where it starts
+LEVEL_BUTTON = "Charge level"  # texts.ALERT_TEXTS[LEVEL].name
+# The /link and /unlink exchanges (texts/link.py, texts/link_cardata.py): what the bot says -> the answer.
+UNLINK_ASK, UNLINK_YES, UNLINK_DONE = (
+    "Remove your BMW account",
+    "Yes, remove everything",
+    "all its data are gone",
+)
+LINK_BACKEND = "How should I reach your BMW?"
+BACKEND_BUTTONS = {"iremote": "i Remote API", "cardata": "BMW CarData"}
+MENU_BUTTONS = {"settings": LANGUAGE_BUTTONS["de"], "alerts": LEVEL_BUTTON, "unlink": UNLINK_YES}  # its menu
+LINKED = ("Linked! I found", "Linked with BMW CarData")
+CODE_EXPIRED, TRY_AGAIN = "The code expired before it was confirmed", "Try again"
 
 
 @dataclass
@@ -59,26 +108,82 @@ class Owner:
         return self.__dict__.copy()
 
 
+class Words:
+    """The bot's sentences in either language: the English as written here, the German from the catalogue
+    (a sentence it lacks is a LookupError: the soak would miscount it)."""
+
+    def __init__(self) -> None:
+        with CATALOGUE.open("rb") as catalogue:
+            self._german = read_po(catalogue)
+        sentences = [("end", end) for end in ENDS] + list(ALERTS.items()) + [("relink", RELINK)]
+        self._patterns = {
+            language: [(what, self.pattern(english, language)) for what, english in sentences]
+            for language in ("en", "de")
+        }
+
+    def german(self, english: str) -> str:
+        message = self._german.get(english)
+        if message is None or not message.string:
+            raise LookupError(f"no German for {english!r} in {CATALOGUE.name}")
+        return str(message.string)
+
+    def pattern(self, english: str, language: str) -> re.Pattern[str]:
+        """A push's text that begins with this sentence, its {fields} anything."""
+        words = english if language == "en" else self.german(english)
+        return re.compile(".*?".join(re.escape(part) for part in re.split(r"\{\w+\}", words)), re.DOTALL)
+
+    def kind(self, text: str) -> tuple[str, str] | None:
+        """What a push is ("end", an alert's kind, "relink") and in which language, or None."""
+        for language in ("en", "de"):
+            for what, pattern in self._patterns[language]:
+                if pattern.match(text):
+                    return what, language
+        return None
+
+
+@dataclass
+class Plan:
+    """An owner's changes during the soak (absolute simulated times; None: not done)."""
+
+    settings_at: float | None = None  # German and miles
+    settings_back_at: float | None = None  # English and km
+    alerts_at: float | None = None
+    unlink_at: float | None = None
+    relink_at: float | None = None
+
+
+@dataclass
+class Charge:
+    """An i Remote charge as the world scripted it (CarData's are in the simulator's own history)."""
+
+    start: float
+    soc_start: int
+    end: float | None = None
+    soc_end: int | None = None
+
+
 @dataclass
 class Interaction:
-    """One owner's chat exchange in progress (an unlock, a Refresh): the next bot words it waits for."""
+    """One owner's chat exchange in progress (an unlock, a Refresh, /settings, /alerts, /unlink, /link): the
+    next bot words it waits for."""
 
     user: SandboxUser
     kind: str
     stage: str
     since: int  # the step it started
     seen: int  # the bot's messages in that chat before it
+    owner: Owner | None = None  # whose change it is
+    message: ChatMessage | None = None  # the menu or flow message the bot edits as it goes
+    target: Any = None  # what it sets: a language, an alert level
 
 
 @dataclass
 class Kill:
-    """A bot process SIGKILLed: when (wall and simulated time), the i Remote cars charging then, and the
-    i Remote charges (plug-ins) begun by then per owner."""
+    """A bot process SIGKILLed: when (wall and simulated time), and the i Remote cars charging then."""
 
     wall: float
     simulated: float
     iremote_charging: set[str]
-    iremote_plugged: Counter[int]
 
 
 @dataclass
@@ -94,7 +199,6 @@ class World:
     commands: int = 0  # remote commands the owners confirmed in the chat
     chats: Counter[str] = field(default_factory=Counter)  # chat exchanges by kind and outcome
     faults_done: list[str] = field(default_factory=list)
-    ends_iremote: Counter[int] = field(default_factory=Counter)  # charge ends per i Remote owner
     executes: int = 0  # remote commands that reached BMW's i Remote API
     bmw_calls: Counter[str] = field(default_factory=Counter)  # since the last `calls`, by kind
     cardata_calls: Counter[str] = field(default_factory=Counter)
@@ -104,6 +208,14 @@ class World:
     # reach the bot until the owner links again, which the script does not do).
     revoked: dict[str, int] = field(default_factory=dict)
     kill: Kill | None = None
+    plans: dict[int, Plan] = field(default_factory=dict)  # by owner
+    charges: dict[str, list[Charge]] = field(default_factory=dict)  # i Remote VIN -> its charges
+    # Chat -> when its owner's account was gone: [unlinked at, linked again at (inf until then)]
+    unlinked: dict[int, list[float]] = field(default_factory=dict)
+    german: dict[int, list[float]] = field(default_factory=dict)  # chat -> [German since, English again]
+    alerts_on: dict[int, tuple[int, float]] = field(default_factory=dict)  # chat -> (level, since)
+    unlocked: dict[str, float] = field(default_factory=dict)  # i Remote VIN -> left unlocked since
+    opened: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # VIN -> (unlocked, locked)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -116,7 +228,9 @@ class World:
         self.sandbox = Sandbox(self.telegram, BOT_TOKEN)
         self.history_before: dict[str, int] = {}
         self.broker: CardataBroker | None = None  # set by `serve`: its record of messages nobody heard
-        self.charging: dict[str, bool] = {}  # i Remote VIN -> a charge of it is running
+        self.running: dict[str, Charge] = {}  # i Remote VIN -> its charge running
+        self.words = Words()
+        self.start = 0.0  # the simulated time the soak began at
         self.step = 0
         self.stamps: list[tuple[float, float]] = []  # (wall, simulated) time at each step: when a push came
 
@@ -174,6 +288,9 @@ class World:
 
     def advance(self, step: int) -> float:
         """Both clocks to the end of step `step`."""
+        if step == 0:
+            self.start = self.cardata.now()
+            self._plan()
         self.step = step
         self.bmw.advance(self.step_seconds)
         self.cardata.advance(self.step_seconds)
@@ -186,9 +303,12 @@ class World:
         number of cars charging then."""
         step, now = self.step, self.cardata.now()
         minute = int(now % DAY) // 60
+        self._charged_full()
         if step < self.steps:
+            busy = {it.user.id for it in self.interactions}
             for person in self.people:
-                self._live(person, minute)
+                self._live(person, minute, busy)
+                self._change(person, now)
         elif step == self.steps:
             self._park()
         self._interact()
@@ -196,9 +316,11 @@ class World:
             self._faults(now)
         return sum(self._charging(p) for p in self.people if p.co_owner_of is None)
 
-    def _live(self, p: Owner, minute: int) -> None:
+    def _live(self, p: Owner, minute: int, busy: set[int]) -> None:
         """One owner's day, decided per owner and day from the seed: a drive in the morning, a charge in the
-        evening (to 100 %, or stopped short around 80 %), /status now and then, an unlock about weekly."""
+        evening (to 100 %, or stopped short around 80 %), /status now and then, an unlock about weekly; no
+        chat of it while the owner is in another exchange (`busy`), unlinked, or reads German (the words it
+        waits for are English)."""
         day = int(self.cardata.now() // DAY)
         plan = random.Random(hash((self.seed, p.tg_id, day)))
         drive_at = plan.randint(6 * 60, 10 * 60)
@@ -215,6 +337,8 @@ class World:
                 self._plug(p)
             if short and (plug_at + plan.randint(20, 40)) in now_in:
                 self._unplug(p)  # stopped short
+        if p.tg_id in busy or self._away(p.tg_id):
+            return
         if any(m in now_in for m in status_at):
             user = self.sandbox.user(p.tg_id, f"Owner{p.tg_id}")
             seen = len(user.bot_messages)
@@ -226,7 +350,7 @@ class World:
             user = self.sandbox.user(p.tg_id, f"Owner{p.tg_id}")
             seen = len(user.bot_messages)
             user.send("/unlock")
-            self.interactions.append(Interaction(user, "unlock", "ask", self.step, seen))
+            self.interactions.append(Interaction(user, "unlock", "ask", self.step, seen, p))
 
     def _park(self) -> None:
         """The soak's end: every car unplugged and switched off, so every charge has ended and reported."""
@@ -238,8 +362,11 @@ class World:
 
     def _drive(self, p: Owner, used: int) -> None:
         if p.backend == "iremote":
-            if self.charging.pop(p.vin, False) or self._bmw_plugged(p.vin):
+            if p.vin in self.running or self._bmw_plugged(p.vin):
                 self._unplug(p)
+            if p.vin in self.unlocked:  # the driver locks it when leaving again
+                self.opened.setdefault(p.vin, []).append((self.unlocked.pop(p.vin), self.bmw.now()))
+                self.bmw.set_status(p.vin, doorLockState="SECURED")
             soc = float(self.bmw.vehicle(p.vin).soc)
             self.bmw.set_status(p.vin, chargingLevelHv=max(5, int(soc) - used))
         else:
@@ -252,22 +379,115 @@ class World:
     def _plug(self, p: Owner) -> None:
         if p.backend == "iremote":
             self.bmw.plug_in(p.vin, charging=True)
-            self.charging[p.vin] = True
-            self.ends_iremote[p.tg_id] += (
-                1  # it ends: full, or unplugged (every charge ends by the next drive)
-            )
+            charge = Charge(self.bmw.now(), int(self.bmw.vehicle(p.vin).soc))
+            self.running[p.vin] = charge  # it ends: full, or unplugged (every charge ends by the next drive)
+            self.charges.setdefault(p.vin, []).append(charge)
         else:
             self.cardata.plug_in(p.vin, charging=True)
 
     def _unplug(self, p: Owner) -> None:
         if p.backend == "iremote":
-            self.charging.pop(p.vin, None)
+            self._charge_over(p.vin)
             self.bmw.unplug(p.vin)
         else:
             self.cardata.unplug(p.vin)
 
     def _bmw_plugged(self, vin: str) -> bool:
         return self.bmw.vehicle(vin).status.get("connectionStatus") == "CONNECTED"
+
+    def _charge_over(self, vin: str) -> None:
+        """An i Remote charge ends (full, or unplugged): when, and at what level."""
+        charge = self.running.pop(vin, None)
+        if charge is not None:
+            charge.end, charge.soc_end = self.bmw.now(), int(self.bmw.vehicle(vin).soc)
+
+    def _charged_full(self) -> None:
+        """The i Remote charges that ended full, and the cars an unlock left open (the simulator's record)."""
+        for vin in [
+            vin for vin in self.running if self.bmw.vehicle(vin).status.get("chargingStatus") != "CHARGING"
+        ]:
+            self._charge_over(vin)
+        now = self.bmw.now()
+        for p in self.people:
+            if p.backend == "iremote" and self.bmw.vehicle(p.vin).status.get("doorLockState") == "UNLOCKED":
+                self.unlocked.setdefault(p.vin, now)
+
+    # -- the owners' changes -----------------------------------------------------------------------------
+
+    def _plan(self) -> None:
+        """Each owner's changes (`SETTINGS_EVERY`, `ALERTS_EVERY`, `UNLINKS`) on a day drawn from the seed,
+        in its afternoon, among the days whose evening (its charge) the soak covers."""
+        end = self.start + self.steps * self.step_seconds
+        midnight = self.start - self.start % DAY
+        afternoons = []
+        for day in range(int((end - midnight) // DAY) + 1):
+            at = midnight + day * DAY
+            earliest = max(at + AFTERNOON[0], self.start + self.step_seconds)
+            if earliest <= at + AFTERNOON[1] and at + 22 * 3600 <= end:
+                afternoons.append((earliest, at + AFTERNOON[1]))
+        if not afternoons:
+            return
+        for n, p in enumerate(self.people):
+            if p.co_owner_of is not None:
+                continue
+            draw = random.Random(hash((self.seed, p.tg_id, 1)))
+            at = draw.uniform(*draw.choice(afternoons))
+            plan = Plan()
+            if _every(n, SETTINGS_EVERY):
+                plan.settings_at = at
+                back = at - at % DAY + DAY + draw.uniform(11 * 3600, 12 * 3600)  # the next late morning
+                plan.settings_back_at = back if back < end else None
+            elif _every(n, ALERTS_EVERY) or (_every(n, ALERTS_FAMILY) and p.member is not None):
+                if p.backend == "iremote" or p.kind == "live":  # a quiet car's level is not known exactly
+                    plan.alerts_at = at
+            elif any(_every(n, every) for every in UNLINKS) and p.vin not in self.revoked:
+                plan.unlink_at, plan.relink_at = at, at + draw.uniform(3600, 7200)
+            if plan != Plan():
+                self.plans[p.tg_id] = plan
+
+    def _change(self, p: Owner, now: float) -> None:
+        plan = self.plans.get(p.tg_id)
+        if plan is None:
+            return
+
+        def due(at: float | None) -> bool:
+            return at is not None and now - self.step_seconds < at <= now
+
+        if due(plan.settings_at):
+            self._begin(p, p.tg_id, "settings", "de")
+        if due(plan.settings_back_at):
+            self._begin(p, p.tg_id, "settings", "en")
+        if due(plan.alerts_at):
+            level = self._level(p)
+            for chat in (p.tg_id, p.member):
+                if chat is not None:
+                    self._begin(p, chat, "alerts", level)
+        if due(plan.unlink_at) and p.vin not in self.revoked:
+            self._begin(p, p.tg_id, "unlink")
+        if due(plan.relink_at) and p.tg_id in self.unlinked:
+            self._begin(p, p.tg_id, "link")
+
+    def _begin(self, p: Owner, chat: int, kind: str, target: Any = None) -> None:
+        user = self.sandbox.user(chat, f"Owner{chat}")
+        seen = len(user.bot_messages)
+        user.send(f"/{kind}")
+        self.interactions.append(Interaction(user, kind, "menu", self.step, seen, p, target=target))
+
+    def _level(self, p: Owner) -> int:
+        """The charge-level alert an owner sets: a step of /alerts' 5 % above the car's charge now and the
+        margin within which the bot may first see the charge, at most the level the charge stops at."""
+        if p.backend == "iremote":
+            soc, top = float(self.bmw.vehicle(p.vin).soc), 100
+        else:
+            car = self.cardata.car(p.vin)
+            soc, top = car.soc, int(car.target)
+        return min(top, LEVEL_STEP * math.ceil((soc + LEVEL_MARGIN[p.backend] + LEVEL_STEP) / LEVEL_STEP))
+
+    def _away(self, chat: int) -> bool:
+        """Unlinked, or reading German."""
+        return any(
+            chat in windows and windows[chat][1] == math.inf for windows in (self.unlinked, self.german)
+        )
 
     def _interact(self) -> None:
         """Move each chat exchange on when the bot has answered (its words since the exchange began); one
@@ -276,6 +496,8 @@ class World:
         for it in self.interactions:
             said = it.user.bot_messages[it.seen :]
             last = said[-1] if said else None
+            if it.kind in ("settings", "alerts", "unlink", "link") and self._exchange(it, said):
+                continue
             if it.kind == "refresh" and last is not None and _has(last, "Refresh"):
                 it.user.press(last, "Refresh")
                 self.chats["refresh pressed"] += 1
@@ -298,10 +520,94 @@ class World:
                     it.user.press(remember, "No")
                     it.stage = "remembered"
             if self.step - it.since > 30:
-                self.chats[f"{it.kind} unanswered at {it.stage}"] += 1
+                backend = "" if it.owner is None else f" ({it.owner.backend})"
+                words = (last.text or "")[:50] if last is not None else "nothing"
+                self.chats[f"{it.kind} unanswered at {it.stage}{backend}, last: {words!r}"] += 1
                 continue
             going.append(it)
         self.interactions = going
+
+    def _exchange(self, it: Interaction, said: list[ChatMessage]) -> bool:
+        """One step of /settings, /alerts, /unlink or /link: whether it is over."""
+        now, chat = self.cardata.now(), it.user.id
+        if it.stage == "menu" and it.kind in ("settings", "alerts", "unlink"):
+            menu = next((m for m in said if _has(m, MENU_BUTTONS[it.kind])), None)
+            if menu is None:
+                return False
+            it.message, it.stage = menu, "pressed"
+            if it.kind == "settings":  # units first: their label changes with the language
+                it.user.press(menu, MILES if it.target == "de" else KM)
+                it.user.press(menu, LANGUAGE_BUTTONS[it.target])
+                if it.target == "en":
+                    self.german[chat][1] = now  # German no more (from about now)
+            elif it.kind == "alerts":
+                it.user.press(menu, LEVEL_BUTTON)
+                steps = (it.target - LEVEL_DEFAULT) // LEVEL_STEP
+                for _ in range(abs(steps)):
+                    it.user.press(menu, f"{'➕' if steps > 0 else '➖'} {LEVEL_STEP} %")
+            else:
+                it.user.press(menu, UNLINK_YES)
+                self.unlinked[chat] = [now, math.inf]
+            return False
+        if it.kind == "link":
+            return self._link(it, said, now)
+        assert it.message is not None
+        shown = it.user.now(it.message)
+        buttons = {b.text for row in shown.buttons for b in row}
+        if it.kind == "settings":
+            unit = self.words.german(MILES) if it.target == "de" else KM
+            if not {f"✅ {LANGUAGE_BUTTONS[it.target]}", f"✅ {unit}"} <= buttons:
+                return False
+            if it.target == "de":
+                self.german[chat] = [now, math.inf]
+        elif it.kind == "alerts":
+            if f"✅ {LEVEL_BUTTON}: {it.target} %" not in buttons:
+                return False
+            self.alerts_on[chat] = (it.target, now)
+        elif UNLINK_DONE not in (shown.text or ""):
+            return False
+        self.chats[{"settings": f"settings {it.target}", "alerts": "alert on"}.get(it.kind, "unlinked")] += 1
+        return True
+
+    def _link(self, it: Interaction, said: list[ChatMessage], now: float) -> bool:
+        """/link again through the chat, as the owner did the first time: i Remote's region, e-mail and
+        password; CarData's client id (the simulator approves the device flow's code at once)."""
+        assert it.owner is not None
+        answers = {
+            "menu": (
+                LINK_BACKEND,
+                BACKEND_BUTTONS[it.owner.backend],
+                "region" if it.owner.backend == "iremote" else "client",
+            ),
+            "region": ("Where is your ConnectedDrive account registered?", "Europe / Rest of World", "email"),
+            "email": ("Your ConnectedDrive e-mail address?", None, "password"),
+            "password": ("And your ConnectedDrive password?", None, "linking"),
+            "client": ("Send me the client's", None, "linking"),
+        }
+        if it.stage == "linking":
+            # A code expires after 5 simulated minutes, a step here: a flow that straddles one is told so, and
+            # the owner tries again, as anyone would.
+            expired = next((m for m in said if CODE_EXPIRED in (m.text or "") and _has(m, TRY_AGAIN)), None)
+            if expired is not None and it.target != (expired.message_id, expired.edits):
+                it.user.press(expired, TRY_AGAIN)
+                it.target = (expired.message_id, expired.edits)
+                self.chats["link: code expired, tried again"] += 1
+                return False
+            if not any(linked in (m.text or "") for m in said for linked in LINKED):
+                return False
+            self.unlinked[it.user.id][1] = now
+            self.chats["linked again"] += 1
+            return True
+        words, button, then = answers[it.stage]
+        asked = next((m for m in said if words in (m.text or "")), None)
+        if asked is None:
+            return False
+        if button is not None:
+            it.user.press(asked, button)
+        else:
+            it.user.send(it.owner.login if it.stage in ("email", "client") else PASSWORD)
+        it.stage = then
+        return False
 
     # -- faults ------------------------------------------------------------------------------------------
 
@@ -350,74 +656,103 @@ class World:
     # -- the ground truth --------------------------------------------------------------------------------
 
     def tally(self) -> dict[str, Any]:
-        """Charge-end pushes expected per chat (the simulators' ended charges: each to its owners and the
-        person it is shared with), delivered and doubled (the sandbox's accepted sendMessages), commands
-        sent to BMW vs confirmed in the chat."""
+        """Pushes expected per chat from the simulators' ended charges (each to its owners and the person it
+        is shared with) and alert conditions (a charge that crossed a level an owner had set), against those
+        delivered (the sandbox's accepted sendMessages), in English or German; commands sent to BMW vs
+        confirmed in the chat. An end or a crossing the bot may or may not push (within two steps of an
+        /unlink or a re-link, or of the level the bot may first see a charge at) is `maybe`: pushed or not,
+        both are right."""
         self.count()
-        expected: Counter[int] = Counter()
+        ends = Expected()
+        alerts_expected = {kind: Expected() for kind in ALERTS}  # stall and plug: none (see README)
+        levels, opens = alerts_expected["level"], alerts_expected["open"]
+        margin = 2 * self.step_seconds
         for p in self.people:
-            if p.backend == "iremote":
-                ends = self.ends_iremote[p.tg_id]
-            else:
-                recorded = self.revoked.get(p.vin, len(self.cardata.car(p.vin).history))
-                ends = recorded - self.history_before[p.vin]
-            expected[p.tg_id] += ends
-            if p.member is not None:
-                expected[p.member] += ends
+            gone = self.unlinked.get(p.tg_id)
+            for end, seen in self._ends(p):
+                ends.add(p.tg_id, _surely(seen, _presence(gone, end, margin)))
+                if p.member is not None:  # an /unlink ends the share for good (README: /unlink)
+                    shared = _presence(None if gone is None else [gone[0], math.inf], end, margin)
+                    ends.add(p.member, _surely(seen, shared))
+            for unlocked, locked in self._opened(p):
+                # "Left open" after 10 min, seen at the watcher's next poll (15 min); an /unlink forgets that
+                # it was told: after the re-link it may be told again.
+                until = locked if gone is None or gone[0] < unlocked else min(locked, gone[0])
+                sure = until - unlocked > OPEN_SURE
+                opens.add(p.tg_id, "yes" if sure else "maybe")
+                if gone is not None and unlocked < gone[0] and gone[1] < locked:
+                    opens.add(p.tg_id, "maybe")
+                if p.member is not None:
+                    member = _presence(None if gone is None else [gone[0], math.inf], unlocked, margin)
+                    opens.add(p.member, "maybe" if member == "yes" and not sure else member)
+            for chat in (p.tg_id, p.member):
+                if chat in self.alerts_on:
+                    level, since = self.alerts_on[chat]
+                    for start, soc_start, soc_end in self._charges(p):
+                        if start > since:
+                            levels.add(chat, _crossing(soc_start, soc_end, level, LEVEL_MARGIN[p.backend]))
         delivered: Counter[int] = Counter()
-        said: dict[int, list[str]] = {}  # the end pushes per chat, with the simulated step they came in
-        alerts: Counter[int] = Counter()
+        alerts_delivered: dict[str, Counter[int]] = {kind: Counter() for kind in ALERTS}
+        said: dict[int, list[str]] = {}  # the end and alert pushes per chat, with the step they came in
+        alerts: Counter[str] = Counter()
         relinks: Counter[int] = Counter()
+        german, wrong_language = 0, 0  # ends pushed while their owner had German chosen, and not in German
         for call in self.telegram.calls_to("sendMessage"):
             if not call.ok:
                 continue
             text = str(call.params.get("text") or "")
             chat = int(call.params.get("chat_id") or 0)
-            if _is_end(text):
+            kind = self.words.kind(text)
+            if kind is None:
+                continue
+            what, language = kind
+            if what == "end":
                 delivered[chat] += 1
                 said.setdefault(chat, []).append(f"{_step_at(self.stamps, call.time)} {text[:160]!r}")
-            elif text.startswith(ALERT_WORDS):
-                alerts[chat] += 1
-            elif RELINK_WORDS in text:
+                window = self.german.get(chat)
+                if window is not None and window[0] < _sim_at(self.stamps, call.time) < window[1]:
+                    german += 1
+                    wrong_language += language != "de"
+            elif what == "relink":
                 relinks[chat] += 1
-        chats = set(expected) | set(delivered)
+            else:
+                alerts[what] += 1
+                alerts_delivered[what][chat] += 1
+                said.setdefault(chat, []).append(f"{_step_at(self.stamps, call.time)} {text[:160]!r}")
         # Reports (bursts) the broker published while the car's account had no stream: QoS 0 lost them.
         bursts = {(m.vin, m.time) for m in (self.broker.unheard if self.broker is not None else [])}
         unheard = Counter(vin for vin, _ in bursts)
         vin_of = {p.tg_id: p.vin for p in self.people} | {p.member: p.vin for p in self.people if p.member}
         backend = {p.tg_id: p.backend + ("/" + p.kind if p.backend == "cardata" else "") for p in self.people}
-        missed = [
-            (c, backend.get(c, "member"), expected[c], delivered[c])
-            for c in sorted(chats)
-            if expected[c] != delivered[c]
-        ]
+        missed = ends.missed(delivered, backend)
         refused = Counter(c.error_code for c in self.telegram.calls if not c.ok)
         revoked = {p.tg_id for p in self.people if p.backend == "cardata" and p.vin in self.revoked}
         return {
-            "expected": sum(expected.values()),
-            "delivered": sum(min(expected[c], delivered[c]) for c in chats),
-            "lost": sum(max(0, expected[c] - delivered[c]) for c in chats),
+            **ends.figures(delivered),
             "lost_unheard": sum(
-                min(max(0, expected[c] - delivered[c]), unheard[vin_of.get(c, "")]) for c in chats
+                min(max(0, ends.must[c] - delivered[c]), unheard[vin_of.get(c, "")])
+                for c in ends.chats(delivered)
             ),
-            "doubled": sum(max(0, delivered[c] - expected[c]) for c in chats),
-            "alerts": sum(alerts.values()),
+            "alerts": {kind: alerts_expected[kind].figures(alerts_delivered[kind]) for kind in ALERTS},
+            "alerts_by_kind": dict(alerts),
+            # A chat told too much or too little, and what it was told (charge ends and alerts, when)
+            "alerts_missed": {
+                kind: [(*chat, said.get(chat[0], [])) for chat in off]
+                for kind in ALERTS
+                if (off := alerts_expected[kind].missed(alerts_delivered[kind], backend))
+            },
+            "alert_owners": len(self.alerts_on),
+            "german_ends": german,
+            "german_wrong": wrong_language,
+            "german_owners": len(self.german),
+            "unlinked": len(self.unlinked),
+            "relinked": sum(window[1] < math.inf for window in self.unlinked.values()),
             "missed": missed[:20],
-            # What a doubled chat was told, and its car's charges: enough to tell a harness miscount from a
-            # bot pushing one end twice.
-            "doubled_detail": {
-                c: {
-                    "pushes": said.get(c, []),
-                    "charges": [
-                        f"{hhmm(h['startTime'])}-{hhmm(h['endTime'])}"
-                        f" {h['displayedStartSoc']}-{h['displayedSoc']} %"
-                        for h in self.cardata.car(vin_of[c]).history[self.history_before[vin_of[c]] :]
-                    ]
-                    if backend.get(c, "").startswith("cardata")
-                    else [],
-                }
-                for c, _, e, d in missed
-                if d > e
+            # What a chat told too little or too much was told, and its car's charges: enough to tell a
+            # harness miscount from a bot pushing one end twice or none.
+            "missed_detail": {
+                c: {"pushes": said.get(c, []), "charges": self._charges_told(vin_of[c], backend.get(c, ""))}
+                for c, *_ in missed[:20]
             },
             "refusals": sorted({str(c.description)[:80] for c in self.telegram.calls if not c.ok})[:10],
             "relink_told_once": sum(relinks[c] == 1 for c in revoked),
@@ -438,7 +773,6 @@ class World:
             wall,
             self.cardata.now(),
             {p.vin for p in self.people if p.backend == "iremote" and self._charging(p)},
-            Counter(self.ends_iremote),
         )
         pushed = [t for t in self._end_pushes() if t <= wall]
         return {
@@ -459,7 +793,8 @@ class World:
         for p in self.people:
             if p.backend == "iremote":
                 running = p.vin in kill.iremote_charging
-                after = self.ends_iremote[p.tg_id] - kill.iremote_plugged[p.tg_id] + running
+                charges = self.charges.get(p.vin, []) if p.co_owner_of is None else []
+                after = sum(c.end is None or c.end > kill.simulated for c in charges)
             else:
                 history = self.cardata.car(p.vin).history
                 sessions = history[self.history_before[p.vin] : self.revoked.get(p.vin, len(history))]
@@ -478,7 +813,7 @@ class World:
                 call.ok
                 and call.time > kill.wall
                 and chat in expected
-                and _is_end(str(call.params.get("text")))
+                and self._is_end(str(call.params.get("text")))
             ):
                 delivered[chat] += 1
         return {
@@ -494,13 +829,60 @@ class World:
         return [
             c.time
             for c in self.telegram.calls_to("sendMessage")
-            if c.ok and _is_end(str(c.params.get("text") or ""))
+            if c.ok and self._is_end(str(c.params.get("text") or ""))
         ]
+
+    def _is_end(self, text: str) -> bool:
+        kind = self.words.kind(text)
+        return kind is not None and kind[0] == "end"
 
     def _charging(self, p: Owner) -> bool:
         if p.backend == "iremote":
             return self.bmw.vehicle(p.vin).status.get("chargingStatus") == "CHARGING"
         return self.cardata.car(p.vin).session_start is not None
+
+    def _ends(self, p: Owner) -> list[tuple[float, str]]:
+        """When the charges of the owner's car ended (a CarData car's until BMW revoked its tokens), and
+        whether the bot must see them: an i Remote charge shorter than the watcher's idle poll may fall
+        between two polls, unseen (at the soak's end: plugged in at the last step, parked at the next)."""
+        if p.backend == "iremote":
+            return [
+                (c.end, "yes" if c.end - c.start > IDLE_POLL else "maybe")
+                for c in self.charges.get(p.vin, [])
+                if c.end is not None
+            ]
+        return [(float(h["endTime"]), "yes") for h in self._history(p)]
+
+    def _charges(self, p: Owner) -> list[tuple[float, int, int]]:
+        """The owner's car's charges: (start, level at its start, level at its end)."""
+        if p.backend == "iremote":
+            return [
+                (c.start, c.soc_start, c.soc_end)
+                for c in self.charges.get(p.vin, [])
+                if c.soc_end is not None
+            ]
+        return [(float(h["startTime"]), h["displayedStartSoc"], h["displayedSoc"]) for h in self._history(p)]
+
+    def _charges_told(self, vin: str, backend: str) -> list[str]:
+        if backend.startswith("cardata"):
+            history = self.cardata.car(vin).history[self.history_before[vin] :]
+            told = [
+                (h["startTime"], h["endTime"], h["displayedStartSoc"], h["displayedSoc"]) for h in history
+            ]
+        else:
+            told = [(c.start, c.end or 0.0, c.soc_start, c.soc_end) for c in self.charges.get(vin, [])]
+        return [f"{hhmm(start)}-{hhmm(end)} {soc}-{soc_end} %" for start, end, soc, soc_end in told]
+
+    def _opened(self, p: Owner) -> list[tuple[float, float]]:
+        """When the owner's i Remote car was left unlocked after an unlock, until locked (inf: still open)."""
+        if p.co_owner_of is not None:
+            return []
+        still = [(self.unlocked[p.vin], math.inf)] if p.vin in self.unlocked else []
+        return self.opened.get(p.vin, []) + still
+
+    def _history(self, p: Owner) -> list[dict[str, Any]]:
+        history = self.cardata.car(p.vin).history
+        return history[self.history_before[p.vin] : self.revoked.get(p.vin, len(history))]
 
     def count(self) -> None:
         """Move the simulators' request logs into the day's counts (their logs keep only the newest 10,000
@@ -532,8 +914,64 @@ class World:
         return answer
 
 
-def _is_end(text: str) -> bool:
-    return any(end in text for end in ENDS)
+@dataclass
+class Expected:
+    """Pushes of one kind expected per chat: those that must come, and those that may (see `World.tally`)."""
+
+    must: Counter[int] = field(default_factory=Counter)
+    maybe: Counter[int] = field(default_factory=Counter)
+
+    def add(self, chat: int, presence: str) -> None:
+        self.must[chat] += presence == "yes"
+        self.maybe[chat] += presence == "maybe"
+
+    def chats(self, delivered: Counter[int]) -> set[int]:
+        return set(self.must) | set(self.maybe) | set(delivered)
+
+    def figures(self, delivered: Counter[int]) -> dict[str, int]:
+        chats = self.chats(delivered)
+        return {
+            "expected": sum(self.must.values()),
+            "maybe": sum(self.maybe.values()),
+            "delivered": sum(min(delivered[c], self.must[c] + self.maybe[c]) for c in chats),
+            "lost": sum(max(0, self.must[c] - delivered[c]) for c in chats),
+            "doubled": sum(max(0, delivered[c] - self.must[c] - self.maybe[c]) for c in chats),
+        }
+
+    def missed(
+        self, delivered: Counter[int], backend: dict[int, str]
+    ) -> list[tuple[int, str, int, int, int]]:
+        """(chat, backend, must, maybe, delivered) of each chat told too little or too much."""
+        return [
+            (c, backend.get(c, "member"), self.must[c], self.maybe[c], delivered[c])
+            for c in sorted(self.chats(delivered))
+            if not self.must[c] <= delivered[c] <= self.must[c] + self.maybe[c]
+        ]
+
+
+def _every(n: int, every: tuple[int, int]) -> bool:
+    return n % every[0] == every[1]
+
+
+def _presence(gone: list[float] | None, at: float, margin: float) -> str:
+    """Whether a charge that ended at `at` is pushed to a chat whose link (or share) was gone from gone[0] to
+    gone[1]: "yes", "no", or "maybe" within `margin` of either edge."""
+    if gone is None or not gone[0] - margin <= at <= gone[1] + margin:
+        return "yes"
+    return "no" if gone[0] + margin < at < gone[1] - margin else "maybe"
+
+
+def _surely(*presences: str) -> str:
+    """ "no" if any says no, else "maybe" if any says maybe."""
+    return "no" if "no" in presences else "maybe" if "maybe" in presences else "yes"
+
+
+def _crossing(soc_start: int, soc_end: int, level: int, margin: int) -> str:
+    """Whether a charge from `soc_start` to `soc_end` brings the alert at `level`: it must have begun below
+    the level (the bot does not alert a charge it first saw above it), by more than `margin` to be sure."""
+    if soc_start >= level or soc_end < level:
+        return "no"
+    return "yes" if soc_start + margin < level else "maybe"
 
 
 def hhmm(simulated: float) -> str:
@@ -541,9 +979,14 @@ def hhmm(simulated: float) -> str:
     return time.strftime("%H:%M", time.gmtime(simulated))
 
 
+def _sim_at(stamps: list[tuple[float, float]], wall: float) -> float:
+    """The simulated time of the step that was running at wall time `wall`."""
+    return next((sim for at, sim in reversed(stamps) if at <= wall), 0.0)
+
+
 def _step_at(stamps: list[tuple[float, float]], wall: float) -> str:
     """The simulated time (HH:MM UTC) of the step that was running at wall time `wall`."""
-    return hhmm(next((sim for at, sim in reversed(stamps) if at <= wall), 0.0))
+    return hhmm(_sim_at(stamps, wall))
 
 
 def _has(message: ChatMessage, button: str) -> bool:
@@ -551,7 +994,8 @@ def _has(message: ChatMessage, button: str) -> bool:
 
 
 def _kind(path: str) -> str:
-    parts = [p for p in path.split("/") if p and not p.startswith("WB") and not p[:1].isdigit()]
+    ids = re.compile(r"WB.*|\d.*|[0-9a-f]{12,}")  # VINs, numbers, container ids: not a kind of call
+    parts = [p for p in path.split("/") if p and not ids.fullmatch(p)]
     return parts[-1] if parts else path
 
 

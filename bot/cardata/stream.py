@@ -440,7 +440,7 @@ class StreamSupervisor:
             await self._tell_blocked(stream, None)  # an episode's notice is over (a restart's too)
             try:
                 async with asyncio.timeout(None) as renewal:
-                    renewing = asyncio.create_task(self._renew_before_expiry(owner, tokens, renewal))
+                    renewing = asyncio.create_task(self._renew_before_expiry(stream, owner, tokens, renewal))
                     try:
                         async for message in client.messages:
                             stream.stats.messages += 1
@@ -453,12 +453,18 @@ class StreamSupervisor:
                 return True
         return False
 
-    async def _renew_before_expiry(self, owner: int, tokens: Tokens, renewal: asyncio.Timeout) -> None:
+    async def _renew_before_expiry(
+        self, stream: _GcidStream, owner: int, tokens: Tokens, renewal: asyncio.Timeout
+    ) -> None:
         """Renew the id token shortly before it expires, then end the connection (`renewal`) so that the
         stream reconnects with the fresh one at once. Waiting for the broker's drop would lose what the car
-        sends until the drop is noticed and the stream is back: QoS 0 keeps nothing for us."""
+        sends until the drop is noticed and the stream is back: QoS 0 keeps nothing for us. An owner who
+        unlinked meanwhile ends it at once: a co-owner's tokens carry the stream on, not theirs."""
         # Looked at every `expiry_check` s, not slept through at once: the token's clock is the wall clock.
-        while (left := self._tokens.expires_in(tokens) - ID_TOKEN_MARGIN) >= 0:  # noqa: ASYNC110
+        while (left := self._tokens.expires_in(tokens) - ID_TOKEN_MARGIN) >= 0:
+            if owner not in stream.owners:
+                renewal.reschedule(asyncio.get_running_loop().time())
+                return
             await asyncio.sleep(min(self._expiry_check, left) + 0.001)  # past the margin, so it renews
         try:
             # Shielded: the broker's drop cancels this task, and a refresh cut off after BMW rotated the
