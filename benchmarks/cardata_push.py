@@ -35,23 +35,15 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from benchmarks.bot_overhead import BOT_TOKEN
-from benchmarks.cardata_stream import UNLIMITED, client_id, serve
-from benchmarks.push_fanout import serve_sandbox
+from benchmarks.cardata_stream import client_id, serve
+from benchmarks.push_fanout import serve_sandbox, with_unpaced_cardata
 from benchmarks.report import result
-from bot.app import build_application
 from bot.cardata.auth import Approved
-from bot.cardata.client import CarDataClient
-from bot.cardata_backend import CarDataBackend
 from bot.chat import notify
 from bot.config import load_settings
-from bot.garage import Garage
 
 STOPPED = "stopped charging"  # the words of the push a driver's stop brings (texts.CHARGE_HEADLINES)
 LINKS_AT_ONCE = 20
-
-
-async def no_wait(seconds: float) -> None:
-    """The device flow's pause between token polls: the simulator approves each code at once."""
 
 
 async def ask(conn: Connection, request: object) -> object:
@@ -78,20 +70,9 @@ async def measure(
         bot_secret_key=Fernet.generate_key().decode(),
         car_backends="iremote",  # the CarData backend is made below, without the connect pacing
     )
-    application = build_application(settings)
-    services = application.bot_data.services
-    store = services.garage.store
-    client = CarDataClient(store, api_url=url, auth_url=f"{url}/gcdm/oauth", sleep=no_wait)
-    cardata = CarDataBackend(
-        store,
-        client,
-        mqtt_url=mqtt_url,
-        ca_file=ca_file,
-        debounce_seconds=debounce,
-        connect_interval=0.0,
-        connects_per_minute=UNLIMITED,
-    )
-    garage = services.garage = Garage(store, services.garage.iremote.api, cardata=cardata)
+    application, garage = with_unpaced_cardata(settings, url, mqtt_url, ca_file, debounce)
+    store, cardata = garage.store, garage.cardata
+    assert cardata is not None
     users = list(range(1, owners + 1))
     await ask(telegram, ("open", users))  # each owner has talked to the bot: their chat exists
 

@@ -38,6 +38,7 @@ from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
+from telegram.ext import Application
 
 from benchmarks.bot_overhead import BOT_TOKEN, PASSWORD
 from benchmarks.cardata_stream import UNLIMITED, client_id, serve
@@ -231,12 +232,11 @@ async def iremote_run(telegram: Connection, api_url: str, folder: Path, users: l
     return replace(counted(telegram, users, FINISHED, ended, sends_before), read=list(read.values()))
 
 
-async def cardata_runs(
-    bmw: Connection, telegram: Connection, api_url: str, folder: Path, n: int, debounce: float
-) -> tuple[Run, Run]:
-    """Owners 1..n are the baseline, n+1..2n the measured run: one bot, one stream each."""
-    url, mqtt_url, ca_file, vins = bmw.recv()
-    settings = settings_in(folder, api_url, car_backends="iremote")  # CarData is made below, unpaced
+def with_unpaced_cardata(
+    settings: Settings, url: str, mqtt_url: str, ca_file: str, debounce: float
+) -> tuple[Application, Garage]:
+    """The Application `python -m bot run` builds, with a CarData backend on the simulator at `url` made here
+    without the connect pacing (the benchmarks' streams all connect at once)."""
     application = build_application(settings)
     services = application.bot_data.services
     store = services.garage.store
@@ -250,7 +250,19 @@ async def cardata_runs(
         connect_interval=0.0,
         connects_per_minute=UNLIMITED,
     )
-    garage = services.garage = Garage(store, services.garage.iremote.api, cardata=cardata)
+    services.garage = Garage(store, services.garage.iremote.api, cardata=cardata)
+    return application, services.garage
+
+
+async def cardata_runs(
+    bmw: Connection, telegram: Connection, api_url: str, folder: Path, n: int, debounce: float
+) -> tuple[Run, Run]:
+    """Owners 1..n are the baseline, n+1..2n the measured run: one bot, one stream each."""
+    url, mqtt_url, ca_file, vins = bmw.recv()
+    settings = settings_in(folder, api_url, car_backends="iremote")  # CarData is made below, unpaced
+    application, garage = with_unpaced_cardata(settings, url, mqtt_url, ca_file, debounce)
+    store, cardata = garage.store, garage.cardata
+    assert cardata is not None
     owners = list(range(1, 2 * n + 1))
     baseline_owners, measured_owners = owners[:n], owners[n:]
     await ask_async(telegram, ("open", measured_owners))
