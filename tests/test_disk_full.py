@@ -108,10 +108,7 @@ async def test_an_i_remote_charge_end_pushed_while_its_record_finds_no_room_is_n
     cycle, store, watcher = Cycles(), _store(bot), bot.bot_data.services.watcher
     alice = sandbox.user(803)
     await link(alice)
-    await cycle(bot)
-    simulator.set_status(BEV_VIN, chargingLevelHv=95)
-    simulator.plug_in(BEV_VIN, charging=True)
-    await cycle(bot)
+    await cycle.charging_near_full(bot, simulator, BEV_VIN)
     simulator.advance(10 * 60)  # full now
 
     push = watcher._push
@@ -145,10 +142,7 @@ async def test_an_i_remote_charge_that_ends_while_the_disk_is_full_is_pushed_onc
     cycle, store = Cycles(), _store(bot)
     alice = sandbox.user(804)
     await link(alice)
-    await cycle(bot)
-    simulator.set_status(BEV_VIN, chargingLevelHv=95)
-    simulator.plug_in(BEV_VIN, charging=True)
-    await cycle(bot)
+    await cycle.charging_near_full(bot, simulator, BEV_VIN)
     store.simulate_full_disk()
     room = refuse(monkeypatch, store, "save_watch")
     simulator.advance(10 * 60)  # full now, and the disk too

@@ -210,10 +210,7 @@ async def test_watcher_recovers_by_itself_after_a_burst_of_5xx(bot, sandbox, sim
     cycle = Cycles()
     alice = sandbox.user(408)
     await link(alice)
-    await cycle(bot)
-    simulator.set_status(BEV_VIN, chargingLevelHv=95)
-    simulator.plug_in(BEV_VIN, charging=True)
-    await cycle(bot)
+    await cycle.charging_near_full(bot, simulator, BEV_VIN)
     simulator.advance(10 * 60)  # full now
     simulator.add_fault(Fault(path=r"/status$", kind="error", status=503, times=20))
     failed = 0

@@ -6,6 +6,7 @@ import time
 
 from telegram.ext import Application
 
+from bot.bmw.simulator import Simulator
 from bot.watcher import MAX_BACKOFF_SECONDS, CycleReport
 
 FINISHED = "has finished charging"
@@ -22,3 +23,10 @@ class Cycles:
     async def __call__(self, application: Application) -> CycleReport:
         self.now += 2 * MAX_BACKOFF_SECONDS  # past every poll interval and backoff
         return await application.bot_data.services.watcher.cycle(self.now)
+
+    async def charging_near_full(self, application: Application, simulator: Simulator, vin: str) -> None:
+        """The linked car seen idle, then plugged in at 95 % and seen charging: ten minutes more fill it."""
+        await self(application)
+        simulator.set_status(vin, chargingLevelHv=95)
+        simulator.plug_in(vin, charging=True)
+        await self(application)
