@@ -35,15 +35,13 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from benchmarks.bot_overhead import BOT_TOKEN
-from benchmarks.cardata_stream import client_id, serve
-from benchmarks.push_fanout import serve_sandbox, with_unpaced_cardata
+from benchmarks.cardata_stream import serve
+from benchmarks.push_fanout import link_streams, serve_sandbox, with_unpaced_cardata
 from benchmarks.report import result
-from bot.cardata.auth import Approved
 from bot.chat import notify
 from bot.config import load_settings
 
 STOPPED = "stopped charging"  # the words of the push a driver's stop brings (texts.CHARGE_HEADLINES)
-LINKS_AT_ONCE = 20
 
 
 async def ask(conn: Connection, request: object) -> object:
@@ -79,18 +77,8 @@ async def measure(
     async with application:
         garage.notify = notify.pusher(application)
         await garage.start()
-        slots = asyncio.Semaphore(LINKS_AT_ONCE)
-
-        async def link(owner: int) -> None:
-            async with slots:
-                flow = await garage.start_device_flow(owner, client_id(owner - 1))
-                outcome = await garage.wait_device_flow(flow)
-                assert isinstance(outcome, Approved), outcome
-                await garage.finish_device_flow(owner, f"Owner {owner}", flow, outcome.tokens)
-
         started = time.monotonic()
-        await asyncio.gather(*(link(owner) for owner in users))
-        await asyncio.gather(*(cardata.supervisor.wait_connected(owner) for owner in users))
+        await link_streams(garage, users)
         took = time.monotonic() - started
         print(f"linked {owners} CarData owners, every stream connected over TLS, in {took:.0f} s")
 

@@ -232,6 +232,24 @@ async def iremote_run(telegram: Connection, api_url: str, folder: Path, users: l
     return replace(counted(telegram, users, FINISHED, ended, sends_before), read=list(read.values()))
 
 
+async def link_streams(garage: Garage, owners: list[int]) -> None:
+    """Each owner links as /link does (the device flow, which the simulator approves at once), 20 at a time;
+    then every stream is connected."""
+    cardata = garage.cardata
+    assert cardata is not None
+    slots = asyncio.Semaphore(LINKS_AT_ONCE)
+
+    async def link(owner: int) -> None:
+        async with slots:
+            flow = await garage.start_device_flow(owner, client_id(owner - 1))
+            outcome = await garage.wait_device_flow(flow)
+            assert isinstance(outcome, Approved), outcome
+            await garage.finish_device_flow(owner, f"Owner {owner}", flow, outcome.tokens)
+
+    await asyncio.gather(*(link(owner) for owner in owners))
+    await asyncio.gather(*(cardata.supervisor.wait_connected(owner) for owner in owners))
+
+
 def with_unpaced_cardata(
     settings: Settings, url: str, mqtt_url: str, ca_file: str, debounce: float
 ) -> tuple[Application, Garage]:
@@ -278,17 +296,7 @@ async def cardata_runs(
 
         garage.notify = push
         await garage.start()
-        slots = asyncio.Semaphore(LINKS_AT_ONCE)
-
-        async def link(owner: int) -> None:
-            async with slots:
-                flow = await garage.start_device_flow(owner, client_id(owner - 1))
-                outcome = await garage.wait_device_flow(flow)
-                assert isinstance(outcome, Approved), outcome
-                await garage.finish_device_flow(owner, f"Owner {owner}", flow, outcome.tokens)
-
-        await asyncio.gather(*(link(owner) for owner in owners))
-        await asyncio.gather(*(cardata.supervisor.wait_connected(owner) for owner in owners))
+        await link_streams(garage, owners)
         await ask_async(bmw, ("plug", vins))
 
         def charging() -> int:
