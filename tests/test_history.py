@@ -16,6 +16,7 @@ from bot.cardata.models import ChargingSession
 from bot.charts import BACKGROUND, BAR_COLOUR, DRIVE_COLOUR, LINE_COLOUR, WIDTH, HistoryWords, history_chart
 from bot.chat import prefs, texts
 from bot.chat.history import all_measured, chart_title
+from bot.chat.rate_limit import SERVER_ERROR_RETRIES
 from bot.history import (
     BMW_HISTORY,
     CSV_COLUMNS,
@@ -144,7 +145,8 @@ async def test_a_restart_between_the_decision_and_the_push_records_the_charge_on
         simulator.plug_in(BEV_VIN, charging=True)
         await cycle(first)
         simulator.advance(35 * 60)
-        bot_api.inject("sendMessage", "error", status=500)  # the end is decided and written; its push fails
+        # The end is decided and written; its push fails (more 500s than bot/chat/rate_limit.py tries again).
+        bot_api.inject("sendMessage", "error", status=500, times=SERVER_ERROR_RETRIES + 1)
         assert (await cycle(first)).push_failures == 1
         assert len(_store(first).charge_sessions(405, BEV_VIN)) == 1
     async with running_bot(bot_settings, fast_client(simulator_url)) as second:
