@@ -538,8 +538,10 @@ class World:
             if it.kind == "settings":  # units first: their label changes with the language
                 it.user.press(menu, MILES if it.target == "de" else KM)
                 it.user.press(menu, LANGUAGE_BUTTONS[it.target])
-                if it.target == "en":
-                    self.german[chat][1] = now  # German no more (from about now)
+                # German no more (from about now); a switch to German the soak never saw confirmed (its
+                # exchange given up on, under load or across a restart) left no window to close.
+                if it.target == "en" and chat in self.german:
+                    self.german[chat][1] = now
             elif it.kind == "alerts":
                 it.user.press(menu, LEVEL_BUTTON)
                 steps = (it.target - LEVEL_DEFAULT) // LEVEL_STEP
