@@ -400,9 +400,8 @@ class ChargeDetector:
                 pending = None if current.pending == track.pending else current.pending
                 try:
                     self._store.save_cardata_track(replace(current, pending=pending, last_event=event.key))
-                except (
-                    StoreFull
-                ):  # recorded at a later tick, not pushed again; a restart meanwhile repeats it
+                except StoreFull:
+                    # Recorded at a later tick, not pushed again; a restart meanwhile repeats it.
                     self._unrecorded[car] = event.key
                     return
                 self._unrecorded.pop(car, None)
