@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from bot.car_status import CarStatus
 from bot.months import Month, summary_due
+from bot.store_errors import StoreFull, Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -402,6 +403,9 @@ class Alerter:
         self._store = store
         self._push = push
         self._zone_of = zone_of  # None: the server's zone for everyone
+        # Per (owner, car, kind): the alert pushed while its record found no room, laid over the stored memory
+        # until a write carries it (docs/exactly-once-push.md, "A full disk").
+        self._unrecorded: Unrecorded[tuple[int, str, AlertKind]] = Unrecorded()
 
     async def observe(
         self,
@@ -413,8 +417,14 @@ class Alerter:
         state: AlertState | None = None,
         prefs: AlertPrefs | None = None,
     ) -> AlertReport:
-        """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once)."""
-        before = self._store.alert_state(tg_id, vin) if state is None else state
+        """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once).
+        StoreFull when the car's new memory finds no room: nothing is pushed, and the next reading decides
+        again."""
+        stored = self._store.alert_state(tg_id, vin) if state is None else state
+        before = stored
+        for spec in ALERT_SPECS:
+            if (key := self._unrecorded.key((tg_id, vin, spec.kind))) is not None:
+                before = _with(before, **{spec.done: key})
         prefs = self._store.alert_prefs(tg_id) if prefs is None else prefs
         # Only an alert at a time of day (the evening reminder, the monthly summary) needs the owner's zone:
         # read for it alone.
@@ -422,8 +432,9 @@ class Alerter:
         zone = self._zone_of(tg_id) if self._zone_of is not None and timed else None
         after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()
-        if after != before:
+        if after != stored:
             self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
+            self._recorded(tg_id, vin)
         for alert in alerts:
             try:
                 await self._push(CarAlert(tg_id, vin, alert))
@@ -438,5 +449,15 @@ class Alerter:
                 continue
             report.pushed += 1
             after = settle(after, alert)
-            self._store.save_alert_state(tg_id, vin, after)
+            try:
+                self._store.save_alert_state(tg_id, vin, after)
+            except StoreFull:  # the store logs it, once a stretch
+                self._unrecorded.pushed((tg_id, vin, alert.kind), alert.key)
+                continue
+            self._recorded(tg_id, vin)
         return report
+
+    def _recorded(self, tg_id: int, vin: str) -> None:
+        """The car's memory was written, with every alert pushed so far."""
+        for spec in ALERT_SPECS:
+            self._unrecorded.recorded((tg_id, vin, spec.kind))

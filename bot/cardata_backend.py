@@ -30,6 +30,7 @@ from bot.cardata.stream import DEFAULT_MQTT_URL, HELD_RETRY, OnBlocked, StreamSu
 from bot.drives import SETTLED_SECONDS, Parked, drive_between
 from bot.history import usable_kwh
 from bot.store import StoredVehicle
+from bot.store_errors import StoreFull
 
 log = logging.getLogger(__name__)
 HISTORY_CACHE_SECONDS = 3600.0
@@ -293,7 +294,7 @@ class CarDataBackend:
         timed alerts come due between stream messages. Waits for their pushes."""
         now = self.clock() if now is None else now
         for owner, vin in self.supervisor.cars():
-            await self._alert(owner, vin, now)
+            await self._alert(owner, vin, now)  # one car's failure is its own: the tick goes on
             # A car is a few store reads and rarely a push: without a pause here a thousand cars held the
             # event loop for a few hundred milliseconds (benchmarks/README.md, "Soak").
             await asyncio.sleep(0)
@@ -325,18 +326,23 @@ class CarDataBackend:
     async def _alert_changes(self, car: tuple[int, str]) -> None:
         while car in self._alerts_stale:
             self._alerts_stale.discard(car)
-            try:
-                await self._alert(*car, self.clock())
-            except Exception:
-                log.exception("cardata: deciding alerts of owner %s failed", car[0])
+            await self._alert(*car, self.clock())
 
     async def _alert(self, owner: int, vin: str, now: float) -> None:
+        """Decide a car's alerts; what fails is logged (a full disk by the store, once a stretch) and decided
+        again at its next change or tick."""
         if self._alerter is None:
             return
         async with self._alert_locks.setdefault((owner, vin), asyncio.Lock()):
             state = self.supervisor.state(owner, vin)
-            if state is not None:
+            if state is None:
+                return
+            try:
                 await self._alerter.observe(owner, vin, Reading.of(from_car_state(vin, state)), now)
+            except StoreFull:
+                pass
+            except Exception:
+                log.exception("cardata: deciding alerts of owner %s failed", owner)
 
     # --- what the stream reports ----------------------------------------------------------------------------
 

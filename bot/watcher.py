@@ -48,7 +48,8 @@ from bot.garage_errors import GarageError, PasswordRefused
 from bot.history import ChargeSession, energy_kwh, usable_kwh
 from bot.months import Month
 from bot.sharing import SharedAlerter
-from bot.store import ChargeWatch, StoreFull
+from bot.store import ChargeWatch
+from bot.store_errors import StoreFull, Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class Watcher:
         self._running = asyncio.Lock()
         # The event each car's push delivered while the disk had no room to record it: recorded, not pushed
         # again, at a later poll (docs/exactly-once-push.md, "A full disk").
-        self._unrecorded: dict[tuple[int, str], str] = {}
+        self._unrecorded: Unrecorded[tuple[int, str]] = Unrecorded()
         # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
         # cost a third more per cycle; benchmarks/watcher_cycle.py).
         self._marked: dict[tuple[int, str], tuple[str, float]] = {}
@@ -267,9 +268,9 @@ class Watcher:
             self._store.save_watch(done, ended)
             return
         car = (watch.tg_id, watch.vin)
-        if self._unrecorded.get(car) == event.key:  # pushed already; only its record waited for room
+        if self._unrecorded.owes(car, event.key):  # pushed already; only its record waited for room
             self._store.save_watch(done, ended)
-            del self._unrecorded[car]
+            self._unrecorded.recorded(car)
             return
         self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
         try:
@@ -287,7 +288,7 @@ class Watcher:
         try:
             self._store.save_watch(done)
         except StoreFull:
-            self._unrecorded[car] = event.key  # a restart meanwhile repeats this push once, as at step 3
+            self._unrecorded.pushed(car, event.key)  # a restart meanwhile repeats it once, as at step 3
             raise
 
     def _mark_mileage(self, watch: ChargeWatch, status: VehicleStatus, now: float) -> None:

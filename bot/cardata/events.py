@@ -62,7 +62,7 @@ from bot.cardata.models import (
     HvStatus,
 )
 from bot.cardata.storage import CarDataStore, ChargeTrack, EndedCharge
-from bot.store.connection import StoreFull
+from bot.store_errors import StoreFull, Unrecorded
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ class ChargeDetector:
         # A full disk (docs/exactly-once-push.md): cars whose report could not be written, and when to look at
         # them again from their state; the event each car's push delivered while its record found no room.
         self._unwritten: dict[tuple[int, str], float] = {}
-        self._unrecorded: dict[tuple[int, str], str] = {}
+        self._unrecorded: Unrecorded[tuple[int, str]] = Unrecorded()
         self._wake = asyncio.Event()  # a deadline or retry time was set that `run` may sleep past
 
     # --- input ----------------------------------------------------------------------------------------------
@@ -378,7 +378,7 @@ class ChargeDetector:
             if track is None or track.pending is None:
                 return
             event = ChargeEvent.from_json(track.pending)
-            if event.key not in (track.last_event, self._unrecorded.get(car)):
+            if event.key != track.last_event and not self._unrecorded.owes(car, event.key):
                 try:
                     await self._push(event)
                 except Exception as exc:
@@ -402,9 +402,9 @@ class ChargeDetector:
                     self._store.save_cardata_track(replace(current, pending=pending, last_event=event.key))
                 except StoreFull:
                     # Recorded at a later tick, not pushed again; a restart meanwhile repeats it.
-                    self._unrecorded[car] = event.key
+                    self._unrecorded.pushed(car, event.key)
                     return
-                self._unrecorded.pop(car, None)
+                self._unrecorded.recorded(car)
             if pending is None:
                 return
 

@@ -46,7 +46,7 @@ from bot.cardata.events import ChargeDetector
 from bot.cardata.models import CarState, StreamBlock, StreamMessage, TelematicValue, Tokens
 from bot.cardata.pacing import BLOCKED_BACKOFF, CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
 from bot.cardata.storage import CarDataStore
-from bot.store.connection import StoreFull
+from bot.store_errors import StoreFull
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from bot.store.accounts import _SECRET_COLUMNS, AccountRows
 from bot.store.cardata import CarDataRows
 from bot.store.charging import ChargingRows
 from bot.store.commands import CommandRows
-from bot.store.connection import DatabaseInUse, StoreError, StoreFull, exclusive_use
+from bot.store.connection import exclusive_use
 from bot.store.costs import CostRows
 from bot.store.drives import DriveRows
 from bot.store.mileage import MileageRows
@@ -34,6 +34,7 @@ from bot.store.records import (
 from bot.store.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store.shares import ShareRows
 from bot.store.vehicles import VehicleRows
+from bot.store_errors import DatabaseInUse, StoreError, StoreFull
 
 __all__ = [
     "MIGRATIONS",

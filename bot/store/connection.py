@@ -23,28 +23,12 @@ from sqlite_utils import Database
 
 from bot.crypto import Secrets
 from bot.store.schema import _STEPS, MIGRATIONS, follow_alert_fields
+from bot.store_errors import DatabaseInUse, StoreError, StoreFull
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 log = logging.getLogger(__name__)
-
-
-class StoreError(Exception):
-    """The database cannot be used as it is."""
-
-
-class StoreFull(StoreError):
-    """SQLite had no room for a write (SQLITE_FULL, what a full disk gives): nothing of it was written, reads
-    still work, and the same write succeeds once there is room (docs/exactly-once-push.md)."""
-
-
-class DatabaseInUse(StoreError):
-    """Another process holds the database for itself (a running bot, or rotate-key)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"{path} is in use by another process (a running bot, or rotate-key)")
-        self.path = path
 
 
 # A full disk is logged once a stretch, not per refused write: again after this long at the soonest.

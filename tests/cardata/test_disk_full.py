@@ -11,8 +11,9 @@ import pytest
 from telegram.ext import Application
 
 from bot.cardata.events import PUSH_RETRY_SECONDS
-from bot.cardata.simulator import DEFAULT_BEV_VIN, CardataSimulator
+from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
 from bot.sandbox import SandboxUser
+from bot.store import StoreFull
 from tests.chat.test_cardata import OWNER, cardata_of, charging, link_cardata, texts_of
 from tests.support.disk import refuse
 from tests.support.waits import until
@@ -97,4 +98,79 @@ async def test_a_charge_end_pushed_while_its_record_finds_no_room_is_not_pushed_
     assert store.cardata_track(OWNER, DEFAULT_BEV_VIN).pending is None  # recorded now
     await detector.tick()
     assert len(texts_of(user, FINISHED)) == 1, user.transcript()
+    assert not _errors(logs)
+
+
+NOT_CLOSED = "is not closed up"
+
+
+async def _window_open(application: Application, user: SandboxUser, sim: CardataSimulator) -> None:
+    """Both of the owner's cars locked with a window open, streamed: "left open" is due 10 min later."""
+    await link_cardata(user, sim)
+    cardata = cardata_of(application)
+    await cardata.supervisor.wait_connected(OWNER)
+    for vin in (DEFAULT_BEV_VIN, DEFAULT_REX_VIN):
+        sim.set_locked(vin, True, "LOCKED")
+        sim.set_window(vin, "row2.passenger", "OPEN")
+    for vin in (DEFAULT_BEV_VIN, DEFAULT_REX_VIN):
+        await until(lambda v=vin: cardata.status(OWNER, v).open_items, f"{vin}'s window streamed")
+
+
+async def test_an_alert_pushed_while_its_record_finds_no_room_is_not_pushed_again(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator, logs, monkeypatch
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(cardata_bot)
+    await _window_open(cardata_bot, user, sim)
+    store, alerter = cardata.store, cardata._alerter
+    push = alerter._push
+    rooms: list = []
+
+    async def disk_fills_meanwhile(alert) -> None:
+        await push(alert)
+        if not rooms:  # after the first alert left: its record finds no room
+            rooms.append(refuse(monkeypatch, store, "save_alert_state"))
+
+    monkeypatch.setattr(alerter, "_push", disk_fills_meanwhile)
+    sim.advance(10 * 60)
+    await cardata.alert_tick(sim.now())
+    await until(lambda: len(texts_of(user, NOT_CLOSED)) == 2, "both cars' alerts")
+    sim.set_window(DEFAULT_BEV_VIN, "row1.driver", "OPEN")  # a stream change meanwhile, alerts decided anew
+    for minutes in (1, 2, 3):
+        await cardata.alert_tick(sim.now() + minutes * 60)
+    rooms[0]()  # room again: the records are written, and still nothing pushed twice
+    await cardata.alert_tick(sim.now() + 4 * 60)
+    await cardata.alert_tick(sim.now() + 5 * 60)
+    assert len(texts_of(user, NOT_CLOSED)) == 2, user.transcript()
+    assert not _errors(logs)
+
+
+async def test_one_cars_alerts_refused_by_a_full_disk_leave_the_other_cars_alerts_alone(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator, logs, monkeypatch
+) -> None:
+    """Where one car's row finds no room and another's does (a write SQLite fits into a page it has), the
+    alerts tick goes on to the next car; each car's alert comes once."""
+    sim, cardata = cardata_simulator, cardata_of(cardata_bot)
+    await _window_open(cardata_bot, user, sim)
+    store = cardata.store
+    first, second = cardata.supervisor.cars()
+    save = store.save_alert_state
+    full = [True]
+
+    def refusing_the_first(tg_id: int, vin: str, state) -> None:
+        if full and (tg_id, vin) == first:
+            raise StoreFull("database or disk is full")
+        save(tg_id, vin, state)
+
+    def alerts_of(vin: str) -> list[str]:
+        return [text for text in texts_of(user, NOT_CLOSED) if f"…{vin[-4:]})" in text]
+
+    monkeypatch.setattr(store, "save_alert_state", refusing_the_first)
+    sim.advance(10 * 60)
+    await cardata.alert_tick(sim.now())
+    await until(lambda: alerts_of(second[1]), "the second car's alert")
+    full.clear()
+    for minutes in (1, 2):
+        await cardata.alert_tick(sim.now() + minutes * 60)
+    await until(lambda: alerts_of(first[1]), "the first car's alert")
+    assert (len(alerts_of(first[1])), len(alerts_of(second[1]))) == (1, 1), user.transcript()
     assert not _errors(logs)
