@@ -313,7 +313,8 @@ class CarDataBackend:
         """The stream's listener: a live car's drive may have begun, the car's late read is due anew, its
         alerts are decided soon, in the background."""
         if cd.MILEAGE in changed and state.reports_changes:
-            self._moved(owner, state)
+            with contextlib.suppress(StoreFull):  # the drive's start is unknown: it is dated from its parking
+                self._moved(owner, state)
         self.late_reads.schedule(owner, state.vin)
         car = (owner, state.vin)
         self._alerts_stale.add(car)
@@ -354,9 +355,9 @@ class CarDataBackend:
         if state.reports_changes or at is None:
             return
         lat, lon = state.position or (None, None)
-        self._close(
-            owner, state.vin, Parked(at.timestamp(), state.mileage_km, state.soc, lat, lon), at.timestamp()
-        )
+        parked = Parked(at.timestamp(), state.mileage_km, state.soc, lat, lon)
+        with contextlib.suppress(StoreFull):  # the next report closes this drive with its own: no km lost
+            self._close(owner, state.vin, parked, at.timestamp())
 
     def _moved(self, owner: int, state: CarState) -> None:
         """A live car's mileage changed: its first rise since it parked is when its drive began, kept with its
@@ -388,16 +389,20 @@ class CarDataBackend:
                 continue  # driving, or stopped for a moment
             if self._settled.get((owner, vin), False) == state.updated_at:
                 continue  # no report since it was last found settled
-            self._settled[(owner, vin)] = state.updated_at
             before = self.store.drive_mark(owner, vin)
             lat, lon = state.position or (None, None)
             parked = Parked(moved.timestamp(), state.mileage_km, state.soc, lat, lon)
             if before is not None and before.mileage_km == parked.mileage_km:
                 if (before.soc, before.lat, before.lon) == (parked.soc, lat, lon):
+                    self._settled[(owner, vin)] = state.updated_at
                     continue  # nothing new since it parked
                 at = state.updated_at or moved
                 parked = replace(parked, at=max(before.at, at.timestamp()))  # after what changed
-            self._close(owner, vin, parked, now, charging=state.is_charging)
+            try:
+                self._close(owner, vin, parked, now, charging=state.is_charging)
+            except StoreFull:
+                continue  # the store logs it, once a stretch; closed at a later tick
+            self._settled[(owner, vin)] = state.updated_at
 
     def _close(self, owner: int, vin: str, now: Parked, seen_at: float, *, charging: bool = False) -> None:
         """Keep `now` as the car's last parked report, with the drive since the one before when the mileage

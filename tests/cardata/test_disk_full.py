@@ -12,9 +12,12 @@ from telegram.ext import Application
 
 from bot.cardata.events import PUSH_RETRY_SECONDS
 from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
+from bot.drives import SETTLED_SECONDS
 from bot.sandbox import SandboxUser
 from bot.store import StoreFull
-from tests.chat.test_cardata import OWNER, cardata_of, charging, link_cardata, texts_of
+from tests.cardata.test_drives import mileage
+from tests.cardata.test_live_drives import drive_to, streamed
+from tests.chat.test_cardata import OWNER, cardata_of, charging, garage_of, link_cardata, texts_of
 from tests.support.disk import refuse
 from tests.support.waits import until
 
@@ -173,4 +176,27 @@ async def test_one_cars_alerts_refused_by_a_full_disk_leave_the_other_cars_alert
         await cardata.alert_tick(sim.now() + minutes * 60)
     await until(lambda: alerts_of(first[1]), "the first car's alert")
     assert (len(alerts_of(first[1])), len(alerts_of(second[1]))) == (1, 1), user.transcript()
+    assert not _errors(logs)
+
+
+async def test_a_live_drive_that_settles_while_nothing_can_be_written_is_recorded_once_there_is_room(
+    cardata_bot: Application, user: SandboxUser, cardata_simulator: CardataSimulator, logs, monkeypatch
+) -> None:
+    sim, cardata = cardata_simulator, cardata_of(cardata_bot)
+    await link_cardata(user, sim)
+    await cardata.supervisor.wait_connected(OWNER)
+    await until(streamed(cardata_bot), "the snapshot at linking")
+    await cardata.settle_drives(sim.now())  # parked where it was linked: the drive starts here
+    start_km = mileage(sim)
+    room = refuse(monkeypatch, cardata.store, "save_drive_mark")  # the disk fills before the drive
+    await drive_to(cardata_bot, sim, 48.2, 11.6)
+    sim.advance(SETTLED_SECONDS + 1)
+    await cardata.settle_drives(sim.now())  # settled, and nowhere to write it
+    assert not garage_of(cardata_bot).drives(OWNER, DEFAULT_BEV_VIN)
+
+    room()
+    await cardata.settle_drives(sim.now() + 60)
+    await cardata.settle_drives(sim.now() + 120)
+    [drive] = garage_of(cardata_bot).drives(OWNER, DEFAULT_BEV_VIN)
+    assert drive.km == mileage(sim) - start_km
     assert not _errors(logs)

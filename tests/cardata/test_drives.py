@@ -7,6 +7,7 @@ day beside the kWh charged, for a car with drives and no charge too.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from tests.cardata.test_quiet import linked, reported, reported_at
 from tests.chat.test_cardata import OWNER, cardata_of, choose, csv_rows, garage_of, link_cardata
 from tests.chat.test_costs import _newest, _set_tariff
 from tests.chat.test_share import after
+from tests.support.disk import refuse
 from tests.support.waits import until
 from tests.test_history import _pixels
 from tests.test_monthly import named
@@ -87,6 +89,21 @@ async def test_a_switch_off_after_a_drive_is_listed_in_trips_with_its_end_as_a_p
     assert sent == pytest.approx((48.2, 11.6)), sent
     # Each drive recorded once.
     assert len(garage_of(linked).drives(OWNER, DEFAULT_BEV_VIN)) == 2
+
+
+async def test_a_drive_whose_switch_off_finds_a_full_disk_is_counted_in_the_next_one(
+    linked: Application, cardata_simulator: CardataSimulator, caplog: pytest.LogCaptureFixture, monkeypatch
+) -> None:
+    """A quiet car's switch-off is decided on (its charge, if any, recorded) but its drive finds no room: no
+    kilometre is lost, the next switch-off closes both as one drive (docs/exactly-once-push.md)."""
+    room = refuse(monkeypatch, cardata_of(linked).store, "save_drive_mark")
+    km = await drive_to(linked, cardata_simulator, 48.2, 11.6, soc=60)  # from 64 %
+    assert not garage_of(linked).drives(OWNER, DEFAULT_BEV_VIN)
+    room()
+    km2 = await drive_to(linked, cardata_simulator, 48.25, 11.65, soc=55)
+    [drive] = garage_of(linked).drives(OWNER, DEFAULT_BEV_VIN)
+    assert (drive.km, drive.soc_start, drive.soc_end) == (km + km2, 64, 55), drive
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_a_charge_between_two_reports_leaves_the_level_used_unknown_and_says_so(
