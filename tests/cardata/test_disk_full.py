@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from telegram.ext import Application
@@ -14,7 +16,7 @@ from bot.cardata.events import PUSH_RETRY_SECONDS
 from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
 from bot.drives import SETTLED_SECONDS
 from bot.sandbox import SandboxUser
-from bot.store import StoreFull
+from bot.store import Store, StoreFull
 from tests.cardata.test_drives import mileage
 from tests.cardata.test_live_drives import drive_to, streamed
 from tests.chat.test_cardata import OWNER, cardata_of, charging, garage_of, link_cardata, texts_of
@@ -36,6 +38,27 @@ def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 def _errors(logs: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in logs.records if r.levelno >= logging.ERROR]
+
+
+def full_after_the_first_push(
+    monkeypatch: pytest.MonkeyPatch, pusher: Any, store: Store, method: str
+) -> Callable[[], None]:
+    """The disk fills as `pusher`'s first push leaves: its record (`store.<method>`) finds no room until the
+    returned function (space returns) is called."""
+    push, rooms = pusher._push, []
+
+    async def disk_fills_meanwhile(*args: Any) -> None:
+        await push(*args)
+        if not rooms:  # once
+            store.simulate_full_disk()
+            rooms.append(refuse(monkeypatch, store, method))
+
+    def room() -> None:
+        store.simulate_full_disk(False)
+        rooms[0]()
+
+    monkeypatch.setattr(pusher, "_push", disk_fills_meanwhile)
+    return room
 
 
 async def _charging(application: Application, user: SandboxUser, sim: CardataSimulator) -> None:
@@ -79,24 +102,14 @@ async def test_a_charge_end_pushed_while_its_record_finds_no_room_is_not_pushed_
     sim, cardata = cardata_simulator, cardata_of(cardata_bot)
     await _charging(cardata_bot, user, sim)
     store, detector = cardata.store, cardata.detector
-    push = detector._push
-    rooms: list = []
-
-    async def disk_fills_meanwhile(event) -> None:
-        await push(event)
-        if not rooms:  # once
-            store.simulate_full_disk()
-            rooms.append(refuse(monkeypatch, store, "save_cardata_track"))
-
-    monkeypatch.setattr(detector, "_push", disk_fills_meanwhile)
+    room = full_after_the_first_push(monkeypatch, detector, store, "save_cardata_track")
     sim.set_soc(DEFAULT_BEV_VIN, 80)
     await user.wait_for_bot_message(FINISHED)
     for _ in range(3):
         await detector.tick()  # the end is still pending on disk: its record found no room
     assert store.cardata_track(OWNER, DEFAULT_BEV_VIN).pending is not None
 
-    store.simulate_full_disk(False)
-    rooms[0]()
+    room()
     await detector.tick()
     assert store.cardata_track(OWNER, DEFAULT_BEV_VIN).pending is None  # recorded now
     await detector.tick()
@@ -124,23 +137,14 @@ async def test_an_alert_pushed_while_its_record_finds_no_room_is_not_pushed_agai
 ) -> None:
     sim, cardata = cardata_simulator, cardata_of(cardata_bot)
     await _window_open(cardata_bot, user, sim)
-    store, alerter = cardata.store, cardata._alerter
-    push = alerter._push
-    rooms: list = []
-
-    async def disk_fills_meanwhile(alert) -> None:
-        await push(alert)
-        if not rooms:  # after the first alert left: its record finds no room
-            rooms.append(refuse(monkeypatch, store, "save_alert_state"))
-
-    monkeypatch.setattr(alerter, "_push", disk_fills_meanwhile)
+    room = full_after_the_first_push(monkeypatch, cardata._alerter, cardata.store, "save_alert_state")
     sim.advance(10 * 60)
     await cardata.alert_tick(sim.now())
     await until(lambda: len(texts_of(user, NOT_CLOSED)) == 2, "both cars' alerts")
     sim.set_window(DEFAULT_BEV_VIN, "row1.driver", "OPEN")  # a stream change meanwhile, alerts decided anew
     for minutes in (1, 2, 3):
         await cardata.alert_tick(sim.now() + minutes * 60)
-    rooms[0]()  # room again: the records are written, and still nothing pushed twice
+    room()  # room again: the records are written, and still nothing pushed twice
     await cardata.alert_tick(sim.now() + 4 * 60)
     await cardata.alert_tick(sim.now() + 5 * 60)
     assert len(texts_of(user, NOT_CLOSED)) == 2, user.transcript()
