@@ -441,3 +441,37 @@ async def test_a_level_that_rose_with_the_cable_out_is_no_charge_nor_a_level_tha
     await cycle(bot)
     [push] = _pushes(alice, FINISHED)
     assert REX_VIN[-4:] in push.text and "43 % → 48 %" in push.text
+
+
+async def test_an_unseen_charge_that_stopped_short_is_an_interruption_pushed_only_when_opted_in(
+    bot, sandbox, simulator
+):
+    cycle = Cycles()
+    alice = sandbox.user(317)
+    await link(alice)
+    simulator.set_status(BEV_VIN, chargingLevelHv=50)
+    await cycle(bot)
+
+    async def stopped_short(soc: int) -> None:  # a power cut, the cable still in: nobody's doing
+        simulator.set_status(BEV_VIN, chargingLevelHv=soc)
+        simulator.plug_in(BEV_VIN, charging=True)
+        simulator.advance(3 * 60 + 30)
+        simulator.set_status(BEV_VIN, chargingStatus="NOT_CHARGING", lastChargingEndReason="UNKNOWN")
+
+    await stopped_short(50)
+    await cycle(bot)
+    await cycle(bot)
+    assert _pushes(alice, "was interrupted") == [] and _pushes(alice, FINISHED) == []
+    assert [s.ended for s in _store(bot).charge_sessions(317, BEV_VIN)] == ["interrupted"]
+
+    alice.send("/notify")
+    alice.press(await alice.wait_for_bot_message("Which messages"), "Charging interrupted")
+    await alice.wait_for(lambda u: _store(bot).notify_prefs(317).interrupted)
+    simulator.unplug(BEV_VIN)
+    await cycle(bot)
+    await stopped_short(53)
+    await cycle(bot)
+    await cycle(bot)
+    [push] = _pushes(alice, "was interrupted")
+    assert "53 % → 56 %" in push.text and "charged for" not in push.text
+    assert len(_store(bot).charge_sessions(317, BEV_VIN)) == 2
