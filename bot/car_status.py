@@ -22,6 +22,7 @@ from bot.history import ChargeSession
 DEFAULT_CHARGE_RATE = 11.0  # % per hour
 RATE_SESSIONS = 10  # the newest recorded charges the rate is taken from
 RATE_MIN_SECONDS = 10 * 60  # shorter charges say little about the rate
+CHARGED_AT_LEAST = 1.0  # % more than the last level read with no charge under way: a charge happened since
 # The words of a charge under way or about to go on: a quiet car plugged in with one has not been seen to end.
 CHARGE_UNDER_WAY = frozenset({"INITIALIZATION", "CHARGINGPAUSED"})
 

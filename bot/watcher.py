@@ -6,6 +6,12 @@ from the end reason and result. An error ends a charge (pushed by default); a ch
 stops short while the cable is still in, for no reason the owner caused (a power cut, a charging window that
 closed), is an interruption: a push the owner can opt into with /notify.
 
+A short charge can begin and end between two polls (an idle car is polled every 15 minutes; an i3 adds a
+percent a minute): the car then reads plugged in, not charging, its level higher than at the last poll
+(`ChargeWatch.soc_seen`), with no session open. A rise of a whole percent with the cable in at either poll is
+such a charge, pushed and recorded once like any other, from that poll's level and with no duration
+(`start_unseen`): it starts at that poll's report, the earliest it can have begun (docs/exactly-once-push.md).
+
 Exactly once, across restarts, with the store's `ChargeWatch` as the only memory: a transition is saved
 (`charging_since` and `soc_at_start` kept, the event not yet in `last_event`) before its push leaves; after
 the push, `last_event` records it and an ended session is cleared. A push that fails stays pending and goes
@@ -42,7 +48,7 @@ from bot.backends import from_vehicle_status
 from bot.bmw.errors import BMWError
 from bot.bmw.models import VehicleStatus
 from bot.capabilities import BackendName
-from bot.car_status import FIELDS, ChargeNotice, Notice, NoticeKind, RelinkNotice
+from bot.car_status import CHARGED_AT_LEAST, FIELDS, ChargeNotice, Notice, NoticeKind, RelinkNotice
 from bot.garage import Garage
 from bot.garage_errors import GarageError, PasswordRefused
 from bot.history import ChargeSession, energy_kwh, usable_kwh
@@ -54,6 +60,7 @@ from bot.store_errors import StoreFull, Unrecorded
 log = logging.getLogger(__name__)
 
 CHARGING = "CHARGING"
+CONNECTED = "CONNECTED"
 ERROR = "ERROR"
 STATUS_TIMEOUT_SECONDS = 45.0  # the client retries GETs itself; this bounds one car's share of a slot
 MAX_BACKOFF_SECONDS = 3600.0
@@ -89,6 +96,7 @@ class ChargeTransition:
     soc_at_start: int | None
     seen_at: float  # epoch seconds: the car's report time of `status`
     outcome: Outcome | None = None  # FINISHED only
+    unseen: bool = False  # it began and ended between two polls: how long it ran is not known
 
     @property
     def key(self) -> str:
@@ -109,7 +117,7 @@ class ChargeTransition:
             self.vin,
             from_vehicle_status(self.vin, self.status),
             soc_at_start=self.soc_at_start,
-            charged_seconds=None if kind is NoticeKind.STARTED else self.charged_seconds,
+            charged_seconds=None if kind is NoticeKind.STARTED or self.unseen else self.charged_seconds,
         )
 
 
@@ -229,11 +237,12 @@ class Watcher:
     ) -> None:
         seen_at = status.update_time.timestamp() if status.update_time else now
         since, soc_at_start, last_event = watch.charging_since, watch.soc_at_start, watch.last_event
+        unseen = watch.start_unseen
         event: ChargeTransition | None = None
         if status.is_charging:
             if since is None or watch.charging_status != CHARGING:
                 # A new session. An older session's end push still pending is dropped: the car charges again.
-                since, soc_at_start = seen_at, _soc(status)
+                since, soc_at_start, unseen = seen_at, _soc(status), False
                 if watch.charging_status is None:
                     # First sight of this car: it did not start charging now, so there is nothing to announce.
                     last_event = f"{EventKind.STARTED}:{since:.0f}"
@@ -242,19 +251,25 @@ class Watcher:
             )
             if event.key == last_event:
                 event = None
-        elif since is not None:  # the charge ended now, or in an earlier cycle whose push failed
-            kind, outcome = _ending(status)
-            event = ChargeTransition(
-                kind, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at, outcome
-            )
+        else:
+            if since is None and (start := _unseen_start(watch, status)) is not None:
+                # A charge that began and ended since the last poll. Stored as the session's start, that
+                # poll's report keys it: a retry or a restart decides the same event.
+                (since, soc_at_start), unseen = start, True
+            if since is not None:  # the charge ended now, or in an earlier cycle whose push failed
+                kind, outcome = _ending(status)
+                event = ChargeTransition(
+                    kind, watch.tg_id, watch.vin, status, since, soc_at_start, seen_at, outcome, unseen
+                )
 
         interval = self._charge_poll if status.is_plugged_in or event is not None else self._idle_poll
         pending = replace(
-            watch,
+            _level_seen(watch, status, seen_at),
             charging_status=status.charging_status,
             connection_status=status.connection_status,
             charging_since=since,
             soc_at_start=soc_at_start,
+            start_unseen=unseen,
             last_event=last_event,
             next_poll_at=now + interval,
             failures=0,
@@ -312,7 +327,7 @@ class Watcher:
         return ChargeSession(
             tg_id=event.tg_id,
             vin=event.vin,
-            started_at=event.charging_since,
+            started_at=event.charging_since,  # of an unseen charge: the report before it, its earliest start
             ended_at=max(event.charging_since, event.seen_at),
             soc_start=event.soc_at_start,
             soc_end=soc_end,
@@ -345,13 +360,34 @@ class Watcher:
         report.alert_failures += done.failed
 
     def _backoff(self, watch: ChargeWatch, failures: int) -> float:
-        plugged = watch.charging_status == CHARGING or watch.connection_status == "CONNECTED"
+        plugged = watch.charging_status == CHARGING or watch.connection_status == CONNECTED
         base = self._charge_poll if plugged else self._idle_poll
         return min(base * 2.0**failures, max(base, MAX_BACKOFF_SECONDS))
 
 
 def _soc(status: VehicleStatus) -> int | None:
     return None if status.charging_level_hv is None else round(status.charging_level_hv)
+
+
+def _unseen_start(watch: ChargeWatch, status: VehicleStatus) -> tuple[float, int] | None:
+    """Where a charge that began and ended since the last poll starts (that poll's report time and level),
+    when `status`, not charging and with no session open, shows one: its level up by a whole percent, with
+    the cable in at either poll. With the cable out at both, a higher level is no charge: an i3 REX's range
+    extender only holds the level, a long descent regenerates a little. Nothing before a level was read:
+    the first poll after /link tells nothing."""
+    level = _soc(status)
+    if watch.soc_seen is None or watch.seen_at is None or level is None:
+        return None
+    if not (status.is_plugged_in or watch.connection_status == CONNECTED):
+        return None
+    return (watch.seen_at, watch.soc_seen) if level >= watch.soc_seen + CHARGED_AT_LEAST else None
+
+
+def _level_seen(watch: ChargeWatch, status: VehicleStatus, seen_at: float) -> ChargeWatch:
+    """The watch with `status` (reported at `seen_at`) as the level the next poll is compared with; a level
+    that reads None tells nothing, so the last one read stays."""
+    level = _soc(status)
+    return watch if level is None else replace(watch, soc_seen=level, seen_at=seen_at)
 
 
 def _ending(status: VehicleStatus) -> tuple[EventKind, Outcome | None]:
@@ -377,4 +413,4 @@ def _settled(watch: ChargeWatch, event: ChargeTransition) -> ChargeWatch:
     """The watch once `event` is dealt with (pushed, or not wanted): an ended session is closed."""
     if event.kind is EventKind.STARTED:
         return replace(watch, last_event=event.key)
-    return replace(watch, last_event=event.key, charging_since=None, soc_at_start=None)
+    return replace(watch, last_event=event.key, charging_since=None, soc_at_start=None, start_unseen=False)

@@ -291,6 +291,9 @@ def test_watch_round_trip(store: Store) -> None:
         last_event="started:1234.5",
         next_poll_at=2000.0,
         failures=2,
+        soc_seen=31,
+        seen_at=1234.5,
+        start_unseen=True,
     )
     store.save_watch(saved)
     assert store.watch(ALICE, "VIN_A") == saved
@@ -698,6 +701,7 @@ def test_an_empty_database_file_is_migrated_from_version_0(db_path: Path, key: s
         "m020_costs",
         "m021_monthly_summary",
         "m022_live_drives",
+        "m023_charge_watch_level",
     ]
 
 

@@ -15,6 +15,7 @@ from bot.bmw.simulator import Fault
 from bot.chat.rate_limit import SERVER_ERROR_RETRIES
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
+from tests.support.disk import refuse
 from tests.support.watcher import FINISHED, STOPPED, Cycles
 
 
@@ -284,3 +285,193 @@ async def test_the_job_queue_runs_the_watcher_again_and_again(
         await alice.wait_for(lambda u: _store(application).watch(311, BEV_VIN).charging_status is not None)
         watch = _store(application).watch(311, BEV_VIN)
         assert watch.charging_status == "INVALID" and watch.next_poll_at > time.time() + 60  # idle: rarely
+
+
+# --- a charge the watcher never saw running (docs/exactly-once-push.md) -------------------------------------
+
+
+async def _short_charge_unseen(simulator, vin: str = BEV_VIN, soc: int = 75) -> None:
+    """Plugged in at `soc` % between two polls, five minutes reach the owner's goal (+5 %), and the car stops
+    with the cable still in, reporting as real i3s did (NOT_CHARGING, the end reason and result)."""
+    simulator.set_status(vin, chargingLevelHv=soc)
+    simulator.plug_in(vin, charging=True)
+    simulator.advance(5 * 60 + 30)  # 1 %/min
+    simulator.set_status(
+        vin,
+        chargingStatus="NOT_CHARGING",
+        lastChargingEndReason="CHARGING_GOAL_REACHED",
+        lastChargingEndResult="SUCCESS",
+    )
+
+
+async def test_a_charge_begun_and_ended_between_two_idle_polls_is_pushed_once_and_recorded(
+    bot, sandbox, simulator
+):
+    cycle = Cycles()
+    alice = sandbox.user(312)
+    await link(alice)
+    simulator.set_status(BEV_VIN, chargingLevelHv=75)
+    await cycle(bot)  # parked, unplugged, at 75 %: polled every 15 minutes
+    assert _store(bot).watch(312, BEV_VIN).next_poll_at >= cycle.now + 15 * 60
+
+    await _short_charge_unseen(simulator, soc=75)  # the watcher never sees it charging
+    assert (await cycle(bot)).pushed == 1
+    for _ in range(3):
+        assert (await cycle(bot)).pushed == 0
+    [push] = _pushes(alice, FINISHED)
+    assert "75 % → 80 %" in push.text and "charge goal reached" in push.text
+    assert "charged for" not in push.text  # when it began is not known
+    assert BEV_VIN[-4:] in push.text
+    [session] = _store(bot).charge_sessions(312, BEV_VIN)
+    assert (session.soc_start, session.soc_end, session.ended) == (75, 80, "full")
+
+    alice.send("/history")
+    listing = await alice.wait_for_bot_message("Charging history of")
+    assert len([line for line in listing.text.splitlines() if "75–80 %" in line]) == 1
+
+    # The next evening's charge is seen running: the usual push, with how long it ran.
+    simulator.unplug(BEV_VIN)
+    simulator.set_status(BEV_VIN, chargingLevelHv=60)
+    await cycle(bot)
+    await _charge(simulator, soc=90)
+    await cycle(bot)
+    simulator.advance(15 * 60)
+    await cycle(bot)
+    await cycle(bot)
+    pushes = _pushes(alice, FINISHED)
+    assert len(pushes) == 2 and "90 % → 100 %" in pushes[1].text and "charged for 10 min" in pushes[1].text
+    assert len(_store(bot).charge_sessions(312, BEV_VIN)) == 2
+
+
+async def test_an_unseen_charge_whose_push_failed_goes_out_once_after_a_restart_still_without_duration(
+    bot_settings, sandbox, simulator, simulator_url, bot_api
+):
+    cycle = Cycles()
+    alice = sandbox.user(313)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as first:
+        await link(alice)
+        simulator.set_status(BEV_VIN, chargingLevelHv=75)
+        await cycle(first)
+        await _short_charge_unseen(simulator, soc=75)
+        bot_api.inject("sendMessage", "error", status=500, times=SERVER_ERROR_RETRIES + 1)
+        assert (await cycle(first)).push_failures == 1
+        assert _pushes(alice, FINISHED) == []
+    simulator.advance(60)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as second:
+        assert (await cycle(second)).pushed == 1
+        await cycle(second)
+        assert len(_store(second).charge_sessions(313, BEV_VIN)) == 1
+    [push] = _pushes(alice, FINISHED)
+    assert "75 % → 80 %" in push.text and "charged for" not in push.text
+
+
+async def test_an_unseen_charge_pushed_but_not_recorded_before_a_restart_is_repeated_once_never_lost(
+    bot_settings, sandbox, simulator, simulator_url, monkeypatch
+):
+    """A process that stops between the push and its record (here: the record finds no room, and the bot
+    restarts before it is written) sends that push once more, and only that once."""
+    cycle = Cycles()
+    alice = sandbox.user(314)
+    async with running_bot(bot_settings, fast_client(simulator_url)) as first:
+        await link(alice)
+        simulator.set_status(BEV_VIN, chargingLevelHv=75)
+        await cycle(first)
+        await _short_charge_unseen(simulator, soc=75)
+        store, watcher = _store(first), first.bot_data.services.watcher
+        push = watcher._push
+
+        async def record_finds_no_room(notice) -> None:
+            await push(notice)
+            refuse(monkeypatch, store, "save_watch")
+
+        monkeypatch.setattr(watcher, "_push", record_finds_no_room)
+        await cycle(first)
+        assert len(_pushes(alice, FINISHED)) == 1
+    async with running_bot(bot_settings, fast_client(simulator_url)) as second:
+        for _ in range(3):
+            await cycle(second)
+        assert len(_store(second).charge_sessions(314, BEV_VIN)) == 1
+    pushes = _pushes(alice, FINISHED)
+    assert len(pushes) == 2 and pushes[0].text == pushes[1].text and "75 % → 80 %" in pushes[0].text
+
+
+async def test_the_first_poll_after_link_of_a_plugged_in_full_car_pushes_nothing(bot, sandbox, simulator):
+    cycle = Cycles()
+    alice = sandbox.user(315)
+    simulator.set_status(BEV_VIN, chargingLevelHv=80)
+    await _short_charge_unseen(simulator, soc=95)  # full before the bot knew the car
+    await link(alice)
+    await cycle(bot)
+    await cycle(bot)
+    assert _pushes(alice, FINISHED) == [] and _store(bot).charge_sessions(315, BEV_VIN) == []
+
+    simulator.unplug(BEV_VIN)  # a drive, and the evening's short charge, unseen: that one is pushed
+    simulator.set_status(BEV_VIN, chargingLevelHv=70)
+    await cycle(bot)
+    await _short_charge_unseen(simulator, soc=70)
+    await cycle(bot)
+    [push] = _pushes(alice, FINISHED)
+    assert "70 % → 75 %" in push.text
+
+
+async def test_a_level_that_rose_with_the_cable_out_is_no_charge_nor_a_level_that_reads_none(
+    bot, sandbox, simulator
+):
+    """A REX's range extender only holds the level, and a long descent regenerates a percent or two: a level
+    up at two polls with the cable out at both is not a charge. A level that reads None tells nothing: the
+    last one read stays what the next is compared with."""
+    cycle = Cycles()
+    alice = sandbox.user(316)
+    await link(alice)
+    simulator.set_status(REX_VIN, chargingLevelHv=40)
+    await cycle(bot)
+    simulator.set_status(REX_VIN, chargingLevelHv=43)
+    simulator.advance(20 * 60)
+    await cycle(bot)
+    await cycle(bot)
+    assert _pushes(alice, FINISHED) == [] and _store(bot).charge_sessions(316, REX_VIN) == []
+
+    del simulator.vehicle(REX_VIN).status["chargingLevelHv"]
+    await cycle(bot)
+    await _short_charge_unseen(simulator, REX_VIN, soc=43)
+    del simulator.vehicle(REX_VIN).status["chargingLevelHv"]
+    await cycle(bot)  # plugged in, its level unread
+    assert _pushes(alice, FINISHED) == []
+    simulator.set_status(REX_VIN, chargingLevelHv=48)
+    await cycle(bot)
+    [push] = _pushes(alice, FINISHED)
+    assert REX_VIN[-4:] in push.text and "43 % → 48 %" in push.text
+
+
+async def test_an_unseen_charge_that_stopped_short_is_an_interruption_pushed_only_when_opted_in(
+    bot, sandbox, simulator
+):
+    cycle = Cycles()
+    alice = sandbox.user(317)
+    await link(alice)
+    simulator.set_status(BEV_VIN, chargingLevelHv=50)
+    await cycle(bot)
+
+    async def stopped_short(soc: int) -> None:  # a power cut, the cable still in: nobody's doing
+        simulator.set_status(BEV_VIN, chargingLevelHv=soc)
+        simulator.plug_in(BEV_VIN, charging=True)
+        simulator.advance(3 * 60 + 30)
+        simulator.set_status(BEV_VIN, chargingStatus="NOT_CHARGING", lastChargingEndReason="UNKNOWN")
+
+    await stopped_short(50)
+    await cycle(bot)
+    await cycle(bot)
+    assert _pushes(alice, "was interrupted") == [] and _pushes(alice, FINISHED) == []
+    assert [s.ended for s in _store(bot).charge_sessions(317, BEV_VIN)] == ["interrupted"]
+
+    alice.send("/notify")
+    alice.press(await alice.wait_for_bot_message("Which messages"), "Charging interrupted")
+    await alice.wait_for(lambda u: _store(bot).notify_prefs(317).interrupted)
+    simulator.unplug(BEV_VIN)
+    await cycle(bot)
+    await stopped_short(53)
+    await cycle(bot)
+    await cycle(bot)
+    [push] = _pushes(alice, "was interrupted")
+    assert "53 % → 56 %" in push.text and "charged for" not in push.text
+    assert len(_store(bot).charge_sessions(317, BEV_VIN)) == 2

@@ -50,6 +50,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
+from bot.car_status import CHARGED_AT_LEAST
 from bot.cardata.models import (
     CHARGING_STATUS,
     GOAL_REACHED_REASONS,
@@ -70,7 +71,6 @@ DEFAULT_DEBOUNCE_SECONDS = 120.0
 PUSH_RETRY_SECONDS = 30.0
 POLL_SECONDS = 60.0  # `run`'s longest sleep: catches up with a clock that jumps (a wall clock set, a test's)
 COMPLETE_TOLERANCE = 1.0  # % below the target still counts as complete
-CHARGED_AT_LEAST = 1.0  # % more than the last report: a charge happened since
 # What a report that tells of a charge carries: the charging state, the level, the end reason.
 REPORT_KEYS = frozenset(
     {CHARGING_STATUS, HV_STATUS, SOC_DISPLAYED, SOC_HEADER, REASON_CHARGING_END, HVPM_FINISH_REASON}

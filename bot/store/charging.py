@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 
 from bot.history import ChargeSession
-from bot.store.connection import Connection, _field_names, _params
+from bot.store.connection import Connection, _booleans, _field_names, _params
 from bot.store.records import ChargeWatch
 
 _WATCH_FIELDS = _field_names(ChargeWatch)
@@ -19,7 +19,7 @@ class ChargingRows(Connection):
 
     def watches_due(self, now: float, limit: int | None = None) -> list[ChargeWatch]:
         """Watches whose next_poll_at <= now, most overdue first; none of an account waiting for a re-link."""
-        return self._records(
+        due = self._records(
             ChargeWatch,
             f"SELECT {_WATCH_COLUMNS} FROM charge_watches w WHERE next_poll_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM accounts a"
@@ -27,11 +27,12 @@ class ChargingRows(Connection):
             " ORDER BY next_poll_at, tg_id, vin LIMIT ?",
             (now, -1 if limit is None else limit),
         )
+        return [_booleans(watch) for watch in due]
 
     def watch(self, tg_id: int, vin: str) -> ChargeWatch | None:
         sql = f"SELECT {_WATCH_COLUMNS} FROM charge_watches WHERE tg_id = ? AND vin = ?"
         found = self._records(ChargeWatch, sql, (tg_id, vin))
-        return found[0] if found else None
+        return _booleans(found[0]) if found else None
 
     def save_watch(self, watch: ChargeWatch, ended: ChargeSession | None = None) -> None:
         """Store the watcher's state of a car, and with it the charge that `ended` (once: a session already

@@ -65,11 +65,16 @@ class ChargeWatch:
     tg_id: int
     charging_status: str | None
     connection_status: str | None
-    charging_since: float | None  # when the current charge began
+    charging_since: float | None  # when the current charge began (one never seen running: the poll before)
     soc_at_start: int | None  # state of charge when it began
     last_event: str | None  # the last push sent, e.g. "finished:<charging_since>", for exactly-once
     next_poll_at: float
     failures: int
+    # The level (%) of the last poll that read one, and the car's report time of it: a level up since, with
+    # no session open, is a charge the watcher never saw running. None until a poll reads a level.
+    soc_seen: int | None = None
+    seen_at: float | None = None
+    start_unseen: bool = False  # the open session is such a charge: how long it ran is not known
 
 
 @dataclass(frozen=True)

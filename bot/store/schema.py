@@ -392,6 +392,15 @@ def m022_live_drives(db: Database) -> None:
     db.table("drives").add_column("started_at", float)
 
 
+def m023_charge_watch_level(db: Database) -> None:
+    # The level at the watcher's last poll and when the car reported it: a level up since, plugged in, is an
+    # i Remote charge that began and ended between two polls (docs/exactly-once-push.md), and an open session
+    # may be one. NULL until the next poll, which then pushes nothing.
+    db.table("charge_watches").add_column("soc_seen", int)
+    db.table("charge_watches").add_column("seen_at", float)
+    db.table("charge_watches").add_column("start_unseen", bool, not_null_default=0)
+
+
 MIGRATIONS = Migrations("bmw_telegram_bot")
 _STEPS = [
     MIGRATIONS()(step)
@@ -417,6 +426,7 @@ _STEPS = [
         m020_costs,
         m021_monthly_summary,
         m022_live_drives,
+        m023_charge_watch_level,
     )
 ]
 SCHEMA_VERSION = len(_STEPS)
