@@ -30,7 +30,7 @@ from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from typing import Any, Protocol
 
-from bot.car_status import CarStatus
+from bot.car_status import CHARGED_AT_LEAST, CarStatus
 from bot.months import Month, summary_due
 from bot.store_errors import StoreFull, Unrecorded
 
@@ -84,6 +84,7 @@ class AlertState:
     charge_soc_at_start: float | None = None
     charged_on_plug: bool = False  # the car charged since it was plugged in
     stall_since: float | None = None
+    soc_seen: float | None = None  # the level at the last reading that had one
     parked_at: float | None = None  # the car's last report while parked
     open_since: float | None = None
     done_level: str | None = None  # the key of each kind's last occurrence dealt with (pushed or moot)
@@ -184,10 +185,16 @@ def _level(
 def _stall(
     state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
 ) -> tuple[AlertState, Alert | None]:
+    level, before = reading.soc, state.soc_seen
+    if level is not None:
+        state = _with(state, soc_seen=level)
     if not reading.plugged_in:
         return _with(state, charged_on_plug=False, stall_since=None), None
     ended, since = reading.charge_ended_at, state.stall_since
-    if reading.charging or (ended is not None and since is not None and ended > since):
+    # A level up since the last reading is a charge too: one that began and ended between two polls, whose
+    # car's end reason may be a day old.
+    rose = level is not None and before is not None and level >= before + CHARGED_AT_LEAST
+    if reading.charging or rose or (ended is not None and since is not None and ended > since):
         # Charging, or a charge ended since the car was seen not charging: a quiet car reports no start.
         state = _with(state, charged_on_plug=True, stall_since=None)
         if reading.charging:

@@ -27,7 +27,7 @@ from bot.cardata.models import (
 from bot.chat import texts
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
-from tests.support.watcher import Cycles
+from tests.support.watcher import Cycles, short_charge_unseen
 
 REACHED = "has reached"
 NOT_CHARGING = "has not been charging"
@@ -145,6 +145,31 @@ async def test_plugged_in_not_charging_after_n_minutes_once_not_while_waiting(bo
     simulator.set_status(BEV_VIN, chargingStatus="NOT_CHARGING")  # a new plug-in, a new occurrence
     await at(115)  # the next poll of a car that was idle
     assert len(_pushes(alice, NOT_CHARGING)) == 2
+
+
+async def test_a_charge_the_watcher_never_saw_running_is_no_plugged_in_not_charging(bot, sandbox, simulator):
+    """Plugged in at 75 % between two idle polls, the charge reaches the goal before the next one: the owner
+    gets "finished charging", not "has not been charging" a quarter of an hour later (the car's end reason
+    may be a day old; a level up since the last reading is a charge)."""
+    cycle = Cycles()
+    alice = sandbox.user(806)
+    await link(alice)
+    simulator.set_status(BEV_VIN, chargingLevelHv=75)
+    await cycle(bot)  # parked, unplugged: the next poll 15 minutes on
+    await short_charge_unseen(simulator, BEV_VIN, soc=75)
+    for _ in range(3):  # two hours apart each
+        await cycle(bot)
+    assert len(_pushes(alice, "has finished charging")) == 1
+    assert _pushes(alice, NOT_CHARGING) == []
+
+    # Plugged in again the next evening and not charging (a fault at the wallbox): that one is said.
+    simulator.unplug(BEV_VIN)
+    await cycle(bot)
+    simulator.plug_in(BEV_VIN, charging=False)
+    simulator.set_status(BEV_VIN, chargingStatus="NOT_CHARGING")
+    await cycle(bot)
+    await cycle(bot)
+    assert len(_pushes(alice, NOT_CHARGING)) == 1, alice.transcript()
 
 
 async def test_plug_in_reminder_at_the_chosen_time_once_an_evening(bot, sandbox, simulator):

@@ -16,7 +16,7 @@ from bot.chat.rate_limit import SERVER_ERROR_RETRIES
 from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.disk import refuse
-from tests.support.watcher import FINISHED, STOPPED, Cycles
+from tests.support.watcher import FINISHED, STOPPED, Cycles, short_charge_unseen
 
 
 def _store(application: Application) -> Store:
@@ -290,20 +290,6 @@ async def test_the_job_queue_runs_the_watcher_again_and_again(
 # --- a charge the watcher never saw running (docs/exactly-once-push.md) -------------------------------------
 
 
-async def _short_charge_unseen(simulator, vin: str = BEV_VIN, soc: int = 75) -> None:
-    """Plugged in at `soc` % between two polls, five minutes reach the owner's goal (+5 %), and the car stops
-    with the cable still in, reporting as real i3s did (NOT_CHARGING, the end reason and result)."""
-    simulator.set_status(vin, chargingLevelHv=soc)
-    simulator.plug_in(vin, charging=True)
-    simulator.advance(5 * 60 + 30)  # 1 %/min
-    simulator.set_status(
-        vin,
-        chargingStatus="NOT_CHARGING",
-        lastChargingEndReason="CHARGING_GOAL_REACHED",
-        lastChargingEndResult="SUCCESS",
-    )
-
-
 async def test_a_charge_begun_and_ended_between_two_idle_polls_is_pushed_once_and_recorded(
     bot, sandbox, simulator
 ):
@@ -314,7 +300,7 @@ async def test_a_charge_begun_and_ended_between_two_idle_polls_is_pushed_once_an
     await cycle(bot)  # parked, unplugged, at 75 %: polled every 15 minutes
     assert _store(bot).watch(312, BEV_VIN).next_poll_at >= cycle.now + 15 * 60
 
-    await _short_charge_unseen(simulator, soc=75)  # the watcher never sees it charging
+    await short_charge_unseen(simulator, BEV_VIN, soc=75)  # the watcher never sees it charging
     assert (await cycle(bot)).pushed == 1
     for _ in range(3):
         assert (await cycle(bot)).pushed == 0
@@ -352,7 +338,7 @@ async def test_an_unseen_charge_whose_push_failed_goes_out_once_after_a_restart_
         await link(alice)
         simulator.set_status(BEV_VIN, chargingLevelHv=75)
         await cycle(first)
-        await _short_charge_unseen(simulator, soc=75)
+        await short_charge_unseen(simulator, BEV_VIN, soc=75)
         bot_api.inject("sendMessage", "error", status=500, times=SERVER_ERROR_RETRIES + 1)
         assert (await cycle(first)).push_failures == 1
         assert _pushes(alice, FINISHED) == []
@@ -376,7 +362,7 @@ async def test_an_unseen_charge_pushed_but_not_recorded_before_a_restart_is_repe
         await link(alice)
         simulator.set_status(BEV_VIN, chargingLevelHv=75)
         await cycle(first)
-        await _short_charge_unseen(simulator, soc=75)
+        await short_charge_unseen(simulator, BEV_VIN, soc=75)
         store, watcher = _store(first), first.bot_data.services.watcher
         push = watcher._push
 
@@ -399,7 +385,7 @@ async def test_the_first_poll_after_link_of_a_plugged_in_full_car_pushes_nothing
     cycle = Cycles()
     alice = sandbox.user(315)
     simulator.set_status(BEV_VIN, chargingLevelHv=80)
-    await _short_charge_unseen(simulator, soc=95)  # full before the bot knew the car
+    await short_charge_unseen(simulator, BEV_VIN, soc=95)  # full before the bot knew the car
     await link(alice)
     await cycle(bot)
     await cycle(bot)
@@ -408,7 +394,7 @@ async def test_the_first_poll_after_link_of_a_plugged_in_full_car_pushes_nothing
     simulator.unplug(BEV_VIN)  # a drive, and the evening's short charge, unseen: that one is pushed
     simulator.set_status(BEV_VIN, chargingLevelHv=70)
     await cycle(bot)
-    await _short_charge_unseen(simulator, soc=70)
+    await short_charge_unseen(simulator, BEV_VIN, soc=70)
     await cycle(bot)
     [push] = _pushes(alice, FINISHED)
     assert "70 % → 75 %" in push.text
@@ -433,7 +419,7 @@ async def test_a_level_that_rose_with_the_cable_out_is_no_charge_nor_a_level_tha
 
     del simulator.vehicle(REX_VIN).status["chargingLevelHv"]
     await cycle(bot)
-    await _short_charge_unseen(simulator, REX_VIN, soc=43)
+    await short_charge_unseen(simulator, REX_VIN, soc=43)
     del simulator.vehicle(REX_VIN).status["chargingLevelHv"]
     await cycle(bot)  # plugged in, its level unread
     assert _pushes(alice, FINISHED) == []

@@ -30,3 +30,17 @@ class Cycles:
         simulator.set_status(vin, chargingLevelHv=95)
         simulator.plug_in(vin, charging=True)
         await self(application)
+
+
+async def short_charge_unseen(simulator: Simulator, vin: str, soc: int = 75) -> None:
+    """Plugged in at `soc` % between two polls, five minutes reach the owner's goal (+5 %), and the car stops
+    with the cable still in, reporting as real i3s did (NOT_CHARGING, the end reason and result)."""
+    simulator.set_status(vin, chargingLevelHv=soc)
+    simulator.plug_in(vin, charging=True)
+    simulator.advance(5 * 60 + 30)  # 1 %/min
+    simulator.set_status(
+        vin,
+        chargingStatus="NOT_CHARGING",
+        lastChargingEndReason="CHARGING_GOAL_REACHED",
+        lastChargingEndResult="SUCCESS",
+    )
