@@ -84,7 +84,7 @@ class AlertState:
     charge_soc_at_start: float | None = None
     charged_on_plug: bool = False  # the car charged since it was plugged in
     stall_since: float | None = None
-    soc_seen: float | None = None  # the level at the last reading that had one
+    soc_seen: float | None = None  # the level at the last reading of the car parked, not charging
     parked_at: float | None = None  # the car's last report while parked
     open_since: float | None = None
     done_level: str | None = None  # the key of each kind's last occurrence dealt with (pushed or moot)
@@ -186,7 +186,7 @@ def _stall(
     state: AlertState, reading: Reading, prefs: AlertPrefs, now: float, zone: tzinfo | None
 ) -> tuple[AlertState, Alert | None]:
     level, before = reading.soc, state.soc_seen
-    if level is not None:
+    if level is not None and not (reading.charging or reading.moving):  # no write per percent under way
         state = _with(state, soc_seen=level)
     if not reading.plugged_in:
         return _with(state, charged_on_plug=False, stall_since=None), None
