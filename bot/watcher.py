@@ -162,6 +162,9 @@ class Watcher:
         # The event each car's push delivered while the disk had no room to record it: recorded, not pushed
         # again, at a later poll (docs/exactly-once-push.md, "A full disk").
         self._unrecorded: Unrecorded[tuple[int, str]] = Unrecorded()
+        # Each car's watch a full disk kept from being written, with the stored row it was decided from: the
+        # next poll starts from it while that row is unchanged, so a charge begun meanwhile is not lost.
+        self._unsaved: dict[tuple[int, str], tuple[ChargeWatch, ChargeWatch]] = {}
         # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
         # cost a third more per cycle; benchmarks/watcher_cycle.py).
         self._marked: dict[tuple[int, str], tuple[str, float]] = {}
@@ -235,6 +238,10 @@ class Watcher:
     async def _observe(
         self, watch: ChargeWatch, status: VehicleStatus, now: float, report: CycleReport
     ) -> None:
+        stored, car = watch, (watch.tg_id, watch.vin)
+        held = self._unsaved.pop(car, None)
+        if held is not None and _same_row(held[0], stored):
+            watch = held[1]
         seen_at = status.update_time.timestamp() if status.update_time else now
         since, soc_at_start, last_event = watch.charging_since, watch.soc_at_start, watch.last_event
         unseen = watch.start_unseen
@@ -274,20 +281,23 @@ class Watcher:
             next_poll_at=now + interval,
             failures=0,
         )
-        if event is None:
-            self._store.save_watch(pending)
-            return
-        done = _settled(pending, event)
-        ended = None if event.kind is EventKind.STARTED else self._session(event)
-        if not self._store.push_recipients(watch.tg_id, watch.vin, event.kind.value):  # owner's or shared
-            self._store.save_watch(done, ended)
-            return
-        car = (watch.tg_id, watch.vin)
-        if self._unrecorded.owes(car, event.key):  # pushed already; only its record waited for room
-            self._store.save_watch(done, ended)
-            self._unrecorded.recorded(car)
-            return
-        self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
+        try:
+            if event is None:
+                self._store.save_watch(pending)
+                return
+            done = _settled(pending, event)
+            ended = None if event.kind is EventKind.STARTED else self._session(event)
+            if not self._store.push_recipients(watch.tg_id, watch.vin, event.kind.value):  # owner's or shared
+                self._store.save_watch(done, ended)
+                return
+            if self._unrecorded.owes(car, event.key):  # pushed already; only its record waited for room
+                self._store.save_watch(done, ended)
+                self._unrecorded.recorded(car)
+                return
+            self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
+        except StoreFull:
+            self._unsaved[car] = (stored, pending)  # the store logs it, once a stretch
+            raise
         try:
             await self._push(event.notice)
         except Exception as exc:
@@ -407,6 +417,12 @@ def _ending(status: VehicleStatus) -> tuple[EventKind, Outcome | None]:
         or status.last_charging_end_reason in _OWNER_REASONS
     )
     return (EventKind.FINISHED, Outcome.EARLY) if stopped_by_owner else (EventKind.INTERRUPTED, None)
+
+
+def _same_row(before: ChargeWatch, now: ChargeWatch) -> bool:
+    """Whether the stored watch is still the row `before` was read as, its schedule aside (a failed poll's
+    backoff may have been written since)."""
+    return replace(before, next_poll_at=now.next_poll_at, failures=now.failures) == now
 
 
 def _settled(watch: ChargeWatch, event: ChargeTransition) -> ChargeWatch:

@@ -157,3 +157,32 @@ async def test_an_i_remote_charge_that_ends_while_the_disk_is_full_is_pushed_onc
     await cycle(bot)
     assert _finished(alice) == 1
     assert not _errors(logs)
+
+
+async def test_an_i_remote_charge_begun_and_ended_while_the_disk_is_full_is_pushed_once_when_space_returns(
+    bot, sandbox, simulator, logs, monkeypatch
+):
+    """The soak's lost ends: a car plugged in and charged to full while nothing could be written. The watcher
+    saw the charge begin, so it pushes its end, with how long it ran, once there is room."""
+    cycle, store = Cycles(), _store(bot)
+    alice = sandbox.user(805)
+    await link(alice)
+    await cycle(bot)  # seen parked, unplugged
+    store.simulate_full_disk()
+    room = refuse(monkeypatch, store, "save_watch")
+    simulator.set_status(BEV_VIN, chargingLevelHv=60)
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)  # charging: seen, and nowhere to write it
+    simulator.advance(40 * 60)  # full, and unplugged
+    simulator.unplug(BEV_VIN)
+    await cycle(bot)
+    assert _finished(alice) == 0
+
+    room()
+    store.simulate_full_disk(False)
+    for _ in range(3):
+        await cycle(bot)
+    [push] = [m.text for m in alice.bot_messages if FINISHED in (m.text or "")]
+    assert "60 % → 100 %" in push and "charged for" in push, push
+    assert [s.ended for s in store.charge_sessions(805, BEV_VIN)] == ["full"]
+    assert not _errors(logs)
