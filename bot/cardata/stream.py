@@ -45,6 +45,7 @@ from bot.cardata.errors import CarDataError, NotLinked, RelinkNeeded
 from bot.cardata.events import ChargeDetector
 from bot.cardata.models import CarState, StreamBlock, StreamMessage, TelematicValue, Tokens
 from bot.cardata.pacing import BLOCKED_BACKOFF, CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
+from bot.cardata.socket_race import quiet_closed_socket_race
 from bot.cardata.storage import CarDataStore
 from bot.store_errors import StoreFull
 
@@ -297,6 +298,7 @@ class StreamSupervisor:
     async def _supervise(self, stream: _GcidStream) -> None:
         """`_run`, started again with back-off should it ever die of an unexpected error (a bug, the
         database): a stream task that ended silently would leave its owners stale until the next restart."""
+        quiet_closed_socket_race(asyncio.get_running_loop())
         crashes = 0
         while True:
             started = self._clock()
