@@ -846,14 +846,18 @@ class World:
     def _ends(self, p: Owner) -> list[tuple[float, str]]:
         """When the charges of the owner's car ended (a CarData car's until BMW revoked its tokens), and
         whether the bot must see them: an i Remote charge shorter than the watcher's idle poll may fall
-        between two polls, unseen (at the soak's end: plugged in at the last step, parked at the next)."""
+        between two polls, unseen (at the soak's end: plugged in at the last step, parked at the next); a
+        CarData session that added nothing (a full car plugged in) may be told or not."""
         if p.backend == "iremote":
             return [
                 (c.end, "yes" if c.end - c.start > IDLE_POLL else "maybe")
                 for c in self.charges.get(p.vin, [])
                 if c.end is not None
             ]
-        return [(float(h["endTime"]), "yes") for h in self._history(p)]
+        return [
+            (float(h["endTime"]), "yes" if h["displayedSoc"] > h["displayedStartSoc"] else "maybe")
+            for h in self._history(p)
+        ]
 
     def _charges(self, p: Owner) -> list[tuple[float, int, int]]:
         """The owner's car's charges: (start, level at its start, level at its end)."""
