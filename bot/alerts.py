@@ -111,6 +111,7 @@ class Reading:
     # For a car that reports only now and then: as of when its plug and charging state, and its locks,
     # doors and windows, are known (None: until now, as for a polled car or one that streams each change).
     plug_as_of: float | None = None
+    plug_from: float | None = None  # from when both are known as they are (the newer of the two reports)
     doors_as_of: float | None = None
     charge_ended_at: float | None = None  # when the car last said why a charge ended, if it says when
 
@@ -129,6 +130,7 @@ class Reading:
             reported_at=_epoch(status.updated_at),
             parked_at=_epoch(status.parked_at),
             plug_as_of=_epoch(status.plug_as_of),
+            plug_from=_epoch(status.plug_from),
             doors_as_of=_epoch(status.doors_as_of),
             charge_ended_at=_epoch(status.end_reported_at),
         )
@@ -204,7 +206,9 @@ def _stall(
         return _with(state, stall_since=None), None
     as_of = now if reading.plug_as_of is None else min(reading.plug_as_of, now)
     if state.stall_since is None:
-        seen = reading.plug_as_of if reading.plug_as_of is not None else reading.reported_at
+        # A quiet car's stretch begins at its first report of both: its burst's "not charging" beside a
+        # Refresh's plug state from the start of the charge says nothing of the time between.
+        seen = reading.plug_from if reading.plug_from is not None else reading.reported_at
         state = _with(state, stall_since=now if seen is None else min(seen, now))
     assert state.stall_since is not None
     key = f"{AlertKind.STALL}:{state.stall_since:.0f}"
