@@ -417,6 +417,10 @@ class Alerter:
         # Per (owner, car, kind): the alert pushed while its record found no room, laid over the stored memory
         # until a write carries it (docs/exactly-once-push.md, "A full disk").
         self._unrecorded: Unrecorded[tuple[int, str, AlertKind]] = Unrecorded()
+        # Per (owner, car): the memory a full disk kept from being written, with the stored one it was decided
+        # from; the next reading starts from it while that is unchanged, so a charge seen starting meanwhile
+        # is not forgotten (its level alert comes once there is room).
+        self._unsaved: dict[tuple[int, str], tuple[AlertState, AlertState]] = {}
 
     async def observe(
         self,
@@ -430,9 +434,10 @@ class Alerter:
     ) -> AlertReport:
         """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once).
         StoreFull when the car's new memory finds no room: nothing is pushed, and the next reading decides
-        again."""
+        again from that memory."""
         stored = self._store.alert_state(tg_id, vin) if state is None else state
-        before = stored
+        held = self._unsaved.pop((tg_id, vin), None)
+        before = held[1] if held is not None and held[0] == stored else stored
         for spec in ALERT_SPECS:
             if (key := self._unrecorded.key((tg_id, vin, spec.kind))) is not None:
                 before = _with(before, **{spec.done: key})
@@ -444,7 +449,11 @@ class Alerter:
         after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()
         if after != stored:
-            self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
+            try:
+                self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
+            except StoreFull:
+                self._unsaved[(tg_id, vin)] = (stored, after)
+                raise
             self._recorded(tg_id, vin)
         for alert in alerts:
             try:

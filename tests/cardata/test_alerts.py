@@ -103,7 +103,11 @@ async def test_a_quiet_cars_burst_read_a_message_at_a_time_after_a_refresh_fires
         def applied(key: str = key, at: float = at) -> bool:
             state = cardata.state(OWNER, DEFAULT_BEV_VIN)
             value = None if state is None else state.values.get(key)
-            return value is not None and value.timestamp is not None and value.timestamp.timestamp() >= math.floor(at)
+            return (
+                value is not None
+                and value.timestamp is not None
+                and value.timestamp.timestamp() >= math.floor(at)
+            )
 
         await until(applied, f"the burst's {key}")
         await cardata.alert_tick(sim.now())  # decided with this message in, before the next one
