@@ -111,6 +111,7 @@ class Reading:
     # For a car that reports only now and then: as of when its plug and charging state, and its locks,
     # doors and windows, are known (None: until now, as for a polled car or one that streams each change).
     plug_as_of: float | None = None
+    plug_from: float | None = None  # from when both are known as they are (the newer of the two reports)
     doors_as_of: float | None = None
     charge_ended_at: float | None = None  # when the car last said why a charge ended, if it says when
 
@@ -129,6 +130,7 @@ class Reading:
             reported_at=_epoch(status.updated_at),
             parked_at=_epoch(status.parked_at),
             plug_as_of=_epoch(status.plug_as_of),
+            plug_from=_epoch(status.plug_from),
             doors_as_of=_epoch(status.doors_as_of),
             charge_ended_at=_epoch(status.end_reported_at),
         )
@@ -204,7 +206,9 @@ def _stall(
         return _with(state, stall_since=None), None
     as_of = now if reading.plug_as_of is None else min(reading.plug_as_of, now)
     if state.stall_since is None:
-        seen = reading.plug_as_of if reading.plug_as_of is not None else reading.reported_at
+        # A quiet car's stretch begins at its first report of both: its burst's "not charging" beside a
+        # Refresh's plug state from the start of the charge says nothing of the time between.
+        seen = reading.plug_from if reading.plug_from is not None else reading.reported_at
         state = _with(state, stall_since=now if seen is None else min(seen, now))
     assert state.stall_since is not None
     key = f"{AlertKind.STALL}:{state.stall_since:.0f}"
@@ -413,6 +417,10 @@ class Alerter:
         # Per (owner, car, kind): the alert pushed while its record found no room, laid over the stored memory
         # until a write carries it (docs/exactly-once-push.md, "A full disk").
         self._unrecorded: Unrecorded[tuple[int, str, AlertKind]] = Unrecorded()
+        # Per (owner, car): the memory a full disk kept from being written, with the stored one it was decided
+        # from; the next reading starts from it while that is unchanged, so a charge seen starting meanwhile
+        # is not forgotten (its level alert comes once there is room).
+        self._unsaved: dict[tuple[int, str], tuple[AlertState, AlertState]] = {}
 
     async def observe(
         self,
@@ -426,9 +434,10 @@ class Alerter:
     ) -> AlertReport:
         """`state` and `prefs`, when the caller read them already (the watcher reads a cycle's at once).
         StoreFull when the car's new memory finds no room: nothing is pushed, and the next reading decides
-        again."""
+        again from that memory."""
         stored = self._store.alert_state(tg_id, vin) if state is None else state
-        before = stored
+        held = self._unsaved.pop((tg_id, vin), None)
+        before = held[1] if held is not None and held[0] == stored else stored
         for spec in ALERT_SPECS:
             if (key := self._unrecorded.key((tg_id, vin, spec.kind))) is not None:
                 before = _with(before, **{spec.done: key})
@@ -440,7 +449,11 @@ class Alerter:
         after, alerts = decide(before, reading, prefs, now, zone)
         report = AlertReport()
         if after != stored:
-            self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
+            try:
+                self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
+            except StoreFull:
+                self._unsaved[(tg_id, vin)] = (stored, after)
+                raise
             self._recorded(tg_id, vin)
         for alert in alerts:
             try:

@@ -178,6 +178,7 @@ def from_car_state(vin: str, state: CarState | None) -> CarStatus:
         parked_at=None if parked is None else parked.timestamp,
         end_reported_at=state.reported_at(cd.REASON_CHARGING_END, cd.HVPM_FINISH_REASON),
         plug_as_of=_oldest(state, cd.PLUG_KEYS, cd.CHARGING_KEYS) if quiet else None,
+        plug_from=state.reported_at(*cd.PLUG_KEYS, *cd.CHARGING_KEYS) if quiet else None,
         doors_as_of=_oldest(state, cd.DOOR_KEYS, tuple(cd.WINDOW_KEYS)) if quiet else None,
         newest_report=state.updated_at,
         position=None if lat_lon is None else CarPosition(lat_lon[0], lat_lon[1], state.heading),

@@ -169,6 +169,9 @@ class CarStatus:
     # A car that reports rarely: as of when its plug and charging state, and its locks, doors and windows, are
     # known (None: until now, as for a polled car or one that streams each change).
     plug_as_of: datetime | None = None
+    # ... and from when its plug and charging state are both known as they are: the newer of the two reports
+    # (a burst comes a key a message, beside a Refresh's older values).
+    plug_from: datetime | None = None
     doors_as_of: datetime | None = None
     newest_report: datetime | None = None  # of any value, a part's or not (None: the newest part's)
     # The whole status is one snapshot (the i Remote API's poll): a value it lacks is unknown rather than

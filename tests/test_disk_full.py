@@ -16,6 +16,8 @@ from bot.store import Store
 from tests.support.bot import BEV_VIN, DEFAULT_PASSWORD, link, said
 from tests.support.disk import fill_up, refuse
 from tests.support.watcher import FINISHED, Cycles
+from tests.test_alerts import _menu as alerts_menu
+from tests.test_alerts import _press as press
 
 FULL_LOG = "the database is full"
 UPDATED = {"en": "updated", "de": "aktualisiert"}  # in every /status
@@ -185,4 +187,33 @@ async def test_an_i_remote_charge_begun_and_ended_while_the_disk_is_full_is_push
     [push] = [m.text for m in alice.bot_messages if FINISHED in (m.text or "")]
     assert "60 % → 100 %" in push and "charged for" in push, push
     assert [s.ended for s in store.charge_sessions(805, BEV_VIN)] == ["full"]
+    assert not _errors(logs)
+
+
+async def test_a_charge_level_crossed_while_alert_memory_finds_no_room_is_alerted_when_space_returns(
+    bot, sandbox, simulator, logs, monkeypatch
+):
+    """The soak's lost level alert (issue 20): an i Remote car charged through its owner's level while the
+    car's alert memory could not be written (the watcher's rows fitting the capped pages, its new alert row
+    not). Each poll decided the charge anew from the stored memory, which knew of no charge, and the reading
+    after its end found none to alert: the charge's start must be kept until it can be written."""
+    cycle, store = Cycles(), _store(bot)
+    alice = sandbox.user(806)
+    await link(alice)
+    menu = await alerts_menu(alice)
+    await press(alice, menu, "Charge level", "✅ Charge level: 80 %")
+    await cycle(bot)  # seen parked, unplugged
+    room = refuse(monkeypatch, store, "save_alert_state")
+    simulator.set_status(BEV_VIN, chargingLevelHv=60)
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)  # charging from 60 %: its start is nowhere to be written
+    simulator.advance(40 * 60)  # full
+    await cycle(bot)
+    assert not [m for m in alice.bot_messages if "has reached" in (m.text or "")]  # not on disk: not yet
+
+    room()
+    await cycle(bot)
+    await cycle(bot)
+    [reached] = [m.text for m in alice.bot_messages if "has reached" in (m.text or "")]
+    assert "100 %" in reached and "(your alert: 80 %)" in reached, reached
     assert not _errors(logs)

@@ -8,6 +8,8 @@ CarData simulator over HTTP and its stream over TLS MQTT.
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -15,7 +17,9 @@ import pytest
 from telegram.ext import Application
 
 from bot.car_status import CarStatus
-from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataSimulator
+from bot.cardata.simulator import DEFAULT_BEV_VIN, DEFAULT_REX_VIN, CardataBroker, CardataSimulator
+from bot.cardata.simulator.fleet import REST_ONLY_KEYS
+from bot.cardata.simulator.wire import StreamMessage
 from bot.chat import texts
 from bot.sandbox.driver import SandboxUser
 from tests.chat.test_cardata import OWNER, cardata_of, linked, texts_of
@@ -59,6 +63,56 @@ async def test_a_quiet_cars_stale_plug_state_fires_no_not_charging_alert(
     # Still plugged in, the charge ended by the driver: it did charge.
     await switched_off(linked, sim, lambda s: s.plugged_in is True and s.charging_state == "CHARGINGENDED")
     await cardata.alert_tick(sim.now() + 60 * 60)
+    assert not texts_of(user, "is plugged in but"), user.transcript()
+
+
+@QUIET
+async def test_a_quiet_cars_burst_read_a_message_at_a_time_after_a_refresh_fires_no_not_charging(
+    linked: Application,
+    user: SandboxUser,
+    cardata_simulator: CardataSimulator,
+    cardata_broker: CardataBroker,
+) -> None:
+    """The soak's quiet i3s (issue 20): a Refresh while the car charges reads its plug state as of the
+    plug-in; the burst at 100 % then comes a key a message, its charging state before its plug state, its
+    level and end reason last. Decided between those messages, the car read "not charging" (the burst's
+    state) as of the plug-in (the snapshot's plug), then both as of the burst: plugged in and not charging
+    for the whole charge. The last charge ended with the cable pulled, so nothing else held the alert back
+    until the burst's end reason and level came."""
+    sim, cardata = cardata_simulator, cardata_of(linked)
+    sim.plug_in(DEFAULT_BEV_VIN)  # a charge stopped short by pulling the cable (within the id token's hour)
+    sim.advance(10 * 60)
+    sim.unplug(DEFAULT_BEV_VIN)
+    await switched_off(linked, sim, lambda s: s.end_reason == "CONNECTOR_REMOVED")
+    sim.advance(5 * 60)
+    sim.plug_in(DEFAULT_BEV_VIN)  # charging, silently: 74 % -> 100 % at 1 % a minute
+    sim.advance(5 * 60)
+    user.send("/status")
+    status = await user.wait_for_bot_message("🕒")
+    user.press(status, "Refresh")
+    await until(lambda: cardata.status(OWNER, DEFAULT_BEV_VIN).charging, "the Refresh read the charge")
+    sim.lose_next_burst(DEFAULT_BEV_VIN)  # so that this test hands its messages to the broker one by one
+    sim.advance(22 * 60)  # 100 %: the car reports, every key as of now
+    car = sim.car(DEFAULT_BEV_VIN)
+    for key, (value, unit, at) in list(car.values.items()):
+        if key in REST_ONLY_KEYS:
+            continue
+        message = StreamMessage(car.gcid, car.vin, key, value, unit, at)
+        cardata_broker.publish(message.topic, json.dumps(message.payload()).encode())
+
+        def applied(key: str = key, at: float = at) -> bool:
+            state = cardata.state(OWNER, DEFAULT_BEV_VIN)
+            value = None if state is None else state.values.get(key)
+            return (
+                value is not None
+                and value.timestamp is not None
+                and value.timestamp.timestamp() >= math.floor(at)
+            )
+
+        await until(applied, f"the burst's {key}")
+        await cardata.alert_tick(sim.now())  # decided with this message in, before the next one
+    await user.wait_for_bot_message("has finished charging")
+    await cardata.alert_tick(sim.now() + 60)
     assert not texts_of(user, "is plugged in but"), user.transcript()
 
 
