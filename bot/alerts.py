@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from bot.car_status import CHARGED_AT_LEAST, CarStatus
 from bot.months import Month, summary_due
-from bot.store_errors import StoreFull, Unrecorded
+from bot.store_errors import StoreFull, Unrecorded, Unsaved
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +420,7 @@ class Alerter:
         # Per (owner, car): the memory a full disk kept from being written, with the stored one it was decided
         # from; the next reading starts from it while that is unchanged, so a charge seen starting meanwhile
         # is not forgotten (its level alert comes once there is room).
-        self._unsaved: dict[tuple[int, str], tuple[AlertState, AlertState]] = {}
+        self._unsaved: Unsaved[tuple[int, str], AlertState] = Unsaved()
 
     async def observe(
         self,
@@ -436,8 +436,7 @@ class Alerter:
         StoreFull when the car's new memory finds no room: nothing is pushed, and the next reading decides
         again from that memory."""
         stored = self._store.alert_state(tg_id, vin) if state is None else state
-        held = self._unsaved.pop((tg_id, vin), None)
-        before = held[1] if held is not None and held[0] == stored else stored
+        before = self._unsaved.start((tg_id, vin), stored)
         for spec in ALERT_SPECS:
             if (key := self._unrecorded.key((tg_id, vin, spec.kind))) is not None:
                 before = _with(before, **{spec.done: key})
@@ -452,7 +451,7 @@ class Alerter:
             try:
                 self._store.save_alert_state(tg_id, vin, after)  # on disk before any push leaves
             except StoreFull:
-                self._unsaved[(tg_id, vin)] = (stored, after)
+                self._unsaved.hold((tg_id, vin), stored, after)
                 raise
             self._recorded(tg_id, vin)
         for alert in alerts:

@@ -1,10 +1,12 @@
 """The store's errors, for the rooms that write through a storage Protocol (the watcher, the CarData stream
-and detector, the alerts, the chat) without knowing SQLite; and what a push's writer remembers when a full
-disk refused the push's record (docs/exactly-once-push.md, "A full disk")."""
+and detector, the alerts, the chat) without knowing SQLite; and what a writer remembers when a full disk
+refused a write: a push's record (`Unrecorded`), a decision's new row (`Unsaved`); docs/exactly-once-push.md,
+"A full disk"."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import operator
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -50,3 +52,24 @@ class Unrecorded(Generic[Item]):
 
     def recorded(self, item: Item) -> None:
         self._keys.pop(item, None)
+
+
+Row = TypeVar("Row")
+
+
+class Unsaved(Generic[Item, Row]):
+    """What a writer decided but a full disk kept from being written, per item, with the stored row it was
+    decided from: the next decision starts from it while the stored row is still that one (`same`), so a
+    change seen meanwhile (a charge begun) is not forgotten. A restart forgets it."""
+
+    def __init__(self, same: Callable[[Row, Row], bool] = operator.eq) -> None:
+        self._rows: dict[Item, tuple[Row, Row]] = {}
+        self._same = same
+
+    def hold(self, item: Item, stored: Row, decided: Row) -> None:
+        self._rows[item] = (stored, decided)
+
+    def start(self, item: Item, stored: Row) -> Row:
+        """Where the next decision about `item` starts, read `stored` from the store now."""
+        held = self._rows.pop(item, None)
+        return held[1] if held is not None and self._same(held[0], stored) else stored

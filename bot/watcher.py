@@ -55,7 +55,7 @@ from bot.history import ChargeSession, energy_kwh, usable_kwh
 from bot.months import Month
 from bot.sharing import SharedAlerter
 from bot.store import ChargeWatch
-from bot.store_errors import StoreFull, Unrecorded
+from bot.store_errors import StoreFull, Unrecorded, Unsaved
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class Watcher:
         self._unrecorded: Unrecorded[tuple[int, str]] = Unrecorded()
         # Each car's watch a full disk kept from being written, with the stored row it was decided from: the
         # next poll starts from it while that row is unchanged, so a charge begun meanwhile is not lost.
-        self._unsaved: dict[tuple[int, str], tuple[ChargeWatch, ChargeWatch]] = {}
+        self._unsaved: Unsaved[tuple[int, str], ChargeWatch] = Unsaved(_same_row)
         # Each car's last mileage mark written (month, km): a parked car's polls write none (a write per poll
         # cost a third more per cycle; benchmarks/watcher_cycle.py).
         self._marked: dict[tuple[int, str], tuple[str, float]] = {}
@@ -239,9 +239,7 @@ class Watcher:
         self, watch: ChargeWatch, status: VehicleStatus, now: float, report: CycleReport
     ) -> None:
         stored, car = watch, (watch.tg_id, watch.vin)
-        held = self._unsaved.pop(car, None)
-        if held is not None and _same_row(held[0], stored):
-            watch = held[1]
+        watch = self._unsaved.start(car, stored)
         seen_at = status.update_time.timestamp() if status.update_time else now
         since, soc_at_start, last_event = watch.charging_since, watch.soc_at_start, watch.last_event
         unseen = watch.start_unseen
@@ -296,7 +294,7 @@ class Watcher:
                 return
             self._store.save_watch(pending, ended)  # the transition is on disk before the push leaves
         except StoreFull:
-            self._unsaved[car] = (stored, pending)  # the store logs it, once a stretch
+            self._unsaved.hold(car, stored, pending)  # the store logs it, once a stretch
             raise
         try:
             await self._push(event.notice)
