@@ -66,6 +66,21 @@ def place(frame: FrameType) -> str:
     return " -> ".join(_where(where) for where in parts) + below
 
 
+def entry(frame: FrameType) -> str:
+    """The outermost bot frame of a sample (file and function): which of the bot's tasks held the loop."""
+    outermost: FrameType | None = None
+    current: FrameType | None = frame
+    while current is not None:
+        if current.f_code.co_filename.startswith(BOT):
+            outermost = current
+        current = current.f_back
+    return (
+        "(not the bot)"
+        if outermost is None
+        else _where(outermost).split(":")[0] + " " + outermost.f_code.co_name
+    )
+
+
 @dataclass
 class Place:
     seconds: float = 0.0  # stalled there in all
@@ -80,6 +95,7 @@ class Stalls:
 
     threshold: float = THRESHOLD
     places: dict[str, Place] = field(default_factory=dict)
+    entries: dict[str, Place] = field(default_factory=dict)  # the same time by `entry`
     count: int = 0
     seconds: float = 0.0  # stalled in all
     on_cpu: float = 0.0  # of which the loop's thread ran (the rest: waiting for a core, or blocked)
@@ -128,6 +144,7 @@ class Stalls:
             began, gc_seen, cpu_seen = beat
             cpu_began = cpu_seen
             here: dict[str, list[float]] = {}  # place: [seconds, on CPU]
+            entries: dict[str, list[float]] = {}
             last = began
             while self._beat is beat and not self._stop.is_set():
                 frame = sys._current_frames().get(loop_thread)
@@ -135,44 +152,50 @@ class Stalls:
                 collecting = min(gc_now - gc_seen, now - last)
                 if collecting > 0:
                     _charge(here, GC, collecting, collecting)
+                    _charge(entries, GC, collecting, collecting)
                 if frame is not None:
-                    _charge(
-                        here, place(frame), now - last - collecting, max(0.0, cpu_now - cpu_seen - collecting)
-                    )
+                    took, ran = now - last - collecting, max(0.0, cpu_now - cpu_seen - collecting)
+                    _charge(here, place(frame), took, ran)
+                    _charge(entries, entry(frame), took, ran)
                 del frame
                 last, gc_seen, cpu_seen = now, gc_now, cpu_now
                 time.sleep(INTERVAL)
-            self._add(here, last - began, cpu_seen - cpu_began)
+            self._add(here, entries, last - began, cpu_seen - cpu_began)
 
-    def _add(self, here: dict[str, list[float]], took: float, cpu: float) -> None:
+    def _add(
+        self, here: dict[str, list[float]], entries: dict[str, list[float]], took: float, cpu: float
+    ) -> None:
         with self._lock:
             self.count += 1
             self.seconds += took
             self.on_cpu += min(cpu, took)
             self.longest = max(self.longest, took)
-            for where, (seconds, on_cpu) in here.items():
-                known = self.places.setdefault(where, Place())
-                known.seconds += seconds
-                known.on_cpu += on_cpu
-                known.stalls += 1
-                known.longest = max(known.longest, seconds)
+            for places, charged in ((self.places, here), (self.entries, entries)):
+                for where, (seconds, on_cpu) in charged.items():
+                    known = places.setdefault(where, Place())
+                    known.seconds += seconds
+                    known.on_cpu += on_cpu
+                    known.stalls += 1
+                    known.longest = max(known.longest, seconds)
 
-    def lines(self, top: int = 10) -> list[str]:
+    def lines(self, top: int = 10, top_entries: int = 6) -> list[str]:
+        """The stalls, the `top` places by time stalled there, then the `top_entries` bot tasks."""
         with self._lock:
-            ranked = sorted(self.places.items(), key=lambda item: -item[1].seconds)[:top]
             head = (
                 f"stalls over {self.threshold * 1000:.0f} ms: {self.count}, {self.seconds:.1f} s in all"
                 f" ({self.on_cpu:.1f} s on CPU), longest {self.longest * 1000:.0f} ms"
             )
-            return [head] + [
-                f"  {p.seconds:6.2f} s ({p.on_cpu:.2f} on CPU) {p.stalls:4d}x max {p.longest * 1000:4.0f} ms "
-                f"{where}"
-                for where, p in ranked
+            return [
+                head,
+                *_ranked(self.places, top),
+                "by the bot's outermost frame:",
+                *_ranked(self.entries, top_entries),
             ]
 
     def clear(self) -> None:
         with self._lock:
             self.places.clear()
+            self.entries.clear()
             self.count, self.seconds, self.on_cpu, self.longest = 0, 0.0, 0.0, 0.0
 
 
@@ -180,3 +203,11 @@ def _charge(here: dict[str, list[float]], where: str, seconds: float, on_cpu: fl
     known = here.setdefault(where, [0.0, 0.0])
     known[0] += seconds
     known[1] += min(on_cpu, seconds)
+
+
+def _ranked(places: dict[str, Place], top: int) -> list[str]:
+    ranked = sorted(places.items(), key=lambda item: -item[1].seconds)[:top]
+    return [
+        f"  {p.seconds:6.2f} s ({p.on_cpu:.2f} on CPU) {p.stalls:4d}x max {p.longest * 1000:4.0f} ms {where}"
+        for where, p in ranked
+    ]
