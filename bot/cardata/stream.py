@@ -556,9 +556,8 @@ class StreamSupervisor:
             try:
                 if state is not None:  # gone: the owner unlinked meanwhile
                     self._save(owner, vin, state)
-            except (
-                Exception
-            ) as exc:  # the stream goes on; the state is in memory, written with its next change
+            # The stream goes on: the state is in memory, written with the car's next change.
+            except Exception as exc:
                 log.warning(
                     "cardata: a car's state was not written for owner %s (%s)", owner, type(exc).__name__
                 )
