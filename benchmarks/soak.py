@@ -42,6 +42,7 @@ from telegram.ext import Application
 
 from benchmarks.memory import rss_mb
 from benchmarks.soak_world import BOT_TOKEN, DAY, PASSWORD, UNLIMITED, hhmm, serve
+from benchmarks.stalls import Stalls
 from bot.app import build_application, polling
 from bot.bmw.models import Region
 from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
@@ -459,6 +460,7 @@ async def bot_side(
     lag = Lag()
     phases = Phases()
     collections = Collections()
+    stalls = Stalls() if args.stalls else None
     steps_per_day = DAY // (args.step * 60)
     scripted = (args.hours or args.days * 24) * 60 // args.step
     total = scripted + SETTLE_HOURS * 60 // args.step
@@ -478,6 +480,8 @@ async def bot_side(
         assert cardata is not None
         cardata_owners = [o["tg_id"] for o in owners if o["backend"] == "cardata"]
         probe = asyncio.create_task(lag.run(), name="soak-lag-probe")
+        if stalls is not None:
+            stalls.start()
         late_streams = 0  # steps that began with a stream still down after STREAMS_UP_SECONDS
         disk_full = False  # a new Application (restart, kill) opens the store uncapped
         for step in range(progress.step, total):
@@ -524,6 +528,9 @@ async def bot_side(
                 report("say", f"  steps that began with a stream down: {late_streams}")
                 report("say", f"  wall time by part: {phases.line()}")
                 report("say", f"  garbage collections: {collections.line()}")
+                if stalls is not None:
+                    report("say", "\n".join(f"  {line}" for line in stalls.lines()))
+                    stalls.clear()
                 lag.clear()
                 collections.clear()
                 phases = Phases()
@@ -535,6 +542,8 @@ async def bot_side(
                 raise RuntimeError(f"not killed within {KILL_WINDOW_BOUND:.0f} s of its checkpoint")
         probe.cancel()
     finally:
+        if stalls is not None:
+            stalls.stop()
         await application_cm.__aexit__(*sys.exc_info())
         logging.getLogger().removeHandler(errors)
     report("errors", dict(errors.kinds))
@@ -757,6 +766,11 @@ def main(argv: list[str] | None = None) -> int:
         "--kill",
         action="store_true",
         help="the bot in a process of its own, SIGKILLed mid-charge (19:00 + a step; --restart: a day later)",
+    )
+    parser.add_argument(
+        "--stalls",
+        action="store_true",
+        help="where the event loop stalls: its stack sampled, the top places each day (benchmarks/stalls.py)",
     )
     parser.add_argument("--seed", type=int, default=20)
     args = parser.parse_args(argv)

@@ -32,8 +32,9 @@ TARGETS = (
 # About 50 s on a busy 2-core machine, the suite's slowest test: the limit is a hang guard, not a speed bar.
 @pytest.mark.timeout(300)
 def test_a_short_soak_runs_and_doubles_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    soak.main(SHORT)
+    soak.main([*SHORT, "--stalls"])
     out = capsys.readouterr().out
+    assert re.search(r"stalls over 40 ms: \d+, [\d.]+ s in all", out), out  # the sampler's day report
     pushes = re.search(r"pushes: expected (\d+) \(and \d+ that may come\), delivered (\d+)", out)
     assert pushes is not None and int(pushes[1]) > 0 and int(pushes[2]) > 0, out  # charges ended, pushed
     assert "day 1: RSS" in out and "i Remote calls per car" in out, out

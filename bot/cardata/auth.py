@@ -42,6 +42,10 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 SLOW_DOWN_STEP = 5.0  # RFC 8628 §3.5: slow_down adds 5 s to the interval
 # Tokens are renewed when they have less than this left, so no request or MQTT session races the expiry.
 TOKEN_MARGIN = 600.0
+# Renewals asked of BMW at once. Every stream's id token can come due in the same minute (owners linked
+# together, a restart); hundreds of requests queued in one HTTP pool cost its bookkeeping a walk over them all
+# at each answer, and their answers came back to be written all at once, holding the event loop.
+REFRESHES_AT_ONCE = 4
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -214,6 +218,7 @@ class TokenKeeper:
         self._store = store
         self._clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
+        self._refreshing = asyncio.Semaphore(REFRESHES_AT_ONCE)
 
     async def tokens(
         self, owner: int, *, margin: float = TOKEN_MARGIN, stale: Tokens | None = None
@@ -240,7 +245,8 @@ class TokenKeeper:
                 raise NotLinked()
             if not needed(link.tokens):
                 return link.tokens  # another task renewed them meanwhile
-            tokens = await self._auth.refresh(link.client_id, link.tokens)
+            async with self._refreshing:
+                tokens = await self._auth.refresh(link.client_id, link.tokens)
             if not self._store.save_cardata_tokens(owner, tokens, link.tokens):
                 # The owner linked again (or unlinked) while BMW answered: the link as it is now wins.
                 log.info("cardata: renewed tokens of owner %s dropped, the link changed meanwhile", owner)

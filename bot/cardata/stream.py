@@ -16,8 +16,9 @@ and it is tried again minutes apart, never with renewed tokens. Owners who linke
 share its stream: it uses one owner's tokens at a
 time, and when BMW refuses an owner's link only that owner leaves the stream (and is asked to link again); the
 next owner's tokens carry it on. Every owner's tokens are renewed well before their refresh token ages out
-(`renew`). Each message updates the car's last known values (in memory and in the store, so a restart shows
-them at once) and feeds the charge-event detector; a message that fails in any way is dropped alone, and a
+(`renew`). Each message updates the car's last known values in memory and feeds the charge-event detector;
+they are in the store (so a restart shows them at once) before the detector hears of a change it looks at,
+else once the burst that brought them is in. A message that fails in any way is dropped alone, and a
 stream task that dies unexpectedly is started again.
 """
 
@@ -42,7 +43,7 @@ from paho.mqtt.client import MQTTv311
 
 from bot.cardata.auth import TokenKeeper
 from bot.cardata.errors import CarDataError, NotLinked, RelinkNeeded
-from bot.cardata.events import ChargeDetector
+from bot.cardata.events import REPORT_KEYS, ChargeDetector
 from bot.cardata.models import CarState, StreamBlock, StreamMessage, TelematicValue, Tokens
 from bot.cardata.pacing import BLOCKED_BACKOFF, CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
 from bot.cardata.socket_race import quiet_closed_socket_race
@@ -127,6 +128,7 @@ class _GcidStream:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     blocked: StreamBlock | None = None  # why BMW lets nothing through now, if it does not
     wake: asyncio.Event = field(default_factory=asyncio.Event)  # `try_now`: end the wait at once
+    unsaved: set[tuple[int, str]] = field(default_factory=set)  # (owner, VIN): changed, written at burst end
 
 
 class StreamSupervisor:
@@ -447,8 +449,11 @@ class StreamSupervisor:
                         async for message in client.messages:
                             stream.stats.messages += 1
                             await self._handle(stream, str(message.topic), message.payload)
+                            if not len(client.messages):  # the burst is in
+                                self._save_unsaved(stream)
                     finally:
                         renewing.cancel()
+                        self._save_unsaved(stream)
             except TimeoutError:
                 if not renewal.expired():
                     raise
@@ -498,7 +503,7 @@ class StreamSupervisor:
             try:
                 if message.vin not in self._store.cardata_vins(owner):
                     continue  # a car of the account the owner did not link (e.g. a SECONDARY one)
-                await self.apply(owner, message.vin, message.values)
+                await self._apply(owner, message.vin, message.values, stream.unsaved)
             except Exception as exc:
                 log.warning("cardata: a stream message was lost for owner %s (%s)", owner, type(exc).__name__)
 
@@ -508,14 +513,29 @@ class StreamSupervisor:
         The stream calls it for each message; call it with a REST read (`telematic_data`) too, so both
         sources keep one state per car.
         """
+        return await self._apply(owner, vin, values, None)
+
+    async def _apply(
+        self,
+        owner: int,
+        vin: str,
+        values: Mapping[str, TelematicValue],
+        unsaved: set[tuple[int, str]] | None,
+    ) -> CarState:
+        """`apply`; with `unsaved` (the stream's) a change the detector does not look at is only noted there,
+        written with the car's next report or at the end of the burst (`_save_unsaved`): a quiet car sends
+        its burst one key a message, and each write is the car's whole state."""
         state = self._states.setdefault((owner, vin), CarState(vin))
         changed = state.merge(values)
         if not changed:
             return state
-        # On a full disk the state stays in memory, written with the car's next change; the detector still
-        # hears of this one (docs/exactly-once-push.md).
-        with contextlib.suppress(StoreFull):
-            self._store.save_cardata_state(owner, vin, state.to_json())
+        if unsaved is not None and not changed & REPORT_KEYS:
+            unsaved.add((owner, vin))
+        else:
+            # What the detector decides on is on disk before it hears (a restart decides from the store).
+            if unsaved is not None:
+                unsaved.discard((owner, vin))
+            self._save(owner, vin, state)
         try:
             if self._detector is not None:
                 await self._detector.observe(owner, state, changed)
@@ -524,6 +544,25 @@ class StreamSupervisor:
         except Exception:
             log.exception("cardata: handling a car's new values failed")
         return state
+
+    def _save(self, owner: int, vin: str, state: CarState) -> None:
+        # On a full disk the state stays in memory, written with the car's next change; the detector still
+        # hears of this one (docs/exactly-once-push.md).
+        with contextlib.suppress(StoreFull):
+            self._store.save_cardata_state(owner, vin, state.to_json())
+
+    def _save_unsaved(self, stream: _GcidStream) -> None:
+        cars, stream.unsaved = stream.unsaved, set()
+        for owner, vin in cars:
+            state = self._states.get((owner, vin))
+            try:
+                if state is not None:  # gone: the owner unlinked meanwhile
+                    self._save(owner, vin, state)
+            # The stream goes on: the state is in memory, written with the car's next change.
+            except Exception as exc:
+                log.warning(
+                    "cardata: a car's state was not written for owner %s (%s)", owner, type(exc).__name__
+                )
 
 
 class _SubscriptionRefused(Exception):

@@ -29,7 +29,7 @@ from bot.bmw.simulator import Fault
 from bot.cardata import models as m
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
-from bot.cardata.events import ChargeDetector, ChargeEvent, ChargeEventKind
+from bot.cardata.events import REPORT_KEYS, ChargeDetector, ChargeEvent, ChargeEventKind
 from bot.cardata.pacing import CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
 from bot.cardata.simulator import (
     DEFAULT_BEV_VIN,
@@ -39,6 +39,7 @@ from bot.cardata.simulator import (
     DEFAULT_SECONDARY_VIN,
     CardataBroker,
     CardataSimulator,
+    fleet,
 )
 from bot.cardata.stream import ID_TOKEN_MARGIN, MqttEndpoint, StreamSupervisor
 from bot.config import ConfigError, load_settings
@@ -194,6 +195,42 @@ async def test_messages_update_the_last_known_state_which_a_restart_shows_at_onc
     restarted = world.start_bot()  # reads the store before any connection is made
     shown = restarted.supervisor.state(OWNER, BEV)
     assert shown is not None and shown.position == (48.2, 11.6) and shown.door_status == "UNLOCKED"
+
+
+async def test_a_quiet_cars_burst_is_written_once_a_report_and_once_at_its_end_and_a_restart_shows_it(
+    world: World,
+) -> None:
+    """A quiet i3 reports one key a message; each write is the car's whole state. The detector's keys are on
+    disk before it hears of them, the rest once the burst is in (issue 20: the evening's bursts held the
+    event loop)."""
+    bot = await _linked_bot(world)
+    writes: list[str] = []
+    save = bot.store.save_cardata_state
+
+    def counted(owner: int, vin: str, values: dict[str, Any]) -> None:
+        writes.append(vin)
+        save(owner, vin, values)
+
+    bot.store.save_cardata_state = counted  # type: ignore[method-assign]
+    car = world.sim.car(BEV)
+    burst = len([key for key in car.values if key not in fleet.REST_ONLY_KEYS])
+    stats = bot.supervisor.stats(OWNER)
+    assert stats is not None and burst // 2 > len(REPORT_KEYS) + 1
+    before = stats.messages
+    world.sim.advance(60)
+    world.sim.switch_off(BEV)  # every key stamped anew, one message each
+    await until(
+        lambda: (s := bot.supervisor.stats(OWNER)) is not None and s.messages - before >= burst, "burst"
+    )
+    state = bot.supervisor.state(OWNER, BEV)
+    assert state is not None
+    await until(lambda: bot.store.cardata_states(OWNER).get(BEV) == state.to_json(), "the burst on disk")
+    # A write for each of the detector's keys, then one when no message waits (a burst may come in parts).
+    assert len(writes) <= burst // 2, (len(writes), burst)
+    await bot.stop()
+
+    shown = world.start_bot().supervisor.state(OWNER, BEV)  # read from the store before any connection
+    assert shown is not None and shown.to_json() == state.to_json()
 
 
 @LIVE
