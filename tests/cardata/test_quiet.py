@@ -31,11 +31,13 @@ def reported(application: Application, after: float | None = None) -> Callable[[
     cardata = cardata_of(application)
 
     def decided() -> bool:
+        # The report the detector last decided on, not the state's newest value: a burst's first message is
+        # in the state before the detector has even begun to wait it out.
         track = cardata.store.cardata_track(OWNER, DEFAULT_BEV_VIN)
         return (
             track is not None
             and track.deadline is None
-            and (after is None or reported_at(application) > after)
+            and (after is None or (track.known_at is not None and track.known_at > after))
         )
 
     return decided
