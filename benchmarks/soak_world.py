@@ -690,9 +690,12 @@ class World:
             for chat in (p.tg_id, p.member):
                 if chat in self.alerts_on:
                     level, since = self.alerts_on[chat]
-                    for start, soc_start, soc_end in self._charges(p):
+                    for start, end, soc_start, soc_end in self._charges(p):
+                        crossing = _crossing(soc_start, soc_end, level, LEVEL_MARGIN[p.backend])
                         if start > since:
-                            levels.add(chat, _crossing(soc_start, soc_end, level, LEVEL_MARGIN[p.backend]))
+                            levels.add(chat, crossing)
+                        elif end > since and crossing != "no":  # switched on during it: told or not
+                            levels.add(chat, "maybe")
         delivered: Counter[int] = Counter()
         alerts_delivered: dict[str, Counter[int]] = {kind: Counter() for kind in ALERTS}
         said: dict[int, list[str]] = {}  # the end and alert pushes per chat, with the step they came in
@@ -859,15 +862,18 @@ class World:
             for h in self._history(p)
         ]
 
-    def _charges(self, p: Owner) -> list[tuple[float, int, int]]:
-        """The owner's car's charges: (start, level at its start, level at its end)."""
+    def _charges(self, p: Owner) -> list[tuple[float, float, int, int]]:
+        """The owner's car's ended charges: (start, end, level at its start, level at its end)."""
         if p.backend == "iremote":
             return [
-                (c.start, c.soc_start, c.soc_end)
+                (c.start, c.end, c.soc_start, c.soc_end)
                 for c in self.charges.get(p.vin, [])
-                if c.soc_end is not None
+                if c.soc_end is not None and c.end is not None
             ]
-        return [(float(h["startTime"]), h["displayedStartSoc"], h["displayedSoc"]) for h in self._history(p)]
+        return [
+            (float(h["startTime"]), float(h["endTime"]), h["displayedStartSoc"], h["displayedSoc"])
+            for h in self._history(p)
+        ]
 
     def _charges_told(self, vin: str, backend: str) -> list[str]:
         if backend.startswith("cardata"):
