@@ -219,8 +219,10 @@ class Watcher:
             return
         report.polled += 1
         self._mark_mileage(watch, status, now)
-        await self._observe(watch, status, now, report)
-        await self._alert(watch, status, now, report, alerts)
+        try:
+            await self._observe(watch, status, now, report)
+        finally:  # the alerts hear of each reading, even one whose charge state found no room on disk
+            await self._alert(watch, status, now, report, alerts)
 
     async def _tell_relink(self, relink: RelinkNotice, report: CycleReport) -> None:
         log.warning(
@@ -324,7 +326,10 @@ class Watcher:
         mark = (str(Month.of(now, zone)), mileage)
         # A watch that never saw the car is a (re)link's: its marks may have gone with an unlink.
         if watch.charging_status is None or self._marked.get((watch.tg_id, watch.vin)) != mark:
-            self._store.mark_mileage(watch.tg_id, watch.vin, mark[0], now, mark[1])
+            try:
+                self._store.mark_mileage(watch.tg_id, watch.vin, mark[0], now, mark[1])
+            except StoreFull:
+                return  # the store logs it, once a stretch; marked at a later poll, the charge watched now
             self._marked[(watch.tg_id, watch.vin)] = mark
 
     def _session(self, event: ChargeTransition) -> ChargeSession:

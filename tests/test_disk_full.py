@@ -190,20 +190,22 @@ async def test_an_i_remote_charge_begun_and_ended_while_the_disk_is_full_is_push
     assert not _errors(logs)
 
 
+@pytest.mark.parametrize("full", [("save_alert_state",), ("save_alert_state", "save_watch")])
 async def test_a_charge_level_crossed_while_alert_memory_finds_no_room_is_alerted_when_space_returns(
-    bot, sandbox, simulator, logs, monkeypatch
+    bot, sandbox, simulator, logs, monkeypatch, full
 ):
     """The soak's lost level alert (issue 20): an i Remote car charged through its owner's level while the
     car's alert memory could not be written (the watcher's rows fitting the capped pages, its new alert row
     not). Each poll decided the charge anew from the stored memory, which knew of no charge, and the reading
-    after its end found none to alert: the charge's start must be kept until it can be written."""
+    after its end found none to alert: the charge's start must be kept until it can be written. With the
+    watcher's rows refused too (the second soak), the alerts must still hear of each reading."""
     cycle, store = Cycles(), _store(bot)
     alice = sandbox.user(806)
     await link(alice)
     menu = await alerts_menu(alice)
     await press(alice, menu, "Charge level", "✅ Charge level: 80 %")
     await cycle(bot)  # seen parked, unplugged
-    room = refuse(monkeypatch, store, "save_alert_state")
+    rooms = [refuse(monkeypatch, store, method) for method in full]
     simulator.set_status(BEV_VIN, chargingLevelHv=60)
     simulator.plug_in(BEV_VIN, charging=True)
     await cycle(bot)  # charging from 60 %: its start is nowhere to be written
@@ -211,9 +213,33 @@ async def test_a_charge_level_crossed_while_alert_memory_finds_no_room_is_alerte
     await cycle(bot)
     assert not [m for m in alice.bot_messages if "has reached" in (m.text or "")]  # not on disk: not yet
 
-    room()
+    for room in rooms:
+        room()
     await cycle(bot)
     await cycle(bot)
     [reached] = [m.text for m in alice.bot_messages if "has reached" in (m.text or "")]
     assert "100 %" in reached and "(your alert: 80 %)" in reached, reached
+    assert not _errors(logs)
+
+
+async def test_a_charge_after_a_drive_whose_mileage_finds_no_room_is_still_watched(
+    bot, sandbox, simulator, logs, monkeypatch
+):
+    """A poll's mileage mark (for the monthly summary) that cannot be written is written at a later poll; it
+    must not cost the poll its charge: the car drove, then charged to full, while the mark found no room."""
+    cycle, store = Cycles(), _store(bot)
+    alice = sandbox.user(807)
+    await link(alice)
+    await cycle(bot)  # seen parked, unplugged
+    room = refuse(monkeypatch, store, "mark_mileage")
+    simulator.set_status(BEV_VIN, mileage=41300, chargingLevelHv=60)  # driven 32 km
+    simulator.plug_in(BEV_VIN, charging=True)
+    await cycle(bot)
+    simulator.advance(40 * 60)  # full
+    await cycle(bot)
+    await cycle(bot)
+    [push] = [m.text for m in alice.bot_messages if FINISHED in (m.text or "")]
+    assert "60 % → 100 %" in push and "charged for" in push, push
+    room()
+    await cycle(bot)
     assert not _errors(logs)
