@@ -217,6 +217,7 @@ class World:
     unlocked: dict[str, float] = field(default_factory=dict)  # i Remote VIN -> left unlocked since
     opened: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # VIN -> (unlocked, locked)
     switched_off: dict[str, list[int]] = field(default_factory=dict)  # CarData VIN -> when (its bursts)
+    acted: int | None = None  # the simulated minute (since the epoch) the last step's `act` came at
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -303,21 +304,27 @@ class World:
         """What happens at the end of the step: the owners' days, the chats, the faults. Answers with the
         number of cars charging then."""
         step, now = self.step, self.cardata.now()
-        minute = int(now % DAY) // 60
+        # The minutes of the day since the last step's: the simulators' clocks run on with the wall clock
+        # between steps, so a step is a little longer than step_seconds (a fixed width skipped a minute
+        # now and then, and what the owners' days or the faults had set for it).
+        minute = int(now // 60)
+        since = minute - self.step_seconds // 60 if self.acted is None else self.acted
+        covered = {m % (DAY // 60) for m in range(since + 1, minute + 1)}
+        self.acted = minute
         self._charged_full()
         if step < self.steps:
             busy = {it.user.id for it in self.interactions}
             for person in self.people:
-                self._live(person, minute, busy)
+                self._live(person, covered, busy)
                 self._change(person, now)
         elif step == self.steps:
             self._park()
         self._interact()
         if self.faults:
-            self._faults(now)
+            self._faults(covered)
         return sum(self._charging(p) for p in self.people if p.co_owner_of is None)
 
-    def _live(self, p: Owner, minute: int, busy: set[int]) -> None:
+    def _live(self, p: Owner, now_in: set[int], busy: set[int]) -> None:
         """One owner's day, decided per owner and day from the seed: a drive in the morning, a charge in the
         evening (to 100 %, or stopped short around 80 %), /status now and then, an unlock about weekly; no
         chat of it while the owner is in another exchange (`busy`), unlinked, or reads German (the words it
@@ -330,7 +337,6 @@ class World:
         status_at = {plan.randint(7 * 60, 23 * 60) for _ in range(plan.randint(1, 3))}
         unlock = plan.random() < 1 / 7
         unlock_at = plan.randint(9 * 60, 16 * 60)
-        now_in = range(minute - self.step_seconds // 60 + 1, minute + 1)  # the minutes this step covered
         if p.co_owner_of is None:
             if drive_at in now_in:
                 self._drive(p, plan.randint(10, 35))
@@ -620,14 +626,13 @@ class World:
 
     # -- faults ------------------------------------------------------------------------------------------
 
-    def _faults(self, now: float) -> None:
+    def _faults(self, hit: set[int]) -> None:
         """The schedule, by the minute of the simulated day (point 2 of issue 20): BMW i Remote 500s at
         03:00, its tokens revoked for one account in twenty at 03:30 (the bot logs in again with the stored
         password), CarData's for one account in twenty-five at 04:00 (its owners must link again: told once),
         a hang at 11:00, the broker dropping everyone at 13:00, another app holding one account's stream in
-        twenty from 15:00 to 16:00, Telegram answering 502 to 20 sendMessage calls at 19:30 (charge ends)."""
-        minute = int(now % DAY) // 60
-        hit = range(minute - self.step_seconds // 60 + 1, minute + 1)
+        twenty from 15:00 to 16:00, Telegram answering 502 to 20 sendMessage calls at 19:30 (charge ends);
+        `hit`: the minutes of the day the step covered."""
         if 3 * 60 in hit:
             self.bmw.add_fault(Fault(r"/status$", "error", status=500, times=50))
             self.faults_done.append("bmw 500 x50")

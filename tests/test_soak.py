@@ -117,10 +117,10 @@ def test_the_world_serves_the_next_bot_process_after_one_killed_mid_request(tmp_
     assert world.exitcode == 0
 
 
-def a_world(owners: int) -> World:
+def a_world(owners: int, *, faults: bool = False) -> World:
     """The soak's world in this process, its simulators' clocks together (as `serve` sets them), unserved:
     its cars driven here, its tally read directly."""
-    world = World(owners, seed=20, steps=96, step_seconds=300, faults=False)
+    world = World(owners, seed=20, steps=96, step_seconds=300, faults=faults)
     world.populate()
     world.cardata.advance(DAY - world.cardata.now() % DAY)  # midnight, ahead of the i Remote clock
     world.bmw.advance(world.cardata.now() - world.bmw.now())
@@ -167,3 +167,21 @@ def test_across_the_kill_a_family_member_is_not_expected_to_hear_after_the_owner
     assert world.tally()["expected"] == 1  # the owner's, the member's no more
     kill = world.tally()["kill"]
     assert kill is not None and (kill["cars"], kill["chats"], kill["expected"]) == (1, 1, 1)
+
+
+def test_a_minute_the_wall_clock_carried_the_world_past_is_still_acted_on() -> None:
+    world = a_world(2, faults=True)
+
+    def wall(seconds: float) -> None:  # the simulators' clocks run on with the wall clock between steps
+        world.cardata.advance(seconds)
+        world.bmw.advance(seconds)
+
+    world.advance(0)
+    world.act()
+    wall(2 * 3600 + 49 * 60 + 30)
+    assert time.strftime("%H:%M", time.gmtime(world.advance(1))) == "02:59"
+    world.act()
+    wall(40)  # the step's wall time: the next step ends at 03:05, its five minutes 03:01-03:05
+    world.advance(2)
+    world.act()
+    assert "bmw 500 x50" in world.faults_done  # scheduled at 03:00
