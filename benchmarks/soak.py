@@ -735,19 +735,21 @@ def verdict(days: list[dict[str, Any]], tally: dict[str, Any], errors: Counter[s
         checks[
             f"the kill landed mid-charge ({kill['cars']} cars charging) and each chat had their ends after it"
             f" once ({kill['exactly']} of {kill['chats']})"
-        ] = kill["cars"] > 0 and kill["exactly"] == kill["chats"]
+        ] = kill["cars"] > 0 and not kill["missed"]
     print(f"\ntargets ({wall:.0f} s wall):")
     for what, met in checks.items():
         print(f"  {'met ' if met else 'MISSED'}  {what}")
     return 0 if all(checks.values()) else 1
 
 
-def across(kill: dict[str, int] | None) -> str:
+def across(kill: dict[str, Any] | None) -> str:
     if kill is None:
         return ""
     return (
         f"across the kill: {kill['cars']} cars charging at it, {kill['chats']} chats told of them;"
-        f" their ends after it: expected {kill['expected']}, delivered {kill['delivered']}\n"
+        f" their ends after it: expected {kill['expected']} (and {kill['maybe']} that may come), delivered"
+        f" {kill['delivered']}, lost {kill['lost']}, doubled {kill['doubled']}\n"
+        f"  missed (chat, backend, expected, may, delivered): {kill['missed']}\n"
     )
 
 
