@@ -46,6 +46,7 @@ from bot.cardata.errors import CarDataError, NotLinked, RelinkNeeded
 from bot.cardata.events import REPORT_KEYS, ChargeDetector
 from bot.cardata.models import CarState, StreamBlock, StreamMessage, TelematicValue, Tokens
 from bot.cardata.pacing import BLOCKED_BACKOFF, CONNECTS_PER_MINUTE, Backoff, ConnectPacer, OutageBreaker
+from bot.cardata.sessions import MqttSessions
 from bot.cardata.socket_race import quiet_closed_socket_race
 from bot.cardata.storage import CarDataStore
 from bot.store_errors import StoreFull
@@ -176,6 +177,7 @@ class StreamSupervisor:
         self._renew_every = renew_every
         self._expiry_check = expiry_check
         self._renewing: asyncio.Task[None] | None = None
+        self._sessions = MqttSessions()
         self._streams: dict[str, _GcidStream] = {}
         self._states: dict[tuple[int, str], CarState] = {}
 
@@ -221,6 +223,7 @@ class StreamSupervisor:
         streams, self._streams = list(self._streams.values()), {}
         for stream in streams:
             await _cancel(stream.task)
+        await self._sessions.aclose()
 
     # --- what callers read ----------------------------------------------------------------------------------
 
@@ -418,17 +421,19 @@ class StreamSupervisor:
         """Stream until the broker drops the connection (an MqttError), or until the owner's id token was
         renewed near its expiry: True, reconnect at once with the fresh one. A refused subscription leaves
         the connection open and silent at BMW: it is closed (`_SubscriptionRefused`)."""
-        async with aiomqtt.Client(
-            self._endpoint.host,
-            self._endpoint.port,
-            identifier=tokens.gcid,  # BMW asks for the gcid as the client id
-            username=tokens.gcid,
-            password=tokens.id_token,
-            protocol=aiomqtt.ProtocolVersion(MQTTv311),
-            tls_context=self._tls,
-            keepalive=self._keepalive,
-            clean_session=True,
-            timeout=30,
+        async with self._sessions.open(
+            aiomqtt.Client(
+                self._endpoint.host,
+                self._endpoint.port,
+                identifier=tokens.gcid,  # BMW asks for the gcid as the client id
+                username=tokens.gcid,
+                password=tokens.id_token,
+                protocol=aiomqtt.ProtocolVersion(MQTTv311),
+                tls_context=self._tls,
+                keepalive=self._keepalive,
+                clean_session=True,
+                timeout=30,
+            )
         ) as client:
             # aiomqtt records a drop in a future it reads only while we wait for messages: a drop that comes
             # as the stream stops or reconnects for its token would be reported as never retrieved (aiomqtt

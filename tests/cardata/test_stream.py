@@ -478,6 +478,28 @@ async def test_a_restart_during_the_debounce_pushes_the_end_exactly_once(world: 
     assert len(world.pushes) == 2
 
 
+async def test_a_stream_stopped_while_bmw_has_not_answered_its_connect_hangs_up_and_frees_the_stream(
+    world: World,
+) -> None:
+    """An unlink (or a stop) lands while the broker has the CONNECT but not yet sent its CONNACK: the
+    connection comes up all the same and must be closed, or it holds the account's one stream, pinging,
+    until the process ends, and the next link is refused as if another app held it."""
+    bot = world.start_bot(start_streams=False)
+    await world.link(bot, OWNER)
+    world.broker.connack_delay = 1.0
+    bot.supervisor.add(OWNER)
+    await until(lambda: DEFAULT_GCID in world.broker.connected_gcids(), "the CONNECT admitted")
+    await bot.supervisor.remove(OWNER)
+    await until(lambda: DEFAULT_GCID not in world.broker.connected_gcids(), "the late session closed")
+
+    world.broker.connack_delay = 0.0
+    bot.supervisor.add(OWNER)  # the owner links again
+    await asyncio.wait_for(bot.supervisor.wait_connected(OWNER), 20)
+    # Never refused as taken (CONNACK 5), so nobody is told that another app holds the stream.
+    assert [r.status for r in world.sim.requests_to("mqtt", "CONNECT")] == [0, 0]
+    assert (OWNER, HELD) not in world.blocked
+
+
 @LIVE
 async def test_the_end_is_pushed_when_its_debounce_runs_out_with_no_poll_in_between(world: World) -> None:
     # The detector polls once an hour here: only its wake at the deadline pushes the end within the bound.

@@ -71,6 +71,8 @@ class CardataBroker:
         if connects_per_minute < 1:
             raise ValueError("connects_per_minute must be at least 1")
         self.sim, self.tick, self.connects_per_minute = sim, tick, connects_per_minute
+        # s an admitted CONNECT waits for its CONNACK (a broker under load); its stream counts as taken
+        self.connack_delay = 0.0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind((host, port))
@@ -305,6 +307,8 @@ class _Broker(Broker):
                 await ConnackPacket.build(0, code).to_stream(writer)
                 await writer.close()
             return
+        if self._hub.connack_delay:
+            await asyncio.sleep(self._hub.connack_delay)
         await super()._handle_client_session(reader, writer, client_session, handler, server, listener_name)
 
 
