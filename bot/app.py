@@ -10,7 +10,7 @@ import signal
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 60.0
 HEARTBEAT_MAX_AGE = 180.0  # three missed beats: the bot is stuck or gone
 TICK_SECONDS = 10.0  # how often the watcher looks for due cars; each car has its own poll interval
+POLL_TIMEOUT = 10  # s a getUpdates waits for updates in production (PTB's run_polling default)
 STOP_STEP_FLOOR = 5.0  # s each step of stopping may take even with a shorter SHUTDOWN_GRACE_SECONDS
 
 # Our conversations mix message and button states on purpose (per chat, not per message); PTB warns
@@ -166,28 +167,17 @@ def _cardata_backend(settings: Settings, store: Store) -> CarDataBackend:
     )
 
 
-async def _stop_gracefully(application: Application) -> None:
+async def _give_commands_their_grace(application: Application) -> None:
     data: BotData = application.bot_data
     await link_cardata.end_all_waits(application)
     cancelled = await data.services.garage.commands.drain(data.settings.shutdown_grace_seconds)
     if cancelled:
         log.warning("stopped with %d remote command(s) unfinished; their users were told", cancelled)
-    application.stop_running()
-
-
-def _handle_stop_signals(application: Application) -> None:
-    """SIGINT/SIGTERM: first give running car commands a grace period, then stop (PTB's own handlers would
-    wait for them for as long as the BMW deadline, past any container's stop timeout)."""
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: application.create_task(_stop_gracefully(application)))
 
 
 async def _post_init(application: Application) -> None:
     await _set_commands(application)
     data: BotData = application.bot_data
-    if data.handle_stop_signals:
-        _handle_stop_signals(application)
     # One push path for every backend: the watcher's polls and the CarData streams' events.
     push = notify.pusher(application)
     data.services.garage.notify = push
@@ -309,15 +299,16 @@ async def _post_shutdown(application: Application) -> None:
 
 
 @asynccontextmanager
-async def polling(application: Application) -> AsyncIterator[Application]:
+async def polling(application: Application, *, poll_timeout: int = 1) -> AsyncIterator[Application]:
     """Long polling as `run_polling` does it (post_init and post_shutdown included), but in the caller's
-    event loop and without signal handling: for tests, benchmarks and embedding."""
+    event loop and without signal handling (`run_bot` adds it). Each getUpdates waits up to `poll_timeout`
+    s for updates: short for tests and benchmarks, whose stops then come sooner."""
     async with application:
         if application.post_init:
             await application.post_init(application)
         updater = application.updater
         assert updater is not None  # built with an Updater: ApplicationBuilder's default
-        await updater.start_polling(poll_interval=0.0, timeout=1, allowed_updates=Update.ALL_TYPES)
+        await updater.start_polling(poll_interval=0.0, timeout=poll_timeout, allowed_updates=Update.ALL_TYPES)
         await application.start()
         try:
             yield application
@@ -355,19 +346,25 @@ async def webhook(application: Application, settings: Settings) -> AsyncIterator
             await _stop(application, ("the webhook server's stop", server.stop))
 
 
-def _run_webhook(application: Application, settings: Settings) -> None:
-    """run_webhook's life cycle with our server: `stop_running()` (the stop signals) ends run_forever."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    serving = webhook(application, settings)
-    try:
-        loop.run_until_complete(serving.__aenter__())
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(serving.__aexit__(None, None, None))
-    finally:
-        loop.close()
+async def _serve(application: Application, settings: Settings) -> None:
+    """The bot until SIGINT or SIGTERM, then running car commands get their grace period (PTB's own stop would
+    wait for them as long as BMW's deadline, past any container's stop timeout) and it stops. The signals are
+    heard from before anything starts: one that comes while the bot starts stops it once started (PTB's
+    run_polling looked for a stop only after post_init: later in the start, the bot ran on)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    serving: AbstractAsyncContextManager[object]
+    if settings.webhook_url:
+        log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
+        serving = webhook(application, settings)
+    else:
+        log.info("starting with long polling")
+        serving = polling(application, poll_timeout=POLL_TIMEOUT)
+    async with serving:
+        await stop.wait()
+        await _give_commands_their_grace(application)
 
 
 def run_bot(settings: Settings, application: Application | None = None) -> None:
@@ -375,11 +372,4 @@ def run_bot(settings: Settings, application: Application | None = None) -> None:
     car commands SHUTDOWN_GRACE_SECONDS. `application` defaults to `build_application(settings)`.
     Holds the database for itself while it runs (DatabaseInUse when a bot or rotate-key already does)."""
     with exclusive_use(settings.database_path):
-        application = application or build_application(settings)
-        application.bot_data.handle_stop_signals = True
-        if settings.webhook_url:
-            log.info("starting in webhook mode on %s:%s", settings.webhook_listen, settings.webhook_port)
-            _run_webhook(application, settings)
-        else:
-            log.info("starting with long polling")
-            application.run_polling(allowed_updates=Update.ALL_TYPES, stop_signals=())
+        asyncio.run(_serve(application or build_application(settings), settings))

@@ -77,7 +77,7 @@ def webhook_app(
 
 class _Server(uvicorn.Server):
     """uvicorn without its own signal handlers: SIGTERM stays with the bot, which first gives running car
-    commands their grace period (bot/app.py: _handle_stop_signals)."""
+    commands their grace period (bot/app.py: _serve)."""
 
     @contextmanager
     def capture_signals(self) -> Iterator[None]:

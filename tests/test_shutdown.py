@@ -21,6 +21,7 @@ from tests.support.bot import (
     running_bot,
     running_webhook_bot,
 )
+from tests.support.waits import until
 
 
 @pytest.mark.parametrize("mode", ["polling", "webhook"])
@@ -81,6 +82,29 @@ async def test_a_stop_that_hangs_fails_naming_the_step_instead_of_waiting_foreve
                 await user.wait_for_bot_message("")
                 # A task Application.stop() waits for, and it never ends.
                 application.create_task(asyncio.Event().wait())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+async def test_a_stop_asked_for_while_the_bot_starts_stops_it_once_started(tmp_path, bot_env, bot_api, sig):
+    """Ctrl-C (or docker stop) as the bot starts: here Telegram holds its start of polling for 3 s. The bot
+    finishes starting and stops cleanly; it used to miss the stop there and run on (Ctrl-C right after the
+    demo's banner hung it)."""
+    bot_api.inject("deleteWebhook", "flood", retry_after=3)
+    log_file = tmp_path / "bot.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=bot_env, stderr=log_file.open("a")
+    )
+    try:
+        await until(lambda: bot_api.calls_to("deleteWebhook") != [], "the start of polling held")
+        process.send_signal(sig)
+        assert await asyncio.to_thread(process.wait, 30) == 0, log_file.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(10)
+    log = log_file.read_text()
+    assert "Traceback" not in log
+    assert len(bot_api.calls_to("deleteWebhook")) == 2  # the start went on once Telegram let it
 
 
 class _Node:

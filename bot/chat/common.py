@@ -106,7 +106,6 @@ class BotData:
 
     services: Services
     settings: Settings
-    handle_stop_signals: bool = False  # run_bot's: SIGINT/SIGTERM give running commands a grace period
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
