@@ -49,6 +49,7 @@ from bot.bmw.simulator import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from bot.cardata import stream
 from bot.cardata.auth import Approved
 from bot.cardata.client import CarDataClient
+from bot.cardata.pacing import Backoff
 from bot.cardata_backend import CarDataBackend
 from bot.chat import prefs
 from bot.config import Settings, load_settings
@@ -62,6 +63,12 @@ STREAMS_UP_SECONDS = 30.0  # a bound, not a wait: on a busy machine 500 streams 
 # closing at the token renewal's reconnect still counts for a moment, and 10 wall seconds stand for up to
 # half a simulated hour here; scaled down as the tests do.
 HELD_RETRY = 0.2
+# The stream's other waits are wall seconds in the bot too, minutes in life: after a drop (1 s doubling to
+# 60 s) and while another app holds it (1 to 16 min). Unscaled, a stream another app held from 15:00 to 16:00
+# came back two to thirty simulated hours later, every evening's quiet end burst lost meanwhile (QoS 0).
+# Scaled as HELD_RETRY is, a hundredth: a simulated hour passes in about 30 wall seconds here.
+BACKOFF = Backoff(base=0.01, cap=0.6, stable_after=0.6)
+BLOCKED_BACKOFF = Backoff(base=0.6, cap=9.0)
 # wall s: streams_up waits for the renewals each step brings; 500 streams looking 50 times a second (0.02 s)
 # loaded the event loop with their timers.
 EXPIRY_CHECK = 0.25
@@ -292,6 +299,7 @@ def build(settings: Settings, info: dict[str, Any], clock: SimClock) -> Applicat
     # passes in a few wall seconds here, so it looks several times a step instead, else the broker drops each
     # stream at the token's expiry and the cars' messages meanwhile are lost (see README).
     cardata.supervisor._expiry_check = EXPIRY_CHECK
+    cardata.supervisor._backoff, cardata.supervisor._blocked_backoff = BACKOFF, BLOCKED_BACKOFF
     # The charge detector's debounce (120 s) runs on the wall clock in the bot; ticked at simulated times it
     # found every deadline due at once, and decided a burst of a thousand cars' keys (one a message) while
     # its messages were still coming in: the end reason or level that came after the decision no longer
