@@ -12,8 +12,10 @@ from bot.store import Store
 from tests.support.bot import BEV_VIN, REX_VIN, fast_client, link, running_bot
 from tests.support.watcher import FINISHED, Cycles
 
-CLOCK_12 = re.compile(r"\(\d{1,2}:\d{2}\s[AP]M\)")  # the status's "updated … (2:07 PM)"
-CLOCK_24 = re.compile(r"\(\d{2}:\d{2}\)")
+# The status's "updated … (2:07 PM)"; with the date when that was another day ("(Dec 7, 2026, 11:13 PM)" as
+# a run passes midnight).
+CLOCK_12 = re.compile(r"\((?:[^()]+, )?\d{1,2}:\d{2}\s[AP]M\)")
+CLOCK_24 = re.compile(r"\((?:[^()]+, )?\d{2}:\d{2}\)")
 
 
 def _store(application: Application) -> Store:
